@@ -1,0 +1,84 @@
+# iotcnn - build, test, benchmark, install.
+#   make            bin/iotcnn (and the dataset tools)
+#   make test       Criterion suite
+#   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make deps       install the Debian packages needed (when missing)
+#   make bench      training throughput against PyTorch, sgemm peak
+#   make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+OPT      ?= -O2 -march=native
+BUILD    ?= build
+PKGS     := openblas libpng libcjson zlib
+
+CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
+CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+
+LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c compress/*.c) \
+             $(filter-out cmd/main.c,$(wildcard cmd/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+TOOL_SRCS := $(wildcard datasets/tools/*.c)
+TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=bin/%)
+BENCH_SRCS:= $(wildcard bench/*.c)
+BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test asan deps bench install clean
+all: bin/iotcnn $(TOOLS)
+
+bin/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libiotcnn.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# The end-to-end tests run bin/iotcnn, so it is built first.
+test: all $(BUILD)/tests/iotcnn_tests
+	IOTCNN_BIN=$(abspath bin/iotcnn) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    BIN_DIR=build-asan test-asan-run
+
+.PHONY: test-asan-run
+test-asan-run: $(BUILD)/tests/iotcnn_tests $(BUILD)/iotcnn-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    IOTCNN_BIN=$(abspath $(BUILD)/iotcnn-asan) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
+
+$(BUILD)/iotcnn-asan: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(BENCHES)
+	BUILD=$(BUILD) bench/run.sh
+
+deps:
+	@./scripts/deps.sh $(DEPS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 bin/iotcnn $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cmd/main.d

@@ -1,0 +1,67 @@
+/* nn_model.h - a network built from a spec: shapes, parameter layout, init.
+ *
+ * All trainable parameters live in one float buffer (params); every layer's
+ * weights and bias are spans of it, so optimizers, pruning and quantization
+ * are loops over flat spans. Non-trainable state (batch-norm running mean
+ * and variance) lives in a second buffer (state). Layouts:
+ *   conv2d    w (out_c, in_c, k, k)   b (out_c)
+ *   dense     w (units, in_size)      b (units)
+ *   batchnorm w = gamma (c)           b = beta (c)    state: mean (c), var (c)
+ * Activations are NCHW, one image = C*H*W contiguous floats. */
+#ifndef NN_MODEL_H
+#define NN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn_error.h"
+#include "nn_spec.h"
+
+typedef struct {
+    size_t off; /* first float in the buffer */
+    size_t n;   /* number of floats; 0 when absent */
+} nn_span;
+
+typedef struct {
+    nn_layer_spec spec;     /* inputs resolved to indices                   */
+    int in_c, in_h, in_w;   /* shape of the (first) input, per image        */
+    int out_c, out_h, out_w;/* shape of the output, per image               */
+    size_t in_size;         /* in_c*in_h*in_w                               */
+    size_t out_size;        /* out_c*out_h*out_w                            */
+    nn_span w, b;           /* in params (w: weights or gamma; b: bias/beta)*/
+    nn_span stat;           /* in state: running mean (c) then var (c)      */
+    uint64_t macs;          /* multiply-accumulates per image, forward      */
+} nn_node;
+
+typedef enum { NN_INIT_HE = 1, NN_INIT_GLOROT = 2 } nn_init_kind;
+
+typedef struct {
+    nn_model_spec spec;
+    int n_nodes;
+    nn_node *nodes;         /* (n_nodes)                                    */
+    float *params;          /* (n_params) one allocation                    */
+    size_t n_params;
+    float *state;           /* (n_state)                                    */
+    size_t n_state;
+    /* Input normalization applied to raw 0..255 pixels:
+     *   x = (p / 255 - mean[c]) / std[c]                                   */
+    float mean[NN_MAX_CHANNELS_NORM];
+    float std[NN_MAX_CHANNELS_NORM];
+} nn_model;
+
+/* Validates the spec (inputs refer to earlier layers, shapes fit, the last
+ * layer yields num_classes values, ...), computes shapes and spans, and
+ * allocates zeroed params/state (BN gamma = 1, running var = 1). Errors name
+ * the layer index and type. On failure m is left freed. */
+nn_status nn_model_build(nn_model *m, const nn_model_spec *spec, nn_error *err);
+
+/* He (Kaiming normal, fan_in) or Glorot (uniform) weights from the stream
+ * (seed, NN_STREAM_INIT); biases 0, BN gamma 1 / beta 0. */
+void nn_model_init_params(nn_model *m, nn_init_kind kind, uint64_t seed);
+
+void nn_model_free(nn_model *m);
+
+/* Totals for reports. */
+uint64_t nn_model_macs(const nn_model *m);
+
+#endif

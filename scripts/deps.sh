@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages iotcnn needs, skipping those already present.
+#   scripts/deps.sh          build, test, fetch data (npm for the npm registry)
+#   scripts/deps.sh bench    also python3-torch, the peer `make bench` compares with
+# Runs apt-get as root, or through sudo.
+set -eu
+pkgs="build-essential pkg-config libopenblas-dev libpng-dev libcjson-dev zlib1g-dev
+libcriterion-dev ca-certificates"
+[ "${1:-}" = bench ] && pkgs="$pkgs python3-torch python3-numpy"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# npm may come from another Node.js distribution; only its command matters.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ -z "$missing" ]; then
+    echo "deps: all packages present"
+    exit 0
+fi
+echo "deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
