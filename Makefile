@@ -10,6 +10,7 @@ PREFIX   ?= /usr/local
 CC       ?= cc
 OPT      ?= -O2 -march=native
 BUILD    ?= build
+BIN      ?= bin
 PKGS     := openblas libpng libcjson zlib
 
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
@@ -19,21 +20,22 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c compress/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-TEST_SRCS := $(wildcard tests/*.c)
+TESTS     ?= $(wildcard tests/*.c)
+TEST_SRCS := $(TESTS)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 TOOL_SRCS := $(wildcard datasets/tools/*.c)
-TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=bin/%)
+TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test asan deps bench install clean
-all: bin/iotcnn $(TOOLS)
+all: $(BIN)/iotcnn $(TOOLS)
 
-bin/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
+$(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
+$(BIN)/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -50,19 +52,13 @@ $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 
 # The end-to-end tests run bin/iotcnn, so it is built first.
 test: all $(BUILD)/tests/iotcnn_tests
-	IOTCNN_BIN=$(abspath bin/iotcnn) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
+	IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
+# Same suite, own build tree, sanitizers fatal on the first report.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    BIN_DIR=build-asan test-asan-run
-
-.PHONY: test-asan-run
-test-asan-run: $(BUILD)/tests/iotcnn_tests $(BUILD)/iotcnn-asan
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    IOTCNN_BIN=$(abspath $(BUILD)/iotcnn-asan) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
-
-$(BUILD)/iotcnn-asan: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin \
+	    OPT="-O1 -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
@@ -76,7 +72,7 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 bin/iotcnn $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BIN)/iotcnn $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build build-asan bin

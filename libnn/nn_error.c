@@ -19,13 +19,28 @@ void nn_error_prefix(nn_error *err, const char *fmt, ...)
 {
     if (!err)
         return;
-    char prefix[256], old[sizeof err->msg];
+    char prefix[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int plen = vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    if (plen < 0)
+        return;
+    if ((size_t)plen >= sizeof prefix)
+        plen = (int)sizeof prefix - 1;
+    /* Shift the old message right by "prefix: " and truncate what falls off. */
+    size_t shift = (size_t)plen + 2, cap = sizeof err->msg - 1;
+    size_t old_len = strnlen(err->msg, cap);
+    if (shift >= cap)
+        shift = cap;
+    size_t keep = old_len + shift > cap ? cap - shift : old_len;
+    memmove(err->msg + shift, err->msg, keep);
+    err->msg[shift + keep] = '\0';
+    memcpy(err->msg, prefix, shift - 2 < (size_t)plen ? shift - 2 : (size_t)plen);
+    if (shift >= 2) {
+        err->msg[shift - 2] = ':';
+        err->msg[shift - 1] = ' ';
+    }
 }
 
 int nn_status_exit_code(nn_status s)
