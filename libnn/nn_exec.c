@@ -1,0 +1,519 @@
+#include "nn_exec.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_layers.h"
+
+/* Per-node buffers. Shapes per image come from the model's nn_node. */
+typedef struct {
+    float *out;      /* (max_batch, out_size) activations                   */
+    float *dout;     /* (max_batch, out_size) gradient w.r.t. out; training */
+    int32_t *argmax; /* maxpool: (max_batch, out_size)                      */
+    uint8_t *mask;   /* dropout: (max_batch, out_size)                      */
+    float *xhat;     /* batchnorm: (max_batch, out_size) normalized input   */
+    float *mean;     /* batchnorm: (c) statistics used by the last forward  */
+    float *invstd;   /* batchnorm: (c)                                      */
+    int grad_first;  /* index of the consumer that back-propagates first    */
+    int need_grad;   /* 1 when some parameter lies upstream of this node    */
+} node_buf;
+
+struct nn_exec {
+    nn_model *m;
+    int max_batch, training, threads;
+    nn_pool *pool;
+    float *input;       /* (max_batch, in_c, in_h, in_w)                    */
+    node_buf *nb;       /* (n_nodes)                                         */
+    float **scratch;    /* (threads) each scratch_floats                      */
+    size_t scratch_floats;
+    float *grads;       /* (n_params)                                         */
+    float **tgrads;     /* (threads) per-thread partial gradients; [0] may be grads */
+    double **tsums;     /* (threads) 2 * max_c partial sums for batch norm   */
+    int max_c;
+};
+
+/* ---------------------------------------------------------------- plan -- */
+
+static nn_conv_dims conv_dims(const nn_node *nd)
+{
+    return (nn_conv_dims){nd->in_c, nd->in_h, nd->in_w, nd->out_c, nd->out_h, nd->out_w,
+                          nd->spec.kernel, nd->spec.stride, nd->spec.pad};
+}
+
+static nn_pool_dims pool_dims(const nn_node *nd)
+{
+    return (nn_pool_dims){nd->in_c, nd->in_h, nd->in_w, nd->out_h, nd->out_w, nd->spec.kernel,
+                          nd->spec.stride};
+}
+
+static void *xcalloc(size_t n, size_t size, int *oom)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        *oom = 1;
+    return p;
+}
+
+nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads, int training,
+                         nn_error *err)
+{
+    *out = NULL;
+    if (max_batch < 1)
+        return nn_errorf(err, NN_ERR_ARG, "batch size must be >= 1, got %d", max_batch);
+    nn_exec *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for the executor");
+    ex->m = m;
+    ex->max_batch = max_batch;
+    ex->training = training;
+    nn_status st = nn_pool_create(&ex->pool, threads, err);
+    if (st != NN_OK) {
+        free(ex);
+        return st;
+    }
+    ex->threads = threads;
+    openblas_set_num_threads(1);
+
+    int oom = 0;
+    size_t B = (size_t)max_batch;
+    const nn_model_spec *s = &m->spec;
+    ex->input = xcalloc(B * s->in_c * s->in_h * s->in_w, sizeof(float), &oom);
+    ex->nb = xcalloc((size_t)m->n_nodes, sizeof *ex->nb, &oom);
+    ex->scratch = xcalloc((size_t)threads, sizeof *ex->scratch, &oom);
+    ex->tgrads = xcalloc((size_t)threads, sizeof *ex->tgrads, &oom);
+    ex->tsums = xcalloc((size_t)threads, sizeof *ex->tsums, &oom);
+    if (oom)
+        goto fail;
+
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        node_buf *b = &ex->nb[i];
+        size_t count = B * nd->out_size;
+        b->out = xcalloc(count, sizeof(float), &oom);
+        b->grad_first = -1;
+        if (training)
+            b->dout = xcalloc(count, sizeof(float), &oom);
+        switch (nd->spec.type) {
+        case NN_LAYER_CONV2D: {
+            nn_conv_dims d = conv_dims(nd);
+            size_t sf = nn_conv2d_scratch_floats(&d);
+            if (sf > ex->scratch_floats)
+                ex->scratch_floats = sf;
+            break;
+        }
+        case NN_LAYER_MAXPOOL:
+            b->argmax = xcalloc(count, sizeof(int32_t), &oom);
+            break;
+        case NN_LAYER_DROPOUT:
+            if (training)
+                b->mask = xcalloc(count, 1, &oom);
+            break;
+        case NN_LAYER_BATCHNORM:
+            if (training)
+                b->xhat = xcalloc(count, sizeof(float), &oom);
+            b->mean = xcalloc((size_t)nd->out_c, sizeof(float), &oom);
+            b->invstd = xcalloc((size_t)nd->out_c, sizeof(float), &oom);
+            if (nd->out_c > ex->max_c)
+                ex->max_c = nd->out_c;
+            break;
+        default:
+            break;
+        }
+        if (oom)
+            goto fail;
+    }
+    /* Which nodes need a gradient: those with parameters upstream. The
+     * consumer with the highest index back-propagates first and zeroes. */
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        int has_params = nd->w.n > 0;
+        int in1 = nd->spec.input;
+        int in2 = nd->spec.type == NN_LAYER_ADD ? nd->spec.input2 : NN_INPUT_NODE;
+        ex->nb[i].need_grad = has_params || (in1 >= 0 && ex->nb[in1].need_grad) ||
+                              (in2 >= 0 && ex->nb[in2].need_grad);
+        if (in1 >= 0)
+            ex->nb[in1].grad_first = i;
+        if (in2 >= 0)
+            ex->nb[in2].grad_first = i;
+    }
+    for (int t = 0; t < threads; t++) {
+        ex->scratch[t] = xcalloc(ex->scratch_floats, sizeof(float), &oom);
+        ex->tsums[t] = xcalloc(2 * (size_t)(ex->max_c ? ex->max_c : 1), sizeof(double), &oom);
+    }
+    if (training) {
+        ex->grads = xcalloc(m->n_params, sizeof(float), &oom);
+        ex->tgrads[0] = ex->grads;
+        for (int t = 1; t < threads && !oom; t++)
+            ex->tgrads[t] = xcalloc(m->n_params, sizeof(float), &oom);
+    }
+    if (oom)
+        goto fail;
+    *out = ex;
+    return NN_OK;
+fail:
+    nn_exec_free(ex);
+    return nn_errorf(err, NN_ERR_NOMEM, "out of memory planning a batch of %d images", max_batch);
+}
+
+void nn_exec_free(nn_exec *ex)
+{
+    if (!ex)
+        return;
+    if (ex->nb) {
+        for (int i = 0; i < ex->m->n_nodes; i++) {
+            node_buf *b = &ex->nb[i];
+            free(b->out), free(b->dout), free(b->argmax), free(b->mask);
+            free(b->xhat), free(b->mean), free(b->invstd);
+        }
+    }
+    for (int t = 0; t < ex->threads; t++) {
+        if (ex->scratch)
+            free(ex->scratch[t]);
+        if (ex->tsums)
+            free(ex->tsums[t]);
+        if (ex->tgrads && t > 0)
+            free(ex->tgrads[t]);
+    }
+    free(ex->scratch), free(ex->tsums), free(ex->tgrads), free(ex->grads);
+    free(ex->nb), free(ex->input);
+    nn_pool_free(ex->pool);
+    free(ex);
+}
+
+float *nn_exec_input(nn_exec *ex) { return ex->input; }
+float *nn_exec_grads(nn_exec *ex) { return ex->grads; }
+nn_pool *nn_exec_pool(nn_exec *ex) { return ex->pool; }
+
+/* --------------------------------------------------------- input load -- */
+
+typedef struct {
+    nn_exec *ex;
+    const uint8_t *images;
+    const uint32_t *index;
+    int n;
+} load_job;
+
+static void load_worker(void *ctx, int t, int T)
+{
+    load_job *j = ctx;
+    const nn_model *m = j->ex->m;
+    int c = m->spec.in_c;
+    size_t hw = (size_t)m->spec.in_h * m->spec.in_w, size = c * hw;
+    int b0, b1;
+    nn_pool_slice(j->n, t, T, &b0, &b1);
+    float scale[NN_MAX_CHANNELS_NORM], shift[NN_MAX_CHANNELS_NORM];
+    for (int ch = 0; ch < c; ch++) {
+        scale[ch] = 1.0f / (255.0f * m->std[ch]);
+        shift[ch] = -m->mean[ch] / m->std[ch];
+    }
+    for (int b = b0; b < b1; b++) {
+        size_t src = j->index ? j->index[b] : (size_t)b;
+        const uint8_t *px = j->images + src * size;
+        float *dst = j->ex->input + (size_t)b * size;
+        for (int ch = 0; ch < c; ch++)
+            for (size_t p = 0; p < hw; p++)
+                dst[ch * hw + p] = (float)px[ch * hw + p] * scale[ch] + shift[ch];
+    }
+}
+
+void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n)
+{
+    load_job j = {ex, images, index, n};
+    nn_pool_run(ex->pool, load_worker, &j);
+}
+
+/* ------------------------------------------------------------ forward -- */
+
+typedef struct {
+    nn_exec *ex;
+    int node, n, training, phase;
+    uint64_t seed, step;
+} layer_job;
+
+static const float *node_input(const nn_exec *ex, int src)
+{
+    return src == NN_INPUT_NODE ? ex->input : ex->nb[src].out;
+}
+
+static void forward_worker(void *ctx, int t, int T)
+{
+    layer_job *j = ctx;
+    nn_exec *ex = j->ex;
+    const nn_model *m = ex->m;
+    const nn_node *nd = &m->nodes[j->node];
+    node_buf *b = &ex->nb[j->node];
+    int b0, b1;
+    nn_pool_slice(j->n, t, T, &b0, &b1);
+    int n = b1 - b0;
+    if (n <= 0)
+        return;
+    size_t is = nd->in_size, os = nd->out_size;
+    const float *in = node_input(ex, nd->spec.input) + b0 * is;
+    float *out = b->out + b0 * os;
+    const float *w = m->params + nd->w.off;
+    const float *bias = nd->b.n ? m->params + nd->b.off : NULL;
+    int hw = nd->out_h * nd->out_w;
+
+    switch (nd->spec.type) {
+    case NN_LAYER_CONV2D: {
+        nn_conv_dims d = conv_dims(nd);
+        nn_conv2d_forward(out, ex->scratch[t], in, w, bias, n, &d);
+        break;
+    }
+    case NN_LAYER_MAXPOOL: {
+        nn_pool_dims d = pool_dims(nd);
+        nn_maxpool_forward(out, b->argmax + b0 * os, in, n, &d);
+        break;
+    }
+    case NN_LAYER_AVGPOOL: {
+        nn_pool_dims d = pool_dims(nd);
+        nn_avgpool_forward(out, in, n, &d);
+        break;
+    }
+    case NN_LAYER_GLOBAL_AVGPOOL:
+        nn_global_avgpool_forward(out, in, n, nd->in_c, nd->in_h * nd->in_w);
+        break;
+    case NN_LAYER_DENSE:
+        nn_dense_forward(out, in, w, bias, n, (int)is, nd->out_c);
+        break;
+    case NN_LAYER_RELU:
+        nn_relu_forward(out, in, (size_t)n * os);
+        break;
+    case NN_LAYER_DROPOUT:
+        if (j->training && nd->spec.rate > 0.0f)
+            nn_dropout_forward(out, b->mask + b0 * os, in, n, os, nd->spec.rate, j->seed, j->step,
+                               j->node, (uint64_t)b0);
+        else
+            memcpy(out, in, (size_t)n * os * sizeof(float));
+        break;
+    case NN_LAYER_FLATTEN:
+        memcpy(out, in, (size_t)n * os * sizeof(float));
+        break;
+    case NN_LAYER_ADD:
+        nn_add_forward(out, in, node_input(ex, nd->spec.input2) + b0 * is, (size_t)n * os);
+        break;
+    case NN_LAYER_BATCHNORM:
+        if (j->phase == 0) { /* batch sums */
+            double *sums = ex->tsums[t];
+            memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
+            nn_batchnorm_sums(sums, sums + nd->out_c, in, n, nd->out_c, hw);
+        } else {
+            nn_batchnorm_apply(out, j->training ? b->xhat + b0 * os : NULL, in, b->mean,
+                               b->invstd, w, bias, n, nd->out_c, hw);
+        }
+        break;
+    }
+}
+
+/* Reduces the per-thread batch-norm partial sums in thread order into
+ * tsums[0] (those of threads that had no images were zeroed). */
+static void reduce_bn_sums(nn_exec *ex, int c, int n)
+{
+    int T = ex->threads;
+    double *acc = ex->tsums[0];
+    for (int t = 1; t < T; t++) {
+        int b0, b1;
+        nn_pool_slice(n, t, T, &b0, &b1);
+        if (b1 <= b0)
+            continue;
+        for (int k = 0; k < 2 * c; k++)
+            acc[k] += ex->tsums[t][k];
+    }
+}
+
+const float *nn_exec_forward(nn_exec *ex, int n, int training, uint64_t seed, uint64_t step)
+{
+    nn_model *m = ex->m;
+    layer_job j = {ex, 0, n, training && ex->training, 0, seed, step};
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        j.node = i;
+        j.phase = 0;
+        if (nd->spec.type == NN_LAYER_BATCHNORM) {
+            node_buf *b = &ex->nb[i];
+            int c = nd->out_c;
+            float *running = m->state + nd->stat.off; /* mean (c), var (c) */
+            if (j.training) {
+                nn_pool_run(ex->pool, forward_worker, &j);
+                reduce_bn_sums(ex, c, n);
+                double count = (double)n * nd->out_h * nd->out_w;
+                nn_batchnorm_stats(b->mean, b->invstd, running, running + c, ex->tsums[0],
+                                   ex->tsums[0] + c, count, c, nd->spec.eps, nd->spec.momentum);
+            } else {
+                memcpy(b->mean, running, (size_t)c * sizeof(float));
+                nn_batchnorm_invstd(b->invstd, running + c, c, nd->spec.eps);
+            }
+            j.phase = 1;
+        }
+        nn_pool_run(ex->pool, forward_worker, &j);
+    }
+    return ex->nb[m->n_nodes - 1].out;
+}
+
+/* ----------------------------------------------------------- backward -- */
+
+/* Zeroes this slice of a node's gradient when `consumer` is the first to
+ * back-propagate into it; returns the slice, or NULL if no gradient is
+ * needed there. */
+static float *grad_slice(nn_exec *ex, int src, int consumer, int b0, int n)
+{
+    if (src == NN_INPUT_NODE || !ex->nb[src].need_grad)
+        return NULL;
+    size_t os = ex->m->nodes[src].out_size;
+    float *g = ex->nb[src].dout + b0 * os;
+    if (ex->nb[src].grad_first == consumer)
+        memset(g, 0, (size_t)n * os * sizeof(float));
+    return g;
+}
+
+static void backward_worker(void *ctx, int t, int T)
+{
+    layer_job *j = ctx;
+    nn_exec *ex = j->ex;
+    const nn_model *m = ex->m;
+    const nn_node *nd = &m->nodes[j->node];
+    node_buf *b = &ex->nb[j->node];
+    int b0, b1;
+    nn_pool_slice(j->n, t, T, &b0, &b1);
+    int n = b1 - b0;
+    if (n <= 0)
+        return;
+    size_t is = nd->in_size, os = nd->out_size;
+    const float *in = node_input(ex, nd->spec.input) + b0 * is;
+    const float *dout = b->dout + b0 * os;
+    const float *w = m->params + nd->w.off;
+    float *dw = ex->tgrads[t] + nd->w.off;
+    float *db = nd->b.n ? ex->tgrads[t] + nd->b.off : NULL;
+    int hw = nd->out_h * nd->out_w;
+
+    if (nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
+        double *sums = ex->tsums[t];
+        memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
+        nn_batchnorm_backward_sums(sums, sums + nd->out_c, dout, b->xhat + b0 * os, n,
+                                   nd->out_c, hw);
+        return;
+    }
+    /* Add is the one node with two inputs; it and every other layer below
+     * zero their input's gradient slice first when they are its first
+     * consumer. */
+    float *din = grad_slice(ex, nd->spec.input, j->node, b0, n);
+
+    switch (nd->spec.type) {
+    case NN_LAYER_CONV2D: {
+        nn_conv_dims d = conv_dims(nd);
+        nn_conv2d_backward(din, dw, db, ex->scratch[t], dout, in, w, n, &d);
+        break;
+    }
+    case NN_LAYER_MAXPOOL: {
+        nn_pool_dims d = pool_dims(nd);
+        if (din)
+            nn_maxpool_backward(din, dout, b->argmax + b0 * os, n, &d);
+        break;
+    }
+    case NN_LAYER_AVGPOOL: {
+        nn_pool_dims d = pool_dims(nd);
+        if (din)
+            nn_avgpool_backward(din, dout, n, &d);
+        break;
+    }
+    case NN_LAYER_GLOBAL_AVGPOOL:
+        if (din)
+            nn_global_avgpool_backward(din, dout, n, nd->in_c, nd->in_h * nd->in_w);
+        break;
+    case NN_LAYER_DENSE:
+        nn_dense_backward(din, dw, db, dout, in, w, n, (int)is, nd->out_c);
+        break;
+    case NN_LAYER_RELU:
+        if (din)
+            nn_relu_backward(din, dout, b->out + b0 * os, (size_t)n * os);
+        break;
+    case NN_LAYER_DROPOUT:
+        if (din && nd->spec.rate > 0.0f)
+            nn_dropout_backward(din, dout, b->mask + b0 * os, n, os, nd->spec.rate);
+        else if (din)
+            nn_accumulate(din, dout, (size_t)n * os);
+        break;
+    case NN_LAYER_FLATTEN:
+        if (din)
+            nn_accumulate(din, dout, (size_t)n * os);
+        break;
+    case NN_LAYER_ADD: {
+        if (din)
+            nn_accumulate(din, dout, (size_t)n * os);
+        int src2 = nd->spec.input2;
+        float *din2 = src2 == nd->spec.input ? din : grad_slice(ex, src2, j->node, b0, n);
+        if (din2)
+            nn_accumulate(din2, dout, (size_t)n * os);
+        break;
+    }
+    case NN_LAYER_BATCHNORM: {
+        const double *sums = ex->tsums[0];
+        double count = (double)j->n * hw;
+        if (din)
+            nn_batchnorm_backward_apply(din, dout, b->xhat + b0 * os, w, b->invstd, sums,
+                                        sums + nd->out_c, count, n, nd->out_c, hw);
+        break;
+    }
+    }
+}
+
+typedef struct {
+    nn_exec *ex;
+} grad_job;
+
+static void zero_grads_worker(void *ctx, int t, int T)
+{
+    nn_exec *ex = ((grad_job *)ctx)->ex;
+    (void)T;
+    memset(ex->tgrads[t], 0, ex->m->n_params * sizeof(float));
+}
+
+/* grads[p] = sum over threads in order of tgrads[t][p], split by range. */
+static void reduce_grads_worker(void *ctx, int t, int T)
+{
+    nn_exec *ex = ((grad_job *)ctx)->ex;
+    int p0, p1;
+    int blocks = (int)((ex->m->n_params + 1023) / 1024);
+    nn_pool_slice(blocks, t, T, &p0, &p1);
+    size_t lo = (size_t)p0 * 1024, hi = (size_t)p1 * 1024;
+    if (hi > ex->m->n_params)
+        hi = ex->m->n_params;
+    for (int s = 1; s < ex->threads; s++) {
+        const float *src = ex->tgrads[s];
+        for (size_t p = lo; p < hi; p++)
+            ex->grads[p] += src[p];
+    }
+}
+
+void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
+{
+    nn_model *m = ex->m;
+    grad_job g = {ex};
+    nn_pool_run(ex->pool, zero_grads_worker, &g);
+    int last = m->n_nodes - 1;
+    memcpy(ex->nb[last].dout, dlogits, (size_t)n * m->nodes[last].out_size * sizeof(float));
+
+    layer_job j = {ex, 0, n, 1, 0, 0, 0};
+    for (int i = last; i >= 0; i--) {
+        const nn_node *nd = &m->nodes[i];
+        if (!ex->nb[i].need_grad)
+            continue;
+        j.node = i;
+        j.phase = 0;
+        if (nd->spec.type == NN_LAYER_BATCHNORM) {
+            nn_pool_run(ex->pool, backward_worker, &j);
+            reduce_bn_sums(ex, nd->out_c, n);
+            /* The reduced sums are the gamma and beta gradients. */
+            const double *sums = ex->tsums[0];
+            for (int c = 0; c < nd->out_c; c++) {
+                ex->grads[nd->w.off + c] += (float)sums[c];
+                ex->grads[nd->b.off + c] += (float)sums[nd->out_c + c];
+            }
+            j.phase = 1;
+        }
+        nn_pool_run(ex->pool, backward_worker, &j);
+    }
+    if (ex->threads > 1)
+        nn_pool_run(ex->pool, reduce_grads_worker, &g);
+}

@@ -1,0 +1,52 @@
+/* nn_exec.h - runs a model on batches: forward, backward, gradients.
+ *
+ * An executor is planned once for a model, a maximum batch size and a thread
+ * count (all buffers are allocated by nn_exec_create; nothing is allocated
+ * per batch). Each layer is computed by all threads at once, each on a
+ * contiguous slice of the batch; batch-norm statistics and parameter
+ * gradients are reduced in thread order, so results are bitwise identical
+ * run after run for the same thread count.
+ *
+ * OpenBLAS runs single-threaded inside the kernels (nn_exec_create calls
+ * openblas_set_num_threads(1)): two thread pools on two cores fight. */
+#ifndef NN_EXEC_H
+#define NN_EXEC_H
+
+#include <stdint.h>
+
+#include "nn_error.h"
+#include "nn_model.h"
+#include "nn_pool.h"
+
+typedef struct nn_exec nn_exec;
+
+/* training = 1 also allocates gradient buffers and caches for backward. */
+nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads, int training,
+                         nn_error *err);
+void nn_exec_free(nn_exec *ex);
+
+/* Gathers images[index[i]] (raw pixels, the model's input shape) for i in
+ * [0, n) into the input buffer, normalized with the model's mean/std. A NULL
+ * index means images 0..n-1 in order. */
+void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n);
+
+/* The input buffer (max_batch, c, h, w): callers may fill it themselves. */
+float *nn_exec_input(nn_exec *ex);
+
+/* Forward pass over n <= max_batch images of the input buffer. training = 1:
+ * batch-norm uses (and updates the running values of) batch statistics and
+ * dropout draws masks keyed by (seed, step, layer, image). Returns the
+ * logits (n, num_classes), valid until the next call. */
+const float *nn_exec_forward(nn_exec *ex, int n, int training, uint64_t seed, uint64_t step);
+
+/* Backward pass after a training forward of the same n images: given
+ * dlogits (n, num_classes), computes the parameter gradients (overwritten,
+ * not accumulated across calls) in nn_exec_grads. */
+void nn_exec_backward(nn_exec *ex, const float *dlogits, int n);
+
+/* (n_params) gradients in the model's parameter layout. */
+float *nn_exec_grads(nn_exec *ex);
+
+nn_pool *nn_exec_pool(nn_exec *ex);
+
+#endif

@@ -1,0 +1,207 @@
+#include "nn_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn_exec.h"
+#include "nn_layers.h"
+#include "nn_rng.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Spans of the parameter buffer with their weight-decay flag. */
+static int param_spans(const nn_model *m, nn_param_span *spans)
+{
+    int k = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        int decays = nd->spec.type == NN_LAYER_CONV2D || nd->spec.type == NN_LAYER_DENSE;
+        if (nd->w.n)
+            spans[k++] = (nn_param_span){nd->w.off, nd->w.n, decays};
+        if (nd->b.n)
+            spans[k++] = (nn_param_span){nd->b.off, nd->b.n, 0};
+    }
+    return k;
+}
+
+static nn_status check_labels(const nn_images *d, int k, const char *what, nn_error *err)
+{
+    for (int i = 0; i < d->n; i++)
+        if (d->labels[i] >= k)
+            return nn_errorf(err, NN_ERR_ARG, "%s image %d has label %d but the model has %d classes",
+                             what, i, d->labels[i], k);
+    return NN_OK;
+}
+
+/* Evaluation with an existing executor (its batch bounds the chunk size). */
+static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int *correct,
+                          double *loss, int *confusion)
+{
+    int k = m->spec.num_classes;
+    *correct = 0;
+    double sum = 0.0;
+    for (int b0 = 0; b0 < d->n; b0 += batch) {
+        int n = d->n - b0 < batch ? d->n - b0 : batch;
+        size_t in_size = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
+        nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n);
+        const float *logits = nn_exec_forward(ex, n, 0, 0, 0);
+        sum += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
+        if (confusion) {
+            for (int i = 0; i < n; i++) {
+                const float *row = logits + (size_t)i * k;
+                int best = 0;
+                for (int c = 1; c < k; c++)
+                    if (row[c] > row[best])
+                        best = c;
+                confusion[d->labels[b0 + i] * k + best]++;
+            }
+        }
+    }
+    *loss = d->n ? sum / d->n : 0.0;
+}
+
+nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
+                   const nn_images *train, const nn_images *val, const nn_train_hooks *hooks,
+                   nn_error *err)
+{
+    int k = m->spec.num_classes, B = cfg->batch_size;
+    if (B < 1 || train->n < B)
+        return nn_errorf(err, NN_ERR_ARG, "the training set (%d images) is smaller than one batch (%d)",
+                         train->n, B);
+    nn_status st = check_labels(train, k, "training", err);
+    if (st == NN_OK && val)
+        st = check_labels(val, k, "validation", err);
+    if (st != NN_OK)
+        return st;
+
+    int eval_batch = cfg->eval_batch > 0 ? cfg->eval_batch : B;
+    int max_batch = B > eval_batch ? B : eval_batch;
+    nn_exec *ex = NULL;
+    uint8_t *labels = NULL;
+    st = nn_exec_create(&ex, m, max_batch, cfg->threads, 1, err);
+    if (st != NN_OK)
+        return st;
+    nn_param_span *spans = malloc(2 * (size_t)m->n_nodes * sizeof *spans);
+    uint32_t *order = malloc((size_t)train->n * sizeof *order);
+    float *dlogits = malloc((size_t)B * k * sizeof *dlogits);
+    labels = malloc((size_t)B);
+    if (!spans || !order || !dlogits || !labels) {
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for training buffers");
+        goto done;
+    }
+    int n_spans = param_spans(m, spans);
+    uint64_t steps_per_epoch = (uint64_t)(train->n / B);
+
+    for (int epoch = ts->epochs_done + 1; epoch <= cfg->epochs; epoch++) {
+        nn_rng rng;
+        nn_rng_seed_key(&rng, cfg->seed, NN_STREAM_SHUFFLE, (uint64_t)epoch, 0);
+        for (int i = 0; i < train->n; i++)
+            order[i] = (uint32_t)i;
+        nn_rng_shuffle_u32(&rng, order, (uint32_t)train->n);
+
+        double t0 = now_seconds(), loss_sum = 0.0;
+        int correct = 0;
+        float lr = 0.0f;
+        nn_progress p = {epoch, cfg->epochs, 0, (int)steps_per_epoch, 0, 0, 0, 0, 0};
+        for (uint64_t s = 0; s < steps_per_epoch; s++) {
+            const uint32_t *idx = order + s * B;
+            nn_exec_load_images(ex, train->images, idx, B);
+            const float *logits = nn_exec_forward(ex, B, 1, cfg->seed, ts->step);
+            for (int i = 0; i < B; i++)
+                labels[i] = train->labels[idx[i]];
+            double loss = nn_softmax_xent(dlogits, logits, labels, B, k, cfg->label_smoothing,
+                                          1.0f / (float)B, &correct);
+            if (!isfinite(loss)) {
+                st = nn_errorf(err, NN_ERR_NUMERIC,
+                               "non-finite loss at epoch %d, batch %llu (step %llu): training "
+                               "diverged; try a lower train.lr",
+                               epoch, (unsigned long long)s + 1, (unsigned long long)ts->step);
+                goto done;
+            }
+            loss_sum += loss;
+            nn_exec_backward(ex, dlogits, B);
+            lr = nn_schedule_lr(&cfg->schedule, ts->step, steps_per_epoch, cfg->epochs);
+            nn_optim_step(opt, m->params, nn_exec_grads(ex), spans, n_spans, lr);
+            ts->step++;
+            if (hooks && hooks->on_batch) {
+                double el = now_seconds() - t0;
+                int seen = (int)(s + 1) * B;
+                p.batch = (int)s + 1;
+                p.loss = loss_sum / seen;
+                p.accuracy = (double)correct / seen;
+                p.seconds = el;
+                p.images_per_second = el > 0 ? seen / el : 0;
+                p.lr = lr;
+                hooks->on_batch(hooks->user, &p);
+            }
+        }
+        double seconds = now_seconds() - t0;
+        int seen = (int)steps_per_epoch * B;
+        nn_epoch_report r = {epoch, cfg->epochs, ts->step, loss_sum / seen, (double)correct / seen,
+                             0, 0, 0, seconds, seconds > 0 ? seen / seconds : 0, lr};
+        if (val && val->n > 0) {
+            int vc;
+            evaluate_with(ex, m, val, eval_batch, &vc, &r.val_loss, NULL);
+            r.has_val = 1;
+            r.val_accuracy = (double)vc / val->n;
+        }
+        ts->epochs_done = epoch;
+        ts->total_epochs = cfg->epochs;
+        ts->seed = cfg->seed;
+        if (hooks && hooks->on_epoch) {
+            st = hooks->on_epoch(hooks->user, &r, ts, err);
+            if (st != NN_OK)
+                goto done;
+        }
+    }
+done:
+    free(spans);
+    free(order);
+    free(dlogits);
+    free(labels);
+    nn_exec_free(ex);
+    return st;
+}
+
+nn_status nn_evaluate(nn_model *m, const nn_images *data, int batch, int threads,
+                      nn_eval_result *res, nn_error *err)
+{
+    memset(res, 0, sizeof *res);
+    int k = m->spec.num_classes;
+    nn_status st = check_labels(data, k, "evaluation", err);
+    if (st != NN_OK)
+        return st;
+    if (batch < 1)
+        return nn_errorf(err, NN_ERR_ARG, "batch size must be >= 1, got %d", batch);
+    if (batch > data->n && data->n > 0)
+        batch = data->n;
+    res->confusion = calloc((size_t)k * k, sizeof *res->confusion);
+    if (!res->confusion)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for the confusion matrix");
+    nn_exec *ex = NULL;
+    st = nn_exec_create(&ex, m, batch, threads, 0, err);
+    if (st != NN_OK) {
+        nn_eval_result_free(res);
+        return st;
+    }
+    double t0 = now_seconds();
+    evaluate_with(ex, m, data, batch, &res->correct, &res->loss, res->confusion);
+    res->seconds = now_seconds() - t0;
+    res->n = data->n;
+    res->num_classes = k;
+    nn_exec_free(ex);
+    return NN_OK;
+}
+
+void nn_eval_result_free(nn_eval_result *res)
+{
+    free(res->confusion);
+    res->confusion = NULL;
+}

@@ -1,0 +1,87 @@
+/* nn_train.h - the training loop and evaluation, independent of any CLI.
+ *
+ * Determinism: the data order of epoch e is a shuffle drawn from
+ * (seed, NN_STREAM_SHUFFLE, e); dropout masks from (seed, step, layer,
+ * image); batches are split over threads statically. So the same config,
+ * seed and thread count give bitwise-identical parameters, and a run resumed
+ * from the checkpoint of epoch e continues exactly as if never stopped. */
+#ifndef NN_TRAIN_H
+#define NN_TRAIN_H
+
+#include <stdint.h>
+
+#include "nn_checkpoint.h"
+#include "nn_error.h"
+#include "nn_model.h"
+#include "nn_optim.h"
+
+typedef struct {
+    const uint8_t *images; /* (n, c, h, w) raw pixels in the model's shape */
+    const uint8_t *labels; /* (n)                                          */
+    int n;
+} nn_images;
+
+typedef struct {
+    int epochs;            /* total epochs of the run                        */
+    int batch_size;        /* the last partial batch of an epoch is dropped  */
+    int eval_batch;
+    int threads;
+    uint64_t seed;
+    nn_schedule_config schedule;
+    float label_smoothing;
+} nn_train_config;
+
+typedef struct {
+    int epoch, epochs;     /* 1-based epoch                                  */
+    int batch, batches;    /* 1-based batch within the epoch                 */
+    double loss;           /* mean training loss of the epoch so far         */
+    double accuracy;       /* training accuracy of the epoch so far          */
+    double seconds;        /* training time of the epoch so far              */
+    double images_per_second;
+    float lr;
+} nn_progress;
+
+typedef struct {
+    int epoch, epochs;
+    uint64_t step;          /* optimizer steps after this epoch               */
+    double train_loss, train_accuracy;
+    int has_val;
+    double val_loss, val_accuracy;
+    double seconds;         /* training time of the epoch (no evaluation)     */
+    double images_per_second;
+    float lr;               /* learning rate of the epoch's last step         */
+} nn_epoch_report;
+
+typedef struct {
+    /* Called after every batch (may be NULL). */
+    void (*on_batch)(void *user, const nn_progress *p);
+    /* Called after every epoch, once ts is updated, e.g. to save a
+     * checkpoint (may be NULL). A non-OK status stops training. */
+    nn_status (*on_epoch)(void *user, const nn_epoch_report *r, const nn_train_state *ts,
+                          nn_error *err);
+    void *user;
+} nn_train_hooks;
+
+/* Trains m from epoch ts->epochs_done + 1 to cfg->epochs with optimizer opt
+ * (its state continues from a checkpoint on resume). val may be NULL. A
+ * non-finite loss stops training with NN_ERR_NUMERIC, leaving whatever the
+ * last on_epoch saved untouched. */
+nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
+                   const nn_images *train, const nn_images *val, const nn_train_hooks *hooks,
+                   nn_error *err);
+
+typedef struct {
+    int n, correct, num_classes;
+    double loss;            /* mean cross-entropy (no smoothing)              */
+    int *confusion;         /* (num_classes, num_classes): [true][predicted]  */
+    double seconds;
+} nn_eval_result;
+
+/* Evaluates m (batch-norm running statistics, no dropout) on data. Labels
+ * must be < the model's class count. res->confusion is allocated: free it
+ * with nn_eval_result_free. */
+nn_status nn_evaluate(nn_model *m, const nn_images *data, int batch, int threads,
+                      nn_eval_result *res, nn_error *err);
+void nn_eval_result_free(nn_eval_result *res);
+
+#endif
