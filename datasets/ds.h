@@ -40,7 +40,7 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err);
 /* A named dataset in its standard layout under dir:
  *   mnist, fashion: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
  *   cifar10:        data_batch_1..5.bin / test_batch.bin
- *   png:            dir/train/CLASS/*.png, dir/test/CLASS/*.png
+ *   png:            dir/train/CLASS/FILE.png, dir/test/CLASS/FILE.png
  * train = 1 loads the training split, 0 the test split. */
 int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train, nn_error *err);
 
