@@ -1,0 +1,201 @@
+/* conv2d.c - 2-D convolution as im2col + sgemm, one image at a time.
+ *
+ * Forward, per image:
+ *   col (K, HW) = im2col(in)            K = in_c*k*k, HW = out_h*out_w
+ *   out (out_c, HW) = W (out_c, K) x col (+ bias per row)
+ * Backward, per image:
+ *   dW (out_c, K) += dout (out_c, HW) x col^T
+ *   db (out_c)    += row sums of dout
+ *   dcol (K, HW)   = W^T x dout, then col2im adds dcol into din.
+ * A 1x1 convolution with stride 1 and no padding needs no im2col: the input
+ * image (in_c, H*W) already is the column matrix, and dcol is din itself.
+ *
+ * Row r = (c*k + ki)*k + kj of col holds, for every output pixel (oy, ox),
+ * the input pixel (oy*stride - pad + ki, ox*stride - pad + kj) of channel c,
+ * or 0 where that falls into the padding. The valid output range in each
+ * direction is computed once per (ki, kj), so the inner loops over ox are
+ * branch-free copies/adds over contiguous memory. */
+#include "nn_layers.h"
+#include "nn_vec.h"
+
+#include <cblas.h>
+#include <string.h>
+
+static int conv_pointwise(const nn_conv_dims *d)
+{
+    return d->k == 1 && d->stride == 1 && d->pad == 0;
+}
+
+size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
+{
+    return (size_t)d->in_c * (size_t)d->k * (size_t)d->k * (size_t)d->out_h * (size_t)d->out_w;
+}
+
+/* Output positions o in [*lo, *hi) whose input coordinate
+ * o*stride - pad + kk lies inside [0, in). */
+static void valid_range(int *lo, int *hi, int kk, int pad, int stride, int in, int out)
+{
+    int off = pad - kk; /* input coordinate = o*stride - off */
+    int l = off > 0 ? (off + stride - 1) / stride : 0;
+    int top = in - 1 + off; /* need o*stride <= top */
+    int h = top >= 0 ? top / stride + 1 : 0;
+    if (h > out)
+        h = out;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Strided gather dst[t] = src[t*s] (s > 1); s == 1 goes to nn_vec_copy. */
+static inline void gather(float *restrict dst, const float *restrict src, int n, int s)
+{
+    if (s == 1) {
+        nn_vec_copy(dst, src, (size_t)n);
+        return;
+    }
+    for (int t = 0; t < n; t++)
+        dst[t] = src[(size_t)t * s];
+}
+
+/* Strided scatter-add dst[t*s] += src[t] (s > 1); s == 1 is nn_vec_add. */
+static inline void scatter_add(float *restrict dst, const float *restrict src, int n, int s)
+{
+    if (s == 1) {
+        nn_vec_add(dst, src, (size_t)n);
+        return;
+    }
+    for (int t = 0; t < n; t++)
+        dst[(size_t)t * s] += src[t];
+}
+
+static void im2col(float *restrict col,       /* (in_c*k*k, out_h*out_w) */
+                   const float *restrict img, /* (in_c, in_h, in_w)      */
+                   const nn_conv_dims *d)
+{
+    const int k = d->k, s = d->stride, p = d->pad;
+    const int ih = d->in_h, iw = d->in_w, oh = d->out_h, ow = d->out_w;
+    const size_t hw = (size_t)oh * ow;
+    for (int c = 0; c < d->in_c; c++) {
+        const float *plane = img + (size_t)c * ih * iw;
+        for (int ki = 0; ki < k; ki++) {
+            int ylo, yhi;
+            valid_range(&ylo, &yhi, ki, p, s, ih, oh);
+            for (int kj = 0; kj < k; kj++) {
+                int xlo, xhi;
+                valid_range(&xlo, &xhi, kj, p, s, iw, ow);
+                float *row = col + ((size_t)(c * k + ki) * k + kj) * hw;
+                memset(row, 0, (size_t)ylo * ow * sizeof(float));
+                for (int oy = ylo; oy < yhi; oy++) {
+                    float *dst = row + (size_t)oy * ow;
+                    for (int ox = 0; ox < xlo; ox++)
+                        dst[ox] = 0.0f;
+                    if (xhi > xlo) /* else the first input column may not exist */
+                        gather(dst + xlo,
+                               plane + (size_t)(oy * s - p + ki) * iw + (xlo * s - p + kj),
+                               xhi - xlo, s);
+                    for (int ox = xhi; ox < ow; ox++)
+                        dst[ox] = 0.0f;
+                }
+                memset(row + (size_t)yhi * ow, 0, (size_t)(oh - yhi) * ow * sizeof(float));
+            }
+        }
+    }
+}
+
+/* img += col2im(col): the adjoint of im2col (padding entries dropped). */
+static void col2im_add(float *restrict img,       /* (in_c, in_h, in_w) +=   */
+                       const float *restrict col, /* (in_c*k*k, out_h*out_w) */
+                       const nn_conv_dims *d)
+{
+    const int k = d->k, s = d->stride, p = d->pad;
+    const int ih = d->in_h, iw = d->in_w, oh = d->out_h, ow = d->out_w;
+    const size_t hw = (size_t)oh * ow;
+    for (int c = 0; c < d->in_c; c++) {
+        float *plane = img + (size_t)c * ih * iw;
+        for (int ki = 0; ki < k; ki++) {
+            int ylo, yhi;
+            valid_range(&ylo, &yhi, ki, p, s, ih, oh);
+            for (int kj = 0; kj < k; kj++) {
+                int xlo, xhi;
+                valid_range(&xlo, &xhi, kj, p, s, iw, ow);
+                const float *row = col + ((size_t)(c * k + ki) * k + kj) * hw;
+                if (xhi <= xlo)
+                    continue;
+                for (int oy = ylo; oy < yhi; oy++) {
+                    float *dst = plane + (size_t)(oy * s - p + ki) * iw + (xlo * s - p + kj);
+                    scatter_add(dst, row + (size_t)oy * ow + xlo, xhi - xlo, s);
+                }
+            }
+        }
+    }
+}
+
+void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w,
+                       const float *b, int n, const nn_conv_dims *d)
+{
+    const int M = d->out_c, K = d->in_c * d->k * d->k, HW = d->out_h * d->out_w;
+    const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_size = (size_t)M * HW;
+    const int pointwise = conv_pointwise(d);
+    if (M <= 0 || HW <= 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * in_size;
+        float *o = out + (size_t)i * out_size; /* (out_c, HW) */
+        const float *colm = x;                 /* (K, HW) */
+        if (!pointwise) {
+            im2col(scratch, x, d);
+            colm = scratch;
+        }
+        /* Start from the bias and let sgemm accumulate (beta = 1): one pass
+         * over the output instead of sgemm's zeroing plus a bias pass. */
+        float beta = 0.0f;
+        if (b) {
+            for (int m = 0; m < M; m++)
+                nn_vec_fill(o + (size_t)m * HW, b[m], (size_t)HW);
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HW, K, 1.0f, w, K, colm, HW,
+                    beta, o, HW);
+    }
+}
+
+void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
+                        const float *in, const float *w, int n, const nn_conv_dims *d)
+{
+    const int M = d->out_c, K = d->in_c * d->k * d->k, HW = d->out_h * d->out_w;
+    const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
+    const size_t out_size = (size_t)M * HW;
+    const int pointwise = conv_pointwise(d);
+    if (M <= 0 || HW <= 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * in_size;
+        const float *g = dout + (size_t)i * out_size; /* (out_c, HW) */
+        const float *colm = x;                        /* (K, HW) */
+        if (!pointwise) {
+            im2col(scratch, x, d);
+            colm = scratch;
+        }
+        /* dW (M, K) += g (M, HW) x col^T (HW, K) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, HW, 1.0f, g, HW, colm, HW,
+                    1.0f, dw, K);
+        if (db)
+            for (int m = 0; m < M; m++)
+                db[m] += nn_vec_sum(g + (size_t)m * HW, (size_t)HW);
+        if (!din)
+            continue;
+        float *dx = din + (size_t)i * in_size;
+        if (pointwise) {
+            /* din (in_c, HW) += W^T (in_c, M) x g (M, HW) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, HW, M, 1.0f, w, K, g, HW,
+                        1.0f, dx, HW);
+        } else {
+            /* dcol (K, HW) = W^T x g; col is no longer needed, reuse scratch. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, HW, M, 1.0f, w, K, g, HW,
+                        0.0f, scratch, HW);
+            col2im_add(dx, scratch, d);
+        }
+    }
+}
