@@ -1,2 +1,39 @@
-/* placeholder until the CLI lands */
-int main(void) { return 0; }
+/* iotcnn - train, compress and evaluate small CNNs for IoT devices. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../libnn/nn_checkpoint.h"
+#include "cli.h"
+#include "commands.h"
+
+static const char usage[] =
+    "Usage: iotcnn COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  train   train a network described by a JSON config\n"
+    "  eval    evaluate a model: accuracy, per-class accuracy, confusion matrix\n"
+    "\n"
+    "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, NN_CKPT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 2, argv + 2);
+    fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,8 @@
+/* commands.h - the iotcnn subcommands; each returns the process exit code. */
+#ifndef COMMANDS_H
+#define COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

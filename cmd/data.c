@@ -1,0 +1,47 @@
+#include "data.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int is_dataset_name(const char *s)
+{
+    return strcmp(s, "mnist") == 0 || strcmp(s, "fashion") == 0 || strcmp(s, "cifar10") == 0;
+}
+
+nn_status data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err)
+{
+    nn_status st = ds_load_named(d, cd->dataset, cd->dir, train, err);
+    if (st == NN_ERR_IO && is_dataset_name(cd->dataset)) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 " (fetch it with: datasets/fetch.sh %s --dir %s)", cd->dataset, cd->dir);
+    }
+    return st;
+}
+
+nn_status data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err)
+{
+    if (!spec)
+        return data_load_split(d, cd, 0, err);
+    if (is_dataset_name(spec)) {
+        cfg_data named = *cd;
+        if (strcmp(cd->dataset, spec) != 0) {
+            snprintf(named.dataset, sizeof named.dataset, "%s", spec);
+            snprintf(named.dir, sizeof named.dir, "data/%s", spec);
+        }
+        return data_load_split(d, &named, 0, err);
+    }
+    return ds_load_png_dir(d, spec, err);
+}
+
+nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err)
+{
+    const nn_model_spec *s = &m->spec;
+    if (d->c != s->in_c || d->h != s->in_h || d->w != s->in_w)
+        return nn_errorf(err, NN_ERR_ARG, "%s images are %dx%dx%d but the model expects %dx%dx%d",
+                         what, d->c, d->h, d->w, s->in_c, s->in_h, s->in_w);
+    if (d->num_classes > s->num_classes)
+        return nn_errorf(err, NN_ERR_ARG, "%s has %d classes but the model only %d", what,
+                         d->num_classes, s->num_classes);
+    return NN_OK;
+}

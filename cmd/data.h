@@ -1,0 +1,27 @@
+/* data.h - loading the data a command runs on, with hints when it is missing. */
+#ifndef CMD_DATA_H
+#define CMD_DATA_H
+
+#include "../datasets/ds.h"
+#include "../libnn/nn_model.h"
+#include "../libnn/nn_train.h"
+#include "cfg.h"
+
+/* The train (train = 1) or test split of the config's dataset. A missing
+ * file gets a hint naming the fetch command. */
+nn_status data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
+
+/* Images of --data NAME|DIR for evaluation: a dataset name loads its test
+ * split from data/NAME (or the config's dir for that dataset); anything
+ * else is a folder of PNGs with one sub-folder per class. */
+nn_status data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err);
+
+/* Checks that a dataset fits a model's input shape and class count. */
+nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);
+
+static inline nn_images data_images(const ds_dataset *d)
+{
+    return (nn_images){d->images, d->labels, d->n};
+}
+
+#endif

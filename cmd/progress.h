@@ -1,0 +1,20 @@
+/* progress.h - training progress on stderr: a live bar on a terminal, one
+ * line per epoch otherwise (logs, CI). */
+#ifndef PROGRESS_H
+#define PROGRESS_H
+
+#include "../libnn/nn_train.h"
+
+typedef struct {
+    int tty;            /* stderr is a terminal                */
+    double last_draw;   /* time of the last bar redraw         */
+    int drawn;          /* a bar is on screen                  */
+} progress;
+
+void progress_init(progress *p);
+void progress_batch(progress *p, const nn_progress *np);
+void progress_epoch(progress *p, const nn_epoch_report *r);
+/* Clears a bar left on screen (before printing anything else). */
+void progress_clear(progress *p);
+
+#endif
