@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "Usage: iotcnn train -c CONFIG [-o MODEL] [--epochs N] [--limit N] [--seed S]\n"
-    "                    [--threads T] [--resume MODEL] [--json]\n"
+    "                    [--threads T] [--resume MODEL] [--stop-after N] [--json]\n"
     "\n"
     "Trains the network of CONFIG on its dataset and writes a float checkpoint\n"
     "after every epoch (atomically), plus per-epoch metrics as JSON lines in\n"
@@ -31,6 +31,8 @@ static const char usage[] =
     "                       seed and thread count give a bitwise-identical model\n"
     "      --resume MODEL   continue a checkpoint's run where it stopped; its\n"
     "                       stored config is used unless -c is given\n"
+    "      --stop-after N   stop after epoch N, keeping its checkpoint, as if\n"
+    "                       interrupted (to train in time-boxed pieces)\n"
     "      --json           print one JSON summary as the last stdout line\n"
     "\n"
     "Exit status: 0 success, 2 usage or config error, 1 runtime error (I/O,\n"
@@ -38,7 +40,7 @@ static const char usage[] =
 
 typedef struct {
     const char *config_path, *output, *resume;
-    int epochs, limit, threads, json;
+    int epochs, limit, threads, json, stop_after;
     long long seed; /* -1: from the config */
 } train_opts;
 
@@ -49,14 +51,14 @@ typedef struct {
     const nn_optim *optim;
     const char *config_text;
     progress prog;
-    int epochs_run;
+    int epochs_run, stop_after;
     double train_seconds;
     double images;
 } train_ctx;
 
 static void parse_opts(train_opts *o, int argc, char **argv)
 {
-    *o = (train_opts){NULL, NULL, NULL, 0, 0, cli_default_threads(), 0, -1};
+    *o = (train_opts){NULL, NULL, NULL, 0, 0, cli_default_threads(), 0, 0, -1};
     cli_args a;
     cli_args_init(&a, "train", argc, argv);
     const char *arg;
@@ -78,6 +80,8 @@ static void parse_opts(train_opts *o, int argc, char **argv)
             o->threads = (int)cli_int(&a, "--threads", 1, 256);
         } else if (cli_opt(&a, arg, NULL, "--resume")) {
             o->resume = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--stop-after")) {
+            o->stop_after = (int)cli_int(&a, "--stop-after", 1, 100000);
         } else if (cli_flag(arg, NULL, "--json")) {
             o->json = 1;
         } else {
@@ -158,6 +162,9 @@ static nn_status append_metrics(const char *path, const nn_epoch_report *r, nn_e
     return NN_OK;
 }
 
+/* Not an error: the status on_epoch uses to end training at --stop-after. */
+#define NN_ERR_STOPPED ((nn_status)100)
+
 static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err)
 {
@@ -170,6 +177,8 @@ static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_s
                                       ctx->config_text, err);
     if (st == NN_OK)
         st = append_metrics(ctx->metrics_path, r, err);
+    if (st == NN_OK && r->epoch == ctx->stop_after && r->epoch < r->epochs)
+        return NN_ERR_STOPPED;
     return st;
 }
 
@@ -294,7 +303,7 @@ int cmd_train(int argc, char **argv)
         default_output(out_default, sizeof out_default, o.config_path);
         out = out_default;
     }
-    train_ctx ctx = {.ckpt_path = out, .model = model, .optim = &optim};
+    train_ctx ctx = {.ckpt_path = out, .model = model, .optim = &optim, .stop_after = o.stop_after};
     metrics_path_for(ctx.metrics_path, sizeof ctx.metrics_path, out);
     ctx.config_text = effective_config(text, &cfg, &err);
     if (!ctx.config_text)
@@ -309,6 +318,11 @@ int cmd_train(int argc, char **argv)
             model->n_params, o.threads, out);
     st = nn_train(model, &optim, &ts, &tc, &train_img, val.n ? &val_img : NULL, &hooks, &err);
     progress_clear(&ctx.prog);
+    if (st == NN_ERR_STOPPED) {
+        fprintf(stderr, "iotcnn train: stopped after epoch %d as asked; continue with --resume %s\n",
+                ts.epochs_done, out);
+        st = NN_OK;
+    }
     if (st != NN_OK) {
         if (st == NN_ERR_NUMERIC)
             nn_error_prefix(&err, "%s", ts.epochs_done ? "stopped; the checkpoint of the last "

@@ -1,0 +1,83 @@
+/* fixtures.h - small generated datasets for the training and CLI tests.
+ *
+ * "Stripes": an image of class c (of k) has a bright horizontal band whose
+ * row depends on c, over low random noise: easy to learn, not trivial
+ * (a network must find the band's position), and generated from a seed. */
+#ifndef FIXTURES_H
+#define FIXTURES_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../libnn/nn_rng.h"
+
+static inline void fx_stripes(uint8_t *images, uint8_t *labels, int n, int c, int h, int w, int k,
+                              uint64_t seed)
+{
+    nn_rng r;
+    nn_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        int label = (int)nn_rng_below(&r, (uint32_t)k);
+        int row = (label * h) / k + (int)nn_rng_below(&r, (uint32_t)(h / k > 0 ? h / k : 1));
+        labels[i] = (uint8_t)label;
+        uint8_t *img = images + (size_t)i * c * h * w;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int v = (int)nn_rng_below(&r, 60);
+                    if (y == row)
+                        v += 150 + 30 * ch;
+                    img[(ch * h + y) * w + x] = (uint8_t)(v > 255 ? 255 : v);
+                }
+    }
+}
+
+static inline void fx_put_u32be(FILE *f, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    cr_assert_eq(fwrite(b, 1, 4, f), 4);
+}
+
+/* Writes DIR/PREFIX-images-idx3-ubyte and DIR/PREFIX-labels-idx1-ubyte
+ * (PREFIX "train" or "t10k") with n stripes images of h x w, 10 classes. */
+static inline void fx_write_idx_pair(const char *dir, const char *prefix, int n, int h, int w,
+                                     uint64_t seed)
+{
+    uint8_t *images = malloc((size_t)n * h * w), *labels = malloc((size_t)n);
+    cr_assert(images && labels);
+    fx_stripes(images, labels, n, 1, h, w, 10, seed);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    fx_put_u32be(f, 0x803), fx_put_u32be(f, (uint32_t)n), fx_put_u32be(f, (uint32_t)h),
+        fx_put_u32be(f, (uint32_t)w);
+    cr_assert_eq(fwrite(images, 1, (size_t)n * h * w, f), (size_t)n * h * w);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fx_put_u32be(f, 0x801), fx_put_u32be(f, (uint32_t)n);
+    cr_assert_eq(fwrite(labels, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    free(images), free(labels);
+}
+
+/* A fresh temporary directory (removed by fx_rmtree). */
+static inline void fx_tmpdir(char *out, size_t size)
+{
+    snprintf(out, size, "/tmp/iotcnn-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(out));
+}
+
+static inline void fx_rmtree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+#endif

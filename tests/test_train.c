@@ -1,0 +1,369 @@
+/* Tests of the executor and training loop: a whole-network gradient check
+ * through the threaded DAG executor (batch norm, residual add, dropout,
+ * pooling), thread-count consistency, bitwise determinism, resume ==
+ * uninterrupted, learning on generated data, and divergence handling. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../libnn/nn_checkpoint.h"
+#include "../libnn/nn_exec.h"
+#include "../libnn/nn_layers.h"
+#include "../libnn/nn_train.h"
+#include "fixtures.h"
+
+static nn_layer_spec layer(nn_layer_type t)
+{
+    nn_layer_spec l;
+    nn_layer_spec_defaults(&l, t);
+    return l;
+}
+
+/* input 2x6x6 -> conv-bn-relu -> conv(no bias) -> add(relu) -> maxpool ->
+ * flatten -> dense 8 -> dropout -> relu -> dense 3 */
+static void residual_spec(nn_model_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->in_c = 2, s->in_h = 6, s->in_w = 6, s->num_classes = 3;
+    int n = 0;
+    nn_layer_spec l = layer(NN_LAYER_CONV2D);
+    l.out_channels = 4, l.kernel = 3, l.pad = 1;
+    s->layers[n++] = l;
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = layer(NN_LAYER_RELU);
+    l = layer(NN_LAYER_CONV2D);
+    l.out_channels = 4, l.kernel = 3, l.pad = 1, l.bias = 0;
+    s->layers[n++] = l;
+    l = layer(NN_LAYER_ADD);
+    l.input2 = 2;
+    s->layers[n++] = l;
+    s->layers[n++] = layer(NN_LAYER_MAXPOOL);
+    s->layers[n++] = layer(NN_LAYER_FLATTEN);
+    l = layer(NN_LAYER_DENSE);
+    l.units = 8;
+    s->layers[n++] = l;
+    l = layer(NN_LAYER_DROPOUT);
+    l.rate = 0.3f;
+    s->layers[n++] = l;
+    s->layers[n++] = layer(NN_LAYER_RELU);
+    l = layer(NN_LAYER_DENSE);
+    l.units = 3;
+    s->layers[n++] = l;
+    s->n_layers = n;
+}
+
+typedef struct {
+    nn_exec *ex;
+    const float *input; /* (n, 2, 6, 6) */
+    const uint8_t *labels;
+    int n;
+    float *dlogits;
+} net_ctx;
+
+/* Mean smoothed cross-entropy of one training forward (fixed dropout key). */
+static double net_loss(net_ctx *c, float *dlogits)
+{
+    memcpy(nn_exec_input(c->ex), c->input, (size_t)c->n * 72 * sizeof(float));
+    const float *logits = nn_exec_forward(c->ex, c->n, 1, 7, 3);
+    int correct = 0;
+    return nn_softmax_xent(dlogits, logits, c->labels, c->n, 3, 0.1f, 1.0f / c->n, &correct) /
+           c->n;
+}
+
+static void analytic_grads(nn_model *m, int threads, const float *input, const uint8_t *labels,
+                           int n, float *grads_out)
+{
+    nn_exec *ex;
+    nn_error err;
+    cr_assert_eq(nn_exec_create(&ex, m, n, threads, 1, &err), NN_OK, "%s", err.msg);
+    float dl[64 * 3];
+    net_ctx c = {ex, input, labels, n, dl};
+    net_loss(&c, dl);
+    nn_exec_backward(ex, dl, n);
+    memcpy(grads_out, nn_exec_grads(ex), m->n_params * sizeof(float));
+    nn_exec_free(ex);
+}
+
+Test(exec, whole_network_gradient_matches_finite_differences)
+{
+    nn_model_spec spec;
+    residual_spec(&spec);
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &spec, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(&m, NN_INIT_HE, 11);
+    /* Give BN's beta and the biases non-zero values so every path matters. */
+    nn_rng r;
+    nn_rng_seed(&r, 5);
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] += 0.05f * (nn_rng_uniform(&r) - 0.5f);
+
+    enum { N = 5 };
+    float input[N * 72];
+    uint8_t labels[N] = {0, 2, 1, 1, 0};
+    for (int i = 0; i < N * 72; i++)
+        input[i] = 2.0f * nn_rng_uniform(&r) - 1.0f;
+
+    float *g = calloc(m.n_params, sizeof(float));
+    analytic_grads(&m, 2, input, labels, N, g);
+
+    nn_exec *ex;
+    cr_assert_eq(nn_exec_create(&ex, &m, N, 2, 1, &err), NN_OK);
+    float dl[N * 3];
+    net_ctx c = {ex, input, labels, N, dl};
+    const float eps = 2e-3f;
+    double worst = 0.0;
+    size_t worst_i = 0, checked = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        float p0 = m.params[i];
+        m.params[i] = p0 + eps;
+        double lp = net_loss(&c, dl);
+        m.params[i] = p0 - eps;
+        double lm = net_loss(&c, dl);
+        m.params[i] = p0;
+        double num = (lp - lm) / (2.0 * eps);
+        double denom = fabs(num) + fabs((double)g[i]);
+        double e = fabs(num - (double)g[i]) / (denom < 1e-2 ? 1e-2 : denom);
+        if (e > worst)
+            worst = e, worst_i = i;
+        checked++;
+    }
+    cr_assert_gt(checked, 500);
+    cr_assert_lt(worst, 2e-2, "worst relative error %g at parameter %zu", worst, worst_i);
+    /* The gradient is not trivially zero anywhere that matters. */
+    double norm = 0;
+    for (size_t i = 0; i < m.n_params; i++)
+        norm += (double)g[i] * g[i];
+    cr_assert_gt(norm, 1e-6);
+    nn_exec_free(ex);
+    free(g);
+    nn_model_free(&m);
+}
+
+Test(exec, one_and_three_threads_agree)
+{
+    nn_model_spec spec;
+    residual_spec(&spec);
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &spec, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(&m, NN_INIT_GLOROT, 3);
+    enum { N = 7 };
+    float input[N * 72];
+    uint8_t labels[N] = {0, 1, 2, 0, 1, 2, 0};
+    nn_rng r;
+    nn_rng_seed(&r, 9);
+    for (int i = 0; i < N * 72; i++)
+        input[i] = nn_rng_normal(&r);
+    float *g1 = calloc(m.n_params, sizeof(float)), *g3 = calloc(m.n_params, sizeof(float));
+    analytic_grads(&m, 1, input, labels, N, g1);
+    analytic_grads(&m, 3, input, labels, N, g3);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_assert_float_eq(g1[i], g3[i], 1e-5f + 1e-4f * fabsf(g1[i]), "param %zu: %g vs %g", i,
+                           g1[i], g3[i]);
+    free(g1), free(g3);
+    nn_model_free(&m);
+}
+
+/* ------------------------------------------------------- training loop -- */
+
+typedef struct {
+    uint8_t *images, *labels;
+    int n;
+} stripes;
+
+static stripes make_stripes(int n, uint64_t seed)
+{
+    stripes s = {malloc((size_t)n * 72), malloc((size_t)n), n};
+    fx_stripes(s.images, s.labels, n, 2, 6, 6, 3, seed);
+    return s;
+}
+
+static void train_config(nn_train_config *tc, int epochs, int threads)
+{
+    memset(tc, 0, sizeof *tc);
+    tc->epochs = epochs, tc->batch_size = 16, tc->eval_batch = 32, tc->threads = threads;
+    tc->seed = 42;
+    tc->schedule = (nn_schedule_config){.kind = NN_SCHED_COSINE, .base_lr = 0.05f,
+                                        .warmup_epochs = 0.5f};
+    tc->label_smoothing = 0.05f;
+}
+
+static void fresh_model(nn_model *m, nn_optim *o)
+{
+    nn_model_spec spec;
+    residual_spec(&spec);
+    nn_error err;
+    cr_assert_eq(nn_model_build(m, &spec, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(m, NN_INIT_HE, 42);
+    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f, .nesterov = 1,
+                          .weight_decay = 5e-4f};
+    cr_assert_eq(nn_optim_init(o, &oc, m->n_params, &err), NN_OK);
+}
+
+typedef struct {
+    const char *path;
+    int stop_after; /* epoch after which to "crash"; 0 = never */
+    const nn_model *m;
+    const nn_optim *o;
+} save_ctx;
+
+static nn_status save_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
+                            nn_error *err)
+{
+    save_ctx *c = user;
+    nn_status st = nn_checkpoint_save(c->path, c->m, c->o, ts, "{}", err);
+    if (st == NN_OK && r->epoch == c->stop_after)
+        return nn_errorf(err, NN_ERR_IO, "simulated interruption");
+    return st;
+}
+
+Test(train, same_seed_and_threads_give_bitwise_identical_models)
+{
+    stripes d = make_stripes(160, 1);
+    nn_images img = {d.images, d.labels, d.n};
+    nn_train_config tc;
+    train_config(&tc, 2, 2);
+    float *first = NULL;
+    for (int run = 0; run < 2; run++) {
+        nn_model m;
+        nn_optim o;
+        fresh_model(&m, &o);
+        nn_train_state ts = {42, 0, 2, 0};
+        nn_error err;
+        cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, NULL, &err), NN_OK, "%s", err.msg);
+        cr_assert_eq(ts.step, 2 * (160 / 16));
+        if (!first) {
+            first = malloc(m.n_params * sizeof(float));
+            memcpy(first, m.params, m.n_params * sizeof(float));
+        } else {
+            cr_assert_eq(memcmp(first, m.params, m.n_params * sizeof(float)), 0,
+                         "two identical runs differ");
+        }
+        nn_optim_free(&o);
+        nn_model_free(&m);
+    }
+    free(first);
+    free(d.images), free(d.labels);
+}
+
+Test(train, resume_continues_exactly_like_an_uninterrupted_run)
+{
+    stripes d = make_stripes(128, 2);
+    nn_images img = {d.images, d.labels, d.n};
+    char dir[64], path[128];
+    fx_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    nn_train_config tc;
+    train_config(&tc, 3, 2);
+    nn_error err;
+
+    /* Uninterrupted: 3 epochs. */
+    nn_model a;
+    nn_optim oa;
+    fresh_model(&a, &oa);
+    nn_train_state ta = {42, 0, 3, 0};
+    cr_assert_eq(nn_train(&a, &oa, &ta, &tc, &img, NULL, NULL, &err), NN_OK, "%s", err.msg);
+
+    /* Interrupted after epoch 1 (checkpoint written), then resumed. */
+    nn_model b;
+    nn_optim ob;
+    fresh_model(&b, &ob);
+    nn_train_state tb = {42, 0, 3, 0};
+    save_ctx sc = {path, 1, &b, &ob};
+    nn_train_hooks hooks = {NULL, save_epoch, &sc};
+    cr_assert_eq(nn_train(&b, &ob, &tb, &tc, &img, NULL, &hooks, &err), NN_ERR_IO);
+    nn_optim_free(&ob);
+    nn_model_free(&b);
+
+    nn_checkpoint ck;
+    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert(ck.has_optim && ck.has_train);
+    cr_assert_eq(ck.train.epochs_done, 1);
+    cr_assert_eq(nn_train(&ck.model, &ck.optim, &ck.train, &tc, &img, NULL, NULL, &err), NN_OK,
+                 "%s", err.msg);
+    cr_assert_eq(ck.train.step, ta.step);
+    cr_assert_eq(memcmp(a.params, ck.model.params, a.n_params * sizeof(float)), 0,
+                 "resumed parameters differ from the uninterrupted run");
+    cr_assert_eq(memcmp(a.state, ck.model.state, a.n_state * sizeof(float)), 0,
+                 "resumed batch-norm statistics differ");
+    cr_assert_eq(memcmp(oa.m, ck.optim.m, a.n_params * sizeof(float)), 0,
+                 "resumed optimizer state differs");
+    nn_checkpoint_free(&ck);
+    nn_optim_free(&oa);
+    nn_model_free(&a);
+    fx_rmtree(dir);
+    free(d.images), free(d.labels);
+}
+
+Test(train, learns_generated_stripes)
+{
+    stripes tr = make_stripes(480, 3), te = make_stripes(150, 4);
+    nn_images train = {tr.images, tr.labels, tr.n}, test = {te.images, te.labels, te.n};
+    nn_train_config tc;
+    train_config(&tc, 6, 2);
+    nn_model m;
+    nn_optim o;
+    fresh_model(&m, &o);
+    /* Normalization as the CLI would set it. */
+    m.mean[0] = m.mean[1] = 0.2f, m.std[0] = m.std[1] = 0.25f;
+    nn_train_state ts = {42, 0, 6, 0};
+    nn_error err;
+    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &train, &test, NULL, &err), NN_OK, "%s", err.msg);
+    nn_eval_result res;
+    cr_assert_eq(nn_evaluate(&m, &test, 64, 2, &res, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(res.n, 150);
+    double acc = (double)res.correct / res.n;
+    cr_assert_gt(acc, 0.9, "test accuracy %.3f", acc);
+    int total = 0, diag = 0;
+    for (int i = 0; i < 9; i++)
+        total += res.confusion[i];
+    for (int i = 0; i < 3; i++)
+        diag += res.confusion[i * 3 + i];
+    cr_assert_eq(total, 150);
+    cr_assert_eq(diag, res.correct);
+    nn_eval_result_free(&res);
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    free(tr.images), free(tr.labels), free(te.images), free(te.labels);
+}
+
+Test(train, divergence_stops_with_a_numeric_error)
+{
+    stripes d = make_stripes(64, 5);
+    nn_images img = {d.images, d.labels, d.n};
+    nn_train_config tc;
+    train_config(&tc, 2, 1);
+    tc.schedule = (nn_schedule_config){.kind = NN_SCHED_CONSTANT, .base_lr = 1e30f};
+    nn_model m;
+    nn_optim o;
+    fresh_model(&m, &o);
+    nn_train_state ts = {42, 0, 2, 0};
+    nn_error err;
+    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, NULL, &err), NN_ERR_NUMERIC);
+    cr_assert_not_null(strstr(err.msg, "non-finite loss"), "%s", err.msg);
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    free(d.images), free(d.labels);
+}
+
+Test(train, rejects_labels_beyond_the_model_classes)
+{
+    stripes d = make_stripes(32, 6);
+    d.labels[7] = 9;
+    nn_images img = {d.images, d.labels, d.n};
+    nn_train_config tc;
+    train_config(&tc, 1, 1);
+    nn_model m;
+    nn_optim o;
+    fresh_model(&m, &o);
+    nn_train_state ts = {42, 0, 1, 0};
+    nn_error err;
+    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, NULL, &err), NN_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "image 7"), "%s", err.msg);
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    free(d.images), free(d.labels);
+}
