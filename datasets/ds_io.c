@@ -94,10 +94,17 @@ int ds_reader_read(ds_reader *r, void *buf, size_t n, size_t *got, nn_error *err
                              "%s: gzip stream truncated at byte %llu of decompressed data "
                              "(the .gz file is cut short; fetch it again)",
                              r->path, (ull)r->off);
-        if (zerr != Z_OK)
+        if (zerr != Z_OK) {
+            /* gzerror's text starts with the path; we print the path once. */
+            size_t plen = strlen(r->path);
+            if (zmsg && !strncmp(zmsg, r->path, plen) && !strncmp(zmsg + plen, ": ", 2))
+                zmsg += plen + 2;
             return nn_errorf(err, NN_ERR_FORMAT,
-                             "%s: corrupt gzip data at byte %llu of decompressed data: %s",
-                             r->path, (ull)r->off, zmsg ? zmsg : "unknown zlib error");
+                             "%s: corrupt gzip data (%s) near byte %lld of the compressed file, "
+                             "after %llu bytes were decompressed (fetch the file again)",
+                             r->path, zmsg ? zmsg : "unknown zlib error",
+                             (long long)gzoffset(r->gz), (ull)r->off);
+        }
         break; /* clean end of stream */
     }
     *got = total;

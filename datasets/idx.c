@@ -40,6 +40,32 @@ static int bad_magic(const char *path, uint32_t got, uint32_t want, const char *
                      (unsigned)got, (unsigned)want, kind, magic_hint(got));
 }
 
+/* Reads an n-byte header; the magic is checked as soon as its 4 bytes are
+ * there, so a short file of the wrong kind gets the "bad magic" hint rather
+ * than "truncated". */
+static int read_header(ds_reader *r, uint8_t *hdr, size_t n, uint32_t want, const char *kind,
+                       const char *what, nn_error *err)
+{
+    size_t got = 0;
+    int rc = ds_reader_read(r, hdr, n, &got, err);
+    if (rc != NN_OK)
+        return rc;
+    if (got >= 4 && ds_be32(hdr) != want)
+        return bad_magic(r->path, ds_be32(hdr), want, kind, err);
+    if (got < n) {
+        if (r->is_gz)
+            return nn_errorf(err, NN_ERR_FORMAT,
+                             "%s: truncated at byte %zu of decompressed data: expected %zu %s "
+                             "from byte 0",
+                             r->path, got, n, what);
+        return nn_errorf(err, NN_ERR_FORMAT,
+                         "%s: truncated at byte %zu: expected %zu %s from byte 0, file has %zu "
+                         "bytes",
+                         r->path, got, n, what, got);
+    }
+    return NN_OK;
+}
+
 int ds_load_idx(ds_dataset *out, const char *images_path, const char *labels_path, nn_error *err)
 {
     if (!out)
@@ -61,14 +87,11 @@ int ds_load_idx(ds_dataset *out, const char *images_path, const char *labels_pat
 
     /* (1) Both headers, validated before anything large is allocated. */
     uint8_t hi[16], hl[8];
-    rc = ds_reader_expect(&ri, hi, sizeof hi, "IDX images header bytes", err);
+    rc = read_header(&ri, hi, sizeof hi, IDX_IMAGES_MAGIC, "unsigned-byte images, 3 dims",
+                     "IDX images header bytes", err);
     if (rc != NN_OK)
         goto fail;
-    uint32_t magic = ds_be32(hi), n = ds_be32(hi + 4), h = ds_be32(hi + 8), w = ds_be32(hi + 12);
-    if (magic != IDX_IMAGES_MAGIC) {
-        rc = bad_magic(images_path, magic, IDX_IMAGES_MAGIC, "unsigned-byte images, 3 dims", err);
-        goto fail;
-    }
+    uint32_t n = ds_be32(hi + 4), h = ds_be32(hi + 8), w = ds_be32(hi + 12);
     if (n == 0 || n > (uint32_t)INT_MAX || h == 0 || h > IDX_MAX_SIDE || w == 0 ||
         w > IDX_MAX_SIDE) {
         rc = nn_errorf(err, NN_ERR_FORMAT,
@@ -78,14 +101,11 @@ int ds_load_idx(ds_dataset *out, const char *images_path, const char *labels_pat
                        IDX_MAX_SIDE);
         goto fail;
     }
-    rc = ds_reader_expect(&rl, hl, sizeof hl, "IDX labels header bytes", err);
+    rc = read_header(&rl, hl, sizeof hl, IDX_LABELS_MAGIC, "unsigned-byte labels, 1 dim",
+                     "IDX labels header bytes", err);
     if (rc != NN_OK)
         goto fail;
-    uint32_t lmagic = ds_be32(hl), ln = ds_be32(hl + 4);
-    if (lmagic != IDX_LABELS_MAGIC) {
-        rc = bad_magic(labels_path, lmagic, IDX_LABELS_MAGIC, "unsigned-byte labels, 1 dim", err);
-        goto fail;
-    }
+    uint32_t ln = ds_be32(hl + 4);
     if (ln != n) {
         rc = nn_errorf(err, NN_ERR_FORMAT,
                        "%s: header at byte 4 says %u labels, but %s has %u images (count "
