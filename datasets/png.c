@@ -17,6 +17,7 @@
 
 typedef struct {
     char msg[200];     /* libpng's error text                */
+    char warn[200];    /* its last warning (explains some errors) */
     uint8_t *pix;      /* (h, w, ch), owned until handed out */
     png_bytep *rows;   /* (h) pointers into pix              */
     int w, h, ch;
@@ -31,10 +32,13 @@ static void on_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
+/* Not printed (libraries do not print): kept, because some errors only make
+ * sense with the warning before them ("Invalid IHDR data" after "Image width
+ * exceeds user limit"). */
 static void on_warning(png_structp png, png_const_charp msg)
 {
-    (void)png; /* dropped on purpose: libraries do not print */
-    (void)msg;
+    png_ctx *c = png_get_error_ptr(png);
+    snprintf(c->warn, sizeof c->warn, "%s", msg ? msg : "");
 }
 
 /* 0 on success, -1 after a libpng error (message in c->msg). */
@@ -117,12 +121,14 @@ int ds_png_read(ds_png_image *img, const char *path, int max_side, nn_error *err
     } else if (decode(png, info, f, c) != 0) {
         if (c->too_big)
             rc = nn_errorf(err, NN_ERR_NOMEM, "%s: %s", path, c->msg);
+        else if (strstr(c->warn, "user limit"))
+            rc = nn_errorf(err, NN_ERR_FORMAT,
+                           "%s: image larger than %d pixels per side, refused (%s)", path,
+                           max_side, c->warn);
         else
-            rc = nn_errorf(err, NN_ERR_FORMAT, "%s: corrupt, truncated or unsupported PNG: %s%s",
-                           path, c->msg,
-                           strstr(c->msg, "exceeds user limits")
-                               ? " (image larger than this loader accepts)"
-                               : "");
+            rc = nn_errorf(err, NN_ERR_FORMAT,
+                           "%s: corrupt, truncated or unsupported PNG: %s%s%s%s", path, c->msg,
+                           c->warn[0] ? " (" : "", c->warn, c->warn[0] ? ")" : "");
     }
     if (png)
         png_destroy_read_struct(&png, info ? &info : NULL, NULL);

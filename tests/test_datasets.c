@@ -519,8 +519,9 @@ Test(datasets, cifar_missing_and_empty)
 /* ---- PNG folders ------------------------------------------------------------ */
 
 /* Writes a PNG; rows are given packed as the format stores them. */
-static void write_png(const char *path, int w, int h, int color_type, int depth,
-                      const uint8_t *data, size_t rowbytes, const png_color *pal, int npal)
+static void write_png_ex(const char *path, int w, int h, int color_type, int depth,
+                         const uint8_t *data, size_t rowbytes, const png_color *pal, int npal,
+                         int interlace)
 {
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot create %s", path);
@@ -530,16 +531,25 @@ static void write_png(const char *path, int w, int h, int color_type, int depth,
     if (setjmp(png_jmpbuf(png)))
         cr_assert_fail("libpng failed writing %s", path);
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (pal)
         png_set_PLTE(png, info, pal, npal);
     png_write_info(png, info);
-    for (int y = 0; y < h; y++)
-        png_write_row(png, data + (size_t)y * rowbytes);
+    int passes = png_set_interlace_handling(png);
+    for (int p = 0; p < passes; p++)
+        for (int y = 0; y < h; y++)
+            png_write_row(png, data + (size_t)y * rowbytes);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     fclose(f);
+}
+
+static void write_png(const char *path, int w, int h, int color_type, int depth,
+                      const uint8_t *data, size_t rowbytes, const png_color *pal, int npal)
+{
+    write_png_ex(path, w, h, color_type, depth, data, rowbytes, pal, npal, 0);
 }
 
 /* A 3x2 gray image whose pixels encode (seed, y, x). */
@@ -659,6 +669,29 @@ Test(datasets, png_formats_converted)
     for (int j = 0; j < 12; j++)
         cr_assert_eq(d.images[j], want_c[j], "px %d: %d", j, d.images[j]);
     ds_free(&d);
+}
+
+Test(datasets, png_interlaced_and_oversized)
+{
+    mkdirs("il/a");
+    uint8_t px[7 * 5];
+    for (int j = 0; j < 35; j++)
+        px[j] = (uint8_t)(j * 7);
+    write_png_ex(P("il/a/i.png"), 7, 5, PNG_COLOR_TYPE_GRAY, 8, px, 7, NULL, 0, 1);
+    ds_dataset d;
+    nn_error err = {{0}};
+    cr_assert_eq(ds_load_png_dir(&d, P("il"), &err), NN_OK, "%s", err.msg);
+    for (int j = 0; j < 35; j++)
+        cr_assert_eq(d.images[j], px[j], "px %d", j);
+    ds_free(&d);
+    /* a side above the loader's limit is refused before pixels are read */
+    mkdirs("big/a");
+    uint8_t *row = calloc(5000, 1);
+    write_png(P("big/a/w.png"), 5000, 1, PNG_COLOR_TYPE_GRAY, 8, row, 5000, NULL, 0);
+    free(row);
+    expect_png_error(P("big"), NN_ERR_FORMAT, P("big/a/w.png"));
+    ds_load_png_dir(&d, P("big"), &err);
+    assert_msg_has(err, "larger than");
 }
 
 Test(datasets, png_mixed_sizes)
