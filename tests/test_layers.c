@@ -22,6 +22,8 @@ static const conv_case CONV_CASES[] = {
     {2, 6, 5, 3, 1, 2, 0, 2}, /* 1x1 stride 2: general path            */
     {2, 4, 3, 2, 3, 2, 3, 2}, /* pad 3 > k-1: empty valid ranges       */
     {1, 6, 7, 2, 5, 1, 2, 3}, /* k5 same conv, batch 3                 */
+    {2, 5, 21, 3, 3, 1, 1, 2}, /* rows wider than a 16-float lane block */
+    {2, 6, 41, 2, 3, 2, 1, 2}, /* stride 2, wide rows                  */
 };
 #define N_CONV_CASES (sizeof CONV_CASES / sizeof CONV_CASES[0])
 
@@ -300,7 +302,7 @@ static double dense_objective(void *p)
 
 Test(dense, gradients_accumulate_and_din_null)
 {
-    dense_ctx c = {3, 7, 5, NULL, NULL, NULL, NULL, NULL};
+    dense_ctx c = {3, 19, 17, NULL, NULL, NULL, NULL, NULL}; /* units > 16-float lane block */
     const size_t in_n = (size_t)c.n * c.in_size, w_n = (size_t)c.units * c.in_size;
     const size_t out_n = (size_t)c.n * c.units, un = (size_t)c.units;
     nn_rng r;
