@@ -10,13 +10,8 @@ static int is_dataset_name(const char *s)
 
 nn_status data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err)
 {
-    nn_status st = ds_load_named(d, cd->dataset, cd->dir, train, err);
-    if (st == NN_ERR_IO && is_dataset_name(cd->dataset)) {
-        size_t len = strlen(err->msg);
-        snprintf(err->msg + len, sizeof err->msg - len,
-                 " (fetch it with: datasets/fetch.sh %s --dir %s)", cd->dataset, cd->dir);
-    }
-    return st;
+    /* The loader's message names the missing file and the fetch command. */
+    return ds_load_named(d, cd->dataset, cd->dir, train, err);
 }
 
 nn_status data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err)

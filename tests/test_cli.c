@@ -249,7 +249,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     write_text(dir, "bad.json",
                "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
                " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1, \"bogus\": 3}}");
+               " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
     run_result r = run(dir, "train -c bad.json");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "train.bogus"), "%s", r.err);
@@ -263,7 +263,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     write_text(dir, "nodata.json",
                "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"nowhere\"},"
                " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1}}");
+               " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
     r = run(dir, "train -c nodata.json");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nowhere"), "%s", r.err);
@@ -274,7 +274,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     write_text(dir, "shape.json",
                "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
                " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
-               " \"train\": {\"epochs\": 1}}");
+               " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
     r = run(dir, "train -c shape.json");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "10 classes"), "%s", r.err);
@@ -306,7 +306,8 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     /* Divergence: exit 1, a clear message, and no checkpoint written. */
     write_text(dir, "nan.json",
                "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+               " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
+               " {\"type\": \"dense\", \"units\": 10}]},"
                " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
     r = run(dir, "train -c nan.json -o nan.ckpt");
     cr_assert_eq(r.status, 1);

@@ -113,7 +113,7 @@ Test(exec, whole_network_gradient_matches_finite_differences)
     cr_assert_eq(nn_exec_create(&ex, &m, N, 2, 1, &err), NN_OK);
     float dl[N * 3];
     net_ctx c = {ex, input, labels, N, dl};
-    const float eps = 2e-3f;
+    const float eps = 5e-4f; /* small: larger steps cross ReLU and max-pool kinks */
     double worst = 0.0;
     size_t worst_i = 0, checked = 0;
     for (size_t i = 0; i < m.n_params; i++) {
