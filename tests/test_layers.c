@@ -13,7 +13,9 @@ typedef struct {
 } conv_case;
 
 /* Odd shapes: non-square, stride 2, pad 0/1/2/3, k = 1/3/5, batch 2-3.
- * The last case has pad >= k so whole kernel rows/columns fall in padding. */
+ * Stride-1 "same" convolutions (out_w == in_w) take im2col's contiguous
+ * path, the others the row-by-row one; the pad-3 case has kernel taps that
+ * see only padding. */
 static const conv_case CONV_CASES[] = {
     {3, 7, 5, 4, 3, 1, 1, 2}, /* same conv, non-square                 */
     {2, 9, 6, 3, 3, 2, 0, 3}, /* stride 2, no pad                      */
@@ -24,6 +26,8 @@ static const conv_case CONV_CASES[] = {
     {1, 6, 7, 2, 5, 1, 2, 3}, /* k5 same conv, batch 3                 */
     {2, 5, 21, 3, 3, 1, 1, 2}, /* rows wider than a 16-float lane block */
     {2, 6, 41, 2, 3, 2, 1, 2}, /* stride 2, wide rows                  */
+    {2, 7, 6, 3, 3, 1, 0, 2}, /* stride 1, out_w != in_w: row by row  */
+    {1, 5, 19, 2, 3, 1, 2, 2}, /* stride 1, pad 2 > (k-1)/2, wide     */
 };
 #define N_CONV_CASES (sizeof CONV_CASES / sizeof CONV_CASES[0])
 
