@@ -58,17 +58,6 @@ static inline void nn_vec_add_scalar(float *d, float v, size_t n)
         d[t] += v;
 }
 
-/* d[t] += a * s[t], t < n. */
-static inline void nn_vec_axpy(float *restrict d, float a, const float *restrict s, size_t n)
-{
-    size_t t = 0;
-    for (; t + NN_VEC_LANES <= n; t += NN_VEC_LANES)
-        for (int l = 0; l < NN_VEC_LANES; l++)
-            d[t + l] += a * s[t + l];
-    for (; t < n; t++)
-        d[t] += a * s[t];
-}
-
 /* Sum of x[0..n) in float with NN_VEC_LANES partial sums (also more accurate
  * than one running sum). */
 static inline float nn_vec_sum(const float *x, size_t n)
