@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""compare.py - the summary of `make bench` (called by bench/run.sh).
+
+Reads the JSON lines the three measurements printed in this run (sgemm_peak,
+the iotcnn trainer, torch_ref.py), prints the comparison table and, as the
+last stdout line, one JSON object with everything. A missing or failed part
+is null in the JSON and named in "errors". Standard library only.
+
+FLOPs per training image are counted analytically from the configuration's
+layers by bench/refnet.py (train_flops_per_image): conv and dense MACs x2
+for the forward pass, x2 for weight gradients, x2 for input gradients except
+for the first conv/dense layer (its input is the image), i.e.
+6*sum(MACs) - 2*MACs(first); elementwise work (ReLU, pooling, dropout, loss,
+biases, the optimizer update) is not counted. Reference MNIST network:
+114.1 MFLOP per image.
+"""
+
+import argparse
+import json
+import sys
+
+import refnet  # bench/refnet.py, beside this file
+
+
+def last_json(path, name, errors):
+    """The last line of a file parsed as a JSON object, or None (and a
+    message in errors)."""
+    try:
+        with open(path) as f:
+            lines = [l for l in f.read().splitlines() if l.strip()]
+    except OSError as e:
+        errors.append(f"{name}: no output ({e.strerror})")
+        return None
+    if not lines:
+        errors.append(f"{name}: printed nothing")
+        return None
+    try:
+        obj = json.loads(lines[-1])
+    except ValueError:
+        errors.append(f"{name}: last stdout line is not JSON: {lines[-1][:120]!r}")
+        return None
+    if not isinstance(obj, dict):
+        errors.append(f"{name}: last stdout line is JSON but not an object")
+        return None
+    return obj
+
+
+def number(obj, key, name, errors):
+    v = obj.get(key) if obj else None
+    if obj is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+        errors.append(f"{name}: JSON has no number \"{key}\"")
+        return None
+    return v
+
+
+def main():
+    ap = argparse.ArgumentParser(description="summary of make bench")
+    ap.add_argument("--sgemm", required=True, help="sgemm_peak's stdout")
+    ap.add_argument("--iotcnn", required=True, help="the iotcnn trainer's stdout")
+    ap.add_argument("--torch", required=True, help="torch_ref.py's stdout")
+    ap.add_argument("--time-rss", default="", help="/usr/bin/time -f %%M output for iotcnn")
+    ap.add_argument("--loadavg", default="?")
+    ap.add_argument("--config", default="configs/mnist_ref.json")
+    ap.add_argument("--failed", action="append", default=[], metavar="STAGE: WHY",
+                    help="a stage run.sh already found failed (sgemm_peak, iotcnn, torch)")
+    a = ap.parse_args()
+    errors = list(a.failed)
+    failed = {e.split(":")[0] for e in errors}
+    loadavg = a.loadavg
+
+    sg = None if "sgemm_peak" in failed else last_json(a.sgemm, "sgemm_peak", errors)
+    iot = None if "iotcnn" in failed else last_json(a.iotcnn, "iotcnn", errors)
+    tr = None if "torch" in failed else last_json(a.torch, "torch", errors)
+
+    peak1 = number(sg, "peak_gflops_1t", "sgemm_peak", errors)
+    peak2 = number(sg, "peak_gflops_2t", "sgemm_peak", errors)
+    mix2 = number(sg, "netmix_gflops_2t", "sgemm_peak", errors)
+    iot_ips = number(iot, "images_per_second", "iotcnn", errors)
+    iot_rss = number(iot, "peak_rss_bytes", "iotcnn", errors)
+    iot_acc = number(iot, "test_accuracy", "iotcnn", errors)
+    iot_sec = number(iot, "seconds", "iotcnn", errors)
+    tr_ips = number(tr, "images_per_second", "torch", errors)
+    tr_rss = number(tr, "peak_rss_bytes", "torch", errors)
+
+    time_rss = None  # /usr/bin/time's view of iotcnn's peak RSS, a cross-check
+    try:
+        with open(a.time_rss) as f:
+            kb = f.read().split()
+        if kb and kb[-1].isdigit():
+            time_rss = int(kb[-1]) * 1024
+    except OSError:
+        pass
+
+    try:
+        fpi = refnet.train_flops_per_image(refnet.plan(refnet.load(a.config), a.config)[1])
+    except refnet.ConfigError as e:
+        errors.append(f"flops: {e}")
+        fpi = None
+    iot_gf = iot_ips * fpi * 1e-9 if iot_ips and fpi else None
+    tr_gf = tr_ips * fpi * 1e-9 if tr_ips and fpi else None
+    ratio = iot_ips / tr_ips if iot_ips and tr_ips else None
+    share = iot_gf / peak2 if iot_gf and peak2 else None
+    share_mix = iot_gf / mix2 if iot_gf and mix2 else None
+    tr_share = tr_gf / peak2 if tr_gf and peak2 else None
+
+    def fmt(v, f, unit=""):
+        return "-" if v is None else format(v, f) + unit
+
+    def mib(v):
+        return "-" if v is None else f"{v / 2**20:.0f} MiB"
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    threads = tr.get("threads") if tr else None
+    best = tr.get("best_format") if tr else None
+    formats = tr.get("formats", {}) if tr else {}
+    print()
+    print(f"== iotcnn vs PyTorch {tr.get('torch', '') if tr else ''}: reference MNIST CNN, "
+          f"batch 128, {threads or '?'} threads (load average at start: {loadavg}) ==")
+    print(f"{'':34s} {'iotcnn':>14s} {'PyTorch':>14s}")
+    print(f"{'training images/s':34s} {fmt(iot_ips, '.1f'):>14s} {fmt(tr_ips, '.1f'):>14s}"
+          + (f"  (PyTorch best format: {best})" if best else ""))
+    for f in ("nchw", "channels_last"):
+        if f in formats:
+            print(f"{'  PyTorch ' + f:34s} {'':>14s} {formats[f]['images_per_second']:14.1f}")
+    print(f"{'ratio iotcnn / PyTorch':34s} {fmt(ratio, '.3f'):>14s}")
+    print(f"{'GFLOP/s (%s MFLOP per image)' % fmt(fpi and fpi / 1e6, '.1f'):34s} {fmt(iot_gf, '.1f'):>14s} "
+          f"{fmt(tr_gf, '.1f'):>14s}")
+    print(f"{'share of 2-thread sgemm peak':34s} {pct(share):>14s} {pct(tr_share):>14s}"
+          f"  (peak {fmt(peak2, '.1f')} GFLOP/s; 1 thread {fmt(peak1, '.1f')})")
+    print(f"{'share of per-image GEMM mix, 2t':34s} {pct(share_mix):>14s} "
+          f"{pct(tr_gf / mix2 if tr_gf and mix2 else None):>14s}  (mix {fmt(mix2, '.1f')} GFLOP/s)")
+    print(f"{'peak RSS':34s} {mib(iot_rss):>14s} {mib(tr_rss):>14s}"
+          + (f"  (/usr/bin/time: iotcnn {mib(time_rss)})" if time_rss and iot else ""))
+    print(f"{'iotcnn test accuracy, total s':34s} "
+          f"{(fmt(iot_acc, '.4f') + ', ' + fmt(iot_sec, '.1f') + ' s') if iot else '-':>14s}")
+    for e in errors:
+        print(f"  ! {e}")
+
+    out = {
+        "bench": "iotcnn_vs_torch",
+        "threads": threads,
+        "loadavg": loadavg,
+        "train_flops_per_image": fpi,
+        "sgemm_peak_gflops_1t": peak1,
+        "sgemm_peak_gflops_2t": peak2,
+        "sgemm_netmix_gflops_2t": mix2,
+        "iotcnn_images_per_second": iot_ips,
+        "iotcnn_gflops": iot_gf,
+        "iotcnn_share_of_sgemm_peak_2t": share,
+        "iotcnn_peak_rss_bytes": iot_rss,
+        "iotcnn_peak_rss_bytes_time": time_rss if iot else None,
+        "iotcnn_test_accuracy": iot_acc,
+        "iotcnn_seconds": iot_sec,
+        "torch_images_per_second": tr_ips,
+        "torch_best_format": best,
+        "torch_images_per_second_nchw": formats.get("nchw", {}).get("images_per_second"),
+        "torch_images_per_second_channels_last": formats.get("channels_last", {}).get("images_per_second"),
+        "torch_gflops": tr_gf,
+        "torch_peak_rss_bytes": tr_rss,
+        "ratio_iotcnn_over_torch": ratio,
+        "errors": errors,
+    }
+    print(json.dumps(out))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
