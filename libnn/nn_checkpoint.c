@@ -58,7 +58,9 @@ static void section_end(nn_wbuf *w, size_t start)
         return;
     size_t n = w->len - start;
     nn_wbuf_set_u64(w, start - 8, (uint64_t)n);
-    nn_wbuf_u32(w, nn_crc32(w->data + start, n));
+    /* The CRC covers tag and length too: a damaged tag must not turn a
+     * section into an "unknown, skipped" one. */
+    nn_wbuf_u32(w, nn_crc32(w->data + start - 12, n + 12));
 }
 
 static void put_arch(nn_wbuf *w, const nn_model *m)
@@ -496,11 +498,12 @@ static nn_status parse_sections(const char *path, const uint8_t *data, size_t le
         RD(nn_rbuf_view(&r, &payload, (size_t)plen, "payload", err));
         uint32_t crc;
         RD(nn_rbuf_u32(&r, &crc, "CRC32", err));
-        uint32_t got = nn_crc32(payload, (size_t)plen);
+        uint32_t got = nn_crc32(tag, (size_t)plen + 12); /* tag, length, payload */
         if (crc != got)
             return nn_rbuf_errorf(&r, poff + plen, err, NN_ERR_FORMAT,
-                                  "CRC32 mismatch (stored %08lx, computed %08lx over %llu bytes "
-                                  "at offset %llu): the file is corrupt",
+                                  "CRC32 mismatch (stored %08lx, computed %08lx over the section "
+                                  "header and %llu payload bytes at offset %llu): the file is "
+                                  "corrupt",
                                   (unsigned long)crc, (unsigned long)got,
                                   (unsigned long long)plen, (unsigned long long)poff);
         int k = tag_index(tag);

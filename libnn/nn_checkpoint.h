@@ -7,7 +7,8 @@
  *
  * Layout (all integers and floats little-endian):
  *   header : "IOTCNNCK" (8 bytes) | u32 version (1) | u32 section count
- *   section: u32 tag (4 ASCII chars) | u64 payload length | payload | u32 CRC32(payload)
+ *   section: u32 tag (4 ASCII chars) | u64 payload length | payload |
+ *            u32 CRC32 of tag, length and payload
  * Tags: ARCH (spec + normalization), PARM (f32 params), STAT (f32 state),
  *       OPTM (optimizer), TRAN (training counters), CONF (config JSON text).
  * Unknown tags are skipped (forward compatible); required ones are ARCH,

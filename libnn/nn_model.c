@@ -1,6 +1,7 @@
 #include "nn_model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,16 @@ static nn_status layer_error(nn_error *err, int i, const nn_layer_spec *l, const
     const char *name = nn_layer_type_name(l->type);
     return nn_errorf(err, NN_ERR_ARG, "layer %d (%s%s%s%s): %s", i, name ? name : "?",
                      l->name[0] ? " \"" : "", l->name, l->name[0] ? "\"" : "", what);
+}
+
+/* a*b*c*d when it stays below PARAMS_MAX, else SIZE_MAX (never wraps). */
+static size_t checked_product(size_t a, size_t b, size_t c, size_t d)
+{
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r) || __builtin_mul_overflow(r, c, &r) ||
+        __builtin_mul_overflow(r, d, &r) || r > PARAMS_MAX)
+        return SIZE_MAX;
+    return r;
 }
 
 /* Output size of a window sliding over `in` (0 when it does not fit). */
@@ -54,15 +65,19 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
     case NN_LAYER_CONV2D: {
         if (l->out_channels < 1 || l->out_channels > DIM_MAX)
             return layer_error(err, i, l, "filters must be in [1, 65536]");
-        if (l->kernel < 1 || l->stride < 1 || l->pad < 0 || l->pad >= l->kernel)
-            return layer_error(err, i, l, "needs kernel >= 1, stride >= 1, 0 <= pad < kernel");
+        if (l->kernel < 1 || l->kernel > 1024 || l->stride < 1 || l->stride > 1024 || l->pad < 0 ||
+            l->pad >= l->kernel)
+            return layer_error(err, i, l, "needs 1 <= kernel <= 1024, 1 <= stride <= 1024, 0 <= pad < kernel");
         nd->out_c = l->out_channels;
         nd->out_h = window_out(nd->in_h, l->kernel, l->stride, l->pad);
         nd->out_w = window_out(nd->in_w, l->kernel, l->stride, l->pad);
         if (nd->out_h < 1 || nd->out_w < 1)
             return layer_error(err, i, l, "kernel larger than the padded input");
         size_t k2 = (size_t)l->kernel * l->kernel;
-        nd->w = (nn_span){*n_params, (size_t)nd->out_c * nd->in_c * k2};
+        size_t n_w = checked_product((size_t)nd->out_c, (size_t)nd->in_c, k2, 1);
+        if (n_w == SIZE_MAX)
+            return layer_error(err, i, l, "too many weights");
+        nd->w = (nn_span){*n_params, n_w};
         *n_params += nd->w.n;
         if (l->bias) {
             nd->b = (nn_span){*n_params, (size_t)nd->out_c};
@@ -73,8 +88,8 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
     }
     case NN_LAYER_MAXPOOL:
     case NN_LAYER_AVGPOOL:
-        if (l->kernel < 1 || l->stride < 1)
-            return layer_error(err, i, l, "needs size >= 1 and stride >= 1");
+        if (l->kernel < 1 || l->kernel > 1024 || l->stride < 1 || l->stride > 1024)
+            return layer_error(err, i, l, "needs size and stride in [1, 1024]");
         nd->out_h = window_out(nd->in_h, l->kernel, l->stride, 0);
         nd->out_w = window_out(nd->in_w, l->kernel, l->stride, 0);
         if (nd->out_h < 1 || nd->out_w < 1)
@@ -89,6 +104,8 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
         if (l->units < 1 || l->units > (1 << 24))
             return layer_error(err, i, l, "units must be in [1, 16777216]");
         nd->out_c = l->units, nd->out_h = nd->out_w = 1;
+        if (checked_product((size_t)l->units, nd->in_size, 1, 1) == SIZE_MAX)
+            return layer_error(err, i, l, "too many weights");
         nd->w = (nn_span){*n_params, (size_t)l->units * nd->in_size};
         *n_params += nd->w.n;
         if (l->bias) {
@@ -131,7 +148,7 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
         return layer_error(err, i, l, "unknown layer type");
     }
     nd->out_size = (size_t)nd->out_c * nd->out_h * nd->out_w;
-    if (nd->out_size > (size_t)DIM_MAX * DIM_MAX || *n_params > PARAMS_MAX)
+    if (nd->out_size > (size_t)1 << 30 || *n_params > PARAMS_MAX)
         return layer_error(err, i, l, "too large");
     return NN_OK;
 }
