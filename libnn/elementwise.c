@@ -50,6 +50,16 @@ static void relu_backward(float *restrict din, const float *restrict dout,
         din[t] += out[t] > 0.0f ? dout[t] : 0.0f;
 }
 
+void nn_relu_mask(float *grad, const float *out, size_t count)
+{
+    size_t t = 0;
+    for (; t + NN_VEC_LANES <= count; t += NN_VEC_LANES)
+        for (int l = 0; l < NN_VEC_LANES; l++)
+            grad[t + l] = out[t + l] > 0.0f ? grad[t + l] : 0.0f;
+    for (; t < count; t++)
+        grad[t] = out[t] > 0.0f ? grad[t] : 0.0f;
+}
+
 void nn_relu_backward(float *din, const float *dout, const float *out, size_t count)
 {
     if (din)

@@ -17,6 +17,10 @@ typedef struct {
     float *invstd;   /* batchnorm: (c)                                      */
     int grad_first;  /* index of the consumer that back-propagates first    */
     int need_grad;   /* 1 when some parameter lies upstream of this node    */
+    int live;        /* 1 when the output depends on this node             */
+    int relu_fused;  /* producer: a ReLU is applied in place on out         */
+    int alias;       /* ReLU fused into node `alias` (shares its buffers),
+                        or -1                                              */
 } node_buf;
 
 struct nn_exec {
@@ -45,6 +49,36 @@ static nn_pool_dims pool_dims(const nn_node *nd)
 {
     return (nn_pool_dims){nd->in_c, nd->in_h, nd->in_w, nd->out_h, nd->out_w, nd->spec.kernel,
                           nd->spec.stride};
+}
+
+/* A ReLU whose input is a conv, dense, batch-norm or add layer read by
+ * nothing else runs in place on that layer's output, inside the same pass
+ * (per image for conv and batch norm, while the image is in cache); its
+ * backward becomes a mask on the shared gradient. Saves two passes over
+ * memory and one activation buffer per ReLU. */
+static void plan_relu_fusion(nn_exec *ex)
+{
+    const nn_model *m = ex->m;
+    int consumers[NN_MAX_LAYERS] = {0};
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_layer_spec *l = &m->nodes[i].spec;
+        ex->nb[i].alias = -1;
+        if (l->input >= 0)
+            consumers[l->input]++;
+        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
+            consumers[l->input2]++;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        int src = m->nodes[i].spec.input;
+        if (m->nodes[i].spec.type != NN_LAYER_RELU || src < 0 || consumers[src] != 1)
+            continue;
+        nn_layer_type t = m->nodes[src].spec.type;
+        if (t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE || t == NN_LAYER_BATCHNORM ||
+            t == NN_LAYER_ADD) {
+            ex->nb[src].relu_fused = 1;
+            ex->nb[i].alias = src;
+        }
+    }
 }
 
 static void *xcalloc(size_t n, size_t size, int *oom)
@@ -86,12 +120,18 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
     if (oom)
         goto fail;
 
+    plan_relu_fusion(ex);
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];
         node_buf *b = &ex->nb[i];
         size_t count = B * nd->out_size;
-        b->out = xcalloc(count, sizeof(float), &oom);
         b->grad_first = -1;
+        if (b->alias >= 0) { /* an in-place ReLU: its producer's buffers */
+            b->out = ex->nb[b->alias].out;
+            b->dout = ex->nb[b->alias].dout;
+            continue;
+        }
+        b->out = xcalloc(count, sizeof(float), &oom);
         if (training)
             b->dout = xcalloc(count, sizeof(float), &oom);
         switch (nd->spec.type) {
@@ -137,6 +177,17 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         if (in2 >= 0)
             ex->nb[in2].grad_first = i;
     }
+    /* Which nodes the output depends on (a dangling branch gets no gradient). */
+    ex->nb[m->n_nodes - 1].live = 1;
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        const nn_layer_spec *l = &m->nodes[i].spec;
+        if (!ex->nb[i].live)
+            continue;
+        if (l->input >= 0)
+            ex->nb[l->input].live = 1;
+        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
+            ex->nb[l->input2].live = 1;
+    }
     for (int t = 0; t < threads; t++) {
         ex->scratch[t] = xcalloc(ex->scratch_floats, sizeof(float), &oom);
         ex->tsums[t] = xcalloc(2 * (size_t)(ex->max_c ? ex->max_c : 1), sizeof(double), &oom);
@@ -163,6 +214,8 @@ void nn_exec_free(nn_exec *ex)
     if (ex->nb) {
         for (int i = 0; i < ex->m->n_nodes; i++) {
             node_buf *b = &ex->nb[i];
+            if (b->alias >= 0)
+                continue; /* buffers belong to the producer */
             free(b->out), free(b->dout), free(b->argmax), free(b->mask);
             free(b->xhat), free(b->mean), free(b->invstd);
         }
@@ -246,7 +299,7 @@ static void forward_worker(void *ctx, int t, int T)
     int b0, b1;
     nn_pool_slice(j->n, t, T, &b0, &b1);
     int n = b1 - b0;
-    if (n <= 0)
+    if (n <= 0 || b->alias >= 0) /* a fused ReLU ran with its producer */
         return;
     size_t is = nd->in_size, os = nd->out_size;
     const float *in = node_input(ex, nd->spec.input) + b0 * is;
@@ -254,12 +307,18 @@ static void forward_worker(void *ctx, int t, int T)
     const float *w = m->params + nd->w.off;
     const float *bias = nd->b.n ? m->params + nd->b.off : NULL;
     int hw = nd->out_h * nd->out_w;
+    int relu = b->relu_fused;
 
     switch (nd->spec.type) {
     case NN_LAYER_CONV2D: {
         nn_conv_dims d = conv_dims(nd);
-        nn_conv2d_forward(out, ex->scratch[t], in, w, bias, n, &d);
-        break;
+        for (int i = 0; i < n; i++) { /* per image: the ReLU finds it in cache */
+            float *o = out + i * os;
+            nn_conv2d_forward(o, ex->scratch[t], in + i * is, w, bias, 1, &d);
+            if (relu)
+                nn_relu_forward(o, o, os);
+        }
+        return;
     }
     case NN_LAYER_MAXPOOL: {
         nn_pool_dims d = pool_dims(nd);
@@ -299,11 +358,18 @@ static void forward_worker(void *ctx, int t, int T)
             memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
             nn_batchnorm_sums(sums, sums + nd->out_c, in, n, nd->out_c, hw);
         } else {
-            nn_batchnorm_apply(out, j->training ? b->xhat + b0 * os : NULL, in, b->mean,
-                               b->invstd, w, bias, n, nd->out_c, hw);
+            for (int i = 0; i < n; i++) {
+                float *o = out + i * os;
+                nn_batchnorm_apply(o, j->training ? b->xhat + (b0 + i) * os : NULL, in + i * is,
+                                   b->mean, b->invstd, w, bias, 1, nd->out_c, hw);
+                if (relu)
+                    nn_relu_forward(o, o, os);
+            }
         }
-        break;
+        return;
     }
+    if (relu) /* dense, add */
+        nn_relu_forward(out, out, (size_t)n * os);
 }
 
 /* Reduces the per-thread batch-norm partial sums in thread order into
@@ -387,6 +453,21 @@ static void backward_worker(void *ctx, int t, int T)
     float *db = nd->b.n ? ex->tgrads[t] + nd->b.off : NULL;
     int hw = nd->out_h * nd->out_w;
 
+    if (nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
+        nn_conv_dims d = conv_dims(nd);
+        for (int i = 0; i < n; i++) {
+            if (b->relu_fused)
+                nn_relu_mask(b->dout + (b0 + i) * os, b->out + (b0 + i) * os, os);
+            float *din = grad_slice(ex, nd->spec.input, j->node, b0 + i, 1);
+            nn_conv2d_backward(din, dw, db, ex->scratch[t], dout + i * os, in + i * is, w, 1, &d);
+        }
+        return;
+    }
+    /* The fused ReLU's backward: mask the shared gradient once (batch norm
+     * does it in its first phase). */
+    if (b->relu_fused && (nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0))
+        nn_relu_mask(b->dout + b0 * os, b->out + b0 * os, (size_t)n * os);
+
     if (nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
         double *sums = ex->tsums[t];
         memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
@@ -400,11 +481,8 @@ static void backward_worker(void *ctx, int t, int T)
     float *din = grad_slice(ex, nd->spec.input, j->node, b0, n);
 
     switch (nd->spec.type) {
-    case NN_LAYER_CONV2D: {
-        nn_conv_dims d = conv_dims(nd);
-        nn_conv2d_backward(din, dw, db, ex->scratch[t], dout, in, w, n, &d);
+    case NN_LAYER_CONV2D: /* handled above */
         break;
-    }
     case NN_LAYER_MAXPOOL: {
         nn_pool_dims d = pool_dims(nd);
         if (din)
@@ -497,7 +575,10 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
     layer_job j = {ex, 0, n, 1, 0, 0, 0};
     for (int i = last; i >= 0; i--) {
         const nn_node *nd = &m->nodes[i];
-        if (!ex->nb[i].need_grad)
+        const node_buf *b = &ex->nb[i];
+        /* Skip: nothing upstream to train, a fused ReLU (its producer masks
+         * the gradient), or a branch that does not reach the output. */
+        if (!b->need_grad || b->alias >= 0 || !b->live)
             continue;
         j.node = i;
         j.phase = 0;

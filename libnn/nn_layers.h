@@ -22,7 +22,8 @@ typedef struct {
     int k, stride, pad;
 } nn_conv_dims;
 
-/* Floats of scratch one conv call needs (im2col of one image). */
+/* Floats of scratch one conv call needs (im2col of one image, and the
+ * transposed weight gradient of backward). */
 size_t nn_conv2d_scratch_floats(const nn_conv_dims *d);
 
 void nn_conv2d_forward(float *out,         /* (n, out_c, out_h, out_w) written  */
@@ -82,6 +83,9 @@ void nn_global_avgpool_backward(float *din,      /* (n, c, hw) +=  */
 void nn_relu_forward(float *out, const float *in, size_t count);
 /* din += dout where out > 0 */
 void nn_relu_backward(float *din, const float *dout, const float *out, size_t count);
+/* grad = out > 0 ? grad : 0, in place: the backward of a ReLU applied in
+ * place on its producer's output (the executor fuses them). */
+void nn_relu_mask(float *grad, const float *out, size_t count);
 
 void nn_add_forward(float *out, const float *a, const float *b, size_t count);
 /* dst += src */

@@ -362,3 +362,17 @@ Test(dense, gradients_accumulate_and_din_null)
     free(c.out);
     free(c.R);
 }
+
+/* The in-place ReLU backward: zero where the (post-ReLU) output is not
+ * positive, keep elsewhere; a tail longer than one vector block. */
+Test(relu, mask_keeps_gradient_only_where_output_is_positive)
+{
+    float out[19], g[19];
+    for (int i = 0; i < 19; i++) {
+        out[i] = (i % 3 == 0) ? 0.0f : (float)i;
+        g[i] = 1.5f + (float)i;
+    }
+    nn_relu_mask(g, out, 19);
+    for (int i = 0; i < 19; i++)
+        cr_assert_eq(g[i], (i % 3 == 0) ? 0.0f : 1.5f + (float)i, "element %d", i);
+}

@@ -21,8 +21,13 @@ static nn_layer_spec layer(nn_layer_type t)
     return l;
 }
 
-/* input 2x6x6 -> conv-bn-relu -> conv(no bias) -> add(relu) -> maxpool ->
- * flatten -> dense 8 -> dropout -> relu -> dense 3 */
+/* input 2x6x6 ->
+ *  0 conv-1 relu (fused into the conv) - 2 conv - 3 bn - 4 relu "a" (two
+ *  readers: not fused) - 5 conv - 6 add(a) - 7 relu (fused into the add) -
+ *  8 maxpool - 9 conv - 10 bn - 11 relu (fused into the bn) - 12 flatten -
+ *  13 dense 5 (a dangling branch: no gradient may flow into it) -
+ *  14 dense 8 reading 12 - 15 relu (fused into the dense) - 16 dropout -
+ *  17 dense 3 */
 static void residual_spec(nn_model_spec *s)
 {
     memset(s, 0, sizeof *s);
@@ -30,27 +35,36 @@ static void residual_spec(nn_model_spec *s)
     int n = 0;
     nn_layer_spec l = layer(NN_LAYER_CONV2D);
     l.out_channels = 4, l.kernel = 3, l.pad = 1;
-    s->layers[n++] = l;
-    s->layers[n++] = layer(NN_LAYER_BATCHNORM);
-    s->layers[n++] = layer(NN_LAYER_RELU);
-    l = layer(NN_LAYER_CONV2D);
-    l.out_channels = 4, l.kernel = 3, l.pad = 1, l.bias = 0;
-    s->layers[n++] = l;
-    l = layer(NN_LAYER_ADD);
-    l.input2 = 2;
-    s->layers[n++] = l;
-    s->layers[n++] = layer(NN_LAYER_MAXPOOL);
-    s->layers[n++] = layer(NN_LAYER_FLATTEN);
+    s->layers[n++] = l;                             /* 0 */
+    s->layers[n++] = layer(NN_LAYER_RELU);          /* 1 */
+    l.bias = 0;
+    s->layers[n++] = l;                             /* 2 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 3 */
+    s->layers[n++] = layer(NN_LAYER_RELU);          /* 4 */
+    s->layers[n++] = l;                             /* 5 */
+    nn_layer_spec add = layer(NN_LAYER_ADD);
+    add.input2 = 4;
+    s->layers[n++] = add;                           /* 6 */
+    s->layers[n++] = layer(NN_LAYER_RELU);          /* 7 */
+    s->layers[n++] = layer(NN_LAYER_MAXPOOL);       /* 8 -> 4x3x3 */
+    l.bias = 1;
+    s->layers[n++] = l;                             /* 9 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 10 */
+    s->layers[n++] = layer(NN_LAYER_RELU);          /* 11 */
+    s->layers[n++] = layer(NN_LAYER_FLATTEN);       /* 12 */
     l = layer(NN_LAYER_DENSE);
+    l.units = 5;
+    s->layers[n++] = l;                             /* 13 dangling */
     l.units = 8;
-    s->layers[n++] = l;
+    l.input = 12;
+    s->layers[n++] = l;                             /* 14 */
+    s->layers[n++] = layer(NN_LAYER_RELU);          /* 15 */
     l = layer(NN_LAYER_DROPOUT);
     l.rate = 0.3f;
-    s->layers[n++] = l;
-    s->layers[n++] = layer(NN_LAYER_RELU);
+    s->layers[n++] = l;                             /* 16 */
     l = layer(NN_LAYER_DENSE);
     l.units = 3;
-    s->layers[n++] = l;
+    s->layers[n++] = l;                             /* 17 */
     s->n_layers = n;
 }
 
@@ -113,25 +127,43 @@ Test(exec, whole_network_gradient_matches_finite_differences)
     cr_assert_eq(nn_exec_create(&ex, &m, N, 2, 1, &err), NN_OK);
     float dl[N * 3];
     net_ctx c = {ex, input, labels, N, dl};
-    const float eps = 5e-4f; /* small: larger steps cross ReLU and max-pool kinks */
+    /* Central differences at two steps: where they disagree, the step
+     * crossed a ReLU or max-pool kink and the parameter is skipped (the
+     * count of those is bounded below). */
+    const float eps = 4e-4f;
     double worst = 0.0;
-    size_t worst_i = 0, checked = 0;
+    size_t worst_i = 0, checked = 0, kinks = 0;
     for (size_t i = 0; i < m.n_params; i++) {
         float p0 = m.params[i];
-        m.params[i] = p0 + eps;
-        double lp = net_loss(&c, dl);
-        m.params[i] = p0 - eps;
-        double lm = net_loss(&c, dl);
-        m.params[i] = p0;
-        double num = (lp - lm) / (2.0 * eps);
-        double denom = fabs(num) + fabs((double)g[i]);
-        double e = fabs(num - (double)g[i]) / (denom < 1e-2 ? 1e-2 : denom);
+        double num[2];
+        for (int h = 0; h < 2; h++) {
+            float step = h ? eps / 2 : eps;
+            m.params[i] = p0 + step;
+            double lp = net_loss(&c, dl);
+            m.params[i] = p0 - step;
+            double lm = net_loss(&c, dl);
+            m.params[i] = p0;
+            num[h] = (lp - lm) / (2.0 * step);
+        }
+        if (fabs(num[0] - num[1]) > 0.05 * (fabs(num[0]) + fabs(num[1])) + 1e-3) {
+            kinks++;
+            continue;
+        }
+        /* rtol 2e-2 plus atol 1.5e-3: float forward passes leave about
+         * 1e-7 * |loss| / step of noise in the differences. */
+        double tol = 2e-2 * (fabs(num[1]) + fabs((double)g[i])) + 1.5e-3;
+        double e = fabs(num[1] - (double)g[i]) / tol;
         if (e > worst)
             worst = e, worst_i = i;
         checked++;
     }
-    cr_assert_gt(checked, 500);
-    cr_assert_lt(worst, 2e-2, "worst relative error %g at parameter %zu", worst, worst_i);
+    cr_assert_lt(kinks, m.n_params / 50, "%zu of %zu parameters hit a kink", kinks, m.n_params);
+    cr_assert_gt(checked, 1000);
+    /* The dangling dense layer gets exactly zero gradient. */
+    const nn_node *dangling = &m.nodes[13];
+    for (size_t i = 0; i < dangling->w.n; i++)
+        cr_assert_eq(g[dangling->w.off + i], 0.0f);
+    cr_assert_lt(worst, 1.0, "worst error %g tolerances at parameter %zu", worst, worst_i);
     /* The gradient is not trivially zero anywhere that matters. */
     double norm = 0;
     for (size_t i = 0; i < m.n_params; i++)
