@@ -82,13 +82,16 @@ def main():
     tr_ips = number(tr, "images_per_second", "torch", errors)
     tr_rss = number(tr, "peak_rss_bytes", "torch", errors)
 
-    time_rss = None  # /usr/bin/time's view of iotcnn's peak RSS, a cross-check
+    # /usr/bin/time -f '%M %e %U %S' on iotcnn: peak RSS KiB (a cross-check
+    # of its own report), wall, user, system seconds of the whole process
+    time_rss = iot_cpu = None
     try:
         with open(a.time_rss) as f:
-            kb = f.read().split()
-        if kb and kb[-1].isdigit():
-            time_rss = int(kb[-1]) * 1024
-    except OSError:
+            last = f.read().splitlines()[-1].split()
+        time_rss = int(last[0]) * 1024
+        if len(last) == 4 and float(last[1]) > 0:
+            iot_cpu = (float(last[2]) + float(last[3])) / float(last[1])
+    except (OSError, IndexError, ValueError):
         pass
 
     try:
@@ -115,6 +118,10 @@ def main():
     threads = tr.get("threads") if tr else None
     best = tr.get("best_format") if tr else None
     formats = tr.get("formats", {}) if tr else {}
+    tr_cpu = None  # CPU time / wall time of PyTorch's timed steps
+    if best in formats and formats[best].get("seconds"):
+        tr_cpu = formats[best].get("cpu_seconds", 0) / formats[best]["seconds"]
+    busy = tr_cpu is not None and threads and tr_cpu < 0.75 * threads
     print()
     print(f"== iotcnn vs PyTorch {tr.get('torch', '') if tr else ''}: reference MNIST CNN, "
           f"batch 128, {threads or '?'} threads (load average at start: {loadavg}) ==")
@@ -133,10 +140,27 @@ def main():
           f"{pct(tr_gf / mix2 if tr_gf and mix2 else None):>14s}  (mix {fmt(mix2, '.1f')} GFLOP/s)")
     print(f"{'peak RSS':34s} {mib(iot_rss):>14s} {mib(tr_rss):>14s}"
           + (f"  (/usr/bin/time: iotcnn {mib(time_rss)})" if time_rss and iot else ""))
+    print(f"{'CPU time / wall time':34s} {fmt(iot_cpu if iot else None, '.2f'):>14s} "
+          f"{fmt(tr_cpu, '.2f'):>14s}  (iotcnn: whole process incl. loading and test)")
     print(f"{'iotcnn test accuracy, total s':34s} "
           f"{(fmt(iot_acc, '.4f') + ', ' + fmt(iot_sec, '.1f') + ' s') if iot else '-':>14s}")
     for e in errors:
         print(f"  ! {e}")
+    warnings = []
+    if busy:
+        warnings.append(f"PyTorch kept only {tr_cpu:.2f} CPUs busy with {threads} threads: the machine "
+                        "was busy and its number is not representative (libgomp's spinning "
+                        "threads collapse on a shared CPU); rerun when idle, or with "
+                        "OMP_WAIT_POLICY=passive to see PyTorch's best case on a busy machine")
+    if peak1 and peak2 and peak2 < 1.5 * peak1:
+        warnings.append(f"sgemm with 2 threads ({peak2:.0f} GFLOP/s) is not clearly above 1 thread "
+                        f"({peak1:.0f}): the other CPU was busy, so the shares of the peak are off")
+    for f, r in formats.items():
+        if r.get("loss_finite") is False:
+            warnings.append(f"PyTorch {f}: the loss became non-finite (the config's lr diverges in "
+                            "PyTorch); the step time is still measured")
+    for w in warnings:
+        print(f"  ! warning: {w}")
 
     out = {
         "bench": "iotcnn_vs_torch",
@@ -151,6 +175,7 @@ def main():
         "iotcnn_share_of_sgemm_peak_2t": share,
         "iotcnn_peak_rss_bytes": iot_rss,
         "iotcnn_peak_rss_bytes_time": time_rss if iot else None,
+        "iotcnn_cpu_over_wall": iot_cpu if iot else None,
         "iotcnn_test_accuracy": iot_acc,
         "iotcnn_seconds": iot_sec,
         "torch_images_per_second": tr_ips,
@@ -159,8 +184,10 @@ def main():
         "torch_images_per_second_channels_last": formats.get("channels_last", {}).get("images_per_second"),
         "torch_gflops": tr_gf,
         "torch_peak_rss_bytes": tr_rss,
+        "torch_cpu_over_wall": tr_cpu,
         "ratio_iotcnn_over_torch": ratio,
         "errors": errors,
+        "warnings": warnings,
     }
     print(json.dumps(out))
     return 1 if errors else 0

@@ -19,7 +19,7 @@
 #     missing). Its last stdout line is JSON with images_per_second
 #     (training: forward + backward + update), seconds, test_accuracy and
 #     peak_rss_bytes. When /usr/bin/time exists it also records the peak RSS
-#     as a cross-check.
+#     as a cross-check, and the process's CPU time over wall time.
 #  3. PyTorch (bench/torch_ref.py under /usr/bin/python3, Debian's
 #     python3-torch): the same network, normalization, init, optimizer and
 #     batch, read from the same config (bench/refnet.py), with the
@@ -33,8 +33,11 @@
 #     = 6*sum(MACs) - 2*MACs(conv1) = 114.1 MFLOP for mnist_ref,
 #     iotcnn's share of the 2-thread sgemm peak from step 1, peak RSS of both.
 #
-# The whole run takes about 1-2 minutes. The machine may be shared: the load
-# average at the start is printed with the results; rerun when it was high.
+# The whole run takes about 1-2 minutes. The machine may be shared, and a
+# 2-thread OpenMP trainer (PyTorch) whose threads must wait for CPU time
+# slows down far more than the share it loses: the load average at the start
+# and each trainer's CPU time / wall time are printed, and the summary warns
+# when PyTorch had clearly fewer CPUs than threads. Rerun when it does.
 #
 # Environment (defaults in brackets):
 #   BUILD [build]   where make put bench/sgemm_peak
@@ -108,7 +111,8 @@ say "-- 2. iotcnn train: $LIMIT images, $THREADS threads"
 iot_cmd=("$BIN/iotcnn" train -c "$CONFIG" --epochs 1 --limit "$LIMIT" --threads "$THREADS" --json
          -o "$tmp/iotcnn.ckpt")
 time_cmd=()
-[ -x /usr/bin/time ] && time_cmd=(/usr/bin/time -f '%M' -o "$tmp/iotcnn.time")
+# peak RSS (KiB), wall, user and system seconds of the whole iotcnn process
+[ -x /usr/bin/time ] && time_cmd=(/usr/bin/time -f '%M %e %U %S' -o "$tmp/iotcnn.time")
 if [ ! -x "$BIN/iotcnn" ]; then
     fail iotcnn "$BIN/iotcnn not found (make all builds it; set BIN when it lives elsewhere)"
 elif [ ! -f "$CONFIG" ]; then

@@ -36,6 +36,9 @@ thread. So the number of threads is always set here explicitly
 ignores torch.set_num_threads and defaults to all CPUs, so each child also
 gets OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) = --threads before it
 loads torch; "cpu_seconds"/"seconds" shows the threads actually busy.
+On a CPU shared with other busy processes, libgomp's spin-waiting threads
+make 2-thread PyTorch slower than 1 thread (measured: 4x); the
+environment's OMP_WAIT_POLICY (e.g. passive) is passed on unchanged.
 
 Memory formats: `--format both` (the default) runs NCHW and channels_last
 each in a fresh child process (so each has its own peak RSS and neither
