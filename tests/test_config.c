@@ -177,10 +177,11 @@ Test(config_shipped, fashion)
     cr_assert_str_eq(cfg.data.dir, "data/fashion");
     cr_assert_eq(cfg.data.validation, 0);
     cr_assert_eq(cfg.model.n_layers, 19);
-    assert_conv(0, 48, 3, 1, 1, 0);
-    assert_conv(10, 96, 3, 1, 1, 0);
+    assert_conv(0, 32, 3, 1, 1, 0);
+    assert_conv(10, 64, 3, 1, 1, 0);
     cr_assert_eq(cfg.model.layers[18].units, 10);
-    cr_assert_eq(cfg.train.epochs, 20);
+    cr_assert_eq(cfg.train.epochs, 15);
+    cr_assert_eq(cfg.train.batch_size, 64);
     cr_assert_eq(cfg.train.schedule.kind, NN_SCHED_ONECYCLE);
 }
 
