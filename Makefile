@@ -12,6 +12,8 @@ OPT      ?= -O2 -march=native
 BUILD    ?= build
 BIN      ?= bin
 PKGS     := openblas libpng libcjson zlib
+# V=1 shows the full commands.
+Q        := $(if $(filter 1,$(V)),,@)
 
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
 CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -33,22 +35,27 @@ all: $(BIN)/iotcnn $(TOOLS)
 
 $(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libiotcnn.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 # The end-to-end tests run bin/iotcnn, so it is built first.
 test: all $(BUILD)/tests/iotcnn_tests
@@ -62,7 +69,8 @@ asan:
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 bench: all $(BENCHES)
 	BUILD=$(BUILD) bench/run.sh
