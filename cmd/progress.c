@@ -38,7 +38,9 @@ void progress_batch(progress *p, const nn_progress *np)
         bar[i] = i < filled ? '#' : '.';
     bar[BAR_WIDTH] = '\0';
     double per_batch = np->batch ? np->seconds / np->batch : 0;
-    format_duration(eta, sizeof eta, per_batch * (np->batches - np->batch));
+    /* ETA of the whole run, at this epoch's pace (evaluation not included). */
+    long left = (long)(np->batches - np->batch) + (long)np->batches * (np->epochs - np->epoch);
+    format_duration(eta, sizeof eta, per_batch * left);
     fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
             np->epoch, np->epochs, bar, np->batch, np->batches, np->loss, 100.0 * np->accuracy,
             np->images_per_second, eta);
