@@ -285,8 +285,8 @@ int cmd_train(int argc, char **argv)
                           o.config_path, cfg.data.norm_channels, train.c);
                 cli_fail("train", NN_ERR_CONFIG, &err);
             }
-            memcpy(model->mean, cfg.data.mean, sizeof model->mean);
-            memcpy(model->std, cfg.data.std, sizeof model->std);
+            for (int c = 0; c < train.c; c++)
+                model->mean[c] = cfg.data.mean[c], model->std[c] = cfg.data.std[c];
         } else {
             ds_channel_stats(&train, model->mean, model->std);
         }

@@ -298,8 +298,9 @@ static nn_status decode_arch(nn_rbuf *r, nn_model_spec *s, float *mean, float *s
               c);
     off = nn_rbuf_offset(r);
     RD(nn_rbuf_f32s(r, std, NN_MAX_CHANNELS_NORM, "normalization std", err));
+    /* Channels beyond the input's are unused: they need only be finite. */
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
-        CHECK(isfinite(std[c]) && std[c] > 0.0f, off + 4 * (uint64_t)c,
+        CHECK(isfinite(std[c]) && (c >= s->in_c || std[c] > 0.0f), off + 4 * (uint64_t)c,
               "normalization std[%d] = %g, must be finite and > 0", c, (double)std[c]);
     return end_of_payload(r, err);
 }

@@ -87,7 +87,7 @@ static void write_text(const char *dir, const char *name, const char *text)
 
 static const char *config_text =
     "{\n"
-    "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},\n"
+    "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3]},\n"
     "  \"model\": {\"layers\": [\n"
     "    {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1},\n"
     "    {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},\n"
