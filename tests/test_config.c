@@ -131,13 +131,13 @@ Test(config_shipped, mnist_ref_is_exactly_the_reference_network)
     cr_assert_eq(t->epochs, 12);
     cr_assert_eq(t->batch_size, 128);
     cr_assert_eq(t->seed, 1);
-    cr_assert_float_eq(t->lr, 0.05f, 1e-9);
+    cr_assert_float_eq(t->lr, 0.02f, 1e-9);
     cr_assert_eq(t->optim.kind, NN_OPT_SGD);
     cr_assert_float_eq(t->optim.momentum, 0.9f, 1e-9);
     cr_assert_eq(t->optim.nesterov, 1);
     cr_assert_float_eq(t->optim.weight_decay, 5e-4f, 1e-12);
     cr_assert_eq(t->schedule.kind, NN_SCHED_COSINE);
-    cr_assert_float_eq(t->schedule.base_lr, 0.05f, 1e-9);
+    cr_assert_float_eq(t->schedule.base_lr, 0.02f, 1e-9);
     cr_assert_float_eq(t->schedule.min_lr, 0.0f, 0);
     cr_assert_float_eq(t->schedule.warmup_epochs, 0.0f, 0);
     cr_assert_float_eq(t->label_smoothing, 0.0f, 0);
