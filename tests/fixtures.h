@@ -7,10 +7,13 @@
 #define FIXTURES_H
 
 #include <criterion/criterion.h>
+#include <png.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../libnn/nn_rng.h"
 
@@ -78,6 +81,55 @@ static inline void fx_rmtree(const char *dir)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* Writes a PNG; rows are given packed as the format stores them. */
+static inline void fx_write_png(const char *path, int w, int h, int color_type, int depth,
+                                const uint8_t *data, size_t rowbytes, const png_color *pal,
+                                int npal, int interlace)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    cr_assert(png && info);
+    if (setjmp(png_jmpbuf(png)))
+        cr_assert_fail("libpng failed writing %s", path);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (pal)
+        png_set_PLTE(png, info, pal, npal);
+    png_write_info(png, info);
+    int passes = png_set_interlace_handling(png);
+    for (int p = 0; p < passes; p++)
+        for (int y = 0; y < h; y++)
+            png_write_row(png, data + (size_t)y * rowbytes);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+/* DIR/CLASS/NNNN.png for n stripes images (gray, h x w, 10 classes: the
+ * same images and labels as fx_write_idx_pair with this seed). */
+static inline void fx_write_png_dir(const char *dir, int n, int h, int w, uint64_t seed)
+{
+    uint8_t *images = malloc((size_t)n * h * w), *labels = malloc((size_t)n);
+    cr_assert(images && labels);
+    fx_stripes(images, labels, n, 1, h, w, 10, seed);
+    char path[1024];
+    cr_assert_eq(mkdir(dir, 0777), 0, "cannot create %s", dir);
+    for (int c = 0; c < 10; c++) {
+        snprintf(path, sizeof path, "%s/%d", dir, c);
+        cr_assert_eq(mkdir(path, 0777), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%d/%04d.png", dir, labels[i], i);
+        fx_write_png(path, w, h, PNG_COLOR_TYPE_GRAY, 8, images + (size_t)i * h * w, (size_t)w,
+                     NULL, 0, 0);
+    }
+    free(images), free(labels);
 }
 
 #endif

@@ -87,7 +87,8 @@ static void write_text(const char *dir, const char *name, const char *text)
 
 static const char *config_text =
     "{\n"
-    "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3]},\n"
+    "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3],\n"
+    "           \"validation\": 100},\n"
     "  \"model\": {\"layers\": [\n"
     "    {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1},\n"
     "    {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},\n"
@@ -172,6 +173,7 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
         lines += *p == '\n';
     cr_assert_eq(lines, 3);
     cr_assert_not_null(strstr(metrics, "\"train_loss\""));
+    cr_assert_not_null(strstr(metrics, "\"val_accuracy\""), "no validation metrics: %s", metrics);
     free(metrics);
 
     r = run(dir, "eval -m m.ckpt --json --threads 2");
@@ -204,6 +206,17 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_eq(total, 200);
     cr_assert_eq(diag, (int)num(j, "correct"));
     num(j, "images_per_second"), num(j, "seconds");
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* The same test images as a folder of PNGs, one sub-folder per class. */
+    char pngdir[600];
+    snprintf(pngdir, sizeof pngdir, "%s/png", dir);
+    fx_write_png_dir(pngdir, 200, 12, 12, 2);
+    r = run(dir, "eval -m m.ckpt --data png --json");
+    cr_assert_eq(r.status, 0, "eval --data DIR failed: %s", r.err);
+    j = last_json(&r);
+    cr_assert_float_eq(num(j, "accuracy"), acc, 1e-9, "PNG folder and IDX disagree");
     cJSON_Delete(j);
     run_free(&r);
 
@@ -287,6 +300,10 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
 
     /* Train one epoch, then corrupt the checkpoint in the middle. */
     r = run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64");
+    cr_assert_eq(r.status, 2, "a validation split larger than the data must be refused");
+    cr_assert_not_null(strstr(r.err, "data.validation"), "%s", r.err);
+    run_free(&r);
+    r = run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     char path[600];

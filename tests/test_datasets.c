@@ -7,6 +7,8 @@
  * against hand-computed values. */
 #include <criterion/criterion.h>
 
+#include "fixtures.h"
+
 #include <ftw.h>
 #include <math.h>
 #include <stdint.h>
@@ -518,33 +520,7 @@ Test(datasets, cifar_missing_and_empty)
 
 /* ---- PNG folders ------------------------------------------------------------ */
 
-/* Writes a PNG; rows are given packed as the format stores them. */
-static void write_png_ex(const char *path, int w, int h, int color_type, int depth,
-                         const uint8_t *data, size_t rowbytes, const png_color *pal, int npal,
-                         int interlace)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    cr_assert(png && info);
-    if (setjmp(png_jmpbuf(png)))
-        cr_assert_fail("libpng failed writing %s", path);
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type,
-                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (pal)
-        png_set_PLTE(png, info, pal, npal);
-    png_write_info(png, info);
-    int passes = png_set_interlace_handling(png);
-    for (int p = 0; p < passes; p++)
-        for (int y = 0; y < h; y++)
-            png_write_row(png, data + (size_t)y * rowbytes);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
-}
+#define write_png_ex fx_write_png
 
 static void write_png(const char *path, int w, int h, int color_type, int depth,
                       const uint8_t *data, size_t rowbytes, const png_color *pal, int npal)
