@@ -41,8 +41,8 @@
 #
 # Environment (defaults in brackets):
 #   BUILD [build]   where make put bench/sgemm_peak
-#   BIN [bin]       where make put iotcnn (the Makefile passes only BUILD, so
-#                   a run with BIN=... must export it too)
+#   BIN [bin]       where make put iotcnn (`make BIN=x bench` passes it on:
+#                   make exports command-line variables to its recipes)
 #   BENCH_THREADS [2]   threads for both trainers
 #   BENCH_LIMIT [12800] training images for iotcnn (100 steps of 128)
 #   BENCH_TORCH_STEPS [60]  timed PyTorch steps per memory format
