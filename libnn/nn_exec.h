@@ -7,6 +7,9 @@
  * gradients are reduced in thread order, so results are bitwise identical
  * run after run for the same thread count.
  *
+ * A ReLU that is the only reader of a conv, dense, batch-norm or add layer
+ * runs in place inside that layer's pass (per image, while it is in cache).
+ *
  * OpenBLAS runs single-threaded inside the kernels (nn_exec_create calls
  * openblas_set_num_threads(1)): two thread pools on two cores fight. */
 #ifndef NN_EXEC_H
