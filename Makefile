@@ -31,6 +31,8 @@ BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test asan deps bench install clean
+# Keep intermediate objects (the tools' .o files) instead of deleting them.
+.SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
 
 $(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
