@@ -155,8 +155,10 @@ static nn_status append_metrics(const char *path, const nn_epoch_report *r, nn_e
             r->epoch, r->epochs, (unsigned long long)r->step, r->train_loss, r->train_accuracy);
     if (r->has_val)
         fprintf(f, "\"val_loss\":%.6f,\"val_accuracy\":%.6f,", r->val_loss, r->val_accuracy);
-    fprintf(f, "\"lr\":%.6g,\"seconds\":%.3f,\"images_per_second\":%.1f,\"unix_time\":%lld}\n",
-            r->lr, r->seconds, r->images_per_second, (long long)time(NULL));
+    fprintf(f,
+            "\"lr\":%.6g,\"seconds\":%.3f,\"load_seconds\":%.3f,\"images_per_second\":%.1f,"
+            "\"unix_time\":%lld}\n",
+            r->lr, r->seconds, r->load_seconds, r->images_per_second, (long long)time(NULL));
     if (fclose(f) != 0)
         return nn_errorf(err, NN_ERR_IO, "%s: write failed", path);
     return NN_OK;
@@ -309,8 +311,13 @@ int cmd_train(int argc, char **argv)
     if (!ctx.config_text)
         cli_fail("train", NN_ERR_CONFIG, &err);
     progress_init(&ctx.prog);
-    nn_train_config tc = {cfg.train.epochs, cfg.train.batch_size, cfg.train.eval_batch, o.threads,
-                          cfg.train.seed, cfg.train.schedule, cfg.train.label_smoothing};
+    nn_train_config tc = {.epochs = cfg.train.epochs,
+                          .batch_size = cfg.train.batch_size,
+                          .eval_batch = cfg.train.eval_batch,
+                          .threads = o.threads,
+                          .seed = cfg.train.seed,
+                          .schedule = cfg.train.schedule,
+                          .label_smoothing = cfg.train.label_smoothing};
     nn_images train_img = data_images(&train), val_img = data_images(&val);
     nn_train_hooks hooks = {on_batch, on_epoch, &ctx};
     fprintf(stderr, "iotcnn train: %s, %d training images%s%s, %zu parameters, %d threads -> %s\n",

@@ -62,8 +62,9 @@ void progress_epoch(progress *p, const nn_epoch_report *r)
     char val[64] = "";
     if (r->has_val)
         snprintf(val, sizeof val, "  val %.2f%% (loss %.4f)", 100.0 * r->val_accuracy, r->val_loss);
-    fprintf(stderr, "epoch %d/%d  loss %.4f  train %.2f%%%s  lr %.3g  %.1f s  %.0f img/s\n",
+    fprintf(stderr,
+            "epoch %d/%d  loss %.4f  train %.2f%%%s  lr %.3g  %.1f s (images %.1f s)  %.0f img/s\n",
             r->epoch, r->epochs, r->train_loss, 100.0 * r->train_accuracy, val, r->lr, r->seconds,
-            r->images_per_second);
+            r->load_seconds, r->images_per_second);
     fflush(stderr);
 }

@@ -28,6 +28,7 @@ struct nn_exec {
     int max_batch, training, threads;
     nn_pool *pool;
     float *input;       /* (max_batch, in_c, in_h, in_w)                    */
+    uint8_t **pixels;   /* (threads) one transformed image each             */
     node_buf *nb;       /* (n_nodes)                                         */
     float **scratch;    /* (threads) each scratch_floats                      */
     size_t scratch_floats;
@@ -117,6 +118,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
     ex->scratch = xcalloc((size_t)threads, sizeof *ex->scratch, &oom);
     ex->tgrads = xcalloc((size_t)threads, sizeof *ex->tgrads, &oom);
     ex->tsums = xcalloc((size_t)threads, sizeof *ex->tsums, &oom);
+    ex->pixels = xcalloc((size_t)threads, sizeof *ex->pixels, &oom);
     if (oom)
         goto fail;
 
@@ -189,6 +191,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
             ex->nb[l->input2].live = 1;
     }
     for (int t = 0; t < threads; t++) {
+        ex->pixels[t] = xcalloc((size_t)s->in_c * s->in_h * s->in_w, 1, &oom);
         ex->scratch[t] = xcalloc(ex->scratch_floats, sizeof(float), &oom);
         ex->tsums[t] = xcalloc(2 * (size_t)(ex->max_c ? ex->max_c : 1), sizeof(double), &oom);
     }
@@ -225,10 +228,12 @@ void nn_exec_free(nn_exec *ex)
             free(ex->scratch[t]);
         if (ex->tsums)
             free(ex->tsums[t]);
+        if (ex->pixels)
+            free(ex->pixels[t]);
         if (ex->tgrads && t > 0)
             free(ex->tgrads[t]);
     }
-    free(ex->scratch), free(ex->tsums), free(ex->tgrads), free(ex->grads);
+    free(ex->scratch), free(ex->tsums), free(ex->tgrads), free(ex->grads), free(ex->pixels);
     free(ex->nb), free(ex->input);
     nn_pool_free(ex->pool);
     free(ex);
@@ -245,6 +250,9 @@ typedef struct {
     const uint8_t *images;
     const uint32_t *index;
     int n;
+    nn_image_fn fn;
+    void *user;
+    uint64_t epoch;
 } load_job;
 
 static void load_worker(void *ctx, int t, int T)
@@ -263,6 +271,10 @@ static void load_worker(void *ctx, int t, int T)
     for (int b = b0; b < b1; b++) {
         size_t src = j->index ? j->index[b] : (size_t)b;
         const uint8_t *px = j->images + src * size;
+        if (j->fn) {
+            j->fn(j->user, j->ex->pixels[t], px, j->epoch, src, t);
+            px = j->ex->pixels[t];
+        }
         float *dst = j->ex->input + (size_t)b * size;
         for (int ch = 0; ch < c; ch++)
             for (size_t p = 0; p < hw; p++)
@@ -270,9 +282,10 @@ static void load_worker(void *ctx, int t, int T)
     }
 }
 
-void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n)
+void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n,
+                         nn_image_fn fn, void *user, uint64_t epoch)
 {
-    load_job j = {ex, images, index, n};
+    load_job j = {ex, images, index, n, fn, user, epoch};
     nn_pool_run(ex->pool, load_worker, &j);
 }
 

@@ -28,10 +28,20 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
                          nn_error *err);
 void nn_exec_free(nn_exec *ex);
 
+/* A per-image transform of raw pixels (augmentation): writes the image
+ * `index` of epoch `epoch` into dst (same shape as src). It runs on worker
+ * `worker` of the executor's threads, in parallel with other images, and
+ * must depend only on (user's fixed state, epoch, index), never on which
+ * worker or batch it runs in. */
+typedef void (*nn_image_fn)(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
+                            uint64_t index, int worker);
+
 /* Gathers images[index[i]] (raw pixels, the model's input shape) for i in
  * [0, n) into the input buffer, normalized with the model's mean/std. A NULL
- * index means images 0..n-1 in order. */
-void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n);
+ * index means images 0..n-1 in order. When fn is non-NULL each image first
+ * goes through fn(user, ..., epoch, index[i], worker). */
+void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n,
+                         nn_image_fn fn, void *user, uint64_t epoch);
 
 /* The input buffer (max_batch, c, h, w): callers may fill it themselves. */
 float *nn_exec_input(nn_exec *ex);

@@ -50,7 +50,7 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
     for (int b0 = 0; b0 < d->n; b0 += batch) {
         int n = d->n - b0 < batch ? d->n - b0 : batch;
         size_t in_size = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
-        nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n);
+        nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n, NULL, NULL, 0);
         const float *logits = nn_exec_forward(ex, n, 0, 0, 0);
         sum += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
         if (confusion) {
@@ -106,13 +106,16 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             order[i] = (uint32_t)i;
         nn_rng_shuffle_u32(&rng, order, (uint32_t)train->n);
 
-        double t0 = now_seconds(), loss_sum = 0.0;
+        double t0 = now_seconds(), loss_sum = 0.0, load_seconds = 0.0;
         int correct = 0;
         float lr = 0.0f;
         nn_progress p = {epoch, cfg->epochs, 0, (int)steps_per_epoch, 0, 0, 0, 0, 0};
         for (uint64_t s = 0; s < steps_per_epoch; s++) {
             const uint32_t *idx = order + s * B;
-            nn_exec_load_images(ex, train->images, idx, B);
+            double tl = now_seconds();
+            nn_exec_load_images(ex, train->images, idx, B, cfg->augment, cfg->augment_user,
+                                (uint64_t)epoch);
+            load_seconds += now_seconds() - tl;
             const float *logits = nn_exec_forward(ex, B, 1, cfg->seed, ts->step);
             for (int i = 0; i < B; i++)
                 labels[i] = train->labels[idx[i]];
@@ -145,7 +148,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         double seconds = now_seconds() - t0;
         int seen = (int)steps_per_epoch * B;
         nn_epoch_report r = {epoch, cfg->epochs, ts->step, loss_sum / seen, (double)correct / seen,
-                             0, 0, 0, seconds, seconds > 0 ? seen / seconds : 0, lr};
+                             0, 0, 0, seconds, load_seconds, seconds > 0 ? seen / seconds : 0, lr};
         if (val && val->n > 0) {
             int vc;
             evaluate_with(ex, m, val, eval_batch, &vc, &r.val_loss, NULL);

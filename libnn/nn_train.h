@@ -12,6 +12,7 @@
 
 #include "nn_checkpoint.h"
 #include "nn_error.h"
+#include "nn_exec.h"
 #include "nn_model.h"
 #include "nn_optim.h"
 
@@ -29,6 +30,8 @@ typedef struct {
     uint64_t seed;
     nn_schedule_config schedule;
     float label_smoothing;
+    nn_image_fn augment;   /* per-image transform of training images, or NULL */
+    void *augment_user;
 } nn_train_config;
 
 typedef struct {
@@ -48,6 +51,7 @@ typedef struct {
     int has_val;
     double val_loss, val_accuracy;
     double seconds;         /* training time of the epoch (no evaluation)     */
+    double load_seconds;    /* of which gathering (and augmenting) images    */
     double images_per_second;
     float lr;               /* learning rate of the epoch's last step         */
 } nn_epoch_report;
