@@ -957,10 +957,40 @@ static nn_status malformed(const ctx *x, const char *text, const char *at)
                      line, col, hint);
 }
 
+/* augment: optional; absent (or all zero) means no augmentation. */
+static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a)
+{
+    static const char *const keys[] = {"rotate", "shear", "zoom", "translate", "fill", "hflip",
+                                       "crop_pad", "crop_mode", "cutout", NULL};
+    static const char *const crop_modes[] = {"zero", "reflect", NULL};
+    const char *path = "augment";
+    memset(a, 0, sizeof *a);
+    nn_status s = check_keys(x, o, path, keys, NULL, NULL);
+    if (s)
+        return s;
+    const range degrees = {0, 180, 0, 0}, shear = {0, 60, 0, 0}, zoom = {0, 1, 0, 1},
+                half = {0, 0.5, 0, 0};
+    int fill = 0, mode = 0;
+    if ((s = get_float(x, o, "rotate", path, degrees, 0, "degrees", &a->rotate_deg)) ||
+        (s = get_float(x, o, "shear", path, shear, 0, "degrees", &a->shear_deg)) ||
+        (s = get_float(x, o, "zoom", path, zoom, 0, NULL, &a->zoom)) ||
+        (s = get_float(x, o, "translate", path, half, 0, "a fraction of the image size",
+                       &a->translate)) ||
+        (s = get_int(x, o, "fill", path, 0, 255, 0, &fill)) ||
+        (s = get_bool(x, o, "hflip", path, &a->hflip)) ||
+        (s = get_int(x, o, "crop_pad", path, 0, 64, 0, &a->crop_pad)) ||
+        (s = get_enum(x, o, "crop_mode", path, crop_modes, 0, &mode)) ||
+        (s = get_int(x, o, "cutout", path, 0, 4096, 0, &a->cutout)))
+        return s;
+    a->fill = (uint8_t)fill;
+    a->crop_reflect = mode == 1;
+    return NN_OK;
+}
+
 static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
 {
-    static const char *const keys[] = {"data", "model", "train", NULL};
-    static const char *const reserved[] = {"augment", "prune", "quantize", NULL};
+    static const char *const keys[] = {"data", "model", "train", "augment", NULL};
+    static const char *const reserved[] = {"prune", "quantize", NULL};
     char got[64];
     if (!cJSON_IsObject(root)) {
         describe(root, got, sizeof got);
@@ -998,6 +1028,12 @@ static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
     }
     if ((s = parse_data(x, blk[0], &c->data)) || (s = parse_model(x, blk[1], c)) ||
         (s = parse_train(x, blk[2], &c->train)))
+        return s;
+    const cJSON *aug = NULL;
+    if ((s = get_object(x, root, "augment", "", &aug)))
+        return s;
+    memset(&c->augment, 0, sizeof c->augment);
+    if (aug && (s = parse_augment(x, aug, &c->augment)))
         return s;
     return NN_OK;
 }

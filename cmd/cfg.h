@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "../augment/aug.h"
 #include "../libnn/nn_error.h"
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_optim.h"
@@ -52,6 +53,7 @@ typedef struct {
                                    other layers input2 stays NN_INPUT_NODE-1
                                    (unused).                                  */
     cfg_train train;
+    aug_config augment;         /* all zero when the block is absent          */
 } cfg_config;
 
 /* Parses NUL-terminated JSON text; `source` (a file name, or NULL for

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../augment/aug.h"
 #include "../libnn/nn_checkpoint.h"
 #include "../libnn/nn_train.h"
 #include "cli.h"
@@ -318,6 +319,15 @@ int cmd_train(int argc, char **argv)
                           .seed = cfg.train.seed,
                           .schedule = cfg.train.schedule,
                           .label_smoothing = cfg.train.label_smoothing};
+    data_augment aug = {cfg.augment, cfg.train.seed, train.c, train.h, train.w};
+    if (aug_enabled(&cfg.augment)) {
+        if (aug_scratch_bytes(train.c, train.h, train.w, &cfg.augment) != 0) {
+            nn_errorf(&err, NN_ERR_ARG, "augmentation needs scratch memory this version lacks");
+            cli_fail("train", NN_ERR_ARG, &err);
+        }
+        tc.augment = data_augment_image;
+        tc.augment_user = &aug;
+    }
     nn_images train_img = data_images(&train), val_img = data_images(&val);
     nn_train_hooks hooks = {on_batch, on_epoch, &ctx};
     fprintf(stderr, "iotcnn train: %s, %d training images%s%s, %zu parameters, %d threads -> %s\n",

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../libnn/nn_rng.h"
+
 static int is_dataset_name(const char *s)
 {
     return strcmp(s, "mnist") == 0 || strcmp(s, "fashion") == 0 || strcmp(s, "cifar10") == 0;
@@ -39,4 +41,14 @@ nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *wh
         return nn_errorf(err, NN_ERR_ARG, "%s has %d classes but the model only %d", what,
                          d->num_classes, s->num_classes);
     return NN_OK;
+}
+
+void data_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
+                        uint64_t index, int worker)
+{
+    const data_augment *a = user;
+    (void)worker; /* aug_image needs no scratch (aug_scratch_bytes is 0) */
+    nn_rng rng;
+    nn_rng_seed_key(&rng, a->seed, NN_STREAM_AUGMENT, epoch, index);
+    aug_image(dst, src, a->c, a->h, a->w, &a->cfg, &rng, NULL);
 }

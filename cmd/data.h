@@ -2,6 +2,7 @@
 #ifndef CMD_DATA_H
 #define CMD_DATA_H
 
+#include "../augment/aug.h"
 #include "../datasets/ds.h"
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_train.h"
@@ -23,5 +24,17 @@ static inline nn_images data_images(const ds_dataset *d)
 {
     return (nn_images){d->images, d->labels, d->n};
 }
+
+/* Augmentation of training image `index` in `epoch` (an nn_image_fn):
+ * its draws come from the stream (seed, NN_STREAM_AUGMENT, epoch, index)
+ * only, so they do not depend on threads or batch order. */
+typedef struct {
+    aug_config cfg;
+    uint64_t seed;
+    int c, h, w;
+} data_augment;
+
+void data_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
+                        uint64_t index, int worker);
 
 #endif

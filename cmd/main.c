@@ -12,6 +12,7 @@ static const char usage[] =
     "Commands:\n"
     "  train   train a network described by a JSON config\n"
     "  eval    evaluate a model: accuracy, per-class accuracy, confusion matrix\n"
+    "  augment write a PNG grid of augmented training images\n"
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
 
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
         return cmd_train(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "augment") == 0)
+        return cmd_augment(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }

@@ -442,8 +442,6 @@ Test(config_errors, unknown_top_level_key)
 
 Test(config_errors, reserved_blocks_are_not_supported_yet)
 {
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {}}", "augment",
-                        "not supported yet");
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"prune\": {}}", "prune",
                         "not supported yet");
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"quantize\": {}}", "quantize",
@@ -722,4 +720,54 @@ Test(config_errors, missing_file_is_an_io_error_naming_the_path)
     cr_assert_eq(s, NN_ERR_IO);
     cr_assert_null(text);
     cr_assert(strstr(e.msg, "configs/no_such_config.json"), "message \"%s\"", e.msg);
+}
+
+/* ---- augment ---------------------------------------------------------------- */
+
+Test(config_augment, absent_block_means_no_augmentation)
+{
+    nn_error e = {{0}};
+    cr_assert_eq(cfg_parse(&cfg, "{" DATA ", " MODEL ", " TRAIN "}", "t.json", &e), NN_OK, "%s",
+                 e.msg);
+    cr_assert_not(aug_enabled(&cfg.augment));
+}
+
+Test(config_augment, every_key_parses)
+{
+    nn_error e = {{0}};
+    const char *json = "{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 10, "
+                       "\"shear\": 8.5, \"zoom\": 0.1, \"translate\": 0.08, \"fill\": 3, "
+                       "\"hflip\": true, \"crop_pad\": 4, \"crop_mode\": \"reflect\", "
+                       "\"cutout\": 8}}";
+    cr_assert_eq(cfg_parse(&cfg, json, "t.json", &e), NN_OK, "%s", e.msg);
+    const aug_config *a = &cfg.augment;
+    cr_assert_float_eq(a->rotate_deg, 10.0f, 0);
+    cr_assert_float_eq(a->shear_deg, 8.5f, 0);
+    cr_assert_float_eq(a->zoom, 0.1f, 0);
+    cr_assert_float_eq(a->translate, 0.08f, 0);
+    cr_assert_eq(a->fill, 3);
+    cr_assert_eq(a->hflip, 1);
+    cr_assert_eq(a->crop_pad, 4);
+    cr_assert_eq(a->crop_reflect, 1);
+    cr_assert_eq(a->cutout, 8);
+    cr_assert(aug_enabled(a));
+}
+
+Test(config_augment, bad_ranges_types_and_keys_name_the_path)
+{
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 400}}",
+                        "augment.rotate", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"zoom\": 1.5}}",
+                        "augment.zoom", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"translate\": -0.1}}",
+                        "augment.translate", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"fill\": 256}}",
+                        "augment.fill", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip\": 1}}",
+                        "augment.hflip", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_mode\": \"wrap\"}}",
+                        "augment.crop_mode", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotation\": 10}}",
+                        "augment.rotation", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": [1]}", "augment", NULL);
 }

@@ -399,3 +399,52 @@ Test(train, rejects_labels_beyond_the_model_classes)
     nn_model_free(&m);
     free(d.images), free(d.labels);
 }
+
+/* A transform that marks each pixel with (epoch, dataset index). */
+static void xor_mark(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch, uint64_t index,
+                     int worker)
+{
+    (void)worker;
+    int *calls = user;
+    __atomic_add_fetch(calls, 1, __ATOMIC_RELAXED);
+    for (int p = 0; p < 72; p++)
+        dst[p] = (uint8_t)(src[p] ^ (uint8_t)(index * 7 + epoch * 13 + p));
+}
+
+Test(exec, image_transform_is_keyed_by_epoch_and_dataset_index)
+{
+    nn_model_spec spec;
+    residual_spec(&spec);
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &spec, &err), NN_OK, "%s", err.msg);
+    m.mean[0] = m.mean[1] = 0.0f, m.std[0] = m.std[1] = 1.0f;
+    enum { N = 5, POOL = 9 };
+    uint8_t images[POOL * 72];
+    for (int i = 0; i < POOL * 72; i++)
+        images[i] = (uint8_t)(i * 31);
+    const uint32_t index[N] = {8, 2, 5, 0, 7};
+    float *ref = NULL;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        nn_exec *ex;
+        cr_assert_eq(nn_exec_create(&ex, &m, N, threads, 0, &err), NN_OK);
+        int calls = 0;
+        nn_exec_load_images(ex, images, index, N, xor_mark, &calls, 4);
+        cr_assert_eq(calls, N);
+        const float *in = nn_exec_input(ex);
+        for (int b = 0; b < N; b++)
+            for (int p = 0; p < 72; p++) {
+                uint8_t want = images[index[b] * 72 + p] ^ (uint8_t)(index[b] * 7 + 4 * 13 + p);
+                cr_assert_float_eq(in[b * 72 + p], want / 255.0f, 1e-6f, "image %d pixel %d", b, p);
+            }
+        if (!ref) {
+            ref = malloc(sizeof(float) * N * 72);
+            memcpy(ref, in, sizeof(float) * N * 72);
+        } else {
+            cr_assert_eq(memcmp(ref, in, sizeof(float) * N * 72), 0);
+        }
+        nn_exec_free(ex);
+    }
+    free(ref);
+    nn_model_free(&m);
+}
