@@ -19,28 +19,19 @@ void nn_error_prefix(nn_error *err, const char *fmt, ...)
 {
     if (!err)
         return;
-    char prefix[256];
+    char old[sizeof err->msg], prefix[256];
+    memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    int plen = vsnprintf(prefix, sizeof prefix, fmt, ap);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    if (plen < 0)
-        return;
-    if ((size_t)plen >= sizeof prefix)
-        plen = (int)sizeof prefix - 1;
-    /* Shift the old message right by "prefix: " and truncate what falls off. */
-    size_t shift = (size_t)plen + 2, cap = sizeof err->msg - 1;
-    size_t old_len = strnlen(err->msg, cap);
-    if (shift >= cap)
-        shift = cap;
-    size_t keep = old_len + shift > cap ? cap - shift : old_len;
-    memmove(err->msg + shift, err->msg, keep);
-    err->msg[shift + keep] = '\0';
-    memcpy(err->msg, prefix, shift - 2 < (size_t)plen ? shift - 2 : (size_t)plen);
-    if (shift >= 2) {
-        err->msg[shift - 2] = ':';
-        err->msg[shift - 1] = ' ';
-    }
+    /* "prefix: old", the old message cut to what fits. */
+    size_t n = strlen(prefix); /* < 256 */
+    size_t len = strnlen(old, sizeof err->msg - n - 3);
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    memcpy(err->msg + n + 2, old, len);
+    err->msg[n + 2 + len] = '\0';
 }
 
 int nn_status_exit_code(nn_status s)

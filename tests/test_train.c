@@ -448,3 +448,20 @@ Test(exec, image_transform_is_keyed_by_epoch_and_dataset_index)
     free(ref);
     nn_model_free(&m);
 }
+
+Test(error, prefix_adds_context_and_truncates_cleanly)
+{
+    nn_error e;
+    nn_errorf(&e, NN_ERR_IO, "cannot open %s", "x.ckpt");
+    nn_error_prefix(&e, "layer %d", 3);
+    cr_assert_str_eq(e.msg, "layer 3: cannot open x.ckpt");
+    char long_msg[600];
+    memset(long_msg, 'a', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = '\0';
+    nn_errorf(&e, NN_ERR_IO, "%s", long_msg);
+    nn_error_prefix(&e, "ctx");
+    cr_assert_eq(strlen(e.msg), sizeof e.msg - 1);
+    cr_assert_eq(strncmp(e.msg, "ctx: aaa", 8), 0);
+    cr_assert_eq(nn_status_exit_code(NN_ERR_CONFIG), 2);
+    cr_assert_eq(nn_status_exit_code(NN_ERR_FORMAT), 1);
+}
