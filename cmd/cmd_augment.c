@@ -107,7 +107,8 @@ int cmd_augment(int argc, char **argv)
     if ((st = data_load_split(&d, &cfg.data, 1, &err)) != NN_OK)
         cli_fail("augment", st, &err);
     if (d.c != 1 && d.c != 3) {
-        nn_errorf(&err, NN_ERR_ARG, "a grid needs gray or RGB images; these have %d channels", d.c);
+        nn_errorf(&err, NN_ERR_ARG, "%s: a grid needs gray or RGB images; these have %d channels",
+                  cfg.data.dir, d.c);
         cli_fail("augment", NN_ERR_ARG, &err);
     }
     if (!aug_enabled(&cfg.augment))

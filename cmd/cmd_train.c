@@ -321,10 +321,6 @@ int cmd_train(int argc, char **argv)
                           .label_smoothing = cfg.train.label_smoothing};
     data_augment aug = {cfg.augment, cfg.train.seed, train.c, train.h, train.w};
     if (aug_enabled(&cfg.augment)) {
-        if (aug_scratch_bytes(train.c, train.h, train.w, &cfg.augment) != 0) {
-            nn_errorf(&err, NN_ERR_ARG, "augmentation needs scratch memory this version lacks");
-            cli_fail("train", NN_ERR_ARG, &err);
-        }
         tc.augment = data_augment_image;
         tc.augment_user = &aug;
     }

@@ -47,7 +47,7 @@ void data_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t e
                         uint64_t index, int worker)
 {
     const data_augment *a = user;
-    (void)worker; /* aug_image needs no scratch (aug_scratch_bytes is 0) */
+    (void)worker; /* aug.h: aug_image needs no scratch for any config */
     nn_rng rng;
     nn_rng_seed_key(&rng, a->seed, NN_STREAM_AUGMENT, epoch, index);
     aug_image(dst, src, a->c, a->h, a->w, &a->cfg, &rng, NULL);
