@@ -124,6 +124,9 @@ void qm_model_free(qm_model *m);
  * engine may assume a model that passed it. */
 nn_status qm_model_validate(const qm_model *m, nn_error *err);
 
+/* "conv2d", "dense", ...; NULL for an unknown code. */
+const char *qm_op_type_name(qm_op_type t);
+
 /* Multiply-accumulates per image of op i, and of the whole model. */
 uint64_t qm_op_macs(const qm_op *op);
 uint64_t qm_model_macs(const qm_model *m);
