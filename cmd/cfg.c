@@ -958,10 +958,10 @@ static nn_status malformed(const ctx *x, const char *text, const char *at)
 }
 
 /* augment: optional; absent (or all zero) means no augmentation. */
-static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a)
+static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a, int *test_flip)
 {
     static const char *const keys[] = {"rotate", "shear", "zoom", "translate", "fill", "hflip",
-                                       "crop_pad", "crop_mode", "cutout", NULL};
+                                       "crop_pad", "crop_mode", "cutout", "test_flip", NULL};
     static const char *const crop_modes[] = {"zero", "reflect", NULL};
     const char *path = "augment";
     memset(a, 0, sizeof *a);
@@ -980,7 +980,8 @@ static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a)
         (s = get_bool(x, o, "hflip", path, &a->hflip)) ||
         (s = get_int(x, o, "crop_pad", path, 0, 64, 0, &a->crop_pad)) ||
         (s = get_enum(x, o, "crop_mode", path, crop_modes, 0, &mode)) ||
-        (s = get_int(x, o, "cutout", path, 0, 4096, 0, &a->cutout)))
+        (s = get_int(x, o, "cutout", path, 0, 4096, 0, &a->cutout)) ||
+        (s = get_bool(x, o, "test_flip", path, test_flip)))
         return s;
     a->fill = (uint8_t)fill;
     a->crop_reflect = mode == 1;
@@ -1033,7 +1034,8 @@ static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
     if ((s = get_object(x, root, "augment", "", &aug)))
         return s;
     memset(&c->augment, 0, sizeof c->augment);
-    if (aug && (s = parse_augment(x, aug, &c->augment)))
+    c->test_flip = 0;
+    if (aug && (s = parse_augment(x, aug, &c->augment, &c->test_flip)))
         return s;
     return NN_OK;
 }

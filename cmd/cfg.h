@@ -54,6 +54,8 @@ typedef struct {
                                    (unused).                                  */
     cfg_train train;
     aug_config augment;         /* all zero when the block is absent          */
+    int test_flip;              /* augment.test_flip: evaluate each image and
+                                   its mirror, averaging the logits           */
 } cfg_config;
 
 /* Parses NUL-terminated JSON text; `source` (a file name, or NULL for

@@ -12,7 +12,8 @@
 
 static const char usage[] =
     "Usage: iotcnn eval -m MODEL [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
-    "                   [--limit N] [--threads T] [--batch B] [--json]\n"
+    "                   [--limit N] [--threads T] [--batch B] [--test-flip | --no-test-flip]\n"
+    "                   [--json]\n"
     "\n"
     "Evaluates MODEL on a test set: accuracy, per-class accuracy, confusion\n"
     "matrix and speed. The data is, in order of preference: --data (a dataset\n"
@@ -26,16 +27,20 @@ static const char usage[] =
     "      --limit N       use only the first N test images\n"
     "      --threads T     worker threads (default: all CPUs)\n"
     "      --batch B       images per forward pass (default 256)\n"
+    "      --test-flip     average each image's logits with its mirror's (default:\n"
+    "                      augment.test_flip of the config)\n"
+    "      --no-test-flip  plain evaluation even if the config asks for the flip\n"
     "      --json          print one JSON summary as the last stdout line\n";
 
 typedef struct {
     const char *model, *config, *data;
     int limit, threads, batch, json;
+    int test_flip; /* -1: from the config */
 } eval_opts;
 
 static void parse_opts(eval_opts *o, int argc, char **argv)
 {
-    *o = (eval_opts){NULL, NULL, NULL, 0, cli_default_threads(), 256, 0};
+    *o = (eval_opts){NULL, NULL, NULL, 0, cli_default_threads(), 256, 0, -1};
     cli_args a;
     cli_args_init(&a, "eval", argc, argv);
     const char *arg;
@@ -55,6 +60,10 @@ static void parse_opts(eval_opts *o, int argc, char **argv)
             o->threads = (int)cli_int(&a, "--threads", 1, 256);
         } else if (cli_opt(&a, arg, NULL, "--batch")) {
             o->batch = (int)cli_int(&a, "--batch", 1, 65536);
+        } else if (cli_flag(arg, NULL, "--test-flip")) {
+            o->test_flip = 1;
+        } else if (cli_flag(arg, NULL, "--no-test-flip")) {
+            o->test_flip = 0;
         } else if (cli_flag(arg, NULL, "--json")) {
             o->json = 1;
         } else {
@@ -66,12 +75,12 @@ static void parse_opts(eval_opts *o, int argc, char **argv)
 }
 
 static void print_report(const nn_eval_result *r, double acc, double ips, const char *model,
-                         uint64_t bytes)
+                         uint64_t bytes, int flip)
 {
     int k = r->num_classes;
     printf("model %s (%llu bytes)\n", model, (unsigned long long)bytes);
-    printf("accuracy %.2f%% (%d/%d)  loss %.4f  %.2f s  %.0f img/s\n\n", 100.0 * acc, r->correct,
-           r->n, r->loss, r->seconds, ips);
+    printf("accuracy %.2f%% (%d/%d)%s  loss %.4f  %.2f s  %.0f img/s\n\n", 100.0 * acc,
+           r->correct, r->n, flip ? " with test-time flip" : "", r->loss, r->seconds, ips);
     printf("class  accuracy   images   confusion (rows: true, columns: predicted)\n");
     for (int t = 0; t < k; t++) {
         int row = 0;
@@ -110,6 +119,7 @@ static void print_json(const nn_eval_result *r, double acc, double ips, const ch
     cJSON_AddNumberToObject(j, "model_bytes", (double)bytes);
     cJSON_AddNumberToObject(j, "threads", o->threads);
     cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddBoolToObject(j, "test_flip", o->test_flip);
     cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)cli_peak_rss_bytes());
     char *s = cJSON_PrintUnformatted(j);
     printf("%s\n", s);
@@ -151,7 +161,10 @@ int cmd_eval(int argc, char **argv)
 
     nn_images img = data_images(&test);
     nn_eval_result r;
-    st = nn_evaluate(&ck.model, &img, o.batch, o.threads, &r, &err);
+    if (o.test_flip < 0)
+        o.test_flip = cfg.test_flip;
+    st = nn_evaluate(&ck.model, &img, &(nn_eval_config){o.batch, o.threads, o.test_flip}, &r,
+                     &err);
     if (st != NN_OK)
         cli_fail("eval", st, &err);
     double acc = r.n ? (double)r.correct / r.n : 0.0;
@@ -159,7 +172,7 @@ int cmd_eval(int argc, char **argv)
     if (o.json)
         print_json(&r, acc, ips, o.model, ck.file_bytes, &o);
     else
-        print_report(&r, acc, ips, o.model, ck.file_bytes);
+        print_report(&r, acc, ips, o.model, ck.file_bytes, o.test_flip);
     nn_eval_result_free(&r);
     nn_checkpoint_free(&ck);
     ds_free(&test);

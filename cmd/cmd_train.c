@@ -318,7 +318,8 @@ int cmd_train(int argc, char **argv)
                           .threads = o.threads,
                           .seed = cfg.train.seed,
                           .schedule = cfg.train.schedule,
-                          .label_smoothing = cfg.train.label_smoothing};
+                          .label_smoothing = cfg.train.label_smoothing,
+                          .test_flip = cfg.test_flip};
     data_augment aug = {cfg.augment, cfg.train.seed, train.c, train.h, train.w};
     if (aug_enabled(&cfg.augment)) {
         tc.augment = data_augment_image;
@@ -347,7 +348,8 @@ int cmd_train(int argc, char **argv)
     /* 5. Test accuracy of the final model. */
     nn_images test_img = data_images(&test);
     nn_eval_result res;
-    st = nn_evaluate(model, &test_img, cfg.train.eval_batch, o.threads, &res, &err);
+    nn_eval_config ec = {cfg.train.eval_batch, o.threads, cfg.test_flip};
+    st = nn_evaluate(model, &test_img, &ec, &res, &err);
     if (st != NN_OK)
         cli_fail("train", st, &err);
     double acc = res.n ? (double)res.correct / res.n : 0.0;
@@ -359,6 +361,7 @@ int cmd_train(int argc, char **argv)
         cJSON_AddNumberToObject(j, "test_accuracy", acc);
         cJSON_AddNumberToObject(j, "test_loss", res.loss);
         cJSON_AddNumberToObject(j, "test_images", res.n);
+        cJSON_AddBoolToObject(j, "test_flip", cfg.test_flip);
         cJSON_AddNumberToObject(j, "epochs", ts.epochs_done);
         cJSON_AddNumberToObject(j, "epochs_run", ctx.epochs_run);
         cJSON_AddNumberToObject(j, "train_images", train.n);

@@ -40,19 +40,44 @@ static nn_status check_labels(const nn_images *d, int k, const char *what, nn_er
     return NN_OK;
 }
 
-/* Evaluation with an existing executor (its batch bounds the chunk size). */
-static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int *correct,
-                          double *loss, int *confusion)
+/* Mirrors every row of n images (c, h, w) in place: the input of a
+ * test-time flip. */
+static void flip_rows(float *x, int n, int c, int h, int w)
+{
+    for (size_t r = 0; r < (size_t)n * c * h; r++) {
+        float *row = x + r * w;
+        for (int i = 0, j = w - 1; i < j; i++, j--) {
+            float t = row[i];
+            row[i] = row[j], row[j] = t;
+        }
+    }
+}
+
+/* Evaluation with an existing executor (its batch bounds the chunk size).
+ * With flip, each image's logits are the mean of the image's and its
+ * mirror's; sum (batch, k) is scratch for that. */
+static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int flip,
+                          float *sum, int *correct, double *loss, int *confusion)
 {
     int k = m->spec.num_classes;
+    const nn_model_spec *s = &m->spec;
+    size_t in_size = (size_t)s->in_c * s->in_h * s->in_w;
     *correct = 0;
-    double sum = 0.0;
+    double total = 0.0;
     for (int b0 = 0; b0 < d->n; b0 += batch) {
         int n = d->n - b0 < batch ? d->n - b0 : batch;
-        size_t in_size = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
         nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n, NULL, NULL, 0);
         const float *logits = nn_exec_forward(ex, n, 0, 0, 0);
-        sum += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
+        if (flip) {
+            size_t nk = (size_t)n * k;
+            memcpy(sum, logits, nk * sizeof *sum);
+            flip_rows(nn_exec_input(ex), n, s->in_c, s->in_h, s->in_w);
+            logits = nn_exec_forward(ex, n, 0, 0, 0);
+            for (size_t i = 0; i < nk; i++)
+                sum[i] = 0.5f * (sum[i] + logits[i]);
+            logits = sum;
+        }
+        total += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
         if (confusion) {
             for (int i = 0; i < n; i++) {
                 const float *row = logits + (size_t)i * k;
@@ -64,7 +89,7 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
             }
         }
     }
-    *loss = d->n ? sum / d->n : 0.0;
+    *loss = d->n ? total / d->n : 0.0;
 }
 
 nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
@@ -91,8 +116,9 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     nn_param_span *spans = malloc(2 * (size_t)m->n_nodes * sizeof *spans);
     uint32_t *order = malloc((size_t)train->n * sizeof *order);
     float *dlogits = malloc((size_t)B * k * sizeof *dlogits);
+    float *flip_sum = malloc((size_t)eval_batch * k * sizeof *flip_sum);
     labels = malloc((size_t)B);
-    if (!spans || !order || !dlogits || !labels) {
+    if (!spans || !order || !dlogits || !labels || !flip_sum) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for training buffers");
         goto done;
     }
@@ -151,7 +177,8 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
                              0, 0, 0, seconds, load_seconds, seconds > 0 ? seen / seconds : 0, lr};
         if (val && val->n > 0) {
             int vc;
-            evaluate_with(ex, m, val, eval_batch, &vc, &r.val_loss, NULL);
+            evaluate_with(ex, m, val, eval_batch, cfg->test_flip, flip_sum, &vc, &r.val_loss,
+                          NULL);
             r.has_val = 1;
             r.val_accuracy = (double)vc / val->n;
         }
@@ -168,16 +195,17 @@ done:
     free(spans);
     free(order);
     free(dlogits);
+    free(flip_sum);
     free(labels);
     nn_exec_free(ex);
     return st;
 }
 
-nn_status nn_evaluate(nn_model *m, const nn_images *data, int batch, int threads,
+nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
                       nn_eval_result *res, nn_error *err)
 {
     memset(res, 0, sizeof *res);
-    int k = m->spec.num_classes;
+    int k = m->spec.num_classes, batch = cfg->batch;
     nn_status st = check_labels(data, k, "evaluation", err);
     if (st != NN_OK)
         return st;
@@ -186,19 +214,26 @@ nn_status nn_evaluate(nn_model *m, const nn_images *data, int batch, int threads
     if (batch > data->n && data->n > 0)
         batch = data->n;
     res->confusion = calloc((size_t)k * k, sizeof *res->confusion);
-    if (!res->confusion)
-        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for the confusion matrix");
+    float *flip_sum = cfg->test_flip ? malloc((size_t)batch * k * sizeof *flip_sum) : NULL;
+    if (!res->confusion || (cfg->test_flip && !flip_sum)) {
+        free(flip_sum);
+        nn_eval_result_free(res);
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for evaluation buffers");
+    }
     nn_exec *ex = NULL;
-    st = nn_exec_create(&ex, m, batch, threads, 0, err);
+    st = nn_exec_create(&ex, m, batch, cfg->threads, 0, err);
     if (st != NN_OK) {
+        free(flip_sum);
         nn_eval_result_free(res);
         return st;
     }
     double t0 = now_seconds();
-    evaluate_with(ex, m, data, batch, &res->correct, &res->loss, res->confusion);
+    evaluate_with(ex, m, data, batch, cfg->test_flip, flip_sum, &res->correct, &res->loss,
+                  res->confusion);
     res->seconds = now_seconds() - t0;
     res->n = data->n;
     res->num_classes = k;
+    free(flip_sum);
     nn_exec_free(ex);
     return NN_OK;
 }

@@ -31,6 +31,7 @@ typedef struct {
     nn_schedule_config schedule;
     float label_smoothing;
     nn_image_fn augment;   /* per-image transform of training images, or NULL */
+    int test_flip;         /* validation: average the logits of each image and its mirror */
     void *augment_user;
 } nn_train_config;
 
@@ -81,10 +82,17 @@ typedef struct {
     double seconds;
 } nn_eval_result;
 
+typedef struct {
+    int batch;              /* images per forward pass                        */
+    int threads;
+    int test_flip;          /* 1: average the logits of each image and of its
+                             * left-right mirror (test-time augmentation)     */
+} nn_eval_config;
+
 /* Evaluates m (batch-norm running statistics, no dropout) on data. Labels
  * must be < the model's class count. res->confusion is allocated: free it
  * with nn_eval_result_free. */
-nn_status nn_evaluate(nn_model *m, const nn_images *data, int batch, int threads,
+nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
                       nn_eval_result *res, nn_error *err);
 void nn_eval_result_free(nn_eval_result *res);
 

@@ -4,6 +4,7 @@
  * messages for bad configs, bad options, missing and corrupt files. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,8 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_eq(r.status, 0, "eval failed: %s", r.err);
     j = last_json(&r);
     cr_assert_float_eq(num(j, "accuracy"), acc, 1e-9, "eval disagrees with train's test accuracy");
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
+    double loss = num(j, "loss");
     cr_assert_eq(num(j, "n"), 200);
     size_t bytes = 0;
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
@@ -217,6 +220,16 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_eq(r.status, 0, "eval --data DIR failed: %s", r.err);
     j = last_json(&r);
     cr_assert_float_eq(num(j, "accuracy"), acc, 1e-9, "PNG folder and IDX disagree");
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* --test-flip: reported, and it changes the loss (mirrored digits are
+     * different inputs); the config's default is no flip. */
+    r = run(dir, "eval -m m.ckpt --json --test-flip");
+    cr_assert_eq(r.status, 0, "eval --test-flip failed: %s", r.err);
+    j = last_json(&r);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
+    cr_assert(fabs(num(j, "loss") - loss) > 1e-5 * loss, "the flip changed nothing");
     cJSON_Delete(j);
     run_free(&r);
 

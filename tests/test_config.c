@@ -192,7 +192,7 @@ Test(config_shipped, cifar10_residual_blocks_resolve)
     cr_assert_eq(cfg.data.have_norm, 1);
     cr_assert_eq(cfg.data.norm_channels, 3);
     const nn_model_spec *m = &cfg.model;
-    cr_assert_eq(m->n_layers, 28);
+    cr_assert_eq(m->n_layers, 29);
     int adds = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer_spec *l = &m->layers[i];
@@ -210,8 +210,10 @@ Test(config_shipped, cifar10_residual_blocks_resolve)
     cr_assert_eq(m->layers[12].input2, index_of("s1"));
     cr_assert_eq(m->layers[23].input2, index_of("s2"));
     cr_assert_eq(m->layers[25].type, NN_LAYER_GLOBAL_AVGPOOL);
-    cr_assert_eq(m->layers[27].type, NN_LAYER_DENSE);
-    cr_assert_eq(m->layers[27].units, 10);
+    cr_assert_eq(m->layers[27].type, NN_LAYER_DROPOUT);
+    cr_assert_eq(m->layers[28].type, NN_LAYER_DENSE);
+    cr_assert_eq(m->layers[28].units, 10);
+    cr_assert(cfg.augment.hflip && cfg.augment.crop_pad > 0, "CIFAR-10 trains with flips and crops");
     cr_assert(cfg.train.batch_size == 256 || cfg.train.batch_size == 512);
     cr_assert_eq(cfg.train.optim.nesterov, 1);
     cr_assert_float_eq(cfg.train.label_smoothing, 0.2f, 1e-7);
@@ -730,6 +732,7 @@ Test(config_augment, absent_block_means_no_augmentation)
     cr_assert_eq(cfg_parse(&cfg, "{" DATA ", " MODEL ", " TRAIN "}", "t.json", &e), NN_OK, "%s",
                  e.msg);
     cr_assert_not(aug_enabled(&cfg.augment));
+    cr_assert_eq(cfg.test_flip, 0);
 }
 
 Test(config_augment, every_key_parses)
@@ -738,7 +741,7 @@ Test(config_augment, every_key_parses)
     const char *json = "{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 10, "
                        "\"shear\": 8.5, \"zoom\": 0.1, \"translate\": 0.08, \"fill\": 3, "
                        "\"hflip\": true, \"crop_pad\": 4, \"crop_mode\": \"reflect\", "
-                       "\"cutout\": 8}}";
+                       "\"cutout\": 8, \"test_flip\": true}}";
     cr_assert_eq(cfg_parse(&cfg, json, "t.json", &e), NN_OK, "%s", e.msg);
     const aug_config *a = &cfg.augment;
     cr_assert_float_eq(a->rotate_deg, 10.0f, 0);
@@ -750,6 +753,7 @@ Test(config_augment, every_key_parses)
     cr_assert_eq(a->crop_pad, 4);
     cr_assert_eq(a->crop_reflect, 1);
     cr_assert_eq(a->cutout, 8);
+    cr_assert_eq(cfg.test_flip, 1);
     cr_assert(aug_enabled(a));
 }
 
@@ -765,6 +769,8 @@ Test(config_augment, bad_ranges_types_and_keys_name_the_path)
                         "augment.fill", NULL);
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip\": 1}}",
                         "augment.hflip", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"test_flip\": \"yes\"}}",
+                        "augment.test_flip", NULL);
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_mode\": \"wrap\"}}",
                         "augment.crop_mode", NULL);
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotation\": 10}}",

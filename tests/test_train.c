@@ -345,7 +345,7 @@ Test(train, learns_generated_stripes)
     nn_error err;
     cr_assert_eq(nn_train(&m, &o, &ts, &tc, &train, &test, NULL, &err), NN_OK, "%s", err.msg);
     nn_eval_result res;
-    cr_assert_eq(nn_evaluate(&m, &test, 64, 2, &res, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(nn_evaluate(&m, &test, &(nn_eval_config){64, 2, 0}, &res, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(res.n, 150);
     double acc = (double)res.correct / res.n;
     cr_assert_gt(acc, 0.9, "test accuracy %.3f", acc);
@@ -360,6 +360,50 @@ Test(train, learns_generated_stripes)
     nn_optim_free(&o);
     nn_model_free(&m);
     free(tr.images), free(tr.labels), free(te.images), free(te.labels);
+}
+
+/* Test-time flip: the logits of each image are averaged with those of its
+ * mirror, computed here by hand with the executor on a mirrored copy. */
+Test(train, test_time_flip_averages_image_and_mirror_logits)
+{
+    enum { N = 40, K = 3, W = 6, SZ = 72 };
+    stripes d = make_stripes(N, 7);
+    uint8_t *mirror = malloc((size_t)N * SZ);
+    for (int r = 0; r < N * 2 * 6; r++)
+        for (int x = 0; x < W; x++)
+            mirror[r * W + x] = d.images[r * W + (W - 1 - x)];
+    nn_model m;
+    nn_optim o;
+    fresh_model(&m, &o);
+    nn_error err;
+    nn_exec *ex;
+    cr_assert_eq(nn_exec_create(&ex, &m, N, 1, 0, &err), NN_OK, "%s", err.msg);
+    float avg[N * K];
+    nn_exec_load_images(ex, d.images, NULL, N, NULL, NULL, 0);
+    memcpy(avg, nn_exec_forward(ex, N, 0, 0, 0), sizeof avg);
+    nn_exec_load_images(ex, mirror, NULL, N, NULL, NULL, 0);
+    const float *lm = nn_exec_forward(ex, N, 0, 0, 0);
+    for (int i = 0; i < N * K; i++)
+        avg[i] = 0.5f * (avg[i] + lm[i]);
+    int want_correct = 0;
+    double want_loss = nn_softmax_xent(NULL, avg, d.labels, N, K, 0.0f, 1.0f, &want_correct) / N;
+    nn_exec_free(ex);
+
+    nn_images img = {d.images, d.labels, N}, mimg = {mirror, d.labels, N};
+    nn_eval_result flip, mflip, plain;
+    /* Batch 16 leaves a partial last batch of 8. */
+    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){16, 2, 1}, &flip, &err), NN_OK);
+    cr_assert_eq(nn_evaluate(&m, &mimg, &(nn_eval_config){16, 2, 1}, &mflip, &err), NN_OK);
+    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){16, 2, 0}, &plain, &err), NN_OK);
+    cr_assert_float_eq(flip.loss, want_loss, 1e-5 * want_loss, "%g vs %g", flip.loss, want_loss);
+    cr_assert_eq(flip.correct, want_correct);
+    cr_assert_float_eq(mflip.loss, flip.loss, 1e-5 * flip.loss, "flip is not mirror-symmetric");
+    cr_assert(fabs(plain.loss - flip.loss) > 1e-4 * flip.loss,
+              "the flip changed nothing: %g vs %g", plain.loss, flip.loss);
+    nn_eval_result_free(&flip), nn_eval_result_free(&mflip), nn_eval_result_free(&plain);
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    free(mirror), free(d.images), free(d.labels);
 }
 
 Test(train, divergence_stops_with_a_numeric_error)
