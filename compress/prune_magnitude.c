@@ -152,5 +152,13 @@ nn_status pr_magnitude_prune(pr_mask *mk, nn_model *m, const pr_magnitude_config
             n += m->nodes[pool[p]].w.n;
         prune_pool(mk, m, pool, scale, n_pool, pr_count_for(c->targets.sparsity, n), scratch);
     }
+    /* Weights pruned earlier may have drifted (an optimizer step since). */
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        if (pr_prunable(nd))
+            for (size_t j = nd->w.off; j < nd->w.off + nd->w.n; j++)
+                if (!mk->keep[j])
+                    m->params[j] = 0.0f;
+    }
     return NN_OK;
 }

@@ -49,8 +49,8 @@ size_t pr_magnitude_scratch(const nn_model *m);
 nn_status pr_magnitude_check(const pr_magnitude_config *c, const nn_model *m, nn_error *err);
 
 /* Prunes m to the targets: marks the chosen weights in mk (which must be a
- * mask of m) and sets them to 0.0f. Never fails once pr_magnitude_check
- * has passed (it is called again here). */
+ * mask of m), then sets every pruned weight, old or new, to 0.0f. Never
+ * fails once pr_magnitude_check has passed (it is called again here). */
 nn_status pr_magnitude_prune(pr_mask *mk, nn_model *m, const pr_magnitude_config *c,
                              uint64_t *scratch, nn_error *err);
 
