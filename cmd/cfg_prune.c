@@ -29,9 +29,9 @@ static nn_status parse_lr_schedule(const cs_ctx *x, const cJSON *ft, int epochs,
         {"type", "warmup_epochs", "min_lr", NULL},
         {"type", "pct_start", "div_factor", "final_div_factor", NULL},
     };
-    static const char *const all[] = {"type",       "warmup_epochs", "min_lr",
-                                      "step_epochs", "gamma",        "pct_start",
-                                      "div_factor",  "final_div_factor", NULL};
+    static const char *const all[] = {"type",  "warmup_epochs", "min_lr",     "step_epochs",
+                                      "gamma", "pct_start",     "div_factor", "final_div_factor",
+                                      NULL};
     const char *path = "prune.finetune.schedule";
     int type = 0;
     const cJSON *o;
@@ -47,10 +47,10 @@ static nn_status parse_lr_schedule(const cs_ctx *x, const cJSON *ft, int epochs,
         return s;
     const cs_range r_warm = {0, epochs, 0, 1}, r_min = {0, lr, 0, 0}, r_gamma = {0, 1, 1, 0},
                    r_pct = {0, 1, 1, 1}, r_div = {1, INFINITY, 0, 1};
-    double v[7] = {sc->warmup_epochs, sc->min_lr,    sc->step_epochs,     sc->gamma,
+    double v[7] = {sc->warmup_epochs, sc->min_lr,     sc->step_epochs,     sc->gamma,
                    sc->pct_start,     sc->div_factor, sc->final_div_factor};
-    if ((s = cs_number(x, o, "warmup_epochs", path, r_warm, 0, 0,
-                       "(below prune.finetune.epochs)", &v[0])) ||
+    if ((s = cs_number(x, o, "warmup_epochs", path, r_warm, 0, 0, "(below prune.finetune.epochs)",
+                       &v[0])) ||
         (s = cs_number(x, o, "min_lr", path, r_min, 0, 0, "(at most prune.finetune.lr)", &v[1])) ||
         (s = cs_number(x, o, "step_epochs", path, R_POSITIVE, 0, 0, NULL, &v[2])) ||
         (s = cs_number(x, o, "gamma", path, r_gamma, 0, 0, NULL, &v[3])) ||
@@ -85,11 +85,12 @@ static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
     p->finetune_epochs = (int)epochs;
     p->finetune_lr = (float)lr;
     if (!(p->finetune_lr > 0.0f) || !isfinite(p->finetune_lr))
-        return cs_fail(x, "prune.finetune.lr", "expected a number > 0, got %.17g (out of range "
-                                               "once rounded to float)", lr);
+        return cs_fail(x, "prune.finetune.lr",
+                       "expected a number > 0, got %.17g (out of range "
+                       "once rounded to float)",
+                       lr);
     if (cJSON_GetObjectItemCaseSensitive(ft, "schedule"))
-        return parse_lr_schedule(x, ft, p->finetune_epochs, p->finetune_lr,
-                                 &p->finetune_schedule);
+        return parse_lr_schedule(x, ft, p->finetune_epochs, p->finetune_lr, &p->finetune_schedule);
     /* train.schedule at the fine-tuning's rate: its bounds must still hold. */
     p->finetune_schedule.base_lr = p->finetune_lr;
     nn_schedule_config *sc = &p->finetune_schedule;
@@ -112,9 +113,9 @@ static nn_status parse_schedule(const cs_ctx *x, const cJSON *o, cfg_prune *p)
 {
     static const char *const names[] = {"oneshot", "gradual", NULL};
     static const char *const oneshot_keys[] = {"type", NULL};
-    static const char *const gradual_keys[] = {"type",      "begin_epoch", "end_epoch",
-                                               "begin_step", "end_step",   "frequency",
-                                               "exponent",  "initial_sparsity", NULL};
+    static const char *const gradual_keys[] = {"type",       "begin_epoch",      "end_epoch",
+                                               "begin_step", "end_step",         "frequency",
+                                               "exponent",   "initial_sparsity", NULL};
     const char *path = "prune.schedule";
     int type = 0;
     const cJSON *so;
@@ -143,12 +144,13 @@ static nn_status parse_schedule(const cs_ctx *x, const cJSON *o, cfg_prune *p)
     int epochs = cJSON_GetObjectItemCaseSensitive(so, "begin_epoch") ||
                  cJSON_GetObjectItemCaseSensitive(so, "end_epoch");
     if (steps && epochs)
-        return cs_fail(x, path, "give begin and end both in epochs (begin_epoch, end_epoch) or "
-                                "both in steps (begin_step, end_step), not a mix");
+        return cs_fail(x, path,
+                       "give begin and end both in epochs (begin_epoch, end_epoch) or "
+                       "both in steps (begin_step, end_step), not a mix");
     p->in_steps = steps;
     const char *kb = steps ? "begin_step" : "begin_epoch", *ke = steps ? "end_step" : "end_epoch";
-    const cs_range r_end = steps ? (cs_range){0, 9007199254740992.0, 0, 0}
-                                 : (cs_range){0, p->finetune_epochs, 0, 0};
+    const cs_range r_end =
+        steps ? (cs_range){0, 9007199254740992.0, 0, 0} : (cs_range){0, p->finetune_epochs, 0, 0};
     if ((s = cs_number(x, so, ke, path, r_end, steps, 0,
                        steps ? NULL : "(at most prune.finetune.epochs)", &p->end)))
         return s;
@@ -160,7 +162,8 @@ static nn_status parse_schedule(const cs_ctx *x, const cJSON *o, cfg_prune *p)
         snprintf(note, sizeof note, "(at most %s)", ke);
     } else if (!steps) {
         r_begin.hi = 0.75 * p->finetune_epochs;
-        snprintf(note, sizeof note, "(at most the default end_epoch, 3/4 of prune.finetune.epochs)");
+        snprintf(note, sizeof note,
+                 "(at most the default end_epoch, 3/4 of prune.finetune.epochs)");
     }
     double freq = p->frequency, initial = 0;
     const cs_range r_freq = {1, INT_MAX, 0, 0}, r_exp = {0, 100, 1, 0},
@@ -227,12 +230,13 @@ nn_status cfg_prune_parse(cfg_prune *p, const cJSON *o, float train_lr,
     static const char *const scopes[] = {"layer", "global", NULL};
     static const char *const norms[] = {"none", "rms", NULL};
     static const char *const criteria[] = {"auto", "l1", NULL};
-    static const char *const magnitude_keys[] = {"method", "sparsity", "scope", "normalize",
+    static const char *const magnitude_keys[] = {"method", "sparsity", "scope",    "normalize",
                                                  "layers", "schedule", "finetune", NULL};
-    static const char *const structured_keys[] = {"method", "sparsity", "criterion", "layers",
+    static const char *const structured_keys[] = {"method",   "sparsity", "criterion", "layers",
                                                   "schedule", "finetune", NULL};
-    static const char *const all_keys[] = {"method", "sparsity", "scope",    "normalize", "criterion",
-                                           "layers", "schedule", "finetune", NULL};
+    static const char *const all_keys[] = {"method",    "sparsity",  "scope",
+                                           "normalize", "criterion", "layers",
+                                           "schedule",  "finetune",  NULL};
     cs_ctx x = {source && source[0] ? source : "config", err};
     memset(p, 0, sizeof *p);
     int method = 0, scope = 0, norm = 0, crit = 0;
@@ -315,10 +319,9 @@ nn_status cfg_prune_targets(const cfg_prune *p, const nn_model *m, const pr_grou
                            "layer %d (%s) has no weights to prune; only conv2d and dense layers "
                            "can be",
                            i, type);
-        if (groups && l->sparsity != PR_SKIP &&
-            groups->fixed[groups->group[i]] != PR_GROUP_FREE)
-            return cs_fail(&x, path, "the channels of layer %d (%s) cannot be removed: %s",
-                           i, type, pr_group_fixed_reason(groups->fixed[groups->group[i]]));
+        if (groups && l->sparsity != PR_SKIP && groups->fixed[groups->group[i]] != PR_GROUP_FREE)
+            return cs_fail(&x, path, "the channels of layer %d (%s) cannot be removed: %s", i, type,
+                           pr_group_fixed_reason(groups->fixed[groups->group[i]]));
         t->layer[i] = l->sparsity;
     }
     return NN_OK;
@@ -340,8 +343,9 @@ nn_status cfg_prune_schedule(const cfg_prune *p, int epochs, uint64_t steps_per_
     uint64_t end = p->end < 0    ? steps_of(0.75 * epochs * spe)
                    : p->in_steps ? (uint64_t)p->end
                                  : steps_of(p->end * spe);
-    const char *ke = p->end < 0 ? "prune.schedule" : p->in_steps ? "prune.schedule.end_step"
-                                                                  : "prune.schedule.end_epoch";
+    const char *ke = p->end < 0    ? "prune.schedule"
+                     : p->in_steps ? "prune.schedule.end_step"
+                                   : "prune.schedule.end_epoch";
     if (end > total)
         return cs_fail(&x, ke,
                        "the schedule ends at step %llu, after the %llu steps of fine-tuning "

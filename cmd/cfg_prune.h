@@ -22,27 +22,27 @@
 typedef enum { CFG_PRUNE_MAGNITUDE = 1, CFG_PRUNE_STRUCTURED = 2 } cfg_prune_method;
 
 typedef struct {
-    char key[NN_NAME_MAX];   /* as written: a layer name, or an index        */
-    double sparsity;         /* the layer's own target, or PR_SKIP           */
+    char key[NN_NAME_MAX]; /* as written: a layer name, or an index        */
+    double sparsity;       /* the layer's own target, or PR_SKIP           */
 } cfg_prune_layer;
 
 typedef struct {
-    int present;             /* 0: the config has no prune block             */
+    int present; /* 0: the config has no prune block             */
     cfg_prune_method method;
-    double sparsity;         /* magnitude: weights; structured: channels     */
-    pr_scope scope;          /* magnitude                                    */
-    pr_norm norm;            /* magnitude, global scope                      */
-    pr_criterion criterion;  /* structured                                   */
+    double sparsity;        /* magnitude: weights; structured: channels     */
+    pr_scope scope;         /* magnitude                                    */
+    pr_norm norm;           /* magnitude, global scope                      */
+    pr_criterion criterion; /* structured                                   */
     int n_layers;
     cfg_prune_layer layers[NN_MAX_LAYERS];
 
-    int gradual;             /* 0: one-shot                                  */
-    int in_steps;            /* begin/end below are steps (else epochs)      */
-    double begin, end;       /* end < 0: the default, 3/4 of fine-tuning     */
-    int frequency;           /* steps between mask updates                   */
+    int gradual;       /* 0: one-shot                                  */
+    int in_steps;      /* begin/end below are steps (else epochs)      */
+    double begin, end; /* end < 0: the default, 3/4 of fine-tuning     */
+    int frequency;     /* steps between mask updates                   */
     double exponent, initial;
 
-    int finetune_epochs;     /* 0: no fine-tuning                            */
+    int finetune_epochs; /* 0: no fine-tuning                            */
     float finetune_lr;
     nn_schedule_config finetune_schedule; /* base_lr = finetune_lr           */
 } cfg_prune;

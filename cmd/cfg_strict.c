@@ -112,8 +112,7 @@ static int listed(const char *const *names, const char *s)
 }
 
 nn_status cs_check_keys(const cs_ctx *x, const cJSON *obj, const char *path,
-                        const char *const *allowed, const char *const *elsewhere,
-                        const char *what)
+                        const char *const *allowed, const char *const *elsewhere, const char *what)
 {
     char p[CS_PATH_MAX], list[256], got[64];
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -201,8 +200,8 @@ nn_status cs_number(const cs_ctx *x, const cJSON *obj, const char *key, const ch
     return NN_OK;
 }
 
-nn_status cs_enum_value(const cs_ctx *x, const cJSON *v, const char *path,
-                        const char *const *names, int *out)
+nn_status cs_enum_value(const cs_ctx *x, const cJSON *v, const char *path, const char *const *names,
+                        int *out)
 {
     char list[256], got[64];
     join(list, sizeof list, names, 1);

@@ -38,8 +38,7 @@ void cs_describe(const cJSON *v, char *buf, size_t cap);
 /* Rejects duplicate keys, non-string "comment"s and keys not in `allowed`
  * (NULL-terminated); a key in `elsewhere` gets "not valid for <what>". */
 nn_status cs_check_keys(const cs_ctx *x, const cJSON *obj, const char *path,
-                        const char *const *allowed, const char *const *elsewhere,
-                        const char *what);
+                        const char *const *allowed, const char *const *elsewhere, const char *what);
 
 /* A finite number in r (integral when `integer`); `note` (may be NULL) is
  * appended to the expected range in messages. */
@@ -49,8 +48,8 @@ nn_status cs_number(const cs_ctx *x, const cJSON *obj, const char *key, const ch
 /* One of the NULL-terminated names; *out = its index. */
 nn_status cs_enum(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
                   const char *const *names, int required, int *out);
-nn_status cs_enum_value(const cs_ctx *x, const cJSON *v, const char *path,
-                        const char *const *names, int *out);
+nn_status cs_enum_value(const cs_ctx *x, const cJSON *v, const char *path, const char *const *names,
+                        int *out);
 
 /* The object at obj.key (NULL when absent); anything else is an error. */
 nn_status cs_object(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,

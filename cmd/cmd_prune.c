@@ -129,8 +129,8 @@ static char *effective_config(const char *text, const nn_model *m, int epochs, i
                               nn_error *err)
 {
     cJSON *root = cJSON_Parse(text);
-    cJSON *layers = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(root, "model"), "layers");
+    cJSON *layers =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "layers");
     cJSON *prune = cJSON_GetObjectItemCaseSensitive(root, "prune");
     cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (!root || cJSON_GetArraySize(layers) != m->n_nodes || !prune || !data) {
@@ -141,13 +141,14 @@ static char *effective_config(const char *text, const nn_model *m, int epochs, i
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_layer_spec *l = &m->nodes[i].spec;
         cJSON *layer = cJSON_GetArrayItem(layers, i);
-        const char *key = l->type == NN_LAYER_CONV2D ? "filters"
+        const char *key = l->type == NN_LAYER_CONV2D  ? "filters"
                           : l->type == NN_LAYER_DENSE ? "units"
                                                       : NULL;
         if (!key)
             continue;
         cJSON_DeleteItemFromObjectCaseSensitive(layer, key);
-        cJSON_AddNumberToObject(layer, key, l->type == NN_LAYER_CONV2D ? l->out_channels : l->units);
+        cJSON_AddNumberToObject(layer, key,
+                                l->type == NN_LAYER_CONV2D ? l->out_channels : l->units);
     }
     cJSON *ft = cJSON_GetObjectItemCaseSensitive(prune, "finetune");
     if (epochs == 0) {
@@ -176,7 +177,10 @@ typedef struct {
     pr_session *session;
 } tune_ctx;
 
-static void on_batch(void *user, const nn_progress *p) { progress_batch(&((tune_ctx *)user)->prog, p); }
+static void on_batch(void *user, const nn_progress *p)
+{
+    progress_batch(&((tune_ctx *)user)->prog, p);
+}
 
 static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err)
@@ -203,8 +207,10 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
         return st;
     ds_limit(&train, cfg->data.limit);
     if (cfg->data.validation >= train.n)
-        st = nn_errorf(err, NN_ERR_CONFIG, "%s: data.validation (%d) must be smaller than the %d "
-                       "training images", o->config, cfg->data.validation, train.n);
+        st = nn_errorf(err, NN_ERR_CONFIG,
+                       "%s: data.validation (%d) must be smaller than the %d "
+                       "training images",
+                       o->config, cfg->data.validation, train.n);
     if (st == NN_OK && cfg->data.validation > 0)
         st = ds_split_tail(&train, &val, cfg->data.validation, err);
     if (st == NN_OK)
@@ -311,8 +317,10 @@ int cmd_prune(int argc, char **argv)
     if ((st = cfg_load(&cfg, &text, o.config, &err)) != NN_OK)
         cli_fail("prune", st, &err);
     if (!cfg.prune.present) {
-        nn_errorf(&err, NN_ERR_CONFIG, "%s: prune: missing (the prune command needs a prune block; "
-                  "see docs/config.md)", o.config);
+        nn_errorf(&err, NN_ERR_CONFIG,
+                  "%s: prune: missing (the prune command needs a prune block; "
+                  "see docs/config.md)",
+                  o.config);
         cli_fail("prune", NN_ERR_CONFIG, &err);
     }
     if ((st = check_same_layers(&cfg, &ck.model, &o, &err)) != NN_OK)
@@ -359,8 +367,16 @@ int cmd_prune(int argc, char **argv)
         (st = nn_checkpoint_save(o.output, &work, NULL, NULL, stored, &err)))
         cli_fail("prune", stored ? st : NN_ERR_CONFIG, &err);
     struct stat sb;
-    prune_summary sum = {o.model, o.output, &cfg.prune, epochs, o.threads, updates, &before,
-                         &after, report, cli_now() - t0,
+    prune_summary sum = {o.model,
+                         o.output,
+                         &cfg.prune,
+                         epochs,
+                         o.threads,
+                         updates,
+                         &before,
+                         &after,
+                         report,
+                         cli_now() - t0,
                          stat(o.output, &sb) == 0 ? (uint64_t)sb.st_size : 0};
     if (o.json)
         prune_print_json(&sum);

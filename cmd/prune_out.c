@@ -39,8 +39,7 @@ void prune_print_table(const prune_summary *s)
            s->out_path, (unsigned long long)s->out_bytes, method_name(s->cfg), s->epochs,
            s->epochs == 1 ? "" : "s");
     printf("%-22s %12s %12s %11s %11s %11s %8s %13s %13s %13s\n", "layer", "out before",
-           "out after", "params", "params", "nonzero", "sparsity", "MACs", "MACs",
-           "effective");
+           "out after", "params", "params", "nonzero", "sparsity", "MACs", "MACs", "effective");
     printf("%-22s %12s %12s %11s %11s %11s %8s %13s %13s %13s\n", "", "", "", "before", "after",
            "after", "after", "before", "after", "MACs after");
     for (int i = 0; i < r->n_rows; i++) {
@@ -58,9 +57,9 @@ void prune_print_table(const prune_summary *s)
            (unsigned long long)b->weights, (unsigned long long)a->nonzero,
            (unsigned long long)b->nonzero, a->effective_macs / 1e6, b->effective_macs / 1e6,
            b->effective_macs > 0 ? a->effective_macs / b->effective_macs : 0.0);
-    printf("test accuracy %.2f%% (%d/%d) -> %.2f%% (%d/%d)  %.1f s\n",
-           100.0 * accuracy(s->before), s->before->correct, s->before->n,
-           100.0 * accuracy(s->after), s->after->correct, s->after->n, s->seconds);
+    printf("test accuracy %.2f%% (%d/%d) -> %.2f%% (%d/%d)  %.1f s\n", 100.0 * accuracy(s->before),
+           s->before->correct, s->before->n, 100.0 * accuracy(s->after), s->after->correct,
+           s->after->n, s->seconds);
 }
 
 static cJSON *stats_json(const pr_layer_stats *a, const pr_layer_stats *b, int with_shape)

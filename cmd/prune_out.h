@@ -12,13 +12,13 @@
 typedef struct {
     const char *in_path, *out_path;
     const cfg_prune *cfg;
-    int epochs;                  /* fine-tuning epochs run               */
+    int epochs; /* fine-tuning epochs run               */
     int threads;
-    int mask_updates;            /* magnitude: mask updates made          */
+    int mask_updates; /* magnitude: mask updates made          */
     const nn_eval_result *before, *after;
     const pr_report *report;
     double seconds;
-    uint64_t out_bytes;          /* size of the written checkpoint       */
+    uint64_t out_bytes; /* size of the written checkpoint       */
 } prune_summary;
 
 void prune_print_table(const prune_summary *s);

@@ -27,9 +27,9 @@
 #define PR_SKIP (-2.0)
 
 typedef struct {
-    double sparsity;              /* the default target, in [0, 1]       */
-    double layer[NN_MAX_LAYERS];  /* per node: PR_DEFAULT, PR_SKIP or an
-                                     own target in [0, 1]                */
+    double sparsity;             /* the default target, in [0, 1]       */
+    double layer[NN_MAX_LAYERS]; /* per node: PR_DEFAULT, PR_SKIP or an
+                                    own target in [0, 1]                */
 } pr_targets;
 
 /* Every layer PR_DEFAULT. */

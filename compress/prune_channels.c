@@ -159,8 +159,8 @@ nn_status pr_channel_select(pr_channel_plan *p, const nn_model *m, const pr_targ
     for (int i = 0; i < m->n_nodes; i++) {
         double v = t->layer[i];
         if (v != PR_DEFAULT && v != PR_SKIP && !(v >= 0.0 && v <= 1.0))
-            return nn_errorf(err, NN_ERR_ARG, "pruning: layer %d: channel fraction %g not in [0, 1]",
-                             i, v);
+            return nn_errorf(err, NN_ERR_ARG,
+                             "pruning: layer %d: channel fraction %g not in [0, 1]", i, v);
     }
     size_t total = p->off[p->groups.n_groups];
     double *scores = malloc((total ? total : 1) * sizeof *scores);

@@ -39,7 +39,7 @@ typedef enum { PR_CRIT_AUTO = 0, PR_CRIT_L1 = 1 } pr_criterion;
 typedef struct {
     pr_groups groups;
     size_t off[PR_MAX_GROUPS + 1]; /* group g's flags: keep[off[g] .. off[g + 1]) */
-    uint8_t *keep;                  /* 1 = the channel stays                     */
+    uint8_t *keep;                 /* 1 = the channel stays                     */
 } pr_channel_plan;
 
 /* Analyses m and keeps every channel. */

@@ -34,11 +34,13 @@ typedef enum {
 
 #define PR_MAX_GROUPS (NN_MAX_LAYERS + 1)
 
+/* For a fixed group, channels and hw need not describe every member
+ * tensor (a layout mismatch); they are only used for free groups. */
 typedef struct {
-    int n_groups;                        /* group 0 is the network input's   */
-    int group[NN_MAX_LAYERS];            /* node i's output tensor's group   */
-    int hw[NN_MAX_LAYERS];               /* its features per group channel   */
-    int channels[PR_MAX_GROUPS];         /* channels of group g              */
+    int n_groups;                /* group 0 is the network input's   */
+    int group[NN_MAX_LAYERS];    /* node i's output tensor's group   */
+    int hw[NN_MAX_LAYERS];       /* its features per group channel   */
+    int channels[PR_MAX_GROUPS]; /* channels of group g              */
     pr_group_fixed fixed[PR_MAX_GROUPS];
 } pr_groups;
 

@@ -128,8 +128,9 @@ nn_status pr_magnitude_prune(pr_mask *mk, nn_model *m, const pr_magnitude_config
     if (st != NN_OK)
         return st;
     if (mk->n != m->n_params)
-        return nn_errorf(err, NN_ERR_ARG, "pruning: the mask has %zu flags, the model %zu parameters",
-                         mk->n, m->n_params);
+        return nn_errorf(err, NN_ERR_ARG,
+                         "pruning: the mask has %zu flags, the model %zu parameters", mk->n,
+                         m->n_params);
     int pool[NN_MAX_LAYERS], n_pool = 0;
     float scale[NN_MAX_LAYERS];
     for (int i = 0; i < m->n_nodes; i++) {

@@ -37,7 +37,7 @@ typedef enum { PR_NORM_NONE = 0, PR_NORM_RMS = 1 } pr_norm;
 
 typedef struct {
     pr_scope scope;
-    pr_norm norm;        /* global scope only                              */
+    pr_norm norm; /* global scope only                              */
     pr_targets targets;
 } pr_magnitude_config;
 

@@ -22,8 +22,8 @@
 #include "../libnn/nn_optim.h"
 
 typedef struct {
-    size_t n;        /* the model's n_params                              */
-    uint8_t *keep;   /* (n) 1 = kept, 0 = pruned                          */
+    size_t n;      /* the model's n_params                              */
+    uint8_t *keep; /* (n) 1 = kept, 0 = pruned                          */
 } pr_mask;
 
 /* A mask for m that prunes exactly the prunable weights that are already

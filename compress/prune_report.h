@@ -23,7 +23,7 @@
 #include "../libnn/nn_model.h"
 
 typedef struct {
-    int c, h, w;                 /* output shape                            */
+    int c, h, w; /* output shape                            */
     uint64_t params, nonzero;
     uint64_t weights, zeros;
     uint64_t macs;
@@ -31,7 +31,7 @@ typedef struct {
 } pr_layer_stats;
 
 typedef struct {
-    int node;                    /* layer index                             */
+    int node; /* layer index                             */
     nn_layer_type type;
     char name[NN_NAME_MAX];
     pr_layer_stats before, after;

@@ -2,10 +2,7 @@
 
 #include <math.h>
 
-void pr_schedule_oneshot(pr_schedule *s)
-{
-    *s = (pr_schedule){0, 0, 1, 3.0, 0.0};
-}
+void pr_schedule_oneshot(pr_schedule *s) { *s = (pr_schedule){0, 0, 1, 3.0, 0.0}; }
 
 int pr_schedule_updates_at(const pr_schedule *s, uint64_t step)
 {

@@ -33,12 +33,12 @@
 
 typedef struct {
     pr_mask mask;
-    int magnitude;              /* 1: prune on the schedule; 0: hold the mask  */
-    pr_magnitude_config final;  /* the targets reached at schedule.end          */
+    int magnitude;             /* 1: prune on the schedule; 0: hold the mask  */
+    pr_magnitude_config final; /* the targets reached at schedule.end          */
     pr_schedule schedule;
-    uint64_t *scratch;          /* (pr_magnitude_scratch)                       */
-    int updates;                /* mask updates done so far                     */
-    uint64_t last_update;       /* step of the latest one                       */
+    uint64_t *scratch;    /* (pr_magnitude_scratch)                       */
+    int updates;          /* mask updates done so far                     */
+    uint64_t last_update; /* step of the latest one                       */
 } pr_session;
 
 /* final == NULL: no pruning, the session only holds the mask of m's

@@ -59,9 +59,10 @@ void pr_channels_zero(nn_model *m, const pr_channel_plan *p)
 
 static nn_status mismatch(nn_error *err, int i, const char *what, size_t got, size_t want)
 {
-    return nn_errorf(err, NN_ERR_ARG,
-                     "pruning: layer %d: %zu kept %s, but the smaller layer has %zu (internal error)",
-                     i, got, what, want);
+    return nn_errorf(
+        err, NN_ERR_ARG,
+        "pruning: layer %d: %zu kept %s, but the smaller layer has %zu (internal error)", i, got,
+        what, want);
 }
 
 /* Copies node i's parameters and state from m to out through the kept
@@ -83,8 +84,8 @@ static nn_status copy_node(nn_model *out, const nn_model *m, const pr_channel_pl
         for (size_t o = 0; o < no; o++)
             for (size_t c = 0; c < ni; c++)
                 memcpy(out->params + b->w.off + (o * ni + c) * k2,
-                       m->params + a->w.off + ((size_t)out_idx[o] * (size_t)a->in_c +
-                                               (size_t)in_idx[c]) * k2,
+                       m->params + a->w.off +
+                           ((size_t)out_idx[o] * (size_t)a->in_c + (size_t)in_idx[c]) * k2,
                        k2 * sizeof(float));
         for (size_t o = 0; o < no && b->b.n; o++)
             out->params[b->b.off + o] = m->params[a->b.off + (size_t)out_idx[o]];
@@ -92,7 +93,8 @@ static nn_status copy_node(nn_model *out, const nn_model *m, const pr_channel_pl
     }
     case NN_LAYER_DENSE: {
         size_t per = (size_t)a->in_h * (size_t)a->in_w;
-        size_t ni = pr_tensor_kept(p, m, src, per, in_idx), no = pr_tensor_kept(p, m, i, 1, out_idx);
+        size_t ni = pr_tensor_kept(p, m, src, per, in_idx),
+               no = pr_tensor_kept(p, m, i, 1, out_idx);
         if (ni != b->in_size)
             return mismatch(err, i, "input columns", ni, b->in_size);
         if (no != (size_t)b->out_c)
@@ -114,8 +116,8 @@ static nn_status copy_node(nn_model *out, const nn_model *m, const pr_channel_pl
             return mismatch(err, i, "channels", n, (size_t)b->out_c);
         for (size_t c = 0; c < n; c++) {
             size_t j = (size_t)in_idx[c];
-            out->params[b->w.off + c] = m->params[a->w.off + j];  /* gamma        */
-            out->params[b->b.off + c] = m->params[a->b.off + j];  /* beta         */
+            out->params[b->w.off + c] = m->params[a->w.off + j];              /* gamma */
+            out->params[b->b.off + c] = m->params[a->b.off + j];              /* beta  */
             out->state[b->stat.off + c] = m->state[a->stat.off + j];          /* mean */
             out->state[b->stat.off + n + c] = m->state[a->stat.off + ca + j]; /* var  */
         }

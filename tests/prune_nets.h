@@ -53,8 +53,8 @@ static inline void pn_randomize(nn_model *m, uint64_t seed)
             continue;
         size_t c = nd->w.n;
         for (size_t j = 0; j < c; j++) {
-            m->state[nd->stat.off + j] = 0.5f * (nn_rng_uniform(&r) - 0.5f);   /* mean */
-            m->state[nd->stat.off + c + j] = 0.5f + nn_rng_uniform(&r);        /* var  */
+            m->state[nd->stat.off + j] = 0.5f * (nn_rng_uniform(&r) - 0.5f); /* mean */
+            m->state[nd->stat.off + c + j] = 0.5f + nn_rng_uniform(&r);      /* var  */
         }
     }
 }
@@ -117,38 +117,38 @@ static inline void pn_residual_spec(nn_model_spec *s)
     memset(s, 0, sizeof *s);
     s->in_c = 3, s->in_h = 8, s->in_w = 8, s->num_classes = 3;
     int n = 0;
-    s->layers[n++] = pn_conv(6, 3, 1, 0);            /* 0 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);   /* 1 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 2 */
-    s->layers[n++] = pn_conv(8, 3, 1, 0);            /* 3 */
-    s->layers[n++] = pn_layer(NN_LAYER_MAXPOOL);     /* 4 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);   /* 5 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 6 s1 */
-    s->layers[n++] = pn_conv(8, 3, 1, 1);            /* 7 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);   /* 8 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 9 */
-    s->layers[n++] = pn_conv(8, 3, 1, 0);            /* 10 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);   /* 11 */
+    s->layers[n++] = pn_conv(6, 3, 1, 0);          /* 0 */
+    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 1 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 2 */
+    s->layers[n++] = pn_conv(8, 3, 1, 0);          /* 3 */
+    s->layers[n++] = pn_layer(NN_LAYER_MAXPOOL);   /* 4 */
+    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 5 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 6 s1 */
+    s->layers[n++] = pn_conv(8, 3, 1, 1);          /* 7 */
+    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 8 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 9 */
+    s->layers[n++] = pn_conv(8, 3, 1, 0);          /* 10 */
+    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 11 */
     nn_layer_spec add = pn_layer(NN_LAYER_ADD);
     add.input2 = 6;
-    s->layers[n++] = add;                            /* 12 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 13 */
+    s->layers[n++] = add;                     /* 12 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU); /* 13 */
     nn_layer_spec c = pn_conv(10, 3, 1, 0);
     c.stride = 2;
-    s->layers[n++] = c;                              /* 14 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);   /* 15 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 16 */
+    s->layers[n++] = c;                            /* 14 */
+    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 15 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 16 */
     c = pn_conv(10, 1, 0, 1);
     c.stride = 2;
     c.input = 13;
-    s->layers[n++] = c;                              /* 17 */
+    s->layers[n++] = c; /* 17 */
     add.input = 17;
     add.input2 = 16;
-    s->layers[n++] = add;                            /* 18 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);        /* 19 */
+    s->layers[n++] = add;                               /* 18 */
+    s->layers[n++] = pn_layer(NN_LAYER_RELU);           /* 19 */
     s->layers[n++] = pn_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 20 */
-    s->layers[n++] = pn_layer(NN_LAYER_FLATTEN);     /* 21 */
-    s->layers[n++] = pn_dense(3);                    /* 22 */
+    s->layers[n++] = pn_layer(NN_LAYER_FLATTEN);        /* 21 */
+    s->layers[n++] = pn_dense(3);                       /* 22 */
     s->n_layers = n;
 }
 

@@ -88,19 +88,19 @@ static void write_text(const char *dir, const char *name, const char *text)
 
 /* A residual conv net on 12x12 images: conv 6 - bn - relu "a" - conv 6 -
  * bn - add(a) - relu - maxpool (6x6x6) - flatten - dense 10. */
-#define HEAD                                                                                    \
-    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3],"  \
-    "   \"validation\": 100},"                                                                  \
-    " \"model\": {\"layers\": ["                                                                \
-    "   {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1, \"bias\": false},"    \
-    "   {\"type\": \"batchnorm\"}, {\"type\": \"relu\", \"name\": \"a\"},"                      \
-    "   {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1, \"bias\": false},"    \
-    "   {\"type\": \"batchnorm\"}, {\"type\": \"add\", \"from\": \"a\"}, {\"type\": \"relu\"}," \
-    "   {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"                         \
-    "   {\"type\": \"dense\", \"units\": 10, \"name\": \"fc\"}]},"                              \
-    " \"train\": {\"epochs\": 2, \"batch_size\": 16, \"seed\": 5, \"lr\": 0.05,"               \
-    "   \"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9, \"nesterov\": true,"             \
-    "     \"weight_decay\": 5e-4}, \"schedule\": {\"type\": \"cosine\"}},"                      \
+#define HEAD                                                                                       \
+    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3],"      \
+    "   \"validation\": 100},"                                                                     \
+    " \"model\": {\"layers\": ["                                                                   \
+    "   {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1, \"bias\": false},"       \
+    "   {\"type\": \"batchnorm\"}, {\"type\": \"relu\", \"name\": \"a\"},"                         \
+    "   {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1, \"bias\": false},"       \
+    "   {\"type\": \"batchnorm\"}, {\"type\": \"add\", \"from\": \"a\"}, {\"type\": \"relu\"},"    \
+    "   {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"                            \
+    "   {\"type\": \"dense\", \"units\": 10, \"name\": \"fc\"}]},"                                 \
+    " \"train\": {\"epochs\": 2, \"batch_size\": 16, \"seed\": 5, \"lr\": 0.05,"                   \
+    "   \"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9, \"nesterov\": true,"                 \
+    "     \"weight_decay\": 5e-4}, \"schedule\": {\"type\": \"cosine\"}},"                         \
     " \"augment\": {\"translate\": 0.05}"
 
 static void setup_dir(char *dir, size_t size)
@@ -188,7 +188,8 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
         if (num(row, "index") == 9) {
             dense_seen = 1;
             cr_assert_float_eq(num(row, "sparsity_after"), 0.8, 1e-12);
-            cr_assert_float_eq(num(row, "effective_macs_after"), 0.2 * num(row, "macs_after"), 1e-6);
+            cr_assert_float_eq(num(row, "effective_macs_after"), 0.2 * num(row, "macs_after"),
+                               1e-6);
         }
     }
     cr_assert(dense_seen);
@@ -246,8 +247,8 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cr_assert_eq(num(tot, "params_after"), (double)ck.model.n_params);
     /* The stored config describes the smaller model. */
     cJSON *conf = cJSON_Parse(ck.config_json);
-    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(conf, "model"), "layers");
+    const cJSON *ls =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conf, "model"), "layers");
     cr_assert_eq(num(cJSON_GetArrayItem(ls, 0), "filters"), 3);
     cr_assert_eq(num(cJSON_GetArrayItem(ls, 3), "filters"), 3);
     cr_assert_eq(num(cJSON_GetArrayItem(ls, 9), "units"), 10);
@@ -302,7 +303,8 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
     cr_assert_not_null(strstr(r.err, "plain.json: prune: missing"), "%s", r.err);
     run_free(&r);
 
-    write_text(dir, "bad.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
+    write_text(dir, "bad.json",
+               HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
     r = run(dir, "prune -c bad.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "bad.json: prune.layers.nope: no layer"), "%s", r.err);
@@ -320,10 +322,11 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
     run_free(&r);
 
     /* A config describing another network. */
-    write_text(dir, "other.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
+    write_text(
+        dir, "other.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
     r = run(dir, "prune -c other.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "model.layers"), "%s", r.err);

@@ -9,9 +9,9 @@
 #include "../cmd/cfg.h"
 
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"
-#define MODEL                                                                                   \
-    "\"model\": {\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4},"        \
-    " {\"type\": \"relu\", \"name\": \"r\"}, {\"type\": \"flatten\"},"                          \
+#define MODEL                                                                                      \
+    "\"model\": {\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4},"           \
+    " {\"type\": \"relu\", \"name\": \"r\"}, {\"type\": \"flatten\"},"                             \
     " {\"type\": \"dense\", \"name\": \"fc\", \"units\": 10}]}"
 #define TRAIN "\"train\": {\"epochs\": 3, \"lr\": 0.1}"
 #define WITH_PRUNE(p) "{" DATA ", " MODEL ", " TRAIN ", \"prune\": {" p "}}"
@@ -90,8 +90,9 @@ Test(config_prune, every_key_parses)
     cr_assert_eq(cfg.prune.criterion, PR_CRIT_L1);
     cr_assert(!cfg.prune.gradual);
 
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 10,"
-                        " \"end_step\": 200}, \"finetune\": {\"epochs\": 1}"));
+    parse_ok(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 10,"
+                   " \"end_step\": 200}, \"finetune\": {\"epochs\": 1}"));
     cr_assert(cfg.prune.in_steps);
     cr_assert_float_eq(cfg.prune.begin, 10, 0);
     cr_assert_float_eq(cfg.prune.end, 200, 0);
@@ -117,7 +118,8 @@ Test(config_prune, defaults_and_what_finetuning_inherits_from_train)
     cr_assert_float_eq(p->finetune_schedule.base_lr, 0.02f, 1e-9);
     cr_assert_float_eq(p->finetune_schedule.step_epochs, 2.0f, 1e-9);
     cr_assert_float_eq(p->finetune_schedule.gamma, 0.5f, 1e-9);
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.8, \"schedule\": \"gradual\", \"finetune\": {\"epochs\": 4}"));
+    parse_ok(
+        WITH_PRUNE("\"sparsity\": 0.8, \"schedule\": \"gradual\", \"finetune\": {\"epochs\": 4}"));
     cr_assert_float_eq(p->finetune_lr, 0.1f, 1e-9);
     cr_assert_eq(p->finetune_schedule.kind, NN_SCHED_CONSTANT);
     cr_assert(p->end < 0, "end defaults to 3/4 of fine-tuning");
@@ -150,31 +152,38 @@ Test(config_prune, errors_name_the_json_path)
                  "got \"skp\"");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": 0.1, \"fc\": 0.2}"),
                  "prune.layers.fc", "duplicate");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"a_name_that_is_far_too_long_to_be_one\": 0.1}"),
-                 "prune.layers.a_name_that_is_far_too_long_to_be_one", "1 to 31");
+    expect_error(
+        WITH_PRUNE(
+            "\"sparsity\": 0.5, \"layers\": {\"a_name_that_is_far_too_long_to_be_one\": 0.1}"),
+        "prune.layers.a_name_that_is_far_too_long_to_be_one", "1 to 31");
     /* schedule */
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": \"gradual\""), "prune.schedule",
                  "finetune");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"schedule\": "
                             "{\"type\": \"gradual\"}, \"finetune\": {\"epochs\": 2}"),
                  "prune.schedule.type", "only valid for method \"magnitude\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 1,"
-                            " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 2}"),
-                 "prune.schedule", "not a mix");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 5},"
-                            " \"finetune\": {\"epochs\": 4}"),
-                 "prune.schedule.end_epoch", "at most prune.finetune.epochs");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 3,"
-                            " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 4}"),
-                 "prune.schedule.begin_epoch", "at most end_epoch");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 1,"
+                   " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 2}"),
+        "prune.schedule", "not a mix");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 5},"
+                   " \"finetune\": {\"epochs\": 4}"),
+        "prune.schedule.end_epoch", "at most prune.finetune.epochs");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 3,"
+                   " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 4}"),
+        "prune.schedule.begin_epoch", "at most end_epoch");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", "
                             "\"initial_sparsity\": 0.6}, \"finetune\": {\"epochs\": 4}"),
                  "prune.schedule.initial_sparsity", "at most prune.sparsity");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"frequency\": 0},"
-                            " \"finetune\": {\"epochs\": 4}"),
-                 "prune.schedule.frequency", "expected an integer in [1, ");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"oneshot\", \"frequency\": 5}"),
-                 "prune.schedule.frequency", "not valid for schedule \"oneshot\"");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"frequency\": 0},"
+                   " \"finetune\": {\"epochs\": 4}"),
+        "prune.schedule.frequency", "expected an integer in [1, ");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"oneshot\", \"frequency\": 5}"),
+        "prune.schedule.frequency", "not valid for schedule \"oneshot\"");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"frequency\": 5}"),
                  "prune.schedule.type", "missing");
     /* finetune */
@@ -182,10 +191,12 @@ Test(config_prune, errors_name_the_json_path)
                  "prune.finetune.epochs", "missing");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": -1}"),
                  "prune.finetune.lr", "> 0");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.1, \"lrr\": 1}"),
-                 "prune.finetune.lrr", "did you mean \"lr\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": \"cosin\"}"),
-                 "prune.finetune.schedule", "did you mean \"cosine\"");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.1, \"lrr\": 1}"),
+        "prune.finetune.lrr", "did you mean \"lr\"");
+    expect_error(
+        WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": \"cosin\"}"),
+        "prune.finetune.schedule", "did you mean \"cosine\"");
     expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": "
                             "{\"type\": \"onecycle\", \"warmup_epochs\": 1}}"),
                  "prune.finetune.schedule.warmup_epochs", "not valid for schedule \"onecycle\"");
@@ -197,10 +208,11 @@ Test(config_prune, errors_name_the_json_path)
                                   " \"min_lr\": 0.05}",
                                   "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.01}"),
                  "prune.finetune.lr", "train.schedule.min_lr");
-    expect_error(WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"constant\","
-                                  " \"warmup_epochs\": 2}",
-                                  "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1}"),
-                 "prune.finetune.epochs", "warmup_epochs");
+    expect_error(
+        WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"constant\","
+                         " \"warmup_epochs\": 2}",
+                         "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1}"),
+        "prune.finetune.epochs", "warmup_epochs");
 }
 
 /* ---------------------------------------------- resolution on a model -- */
@@ -269,7 +281,8 @@ Test(config_prune, layer_override_errors_name_the_key)
                                     "\"layers\": {\"fc\": 0.5}"),
                          1, "prune.layers.fc", "class scores");
     /* "skip" on the class-score layer is harmless and accepted. */
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"layers\": {\"fc\": \"skip\"}"));
+    parse_ok(WITH_PRUNE(
+        "\"sparsity\": 0.5, \"method\": \"structured\", \"layers\": {\"fc\": \"skip\"}"));
     nn_model m;
     build(&m);
     pr_groups g;
@@ -284,22 +297,25 @@ Test(config_prune, schedule_in_steps)
 {
     nn_error e = {{0}};
     pr_schedule s;
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 0.5,"
-                        " \"end_epoch\": 3, \"frequency\": 7, \"initial_sparsity\": 0.2},"
-                        " \"finetune\": {\"epochs\": 4}"));
+    parse_ok(
+        WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 0.5,"
+                   " \"end_epoch\": 3, \"frequency\": 7, \"initial_sparsity\": 0.2},"
+                   " \"finetune\": {\"epochs\": 4}"));
     cr_assert_eq(cfg_prune_schedule(&cfg.prune, 4, 10, "t.json", &s, &e), NN_OK, "%s", e.msg);
     cr_assert_eq(s.begin, 5);
     cr_assert_eq(s.end, 30);
     cr_assert_eq(s.frequency, 7);
     cr_assert_float_eq(s.initial, 0.2, 1e-15);
     /* The default end: 3/4 of the fine-tuning (here 4 epochs of 10). */
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": \"gradual\", \"finetune\": {\"epochs\": 4}"));
+    parse_ok(
+        WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": \"gradual\", \"finetune\": {\"epochs\": 4}"));
     cr_assert_eq(cfg_prune_schedule(&cfg.prune, 4, 10, "t.json", &s, &e), NN_OK, "%s", e.msg);
     cr_assert_eq(s.begin, 0);
     cr_assert_eq(s.end, 30);
     /* Steps past the fine-tuning's end are refused, naming the key. */
-    parse_ok(WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": {\"type\": \"gradual\", \"end_step\": 41},"
-                        " \"finetune\": {\"epochs\": 4}"));
+    parse_ok(
+        WITH_PRUNE("\"sparsity\": 0.9, \"schedule\": {\"type\": \"gradual\", \"end_step\": 41},"
+                   " \"finetune\": {\"epochs\": 4}"));
     cr_assert_eq(cfg_prune_schedule(&cfg.prune, 4, 10, "t.json", &s, &e), NN_ERR_CONFIG);
     cr_assert(strncmp(e.msg, "t.json: prune.schedule.end_step: ", 33) == 0, "%s", e.msg);
     cr_assert_eq(cfg_prune_schedule(&cfg.prune, 5, 10, "t.json", &s, &e), NN_OK, "%s", e.msg);

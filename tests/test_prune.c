@@ -60,10 +60,11 @@ static uint64_t pruned_set(const pr_mask *mk, const nn_model *m, int i)
     return set;
 }
 
-#define BITS4(a, b, c, d) (((uint64_t)1 << (a)) | ((uint64_t)1 << (b)) | ((uint64_t)1 << (c)) | ((uint64_t)1 << (d)))
+#define BITS4(a, b, c, d)                                                                          \
+    (((uint64_t)1 << (a)) | ((uint64_t)1 << (b)) | ((uint64_t)1 << (c)) | ((uint64_t)1 << (d)))
 
-static const float W0[16] = {0.9f, -0.05f, 0.3f, 0.02f, -0.6f, 0.11f, 0.7f,  -0.2f,
-                             0.01f, 0.5f,  -0.33f, 0.08f, 0.4f, -0.8f, 0.06f, 0.25f};
+static const float W0[16] = {0.9f,  -0.05f, 0.3f,   0.02f, -0.6f, 0.11f, 0.7f,  -0.2f,
+                             0.01f, 0.5f,   -0.33f, 0.08f, 0.4f,  -0.8f, 0.06f, 0.25f};
 static const float W1[8] = {-0.3f, 0.1f, 0.45f, -0.05f, 0.2f, 0.6f, -0.15f, 0.9f};
 
 Test(prune_magnitude, per_layer_prunes_the_smallest_weights_and_nothing_else)
@@ -104,7 +105,8 @@ Test(prune_magnitude, equal_magnitudes_go_in_index_order)
     pr_magnitude_config c = layer_scope(0.25);
     pr_mask mk;
     prune(&m, &mk, &c);
-    cr_assert_eq(pruned_set(&mk, &m, 0), 0x000f, "got %llx", (unsigned long long)pruned_set(&mk, &m, 0));
+    cr_assert_eq(pruned_set(&mk, &m, 0), 0x000f, "got %llx",
+                 (unsigned long long)pruned_set(&mk, &m, 0));
     /* 2 of 8: the first two of the tied 0.25s, indices 3 and 4 */
     cr_assert_eq(pruned_set(&mk, &m, 2), ((uint64_t)1 << 3) | ((uint64_t)1 << 4));
     pr_mask_free(&mk);
@@ -239,8 +241,8 @@ Test(prune_magnitude, global_threshold_matches_a_sort_of_all_weights)
         prune(&m, &mk, &c);
         cr_assert_eq(memcmp(mk.keep, expect, m.n_params), 0, "rms %d: mask differs from the oracle",
                      rms);
-        double frac3 = (double)pr_mask_pruned(&mk, m.nodes[3].w.off, m.nodes[3].w.n) /
-                       (double)m.nodes[3].w.n;
+        double frac3 =
+            (double)pr_mask_pruned(&mk, m.nodes[3].w.off, m.nodes[3].w.n) / (double)m.nodes[3].w.n;
         if (rms)
             cr_assert_gt(frac3, 0.3, "normalized: layer 3 pruned like the others (%g)", frac3);
         else
@@ -325,12 +327,12 @@ Test(prune_schedule, zhu_gupta_golden_values)
         uint64_t step;
         double s;
     } golden[] = {
-        {0, 0.0},      {99, 0.0},      {100, 0.0},    {150, 0.0},
-        {200, 0.2439}, /* p 0.1: 0.9 * (1 - 0.729) */
-        {350, 0.4392}, /* held at 300, p 0.2: 0.9 * (1 - 0.512) */
-        {600, 0.7875}, /* p 0.5: 0.9 * (1 - 0.125) */
-        {1099, 0.8991}, /* held at 1000, p 0.9: 0.9 * (1 - 0.001) */
-        {1100, 0.9},   {5000, 0.9},
+        {0, 0.0},       {99, 0.0},     {100, 0.0},
+        {150, 0.0},     {200, 0.2439}, /* p 0.1: 0.9 * (1 - 0.729) */
+        {350, 0.4392},                 /* held at 300, p 0.2: 0.9 * (1 - 0.512) */
+        {600, 0.7875},                 /* p 0.5: 0.9 * (1 - 0.125) */
+        {1099, 0.8991},                /* held at 1000, p 0.9: 0.9 * (1 - 0.001) */
+        {1100, 0.9},    {5000, 0.9},
     };
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++)
         cr_assert_float_eq(pr_schedule_sparsity(&s, 0.9, golden[i].step), golden[i].s, 1e-12,
@@ -399,8 +401,13 @@ static void plain_model(nn_model *m, nn_optim *o, nn_optim_kind kind)
     pn_plain_spec(&s);
     pn_build(m, &s);
     nn_model_init_params(m, NN_INIT_HE, 4);
-    nn_optim_config oc = {.kind = kind, .momentum = 0.9f, .nesterov = 1, .weight_decay = 5e-4f,
-                          .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    nn_optim_config oc = {.kind = kind,
+                          .momentum = 0.9f,
+                          .nesterov = 1,
+                          .weight_decay = 5e-4f,
+                          .beta1 = 0.9f,
+                          .beta2 = 0.999f,
+                          .eps = 1e-8f};
     if (kind == NN_OPT_ADAMW)
         oc.weight_decay = 0.01f;
     nn_error err;
@@ -427,7 +434,8 @@ static void log_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
 static void log_batch(void *user, const nn_progress *p)
 {
     hook_log *h = user;
-    h->before_batch &= h->last_step == (uint64_t)(p->epoch - 1) * h->steps_per_epoch + (uint64_t)p->batch;
+    h->before_batch &=
+        h->last_step == (uint64_t)(p->epoch - 1) * h->steps_per_epoch + (uint64_t)p->batch;
 }
 
 Test(train_hook, after_step_runs_once_per_step_in_order_before_on_batch)
@@ -455,8 +463,8 @@ Test(train_hook, after_step_runs_once_per_step_in_order_before_on_batch)
 
 /* Prunes a fresh plain model to 70% per layer, then trains it 3 epochs
  * with the session's hook (or, hooked = 0, without it). */
-static void prune_and_train(nn_optim_kind kind, int hooked, nn_model *m, nn_optim *o,
-                            pr_session *s, float **before)
+static void prune_and_train(nn_optim_kind kind, int hooked, nn_model *m, nn_optim *o, pr_session *s,
+                            float **before)
 {
     data d = stripes(160, 2);
     nn_images img = {d.images, d.labels, d.n};
@@ -513,7 +521,10 @@ Test(prune_finetune, pruned_weights_stay_exactly_zero_with_sgd_momentum_and_deca
     check_zeros_kept(NN_OPT_SGD);
 }
 
-Test(prune_finetune, pruned_weights_stay_exactly_zero_with_adamw) { check_zeros_kept(NN_OPT_ADAMW); }
+Test(prune_finetune, pruned_weights_stay_exactly_zero_with_adamw)
+{
+    check_zeros_kept(NN_OPT_ADAMW);
+}
 
 Test(prune_finetune, without_the_hook_pruned_weights_drift)
 {

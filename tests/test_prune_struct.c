@@ -114,7 +114,8 @@ Test(prune_groups, adds_with_the_input_or_mismatched_layouts_are_fixed)
     nn_model small;
     cr_assert_eq(pr_channels_shrink(&small, &m, &p, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(small.n_params, m.n_params);
-    float *x = pn_random_input(4, 32, 3), *a = pn_forward(&m, x, 4, 0), *b = pn_forward(&small, x, 4, 0);
+    float *x = pn_random_input(4, 32, 3), *a = pn_forward(&m, x, 4, 0),
+          *b = pn_forward(&small, x, 4, 0);
     cr_assert_eq(memcmp(a, b, 12 * sizeof(float)), 0);
     free(x), free(a), free(b);
     nn_model_free(&small);
@@ -268,8 +269,8 @@ static void check_equivalent(const nn_model *m, const pr_channel_plan *p, int tr
     float *o = pn_forward(&orig, x, N, training);
     double moved = 0.0;
     for (int i = 0; i < N * m->spec.num_classes; i++) {
-        cr_assert_float_eq(a[i], b[i], 1e-5f + 1e-5f * fabsf(a[i]), "logit %d: masked %.9g, small %.9g",
-                           i, a[i], b[i]);
+        cr_assert_float_eq(a[i], b[i], 1e-5f + 1e-5f * fabsf(a[i]),
+                           "logit %d: masked %.9g, small %.9g", i, a[i], b[i]);
         moved = fmax(moved, fabs((double)a[i] - o[i]));
     }
     cr_assert_gt(moved, 1e-3, "zeroing the channels changed nothing: a vacuous test");
