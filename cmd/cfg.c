@@ -990,8 +990,8 @@ static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a, int 
 
 static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
 {
-    static const char *const keys[] = {"data", "model", "train", "augment", NULL};
-    static const char *const reserved[] = {"prune", "quantize", NULL};
+    static const char *const keys[] = {"data", "model", "train", "augment", "prune", NULL};
+    static const char *const reserved[] = {"quantize", NULL};
     char got[64];
     if (!cJSON_IsObject(root)) {
         describe(root, got, sizeof got);
@@ -1036,6 +1036,12 @@ static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
     memset(&c->augment, 0, sizeof c->augment);
     c->test_flip = 0;
     if (aug && (s = parse_augment(x, aug, &c->augment, &c->test_flip)))
+        return s;
+    const cJSON *prune = NULL;
+    if ((s = get_object(x, root, "prune", "", &prune)))
+        return s;
+    if (prune && (s = cfg_prune_parse(&c->prune, prune, c->train.lr, &c->train.schedule,
+                                      x->source, x->err)))
         return s;
     return NN_OK;
 }

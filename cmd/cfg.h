@@ -4,8 +4,9 @@
  * out-of-range value is an NN_ERR_CONFIG error whose message starts with the
  * source name and names the JSON path, e.g.
  *   configs/x.json: train.optimizer.momentum: expected a number in [0, 1), got "0.9"
- * The top level has the blocks data, model and train (all required); the
- * blocks augment, prune and quantize are reserved and rejected for now.
+ * The top level has the blocks data, model and train (all required), and
+ * the optional augment and prune (cfg_prune.h); quantize is reserved and
+ * rejected for now.
  * docs/config.md is the reference for every key and its default. */
 #ifndef CFG_H
 #define CFG_H
@@ -17,6 +18,7 @@
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_optim.h"
 #include "../libnn/nn_spec.h"
+#include "cfg_prune.h"
 
 #define CFG_PATH_MAX 512
 
@@ -56,6 +58,7 @@ typedef struct {
     aug_config augment;         /* all zero when the block is absent          */
     int test_flip;              /* augment.test_flip: evaluate each image and
                                    its mirror, averaging the logits           */
+    cfg_prune prune;            /* prune.present = 0 when the block is absent */
 } cfg_config;
 
 /* Parses NUL-terminated JSON text; `source` (a file name, or NULL for

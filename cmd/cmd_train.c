@@ -326,7 +326,7 @@ int cmd_train(int argc, char **argv)
         tc.augment_user = &aug;
     }
     nn_images train_img = data_images(&train), val_img = data_images(&val);
-    nn_train_hooks hooks = {on_batch, on_epoch, &ctx};
+    nn_train_hooks hooks = {on_batch, on_epoch, &ctx, NULL};
     fprintf(stderr, "iotcnn train: %s, %d training images%s%s, %zu parameters, %d threads -> %s\n",
             cfg.data.dataset, train.n, val.n ? ", validation " : "", val.n ? "held out" : "",
             model->n_params, o.threads, out);

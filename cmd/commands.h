@@ -5,5 +5,6 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const char usage[] =
     "  train   train a network described by a JSON config\n"
     "  eval    evaluate a model: accuracy, per-class accuracy, confusion matrix\n"
     "  augment write a PNG grid of augmented training images\n"
+    "  prune   prune a model (magnitude or whole channels) and fine-tune it\n"
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
 
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "augment") == 0)
         return cmd_augment(argc - 2, argv + 2);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }

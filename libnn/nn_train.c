@@ -159,6 +159,8 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             lr = nn_schedule_lr(&cfg->schedule, ts->step, steps_per_epoch, cfg->epochs);
             nn_optim_step(opt, m->params, nn_exec_grads(ex), spans, n_spans, lr);
             ts->step++;
+            if (hooks && hooks->after_step)
+                hooks->after_step(hooks->user, m, opt, ts->step);
             if (hooks && hooks->on_batch) {
                 double el = now_seconds() - t0;
                 int seen = (int)(s + 1) * B;

@@ -65,6 +65,14 @@ typedef struct {
     nn_status (*on_epoch)(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err);
     void *user;
+    /* Called after every optimizer step, before on_batch (may be NULL),
+     * with the model, the optimizer and `step`, the number of steps taken
+     * so far (ts->step after the step: 1 after the first one). Whatever it
+     * writes into m->params or opt->m / opt->v is what the next forward
+     * pass and the next step see: pruning uses it to keep pruned weights,
+     * and their momentum, at exactly zero. It must not allocate or fail
+     * (set up what it needs beforehand). */
+    void (*after_step)(void *user, nn_model *m, nn_optim *opt, uint64_t step);
 } nn_train_hooks;
 
 /* Trains m from epoch ts->epochs_done + 1 to cfg->epochs with optimizer opt

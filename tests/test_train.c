@@ -305,7 +305,7 @@ Test(train, resume_continues_exactly_like_an_uninterrupted_run)
     fresh_model(&b, &ob);
     nn_train_state tb = {42, 0, 3, 0};
     save_ctx sc = {path, 1, &b, &ob};
-    nn_train_hooks hooks = {NULL, save_epoch, &sc};
+    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL};
     cr_assert_eq(nn_train(&b, &ob, &tb, &tc, &img, NULL, &hooks, &err), NN_ERR_IO);
     nn_optim_free(&ob);
     nn_model_free(&b);
