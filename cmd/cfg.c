@@ -989,8 +989,8 @@ static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a)
 
 static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
 {
-    static const char *const keys[] = {"data", "model", "train", "augment", NULL};
-    static const char *const reserved[] = {"prune", "quantize", NULL};
+    static const char *const keys[] = {"data", "model", "train", "augment", "quantize", NULL};
+    static const char *const reserved[] = {"prune", NULL};
     char got[64];
     if (!cJSON_IsObject(root)) {
         describe(root, got, sizeof got);
@@ -1034,6 +1034,10 @@ static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
         return s;
     memset(&c->augment, 0, sizeof c->augment);
     if (aug && (s = parse_augment(x, aug, &c->augment)))
+        return s;
+    const cJSON *qz = NULL;
+    if ((s = get_object(x, root, "quantize", "", &qz)) ||
+        (s = cfg_quantize_parse(&c->quantize, qz, &c->model, x->source, x->err)))
         return s;
     return NN_OK;
 }

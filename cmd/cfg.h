@@ -4,8 +4,9 @@
  * out-of-range value is an NN_ERR_CONFIG error whose message starts with the
  * source name and names the JSON path, e.g.
  *   configs/x.json: train.optimizer.momentum: expected a number in [0, 1), got "0.9"
- * The top level has the blocks data, model and train (all required); the
- * blocks augment, prune and quantize are reserved and rejected for now.
+ * The top level has the blocks data, model and train (all required), and
+ * the optional augment and quantize (cfg_quantize.h); prune is reserved and
+ * rejected for now.
  * docs/config.md is the reference for every key and its default. */
 #ifndef CFG_H
 #define CFG_H
@@ -17,6 +18,7 @@
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_optim.h"
 #include "../libnn/nn_spec.h"
+#include "cfg_quantize.h"
 
 #define CFG_PATH_MAX 512
 
@@ -54,6 +56,7 @@ typedef struct {
                                    (unused).                                  */
     cfg_train train;
     aug_config augment;         /* all zero when the block is absent          */
+    cfg_quantize quantize;      /* defaults (present = 0) when absent         */
 } cfg_config;
 
 /* Parses NUL-terminated JSON text; `source` (a file name, or NULL for

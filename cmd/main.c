@@ -13,6 +13,8 @@ static const char usage[] =
     "  train   train a network described by a JSON config\n"
     "  eval    evaluate a model: accuracy, per-class accuracy, confusion matrix\n"
     "  augment write a PNG grid of augmented training images\n"
+    "  quantize convert a float checkpoint into an int8 .iotc model\n"
+    "  info    describe a model file (.ckpt or .iotc): layers, sizes, MACs\n"
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
 
@@ -37,6 +39,10 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "augment") == 0)
         return cmd_augment(argc - 2, argv + 2);
+    if (strcmp(cmd, "quantize") == 0)
+        return cmd_quantize(argc - 2, argv + 2);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }

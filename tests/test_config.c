@@ -444,8 +444,6 @@ Test(config_errors, reserved_blocks_are_not_supported_yet)
 {
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"prune\": {}}", "prune",
                         "not supported yet");
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"quantize\": {}}", "quantize",
-                        "not supported yet");
 }
 
 Test(config_errors, missing_blocks_and_required_keys)
