@@ -142,11 +142,11 @@ typedef struct {
  * taken at the outer edge of its bin, then widened to contain 0. */
 void qz_range_percentile(const qz_hist *h, double pct, double *lo, double *hi);
 
-/* The clip [a * h->lo, a * h->hi], a in (0, 1] on a grid of 256 steps,
- * minimizing the expected squared error of 8-bit quantization: rounding
- * noise step^2 / 12 for each non-zero value inside, and the squared
- * distance to the edge (at bin centres) for each value outside. Exact
- * zeros cost nothing. Ties keep the wider clip. */
+/* The clip [j/256 * h->lo, k/256 * h->hi] (j, k in 1..256, each end on
+ * its own) minimizing the expected squared error of 8-bit quantization:
+ * rounding noise step^2 / 12 for each non-zero value inside, and the
+ * squared distance to the edge (at bin centres) for each value outside.
+ * Exact zeros cost nothing. Ties keep the wider clip. */
 void qz_range_mse(const qz_hist *h, double *lo, double *hi);
 
 /* n distinct indices in [0, total) drawn by seed (a partial Fisher-Yates

@@ -95,38 +95,66 @@ void qz_range_percentile(const qz_hist *h, double pct, double *lo, double *hi)
         *hi = 0;
 }
 
+/* Index of the first bin whose centre is above x (bins if none). */
+static int first_above(const qz_hist *h, double w, double x)
+{
+    double f = floor((x - h->lo) / w - 0.5) + 1.0;
+    return f < 0 ? 0 : f > h->bins ? h->bins : (int)f;
+}
+
+/* Number of bins whose centre is below x. */
+static int count_below(const qz_hist *h, double w, double x)
+{
+    double f = ceil((x - h->lo) / w - 0.5);
+    return f < 0 ? 0 : f > h->bins ? h->bins : (int)f;
+}
+
 void qz_range_mse(const qz_hist *h, double *lo, double *hi)
 {
-    *lo = h->lo < 0 ? h->lo : 0;
-    *hi = h->hi > 0 ? h->hi : 0;
-    if (h->bins < 1 || !(h->hi > h->lo))
+    const double L = h->lo < 0 ? h->lo : 0, H = h->hi > 0 ? h->hi : 0;
+    *lo = L, *hi = H;
+    const int B = h->bins;
+    if (B < 1 || !(h->hi > h->lo))
         return;
-    const double w = (h->hi - h->lo) / h->bins;
+    const double w = (h->hi - h->lo) / B;
+    /* Prefix sums of count, count * v and count * v^2 (v the bin centre):
+     * the squared distance of all values beyond an edge in O(1). */
+    double *p0 = malloc((size_t)(B + 1) * 3 * sizeof *p0);
+    if (!p0)
+        return; /* no memory: keep the min/max range */
+    double *p1 = p0 + B + 1, *p2 = p1 + B + 1;
+    p0[0] = p1[0] = p2[0] = 0;
+    for (int b = 0; b < B; b++) {
+        const double c = (double)h->count[b], v = h->lo + (b + 0.5) * w;
+        p0[b + 1] = p0[b] + c;
+        p1[b + 1] = p1[b] + c * v;
+        p2[b + 1] = p2[b] + c * v * v;
+    }
     double best = INFINITY;
-    int best_k = 256;
-    for (int k = 256; k >= 1; k--) { /* widest first: ties keep it */
-        const double a = k / 256.0, clo = a * *lo, chi = a * *hi;
-        const double step = (chi - clo) / 255.0;
-        double e = 0, inside = 0;
-        for (int b = 0; b < h->bins; b++) {
-            if (!h->count[b])
-                continue;
-            const double v = h->lo + (b + 0.5) * w, c = (double)h->count[b];
-            if (v < clo)
-                e += c * (v - clo) * (v - clo);
-            else if (v > chi)
-                e += c * (v - chi) * (v - chi);
-            else
-                inside += c;
-        }
-        e += inside * step * step / 12.0;
-        if (e < best) {
-            best = e;
-            best_k = k;
+    int best_j = 256, best_k = 256;
+    const int jmax = L < 0 ? 256 : 1, kmax = H > 0 ? 256 : 1;
+    for (int k = kmax; k >= 1; k--) { /* widest first: ties keep it */
+        const double chi = H * k / 256.0;
+        const int a = first_above(h, w, chi); /* bins [a, B) lie above */
+        const double above = (p2[B] - p2[a]) - 2 * chi * (p1[B] - p1[a]) +
+                             chi * chi * (p0[B] - p0[a]);
+        for (int j = jmax; j >= 1; j--) {
+            const double clo = L * j / 256.0;
+            int z = count_below(h, w, clo); /* bins [0, z) lie below */
+            if (z > a)
+                z = a;
+            const double below = p2[z] - 2 * clo * p1[z] + clo * clo * p0[z];
+            const double inside = p0[a] - p0[z], step = (chi - clo) / 255.0;
+            const double e = above + below + inside * step * step / 12.0;
+            if (e < best) {
+                best = e;
+                best_j = j, best_k = k;
+            }
         }
     }
-    *lo *= best_k / 256.0;
-    *hi *= best_k / 256.0;
+    free(p0);
+    *lo = L * best_j / 256.0;
+    *hi = H * best_k / 256.0;
 }
 
 /* ---- the calibration runs --------------------------------------------------- */
