@@ -95,7 +95,8 @@ static nn_status get_bits(const qctx *x, const cJSON *obj, const char *path, int
     snprintf(p, sizeof p, "%s.weight_bits", path);
     describe(v, got, sizeof got);
     if (!cJSON_IsNumber(v) || (v->valuedouble != 8 && v->valuedouble != 4))
-        return fail(x, p, "expected 8 or 4, got %s", got);
+        return fail(x, p, "expected 8 or 4%s, got %s",
+                    strcmp(path, "quantize") == 0 ? " or \"auto\"" : "", got);
     *out = (int)v->valuedouble;
     return NN_OK;
 }
@@ -177,7 +178,8 @@ nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_s
                              const char *source, nn_error *err)
 {
     static const char *const keys[] = {"method",      "percentile",  "calibration_images",
-                                       "seed",        "weight_bits", "layers", NULL};
+                                       "seed",        "weight_bits", "max_accuracy_drop",
+                                       "layers",      NULL};
     static const char *const methods[] = {"minmax", "percentile", "mse", NULL};
     qctx x = {source && source[0] ? source : "config", err};
     memset(q, 0, sizeof *q);
@@ -191,7 +193,8 @@ nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_s
         return fail(&x, "quantize", "expected an object, got %s", got);
     }
     nn_status s = check_keys(&x, obj, "quantize", keys,
-                             "method, percentile, calibration_images, seed, weight_bits, layers");
+                             "method, percentile, calibration_images, seed, weight_bits, "
+                             "max_accuracy_drop, layers");
     if (s)
         return s;
     qz_config *qz = &q->qz;
@@ -218,9 +221,24 @@ nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_s
         qz->percentile = pct->valuedouble;
     }
     double n = qz->calibration_images, seed = (double)qz->seed;
+    const cJSON *wb = cJSON_GetObjectItemCaseSensitive(obj, "weight_bits");
+    if (cJSON_IsString(wb) && strcmp(wb->valuestring, "auto") == 0)
+        qz->auto_bits = 1; /* 8 bits, then 4 where accuracy allows */
+    else if ((s = get_bits(&x, obj, "quantize", &qz->weight_bits)))
+        return s;
+    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(obj, "max_accuracy_drop");
+    if (drop) {
+        if (!qz->auto_bits)
+            return fail(&x, "quantize.max_accuracy_drop",
+                        "only valid with \"weight_bits\": \"auto\"");
+        describe(drop, got, sizeof got);
+        if (!cJSON_IsNumber(drop) || !(drop->valuedouble >= 0 && drop->valuedouble <= 100))
+            return fail(&x, "quantize.max_accuracy_drop",
+                        "expected a number of accuracy points in [0, 100], got %s", got);
+        qz->max_drop = drop->valuedouble;
+    }
     if ((s = get_int(&x, obj, "calibration_images", "quantize", 1, 1000000, &n)) ||
-        (s = get_int(&x, obj, "seed", "quantize", 0, 9007199254740992.0, &seed)) ||
-        (s = get_bits(&x, obj, "quantize", &qz->weight_bits)))
+        (s = get_int(&x, obj, "seed", "quantize", 0, 9007199254740992.0, &seed)))
         return s;
     qz->calibration_images = (int)n;
     qz->seed = (uint64_t)seed;

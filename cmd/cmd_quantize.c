@@ -184,8 +184,8 @@ int cmd_quantize(int argc, char **argv)
     qz_net *net = malloc(sizeof *net);
     iotc_model *f = malloc(sizeof *f);
     double *lo = malloc(QM_MAX_OPS * sizeof *lo), *hi = malloc(QM_MAX_OPS * sizeof *hi);
-    int *bits = malloc(QM_MAX_OPS * sizeof *bits);
-    if (!index || !net || !f || !lo || !hi || !bits) {
+    int *bits = malloc(QM_MAX_OPS * sizeof *bits), *fixed = malloc(QM_MAX_OPS * sizeof *fixed);
+    if (!index || !net || !f || !lo || !hi || !bits || !fixed) {
         nn_errorf(&err, NN_ERR_NOMEM, "out of memory");
         cli_fail("quantize", NN_ERR_NOMEM, &err);
     }
@@ -196,8 +196,21 @@ int cmd_quantize(int argc, char **argv)
     }
     if ((st = qz_calibrate(lo, hi, net, train.images, index, n_cal, qz->method, qz->percentile,
                            o.threads, &err)) != NN_OK ||
-        (st = qz_op_bits(bits, net, &ck.model, qz, &err)) != NN_OK)
+        (st = qz_op_bits_fixed(bits, fixed, net, &ck.model, qz, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
+    double acc8 = 0, acc_auto = 0;
+    if (qz->auto_bits) {
+        if ((st = qz_auto_bits(bits, fixed, net, lo, hi, train.images, train.labels, index, n_cal,
+                               qz->max_drop, o.threads, &acc8, &acc_auto, &err)) != NN_OK)
+            cli_fail("quantize", st, &err);
+        int n4 = 0;
+        for (int i = 0; i < net->n_ops; i++)
+            n4 += bits[i] == 4;
+        fprintf(stderr,
+                "iotcnn quantize: weight_bits auto: %d layer%s at 4 bits; simulated accuracy on "
+                "the calibration images %.2f%% -> %.2f%% (allowed drop %g points)\n",
+                n4, n4 == 1 ? "" : "s", 100.0 * acc8, 100.0 * acc_auto, qz->max_drop);
+    }
     iotc_init(f);
     if ((st = qz_build(&f->m, net, lo, hi, bits, &err)) != NN_OK) {
         nn_error_prefix(&err, "%s", o.model);
@@ -221,7 +234,7 @@ int cmd_quantize(int argc, char **argv)
     snprintf(num, sizeof num, "%llu", (unsigned long long)qz->seed);
     set_meta(f, "calibration_seed", num);
     snprintf(num, sizeof num, "%d", qz->weight_bits);
-    set_meta(f, "weight_bits", num);
+    set_meta(f, "weight_bits", qz->auto_bits ? "auto" : num);
 
     eval_result ev = {0, 0, 0};
     if (o.eval) {
@@ -248,6 +261,11 @@ int cmd_quantize(int argc, char **argv)
         cJSON_AddStringToObject(j, "method", qz_method_name(qz->method));
         cJSON_AddNumberToObject(j, "calibration_images", n_cal);
         cJSON_AddNumberToObject(j, "weight_bits", qz->weight_bits);
+        cJSON_AddBoolToObject(j, "auto_bits", qz->auto_bits);
+        if (qz->auto_bits) {
+            cJSON_AddNumberToObject(j, "calibration_accuracy_8bit", acc8);
+            cJSON_AddNumberToObject(j, "calibration_accuracy", acc_auto);
+        }
         qreport_add_totals(j, &tot);
         cJSON_AddNumberToObject(j, "float_weight_bytes", (double)float_bytes);
         cJSON_AddNumberToObject(j, "compression", ratio);
@@ -264,8 +282,9 @@ int cmd_quantize(int argc, char **argv)
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("%s -> %s: %d ops, %s calibration on %d images, %d-bit weights\n", o.model,
-               o.output, f->m.n_ops, qz_method_name(qz->method), n_cal, qz->weight_bits);
+        printf("%s -> %s: %d ops, %s calibration on %d images, %s weights\n", o.model,
+               o.output, f->m.n_ops, qz_method_name(qz->method), n_cal,
+               qz->auto_bits ? "8- or 4-bit (auto)" : qz->weight_bits == 8 ? "8-bit" : "4-bit");
         qreport_print(stdout, f);
         printf("parameters %llu (%llu non-zero)  %llu MACs  activation arena %llu bytes\n",
                (unsigned long long)tot.parameters, (unsigned long long)tot.nonzero,
@@ -279,7 +298,7 @@ int cmd_quantize(int argc, char **argv)
     }
     iotc_free(f);
     qz_net_free(net);
-    free(index), free(net), free(f), free(lo), free(hi), free(bits);
+    free(index), free(net), free(f), free(lo), free(hi), free(bits), free(fixed);
     ds_free(&train);
     nn_checkpoint_free(&ck);
     return 0;

@@ -214,8 +214,8 @@ nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)
     for (int i = 0; i < m->n_ops; i++) {
         if (!iotc_is_weighted(m->ops[i].type))
             continue;
-        char tag[8];
-        snprintf(tag, sizeof tag, "L%03d", i);
+        char tag[5] = {'L', (char)('0' + i / 100), (char)('0' + i / 10 % 10),
+                       (char)('0' + i % 10), '\0'}; /* i < QM_MAX_OPS = 256 */
         at = section_begin(out, tag);
         f->encoding[i] = put_layer(out, m, i);
         section_end(f, out, at, tag);

@@ -71,9 +71,12 @@ typedef struct {
     int n_overrides;        /* ... except these float layer indices               */
     int override_layer[NN_MAX_LAYERS];
     int override_bits[NN_MAX_LAYERS];
+    int auto_bits;          /* 1: weight_bits is 8, then qz_auto_bits picks 4     */
+    double max_drop;        /* auto_bits: accuracy points it may cost, e.g. 0.1   */
 } qz_config;
 
-/* method mse, percentile 99.99, 1000 images, seed 1, 8 bits, no overrides. */
+/* method mse, percentile 99.99, 1000 images, seed 1, 8 bits, no overrides,
+ * no automatic bits (max_drop 0.1). */
 void qz_config_defaults(qz_config *c);
 
 /* ---- 1. the folded float net ---------------------------------------------- */
@@ -178,9 +181,33 @@ nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const doubl
 nn_status qz_op_bits(int *bits, const qz_net *net, const nn_model *m, const qz_config *cfg,
                      nn_error *err);
 
-/* All of the above: calibrates on images[index[0..n)] and builds q. */
+/* Like qz_op_bits, and fixed[i] = 1 for the ops an override sets. */
+nn_status qz_op_bits_fixed(int *bits, int *fixed, const qz_net *net, const nn_model *m,
+                           const qz_config *cfg, nn_error *err);
+
+/* Share of images[index[0..n)] (labels[index[i]]) that the int8 model q,
+ * built from net, classifies correctly, simulated in float (qz_net_forward
+ * with fake quantization; it agrees with the integer model to within a
+ * step of the logits' grid). */
+nn_status qz_simulated_accuracy(double *acc, const qz_net *net, const qm_model *q,
+                                const uint8_t *images, const uint8_t *labels,
+                                const uint32_t *index, int n, int threads, nn_error *err);
+
+/* Lower-bit weights where accuracy allows: starting from bits (as
+ * qz_op_bits_fixed gives), tries 4 bits for each conv/dense op not fixed,
+ * the ones with most weights first, and keeps it when the simulated
+ * accuracy on the images stays within max_drop points (percent) of the
+ * starting model's. *acc0 and *acc1 receive the accuracy before and
+ * after. Deterministic for given inputs, whatever the thread count. */
+nn_status qz_auto_bits(int *bits, const int *fixed, const qz_net *net, const double *lo,
+                       const double *hi, const uint8_t *images, const uint8_t *labels,
+                       const uint32_t *index, int n, double max_drop, int threads, double *acc0,
+                       double *acc1, nn_error *err);
+
+/* All of the above: calibrates on images[index[0..n)] and builds q
+ * (cfg->auto_bits needs labels; NULL labels ignore it). */
 nn_status qz_quantize_model(qm_model *q, const nn_model *m, const qz_config *cfg,
-                            const uint8_t *images, const uint32_t *index, int n, int threads,
-                            nn_error *err);
+                            const uint8_t *images, const uint8_t *labels, const uint32_t *index,
+                            int n, int threads, nn_error *err);
 
 #endif

@@ -31,6 +31,7 @@ void qz_config_defaults(qz_config *c)
     c->calibration_images = 1000;
     c->seed = 1;
     c->weight_bits = 8;
+    c->max_drop = 0.1;
 }
 
 void qz_pick_calibration(uint32_t *index, int n, int total, uint64_t seed)

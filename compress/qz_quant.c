@@ -158,8 +158,17 @@ nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const doubl
 nn_status qz_op_bits(int *bits, const qz_net *net, const nn_model *m, const qz_config *cfg,
                      nn_error *err)
 {
-    for (int i = 0; i < net->n_ops; i++)
+    int fixed[QM_MAX_OPS];
+    return qz_op_bits_fixed(bits, fixed, net, m, cfg, err);
+}
+
+nn_status qz_op_bits_fixed(int *bits, int *fixed, const qz_net *net, const nn_model *m,
+                           const qz_config *cfg, nn_error *err)
+{
+    for (int i = 0; i < net->n_ops; i++) {
         bits[i] = is_weighted(net->ops[i].type) ? cfg->weight_bits : 0;
+        fixed[i] = 0;
+    }
     for (int k = 0; k < cfg->n_overrides; k++) {
         int L = cfg->override_layer[k], b = cfg->override_bits[k];
         if (L < 0 || L >= m->n_nodes)
@@ -176,7 +185,7 @@ nn_status qz_op_bits(int *bits, const qz_net *net, const nn_model *m, const qz_c
                              L, b);
         for (int i = 0; i < net->n_ops; i++)
             if (net->ops[i].src_layer == L && is_weighted(net->ops[i].type))
-                bits[i] = b;
+                bits[i] = b, fixed[i] = 1;
     }
     return NN_OK;
 }
@@ -209,25 +218,29 @@ nn_status qz_net_dequantize(qz_net *dst, const qz_net *src, const qm_model *q, n
 }
 
 nn_status qz_quantize_model(qm_model *q, const nn_model *m, const qz_config *cfg,
-                            const uint8_t *images, const uint32_t *index, int n, int threads,
-                            nn_error *err)
+                            const uint8_t *images, const uint8_t *labels, const uint32_t *index,
+                            int n, int threads, nn_error *err)
 {
     memset(q, 0, sizeof *q);
     qz_net *net = malloc(sizeof *net);
     double *lo = malloc(QM_MAX_OPS * sizeof *lo), *hi = malloc(QM_MAX_OPS * sizeof *hi);
-    int *bits = malloc(QM_MAX_OPS * sizeof *bits);
+    int *bits = malloc(QM_MAX_OPS * sizeof *bits), *fixed = malloc(QM_MAX_OPS * sizeof *fixed);
     nn_status st = NN_OK;
-    if (!net || !lo || !hi || !bits) {
+    if (!net || !lo || !hi || !bits || !fixed) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory quantizing");
     } else if ((st = qz_lower(net, m, err)) == NN_OK) {
         st = qz_calibrate(lo, hi, net, images, index, n, cfg->method, cfg->percentile, threads,
                           err);
         if (st == NN_OK)
-            st = qz_op_bits(bits, net, m, cfg, err);
+            st = qz_op_bits_fixed(bits, fixed, net, m, cfg, err);
+        double a0, a1;
+        if (st == NN_OK && cfg->auto_bits && labels)
+            st = qz_auto_bits(bits, fixed, net, lo, hi, images, labels, index, n, cfg->max_drop,
+                              threads, &a0, &a1, err);
         if (st == NN_OK)
             st = qz_build(q, net, lo, hi, bits, err);
         qz_net_free(net);
     }
-    free(net), free(lo), free(hi), free(bits);
+    free(net), free(lo), free(hi), free(bits), free(fixed);
     return st;
 }

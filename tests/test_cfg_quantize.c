@@ -67,6 +67,13 @@ Test(cfg_quantize, every_key)
     cr_expect(q->override_layer[1] == 0 && q->override_bits[1] == 4);
     parse_ok(WITH_QUANTIZE("{\"method\": \"minmax\"}"));
     cr_expect_eq(cfg.quantize.qz.method, QZ_MINMAX);
+    cr_expect_eq(cfg.quantize.qz.auto_bits, 0);
+    parse_ok(WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": 0.5}"));
+    cr_expect_eq(cfg.quantize.qz.auto_bits, 1);
+    cr_expect_eq(cfg.quantize.qz.weight_bits, 8);
+    cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.5, 1e-12);
+    parse_ok(WITH_QUANTIZE("{\"weight_bits\": \"auto\"}"));
+    cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.1, 1e-12);
 }
 
 Test(cfg_quantize, errors_name_the_key)
@@ -84,7 +91,13 @@ Test(cfg_quantize, errors_name_the_key)
                  NULL);
     expect_error(WITH_QUANTIZE("{\"seed\": -1}"), "quantize.seed", NULL);
     expect_error(WITH_QUANTIZE("{\"weight_bits\": 2}"), "quantize.weight_bits", "8 or 4");
-    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"8\"}"), "quantize.weight_bits", NULL);
+    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"8\"}"), "quantize.weight_bits", "\"auto\"");
+    expect_error(WITH_QUANTIZE("{\"max_accuracy_drop\": 1}"), "quantize.max_accuracy_drop",
+                 "only valid with");
+    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": -1}"),
+                 "quantize.max_accuracy_drop", "[0, 100]");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": \"auto\"}]}"),
+                 "quantize.layers[0].weight_bits", "8 or 4,");
     expect_error(WITH_QUANTIZE("{\"method\": \"mse\", \"method\": \"mse\"}"), "quantize.method",
                  "duplicate");
     expect_error(WITH_QUANTIZE("[]"), "quantize", "object");

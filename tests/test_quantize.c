@@ -268,7 +268,7 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
     uint32_t idx[200];
     qz_pick_calibration(idx, 200, t->n_train, cfg->seed);
     qm_model q;
-    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, idx, 200, 2, &err), NN_OK, "%s",
+    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, t->train_y, idx, 200, 2, &err), NN_OK, "%s",
                  err.msg);
     qz_net net, deq;
     cr_assert_eq(qz_lower(&net, &t->m, &err), NN_OK);
@@ -313,7 +313,7 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
  *    differs only in the rounding of multipliers and ties);
  *  - int8 vs the float model: at most 4 steps, 0.6 on average, and the
  *    same class for at least 98% of the images (measured: 1.6, 0.31, 100%). */
-Test(quantize_int8, follows_the_float_model_within_bounds, .timeout = 120)
+Test(quantize_int8, follows_the_float_model_within_bounds)
 {
     trained t;
     train_plain(&t);
@@ -345,6 +345,53 @@ Test(quantize_int8, follows_the_float_model_within_bounds, .timeout = 120)
     cr_expect_leq(c.max_steps_fq, 2.0);
     cr_expect_leq(c.mean_steps_float, 6.0);
     cr_expect_geq(c.agree_float, 0.9);
+    free_trained(&t);
+}
+
+/* Lower bits where accuracy allows: with no accuracy to spare the kept
+ * 4-bit layers cost nothing on the calibration images; with all of it to
+ * spare every layer goes to 4 bits; the choice does not depend on the
+ * thread count; and the simulated accuracy is that of the integer model. */
+Test(quantize_int8, auto_bits_keep_accuracy)
+{
+    trained t;
+    train_plain(&t);
+    nn_error err;
+    qz_net net;
+    cr_assert_eq(qz_lower(&net, &t.m, &err), NN_OK);
+    uint32_t idx[200];
+    qz_pick_calibration(idx, 200, t.n_train, 1);
+    double lo[8], hi[8], a0, a1;
+    cr_assert_eq(qz_calibrate(lo, hi, &net, t.train_x, idx, 200, QZ_MSE, 0, 2, &err), NN_OK);
+    int fixed[8] = {0}, bits[8], bits1[8];
+    const int eight[8] = {8, 8, 0, 8, 8, 0, 0, 0};
+    memcpy(bits, eight, sizeof bits);
+    cr_assert_eq(qz_auto_bits(bits, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 0.0, 2,
+                              &a0, &a1, &err), NN_OK, "%s", err.msg);
+    cr_expect_geq(a1, a0, "no drop allowed: %.3f -> %.3f", a0, a1);
+    memcpy(bits1, eight, sizeof bits1);
+    cr_assert_eq(qz_auto_bits(bits1, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 0.0, 1,
+                              &a0, &a1, &err), NN_OK);
+    cr_expect_eq(memcmp(bits, bits1, sizeof bits), 0, "thread count changed the choice");
+    memcpy(bits, eight, sizeof bits);
+    fixed[4] = 1; /* an override keeps the last dense at 8 bits */
+    cr_assert_eq(qz_auto_bits(bits, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 100.0, 2,
+                              &a0, &a1, &err), NN_OK);
+    const int want[5] = {4, 4, 0, 4, 8};
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(bits[i], want[i], "op %d", i);
+    /* Simulated accuracy vs the integer model's on the test images. */
+    qm_model q;
+    cr_assert_eq(qz_build(&q, &net, lo, hi, bits, &err), NN_OK);
+    double sim;
+    cr_assert_eq(qz_simulated_accuracy(&sim, &net, &q, t.test_x, t.test_y, NULL, 200, 2, &err),
+                 NN_OK);
+    int correct;
+    cr_assert_eq(qm_ref_classify(&q, t.test_x, t.test_y, 200, 2, NULL, &correct, &err), NN_OK);
+    cr_expect(fabs(sim - correct / 200.0) <= 0.01, "simulated %.3f, integer %.3f", sim,
+              correct / 200.0);
+    qm_model_free(&q);
+    qz_net_free(&net);
     free_trained(&t);
 }
 
