@@ -39,8 +39,9 @@
  *
  * The loader checks every length, index, enum and range before use (and
  * that a pool's output quantization is its input's), decodes the weights
- * with validating decoders, then runs qm_model_validate. Every error names
- * the path, the section and a byte offset. */
+ * with validating decoders, then runs qm_model_validate and
+ * iotc_check_accumulators. Every error names the path, the section and a
+ * byte offset. */
 #ifndef IOTC_H
 #define IOTC_H
 
@@ -107,6 +108,13 @@ nn_status iotc_save(const char *path, iotc_model *f, nn_error *err);
 nn_status iotc_decode(iotc_model *f, const uint8_t *data, size_t len, const char *path,
                       nn_error *err);
 nn_status iotc_load(iotc_model *f, const char *path, nn_error *err);
+
+/* NN_OK when no conv2d/dense channel can overflow an int32 accumulator:
+ * |bias[o]| + 255 * sum_k |w[o][k]| <= INT32_MAX (|x - in_zero| <= 255), so
+ * an engine may accumulate in int32 for every input. The writer and the
+ * loader require it (qm_model_validate does not check it); models from the
+ * quantizer satisfy it by construction (quantize.h). */
+nn_status iotc_check_accumulators(const qm_model *m, nn_error *err);
 
 /* Splits a file framed as above (magic of 8 bytes, e.g. IOTC_MAGIC or the
  * checkpoint's "IOTCNNCK") into its sections, checking every length and

@@ -1,5 +1,7 @@
 /* iotc_common.c - .iotc model struct, metadata and section framing. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "iotc.h"
@@ -165,5 +167,29 @@ nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path,
     if (nn_rbuf_left(&r) != 0)
         return nn_rbuf_errorf(&r, nn_rbuf_offset(&r), err, NN_ERR_FORMAT,
                               "%zu bytes after the last section (corrupt file)", nn_rbuf_left(&r));
+    return NN_OK;
+}
+
+nn_status iotc_check_accumulators(const qm_model *m, nn_error *err)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        const qm_op *op = &m->ops[i];
+        if (!iotc_is_weighted(op->type))
+            continue;
+        const size_t per = op->n_weights / (size_t)op->out_c;
+        for (int o = 0; o < op->out_c; o++) {
+            const int8_t *w = op->weights + (size_t)o * per;
+            uint64_t s = 0; /* <= 2^31 * 127: no overflow */
+            for (size_t k = 0; k < per; k++)
+                s += (uint64_t)abs(w[k]);
+            uint64_t worst = (uint64_t)llabs((long long)op->bias[o]) + 255u * s;
+            if (worst > (uint64_t)INT32_MAX)
+                return nn_errorf(err, NN_ERR_FORMAT,
+                                 "op %d (%s): channel %d: bias %ld plus up to %llu from the "
+                                 "weights can overflow an int32 accumulator",
+                                 i, qm_op_type_name(op->type), o, (long)op->bias[o],
+                                 (unsigned long long)(255u * s));
+        }
+    }
     return NN_OK;
 }

@@ -3,7 +3,8 @@
  * Order: framing of every section (lengths, CRCs, duplicate tags) first;
  * then INPT and GRPH, with every field range-checked as it is read; then
  * the allocation (qm_model_alloc re-checks the shapes chain); then each
- * Lnnn; finally the cross-checks and qm_model_validate. Any failure frees
+ * Lnnn; finally the cross-checks, qm_model_validate and
+ * iotc_check_accumulators. Any failure frees
  * everything and leaves "PATH: section TAG: offset N: what". */
 #include <math.h>
 #include <stdio.h>
@@ -368,6 +369,8 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
                                   "op %d (%s) has no weight section L%03d", i,
                                   qm_op_type_name(f->m.ops[i].type), i);
     st = qm_model_validate(&f->m, &aerr);
+    if (st == NN_OK)
+        st = iotc_check_accumulators(&f->m, &aerr);
     if (st != NN_OK) {
         find(f, data, "GRPH", &p);
         open_payload(r, &p, path, what, sizeof what, "GRPH");

@@ -49,6 +49,8 @@ static nn_status check_writable(const iotc_model *f, nn_error *err)
 {
     const qm_model *m = &f->m;
     nn_status st = qm_model_validate(m, err);
+    if (st == NN_OK)
+        st = iotc_check_accumulators(m, err);
     if (st != NN_OK)
         return st;
     uint64_t total = 0;

@@ -581,6 +581,15 @@ Test(iotc_format, unwritable_models_and_paths_are_errors)
     f->name[1][0] = '\0';
     cr_expect_eq(iotc_set_meta(f, "Bad", "x", &err), NN_ERR_ARG);
     cr_expect_eq(iotc_set_meta(f, "ok", "line\nbreak", &err), NN_ERR_ARG);
+    /* A bias that leaves an int32 accumulator no room. */
+    int32_t keep = f->m.ops[3].bias[2];
+    f->m.ops[3].bias[2] = INT32_MAX - 10;
+    cr_expect_eq(iotc_check_accumulators(&f->m, &err), NN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "op 3 (dense): channel 2") && strstr(err.msg, "overflow"), "%s",
+              err.msg);
+    cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_FORMAT);
+    f->m.ops[3].bias[2] = keep;
+    cr_expect_eq(iotc_check_accumulators(&f->m, &err), NN_OK);
     /* An invalid model. */
     f->m.ops[0].shift[0] = 0;
     cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_FORMAT);
