@@ -267,7 +267,8 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     int e;
     RD(get_u8(r, &e, WC_COUNT - 1, "weight encoding", err));
     f->encoding[i] = e;
-    RD(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, op->weight_bits, err));
+    RD(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c,
+                  op->weight_bits, err));
     return end_of_payload(r, err);
 }
 

@@ -5,12 +5,14 @@
 
 #include "huff.h"
 #include "qio.h"
+#include "wc_context.h"
 
 #define GAP_LITERALS 32
 #define GAP_SYMS (GAP_LITERALS + 26)
 
-static const char *const names[WC_COUNT] = {"dense",  "dense+huffman", "bitmap",
-                                            "bitmap+huffman", "gaps", "gaps+huffman"};
+static const char *const names[WC_COUNT] = {"dense",        "dense+huffman", "bitmap",
+                                            "bitmap+huffman", "gaps",        "gaps+huffman",
+                                            "context"};
 
 const char *wc_encoding_name(int e) { return e >= 0 && e < WC_COUNT ? names[e] : NULL; }
 
@@ -70,8 +72,12 @@ static void put_value(qio_bitw *b, const huff_code *vc, int8_t v, int q, int bit
         qio_put_bits(b, (uint32_t)(uint8_t)v, bits);
 }
 
-void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, int bits)
+void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, size_t rows, int bits)
 {
+    if (e == WC_CONTEXT) {
+        wc_context_encode(out, w, n, rows, bits);
+        return;
+    }
     wc_stats s;
     gather(&s, w, n, bits);
     int pos = enc_positions(e), huffv = enc_huff_values(e);
@@ -125,14 +131,14 @@ void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, int bits)
     nn_wbuf_free(&stream);
 }
 
-wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, int bits)
+wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int bits)
 {
     wc_encoding best = WC_DENSE_RAW;
     size_t best_len = SIZE_MAX;
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf t;
         nn_wbuf_init(&t);
-        wc_encode(&t, (wc_encoding)e, w, n, bits);
+        wc_encode(&t, (wc_encoding)e, w, n, rows, bits);
         if (!t.failed && t.len < best_len) {
             best_len = t.len;
             best = (wc_encoding)e;
@@ -140,7 +146,7 @@ wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, int bits)
         nn_wbuf_free(&t);
     }
     nn_wbuf_u8(out, (uint8_t)best);
-    wc_encode(out, best, w, n, bits);
+    wc_encode(out, best, w, n, rows, bits);
     return best;
 }
 
@@ -180,11 +186,16 @@ static int get_value(qio_bitr *b, const huff_decoder *vd, int q, int bits, int n
     return 0;
 }
 
-nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, int bits, nn_error *err)
+nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows, int bits,
+                    nn_error *err)
 {
-    if ((int)e < 0 || e >= WC_COUNT || (bits != 8 && bits != 4) || n == 0 || n > WC_MAX_WEIGHTS)
-        return FAIL(nn_rbuf_offset(r), "weights: encoding %d of %zu %d-bit weights is invalid",
-                    (int)e, n, bits);
+    if ((int)e < 0 || e >= WC_COUNT || (bits != 8 && bits != 4) || n == 0 || n > WC_MAX_WEIGHTS ||
+        rows == 0 || n % rows != 0)
+        return FAIL(nn_rbuf_offset(r), "weights: encoding %d of %zu %d-bit weights in %zu rows is "
+                                       "invalid",
+                    (int)e, n, bits, rows);
+    if (e == WC_CONTEXT)
+        return wc_context_decode(r, w, n, rows, bits, err);
     int q = bits == 8 ? 127 : 7;
     int pos = enc_positions(e), huffv = enc_huff_values(e);
     uint64_t nnz = n;

@@ -315,17 +315,17 @@ static int8_t *random_weights(size_t n, double density, int bits, uint64_t seed)
     return w;
 }
 
-static void expect_round_trip(const int8_t *w, size_t n, int bits, wc_encoding e)
+static void expect_round_trip(const int8_t *w, size_t n, size_t rows, int bits, wc_encoding e)
 {
     nn_wbuf out;
     nn_wbuf_init(&out);
-    wc_encode(&out, e, w, n, bits);
+    wc_encode(&out, e, w, n, rows, bits);
     cr_assert(!out.failed);
     int8_t *got = malloc(n);
     memset(got, 0x55, n);
     nn_rbuf r = rbuf_of(&out);
     nn_error err;
-    cr_assert_eq(wc_decode(&r, e, got, n, bits, &err), NN_OK, "%s n %zu bits %d: %s",
+    cr_assert_eq(wc_decode(&r, e, got, n, rows, bits, &err), NN_OK, "%s n %zu bits %d: %s",
                  wc_encoding_name(e), n, bits, err.msg);
     cr_expect_eq(nn_rbuf_left(&r), 0u);
     cr_expect_eq(memcmp(got, w, n), 0, "%s n %zu bits %d differs", wc_encoding_name(e), n, bits);
@@ -335,14 +335,16 @@ static void expect_round_trip(const int8_t *w, size_t n, int bits, wc_encoding e
 
 Test(iotc_wcodec, every_encoding_round_trips)
 {
-    const size_t sizes[] = {1, 7, 8, 9, 300, 5000};
+    const size_t sizes[] = {1, 7, 8, 9, 300, 5000}, mid_rows[] = {1, 7, 2, 3, 20, 50};
     const double densities[] = {0.0, 0.03, 0.3, 1.0};
     for (size_t si = 0; si < 6; si++)
         for (size_t di = 0; di < 4; di++)
             for (int bits = 4; bits <= 8; bits += 4) {
                 int8_t *w = random_weights(sizes[si], densities[di], bits, si * 10 + di);
+                const size_t rows[3] = {1, mid_rows[si], sizes[si]};
                 for (int e = 0; e < WC_COUNT; e++)
-                    expect_round_trip(w, sizes[si], bits, (wc_encoding)e);
+                    for (int ri = 0; ri < 3; ri++)
+                        expect_round_trip(w, sizes[si], rows[ri], bits, (wc_encoding)e);
                 free(w);
             }
     /* Extreme values and gaps: +-q, one weight at the very end after a
@@ -351,10 +353,10 @@ Test(iotc_wcodec, every_encoding_round_trips)
     int8_t *w = calloc(n, 1);
     w[0] = -127, w[1] = 127, w[n - 1] = -1;
     for (int e = 0; e < WC_COUNT; e++)
-        expect_round_trip(w, n, 8, (wc_encoding)e);
+        expect_round_trip(w, n, 1, 8, (wc_encoding)e);
     w[0] = -7, w[1] = 7;
     for (int e = 0; e < WC_COUNT; e++)
-        expect_round_trip(w, n, 4, (wc_encoding)e);
+        expect_round_trip(w, n, 1, 4, (wc_encoding)e);
     free(w);
 }
 
@@ -365,14 +367,14 @@ Test(iotc_wcodec, best_is_the_smallest_and_sparse_is_compact)
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf out;
         nn_wbuf_init(&out);
-        wc_encode(&out, (wc_encoding)e, w, 100000, 4);
+        wc_encode(&out, (wc_encoding)e, w, 100000, 100, 4);
         len[e] = out.len;
         best = out.len < best ? out.len : best;
         nn_wbuf_free(&out);
     }
     nn_wbuf out;
     nn_wbuf_init(&out);
-    wc_encoding e = wc_encode_best(&out, w, 100000, 4);
+    wc_encoding e = wc_encode_best(&out, w, 100000, 100, 4);
     cr_expect_eq(out.len, best + 1); /* + the encoding byte */
     cr_expect_eq(len[e], best);
     cr_expect_eq(out.data[0], (uint8_t)e);
@@ -385,15 +387,47 @@ Test(iotc_wcodec, best_is_the_smallest_and_sparse_is_compact)
     double bits_per_nz = 8.0 * (double)best / (double)nnz;
     cr_log_info("5%% sparse 4-bit: %.2f bits per non-zero (%s)", bits_per_nz, wc_encoding_name(e));
     cr_expect_lt(bits_per_nz, 9.5);
-    cr_expect_eq(e, WC_GAPS_HUFF);
+    cr_expect(e == WC_GAPS_HUFF || e == WC_CONTEXT, "%s", wc_encoding_name(e));
     nn_wbuf_free(&out);
     free(w);
     /* Dense 8-bit data never grows beyond raw bytes plus a few. */
     w = random_weights(4096, 1.0, 8, 4);
     nn_wbuf_init(&out);
-    wc_encode_best(&out, w, 4096, 8);
+    wc_encode_best(&out, w, 4096, 16, 8);
     cr_expect_leq(out.len, 4096u + 4);
     nn_wbuf_free(&out);
+    free(w);
+}
+
+/* A pruned layer whose inputs were dropped for every channel (whole
+ * columns of zeros) and with some dead channels (rows): the context
+ * encoding learns both and beats the gap code, which sees only the
+ * density. */
+Test(iotc_wcodec, context_coding_learns_dead_rows_and_columns)
+{
+    const size_t rows = 128, cols = 1024, n = rows * cols;
+    int8_t *w = calloc(n, 1);
+    uint8_t live_col[1024], live_row[128];
+    nn_rng r;
+    nn_rng_seed(&r, 12);
+    for (size_t k = 0; k < cols; k++)
+        live_col[k] = nn_rng_uniform(&r) < 0.25f;
+    for (size_t o = 0; o < rows; o++)
+        live_row[o] = nn_rng_uniform(&r) < 0.85f;
+    for (size_t o = 0; o < rows; o++)
+        for (size_t k = 0; k < cols; k++)
+            if (live_col[k] && live_row[o] && nn_rng_uniform(&r) < 0.2f)
+                w[o * cols + k] = (int8_t)((nn_rng_below(&r, 2) ? 1 : -1) * (3 + 2 * (int)nn_rng_below(&r, 2)));
+    nn_wbuf gaps, ctx;
+    nn_wbuf_init(&gaps), nn_wbuf_init(&ctx);
+    wc_encode(&gaps, WC_GAPS_HUFF, w, n, rows, 4);
+    wc_encode(&ctx, WC_CONTEXT, w, n, rows, 4);
+    cr_log_info("structured: gaps+huffman %zu bytes, context %zu bytes", gaps.len, ctx.len);
+    cr_expect_lt(ctx.len * 10, gaps.len * 8, "context %zu vs gaps %zu", ctx.len, gaps.len);
+    expect_round_trip(w, n, rows, 4, WC_CONTEXT);
+    /* The same rows read as other rows still decode (only the size suffers). */
+    expect_round_trip(w, n, 1, 4, WC_CONTEXT);
+    nn_wbuf_free(&gaps), nn_wbuf_free(&ctx);
     free(w);
 }
 
@@ -404,13 +438,13 @@ Test(iotc_wcodec, corrupt_streams_are_errors_never_crashes)
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf out;
         nn_wbuf_init(&out);
-        wc_encode(&out, (wc_encoding)e, w, 600, 4);
+        wc_encode(&out, (wc_encoding)e, w, 600, 20, 4);
         nn_error err;
         /* Every truncation fails. */
         for (size_t n = 0; n < out.len; n++) {
             nn_rbuf r;
             nn_rbuf_init(&r, out.data, n, 0, "t.bin", "w");
-            cr_expect_eq(wc_decode(&r, (wc_encoding)e, got, 600, 4, &err), NN_ERR_FORMAT,
+            cr_expect_eq(wc_decode(&r, (wc_encoding)e, got, 600, 20, 4, &err), NN_ERR_FORMAT,
                          "%s truncated to %zu", wc_encoding_name((int)e), n);
         }
         /* Every byte value at every position: an error or weights in range. */
@@ -420,7 +454,7 @@ Test(iotc_wcodec, corrupt_streams_are_errors_never_crashes)
                 out.data[i] = (uint8_t)v;
                 nn_rbuf r;
                 nn_rbuf_init(&r, out.data, out.len, 0, "t.bin", "w");
-                nn_status st = wc_decode(&r, (wc_encoding)e, got, 600, 4, &err);
+                nn_status st = wc_decode(&r, (wc_encoding)e, got, 600, 20, 4, &err);
                 cr_expect(st == NN_OK || st == NN_ERR_FORMAT);
                 if (st == NN_OK)
                     for (int k = 0; k < 600; k++)
