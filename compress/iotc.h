@@ -32,8 +32,9 @@
  *           w_scale[out_c] (u16 or f32); bias[out_c] svar;
  *           [bit 1: u32 mult[out_c], u8 shift[out_c]];
  *           u8 weight encoding (wc_encoding) and its payload (wcodec.h):
- *           dense, bitmap or gap-coded positions, raw or Huffman values,
- *           whichever is smallest for that layer.
+ *           dense, bitmap or gap-coded positions with raw or Huffman
+ *           values, or everything through a context-modelled range coder,
+ *           whichever is smallest for that layer (rows = out_c).
  * Unknown tags are skipped (a newer writer's optional sections); INPT,
  * GRPH and the Lnnn of every weighted op are required.
  *
