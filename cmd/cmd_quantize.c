@@ -89,16 +89,22 @@ static void check_overrides(const cfg_config *cfg, const nn_model *m, const char
     }
 }
 
-/* Loads the training images for calibration (validation tail excluded). */
-static void load_calibration(ds_dataset *train, const cfg_config *cfg, const nn_model *m)
+/* Loads the training images for calibration; the validation tail (the
+ * config's data.validation) is excluded from train->n but stays in memory
+ * after it: *n_val images. */
+static void load_calibration(ds_dataset *train, int *n_val, const cfg_config *cfg,
+                             const nn_model *m)
 {
     nn_error err = {{0}};
     nn_status st = data_load_split(train, &cfg->data, 1, &err);
     if (st != NN_OK)
         cli_fail("quantize", st, &err);
     ds_limit(train, cfg->data.limit);
-    if (cfg->data.validation > 0 && cfg->data.validation < train->n)
+    *n_val = 0;
+    if (cfg->data.validation > 0 && cfg->data.validation < train->n) {
         train->n -= cfg->data.validation;
+        *n_val = cfg->data.validation;
+    }
     if ((st = data_check_fits(train, m, "the calibration data", &err)) != NN_OK)
         cli_fail("quantize", st, &err);
 }
@@ -173,7 +179,8 @@ int cmd_quantize(int argc, char **argv)
 
     /* Calibration images: drawn from the training split by quantize.seed. */
     ds_dataset train = {0};
-    load_calibration(&train, &cfg, &ck.model);
+    int n_val;
+    load_calibration(&train, &n_val, &cfg, &ck.model);
     int n_cal = qz->calibration_images;
     if (n_cal > train.n) {
         fprintf(stderr, "iotcnn quantize: only %d training images: calibrating on all of them\n",
@@ -200,16 +207,27 @@ int cmd_quantize(int argc, char **argv)
         cli_fail("quantize", st, &err);
     double acc8 = 0, acc_auto = 0;
     if (qz->auto_bits) {
-        if ((st = qz_auto_bits(bits, fixed, net, lo, hi, train.images, train.labels, index, n_cal,
-                               qz->max_drop, o.threads, &acc8, &acc_auto, &err)) != NN_OK)
+        /* Judged on the validation split when the config holds one out:
+         * training images, which the model may have memorized, hide drops. */
+        const size_t img = (size_t)train.c * train.h * train.w;
+        if (n_val > 0)
+            st = qz_auto_bits(bits, fixed, net, lo, hi, train.images + (size_t)train.n * img,
+                              train.labels + train.n, NULL, n_val, qz->max_drop, o.threads, &acc8,
+                              &acc_auto, &err);
+        else
+            st = qz_auto_bits(bits, fixed, net, lo, hi, train.images, train.labels, index, n_cal,
+                              qz->max_drop, o.threads, &acc8, &acc_auto, &err);
+        if (st != NN_OK)
             cli_fail("quantize", st, &err);
         int n4 = 0;
         for (int i = 0; i < net->n_ops; i++)
             n4 += bits[i] == 4;
         fprintf(stderr,
                 "iotcnn quantize: weight_bits auto: %d layer%s at 4 bits; simulated accuracy on "
-                "the calibration images %.2f%% -> %.2f%% (allowed drop %g points)\n",
-                n4, n4 == 1 ? "" : "s", 100.0 * acc8, 100.0 * acc_auto, qz->max_drop);
+                "the %d %s images %.2f%% -> %.2f%% (allowed drop %g points)\n",
+                n4, n4 == 1 ? "" : "s", n_val > 0 ? n_val : n_cal,
+                n_val > 0 ? "validation" : "calibration", 100.0 * acc8, 100.0 * acc_auto,
+                qz->max_drop);
     }
     iotc_init(f);
     if ((st = qz_build(&f->m, net, lo, hi, bits, &err)) != NN_OK) {
@@ -263,8 +281,9 @@ int cmd_quantize(int argc, char **argv)
         cJSON_AddNumberToObject(j, "weight_bits", qz->weight_bits);
         cJSON_AddBoolToObject(j, "auto_bits", qz->auto_bits);
         if (qz->auto_bits) {
-            cJSON_AddNumberToObject(j, "calibration_accuracy_8bit", acc8);
-            cJSON_AddNumberToObject(j, "calibration_accuracy", acc_auto);
+            cJSON_AddNumberToObject(j, "auto_images", n_val > 0 ? n_val : n_cal);
+            cJSON_AddNumberToObject(j, "auto_accuracy_8bit", acc8);
+            cJSON_AddNumberToObject(j, "auto_accuracy", acc_auto);
         }
         qreport_add_totals(j, &tot);
         cJSON_AddNumberToObject(j, "float_weight_bytes", (double)float_bytes);

@@ -143,6 +143,45 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     fx_rmtree(dir);
 }
 
+/* weight_bits "auto" judges on the validation images when the config
+ * holds some out, and the file says which bits it chose. */
+Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
+{
+    char dir[64];
+    setup_trained(dir, sizeof dir);
+    ch_write_text(dir, "auto.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"validation\": 100,"
+                  " \"mean\": [0.2], \"std\": [0.3]},"
+                  " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
+                  " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+                  " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
+                  " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
+                  " \"name\": \"fc\"}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                  " \"quantize\": {\"weight_bits\": \"auto\", \"max_accuracy_drop\": 100,"
+                  " \"calibration_images\": 100}}");
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -c auto.json -o a.iotc --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "100 validation images"), "%s", r.err);
+    cJSON *j = ch_json(&r);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "auto_bits")));
+    cr_expect_eq(ch_num(j, "auto_images"), 100);
+    /* Any drop allowed: every weighted layer at 4 bits. */
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 0), "weight_bits"), 4);
+    cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 2), "weight_bits"), 4);
+    cJSON_Delete(j);
+    ch_free(&r);
+    r = ch_run(dir, "info -m a.iotc --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = ch_json(&r);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "weight_bits")->valuestring, "auto");
+    cJSON_Delete(j);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
 Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
 {
     char dir[64];
