@@ -12,8 +12,8 @@ typedef struct {
     nn_error *err;
 } qctx;
 
-__attribute__((format(printf, 3, 4)))
-static nn_status fail(const qctx *x, const char *path, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static nn_status fail(const qctx *x, const char *path,
+                                                            const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -79,8 +79,8 @@ static nn_status get_int(const qctx *x, const cJSON *obj, const char *key, const
     char p[160], got[64];
     snprintf(p, sizeof p, "%s.%s", path, key);
     describe(v, got, sizeof got);
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < lo || v->valuedouble > hi)
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
         return fail(x, p, "expected an integer in [%.0f, %.0f], got %s", lo, hi, got);
     *out = v->valuedouble;
     return NN_OK;
@@ -137,8 +137,9 @@ static nn_status parse_layers(const qctx *x, const cJSON *arr, const nn_model_sp
     char p[160], got[64];
     if (!cJSON_IsArray(arr)) {
         describe(arr, got, sizeof got);
-        return fail(x, "quantize.layers", "expected an array of {\"layer\": ..., "
-                                          "\"weight_bits\": ...}, got %s",
+        return fail(x, "quantize.layers",
+                    "expected an array of {\"layer\": ..., "
+                    "\"weight_bits\": ...}, got %s",
                     got);
     }
     int i = 0;
@@ -164,8 +165,9 @@ static nn_status parse_layers(const qctx *x, const cJSON *arr, const nn_model_sp
             return s;
         for (int k = 0; k < qz->n_overrides; k++)
             if (qz->override_layer[k] == idx)
-                return fail(x, lp, "model.layers[%d] already has an entry "
-                                   "(quantize.layers[%d])",
+                return fail(x, lp,
+                            "model.layers[%d] already has an entry "
+                            "(quantize.layers[%d])",
                             idx, k);
         qz->override_layer[qz->n_overrides] = idx;
         qz->override_bits[qz->n_overrides] = bits;
@@ -177,9 +179,9 @@ static nn_status parse_layers(const qctx *x, const cJSON *arr, const nn_model_sp
 nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_spec *model,
                              const char *source, nn_error *err)
 {
-    static const char *const keys[] = {"method",      "percentile",  "calibration_images",
-                                       "seed",        "weight_bits", "max_accuracy_drop",
-                                       "layers",      NULL};
+    static const char *const keys[] = {"method", "percentile",  "calibration_images",
+                                       "seed",   "weight_bits", "max_accuracy_drop",
+                                       "layers", NULL};
     static const char *const methods[] = {"minmax", "percentile", "mse", NULL};
     qctx x = {source && source[0] ? source : "config", err};
     memset(q, 0, sizeof *q);

@@ -12,8 +12,8 @@
 #include "../libnn/nn_spec.h"
 
 typedef struct {
-    int present;     /* 1 when the config has the block          */
-    qz_config qz;    /* qz_config_defaults when absent            */
+    int present;  /* 1 when the config has the block          */
+    qz_config qz; /* qz_config_defaults when absent            */
 } cfg_quantize;
 
 /* Parses obj (the block, or NULL when absent: defaults) into q. Layer

@@ -86,8 +86,8 @@ static int info_iotc(const char *path, const uint8_t *data, size_t len, int json
         cJSON_AddItemToObject(j, "sections", qreport_sections_json(f->sections, f->n_sections));
         print_json(j);
     } else {
-        printf("%s: quantized model (.iotc version %d), input %dx%dx%d (CHW), %d classes\n",
-               path, IOTC_VERSION, m->in_c, m->in_h, m->in_w, m->num_classes);
+        printf("%s: quantized model (.iotc version %d), input %dx%dx%d (CHW), %d classes\n", path,
+               IOTC_VERSION, m->in_c, m->in_h, m->in_w, m->num_classes);
         for (int i = 0; i < f->n_meta; i++)
             printf("  %s: %s\n", f->meta_key[i], f->meta_value[i]);
         qreport_print(stdout, f);
@@ -113,8 +113,8 @@ static int info_ckpt(const char *path, const uint8_t *data, size_t len, int json
     iotc_section secs[64];
     int n_secs = 0;
     uint32_t version;
-    if ((st = iotc_scan_sections(data, len, path, CKPT_MAGIC, &version, secs, 64, &n_secs,
-                                 &err)) != NN_OK)
+    if ((st = iotc_scan_sections(data, len, path, CKPT_MAGIC, &version, secs, 64, &n_secs, &err)) !=
+        NN_OK)
         cli_fail("info", st, &err);
     const nn_model *m = &ck.model;
     uint64_t nonzero = ms_count_nonzero(m->params, m->n_params);
@@ -142,8 +142,8 @@ static int info_ckpt(const char *path, const uint8_t *data, size_t len, int json
                m->spec.num_classes);
         if (ck.has_train)
             printf(", %d/%d epochs trained", ck.train.epochs_done, ck.train.total_epochs);
-        printf("\n%3s  %-14s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name",
-               "output (CHW)", "params", "nonzero", "sparsity", "MACs");
+        printf("\n%3s  %-14s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name", "output (CHW)",
+               "params", "nonzero", "sparsity", "MACs");
     }
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];
@@ -167,8 +167,8 @@ static int info_ckpt(const char *path, const uint8_t *data, size_t len, int json
         } else {
             char shape[48];
             snprintf(shape, sizeof shape, "%dx%dx%d", nd->out_c, nd->out_h, nd->out_w);
-            printf("%3d  %-14s %-10s %-16s %9zu %9llu", i, type, nd->spec.name[0] ? nd->spec.name : "-",
-                   shape, np, (unsigned long long)nz);
+            printf("%3d  %-14s %-10s %-16s %9zu %9llu", i, type,
+                   nd->spec.name[0] ? nd->spec.name : "-", shape, np, (unsigned long long)nz);
             if (np)
                 printf(" %7.2f%%", 100.0 * sparsity);
             else

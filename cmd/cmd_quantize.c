@@ -290,7 +290,8 @@ int cmd_quantize(int argc, char **argv)
         cJSON_AddNumberToObject(j, "compression", ratio);
         if (o.eval) {
             cJSON_AddNumberToObject(j, "test_images", ev.n);
-            cJSON_AddNumberToObject(j, "float_accuracy", ev.n ? (double)ev.float_correct / ev.n : 0);
+            cJSON_AddNumberToObject(j, "float_accuracy",
+                                    ev.n ? (double)ev.float_correct / ev.n : 0);
             cJSON_AddNumberToObject(j, "int8_accuracy", ev.n ? (double)ev.int8_correct / ev.n : 0);
         }
         cJSON_AddNumberToObject(j, "seconds", secs);
@@ -301,9 +302,11 @@ int cmd_quantize(int argc, char **argv)
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("%s -> %s: %d ops, %s calibration on %d images, %s weights\n", o.model,
-               o.output, f->m.n_ops, qz_method_name(qz->method), n_cal,
-               qz->auto_bits ? "8- or 4-bit (auto)" : qz->weight_bits == 8 ? "8-bit" : "4-bit");
+        printf("%s -> %s: %d ops, %s calibration on %d images, %s weights\n", o.model, o.output,
+               f->m.n_ops, qz_method_name(qz->method), n_cal,
+               qz->auto_bits          ? "8- or 4-bit (auto)"
+               : qz->weight_bits == 8 ? "8-bit"
+                                      : "4-bit");
         qreport_print(stdout, f);
         printf("parameters %llu (%llu non-zero)  %llu MACs  activation arena %llu bytes\n",
                (unsigned long long)tot.parameters, (unsigned long long)tot.nonzero,

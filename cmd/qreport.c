@@ -34,9 +34,9 @@ static void source_text(char *buf, size_t cap, const iotc_model *f, int i)
 void qreport_print(FILE *out, const iotc_model *f)
 {
     const qm_model *m = &f->m;
-    fprintf(out, "%3s  %-14s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", "op", "type",
-            "source", "shape (HWC in -> out)", "bits", "weights", "nonzero", "sparsity", "MACs",
-            "encoding", "bytes");
+    fprintf(out, "%3s  %-14s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", "op", "type", "source",
+            "shape (HWC in -> out)", "bits", "weights", "nonzero", "sparsity", "MACs", "encoding",
+            "bytes");
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
         char src[48], shape[64];

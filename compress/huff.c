@@ -174,8 +174,7 @@ nn_status huff_decoder_init(huff_decoder *d, const uint8_t *len, int nsym)
     return NN_OK;
 }
 
-nn_status huff_read_table(nn_rbuf *r, huff_decoder *d, int nsym, const char *what,
-                          nn_error *err)
+nn_status huff_read_table(nn_rbuf *r, huff_decoder *d, int nsym, const char *what, nn_error *err)
 {
     uint64_t off = nn_rbuf_offset(r), lo, n;
     nn_status st = qio_get_uvar(r, &lo, (uint64_t)nsym - 1, "Huffman table start", err);

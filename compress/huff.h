@@ -45,15 +45,14 @@ static inline void huff_put(qio_bitw *b, const huff_code *c, int sym)
 
 typedef struct {
     int nsym;
-    uint16_t count[HUFF_MAX_LEN + 1];    /* codewords per length            */
-    uint16_t symbol[HUFF_MAX_SYMS];      /* symbols in canonical order      */
+    uint16_t count[HUFF_MAX_LEN + 1]; /* codewords per length            */
+    uint16_t symbol[HUFF_MAX_SYMS];   /* symbols in canonical order      */
 } huff_decoder;
 
 /* Reads and validates a stored table for an alphabet of nsym symbols:
  * range inside the alphabet, lengths <= HUFF_MAX_LEN, padding nibble 0, a
  * complete code (or one symbol). Errors name `what` and the offset. */
-nn_status huff_read_table(nn_rbuf *r, huff_decoder *d, int nsym, const char *what,
-                          nn_error *err);
+nn_status huff_read_table(nn_rbuf *r, huff_decoder *d, int nsym, const char *what, nn_error *err);
 
 /* Builds a decoder from lengths directly (for tests); NN_ERR_FORMAT when
  * the lengths do not form a valid code as above. */

@@ -65,9 +65,9 @@
 #define IOTC_MAX_TOTAL_WEIGHTS ((uint64_t)1 << 28)
 
 typedef struct {
-    char tag[5];       /* NUL-terminated                        */
-    uint64_t offset;   /* of the section header in the file     */
-    uint64_t bytes;    /* header, payload and CRC               */
+    char tag[5];     /* NUL-terminated                        */
+    uint64_t offset; /* of the section header in the file     */
+    uint64_t bytes;  /* header, payload and CRC               */
 } iotc_section;
 
 typedef struct {
@@ -80,8 +80,8 @@ typedef struct {
     char meta_value[IOTC_MAX_META][256];
 
     /* Filled by iotc_encode / iotc_save / iotc_load: */
-    int encoding[QM_MAX_OPS];             /* wc_encoding of weighted ops, -1 */
-    uint64_t op_bytes[QM_MAX_OPS];        /* bytes of the op's Lnnn section  */
+    int encoding[QM_MAX_OPS];      /* wc_encoding of weighted ops, -1 */
+    uint64_t op_bytes[QM_MAX_OPS]; /* bytes of the op's Lnnn section  */
     int n_sections;
     iotc_section sections[IOTC_MAX_SECTIONS];
     uint64_t file_bytes;
@@ -120,8 +120,8 @@ nn_status iotc_check_accumulators(const qm_model *m, nn_error *err);
 /* Splits a file framed as above (magic of 8 bytes, e.g. IOTC_MAGIC or the
  * checkpoint's "IOTCNNCK") into its sections, checking every length and
  * CRC; does not look inside payloads. *version receives the header's. */
-nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path,
-                             const char *magic, uint32_t *version, iotc_section *secs,
-                             int max_secs, int *n_secs, nn_error *err);
+nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path, const char *magic,
+                             uint32_t *version, iotc_section *secs, int max_secs, int *n_secs,
+                             nn_error *err);
 
 #endif

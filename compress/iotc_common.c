@@ -58,8 +58,8 @@ int iotc_valid_name(const char *s, size_t n)
 nn_status iotc_set_meta(iotc_model *f, const char *key, const char *value, nn_error *err)
 {
     if (!iotc_valid_meta_key(key, strlen(key)))
-        return nn_errorf(err, NN_ERR_ARG, "metadata key \"%.40s\" is not 1 to %d of [a-z0-9_]",
-                         key, IOTC_NAME_MAX - 1);
+        return nn_errorf(err, NN_ERR_ARG, "metadata key \"%.40s\" is not 1 to %d of [a-z0-9_]", key,
+                         IOTC_NAME_MAX - 1);
     if (!iotc_valid_meta_value(value, strlen(value)))
         return nn_errorf(err, NN_ERR_ARG,
                          "metadata %s: the value is longer than 255 bytes or has control "
@@ -94,9 +94,9 @@ static int tag_valid(const uint8_t *t)
     return 1;
 }
 
-nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path,
-                             const char *magic, uint32_t *version, iotc_section *secs,
-                             int max_secs, int *n_secs, nn_error *err)
+nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path, const char *magic,
+                             uint32_t *version, iotc_section *secs, int max_secs, int *n_secs,
+                             nn_error *err)
 {
     *n_secs = 0;
     nn_rbuf r;
@@ -126,8 +126,8 @@ nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path,
             return st;
         if (!tag_valid(tag))
             return nn_rbuf_errorf(&r, hdr, err, NN_ERR_FORMAT,
-                                  "invalid section tag %02x %02x %02x %02x (corrupt file)",
-                                  tag[0], tag[1], tag[2], tag[3]);
+                                  "invalid section tag %02x %02x %02x %02x (corrupt file)", tag[0],
+                                  tag[1], tag[2], tag[3]);
         snprintf(what, sizeof what, "section %.4s", (const char *)tag);
         uint64_t plen;
         if ((st = nn_rbuf_u64(&r, &plen, "section length", err)) != NN_OK)
@@ -149,8 +149,8 @@ nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path,
                                   "CRC32 mismatch (stored %08lx, computed %08lx over the section "
                                   "header and %llu payload bytes at offset %llu): the file is "
                                   "corrupt",
-                                  (unsigned long)crc, (unsigned long)got,
-                                  (unsigned long long)plen, (unsigned long long)poff);
+                                  (unsigned long)crc, (unsigned long)got, (unsigned long long)plen,
+                                  (unsigned long long)poff);
         iotc_section *sec = &secs[*n_secs];
         memcpy(sec->tag, tag, 4);
         sec->tag[4] = '\0';

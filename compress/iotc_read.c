@@ -17,16 +17,16 @@
 #include "qparams.h"
 #include "wcodec.h"
 
-#define RD(call)                                                                               \
-    do {                                                                                       \
-        nn_status st_ = (call);                                                                \
-        if (st_ != NN_OK)                                                                      \
-            return st_;                                                                        \
+#define RD(call)                                                                                   \
+    do {                                                                                           \
+        nn_status st_ = (call);                                                                    \
+        if (st_ != NN_OK)                                                                          \
+            return st_;                                                                            \
     } while (0)
-#define CHECK(cond, off, ...)                                                                  \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            return nn_rbuf_errorf(r, (off), err, NN_ERR_FORMAT, __VA_ARGS__);                  \
+#define CHECK(cond, off, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return nn_rbuf_errorf(r, (off), err, NN_ERR_FORMAT, __VA_ARGS__);                      \
     } while (0)
 
 typedef struct {
@@ -256,9 +256,9 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     } else {
         for (int o = 0; o < op->out_c; o++) {
             int32_t mult, shift;
-            CHECK(qp_requant(in_s, op->w_scale[o], op->out.scale, &mult, &shift) == NN_OK,
-                  r->base, "channel %d: the multiplier %g * %g / %g is out of range", o,
-                  (double)in_s, (double)op->w_scale[o], (double)op->out.scale);
+            CHECK(qp_requant(in_s, op->w_scale[o], op->out.scale, &mult, &shift) == NN_OK, r->base,
+                  "channel %d: the multiplier %g * %g / %g is out of range", o, (double)in_s,
+                  (double)op->w_scale[o], (double)op->out.scale);
             op->mult[o] = mult;
             op->shift[o] = (int8_t)shift;
         }
@@ -267,8 +267,8 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     int e;
     RD(get_u8(r, &e, WC_COUNT - 1, "weight encoding", err));
     f->encoding[i] = e;
-    RD(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c,
-                  op->weight_bits, err));
+    RD(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c, op->weight_bits,
+                 err));
     return end_of_payload(r, err);
 }
 
@@ -309,8 +309,9 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
     nn_rbuf hr;
     nn_rbuf_init(&hr, data, len, 0, path, "header");
     if (version != IOTC_VERSION)
-        return nn_rbuf_errorf(&hr, 8, err, NN_ERR_FORMAT, ".iotc version %lu, this build reads "
-                                                          "version %d",
+        return nn_rbuf_errorf(&hr, 8, err, NN_ERR_FORMAT,
+                              ".iotc version %lu, this build reads "
+                              "version %d",
                               (unsigned long)version, IOTC_VERSION);
     char what[48];
     nn_rbuf rb, *r = &rb;

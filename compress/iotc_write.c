@@ -64,8 +64,9 @@ static nn_status check_writable(const iotc_model *f, nn_error *err)
                                  qm_op_type_name(op->type));
         }
         if (!iotc_valid_name(f->name[i], strnlen(f->name[i], IOTC_NAME_MAX)))
-            return nn_errorf(err, NN_ERR_ARG, "op %d: name \"%.31s\" is not 0 to %d of "
-                                              "[A-Za-z0-9_.-]",
+            return nn_errorf(err, NN_ERR_ARG,
+                             "op %d: name \"%.31s\" is not 0 to %d of "
+                             "[A-Za-z0-9_.-]",
                              i, f->name[i], IOTC_NAME_MAX - 1);
         if (f->src_layer[i] < -1 || f->src_layer[i] >= NN_MAX_LAYERS)
             return nn_errorf(err, NN_ERR_ARG, "op %d: source layer %d out of range", i,
@@ -216,8 +217,8 @@ nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)
     for (int i = 0; i < m->n_ops; i++) {
         if (!iotc_is_weighted(m->ops[i].type))
             continue;
-        char tag[5] = {'L', (char)('0' + i / 100), (char)('0' + i / 10 % 10),
-                       (char)('0' + i % 10), '\0'}; /* i < QM_MAX_OPS = 256 */
+        char tag[5] = {'L', (char)('0' + i / 100), (char)('0' + i / 10 % 10), (char)('0' + i % 10),
+                       '\0'}; /* i < QM_MAX_OPS = 256 */
         at = section_begin(out, tag);
         f->encoding[i] = put_layer(out, m, i);
         section_end(f, out, at, tag);

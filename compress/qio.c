@@ -38,8 +38,8 @@ nn_status qio_get_uvar(nn_rbuf *r, uint64_t *v, uint64_t max, const char *field,
                 return nn_rbuf_errorf(r, off, err, NN_ERR_FORMAT,
                                       "%s: varint has a redundant trailing byte", field);
             if (x > max)
-                return nn_rbuf_errorf(r, off, err, NN_ERR_FORMAT, "%s = %llu exceeds %llu",
-                                      field, (unsigned long long)x, (unsigned long long)max);
+                return nn_rbuf_errorf(r, off, err, NN_ERR_FORMAT, "%s = %llu exceeds %llu", field,
+                                      (unsigned long long)x, (unsigned long long)max);
             *v = x;
             return NN_OK;
         }
@@ -56,8 +56,8 @@ nn_status qio_get_svar(nn_rbuf *r, int64_t *v, int64_t lo, int64_t hi, const cha
         return st;
     int64_t x = (u & 1) ? -(int64_t)(u >> 1) - 1 : (int64_t)(u >> 1);
     if (x < lo || x > hi)
-        return nn_rbuf_errorf(r, off, err, NN_ERR_FORMAT, "%s = %lld is not in [%lld, %lld]",
-                              field, (long long)x, (long long)lo, (long long)hi);
+        return nn_rbuf_errorf(r, off, err, NN_ERR_FORMAT, "%s = %lld is not in [%lld, %lld]", field,
+                              (long long)x, (long long)lo, (long long)hi);
     *v = x;
     return NN_OK;
 }

@@ -41,8 +41,8 @@ void qio_bitw_flush(qio_bitw *b);
 
 typedef struct {
     const uint8_t *p;
-    size_t len;   /* bytes */
-    size_t pos;   /* bits consumed */
+    size_t len; /* bytes */
+    size_t pos; /* bits consumed */
 } qio_bitr;
 
 void qio_bitr_init(qio_bitr *b, const uint8_t *p, size_t len);

@@ -45,8 +45,7 @@ float qp_round_scale_up(float s)
     return isfinite(r) ? r : s;
 }
 
-nn_status qp_requant(float in_scale, float w_scale, float out_scale, int32_t *mult,
-                     int32_t *shift)
+nn_status qp_requant(float in_scale, float w_scale, float out_scale, int32_t *mult, int32_t *shift)
 {
     double real = (double)in_scale * (double)w_scale;
     real = real / (double)out_scale;

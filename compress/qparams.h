@@ -36,8 +36,7 @@ float qp_round_scale_up(float s);
  *     real = in_scale * w_scale / out_scale  ->  (mult, shift)
  * through qm_quantize_multiplier. NN_ERR_ARG when real is out of its range
  * (below about 2^-32 or at least 2^30). */
-nn_status qp_requant(float in_scale, float w_scale, float out_scale, int32_t *mult,
-                     int32_t *shift);
+nn_status qp_requant(float in_scale, float w_scale, float out_scale, int32_t *mult, int32_t *shift);
 
 /* Multipliers of an add: y = a_scale/out_scale * (a - a_zero) + b_scale/out_scale * (b - b_zero)
  * with one shared shift: mult[k] in [0, 2^30], shift in [1, 62]. When both

@@ -38,10 +38,7 @@ static int32_t saturate32(int64_t v)
     return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
 }
 
-static int8_t clamp8(int64_t v, int32_t lo)
-{
-    return (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
-}
+static int8_t clamp8(int64_t v, int32_t lo) { return (int8_t)(v < lo ? lo : v > 127 ? 127 : v); }
 
 /* sum of w[k] * (x[k] - zero) over k < n: int32 partial sums over blocks
  * of 4096 terms (each term is at most 127 * 255 in magnitude, so a block
@@ -81,8 +78,8 @@ static void run_conv(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *
                         acc += dot(wp, xp, (size_t)C, in_zero);
                     }
                 }
-                int8_t v = qm_requantize(saturate32(acc), op->mult[o], op->shift[o],
-                                         op->out.zero, lo, 127);
+                int8_t v = qm_requantize(saturate32(acc), op->mult[o], op->shift[o], op->out.zero,
+                                         lo, 127);
                 y[((size_t)oy * op->out_w + ox) * op->out_c + o] = v;
             }
 }
@@ -122,8 +119,8 @@ static void run_pool(const qm_op *op, int32_t zero, const int8_t *x, int8_t *y)
                         best = v > best ? v : best;
                         sum += v - zero;
                     }
-                int64_t r = op->type == QM_MAXPOOL ? best
-                                                   : zero + div_round_away(sum, (int64_t)k * k);
+                int64_t r =
+                    op->type == QM_MAXPOOL ? best : zero + div_round_away(sum, (int64_t)k * k);
                 y[((size_t)oy * op->out_w + ox) * C + c] = clamp8(r, lo);
             }
 }

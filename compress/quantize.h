@@ -71,8 +71,8 @@ typedef struct {
     int n_overrides;        /* ... except these float layer indices               */
     int override_layer[NN_MAX_LAYERS];
     int override_bits[NN_MAX_LAYERS];
-    int auto_bits;          /* 1: weight_bits is 8, then qz_auto_bits picks 4     */
-    double max_drop;        /* auto_bits: accuracy points it may cost, e.g. 0.1   */
+    int auto_bits;   /* 1: weight_bits is 8, then qz_auto_bits picks 4     */
+    double max_drop; /* auto_bits: accuracy points it may cost, e.g. 0.1   */
 } qz_config;
 
 /* method mse, percentile 99.99, 1000 images, seed 1, 8 bits, no overrides,
@@ -83,14 +83,14 @@ void qz_config_defaults(qz_config *c);
 
 typedef struct {
     qm_op_type type;
-    int input, input2;      /* tensor ids as in qmodel.h                       */
+    int input, input2; /* tensor ids as in qmodel.h                       */
     int in_c, in_h, in_w, out_c, out_h, out_w;
     int kernel, stride, pad, relu;
-    int src_layer;          /* float layer this op implements                  */
-    int from_bn;            /* 1: a batch norm as a 1x1 conv; 2: a lone ReLU   */
+    int src_layer; /* float layer this op implements                  */
+    int from_bn;   /* 1: a batch norm as a 1x1 conv; 2: a lone ReLU   */
     size_t n_weights;
-    float *w;               /* conv (out_c, k, k, in_c); dense (out_c, in_size HWC) */
-    float *b;               /* (out_c)                                          */
+    float *w; /* conv (out_c, k, k, in_c); dense (out_c, in_size HWC) */
+    float *b; /* (out_c)                                          */
 } qz_fop;
 
 typedef struct {
@@ -190,8 +190,8 @@ nn_status qz_op_bits_fixed(int *bits, int *fixed, const qz_net *net, const nn_mo
  * with fake quantization; it agrees with the integer model to within a
  * step of the logits' grid). */
 nn_status qz_simulated_accuracy(double *acc, const qz_net *net, const qm_model *q,
-                                const uint8_t *images, const uint8_t *labels,
-                                const uint32_t *index, int n, int threads, nn_error *err);
+                                const uint8_t *images, const uint8_t *labels, const uint32_t *index,
+                                int n, int threads, nn_error *err);
 
 /* Lower-bit weights where accuracy allows: starting from bits (as
  * qz_op_bits_fixed gives), tries 4 bits for each conv/dense op not fixed,

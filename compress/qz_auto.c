@@ -37,8 +37,8 @@ static void fq_worker(void *ctx, int t, int T)
 }
 
 nn_status qz_simulated_accuracy(double *acc, const qz_net *net, const qm_model *q,
-                                const uint8_t *images, const uint8_t *labels,
-                                const uint32_t *index, int n, int threads, nn_error *err)
+                                const uint8_t *images, const uint8_t *labels, const uint32_t *index,
+                                int n, int threads, nn_error *err)
 {
     *acc = 0;
     if (n < 1)

@@ -137,8 +137,8 @@ void qz_range_mse(const qz_hist *h, double *lo, double *hi)
     for (int k = kmax; k >= 1; k--) { /* widest first: ties keep it */
         const double chi = H * k / 256.0;
         const int a = first_above(h, w, chi); /* bins [a, B) lie above */
-        const double above = (p2[B] - p2[a]) - 2 * chi * (p1[B] - p1[a]) +
-                             chi * chi * (p0[B] - p0[a]);
+        const double above =
+            (p2[B] - p2[a]) - 2 * chi * (p1[B] - p1[a]) + chi * chi * (p0[B] - p0[a]);
         for (int j = jmax; j >= 1; j--) {
             const double clo = L * j / 256.0;
             int z = count_below(h, w, clo); /* bins [0, z) lie below */
@@ -164,13 +164,13 @@ typedef struct {
     const qz_net *net;
     const uint8_t *images;
     const uint32_t *index;
-    int n, pass;           /* pass 0: min/max; pass 1: histograms          */
-    float **tens, **col;   /* (threads) buffers                             */
-    double *mn, *mx;       /* (threads, n_ops)                              */
-    uint64_t *hist;        /* (threads, n_ops, QZ_HIST_BINS)                */
-    uint64_t *zeros;       /* (threads, n_ops)                              */
+    int n, pass;             /* pass 0: min/max; pass 1: histograms          */
+    float **tens, **col;     /* (threads) buffers                             */
+    double *mn, *mx;         /* (threads, n_ops)                              */
+    uint64_t *hist;          /* (threads, n_ops, QZ_HIST_BINS)                */
+    uint64_t *zeros;         /* (threads, n_ops)                              */
     const double *hlo, *hhi; /* (n_ops) histogram ranges of pass 1         */
-    const int *need;       /* (n_ops) 1: calibrate this op                  */
+    const int *need;         /* (n_ops) 1: calibrate this op                  */
 } calib_job;
 
 static void calib_worker(void *ctx, int t, int T)
@@ -223,7 +223,8 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
 {
     if (n < 1)
         return nn_errorf(err, NN_ERR_ARG, "calibration needs at least one image");
-    if (!qz_method_name(method) || (method == QZ_PERCENTILE && !(percentile > 50 && percentile <= 100)))
+    if (!qz_method_name(method) ||
+        (method == QZ_PERCENTILE && !(percentile > 50 && percentile <= 100)))
         return nn_errorf(err, NN_ERR_ARG, "invalid calibration method %d / percentile %g",
                          (int)method, percentile);
     nn_pool *pool;

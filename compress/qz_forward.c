@@ -67,8 +67,10 @@ static void pool_forward(const qz_fop *op, const float *x, float *y)
                 float best = -INFINITY, sum = 0.0f;
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
-                        float v = x[((size_t)(oy * op->stride + ky) * op->in_w +
-                                     (ox * op->stride + kx)) * C + c];
+                        float v =
+                            x[((size_t)(oy * op->stride + ky) * op->in_w + (ox * op->stride + kx)) *
+                                  C +
+                              c];
                         best = v > best ? v : best;
                         sum += v;
                     }
@@ -109,8 +111,9 @@ void qz_net_forward(const qz_net *net, const qm_model *fq, const uint8_t *pixels
         const float scale = 1.0f / (255.0f * net->std[c]), shift = -net->mean[c] / net->std[c];
         for (size_t p = 0; p < hw; p++) {
             uint8_t px = pixels[c * hw + p];
-            tensors[p * C + c] = fq ? fq->in.scale * (float)(fq->input_lut[c * 256 + px] - fq->in.zero)
-                                    : (float)px * scale + shift;
+            tensors[p * C + c] =
+                fq ? fq->in.scale * (float)(fq->input_lut[c * 256 + px] - fq->in.zero)
+                   : (float)px * scale + shift;
         }
     }
     for (int i = 0; i < net->n_ops; i++) {

@@ -32,9 +32,8 @@ static nn_status layer_fail(const lower_ctx *x, int i, const char *what)
 {
     const nn_layer_spec *l = &x->m->nodes[i].spec;
     const char *t = nn_layer_type_name(l->type);
-    return nn_errorf(x->err, NN_ERR_ARG, "layer %d (%s%s%s%s): cannot quantize: %s", i,
-                     t ? t : "?", l->name[0] ? " \"" : "", l->name, l->name[0] ? "\"" : "",
-                     what);
+    return nn_errorf(x->err, NN_ERR_ARG, "layer %d (%s%s%s%s): cannot quantize: %s", i, t ? t : "?",
+                     l->name[0] ? " \"" : "", l->name, l->name[0] ? "\"" : "", what);
 }
 
 static void tensor_shape(const qz_net *net, int t, int *c, int *h, int *w)
@@ -346,9 +345,7 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
             else
                 st = fl ? lower_dense(x, i, in) : lower_conv(x, i, in);
             break;
-        case NN_LAYER_DENSE:
-            st = lower_dense(x, i, in);
-            break;
+        case NN_LAYER_DENSE: st = lower_dense(x, i, in); break;
         case NN_LAYER_BATCHNORM:
             if (fl)
                 st = layer_fail(x, i, "batch norm after flatten is not supported");
@@ -388,8 +385,7 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
             x->flat[i] = fl;
             break;
         }
-        default:
-            st = layer_fail(x, i, "unknown layer type");
+        default: st = layer_fail(x, i, "unknown layer type");
         }
         if (st == NN_OK && x->tens[i] >= 0 && consumers[i] != 1)
             x->sealed[x->tens[i]] = 1;
@@ -397,8 +393,9 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
     if (st == NN_OK) {
         int last = x->tens[n - 1];
         if (last != net->n_ops - 1 || x->flat[n - 1])
-            st = layer_fail(x, n - 1, last == QM_INPUT ? "the network computes nothing"
-                                                       : "the output is not the last op");
+            st = layer_fail(x, n - 1,
+                            last == QM_INPUT ? "the network computes nothing"
+                                             : "the output is not the last op");
     }
     if (st == NN_OK) {
         const qz_fop *lo = &net->ops[net->n_ops - 1];

@@ -39,8 +39,7 @@ static double channel_scale(const float *w, size_t n, double wmax, int bits)
     return best_s;
 }
 
-static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int index,
-                                   nn_error *err)
+static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int index, nn_error *err)
 {
     const int qmax = q->weight_bits == 8 ? 127 : 7;
     const size_t per = q->n_weights / (size_t)q->out_c;
@@ -85,8 +84,8 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int in
             s = qp_round_scale_up((float)ldexp((double)out_s / (double)in_s, -10));
             if (!(s > 0) || !isfinite(s) || qp_requant(in_s, s, out_s, &mult, &shift) != NN_OK)
                 return nn_errorf(err, NN_ERR_ARG,
-                                 "op %d: channel %d: no weight scale for scales %g -> %g", index,
-                                 o, (double)in_s, (double)out_s);
+                                 "op %d: channel %d: no weight scale for scales %g -> %g", index, o,
+                                 (double)in_s, (double)out_s);
             memset(qw, 0, per);
         } else {
             for (size_t k = 0; k < per; k++) {
@@ -143,8 +142,9 @@ nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const doubl
         } else if (op->type == QM_ADD) {
             float s2 = op->input2 == QM_INPUT ? q->in.scale : q->ops[op->input2].out.scale;
             if (qp_add_requant(in_s, s2, op->out.scale, op->add_mult, &op->add_shift) != NN_OK)
-                st = nn_errorf(err, NN_ERR_ARG, "op %d (add): operand scales %g and %g do not "
-                                                "fit the output scale %g",
+                st = nn_errorf(err, NN_ERR_ARG,
+                               "op %d (add): operand scales %g and %g do not "
+                               "fit the output scale %g",
                                i, (double)in_s, (double)s2, (double)op->out.scale);
         }
     }
@@ -172,8 +172,7 @@ nn_status qz_op_bits_fixed(int *bits, int *fixed, const qz_net *net, const nn_mo
     for (int k = 0; k < cfg->n_overrides; k++) {
         int L = cfg->override_layer[k], b = cfg->override_bits[k];
         if (L < 0 || L >= m->n_nodes)
-            return nn_errorf(err, NN_ERR_ARG, "weight bits override: the model has no layer %d",
-                             L);
+            return nn_errorf(err, NN_ERR_ARG, "weight bits override: the model has no layer %d", L);
         nn_layer_type t = m->nodes[L].spec.type;
         if (t != NN_LAYER_CONV2D && t != NN_LAYER_DENSE)
             return nn_errorf(err, NN_ERR_ARG,
@@ -210,7 +209,8 @@ nn_status qz_net_dequantize(qz_net *dst, const qz_net *src, const qm_model *q, n
         const size_t per = f->n_weights / (size_t)f->out_c;
         for (int o = 0; o < f->out_c; o++) {
             for (size_t k = 0; k < per; k++)
-                f->w[(size_t)o * per + k] = op->w_scale[o] * (float)op->weights[(size_t)o * per + k];
+                f->w[(size_t)o * per + k] =
+                    op->w_scale[o] * (float)op->weights[(size_t)o * per + k];
             f->b[o] = (float)((double)op->bias[o] * in_s * op->w_scale[o]);
         }
     }
@@ -229,8 +229,8 @@ nn_status qz_quantize_model(qm_model *q, const nn_model *m, const qz_config *cfg
     if (!net || !lo || !hi || !bits || !fixed) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory quantizing");
     } else if ((st = qz_lower(net, m, err)) == NN_OK) {
-        st = qz_calibrate(lo, hi, net, images, index, n, cfg->method, cfg->percentile, threads,
-                          err);
+        st =
+            qz_calibrate(lo, hi, net, images, index, n, cfg->method, cfg->percentile, threads, err);
         if (st == NN_OK)
             st = qz_op_bits_fixed(bits, fixed, net, m, cfg, err);
         double a0, a1;

@@ -3,10 +3,7 @@
 
 #define TOP (1u << 24)
 
-void rc_enc_init(rc_encoder *e, nn_wbuf *out)
-{
-    *e = (rc_encoder){out, 0, 0xFFFFFFFFu, 0, 1};
-}
+void rc_enc_init(rc_encoder *e, nn_wbuf *out) { *e = (rc_encoder){out, 0, 0xFFFFFFFFu, 0, 1}; }
 
 /* Moves the top byte of low out, resolving a pending carry. */
 static void shift_low(rc_encoder *e)

@@ -101,8 +101,7 @@ void wc_context_encode(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int
     free(m);
 }
 
-nn_status wc_context_decode(nn_rbuf *r, int8_t *w, size_t n, size_t rows, int bits,
-                            nn_error *err)
+nn_status wc_context_decode(nn_rbuf *r, int8_t *w, size_t n, size_t rows, int bits, nn_error *err)
 {
     uint64_t nnz, slen;
     nn_status st = qio_get_uvar(r, &nnz, n, "non-zero weight count", err);

@@ -15,7 +15,6 @@ void wc_context_encode(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int
 /* Reads what wc_context_encode wrote: the non-zero count must match, every
  * value must be within the bit width, and the coder must consume exactly
  * the stream's bytes. */
-nn_status wc_context_decode(nn_rbuf *r, int8_t *w, size_t n, size_t rows, int bits,
-                            nn_error *err);
+nn_status wc_context_decode(nn_rbuf *r, int8_t *w, size_t n, size_t rows, int bits, nn_error *err);
 
 #endif

@@ -10,9 +10,8 @@
 #define GAP_LITERALS 32
 #define GAP_SYMS (GAP_LITERALS + 26)
 
-static const char *const names[WC_COUNT] = {"dense",        "dense+huffman", "bitmap",
-                                            "bitmap+huffman", "gaps",        "gaps+huffman",
-                                            "context"};
+static const char *const names[WC_COUNT] = {"dense", "dense+huffman", "bitmap", "bitmap+huffman",
+                                            "gaps",  "gaps+huffman",  "context"};
 
 const char *wc_encoding_name(int e) { return e >= 0 && e < WC_COUNT ? names[e] : NULL; }
 
@@ -35,11 +34,11 @@ static int gap_symbol(uint64_t g, uint32_t *extra, int *nextra)
 /* ---- encoder -------------------------------------------------------------- */
 
 typedef struct {
-    int q;                     /* largest magnitude: 127 or 7                */
-    int bits;                  /* raw value width                            */
-    uint64_t vfreq[255];       /* value + q -> count (all weights)           */
-    uint64_t nzfreq[255];      /* the same over non-zero weights only        */
-    uint64_t gfreq[GAP_SYMS];  /* gap symbol -> count                        */
+    int q;                    /* largest magnitude: 127 or 7                */
+    int bits;                 /* raw value width                            */
+    uint64_t vfreq[255];      /* value + q -> count (all weights)           */
+    uint64_t nzfreq[255];     /* the same over non-zero weights only        */
+    uint64_t gfreq[GAP_SYMS]; /* gap symbol -> count                        */
     size_t nnz;
 } wc_stats;
 
@@ -155,8 +154,8 @@ wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows,
 #define FAIL(off, ...) nn_rbuf_errorf(r, (off), err, NN_ERR_FORMAT, __VA_ARGS__)
 
 /* One value: raw or Huffman; nonzero = 1 rejects 0. Returns 0 on success. */
-static int get_value(qio_bitr *b, const huff_decoder *vd, int q, int bits, int nonzero,
-                     int8_t *v, const char **why)
+static int get_value(qio_bitr *b, const huff_decoder *vd, int q, int bits, int nonzero, int8_t *v,
+                     const char **why)
 {
     int x;
     if (vd) {
@@ -191,8 +190,9 @@ nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows,
 {
     if ((int)e < 0 || e >= WC_COUNT || (bits != 8 && bits != 4) || n == 0 || n > WC_MAX_WEIGHTS ||
         rows == 0 || n % rows != 0)
-        return FAIL(nn_rbuf_offset(r), "weights: encoding %d of %zu %d-bit weights in %zu rows is "
-                                       "invalid",
+        return FAIL(nn_rbuf_offset(r),
+                    "weights: encoding %d of %zu %d-bit weights in %zu rows is "
+                    "invalid",
                     (int)e, n, bits, rows);
     if (e == WC_CONTEXT)
         return wc_context_decode(r, w, n, rows, bits, err);
@@ -204,8 +204,7 @@ nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows,
         return st;
     huff_decoder gd, vd;
     const huff_decoder *vdp = NULL;
-    if (pos == 2 && nnz > 0 &&
-        (st = huff_read_table(r, &gd, GAP_SYMS, "gap code", err)) != NN_OK)
+    if (pos == 2 && nnz > 0 && (st = huff_read_table(r, &gd, GAP_SYMS, "gap code", err)) != NN_OK)
         return st;
     if (huffv && (pos == 0 || nnz > 0)) {
         if ((st = huff_read_table(r, &vd, 2 * q + 1, "value code", err)) != NN_OK)
@@ -269,8 +268,9 @@ nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows,
     }
 #undef STREAM_FAIL
     if (!qio_bitr_done(&b))
-        return FAIL(soff, "weights: %zu stream bytes, but the weights end at bit %zu (or the "
-                          "padding bits are not zero)",
+        return FAIL(soff,
+                    "weights: %zu stream bytes, but the weights end at bit %zu (or the "
+                    "padding bits are not zero)",
                     (size_t)slen, b.pos);
     return NN_OK;
 }

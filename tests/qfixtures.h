@@ -109,21 +109,21 @@ static inline void qf_spec_plain(nn_model_spec *s)
     memset(s, 0, sizeof *s);
     s->in_c = 1, s->in_h = 12, s->in_w = 12, s->num_classes = 10;
     int n = 0;
-    s->layers[n++] = qf_conv(8, 3, 1, 0);                 /* 0 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM);        /* 1 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);             /* 2 */
-    s->layers[n++] = qf_conv(8, 3, 1, 0);                 /* 3 */
-    s->layers[n++] = qf_layer(NN_LAYER_MAXPOOL);          /* 4 -> 8x6x6 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM);        /* 5 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);             /* 6 */
-    s->layers[n++] = qf_layer(NN_LAYER_FLATTEN);          /* 7 */
-    s->layers[n++] = qf_dense(16);                        /* 8 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM);        /* 9 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);             /* 10 */
+    s->layers[n++] = qf_conv(8, 3, 1, 0);          /* 0 */
+    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 1 */
+    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 2 */
+    s->layers[n++] = qf_conv(8, 3, 1, 0);          /* 3 */
+    s->layers[n++] = qf_layer(NN_LAYER_MAXPOOL);   /* 4 -> 8x6x6 */
+    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 5 */
+    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 6 */
+    s->layers[n++] = qf_layer(NN_LAYER_FLATTEN);   /* 7 */
+    s->layers[n++] = qf_dense(16);                 /* 8 */
+    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 9 */
+    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 10 */
     nn_layer_spec d = qf_layer(NN_LAYER_DROPOUT);
     d.rate = 0.2f;
-    s->layers[n++] = d;                                   /* 11 */
-    s->layers[n++] = qf_dense(10);                        /* 12 */
+    s->layers[n++] = d;            /* 11 */
+    s->layers[n++] = qf_dense(10); /* 12 */
     s->n_layers = n;
     for (int i = 0; i < n; i++)
         s->layers[i].input = i - 1;
@@ -135,8 +135,8 @@ static inline void qf_train(nn_model *m, const uint8_t *images, const uint8_t *l
 {
     nn_error err;
     nn_optim o;
-    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f, .nesterov = 1,
-                          .weight_decay = 5e-4f};
+    nn_optim_config oc = {
+        .kind = NN_OPT_SGD, .momentum = 0.9f, .nesterov = 1, .weight_decay = 5e-4f};
     cr_assert_eq(nn_optim_init(&o, &oc, m->n_params, &err), NN_OK);
     nn_train_config tc;
     memset(&tc, 0, sizeof tc);

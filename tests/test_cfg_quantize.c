@@ -6,10 +6,10 @@
 
 #include "../cmd/cfg.h"
 
-#define BASE                                                                                   \
-    "\"data\": {\"dataset\": \"mnist\"}, \"train\": {\"epochs\": 1, \"lr\": 0.1}, "            \
-    "\"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"name\": \"c1\"},"       \
-    " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10,"     \
+#define BASE                                                                                       \
+    "\"data\": {\"dataset\": \"mnist\"}, \"train\": {\"epochs\": 1, \"lr\": 0.1}, "                \
+    "\"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"name\": \"c1\"},"           \
+    " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10,"         \
     " \"name\": \"fc\"}]}"
 #define WITH_QUANTIZE(q) "{" BASE ", \"quantize\": " q "}"
 
@@ -81,8 +81,7 @@ Test(cfg_quantize, errors_name_the_key)
     expect_error(WITH_QUANTIZE("{\"methd\": \"mse\"}"), "quantize.methd", "unknown key");
     expect_error(WITH_QUANTIZE("{\"method\": \"kl\"}"), "quantize.method", "\"minmax\"");
     expect_error(WITH_QUANTIZE("{\"method\": 1}"), "quantize.method", NULL);
-    expect_error(WITH_QUANTIZE("{\"percentile\": 99.9}"), "quantize.percentile",
-                 "only valid with");
+    expect_error(WITH_QUANTIZE("{\"percentile\": 99.9}"), "quantize.percentile", "only valid with");
     expect_error(WITH_QUANTIZE("{\"method\": \"percentile\", \"percentile\": 40}"),
                  "quantize.percentile", "(50, 100]");
     expect_error(WITH_QUANTIZE("{\"calibration_images\": 0}"), "quantize.calibration_images",
@@ -111,8 +110,8 @@ Test(cfg_quantize, errors_name_the_key)
                  "quantize.layers[0].layer", "[0, 3]");
     expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\"}]}"), "quantize.layers[0]",
                  "weight_bits");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"weight_bits\": 4}]}"),
-                 "quantize.layers[0].layer", "missing");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"weight_bits\": 4}]}"), "quantize.layers[0].layer",
+                 "missing");
     expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4, \"x\": 1}]}"),
                  "quantize.layers[0].x", "unknown key");
     expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4},"

@@ -228,20 +228,22 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     r = ch_run(dir, "info");
     cr_expect_eq(r.status, 2);
     ch_free(&r);
-    ch_write_text(dir, "badq.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
+    ch_write_text(
+        dir, "badq.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
     r = ch_run(dir, "quantize -m m.ckpt -c badq.json -o x.iotc");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "badq.json: quantize.method"), "%s", r.err);
     ch_free(&r);
     /* A config whose override names a layer the model does not have. */
-    ch_write_text(dir, "other.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
-                  " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
+    ch_write_text(
+        dir, "other.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
+        " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
     r = ch_run(dir, "quantize -m m.ckpt -c other.json -o x.iotc");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "quantize.layers[0]"), "%s", r.err);

@@ -31,15 +31,15 @@
  *  6 dense 3 -> 2
  * The expected tensors below were computed from the rules of qmodel.h
  * with exact integer arithmetic (Python), independently of the C code. */
-static const int8_t gold_input[] = {-32, 0,   -29, 4,  -25, 8,  -21, 12, -24, 9,  -20,
-                                    12,  -17, 16,  -13, 20, -16, 17, -12, 21, -8,  24,
-                                    -5,  28,  -8,  25, -4,  29, 0,   33, 4,   36};
-static const int8_t gold_t0[] = {17, 3,  5,  -2, 15, 4,  -1, 14, 5,  -9, 11, -3, 22, -5, -5, 24,
-                                 -1, 1,  22, 0,  2,  12, -4, 0,  22, -8, -3, 19, 0,  3,  17, -1,
-                                 4,  8,  -1, 0,  18, 14, -10, 26, 16, -10, 24, 18, -10, 32, 4, -1};
+static const int8_t gold_input[] = {-32, 0,   -29, 4,   -25, 8,   -21, 12,  -24, 9,  -20,
+                                    12,  -17, 16,  -13, 20,  -16, 17,  -12, 21,  -8, 24,
+                                    -5,  28,  -8,  25,  -4,  29,  0,   33,  4,   36};
+static const int8_t gold_t0[] = {17, 3, 5,  -2, 15, 4,  -1,  14, 5,  -9,  11, -3, 22,  -5, -5, 24,
+                                 -1, 1, 22, 0,  2,  12, -4,  0,  22, -8,  -3, 19, 0,   3,  17, -1,
+                                 4,  8, -1, 0,  18, 14, -10, 26, 16, -10, 24, 18, -10, 32, 4,  -1};
 static const int8_t gold_t1[] = {24, 15, 5, 22, 14, 5, 26, 16, 3, 32, 18, 4};
-static const int8_t gold_t2[] = {15, 3,  1, 11, 7, 3,  6,  5, 1,  22, -3, -1, 21, 0,
-                                 3,  15, -1, 2, 21, 6, -5, 22, 8, -3, 20, 5,  -2};
+static const int8_t gold_t2[] = {15, 3,  1,  11, 7,  3, 6,  5,  1, 22, -3, -1, 21, 0,
+                                 3,  15, -1, 2,  21, 6, -5, 22, 8, -3, 20, 5,  -2};
 static const int8_t gold_t3[] = {17, 3, 0}, gold_t4[] = {26, 16, 4}, gold_t5[] = {45, 30, 20};
 static const int8_t gold_t6[] = {28, 2};
 
@@ -273,8 +273,8 @@ Test(iotc_huff, round_trip_and_length_limit)
 Test(iotc_huff, invalid_tables_are_rejected)
 {
     huff_decoder d;
-    const uint8_t over[3] = {1, 1, 1};    /* Kraft sum 1.5     */
-    const uint8_t under[3] = {1, 2, 0};   /* 0.75, incomplete  */
+    const uint8_t over[3] = {1, 1, 1};  /* Kraft sum 1.5     */
+    const uint8_t under[3] = {1, 2, 0}; /* 0.75, incomplete  */
     const uint8_t none[3] = {0, 0, 0};
     const uint8_t deep[2] = {16, 1};
     const uint8_t ok[3] = {1, 2, 2};
@@ -284,8 +284,8 @@ Test(iotc_huff, invalid_tables_are_rejected)
     cr_expect_eq(huff_decoder_init(&d, deep, 2), NN_ERR_FORMAT);
     cr_expect_eq(huff_decoder_init(&d, ok, 3), NN_OK);
     /* Stored: a range past the alphabet, a non-zero padding nibble. */
-    const uint8_t past[] = {2, 2, 0x11};   /* symbols 2..3 of 3 */
-    const uint8_t pad[] = {0, 1, 0x11};    /* one length, high nibble set */
+    const uint8_t past[] = {2, 2, 0x11}; /* symbols 2..3 of 3 */
+    const uint8_t pad[] = {0, 1, 0x11};  /* one length, high nibble set */
     nn_error err;
     nn_rbuf r;
     nn_rbuf_init(&r, past, sizeof past, 0, "t.bin", "t");
@@ -417,7 +417,8 @@ Test(iotc_wcodec, context_coding_learns_dead_rows_and_columns)
     for (size_t o = 0; o < rows; o++)
         for (size_t k = 0; k < cols; k++)
             if (live_col[k] && live_row[o] && nn_rng_uniform(&r) < 0.2f)
-                w[o * cols + k] = (int8_t)((nn_rng_below(&r, 2) ? 1 : -1) * (3 + 2 * (int)nn_rng_below(&r, 2)));
+                w[o * cols + k] =
+                    (int8_t)((nn_rng_below(&r, 2) ? 1 : -1) * (3 + 2 * (int)nn_rng_below(&r, 2)));
     nn_wbuf gaps, ctx;
     nn_wbuf_init(&gaps), nn_wbuf_init(&ctx);
     wc_encode(&gaps, WC_GAPS_HUFF, w, n, rows, 4);
@@ -555,7 +556,8 @@ static void quantized_plain(iotc_model *f, double keep, int bits, uint64_t seed)
     cfg.weight_bits = bits;
     nn_error err;
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 40, 1, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 40, 1, &err), NN_OK, "%s",
+                 err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     f->src_layer[0] = 0;
@@ -680,7 +682,8 @@ static uint8_t *small_file(size_t *len)
     nn_error err;
     iotc_model *f = malloc(sizeof *f);
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 10, 1, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 10, 1, &err), NN_OK, "%s",
+                 err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     cr_assert_eq(iotc_set_meta(f, "source", "small", &err), NN_OK);
@@ -707,8 +710,8 @@ Test(iotc_format, every_truncation_is_rejected)
     for (size_t n = 0; n < len; n++) {
         nn_status st = iotc_decode(f, d, n, "s.iotc", &err);
         cr_expect_eq(st, NN_ERR_FORMAT, "truncated to %zu: status %d", n, st);
-        cr_expect(strstr(err.msg, "s.iotc: ") && strstr(err.msg, "offset "),
-                  "%zu bytes: %s", n, err.msg);
+        cr_expect(strstr(err.msg, "s.iotc: ") && strstr(err.msg, "offset "), "%zu bytes: %s", n,
+                  err.msg);
         cr_expect_null(f->m.blob, "%zu bytes: model not cleared", n);
     }
     free(f);

@@ -62,7 +62,7 @@ Test(quantize_fold, conv_bn_relu_through_maxpool_and_dense_bn)
     expect_op(&net, 0, QM_CONV2D, 1, 0);
     expect_op(&net, 1, QM_CONV2D, 1, 0); /* BN folded through the max-pool */
     expect_op(&net, 2, QM_MAXPOOL, 0, 0);
-    expect_op(&net, 3, QM_DENSE, 1, 0);  /* dense-bn-relu */
+    expect_op(&net, 3, QM_DENSE, 1, 0); /* dense-bn-relu */
     expect_op(&net, 4, QM_DENSE, 0, 0);
     cr_expect_eq(net.ops[3].src_layer, 8);
     cr_expect_eq(net.num_classes, 10);
@@ -114,22 +114,22 @@ Test(quantize_fold, shared_values_residual_add_pools_and_lone_relus)
     memset(&s, 0, sizeof s);
     s.in_c = 2, s.in_h = 8, s.in_w = 8, s.num_classes = 3;
     int n = 0;
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                      /* 0 */
+    s.layers[n++] = qf_layer(NN_LAYER_RELU); /* 0 */
     nn_layer_spec c = qf_conv(4, 3, 1, 1);
     strcpy(c.name, "c");
-    s.layers[n++] = c;                                            /* 1 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);                 /* 2 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                      /* 3 */
-    s.layers[n++] = qf_conv(4, 1, 0, 1);                          /* 4 */
+    s.layers[n++] = c;                            /* 1 */
+    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 2 */
+    s.layers[n++] = qf_layer(NN_LAYER_RELU);      /* 3 */
+    s.layers[n++] = qf_conv(4, 1, 0, 1);          /* 4 */
     nn_layer_spec add = qf_layer(NN_LAYER_ADD);
     add.input2 = 1;
-    s.layers[n++] = add;                                          /* 5 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                      /* 6 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                      /* 7 */
-    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);                   /* 8 -> 4x4x4 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);                 /* 9 */
-    s.layers[n++] = qf_layer(NN_LAYER_GLOBAL_AVGPOOL);            /* 10 */
-    s.layers[n++] = qf_dense(3);                                  /* 11 */
+    s.layers[n++] = add;                               /* 5 */
+    s.layers[n++] = qf_layer(NN_LAYER_RELU);           /* 6 */
+    s.layers[n++] = qf_layer(NN_LAYER_RELU);           /* 7 */
+    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);        /* 8 -> 4x4x4 */
+    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);      /* 9 */
+    s.layers[n++] = qf_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 10 */
+    s.layers[n++] = qf_dense(3);                       /* 11 */
     s.n_layers = n;
     nn_model m;
     qf_build(&m, &s, 11, 0);
@@ -140,7 +140,7 @@ Test(quantize_fold, shared_values_residual_add_pools_and_lone_relus)
     expect_op(&net, 1, QM_CONV2D, 0, 0); /* "c": shared, nothing folds in */
     expect_op(&net, 2, QM_CONV2D, 1, 1); /* its batch norm, ReLU fused */
     expect_op(&net, 3, QM_CONV2D, 0, 0);
-    expect_op(&net, 4, QM_ADD, 1, 0);    /* both ReLUs: one fused, one gone */
+    expect_op(&net, 4, QM_ADD, 1, 0); /* both ReLUs: one fused, one gone */
     expect_op(&net, 5, QM_AVGPOOL, 0, 0);
     expect_op(&net, 6, QM_CONV2D, 0, 1); /* batch norm after an add: diagonal */
     expect_op(&net, 7, QM_GLOBAL_AVGPOOL, 0, 0);
@@ -161,14 +161,14 @@ Test(quantize_fold, avgpool_fold_dead_branch_and_flatten_orders)
     memset(&s, 0, sizeof s);
     s.in_c = 3, s.in_h = 6, s.in_w = 6, s.num_classes = 2;
     int n = 0;
-    s.layers[n++] = qf_conv(4, 3, 1, 1);                          /* 0 */
-    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);                   /* 1 -> 4x3x3 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);                 /* 2 */
-    s.layers[n++] = qf_dense(5);                                  /* 3: dead */
-    s.layers[n++] = qf_reading(qf_layer(NN_LAYER_FLATTEN), 2);    /* 4 */
-    s.layers[n++] = qf_conv(7, 1, 0, 1);                          /* 5 on (36,1,1) */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                      /* 6 */
-    s.layers[n++] = qf_dense(2);                                  /* 7 */
+    s.layers[n++] = qf_conv(4, 3, 1, 1);                       /* 0 */
+    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);                /* 1 -> 4x3x3 */
+    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);              /* 2 */
+    s.layers[n++] = qf_dense(5);                               /* 3: dead */
+    s.layers[n++] = qf_reading(qf_layer(NN_LAYER_FLATTEN), 2); /* 4 */
+    s.layers[n++] = qf_conv(7, 1, 0, 1);                       /* 5 on (36,1,1) */
+    s.layers[n++] = qf_layer(NN_LAYER_RELU);                   /* 6 */
+    s.layers[n++] = qf_dense(2);                               /* 7 */
     s.n_layers = n;
     nn_model m;
     qf_build(&m, &s, 13, 1);
@@ -253,11 +253,11 @@ static int argmax(const float *v, int k)
 }
 
 typedef struct {
-    double max_steps_fq;   /* int8 vs float simulation, in output steps   */
+    double max_steps_fq; /* int8 vs float simulation, in output steps   */
     double mean_steps_fq;
-    double max_steps_float;/* int8 vs float model, in output steps         */
+    double max_steps_float; /* int8 vs float model, in output steps         */
     double mean_steps_float;
-    double agree_float;    /* argmax agreement with the float model        */
+    double agree_float; /* argmax agreement with the float model        */
     double acc_float, acc_int8;
 } comparison;
 
@@ -268,8 +268,8 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
     uint32_t idx[200];
     qz_pick_calibration(idx, 200, t->n_train, cfg->seed);
     qm_model q;
-    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, t->train_y, idx, 200, 2, &err), NN_OK, "%s",
-                 err.msg);
+    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, t->train_y, idx, 200, 2, &err),
+                 NN_OK, "%s", err.msg);
     qz_net net, deq;
     cr_assert_eq(qz_lower(&net, &t->m, &err), NN_OK);
     cr_assert_eq(qz_net_dequantize(&deq, &net, &q, &err), NN_OK);
@@ -287,7 +287,8 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
         qz_net_forward(&deq, &q, t->test_x + i * 144, tens, col);
         const float *fq = qz_net_logits(&deq, tens), *fl = want + i * k;
         for (int j = 0; j < k; j++) {
-            double dq = fabs((double)got[j] - fq[j]) / step, df = fabs((double)got[j] - fl[j]) / step;
+            double dq = fabs((double)got[j] - fq[j]) / step,
+                   df = fabs((double)got[j] - fl[j]) / step;
             c->max_steps_fq = dq > c->max_steps_fq ? dq : c->max_steps_fq;
             c->max_steps_float = df > c->max_steps_float ? df : c->max_steps_float;
             c->mean_steps_fq += dq / (t->n_test * k);
@@ -323,10 +324,10 @@ Test(quantize_int8, follows_the_float_model_within_bounds)
         cfg.method = (qz_method)method;
         comparison c;
         compare(&t, &cfg, &c);
-        cr_log_info("%s: fq max %.2f mean %.3f; float max %.2f mean %.3f; agree %.3f; acc %.3f/%.3f",
-                    qz_method_name(cfg.method), c.max_steps_fq, c.mean_steps_fq,
-                    c.max_steps_float, c.mean_steps_float, c.agree_float, c.acc_float,
-                    c.acc_int8);
+        cr_log_info(
+            "%s: fq max %.2f mean %.3f; float max %.2f mean %.3f; agree %.3f; acc %.3f/%.3f",
+            qz_method_name(cfg.method), c.max_steps_fq, c.mean_steps_fq, c.max_steps_float,
+            c.mean_steps_float, c.agree_float, c.acc_float, c.acc_int8);
         cr_expect_gt(c.acc_float, 0.8, "the float model did not learn (%.3f)", c.acc_float);
         cr_expect_leq(c.max_steps_fq, 2.0, "%s", qz_method_name(cfg.method));
         cr_expect_leq(c.mean_steps_fq, 0.1, "%s", qz_method_name(cfg.method));
@@ -340,8 +341,8 @@ Test(quantize_int8, follows_the_float_model_within_bounds)
     cfg.weight_bits = 4;
     comparison c;
     compare(&t, &cfg, &c);
-    cr_log_info("4-bit: float max %.2f mean %.3f agree %.3f", c.max_steps_float,
-                c.mean_steps_float, c.agree_float);
+    cr_log_info("4-bit: float max %.2f mean %.3f agree %.3f", c.max_steps_float, c.mean_steps_float,
+                c.agree_float);
     cr_expect_leq(c.max_steps_fq, 2.0);
     cr_expect_leq(c.mean_steps_float, 6.0);
     cr_expect_geq(c.agree_float, 0.9);
@@ -367,16 +368,19 @@ Test(quantize_int8, auto_bits_keep_accuracy)
     const int eight[8] = {8, 8, 0, 8, 8, 0, 0, 0};
     memcpy(bits, eight, sizeof bits);
     cr_assert_eq(qz_auto_bits(bits, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 0.0, 2,
-                              &a0, &a1, &err), NN_OK, "%s", err.msg);
+                              &a0, &a1, &err),
+                 NN_OK, "%s", err.msg);
     cr_expect_geq(a1, a0, "no drop allowed: %.3f -> %.3f", a0, a1);
     memcpy(bits1, eight, sizeof bits1);
     cr_assert_eq(qz_auto_bits(bits1, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 0.0, 1,
-                              &a0, &a1, &err), NN_OK);
+                              &a0, &a1, &err),
+                 NN_OK);
     cr_expect_eq(memcmp(bits, bits1, sizeof bits), 0, "thread count changed the choice");
     memcpy(bits, eight, sizeof bits);
     fixed[4] = 1; /* an override keeps the last dense at 8 bits */
     cr_assert_eq(qz_auto_bits(bits, fixed, &net, lo, hi, t.train_x, t.train_y, idx, 200, 100.0, 2,
-                              &a0, &a1, &err), NN_OK);
+                              &a0, &a1, &err),
+                 NN_OK);
     const int want[5] = {4, 4, 0, 4, 8};
     for (int i = 0; i < 5; i++)
         cr_expect_eq(bits[i], want[i], "op %d", i);
@@ -422,12 +426,12 @@ Test(quantize_weights, per_channel_scales_zero_channels_and_tiny_multipliers)
     qz_net net;
     one_conv_net(&net, 4, 2, 1);
     float *w = net.ops[0].w, *b = net.ops[0].b;
-    w[0] = 0.5f, w[1] = -0.25f;   /* channel 0: max 0.5                   */
-    w[2] = 0.0f, w[3] = 0.0f;     /* channel 1: all zero, bias 0.75       */
+    w[0] = 0.5f, w[1] = -0.25f; /* channel 0: max 0.5                   */
+    w[2] = 0.0f, w[3] = 0.0f;   /* channel 1: all zero, bias 0.75       */
     b[1] = 0.75f;
-    w[4] = 1e-30f, w[5] = 0.0f;   /* channel 2: a multiplier below 2^-32  */
+    w[4] = 1e-30f, w[5] = 0.0f; /* channel 2: a multiplier below 2^-32  */
     b[2] = -0.5f;
-    w[6] = -2.0f, w[7] = 1.0f;    /* channel 3: max 2                     */
+    w[6] = -2.0f, w[7] = 1.0f; /* channel 3: max 2                     */
     double lo = -4, hi = 4;
     int bits = 8;
     qm_model q;
@@ -541,8 +545,8 @@ static int64_t exact_requant(int64_t acc, int64_t mult, int shift, int64_t zero,
 
 Test(quantize_requant, matches_exact_rounding_on_edge_values)
 {
-    const int32_t accs[] = {INT32_MIN, INT32_MIN + 1, -65536, -257, -1, 0, 1, 2, 255, 65535,
-                            INT32_MAX - 1, INT32_MAX};
+    const int32_t accs[] = {INT32_MIN, INT32_MIN + 1, -65536, -257,          -1,       0, 1,
+                            2,         255,           65535,  INT32_MAX - 1, INT32_MAX};
     const int32_t mults[] = {1 << 30, (1 << 30) + 1, 1518500250, INT32_MAX};
     const int shifts[] = {1, 2, 15, 30, 31, 32, 40, 61, 62};
     const int32_t zeros[] = {-128, -1, 0, 127};
@@ -554,10 +558,11 @@ Test(quantize_requant, matches_exact_rounding_on_edge_values)
                     for (int relu = 0; relu < 2; relu++) {
                         int32_t lo = relu ? zeros[z] : -128;
                         int got = qm_requantize(accs[a], mults[m], shifts[s], zeros[z], lo, 127);
-                        int64_t want = exact_requant(accs[a], mults[m], shifts[s], zeros[z], lo, 127);
-                        cr_expect_eq(got, want, "acc %d mult %d shift %d zero %d relu %d: %d vs %lld",
-                                     accs[a], mults[m], shifts[s], zeros[z], relu, got,
-                                     (long long)want);
+                        int64_t want =
+                            exact_requant(accs[a], mults[m], shifts[s], zeros[z], lo, 127);
+                        cr_expect_eq(got, want,
+                                     "acc %d mult %d shift %d zero %d relu %d: %d vs %lld", accs[a],
+                                     mults[m], shifts[s], zeros[z], relu, got, (long long)want);
                         checked++;
                     }
     /* Exact ties: acc * mult / 2^shift = k + 1/2 rounds up (towards +inf). */
@@ -585,8 +590,14 @@ Test(quantize_requant, multipliers_round_trip)
 {
     int32_t mult, shift;
     /* Exactly representable reals come back unchanged. */
-    const double exact[] = {1.0, 0.5, 0.75, ldexp(1.0, -31), ldexp(1.0, -32), ldexp(3.0, -33),
-                            ldexp(1.0, 29), 1.0 - ldexp(1.0, -31)};
+    const double exact[] = {1.0,
+                            0.5,
+                            0.75,
+                            ldexp(1.0, -31),
+                            ldexp(1.0, -32),
+                            ldexp(3.0, -33),
+                            ldexp(1.0, 29),
+                            1.0 - ldexp(1.0, -31)};
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++) {
         cr_assert_eq(qm_quantize_multiplier(exact[i], &mult, &shift), NN_OK, "%g", exact[i]);
         cr_expect_eq(mult * ldexp(1.0, -shift), exact[i], "%g -> %d, %d", exact[i], mult, shift);
