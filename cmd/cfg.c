@@ -990,20 +990,14 @@ static nn_status parse_augment(const ctx *x, const cJSON *o, aug_config *a, int 
 
 static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
 {
-    static const char *const keys[] = {"data", "model", "train", "augment", "prune", NULL};
-    static const char *const reserved[] = {"quantize", NULL};
+    static const char *const keys[] = {"data",    "model", "train", "augment",
+                                       "prune",   "quantize", NULL};
     char got[64];
     if (!cJSON_IsObject(root)) {
         describe(root, got, sizeof got);
         return fail(x, NULL, "expected a JSON object {\"data\": ..., \"model\": ..., \"train\": ...} "
                              "at the top level, got %s", got);
     }
-    for (const cJSON *it = root->child; it; it = it->next)
-        for (int i = 0; reserved[i]; i++)
-            if (strcmp(it->string, reserved[i]) == 0)
-                return fail(x, it->string,
-                            "not supported yet in this version (the block is reserved for a "
-                            "later release); remove it");
     /* A block's key written at the top level: say where it belongs. */
     static const char *const homes[][2] = {
         {"dataset", "data"},     {"dir", "data"},      {"validation", "data"},
@@ -1042,6 +1036,10 @@ static nn_status parse_root(const ctx *x, const cJSON *root, cfg_config *c)
         return s;
     if (prune && (s = cfg_prune_parse(&c->prune, prune, c->train.lr, &c->train.schedule,
                                       x->source, x->err)))
+        return s;
+    const cJSON *qz = NULL;
+    if ((s = get_object(x, root, "quantize", "", &qz)) ||
+        (s = cfg_quantize_parse(&c->quantize, qz, &c->model, x->source, x->err)))
         return s;
     return NN_OK;
 }

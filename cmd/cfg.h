@@ -5,8 +5,7 @@
  * source name and names the JSON path, e.g.
  *   configs/x.json: train.optimizer.momentum: expected a number in [0, 1), got "0.9"
  * The top level has the blocks data, model and train (all required), and
- * the optional augment and prune (cfg_prune.h); quantize is reserved and
- * rejected for now.
+ * the optional augment, prune (cfg_prune.h) and quantize (cfg_quantize.h).
  * docs/config.md is the reference for every key and its default. */
 #ifndef CFG_H
 #define CFG_H
@@ -19,6 +18,7 @@
 #include "../libnn/nn_optim.h"
 #include "../libnn/nn_spec.h"
 #include "cfg_prune.h"
+#include "cfg_quantize.h"
 
 #define CFG_PATH_MAX 512
 
@@ -59,6 +59,7 @@ typedef struct {
     int test_flip;              /* augment.test_flip: evaluate each image and
                                    its mirror, averaging the logits           */
     cfg_prune prune;            /* prune.present = 0 when the block is absent */
+    cfg_quantize quantize;      /* defaults (present = 0) when absent         */
 } cfg_config;
 
 /* Parses NUL-terminated JSON text; `source` (a file name, or NULL for

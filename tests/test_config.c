@@ -442,12 +442,6 @@ Test(config_errors, unknown_top_level_key)
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"lr\": 0.1}", "lr", "\"train\"");
 }
 
-Test(config_errors, reserved_blocks_are_not_supported_yet)
-{
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"quantize\": {}}", "quantize",
-                        "not supported yet");
-}
-
 Test(config_errors, missing_blocks_and_required_keys)
 {
     expect_config_error("{" DATA ", " MODEL "}", "train", "missing");

@@ -1,0 +1,33 @@
+/* qreport.h - per-layer reports of quantized models, shared by
+ * `iotcnn quantize` and `iotcnn info`. */
+#ifndef QREPORT_H
+#define QREPORT_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../compress/iotc.h"
+
+typedef struct {
+    uint64_t parameters;  /* weights and biases of conv2d/dense ops      */
+    uint64_t nonzero;     /* of which non-zero                            */
+    uint64_t macs;        /* multiply-accumulates per image               */
+    uint64_t arena_bytes; /* qm_activation_bytes                          */
+    uint64_t file_bytes;
+} qreport_totals;
+
+void qreport_totals_of(const iotc_model *f, qreport_totals *t);
+
+/* One line per op: type, source layer, shapes, bits, weights, non-zero,
+ * sparsity, MACs, weight encoding and bytes; then the sections. */
+void qreport_print(FILE *out, const iotc_model *f);
+
+/* The same as JSON: an array of per-op objects, and one of sections. */
+cJSON *qreport_layers_json(const iotc_model *f);
+cJSON *qreport_sections_json(const iotc_section *secs, int n);
+
+/* Adds parameters, nonzero_parameters, file_bytes, macs, arena_bytes. */
+void qreport_add_totals(cJSON *j, const qreport_totals *t);
+
+#endif

@@ -1,0 +1,92 @@
+/* cli_helpers.h - running the iotcnn binary ($IOTCNN_BIN, set by `make
+ * test`) from a test: exit code, whole stdout and stderr, the JSON last
+ * line. (The same helpers as test_cli.c, shared by the newer CLI tests.) */
+#ifndef CLI_HELPERS_H
+#define CLI_HELPERS_H
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+typedef struct {
+    int status;
+    char *out, *err; /* whole stdout / stderr */
+} ch_result;
+
+static inline char *ch_slurp(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    if (len_out)
+        *len_out = (size_t)len;
+    return buf;
+}
+
+static inline void ch_spit(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* Runs "$IOTCNN_BIN ARGS" in dir. */
+static inline ch_result ch_run(const char *dir, const char *args)
+{
+    const char *bin = getenv("IOTCNN_BIN");
+    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s/stdout' 2>'%s/stderr' </dev/null", dir, bin,
+             args, dir, dir);
+    int rc = system(cmd);
+    cr_assert(WIFEXITED(rc), "command crashed: %s", cmd);
+    ch_result r = {WEXITSTATUS(rc), NULL, NULL};
+    char path[600];
+    snprintf(path, sizeof path, "%s/stdout", dir);
+    r.out = ch_slurp(path, NULL);
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    r.err = ch_slurp(path, NULL);
+    return r;
+}
+
+static inline void ch_free(ch_result *r) { free(r->out), free(r->err); }
+
+/* The last line of stdout, parsed. */
+static inline cJSON *ch_json(const ch_result *r)
+{
+    char *s = r->out;
+    size_t len = strlen(s);
+    while (len && s[len - 1] == '\n')
+        s[--len] = '\0';
+    char *line = strrchr(s, '\n');
+    cJSON *j = cJSON_Parse(line ? line + 1 : s);
+    cr_assert_not_null(j, "last stdout line is not JSON: %s", s);
+    return j;
+}
+
+static inline double ch_num(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert(cJSON_IsNumber(v), "JSON key %s missing or not a number", key);
+    return v->valuedouble;
+}
+
+static inline void ch_write_text(const char *dir, const char *name, const char *text)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ch_spit(path, text, strlen(text));
+}
+
+#endif

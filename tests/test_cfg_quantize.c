@@ -1,0 +1,120 @@
+/* Tests of the config's `quantize` block: defaults, every key, and errors
+ * that name the JSON path. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../cmd/cfg.h"
+
+#define BASE                                                                                       \
+    "\"data\": {\"dataset\": \"mnist\"}, \"train\": {\"epochs\": 1, \"lr\": 0.1}, "                \
+    "\"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"name\": \"c1\"},"           \
+    " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10,"         \
+    " \"name\": \"fc\"}]}"
+#define WITH_QUANTIZE(q) "{" BASE ", \"quantize\": " q "}"
+
+static cfg_config cfg;
+
+static void parse_ok(const char *json)
+{
+    nn_error e = {{0}};
+    cr_assert_eq(cfg_parse(&cfg, json, "q.json", &e), NN_OK, "%s", e.msg);
+}
+
+static void expect_error(const char *json, const char *path, const char *also)
+{
+    nn_error e = {{0}};
+    nn_status s = cfg_parse(&cfg, json, "q.json", &e);
+    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (%s) for %s", s, e.msg, json);
+    char want[200];
+    snprintf(want, sizeof want, "q.json: %s: ", path);
+    cr_assert(strncmp(e.msg, want, strlen(want)) == 0, "message \"%s\" does not start with \"%s\"",
+              e.msg, want);
+    if (also)
+        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    cr_assert_eq(cfg.quantize.present, 0, "a failed parse left the block filled");
+}
+
+Test(cfg_quantize, absent_block_gives_defaults)
+{
+    parse_ok("{" BASE "}");
+    const qz_config *q = &cfg.quantize.qz;
+    cr_expect_eq(cfg.quantize.present, 0);
+    cr_expect_eq(q->method, QZ_MSE);
+    cr_expect_eq(q->calibration_images, 1000);
+    cr_expect_eq(q->weight_bits, 8);
+    cr_expect_eq(q->seed, 1u);
+    cr_expect_eq(q->n_overrides, 0);
+    parse_ok(WITH_QUANTIZE("{}"));
+    cr_expect_eq(cfg.quantize.present, 1);
+    cr_expect_eq(cfg.quantize.qz.method, QZ_MSE);
+}
+
+Test(cfg_quantize, every_key)
+{
+    parse_ok(WITH_QUANTIZE("{\"comment\": \"x\", \"method\": \"percentile\", \"percentile\": 99.9,"
+                           " \"calibration_images\": 256, \"seed\": 7, \"weight_bits\": 4,"
+                           " \"layers\": [{\"layer\": \"fc\", \"weight_bits\": 8},"
+                           " {\"layer\": 0, \"weight_bits\": 4}]}"));
+    const qz_config *q = &cfg.quantize.qz;
+    cr_expect_eq(q->method, QZ_PERCENTILE);
+    cr_expect_float_eq(q->percentile, 99.9, 1e-12);
+    cr_expect_eq(q->calibration_images, 256);
+    cr_expect_eq(q->seed, 7u);
+    cr_expect_eq(q->weight_bits, 4);
+    cr_assert_eq(q->n_overrides, 2);
+    cr_expect(q->override_layer[0] == 3 && q->override_bits[0] == 8);
+    cr_expect(q->override_layer[1] == 0 && q->override_bits[1] == 4);
+    parse_ok(WITH_QUANTIZE("{\"method\": \"minmax\"}"));
+    cr_expect_eq(cfg.quantize.qz.method, QZ_MINMAX);
+    cr_expect_eq(cfg.quantize.qz.auto_bits, 0);
+    parse_ok(WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": 0.5}"));
+    cr_expect_eq(cfg.quantize.qz.auto_bits, 1);
+    cr_expect_eq(cfg.quantize.qz.weight_bits, 8);
+    cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.5, 1e-12);
+    parse_ok(WITH_QUANTIZE("{\"weight_bits\": \"auto\"}"));
+    cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.1, 1e-12);
+}
+
+Test(cfg_quantize, errors_name_the_key)
+{
+    expect_error(WITH_QUANTIZE("{\"methd\": \"mse\"}"), "quantize.methd", "unknown key");
+    expect_error(WITH_QUANTIZE("{\"method\": \"kl\"}"), "quantize.method", "\"minmax\"");
+    expect_error(WITH_QUANTIZE("{\"method\": 1}"), "quantize.method", NULL);
+    expect_error(WITH_QUANTIZE("{\"percentile\": 99.9}"), "quantize.percentile", "only valid with");
+    expect_error(WITH_QUANTIZE("{\"method\": \"percentile\", \"percentile\": 40}"),
+                 "quantize.percentile", "(50, 100]");
+    expect_error(WITH_QUANTIZE("{\"calibration_images\": 0}"), "quantize.calibration_images",
+                 "got 0");
+    expect_error(WITH_QUANTIZE("{\"calibration_images\": 2.5}"), "quantize.calibration_images",
+                 NULL);
+    expect_error(WITH_QUANTIZE("{\"seed\": -1}"), "quantize.seed", NULL);
+    expect_error(WITH_QUANTIZE("{\"weight_bits\": 2}"), "quantize.weight_bits", "8 or 4");
+    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"8\"}"), "quantize.weight_bits", "\"auto\"");
+    expect_error(WITH_QUANTIZE("{\"max_accuracy_drop\": 1}"), "quantize.max_accuracy_drop",
+                 "only valid with");
+    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": -1}"),
+                 "quantize.max_accuracy_drop", "[0, 100]");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": \"auto\"}]}"),
+                 "quantize.layers[0].weight_bits", "8 or 4,");
+    expect_error(WITH_QUANTIZE("{\"method\": \"mse\", \"method\": \"mse\"}"), "quantize.method",
+                 "duplicate");
+    expect_error(WITH_QUANTIZE("[]"), "quantize", "object");
+    expect_error(WITH_QUANTIZE("{\"layers\": {}}"), "quantize.layers", "array");
+    expect_error(WITH_QUANTIZE("{\"layers\": [3]}"), "quantize.layers[0]", "object");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"nope\", \"weight_bits\": 4}]}"),
+                 "quantize.layers[0].layer", "no layer is named");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}"),
+                 "quantize.layers[0].layer", "relu");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": 9, \"weight_bits\": 4}]}"),
+                 "quantize.layers[0].layer", "[0, 3]");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\"}]}"), "quantize.layers[0]",
+                 "weight_bits");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"weight_bits\": 4}]}"), "quantize.layers[0].layer",
+                 "missing");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4, \"x\": 1}]}"),
+                 "quantize.layers[0].x", "unknown key");
+    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4},"
+                               " {\"layer\": 3, \"weight_bits\": 8}]}"),
+                 "quantize.layers[1].layer", "already");
+}

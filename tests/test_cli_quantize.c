@@ -1,0 +1,264 @@
+/* End-to-end tests of `iotcnn quantize` and `iotcnn info` on a tiny
+ * generated dataset: train -> quantize -> info, JSON keys and sizes,
+ * int8 accuracy next to float, reproducible files, exit codes and
+ * messages for bad configs and corrupt or truncated model files. */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_helpers.h"
+#include "fixtures.h"
+
+static const char *config_text =
+    "{\n"
+    "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3]},\n"
+    "  \"model\": {\"layers\": [\n"
+    "    {\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1, \"bias\": false},\n"
+    "    {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},\n"
+    "    {\"type\": \"maxpool\", \"size\": 2},\n"
+    "    {\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0.2},\n"
+    "    {\"type\": \"dense\", \"units\": 10, \"name\": \"fc\"}]},\n"
+    "  \"train\": {\"epochs\": 3, \"batch_size\": 16, \"seed\": 5, \"lr\": 0.05,\n"
+    "    \"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9, \"nesterov\": true},\n"
+    "    \"schedule\": {\"type\": \"cosine\"}},\n"
+    "  \"quantize\": {\"method\": \"percentile\", \"percentile\": 99.9,\n"
+    "    \"calibration_images\": 200, \"seed\": 3,\n"
+    "    \"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4}]}\n"
+    "}\n";
+
+/* A temp dir with data/ (600 train, 200 test 12x12 images), cfg.json, and
+ * m.ckpt trained from it. Returns the test accuracy training reported. */
+static double setup_trained(char *dir, size_t size)
+{
+    fx_tmpdir(dir, size);
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    cr_assert_eq(mkdir(data, 0777), 0);
+    fx_write_idx_pair(data, "train", 600, 12, 12, 1);
+    fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
+    ch_write_text(dir, "cfg.json", config_text);
+    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
+    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
+    cJSON *j = ch_json(&r);
+    double acc = ch_num(j, "test_accuracy");
+    cJSON_Delete(j);
+    ch_free(&r);
+    return acc;
+}
+
+static size_t file_size(const char *dir, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s missing", path);
+    return (size_t)st.st_size;
+}
+
+static void expect_info_keys(const cJSON *j, size_t bytes)
+{
+    cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
+    cr_expect_gt(ch_num(j, "parameters"), 0);
+    cr_expect_gt(ch_num(j, "nonzero_parameters"), 0);
+    cr_expect_leq(ch_num(j, "nonzero_parameters"), ch_num(j, "parameters"));
+    cr_expect_gt(ch_num(j, "macs"), 0);
+    cr_expect_gt(ch_num(j, "arena_bytes"), 0);
+    cr_expect(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "layers")));
+    cr_expect(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "sections")));
+}
+
+Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
+{
+    char dir[64];
+    double acc = setup_trained(dir, sizeof dir);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
+    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
+    cJSON *j = ch_json(&r);
+    size_t bytes = file_size(dir, "m.iotc");
+    cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
+    cr_expect_eq(ch_num(j, "calibration_images"), 200);
+    cr_expect_eq(ch_num(j, "test_images"), 200);
+    cr_expect_float_eq(ch_num(j, "float_accuracy"), acc, 1e-9, "float accuracy is train's");
+    double qacc = ch_num(j, "int8_accuracy");
+    cr_expect(fabs(qacc - acc) <= 0.03, "int8 %.3f vs float %.3f", qacc, acc);
+    cr_expect_gt(ch_num(j, "compression"), 3.0);
+    /* The fc override: 4-bit weights for the dense op (op 2). */
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    cr_assert_eq(cJSON_GetArraySize(layers), 3, "conv (bn and relu folded), maxpool, dense");
+    const cJSON *fc = cJSON_GetArrayItem(layers, 2);
+    cr_expect_eq(ch_num(fc, "weight_bits"), 4);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fc, "name")->valuestring, "fc");
+    cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 0), "weight_bits"), 8);
+    cJSON_Delete(j);
+    ch_free(&r);
+
+    /* info on the .iotc: the required keys, the metadata stored. */
+    r = ch_run(dir, "info -m m.iotc --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = ch_json(&r);
+    expect_info_keys(j, bytes);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "method")->valuestring, "percentile");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "source")->valuestring, "m.ckpt");
+    cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(meta, "int8_accuracy"));
+    cJSON_Delete(j);
+    ch_free(&r);
+    /* ... and on the checkpoint: 6 * 9 conv, 12 batch norm, 216 * 10 + 10 dense. */
+    r = ch_run(dir, "info -m m.ckpt --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = ch_json(&r);
+    expect_info_keys(j, file_size(dir, "m.ckpt"));
+    cr_expect_eq(ch_num(j, "parameters"), 54 + 12 + 2160 + 10);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(j, "format")->valuestring, "ckpt");
+    cJSON_Delete(j);
+    ch_free(&r);
+    /* Human-readable reports. */
+    r = ch_run(dir, "info -m m.iotc");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "quantized model") && strstr(r.out, "GRPH") &&
+                  strstr(r.out, "activation arena"),
+              "%s", r.out);
+    ch_free(&r);
+    r = ch_run(dir, "quantize -m m.ckpt -o again.iotc --threads 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "smaller than"), "%s", r.out);
+    ch_free(&r);
+    /* Same config, any thread count: the same bytes (no --eval: no
+     * accuracy metadata, so compare with a fresh 2-thread file). */
+    r = ch_run(dir, "quantize -m m.ckpt -o two.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/again.iotc", dir);
+    snprintf(pb, sizeof pb, "%s/two.iotc", dir);
+    size_t la = 0, lb = 0;
+    char *a = ch_slurp(pa, &la), *b = ch_slurp(pb, &lb);
+    cr_assert(a && b);
+    cr_expect(la == lb && memcmp(a, b, la) == 0, "thread count changed the file");
+    free(a), free(b);
+    fx_rmtree(dir);
+}
+
+/* weight_bits "auto" judges on the validation images when the config
+ * holds some out, and the file says which bits it chose. */
+Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
+{
+    char dir[64];
+    setup_trained(dir, sizeof dir);
+    ch_write_text(dir, "auto.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"validation\": 100,"
+                  " \"mean\": [0.2], \"std\": [0.3]},"
+                  " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
+                  " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+                  " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
+                  " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
+                  " \"name\": \"fc\"}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                  " \"quantize\": {\"weight_bits\": \"auto\", \"max_accuracy_drop\": 100,"
+                  " \"calibration_images\": 100}}");
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -c auto.json -o a.iotc --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "100 validation images"), "%s", r.err);
+    cJSON *j = ch_json(&r);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "auto_bits")));
+    cr_expect_eq(ch_num(j, "auto_images"), 100);
+    /* Any drop allowed: every weighted layer at 4 bits. */
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 0), "weight_bits"), 4);
+    cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 2), "weight_bits"), 4);
+    cJSON_Delete(j);
+    ch_free(&r);
+    r = ch_run(dir, "info -m a.iotc --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = ch_json(&r);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "weight_bits")->valuestring, "auto");
+    cJSON_Delete(j);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
+{
+    char dir[64];
+    setup_trained(dir, sizeof dir);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    char path[600];
+    snprintf(path, sizeof path, "%s/m.iotc", dir);
+    size_t len = 0;
+    char *good = ch_slurp(path, &len);
+    cr_assert_not_null(good);
+
+    /* One byte changed, in the middle: exit 1, the path and an offset. */
+    char *bad = malloc(len);
+    memcpy(bad, good, len);
+    bad[len / 2] ^= 0x20;
+    snprintf(path, sizeof path, "%s/bad.iotc", dir);
+    ch_spit(path, bad, len);
+    r = ch_run(dir, "info -m bad.iotc");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
+    ch_free(&r);
+    /* Truncated. */
+    ch_spit(path, good, len - 3);
+    r = ch_run(dir, "info -m bad.iotc --json");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
+    ch_free(&r);
+    free(bad), free(good);
+    /* Not a model at all, a missing file. */
+    r = ch_run(dir, "info -m cfg.json");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "not an iotcnn model"), "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "info -m nothere.iotc");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "nothere.iotc"), "%s", r.err);
+    ch_free(&r);
+    /* Usage and config errors: exit 2. */
+    r = ch_run(dir, "quantize -m m.ckpt");
+    cr_expect_eq(r.status, 2);
+    ch_free(&r);
+    r = ch_run(dir, "info");
+    cr_expect_eq(r.status, 2);
+    ch_free(&r);
+    ch_write_text(
+        dir, "badq.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
+    r = ch_run(dir, "quantize -m m.ckpt -c badq.json -o x.iotc");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "badq.json: quantize.method"), "%s", r.err);
+    ch_free(&r);
+    /* A config whose override names a layer the model does not have. */
+    ch_write_text(
+        dir, "other.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
+        " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
+    r = ch_run(dir, "quantize -m m.ckpt -c other.json -o x.iotc");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "quantize.layers[0]"), "%s", r.err);
+    ch_free(&r);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/x.iotc", dir);
+    cr_expect_neq(stat(path, &st), 0, "a failed run wrote a file");
+    r = ch_run(dir, "quantize -m missing.ckpt -o x.iotc");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "missing.ckpt"), "%s", r.err);
+    ch_free(&r);
+    /* The help. */
+    r = ch_run(dir, "quantize --help");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "--eval"), "%s", r.out);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
