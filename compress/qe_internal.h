@@ -1,0 +1,182 @@
+/* qe_internal.h - the int8 engine's private structures: the plan, its steps
+ * and the per-ISA kernel table. Not a public header (qengine.h is).
+ *
+ * GEMM view of conv2d and dense. For an op with K inputs per output
+ * (k*k*in_c, or in_size) and out_c outputs, the kernels compute
+ *     out[p][o] = requant_o(bias'[o] + sum_k a[p][k] * w[o][k])
+ * for P rows p (output pixels of one image, or images of a batch), where
+ * a[p] is row p of the "A panel": the im2col row of pixel p (taps in
+ * (ky, kx, c) order, as the weights) or the dense input vector, converted to
+ * the ISA's activation format and zero-padded to kp (K rounded up to 4):
+ *     QE_AFMT_S8   int8 x as stored                       (C)
+ *     QE_AFMT_S16  int16 x                                 (AVX2, vpmaddwd)
+ *     QE_AFMT_U8X  uint8 x + 128 (= x ^ 0x80)              (VNNI, vpdpbusd)
+ * Padding pixels of a conv hold in_zero (converted). The model's rule is
+ * bias + sum w (x - in_zero); with the format's offset off (128 for U8X, 0
+ * otherwise) the kernels see sum w (x + off), so
+ *     bias'[o] = bias[o] - (in_zero + off) * sum_k w[o][k]    (mod 2^32)
+ * Accumulation wraps modulo 2^32 in every kernel, so all agree bit for bit.
+ *
+ * Packed weights: blocks of ocb output channels (out_c padded with zero
+ * channels to a multiple of ocb); inside a block, groups of kg consecutive
+ * k for each of the ocb channels: element (o, k) of block b = o / ocb is at
+ *     b * (kp * ocb) + (k / kg) * (ocb * kg) + (o % ocb) * kg + k % kg
+ * in elements of wbytes bytes (int8, or int16 for AVX2). C uses ocb = 1,
+ * kg = kp (plain rows). */
+#ifndef QE_INTERNAL_H
+#define QE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qengine.h"
+
+#define QE_ALIGN 64
+#define QE_ALIGN_UP(n) (((n) + (size_t)(QE_ALIGN - 1)) & ~(size_t)(QE_ALIGN - 1))
+#define QE_KALIGN 4 /* kp is a multiple of this for every ISA */
+
+typedef enum { QE_AFMT_S8 = 0, QE_AFMT_S16 = 1, QE_AFMT_U8X = 2 } qe_afmt;
+
+/* One conv2d or dense op in the GEMM kernels' terms. Arrays have oc_pad
+ * entries (padding channels: bias 0, mult 2^30, shift 1; never stored). */
+typedef struct {
+    int oc;                 /* real output channels                          */
+    int oc_pad;             /* oc rounded up to the ISA's block (ocb)        */
+    int kp;                 /* K rounded up to QE_KALIGN                     */
+    const void *w;          /* packed weights, layout above                  */
+    const int32_t *bias;    /* (oc_pad) folded bias'                         */
+    const int32_t *mult;    /* (oc_pad)                                      */
+    const int32_t *shift;   /* (oc_pad)                                      */
+    const int64_t *mult64;  /* (oc_pad) mult, as int64 lanes                 */
+    const int64_t *rnd64;   /* (oc_pad) 1 << (shift - 1)                     */
+    const int64_t *sh64;    /* (oc_pad) shift                                */
+    const int64_t *off64;   /* (oc_pad) 1 << (63 - shift) (AVX2 shift trick) */
+    int32_t zero, lo, hi;   /* output zero point and clamp bounds            */
+} qe_gemm_w;
+
+/* GEMM: out[p * ldo + o] for p < P, o < oc; a row p at a + p * lda
+ * elements (format of the ISA). */
+typedef void (*qe_gemm_fn)(const qe_gemm_w *w, const void *a, size_t lda, int P, int8_t *out,
+                           size_t ldo);
+
+typedef struct {
+    qe_isa isa;
+    const char *name;
+    int ocb, kg;            /* weight packing, see above                     */
+    int wbytes;             /* 1: int8 weights, 2: int16 weights             */
+    qe_afmt afmt;           /* activation format of the A panel              */
+    int abytes;             /* bytes per A element                           */
+    int32_t aoff;           /* the format's offset (128 for U8X)             */
+    int rows;               /* preferred multiple of rows per tile           */
+    qe_gemm_fn gemm;
+} qe_kernels;
+
+/* The tables; NULL when the ISA cannot exist in this build (not x86-64). */
+const qe_kernels *qe_kernels_c(void);
+const qe_kernels *qe_kernels_avx2(void);
+const qe_kernels *qe_kernels_avx512(void);
+
+/* Sparse dense layer: compressed rows over the non-zero weights. Inputs are
+ * raw int8 rows (no format), bias_c = bias - in_zero * sum w (mod 2^32). */
+typedef struct {
+    int oc, k;
+    const uint32_t *rowptr; /* (oc + 1)                                      */
+    const uint32_t *idx;    /* (nnz) input index k of each non-zero          */
+    const int8_t *val;      /* (nnz) the weight                              */
+    const int32_t *bias_c;  /* (oc)                                          */
+    const int32_t *mult;    /* (oc)                                          */
+    const int32_t *shift;   /* (oc)                                          */
+    int32_t zero, lo, hi;
+} qe_sparse_w;
+
+/* Images processed together by the sparse kernel (its scratch holds a
+ * transposed tile of QE_SPARSE_COLS input rows). */
+#define QE_SPARSE_COLS 16
+
+/* out (n, oc) rows of ldo; x (n, k) rows of k; scratch k * QE_SPARSE_COLS
+ * bytes (unused when n == 1). */
+void qe_sparse_dense(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,
+                     int8_t *scratch);
+
+typedef enum {
+    QE_K_GEMM_CONV = 1,
+    QE_K_GEMM_DENSE = 2,
+    QE_K_SPARSE_DENSE = 3,
+    QE_K_MAXPOOL = 4,
+    QE_K_AVGPOOL = 5,
+    QE_K_GAP = 6,
+    QE_K_ADD = 7
+} qe_kernel_kind;
+
+/* One op of the plan. Tensor ids: 0 is the input, i + 1 the output of op i. */
+typedef struct {
+    qe_kernel_kind kind;
+    int in, in2, out;
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int kernel, stride, pad;
+    int32_t in_zero, in2_zero, out_zero, lo, hi;
+    int32_t add_mult[2];
+    int add_shift;
+    int kdim;               /* K: k*k*in_c or in_size                        */
+    int tile;               /* conv: output pixels per im2col tile           */
+    qe_gemm_w g;            /* GEMM kinds                                    */
+    qe_sparse_w sp;         /* sparse kind                                   */
+    void *mem;              /* owned: packed weights and per-channel arrays  */
+    size_t scratch;         /* bytes of kernel scratch                       */
+    char desc[96];
+} qe_step;
+
+typedef struct {
+    size_t off;             /* in the aligned arena                          */
+    size_t size;            /* bytes per image                               */
+    int batched;            /* 1: max_batch images at off + i * size         */
+} qe_tensor;
+
+struct qe_plan {
+    const qe_kernels *kern;
+    int max_batch;
+    int n_ops;
+    int first_batched;      /* ops [first_batched, n_ops) run on the batch   */
+    int in_c, in_h, in_w, num_classes;
+    qm_qparams out_q;
+    int8_t lut[QM_MAX_CHANNELS_IN * 256];
+    qe_tensor tensors[QM_MAX_OPS + 1];
+    qe_step steps[QM_MAX_OPS];
+    size_t scratch_off;     /* kernel scratch, after the tensors             */
+    size_t arena_bytes;
+};
+
+/* Portable pieces shared by every ISA (qe_ops.c). */
+
+/* Row p - p0 of the A panel (rows of kp elements in format f) for output
+ * pixels [p0, p0 + np) of a conv step, from one image's HWC input. */
+void qe_im2col(void *a, qe_afmt f, const qe_step *s, const int8_t *in, int p0, int np);
+/* n rows of K = s->kdim from x (rows of kdim) into the A panel (rows of
+ * s->g.kp, format f). */
+void qe_pack_rows(void *a, qe_afmt f, const qe_step *s, const int8_t *x, int n);
+
+void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out);
+void qe_avgpool(const qe_step *s, const int8_t *in, int8_t *out);
+void qe_global_avgpool(const qe_step *s, const int8_t *in, int8_t *out);
+/* count elements. */
+void qe_add(const qe_step *s, const int8_t *a, const int8_t *b, int8_t *out, size_t count);
+
+/* qm_requantize's rule, for the portable kernels. */
+static inline int8_t qe_requant1(int32_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t lo,
+                                 int32_t hi)
+{
+    int64_t v = (int64_t)acc * mult + ((int64_t)1 << (shift - 1));
+    int64_t y = (int64_t)zero + (v >> shift);
+    return (int8_t)(y < lo ? lo : y > hi ? hi : y);
+}
+
+/* Two's complement wrap of an int64 into int32 (no implementation-defined
+ * conversion). */
+static inline int32_t qe_wrap32(int64_t v)
+{
+    uint32_t u = (uint32_t)(uint64_t)v;
+    return u <= 0x7fffffffu ? (int32_t)u : (int32_t)(u - 0x80000000u) - 0x7fffffff - 1;
+}
+
+#endif

@@ -1,0 +1,161 @@
+/* qe_kern_avx512.c - the int8 engine's GEMM for AVX-512 VNNI.
+ *
+ * A panel: uint8 x + 128 (QE_AFMT_U8X). Weights: blocks of 16 output
+ * channels, groups of 4 k (ocb 16, kg 4): one 64-byte vector holds k..k+3 of
+ * 16 channels, the operand layout of vpdpbusd, which adds the four
+ * u8 x s8 products of each 32-bit lane to that lane (no saturation).
+ *
+ * Register tile: R rows (pixels or images) x J blocks (16 J channels), with
+ * R x J <= 24 accumulators; per 4 k: J weight loads, R 4-byte broadcasts of
+ * activations, R x J vpdpbusd. The accumulators start at the folded bias;
+ * the epilogue requantizes 16 channels at once in 64-bit lanes (vpmuldq,
+ * per-lane vpsravq) exactly as qm_requantize does.
+ *
+ * Compiled with function-level target attributes: the rest of the build
+ * needs no -mavx512 flag, and this code runs only when
+ * __builtin_cpu_supports says the CPU has all four extensions. */
+#include "qe_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AI static inline __attribute__((always_inline)) TGT
+
+/* Requantization constants of one block of 16 channels. */
+typedef struct {
+    __m512i m[2], r[2], s[2];
+} rq16;
+
+AI rq16 rq16_load(const qe_gemm_w *w, int o)
+{
+    rq16 q;
+    for (int h = 0; h < 2; h++) {
+        q.m[h] = _mm512_loadu_si512(w->mult64 + o + 8 * h);
+        q.r[h] = _mm512_loadu_si512(w->rnd64 + o + 8 * h);
+        q.s[h] = _mm512_loadu_si512(w->sh64 + o + 8 * h);
+    }
+    return q;
+}
+
+/* 16 int32 accumulators -> 16 int8 outputs. */
+AI __m128i requant16(__m512i acc, const rq16 *q, __m512i z, __m512i lo, __m512i hi)
+{
+    __m512i v[2] = {_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
+                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))};
+    __m128i b[2];
+    for (int h = 0; h < 2; h++) {
+        __m512i t = _mm512_mul_epi32(v[h], q->m[h]); /* exact: |acc * mult| < 2^62 */
+        t = _mm512_srav_epi64(_mm512_add_epi64(t, q->r[h]), q->s[h]);
+        t = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(t, z), lo), hi);
+        b[h] = _mm512_cvtepi64_epi8(t);
+    }
+    return _mm_unpacklo_epi64(b[0], b[1]);
+}
+
+#define MAXR 12
+#define MAXJ 4
+
+/* Rows [0, R) x blocks [b0, b0 + J). */
+AI void tile(const int J, const int R, const qe_gemm_w *w, const uint8_t *a, size_t lda, int b0,
+             int8_t *out, size_t ldo)
+{
+    const int kp = w->kp;
+    const size_t bs = (size_t)kp * 16;
+    const int8_t *wb = (const int8_t *)w->w + (size_t)b0 * bs;
+    __m512i acc[MAXR][MAXJ];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) {
+        __m512i b = _mm512_loadu_si512(w->bias + (b0 + j) * 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++)
+            acc[r][j] = b;
+    }
+    for (int k = 0; k < kp; k += 4) {
+        __m512i wv[MAXJ];
+#pragma GCC unroll 4
+        for (int j = 0; j < J; j++)
+            wv[j] = _mm512_loadu_si512(wb + j * bs + (size_t)k * 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            int32_t x4;
+            memcpy(&x4, a + r * lda + k, 4);
+            __m512i av = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+            for (int j = 0; j < J; j++)
+                acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, wv[j]);
+        }
+    }
+    const __m512i z = _mm512_set1_epi64(w->zero), lo = _mm512_set1_epi64(w->lo),
+                  hi = _mm512_set1_epi64(w->hi);
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) {
+        const int o = (b0 + j) * 16, valid = w->oc - o;
+        const rq16 q = rq16_load(w, o);
+        const __mmask16 mask = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++)
+            _mm_mask_storeu_epi8(out + r * ldo + o, mask, requant16(acc[r][j], &q, z, lo, hi));
+    }
+}
+
+typedef void (*tile_fn)(const qe_gemm_w *, const uint8_t *, size_t, int, int8_t *, size_t);
+
+#define T(J, R)                                                                                    \
+    static TGT void tile_##J##_##R(const qe_gemm_w *w, const uint8_t *a, size_t lda, int b0,       \
+                                   int8_t *out, size_t ldo)                                        \
+    {                                                                                              \
+        tile(J, R, w, a, lda, b0, out, ldo);                                                       \
+    }
+#define T6(J) T(J, 1) T(J, 2) T(J, 3) T(J, 4) T(J, 5) T(J, 6)
+#define T8(J) T6(J) T(J, 7) T(J, 8)
+#define T12(J) T8(J) T(J, 9) T(J, 10) T(J, 11) T(J, 12)
+T12(1)
+T12(2)
+T8(3)
+T6(4)
+#define P6(J) tile_##J##_1, tile_##J##_2, tile_##J##_3, tile_##J##_4, tile_##J##_5, tile_##J##_6
+#define P8(J) P6(J), tile_##J##_7, tile_##J##_8
+#define P12(J) P8(J), tile_##J##_9, tile_##J##_10, tile_##J##_11, tile_##J##_12
+
+/* TILES[J - 1][R - 1]; RMAX[J - 1] rows at most. */
+static const int RMAX[MAXJ] = {12, 12, 8, 6};
+static const tile_fn TILES[MAXJ][MAXR] = {{P12(1)}, {P12(2)}, {P8(3)}, {P6(4)}};
+
+static TGT void gemm_vnni(const qe_gemm_w *w, const void *av, size_t lda, int P, int8_t *out,
+                          size_t ldo)
+{
+    const uint8_t *a = (const uint8_t *)av;
+    const int nb = w->oc_pad / 16;
+    for (int b0 = 0; b0 < nb;) {
+        const int J = nb - b0 >= MAXJ ? MAXJ : nb - b0, rmax = RMAX[J - 1];
+        for (int p = 0; p < P; p += rmax) {
+            const int R = P - p < rmax ? P - p : rmax;
+            TILES[J - 1][R - 1](w, a + (size_t)p * lda, lda, b0, out + (size_t)p * ldo, ldo);
+        }
+        b0 += J;
+    }
+}
+
+static const qe_kernels KERN_VNNI = {
+    .isa = QE_ISA_AVX512_VNNI,
+    .name = "avx512-vnni",
+    .ocb = 16,
+    .kg = 4,
+    .wbytes = 1,
+    .afmt = QE_AFMT_U8X,
+    .abytes = 1,
+    .aoff = 128,
+    .rows = 12,
+    .gemm = gemm_vnni,
+};
+
+const qe_kernels *qe_kernels_avx512(void) { return &KERN_VNNI; }
+
+#else
+
+const qe_kernels *qe_kernels_avx512(void) { return NULL; }
+
+#endif

@@ -1,0 +1,229 @@
+/* qe_ops.c - the int8 engine's portable kernels: A-panel packing (im2col),
+ * pools, add. Every ISA runs these; they are cheap next to the GEMMs. */
+#include <string.h>
+
+#include "qe_internal.h"
+
+/* ---- A panel ---------------------------------------------------------------- */
+
+/* dst[0..n) = converted src[0..n). */
+static inline void conv_copy(void *dst, size_t di, qe_afmt f, const int8_t *src, int n)
+{
+    switch (f) {
+    case QE_AFMT_S8:
+        memcpy((int8_t *)dst + di, src, (size_t)n);
+        break;
+    case QE_AFMT_S16: {
+        int16_t *d = (int16_t *)dst + di;
+        for (int i = 0; i < n; i++)
+            d[i] = src[i];
+        break;
+    }
+    case QE_AFMT_U8X: {
+        uint8_t *d = (uint8_t *)dst + di;
+        for (int i = 0; i < n; i++)
+            d[i] = (uint8_t)((uint8_t)src[i] ^ 0x80u);
+        break;
+    }
+    }
+}
+
+/* dst[0..n) = converted v. */
+static inline void conv_fill(void *dst, size_t di, qe_afmt f, int8_t v, int n)
+{
+    switch (f) {
+    case QE_AFMT_S8:
+        memset((int8_t *)dst + di, v, (size_t)n);
+        break;
+    case QE_AFMT_S16: {
+        int16_t *d = (int16_t *)dst + di;
+        for (int i = 0; i < n; i++)
+            d[i] = v;
+        break;
+    }
+    case QE_AFMT_U8X:
+        memset((uint8_t *)dst + di, (uint8_t)v ^ 0x80u, (size_t)n);
+        break;
+    }
+}
+
+void qe_im2col(void *a, qe_afmt f, const qe_step *s, const int8_t *in, int p0, int np)
+{
+    const int C = s->in_c, H = s->in_h, W = s->in_w, k = s->kernel, kp = s->g.kp;
+    const int8_t z = (int8_t)s->in_zero;
+    const int kc = k * C; /* one kernel row of taps, contiguous in HWC */
+    for (int p = 0; p < np; p++) {
+        int oy = (p0 + p) / s->out_w, ox = (p0 + p) % s->out_w;
+        int iy0 = oy * s->stride - s->pad, ix0 = ox * s->stride - s->pad;
+        size_t row = (size_t)p * kp, col = 0;
+        for (int ky = 0; ky < k; ky++, col += (size_t)kc) {
+            int iy = iy0 + ky;
+            if (iy < 0 || iy >= H) {
+                conv_fill(a, row + col, f, z, kc);
+            } else if (ix0 >= 0 && ix0 + k <= W) {
+                conv_copy(a, row + col, f, in + ((size_t)iy * W + ix0) * C, kc);
+            } else {
+                for (int kx = 0; kx < k; kx++) {
+                    int ix = ix0 + kx;
+                    if (ix < 0 || ix >= W)
+                        conv_fill(a, row + col + (size_t)kx * C, f, z, C);
+                    else
+                        conv_copy(a, row + col + (size_t)kx * C, f, in + ((size_t)iy * W + ix) * C,
+                                  C);
+                }
+            }
+        }
+        /* K padding meets zero weights: any value works; write a fixed one */
+        conv_fill(a, row + col, f, 0, kp - (int)col);
+    }
+}
+
+void qe_pack_rows(void *a, qe_afmt f, const qe_step *s, const int8_t *x, int n)
+{
+    const int K = s->kdim, kp = s->g.kp;
+    for (int i = 0; i < n; i++) {
+        conv_copy(a, (size_t)i * kp, f, x + (size_t)i * K, K);
+        conv_fill(a, (size_t)i * kp + K, f, 0, kp - K);
+    }
+}
+
+/* ---- pools ------------------------------------------------------------------ */
+
+void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out)
+{
+    const int C = s->in_c, W = s->in_w, k = s->kernel;
+    const int8_t lo = (int8_t)s->lo;
+    for (int oy = 0; oy < s->out_h; oy++)
+        for (int ox = 0; ox < s->out_w; ox++) {
+            int8_t *o = out + ((size_t)oy * s->out_w + ox) * C;
+            for (int c = 0; c < C; c++)
+                o[c] = lo;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    const int8_t *x =
+                        in + ((size_t)(oy * s->stride + ky) * W + (ox * s->stride + kx)) * C;
+                    for (int c = 0; c < C; c++)
+                        o[c] = x[c] > o[c] ? x[c] : o[c];
+                }
+        }
+}
+
+/* zero + round_half_away(sum / n), clamped to [lo, 127]. */
+static inline int8_t mean_round(int32_t sum, int32_t n, int32_t zero, int32_t lo)
+{
+    int32_t a = sum < 0 ? -sum : sum;
+    int32_t q = (a + n / 2) / n;
+    int32_t y = zero + (sum < 0 ? -q : q);
+    return (int8_t)(y < lo ? lo : y > 127 ? 127 : y);
+}
+
+void qe_avgpool(const qe_step *s, const int8_t *in, int8_t *out)
+{
+    const int C = s->in_c, W = s->in_w, k = s->kernel;
+    const int32_t z = s->in_zero, n = k * k;
+    int32_t acc[256];
+    for (int oy = 0; oy < s->out_h; oy++)
+        for (int ox = 0; ox < s->out_w; ox++)
+            for (int c0 = 0; c0 < C; c0 += 256) {
+                int cn = C - c0 < 256 ? C - c0 : 256;
+                for (int c = 0; c < cn; c++)
+                    acc[c] = 0;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const int8_t *x =
+                            in + ((size_t)(oy * s->stride + ky) * W + (ox * s->stride + kx)) * C + c0;
+                        for (int c = 0; c < cn; c++)
+                            acc[c] += x[c] - z;
+                    }
+                int8_t *o = out + ((size_t)oy * s->out_w + ox) * C + c0;
+                for (int c = 0; c < cn; c++)
+                    o[c] = mean_round(acc[c], n, z, s->lo);
+            }
+}
+
+void qe_global_avgpool(const qe_step *s, const int8_t *in, int8_t *out)
+{
+    const int C = s->in_c;
+    const size_t hw = (size_t)s->in_h * s->in_w;
+    const int32_t z = s->in_zero;
+    int32_t acc[256];
+    for (int c0 = 0; c0 < C; c0 += 256) {
+        int cn = C - c0 < 256 ? C - c0 : 256;
+        for (int c = 0; c < cn; c++)
+            acc[c] = 0;
+        /* |sum| <= 255 * 2^26 does not fit int32 for the largest tensors:
+         * accumulate blocks of 2^22 pixels in int32, then in int64 */
+        int64_t big[256];
+        for (int c = 0; c < cn; c++)
+            big[c] = 0;
+        for (size_t i0 = 0; i0 < hw; i0 += (size_t)1 << 22) {
+            size_t i1 = hw - i0 < ((size_t)1 << 22) ? hw : i0 + ((size_t)1 << 22);
+            for (size_t i = i0; i < i1; i++) {
+                const int8_t *x = in + i * C + c0;
+                for (int c = 0; c < cn; c++)
+                    acc[c] += x[c] - z;
+            }
+            for (int c = 0; c < cn; c++)
+                big[c] += acc[c], acc[c] = 0;
+        }
+        for (int c = 0; c < cn; c++) {
+            int64_t sum = big[c], a = sum < 0 ? -sum : sum;
+            int64_t q = (a + (int64_t)hw / 2) / (int64_t)hw;
+            int64_t y = z + (sum < 0 ? -q : q);
+            out[c0 + c] = (int8_t)(y < s->lo ? s->lo : y > 127 ? 127 : y);
+        }
+    }
+}
+
+void qe_add(const qe_step *s, const int8_t *a, const int8_t *b, int8_t *out, size_t count)
+{
+    const int64_t m0 = s->add_mult[0], m1 = s->add_mult[1];
+    const int64_t rnd = (int64_t)1 << (s->add_shift - 1);
+    const int32_t za = s->in_zero, zb = s->in2_zero;
+    for (size_t i = 0; i < count; i++) {
+        int64_t v = (int64_t)(a[i] - za) * m0 + (int64_t)(b[i] - zb) * m1 + rnd;
+        int64_t y = s->out_zero + (v >> s->add_shift);
+        out[i] = (int8_t)(y < s->lo ? s->lo : y > s->hi ? s->hi : y);
+    }
+}
+
+/* ---- sparse dense ------------------------------------------------------------- */
+
+void qe_sparse_dense(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,
+                     int8_t *scratch)
+{
+    const int K = s->k;
+    if (n == 1) {
+        for (int o = 0; o < s->oc; o++) {
+            uint32_t acc = (uint32_t)s->bias_c[o];
+            for (uint32_t j = s->rowptr[o]; j < s->rowptr[o + 1]; j++)
+                acc += (uint32_t)(s->val[j] * x[s->idx[j]]);
+            out[o] = qe_requant1(qe_wrap32(acc), s->mult[o], s->shift[o], s->zero, s->lo, s->hi);
+        }
+        return;
+    }
+    for (int i0 = 0; i0 < n; i0 += QE_SPARSE_COLS) {
+        int nb = n - i0 < QE_SPARSE_COLS ? n - i0 : QE_SPARSE_COLS;
+        /* xt (K, QE_SPARSE_COLS): the tile's inputs, image-minor */
+        int8_t *xt = scratch;
+        for (int i = 0; i < QE_SPARSE_COLS; i++) {
+            const int8_t *xi = x + (size_t)(i0 + (i < nb ? i : 0)) * K;
+            for (int k = 0; k < K; k++)
+                xt[(size_t)k * QE_SPARSE_COLS + i] = xi[k];
+        }
+        for (int o = 0; o < s->oc; o++) {
+            uint32_t acc[QE_SPARSE_COLS];
+            for (int i = 0; i < QE_SPARSE_COLS; i++)
+                acc[i] = (uint32_t)s->bias_c[o];
+            for (uint32_t j = s->rowptr[o]; j < s->rowptr[o + 1]; j++) {
+                const int32_t w = s->val[j];
+                const int8_t *xk = xt + (size_t)s->idx[j] * QE_SPARSE_COLS;
+                for (int i = 0; i < QE_SPARSE_COLS; i++)
+                    acc[i] += (uint32_t)(w * xk[i]);
+            }
+            for (int i = 0; i < nb; i++)
+                out[(size_t)(i0 + i) * ldo + o] =
+                    qe_requant1(qe_wrap32(acc[i]), s->mult[o], s->shift[o], s->zero, s->lo, s->hi);
+        }
+    }
+}
