@@ -59,6 +59,12 @@ typedef struct {
 typedef void (*qe_gemm_fn)(const qe_gemm_w *w, const void *a, size_t lda, int P, int8_t *out,
                            size_t ldo);
 
+struct qe_step_s;
+
+/* A-panel packers (see qe_im2col / qe_pack_rows below for the contract). */
+typedef void (*qe_im2col_fn)(void *a, const struct qe_step_s *s, const int8_t *in, int p0, int np);
+typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, int n);
+
 typedef struct {
     qe_isa isa;
     const char *name;
@@ -69,6 +75,8 @@ typedef struct {
     int32_t aoff;           /* the format's offset (128 for U8X)             */
     int rows;               /* preferred multiple of rows per tile           */
     qe_gemm_fn gemm;
+    qe_im2col_fn im2col;
+    qe_pack_fn pack_rows;
 } qe_kernels;
 
 /* The tables; NULL when the ISA cannot exist in this build (not x86-64). */
@@ -109,7 +117,7 @@ typedef enum {
 } qe_kernel_kind;
 
 /* One op of the plan. Tensor ids: 0 is the input, i + 1 the output of op i. */
-typedef struct {
+typedef struct qe_step_s {
     qe_kernel_kind kind;
     int in, in2, out;
     int in_c, in_h, in_w;
@@ -147,14 +155,59 @@ struct qe_plan {
     size_t arena_bytes;
 };
 
-/* Portable pieces shared by every ISA (qe_ops.c). */
+/* A-panel packers, one per ISA, all from this template:
+ *   ATTR void NAME(void *a, const qe_step *s, const int8_t *in, int p0, int np)
+ * writes row p - p0 of the A panel (rows of s->g.kp elements of type ELEM)
+ * for output pixels [p0, p0 + np) of conv step s from one image's HWC
+ * input: taps in (ky, kx, c) order, padding pixels in_zero, then zeros up
+ * to kp (they meet zero weights). COPY(dst, src, n) converts n int8 values
+ * to ELEM; FILL(dst, v, n) writes n converted copies of the int8 v. A kernel
+ * row of taps inside the image is one contiguous run of k * in_c values. */
+#define QE_DEFINE_IM2COL(NAME, ATTR, ELEM, COPY, FILL)                                            \
+    ATTR void NAME(void *a_, const qe_step *s, const int8_t *in, int p0, int np)                  \
+    {                                                                                              \
+        ELEM *a = (ELEM *)a_;                                                                      \
+        const int C = s->in_c, H = s->in_h, W = s->in_w, k = s->kernel, kp = s->g.kp;             \
+        const int8_t z = (int8_t)s->in_zero;                                                       \
+        const int kc = k * C;                                                                      \
+        for (int p = 0; p < np; p++) {                                                             \
+            const int oy = (p0 + p) / s->out_w, ox = (p0 + p) % s->out_w;                          \
+            const int iy0 = oy * s->stride - s->pad, ix0 = ox * s->stride - s->pad;                \
+            ELEM *row = a + (size_t)p * kp;                                                        \
+            for (int ky = 0; ky < k; ky++, row += kc) {                                            \
+                const int iy = iy0 + ky;                                                           \
+                if (iy < 0 || iy >= H) {                                                           \
+                    FILL(row, z, kc);                                                              \
+                } else if (ix0 >= 0 && ix0 + k <= W) {                                             \
+                    COPY(row, in + ((size_t)iy * W + ix0) * C, kc);                                \
+                } else {                                                                           \
+                    for (int kx = 0; kx < k; kx++) {                                               \
+                        const int ix = ix0 + kx;                                                   \
+                        if (ix < 0 || ix >= W)                                                     \
+                            FILL(row + kx * C, z, C);                                              \
+                        else                                                                       \
+                            COPY(row + kx * C, in + ((size_t)iy * W + ix) * C, C);                 \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+            FILL(row, 0, kp - k * kc);                                                             \
+        }                                                                                          \
+    }
 
-/* Row p - p0 of the A panel (rows of kp elements in format f) for output
- * pixels [p0, p0 + np) of a conv step, from one image's HWC input. */
-void qe_im2col(void *a, qe_afmt f, const qe_step *s, const int8_t *in, int p0, int np);
-/* n rows of K = s->kdim from x (rows of kdim) into the A panel (rows of
- * s->g.kp, format f). */
-void qe_pack_rows(void *a, qe_afmt f, const qe_step *s, const int8_t *x, int n);
+/* The dense form: n rows of K = s->kdim values from x (rows of kdim) into
+ * the A panel (rows of s->g.kp), zero-padded. */
+#define QE_DEFINE_PACK_ROWS(NAME, ATTR, ELEM, COPY, FILL)                                         \
+    ATTR void NAME(void *a_, const qe_step *s, const int8_t *x, int n)                            \
+    {                                                                                              \
+        ELEM *a = (ELEM *)a_;                                                                      \
+        const int K = s->kdim, kp = s->g.kp;                                                       \
+        for (int i = 0; i < n; i++) {                                                              \
+            COPY(a + (size_t)i * kp, x + (size_t)i * K, K);                                        \
+            FILL(a + (size_t)i * kp + K, 0, kp - K);                                               \
+        }                                                                                          \
+    }
+
+/* Portable pieces shared by every ISA (qe_ops.c). */
 
 void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out);
 void qe_avgpool(const qe_step *s, const int8_t *in, int8_t *out);

@@ -60,6 +60,33 @@ AI __m128i requant8(__m256i acc, const rq8 *q, __m256i z, __m256i lo, __m256i hi
     return _mm_packs_epi16(w16, w16);
 }
 
+/* ---- A panel: int8 -> int16 ------------------------------------------------------ */
+
+AI void copy_s16(int16_t *d, const int8_t *src, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i),
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        d[i] = src[i];
+}
+
+AI void fill_s16(int16_t *d, int8_t v, int n)
+{
+    const __m256i x = _mm256_set1_epi16(v);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i), x);
+    for (; i < n; i++)
+        d[i] = v;
+}
+
+QE_DEFINE_IM2COL(im2col_avx2, static TGT, int16_t, copy_s16, fill_s16)
+QE_DEFINE_PACK_ROWS(pack_rows_avx2, static TGT, int16_t, copy_s16, fill_s16)
+
+/* ---- GEMM ------------------------------------------------------------------------ */
+
 #define MAXR 8
 #define MAXJ 2
 
@@ -156,6 +183,8 @@ static const qe_kernels KERN_AVX2 = {
     .aoff = 0,
     .rows = 8,
     .gemm = gemm_avx2,
+    .im2col = im2col_avx2,
+    .pack_rows = pack_rows_avx2,
 };
 
 const qe_kernels *qe_kernels_avx2(void) { return &KERN_AVX2; }

@@ -55,6 +55,37 @@ AI __m128i requant16(__m512i acc, const rq16 *q, __m512i z, __m512i lo, __m512i 
     return _mm_unpacklo_epi64(b[0], b[1]);
 }
 
+/* ---- A panel: x ^ 0x80 with masked 64-byte moves ---------------------------- */
+
+AI __mmask64 first_n(int n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+
+AI void copy_u8x(uint8_t *d, const int8_t *src, int n)
+{
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    int i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512(d + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), x80));
+    if (i < n) {
+        const __mmask64 m = first_n(n - i);
+        _mm512_mask_storeu_epi8(d + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + i), x80));
+    }
+}
+
+AI void fill_u8x(uint8_t *d, int8_t v, int n)
+{
+    const __m512i x = _mm512_set1_epi8((char)(v ^ 0x80));
+    int i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512(d + i, x);
+    if (i < n)
+        _mm512_mask_storeu_epi8(d + i, first_n(n - i), x);
+}
+
+QE_DEFINE_IM2COL(im2col_vnni, static TGT, uint8_t, copy_u8x, fill_u8x)
+QE_DEFINE_PACK_ROWS(pack_rows_vnni, static TGT, uint8_t, copy_u8x, fill_u8x)
+
+/* ---- GEMM ------------------------------------------------------------------------ */
+
 #define MAXR 12
 #define MAXJ 4
 
@@ -150,6 +181,8 @@ static const qe_kernels KERN_VNNI = {
     .aoff = 128,
     .rows = 12,
     .gemm = gemm_vnni,
+    .im2col = im2col_vnni,
+    .pack_rows = pack_rows_vnni,
 };
 
 const qe_kernels *qe_kernels_avx512(void) { return &KERN_VNNI; }

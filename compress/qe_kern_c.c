@@ -1,7 +1,14 @@
 /* qe_kern_c.c - the portable GEMM of the int8 engine: int8 activations,
  * plain weight rows (ocb 1, kg kp), uint32 (wrapping) accumulators, four
  * output channels per pass so each activation is loaded once per four. */
+#include <string.h>
+
 #include "qe_internal.h"
+
+#define COPY_S8(dst, src, n) memcpy((dst), (src), (size_t)(n))
+#define FILL_S8(dst, v, n) memset((dst), (v), (size_t)(n))
+QE_DEFINE_IM2COL(im2col_c, static, int8_t, COPY_S8, FILL_S8)
+QE_DEFINE_PACK_ROWS(pack_rows_c, static, int8_t, COPY_S8, FILL_S8)
 
 static void gemm_c(const qe_gemm_w *w, const void *av, size_t lda, int P, int8_t *out, size_t ldo)
 {
@@ -48,6 +55,8 @@ static const qe_kernels KERN_C = {
     .aoff = 0,
     .rows = 4,
     .gemm = gemm_c,
+    .im2col = im2col_c,
+    .pack_rows = pack_rows_c,
 };
 
 const qe_kernels *qe_kernels_c(void) { return &KERN_C; }

@@ -40,7 +40,7 @@ static void conv(const run_ctx *c, const qe_step *s, int i)
     const int P = s->out_h * s->out_w;
     for (int p0 = 0; p0 < P; p0 += s->tile) {
         int np = P - p0 < s->tile ? P - p0 : s->tile;
-        qe_im2col(a, k->afmt, s, in, p0, np);
+        k->im2col(a, s, in, p0, np);
         k->gemm(&s->g, a, (size_t)s->g.kp, np, out + (size_t)p0 * s->out_c, (size_t)s->out_c);
     }
 }
@@ -58,7 +58,7 @@ static void dense(const run_ctx *c, const qe_step *s, int i0, int n)
     }
     for (int r0 = 0; r0 < n; r0 += s->tile) {
         int nr = n - r0 < s->tile ? n - r0 : s->tile;
-        qe_pack_rows(a, k->afmt, s, x + (size_t)r0 * s->kdim, nr);
+        k->pack_rows(a, s, x + (size_t)r0 * s->kdim, nr);
         k->gemm(&s->g, a, (size_t)s->g.kp, nr, out + (size_t)r0 * s->out_c, (size_t)s->out_c);
     }
 }

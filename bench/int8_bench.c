@@ -1,0 +1,308 @@
+/* int8_bench.c - the int8 engine (compress/qengine.h) against the float
+ * forward pass (libnn nn_exec: im2col + OpenBLAS sgemm) on the MNIST
+ * recipe's network, one thread, batch 1 and batch 128.
+ *
+ * Float: conv3x3(32)-relu-conv3x3(32)-relu-maxpool-conv3x3(64)-relu-
+ * conv3x3(64)-relu-maxpool-flatten-dense(256)-relu-dense(10) on 1x28x28,
+ * biases instead of batch norm (the quantized model has BN folded, so this
+ * is the float net with the same work), He init, nn_exec_forward with
+ * training = 0 and 1 thread.
+ * Int8: a random qm_model of the same shapes (ReLUs fused), run with
+ * qe_run for every ISA this CPU has, with dense weights and with the two
+ * dense layers 95% sparse (--sparsity), QE_SPARSE_AUTO.
+ *
+ * Timing: one untimed call, then a repetition calls the forward back to
+ * back until it has taken --min-ms; the best of --reps repetitions counts
+ * (CLOCK_MONOTONIC). On a shared machine the numbers are indicative only.
+ * Output: a table, then one JSON line (the last line).
+ * Usage: int8_bench [--reps R] [--min-ms T] [--sparsity S] [--batch B] [--isa NAME]
+ * (--isa: only that int8 ISA, e.g. for a profiler; the float run still happens) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../compress/qengine.h"
+#include "../compress/qmodel.h"
+#include "../libnn/nn_exec.h"
+#include "../libnn/nn_model.h"
+#include "../libnn/nn_rng.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(const char *what, const char *msg)
+{
+    fprintf(stderr, "int8_bench: %s: %s\n", what, msg);
+    exit(1);
+}
+
+/* ---- float model ------------------------------------------------------------- */
+
+static void add_layer(nn_model_spec *s, nn_layer_type t, int arg)
+{
+    nn_layer_spec *l = &s->layers[s->n_layers++];
+    nn_layer_spec_defaults(l, t);
+    if (t == NN_LAYER_CONV2D)
+        l->out_channels = arg, l->kernel = 3, l->pad = 1;
+    if (t == NN_LAYER_DENSE)
+        l->units = arg;
+}
+
+static void build_float(nn_model *m)
+{
+    static nn_model_spec s;
+    memset(&s, 0, sizeof s);
+    s.in_c = 1, s.in_h = 28, s.in_w = 28, s.num_classes = 10;
+    add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
+    add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
+    add_layer(&s, NN_LAYER_MAXPOOL, 0);
+    add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
+    add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
+    add_layer(&s, NN_LAYER_MAXPOOL, 0);
+    add_layer(&s, NN_LAYER_FLATTEN, 0);
+    add_layer(&s, NN_LAYER_DENSE, 256), add_layer(&s, NN_LAYER_RELU, 0);
+    add_layer(&s, NN_LAYER_DENSE, 10);
+    nn_error err;
+    if (nn_model_build(m, &s, &err) != NN_OK)
+        die("float model", err.msg);
+    nn_model_init_params(m, NN_INIT_HE, 1);
+    m->mean[0] = 0.1307f, m->std[0] = 0.3081f;
+}
+
+/* ---- int8 model ---------------------------------------------------------------- */
+
+static qm_op *q_op(qm_model *m, qm_op_type t, int c, int h, int w)
+{
+    qm_op *op = &m->ops[m->n_ops];
+    memset(op, 0, sizeof *op);
+    op->type = t, op->input = m->n_ops - 1;
+    op->in_c = c, op->in_h = h, op->in_w = w;
+    op->out.scale = 0.05f;
+    op->weight_bits = 8;
+    m->n_ops++;
+    return op;
+}
+
+static void q_conv(qm_model *m, int c, int hw, int oc)
+{
+    qm_op *op = q_op(m, QM_CONV2D, c, hw, hw);
+    op->kernel = 3, op->stride = 1, op->pad = 1, op->relu = 1;
+    op->out_c = oc, op->out_h = hw, op->out_w = hw;
+}
+
+static void q_pool(qm_model *m, int c, int hw)
+{
+    qm_op *op = q_op(m, QM_MAXPOOL, c, hw, hw);
+    op->kernel = 2, op->stride = 2;
+    op->out_c = c, op->out_h = hw / 2, op->out_w = hw / 2;
+}
+
+static void q_dense(qm_model *m, int c, int h, int w, int oc, int relu)
+{
+    qm_op *op = q_op(m, QM_DENSE, c, h, w);
+    op->out_c = oc, op->out_h = 1, op->out_w = 1, op->relu = relu;
+}
+
+static void build_int8(qm_model *m, double sparsity)
+{
+    memset(m, 0, sizeof *m);
+    m->in_c = 1, m->in_h = 28, m->in_w = 28, m->num_classes = 10;
+    m->in.scale = 0.02f, m->in.zero = -10;
+    q_conv(m, 1, 28, 32), q_conv(m, 32, 28, 32), q_pool(m, 32, 28);
+    q_conv(m, 32, 14, 64), q_conv(m, 64, 14, 64), q_pool(m, 64, 14);
+    q_dense(m, 64, 7, 7, 256, 1), q_dense(m, 256, 1, 1, 10, 0);
+    for (int i = 0; i < m->n_ops; i++)
+        m->ops[i].out.zero = m->ops[i].type == QM_MAXPOOL ? m->ops[i - 1].out.zero : -100 + 7 * i;
+    nn_error err;
+    if (qm_model_alloc(m, &err) != NN_OK)
+        die("int8 model", err.msg);
+    nn_rng r;
+    nn_rng_seed(&r, 2);
+    for (int i = 0; i < 256; i++)
+        m->input_lut[i] = (int8_t)(i / 2 - 10);
+    for (int i = 0; i < m->n_ops; i++) {
+        qm_op *op = &m->ops[i];
+        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+            continue;
+        double sp = op->type == QM_DENSE ? sparsity : 0.0;
+        for (size_t k = 0; k < op->n_weights; k++)
+            op->weights[k] = nn_rng_uniform(&r) < sp ? 0 : (int8_t)((int)nn_rng_below(&r, 255) - 127);
+        size_t K = op->n_weights / (size_t)op->out_c;
+        for (int o = 0; o < op->out_c; o++) {
+            int32_t mu, sh;
+            if (qm_quantize_multiplier(30.0 / (sqrt((double)K * (1.0 - sp) + 1) * 73 * 60), &mu,
+                                       &sh) != NN_OK)
+                die("int8 model", "multiplier");
+            op->mult[o] = mu, op->shift[o] = (int8_t)sh;
+            op->bias[o] = (int32_t)nn_rng_below(&r, 2001) - 1000;
+            op->w_scale[o] = 0.01f;
+        }
+    }
+    if (qm_model_validate(m, &err) != NN_OK)
+        die("int8 model", err.msg);
+}
+
+/* ---- timing ------------------------------------------------------------------------- */
+
+typedef struct {
+    int reps;
+    double min_s;
+} timing;
+
+typedef void (*fwd_fn)(void *ctx, int n);
+
+/* Best seconds per call of fn(ctx, n). */
+static double time_calls(fwd_fn fn, void *ctx, int n, const timing *t)
+{
+    fn(ctx, n);
+    double best = 1e30;
+    for (int r = 0; r < t->reps; r++) {
+        int calls = 0;
+        double t0 = now_seconds(), el;
+        do {
+            fn(ctx, n);
+            calls++;
+            el = now_seconds() - t0;
+        } while (el < t->min_s);
+        if (el / calls < best)
+            best = el / calls;
+    }
+    return best;
+}
+
+typedef struct {
+    nn_exec *ex;
+} float_ctx;
+
+static void float_fwd(void *ctx, int n)
+{
+    float_ctx *c = ctx;
+    nn_exec_forward(c->ex, n, 0, 0, 0);
+}
+
+typedef struct {
+    const qe_plan *p;
+    void *arena;
+    const uint8_t *pixels;
+    int8_t *logits;
+} int8_ctx;
+
+static void int8_fwd(void *ctx, int n)
+{
+    int8_ctx *c = ctx;
+    if (qe_run(c->p, c->arena, c->pixels, n, c->logits) != NN_OK)
+        die("qe_run", "failed");
+}
+
+int main(int argc, char **argv)
+{
+    timing t = {3, 0.3};
+    double sparsity = 0.95;
+    int big = 128;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            t.reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--min-ms") && i + 1 < argc)
+            t.min_s = atof(argv[++i]) / 1000.0;
+        else if (!strcmp(argv[i], "--sparsity") && i + 1 < argc)
+            sparsity = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            big = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc)
+            only = argv[++i];
+        else {
+            fprintf(stderr, "usage: int8_bench [--reps R] [--min-ms T] [--sparsity S] [--batch B] "
+                            "[--isa c|avx2|avx512-vnni]\n");
+            return 2;
+        }
+    }
+    if (t.reps < 1 || t.min_s <= 0 || big < 1 || sparsity < 0 || sparsity >= 1) {
+        fprintf(stderr, "int8_bench: bad option value\n");
+        return 2;
+    }
+    const int batches[2] = {1, big};
+    nn_rng r;
+    nn_rng_seed(&r, 3);
+    uint8_t *pixels = malloc((size_t)big * 784);
+    int8_t *logits = malloc((size_t)big * 10);
+    if (!pixels || !logits)
+        die("memory", "out of memory");
+    for (size_t i = 0; i < (size_t)big * 784; i++)
+        pixels[i] = (uint8_t)nn_rng_below(&r, 256);
+
+    /* float */
+    nn_model fm;
+    build_float(&fm);
+    double float_ips[2];
+    for (int b = 0; b < 2; b++) {
+        nn_exec *ex;
+        nn_error err;
+        if (nn_exec_create(&ex, &fm, batches[b], 1, 0, &err) != NN_OK)
+            die("nn_exec_create", err.msg);
+        nn_exec_load_images(ex, pixels, NULL, batches[b], NULL, NULL, 0);
+        float_ctx c = {ex};
+        float_ips[b] = batches[b] / time_calls(float_fwd, &c, batches[b], &t);
+        nn_exec_free(ex);
+    }
+    printf("int8_bench: MNIST network, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
+           "(indicative: the machine may be shared)\n",
+           (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
+    printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float", "x float");
+    printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1], "1.00",
+           "1.00");
+
+    char json[4096];
+    int jl = snprintf(json, sizeof json, "{\"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
+                      big, float_ips[0], float_ips[1]);
+    const qe_isa isas[3] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
+    const double sps[2] = {0.0, sparsity};
+    int first = 1;
+    for (int s = 0; s < 2; s++) {
+        qm_model qm;
+        build_int8(&qm, sps[s]);
+        for (int k = 0; k < 3; k++) {
+            if (!qe_isa_supported(isas[k]) || (only && strcmp(only, qe_isa_name(isas[k]))))
+                continue;
+            double ips[2];
+            char dense_kernel[96] = "";
+            for (int b = 0; b < 2; b++) {
+                qe_plan *p;
+                nn_error err;
+                if (qe_plan_create(&p, &qm, batches[b], isas[k], &err) != NN_OK)
+                    die("qe_plan_create", err.msg);
+                snprintf(dense_kernel, sizeof dense_kernel, "%s", qe_plan_op_kernel(p, 6));
+                void *arena = malloc(qe_arena_bytes(p));
+                if (!arena)
+                    die("memory", "out of memory");
+                int8_ctx c = {p, arena, pixels, logits};
+                ips[b] = batches[b] / time_calls(int8_fwd, &c, batches[b], &t);
+                free(arena);
+                qe_plan_free(p);
+            }
+            char name[64];
+            snprintf(name, sizeof name, "int8 %s, dense %.0f%% zero", qe_isa_name(isas[k]),
+                     100 * sps[s]);
+            printf("%-34s %14.0f %14.0f %9.2f %9.2f   (dense1: %s)\n", name, ips[0], ips[1],
+                   ips[0] / float_ips[0], ips[1] / float_ips[1], dense_kernel);
+            jl += snprintf(json + jl, sizeof json - (size_t)jl,
+                           "%s{\"isa\": \"%s\", \"sparsity\": %.2f, \"ips\": [%.1f, %.1f], "
+                           "\"ratio\": [%.3f, %.3f]}",
+                           first ? "" : ", ", qe_isa_name(isas[k]), sps[s], ips[0], ips[1],
+                           ips[0] / float_ips[0], ips[1] / float_ips[1]);
+            first = 0;
+        }
+        qm_model_free(&qm);
+    }
+    printf("%s]}\n", json);
+    nn_model_free(&fm);
+    free(pixels);
+    free(logits);
+    return 0;
+}
