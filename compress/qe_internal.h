@@ -21,8 +21,7 @@
  * channels to a multiple of ocb); inside a block, groups of kg consecutive
  * k for each of the ocb channels: element (o, k) of block b = o / ocb is at
  *     b * (kp * ocb) + (k / kg) * (ocb * kg) + (o % ocb) * kg + k % kg
- * in elements of wbytes bytes (int8, or int16 for AVX2). C uses ocb = 1,
- * kg = kp (plain rows). */
+ * in elements of wbytes bytes (int8; int16 for AVX2, int32 for C). */
 #ifndef QE_INTERNAL_H
 #define QE_INTERNAL_H
 
@@ -69,7 +68,7 @@ typedef struct {
     qe_isa isa;
     const char *name;
     int ocb, kg;            /* weight packing, see above                     */
-    int wbytes;             /* 1: int8 weights, 2: int16 weights             */
+    int wbytes;             /* 1, 2, 4: int8, int16, int32 weights           */
     qe_afmt afmt;           /* activation format of the A panel              */
     int abytes;             /* bytes per A element                           */
     int32_t aoff;           /* the format's offset (128 for U8X)             */

@@ -1,6 +1,8 @@
 /* qe_kern_c.c - the portable GEMM of the int8 engine: int8 activations,
- * plain weight rows (ocb 1, kg kp), uint32 (wrapping) accumulators, four
- * output channels per pass so each activation is loaded once per four. */
+ * weights widened to int32 (the loop then needs no conversion) in blocks
+ * of 16 output channels with one k per group (ocb 16, kg 1: for each k,
+ * the 16 channels' weights are contiguous), uint32
+ * (wrapping) accumulators, 4 rows x 16 channels per pass. */
 #include <string.h>
 
 #include "qe_internal.h"
@@ -10,46 +12,63 @@
 QE_DEFINE_IM2COL(im2col_c, static, int8_t, COPY_S8, FILL_S8)
 QE_DEFINE_PACK_ROWS(pack_rows_c, static, int8_t, COPY_S8, FILL_S8)
 
+#define OCB 16 /* channels per weight block */
+#define ROWS 4 /* rows per pass */
+
+/* GNU C generic vectors: 16 lanes, lowered to whatever the target has
+ * (plain scalar code where it has nothing); no ISA is named. Unsigned
+ * lanes: products and sums wrap modulo 2^32 as the int32 rule needs. */
+typedef uint32_t v16u __attribute__((vector_size(64)));
+
+/* R rows x one block of 16 channels. */
+static inline void block_rows(const qe_gemm_w *w, const int8_t *a, size_t lda, int R, int b,
+                              int8_t *out, size_t ldo)
+{
+    const int kp = w->kp;
+    const int32_t *wb = (const int32_t *)w->w + (size_t)b * kp * OCB;
+    v16u bias, acc[ROWS];
+    memcpy(&bias, w->bias + b * OCB, sizeof bias);
+    for (int r = 0; r < ROWS; r++)
+        acc[r] = bias;
+    if (R == ROWS) {
+        for (int k = 0; k < kp; k++) {
+            v16u v;
+            memcpy(&v, wb + (size_t)k * OCB, sizeof v);
+            acc[0] += v * (uint32_t)(int32_t)a[k];
+            acc[1] += v * (uint32_t)(int32_t)a[lda + k];
+            acc[2] += v * (uint32_t)(int32_t)a[2 * lda + k];
+            acc[3] += v * (uint32_t)(int32_t)a[3 * lda + k];
+        }
+    } else {
+        for (int r = 0; r < R; r++)
+            for (int k = 0; k < kp; k++) {
+                v16u v;
+                memcpy(&v, wb + (size_t)k * OCB, sizeof v);
+                acc[r] += v * (uint32_t)(int32_t)a[r * lda + k];
+            }
+    }
+    const int o0 = b * OCB, n = w->oc - o0 < OCB ? w->oc - o0 : OCB;
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < n; l++)
+            out[r * ldo + o0 + l] = qe_requant1(qe_wrap32(acc[r][l]), w->mult[o0 + l],
+                                                w->shift[o0 + l], w->zero, w->lo, w->hi);
+}
+
 static void gemm_c(const qe_gemm_w *w, const void *av, size_t lda, int P, int8_t *out, size_t ldo)
 {
-    const int8_t *wt = (const int8_t *)w->w;
-    const int kp = w->kp, oc = w->oc;
-    for (int p = 0; p < P; p++) {
-        const int8_t *a = (const int8_t *)av + (size_t)p * lda;
-        int8_t *y = out + (size_t)p * ldo;
-        int o = 0;
-        for (; o + 4 <= oc; o += 4) {
-            const int8_t *w0 = wt + (size_t)o * kp, *w1 = w0 + kp, *w2 = w1 + kp, *w3 = w2 + kp;
-            uint32_t s0 = (uint32_t)w->bias[o], s1 = (uint32_t)w->bias[o + 1];
-            uint32_t s2 = (uint32_t)w->bias[o + 2], s3 = (uint32_t)w->bias[o + 3];
-            for (int k = 0; k < kp; k++) {
-                int32_t x = a[k];
-                s0 += (uint32_t)(x * w0[k]);
-                s1 += (uint32_t)(x * w1[k]);
-                s2 += (uint32_t)(x * w2[k]);
-                s3 += (uint32_t)(x * w3[k]);
-            }
-            const uint32_t s[4] = {s0, s1, s2, s3};
-            for (int j = 0; j < 4; j++)
-                y[o + j] = qe_requant1(qe_wrap32(s[j]), w->mult[o + j], w->shift[o + j], w->zero,
-                                       w->lo, w->hi);
-        }
-        for (; o < oc; o++) {
-            const int8_t *w0 = wt + (size_t)o * kp;
-            uint32_t s0 = (uint32_t)w->bias[o];
-            for (int k = 0; k < kp; k++)
-                s0 += (uint32_t)(a[k] * w0[k]);
-            y[o] = qe_requant1(qe_wrap32(s0), w->mult[o], w->shift[o], w->zero, w->lo, w->hi);
-        }
-    }
+    const int8_t *a = (const int8_t *)av;
+    for (int b = 0; b < w->oc_pad / OCB; b++)
+        for (int p = 0; p < P; p += ROWS)
+            block_rows(w, a + (size_t)p * lda, lda, P - p < ROWS ? P - p : ROWS, b,
+                       out + (size_t)p * ldo, ldo);
 }
 
 static const qe_kernels KERN_C = {
     .isa = QE_ISA_C,
     .name = "c",
-    .ocb = 1,
-    .kg = 0, /* 0: the whole row (kp) */
-    .wbytes = 1,
+    .ocb = OCB,
+    .kg = 1,
+    .wbytes = 4,
     .afmt = QE_AFMT_S8,
     .abytes = 1,
     .aoff = 0,
