@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "qengine.h"
 
@@ -58,6 +59,73 @@ typedef struct {
 typedef void (*qe_gemm_fn)(const qe_gemm_w *w, const void *a, size_t lda, int P, int8_t *out,
                            size_t ldo);
 
+
+
+/* Sparse dense layer: compressed rows over the non-zero weights. Inputs are
+ * raw int8 rows (no format), bias_c = bias - in_zero * sum w (mod 2^32). */
+typedef struct {
+    int oc, k;
+    const uint32_t *rowptr; /* (oc + 1)                                      */
+    const uint32_t *idx;    /* (nnz) input index k of each non-zero          */
+    const int8_t *val;      /* (nnz) the weight                              */
+    const int32_t *bias_c;  /* (oc)                                          */
+    const int32_t *mult;    /* (oc)                                          */
+    const int32_t *shift;   /* (oc)                                          */
+    int32_t zero, lo, hi;
+} qe_sparse_w;
+
+/* Images processed together by the sparse kernels when n > 1. */
+#define QE_SPARSE_COLS 16
+
+/* Sparse kernel: out (n, oc) rows of ldo from x (n, k) rows of k. Scratch:
+ * qe_sparse_scratch(k) bytes, 64-aligned. */
+typedef void (*qe_sparse_fn)(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,
+                             void *scratch);
+
+static inline size_t qe_sparse_scratch(int k)
+{
+    size_t tile = (size_t)k * QE_SPARSE_COLS * 4, copy = (size_t)k + 64;
+    return tile > copy ? tile : copy;
+}
+
+/* The sparse kernel of every ISA, from this template: ONE(s, x, out,
+ * scratch) handles a single image; n > 1 images go in tiles of 16: the
+ * tile's inputs transposed to XT (k, 16) (int8, or int32 where widening at
+ * load is slow), then for each output channel acc[16 images] += w *
+ * x[k][16 images] over its non-zeros, in GNU C generic vectors that the
+ * ISA's target attribute lowers; LOADV(p) widens 16 XT values to qe_v16u. */
+typedef uint32_t qe_v16u __attribute__((vector_size(64)));
+#define QE_DEFINE_SPARSE(NAME, ATTR, ONE, XT, LOADV)                                              \
+    ATTR void NAME(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,         \
+                   void *scratch)                                                                  \
+    {                                                                                              \
+        if (n == 1) {                                                                              \
+            ONE(s, x, out, scratch);                                                               \
+            return;                                                                                \
+        }                                                                                          \
+        const int K = s->k;                                                                        \
+        XT *xt = (XT *)scratch; /* (K, QE_SPARSE_COLS) */                                          \
+        for (int i0 = 0; i0 < n; i0 += QE_SPARSE_COLS) {                                           \
+            const int nb = n - i0 < QE_SPARSE_COLS ? n - i0 : QE_SPARSE_COLS;                      \
+            for (int i = 0; i < QE_SPARSE_COLS; i++) {                                             \
+                const int8_t *xi = x + (size_t)(i0 + (i < nb ? i : 0)) * K;                        \
+                for (int k = 0; k < K; k++)                                                        \
+                    xt[(size_t)k * QE_SPARSE_COLS + i] = (XT)xi[k];                                \
+            }                                                                                      \
+            for (int o = 0; o < s->oc; o++) {                                                      \
+                qe_v16u acc = {0};                                                                 \
+                acc += (uint32_t)s->bias_c[o];                                                     \
+                for (uint32_t j = s->rowptr[o]; j < s->rowptr[o + 1]; j++) {                       \
+                    acc += LOADV(xt + (size_t)s->idx[j] * QE_SPARSE_COLS) *                        \
+                           (uint32_t)(int32_t)s->val[j];                                           \
+                }                                                                                  \
+                for (int i = 0; i < nb; i++)                                                       \
+                    out[(size_t)(i0 + i) * ldo + o] = qe_requant1(                                 \
+                        qe_wrap32(acc[i]), s->mult[o], s->shift[o], s->zero, s->lo, s->hi);        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 struct qe_step_s;
 
 /* A-panel packers (see qe_im2col / qe_pack_rows below for the contract). */
@@ -76,34 +144,14 @@ typedef struct {
     qe_gemm_fn gemm;
     qe_im2col_fn im2col;
     qe_pack_fn pack_rows;
+    qe_sparse_fn sparse;
+    double sparse_max_density; /* QE_SPARSE_AUTO: sparse at or below this    */
 } qe_kernels;
 
 /* The tables; NULL when the ISA cannot exist in this build (not x86-64). */
 const qe_kernels *qe_kernels_c(void);
 const qe_kernels *qe_kernels_avx2(void);
 const qe_kernels *qe_kernels_avx512(void);
-
-/* Sparse dense layer: compressed rows over the non-zero weights. Inputs are
- * raw int8 rows (no format), bias_c = bias - in_zero * sum w (mod 2^32). */
-typedef struct {
-    int oc, k;
-    const uint32_t *rowptr; /* (oc + 1)                                      */
-    const uint32_t *idx;    /* (nnz) input index k of each non-zero          */
-    const int8_t *val;      /* (nnz) the weight                              */
-    const int32_t *bias_c;  /* (oc)                                          */
-    const int32_t *mult;    /* (oc)                                          */
-    const int32_t *shift;   /* (oc)                                          */
-    int32_t zero, lo, hi;
-} qe_sparse_w;
-
-/* Images processed together by the sparse kernel (its scratch holds a
- * transposed tile of QE_SPARSE_COLS input rows). */
-#define QE_SPARSE_COLS 16
-
-/* out (n, oc) rows of ldo; x (n, k) rows of k; scratch k * QE_SPARSE_COLS
- * bytes (unused when n == 1). */
-void qe_sparse_dense(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,
-                     int8_t *scratch);
 
 typedef enum {
     QE_K_GEMM_CONV = 1,

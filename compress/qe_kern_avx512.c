@@ -170,6 +170,40 @@ static TGT void gemm_vnni(const qe_gemm_w *w, const void *av, size_t lda, int P,
     }
 }
 
+/* ---- sparse dense layer ------------------------------------------------------------ */
+
+/* One image: per output row, 16 non-zeros at a time, the inputs gathered
+ * (4-byte gathers at byte offsets from a copy of x padded by 64 bytes, so
+ * no gather reads past it; the low byte is the value). */
+AI void sparse_one_vnni(const qe_sparse_w *s, const int8_t *x, int8_t *out, void *scratch)
+{
+    uint8_t *xp = (uint8_t *)scratch;
+    memcpy(xp, x, (size_t)s->k);
+    memset(xp + s->k, 0, 64);
+    for (int o = 0; o < s->oc; o++) {
+        uint32_t j = s->rowptr[o];
+        const uint32_t end = s->rowptr[o + 1];
+        __m512i acc = _mm512_setzero_si512();
+        for (; j < end; j += 16) {
+            const __mmask16 m = end - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - j)) - 1);
+            __m512i vi = _mm512_maskz_loadu_epi32(m, s->idx + j);
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, vi, xp, 1);
+            g = _mm512_srai_epi32(_mm512_slli_epi32(g, 24), 24);
+            __m512i w = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, s->val + j));
+            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(g, w));
+        }
+        uint32_t sum = (uint32_t)s->bias_c[o] + (uint32_t)_mm512_reduce_add_epi32(acc);
+        out[o] = qe_requant1(qe_wrap32(sum), s->mult[o], s->shift[o], s->zero, s->lo, s->hi);
+    }
+}
+
+AI qe_v16u load16_vnni(const int8_t *p)
+{
+    return (qe_v16u)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+
+QE_DEFINE_SPARSE(sparse_vnni, static TGT, sparse_one_vnni, int8_t, load16_vnni)
+
 static const qe_kernels KERN_VNNI = {
     .isa = QE_ISA_AVX512_VNNI,
     .name = "avx512-vnni",
@@ -183,6 +217,8 @@ static const qe_kernels KERN_VNNI = {
     .gemm = gemm_vnni,
     .im2col = im2col_vnni,
     .pack_rows = pack_rows_vnni,
+    .sparse = sparse_vnni,
+    .sparse_max_density = 0.015,
 };
 
 const qe_kernels *qe_kernels_avx512(void) { return &KERN_VNNI; }

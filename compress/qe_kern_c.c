@@ -63,6 +63,36 @@ static void gemm_c(const qe_gemm_w *w, const void *av, size_t lda, int P, int8_t
                        out + (size_t)p * ldo, ldo);
 }
 
+/* One image of a sparse dense layer: four partial sums per row. */
+static void sparse_one_c(const qe_sparse_w *s, const int8_t *x, int8_t *out, void *scratch)
+{
+    (void)scratch;
+    for (int o = 0; o < s->oc; o++) {
+        uint32_t a0 = (uint32_t)s->bias_c[o], a1 = 0, a2 = 0, a3 = 0;
+        uint32_t j = s->rowptr[o];
+        const uint32_t end = s->rowptr[o + 1];
+        for (; j + 4 <= end; j += 4) {
+            a0 += (uint32_t)(s->val[j] * x[s->idx[j]]);
+            a1 += (uint32_t)(s->val[j + 1] * x[s->idx[j + 1]]);
+            a2 += (uint32_t)(s->val[j + 2] * x[s->idx[j + 2]]);
+            a3 += (uint32_t)(s->val[j + 3] * x[s->idx[j + 3]]);
+        }
+        for (; j < end; j++)
+            a0 += (uint32_t)(s->val[j] * x[s->idx[j]]);
+        out[o] = qe_requant1(qe_wrap32(a0 + a1 + a2 + a3), s->mult[o], s->shift[o], s->zero, s->lo,
+                             s->hi);
+    }
+}
+
+static inline qe_v16u load16_c(const int32_t *p)
+{
+    qe_v16u v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+QE_DEFINE_SPARSE(sparse_c, static, sparse_one_c, int32_t, load16_c)
+
 static const qe_kernels KERN_C = {
     .isa = QE_ISA_C,
     .name = "c",
@@ -76,6 +106,8 @@ static const qe_kernels KERN_C = {
     .gemm = gemm_c,
     .im2col = im2col_c,
     .pack_rows = pack_rows_c,
+    .sparse = sparse_c,
+    .sparse_max_density = 0.25,
 };
 
 const qe_kernels *qe_kernels_c(void) { return &KERN_C; }

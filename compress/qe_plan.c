@@ -22,19 +22,6 @@
 #define CONV_TILE_BYTES (32 * 1024)   /* A panel of one conv tile           */
 #define DENSE_TILE_BYTES (512 * 1024) /* A panel of one dense row tile      */
 
-/* Density at or below which QE_SPARSE_AUTO picks the sparse kernel: the
- * sparse kernel is scalar per non-zero (vectorized over images when n > 1),
- * so it pays at higher densities against the C GEMM than against the SIMD
- * ones. Measured with bench/int8_bench (docs/int8.md). */
-static double sparse_threshold(qe_isa isa)
-{
-    switch (isa) {
-    case QE_ISA_C: return 0.30;
-    case QE_ISA_AVX2: return 0.12;
-    default: return 0.06;
-    }
-}
-
 static const qe_kernels *kernels_for(qe_isa isa)
 {
     switch (isa) {
@@ -207,10 +194,10 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
             double density = (double)nnz / (double)op->n_weights;
             int sparse = opt->sparse == QE_SPARSE_ALWAYS ||
                          (opt->sparse == QE_SPARSE_AUTO &&
-                          density <= sparse_threshold(kern->isa));
+                          density <= kern->sparse_max_density);
             if (sparse && nnz <= UINT32_MAX) {
                 s->kind = QE_K_SPARSE_DENSE;
-                s->scratch = (size_t)K * QE_SPARSE_COLS;
+                s->scratch = qe_sparse_scratch(s->kdim);
                 snprintf(s->desc, sizeof s->desc, "sparse csr K=%d density %.1f%%", s->kdim,
                          100.0 * density);
                 return setup_sparse(s, op, oi, nnz, err);

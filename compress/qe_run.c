@@ -53,7 +53,7 @@ static void dense(const run_ctx *c, const qe_step *s, int i0, int n)
     int8_t *out = tensor(c, s->out, i0);
     void *a = c->base + c->p->scratch_off;
     if (s->kind == QE_K_SPARSE_DENSE) {
-        qe_sparse_dense(&s->sp, x, n, out, (size_t)s->out_c, a);
+        k->sparse(&s->sp, x, n, out, (size_t)s->out_c, a);
         return;
     }
     for (int r0 = 0; r0 < n; r0 += s->tile) {

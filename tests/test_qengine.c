@@ -823,36 +823,38 @@ Test(qengine, batch_equals_single_images, .timeout = 120)
 
 Test(qengine, sparse_kernel_chosen_and_bit_exact, .timeout = 120)
 {
+    /* the policies pick the kernels they promise */
     tmodel *t = mnist_model(0.97, 97);
+    tmodel *vs = mnist_model(0.995, 99); /* below every ISA's threshold */
+    tmodel *d = mnist_model(0.0, 98);    /* above every ISA's threshold */
     for (int i = 0; i < N_ISAS; i++) {
         if (!qe_isa_supported(ALL_ISAS[i]))
             continue;
-        qe_plan *p;
-        nn_error err;
-        const qe_options opts[3] = {{ALL_ISAS[i], QE_SPARSE_AUTO},
-                                    {ALL_ISAS[i], QE_SPARSE_NEVER},
-                                    {ALL_ISAS[i], QE_SPARSE_ALWAYS}};
-        const char *want[3] = {"sparse", "gemm", "sparse"};
-        for (int k = 0; k < 3; k++) {
-            cr_assert_eq(qe_plan_create_opts(&p, &t->m, 20, &opts[k], &err), NN_OK, "%s", err.msg);
-            cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), want[k], strlen(want[k])), 0,
-                         "%s policy %d: op 6 runs %s", qe_isa_name(ALL_ISAS[i]), k,
+        const struct {
+            const qm_model *m;
+            qe_sparse_policy policy;
+            const char *want;
+        } cases[] = {{&t->m, QE_SPARSE_NEVER, "gemm"},    {&t->m, QE_SPARSE_ALWAYS, "sparse"},
+                     {&d->m, QE_SPARSE_ALWAYS, "sparse"}, {&vs->m, QE_SPARSE_AUTO, "sparse"},
+                     {&d->m, QE_SPARSE_AUTO, "gemm"},     {&vs->m, QE_SPARSE_NEVER, "gemm"}};
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            qe_plan *p;
+            nn_error err;
+            const qe_options opt = {ALL_ISAS[i], cases[k].policy};
+            cr_assert_eq(qe_plan_create_opts(&p, cases[k].m, 20, &opt, &err), NN_OK, "%s", err.msg);
+            cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), cases[k].want, strlen(cases[k].want)), 0,
+                         "%s case %zu: op 6 runs %s", qe_isa_name(ALL_ISAS[i]), k,
                          qe_plan_op_kernel(p, 6));
             cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "gemm", 4), 0, "convs stay dense");
+            cr_assert_str_eq(qe_plan_op_kernel(p, 99), "");
             qe_plan_free(p);
         }
     }
-    /* dense weights stay dense under AUTO */
-    tmodel *d = mnist_model(0.0, 98);
-    qe_plan *p;
-    nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &d->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), "gemm", 4), 0, "%s", qe_plan_op_kernel(p, 6));
-    cr_assert_str_eq(qe_plan_op_kernel(p, 99), "");
-    qe_plan_free(p);
-    /* bit-exactness of the three policies at batch 1 and 20 (and a tail of 4) */
+    /* bit-exactness of the three policies at batch 1 and 20 (a tail of 4) */
     check_all_isas(&t->m, 20, 4, "sparse mnist, batch 20");
     check_all_isas(&t->m, 1, 5, "sparse mnist, batch 1");
+    check_all_isas(&vs->m, 17, 6, "very sparse mnist, batch 17");
+    tm_free(vs);
     tm_free(d);
     tm_free(t);
 }
