@@ -93,7 +93,9 @@ static inline size_t qe_sparse_scratch(int k)
  * tile's inputs transposed to XT (k, 16) (int8, or int32 where widening at
  * load is slow), then for each output channel acc[16 images] += w *
  * x[k][16 images] over its non-zeros, in GNU C generic vectors that the
- * ISA's target attribute lowers; LOADV(p) widens 16 XT values to qe_v16u. */
+ * ISA's target attribute lowers; LOADV(v, p) sets the qe_v16u v to the 16
+ * XT values at p, widened (a macro: returning 64-byte vectors from
+ * functions changes the ABI where AVX-512 is off). */
 typedef uint32_t qe_v16u __attribute__((vector_size(64)));
 #define QE_DEFINE_SPARSE(NAME, ATTR, ONE, XT, LOADV)                                              \
     ATTR void NAME(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,         \
@@ -116,8 +118,9 @@ typedef uint32_t qe_v16u __attribute__((vector_size(64)));
                 qe_v16u acc = {0};                                                                 \
                 acc += (uint32_t)s->bias_c[o];                                                     \
                 for (uint32_t j = s->rowptr[o]; j < s->rowptr[o + 1]; j++) {                       \
-                    acc += LOADV(xt + (size_t)s->idx[j] * QE_SPARSE_COLS) *                        \
-                           (uint32_t)(int32_t)s->val[j];                                           \
+                    qe_v16u xv;                                                                    \
+                    LOADV(xv, xt + (size_t)s->idx[j] * QE_SPARSE_COLS);                            \
+                    acc += xv * (uint32_t)(int32_t)s->val[j];                                      \
                 }                                                                                  \
                 for (int i = 0; i < nb; i++)                                                       \
                     out[(size_t)(i0 + i) * ldo + o] = qe_requant1(                                 \

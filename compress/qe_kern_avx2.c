@@ -207,14 +207,9 @@ AI void sparse_one_avx2(const qe_sparse_w *s, const int8_t *x, int8_t *out, void
 
 /* The int32 tile: widening int8 at load splits the 64-byte generic vector
  * badly under AVX2, an int32 tile is faster (measured). */
-AI qe_v16u load16_avx2(const int32_t *p)
-{
-    qe_v16u v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#define LOAD16_AVX2(v, p) memcpy(&(v), (p), sizeof(v))
 
-QE_DEFINE_SPARSE(sparse_avx2, static TGT, sparse_one_avx2, int32_t, load16_avx2)
+QE_DEFINE_SPARSE(sparse_avx2, static TGT, sparse_one_avx2, int32_t, LOAD16_AVX2)
 
 static const qe_kernels KERN_AVX2 = {
     .isa = QE_ISA_AVX2,

@@ -197,12 +197,9 @@ AI void sparse_one_vnni(const qe_sparse_w *s, const int8_t *x, int8_t *out, void
     }
 }
 
-AI qe_v16u load16_vnni(const int8_t *p)
-{
-    return (qe_v16u)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
-}
+#define LOAD16_VNNI(v, p) ((v) = (qe_v16u)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 
-QE_DEFINE_SPARSE(sparse_vnni, static TGT, sparse_one_vnni, int8_t, load16_vnni)
+QE_DEFINE_SPARSE(sparse_vnni, static TGT, sparse_one_vnni, int8_t, LOAD16_VNNI)
 
 static const qe_kernels KERN_VNNI = {
     .isa = QE_ISA_AVX512_VNNI,

@@ -84,14 +84,9 @@ static void sparse_one_c(const qe_sparse_w *s, const int8_t *x, int8_t *out, voi
     }
 }
 
-static inline qe_v16u load16_c(const int32_t *p)
-{
-    qe_v16u v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#define LOAD16_C(v, p) memcpy(&(v), (p), sizeof(v))
 
-QE_DEFINE_SPARSE(sparse_c, static, sparse_one_c, int32_t, load16_c)
+QE_DEFINE_SPARSE(sparse_c, static, sparse_one_c, int32_t, LOAD16_C)
 
 static const qe_kernels KERN_C = {
     .isa = QE_ISA_C,
