@@ -6,22 +6,44 @@
 
 /* ---- pools ------------------------------------------------------------------ */
 
+/* 16 int8 lanes as GNU C generic vectors (lowered to the target's SIMD, or
+ * to scalar code). */
+typedef int8_t v16s8 __attribute__((vector_size(16)));
+
+static inline v16s8 vmax16(v16s8 a, v16s8 b)
+{
+    const v16s8 m = a > b; /* all ones where a > b */
+    return (a & m) | (b & ~m);
+}
+
 void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out)
 {
     const int C = s->in_c, W = s->in_w, k = s->kernel;
     const int8_t lo = (int8_t)s->lo;
+    const int c16 = C / 16 * 16;
     for (int oy = 0; oy < s->out_h; oy++)
         for (int ox = 0; ox < s->out_w; ox++) {
             int8_t *o = out + ((size_t)oy * s->out_w + ox) * C;
-            for (int c = 0; c < C; c++)
-                o[c] = lo;
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) {
-                    const int8_t *x =
-                        in + ((size_t)(oy * s->stride + ky) * W + (ox * s->stride + kx)) * C;
-                    for (int c = 0; c < C; c++)
-                        o[c] = x[c] > o[c] ? x[c] : o[c];
-                }
+            const int8_t *x0 = in + ((size_t)oy * s->stride * W + (size_t)ox * s->stride) * C;
+            for (int c = 0; c < c16; c += 16) {
+                v16s8 m, v;
+                memset(&m, lo, sizeof m);
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        memcpy(&v, x0 + ((size_t)ky * W + kx) * C + c, sizeof v);
+                        m = vmax16(m, v);
+                    }
+                memcpy(o + c, &m, sizeof m);
+            }
+            for (int c = c16; c < C; c++) {
+                int8_t m = lo;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int8_t v = x0[((size_t)ky * W + kx) * C + c];
+                        m = v > m ? v : m;
+                    }
+                o[c] = m;
+            }
         }
 }
 
