@@ -1,6 +1,7 @@
 /* int8_bench.c - the int8 engine (compress/qengine.h) against the float
  * forward pass (libnn nn_exec: im2col + OpenBLAS sgemm) on the MNIST
- * recipe's network, one thread, batch 1 and batch 128.
+ * recipe's network (or, with --net cifar, configs/cifar10.json's), one
+ * thread, batch 1 and batch 128.
  *
  * Float: conv3x3(32)-relu-conv3x3(32)-relu-maxpool-conv3x3(64)-relu-
  * conv3x3(64)-relu-maxpool-flatten-dense(256)-relu-dense(10) on 1x28x28,
@@ -10,12 +11,16 @@
  * Int8: a random qm_model of the same shapes (ReLUs fused), run with
  * qe_run for every ISA this CPU has, with dense weights and with the two
  * dense layers 95% sparse (--sparsity), QE_SPARSE_AUTO.
+ * CIFAR (--net cifar): the ResNet-style net of configs/cifar10.json on
+ * 3x32x32, batch norm replaced by conv biases (folded, in int8), ReLUs
+ * fused, residual adds, global average pooling, dense 10.
  *
  * Timing: one untimed call, then a repetition calls the forward back to
  * back until it has taken --min-ms; the best of --reps repetitions counts
  * (CLOCK_MONOTONIC). On a shared machine the numbers are indicative only.
  * Output: a table, then one JSON line (the last line).
- * Usage: int8_bench [--reps R] [--min-ms T] [--sparsity S] [--batch B] [--isa NAME]
+ * Usage: int8_bench [--net mnist|cifar] [--reps R] [--min-ms T] [--sparsity S]
+ *                   [--batch B] [--isa NAME]
  * (--isa: only that int8 ISA, e.g. for a profiler; the float run still happens) */
 #include <math.h>
 #include <stdio.h>
@@ -44,7 +49,8 @@ static void die(const char *what, const char *msg)
 
 /* ---- float model ------------------------------------------------------------- */
 
-static void add_layer(nn_model_spec *s, nn_layer_type t, int arg)
+/* Appends a layer; returns its index. */
+static int add_layer(nn_model_spec *s, nn_layer_type t, int arg)
 {
     nn_layer_spec *l = &s->layers[s->n_layers++];
     nn_layer_spec_defaults(l, t);
@@ -52,80 +58,118 @@ static void add_layer(nn_model_spec *s, nn_layer_type t, int arg)
         l->out_channels = arg, l->kernel = 3, l->pad = 1;
     if (t == NN_LAYER_DENSE)
         l->units = arg;
+    if (t == NN_LAYER_ADD)
+        l->input2 = arg;
+    return s->n_layers - 1;
 }
 
-static void build_float(nn_model *m)
+static void build_float(nn_model *m, int cifar)
 {
     static nn_model_spec s;
     memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 28, s.in_w = 28, s.num_classes = 10;
-    add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
-    add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
-    add_layer(&s, NN_LAYER_MAXPOOL, 0);
-    add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
-    add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
-    add_layer(&s, NN_LAYER_MAXPOOL, 0);
-    add_layer(&s, NN_LAYER_FLATTEN, 0);
-    add_layer(&s, NN_LAYER_DENSE, 256), add_layer(&s, NN_LAYER_RELU, 0);
-    add_layer(&s, NN_LAYER_DENSE, 10);
+    s.num_classes = 10;
+    if (!cifar) {
+        s.in_c = 1, s.in_h = 28, s.in_w = 28;
+        add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
+        add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
+        add_layer(&s, NN_LAYER_MAXPOOL, 0);
+        add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
+        add_layer(&s, NN_LAYER_CONV2D, 64), add_layer(&s, NN_LAYER_RELU, 0);
+        add_layer(&s, NN_LAYER_MAXPOOL, 0);
+        add_layer(&s, NN_LAYER_FLATTEN, 0);
+        add_layer(&s, NN_LAYER_DENSE, 256), add_layer(&s, NN_LAYER_RELU, 0);
+        add_layer(&s, NN_LAYER_DENSE, 10);
+    } else {
+        s.in_c = 3, s.in_h = 32, s.in_w = 32;
+        add_layer(&s, NN_LAYER_CONV2D, 32), add_layer(&s, NN_LAYER_RELU, 0);
+        for (int stage = 0; stage < 2; stage++) {
+            int w = stage ? 128 : 64;
+            add_layer(&s, NN_LAYER_CONV2D, w), add_layer(&s, NN_LAYER_MAXPOOL, 0);
+            int skip = add_layer(&s, NN_LAYER_RELU, 0);
+            add_layer(&s, NN_LAYER_CONV2D, w), add_layer(&s, NN_LAYER_RELU, 0);
+            add_layer(&s, NN_LAYER_CONV2D, w), add_layer(&s, NN_LAYER_ADD, skip);
+            add_layer(&s, NN_LAYER_RELU, 0);
+        }
+        add_layer(&s, NN_LAYER_GLOBAL_AVGPOOL, 0), add_layer(&s, NN_LAYER_FLATTEN, 0);
+        add_layer(&s, NN_LAYER_DENSE, 10);
+    }
     nn_error err;
     if (nn_model_build(m, &s, &err) != NN_OK)
         die("float model", err.msg);
     nn_model_init_params(m, NN_INIT_HE, 1);
-    m->mean[0] = 0.1307f, m->std[0] = 0.3081f;
+    for (int c = 0; c < s.in_c; c++)
+        m->mean[c] = 0.45f, m->std[c] = 0.25f;
 }
 
 /* ---- int8 model ---------------------------------------------------------------- */
 
-static qm_op *q_op(qm_model *m, qm_op_type t, int c, int h, int w)
+/* Appends an op reading tensor `input` (shape taken from it); returns its
+ * index. */
+static int q_op(qm_model *m, qm_op_type t, int input, int out_c, int relu)
 {
     qm_op *op = &m->ops[m->n_ops];
     memset(op, 0, sizeof *op);
-    op->type = t, op->input = m->n_ops - 1;
-    op->in_c = c, op->in_h = h, op->in_w = w;
+    op->type = t, op->input = input, op->relu = relu;
+    if (input == QM_INPUT)
+        op->in_c = m->in_c, op->in_h = m->in_h, op->in_w = m->in_w;
+    else
+        op->in_c = m->ops[input].out_c, op->in_h = m->ops[input].out_h,
+        op->in_w = m->ops[input].out_w;
     op->out.scale = 0.05f;
+    op->out.zero = -100 + 7 * m->n_ops;
     op->weight_bits = 8;
-    m->n_ops++;
-    return op;
+    op->out_c = out_c ? out_c : op->in_c;
+    op->out_h = op->in_h, op->out_w = op->in_w;
+    switch (t) {
+    case QM_CONV2D: op->kernel = 3, op->stride = 1, op->pad = 1; break;
+    case QM_MAXPOOL:
+        op->kernel = 2, op->stride = 2, op->out_h = op->in_h / 2, op->out_w = op->in_w / 2;
+        op->out.zero = input == QM_INPUT ? m->in.zero : m->ops[input].out.zero;
+        break;
+    case QM_GLOBAL_AVGPOOL:
+        op->out_h = op->out_w = 1;
+        op->out.zero = m->ops[input].out.zero;
+        break;
+    case QM_DENSE: op->out_h = op->out_w = 1; break;
+    case QM_ADD: op->add_mult[0] = op->add_mult[1] = 1 << 30, op->add_shift = 31; break;
+    default: break;
+    }
+    return m->n_ops++;
 }
 
-static void q_conv(qm_model *m, int c, int hw, int oc)
-{
-    qm_op *op = q_op(m, QM_CONV2D, c, hw, hw);
-    op->kernel = 3, op->stride = 1, op->pad = 1, op->relu = 1;
-    op->out_c = oc, op->out_h = hw, op->out_w = hw;
-}
-
-static void q_pool(qm_model *m, int c, int hw)
-{
-    qm_op *op = q_op(m, QM_MAXPOOL, c, hw, hw);
-    op->kernel = 2, op->stride = 2;
-    op->out_c = c, op->out_h = hw / 2, op->out_w = hw / 2;
-}
-
-static void q_dense(qm_model *m, int c, int h, int w, int oc, int relu)
-{
-    qm_op *op = q_op(m, QM_DENSE, c, h, w);
-    op->out_c = oc, op->out_h = 1, op->out_w = 1, op->relu = relu;
-}
-
-static void build_int8(qm_model *m, double sparsity)
+static void build_int8(qm_model *m, int cifar, double sparsity)
 {
     memset(m, 0, sizeof *m);
-    m->in_c = 1, m->in_h = 28, m->in_w = 28, m->num_classes = 10;
+    m->num_classes = 10;
     m->in.scale = 0.02f, m->in.zero = -10;
-    q_conv(m, 1, 28, 32), q_conv(m, 32, 28, 32), q_pool(m, 32, 28);
-    q_conv(m, 32, 14, 64), q_conv(m, 64, 14, 64), q_pool(m, 64, 14);
-    q_dense(m, 64, 7, 7, 256, 1), q_dense(m, 256, 1, 1, 10, 0);
-    for (int i = 0; i < m->n_ops; i++)
-        m->ops[i].out.zero = m->ops[i].type == QM_MAXPOOL ? m->ops[i - 1].out.zero : -100 + 7 * i;
+    if (!cifar) {
+        m->in_c = 1, m->in_h = 28, m->in_w = 28;
+        int x = q_op(m, QM_CONV2D, QM_INPUT, 32, 1);
+        x = q_op(m, QM_CONV2D, x, 32, 1), x = q_op(m, QM_MAXPOOL, x, 0, 0);
+        x = q_op(m, QM_CONV2D, x, 64, 1), x = q_op(m, QM_CONV2D, x, 64, 1);
+        x = q_op(m, QM_MAXPOOL, x, 0, 0);
+        x = q_op(m, QM_DENSE, x, 256, 1), q_op(m, QM_DENSE, x, 10, 0);
+    } else {
+        m->in_c = 3, m->in_h = 32, m->in_w = 32;
+        int x = q_op(m, QM_CONV2D, QM_INPUT, 32, 1);
+        for (int stage = 0; stage < 2; stage++) {
+            int w = stage ? 128 : 64;
+            x = q_op(m, QM_CONV2D, x, w, 0);
+            int skip = q_op(m, QM_MAXPOOL, x, 0, 1);
+            x = q_op(m, QM_CONV2D, skip, w, 1), x = q_op(m, QM_CONV2D, x, w, 0);
+            x = q_op(m, QM_ADD, x, 0, 1);
+            m->ops[x].input2 = skip;
+        }
+        x = q_op(m, QM_GLOBAL_AVGPOOL, x, 0, 0);
+        q_op(m, QM_DENSE, x, 10, 0);
+    }
     nn_error err;
     if (qm_model_alloc(m, &err) != NN_OK)
         die("int8 model", err.msg);
     nn_rng r;
     nn_rng_seed(&r, 2);
-    for (int i = 0; i < 256; i++)
-        m->input_lut[i] = (int8_t)(i / 2 - 10);
+    for (int i = 0; i < m->in_c * 256; i++)
+        m->input_lut[i] = (int8_t)(i % 256 / 2 - 10);
     for (int i = 0; i < m->n_ops; i++) {
         qm_op *op = &m->ops[i];
         if (op->type != QM_CONV2D && op->type != QM_DENSE)
@@ -206,6 +250,7 @@ int main(int argc, char **argv)
     double sparsity = 0.95;
     int big = 128;
     const char *only = NULL;
+    int cifar = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             t.reps = atoi(argv[++i]);
@@ -217,9 +262,13 @@ int main(int argc, char **argv)
             big = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--net") && i + 1 < argc && !strcmp(argv[i + 1], "cifar"))
+            cifar = 1, i++;
+        else if (!strcmp(argv[i], "--net") && i + 1 < argc && !strcmp(argv[i + 1], "mnist"))
+            cifar = 0, i++;
         else {
-            fprintf(stderr, "usage: int8_bench [--reps R] [--min-ms T] [--sparsity S] [--batch B] "
-                            "[--isa c|avx2|avx512-vnni]\n");
+            fprintf(stderr, "usage: int8_bench [--net mnist|cifar] [--reps R] [--min-ms T] "
+                            "[--sparsity S] [--batch B] [--isa c|avx2|avx512-vnni]\n");
             return 2;
         }
     }
@@ -230,16 +279,18 @@ int main(int argc, char **argv)
     const int batches[2] = {1, big};
     nn_rng r;
     nn_rng_seed(&r, 3);
-    uint8_t *pixels = malloc((size_t)big * 784);
+    const size_t in_size = cifar ? 3 * 32 * 32 : 28 * 28;
+    const int dense1 = cifar ? 12 : 6; /* the op index reported */
+    uint8_t *pixels = malloc((size_t)big * in_size);
     int8_t *logits = malloc((size_t)big * 10);
     if (!pixels || !logits)
         die("memory", "out of memory");
-    for (size_t i = 0; i < (size_t)big * 784; i++)
+    for (size_t i = 0; i < (size_t)big * in_size; i++)
         pixels[i] = (uint8_t)nn_rng_below(&r, 256);
 
     /* float */
     nn_model fm;
-    build_float(&fm);
+    build_float(&fm, cifar);
     double float_ips[2];
     for (int b = 0; b < 2; b++) {
         nn_exec *ex;
@@ -251,22 +302,22 @@ int main(int argc, char **argv)
         float_ips[b] = batches[b] / time_calls(float_fwd, &c, batches[b], &t);
         nn_exec_free(ex);
     }
-    printf("int8_bench: MNIST network, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
+    printf("int8_bench: %s network, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
            "(indicative: the machine may be shared)\n",
-           (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
+           cifar ? "CIFAR-10" : "MNIST", (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
     printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float", "x float");
     printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1], "1.00",
            "1.00");
 
     char json[4096];
-    int jl = snprintf(json, sizeof json, "{\"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
-                      big, float_ips[0], float_ips[1]);
+    int jl = snprintf(json, sizeof json, "{\"net\": \"%s\", \"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
+                      cifar ? "cifar" : "mnist", big, float_ips[0], float_ips[1]);
     const qe_isa isas[3] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
     const double sps[2] = {0.0, sparsity};
     int first = 1;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < (cifar ? 1 : 2); s++) {
         qm_model qm;
-        build_int8(&qm, sps[s]);
+        build_int8(&qm, cifar, sps[s]);
         for (int k = 0; k < 3; k++) {
             if (!qe_isa_supported(isas[k]) || (only && strcmp(only, qe_isa_name(isas[k]))))
                 continue;
@@ -277,7 +328,7 @@ int main(int argc, char **argv)
                 nn_error err;
                 if (qe_plan_create(&p, &qm, batches[b], isas[k], &err) != NN_OK)
                     die("qe_plan_create", err.msg);
-                snprintf(dense_kernel, sizeof dense_kernel, "%s", qe_plan_op_kernel(p, 6));
+                snprintf(dense_kernel, sizeof dense_kernel, "%s", qe_plan_op_kernel(p, dense1));
                 void *arena = malloc(qe_arena_bytes(p));
                 if (!arena)
                     die("memory", "out of memory");
@@ -289,7 +340,7 @@ int main(int argc, char **argv)
             char name[64];
             snprintf(name, sizeof name, "int8 %s, dense %.0f%% zero", qe_isa_name(isas[k]),
                      100 * sps[s]);
-            printf("%-34s %14.0f %14.0f %9.2f %9.2f   (dense1: %s)\n", name, ips[0], ips[1],
+            printf("%-34s %14.0f %14.0f %9.2f %9.2f   (first dense: %s)\n", name, ips[0], ips[1],
                    ips[0] / float_ips[0], ips[1] / float_ips[1], dense_kernel);
             jl += snprintf(json + jl, sizeof json - (size_t)jl,
                            "%s{\"isa\": \"%s\", \"sparsity\": %.2f, \"ips\": [%.1f, %.1f], "
