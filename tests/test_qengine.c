@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,27 @@ Test(qengine, dense_on_input_and_odd_sizes)
         check_all_isas(&t->m, 6, 30 + i, "dense on the input");
         tm_free(t);
     }
+}
+
+/* Ops after the first dense layer run on the whole batch, image by image
+ * for the non-dense ones: a conv, an add, pools and a dense on batched
+ * tensors. */
+Test(qengine, ops_after_the_first_dense_layer)
+{
+    tmodel *t = tm_new(2, 6, 6);
+    int a = tm_conv(t, QM_INPUT, 8, 3, 2, 1, 1, 8);
+    int d = tm_dense(t, a, 12, 1, 8);          /* 1x1x12 */
+    int c = tm_conv(t, d, 12, 1, 1, 0, 0, 4);   /* a conv in the batched part */
+    int e = tm_add(t, c, d, 1);
+    int m = tm_pool(t, QM_MAXPOOL, e, 1, 1, 0);
+    int g = tm_pool(t, QM_GLOBAL_AVGPOOL, m, 0, 0, 0);
+    int f = tm_dense(t, g, 9, 0, 8);
+    tm_add(t, f, f, 0);
+    tm_finish(t, 33);
+    assert_varied(&t->m, 6, 7);
+    check_all_isas(&t->m, 6, 7, "ops after the first dense");
+    check_all_isas(&t->m, 1, 8, "ops after the first dense, one image");
+    tm_free(t);
 }
 
 Test(qengine, pools)
@@ -875,6 +897,47 @@ Test(qengine, plan_does_not_keep_the_model)
     assert_same(got, want, 20, "after the model was freed");
     free(arena), free(pix), free(want);
     qe_plan_free(p);
+}
+
+typedef struct {
+    const qe_plan *p;
+    const uint8_t *pix;
+    int n, classes;
+    int8_t *out;
+} thread_job;
+
+static void *run_job(void *arg)
+{
+    thread_job *j = arg;
+    void *arena = malloc(qe_arena_bytes(j->p));
+    for (int rep = 0; rep < 20 && arena; rep++)
+        for (int i = 0; i < j->n; i++)
+            qe_run(j->p, arena, j->pix + (size_t)i * 784, 1, j->out + (size_t)i * j->classes);
+    free(arena);
+    return NULL;
+}
+
+Test(qengine, threads_share_one_plan, .timeout = 120)
+{
+    tmodel *t = mnist_model(0.9, 44);
+    const int n = 3;
+    uint8_t *pix = random_pixels(&t->m, 2 * n, 45);
+    int8_t *want = ref_batch(&t->m, pix, 2 * n);
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    int8_t got[2][3 * 10];
+    thread_job jobs[2] = {{p, pix, n, 10, got[0]}, {p, pix + (size_t)n * 784, n, 10, got[1]}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(pthread_create(&th[k], NULL, run_job, &jobs[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    assert_same(got[0], want, (size_t)n * 10, "thread 0");
+    assert_same(got[1], want + n * 10, (size_t)n * 10, "thread 1");
+    qe_plan_free(p);
+    free(pix), free(want);
+    tm_free(t);
 }
 
 /* ---- errors and helpers ----------------------------------------------------------------- */
