@@ -134,6 +134,11 @@ struct qe_step_s;
 /* A-panel packers (see qe_im2col / qe_pack_rows below for the contract). */
 typedef void (*qe_im2col_fn)(void *a, const struct qe_step_s *s, const int8_t *in, int p0, int np);
 typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, int n);
+/* A whole conv of one image (NULL where the ISA uses the generic im2col
+ * tiles + GEMM): scratch holds qe_padded_bytes + QE_PAD_SLACK, aligned,
+ * then (when k * in_c % 4 != 0) one A-panel tile + QE_PAD_SLACK. */
+typedef void (*qe_conv_fn)(const struct qe_step_s *s, const int8_t *in, int8_t *out, void *scratch);
+#define QE_PAD_SLACK 64
 
 typedef struct {
     qe_isa isa;
@@ -147,6 +152,7 @@ typedef struct {
     qe_gemm_fn gemm;
     qe_im2col_fn im2col;
     qe_pack_fn pack_rows;
+    qe_conv_fn conv;        /* the ISA's own conv, or NULL                   */
     qe_sparse_fn sparse;
     double sparse_max_density; /* QE_SPARSE_AUTO: sparse at or below this    */
 } qe_kernels;
@@ -178,6 +184,7 @@ typedef struct qe_step_s {
     int add_shift;
     int kdim;               /* K: k*k*in_c or in_size                        */
     int tile;               /* conv: output pixels per im2col tile           */
+    int own_conv;           /* conv: kern->conv instead of generic im2col    */
     qe_gemm_w g;            /* GEMM kinds                                    */
     qe_sparse_w sp;         /* sparse kind                                   */
     void *mem;              /* owned: packed weights and per-channel arrays  */
@@ -257,6 +264,9 @@ struct qe_plan {
         }                                                                                          \
     }
 
+/* Bytes of a conv step's input padded on every side, one image. */
+static inline size_t qe_padded_bytes(const struct qe_step_s *s);
+
 /* Portable pieces shared by every ISA (qe_ops.c). */
 
 void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out);
@@ -264,6 +274,11 @@ void qe_avgpool(const qe_step *s, const int8_t *in, int8_t *out);
 void qe_global_avgpool(const qe_step *s, const int8_t *in, int8_t *out);
 /* count elements. */
 void qe_add(const qe_step *s, const int8_t *a, const int8_t *b, int8_t *out, size_t count);
+
+static inline size_t qe_padded_bytes(const qe_step *s)
+{
+    return (size_t)(s->in_h + 2 * s->pad) * (s->in_w + 2 * s->pad) * s->in_c;
+}
 
 /* qm_requantize's rule, for the portable kernels. */
 static inline int8_t qe_requant1(int32_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t lo,

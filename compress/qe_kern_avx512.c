@@ -61,6 +61,11 @@ AI __mmask64 first_n(int n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 <<
 
 AI void copy_u8x(uint8_t *d, const int8_t *src, int n)
 {
+    if (n < 16) { /* short runs (first layers: 1-3 channels): bytes are cheaper */
+        for (int i = 0; i < n; i++)
+            d[i] = (uint8_t)((uint8_t)src[i] ^ 0x80u);
+        return;
+    }
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     int i = 0;
     for (; i + 64 <= n; i += 64)
@@ -73,6 +78,11 @@ AI void copy_u8x(uint8_t *d, const int8_t *src, int n)
 
 AI void fill_u8x(uint8_t *d, int8_t v, int n)
 {
+    if (n < 16) {
+        for (int i = 0; i < n; i++)
+            d[i] = (uint8_t)((uint8_t)v ^ 0x80u);
+        return;
+    }
     const __m512i x = _mm512_set1_epi8((char)(v ^ 0x80));
     int i = 0;
     for (; i + 64 <= n; i += 64)
@@ -89,13 +99,21 @@ QE_DEFINE_PACK_ROWS(pack_rows_vnni, static TGT, uint8_t, copy_u8x, fill_u8x)
 #define MAXR 12
 #define MAXJ 4
 
-/* Rows [0, R) x blocks [b0, b0 + J). */
-AI void tile(const int J, const int R, const qe_gemm_w *w, const uint8_t *a, size_t lda, int b0,
-             int8_t *out, size_t ldo)
+/* Where the k values of a row are: n segments of len bytes (a multiple of
+ * 4), segment i at row + i * stride. The im2col panel is one segment of kp;
+ * a direct conv reads k segments of k * in_c bytes, one per kernel row,
+ * from the padded input. */
+typedef struct {
+    int n, len;
+    size_t stride;
+} segs;
+
+/* Rows [0, R) x blocks [b0, b0 + J); row r starts at a + r * lda. */
+AI void tile(const int J, const int R, const qe_gemm_w *w, const uint8_t *a, size_t lda,
+             const segs *sg, int b0, int8_t *out, size_t ldo)
 {
-    const int kp = w->kp;
-    const size_t bs = (size_t)kp * 16;
-    const int8_t *wb = (const int8_t *)w->w + (size_t)b0 * bs;
+    const size_t bs = (size_t)w->kp * 16;
+    const int8_t *wk = (const int8_t *)w->w + (size_t)b0 * bs;
     __m512i acc[MAXR][MAXJ];
 #pragma GCC unroll 4
     for (int j = 0; j < J; j++) {
@@ -104,19 +122,22 @@ AI void tile(const int J, const int R, const qe_gemm_w *w, const uint8_t *a, siz
         for (int r = 0; r < R; r++)
             acc[r][j] = b;
     }
-    for (int k = 0; k < kp; k += 4) {
-        __m512i wv[MAXJ];
-#pragma GCC unroll 4
-        for (int j = 0; j < J; j++)
-            wv[j] = _mm512_loadu_si512(wb + j * bs + (size_t)k * 16);
-#pragma GCC unroll 12
-        for (int r = 0; r < R; r++) {
-            int32_t x4;
-            memcpy(&x4, a + r * lda + k, 4);
-            __m512i av = _mm512_set1_epi32(x4);
+    for (int g = 0; g < sg->n; g++) {
+        const uint8_t *as = a + (size_t)g * sg->stride;
+        for (int k = 0; k < sg->len; k += 4, wk += 64) {
+            __m512i wv[MAXJ];
 #pragma GCC unroll 4
             for (int j = 0; j < J; j++)
-                acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, wv[j]);
+                wv[j] = _mm512_loadu_si512(wk + j * bs);
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                int32_t x4;
+                memcpy(&x4, as + r * lda + k, 4);
+                __m512i av = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+                for (int j = 0; j < J; j++)
+                    acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, wv[j]);
+            }
         }
     }
     const __m512i z = _mm512_set1_epi64(w->zero), lo = _mm512_set1_epi64(w->lo),
@@ -132,13 +153,14 @@ AI void tile(const int J, const int R, const qe_gemm_w *w, const uint8_t *a, siz
     }
 }
 
-typedef void (*tile_fn)(const qe_gemm_w *, const uint8_t *, size_t, int, int8_t *, size_t);
+typedef void (*tile_fn)(const qe_gemm_w *, const uint8_t *, size_t, const segs *, int, int8_t *,
+                        size_t);
 
 #define T(J, R)                                                                                    \
-    static TGT void tile_##J##_##R(const qe_gemm_w *w, const uint8_t *a, size_t lda, int b0,       \
-                                   int8_t *out, size_t ldo)                                        \
+    static TGT void tile_##J##_##R(const qe_gemm_w *w, const uint8_t *a, size_t lda,              \
+                                   const segs *sg, int b0, int8_t *out, size_t ldo)                \
     {                                                                                              \
-        tile(J, R, w, a, lda, b0, out, ldo);                                                       \
+        tile(J, R, w, a, lda, sg, b0, out, ldo);                                                   \
     }
 #define T6(J) T(J, 1) T(J, 2) T(J, 3) T(J, 4) T(J, 5) T(J, 6)
 #define T8(J) T6(J) T(J, 7) T(J, 8)
@@ -159,12 +181,77 @@ static TGT void gemm_vnni(const qe_gemm_w *w, const void *av, size_t lda, int P,
                           size_t ldo)
 {
     const uint8_t *a = (const uint8_t *)av;
+    const segs sg = {1, w->kp, 0};
     const int nb = w->oc_pad / 16;
     for (int b0 = 0; b0 < nb;) {
         const int J = nb - b0 >= MAXJ ? MAXJ : nb - b0, rmax = RMAX[J - 1];
         for (int p = 0; p < P; p += rmax) {
             const int R = P - p < rmax ? P - p : rmax;
-            TILES[J - 1][R - 1](w, a + (size_t)p * lda, lda, b0, out + (size_t)p * ldo, ldo);
+            TILES[J - 1][R - 1](w, a + (size_t)p * lda, lda, &sg, b0, out + (size_t)p * ldo, ldo);
+        }
+        b0 += J;
+    }
+}
+
+/* Every conv of the VNNI plan: the input, converted to x ^ 0x80 and padded
+ * with in_zero, goes to scratch once (QE_PAD_SLACK more bytes after it, so
+ * 4-byte reads may run past the end). Then:
+ *  - direct (k * in_c a multiple of 4): each register tile of R pixels of
+ *    one output row reads its k kernel rows straight from the padded copy
+ *    (pixel r at + r * stride * in_c, kernel row ky at + ky * padded row);
+ *  - otherwise (first layers, 1-3 channels): A-panel tiles are filled from
+ *    the padded copy with unconditional 4-byte copies (no bounds checks;
+ *    each copy's overrun is overwritten by the next one or lands in the K
+ *    padding, rewritten last, or in the panel's slack), then the GEMM. */
+static TGT void conv_vnni(const qe_step *s, const int8_t *in, int8_t *out, void *scratch)
+{
+    const int C = s->in_c, W = s->in_w, H = s->in_h, pad = s->pad, k = s->kernel;
+    const int Wp = W + 2 * pad, OW = s->out_w, OC = s->out_c, kc = k * C;
+    const size_t prow = (size_t)Wp * C;
+    uint8_t *xp = (uint8_t *)scratch;
+    const int8_t z = (int8_t)s->in_zero;
+    fill_u8x(xp, z, (int)(pad * prow));
+    for (int y = 0; y < H; y++) {
+        uint8_t *r = xp + (size_t)(y + pad) * prow;
+        fill_u8x(r, z, pad * C);
+        copy_u8x(r + (size_t)pad * C, in + (size_t)y * W * C, W * C);
+        fill_u8x(r + (size_t)(pad + W) * C, z, pad * C);
+    }
+    fill_u8x(xp + (size_t)(pad + H) * prow, z, (int)(pad * prow) + QE_PAD_SLACK);
+    const qe_gemm_w *w = &s->g;
+    if (kc % 4 != 0) {
+        uint8_t *a = xp + QE_ALIGN_UP(qe_padded_bytes(s) + QE_PAD_SLACK);
+        const int P = s->out_h * OW, kp = w->kp;
+        for (int p0 = 0; p0 < P; p0 += s->tile) {
+            const int np = P - p0 < s->tile ? P - p0 : s->tile;
+            for (int p = 0; p < np; p++) {
+                const int oy = (p0 + p) / OW, ox = (p0 + p) % OW;
+                const uint8_t *src = xp + (size_t)oy * s->stride * prow + (size_t)ox * s->stride * C;
+                uint8_t *row = a + (size_t)p * kp;
+                for (int ky = 0; ky < k; ky++, src += prow)
+                    for (int i = 0; i < kc; i += 4)
+                        memcpy(row + ky * kc + i, src + i, 4);
+                for (int i = k * kc; i < kp; i++)
+                    row[i] = 0x80;
+            }
+            gemm_vnni(w, a, (size_t)kp, np, out + (size_t)p0 * OC, (size_t)OC);
+        }
+        return;
+    }
+    const segs sg = {k, kc, prow};
+    const size_t lda = (size_t)s->stride * C;
+    const int nb = w->oc_pad / 16;
+    for (int b0 = 0; b0 < nb;) {
+        const int J = nb - b0 >= MAXJ ? MAXJ : nb - b0, rmax = RMAX[J - 1];
+        /* balanced tiles along the row: 28 = 10 + 10 + 8 rather than 12 + 12 + 4 */
+        const int ntiles = (OW + rmax - 1) / rmax, rt = (OW + ntiles - 1) / ntiles;
+        for (int oy = 0; oy < s->out_h; oy++) {
+            const uint8_t *row = xp + (size_t)oy * s->stride * prow;
+            for (int ox = 0; ox < OW; ox += rt) {
+                const int R = OW - ox < rt ? OW - ox : rt;
+                TILES[J - 1][R - 1](w, row + ox * lda, lda, &sg, b0,
+                                    out + ((size_t)oy * OW + ox) * OC, (size_t)OC);
+            }
         }
         b0 += J;
     }
@@ -214,6 +301,7 @@ static const qe_kernels KERN_VNNI = {
     .gemm = gemm_vnni,
     .im2col = im2col_vnni,
     .pack_rows = pack_rows_vnni,
+    .conv = conv_vnni,
     .sparse = sparse_vnni,
     .sparse_max_density = 0.015,
 };

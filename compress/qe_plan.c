@@ -217,7 +217,15 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
             if (s->tile > P)
                 s->tile = P;
             s->scratch = (size_t)s->tile * row;
-            snprintf(s->desc, sizeof s->desc, "gemm %s conv %dx%d/%d pad %d K=%d tile %d",
+            const char *how = "gemm";
+            if (kern->conv && opt->conv != QE_CONV_IM2COL) {
+                int direct = (op->kernel * op->in_c) % 4 == 0;
+                s->own_conv = 1;
+                s->scratch = QE_ALIGN_UP(qe_padded_bytes(s) + QE_PAD_SLACK) +
+                             (direct ? 0 : s->scratch + QE_PAD_SLACK);
+                how = direct ? "direct" : "padded gemm";
+            }
+            snprintf(s->desc, sizeof s->desc, "%s %s conv %dx%d/%d pad %d K=%d tile %d", how,
                      kern->name, op->kernel, op->kernel, op->stride, op->pad, s->kdim, s->tile);
         } else {
             size_t t = DENSE_TILE_BYTES / row;
@@ -340,7 +348,7 @@ static nn_status layout(qe_plan *p, const qm_model *m, nn_error *err)
 nn_status qe_plan_create_opts(qe_plan **out, const qm_model *m, int max_batch,
                               const qe_options *opt, nn_error *err)
 {
-    const qe_options defaults = {QE_ISA_AUTO, QE_SPARSE_AUTO};
+    const qe_options defaults = {QE_ISA_AUTO, QE_SPARSE_AUTO, QE_CONV_AUTO};
     if (!out)
         return nn_errorf(err, NN_ERR_ARG, "qe_plan_create: no output pointer");
     *out = NULL;
@@ -353,6 +361,8 @@ nn_status qe_plan_create_opts(qe_plan **out, const qm_model *m, int max_batch,
     if (opt->sparse != QE_SPARSE_AUTO && opt->sparse != QE_SPARSE_NEVER &&
         opt->sparse != QE_SPARSE_ALWAYS)
         return nn_errorf(err, NN_ERR_ARG, "unknown sparse policy %d", (int)opt->sparse);
+    if (opt->conv != QE_CONV_AUTO && opt->conv != QE_CONV_IM2COL)
+        return nn_errorf(err, NN_ERR_ARG, "unknown conv policy %d", (int)opt->conv);
     const char *isa_name = qe_isa_name(opt->isa);
     if (!isa_name)
         return nn_errorf(err, NN_ERR_ARG, "unknown instruction set %d", (int)opt->isa);
@@ -396,7 +406,7 @@ nn_status qe_plan_create_opts(qe_plan **out, const qm_model *m, int max_batch,
 nn_status qe_plan_create(qe_plan **out, const qm_model *m, int max_batch, qe_isa isa,
                          nn_error *err)
 {
-    const qe_options opt = {isa, QE_SPARSE_AUTO};
+    const qe_options opt = {isa, QE_SPARSE_AUTO, QE_CONV_AUTO};
     return qe_plan_create_opts(out, m, max_batch, &opt, err);
 }
 

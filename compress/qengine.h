@@ -59,9 +59,17 @@ typedef enum {
     QE_SPARSE_ALWAYS = 2  /* every dense layer sparse (tests, experiments)  */
 } qe_sparse_policy;
 
+/* How a conv2d runs where the ISA has a direct kernel (AVX-512 VNNI, when
+ * kernel * in_c is a multiple of 4). Both give the same bits. */
+typedef enum {
+    QE_CONV_AUTO = 0,     /* direct where available, im2col + GEMM elsewhere */
+    QE_CONV_IM2COL = 1    /* always im2col + GEMM (tests, experiments)      */
+} qe_conv_policy;
+
 typedef struct {
     qe_isa isa;
     qe_sparse_policy sparse;
+    qe_conv_policy conv;
 } qe_options;
 
 typedef struct qe_plan qe_plan;
@@ -84,7 +92,7 @@ qe_isa qe_isa_best(void);
 nn_status qe_plan_create(qe_plan **out, const qm_model *m, int max_batch, qe_isa isa,
                          nn_error *err);
 
-/* The same with every option; opt NULL means {QE_ISA_AUTO, QE_SPARSE_AUTO}. */
+/* The same with every option; opt NULL means all AUTO. */
 nn_status qe_plan_create_opts(qe_plan **out, const qm_model *m, int max_batch,
                               const qe_options *opt, nn_error *err);
 
@@ -111,8 +119,9 @@ int qe_plan_num_classes(const qe_plan *p);
 /* Quantization of the logits: real = scale * (q - zero). */
 qm_qparams qe_plan_output_qparams(const qe_plan *p);
 
-/* What runs op i, e.g. "gemm avx512-vnni 3x3/1 pad 1 K=288(288)" or
- * "sparse csr 4.8%"; "" when i is out of range. For reports and tests. */
+/* What runs op i, e.g. "direct avx512-vnni conv 3x3/1 pad 1 K=288",
+ * "gemm avx2 dense K=3136 rows 83" or "sparse csr K=3136 density 4.8%";
+ * "" when i is out of range. For reports and tests. */
 const char *qe_plan_op_kernel(const qe_plan *p, int i);
 
 /* labels[i] = index of the largest of logits[i*num_classes ...], the first

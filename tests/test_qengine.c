@@ -345,11 +345,12 @@ static int check_all_isas(const qm_model *m, int n, uint64_t seed, const char *w
             cr_log_warn("%s: this CPU lacks %s: skipped", what, qe_isa_name(ALL_ISAS[i]));
             continue;
         }
-        for (int sp = 0; sp < 3; sp++) {
-            const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)sp};
+        for (int v = 0; v < 4; v++) { /* sparse AUTO/NEVER/ALWAYS; conv IM2COL */
+            const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)(v % 3),
+                                    v == 3 ? QE_CONV_IM2COL : QE_CONV_AUTO};
             int8_t *got = engine_batch(m, &opt, n, pix, n);
             char msg[160];
-            snprintf(msg, sizeof msg, "%s, %s, sparse policy %d", what, qe_isa_name(ALL_ISAS[i]), sp);
+            snprintf(msg, sizeof msg, "%s, %s, variant %d", what, qe_isa_name(ALL_ISAS[i]), v);
             assert_same(got, want, (size_t)n * m->num_classes, msg);
             free(got);
         }
@@ -388,6 +389,7 @@ Test(qengine, conv2d_awkward_shapes)
         {7, 4, 5, 65, 1, 1, 0, 1, 8},  {16, 8, 8, 16, 3, 1, 1, 1, 4}, {2, 11, 3, 1, 3, 2, 2, 0, 8},
         {4, 7, 7, 20, 5, 2, 1, 0, 4},  {1, 28, 28, 32, 3, 1, 1, 1, 8}, {33, 5, 4, 9, 3, 1, 1, 0, 8},
         {3, 3, 3, 70, 3, 1, 2, 1, 8},  {12, 6, 9, 48, 2, 2, 0, 0, 8}, {64, 3, 3, 130, 3, 1, 1, 1, 8},
+        {8, 6, 5, 20, 3, 2, 2, 0, 8},  {4, 9, 7, 24, 3, 2, 2, 1, 8},  {20, 7, 6, 17, 5, 1, 2, 1, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *cc = &cases[i];
@@ -639,7 +641,7 @@ Test(qengine, accumulators_at_int32_limits)
             if (!qe_isa_supported(ALL_ISAS[i]))
                 continue;
             for (int sp = 0; sp < 3; sp++) {
-                const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)sp};
+                const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)sp, QE_CONV_AUTO};
                 int8_t *got = engine_batch(m, &opt, 2, pix, 2);
                 assert_same(got, want, 6, qe_isa_name(ALL_ISAS[i]));
                 free(got);
@@ -695,6 +697,15 @@ static tmodel *cifar_model(int bits, uint64_t seed)
 Test(qengine, mnist_shaped_network_all_isas, .timeout = 120)
 {
     tmodel *t = mnist_model(0.95, 90);
+    if (qe_isa_supported(QE_ISA_AVX512_VNNI)) { /* the direct conv is what runs */
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX512_VNNI, &err), NN_OK, "%s", err.msg);
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s", qe_plan_op_kernel(p, 1));
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "padded gemm", 11), 0, "%s",
+                     qe_plan_op_kernel(p, 0));
+        qe_plan_free(p);
+    }
     assert_varied(&t->m, 3, 1);
     cr_assert_geq(check_all_isas(&t->m, 3, 1, "mnist-shaped"), 1);
     tm_free(t);
@@ -832,7 +843,7 @@ Test(qengine, batch_equals_single_images, .timeout = 120)
         /* n = 3 on the same plan: the first three */
         cr_assert_eq(qe_run(p, arena, pix, 3, all), NN_OK);
         cr_assert_eq(qe_run(p, arena, pix + 3 * in_size, 1, one), NN_OK);
-        int8_t *again = engine_batch(&t->m, &(qe_options){ALL_ISAS[i], QE_SPARSE_AUTO}, 1,
+        int8_t *again = engine_batch(&t->m, &(qe_options){ALL_ISAS[i], QE_SPARSE_AUTO, QE_CONV_AUTO}, 1,
                                      pix + 3 * in_size, 1);
         assert_same(one, again, 10, "plan for batch 1 vs plan for batch 7");
         free(again);
@@ -862,12 +873,14 @@ Test(qengine, sparse_kernel_chosen_and_bit_exact, .timeout = 120)
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             qe_plan *p;
             nn_error err;
-            const qe_options opt = {ALL_ISAS[i], cases[k].policy};
+            const qe_options opt = {ALL_ISAS[i], cases[k].policy, QE_CONV_AUTO};
             cr_assert_eq(qe_plan_create_opts(&p, cases[k].m, 20, &opt, &err), NN_OK, "%s", err.msg);
             cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), cases[k].want, strlen(cases[k].want)), 0,
                          "%s case %zu: op 6 runs %s", qe_isa_name(ALL_ISAS[i]), k,
                          qe_plan_op_kernel(p, 6));
-            cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "gemm", 4), 0, "convs stay dense");
+            cr_assert(strstr(qe_plan_op_kernel(p, 0), "conv") &&
+                          !strstr(qe_plan_op_kernel(p, 0), "sparse"),
+                      "convs stay dense: %s", qe_plan_op_kernel(p, 0));
             cr_assert_str_eq(qe_plan_op_kernel(p, 99), "");
             qe_plan_free(p);
         }
@@ -957,7 +970,9 @@ Test(qengine, errors)
     cr_assert(strstr(err.msg, "max_batch"), "%s", err.msg);
     cr_assert_eq(qe_plan_create(&p, m, 1, (qe_isa)99, &err), NN_ERR_ARG);
     cr_assert_eq(qe_plan_create(&p, NULL, 1, QE_ISA_C, &err), NN_ERR_ARG);
-    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &(qe_options){QE_ISA_C, (qe_sparse_policy)7}, &err),
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &(qe_options){QE_ISA_C, (qe_sparse_policy)7, 0}, &err),
+                 NN_ERR_ARG);
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &(qe_options){QE_ISA_C, 0, (qe_conv_policy)5}, &err),
                  NN_ERR_ARG);
     for (int i = 0; i < N_ISAS; i++)
         if (!qe_isa_supported(ALL_ISAS[i])) {
