@@ -20,7 +20,8 @@
  * (CLOCK_MONOTONIC). On a shared machine the numbers are indicative only.
  * Output: a table, then one JSON line (the last line).
  * Usage: int8_bench [--net mnist|cifar] [--reps R] [--min-ms T] [--sparsity S]
- *                   [--batch B] [--isa NAME]
+ *                   [--batch B] [--isa NAME] [--bits 8|4]
+ * (--bits 4: the convs' weights are 4-bit, as a 4-bit recipe makes them) *
  * (--isa: only that int8 ISA, e.g. for a profiler; the float run still happens) */
 #include <math.h>
 #include <stdio.h>
@@ -137,7 +138,7 @@ static int q_op(qm_model *m, qm_op_type t, int input, int out_c, int relu)
     return m->n_ops++;
 }
 
-static void build_int8(qm_model *m, int cifar, double sparsity)
+static void build_int8(qm_model *m, int cifar, double sparsity, int bits)
 {
     memset(m, 0, sizeof *m);
     m->num_classes = 10;
@@ -175,12 +176,15 @@ static void build_int8(qm_model *m, int cifar, double sparsity)
         if (op->type != QM_CONV2D && op->type != QM_DENSE)
             continue;
         double sp = op->type == QM_DENSE ? sparsity : 0.0;
+        int wmax = op->type == QM_CONV2D && bits == 4 ? 7 : 127;
+        op->weight_bits = wmax == 7 ? 4 : 8;
         for (size_t k = 0; k < op->n_weights; k++)
-            op->weights[k] = nn_rng_uniform(&r) < sp ? 0 : (int8_t)((int)nn_rng_below(&r, 255) - 127);
+            op->weights[k] = nn_rng_uniform(&r) < sp ? 0
+                                                     : (int8_t)((int)nn_rng_below(&r, 2 * wmax + 1) - wmax);
         size_t K = op->n_weights / (size_t)op->out_c;
         for (int o = 0; o < op->out_c; o++) {
             int32_t mu, sh;
-            if (qm_quantize_multiplier(30.0 / (sqrt((double)K * (1.0 - sp) + 1) * 73 * 60), &mu,
+            if (qm_quantize_multiplier(30.0 / (sqrt((double)K * (1.0 - sp) + 1) * wmax * 0.58 * 60), &mu,
                                        &sh) != NN_OK)
                 die("int8 model", "multiplier");
             op->mult[o] = mu, op->shift[o] = (int8_t)sh;
@@ -250,7 +254,7 @@ int main(int argc, char **argv)
     double sparsity = 0.95;
     int big = 128;
     const char *only = NULL;
-    int cifar = 0;
+    int cifar = 0, bits = 8;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             t.reps = atoi(argv[++i]);
@@ -262,17 +266,20 @@ int main(int argc, char **argv)
             big = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--bits") && i + 1 < argc)
+            bits = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--net") && i + 1 < argc && !strcmp(argv[i + 1], "cifar"))
             cifar = 1, i++;
         else if (!strcmp(argv[i], "--net") && i + 1 < argc && !strcmp(argv[i + 1], "mnist"))
             cifar = 0, i++;
         else {
             fprintf(stderr, "usage: int8_bench [--net mnist|cifar] [--reps R] [--min-ms T] "
-                            "[--sparsity S] [--batch B] [--isa c|avx2|avx512-vnni]\n");
+                            "[--sparsity S] [--batch B] [--isa c|avx2|avx512-vnni] [--bits 8|4]\n");
             return 2;
         }
     }
-    if (t.reps < 1 || t.min_s <= 0 || big < 1 || sparsity < 0 || sparsity >= 1) {
+    if (t.reps < 1 || t.min_s <= 0 || big < 1 || sparsity < 0 || sparsity >= 1 ||
+        (bits != 8 && bits != 4)) {
         fprintf(stderr, "int8_bench: bad option value\n");
         return 2;
     }
@@ -302,9 +309,9 @@ int main(int argc, char **argv)
         float_ips[b] = batches[b] / time_calls(float_fwd, &c, batches[b], &t);
         nn_exec_free(ex);
     }
-    printf("int8_bench: %s network, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
+    printf("int8_bench: %s network, %d-bit conv weights, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
            "(indicative: the machine may be shared)\n",
-           cifar ? "CIFAR-10" : "MNIST", (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
+           cifar ? "CIFAR-10" : "MNIST", bits, (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
     printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float", "x float");
     printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1], "1.00",
            "1.00");
@@ -317,7 +324,7 @@ int main(int argc, char **argv)
     int first = 1;
     for (int s = 0; s < (cifar ? 1 : 2); s++) {
         qm_model qm;
-        build_int8(&qm, cifar, sps[s]);
+        build_int8(&qm, cifar, sps[s], bits);
         for (int k = 0; k < 3; k++) {
             if (!qe_isa_supported(isas[k]) || (only && strcmp(only, qe_isa_name(isas[k]))))
                 continue;

@@ -140,7 +140,7 @@ typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, 
 typedef void (*qe_conv_fn)(const struct qe_step_s *s, const int8_t *in, int8_t *out, void *scratch);
 #define QE_PAD_SLACK 64
 
-typedef struct {
+typedef struct qe_kernels_s {
     qe_isa isa;
     const char *name;
     int ocb, kg;            /* weight packing, see above                     */
@@ -155,6 +155,7 @@ typedef struct {
     qe_conv_fn conv;        /* the ISA's own conv, or NULL                   */
     qe_sparse_fn sparse;
     double sparse_max_density; /* QE_SPARSE_AUTO: sparse at or below this    */
+    const struct qe_kernels_s *w4; /* variant for 4-bit weights, or NULL     */
 } qe_kernels;
 
 /* The tables; NULL when the ISA cannot exist in this build (not x86-64). */
@@ -187,6 +188,7 @@ typedef struct qe_step_s {
     int own_conv;           /* conv: kern->conv instead of generic im2col    */
     qe_gemm_w g;            /* GEMM kinds                                    */
     qe_sparse_w sp;         /* sparse kind                                   */
+    const qe_kernels *kern; /* GEMM kinds: the plan's, or its 4-bit variant  */
     void *mem;              /* owned: packed weights and per-channel arrays  */
     size_t scratch;         /* bytes of kernel scratch                       */
     char desc[96];

@@ -167,8 +167,10 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
                             nn_error *err)
 {
     const qm_op *op = &m->ops[oi];
-    const qe_kernels *kern = p->kern;
     qe_step *s = &p->steps[oi];
+    /* 4-bit weights may have their own kernels (AVX2: vpmaddubsw) */
+    const qe_kernels *kern = op->weight_bits == 4 && p->kern->w4 ? p->kern->w4 : p->kern;
+    s->kern = kern;
     s->in = op->input + 1, s->in2 = op->input2 + 1, s->out = oi + 1;
     s->in_c = op->in_c, s->in_h = op->in_h, s->in_w = op->in_w;
     s->out_c = op->out_c, s->out_h = op->out_h, s->out_w = op->out_w;

@@ -33,7 +33,7 @@ static void input_table(const qe_plan *p, int8_t *x, const uint8_t *pix)
 
 static void conv(const run_ctx *c, const qe_step *s, int i)
 {
-    const qe_kernels *k = c->p->kern;
+    const qe_kernels *k = s->kern;
     const int8_t *in = tensor(c, s->in, i);
     int8_t *out = tensor(c, s->out, i);
     void *a = c->base + c->p->scratch_off;
@@ -52,12 +52,12 @@ static void conv(const run_ctx *c, const qe_step *s, int i)
 /* Images [i0, i0 + n) of a dense op: one GEMM (or sparse pass) over them. */
 static void dense(const run_ctx *c, const qe_step *s, int i0, int n)
 {
-    const qe_kernels *k = c->p->kern;
+    const qe_kernels *k = s->kern;
     const int8_t *x = tensor(c, s->in, i0);
     int8_t *out = tensor(c, s->out, i0);
     void *a = c->base + c->p->scratch_off;
     if (s->kind == QE_K_SPARSE_DENSE) {
-        k->sparse(&s->sp, x, n, out, (size_t)s->out_c, a);
+        c->p->kern->sparse(&s->sp, x, n, out, (size_t)s->out_c, a);
         return;
     }
     for (int r0 = 0; r0 < n; r0 += s->tile) {

@@ -718,6 +718,14 @@ Test(qengine, cifar_shaped_network_all_isas, .timeout = 120)
     check_all_isas(&t->m, 2, 2, "cifar-shaped");
     tm_free(t);
     t = cifar_model(4, 92);
+    if (qe_isa_supported(QE_ISA_AVX2)) { /* 4-bit layers get AVX2's vpmaddubsw kernel */
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, 2, QE_ISA_AVX2, &err), NN_OK, "%s", err.msg);
+        cr_assert(strstr(qe_plan_op_kernel(p, 1), "avx2-w4"), "%s", qe_plan_op_kernel(p, 1));
+        cr_assert(!strstr(qe_plan_op_kernel(p, 12), "avx2-w4"), "%s", qe_plan_op_kernel(p, 12));
+        qe_plan_free(p);
+    }
     check_all_isas(&t->m, 2, 3, "cifar-shaped, 4-bit");
     tm_free(t);
 }
