@@ -134,6 +134,9 @@ struct qe_step_s;
 /* A-panel packers (see qe_im2col / qe_pack_rows below for the contract). */
 typedef void (*qe_im2col_fn)(void *a, const struct qe_step_s *s, const int8_t *in, int p0, int np);
 typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, int n);
+/* Add of count elements (qe_add's contract). */
+typedef void (*qe_add_fn)(const struct qe_step_s *s, const int8_t *a, const int8_t *b, int8_t *out,
+                          size_t count);
 /* A whole conv of one image (NULL where the ISA uses the generic im2col
  * tiles + GEMM): scratch holds qe_padded_bytes + QE_PAD_SLACK, aligned,
  * then (when k * in_c % 4 != 0) one A-panel tile + QE_PAD_SLACK. */
@@ -154,6 +157,7 @@ typedef struct qe_kernels_s {
     qe_pack_fn pack_rows;
     qe_conv_fn conv;        /* the ISA's own conv, or NULL                   */
     qe_sparse_fn sparse;
+    qe_add_fn add;          /* the ISA's add, or NULL for qe_add             */
     double sparse_max_density; /* QE_SPARSE_AUTO: sparse at or below this    */
     const struct qe_kernels_s *w4; /* variant for 4-bit weights, or NULL     */
 } qe_kernels;

@@ -288,6 +288,30 @@ AI void sparse_one_vnni(const qe_sparse_w *s, const int8_t *x, int8_t *out, void
 
 QE_DEFINE_SPARSE(sparse_vnni, static TGT, sparse_one_vnni, int8_t, LOAD16_VNNI)
 
+/* ---- add ------------------------------------------------------------------------------ */
+
+/* qe_add's arithmetic, 8 elements per step in 64-bit lanes: (a - za) * m0
+ * + (b - zb) * m1 + round is exact (|.| < 2^41), then the arithmetic shift,
+ * the output zero point and the clamp; a masked tail. */
+static TGT void add_vnni(const qe_step *s, const int8_t *a, const int8_t *b, int8_t *out,
+                         size_t count)
+{
+    const __m512i za = _mm512_set1_epi64(s->in_zero), zb = _mm512_set1_epi64(s->in2_zero);
+    const __m512i m0 = _mm512_set1_epi64(s->add_mult[0]), m1 = _mm512_set1_epi64(s->add_mult[1]);
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << (s->add_shift - 1));
+    const __m512i sh = _mm512_set1_epi64(s->add_shift), oz = _mm512_set1_epi64(s->out_zero);
+    const __m512i lo = _mm512_set1_epi64(s->lo), hi = _mm512_set1_epi64(s->hi);
+    for (size_t i = 0; i < count; i += 8) {
+        const __mmask8 m = count - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (count - i)) - 1);
+        __m512i va = _mm512_sub_epi64(_mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(m, a + i)), za);
+        __m512i vb = _mm512_sub_epi64(_mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(m, b + i)), zb);
+        __m512i v = _mm512_add_epi64(_mm512_mul_epi32(va, m0), _mm512_mul_epi32(vb, m1));
+        v = _mm512_srav_epi64(_mm512_add_epi64(v, rnd), sh);
+        v = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(v, oz), lo), hi);
+        _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi64_epi8(v));
+    }
+}
+
 static const qe_kernels KERN_VNNI = {
     .isa = QE_ISA_AVX512_VNNI,
     .name = "avx512-vnni",
@@ -303,6 +327,7 @@ static const qe_kernels KERN_VNNI = {
     .pack_rows = pack_rows_vnni,
     .conv = conv_vnni,
     .sparse = sparse_vnni,
+    .add = add_vnni,
     .sparse_max_density = 0.015,
 };
 

@@ -78,8 +78,9 @@ static void image_op(const run_ctx *c, const qe_step *s, int i)
     case QE_K_AVGPOOL: qe_avgpool(s, tensor(c, s->in, i), tensor(c, s->out, i)); break;
     case QE_K_GAP: qe_global_avgpool(s, tensor(c, s->in, i), tensor(c, s->out, i)); break;
     case QE_K_ADD:
-        qe_add(s, tensor(c, s->in, i), tensor(c, s->in2, i), tensor(c, s->out, i),
-               (size_t)s->out_c * s->out_h * s->out_w);
+        (c->p->kern->add ? c->p->kern->add : qe_add)(s, tensor(c, s->in, i), tensor(c, s->in2, i),
+                                                     tensor(c, s->out, i),
+                                                     (size_t)s->out_c * s->out_h * s->out_w);
         break;
     }
 }

@@ -523,6 +523,34 @@ Test(qengine, add_with_relu_and_residual)
     tm_free(t);
 }
 
+Test(qengine, add_extreme_parameters)
+{
+    const int32_t mults[][2] = {{INT32_MAX, INT32_MAX}, {0, 1}, {INT32_MAX, 0}, {1 << 30, 3}};
+    const int shifts[] = {1, 62, 31, 40};
+    const int32_t zeros[] = {-128, 127};
+    int n = 0;
+    for (int mi = 0; mi < 4; mi++)
+        for (int si = 0; si < 4; si++)
+            for (int zi = 0; zi < 2; zi++) {
+                tmodel *t = tm_new(3, 5, 7);
+                int a = tm_conv(t, QM_INPUT, 3, 3, 1, 1, 0, 8);
+                tm_add(t, a, QM_INPUT, (si + zi) & 1); /* 105 elements: a masked tail */
+                tm_finish(t, 200 + n);
+                qm_model *m = &t->m;
+                qm_op *op = &m->ops[1];
+                op->add_mult[0] = mults[mi][0], op->add_mult[1] = mults[mi][1];
+                op->add_shift = shifts[si];
+                op->out.zero = zeros[zi];
+                m->ops[0].out.zero = zeros[1 - zi];
+                m->in.zero = zeros[zi];
+                nn_error err;
+                cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+                check_all_isas(m, 2, 300 + n, "add, extreme parameters");
+                tm_free(t);
+                n++;
+            }
+}
+
 /* ---- extreme parameters ---------------------------------------------------------------- */
 
 Test(qengine, extreme_zero_points_multipliers_and_shifts)
