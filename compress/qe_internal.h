@@ -10,7 +10,8 @@
  * the ISA's activation format and zero-padded to kp (K rounded up to 4):
  *     QE_AFMT_S8   int8 x as stored                       (C)
  *     QE_AFMT_S16  int16 x                                 (AVX2, vpmaddwd)
- *     QE_AFMT_U8X  uint8 x + 128 (= x ^ 0x80)              (VNNI, vpdpbusd)
+ *     QE_AFMT_U8X  uint8 x + 128 (= x ^ 0x80)              (VNNI, vpdpbusd;
+ *                                                           AVX2 4-bit, vpmaddubsw)
  * Padding pixels of a conv hold in_zero (converted). The model's rule is
  * bias + sum w (x - in_zero); with the format's offset off (128 for U8X, 0
  * otherwise) the kernels see sum w (x + off), so
@@ -21,7 +22,9 @@
  * channels to a multiple of ocb); inside a block, groups of kg consecutive
  * k for each of the ocb channels: element (o, k) of block b = o / ocb is at
  *     b * (kp * ocb) + (k / kg) * (ocb * kg) + (o % ocb) * kg + k % kg
- * in elements of wbytes bytes (int8; int16 for AVX2, int32 for C). */
+ * in elements of wbytes bytes (int8; int16 for AVX2's 8-bit kernel, int32
+ * for C). VNNI convs read their rows from a padded copy of the input
+ * instead of an A panel where they can (qe_kernels.conv). */
 #ifndef QE_INTERNAL_H
 #define QE_INTERNAL_H
 
@@ -58,8 +61,6 @@ typedef struct {
  * elements (format of the ISA). */
 typedef void (*qe_gemm_fn)(const qe_gemm_w *w, const void *a, size_t lda, int P, int8_t *out,
                            size_t ldo);
-
-
 
 /* Sparse dense layer: compressed rows over the non-zero weights. Inputs are
  * raw int8 rows (no format), bias_c = bias - in_zero * sum w (mod 2^32). */
@@ -131,7 +132,7 @@ typedef uint32_t qe_v16u __attribute__((vector_size(64)));
 
 struct qe_step_s;
 
-/* A-panel packers (see qe_im2col / qe_pack_rows below for the contract). */
+/* A-panel packers (see QE_DEFINE_IM2COL / QE_DEFINE_PACK_ROWS below). */
 typedef void (*qe_im2col_fn)(void *a, const struct qe_step_s *s, const int8_t *in, int p0, int np);
 typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, int n);
 /* Add of count elements (qe_add's contract). */
@@ -148,7 +149,7 @@ typedef struct qe_kernels_s {
     const char *name;
     int ocb, kg;            /* weight packing, see above                     */
     int wbytes;             /* 1, 2, 4: int8, int16, int32 weights           */
-    qe_afmt afmt;           /* activation format of the A panel              */
+    qe_afmt afmt;           /* activation format of the A panel (reports)    */
     int abytes;             /* bytes per A element                           */
     int32_t aoff;           /* the format's offset (128 for U8X)             */
     int rows;               /* preferred multiple of rows per tile           */
@@ -188,7 +189,7 @@ typedef struct qe_step_s {
     int32_t add_mult[2];
     int add_shift;
     int kdim;               /* K: k*k*in_c or in_size                        */
-    int tile;               /* conv: output pixels per im2col tile           */
+    int tile;               /* conv: pixels per A-panel tile; dense: rows    */
     int own_conv;           /* conv: kern->conv instead of generic im2col    */
     qe_gemm_w g;            /* GEMM kinds                                    */
     qe_sparse_w sp;         /* sparse kind                                   */
@@ -270,9 +271,6 @@ struct qe_plan {
         }                                                                                          \
     }
 
-/* Bytes of a conv step's input padded on every side, one image. */
-static inline size_t qe_padded_bytes(const struct qe_step_s *s);
-
 /* Portable pieces shared by every ISA (qe_ops.c). */
 
 void qe_maxpool(const qe_step *s, const int8_t *in, int8_t *out);
@@ -281,6 +279,7 @@ void qe_global_avgpool(const qe_step *s, const int8_t *in, int8_t *out);
 /* count elements. */
 void qe_add(const qe_step *s, const int8_t *a, const int8_t *b, int8_t *out, size_t count);
 
+/* Bytes of a conv step's input padded on every side, one image. */
 static inline size_t qe_padded_bytes(const qe_step *s)
 {
     return (size_t)(s->in_h + 2 * s->pad) * (s->in_w + 2 * s->pad) * s->in_c;
