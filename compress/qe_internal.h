@@ -22,8 +22,7 @@
  * channels to a multiple of ocb); inside a block, groups of kg consecutive
  * k for each of the ocb channels: element (o, k) of block b = o / ocb is at
  *     b * (kp * ocb) + (k / kg) * (ocb * kg) + (o % ocb) * kg + k % kg
- * in elements of wbytes bytes (int8; int16 for AVX2's 8-bit kernel, int32
- * for C). VNNI convs read their rows from a padded copy of the input
+ * in elements of wbytes bytes (int8; int16 for C and AVX2's 8-bit kernel). VNNI convs read their rows from a padded copy of the input
  * instead of an A panel where they can (qe_kernels.conv). */
 #ifndef QE_INTERNAL_H
 #define QE_INTERNAL_H
@@ -148,7 +147,7 @@ typedef struct qe_kernels_s {
     qe_isa isa;
     const char *name;
     int ocb, kg;            /* weight packing, see above                     */
-    int wbytes;             /* 1, 2, 4: int8, int16, int32 weights           */
+    int wbytes;             /* 1, 2: int8, int16 weights                     */
     qe_afmt afmt;           /* activation format of the A panel (reports)    */
     int abytes;             /* bytes per A element                           */
     int32_t aoff;           /* the format's offset (128 for U8X)             */

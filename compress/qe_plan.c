@@ -110,9 +110,7 @@ static nn_status setup_gemm(qe_step *s, const qm_op *op, int oi, const qe_kernel
         const size_t blk = (size_t)(o / ocb) * kp * ocb + (size_t)(o % ocb) * kg;
         for (int k = 0; k < K; k++) {
             size_t e = blk + (size_t)(k / kg) * ocb * kg + k % kg;
-            if (kern->wbytes == 4)
-                ((int32_t *)w)[e] = src[k];
-            else if (kern->wbytes == 2)
+            if (kern->wbytes == 2)
                 ((int16_t *)w)[e] = src[k];
             else
                 ((int8_t *)w)[e] = src[k];
