@@ -179,13 +179,14 @@ static void build_int8(qm_model *m, int cifar, double sparsity, int bits)
         int wmax = op->type == QM_CONV2D && bits == 4 ? 7 : 127;
         op->weight_bits = wmax == 7 ? 4 : 8;
         for (size_t k = 0; k < op->n_weights; k++)
-            op->weights[k] = nn_rng_uniform(&r) < sp ? 0
-                                                     : (int8_t)((int)nn_rng_below(&r, 2 * wmax + 1) - wmax);
+            op->weights[k] = nn_rng_uniform(&r) < sp
+                                 ? 0
+                                 : (int8_t)((int)nn_rng_below(&r, 2 * wmax + 1) - wmax);
         size_t K = op->n_weights / (size_t)op->out_c;
         for (int o = 0; o < op->out_c; o++) {
             int32_t mu, sh;
-            if (qm_quantize_multiplier(30.0 / (sqrt((double)K * (1.0 - sp) + 1) * wmax * 0.58 * 60), &mu,
-                                       &sh) != NN_OK)
+            double real = 30.0 / (sqrt((double)K * (1.0 - sp) + 1) * wmax * 0.58 * 60);
+            if (qm_quantize_multiplier(real, &mu, &sh) != NN_OK)
                 die("int8 model", "multiplier");
             op->mult[o] = mu, op->shift[o] = (int8_t)sh;
             op->bias[o] = (int32_t)nn_rng_below(&r, 2001) - 1000;
@@ -309,15 +310,19 @@ int main(int argc, char **argv)
         float_ips[b] = batches[b] / time_calls(float_fwd, &c, batches[b], &t);
         nn_exec_free(ex);
     }
-    printf("int8_bench: %s network, %d-bit conv weights, %.1f M MAC/image, 1 thread, best of %d x >= %.0f ms "
+    printf("int8_bench: %s network, %d-bit conv weights, %.1f M MAC/image, 1 thread, "
+           "best of %d x >= %.0f ms "
            "(indicative: the machine may be shared)\n",
-           cifar ? "CIFAR-10" : "MNIST", bits, (double)nn_model_macs(&fm) / 1e6, t.reps, t.min_s * 1e3);
-    printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float", "x float");
-    printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1], "1.00",
-           "1.00");
+           cifar ? "CIFAR-10" : "MNIST", bits, (double)nn_model_macs(&fm) / 1e6, t.reps,
+           t.min_s * 1e3);
+    printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float",
+           "x float");
+    printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1],
+           "1.00", "1.00");
 
     char json[4096];
-    int jl = snprintf(json, sizeof json, "{\"net\": \"%s\", \"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
+    int jl = snprintf(json, sizeof json,
+                      "{\"net\": \"%s\", \"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
                       cifar ? "cifar" : "mnist", big, float_ips[0], float_ips[1]);
     const qe_isa isas[3] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
     const double sps[2] = {0.0, sparsity};

@@ -22,7 +22,8 @@
  * channels to a multiple of ocb); inside a block, groups of kg consecutive
  * k for each of the ocb channels: element (o, k) of block b = o / ocb is at
  *     b * (kp * ocb) + (k / kg) * (ocb * kg) + (o % ocb) * kg + k % kg
- * in elements of wbytes bytes (int8; int16 for C and AVX2's 8-bit kernel). VNNI convs read their rows from a padded copy of the input
+ * in elements of wbytes bytes (int8; int16 for C and AVX2's 8-bit
+ * kernel). VNNI convs read their rows from a padded copy of the input
  * instead of an A panel where they can (qe_kernels.conv). */
 #ifndef QE_INTERNAL_H
 #define QE_INTERNAL_H

@@ -72,7 +72,8 @@ AI void copy_u8x(uint8_t *d, const int8_t *src, int n)
         _mm512_storeu_si512(d + i, _mm512_xor_si512(_mm512_loadu_si512(src + i), x80));
     if (i < n) {
         const __mmask64 m = first_n(n - i);
-        _mm512_mask_storeu_epi8(d + i, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + i), x80));
+        const __m512i v = _mm512_maskz_loadu_epi8(m, src + i);
+        _mm512_mask_storeu_epi8(d + i, m, _mm512_xor_si512(v, x80));
     }
 }
 
@@ -226,7 +227,8 @@ static TGT void conv_vnni(const qe_step *s, const int8_t *in, int8_t *out, void 
             const int np = P - p0 < s->tile ? P - p0 : s->tile;
             for (int p = 0; p < np; p++) {
                 const int oy = (p0 + p) / OW, ox = (p0 + p) % OW;
-                const uint8_t *src = xp + (size_t)oy * s->stride * prow + (size_t)ox * s->stride * C;
+                const uint8_t *src =
+                    xp + (size_t)oy * s->stride * prow + (size_t)ox * s->stride * C;
                 uint8_t *row = a + (size_t)p * kp;
                 for (int ky = 0; ky < k; ky++, src += prow)
                     for (int i = 0; i < kc; i += 4)
@@ -272,7 +274,8 @@ AI void sparse_one_vnni(const qe_sparse_w *s, const int8_t *x, int8_t *out, void
         const uint32_t end = s->rowptr[o + 1];
         __m512i acc = _mm512_setzero_si512();
         for (; j < end; j += 16) {
-            const __mmask16 m = end - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - j)) - 1);
+            const __mmask16 m =
+                end - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - j)) - 1);
             __m512i vi = _mm512_maskz_loadu_epi32(m, s->idx + j);
             __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, vi, xp, 1);
             g = _mm512_srai_epi32(_mm512_slli_epi32(g, 24), 24);
@@ -284,7 +287,8 @@ AI void sparse_one_vnni(const qe_sparse_w *s, const int8_t *x, int8_t *out, void
     }
 }
 
-#define LOAD16_VNNI(v, p) ((v) = (qe_v16u)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#define LOAD16_VNNI(v, p)                                                                          \
+    ((v) = (qe_v16u)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 
 QE_DEFINE_SPARSE(sparse_vnni, static TGT, sparse_one_vnni, int8_t, LOAD16_VNNI)
 

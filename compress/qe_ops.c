@@ -69,8 +69,8 @@ void qe_avgpool(const qe_step *s, const int8_t *in, int8_t *out)
                     acc[c] = 0;
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
-                        const int8_t *x =
-                            in + ((size_t)(oy * s->stride + ky) * W + (ox * s->stride + kx)) * C + c0;
+                        const size_t pix = (size_t)(oy * s->stride + ky) * W + ox * s->stride + kx;
+                        const int8_t *x = in + pix * C + c0;
                         for (int c = 0; c < cn; c++)
                             acc[c] += x[c] - z;
                     }

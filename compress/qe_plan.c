@@ -369,8 +369,9 @@ nn_status qe_plan_create_opts(qe_plan **out, const qm_model *m, int max_batch,
     qe_isa isa = opt->isa == QE_ISA_AUTO ? qe_isa_best() : opt->isa;
     const qe_kernels *kern = kernels_for(isa);
     if (!kern || !qe_isa_supported(isa))
-        return nn_errorf(err, NN_ERR_ARG, "instruction set %s is not supported by this CPU or build "
-                         "(best: %s)", isa_name, qe_isa_name(qe_isa_best()));
+        return nn_errorf(err, NN_ERR_ARG,
+                         "instruction set %s is not supported by this CPU or build (best: %s)",
+                         isa_name, qe_isa_name(qe_isa_best()));
     nn_status st = qm_model_validate(m, err);
     if (st != NN_OK)
         return st;

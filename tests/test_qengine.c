@@ -93,7 +93,10 @@ static int tm_add(tmodel *t, int a, int b, int relu)
     return t->m.n_ops - 1;
 }
 
-static int32_t zero_of(const qm_model *m, int id) { return id == QM_INPUT ? m->in.zero : m->ops[id].out.zero; }
+static int32_t zero_of(const qm_model *m, int id)
+{
+    return id == QM_INPUT ? m->in.zero : m->ops[id].out.zero;
+}
 
 /* Allocates the arrays and fills everything random: zero points, input
  * table, weights (sparsity as asked), biases and per-channel multipliers
@@ -164,7 +167,10 @@ static int64_t floor_shift(int64_t v, int s)
     return (v % d != 0 && v < 0) ? q - 1 : q;
 }
 
-static int8_t ref_clamp(int64_t y, int64_t lo, int64_t hi) { return (int8_t)(y < lo ? lo : y > hi ? hi : y); }
+static int8_t ref_clamp(int64_t y, int64_t lo, int64_t hi)
+{
+    return (int8_t)(y < lo ? lo : y > hi ? hi : y);
+}
 
 /* rshift_round(acc * mult, shift), then zero and clamp (qmodel.h). */
 static int8_t ref_requant(int64_t acc, int32_t mult, int shift, int32_t zero, int32_t lo)
@@ -220,8 +226,8 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                                     int32_t v = (iy < 0 || iy >= H || ix < 0 || ix >= W)
                                                     ? zin
                                                     : in[((size_t)iy * W + ix) * C + c];
-                                    acc += (int64_t)op->weights[(((size_t)o * k + ky) * k + kx) * C + c] *
-                                           (v - zin);
+                                    size_t wi = (((size_t)o * k + ky) * k + kx) * C + c;
+                                    acc += (int64_t)op->weights[wi] * (v - zin);
                                 }
                         out[((size_t)oy * op->out_w + ox) * op->out_c + o] =
                             ref_requant(acc, op->mult[o], op->shift[o], zout, lo);
@@ -247,13 +253,15 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                         int64_t sum = 0;
                         for (int ky = 0; ky < op->kernel; ky++)
                             for (int kx = 0; kx < op->kernel; kx++) {
-                                int v = in[((size_t)(oy * op->stride + ky) * W + ox * op->stride + kx) * C + c];
+                                size_t at = (size_t)(oy * op->stride + ky) * W;
+                                int v = in[(at + ox * op->stride + kx) * C + c];
                                 best = v > best ? v : best;
                                 sum += v - zin;
                             }
+                        int64_t n = (int64_t)op->kernel * op->kernel;
                         out[((size_t)oy * op->out_w + ox) * C + c] =
                             op->type == QM_MAXPOOL ? ref_clamp(best, lo, 127)
-                                                   : ref_mean(sum, (int64_t)op->kernel * op->kernel, zin, lo);
+                                                   : ref_mean(sum, n, zin, lo);
                     }
             break;
         case QM_GLOBAL_AVGPOOL:
@@ -388,7 +396,8 @@ Test(qengine, conv2d_awkward_shapes)
         {1, 5, 7, 3, 3, 1, 1, 0, 8},   {3, 9, 8, 17, 3, 2, 0, 1, 8},  {5, 6, 6, 33, 5, 1, 2, 0, 8},
         {7, 4, 5, 65, 1, 1, 0, 1, 8},  {16, 8, 8, 16, 3, 1, 1, 1, 4}, {2, 11, 3, 1, 3, 2, 2, 0, 8},
         {4, 7, 7, 20, 5, 2, 1, 0, 4},  {1, 28, 28, 32, 3, 1, 1, 1, 8}, {33, 5, 4, 9, 3, 1, 1, 0, 8},
-        {3, 3, 3, 70, 3, 1, 2, 1, 8},  {12, 6, 9, 48, 2, 2, 0, 0, 8}, {64, 3, 3, 130, 3, 1, 1, 1, 8},
+        {3, 3, 3, 70, 3, 1, 2, 1, 8},  {12, 6, 9, 48, 2, 2, 0, 0, 8},
+        {64, 3, 3, 130, 3, 1, 1, 1, 8},
         {8, 6, 5, 20, 3, 2, 2, 0, 8},  {4, 9, 7, 24, 3, 2, 2, 1, 8},  {20, 7, 6, 17, 5, 1, 2, 1, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -615,7 +624,8 @@ Test(qengine, requantization_ties_round_half_up)
             for (int k = 0; k < 6; k++)
                 acc += op->weights[o * 6 + k] * m->input_lut[pix[i * 6 + k]];
             int s = op->shift[o] - 30; /* acc / 2^s */
-            ties += (acc % ((int64_t)1 << s)) * 2 == (acc < 0 ? -((int64_t)1 << s) : ((int64_t)1 << s));
+            const int64_t half = (int64_t)1 << s; /* 2 * remainder = +-2^s: a tie */
+            ties += (acc % half) * 2 == (acc < 0 ? -half : half);
         }
     cr_assert_geq(ties, 30, "only %d ties", ties);
     free(pix);
@@ -722,14 +732,15 @@ static tmodel *cifar_model(int bits, uint64_t seed)
     return t;
 }
 
-Test(qengine, mnist_shaped_network_all_isas, .timeout = 120)
+Test(qengine, mnist_shaped_network_all_isas)
 {
     tmodel *t = mnist_model(0.95, 90);
     if (qe_isa_supported(QE_ISA_AVX512_VNNI)) { /* the direct conv is what runs */
         qe_plan *p;
         nn_error err;
         cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX512_VNNI, &err), NN_OK, "%s", err.msg);
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s", qe_plan_op_kernel(p, 1));
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s",
+                     qe_plan_op_kernel(p, 1));
         cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "padded gemm", 11), 0, "%s",
                      qe_plan_op_kernel(p, 0));
         qe_plan_free(p);
@@ -739,7 +750,7 @@ Test(qengine, mnist_shaped_network_all_isas, .timeout = 120)
     tm_free(t);
 }
 
-Test(qengine, cifar_shaped_network_all_isas, .timeout = 120)
+Test(qengine, cifar_shaped_network_all_isas)
 {
     tmodel *t = cifar_model(8, 91);
     assert_varied(&t->m, 2, 2);
@@ -785,8 +796,8 @@ static void check_arena(const qm_model *m, qe_isa isa, int n)
             memset(lbuf, 0xC3, nl + 2 * GUARD);
             cr_assert_eq(qe_run(p, arena, pix, n, lbuf + GUARD), NN_OK);
             for (size_t j = 0; j < GUARD + (size_t)off; j++)
-                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu before the arena written", qe_isa_name(isa),
-                             GUARD + off - j);
+                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu before the arena written",
+                             qe_isa_name(isa), GUARD + off - j);
             for (size_t j = GUARD + off + bytes; j < bytes + 2 * GUARD + 64; j++)
                 cr_assert_eq(buf[j], 0xC3, "%s: byte %zu after the arena written", qe_isa_name(isa),
                              j - (GUARD + off + bytes));
@@ -807,7 +818,7 @@ static void check_arena(const qm_model *m, qe_isa isa, int n)
     qe_plan_free(p);
 }
 
-Test(qengine, arena_guard_bytes_and_poison, .timeout = 120)
+Test(qengine, arena_guard_bytes_and_poison)
 {
     tmodel *t = mnist_model(0.9, 93);
     tmodel *r = tm_new(2, 9, 7);
@@ -857,7 +868,7 @@ Test(qengine, arena_reuses_dead_tensors)
 
 /* ---- batches, sparsity, ownership ------------------------------------------------------- */
 
-Test(qengine, batch_equals_single_images, .timeout = 120)
+Test(qengine, batch_equals_single_images)
 {
     tmodel *t = mnist_model(0.5, 96);
     const int n = 7;
@@ -879,8 +890,8 @@ Test(qengine, batch_equals_single_images, .timeout = 120)
         /* n = 3 on the same plan: the first three */
         cr_assert_eq(qe_run(p, arena, pix, 3, all), NN_OK);
         cr_assert_eq(qe_run(p, arena, pix + 3 * in_size, 1, one), NN_OK);
-        int8_t *again = engine_batch(&t->m, &(qe_options){ALL_ISAS[i], QE_SPARSE_AUTO, QE_CONV_AUTO}, 1,
-                                     pix + 3 * in_size, 1);
+        const qe_options opt1 = {ALL_ISAS[i], QE_SPARSE_AUTO, QE_CONV_AUTO};
+        int8_t *again = engine_batch(&t->m, &opt1, 1, pix + 3 * in_size, 1);
         assert_same(one, again, 10, "plan for batch 1 vs plan for batch 7");
         free(again);
         free(arena);
@@ -890,7 +901,7 @@ Test(qengine, batch_equals_single_images, .timeout = 120)
     tm_free(t);
 }
 
-Test(qengine, sparse_kernel_chosen_and_bit_exact, .timeout = 120)
+Test(qengine, sparse_kernel_chosen_and_bit_exact)
 {
     /* the policies pick the kernels they promise */
     tmodel *t = mnist_model(0.97, 97);
@@ -966,7 +977,7 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-Test(qengine, threads_share_one_plan, .timeout = 120)
+Test(qengine, threads_share_one_plan)
 {
     tmodel *t = mnist_model(0.9, 44);
     const int n = 3;
@@ -1006,10 +1017,12 @@ Test(qengine, errors)
     cr_assert(strstr(err.msg, "max_batch"), "%s", err.msg);
     cr_assert_eq(qe_plan_create(&p, m, 1, (qe_isa)99, &err), NN_ERR_ARG);
     cr_assert_eq(qe_plan_create(&p, NULL, 1, QE_ISA_C, &err), NN_ERR_ARG);
-    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &(qe_options){QE_ISA_C, (qe_sparse_policy)7, 0}, &err),
-                 NN_ERR_ARG);
-    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &(qe_options){QE_ISA_C, 0, (qe_conv_policy)5}, &err),
-                 NN_ERR_ARG);
+    const qe_options bad_sparse = {QE_ISA_C, (qe_sparse_policy)7, QE_CONV_AUTO};
+    const qe_options bad_conv = {QE_ISA_C, QE_SPARSE_AUTO, (qe_conv_policy)5};
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_sparse, &err), NN_ERR_ARG);
+    cr_assert(strstr(err.msg, "sparse policy"), "%s", err.msg);
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_conv, &err), NN_ERR_ARG);
+    cr_assert(strstr(err.msg, "conv policy"), "%s", err.msg);
     for (int i = 0; i < N_ISAS; i++)
         if (!qe_isa_supported(ALL_ISAS[i])) {
             cr_assert_eq(qe_plan_create(&p, m, 1, ALL_ISAS[i], &err), NN_ERR_ARG);
