@@ -334,6 +334,7 @@ int main(int argc, char **argv)
             if (!qe_isa_supported(isas[k]) || (only && strcmp(only, qe_isa_name(isas[k]))))
                 continue;
             double ips[2];
+            size_t arena_bytes[2];
             char dense_kernel[96] = "";
             for (int b = 0; b < 2; b++) {
                 qe_plan *p;
@@ -341,6 +342,7 @@ int main(int argc, char **argv)
                 if (qe_plan_create(&p, &qm, batches[b], isas[k], &err) != NN_OK)
                     die("qe_plan_create", err.msg);
                 snprintf(dense_kernel, sizeof dense_kernel, "%s", qe_plan_op_kernel(p, dense1));
+                arena_bytes[b] = qe_arena_bytes(p);
                 void *arena = malloc(qe_arena_bytes(p));
                 if (!arena)
                     die("memory", "out of memory");
@@ -352,13 +354,15 @@ int main(int argc, char **argv)
             char name[64];
             snprintf(name, sizeof name, "int8 %s, dense %.0f%% zero", qe_isa_name(isas[k]),
                      100 * sps[s]);
-            printf("%-34s %14.0f %14.0f %9.2f %9.2f   (first dense: %s)\n", name, ips[0], ips[1],
-                   ips[0] / float_ips[0], ips[1] / float_ips[1], dense_kernel);
+            printf("%-34s %14.0f %14.0f %9.2f %9.2f   (arena %zu / %zu KiB; first dense: %s)\n",
+                   name, ips[0], ips[1], ips[0] / float_ips[0], ips[1] / float_ips[1],
+                   arena_bytes[0] >> 10, arena_bytes[1] >> 10, dense_kernel);
             jl += snprintf(json + jl, sizeof json - (size_t)jl,
                            "%s{\"isa\": \"%s\", \"sparsity\": %.2f, \"ips\": [%.1f, %.1f], "
-                           "\"ratio\": [%.3f, %.3f]}",
+                           "\"ratio\": [%.3f, %.3f], \"arena_bytes\": [%zu, %zu]}",
                            first ? "" : ", ", qe_isa_name(isas[k]), sps[s], ips[0], ips[1],
-                           ips[0] / float_ips[0], ips[1] / float_ips[1]);
+                           ips[0] / float_ips[0], ips[1] / float_ips[1], arena_bytes[0],
+                           arena_bytes[1]);
             first = 0;
         }
         qm_model_free(&qm);

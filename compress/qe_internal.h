@@ -79,14 +79,14 @@ typedef struct {
 #define QE_SPARSE_COLS 16
 
 /* Sparse kernel: out (n, oc) rows of ldo from x (n, k) rows of k. Scratch:
- * qe_sparse_scratch(k) bytes, 64-aligned. */
+ * qe_sparse_scratch(k, max_batch, xt_bytes) bytes, 64-aligned. */
 typedef void (*qe_sparse_fn)(const qe_sparse_w *s, const int8_t *x, int n, int8_t *out, size_t ldo,
                              void *scratch);
 
-static inline size_t qe_sparse_scratch(int k)
+static inline size_t qe_sparse_scratch(int k, int max_batch, int xt_bytes)
 {
-    size_t tile = (size_t)k * QE_SPARSE_COLS * 4, copy = (size_t)k + 64;
-    return tile > copy ? tile : copy;
+    size_t tile = (size_t)k * QE_SPARSE_COLS * xt_bytes, copy = (size_t)k + 64;
+    return max_batch > 1 && tile > copy ? tile : copy;
 }
 
 /* The sparse kernel of every ISA, from this template: ONE(s, x, out,
@@ -158,6 +158,7 @@ typedef struct qe_kernels_s {
     qe_pack_fn pack_rows;
     qe_conv_fn conv;        /* the ISA's own conv, or NULL                   */
     qe_sparse_fn sparse;
+    int sparse_xt_bytes;    /* bytes per element of its transposed tile      */
     qe_add_fn add;          /* the ISA's add, or NULL for qe_add             */
     double sparse_max_density; /* QE_SPARSE_AUTO: sparse at or below this    */
     const struct qe_kernels_s *w4; /* variant for 4-bit weights, or NULL     */

@@ -345,6 +345,7 @@ static const qe_kernels KERN_AVX2 = {
     .im2col = im2col_avx2,
     .pack_rows = pack_rows_avx2,
     .sparse = sparse_avx2,
+    .sparse_xt_bytes = 4,
     .sparse_max_density = 0.05,
     .w4 = &KERN_AVX2_W4,
 };

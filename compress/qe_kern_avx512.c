@@ -331,6 +331,7 @@ static const qe_kernels KERN_VNNI = {
     .pack_rows = pack_rows_vnni,
     .conv = conv_vnni,
     .sparse = sparse_vnni,
+    .sparse_xt_bytes = 1,
     .add = add_vnni,
     .sparse_max_density = 0.015,
 };

@@ -114,6 +114,7 @@ static const qe_kernels KERN_C = {
     .im2col = im2col_c,
     .pack_rows = pack_rows_c,
     .sparse = sparse_c,
+    .sparse_xt_bytes = 4,
     .sparse_max_density = 0.25,
 };
 

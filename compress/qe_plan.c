@@ -197,7 +197,8 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
                           density <= kern->sparse_max_density);
             if (sparse && nnz <= UINT32_MAX) {
                 s->kind = QE_K_SPARSE_DENSE;
-                s->scratch = qe_sparse_scratch(s->kdim);
+                s->scratch =
+                    qe_sparse_scratch(s->kdim, p->max_batch, p->kern->sparse_xt_bytes);
                 snprintf(s->desc, sizeof s->desc, "sparse csr K=%d density %.1f%%", s->kdim,
                          100.0 * density);
                 return setup_sparse(s, op, oi, nnz, err);
