@@ -22,7 +22,8 @@
  * gives bit-identical logits: all arithmetic is integer, accumulators are
  * int32 (wrapping modulo 2^32, which only matters for models whose
  * accumulator leaves the int32 range; qmodel.h calls it int32) and
- * requantization is qm_requantize's rule exactly.
+ * requantization is qm_requantize's rule exactly. 4-bit layers run like
+ * 8-bit ones, except on AVX2, where they get a faster exact kernel.
  *
  * Sparse dense layers. A dense layer whose weights are mostly zero runs as a
  * compressed-row kernel over the non-zero weights; it is chosen at plan time
@@ -59,10 +60,11 @@ typedef enum {
     QE_SPARSE_ALWAYS = 2  /* every dense layer sparse (tests, experiments)  */
 } qe_sparse_policy;
 
-/* How a conv2d runs where the ISA has a direct kernel (AVX-512 VNNI, when
- * kernel * in_c is a multiple of 4). Both give the same bits. */
+/* How a conv2d runs where the ISA has its own conv (AVX-512 VNNI: direct
+ * from a padded copy of the input when kernel * in_c is a multiple of 4,
+ * else A-panel tiles filled from that copy). Both give the same bits. */
 typedef enum {
-    QE_CONV_AUTO = 0,     /* direct where available, im2col + GEMM elsewhere */
+    QE_CONV_AUTO = 0,     /* the ISA's own conv, else im2col + GEMM         */
     QE_CONV_IM2COL = 1    /* always im2col + GEMM (tests, experiments)      */
 } qe_conv_policy;
 
