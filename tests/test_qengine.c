@@ -1,0 +1,1111 @@
+/* test_qengine.c - the int8 engine (compress/qengine.h) against a naive
+ * reference written here directly from qmodel.h's rules (HWC tensors,
+ * int64 accumulators checked to fit int32, rshift_round as a floor
+ * division, round-half-away means), on small random models with awkward
+ * shapes and extreme quantization parameters. Every ISA this CPU has must
+ * match the reference bit for bit; the arena is guarded and poisoned;
+ * batches equal single images; sparse equals dense; errors are reported. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compress/qengine.h"
+#include "../compress/qmodel.h"
+#include "../libnn/nn_rng.h"
+
+/* ---- model builder -------------------------------------------------------------- */
+
+typedef struct {
+    qm_model m;
+    double sparsity[QM_MAX_OPS]; /* fraction of zero weights wanted per op */
+} tmodel;
+
+static tmodel *tm_new(int c, int h, int w)
+{
+    tmodel *t = calloc(1, sizeof *t);
+    cr_assert_not_null(t);
+    t->m.in_c = c, t->m.in_h = h, t->m.in_w = w;
+    t->m.in.scale = 0.02f, t->m.in.zero = 0;
+    return t;
+}
+
+static void tensor_shape(const qm_model *m, int id, int *c, int *h, int *w)
+{
+    if (id == QM_INPUT)
+        *c = m->in_c, *h = m->in_h, *w = m->in_w;
+    else
+        *c = m->ops[id].out_c, *h = m->ops[id].out_h, *w = m->ops[id].out_w;
+}
+
+static qm_op *tm_op(tmodel *t, qm_op_type type, int input)
+{
+    cr_assert_lt(t->m.n_ops, QM_MAX_OPS);
+    qm_op *op = &t->m.ops[t->m.n_ops++];
+    memset(op, 0, sizeof *op);
+    op->type = type, op->input = input;
+    tensor_shape(&t->m, input, &op->in_c, &op->in_h, &op->in_w);
+    op->out.scale = 0.05f;
+    op->weight_bits = 8;
+    return op;
+}
+
+static int tm_conv(tmodel *t, int input, int oc, int k, int stride, int pad, int relu, int bits)
+{
+    qm_op *op = tm_op(t, QM_CONV2D, input);
+    op->kernel = k, op->stride = stride, op->pad = pad, op->relu = relu, op->weight_bits = bits;
+    op->out_c = oc;
+    op->out_h = (op->in_h + 2 * pad - k) / stride + 1;
+    op->out_w = (op->in_w + 2 * pad - k) / stride + 1;
+    return t->m.n_ops - 1;
+}
+
+static int tm_dense(tmodel *t, int input, int oc, int relu, int bits)
+{
+    qm_op *op = tm_op(t, QM_DENSE, input);
+    op->out_c = oc, op->out_h = 1, op->out_w = 1, op->relu = relu, op->weight_bits = bits;
+    return t->m.n_ops - 1;
+}
+
+static int tm_pool(tmodel *t, qm_op_type type, int input, int k, int stride, int relu)
+{
+    qm_op *op = tm_op(t, type, input);
+    op->relu = relu;
+    op->out_c = op->in_c;
+    if (type == QM_GLOBAL_AVGPOOL) {
+        op->out_h = op->out_w = 1;
+    } else {
+        op->kernel = k, op->stride = stride;
+        op->out_h = (op->in_h - k) / stride + 1;
+        op->out_w = (op->in_w - k) / stride + 1;
+    }
+    return t->m.n_ops - 1;
+}
+
+static int tm_add(tmodel *t, int a, int b, int relu)
+{
+    qm_op *op = tm_op(t, QM_ADD, a);
+    op->input2 = b, op->relu = relu;
+    op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
+    return t->m.n_ops - 1;
+}
+
+static int32_t zero_of(const qm_model *m, int id)
+{
+    return id == QM_INPUT ? m->in.zero : m->ops[id].out.zero;
+}
+
+/* Allocates the arrays and fills everything random: zero points, input
+ * table, weights (sparsity as asked), biases and per-channel multipliers
+ * scaled so that outputs spread over the int8 range. Pools get their
+ * input's zero point. */
+static void tm_finish(tmodel *t, uint64_t seed)
+{
+    qm_model *m = &t->m;
+    nn_rng r;
+    nn_rng_seed(&r, seed);
+    const qm_op *last = &m->ops[m->n_ops - 1];
+    m->num_classes = last->out_c * last->out_h * last->out_w;
+    m->in.zero = (int32_t)nn_rng_below(&r, 256) - 128;
+    for (int i = 0; i < m->n_ops; i++) {
+        qm_op *op = &m->ops[i];
+        op->out.zero = (int32_t)nn_rng_below(&r, 200) - 100;
+        if (op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL)
+            op->out.zero = zero_of(m, op->input);
+    }
+    nn_error err;
+    cr_assert_eq(qm_model_alloc(m, &err), NN_OK, "%s", err.msg);
+    for (int i = 0; i < m->in_c * 256; i++)
+        m->input_lut[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+    for (int i = 0; i < m->n_ops; i++) {
+        qm_op *op = &m->ops[i];
+        if (op->type == QM_ADD) {
+            op->add_shift = 31 + (int)nn_rng_below(&r, 3);
+            op->add_mult[0] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&r)) * 2147483648.0);
+            op->add_mult[1] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&r)) * 2147483648.0);
+            continue;
+        }
+        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+            continue;
+        int wmax = op->weight_bits == 8 ? 127 : 7;
+        size_t K = op->n_weights / (size_t)op->out_c;
+        for (size_t k = 0; k < op->n_weights; k++) {
+            if (t->sparsity[i] > 0 && nn_rng_uniform(&r) < t->sparsity[i])
+                op->weights[k] = 0;
+            else
+                op->weights[k] = (int8_t)((int)nn_rng_below(&r, 2 * wmax + 1) - wmax);
+        }
+        double wstd = wmax * 0.58 * sqrt(1.0 - t->sparsity[i]) + 0.1;
+        for (int o = 0; o < op->out_c; o++) {
+            op->bias[o] = (int32_t)nn_rng_below(&r, 20001) - 10000;
+            op->w_scale[o] = 0.01f;
+            double real = 40.0 / (sqrt((double)K) * wstd * 70.0) * (0.5 + nn_rng_uniform(&r));
+            int32_t mu, sh;
+            cr_assert_eq(qm_quantize_multiplier(real, &mu, &sh), NN_OK);
+            op->mult[o] = mu, op->shift[o] = (int8_t)sh;
+        }
+    }
+    cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+}
+
+static void tm_free(tmodel *t)
+{
+    qm_model_free(&t->m);
+    free(t);
+}
+
+/* ---- reference --------------------------------------------------------------------- */
+
+/* floor(v / 2^s) without relying on >> of negative numbers. */
+static int64_t floor_shift(int64_t v, int s)
+{
+    int64_t d = (int64_t)1 << s;
+    int64_t q = v / d;
+    return (v % d != 0 && v < 0) ? q - 1 : q;
+}
+
+static int8_t ref_clamp(int64_t y, int64_t lo, int64_t hi)
+{
+    return (int8_t)(y < lo ? lo : y > hi ? hi : y);
+}
+
+/* rshift_round(acc * mult, shift), then zero and clamp (qmodel.h). */
+static int8_t ref_requant(int64_t acc, int32_t mult, int shift, int32_t zero, int32_t lo)
+{
+    cr_assert(acc >= INT32_MIN && acc <= INT32_MAX, "reference accumulator %lld leaves int32",
+              (long long)acc);
+    int64_t v = floor_shift(acc * mult + ((int64_t)1 << (shift - 1)), shift);
+    return ref_clamp(zero + v, lo, 127);
+}
+
+/* zero + round_half_away(sum / n). */
+static int8_t ref_mean(int64_t sum, int64_t n, int32_t zero, int32_t lo)
+{
+    int64_t q = sum / n, rem = sum % n; /* truncating */
+    if (2 * (rem < 0 ? -rem : rem) >= n)
+        q += sum < 0 ? -1 : 1;
+    return ref_clamp(zero + q, lo, 127);
+}
+
+/* One image: pixels (C, H, W) -> logits (num_classes). */
+static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
+{
+    int8_t *t[QM_MAX_OPS + 1];
+    size_t hw = (size_t)m->in_h * m->in_w;
+    t[0] = malloc(hw * m->in_c);
+    cr_assert_not_null(t[0]);
+    for (int y = 0; y < m->in_h; y++)
+        for (int x = 0; x < m->in_w; x++)
+            for (int c = 0; c < m->in_c; c++)
+                t[0][((size_t)y * m->in_w + x) * m->in_c + c] =
+                    m->input_lut[c * 256 + pix[((size_t)c * m->in_h + y) * m->in_w + x]];
+    for (int i = 0; i < m->n_ops; i++) {
+        const qm_op *op = &m->ops[i];
+        const int8_t *in = t[op->input + 1];
+        const int32_t zin = zero_of(m, op->input), zout = op->out.zero;
+        const int32_t lo = op->relu ? zout : -128;
+        const int C = op->in_c, H = op->in_h, W = op->in_w;
+        int8_t *out = malloc((size_t)op->out_c * op->out_h * op->out_w);
+        cr_assert_not_null(out);
+        t[i + 1] = out;
+        switch (op->type) {
+        case QM_CONV2D: {
+            const int k = op->kernel;
+            for (int oy = 0; oy < op->out_h; oy++)
+                for (int ox = 0; ox < op->out_w; ox++)
+                    for (int o = 0; o < op->out_c; o++) {
+                        int64_t acc = op->bias[o];
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++)
+                                for (int c = 0; c < C; c++) {
+                                    int iy = oy * op->stride - op->pad + ky;
+                                    int ix = ox * op->stride - op->pad + kx;
+                                    int32_t v = (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                                    ? zin
+                                                    : in[((size_t)iy * W + ix) * C + c];
+                                    size_t wi = (((size_t)o * k + ky) * k + kx) * C + c;
+                                    acc += (int64_t)op->weights[wi] * (v - zin);
+                                }
+                        out[((size_t)oy * op->out_w + ox) * op->out_c + o] =
+                            ref_requant(acc, op->mult[o], op->shift[o], zout, lo);
+                    }
+            break;
+        }
+        case QM_DENSE: {
+            size_t K = (size_t)C * H * W;
+            for (int o = 0; o < op->out_c; o++) {
+                int64_t acc = op->bias[o];
+                for (size_t k = 0; k < K; k++)
+                    acc += (int64_t)op->weights[o * K + k] * (in[k] - zin);
+                out[o] = ref_requant(acc, op->mult[o], op->shift[o], zout, lo);
+            }
+            break;
+        }
+        case QM_MAXPOOL:
+        case QM_AVGPOOL:
+            for (int oy = 0; oy < op->out_h; oy++)
+                for (int ox = 0; ox < op->out_w; ox++)
+                    for (int c = 0; c < C; c++) {
+                        int best = -129;
+                        int64_t sum = 0;
+                        for (int ky = 0; ky < op->kernel; ky++)
+                            for (int kx = 0; kx < op->kernel; kx++) {
+                                size_t at = (size_t)(oy * op->stride + ky) * W;
+                                int v = in[(at + ox * op->stride + kx) * C + c];
+                                best = v > best ? v : best;
+                                sum += v - zin;
+                            }
+                        int64_t n = (int64_t)op->kernel * op->kernel;
+                        out[((size_t)oy * op->out_w + ox) * C + c] =
+                            op->type == QM_MAXPOOL ? ref_clamp(best, lo, 127)
+                                                   : ref_mean(sum, n, zin, lo);
+                    }
+            break;
+        case QM_GLOBAL_AVGPOOL:
+            for (int c = 0; c < C; c++) {
+                int64_t sum = 0;
+                for (size_t p = 0; p < (size_t)H * W; p++)
+                    sum += in[p * C + c] - zin;
+                out[c] = ref_mean(sum, (int64_t)H * W, zin, lo);
+            }
+            break;
+        case QM_ADD: {
+            const int8_t *b = t[op->input2 + 1];
+            const int32_t zb = zero_of(m, op->input2);
+            for (size_t j = 0; j < (size_t)C * H * W; j++) {
+                int64_t v = (int64_t)(in[j] - zin) * op->add_mult[0] +
+                            (int64_t)(b[j] - zb) * op->add_mult[1];
+                v = floor_shift(v + ((int64_t)1 << (op->add_shift - 1)), op->add_shift);
+                out[j] = ref_clamp(zout + v, lo, 127);
+            }
+            break;
+        }
+        }
+    }
+    memcpy(logits, t[m->n_ops], (size_t)m->num_classes);
+    for (int i = 0; i <= m->n_ops; i++)
+        free(t[i]);
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static const qe_isa ALL_ISAS[] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
+#define N_ISAS 3
+
+static uint8_t *random_pixels(const qm_model *m, int n, uint64_t seed)
+{
+    size_t sz = (size_t)n * m->in_c * m->in_h * m->in_w;
+    uint8_t *p = malloc(sz);
+    cr_assert_not_null(p);
+    nn_rng r;
+    nn_rng_seed(&r, seed);
+    for (size_t i = 0; i < sz; i++)
+        p[i] = (uint8_t)nn_rng_below(&r, 256);
+    return p;
+}
+
+static int8_t *ref_batch(const qm_model *m, const uint8_t *pix, int n)
+{
+    int8_t *l = malloc((size_t)n * m->num_classes);
+    cr_assert_not_null(l);
+    size_t in_size = (size_t)m->in_c * m->in_h * m->in_w;
+    for (int i = 0; i < n; i++)
+        ref_image(m, pix + i * in_size, l + (size_t)i * m->num_classes);
+    return l;
+}
+
+/* Runs n images with a fresh plan; returns malloc'd logits. */
+static int8_t *engine_batch(const qm_model *m, const qe_options *opt, int max_batch,
+                            const uint8_t *pix, int n)
+{
+    qe_plan *p = NULL;
+    nn_error err;
+    cr_assert_eq(qe_plan_create_opts(&p, m, max_batch, opt, &err), NN_OK, "%s", err.msg);
+    void *arena = malloc(qe_arena_bytes(p));
+    int8_t *l = malloc((size_t)n * m->num_classes);
+    cr_assert(arena && l);
+    memset(arena, 0xA5, qe_arena_bytes(p));
+    cr_assert_eq(qe_run(p, arena, pix, n, l), NN_OK);
+    free(arena);
+    qe_plan_free(p);
+    return l;
+}
+
+static void assert_same(const int8_t *got, const int8_t *want, size_t count, const char *what)
+{
+    for (size_t j = 0; j < count; j++)
+        if (got[j] != want[j])
+            cr_assert_fail("%s: value %zu is %d, the reference says %d", what, j, got[j], want[j]);
+}
+
+/* Every supported ISA (and each sparse policy) against the reference on
+ * n images. Returns how many ISAs ran. */
+static int check_all_isas(const qm_model *m, int n, uint64_t seed, const char *what)
+{
+    uint8_t *pix = random_pixels(m, n, seed);
+    int8_t *want = ref_batch(m, pix, n);
+    int ran = 0;
+    for (int i = 0; i < N_ISAS; i++) {
+        if (!qe_isa_supported(ALL_ISAS[i])) {
+            cr_log_warn("%s: this CPU lacks %s: skipped", what, qe_isa_name(ALL_ISAS[i]));
+            continue;
+        }
+        for (int v = 0; v < 4; v++) { /* sparse AUTO/NEVER/ALWAYS; conv IM2COL */
+            const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)(v % 3),
+                                    v == 3 ? QE_CONV_IM2COL : QE_CONV_AUTO};
+            int8_t *got = engine_batch(m, &opt, n, pix, n);
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s, %s, variant %d", what, qe_isa_name(ALL_ISAS[i]), v);
+            assert_same(got, want, (size_t)n * m->num_classes, msg);
+            free(got);
+        }
+        ran++;
+    }
+    free(pix);
+    free(want);
+    return ran;
+}
+
+/* The outputs must not be constant (a test whose outputs are all clamped
+ * would prove little). */
+static void assert_varied(const qm_model *m, int n, uint64_t seed)
+{
+    uint8_t *pix = random_pixels(m, n, seed);
+    int8_t *l = ref_batch(m, pix, n);
+    int distinct = 0, seen[256] = {0};
+    for (size_t j = 0; j < (size_t)n * m->num_classes; j++)
+        if (!seen[l[j] + 128]++)
+            distinct++;
+    cr_assert_geq(distinct, 4, "only %d distinct output values", distinct);
+    free(pix);
+    free(l);
+}
+
+/* ---- ops, one by one ------------------------------------------------------------------ */
+
+typedef struct {
+    int c, h, w, oc, k, stride, pad, relu, bits;
+} conv_case;
+
+Test(qengine, conv2d_awkward_shapes)
+{
+    const conv_case cases[] = {
+        {1, 5, 7, 3, 3, 1, 1, 0, 8},   {3, 9, 8, 17, 3, 2, 0, 1, 8},  {5, 6, 6, 33, 5, 1, 2, 0, 8},
+        {7, 4, 5, 65, 1, 1, 0, 1, 8},  {16, 8, 8, 16, 3, 1, 1, 1, 4}, {2, 11, 3, 1, 3, 2, 2, 0, 8},
+        {4, 7, 7, 20, 5, 2, 1, 0, 4},  {1, 28, 28, 32, 3, 1, 1, 1, 8}, {33, 5, 4, 9, 3, 1, 1, 0, 8},
+        {3, 3, 3, 70, 3, 1, 2, 1, 8},  {12, 6, 9, 48, 2, 2, 0, 0, 8},
+        {64, 3, 3, 130, 3, 1, 1, 1, 8},
+        {8, 6, 5, 20, 3, 2, 2, 0, 8},  {4, 9, 7, 24, 3, 2, 2, 1, 8},  {20, 7, 6, 17, 5, 1, 2, 1, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *cc = &cases[i];
+        tmodel *t = tm_new(cc->c > 4 ? 4 : cc->c, cc->h, cc->w);
+        int x = QM_INPUT;
+        if (cc->c > 4) /* more input channels than an image has: a 1x1 conv first */
+            x = tm_conv(t, x, cc->c, 1, 1, 0, 0, 8);
+        tm_conv(t, x, cc->oc, cc->k, cc->stride, cc->pad, cc->relu, cc->bits);
+        tm_finish(t, 100 + i);
+        char what[64];
+        snprintf(what, sizeof what, "conv case %zu", i);
+        assert_varied(&t->m, 2, 7 + i);
+        cr_assert_geq(check_all_isas(&t->m, 3, 7 + i, what), 1);
+        tm_free(t);
+    }
+}
+
+Test(qengine, dense_after_conv_and_dense_chain)
+{
+    tmodel *t = tm_new(3, 7, 6);
+    int a = tm_conv(t, QM_INPUT, 10, 3, 2, 1, 1, 8);
+    int b = tm_dense(t, a, 37, 1, 8);
+    int c = tm_dense(t, b, 19, 0, 4);
+    tm_dense(t, c, 5, 0, 8);
+    tm_finish(t, 11);
+    assert_varied(&t->m, 4, 3);
+    check_all_isas(&t->m, 5, 3, "conv-dense-dense-dense");
+    tm_free(t);
+}
+
+Test(qengine, dense_on_input_and_odd_sizes)
+{
+    const int sizes[][4] = {{1, 1, 1, 1}, {2, 3, 5, 17}, {4, 4, 4, 64}, {3, 1, 13, 129}};
+    for (int i = 0; i < 4; i++) {
+        tmodel *t = tm_new(sizes[i][0], sizes[i][1], sizes[i][2]);
+        tm_dense(t, QM_INPUT, sizes[i][3], i & 1, i == 2 ? 4 : 8);
+        tm_finish(t, 20 + i);
+        check_all_isas(&t->m, 6, 30 + i, "dense on the input");
+        tm_free(t);
+    }
+}
+
+/* Ops after the first dense layer run on the whole batch, image by image
+ * for the non-dense ones: a conv, an add, pools and a dense on batched
+ * tensors. */
+Test(qengine, ops_after_the_first_dense_layer)
+{
+    tmodel *t = tm_new(2, 6, 6);
+    int a = tm_conv(t, QM_INPUT, 8, 3, 2, 1, 1, 8);
+    int d = tm_dense(t, a, 12, 1, 8);          /* 1x1x12 */
+    int c = tm_conv(t, d, 12, 1, 1, 0, 0, 4);   /* a conv in the batched part */
+    int e = tm_add(t, c, d, 1);
+    int m = tm_pool(t, QM_MAXPOOL, e, 1, 1, 0);
+    int g = tm_pool(t, QM_GLOBAL_AVGPOOL, m, 0, 0, 0);
+    int f = tm_dense(t, g, 9, 0, 8);
+    tm_add(t, f, f, 0);
+    tm_finish(t, 33);
+    assert_varied(&t->m, 6, 7);
+    check_all_isas(&t->m, 6, 7, "ops after the first dense");
+    check_all_isas(&t->m, 1, 8, "ops after the first dense, one image");
+    tm_free(t);
+}
+
+Test(qengine, pools)
+{
+    tmodel *t = tm_new(3, 13, 11);
+    int a = tm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 8);
+    int b = tm_pool(t, QM_MAXPOOL, a, 2, 2, 0);
+    int c = tm_pool(t, QM_MAXPOOL, a, 3, 1, 1);
+    int d = tm_pool(t, QM_AVGPOOL, c, 3, 2, 0);
+    int e = tm_pool(t, QM_AVGPOOL, b, 2, 1, 1);
+    int f = tm_pool(t, QM_GLOBAL_AVGPOOL, d, 0, 0, 0);
+    int g = tm_pool(t, QM_GLOBAL_AVGPOOL, e, 0, 0, 1);
+    tm_add(t, f, g, 0);
+    tm_finish(t, 41);
+    assert_varied(&t->m, 3, 5);
+    check_all_isas(&t->m, 3, 5, "pools");
+    tm_free(t);
+}
+
+Test(qengine, avgpool_rounds_half_away_from_zero)
+{
+    /* 2x2 windows over a 2x8 image, identity table (q = pixel - 128) */
+    tmodel *t;
+    qm_model *m;
+    t = tm_new(1, 2, 8);
+    tm_pool(t, QM_AVGPOOL, QM_INPUT, 2, 2, 0);
+    tm_finish(t, 2);
+    m = &t->m;
+    m->in.zero = 0;
+    m->ops[0].out.zero = 0;
+    /* identity table: q = pixel - 128 */
+    for (int v = 0; v < 256; v++)
+        m->input_lut[v] = (int8_t)(v - 128);
+    /* 2x2 windows: sums 2 (0.5 -> 1), -2 (-0.5 -> -1), 6 (1.5 -> 2), -6 (-1.5 -> -2) */
+    const int top[8] = {1, 1, -1, -1, 3, 3, -3, -3}, bottom[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t pix[16];
+    for (int x = 0; x < 8; x++)
+        pix[x] = (uint8_t)(top[x] + 128), pix[8 + x] = (uint8_t)(bottom[x] + 128);
+    const int8_t want[4] = {1, -1, 2, -2};
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_OK, "%s", err.msg);
+    void *arena = malloc(qe_arena_bytes(p));
+    int8_t got[4];
+    cr_assert_eq(qe_run(p, arena, pix, 1, got), NN_OK);
+    for (int j = 0; j < 4; j++)
+        cr_assert_eq(got[j], want[j], "mean %d: got %d, want %d", j, got[j], want[j]);
+    int8_t ref[4];
+    ref_image(m, pix, ref);
+    assert_same(ref, want, 4, "reference");
+    free(arena);
+    qe_plan_free(p);
+    tm_free(t);
+}
+
+Test(qengine, add_with_relu_and_residual)
+{
+    tmodel *t = tm_new(2, 6, 5);
+    int a = tm_conv(t, QM_INPUT, 19, 3, 1, 1, 1, 8);
+    int b = tm_conv(t, a, 19, 3, 1, 1, 1, 8);
+    int c = tm_conv(t, b, 19, 3, 1, 1, 0, 8);
+    int d = tm_add(t, c, a, 1);
+    int e = tm_add(t, d, d, 0); /* both operands the same tensor */
+    int f = tm_add(t, QM_INPUT, QM_INPUT, 1);
+    int g = tm_conv(t, f, 19, 1, 1, 0, 0, 8);
+    tm_add(t, e, g, 0);
+    tm_finish(t, 51);
+    assert_varied(&t->m, 3, 9);
+    check_all_isas(&t->m, 3, 9, "adds");
+    tm_free(t);
+}
+
+Test(qengine, add_extreme_parameters)
+{
+    const int32_t mults[][2] = {{INT32_MAX, INT32_MAX}, {0, 1}, {INT32_MAX, 0}, {1 << 30, 3}};
+    const int shifts[] = {1, 62, 31, 40};
+    const int32_t zeros[] = {-128, 127};
+    int n = 0;
+    for (int mi = 0; mi < 4; mi++)
+        for (int si = 0; si < 4; si++)
+            for (int zi = 0; zi < 2; zi++) {
+                tmodel *t = tm_new(3, 5, 7);
+                int a = tm_conv(t, QM_INPUT, 3, 3, 1, 1, 0, 8);
+                tm_add(t, a, QM_INPUT, (si + zi) & 1); /* 105 elements: a masked tail */
+                tm_finish(t, 200 + n);
+                qm_model *m = &t->m;
+                qm_op *op = &m->ops[1];
+                op->add_mult[0] = mults[mi][0], op->add_mult[1] = mults[mi][1];
+                op->add_shift = shifts[si];
+                op->out.zero = zeros[zi];
+                m->ops[0].out.zero = zeros[1 - zi];
+                m->in.zero = zeros[zi];
+                nn_error err;
+                cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+                check_all_isas(m, 2, 300 + n, "add, extreme parameters");
+                tm_free(t);
+                n++;
+            }
+}
+
+/* ---- extreme parameters ---------------------------------------------------------------- */
+
+Test(qengine, extreme_zero_points_multipliers_and_shifts)
+{
+    const int32_t zeros[] = {-128, 127};
+    const int32_t mults[] = {1 << 30, INT32_MAX};
+    const int shifts[] = {1, 62, 20, 31};
+    int n = 0;
+    for (int zi = 0; zi < 2; zi++)
+        for (int zo = 0; zo < 2; zo++)
+            for (int mi = 0; mi < 2; mi++)
+                for (int si = 0; si < 4; si++) {
+                    tmodel *t = tm_new(3, 5, 6);
+                    int a = tm_conv(t, QM_INPUT, 18, 3, 1, 1, si & 1, 8);
+                    tm_dense(t, a, 7, 0, 8);
+                    tm_finish(t, 60 + n);
+                    qm_model *m = &t->m;
+                    m->in.zero = zeros[zi];
+                    m->ops[0].out.zero = zeros[zo];
+                    m->ops[1].out.zero = zeros[1 - zo];
+                    for (int k = 0; k < 2; k++)
+                        for (int o = 0; o < m->ops[k].out_c; o++) {
+                            /* every other channel extreme, the others as built */
+                            if (o % 2 == 0) {
+                                m->ops[k].mult[o] = mults[mi];
+                                m->ops[k].shift[o] = (int8_t)shifts[si];
+                            }
+                        }
+                    nn_error err;
+                    cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+                    check_all_isas(m, 2, 70 + n, "extreme parameters");
+                    tm_free(t);
+                    n++;
+                }
+}
+
+/* Multipliers 1/2, 1/4, 1/8 (mult 2^30, shift 31..33) on small
+ * accumulators: many exact ties, which rshift_round sends up (-2.5 -> -2,
+ * 2.5 -> 3). */
+Test(qengine, requantization_ties_round_half_up)
+{
+    tmodel *t = tm_new(1, 2, 3);
+    tm_dense(t, QM_INPUT, 45, 0, 4);
+    tm_finish(t, 12);
+    qm_model *m = &t->m;
+    m->in.zero = 0;
+    for (int v = 0; v < 256; v++)
+        m->input_lut[v] = (int8_t)(v % 11 - 5);
+    qm_op *op = &m->ops[0];
+    op->out.zero = -7;
+    int ties = 0;
+    for (int o = 0; o < op->out_c; o++) {
+        op->mult[o] = 1 << 30;
+        op->shift[o] = (int8_t)(31 + o % 3);
+        op->bias[o] = o - 22;
+    }
+    uint8_t *pix = random_pixels(m, 8, 13);
+    /* count the ties the reference meets: acc * 2^30 = (2k + 1) 2^(s-1) */
+    for (int i = 0; i < 8; i++)
+        for (int o = 0; o < op->out_c; o++) {
+            int64_t acc = op->bias[o];
+            for (int k = 0; k < 6; k++)
+                acc += op->weights[o * 6 + k] * m->input_lut[pix[i * 6 + k]];
+            int s = op->shift[o] - 30; /* acc / 2^s */
+            const int64_t half = (int64_t)1 << s; /* 2 * remainder = +-2^s: a tie */
+            ties += (acc % half) * 2 == (acc < 0 ? -half : half);
+        }
+    cr_assert_geq(ties, 30, "only %d ties", ties);
+    free(pix);
+    check_all_isas(m, 8, 13, "ties");
+    tm_free(t);
+}
+
+/* Accumulators exactly at INT32_MAX and INT32_MIN: K = 60000 products of
+ * +-127 * 255 (input 127 with zero -128, or -128 with zero 127) and a bias
+ * that brings the sum to the limit. Also checks that the kernels' folded
+ * biases may wrap on the way. */
+Test(qengine, accumulators_at_int32_limits)
+{
+    const int H = 250, W = 240, K = H * W;
+    for (int variant = 0; variant < 4; variant++) {
+        tmodel *t = tm_new(1, H, W);
+        tm_dense(t, QM_INPUT, 3, 0, 8);
+        tm_finish(t, 80 + variant);
+        qm_model *m = &t->m;
+        qm_op *op = &m->ops[0];
+        int up = variant & 1;          /* 1: x = 127, zero -128; 0: x = -128, zero 127 */
+        int8_t x = up ? 127 : -128;
+        m->in.zero = up ? -128 : 127;
+        for (int v = 0; v < 256; v++)
+            m->input_lut[v] = x;
+        int64_t d = (int64_t)x - m->in.zero; /* +-255 */
+        for (int o = 0; o < 3; o++) {
+            int64_t target = ((o == 1) ^ (variant >> 1)) ? INT32_MIN : INT32_MAX;
+            if (o == 2)
+                target = (int64_t)INT32_MAX - 5;
+            /* the products' sign is the target's: the bias fits int32 */
+            int8_t w = (int8_t)((target > 0) == (d > 0) ? 127 : -127);
+            for (int k = 0; k < K; k++)
+                op->weights[(size_t)o * K + k] = w;
+            int64_t sum = (int64_t)K * w * d;
+            op->bias[o] = (int32_t)(target - sum);
+            cr_assert(target - sum >= INT32_MIN && target - sum <= INT32_MAX);
+            /* acc * mult >> shift lands inside the int8 range: 2^31 * 2^30 / 2^56 = 32 */
+            op->mult[o] = 1 << 30;
+            op->shift[o] = 56;
+        }
+        m->ops[0].out.zero = 3;
+        nn_error err;
+        cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+        uint8_t *pix = random_pixels(m, 2, 5);
+        int8_t want[6];
+        ref_image(m, pix, want);
+        ref_image(m, pix + K, want + 3);
+        cr_assert(want[0] == 35 || want[0] == -29, "reference %d", want[0]);
+        for (int i = 0; i < N_ISAS; i++) {
+            if (!qe_isa_supported(ALL_ISAS[i]))
+                continue;
+            for (int sp = 0; sp < 3; sp++) {
+                const qe_options opt = {ALL_ISAS[i], (qe_sparse_policy)sp, QE_CONV_AUTO};
+                int8_t *got = engine_batch(m, &opt, 2, pix, 2);
+                assert_same(got, want, 6, qe_isa_name(ALL_ISAS[i]));
+                free(got);
+            }
+        }
+        free(pix);
+        tm_free(t);
+    }
+}
+
+/* ---- whole networks ------------------------------------------------------------------------ */
+
+/* The MNIST recipe's shapes: conv3x3(32)-conv3x3(32)-maxpool-conv3x3(64)-
+ * conv3x3(64)-maxpool-dense(3136->256)-dense(10), the dense layers sparse. */
+static tmodel *mnist_model(double sparsity, uint64_t seed)
+{
+    tmodel *t = tm_new(1, 28, 28);
+    int x = tm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, 8);
+    x = tm_conv(t, x, 32, 3, 1, 1, 1, 8);
+    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    x = tm_conv(t, x, 64, 3, 1, 1, 1, 8);
+    x = tm_conv(t, x, 64, 3, 1, 1, 1, 8);
+    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    t->sparsity[t->m.n_ops] = sparsity;
+    x = tm_dense(t, x, 256, 1, 8);
+    t->sparsity[t->m.n_ops] = sparsity;
+    tm_dense(t, x, 10, 0, 8);
+    tm_finish(t, seed);
+    return t;
+}
+
+/* configs/cifar10.json's shapes, BN folded, ReLUs fused. */
+static tmodel *cifar_model(int bits, uint64_t seed)
+{
+    tmodel *t = tm_new(3, 32, 32);
+    int x = tm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, bits);
+    x = tm_conv(t, x, 64, 3, 1, 1, 0, bits);
+    int s1 = tm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
+    x = tm_conv(t, s1, 64, 3, 1, 1, 1, bits);
+    x = tm_conv(t, x, 64, 3, 1, 1, 0, bits);
+    x = tm_add(t, x, s1, 1);
+    x = tm_conv(t, x, 128, 3, 1, 1, 0, bits);
+    int s2 = tm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
+    x = tm_conv(t, s2, 128, 3, 1, 1, 1, bits);
+    x = tm_conv(t, x, 128, 3, 1, 1, 0, bits);
+    x = tm_add(t, x, s2, 1);
+    x = tm_pool(t, QM_GLOBAL_AVGPOOL, x, 0, 0, 0);
+    tm_dense(t, x, 10, 0, 8);
+    tm_finish(t, seed);
+    return t;
+}
+
+Test(qengine, mnist_shaped_network_all_isas)
+{
+    tmodel *t = mnist_model(0.95, 90);
+    if (qe_isa_supported(QE_ISA_AVX512_VNNI)) { /* the direct conv is what runs */
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX512_VNNI, &err), NN_OK, "%s", err.msg);
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s",
+                     qe_plan_op_kernel(p, 1));
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "padded gemm", 11), 0, "%s",
+                     qe_plan_op_kernel(p, 0));
+        qe_plan_free(p);
+    }
+    assert_varied(&t->m, 3, 1);
+    cr_assert_geq(check_all_isas(&t->m, 3, 1, "mnist-shaped"), 1);
+    tm_free(t);
+}
+
+Test(qengine, cifar_shaped_network_all_isas)
+{
+    tmodel *t = cifar_model(8, 91);
+    assert_varied(&t->m, 2, 2);
+    check_all_isas(&t->m, 2, 2, "cifar-shaped");
+    tm_free(t);
+    t = cifar_model(4, 92);
+    if (qe_isa_supported(QE_ISA_AVX2)) { /* 4-bit layers get AVX2's vpmaddubsw kernel */
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, 2, QE_ISA_AVX2, &err), NN_OK, "%s", err.msg);
+        cr_assert(strstr(qe_plan_op_kernel(p, 1), "avx2-w4"), "%s", qe_plan_op_kernel(p, 1));
+        cr_assert(!strstr(qe_plan_op_kernel(p, 12), "avx2-w4"), "%s", qe_plan_op_kernel(p, 12));
+        qe_plan_free(p);
+    }
+    check_all_isas(&t->m, 2, 3, "cifar-shaped, 4-bit");
+    tm_free(t);
+}
+
+/* ---- the arena ---------------------------------------------------------------------------- */
+
+#define GUARD 256
+
+/* Runs with the arena at every alignment offset in a few poison patterns;
+ * the guard bytes around the arena and the logits stay intact and the
+ * logits never change. */
+static void check_arena(const qm_model *m, qe_isa isa, int n)
+{
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, m, n, isa, &err), NN_OK, "%s", err.msg);
+    const size_t bytes = qe_arena_bytes(p), nl = (size_t)n * m->num_classes;
+    uint8_t *buf = malloc(bytes + 2 * GUARD + 64);
+    int8_t *lbuf = malloc(nl + 2 * GUARD), *first = malloc(nl);
+    cr_assert(buf && lbuf && first);
+    uint8_t *pix = random_pixels(m, n, 99);
+    const uint8_t poison[] = {0x00, 0xFF, 0x80, 0x7F, 0x5A};
+    int runs = 0;
+    for (int off = 0; off < 64; off += 13)
+        for (size_t pi = 0; pi < sizeof poison; pi++) {
+            uint8_t *arena = buf + GUARD + off;
+            memset(buf, 0xC3, bytes + 2 * GUARD + 64);
+            memset(arena, poison[pi], bytes);
+            memset(lbuf, 0xC3, nl + 2 * GUARD);
+            cr_assert_eq(qe_run(p, arena, pix, n, lbuf + GUARD), NN_OK);
+            for (size_t j = 0; j < GUARD + (size_t)off; j++)
+                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu before the arena written",
+                             qe_isa_name(isa), GUARD + off - j);
+            for (size_t j = GUARD + off + bytes; j < bytes + 2 * GUARD + 64; j++)
+                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu after the arena written", qe_isa_name(isa),
+                             j - (GUARD + off + bytes));
+            for (size_t j = 0; j < GUARD; j++) {
+                cr_assert_eq((uint8_t)lbuf[j], 0xC3, "byte before the logits written");
+                cr_assert_eq((uint8_t)lbuf[GUARD + nl + j], 0xC3, "byte after the logits written");
+            }
+            if (runs++ == 0)
+                memcpy(first, lbuf + GUARD, nl);
+            else
+                assert_same(lbuf + GUARD, first, nl, "a run depends on the arena's contents");
+        }
+    int8_t *want = ref_batch(m, pix, n);
+    assert_same(first, want, nl, "guarded run");
+    free(want);
+    free(pix);
+    free(buf), free(lbuf), free(first);
+    qe_plan_free(p);
+}
+
+Test(qengine, arena_guard_bytes_and_poison)
+{
+    tmodel *t = mnist_model(0.9, 93);
+    tmodel *r = tm_new(2, 9, 7);
+    int a = tm_conv(r, QM_INPUT, 6, 3, 1, 1, 1, 8);
+    int b = tm_conv(r, a, 6, 3, 1, 1, 0, 8);
+    int c = tm_add(r, b, a, 1);
+    int d = tm_pool(r, QM_AVGPOOL, c, 2, 2, 0);
+    tm_conv(r, d, 5, 1, 1, 0, 0, 8); /* the last op is a conv: logits (n, 4*3*5) */
+    tm_finish(r, 94);
+    for (int i = 0; i < N_ISAS; i++) {
+        if (!qe_isa_supported(ALL_ISAS[i])) {
+            cr_log_warn("arena test: this CPU lacks %s: skipped", qe_isa_name(ALL_ISAS[i]));
+            continue;
+        }
+        check_arena(&t->m, ALL_ISAS[i], 2);
+        check_arena(&r->m, ALL_ISAS[i], 3);
+    }
+    tm_free(t);
+    tm_free(r);
+}
+
+static size_t chain_arena(int depth)
+{
+    tmodel *t = tm_new(1, 16, 16);
+    int x = QM_INPUT;
+    for (int i = 0; i < depth; i++)
+        x = tm_conv(t, x, 32, 3, 1, 1, 1, 8);
+    tm_dense(t, x, 4, 0, 8);
+    tm_finish(t, 95);
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_C, &err), NN_OK, "%s", err.msg);
+    size_t bytes = qe_arena_bytes(p);
+    qe_plan_free(p);
+    tm_free(t);
+    return bytes;
+}
+
+Test(qengine, arena_reuses_dead_tensors)
+{
+    /* chains of 16x16x32 convs: at most two activations are live at once,
+     * so ten layers need no more arena than three */
+    size_t a3 = chain_arena(3), a10 = chain_arena(10);
+    cr_assert_eq(a10, a3, "10 layers: %zu bytes, 3 layers: %zu bytes", a10, a3);
+    cr_assert_geq(a3, 2 * 16 * 16 * 32);
+}
+
+/* ---- batches, sparsity, ownership ------------------------------------------------------- */
+
+Test(qengine, batch_equals_single_images)
+{
+    tmodel *t = mnist_model(0.5, 96);
+    const int n = 7;
+    uint8_t *pix = random_pixels(&t->m, n, 17);
+    const size_t in_size = 28 * 28;
+    for (int i = 0; i < N_ISAS; i++) {
+        if (!qe_isa_supported(ALL_ISAS[i]))
+            continue;
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, n, ALL_ISAS[i], &err), NN_OK, "%s", err.msg);
+        void *arena = malloc(qe_arena_bytes(p));
+        int8_t all[7 * 10], one[10];
+        cr_assert_eq(qe_run(p, arena, pix, n, all), NN_OK);
+        for (int j = 0; j < n; j++) {
+            cr_assert_eq(qe_run(p, arena, pix + j * in_size, 1, one), NN_OK);
+            assert_same(one, all + j * 10, 10, "batch of one vs batch of seven");
+        }
+        /* n = 3 on the same plan: the first three */
+        cr_assert_eq(qe_run(p, arena, pix, 3, all), NN_OK);
+        cr_assert_eq(qe_run(p, arena, pix + 3 * in_size, 1, one), NN_OK);
+        const qe_options opt1 = {ALL_ISAS[i], QE_SPARSE_AUTO, QE_CONV_AUTO};
+        int8_t *again = engine_batch(&t->m, &opt1, 1, pix + 3 * in_size, 1);
+        assert_same(one, again, 10, "plan for batch 1 vs plan for batch 7");
+        free(again);
+        free(arena);
+        qe_plan_free(p);
+    }
+    free(pix);
+    tm_free(t);
+}
+
+Test(qengine, sparse_kernel_chosen_and_bit_exact)
+{
+    /* the policies pick the kernels they promise */
+    tmodel *t = mnist_model(0.97, 97);
+    tmodel *vs = mnist_model(0.995, 99); /* below every ISA's threshold */
+    tmodel *d = mnist_model(0.0, 98);    /* above every ISA's threshold */
+    for (int i = 0; i < N_ISAS; i++) {
+        if (!qe_isa_supported(ALL_ISAS[i]))
+            continue;
+        const struct {
+            const qm_model *m;
+            qe_sparse_policy policy;
+            const char *want;
+        } cases[] = {{&t->m, QE_SPARSE_NEVER, "gemm"},    {&t->m, QE_SPARSE_ALWAYS, "sparse"},
+                     {&d->m, QE_SPARSE_ALWAYS, "sparse"}, {&vs->m, QE_SPARSE_AUTO, "sparse"},
+                     {&d->m, QE_SPARSE_AUTO, "gemm"},     {&vs->m, QE_SPARSE_NEVER, "gemm"}};
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            qe_plan *p;
+            nn_error err;
+            const qe_options opt = {ALL_ISAS[i], cases[k].policy, QE_CONV_AUTO};
+            cr_assert_eq(qe_plan_create_opts(&p, cases[k].m, 20, &opt, &err), NN_OK, "%s", err.msg);
+            cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), cases[k].want, strlen(cases[k].want)), 0,
+                         "%s case %zu: op 6 runs %s", qe_isa_name(ALL_ISAS[i]), k,
+                         qe_plan_op_kernel(p, 6));
+            cr_assert(strstr(qe_plan_op_kernel(p, 0), "conv") &&
+                          !strstr(qe_plan_op_kernel(p, 0), "sparse"),
+                      "convs stay dense: %s", qe_plan_op_kernel(p, 0));
+            cr_assert_str_eq(qe_plan_op_kernel(p, 99), "");
+            qe_plan_free(p);
+        }
+    }
+    /* bit-exactness of the three policies at batch 1 and 20 (a tail of 4) */
+    check_all_isas(&t->m, 20, 4, "sparse mnist, batch 20");
+    check_all_isas(&t->m, 1, 5, "sparse mnist, batch 1");
+    check_all_isas(&vs->m, 17, 6, "very sparse mnist, batch 17");
+    tm_free(vs);
+    tm_free(d);
+    tm_free(t);
+}
+
+Test(qengine, plan_does_not_keep_the_model)
+{
+    tmodel *t = cifar_model(8, 77);
+    uint8_t *pix = random_pixels(&t->m, 2, 8);
+    int8_t *want = ref_batch(&t->m, pix, 2);
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, &t->m, 2, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    memset(t->m.blob, 0x55, 64); /* scribble over the model, then free it */
+    tm_free(t);
+    void *arena = malloc(qe_arena_bytes(p));
+    int8_t got[20];
+    cr_assert_eq(qe_run(p, arena, pix, 2, got), NN_OK);
+    assert_same(got, want, 20, "after the model was freed");
+    free(arena), free(pix), free(want);
+    qe_plan_free(p);
+}
+
+typedef struct {
+    const qe_plan *p;
+    const uint8_t *pix;
+    int n, classes;
+    int8_t *out;
+} thread_job;
+
+static void *run_job(void *arg)
+{
+    thread_job *j = arg;
+    void *arena = malloc(qe_arena_bytes(j->p));
+    for (int rep = 0; rep < 20 && arena; rep++)
+        for (int i = 0; i < j->n; i++)
+            qe_run(j->p, arena, j->pix + (size_t)i * 784, 1, j->out + (size_t)i * j->classes);
+    free(arena);
+    return NULL;
+}
+
+Test(qengine, threads_share_one_plan)
+{
+    tmodel *t = mnist_model(0.9, 44);
+    const int n = 3;
+    uint8_t *pix = random_pixels(&t->m, 2 * n, 45);
+    int8_t *want = ref_batch(&t->m, pix, 2 * n);
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    int8_t got[2][3 * 10];
+    thread_job jobs[2] = {{p, pix, n, 10, got[0]}, {p, pix + (size_t)n * 784, n, 10, got[1]}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(pthread_create(&th[k], NULL, run_job, &jobs[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    assert_same(got[0], want, (size_t)n * 10, "thread 0");
+    assert_same(got[1], want + n * 10, (size_t)n * 10, "thread 1");
+    qe_plan_free(p);
+    free(pix), free(want);
+    tm_free(t);
+}
+
+/* ---- errors and helpers ----------------------------------------------------------------- */
+
+Test(qengine, errors)
+{
+    tmodel *t = tm_new(1, 4, 4);
+    tm_conv(t, QM_INPUT, 4, 3, 1, 1, 0, 8);
+    tm_pool(t, QM_MAXPOOL, 0, 2, 2, 0);
+    tm_finish(t, 5);
+    qm_model *m = &t->m;
+    qe_plan *p = (qe_plan *)&p; /* must come back NULL */
+    nn_error err;
+
+    cr_assert_eq(qe_plan_create(&p, m, 0, QE_ISA_C, &err), NN_ERR_ARG);
+    cr_assert_null(p);
+    cr_assert(strstr(err.msg, "max_batch"), "%s", err.msg);
+    cr_assert_eq(qe_plan_create(&p, m, 1, (qe_isa)99, &err), NN_ERR_ARG);
+    cr_assert_eq(qe_plan_create(&p, NULL, 1, QE_ISA_C, &err), NN_ERR_ARG);
+    const qe_options bad_sparse = {QE_ISA_C, (qe_sparse_policy)7, QE_CONV_AUTO};
+    const qe_options bad_conv = {QE_ISA_C, QE_SPARSE_AUTO, (qe_conv_policy)5};
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_sparse, &err), NN_ERR_ARG);
+    cr_assert(strstr(err.msg, "sparse policy"), "%s", err.msg);
+    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_conv, &err), NN_ERR_ARG);
+    cr_assert(strstr(err.msg, "conv policy"), "%s", err.msg);
+    for (int i = 0; i < N_ISAS; i++)
+        if (!qe_isa_supported(ALL_ISAS[i])) {
+            cr_assert_eq(qe_plan_create(&p, m, 1, ALL_ISAS[i], &err), NN_ERR_ARG);
+            cr_assert(strstr(err.msg, "not supported"), "%s", err.msg);
+            cr_assert_null(p);
+        }
+
+    /* invalid model: validation's error comes through */
+    int8_t keep = m->ops[0].shift[1];
+    m->ops[0].shift[1] = 0;
+    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "op 0"), "%s", err.msg);
+    cr_assert_null(p);
+    m->ops[0].shift[1] = keep;
+    m->ops[0].weights[3] = -128;
+    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    m->ops[0].weights[3] = 1;
+
+    /* a pool that changes the zero point */
+    m->ops[1].out.zero = m->ops[0].out.zero + 1;
+    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "op 1 (maxpool)"), "%s", err.msg);
+    m->ops[1].out.zero = m->ops[0].out.zero;
+
+    cr_assert_eq(qe_plan_create(&p, m, 2, QE_ISA_C, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(qe_plan_isa(p), QE_ISA_C);
+    cr_assert_eq(qe_plan_max_batch(p), 2);
+    cr_assert_eq(qe_plan_num_classes(p), 16);
+    cr_assert_eq(qe_plan_output_qparams(p).zero, m->ops[1].out.zero);
+    void *arena = malloc(qe_arena_bytes(p));
+    uint8_t pix[32] = {0};
+    int8_t l[32];
+    cr_assert_eq(qe_run(p, arena, pix, 0, l), NN_ERR_ARG);
+    cr_assert_eq(qe_run(p, arena, pix, 3, l), NN_ERR_ARG);
+    cr_assert_eq(qe_run(p, NULL, pix, 1, l), NN_ERR_ARG);
+    cr_assert_eq(qe_run(p, arena, NULL, 1, l), NN_ERR_ARG);
+    cr_assert_eq(qe_run(p, arena, pix, 1, NULL), NN_ERR_ARG);
+    cr_assert_eq(qe_run(p, arena, pix, 2, l), NN_OK);
+    free(arena);
+    qe_plan_free(p);
+    qe_plan_free(NULL);
+    tm_free(t);
+}
+
+Test(qengine, isa_names_and_auto)
+{
+    cr_assert_str_eq(qe_isa_name(QE_ISA_AUTO), "auto");
+    cr_assert_str_eq(qe_isa_name(QE_ISA_C), "c");
+    cr_assert_str_eq(qe_isa_name(QE_ISA_AVX2), "avx2");
+    cr_assert_str_eq(qe_isa_name(QE_ISA_AVX512_VNNI), "avx512-vnni");
+    cr_assert_null(qe_isa_name((qe_isa)42));
+    cr_assert(qe_isa_supported(QE_ISA_C));
+    cr_assert(!qe_isa_supported((qe_isa)42));
+    qe_isa best = qe_isa_best();
+    cr_assert(qe_isa_supported(best));
+    if (qe_isa_supported(QE_ISA_AVX512_VNNI))
+        cr_assert_eq(best, QE_ISA_AVX512_VNNI);
+    else if (qe_isa_supported(QE_ISA_AVX2))
+        cr_assert_eq(best, QE_ISA_AVX2);
+    cr_log_info("qengine: this CPU runs %s", qe_isa_name(best));
+
+    tmodel *t = tm_new(1, 3, 3);
+    tm_dense(t, QM_INPUT, 2, 0, 8);
+    tm_finish(t, 6);
+    qe_plan *p;
+    nn_error err;
+    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(qe_plan_isa(p), best);
+    qe_plan_free(p);
+    tm_free(t);
+}
+
+Test(qengine, argmax_and_dequantize)
+{
+    const int8_t l[] = {3, 9, 9, -1, /* */ -128, -128, -128, -128, /* */ 0, 1, 2, 127};
+    int lab[3];
+    qe_argmax(l, 3, 4, lab);
+    cr_assert_eq(lab[0], 1); /* first of the tie */
+    cr_assert_eq(lab[1], 0);
+    cr_assert_eq(lab[2], 3);
+    float f[3];
+    qe_dequantize(f, (const int8_t[]){-128, 5, 127}, 3, (qm_qparams){0.5f, 5});
+    cr_assert_float_eq(f[0], -66.5f, 1e-6);
+    cr_assert_float_eq(f[1], 0.0f, 1e-6);
+    cr_assert_float_eq(f[2], 61.0f, 1e-6);
+}
