@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qref.h"
+#include "../compress/qe_eval.h"
 #include "../compress/quantize.h"
 #include "../libnn/nn_checkpoint.h"
 #include "../libnn/nn_train.h"
@@ -27,8 +27,8 @@ static const char usage[] =
     "  -m, --model MODEL    checkpoint written by iotcnn train\n"
     "  -o, --output FILE    .iotc file to write (atomically)\n"
     "  -c, --config CONFIG  take the data and quantize blocks from this config\n"
-    "      --eval           also measure float and int8 (reference interpreter)\n"
-    "                       accuracy on the test set\n"
+    "      --eval           also measure float and int8 (integer engine) accuracy\n"
+    "                       on the test set\n"
     "      --limit N        --eval uses only the first N test images\n"
     "      --threads T      worker threads (default: all CPUs)\n"
     "      --json           print one JSON summary as the last stdout line\n";
@@ -121,8 +121,8 @@ typedef struct {
     int n, float_correct, int8_correct;
 } eval_result;
 
-/* Float (the checkpoint, batch-norm statistics) and int8 (reference
- * interpreter) accuracy on the test set. */
+/* Float (the checkpoint, batch-norm statistics) and int8 (the integer
+ * engine) accuracy on the test set, without test-time flip. */
 static void evaluate(eval_result *res, nn_model *m, const qm_model *q, const cfg_config *cfg,
                      const quantize_opts *o)
 {
@@ -136,15 +136,20 @@ static void evaluate(eval_result *res, nn_model *m, const qm_model *q, const cfg
     if (st != NN_OK)
         cli_fail("quantize", st, &err);
     nn_images img = data_images(&test);
-    nn_eval_result fr;
-    if ((st = nn_evaluate(m, &img, &(nn_eval_config){256, o->threads, 0}, &fr, &err)) != NN_OK)
+    const nn_eval_config ec = {256, o->threads, 0};
+    nn_eval_result fr, qr;
+    qe_plan *plan;
+    if ((st = nn_evaluate(m, &img, &ec, &fr, &err)) != NN_OK ||
+        (st = qe_plan_create(&plan, q, ec.batch, QE_ISA_AUTO, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
-    if ((st = qm_ref_classify(q, test.images, test.labels, test.n, o->threads, NULL,
-                              &res->int8_correct, &err)) != NN_OK)
+    if ((st = qe_evaluate(plan, &img, &ec, &qr, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
     res->n = test.n;
     res->float_correct = fr.correct;
+    res->int8_correct = qr.correct;
     nn_eval_result_free(&fr);
+    nn_eval_result_free(&qr);
+    qe_plan_free(plan);
     ds_free(&test);
 }
 
@@ -242,6 +247,9 @@ int cmd_quantize(int argc, char **argv)
     }
     char num[64];
     set_meta(f, "source", o.model);
+    set_meta(f, "dataset", cfg.data.dataset); /* eval's default data */
+    set_meta(f, "data_dir", cfg.data.dir);
+    set_meta(f, "test_flip", cfg.test_flip ? "true" : "false");
     set_meta(f, "method", qz_method_name(qz->method));
     if (qz->method == QZ_PERCENTILE) {
         snprintf(num, sizeof num, "%.10g", qz->percentile);
@@ -268,7 +276,8 @@ int cmd_quantize(int argc, char **argv)
         cli_fail("quantize", st, &err);
 
     qreport_totals tot;
-    qreport_totals_of(f, &tot);
+    if ((st = qreport_totals_of(f, &tot, &err)) != NN_OK)
+        cli_fail("quantize", st, &err);
     uint64_t float_bytes = (uint64_t)ck.model.n_params * 4u;
     double ratio = tot.file_bytes ? (double)float_bytes / (double)tot.file_bytes : 0.0;
     double secs = cli_now() - t0;
@@ -308,9 +317,9 @@ int cmd_quantize(int argc, char **argv)
                : qz->weight_bits == 8 ? "8-bit"
                                       : "4-bit");
         qreport_print(stdout, f);
-        printf("parameters %llu (%llu non-zero)  %llu MACs  activation arena %llu bytes\n",
+        printf("parameters %llu (%llu non-zero)  %llu MACs  engine arena %llu bytes (%s, batch 1)\n",
                (unsigned long long)tot.parameters, (unsigned long long)tot.nonzero,
-               (unsigned long long)tot.macs, (unsigned long long)tot.arena_bytes);
+               (unsigned long long)tot.macs, (unsigned long long)tot.arena_bytes, tot.arena_isa);
         printf("file %llu bytes, %.1fx smaller than the %llu bytes of float parameters  (%.1f s)\n",
                (unsigned long long)tot.file_bytes, ratio, (unsigned long long)float_bytes, secs);
         if (o.eval)

@@ -2,14 +2,21 @@
 #include "qreport.h"
 
 #include "../compress/mstats.h"
+#include "../compress/qengine.h"
 #include "../compress/wcodec.h"
 
 static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
 
-void qreport_totals_of(const iotc_model *f, qreport_totals *t)
+nn_status qreport_totals_of(const iotc_model *f, qreport_totals *t, nn_error *err)
 {
     const qm_model *m = &f->m;
-    *t = (qreport_totals){0, 0, qm_model_macs(m), qm_activation_bytes(m), f->file_bytes};
+    qe_plan *plan;
+    nn_status st = qe_plan_create(&plan, m, 1, QE_ISA_AUTO, err);
+    if (st != NN_OK)
+        return st;
+    *t = (qreport_totals){0, 0, qm_model_macs(m), qe_arena_bytes(plan),
+                          qe_isa_name(qe_plan_isa(plan)), f->file_bytes};
+    qe_plan_free(plan);
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
         if (!weighted(op))
@@ -19,6 +26,7 @@ void qreport_totals_of(const iotc_model *f, qreport_totals *t)
         for (int o = 0; o < op->out_c; o++)
             t->nonzero += op->bias[o] != 0;
     }
+    return NN_OK;
 }
 
 static void source_text(char *buf, size_t cap, const iotc_model *f, int i)
@@ -115,4 +123,5 @@ void qreport_add_totals(cJSON *j, const qreport_totals *t)
     cJSON_AddNumberToObject(j, "file_bytes", (double)t->file_bytes);
     cJSON_AddNumberToObject(j, "macs", (double)t->macs);
     cJSON_AddNumberToObject(j, "arena_bytes", (double)t->arena_bytes);
+    cJSON_AddStringToObject(j, "arena_isa", t->arena_isa);
 }

@@ -13,11 +13,13 @@ typedef struct {
     uint64_t parameters;  /* weights and biases of conv2d/dense ops      */
     uint64_t nonzero;     /* of which non-zero                            */
     uint64_t macs;        /* multiply-accumulates per image               */
-    uint64_t arena_bytes; /* qm_activation_bytes                          */
+    uint64_t arena_bytes; /* the int8 engine's, batch 1 (qe_arena_bytes)  */
+    const char *arena_isa; /* the instruction set it was planned for      */
     uint64_t file_bytes;
 } qreport_totals;
 
-void qreport_totals_of(const iotc_model *f, qreport_totals *t);
+/* Fails only when the engine cannot plan the model (or out of memory). */
+nn_status qreport_totals_of(const iotc_model *f, qreport_totals *t, nn_error *err);
 
 /* One line per op: type, source layer, shapes, bits, weights, non-zero,
  * sparsity, MACs, weight encoding and bytes; then the sections. */

@@ -1,38 +1,5 @@
-/* mstats.c - activation memory and non-zero counts of models. */
+/* mstats.c - float activation memory and non-zero counts of models. */
 #include "mstats.h"
-
-static size_t q_tensor_bytes(const qm_model *m, int t)
-{
-    if (t == QM_INPUT)
-        return (size_t)m->in_c * m->in_h * m->in_w;
-    return (size_t)m->ops[t].out_c * m->ops[t].out_h * m->ops[t].out_w;
-}
-
-size_t qm_activation_bytes(const qm_model *m)
-{
-    /* last[t + 1]: the index of the last op reading tensor t (t = -1 is the
-     * input); the last op's output stays live to the end. */
-    int last[QM_MAX_OPS + 1];
-    for (int t = -1; t < m->n_ops; t++)
-        last[t + 1] = t;
-    for (int i = 0; i < m->n_ops; i++) {
-        const qm_op *op = &m->ops[i];
-        last[op->input + 1] = i;
-        if (op->type == QM_ADD)
-            last[op->input2 + 1] = i;
-    }
-    last[m->n_ops] = m->n_ops;
-    size_t peak = 0;
-    for (int i = 0; i < m->n_ops; i++) {
-        size_t live = 0;
-        for (int t = -1; t <= i; t++) /* produced by op i or earlier, read at i or later */
-            if (last[t + 1] >= i)
-                live += q_tensor_bytes(m, t);
-        if (live > peak)
-            peak = live;
-    }
-    return peak;
-}
 
 uint64_t qm_op_nonzero(const qm_op *op)
 {

@@ -120,7 +120,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     r = ch_run(dir, "info -m m.iotc");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "quantized model") && strstr(r.out, "GRPH") &&
-                  strstr(r.out, "activation arena"),
+                  strstr(r.out, "engine arena"),
               "%s", r.out);
     ch_free(&r);
     r = ch_run(dir, "quantize -m m.ckpt -o again.iotc --threads 1");
@@ -260,5 +260,83 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "--eval"), "%s", r.out);
     ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* The confusion matrix of an eval JSON, flattened into a string. */
+static char *confusion_text(const cJSON *j)
+{
+    return cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "confusion_matrix"));
+}
+
+Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
+{
+    char dir[64];
+    setup_trained(dir, sizeof dir);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
+    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
+    cJSON *q = ch_json(&r);
+    ch_free(&r);
+
+    r = ch_run(dir, "eval -m m.ckpt --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *fl = ch_json(&r);
+    ch_free(&r);
+    /* The data comes from the .iotc's metadata: no -c, no --data. */
+    r = ch_run(dir, "eval -m m.iotc --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *iq = ch_json(&r);
+    ch_free(&r);
+    for (const cJSON *k = fl->child; k; k = k->next)
+        cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(iq, k->string),
+                           "eval of a .iotc lacks JSON key %s", k->string);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
+    const char *engine = cJSON_GetObjectItemCaseSensitive(iq, "engine")->valuestring;
+    cr_expect_eq(strncmp(engine, "int8 ", 5), 0, "engine %s", engine);
+    cr_expect_eq(ch_num(iq, "n"), 200);
+    cr_expect_float_eq(ch_num(iq, "accuracy"), ch_num(q, "int8_accuracy"), 1e-9,
+                       "eval and quantize --eval run the same engine");
+    cr_expect_eq(ch_num(iq, "model_bytes"), (double)file_size(dir, "m.iotc"));
+    double loss = ch_num(iq, "loss");
+    cr_expect(isfinite(loss) && loss > 0, "loss %g", loss);
+    cr_expect(fabs(loss - ch_num(fl, "loss")) < 0.2, "int8 loss %g vs float %g", loss,
+              ch_num(fl, "loss"));
+
+    /* Portable C, one thread, odd batches: the same predictions. */
+    r = ch_run(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *ic = ch_json(&r);
+    ch_free(&r);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(ic, "engine")->valuestring, "int8 c");
+    char *a = confusion_text(iq), *b = confusion_text(ic);
+    cr_expect_str_eq(a, b, "confusion differs between ISAs / threads / batches");
+    cr_expect_float_eq(ch_num(ic, "loss"), loss, 1e-9);
+    free(a), free(b);
+
+    /* Test-time flip: two passes per image, the same count of images. */
+    r = ch_run(dir, "eval -m m.iotc --json --test-flip --batch 300 --limit 150");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *ff = ch_json(&r);
+    ch_free(&r);
+    cr_expect_eq(ch_num(ff, "n"), 150);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ff, "test_flip")));
+
+    /* Text report names the engine. */
+    r = ch_run(dir, "eval -m m.iotc --limit 50");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "int8"), "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "/50)"), "%s", r.out);
+    ch_free(&r);
+
+    /* --isa is for .iotc models, and must be known. */
+    r = ch_run(dir, "eval -m m.ckpt --isa c");
+    cr_expect_eq(r.status, 2);
+    cr_expect_not_null(strstr(r.err, "--isa"), "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "eval -m m.iotc --isa sse9");
+    cr_expect_eq(r.status, 2);
+    cr_expect_not_null(strstr(r.err, "sse9"), "%s", r.err);
+    ch_free(&r);
+    cJSON_Delete(q), cJSON_Delete(fl), cJSON_Delete(iq), cJSON_Delete(ic), cJSON_Delete(ff);
     fx_rmtree(dir);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../compress/qe_eval.h"
 #include "../compress/qengine.h"
 #include "../compress/qmodel.h"
 #include "../libnn/nn_rng.h"
@@ -1108,4 +1109,96 @@ Test(qengine, argmax_and_dequantize)
     cr_assert_float_eq(f[0], -66.5f, 1e-6);
     cr_assert_float_eq(f[1], 0.0f, 1e-6);
     cr_assert_float_eq(f[2], 61.0f, 1e-6);
+}
+
+/* ---- qe_evaluate ---------------------------------------------------------------- */
+
+/* What qe_evaluate must report, computed from the reference's logits:
+ * confusion (k*k), correct and mean cross-entropy of the dequantized
+ * logits, averaged with the mirrored images' when flip. */
+static double expected_eval(const qm_model *m, const uint8_t *pix, const uint8_t *labels, int n,
+                            int flip, int *confusion)
+{
+    const int k = m->num_classes, C = m->in_c, H = m->in_h, W = m->in_w;
+    const qm_qparams q = m->ops[m->n_ops - 1].out;
+    int8_t *l = ref_batch(m, pix, n);
+    uint8_t *mir = malloc((size_t)n * C * H * W);
+    cr_assert_not_null(mir);
+    for (int i = 0; i < n * C * H; i++)
+        for (int x = 0; x < W; x++)
+            mir[i * W + x] = pix[i * W + W - 1 - x];
+    int8_t *lm = ref_batch(m, mir, n);
+    double loss = 0;
+    memset(confusion, 0, (size_t)k * k * sizeof *confusion);
+    for (int i = 0; i < n; i++) {
+        double z[16], zmax = -1e30, sum = 0;
+        int best = 0;
+        for (int c = 0; c < k; c++) {
+            z[c] = q.scale * (l[i * k + c] - q.zero);
+            if (flip)
+                z[c] = 0.5 * (z[c] + q.scale * (lm[i * k + c] - q.zero));
+            if (z[c] > zmax)
+                zmax = z[c], best = c;
+        }
+        for (int c = 0; c < k; c++)
+            sum += exp(z[c] - zmax);
+        loss += log(sum) - (z[labels[i]] - zmax);
+        confusion[labels[i] * k + best]++;
+    }
+    free(l), free(lm), free(mir);
+    return loss / n;
+}
+
+Test(qengine, evaluate_matches_the_reference)
+{
+    tmodel *t = tm_new(2, 9, 7);
+    int x = tm_conv(t, QM_INPUT, 6, 3, 1, 1, 1, 8);
+    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    tm_dense(t, x, 5, 0, 8);
+    tm_finish(t, 77);
+    qm_model *m = &t->m;
+    m->ops[m->n_ops - 1].out.scale = 0.125f;
+    const int n = 37, k = 5;
+    uint8_t *pix = random_pixels(m, n, 5), labels[37];
+    for (int i = 0; i < n; i++)
+        labels[i] = (uint8_t)((i * 7) % k);
+    const nn_images data = {pix, labels, n};
+    for (int flip = 0; flip <= 1; flip++) {
+        int want[25];
+        double want_loss = expected_eval(m, pix, labels, n, flip, want);
+        int want_correct = 0;
+        for (int c = 0; c < k; c++)
+            want_correct += want[c * k + c];
+        const int batches[] = {1, 4, 37}, threads[] = {1, 2, 3};
+        for (int b = 0; b < 3; b++) {
+            qe_plan *p;
+            nn_error err;
+            cr_assert_eq(qe_plan_create(&p, m, batches[b], QE_ISA_AUTO, &err), NN_OK, "%s",
+                         err.msg);
+            nn_eval_result r;
+            cr_assert_eq(qe_evaluate(p, &data, &(nn_eval_config){batches[b], threads[b], flip},
+                                     &r, &err),
+                         NN_OK, "%s", err.msg);
+            cr_expect_eq(r.n, n);
+            cr_expect_eq(r.num_classes, k);
+            cr_expect_eq(r.correct, want_correct, "flip %d batch %d", flip, batches[b]);
+            cr_expect_arr_eq(r.confusion, want, sizeof want, "flip %d batch %d", flip,
+                             batches[b]);
+            cr_expect_float_eq(r.loss, want_loss, 1e-5, "flip %d: %g vs %g", flip, r.loss,
+                               want_loss);
+            nn_eval_result_free(&r);
+            /* A batch larger than the plan's, or a label past the classes. */
+            cr_expect_eq(qe_evaluate(p, &data, &(nn_eval_config){batches[b] + 1, 1, flip}, &r,
+                                     &err),
+                         NN_ERR_ARG);
+            labels[3] = k;
+            cr_expect_eq(qe_evaluate(p, &data, &(nn_eval_config){1, 1, flip}, &r, &err),
+                         NN_ERR_ARG);
+            cr_expect_not_null(strstr(err.msg, "label"), "%s", err.msg);
+            labels[3] = 3 * 7 % k;
+            qe_plan_free(p);
+        }
+    }
+    free(pix);
+    tm_free(t);
 }

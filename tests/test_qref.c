@@ -46,14 +46,10 @@ Test(qref, golden_tensors)
     qm_model_free(&m);
 }
 
-Test(qref, activation_bytes_by_liveness)
+Test(qref, nonzero_weights)
 {
     qm_model m;
     golden_model(&m);
-    /* Peak at op 2 (avgpool): op 0's output (48, read by ops 1 and 2), op
-     * 1's (12, read by op 4) and op 2's (27) = 87; the input (32) is dead
-     * after op 0, whose peak is 32 + 48 = 80. */
-    cr_expect_eq(qm_activation_bytes(&m), 87u);
     cr_expect_eq(qm_op_nonzero(&m.ops[0]), 54u - 6); /* six of the 54 weights are 0 */
     cr_expect_eq(qm_op_nonzero(&m.ops[1]), 0u);
     qm_model_free(&m);
