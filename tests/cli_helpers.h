@@ -1,6 +1,7 @@
 /* cli_helpers.h - running the iotcnn binary ($IOTCNN_BIN, set by `make
  * test`) from a test: exit code, whole stdout and stderr, the JSON last
- * line. (The same helpers as test_cli.c, shared by the newer CLI tests.) */
+ * line; and the tiny IDX dataset the end-to-end tests train on. Shared by
+ * the CLI tests (test_cli*.c). */
 #ifndef CLI_HELPERS_H
 #define CLI_HELPERS_H
 
@@ -9,15 +10,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "fixtures.h"
 
 typedef struct {
     int status;
     char *out, *err; /* whole stdout / stderr */
 } ch_result;
 
+/* The whole file, NUL-terminated, its length in *len_out (if not NULL);
+ * NULL (and length 0) when it cannot be opened. */
 static inline char *ch_slurp(const char *path, size_t *len_out)
 {
+    if (len_out)
+        *len_out = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -87,6 +95,18 @@ static inline void ch_write_text(const char *dir, const char *name, const char *
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     ch_spit(path, text, strlen(text));
+}
+
+/* A new temp dir (its path in dir) holding data/: 600 train and 200 test
+ * 12x12 IDX images. */
+static inline void ch_data_dir(char *dir, size_t size)
+{
+    fx_tmpdir(dir, size);
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    cr_assert_eq(mkdir(data, 0777), 0);
+    fx_write_idx_pair(data, "train", 600, 12, 12, 1);
+    fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
 }
 
 #endif

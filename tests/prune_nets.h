@@ -9,27 +9,7 @@
 #include "../libnn/nn_exec.h"
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_rng.h"
-
-static inline nn_layer_spec pn_layer(nn_layer_type t)
-{
-    nn_layer_spec l;
-    nn_layer_spec_defaults(&l, t);
-    return l;
-}
-
-static inline nn_layer_spec pn_conv(int filters, int k, int pad, int bias)
-{
-    nn_layer_spec l = pn_layer(NN_LAYER_CONV2D);
-    l.out_channels = filters, l.kernel = k, l.pad = pad, l.bias = bias;
-    return l;
-}
-
-static inline nn_layer_spec pn_dense(int units)
-{
-    nn_layer_spec l = pn_layer(NN_LAYER_DENSE);
-    l.units = units;
-    return l;
-}
+#include "layer_specs.h"
 
 static inline void pn_build(nn_model *m, const nn_model_spec *s)
 {
@@ -86,22 +66,22 @@ static inline void pn_plain_spec(nn_model_spec *s)
     memset(s, 0, sizeof *s);
     s->in_c = 2, s->in_h = 8, s->in_w = 8, s->num_classes = 3;
     int n = 0;
-    s->layers[n++] = pn_conv(6, 3, 1, 1);
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);
-    s->layers[n++] = pn_conv(8, 3, 1, 0);
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM);
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);
-    s->layers[n++] = pn_layer(NN_LAYER_MAXPOOL);
-    s->layers[n++] = pn_layer(NN_LAYER_FLATTEN);
-    s->layers[n++] = pn_dense(12);
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);
-    nn_layer_spec d = pn_layer(NN_LAYER_DROPOUT);
+    s->layers[n++] = ls_conv(6, 3, 1, 1);
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);
+    s->layers[n++] = ls_conv(8, 3, 1, 0);
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);
+    s->layers[n++] = ls_layer(NN_LAYER_MAXPOOL);
+    s->layers[n++] = ls_layer(NN_LAYER_FLATTEN);
+    s->layers[n++] = ls_dense(12);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);
+    nn_layer_spec d = ls_layer(NN_LAYER_DROPOUT);
     d.rate = 0.3f;
     s->layers[n++] = d;
-    s->layers[n++] = pn_dense(12);
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);
-    s->layers[n++] = pn_dense(3);
+    s->layers[n++] = ls_dense(12);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);
+    s->layers[n++] = ls_dense(3);
     s->n_layers = n;
 }
 
@@ -117,38 +97,38 @@ static inline void pn_residual_spec(nn_model_spec *s)
     memset(s, 0, sizeof *s);
     s->in_c = 3, s->in_h = 8, s->in_w = 8, s->num_classes = 3;
     int n = 0;
-    s->layers[n++] = pn_conv(6, 3, 1, 0);          /* 0 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 1 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 2 */
-    s->layers[n++] = pn_conv(8, 3, 1, 0);          /* 3 */
-    s->layers[n++] = pn_layer(NN_LAYER_MAXPOOL);   /* 4 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 5 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 6 s1 */
-    s->layers[n++] = pn_conv(8, 3, 1, 1);          /* 7 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 8 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 9 */
-    s->layers[n++] = pn_conv(8, 3, 1, 0);          /* 10 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 11 */
-    nn_layer_spec add = pn_layer(NN_LAYER_ADD);
+    s->layers[n++] = ls_conv(6, 3, 1, 0);          /* 0 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 1 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 2 */
+    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 3 */
+    s->layers[n++] = ls_layer(NN_LAYER_MAXPOOL);   /* 4 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 5 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 6 s1 */
+    s->layers[n++] = ls_conv(8, 3, 1, 1);          /* 7 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 8 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 9 */
+    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 10 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 11 */
+    nn_layer_spec add = ls_layer(NN_LAYER_ADD);
     add.input2 = 6;
     s->layers[n++] = add;                     /* 12 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU); /* 13 */
-    nn_layer_spec c = pn_conv(10, 3, 1, 0);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU); /* 13 */
+    nn_layer_spec c = ls_conv(10, 3, 1, 0);
     c.stride = 2;
     s->layers[n++] = c;                            /* 14 */
-    s->layers[n++] = pn_layer(NN_LAYER_BATCHNORM); /* 15 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);      /* 16 */
-    c = pn_conv(10, 1, 0, 1);
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 15 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 16 */
+    c = ls_conv(10, 1, 0, 1);
     c.stride = 2;
     c.input = 13;
     s->layers[n++] = c; /* 17 */
     add.input = 17;
     add.input2 = 16;
     s->layers[n++] = add;                               /* 18 */
-    s->layers[n++] = pn_layer(NN_LAYER_RELU);           /* 19 */
-    s->layers[n++] = pn_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 20 */
-    s->layers[n++] = pn_layer(NN_LAYER_FLATTEN);        /* 21 */
-    s->layers[n++] = pn_dense(3);                       /* 22 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);           /* 19 */
+    s->layers[n++] = ls_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 20 */
+    s->layers[n++] = ls_layer(NN_LAYER_FLATTEN);        /* 21 */
+    s->layers[n++] = ls_dense(3);                       /* 22 */
     s->n_layers = n;
 }
 

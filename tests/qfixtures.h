@@ -13,27 +13,7 @@
 #include "../libnn/nn_rng.h"
 #include "../libnn/nn_train.h"
 #include "fixtures.h"
-
-static inline nn_layer_spec qf_layer(nn_layer_type t)
-{
-    nn_layer_spec l;
-    nn_layer_spec_defaults(&l, t);
-    return l;
-}
-
-static inline nn_layer_spec qf_conv(int filters, int k, int pad, int bias)
-{
-    nn_layer_spec l = qf_layer(NN_LAYER_CONV2D);
-    l.out_channels = filters, l.kernel = k, l.pad = pad, l.bias = bias;
-    return l;
-}
-
-static inline nn_layer_spec qf_dense(int units)
-{
-    nn_layer_spec l = qf_layer(NN_LAYER_DENSE);
-    l.units = units;
-    return l;
-}
+#include "layer_specs.h"
 
 static inline nn_layer_spec qf_reading(nn_layer_spec l, int input)
 {
@@ -109,21 +89,21 @@ static inline void qf_spec_plain(nn_model_spec *s)
     memset(s, 0, sizeof *s);
     s->in_c = 1, s->in_h = 12, s->in_w = 12, s->num_classes = 10;
     int n = 0;
-    s->layers[n++] = qf_conv(8, 3, 1, 0);          /* 0 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 1 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 2 */
-    s->layers[n++] = qf_conv(8, 3, 1, 0);          /* 3 */
-    s->layers[n++] = qf_layer(NN_LAYER_MAXPOOL);   /* 4 -> 8x6x6 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 5 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 6 */
-    s->layers[n++] = qf_layer(NN_LAYER_FLATTEN);   /* 7 */
-    s->layers[n++] = qf_dense(16);                 /* 8 */
-    s->layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 9 */
-    s->layers[n++] = qf_layer(NN_LAYER_RELU);      /* 10 */
-    nn_layer_spec d = qf_layer(NN_LAYER_DROPOUT);
+    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 0 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 1 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 2 */
+    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 3 */
+    s->layers[n++] = ls_layer(NN_LAYER_MAXPOOL);   /* 4 -> 8x6x6 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 5 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 6 */
+    s->layers[n++] = ls_layer(NN_LAYER_FLATTEN);   /* 7 */
+    s->layers[n++] = ls_dense(16);                 /* 8 */
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 9 */
+    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 10 */
+    nn_layer_spec d = ls_layer(NN_LAYER_DROPOUT);
     d.rate = 0.2f;
     s->layers[n++] = d;            /* 11 */
-    s->layers[n++] = qf_dense(10); /* 12 */
+    s->layers[n++] = ls_dense(10); /* 12 */
     s->n_layers = n;
     for (int i = 0; i < n; i++)
         s->layers[i].input = i - 1;

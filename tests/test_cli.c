@@ -9,82 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
+#include "cli_helpers.h"
 #include "fixtures.h"
-
-typedef struct {
-    int status;
-    char *out, *err; /* whole stdout / stderr */
-} run_result;
-
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    if (len_out)
-        *len_out = (size_t)len;
-    return buf;
-}
-
-/* Runs "$IOTCNN_BIN ARGS" in dir, capturing stdout, stderr and the exit code. */
-static run_result run(const char *dir, const char *args)
-{
-    const char *bin = getenv("IOTCNN_BIN");
-    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s/stdout' 2>'%s/stderr' </dev/null", dir, bin,
-             args, dir, dir);
-    int rc = system(cmd);
-    cr_assert(WIFEXITED(rc), "command crashed: %s", cmd);
-    run_result r = {WEXITSTATUS(rc), NULL, NULL};
-    char path[600];
-    snprintf(path, sizeof path, "%s/stdout", dir);
-    r.out = slurp(path, NULL);
-    snprintf(path, sizeof path, "%s/stderr", dir);
-    r.err = slurp(path, NULL);
-    return r;
-}
-
-static void run_free(run_result *r) { free(r->out), free(r->err); }
-
-/* The last line of stdout, parsed. */
-static cJSON *last_json(const run_result *r)
-{
-    char *s = r->out;
-    size_t len = strlen(s);
-    while (len && s[len - 1] == '\n')
-        s[--len] = '\0';
-    char *line = strrchr(s, '\n');
-    cJSON *j = cJSON_Parse(line ? line + 1 : s);
-    cr_assert_not_null(j, "last stdout line is not JSON: %s", s);
-    return j;
-}
-
-static double num(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    cr_assert(cJSON_IsNumber(v), "JSON key %s missing or not a number", key);
-    return v->valuedouble;
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static const char *config_text =
     "{\n"
@@ -104,46 +31,41 @@ static const char *config_text =
 /* A temp dir holding data/ (600 train, 200 test 12x12 images) and cfg.json. */
 static void setup_dir(char *dir, size_t size)
 {
-    fx_tmpdir(dir, size);
-    char data[600];
-    snprintf(data, sizeof data, "%s/data", dir);
-    cr_assert_eq(mkdir(data, 0777), 0);
-    fx_write_idx_pair(data, "train", 600, 12, 12, 1);
-    fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
-    write_text(dir, "cfg.json", config_text);
+    ch_data_dir(dir, size);
+    ch_write_text(dir, "cfg.json", config_text);
 }
 
 Test(cli, help_and_version)
 {
     char dir[64];
     fx_tmpdir(dir, sizeof dir);
-    run_result r = run(dir, "--help");
+    ch_result r = ch_run(dir, "--help");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "train"));
-    run_free(&r);
-    r = run(dir, "train --help");
+    ch_free(&r);
+    r = ch_run(dir, "train --help");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "--resume"));
-    run_free(&r);
-    r = run(dir, "eval --help");
+    ch_free(&r);
+    r = ch_run(dir, "eval --help");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "--data"));
-    run_free(&r);
-    r = run(dir, "--version");
+    ch_free(&r);
+    r = ch_run(dir, "--version");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "iotcnn "));
-    run_free(&r);
-    r = run(dir, "frobnicate");
+    ch_free(&r);
+    r = ch_run(dir, "frobnicate");
     cr_assert_eq(r.status, 2);
-    run_free(&r);
-    r = run(dir, "train --bogus");
+    ch_free(&r);
+    r = ch_run(dir, "train --bogus");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "--bogus"), "%s", r.err);
-    run_free(&r);
-    r = run(dir, "train -c cfg.json --epochs zero");
+    ch_free(&r);
+    r = ch_run(dir, "train -c cfg.json --epochs zero");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "--epochs"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -151,23 +73,23 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    run_result r = run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
+    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    cJSON *j = last_json(&r);
-    double acc = num(j, "test_accuracy");
+    cJSON *j = ch_json(&r);
+    double acc = ch_num(j, "test_accuracy");
     cr_assert_gt(acc, 0.6, "test accuracy %.3f on easy data", acc);
-    cr_assert_eq(num(j, "epochs"), 3);
-    cr_assert_gt(num(j, "images_per_second"), 0);
-    cr_assert_gt(num(j, "seconds"), 0);
+    cr_assert_eq(ch_num(j, "epochs"), 3);
+    cr_assert_gt(ch_num(j, "images_per_second"), 0);
+    cr_assert_gt(ch_num(j, "seconds"), 0);
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "m.ckpt");
     /* One progress line per epoch on a non-terminal stderr. */
     cr_assert_not_null(strstr(r.err, "epoch 3/3"), "%s", r.err);
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
 
     char path[600];
     snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
-    char *metrics = slurp(path, NULL);
+    char *metrics = ch_slurp(path, NULL);
     cr_assert_not_null(metrics, "no metrics log next to the model");
     int lines = 0;
     for (char *p = metrics; *p; p++)
@@ -177,17 +99,18 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_not_null(strstr(metrics, "\"val_accuracy\""), "no validation metrics: %s", metrics);
     free(metrics);
 
-    r = run(dir, "eval -m m.ckpt --json --threads 2");
+    r = ch_run(dir, "eval -m m.ckpt --json --threads 2");
     cr_assert_eq(r.status, 0, "eval failed: %s", r.err);
-    j = last_json(&r);
-    cr_assert_float_eq(num(j, "accuracy"), acc, 1e-9, "eval disagrees with train's test accuracy");
+    j = ch_json(&r);
+    cr_assert_float_eq(ch_num(j, "accuracy"), acc, 1e-9,
+                       "eval disagrees with train's test accuracy");
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
-    double loss = num(j, "loss");
-    cr_assert_eq(num(j, "n"), 200);
+    double loss = ch_num(j, "loss");
+    cr_assert_eq(ch_num(j, "n"), 200);
     size_t bytes = 0;
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
-    free(slurp(path, &bytes));
-    cr_assert_eq(num(j, "model_bytes"), (double)bytes);
+    free(ch_slurp(path, &bytes));
+    cr_assert_eq(ch_num(j, "model_bytes"), (double)bytes);
     const cJSON *per = cJSON_GetObjectItemCaseSensitive(j, "per_class_accuracy");
     const cJSON *cm = cJSON_GetObjectItemCaseSensitive(j, "confusion_matrix");
     cr_assert_eq(cJSON_GetArraySize(per), 10);
@@ -207,37 +130,37 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
         row_i++;
     }
     cr_assert_eq(total, 200);
-    cr_assert_eq(diag, (int)num(j, "correct"));
-    num(j, "images_per_second"), num(j, "seconds");
+    cr_assert_eq(diag, (int)ch_num(j, "correct"));
+    ch_num(j, "images_per_second"), ch_num(j, "seconds");
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
 
     /* The same test images as a folder of PNGs, one sub-folder per class. */
     char pngdir[600];
     snprintf(pngdir, sizeof pngdir, "%s/png", dir);
     fx_write_png_dir(pngdir, 200, 12, 12, 2);
-    r = run(dir, "eval -m m.ckpt --data png --json");
+    r = ch_run(dir, "eval -m m.ckpt --data png --json");
     cr_assert_eq(r.status, 0, "eval --data DIR failed: %s", r.err);
-    j = last_json(&r);
-    cr_assert_float_eq(num(j, "accuracy"), acc, 1e-9, "PNG folder and IDX disagree");
+    j = ch_json(&r);
+    cr_assert_float_eq(ch_num(j, "accuracy"), acc, 1e-9, "PNG folder and IDX disagree");
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
 
     /* --test-flip: reported, and it changes the loss (mirrored digits are
      * different inputs); the config's default is no flip. */
-    r = run(dir, "eval -m m.ckpt --json --test-flip");
+    r = ch_run(dir, "eval -m m.ckpt --json --test-flip");
     cr_assert_eq(r.status, 0, "eval --test-flip failed: %s", r.err);
-    j = last_json(&r);
+    j = ch_json(&r);
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
-    cr_assert(fabs(num(j, "loss") - loss) > 1e-5 * loss, "the flip changed nothing");
+    cr_assert(fabs(ch_num(j, "loss") - loss) > 1e-5 * loss, "the flip changed nothing");
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
 
     /* --limit, and a human report without --json. */
-    r = run(dir, "eval -m m.ckpt --limit 50 --batch 7");
+    r = ch_run(dir, "eval -m m.ckpt --limit 50 --batch 7");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "/50)"), "%s", r.out);
-    run_free(&r);
+    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -245,22 +168,22 @@ Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    run_result r = run(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
+    ch_result r = ch_run(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
-    r = run(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1");
+    ch_free(&r);
+    r = ch_run(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "--resume"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     /* No -c: the stored config (with --limit recorded) drives the rest. */
-    r = run(dir, "train --resume part.ckpt --threads 2");
+    r = ch_run(dir, "train --resume part.ckpt --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     char a[600], b[600];
     snprintf(a, sizeof a, "%s/full.ckpt", dir);
     snprintf(b, sizeof b, "%s/part.ckpt", dir);
     size_t la, lb;
-    char *ca = slurp(a, &la), *cb = slurp(b, &lb);
+    char *ca = ch_slurp(a, &la), *cb = ch_slurp(b, &lb);
     cr_assert(ca && cb);
     cr_assert_eq(la, lb, "checkpoint sizes differ");
     cr_assert_eq(memcmp(ca, cb, la), 0, "resumed checkpoint differs from the uninterrupted one");
@@ -272,77 +195,78 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    write_text(dir, "bad.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
-    run_result r = run(dir, "train -c bad.json");
+    ch_write_text(dir, "bad.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
+    ch_result r = ch_run(dir, "train -c bad.json");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "train.bogus"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    r = run(dir, "train -c missing.json");
+    r = ch_run(dir, "train -c missing.json");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "missing.json"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    write_text(dir, "nodata.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"nowhere\"},"
-               " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = run(dir, "train -c nodata.json");
+    ch_write_text(dir, "nodata.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"nowhere\"},"
+                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
+    r = ch_run(dir, "train -c nodata.json");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nowhere"), "%s", r.err);
     cr_assert_not_null(strstr(r.err, "fetch.sh"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
     /* A model whose last layer does not match the 10 classes. */
-    write_text(dir, "shape.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
-               " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = run(dir, "train -c shape.json");
+    ch_write_text(dir, "shape.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
+    r = ch_run(dir, "train -c shape.json");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "10 classes"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    r = run(dir, "eval -m nothere.ckpt");
+    r = ch_run(dir, "eval -m nothere.ckpt");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
     /* Train one epoch, then corrupt the checkpoint in the middle. */
-    r = run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64");
+    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64");
     cr_assert_eq(r.status, 2, "a validation split larger than the data must be refused");
     cr_assert_not_null(strstr(r.err, "data.validation"), "%s", r.err);
-    run_free(&r);
-    r = run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
+    ch_free(&r);
+    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     char path[600];
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     size_t len;
-    char *bytes = slurp(path, &len);
+    char *bytes = ch_slurp(path, &len);
     bytes[len / 2] ^= 0x5a;
     FILE *f = fopen(path, "wb");
     fwrite(bytes, 1, len, f);
     fclose(f);
     free(bytes);
-    r = run(dir, "eval -m m.ckpt");
+    r = ch_run(dir, "eval -m m.ckpt");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "m.ckpt"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
     /* Divergence: exit 1, a clear message, and no checkpoint written. */
-    write_text(dir, "nan.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
-               " {\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
-    r = run(dir, "train -c nan.json -o nan.ckpt");
+    ch_write_text(
+        dir, "nan.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
+        " {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
+    r = ch_run(dir, "train -c nan.json -o nan.ckpt");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "non-finite"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     snprintf(path, sizeof path, "%s/nan.ckpt", dir);
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "a diverged run wrote a checkpoint");
@@ -353,29 +277,30 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    write_text(dir, "aug.json",
-               "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-               " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
-               " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-               " \"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
-               " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1, \"cutout\": 3}}");
+    ch_write_text(
+        dir, "aug.json",
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
+        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
+        " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+        " \"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
+        " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1, \"cutout\": 3}}");
     /* The preview: a valid PNG, the same bytes for the same seed, other
      * bytes for another seed, and no temporary file left behind. */
-    run_result r = run(dir, "augment -c aug.json -o a.png --n 9");
+    ch_result r = ch_run(dir, "augment -c aug.json -o a.png --n 9");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
-    r = run(dir, "augment -c aug.json -o b.png --n 9");
+    ch_free(&r);
+    r = ch_run(dir, "augment -c aug.json -o b.png --n 9");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
-    r = run(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
+    ch_free(&r);
+    r = ch_run(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     char pa[600], pb[600], pc[600];
     snprintf(pa, sizeof pa, "%s/a.png", dir);
     snprintf(pb, sizeof pb, "%s/b.png", dir);
     snprintf(pc, sizeof pc, "%s/c.png", dir);
     size_t la, lb, lc;
-    char *a = slurp(pa, &la), *b = slurp(pb, &lb), *c = slurp(pc, &lc);
+    char *a = ch_slurp(pa, &la), *b = ch_slurp(pb, &lb), *c = ch_slurp(pc, &lc);
     cr_assert(a && b && c);
     cr_assert_eq(memcmp(a, "\x89PNG\r\n\x1a\n", 8), 0, "not a PNG");
     cr_assert(la == lb && memcmp(a, b, la) == 0, "same seed, different grids");
@@ -383,26 +308,26 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
     free(a), free(b), free(c);
 
     /* The grid of a config without augmentation says so. */
-    r = run(dir, "augment -c cfg.json -o d.png --n 4");
+    r = ch_run(dir, "augment -c cfg.json -o d.png --n 4");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "no augment block"), "%s", r.err);
-    run_free(&r);
-    r = run(dir, "augment -c aug.json");
+    ch_free(&r);
+    r = ch_run(dir, "augment -c aug.json");
     cr_assert_eq(r.status, 2);
-    run_free(&r);
+    ch_free(&r);
 
     /* Training with augmentation: runs, logs image-loading time, and is
      * reproducible. */
-    r = run(dir, "train -c aug.json -o x.ckpt --threads 2 --json");
+    r = ch_run(dir, "train -c aug.json -o x.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "images "), "%s", r.err);
-    run_free(&r);
-    r = run(dir, "train -c aug.json -o y.ckpt --threads 2");
+    ch_free(&r);
+    r = ch_run(dir, "train -c aug.json -o y.ckpt --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     snprintf(pa, sizeof pa, "%s/x.ckpt", dir);
     snprintf(pb, sizeof pb, "%s/y.ckpt", dir);
-    a = slurp(pa, &la), b = slurp(pb, &lb);
+    a = ch_slurp(pa, &la), b = ch_slurp(pb, &lb);
     cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "augmented runs differ");
     free(a), free(b);
     fx_rmtree(dir);

@@ -11,80 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../libnn/nn_checkpoint.h"
+#include "cli_helpers.h"
 #include "fixtures.h"
-
-typedef struct {
-    int status;
-    char *out, *err;
-} run_result;
-
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    if (len_out)
-        *len_out = (size_t)len;
-    return buf;
-}
-
-static run_result run(const char *dir, const char *args)
-{
-    const char *bin = getenv("IOTCNN_BIN");
-    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
-    char cmd[4096], path[600];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s/stdout' 2>'%s/stderr' </dev/null", dir, bin,
-             args, dir, dir);
-    int rc = system(cmd);
-    cr_assert(WIFEXITED(rc), "command crashed: %s", cmd);
-    run_result r = {WEXITSTATUS(rc), NULL, NULL};
-    snprintf(path, sizeof path, "%s/stdout", dir);
-    r.out = slurp(path, NULL);
-    snprintf(path, sizeof path, "%s/stderr", dir);
-    r.err = slurp(path, NULL);
-    return r;
-}
-
-static void run_free(run_result *r) { free(r->out), free(r->err); }
-
-static cJSON *last_json(const run_result *r)
-{
-    char *s = r->out;
-    size_t len = strlen(s);
-    while (len && s[len - 1] == '\n')
-        s[--len] = '\0';
-    char *line = strrchr(s, '\n');
-    cJSON *j = cJSON_Parse(line ? line + 1 : s);
-    cr_assert_not_null(j, "last stdout line is not JSON: %s", s);
-    return j;
-}
-
-static double num(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    cr_assert(cJSON_IsNumber(v), "JSON key %s missing or not a number", key);
-    return v->valuedouble;
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* A residual conv net on 12x12 images: conv 6 - bn - relu "a" - conv 6 -
  * bn - add(a) - relu - maxpool (6x6x6) - flatten - dense 10. */
@@ -105,35 +35,30 @@ static void write_text(const char *dir, const char *name, const char *text)
 
 static void setup_dir(char *dir, size_t size)
 {
-    fx_tmpdir(dir, size);
-    char data[600];
-    snprintf(data, sizeof data, "%s/data", dir);
-    cr_assert_eq(mkdir(data, 0777), 0);
-    fx_write_idx_pair(data, "train", 600, 12, 12, 1);
-    fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
-    write_text(dir, "plain.json", HEAD "}");
-    write_text(dir, "mag.json",
-               HEAD ", \"prune\": {\"sparsity\": 0.8, \"layers\": {\"0\": \"skip\"},"
-                    " \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 1, \"frequency\": 5},"
-                    " \"finetune\": {\"epochs\": 2, \"lr\": 0.02}}}");
-    write_text(dir, "struct.json",
-               HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
-                    " \"finetune\": {\"epochs\": 1, \"lr\": 0.01}}}");
-    run_result r = run(dir, "train -c plain.json -o m.ckpt --threads 2");
+    ch_data_dir(dir, size);
+    ch_write_text(dir, "plain.json", HEAD "}");
+    ch_write_text(dir, "mag.json",
+                  HEAD ", \"prune\": {\"sparsity\": 0.8, \"layers\": {\"0\": \"skip\"},"
+                       " \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 1, \"frequency\": 5},"
+                       " \"finetune\": {\"epochs\": 2, \"lr\": 0.02}}}");
+    ch_write_text(dir, "struct.json",
+                  HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
+                       " \"finetune\": {\"epochs\": 1, \"lr\": 0.01}}}");
+    ch_result r = ch_run(dir, "train -c plain.json -o m.ckpt --threads 2");
     cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    run_free(&r);
+    ch_free(&r);
 }
 
 static double eval_accuracy(const char *dir, const char *model)
 {
     char args[256];
     snprintf(args, sizeof args, "eval -m %s --json --threads 2", model);
-    run_result r = run(dir, args);
+    ch_result r = ch_run(dir, args);
     cr_assert_eq(r.status, 0, "eval %s: %s", model, r.err);
-    cJSON *j = last_json(&r);
-    double acc = num(j, "accuracy");
+    cJSON *j = ch_json(&r);
+    double acc = ch_num(j, "accuracy");
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
     return acc;
 }
 
@@ -162,39 +87,39 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
     double acc0 = eval_accuracy(dir, "m.ckpt");
-    run_result r = run(dir, "prune -c mag.json -m m.ckpt -o p.ckpt --threads 2 --json");
+    ch_result r = ch_run(dir, "prune -c mag.json -m m.ckpt -o p.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
     cr_assert_not_null(strstr(r.err, "epoch 2/2"), "no fine-tuning progress: %s", r.err);
-    cJSON *j = last_json(&r);
+    cJSON *j = ch_json(&r);
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "magnitude");
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "schedule")->valuestring, "gradual");
-    cr_assert_float_eq(num(j, "accuracy_before"), acc0, 1e-9);
-    cr_assert_eq(num(j, "finetune_epochs"), 2);
+    cr_assert_float_eq(ch_num(j, "accuracy_before"), acc0, 1e-9);
+    cr_assert_eq(ch_num(j, "finetune_epochs"), 2);
     /* 500 training images, batch 16: 31 steps per epoch; updates at steps
      * 0, 5, ..., 30 and 31 (the end, off the grid). */
-    cr_assert_eq(num(j, "mask_updates"), 8);
+    cr_assert_eq(ch_num(j, "mask_updates"), 8);
     /* conv 0 skipped; conv 3: round(0.8 * 324) = 259; dense: 0.8 * 2160. */
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(j, "totals");
-    cr_assert_eq(num(tot, "zero_weights_after"), 259 + 1728);
-    cr_assert_eq(num(tot, "weights_after"), 54 + 324 + 2160);
-    cr_assert_eq(num(tot, "params_after"), num(tot, "params_before"));
-    cr_assert_lt(num(tot, "effective_macs_after"), num(tot, "effective_macs_before"));
-    double acc1 = num(j, "accuracy_after");
+    cr_assert_eq(ch_num(tot, "zero_weights_after"), 259 + 1728);
+    cr_assert_eq(ch_num(tot, "weights_after"), 54 + 324 + 2160);
+    cr_assert_eq(ch_num(tot, "params_after"), ch_num(tot, "params_before"));
+    cr_assert_lt(ch_num(tot, "effective_macs_after"), ch_num(tot, "effective_macs_before"));
+    double acc1 = ch_num(j, "accuracy_after");
     cr_assert_gt(acc1, 0.6, "fine-tuned accuracy %.3f on easy data", acc1);
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers"), *row;
     int dense_seen = 0;
     cJSON_ArrayForEach(row, layers)
     {
-        if (num(row, "index") == 9) {
+        if (ch_num(row, "index") == 9) {
             dense_seen = 1;
-            cr_assert_float_eq(num(row, "sparsity_after"), 0.8, 1e-12);
-            cr_assert_float_eq(num(row, "effective_macs_after"), 0.2 * num(row, "macs_after"),
+            cr_assert_float_eq(ch_num(row, "sparsity_after"), 0.8, 1e-12);
+            cr_assert_float_eq(ch_num(row, "effective_macs_after"), 0.2 * ch_num(row, "macs_after"),
                                1e-6);
         }
     }
     cr_assert(dense_seen);
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
 
     /* The checkpoint holds exactly those zeros, and eval reads it as is. */
     snprintf(path, sizeof path, "%s/p.ckpt", dir);
@@ -211,17 +136,18 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert(!has_file(dir, ".tmp"), "a temporary file was left behind");
 
     /* The human report, one-shot (no fine-tuning) this time. */
-    r = run(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0");
+    r = ch_run(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0");
     cr_assert_eq(r.status, 2, "gradual pruning without epochs must be refused: %s", r.err);
     cr_assert_not_null(strstr(r.err, "--epochs 0"), "%s", r.err);
-    run_free(&r);
-    write_text(dir, "once.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": \"global\"}}");
-    r = run(dir, "prune -c once.json -m m.ckpt -o q.ckpt");
+    ch_free(&r);
+    ch_write_text(dir, "once.json",
+                  HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": \"global\"}}");
+    r = ch_run(dir, "prune -c once.json -m m.ckpt -o q.ckpt");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "total"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "dense \"fc\""), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "test accuracy"), "%s", r.out);
-    run_free(&r);
+    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -229,13 +155,13 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    run_result r = run(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
+    ch_result r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
-    cJSON *j = last_json(&r);
+    cJSON *j = ch_json(&r);
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "structured");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(j, "totals");
-    double acc1 = num(j, "accuracy_after");
-    cr_assert_lt(num(tot, "macs_after"), 0.6 * num(tot, "macs_before"));
+    double acc1 = ch_num(j, "accuracy_after");
+    cr_assert_lt(ch_num(tot, "macs_after"), 0.6 * ch_num(tot, "macs_before"));
     snprintf(path, sizeof path, "%s/s.ckpt", dir);
     nn_checkpoint ck;
     nn_error err;
@@ -244,40 +170,40 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cr_assert_eq(ck.model.nodes[0].out_c, 3);
     cr_assert_eq(ck.model.nodes[3].out_c, 3);
     cr_assert_eq(ck.model.nodes[9].in_size, 108);
-    cr_assert_eq(num(tot, "params_after"), (double)ck.model.n_params);
+    cr_assert_eq(ch_num(tot, "params_after"), (double)ck.model.n_params);
     /* The stored config describes the smaller model. */
     cJSON *conf = cJSON_Parse(ck.config_json);
     const cJSON *ls =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conf, "model"), "layers");
-    cr_assert_eq(num(cJSON_GetArrayItem(ls, 0), "filters"), 3);
-    cr_assert_eq(num(cJSON_GetArrayItem(ls, 3), "filters"), 3);
-    cr_assert_eq(num(cJSON_GetArrayItem(ls, 9), "units"), 10);
+    cr_assert_eq(ch_num(cJSON_GetArrayItem(ls, 0), "filters"), 3);
+    cr_assert_eq(ch_num(cJSON_GetArrayItem(ls, 3), "filters"), 3);
+    cr_assert_eq(ch_num(cJSON_GetArrayItem(ls, 9), "units"), 10);
     cJSON_Delete(conf);
     nn_checkpoint_free(&ck);
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
     cr_assert_float_eq(eval_accuracy(dir, "s.ckpt"), acc1, 1e-9);
 
     /* Same config, same seed: the same bytes. */
-    r = run(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
+    r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
     char p2[600];
     snprintf(p2, sizeof p2, "%s/s2.ckpt", dir);
     size_t la, lb;
-    char *a = slurp(path, &la), *b = slurp(p2, &lb);
+    char *a = ch_slurp(path, &la), *b = ch_slurp(p2, &lb);
     cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "two identical prune runs differ");
     free(a), free(b);
 
     /* A pruned model can be pruned again with the same config. */
-    r = run(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
+    r = ch_run(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    j = last_json(&r);
+    j = ch_json(&r);
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "layers"), 0);
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(first, "shape_after");
     cr_assert_eq(cJSON_GetArrayItem(shape, 0)->valueint, 1, "of 3 channels, round(1.5) = 2 go");
     cJSON_Delete(j);
-    run_free(&r);
+    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -285,52 +211,52 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    run_result r = run(dir, "prune --help");
+    ch_result r = ch_run(dir, "prune --help");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "--epochs"));
-    run_free(&r);
-    r = run(dir, "--help");
+    ch_free(&r);
+    r = ch_run(dir, "--help");
     cr_assert_not_null(strstr(r.out, "prune"));
-    run_free(&r);
+    ch_free(&r);
 
-    r = run(dir, "prune -c struct.json -m m.ckpt");
+    r = ch_run(dir, "prune -c struct.json -m m.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "-o OUTPUT"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    r = run(dir, "prune -c plain.json -m m.ckpt -o x.ckpt");
+    r = ch_run(dir, "prune -c plain.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "plain.json: prune: missing"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    write_text(dir, "bad.json",
-               HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
-    r = run(dir, "prune -c bad.json -m m.ckpt -o x.ckpt");
+    ch_write_text(dir, "bad.json",
+                  HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
+    r = ch_run(dir, "prune -c bad.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "bad.json: prune.layers.nope: no layer"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    write_text(dir, "bad2.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": 3}}");
-    r = run(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt");
+    ch_write_text(dir, "bad2.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": 3}}");
+    r = ch_run(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "bad2.json: prune.scope: "), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
-    r = run(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt");
+    r = ch_run(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
     /* A config describing another network. */
-    write_text(
+    ch_write_text(
         dir, "other.json",
         "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
         " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
         " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
-    r = run(dir, "prune -c other.json -m m.ckpt -o x.ckpt");
+    r = ch_run(dir, "prune -c other.json -m m.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "model.layers"), "%s", r.err);
-    run_free(&r);
+    ch_free(&r);
 
     snprintf(path, sizeof path, "%s/x.ckpt", dir);
     struct stat sb;

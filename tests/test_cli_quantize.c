@@ -34,12 +34,7 @@ static const char *config_text =
  * m.ckpt trained from it. Returns the test accuracy training reported. */
 static double setup_trained(char *dir, size_t size)
 {
-    fx_tmpdir(dir, size);
-    char data[600];
-    snprintf(data, sizeof data, "%s/data", dir);
-    cr_assert_eq(mkdir(data, 0777), 0);
-    fx_write_idx_pair(data, "train", 600, 12, 12, 1);
-    fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
+    ch_data_dir(dir, size);
     ch_write_text(dir, "cfg.json", config_text);
     ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "train failed: %s", r.err);

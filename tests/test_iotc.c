@@ -218,10 +218,10 @@ static uint8_t *small_file(size_t *len)
     nn_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_c = 1, s.in_h = 6, s.in_w = 6, s.num_classes = 3;
-    s.layers[0] = qf_conv(4, 3, 1, 1);
-    s.layers[1] = qf_layer(NN_LAYER_RELU);
-    s.layers[2] = qf_layer(NN_LAYER_MAXPOOL);
-    s.layers[3] = qf_dense(3);
+    s.layers[0] = ls_conv(4, 3, 1, 1);
+    s.layers[1] = ls_layer(NN_LAYER_RELU);
+    s.layers[2] = ls_layer(NN_LAYER_MAXPOOL);
+    s.layers[3] = ls_dense(3);
     s.n_layers = 4;
     nn_model m;
     qf_build(&m, &s, 77, 0);

@@ -89,14 +89,14 @@ Test(prune_groups, adds_with_the_input_or_mismatched_layouts_are_fixed)
     nn_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_c = 2, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = pn_conv(2, 3, 1, 1);
-    s.layers[1] = pn_layer(NN_LAYER_ADD);
+    s.layers[0] = ls_conv(2, 3, 1, 1);
+    s.layers[1] = ls_layer(NN_LAYER_ADD);
     s.layers[1].input2 = NN_INPUT_NODE;
-    s.layers[2] = pn_layer(NN_LAYER_FLATTEN);
-    s.layers[3] = pn_dense(32);
-    s.layers[4] = pn_layer(NN_LAYER_ADD);
+    s.layers[2] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[3] = ls_dense(32);
+    s.layers[4] = ls_layer(NN_LAYER_ADD);
     s.layers[4].input2 = 2;
-    s.layers[5] = pn_dense(3);
+    s.layers[5] = ls_dense(3);
     nn_model m;
     pn_build(&m, &s);
     pn_randomize(&m, 2);
@@ -125,11 +125,11 @@ Test(prune_groups, adds_with_the_input_or_mismatched_layouts_are_fixed)
     /* Without the input: conv 0 flattened (16 features per channel) added
      * to dense 2 (1 per unit) is fixed for its layout alone. */
     s.n_layers = 5;
-    s.layers[1] = pn_layer(NN_LAYER_FLATTEN);
-    s.layers[2] = pn_dense(32);
-    s.layers[3] = pn_layer(NN_LAYER_ADD);
+    s.layers[1] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[2] = ls_dense(32);
+    s.layers[3] = ls_layer(NN_LAYER_ADD);
     s.layers[3].input2 = 1;
-    s.layers[4] = pn_dense(3);
+    s.layers[4] = ls_dense(3);
     pn_build(&m, &s);
     plan(&p, &m);
     cr_assert_eq(p.groups.group[0], p.groups.group[2]);
@@ -147,12 +147,12 @@ static void tiny(nn_model *m, int with_bn)
     memset(&s, 0, sizeof s);
     s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3;
     int n = 0;
-    s.layers[n++] = pn_conv(4, 1, 0, 0);
+    s.layers[n++] = ls_conv(4, 1, 0, 0);
     if (with_bn)
-        s.layers[n++] = pn_layer(NN_LAYER_BATCHNORM);
-    s.layers[n++] = pn_layer(NN_LAYER_RELU);
-    s.layers[n++] = pn_layer(NN_LAYER_FLATTEN);
-    s.layers[n++] = pn_dense(3);
+        s.layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s.layers[n++] = ls_layer(NN_LAYER_RELU);
+    s.layers[n++] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[n++] = ls_dense(3);
     s.n_layers = n;
     pn_build(m, &s);
     pn_randomize(m, 5);
@@ -396,12 +396,12 @@ Test(prune_report, numbers_on_a_known_net)
     nn_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = pn_conv(2, 3, 1, 1);
-    s.layers[1] = pn_layer(NN_LAYER_BATCHNORM);
-    s.layers[2] = pn_layer(NN_LAYER_RELU);
-    s.layers[3] = pn_layer(NN_LAYER_MAXPOOL);
-    s.layers[4] = pn_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = pn_dense(3);
+    s.layers[0] = ls_conv(2, 3, 1, 1);
+    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
+    s.layers[2] = ls_layer(NN_LAYER_RELU);
+    s.layers[3] = ls_layer(NN_LAYER_MAXPOOL);
+    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[5] = ls_dense(3);
     snprintf(s.layers[5].name, NN_NAME_MAX, "fc");
     nn_model m, small;
     pn_build(&m, &s);
@@ -460,7 +460,7 @@ Test(prune_report, numbers_on_a_known_net)
     nn_model other;
     nn_model_spec s2 = s;
     s2.n_layers = 5;
-    s2.layers[4] = pn_dense(3);
+    s2.layers[4] = ls_dense(3);
     pn_build(&other, &s2);
     cr_assert_eq(pr_report_build(&r, &m, &other, &err), NN_ERR_ARG);
     nn_model_free(&other);

@@ -77,12 +77,12 @@ Test(quantize_fold, negative_scale_behind_maxpool_becomes_a_diagonal_conv)
     nn_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_c = 2, s.in_h = 8, s.in_w = 8, s.num_classes = 4;
-    s.layers[0] = qf_conv(6, 3, 1, 1);
-    s.layers[1] = qf_layer(NN_LAYER_MAXPOOL);
-    s.layers[2] = qf_layer(NN_LAYER_BATCHNORM);
-    s.layers[3] = qf_layer(NN_LAYER_RELU);
-    s.layers[4] = qf_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = qf_dense(4);
+    s.layers[0] = ls_conv(6, 3, 1, 1);
+    s.layers[1] = ls_layer(NN_LAYER_MAXPOOL);
+    s.layers[2] = ls_layer(NN_LAYER_BATCHNORM);
+    s.layers[3] = ls_layer(NN_LAYER_RELU);
+    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[5] = ls_dense(4);
     s.n_layers = 6;
     nn_model m;
     qf_build(&m, &s, 5, 1);
@@ -114,22 +114,22 @@ Test(quantize_fold, shared_values_residual_add_pools_and_lone_relus)
     memset(&s, 0, sizeof s);
     s.in_c = 2, s.in_h = 8, s.in_w = 8, s.num_classes = 3;
     int n = 0;
-    s.layers[n++] = qf_layer(NN_LAYER_RELU); /* 0 */
-    nn_layer_spec c = qf_conv(4, 3, 1, 1);
+    s.layers[n++] = ls_layer(NN_LAYER_RELU); /* 0 */
+    nn_layer_spec c = ls_conv(4, 3, 1, 1);
     strcpy(c.name, "c");
     s.layers[n++] = c;                            /* 1 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM); /* 2 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);      /* 3 */
-    s.layers[n++] = qf_conv(4, 1, 0, 1);          /* 4 */
-    nn_layer_spec add = qf_layer(NN_LAYER_ADD);
+    s.layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 2 */
+    s.layers[n++] = ls_layer(NN_LAYER_RELU);      /* 3 */
+    s.layers[n++] = ls_conv(4, 1, 0, 1);          /* 4 */
+    nn_layer_spec add = ls_layer(NN_LAYER_ADD);
     add.input2 = 1;
     s.layers[n++] = add;                               /* 5 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);           /* 6 */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);           /* 7 */
-    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);        /* 8 -> 4x4x4 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);      /* 9 */
-    s.layers[n++] = qf_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 10 */
-    s.layers[n++] = qf_dense(3);                       /* 11 */
+    s.layers[n++] = ls_layer(NN_LAYER_RELU);           /* 6 */
+    s.layers[n++] = ls_layer(NN_LAYER_RELU);           /* 7 */
+    s.layers[n++] = ls_layer(NN_LAYER_AVGPOOL);        /* 8 -> 4x4x4 */
+    s.layers[n++] = ls_layer(NN_LAYER_BATCHNORM);      /* 9 */
+    s.layers[n++] = ls_layer(NN_LAYER_GLOBAL_AVGPOOL); /* 10 */
+    s.layers[n++] = ls_dense(3);                       /* 11 */
     s.n_layers = n;
     nn_model m;
     qf_build(&m, &s, 11, 0);
@@ -161,14 +161,14 @@ Test(quantize_fold, avgpool_fold_dead_branch_and_flatten_orders)
     memset(&s, 0, sizeof s);
     s.in_c = 3, s.in_h = 6, s.in_w = 6, s.num_classes = 2;
     int n = 0;
-    s.layers[n++] = qf_conv(4, 3, 1, 1);                       /* 0 */
-    s.layers[n++] = qf_layer(NN_LAYER_AVGPOOL);                /* 1 -> 4x3x3 */
-    s.layers[n++] = qf_layer(NN_LAYER_BATCHNORM);              /* 2 */
-    s.layers[n++] = qf_dense(5);                               /* 3: dead */
-    s.layers[n++] = qf_reading(qf_layer(NN_LAYER_FLATTEN), 2); /* 4 */
-    s.layers[n++] = qf_conv(7, 1, 0, 1);                       /* 5 on (36,1,1) */
-    s.layers[n++] = qf_layer(NN_LAYER_RELU);                   /* 6 */
-    s.layers[n++] = qf_dense(2);                               /* 7 */
+    s.layers[n++] = ls_conv(4, 3, 1, 1);                       /* 0 */
+    s.layers[n++] = ls_layer(NN_LAYER_AVGPOOL);                /* 1 -> 4x3x3 */
+    s.layers[n++] = ls_layer(NN_LAYER_BATCHNORM);              /* 2 */
+    s.layers[n++] = ls_dense(5);                               /* 3: dead */
+    s.layers[n++] = qf_reading(ls_layer(NN_LAYER_FLATTEN), 2); /* 4 */
+    s.layers[n++] = ls_conv(7, 1, 0, 1);                       /* 5 on (36,1,1) */
+    s.layers[n++] = ls_layer(NN_LAYER_RELU);                   /* 6 */
+    s.layers[n++] = ls_dense(2);                               /* 7 */
     s.n_layers = n;
     nn_model m;
     qf_build(&m, &s, 13, 1);
@@ -185,8 +185,8 @@ Test(quantize_fold, avgpool_fold_dead_branch_and_flatten_orders)
     /* And a dense reading a conv output with no flatten in between. */
     memset(&s, 0, sizeof s);
     s.in_c = 2, s.in_h = 5, s.in_w = 4, s.num_classes = 3;
-    s.layers[0] = qf_conv(3, 3, 1, 1);
-    s.layers[1] = qf_dense(3);
+    s.layers[0] = ls_conv(3, 3, 1, 1);
+    s.layers[1] = ls_dense(3);
     s.n_layers = 2;
     nn_model m2;
     qf_build(&m2, &s, 17, 0);
@@ -202,8 +202,8 @@ Test(quantize_fold, unsupported_layouts_are_errors_naming_the_layer)
     nn_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_c = 1, s.in_h = 6, s.in_w = 6, s.num_classes = 36;
-    s.layers[0] = qf_layer(NN_LAYER_FLATTEN);
-    s.layers[1] = qf_layer(NN_LAYER_BATCHNORM); /* over the flattened vector */
+    s.layers[0] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM); /* over the flattened vector */
     s.n_layers = 2;
     nn_model m;
     qf_build(&m, &s, 1, 0);
