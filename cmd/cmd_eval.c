@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qe_eval.h"
-#include "../libnn/nn_checkpoint.h"
 #include "../libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
-#include "data.h"
+#include "evaluate.h"
 
 static const char usage[] =
     "Usage: iotcnn eval -m MODEL [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
@@ -155,159 +152,16 @@ static void report(const nn_eval_result *r, const eval_model *em, const eval_opt
         print_report(r, acc, ips, em, o->test_flip);
 }
 
-/* 1 when path starts with the .iotc magic (a missing or short file is left
- * to the checkpoint loader, whose message names it). */
-static int is_iotc_file(const char *path)
-{
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    int yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-              memcmp(magic, IOTC_MAGIC, sizeof magic) == 0;
-    fclose(f);
-    return yes;
-}
-
-static qe_isa parse_isa(const char *name)
-{
-    if (!name)
-        return QE_ISA_AUTO;
-    for (qe_isa i = QE_ISA_AUTO; i <= QE_ISA_AVX512_VNNI; i++)
-        if (strcmp(name, qe_isa_name(i)) == 0) {
-            if (!qe_isa_supported(i))
-                cli_usage_error("eval", "--isa %s: this CPU does not support it", name);
-            return i;
-        }
-    cli_usage_error("eval", "--isa: unknown instruction set '%s' (auto, c, avx2, avx512-vnni)",
-                    name);
-}
-
-/* The .iotc file records the dataset the model was trained on (quantize
- * stores it): its test split is the default data. */
-static void data_of_iotc(cfg_data *cd, int *test_flip, const iotc_model *f, const char *path)
-{
-    const char *name = iotc_get_meta(f, "dataset"), *dir = iotc_get_meta(f, "data_dir");
-    const char *flip = iotc_get_meta(f, "test_flip");
-    if (!name)
-        cli_usage_error("eval", "%s does not record its dataset: say which data with --data or -c",
-                        path);
-    snprintf(cd->dataset, sizeof cd->dataset, "%s", name);
-    if (dir)
-        snprintf(cd->dir, sizeof cd->dir, "%s", dir);
-    else
-        snprintf(cd->dir, sizeof cd->dir, "data/%s", name);
-    *test_flip = flip && strcmp(flip, "true") == 0;
-}
-
-static int eval_iotc(const eval_opts *opts)
-{
-    eval_opts o = *opts;
-    nn_error err = {{0}};
-    iotc_model *f = malloc(sizeof *f);
-    if (!f) {
-        nn_errorf(&err, NN_ERR_NOMEM, "out of memory");
-        cli_fail("eval", NN_ERR_NOMEM, &err);
-    }
-    nn_status st = iotc_load(f, o.model, &err);
-    if (st != NN_OK)
-        cli_fail("eval", st, &err);
-    qe_plan *plan;
-    if ((st = qe_plan_create(&plan, &f->m, o.batch, parse_isa(o.isa), &err)) != NN_OK) {
-        nn_error_prefix(&err, "%s", o.model);
-        cli_fail("eval", st, &err);
-    }
-    cfg_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    int stored_flip = 0;
-    if (o.config) {
-        if ((st = cfg_load(&cfg, NULL, o.config, &err)) != NN_OK)
-            cli_fail("eval", st, &err);
-        stored_flip = cfg.test_flip;
-    } else if (!o.data) {
-        data_of_iotc(&cfg.data, &stored_flip, f, o.model);
-    }
-    if (o.test_flip < 0)
-        o.test_flip = stored_flip;
-
-    ds_dataset test = {0};
-    if ((st = data_load_eval(&test, o.data, &cfg.data, &err)) != NN_OK)
-        cli_fail("eval", st, &err);
-    ds_limit(&test, o.limit);
-    const qm_model *m = &f->m;
-    if (test.c != m->in_c || test.h != m->in_h || test.w != m->in_w) {
-        nn_errorf(&err, NN_ERR_ARG, "the evaluation data images are %dx%dx%d but %s expects %dx%dx%d",
-                  test.c, test.h, test.w, o.model, m->in_c, m->in_h, m->in_w);
-        cli_fail("eval", NN_ERR_ARG, &err);
-    }
-    if (test.num_classes > m->num_classes) {
-        nn_errorf(&err, NN_ERR_ARG, "the evaluation data has %d classes but %s only %d",
-                  test.num_classes, o.model, m->num_classes);
-        cli_fail("eval", NN_ERR_ARG, &err);
-    }
-    nn_images img = data_images(&test);
-    nn_eval_result r;
-    st = qe_evaluate(plan, &img, &(nn_eval_config){o.batch, o.threads, o.test_flip}, &r, &err);
-    if (st != NN_OK)
-        cli_fail("eval", st, &err);
-    char engine[32];
-    snprintf(engine, sizeof engine, "int8 %s", qe_isa_name(qe_plan_isa(plan)));
-    report(&r, &(eval_model){o.model, f->file_bytes, engine}, &o);
-    nn_eval_result_free(&r);
-    qe_plan_free(plan);
-    iotc_free(f);
-    free(f);
-    ds_free(&test);
-    return 0;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     eval_opts o;
     parse_opts(&o, argc, argv);
-    if (is_iotc_file(o.model))
-        return eval_iotc(&o);
-    if (o.isa)
-        cli_usage_error("eval", "--isa applies to .iotc models only; %s is a checkpoint", o.model);
-    nn_error err = {{0}};
-    nn_checkpoint ck;
-    nn_status st = nn_checkpoint_load(&ck, o.model, &err);
-    if (st != NN_OK)
-        cli_fail("eval", st, &err);
-
-    /* Where the data block comes from: -c, else the stored config. */
-    cfg_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    if (o.config) {
-        st = cfg_load(&cfg, NULL, o.config, &err);
-    } else if (ck.config_json) {
-        char source[CFG_PATH_MAX + 32];
-        snprintf(source, sizeof source, "%s (stored config)", o.model);
-        st = cfg_parse(&cfg, ck.config_json, source, &err);
-    } else if (!o.data) {
-        cli_usage_error("eval", "%s holds no config: say which data with --data or -c", o.model);
-    }
-    if (st != NN_OK)
-        cli_fail("eval", st, &err);
-
-    ds_dataset test = {0};
-    if ((st = data_load_eval(&test, o.data, &cfg.data, &err)) != NN_OK)
-        cli_fail("eval", st, &err);
-    ds_limit(&test, o.limit);
-    if ((st = data_check_fits(&test, &ck.model, "the evaluation data", &err)) != NN_OK)
-        cli_fail("eval", st, &err);
-
-    nn_images img = data_images(&test);
-    nn_eval_result r;
-    if (o.test_flip < 0)
-        o.test_flip = cfg.test_flip;
-    st = nn_evaluate(&ck.model, &img, &(nn_eval_config){o.batch, o.threads, o.test_flip}, &r,
-                     &err);
-    if (st != NN_OK)
-        cli_fail("eval", st, &err);
-    report(&r, &(eval_model){o.model, ck.file_bytes, "float"}, &o);
-    nn_eval_result_free(&r);
-    nn_checkpoint_free(&ck);
-    ds_free(&test);
+    evaluate_outcome out;
+    evaluate_model(&(evaluate_request){"eval", o.model, o.config, o.data, o.isa, o.limit,
+                                       o.threads, o.batch, o.test_flip},
+                   &out);
+    o.test_flip = out.test_flip;
+    report(&out.r, &(eval_model){o.model, out.file_bytes, out.engine}, &o);
+    evaluate_outcome_free(&out);
     return 0;
 }

@@ -11,11 +11,12 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  train     train a network described by a JSON config\n"
-    "  eval      evaluate a model: accuracy, per-class accuracy, confusion matrix\n"
+    "  eval      evaluate a model (.ckpt or .iotc): accuracy, confusion matrix\n"
     "  augment   write a PNG grid of augmented training images\n"
     "  prune     prune a model (magnitude or whole channels) and fine-tune it\n"
     "  quantize  convert a float checkpoint into an int8 .iotc model\n"
     "  info      describe a model file (.ckpt or .iotc): layers, sizes, MACs\n"
+    "  compare   several models side by side: accuracy, bytes, latency\n"
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
 
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
         return cmd_quantize(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "compare") == 0)
+        return cmd_compare(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }

@@ -335,3 +335,63 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
     cJSON_Delete(q), cJSON_Delete(fl), cJSON_Delete(iq), cJSON_Delete(ic), cJSON_Delete(ff);
     fx_rmtree(dir);
 }
+
+Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
+{
+    char dir[64];
+    setup_trained(dir, sizeof dir);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "eval -m m.iotc --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *ev = ch_json(&r);
+    ch_free(&r);
+    r = ch_run(dir, "info -m m.ckpt --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *info = ch_json(&r);
+    ch_free(&r);
+
+    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 20 --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *j = ch_json(&r);
+    ch_free(&r);
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");
+    cr_assert_eq(cJSON_GetArraySize(models), 2);
+    const cJSON *fl = cJSON_GetArrayItem(models, 0), *q = cJSON_GetArrayItem(models, 1);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
+    cr_expect_float_eq(ch_num(q, "accuracy"), ch_num(ev, "accuracy"), 1e-12);
+    cr_expect_eq(ch_num(q, "n"), 200);
+    cr_expect_eq(ch_num(fl, "deploy_bytes"), 4 * ch_num(info, "parameters"));
+    cr_expect_eq(ch_num(q, "deploy_bytes"), (double)file_size(dir, "m.iotc"));
+    cr_expect_eq(ch_num(q, "file_bytes"), (double)file_size(dir, "m.iotc"));
+    cr_expect_float_eq(ch_num(q, "smaller"), ch_num(fl, "deploy_bytes") / ch_num(q, "deploy_bytes"),
+                       1e-9);
+    cr_expect_eq(ch_num(fl, "smaller"), 1);
+    cr_expect_eq(ch_num(fl, "speedup"), 1);
+    cr_expect_gt(ch_num(q, "latency_ms"), 0);
+    cr_expect_gt(ch_num(q, "macs"), 0);
+    cJSON_Delete(j), cJSON_Delete(ev), cJSON_Delete(info);
+
+    /* The text table: a row per model. */
+    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 5 --limit 50");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "m.ckpt") && strstr(r.out, "m.iotc") && strstr(r.out, "latency"),
+              "%s", r.out);
+    ch_free(&r);
+
+    /* Errors: no model, unknown option (2); a missing or corrupt file (1). */
+    r = ch_run(dir, "compare");
+    cr_expect_eq(r.status, 2);
+    ch_free(&r);
+    r = ch_run(dir, "compare m.ckpt --fast");
+    cr_expect_eq(r.status, 2);
+    cr_expect_not_null(strstr(r.err, "--fast"), "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "compare m.ckpt nothere.iotc");
+    cr_expect_eq(r.status, 1);
+    cr_expect_not_null(strstr(r.err, "nothere.iotc"), "%s", r.err);
+    cr_expect(!strstr(r.out, "m.ckpt"), "no table after an error: %s", r.out);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
