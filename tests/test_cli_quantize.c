@@ -200,9 +200,18 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
     ch_free(&r);
+    r = ch_run(dir, "eval -m bad.iotc --json");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
+    cr_expect_eq(r.out[0], '\0', "no report from a corrupt model: %s", r.out);
+    ch_free(&r);
     /* Truncated. */
     ch_spit(path, good, len - 3);
     r = ch_run(dir, "info -m bad.iotc --json");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "eval -m bad.iotc");
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
     ch_free(&r);
