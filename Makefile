@@ -3,7 +3,8 @@
 #   make test       Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps       install the Debian packages needed (when missing)
-#   make bench      training throughput against PyTorch, sgemm peak
+#   make bench      training throughput against PyTorch, sgemm peak; deployment speed
+#                   (int8 vs float, pruned vs unpruned, iotcnn int8 vs PyTorch int8)
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
@@ -69,10 +70,11 @@ asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin \
 	    OPT="-O1 -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a
+# bench/*.h (shared timing code) are prerequisites, not compiler inputs.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a $(wildcard bench/*.h)
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench: all $(BENCHES)
 	BUILD=$(BUILD) bench/run.sh

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """compare.py - the summary of `make bench` (called by bench/run.sh).
 
-Reads the JSON lines the three measurements printed in this run (sgemm_peak,
-the iotcnn trainer, torch_ref.py), prints the comparison table and, as the
-last stdout line, one JSON object with everything. A missing or failed part
-is null in the JSON and named in "errors". Standard library only.
+Reads the JSON lines the measurements printed in this run (training:
+sgemm_peak, the iotcnn trainer, torch_ref.py; deployment: deploy_bench and
+torch_quant.py, summarized by bench/deploy_compare.py), prints the
+comparison tables and, as the last stdout line, one JSON object with
+everything. A missing or failed part is null in the JSON and named in
+"errors"; a part left out with --parts is null without an error. Standard
+library only.
 
 FLOPs per training image are counted analytically from the configuration's
 layers by bench/refnet.py (train_flops_per_image): conv and dense MACs x2
@@ -19,6 +22,7 @@ import argparse
 import json
 import sys
 
+import deploy_compare  # bench/deploy_compare.py, beside this file
 import refnet  # bench/refnet.py, beside this file
 
 
@@ -62,15 +66,23 @@ def main():
     ap.add_argument("--loadavg", default="?")
     ap.add_argument("--config", default="configs/mnist_ref.json")
     ap.add_argument("--failed", action="append", default=[], metavar="STAGE: WHY",
-                    help="a stage run.sh already found failed (sgemm_peak, iotcnn, torch)")
+                    help="a stage run.sh already found failed (sgemm_peak, iotcnn, torch, "
+                    "deploy_*, torch_quant)")
+    ap.add_argument("--parts", default="train,deploy", help="the parts that ran")
+    ap.add_argument("--deploy", default="", help="deploy_bench's stdout")
+    ap.add_argument("--torch-quant", default="", help="torch_quant.py's stdout")
+    ap.add_argument("--deploy-config", default="configs/mnist.json")
+    ap.add_argument("--deploy-loadavg", default="?")
     a = ap.parse_args()
     errors = list(a.failed)
     failed = {e.split(":")[0] for e in errors}
     loadavg = a.loadavg
+    parts = set(a.parts.split(","))
+    train = "train" in parts
 
-    sg = None if "sgemm_peak" in failed else last_json(a.sgemm, "sgemm_peak", errors)
-    iot = None if "iotcnn" in failed else last_json(a.iotcnn, "iotcnn", errors)
-    tr = None if "torch" in failed else last_json(a.torch, "torch", errors)
+    sg = None if "sgemm_peak" in failed or not train else last_json(a.sgemm, "sgemm_peak", errors)
+    iot = None if "iotcnn" in failed or not train else last_json(a.iotcnn, "iotcnn", errors)
+    tr = None if "torch" in failed or not train else last_json(a.torch, "torch", errors)
 
     peak1 = number(sg, "peak_gflops_1t", "sgemm_peak", errors)
     peak2 = number(sg, "peak_gflops_2t", "sgemm_peak", errors)
@@ -94,11 +106,12 @@ def main():
     except (OSError, IndexError, ValueError):
         pass
 
+    fpi = None
     try:
-        fpi = refnet.train_flops_per_image(refnet.plan(refnet.load(a.config), a.config)[1])
+        if train:
+            fpi = refnet.train_flops_per_image(refnet.plan(refnet.load(a.config), a.config)[1])
     except refnet.ConfigError as e:
         errors.append(f"flops: {e}")
-        fpi = None
     iot_gf = iot_ips * fpi * 1e-9 if iot_ips and fpi else None
     tr_gf = tr_ips * fpi * 1e-9 if tr_ips and fpi else None
     ratio = iot_ips / tr_ips if iot_ips and tr_ips else None
@@ -122,31 +135,36 @@ def main():
     if best in formats and formats[best].get("seconds"):
         tr_cpu = formats[best].get("cpu_seconds", 0) / formats[best]["seconds"]
     busy = tr_cpu is not None and threads and tr_cpu < 0.75 * threads
-    print()
-    print(f"== iotcnn vs PyTorch {tr.get('torch', '') if tr else ''}: reference MNIST CNN, "
-          f"batch 128, {threads or '?'} threads (load average at start: {loadavg}) ==")
-    print(f"{'':34s} {'iotcnn':>14s} {'PyTorch':>14s}")
-    print(f"{'training images/s':34s} {fmt(iot_ips, '.1f'):>14s} {fmt(tr_ips, '.1f'):>14s}"
-          + (f"  (PyTorch best format: {best})" if best else ""))
-    for f in ("nchw", "channels_last"):
-        if f in formats:
-            print(f"{'  PyTorch ' + f:34s} {'':>14s} {formats[f]['images_per_second']:14.1f}")
-    print(f"{'ratio iotcnn / PyTorch':34s} {fmt(ratio, '.3f'):>14s}")
-    print(f"{'GFLOP/s (%s MFLOP per image)' % fmt(fpi and fpi / 1e6, '.1f'):34s} {fmt(iot_gf, '.1f'):>14s} "
-          f"{fmt(tr_gf, '.1f'):>14s}")
-    print(f"{'share of 2-thread sgemm peak':34s} {pct(share):>14s} {pct(tr_share):>14s}"
-          f"  (peak {fmt(peak2, '.1f')} GFLOP/s; 1 thread {fmt(peak1, '.1f')})")
-    print(f"{'share of per-image GEMM mix, 2t':34s} {pct(share_mix):>14s} "
-          f"{pct(tr_gf / mix2 if tr_gf and mix2 else None):>14s}  (mix {fmt(mix2, '.1f')} GFLOP/s)")
-    print(f"{'peak RSS':34s} {mib(iot_rss):>14s} {mib(tr_rss):>14s}"
-          + (f"  (/usr/bin/time: iotcnn {mib(time_rss)})" if time_rss and iot else ""))
-    print(f"{'CPU time / wall time':34s} {fmt(iot_cpu if iot else None, '.2f'):>14s} "
-          f"{fmt(tr_cpu, '.2f'):>14s}  (iotcnn: whole process incl. loading and test)")
-    print(f"{'iotcnn test accuracy, total s':34s} "
-          f"{(fmt(iot_acc, '.4f') + ', ' + fmt(iot_sec, '.1f') + ' s') if iot else '-':>14s}")
+    if train:
+        print()
+        print(f"== iotcnn vs PyTorch {tr.get('torch', '') if tr else ''}: reference MNIST CNN, "
+              f"batch 128, {threads or '?'} threads (load average at start: {loadavg}) ==")
+        print(f"{'':34s} {'iotcnn':>14s} {'PyTorch':>14s}")
+        print(f"{'training images/s':34s} {fmt(iot_ips, '.1f'):>14s} {fmt(tr_ips, '.1f'):>14s}"
+              + (f"  (PyTorch best format: {best})" if best else ""))
+        for f in ("nchw", "channels_last"):
+            if f in formats:
+                print(f"{'  PyTorch ' + f:34s} {'':>14s} {formats[f]['images_per_second']:14.1f}")
+        print(f"{'ratio iotcnn / PyTorch':34s} {fmt(ratio, '.3f'):>14s}")
+        print(f"{'GFLOP/s (%s MFLOP per image)' % fmt(fpi and fpi / 1e6, '.1f'):34s} {fmt(iot_gf, '.1f'):>14s} "
+              f"{fmt(tr_gf, '.1f'):>14s}")
+        print(f"{'share of 2-thread sgemm peak':34s} {pct(share):>14s} {pct(tr_share):>14s}"
+              f"  (peak {fmt(peak2, '.1f')} GFLOP/s; 1 thread {fmt(peak1, '.1f')})")
+        print(f"{'share of per-image GEMM mix, 2t':34s} {pct(share_mix):>14s} "
+              f"{pct(tr_gf / mix2 if tr_gf and mix2 else None):>14s}  (mix {fmt(mix2, '.1f')} GFLOP/s)")
+        print(f"{'peak RSS':34s} {mib(iot_rss):>14s} {mib(tr_rss):>14s}"
+              + (f"  (/usr/bin/time: iotcnn {mib(time_rss)})" if time_rss and iot else ""))
+        print(f"{'CPU time / wall time':34s} {fmt(iot_cpu if iot else None, '.2f'):>14s} "
+              f"{fmt(tr_cpu, '.2f'):>14s}  (iotcnn: whole process incl. loading and test)")
+        print(f"{'iotcnn test accuracy, total s':34s} "
+              f"{(fmt(iot_acc, '.4f') + ', ' + fmt(iot_sec, '.1f') + ' s') if iot else '-':>14s}")
+    dep = {}
+    if "deploy" in parts:
+        dep = deploy_compare.summarize(a.deploy, a.torch_quant, errors, failed, a.deploy_config,
+                                       a.deploy_loadavg)
     for e in errors:
         print(f"  ! {e}")
-    warnings = []
+    warnings = list(dep.pop("deploy_warnings", []))
     if busy:
         warnings.append(f"PyTorch kept only {tr_cpu:.2f} CPUs busy with {threads} threads: the machine "
                         "was busy and its number is not representative (libgomp's spinning "
@@ -186,6 +204,7 @@ def main():
         "torch_peak_rss_bytes": tr_rss,
         "torch_cpu_over_wall": tr_cpu,
         "ratio_iotcnn_over_torch": ratio,
+        **dep,
         "errors": errors,
         "warnings": warnings,
     }

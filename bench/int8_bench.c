@@ -27,20 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../compress/qengine.h"
 #include "../compress/qmodel.h"
 #include "../libnn/nn_exec.h"
 #include "../libnn/nn_model.h"
 #include "../libnn/nn_rng.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static void die(const char *what, const char *msg)
 {
@@ -204,25 +197,10 @@ typedef struct {
     double min_s;
 } timing;
 
-typedef void (*fwd_fn)(void *ctx, int n);
-
-/* Best seconds per call of fn(ctx, n). */
-static double time_calls(fwd_fn fn, void *ctx, int n, const timing *t)
+/* Best seconds per call of fn(ctx, n) (bench_util.h). */
+static double time_calls(bench_fn fn, void *ctx, int n, const timing *t)
 {
-    fn(ctx, n);
-    double best = 1e30;
-    for (int r = 0; r < t->reps; r++) {
-        int calls = 0;
-        double t0 = now_seconds(), el;
-        do {
-            fn(ctx, n);
-            calls++;
-            el = now_seconds() - t0;
-        } while (el < t->min_s);
-        if (el / calls < best)
-            best = el / calls;
-    }
-    return best;
+    return bench_best(fn, ctx, n, t->reps, t->min_s);
 }
 
 typedef struct {

@@ -3,19 +3,20 @@ scripts see it (bench/torch_ref.py builds it in PyTorch, bench/compare.py
 counts its FLOPs). Standard library only.
 
 Reads the subset of the configuration format (cmd/cfg.h) that a plain
-sequential CNN uses: layer types conv2d, relu, maxpool, flatten, dropout,
-dense, each reading the previous layer, with iotcnn's defaults
-(libnn/nn_spec.c: conv kernel 3, stride 1, pad 0, bias on; maxpool size 2,
-stride = size; dropout rate 0.5). Anything else (batchnorm, add, "input"
-references, ...) is refused with the JSON path: the benchmark would not
-compare like with like. The config itself is validated by iotcnn, not here.
+sequential CNN uses: layer types conv2d, batchnorm, relu, maxpool, flatten,
+dropout, dense, each reading the previous layer, with iotcnn's defaults
+(libnn/nn_spec.c: conv kernel 3, stride 1, pad 0, bias on; batchnorm eps
+1e-5, momentum 0.1; maxpool size 2, stride = size; dropout rate 0.5).
+Anything else (add, "input" references, ...) is refused with the JSON path:
+the benchmark would not compare like with like. The config itself is
+validated by iotcnn, not here.
 """
 
 import json
 
 # input shape (C, H, W) and class count of each named dataset
 DATASETS = {"mnist": (1, 28, 28, 10), "fashion": (1, 28, 28, 10), "cifar10": (3, 32, 32, 10)}
-SUPPORTED = ("conv2d", "relu", "maxpool", "flatten", "dropout", "dense")
+SUPPORTED = ("conv2d", "batchnorm", "relu", "maxpool", "flatten", "dropout", "dense")
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,7 @@ def load(path):
 def plan(cfg, path="config"):
     """The layers with their shapes: a list of dicts with "type" and, per
     type, conv2d: cin, cout, k, stride, pad, h, w (output), bias;
+    batchnorm: c, eps, momentum, dims (2 on images, 1 on vectors);
     maxpool: k, stride; dense: nin, nout, bias; dropout: rate.
     Returns (input (C,H,W), layers)."""
     ds = cfg.get("data", {}).get("dataset")
@@ -77,6 +79,10 @@ def plan(cfg, path="config"):
                 flat = shape[0] * shape[1] * shape[2]
             out.append({"type": t, "nin": flat, "nout": l["units"], "bias": bool(l.get("bias", True))})
             flat = l["units"]
+        elif t == "batchnorm":
+            c_bn = shape[0] if flat is None else flat
+            out.append({"type": t, "c": c_bn, "eps": l.get("eps", 1e-5),
+                        "momentum": l.get("momentum", 0.1), "dims": 2 if flat is None else 1})
         elif t == "dropout":
             out.append({"type": t, "rate": l.get("rate", 0.5)})
         else:

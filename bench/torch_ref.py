@@ -13,7 +13,8 @@ images/s = steps * batch / wall time (time.perf_counter, monotonic).
 
 The network and training setup are read from the iotcnn configuration
 (--config, default configs/mnist_ref.json, via bench/refnet.py: plain
-sequential conv2d/relu/maxpool/flatten/dropout/dense networks only):
+sequential conv2d/batchnorm/relu/maxpool/flatten/dropout/dense networks
+only):
 layers, data.mean/std (computed from the training images when absent, as
 iotcnn does), init "he" = kaiming normal fan_in with ReLU gain (or "glorot"
 = xavier uniform), biases zero, train.batch_size, train.lr,
@@ -105,6 +106,9 @@ def build_model(torch, layers, init):
         if t == "conv2d":
             mods.append(nn.Conv2d(l["cin"], l["cout"], l["k"], stride=l["stride"], padding=l["pad"],
                                   bias=l["bias"]))
+        elif t == "batchnorm":
+            bn = nn.BatchNorm2d if l["dims"] == 2 else nn.BatchNorm1d
+            mods.append(bn(l["c"], eps=l["eps"], momentum=l["momentum"]))
         elif t == "relu":
             mods.append(nn.ReLU())
         elif t == "maxpool":
