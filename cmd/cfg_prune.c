@@ -78,17 +78,9 @@ static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
         return s;
     if ((s = cs_check_keys(x, ft, path, keys, NULL, NULL)))
         return s;
-    double epochs = 0, lr = train_lr;
-    if ((s = cs_number(x, ft, "epochs", path, (cs_range){1, 100000, 0, 0}, 1, 1, NULL, &epochs)) ||
-        (s = cs_number(x, ft, "lr", path, R_POSITIVE, 0, 0, NULL, &lr)))
+    if ((s = cs_int(x, ft, "epochs", path, 1, 100000, 1, &p->finetune_epochs)) ||
+        (s = cs_float(x, ft, "lr", path, R_POSITIVE, 0, NULL, &p->finetune_lr)))
         return s;
-    p->finetune_epochs = (int)epochs;
-    p->finetune_lr = (float)lr;
-    if (!(p->finetune_lr > 0.0f) || !isfinite(p->finetune_lr))
-        return cs_fail(x, "prune.finetune.lr",
-                       "expected a number > 0, got %.17g (out of range "
-                       "once rounded to float)",
-                       lr);
     if (cJSON_GetObjectItemCaseSensitive(ft, "schedule"))
         return parse_lr_schedule(x, ft, p->finetune_epochs, p->finetune_lr, &p->finetune_schedule);
     /* train.schedule at the fine-tuning's rate: its bounds must still hold. */

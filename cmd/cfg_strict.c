@@ -1,5 +1,6 @@
 #include "cfg_strict.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,12 @@ void cs_path_key(char *dst, const char *parent, const char *key)
     for (char *q = dst; *q; q++)
         if ((unsigned char)*q < 0x20 || *q == 0x7f)
             *q = '?';
+}
+
+void cs_path_index(char *dst, const char *parent, int i)
+{
+    if (snprintf(dst, CS_PATH_MAX, "%s[%d]", parent, i) < 0)
+        dst[0] = '\0';
 }
 
 void cs_describe(const cJSON *v, char *buf, size_t cap)
@@ -111,20 +118,26 @@ static int listed(const char *const *names, const char *s)
     return 0;
 }
 
+/* "<p>: expected <what>, got <v>" */
+static nn_status expected(const cs_ctx *x, const char *p, const char *what, const cJSON *v)
+{
+    char got[64];
+    cs_describe(v, got, sizeof got);
+    return cs_fail(x, p, "expected %s, got %s", what, got);
+}
+
 nn_status cs_check_keys(const cs_ctx *x, const cJSON *obj, const char *path,
                         const char *const *allowed, const char *const *elsewhere, const char *what)
 {
-    char p[CS_PATH_MAX], list[256], got[64];
+    char p[CS_PATH_MAX], list[256];
     for (const cJSON *it = obj->child; it; it = it->next) {
         cs_path_key(p, path, it->string);
         for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
             if (strcmp(prev->string, it->string) == 0)
                 return cs_fail(x, p, "duplicate key");
         if (strcmp(it->string, "comment") == 0) {
-            if (!cJSON_IsString(it)) {
-                cs_describe(it, got, sizeof got);
-                return cs_fail(x, p, "expected a string, got %s", got);
-            }
+            if (!cJSON_IsString(it))
+                return expected(x, p, "a string", it);
             continue;
         }
         if (listed(allowed, it->string))
@@ -143,11 +156,13 @@ nn_status cs_check_keys(const cs_ctx *x, const cJSON *obj, const char *path,
     return NN_OK;
 }
 
-static int in_range(double v, cs_range r)
+int cs_in_range(double v, cs_range r)
 {
     return (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi);
 }
 
+/* A bound for messages: whole numbers in full (16777216, not 1.67772e+07),
+ * others at float precision (0.1, not 0.100000001). */
 static void bound(char *buf, size_t cap, double v)
 {
     if (v == floor(v) && fabs(v) < 1e16)
@@ -156,7 +171,7 @@ static void bound(char *buf, size_t cap, double v)
         snprintf(buf, cap, "%.7g", v);
 }
 
-static void range_text(char *buf, size_t cap, cs_range r, int integer, const char *note)
+void cs_range_text(char *buf, size_t cap, cs_range r, int integer, const char *note)
 {
     const char *noun = integer ? "an integer" : "a number";
     char lo[32], hi[32];
@@ -177,7 +192,7 @@ nn_status cs_number(const cs_ctx *x, const cJSON *obj, const char *key, const ch
                     cs_range r, int integer, int required, const char *note, double *out)
 {
     char p[CS_PATH_MAX], expect[128], got[64];
-    range_text(expect, sizeof expect, r, integer, note);
+    cs_range_text(expect, sizeof expect, r, integer, note);
     cs_path_key(p, path, key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v)
@@ -194,9 +209,72 @@ nn_status cs_number(const cs_ctx *x, const cJSON *obj, const char *key, const ch
                        numeric ? " (write numbers without quotes)" : "");
     }
     double d = v->valuedouble;
-    if (!isfinite(d) || !in_range(d, r) || (integer && d != floor(d)))
+    if (!isfinite(d) || !cs_in_range(d, r) || (integer && d != floor(d)))
         return cs_fail(x, p, "expected %s, got %s", expect, got);
     *out = d;
+    return NN_OK;
+}
+
+nn_status cs_int(const cs_ctx *x, const cJSON *obj, const char *key, const char *path, int lo,
+                 int hi, int required, int *out)
+{
+    cs_range r = {lo, hi == INT_MAX ? INFINITY : hi, 0, hi == INT_MAX};
+    double d = *out;
+    nn_status s = cs_number(x, obj, key, path, r, 1, required, NULL, &d);
+    if (s)
+        return s;
+    if (d > (double)INT_MAX) {
+        char p[CS_PATH_MAX];
+        cs_path_key(p, path, key);
+        return cs_fail(x, p, "expected an integer >= %d, got %.17g (too large)", lo, d);
+    }
+    *out = (int)d;
+    return NN_OK;
+}
+
+nn_status cs_float(const cs_ctx *x, const cJSON *obj, const char *key, const char *path, cs_range r,
+                   int required, const char *note, float *out)
+{
+    double d = *out;
+    nn_status s = cs_number(x, obj, key, path, r, 0, required, note, &d);
+    if (s)
+        return s;
+    float f = (float)d;
+    if (!cs_in_range(f, r) || !isfinite(f)) {
+        char p[CS_PATH_MAX], expect[128];
+        cs_path_key(p, path, key);
+        cs_range_text(expect, sizeof expect, r, 0, NULL);
+        return cs_fail(x, p, "expected %s, got %.17g (out of range once rounded to float)", expect,
+                       d);
+    }
+    *out = f;
+    return NN_OK;
+}
+
+nn_status cs_bool(const cs_ctx *x, const cJSON *obj, const char *key, const char *path, int *out)
+{
+    char p[CS_PATH_MAX];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    cs_path_key(p, path, key);
+    if (!v)
+        return NN_OK;
+    if (!cJSON_IsBool(v))
+        return expected(x, p, "true or false", v);
+    *out = cJSON_IsTrue(v) ? 1 : 0;
+    return NN_OK;
+}
+
+nn_status cs_string(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
+                    int required, const char *expect, const char **out)
+{
+    char p[CS_PATH_MAX];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    cs_path_key(p, path, key);
+    if (!v)
+        return required ? cs_fail(x, p, "missing (required: %s)", expect) : NN_OK;
+    if (!cJSON_IsString(v))
+        return expected(x, p, expect, v);
+    *out = v->valuestring;
     return NN_OK;
 }
 
@@ -235,16 +313,12 @@ nn_status cs_enum(const cs_ctx *x, const cJSON *obj, const char *key, const char
 nn_status cs_object(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
                     const cJSON **out)
 {
+    char p[CS_PATH_MAX];
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    cs_path_key(p, path, key);
     *out = NULL;
-    if (!v)
-        return NN_OK;
-    if (!cJSON_IsObject(v)) {
-        char p[CS_PATH_MAX], got[64];
-        cs_path_key(p, path, key);
-        cs_describe(v, got, sizeof got);
-        return cs_fail(x, p, "expected an object, got %s", got);
-    }
+    if (v && !cJSON_IsObject(v))
+        return expected(x, p, "an object", v);
     *out = v;
     return NN_OK;
 }
@@ -252,7 +326,7 @@ nn_status cs_object(const cs_ctx *x, const cJSON *obj, const char *key, const ch
 nn_status cs_typed(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
                    const char *const *names, int *type, const cJSON **o)
 {
-    char p[CS_PATH_MAX], list[256];
+    char p[CS_PATH_MAX], list[256], what[300];
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     cs_path_key(p, path, key);
     *o = NULL;
@@ -260,11 +334,10 @@ nn_status cs_typed(const cs_ctx *x, const cJSON *obj, const char *key, const cha
         return NN_OK;
     if (cJSON_IsString(v))
         return cs_enum_value(x, v, p, names, type);
-    join(list, sizeof list, names, 1);
     if (!cJSON_IsObject(v)) {
-        char got[64];
-        cs_describe(v, got, sizeof got);
-        return cs_fail(x, p, "expected an object {\"type\": ...} or one of %s, got %s", list, got);
+        join(list, sizeof list, names, 1);
+        snprintf(what, sizeof what, "an object {\"type\": ...} or one of %s", list);
+        return expected(x, p, what, v);
     }
     *o = v;
     return cs_enum(x, v, "type", p, names, 1, type);
