@@ -4,7 +4,7 @@
  * tree once, block by block. Every object is first checked against the list
  * of keys valid at that place (unknown, misplaced and duplicate keys are
  * errors), then each key is read with a typed getter that also checks the
- * range (cfg_strict.h, shared with the prune block). Every
+ * range (cfg_strict.h, shared with the prune and quantize blocks). Every
  * error message reads "<source>: <json.path>: <what>", so a user can find
  * the offending key without counting braces. */
 #include "cfg.h"

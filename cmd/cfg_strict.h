@@ -1,5 +1,5 @@
 /* cfg_strict.h - strict typed getters over a cJSON tree: the one set that
- * the config blocks use (cfg.c, cfg_prune.c).
+ * every config block uses (cfg.c, cfg_prune.c, cfg_quantize.c).
  *
  * The rules are docs/config.md's: unknown, misplaced and duplicate keys are
  * errors, every value is type- and range-checked, and every message reads
