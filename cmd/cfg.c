@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_schedule.h"
 #include "cfg_strict.h"
 
 /* A config is a few kilobytes; anything much bigger is the wrong file. */
@@ -394,59 +395,6 @@ static nn_status parse_optimizer(const cs_ctx *x, const cJSON *train, nn_optim_c
     return NN_OK;
 }
 
-static nn_status parse_schedule(const cs_ctx *x, const cJSON *train, const cfg_train *t,
-                                nn_schedule_config *sc)
-{
-    static const char *const names[] = {"constant", "step", "cosine", "onecycle", NULL};
-    static const nn_sched_kind kinds[] = {NN_SCHED_CONSTANT, NN_SCHED_STEP, NN_SCHED_COSINE,
-                                          NN_SCHED_ONECYCLE};
-    static const char *const keys[][6] = {
-        {"type", "warmup_epochs", NULL},
-        {"type", "warmup_epochs", "step_epochs", "gamma", NULL},
-        {"type", "warmup_epochs", "min_lr", NULL},
-        {"type", "pct_start", "div_factor", "final_div_factor", NULL},
-    };
-    static const char *const all_keys[] = {"type",      "warmup_epochs", "min_lr",
-                                           "step_epochs", "gamma",       "pct_start",
-                                           "div_factor",  "final_div_factor", NULL};
-    const char *path = "train.schedule";
-    int type = 0;
-    const cJSON *o;
-    nn_status s = cs_typed(x, train, "schedule", "train", names, &type, &o);
-    if (s)
-        return s;
-    memset(sc, 0, sizeof *sc);
-    sc->kind = kinds[type];
-    sc->base_lr = t->lr;
-    sc->min_lr = 0.0f;
-    sc->step_epochs = 10.0f;
-    sc->gamma = 0.1f;
-    sc->warmup_epochs = 0.0f;
-    sc->pct_start = 0.25f;
-    sc->div_factor = 25.0f;
-    sc->final_div_factor = 1e4f;
-    if (!o)
-        return NN_OK;
-    char what[48];
-    snprintf(what, sizeof what, "schedule \"%s\"", names[type]);
-    if ((s = cs_check_keys(x, o, path, keys[type], all_keys, what)))
-        return s;
-    /* Cross-field bounds: warm-up ends before the run does, and the cosine
-     * floor is below the base rate. */
-    cs_range r_warm = {0, t->epochs, 0, 1}, r_min = {0, t->lr, 0, 0};
-    static const cs_range r_gamma = {0, 1, 1, 0}, r_pct = {0, 1, 1, 1}, r_div = {1, INFINITY, 0, 1};
-    if ((s = cs_float(x, o, "warmup_epochs", path, r_warm, 0, "(below train.epochs)",
-                      &sc->warmup_epochs)) ||
-        (s = cs_float(x, o, "min_lr", path, r_min, 0, "(at most train.lr)", &sc->min_lr)) ||
-        (s = cs_float(x, o, "step_epochs", path, R_POS, 0, NULL, &sc->step_epochs)) ||
-        (s = cs_float(x, o, "gamma", path, r_gamma, 0, NULL, &sc->gamma)) ||
-        (s = cs_float(x, o, "pct_start", path, r_pct, 0, NULL, &sc->pct_start)) ||
-        (s = cs_float(x, o, "div_factor", path, r_div, 0, NULL, &sc->div_factor)) ||
-        (s = cs_float(x, o, "final_div_factor", path, r_div, 0, NULL, &sc->final_div_factor)))
-        return s;
-    return NN_OK;
-}
-
 static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
 {
     static const char *const keys[] = {"epochs",   "batch_size",      "seed",      "lr",
@@ -470,7 +418,8 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
         (s = cs_number(x, o, "seed", path, r_seed, 1, 0, NULL, &seed)) ||
         (s = cs_float(x, o, "lr", path, R_POS, 1, NULL, &t->lr)) ||
         (s = cs_float(x, o, "label_smoothing", path, R_UNIT, 0, NULL, &t->label_smoothing)) ||
-        (s = parse_optimizer(x, o, &t->optim)) || (s = parse_schedule(x, o, t, &t->schedule)))
+        (s = parse_optimizer(x, o, &t->optim)) ||
+        (s = cfg_schedule_parse(x, o, path, t->lr, t->epochs, &t->schedule)))
         return s;
     t->seed = (uint64_t)seed;
     return NN_OK;

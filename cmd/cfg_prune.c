@@ -9,60 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_schedule.h"
 #include "cfg_strict.h"
 
 static const cs_range R_FRACTION = {0, 1, 0, 1}; /* [0, 1) */
 static const cs_range R_POSITIVE = {0, INFINITY, 1, 1};
 
 /* ---- prune.finetune ----------------------------------------------------- */
-
-/* finetune.schedule: the types and keys of train.schedule. */
-static nn_status parse_lr_schedule(const cs_ctx *x, const cJSON *ft, int epochs, float lr,
-                                   nn_schedule_config *sc)
-{
-    static const char *const names[] = {"constant", "step", "cosine", "onecycle", NULL};
-    static const nn_sched_kind kinds[] = {NN_SCHED_CONSTANT, NN_SCHED_STEP, NN_SCHED_COSINE,
-                                          NN_SCHED_ONECYCLE};
-    static const char *const keys[][6] = {
-        {"type", "warmup_epochs", NULL},
-        {"type", "warmup_epochs", "step_epochs", "gamma", NULL},
-        {"type", "warmup_epochs", "min_lr", NULL},
-        {"type", "pct_start", "div_factor", "final_div_factor", NULL},
-    };
-    static const char *const all[] = {"type",  "warmup_epochs", "min_lr",     "step_epochs",
-                                      "gamma", "pct_start",     "div_factor", "final_div_factor",
-                                      NULL};
-    const char *path = "prune.finetune.schedule";
-    int type = 0;
-    const cJSON *o;
-    nn_status s = cs_typed(x, ft, "schedule", "prune.finetune", names, &type, &o);
-    if (s)
-        return s;
-    *sc = (nn_schedule_config){kinds[type], lr, 0.0f, 10.0f, 0.1f, 0.0f, 0.25f, 25.0f, 1e4f};
-    if (!o)
-        return NN_OK;
-    char what[48];
-    snprintf(what, sizeof what, "schedule \"%s\"", names[type]);
-    if ((s = cs_check_keys(x, o, path, keys[type], all, what)))
-        return s;
-    const cs_range r_warm = {0, epochs, 0, 1}, r_min = {0, lr, 0, 0}, r_gamma = {0, 1, 1, 0},
-                   r_pct = {0, 1, 1, 1}, r_div = {1, INFINITY, 0, 1};
-    double v[7] = {sc->warmup_epochs, sc->min_lr,     sc->step_epochs,     sc->gamma,
-                   sc->pct_start,     sc->div_factor, sc->final_div_factor};
-    if ((s = cs_number(x, o, "warmup_epochs", path, r_warm, 0, 0, "(below prune.finetune.epochs)",
-                       &v[0])) ||
-        (s = cs_number(x, o, "min_lr", path, r_min, 0, 0, "(at most prune.finetune.lr)", &v[1])) ||
-        (s = cs_number(x, o, "step_epochs", path, R_POSITIVE, 0, 0, NULL, &v[2])) ||
-        (s = cs_number(x, o, "gamma", path, r_gamma, 0, 0, NULL, &v[3])) ||
-        (s = cs_number(x, o, "pct_start", path, r_pct, 0, 0, NULL, &v[4])) ||
-        (s = cs_number(x, o, "div_factor", path, r_div, 0, 0, NULL, &v[5])) ||
-        (s = cs_number(x, o, "final_div_factor", path, r_div, 0, 0, NULL, &v[6])))
-        return s;
-    sc->warmup_epochs = (float)v[0], sc->min_lr = (float)v[1], sc->step_epochs = (float)v[2];
-    sc->gamma = (float)v[3], sc->pct_start = (float)v[4], sc->div_factor = (float)v[5];
-    sc->final_div_factor = (float)v[6];
-    return NN_OK;
-}
 
 static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
                                 const nn_schedule_config *train_schedule, cfg_prune *p)
@@ -82,7 +35,8 @@ static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
         (s = cs_float(x, ft, "lr", path, R_POSITIVE, 0, NULL, &p->finetune_lr)))
         return s;
     if (cJSON_GetObjectItemCaseSensitive(ft, "schedule"))
-        return parse_lr_schedule(x, ft, p->finetune_epochs, p->finetune_lr, &p->finetune_schedule);
+        return cfg_schedule_parse(x, ft, path, p->finetune_lr, p->finetune_epochs,
+                                  &p->finetune_schedule);
     /* train.schedule at the fine-tuning's rate: its bounds must still hold. */
     p->finetune_schedule.base_lr = p->finetune_lr;
     nn_schedule_config *sc = &p->finetune_schedule;

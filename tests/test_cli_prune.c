@@ -242,6 +242,16 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
     cr_assert_not_null(strstr(r.err, "bad2.json: prune.scope: "), "%s", r.err);
     ch_free(&r);
 
+    /* 1e39 is a finite double but infinity as a float. */
+    ch_write_text(dir, "bad3.json",
+                  HEAD ", \"prune\": {\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1,"
+                       " \"schedule\": {\"type\": \"onecycle\", \"div_factor\": 1e39}}}}");
+    r = ch_run(dir, "prune -c bad3.json -m m.ckpt -o x.ckpt");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "bad3.json: prune.finetune.schedule.div_factor: "), "%s",
+                       r.err);
+    ch_free(&r);
+
     r = ch_run(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);

@@ -215,6 +215,38 @@ Test(config_prune, errors_name_the_json_path)
         "prune.finetune.epochs", "warmup_epochs");
 }
 
+/* train.schedule and prune.finetune.schedule share one parser: a value in
+ * range as a double but not once rounded to float (1e-50 -> 0, 1 - 1e-12 ->
+ * 1.0f, 1e39 -> inf) is rejected in both, naming the block's own path. */
+Test(config_prune, schedule_values_are_checked_once_rounded_to_float)
+{
+    static const struct {
+        const char *sched, *key;
+    } cases[] = {
+        {"{\"type\": \"step\", \"gamma\": 1e-50}", "gamma"},
+        {"{\"type\": \"step\", \"step_epochs\": 1e-50}", "step_epochs"},
+        {"{\"type\": \"step\", \"step_epochs\": 1e39}", "step_epochs"},
+        {"{\"type\": \"constant\", \"warmup_epochs\": 1.99999999999}", "warmup_epochs"},
+        {"{\"type\": \"onecycle\", \"pct_start\": 0.999999999999}", "pct_start"},
+        {"{\"type\": \"onecycle\", \"div_factor\": 1e39}", "div_factor"},
+        {"{\"type\": \"onecycle\", \"final_div_factor\": 1e39}", "final_div_factor"},
+    };
+    char json[1024], path[96];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json,
+                 WITH_TRAIN_PRUNE("\"epochs\": 2, \"lr\": 0.1, \"schedule\": %s",
+                                  "\"sparsity\": 0.5"),
+                 cases[i].sched);
+        snprintf(path, sizeof path, "train.schedule.%s", cases[i].key);
+        expect_error(json, path, "once rounded to float");
+        snprintf(json, sizeof json,
+                 WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": %s}"),
+                 cases[i].sched);
+        snprintf(path, sizeof path, "prune.finetune.schedule.%s", cases[i].key);
+        expect_error(json, path, "once rounded to float");
+    }
+}
+
 /* ---------------------------------------------- resolution on a model -- */
 
 static void build(nn_model *m)
