@@ -41,7 +41,7 @@
 typedef enum { QE_AFMT_S8 = 0, QE_AFMT_S16 = 1, QE_AFMT_U8X = 2 } qe_afmt;
 
 /* One conv2d or dense op in the GEMM kernels' terms. Arrays have oc_pad
- * entries (padding channels: bias 0, mult 2^30, shift 1; never stored). */
+ * entries (padding channels: bias 0, mult 2^30, shift 32; never stored). */
 typedef struct {
     int oc;                 /* real output channels                          */
     int oc_pad;             /* oc rounded up to the ISA's block (ocb)        */
@@ -54,6 +54,8 @@ typedef struct {
     const int64_t *rnd64;   /* (oc_pad) 1 << (shift - 1)                     */
     const int64_t *sh64;    /* (oc_pad) shift                                */
     const int64_t *off64;   /* (oc_pad) 1 << (63 - shift) (AVX2 shift trick) */
+    const int32_t *sh32;    /* (oc_pad) shift - 32                           */
+    int shift_ge32;         /* every channel's shift is >= 32 (padding: 32)  */
     int32_t zero, lo, hi;   /* output zero point and clamp bounds            */
 } qe_gemm_w;
 
@@ -139,8 +141,9 @@ typedef void (*qe_pack_fn)(void *a, const struct qe_step_s *s, const int8_t *x, 
 typedef void (*qe_add_fn)(const struct qe_step_s *s, const int8_t *a, const int8_t *b, int8_t *out,
                           size_t count);
 /* A whole conv of one image (NULL where the ISA uses the generic im2col
- * tiles + GEMM): scratch holds qe_padded_bytes + QE_PAD_SLACK, aligned,
- * then (when k * in_c % 4 != 0) one A-panel tile + QE_PAD_SLACK. */
+ * tiles + GEMM): scratch holds qe_padded_bytes * abytes + QE_PAD_SLACK,
+ * aligned, then (when k * in_c % kg != 0) one A-panel tile + QE_PAD_SLACK.
+ * With conv_direct_only, only convs with k * in_c % kg == 0 use it. */
 typedef void (*qe_conv_fn)(const struct qe_step_s *s, const int8_t *in, int8_t *out, void *scratch);
 #define QE_PAD_SLACK 64
 
@@ -157,6 +160,7 @@ typedef struct qe_kernels_s {
     qe_im2col_fn im2col;
     qe_pack_fn pack_rows;
     qe_conv_fn conv;        /* the ISA's own conv, or NULL                   */
+    int conv_direct_only;   /* conv only where k * in_c % kg == 0            */
     qe_sparse_fn sparse;
     int sparse_xt_bytes;    /* bytes per element of its transposed tile      */
     qe_add_fn add;          /* the ISA's add, or NULL for qe_add             */
@@ -192,6 +196,8 @@ typedef struct qe_step_s {
     int kdim;               /* K: k*k*in_c or in_size                        */
     int tile;               /* conv: pixels per A-panel tile; dense: rows    */
     int own_conv;           /* conv: kern->conv instead of generic im2col    */
+    int kc_pad;             /* conv: kernel rows padded to this many values
+                             * with zero weights (0: not padded), see kp    */
     qe_gemm_w g;            /* GEMM kinds                                    */
     qe_sparse_w sp;         /* sparse kind                                   */
     const qe_kernels *kern; /* GEMM kinds: the plan's, or its 4-bit variant  */

@@ -75,11 +75,14 @@ static int64_t weight_sum(const qm_op *op, int o, int K)
 static nn_status setup_gemm(qe_step *s, const qm_op *op, int oi, const qe_kernels *kern,
                             nn_error *err)
 {
-    const int K = s->kdim, kp = (K + QE_KALIGN - 1) / QE_KALIGN * QE_KALIGN;
+    /* with padded kernel rows, k = (ky, kx, c) goes to ky * kc_pad + kx * in_c + c */
+    const int K = s->kdim, kc = s->kernel * s->in_c;
+    const int Kpacked = s->kc_pad ? s->kernel * s->kc_pad : K;
+    const int kp = (Kpacked + QE_KALIGN - 1) / QE_KALIGN * QE_KALIGN;
     const int ocb = kern->ocb, kg = kern->kg ? kern->kg : kp;
     const int oc = op->out_c, oc_pad = (oc + ocb - 1) / ocb * ocb;
     void *w = NULL;
-    int32_t *bias = NULL, *mult = NULL, *shift = NULL;
+    int32_t *bias = NULL, *mult = NULL, *shift = NULL, *sh32 = NULL;
     int64_t *m64 = NULL, *r64 = NULL, *s64 = NULL, *o64 = NULL;
     for (int pass = 0; pass < 2; pass++) {
         carver c = {(uint8_t *)s->mem, 0};
@@ -88,15 +91,19 @@ static nn_status setup_gemm(qe_step *s, const qm_op *op, int oi, const qe_kernel
         shift = carve(&c, (size_t)oc_pad * 4);
         m64 = carve(&c, (size_t)oc_pad * 8), r64 = carve(&c, (size_t)oc_pad * 8);
         s64 = carve(&c, (size_t)oc_pad * 8), o64 = carve(&c, (size_t)oc_pad * 8);
+        sh32 = carve(&c, (size_t)oc_pad * 4);
         if (pass == 0) {
             nn_status st = alloc_block(&s->mem, c.used, oi, err);
             if (st != NN_OK)
                 return st;
         }
     }
+    int shift_ge32 = 1;
     for (int o = 0; o < oc_pad; o++) {
         int real = o < oc;
-        int32_t mu = real ? op->mult[o] : (1 << 30), sh = real ? op->shift[o] : 1;
+        int32_t mu = real ? op->mult[o] : (1 << 30), sh = real ? op->shift[o] : 32;
+        shift_ge32 &= sh >= 32;
+        sh32[o] = sh - 32;
         int64_t b = 0;
         if (real)
             b = (int64_t)op->bias[o] - (int64_t)(s->in_zero + kern->aoff) * weight_sum(op, o, K);
@@ -109,7 +116,8 @@ static nn_status setup_gemm(qe_step *s, const qm_op *op, int oi, const qe_kernel
         const int8_t *src = op->weights + (size_t)o * K;
         const size_t blk = (size_t)(o / ocb) * kp * ocb + (size_t)(o % ocb) * kg;
         for (int k = 0; k < K; k++) {
-            size_t e = blk + (size_t)(k / kg) * ocb * kg + k % kg;
+            const int kk = s->kc_pad ? k / kc * s->kc_pad + k % kc : k;
+            size_t e = blk + (size_t)(kk / kg) * ocb * kg + kk % kg;
             if (kern->wbytes == 2)
                 ((int16_t *)w)[e] = src[k];
             else
@@ -120,6 +128,7 @@ static nn_status setup_gemm(qe_step *s, const qm_op *op, int oi, const qe_kernel
     g->oc = oc, g->oc_pad = oc_pad, g->kp = kp, g->w = w;
     g->bias = bias, g->mult = mult, g->shift = shift;
     g->mult64 = m64, g->rnd64 = r64, g->sh64 = s64, g->off64 = o64;
+    g->sh32 = sh32, g->shift_ge32 = shift_ge32;
     g->zero = s->out_zero, g->lo = s->lo, g->hi = s->hi;
     return NN_OK;
 }
@@ -206,6 +215,14 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
             s->kind = QE_K_GEMM_DENSE;
         } else {
             s->kind = QE_K_GEMM_CONV;
+            /* the ISA's own conv: direct where a kernel row holds a multiple
+             * of kg values; otherwise either its padded GEMM or (where it
+             * convolves only directly) direct over kernel rows padded with
+             * zero weights to a multiple of kg */
+            const int kc = op->kernel * op->in_c, direct = kc % kern->kg == 0;
+            s->own_conv = kern->conv && opt->conv != QE_CONV_IM2COL;
+            if (s->own_conv && !direct && kern->conv_direct_only)
+                s->kc_pad = (kc + kern->kg - 1) / kern->kg * kern->kg;
         }
         nn_status st = setup_gemm(s, op, oi, kern, err);
         if (st != NN_OK)
@@ -218,13 +235,15 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
             if (s->tile > P)
                 s->tile = P;
             s->scratch = (size_t)s->tile * row;
-            const char *how = "gemm";
-            if (kern->conv && opt->conv != QE_CONV_IM2COL) {
-                int direct = (op->kernel * op->in_c) % 4 == 0;
-                s->own_conv = 1;
-                s->scratch = QE_ALIGN_UP(qe_padded_bytes(s) + QE_PAD_SLACK) +
+            char how[40] = "gemm";
+            if (s->own_conv) {
+                const int direct = (op->kernel * op->in_c) % kern->kg == 0 || s->kc_pad;
+                s->scratch = QE_ALIGN_UP(qe_padded_bytes(s) * kern->abytes + QE_PAD_SLACK) +
                              (direct ? 0 : s->scratch + QE_PAD_SLACK);
-                how = direct ? "direct" : "padded gemm";
+                if (s->kc_pad)
+                    snprintf(how, sizeof how, "direct (rows padded to %d)", s->kc_pad);
+                else
+                    snprintf(how, sizeof how, "%s", direct ? "direct" : "padded gemm");
             }
             snprintf(s->desc, sizeof s->desc, "%s %s conv %dx%d/%d pad %d K=%d tile %d", how,
                      kern->name, op->kernel, op->kernel, op->stride, op->pad, s->kdim, s->tile);

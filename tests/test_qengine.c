@@ -398,6 +398,9 @@ Test(qengine, conv2d_awkward_shapes)
         {3, 3, 3, 70, 3, 1, 2, 1, 8},  {12, 6, 9, 48, 2, 2, 0, 0, 8},
         {64, 3, 3, 130, 3, 1, 1, 1, 8},
         {8, 6, 5, 20, 3, 2, 2, 0, 8},  {4, 9, 7, 24, 3, 2, 2, 1, 8},  {20, 7, 6, 17, 5, 1, 2, 1, 4},
+        /* kernel rows of a length AVX2 pads (to 2 values for 8-bit weights, 4 for 4-bit) */
+        {3, 9, 7, 10, 3, 1, 1, 0, 4},  {5, 6, 7, 11, 5, 2, 2, 1, 4},  {1, 10, 9, 8, 3, 2, 0, 1, 4},
+        {1, 8, 9, 12, 5, 1, 2, 0, 8},  {3, 5, 6, 9, 1, 1, 0, 1, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *cc = &cases[i];
@@ -565,12 +568,14 @@ Test(qengine, extreme_zero_points_multipliers_and_shifts)
 {
     const int32_t zeros[] = {-128, 127};
     const int32_t mults[] = {1 << 30, INT32_MAX};
-    const int shifts[] = {1, 62, 20, 31};
+    /* 32 and 62 keep every shift of the layer >= 32, which AVX2 requantizes
+     * in 32-bit lanes; the others take its 64-bit rule */
+    const int shifts[] = {1, 62, 20, 31, 32};
     int n = 0;
     for (int zi = 0; zi < 2; zi++)
         for (int zo = 0; zo < 2; zo++)
             for (int mi = 0; mi < 2; mi++)
-                for (int si = 0; si < 4; si++) {
+                for (int si = 0; si < 5; si++) {
                     tmodel *t = tm_new(3, 5, 6);
                     int a = tm_conv(t, QM_INPUT, 18, 3, 1, 1, si & 1, 8);
                     tm_dense(t, a, 7, 0, 8);
@@ -595,10 +600,11 @@ Test(qengine, extreme_zero_points_multipliers_and_shifts)
                 }
 }
 
-/* Multipliers 1/2, 1/4, 1/8 (mult 2^30, shift 31..33) on small
+/* Multipliers 1/2, 1/4, 1/8 (mult 2^30, shift 31..33), then 1/4, 1/8,
+ * 1/16 (shift 32..34: all >= 32, AVX2's 32-bit rule) on small
  * accumulators: many exact ties, which rshift_round sends up (-2.5 -> -2,
  * 2.5 -> 3). */
-Test(qengine, requantization_ties_round_half_up)
+static void ties_at_shifts(int base)
 {
     tmodel *t = tm_new(1, 2, 3);
     tm_dense(t, QM_INPUT, 45, 0, 4);
@@ -612,7 +618,7 @@ Test(qengine, requantization_ties_round_half_up)
     int ties = 0;
     for (int o = 0; o < op->out_c; o++) {
         op->mult[o] = 1 << 30;
-        op->shift[o] = (int8_t)(31 + o % 3);
+        op->shift[o] = (int8_t)(base + o % 3);
         op->bias[o] = o - 22;
     }
     uint8_t *pix = random_pixels(m, 8, 13);
@@ -630,6 +636,12 @@ Test(qengine, requantization_ties_round_half_up)
     free(pix);
     check_all_isas(m, 8, 13, "ties");
     tm_free(t);
+}
+
+Test(qengine, requantization_ties_round_half_up)
+{
+    for (int base = 31; base <= 32; base++)
+        ties_at_shifts(base);
 }
 
 /* Accumulators exactly at INT32_MAX and INT32_MIN: K = 60000 products of
@@ -741,6 +753,16 @@ Test(qengine, mnist_shaped_network_all_isas)
         cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s",
                      qe_plan_op_kernel(p, 1));
         cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "padded gemm", 11), 0, "%s",
+                     qe_plan_op_kernel(p, 0));
+        qe_plan_free(p);
+    }
+    if (qe_isa_supported(QE_ISA_AVX2)) { /* direct too, the 1-channel conv over padded rows */
+        qe_plan *p;
+        nn_error err;
+        cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX2, &err), NN_OK, "%s", err.msg);
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct avx2", 11), 0, "%s",
+                     qe_plan_op_kernel(p, 1));
+        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "direct (rows padded to 4)", 25), 0, "%s",
                      qe_plan_op_kernel(p, 0));
         qe_plan_free(p);
     }
