@@ -545,6 +545,26 @@ static nn_status load_sections(nn_checkpoint *ck, const char *path, const sectio
     float mean[NN_MAX_CHANNELS_NORM], std[NN_MAX_CHANNELS_NORM];
     OPEN(SEC_ARCH);
     nn_status st = decode_arch(&r, spec, mean, std, err);
+    size_t n_params = 0, n_state = 0;
+    /* (an invalid spec fails again in nn_model_build below, which says why) */
+    if (st == NN_OK && nn_model_count(spec, &n_params, &n_state, err) == NN_OK) {
+        /* a crafted ARCH (with a valid CRC) could ask for gigabytes: the
+         * PARM and STAT lengths must match it before anything is allocated */
+        if (n_params > SIZE_MAX / 4 || secs[SEC_PARM].len != n_params * 4)
+            st = nn_errorf(err, NN_ERR_FORMAT,
+                           "%s: section PARM: offset %llu: %llu bytes, but the architecture has "
+                           "%zu parameters (%zu bytes)",
+                           path, (unsigned long long)secs[SEC_PARM].off,
+                           (unsigned long long)secs[SEC_PARM].len, n_params,
+                           n_params <= SIZE_MAX / 4 ? n_params * 4 : 0);
+        else if (n_state > SIZE_MAX / 4 || secs[SEC_STAT].len != n_state * 4)
+            st = nn_errorf(err, NN_ERR_FORMAT,
+                           "%s: section STAT: offset %llu: %llu bytes, but the architecture has "
+                           "%zu state values (%zu bytes)",
+                           path, (unsigned long long)secs[SEC_STAT].off,
+                           (unsigned long long)secs[SEC_STAT].len, n_state,
+                           n_state <= SIZE_MAX / 4 ? n_state * 4 : 0);
+    }
     if (st == NN_OK) {
         st = nn_model_build(&ck->model, spec, err);
         if (st != NN_OK) {

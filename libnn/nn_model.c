@@ -153,7 +153,8 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
     return NN_OK;
 }
 
-nn_status nn_model_build(nn_model *m, const nn_model_spec *spec, nn_error *err)
+/* Everything nn_model_build does but allocating params and state. */
+static nn_status plan_model(nn_model *m, const nn_model_spec *spec, nn_error *err)
 {
     memset(m, 0, sizeof *m);
     if (spec->n_layers < 1 || spec->n_layers > NN_MAX_LAYERS)
@@ -189,11 +190,31 @@ nn_status nn_model_build(nn_model *m, const nn_model_spec *spec, nn_error *err)
     }
     m->n_params = n_params;
     m->n_state = n_state;
-    m->params = calloc(n_params ? n_params : 1, sizeof(float));
-    m->state = calloc(n_state ? n_state : 1, sizeof(float));
+    return NN_OK;
+}
+
+nn_status nn_model_count(const nn_model_spec *spec, size_t *n_params, size_t *n_state,
+                         nn_error *err)
+{
+    nn_model m;
+    nn_status st = plan_model(&m, spec, err);
+    if (st == NN_OK)
+        *n_params = m.n_params, *n_state = m.n_state;
+    nn_model_free(&m);
+    return st;
+}
+
+nn_status nn_model_build(nn_model *m, const nn_model_spec *spec, nn_error *err)
+{
+    nn_status st = plan_model(m, spec, err);
+    if (st != NN_OK)
+        return st;
+    m->params = calloc(m->n_params ? m->n_params : 1, sizeof(float));
+    m->state = calloc(m->n_state ? m->n_state : 1, sizeof(float));
     if (!m->params || !m->state) {
+        size_t n = m->n_params;
         nn_model_free(m);
-        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for %zu parameters", n_params);
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for %zu parameters", n);
     }
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];

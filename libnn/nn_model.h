@@ -55,6 +55,12 @@ typedef struct {
  * the layer index and type. On failure m is left freed. */
 nn_status nn_model_build(nn_model *m, const nn_model_spec *spec, nn_error *err);
 
+/* The parameter and state counts nn_model_build would allocate, after the
+ * same validation, without allocating them: a loader compares them with
+ * what a file holds before building. */
+nn_status nn_model_count(const nn_model_spec *spec, size_t *n_params, size_t *n_state,
+                         nn_error *err);
+
 /* He (Kaiming normal, fan_in) or Glorot (uniform) weights from the stream
  * (seed, NN_STREAM_INIT); biases 0, BN gamma 1 / beta 0. */
 void nn_model_init_params(nn_model *m, nn_init_kind kind, uint64_t seed);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -754,4 +755,34 @@ Test(io, read_file_errors_name_path, .init = make_dir, .fini = remove_dir)
     free(d);
     cr_expect_eq(nn_read_file(p, &d, &n, 4, &err), NN_ERR_FORMAT, "size limit ignored");
     cr_expect_eq(nn_crc32("123456789", 9), 0xcbf43926u); /* the CRC-32 check value */
+}
+
+/* A sealed ARCH whose 20000 x 20000 input gives the dense layer 6e8 weights
+ * (2.4 GB) is refused by the PARM length before anything that size is
+ * allocated: with the address space capped at 1 GiB (not under ASan, whose
+ * shadow memory needs terabytes of it), building first would fail with
+ * "out of memory" instead. */
+Test(checkpoint, forged_architecture_refused_before_allocating, .init = make_dir,
+     .fini = remove_dir)
+{
+    char path[256], bad[256];
+    path_in_dir(path, sizeof path, "good.ckpt");
+    path_in_dir(bad, sizeof bad, "bad.ckpt");
+    size_t len;
+    uint8_t *d = save_full(path, &len);
+    sec_info s[8];
+    int ns = walk(d, len, s, 8);
+    const sec_info *arch = find_sec(s, ns, "ARCH");
+    uint8_t *a = malloc(arch->len);
+    memcpy(a, d + arch->off, arch->len);
+    put_le32_at(a + 4, 20000), put_le32_at(a + 8, 20000); /* in_h, in_w */
+    write_surgery(bad, d, len, &(surgery){.replace_tag = "ARCH", .payload = a, .n = arch->len});
+#ifndef __SANITIZE_ADDRESS__
+    const struct rlimit cap = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
+#endif
+    expect_load_error(bad, (const char *const[]){"section PARM", "6000000" /* 6000000xx */,
+                                                 "parameters", NULL});
+    free(a);
+    free(d);
 }
