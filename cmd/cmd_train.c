@@ -165,9 +165,6 @@ static nn_status append_metrics(const char *path, const nn_epoch_report *r, nn_e
     return NN_OK;
 }
 
-/* Not an error: the status on_epoch uses to end training at --stop-after. */
-#define NN_ERR_STOPPED ((nn_status)100)
-
 static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err)
 {
@@ -181,7 +178,7 @@ static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_s
     if (st == NN_OK)
         st = append_metrics(ctx->metrics_path, r, err);
     if (st == NN_OK && r->epoch == ctx->stop_after && r->epoch < r->epochs)
-        return NN_ERR_STOPPED;
+        return NN_STOP; /* --stop-after */
     return st;
 }
 
@@ -332,11 +329,9 @@ int cmd_train(int argc, char **argv)
             model->n_params, o.threads, out);
     st = nn_train(model, &optim, &ts, &tc, &train_img, val.n ? &val_img : NULL, &hooks, &err);
     progress_clear(&ctx.prog);
-    if (st == NN_ERR_STOPPED) {
+    if (st == NN_OK && ts.epochs_done < tc.epochs)
         fprintf(stderr, "iotcnn train: stopped after epoch %d as asked; continue with --resume %s\n",
                 ts.epochs_done, out);
-        st = NN_OK;
-    }
     if (st != NN_OK) {
         if (st == NN_ERR_NUMERIC)
             nn_error_prefix(&err, "%s", ts.epochs_done ? "stopped; the checkpoint of the last "

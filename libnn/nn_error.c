@@ -37,7 +37,8 @@ void nn_error_prefix(nn_error *err, const char *fmt, ...)
 int nn_status_exit_code(nn_status s)
 {
     switch (s) {
-    case NN_OK: return 0;
+    case NN_OK:
+    case NN_STOP: return 0;
     case NN_ERR_ARG:
     case NN_ERR_CONFIG: return 2;
     default: return 1;
@@ -54,6 +55,7 @@ const char *nn_status_name(nn_status s)
     case NN_ERR_FORMAT: return "format error";
     case NN_ERR_NOMEM: return "out of memory";
     case NN_ERR_NUMERIC: return "numeric error";
+    case NN_STOP: return "stopped";
     }
     return "unknown error";
 }

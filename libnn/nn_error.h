@@ -14,7 +14,8 @@ typedef enum {
     NN_ERR_IO = 3,      /* open/read/write/rename failed                     */
     NN_ERR_FORMAT = 4,  /* corrupt, truncated or unsupported file contents   */
     NN_ERR_NOMEM = 5,   /* allocation failed                                  */
-    NN_ERR_NUMERIC = 6  /* non-finite loss or values                          */
+    NN_ERR_NUMERIC = 6, /* non-finite loss or values                          */
+    NN_STOP = 7         /* not an error: a callback asks to stop early       */
 } nn_status;
 
 typedef struct {

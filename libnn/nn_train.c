@@ -189,6 +189,10 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         ts->seed = cfg->seed;
         if (hooks && hooks->on_epoch) {
             st = hooks->on_epoch(hooks->user, &r, ts, err);
+            if (st == NN_STOP) { /* a clean early end, not an error */
+                st = NN_OK;
+                goto done;
+            }
             if (st != NN_OK)
                 goto done;
         }

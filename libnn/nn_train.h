@@ -61,7 +61,9 @@ typedef struct {
     /* Called after every batch (may be NULL). */
     void (*on_batch)(void *user, const nn_progress *p);
     /* Called after every epoch, once ts is updated, e.g. to save a
-     * checkpoint (may be NULL). A non-OK status stops training. */
+     * checkpoint (may be NULL). NN_STOP ends training cleanly (nn_train
+     * returns NN_OK with ts->epochs_done < cfg->epochs); any other non-OK
+     * status stops it with that error. */
     nn_status (*on_epoch)(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err);
     void *user;

@@ -240,6 +240,7 @@ typedef struct {
     int stop_after; /* epoch after which to "crash"; 0 = never */
     const nn_model *m;
     const nn_optim *o;
+    int clean_stop; /* stop with NN_STOP instead of an error */
 } save_ctx;
 
 static nn_status save_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
@@ -248,8 +249,34 @@ static nn_status save_epoch(void *user, const nn_epoch_report *r, const nn_train
     save_ctx *c = user;
     nn_status st = nn_checkpoint_save(c->path, c->m, c->o, ts, "{}", err);
     if (st == NN_OK && r->epoch == c->stop_after)
-        return nn_errorf(err, NN_ERR_IO, "simulated interruption");
+        return c->clean_stop ? NN_STOP : nn_errorf(err, NN_ERR_IO, "simulated interruption");
     return st;
+}
+
+/* A hook's NN_STOP ends training after that epoch as a success. */
+Test(train, hook_stop_ends_training_cleanly)
+{
+    stripes d = make_stripes(128, 2);
+    nn_images img = {d.images, d.labels, d.n};
+    char dir[64], path[128];
+    fx_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    nn_train_config tc;
+    train_config(&tc, 3, 2);
+    nn_model m;
+    nn_optim o;
+    fresh_model(&m, &o);
+    nn_train_state ts = {42, 0, 3, 0};
+    save_ctx sc = {path, 2, &m, &o, 1};
+    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL};
+    nn_error err;
+    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ts.epochs_done, 2);
+    cr_assert_eq(ts.step, 2 * (uint64_t)(d.n / tc.batch_size));
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    fx_rmtree(dir);
+    free(d.images), free(d.labels);
 }
 
 Test(train, same_seed_and_threads_give_bitwise_identical_models)
@@ -304,7 +331,7 @@ Test(train, resume_continues_exactly_like_an_uninterrupted_run)
     nn_optim ob;
     fresh_model(&b, &ob);
     nn_train_state tb = {42, 0, 3, 0};
-    save_ctx sc = {path, 1, &b, &ob};
+    save_ctx sc = {path, 1, &b, &ob, 0};
     nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL};
     cr_assert_eq(nn_train(&b, &ob, &tb, &tc, &img, NULL, &hooks, &err), NN_ERR_IO);
     nn_optim_free(&ob);
