@@ -141,33 +141,42 @@ static float symmetric(nn_rng *rng, float r)
     return r * (2.0f * nn_rng_uniform(rng) - 1.0f);
 }
 
+/* Whether a transform applied with probability p (0 read as 1) is applied:
+ * one draw, and only when p < 1. */
+static int gate(nn_rng *rng, float p)
+{
+    return p <= 0.0f || p >= 1.0f || nn_rng_uniform(rng) < p;
+}
+
 void aug_image(uint8_t *out, const uint8_t *in, int c, int h, int w, const aug_config *cfg,
                nn_rng *rng, uint8_t *scratch)
 {
     (void)scratch;
     /* Draws: fixed order, each only when its transform is on (aug.h). */
     float angle = 0.0f, shear = 0.0f, scale = 1.0f, tx = 0.0f, ty = 0.0f;
-    if (cfg->rotate_deg > 0.0f)
+    int affine = (cfg->rotate_deg > 0.0f || cfg->shear_deg > 0.0f || cfg->zoom > 0.0f ||
+                  cfg->translate > 0.0f) &&
+                 gate(rng, cfg->p_affine);
+    if (affine && cfg->rotate_deg > 0.0f)
         angle = symmetric(rng, cfg->rotate_deg);
-    if (cfg->shear_deg > 0.0f)
+    if (affine && cfg->shear_deg > 0.0f)
         shear = symmetric(rng, cfg->shear_deg);
-    if (cfg->zoom > 0.0f)
+    if (affine && cfg->zoom > 0.0f)
         scale = 1.0f + symmetric(rng, cfg->zoom);
-    if (cfg->translate > 0.0f) {
+    if (affine && cfg->translate > 0.0f) {
         tx = symmetric(rng, cfg->translate * (float)w);
         ty = symmetric(rng, cfg->translate * (float)h);
     }
-    const int affine = cfg->rotate_deg > 0.0f || cfg->shear_deg > 0.0f || cfg->zoom > 0.0f ||
-                       cfg->translate > 0.0f;
-    const int flip = cfg->hflip && nn_rng_uniform(rng) < 0.5f;
+    const float p_flip = cfg->p_hflip > 0.0f ? cfg->p_hflip : 0.5f;
+    const int flip = cfg->hflip && nn_rng_uniform(rng) < p_flip;
     const int pad = cfg->crop_pad > 0 ? cfg->crop_pad : 0;
     int crop_x = pad, crop_y = pad; /* offsets into the padded image; pad = no shift */
-    if (pad > 0) {
+    if (pad > 0 && gate(rng, cfg->p_crop)) {
         crop_x = (int)nn_rng_below(rng, (uint32_t)(2 * pad + 1));
         crop_y = (int)nn_rng_below(rng, (uint32_t)(2 * pad + 1));
     }
     long long cut_x0 = 0, cut_y0 = 0, cut_x1 = 0, cut_y1 = 0; /* [x0, x1) x [y0, y1) */
-    if (cfg->cutout > 0) {
+    if (cfg->cutout > 0 && gate(rng, cfg->p_cutout)) {
         cut_x0 = (long long)nn_rng_below(rng, (uint32_t)w) - cfg->cutout / 2;
         cut_y0 = (long long)nn_rng_below(rng, (uint32_t)h) - cfg->cutout / 2;
         cut_x1 = cut_x0 + cfg->cutout, cut_y1 = cut_y0 + cfg->cutout;

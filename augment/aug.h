@@ -41,6 +41,10 @@ typedef struct {
     int crop_pad;     /* > 0: pad by crop_pad on each side, then a random crop to h x w  */
     int crop_reflect; /* padding mode for the crop: 1 reflect, 0 the fill value          */
     int cutout;       /* > 0: fill a cutout x cutout square at a random centre           */
+    /* Probability that each enabled transform is applied to an image, in
+     * (0, 1]. 0 (a zeroed config) is read as the default: 1 for the affine
+     * part, the crop and the cutout, 0.5 for the flip. */
+    float p_affine, p_hflip, p_crop, p_cutout;
 } aug_config;
 
 /* 1 when any transform is enabled. */
@@ -54,14 +58,19 @@ size_t aug_scratch_bytes(int c, int h, int w, const aug_config *cfg);
 /* Augments one image in (c, h, w) into out (c, h, w); out != in.
  *
  * Random draws, in this order, each only when its transform is enabled:
+ *   gate   = nn_rng_uniform < p_affine, only when p_affine < 1; when it
+ *            fails, no affine draws follow and the affine part is skipped
  *   angle  = rotate_deg * (2u - 1)          u = nn_rng_uniform
  *   shear  = shear_deg  * (2u - 1)
  *   scale  = 1 + zoom   * (2u - 1)
  *   tx     = translate * w * (2u - 1), then ty = translate * h * (2u - 1)
- *   flip   = nn_rng_uniform < 0.5
+ *   flip   = nn_rng_uniform < p_hflip (0.5 by default)
+ *   gate   = nn_rng_uniform < p_crop, only when p_crop < 1 (failing: no crop draws, no shift)
  *   crop   ox = nn_rng_below(2 * crop_pad + 1), then oy = nn_rng_below(2 * crop_pad + 1)
+ *   gate   = nn_rng_uniform < p_cutout, only when p_cutout < 1 (failing: no cutout)
  *   cutout cx = nn_rng_below(w), then cy = nn_rng_below(h)
- * so the same rng state gives the same image.
+ * so the same rng state gives the same image, and probabilities left at 1
+ * draw nothing extra.
  *
  * The result equals these steps in turn:
  *   1. affine (one map, sampling rule above); skipped - a plain copy - when

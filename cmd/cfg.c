@@ -479,8 +479,10 @@ static nn_status malformed(const cs_ctx *x, const char *text, const char *at)
 /* augment: optional; absent (or all zero) means no augmentation. */
 static nn_status parse_augment(const cs_ctx *x, const cJSON *o, aug_config *a, int *test_flip)
 {
-    static const char *const keys[] = {"rotate", "shear", "zoom", "translate", "fill", "hflip",
-                                       "crop_pad", "crop_mode", "cutout", "test_flip", NULL};
+    static const char *const keys[] = {"rotate",   "shear",    "zoom",      "translate",
+                                       "fill",     "hflip",    "crop_pad",  "crop_mode",
+                                       "cutout",   "test_flip", "affine_p", "hflip_p",
+                                       "crop_p",   "cutout_p", NULL};
     static const char *const crop_modes[] = {"zero", "reflect", NULL};
     const char *path = "augment";
     memset(a, 0, sizeof *a);
@@ -504,6 +506,32 @@ static nn_status parse_augment(const cs_ctx *x, const cJSON *o, aug_config *a, i
         return s;
     a->fill = (uint8_t)fill;
     a->crop_reflect = mode == 1;
+    /* probabilities, each in (0, 1] and only next to the transform it gates */
+    const cs_range prob = {0, 1, 1, 0};
+    const struct {
+        const char *key;
+        float *p;
+        int enabled;
+        const char *needs;
+    } probs[] = {
+        {"affine_p", &a->p_affine,
+         a->rotate_deg > 0 || a->shear_deg > 0 || a->zoom > 0 || a->translate > 0,
+         "rotate, shear, zoom or translate above 0"},
+        {"hflip_p", &a->p_hflip, a->hflip, "hflip true"},
+        {"crop_p", &a->p_crop, a->crop_pad > 0, "crop_pad above 0"},
+        {"cutout_p", &a->p_cutout, a->cutout > 0, "cutout above 0"},
+    };
+    for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++) {
+        if (!cJSON_GetObjectItemCaseSensitive(o, probs[i].key))
+            continue;
+        if ((s = cs_float(x, o, probs[i].key, path, prob, 0, NULL, probs[i].p)))
+            return s;
+        char kpath[32];
+        snprintf(kpath, sizeof kpath, "%s.%s", path, probs[i].key);
+        if (!probs[i].enabled)
+            return cs_fail(x, kpath, "the transform this probability gates is off (it needs %s)",
+                           probs[i].needs);
+    }
     return NN_OK;
 }
 

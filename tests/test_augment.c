@@ -378,3 +378,62 @@ Test(augment, same_state_same_image_different_seeds_differ)
     cr_assert_eq(differ, 10, "every other seed should give another image");
     free(in), free(a), free(b);
 }
+
+/* Per-transform probabilities: the gate is one uniform drawn before the
+ * transform's own draws, and only when p < 1; a failed gate leaves the image
+ * as that transform would not touch it and skips its draws. Each outcome is
+ * predicted from the documented draw order, image by image. */
+Test(augment, probabilities_gate_each_transform)
+{
+    const int c = 1, h = 7, w = 9;
+    uint8_t *in = rand_img(c, h, w, 21, 1, 255), *out = alloc_img(c, h, w),
+            *full = alloc_img(c, h, w);
+    /* p = 1 and p = 0 (the default) are the plain transform: no extra draw */
+    const aug_config plain = {.rotate_deg = 30, .crop_pad = 2, .cutout = 3, .fill = 0};
+    aug_config one = plain;
+    one.p_affine = one.p_crop = one.p_cutout = 1.0f;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        nn_rng a, b;
+        nn_rng_seed(&a, seed), nn_rng_seed(&b, seed);
+        aug_image(full, in, c, h, w, &plain, &a, NULL);
+        aug_image(out, in, c, h, w, &one, &b, NULL);
+        cr_assert_arr_eq(out, full, (size_t)h * w, "p = 1 differs from the default");
+        cr_assert_arr_eq(a.s, b.s, sizeof a.s, "p = 1 drew an extra number");
+    }
+    /* each gate alone, at p = 0.3: applied exactly when its uniform < 0.3 */
+    const aug_config gated[4] = {
+        {.rotate_deg = 30, .p_affine = 0.3f},
+        {.hflip = 1, .p_hflip = 0.3f},
+        {.crop_pad = 2, .p_crop = 0.3f},
+        {.cutout = 3, .p_cutout = 0.3f},
+    };
+    for (int g = 0; g < 4; g++) {
+        int applied = 0;
+        for (uint64_t seed = 0; seed < 400; seed++) {
+            nn_rng r, pred;
+            nn_rng_seed(&r, seed);
+            pred = r;
+            const int want = nn_rng_uniform(&pred) < 0.3f;
+            aug_image(out, in, c, h, w, &gated[g], &r, NULL);
+            if (!want) { /* gate failed: the input as it is, one draw taken */
+                cr_assert_arr_eq(out, in, (size_t)h * w, "transform %d applied at seed %d", g,
+                                 (int)seed);
+                cr_assert_arr_eq(r.s, pred.s, sizeof r.s, "a failed gate drew more");
+            } else if (g != 1) { /* applied: the plain transform from the next draws */
+                aug_config always = gated[g];
+                always.p_affine = always.p_crop = always.p_cutout = 1.0f;
+                aug_image(full, in, c, h, w, &always, &pred, NULL);
+                cr_assert_arr_eq(out, full, (size_t)h * w, "transform %d at seed %d", g,
+                                 (int)seed);
+                cr_assert_arr_eq(r.s, pred.s, sizeof r.s);
+            } else {
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                        cr_assert_eq(PX(out, h, w, 0, y, x), PX(in, h, w, 0, y, w - 1 - x));
+            }
+            applied += want;
+        }
+        cr_assert(applied > 90 && applied < 150, "transform %d applied %d of 400", g, applied);
+    }
+    free(in), free(out), free(full);
+}

@@ -733,7 +733,8 @@ Test(config_augment, every_key_parses)
     const char *json = "{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 10, "
                        "\"shear\": 8.5, \"zoom\": 0.1, \"translate\": 0.08, \"fill\": 3, "
                        "\"hflip\": true, \"crop_pad\": 4, \"crop_mode\": \"reflect\", "
-                       "\"cutout\": 8, \"test_flip\": true}}";
+                       "\"cutout\": 8, \"test_flip\": true, \"affine_p\": 0.75, "
+                       "\"hflip_p\": 0.25, \"crop_p\": 1, \"cutout_p\": 0.5}}";
     cr_assert_eq(cfg_parse(&cfg, json, "t.json", &e), NN_OK, "%s", e.msg);
     const aug_config *a = &cfg.augment;
     cr_assert_float_eq(a->rotate_deg, 10.0f, 0);
@@ -746,6 +747,10 @@ Test(config_augment, every_key_parses)
     cr_assert_eq(a->crop_reflect, 1);
     cr_assert_eq(a->cutout, 8);
     cr_assert_eq(cfg.test_flip, 1);
+    cr_assert_float_eq(a->p_affine, 0.75f, 0);
+    cr_assert_float_eq(a->p_hflip, 0.25f, 0);
+    cr_assert_float_eq(a->p_crop, 1.0f, 0);
+    cr_assert_float_eq(a->p_cutout, 0.5f, 0);
     cr_assert(aug_enabled(a));
 }
 
@@ -768,4 +773,21 @@ Test(config_augment, bad_ranges_types_and_keys_name_the_path)
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotation\": 10}}",
                         "augment.rotation", NULL);
     expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": [1]}", "augment", NULL);
+    /* probabilities: in (0, 1], and only next to the transform they gate */
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 5, "
+                        "\"affine_p\": 0}}",
+                        "augment.affine_p", "(0, 1]");
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"cutout\": 5, "
+                        "\"cutout_p\": 1.5}}",
+                        "augment.cutout_p", "(0, 1]");
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_pad\": 2, "
+                        "\"crop_p\": \"half\"}}",
+                        "augment.crop_p", NULL);
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip_p\": 0.3}}",
+                        "augment.hflip_p", "needs hflip true");
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip\": true, "
+                        "\"affine_p\": 0.5}}",
+                        "augment.affine_p", "rotate, shear, zoom or translate");
+    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_p\": 0.5}}",
+                        "augment.crop_p", "crop_pad");
 }
