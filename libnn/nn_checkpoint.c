@@ -530,6 +530,19 @@ static nn_status parse_sections(const char *path, const uint8_t *data, size_t le
     return NN_OK;
 }
 
+/* Whether section sec (tag) is n floats long, before anything is read. */
+static nn_status section_holds_floats(const char *path, const section *sec, const char *tag,
+                                      size_t n, const char *what, nn_error *err)
+{
+    if (n <= SIZE_MAX / 4 && sec->len == n * 4)
+        return NN_OK;
+    return nn_errorf(err, NN_ERR_FORMAT,
+                     "%s: section %s: offset %llu: %zu bytes, but the architecture has %zu %s "
+                     "(%zu bytes)",
+                     path, tag, (unsigned long long)sec->off, sec->len, n, what,
+                     n <= SIZE_MAX / 4 ? n * 4 : 0);
+}
+
 static nn_status load_sections(nn_checkpoint *ck, const char *path, const section *secs,
                                nn_error *err)
 {
@@ -550,20 +563,9 @@ static nn_status load_sections(nn_checkpoint *ck, const char *path, const sectio
     if (st == NN_OK && nn_model_count(spec, &n_params, &n_state, err) == NN_OK) {
         /* a crafted ARCH (with a valid CRC) could ask for gigabytes: the
          * PARM and STAT lengths must match it before anything is allocated */
-        if (n_params > SIZE_MAX / 4 || secs[SEC_PARM].len != n_params * 4)
-            st = nn_errorf(err, NN_ERR_FORMAT,
-                           "%s: section PARM: offset %llu: %llu bytes, but the architecture has "
-                           "%zu parameters (%zu bytes)",
-                           path, (unsigned long long)secs[SEC_PARM].off,
-                           (unsigned long long)secs[SEC_PARM].len, n_params,
-                           n_params <= SIZE_MAX / 4 ? n_params * 4 : 0);
-        else if (n_state > SIZE_MAX / 4 || secs[SEC_STAT].len != n_state * 4)
-            st = nn_errorf(err, NN_ERR_FORMAT,
-                           "%s: section STAT: offset %llu: %llu bytes, but the architecture has "
-                           "%zu state values (%zu bytes)",
-                           path, (unsigned long long)secs[SEC_STAT].off,
-                           (unsigned long long)secs[SEC_STAT].len, n_state,
-                           n_state <= SIZE_MAX / 4 ? n_state * 4 : 0);
+        st = section_holds_floats(path, &secs[SEC_PARM], "PARM", n_params, "parameters", err);
+        if (st == NN_OK)
+            st = section_holds_floats(path, &secs[SEC_STAT], "STAT", n_state, "state values", err);
     }
     if (st == NN_OK) {
         st = nn_model_build(&ck->model, spec, err);
