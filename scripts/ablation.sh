@@ -5,10 +5,10 @@
 #   scripts/ablation.sh CONFIG [--epochs N] [--limit N] [--threads T] [--out DIR]
 #                              [--variants LIST]
 #
-# Variants (LIST is comma-separated, default both,no-augmentation,no-dropout):
-# "both" (the config as it is), "no-augmentation" (its augment block
-# removed, so no test-time flip either), "no-dropout" (its dropout layers
-# removed), "neither".
+# Variants (LIST is comma-separated, default all four, in this order):
+# "both" (the config as it is, augmentation and dropout), "no-augmentation"
+# (its augment block removed, so no test-time flip either), "no-dropout"
+# (its dropout layers removed), "neither" (both removed).
 # Each variant's config, checkpoint, metrics and JSON summary are kept in
 # DIR (default runs/ablation-NAME/). Needs bin/iotcnn (make) and python3
 # (to edit the JSON). Same seed for every variant, so the table is
@@ -26,7 +26,7 @@ config=$1; shift
 name=$(basename "$config" .json)
 out="runs/ablation-$name"
 extra=()
-variants=both,no-augmentation,no-dropout
+variants=both,no-augmentation,no-dropout,neither
 while [ $# -gt 0 ]; do
     case "$1" in
     --epochs|--limit|--threads) [ $# -ge 2 ] || usage; extra+=("$1" "$2"); shift 2 ;;
