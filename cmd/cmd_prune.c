@@ -45,9 +45,7 @@ static const char usage[] =
     "                       0: none)\n"
     "      --limit N        fine-tune on the first N training images only\n"
     "      --threads T      worker threads (default: all CPUs)\n"
-    "      --json           print one JSON summary as the last stdout line\n"
-    "\n"
-    "Exit status: 0 success, 2 usage or config error, 1 runtime error.\n";
+    "      --json           print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *config, *model, *output;

@@ -31,7 +31,7 @@ static const char usage[] =
     "                       on the test set\n"
     "      --limit N        --eval uses only the first N test images\n"
     "      --threads T      worker threads (default: all CPUs)\n"
-    "      --json           print one JSON summary as the last stdout line\n";
+    "      --json           print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *model, *output, *config;
