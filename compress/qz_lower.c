@@ -172,7 +172,7 @@ static nn_status fold_affine(lower_ctx *x, int i, qz_fop *p, const double *s, co
     size_t per = p->n_weights / (size_t)p->out_c;
     char label[80];
     for (int o = 0; o < p->out_c; o++) {
-        const double so = (double)(float)s[o];
+        const double so = s[o];
         for (size_t k = 0; k < per; k++) {
             double v = (double)p->w[(size_t)o * per + k] * so;
             if (!fits_float(v)) {
@@ -192,10 +192,11 @@ static nn_status fold_affine(lower_ctx *x, int i, qz_fop *p, const double *s, co
                              label, p->label, o, (double)p->b[o], s[o], t[o], b);
         }
     }
+    /* Each folded value rounded once, from double: a scale below the float
+     * range (1e-50 on weights of 1e38) still folds. */
     for (int o = 0; o < p->out_c; o++) {
-        float so = (float)s[o];
         for (size_t k = 0; k < per; k++)
-            p->w[(size_t)o * per + k] *= so;
+            p->w[(size_t)o * per + k] = (float)((double)p->w[(size_t)o * per + k] * s[o]);
         p->b[o] = (float)((double)p->b[o] * s[o] + t[o]);
     }
     return NN_OK;

@@ -90,7 +90,7 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, nn_err
         if (zero_channel) {
             /* (in double first: the ratio of two float scales may not fit a float) */
             const double zs = ldexp((double)out_s / (double)in_s, -10);
-            s = zs >= FLT_MIN && zs <= FLT_MAX ? qp_round_scale_up((float)zs) : 0.0f;
+            s = zs > 0 && zs <= FLT_MAX ? qp_round_scale_up((float)zs) : 0.0f;
             if (!(s > 0) || !isfinite(s) || qp_requant(in_s, s, out_s, &mult, &shift) != NN_OK)
                 return nn_errorf(err, NN_ERR_NUMERIC,
                                  "%s: channel %d: no weight scale gives the multiplier 2^-10 "
