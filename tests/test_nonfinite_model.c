@@ -319,6 +319,7 @@ Test(nonfinite_prune, huge_weights_per_layer_and_global_rms)
     prune_sets(&m, PR_SCOPE_LAYER, PR_NORM_NONE, &a, &b);
     cr_expect_eq(a, 0xfc03u, "a kept %04x", a); /* +-3e38 and 9..14 */
     cr_expect_eq(b, 0xff00u, "b kept %04x", b);
+    nn_model_free(&m);
     build_two(&m, wa, wb);
     prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
     cr_expect_eq(a, 0x0003u, "a kept %04x", a);
@@ -340,11 +341,13 @@ Test(nonfinite_prune, non_finite_and_zero_layers)
     unsigned a, b;
     prune_sets(&m, PR_SCOPE_LAYER, PR_NORM_NONE, &a, &b);
     cr_expect_eq(a, 0xf807u, "a kept %04x", a); /* NaN, +-inf and 9..13 */
+    nn_model_free(&m);
     build_two(&m, wa, wb);
     prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
     cr_expect_eq(a & 7u, 7u, "a kept %04x", a);
     cr_expect_eq(__builtin_popcount(a) + __builtin_popcount(b), 16);
     memset(wa, 0, sizeof wa);
+    nn_model_free(&m);
     build_two(&m, wa, wb);
     prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
     cr_expect(a == 0 && b == 0xffffu, "a kept %04x, b %04x", a, b);
