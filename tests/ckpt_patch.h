@@ -53,17 +53,6 @@ static inline size_t cp_patch(uint8_t *d, size_t len, const char *tag, size_t at
     return s.off + at;
 }
 
-/* Float `index` of a float-array section (PARM, STAT) set to v. */
-static inline size_t cp_patch_f32(uint8_t *d, size_t len, const char *tag, size_t index, float v)
-{
-    uint8_t b[4];
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    for (int k = 0; k < 4; k++)
-        b[k] = (uint8_t)(u >> (8 * k));
-    return cp_patch(d, len, tag, 4 * index, b, 4);
-}
-
 /* Payload offset of the only occurrence of (needle, n) in section tag. */
 static inline size_t cp_locate(const uint8_t *d, size_t len, const char *tag, const void *needle,
                                size_t n)

@@ -66,6 +66,21 @@ static int exists(const char *dir, const char *name)
     return stat(path, &st) == 0;
 }
 
+/* Writes dir/name: src (len bytes) with n bytes at payload offset `at` of
+ * section tag replaced (CRC resealed); where receives the message the
+ * loaders must give: "NAME: section TAG: offset OFF: WHAT". */
+static void write_patched(const char *dir, const char *name, const uint8_t *src, size_t len,
+                          const char *tag, size_t at, const void *bytes, size_t n,
+                          const char *what, char *where, size_t where_size)
+{
+    uint8_t *d = malloc(len);
+    memcpy(d, src, len);
+    size_t off = cp_patch(d, len, tag, at, bytes, n);
+    write_file(dir, name, d, len);
+    free(d);
+    snprintf(where, where_size, "%s: section %s: offset %zu: %s", name, tag, off, what);
+}
+
 /* Runs `args`, expects exit `status` and every fragment in stderr. */
 static void expect_run(const char *dir, const char *args, int status, const char *const *frags)
 {
@@ -123,14 +138,9 @@ Test(cli_nonfinite, checkpoint_inf_nan_and_negative_variance_exit_1_everywhere, 
          "layer 1 (batchnorm 'bn1') running_mean[2] = nan, must be a finite number"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        uint8_t *d = malloc(len);
-        memcpy(d, good, len);
-        size_t off = cp_patch_f32(d, len, cases[c].tag, cases[c].index, cases[c].value);
-        write_file(dir, cases[c].name, d, len);
-        free(d);
         char where[160];
-        snprintf(where, sizeof where, "%s: section %s: offset %zu: %s", cases[c].name,
-                 cases[c].tag, off, cases[c].what);
+        write_patched(dir, cases[c].name, good, len, cases[c].tag, 4 * cases[c].index,
+                      &cases[c].value, 4, cases[c].what, where, sizeof where);
         const char *frags[] = {where, NULL};
         expect_all_commands(dir, cases[c].name, 1, frags, NULL);
     }
@@ -147,8 +157,9 @@ Test(cli_nonfinite, checkpoint_with_a_3e38_weight_cannot_be_computed, .timeout =
     setup(dir, sizeof dir);
     size_t len;
     uint8_t *d = read_file(dir, "m.ckpt", &len);
-    cp_patch_f32(d, len, "PARM", 0, 3e38f);
-    write_file(dir, "big.ckpt", d, len);
+    const float big = 3e38f;
+    char where[160];
+    write_patched(dir, "big.ckpt", d, len, "PARM", 0, &big, 4, "", where, sizeof where);
     free(d);
     const char *frags[] = {"big.ckpt: the float model's logits are not finite for ",
                            "layer 0 (conv2d 'c1') is the first layer whose output is not finite "
@@ -236,15 +247,10 @@ Test(cli_nonfinite, iotc_bad_scales_and_multipliers_exit_1, .timeout = 240)
          "op 0 (conv2d 'c1'): multiplier[1] = 2147483648, must be in [2^30, 2^31)"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        size_t n = cases[c].stored_mult ? mlen : len;
-        uint8_t *d = malloc(n);
-        memcpy(d, cases[c].stored_mult ? mgood : good, n);
-        size_t off = cp_patch(d, n, cases[c].tag, cases[c].at, cases[c].bytes, cases[c].n);
-        write_file(dir, cases[c].name, d, n);
-        free(d);
         char where[200];
-        snprintf(where, sizeof where, "%s: section %s: offset %zu: %s", cases[c].name,
-                 cases[c].tag, off, cases[c].what);
+        write_patched(dir, cases[c].name, cases[c].stored_mult ? mgood : good,
+                      cases[c].stored_mult ? mlen : len, cases[c].tag, cases[c].at,
+                      cases[c].bytes, cases[c].n, cases[c].what, where, sizeof where);
         const char *frags[] = {where, NULL};
         char args[256];
         snprintf(args, sizeof args, "eval -m %s --threads 2", cases[c].name);

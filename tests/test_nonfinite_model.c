@@ -268,24 +268,31 @@ static void build_two(nn_model *m, const float *wa, const float *wb)
     memcpy(m->params + m->nodes[2].w.off, wb, 16 * sizeof(float));
 }
 
-/* Prunes with (scope, norm) to sparsity 0.5; returns the kept flags of a's
- * and b's weights as two 16-bit sets. */
-static void prune_sets(nn_model *m, pr_scope scope, pr_norm norm, unsigned *kept_a, unsigned *kept_b)
+/* Prunes a model of layers a (wa) and b (wb) with (scope, norm) to
+ * sparsity 0.5 and checks the kept flags of a's and b's weights, as 16-bit
+ * sets (bit j: weight j), against want_a and want_b. */
+static void expect_kept(const float *wa, const float *wb, pr_scope scope, pr_norm norm,
+                        unsigned want_a, unsigned want_b)
 {
+    nn_model m;
+    build_two(&m, wa, wb);
     pr_magnitude_config c = {scope, norm, {0, {0}}};
     pr_targets_init(&c.targets, 0.5);
     pr_mask mk;
     nn_error err;
-    cr_assert_eq(pr_mask_init(&mk, m, &err), NN_OK);
-    uint64_t *scratch = malloc(pr_magnitude_scratch(m) * sizeof *scratch);
-    cr_assert_eq(pr_magnitude_prune(&mk, m, &c, scratch, &err), NN_OK, "%s", err.msg);
-    *kept_a = *kept_b = 0;
+    cr_assert_eq(pr_mask_init(&mk, &m, &err), NN_OK);
+    uint64_t *scratch = malloc(pr_magnitude_scratch(&m) * sizeof *scratch);
+    cr_assert_eq(pr_magnitude_prune(&mk, &m, &c, scratch, &err), NN_OK, "%s", err.msg);
+    unsigned a = 0, b = 0;
     for (int j = 0; j < 16; j++) {
-        *kept_a |= (unsigned)mk.keep[m->nodes[1].w.off + j] << j;
-        *kept_b |= (unsigned)mk.keep[m->nodes[2].w.off + j] << j;
+        a |= (unsigned)mk.keep[m.nodes[1].w.off + j] << j;
+        b |= (unsigned)mk.keep[m.nodes[2].w.off + j] << j;
     }
+    cr_expect(a == want_a && b == want_b, "scope %d norm %d: kept a %04x b %04x, want %04x %04x",
+              (int)scope, (int)norm, a, b, want_a, want_b);
     free(scratch);
     pr_mask_free(&mk);
+    nn_model_free(&m);
 }
 
 /* rms normalisation makes a layer of denormals (k * 2^-149) and one of
@@ -296,62 +303,27 @@ Test(nonfinite_prune, rms_scores_of_denormal_layers)
     float wa[16], wb[16];
     for (int k = 0; k < 16; k++)
         wa[k] = ldexpf((float)(k + 1), -149), wb[k] = ldexpf((float)(k + 1), -20);
-    nn_model m;
-    build_two(&m, wa, wb);
-    unsigned a, b;
-    prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
-    cr_expect_eq(a, 0xff00u, "a kept %04x", a);
-    cr_expect_eq(b, 0xff00u, "b kept %04x", b);
-    nn_model_free(&m);
+    expect_kept(wa, wb, PR_SCOPE_GLOBAL, PR_NORM_RMS, 0xff00u, 0xff00u);
 }
 
-/* +-3e38 next to small weights: per layer they survive; globally with rms,
- * the small ones of their layer score ~1e-38 and go first. */
-Test(nonfinite_prune, huge_weights_per_layer_and_global_rms)
+/* +-3e38 next to small weights (then 1..14): per layer they survive with
+ * 9..14; globally with rms, the small ones of their layer score ~1e-38
+ * and go first. NaN and +-inf (no valid checkpoint holds them; a library
+ * caller may) are never pruned and leave the others' order alone; an
+ * all-zero layer is pruned first. */
+Test(nonfinite_prune, huge_non_finite_and_zero_weights)
 {
-    float wa[16], wb[16];
+    float wa[16], wb[16], wn[16], wz[16] = {0};
     for (int k = 0; k < 16; k++)
-        wa[k] = (float)(k - 1), wb[k] = (float)(k + 1);
-    wa[0] = 3e38f, wa[1] = -3e38f; /* then 1..14 */
-    nn_model m;
-    build_two(&m, wa, wb);
-    unsigned a, b;
-    prune_sets(&m, PR_SCOPE_LAYER, PR_NORM_NONE, &a, &b);
-    cr_expect_eq(a, 0xfc03u, "a kept %04x", a); /* +-3e38 and 9..14 */
-    cr_expect_eq(b, 0xff00u, "b kept %04x", b);
-    nn_model_free(&m);
-    build_two(&m, wa, wb);
-    prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
-    cr_expect_eq(a, 0x0003u, "a kept %04x", a);
-    cr_expect_eq(b, 0xfffcu, "b kept %04x", b);
-    nn_model_free(&m);
-}
-
-/* NaN and +-inf (no valid checkpoint holds them; a library caller may)
- * are never pruned and leave the others' order alone; an all-zero layer
- * is pruned first, by index. */
-Test(nonfinite_prune, non_finite_and_zero_layers)
-{
-    float wa[16], wb[16];
-    for (int k = 0; k < 16; k++)
-        wa[k] = (float)(k - 2), wb[k] = (float)(k + 1);
-    wa[0] = NAN, wa[1] = INFINITY, wa[2] = -INFINITY; /* then 1..13 */
-    nn_model m;
-    build_two(&m, wa, wb);
-    unsigned a, b;
-    prune_sets(&m, PR_SCOPE_LAYER, PR_NORM_NONE, &a, &b);
-    cr_expect_eq(a, 0xf807u, "a kept %04x", a); /* NaN, +-inf and 9..13 */
-    nn_model_free(&m);
-    build_two(&m, wa, wb);
-    prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
-    cr_expect_eq(a & 7u, 7u, "a kept %04x", a);
-    cr_expect_eq(__builtin_popcount(a) + __builtin_popcount(b), 16);
-    memset(wa, 0, sizeof wa);
-    nn_model_free(&m);
-    build_two(&m, wa, wb);
-    prune_sets(&m, PR_SCOPE_GLOBAL, PR_NORM_RMS, &a, &b);
-    cr_expect(a == 0 && b == 0xffffu, "a kept %04x, b %04x", a, b);
-    nn_model_free(&m);
+        wa[k] = (float)(k - 1), wb[k] = (float)(k + 1), wn[k] = (float)(k - 2);
+    wa[0] = 3e38f, wa[1] = -3e38f;
+    expect_kept(wa, wb, PR_SCOPE_LAYER, PR_NORM_NONE, 0xfc03u, 0xff00u);
+    expect_kept(wa, wb, PR_SCOPE_GLOBAL, PR_NORM_RMS, 0x0003u, 0xfffcu);
+    wn[0] = NAN, wn[1] = INFINITY, wn[2] = -INFINITY; /* then 1..13 */
+    expect_kept(wn, wb, PR_SCOPE_LAYER, PR_NORM_NONE, 0xf807u, 0xff00u);
+    /* rms over a's finite weights (1..13): 7.9 against b's 9.7 */
+    expect_kept(wn, wb, PR_SCOPE_GLOBAL, PR_NORM_RMS, 0xfc07u, 0xfe00u);
+    expect_kept(wz, wb, PR_SCOPE_GLOBAL, PR_NORM_RMS, 0x0000u, 0xffffu);
 }
 
 /* Whole channels ranked by mean |w| in double: 3e38 and NaN channels stay,
