@@ -15,10 +15,10 @@
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 
 /* The end of every --help text. */
-#define CLI_EXIT_HELP                                                                              \
-    "\n"                                                                                           \
-    "Exit status: 0 success; 1 bad data or I/O (a file that is unreadable,\n"                       \
-    "corrupt or holds non-finite values, or numbers that overflow a computation);\n"               \
+#define CLI_EXIT_HELP                                                                  \
+    "\n"                                                                               \
+    "Exit status: 0 success; 1 bad data or I/O (a file that is unreadable,\n"           \
+    "corrupt or holds non-finite values, or numbers that overflow a computation);\n"   \
     "2 usage or config error.\n"
 
 /* A tiny option scanner: accepts "-x VALUE", "--long VALUE", "--long=VALUE"

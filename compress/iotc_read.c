@@ -133,8 +133,9 @@ static nn_status decode_input(nn_rbuf *r, iotc_model *f, const uint8_t **lut, nn
         for (int c = 0; c < m->in_c; c++) {
             uint64_t off = nn_rbuf_offset(r);
             RD(nn_rbuf_f32(r, &v[c], k ? "std" : "mean", err));
-            CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off, "normalization %s[%d] = %g, must be %s",
-                  k ? "std" : "mean", c, (double)v[c], k ? "finite and > 0" : "finite");
+            CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off,
+                  "normalization %s[%d] = %g, must be %s", k ? "std" : "mean", c, (double)v[c],
+                  k ? "finite and > 0" : "finite");
         }
     }
     int mode;

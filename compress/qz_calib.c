@@ -283,10 +283,11 @@ static nn_status nonfinite_error(const qz_net *net, const uint32_t *index, const
                  "float arithmetic",
                  wmax);
     return nn_errorf(err, NN_ERR_NUMERIC,
-                     "%s: activation range is not finite: calibration image %d (training image "
+                     "%s: activation range is not finite: calibration image %d (data image "
                      "%lu) gives output element %zu = %g; %s",
-                     op->label, b->image, (unsigned long)(index ? index[b->image] : (uint32_t)b->image),
-                     b->elem, (double)b->value, why);
+                     op->label, b->image,
+                     (unsigned long)(index ? index[b->image] : (uint32_t)b->image), b->elem,
+                     (double)b->value, why);
 }
 
 nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t *images,

@@ -275,7 +275,8 @@ Test(cli_nonfinite, quantize_exits_1_for_a_model_it_cannot_express, .timeout = 1
     ch_write_text(dir, "flat.json",
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
                   " \"model\": {\"layers\": [{\"type\": \"flatten\"},"
-                  " {\"type\": \"batchnorm\", \"name\": \"bn\"}, {\"type\": \"dense\", \"units\": 10}]},"
+                  " {\"type\": \"batchnorm\", \"name\": \"bn\"},"
+                  " {\"type\": \"dense\", \"units\": 10}]},"
                   " \"train\": {\"epochs\": 1, \"batch_size\": 32, \"lr\": 0.05},"
                   " \"quantize\": {\"calibration_images\": 20}}");
     ch_result r = ch_run(dir, "train -c flat.json -o flat.ckpt --threads 2");

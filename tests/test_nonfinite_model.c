@@ -96,8 +96,8 @@ Test(nonfinite_ckpt, save_refuses_what_load_would_reject)
     expect_save_refused(&m, NULL, "layer 4 (dense 'fc') bias[2] = -inf");
     m.params[fc->b.off + 2] = 0.0f;
     m.state[bn->stat.off + 2] = -1e-30f; /* running_var[0] */
-    expect_save_refused(&m, NULL,
-                        "layer 1 (batchnorm 'bn1') running_var[0] = -1e-30, must be finite and >= 0");
+    expect_save_refused(&m, NULL, "layer 1 (batchnorm 'bn1') running_var[0] = -1e-30, must be "
+                                  "finite and >= 0");
     m.state[bn->stat.off + 2] = 1.0f;
     nn_optim o;
     nn_optim_config oc = {.kind = NN_OPT_ADAMW, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};

@@ -131,7 +131,7 @@ Test(nonfinite_calib, overflow_to_infinity_names_the_layer_image_and_element)
     for (qz_method method = QZ_MINMAX; method <= QZ_MSE; method++) {
         cr_assert_eq(calibrate(&m, method, lo, hi, &net, &err), NN_ERR_NUMERIC);
         cr_expect(strstr(err.msg, "layer 0 (conv2d 'big'): activation range is not finite: "
-                                  "calibration image 0 (training image 0) gives output element 0 "
+                                  "calibration image 0 (data image 0) gives output element 0 "
                                   "= inf"),
                   "%s", err.msg);
         qz_net_free(&net);
@@ -149,7 +149,7 @@ Test(nonfinite_calib, nan_weights_and_bad_normalization_are_errors)
     nn_error err;
     cr_assert_eq(calibrate(&m, QZ_MSE, lo, hi, &net, &err), NN_ERR_NUMERIC);
     cr_expect(strstr(err.msg, "layer 2 (dense 'fc'): activation range is not finite: calibration "
-                              "image 0 (training image 0) gives output element 1 = nan"),
+                              "image 0 (data image 0) gives output element 1 = nan"),
               "%s", err.msg);
     qz_net_free(&net);
     /* std = a denormal: 1 / (255 * std) overflows before any layer runs */
