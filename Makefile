@@ -2,6 +2,7 @@
 #   make            bin/iotcnn (and the dataset tools)
 #   make test       Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
 #   make bench      training throughput against PyTorch, sgemm peak; deployment speed
 #                   (int8 vs float, pruned vs unpruned, iotcnn int8 vs PyTorch int8)
@@ -68,7 +69,7 @@ test: all $(BUILD)/tests/iotcnn_tests
 asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin \
-	    OPT="-O1 -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+	    OPT="-O1 -march=native -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 # bench/*.h (shared timing code) are prerequisites, not compiler inputs.
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a $(wildcard bench/*.h)

@@ -1,6 +1,7 @@
 /* cli.h - what the iotcnn subcommands share: option parsing, error
- * reporting, JSON output. Only cmd/ prints and chooses exit codes:
- * 0 success, 2 usage or config error, 1 runtime error. */
+ * reporting, JSON output. Only cmd/ prints and chooses exit codes, one
+ * contract for every command (CLI_EXIT_HELP, nn_status_exit_code):
+ * 0 success, 1 bad data or I/O, 2 usage or config error. */
 #ifndef CLI_H
 #define CLI_H
 
@@ -12,6 +13,13 @@
 #define IOTCNN_VERSION "0.1.0"
 
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
+
+/* The end of every --help text. */
+#define CLI_EXIT_HELP                                                                  \
+    "\n"                                                                               \
+    "Exit status: 0 success; 1 bad data or I/O (a file that is unreadable,\n"           \
+    "corrupt or holds non-finite values, or numbers that overflow a computation);\n"   \
+    "2 usage or config error.\n"
 
 /* A tiny option scanner: accepts "-x VALUE", "--long VALUE", "--long=VALUE"
  * and flags. */

@@ -22,7 +22,7 @@ static const char usage[] =
     "  -o, --output FILE    PNG to write (atomically)\n"
     "      --n N            images in the grid (default 64)\n"
     "      --seed S         overrides train.seed\n"
-    "      --epoch E        the epoch whose draws to show (default 1)\n";
+    "      --epoch E        the epoch whose draws to show (default 1)\n" CLI_EXIT_HELP;
 
 #define GAP 2        /* pixels between tiles */
 #define GAP_VALUE 96 /* gray of the gaps     */

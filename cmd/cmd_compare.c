@@ -30,7 +30,7 @@ static const char usage[] =
     "      --limit N           accuracy on the first N test images only\n"
     "      --threads T         threads for the accuracy pass (default: all CPUs)\n"
     "      --latency-images N  images timed one by one (default 1000)\n"
-    "      --json              print one JSON summary as the last stdout line\n";
+    "      --json              print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *models[COMPARE_MAX_MODELS];

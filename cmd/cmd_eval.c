@@ -34,7 +34,7 @@ static const char usage[] =
     "      --no-test-flip  plain evaluation even if the config asks for the flip\n"
     "      --isa ISA       .iotc models: the engine's instruction set (default: the\n"
     "                      best this CPU has; every one gives the same results)\n"
-    "      --json          print one JSON summary as the last stdout line\n";
+    "      --json          print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *model, *config, *data;

@@ -22,7 +22,7 @@ static const char usage[] =
     "\n"
     "  -m, --model MODEL  the file to describe (the format is read from its\n"
     "                     first bytes, not its name)\n"
-    "      --json         print one JSON object as the last stdout line\n";
+    "      --json         print one JSON object as the last stdout line\n" CLI_EXIT_HELP;
 
 static const char CKPT_MAGIC[] = "IOTCNNCK";
 

@@ -45,9 +45,7 @@ static const char usage[] =
     "                       0: none)\n"
     "      --limit N        fine-tune on the first N training images only\n"
     "      --threads T      worker threads (default: all CPUs)\n"
-    "      --json           print one JSON summary as the last stdout line\n"
-    "\n"
-    "Exit status: 0 success, 2 usage or config error, 1 runtime error.\n";
+    "      --json           print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *config, *model, *output;
@@ -340,8 +338,10 @@ int cmd_prune(int argc, char **argv)
     nn_images ti = data_images(&test);
     nn_eval_config ec = {cfg.train.eval_batch, o.threads, cfg.test_flip};
     nn_eval_result before, after;
-    if ((st = nn_evaluate(&ck.model, &ti, &ec, &before, &err)))
+    if ((st = nn_evaluate(&ck.model, &ti, &ec, &before, &err))) {
+        nn_error_prefix(&err, "%s", o.model);
         cli_fail("prune", st, &err);
+    }
     fprintf(stderr, "iotcnn prune: %s: %zu parameters, test accuracy %.2f%%; %s pruning to %g\n",
             o.model, ck.model.n_params, 100.0 * before.correct / (before.n ? before.n : 1),
             cfg.prune.method == CFG_PRUNE_STRUCTURED ? "structured" : "magnitude",
@@ -358,8 +358,10 @@ int cmd_prune(int argc, char **argv)
     }
     if (st != NN_OK)
         cli_fail("prune", st, &err);
-    if ((st = nn_evaluate(&work, &ti, &ec, &after, &err)))
+    if ((st = nn_evaluate(&work, &ti, &ec, &after, &err))) {
+        nn_error_prefix(&err, "%s pruned", o.model);
         cli_fail("prune", st, &err);
+    }
 
     pr_report *report = malloc(sizeof *report);
     if (!report)

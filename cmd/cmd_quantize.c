@@ -31,7 +31,7 @@ static const char usage[] =
     "                       on the test set\n"
     "      --limit N        --eval uses only the first N test images\n"
     "      --threads T      worker threads (default: all CPUs)\n"
-    "      --json           print one JSON summary as the last stdout line\n";
+    "      --json           print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *model, *output, *config;
@@ -139,8 +139,9 @@ static void evaluate(eval_result *res, nn_model *m, const qm_model *q, const cfg
     const nn_eval_config ec = {256, o->threads, 0};
     nn_eval_result fr, qr;
     qe_plan *plan;
-    if ((st = nn_evaluate(m, &img, &ec, &fr, &err)) != NN_OK ||
-        (st = qe_plan_create(&plan, q, ec.batch, QE_ISA_AUTO, &err)) != NN_OK)
+    if ((st = nn_evaluate(m, &img, &ec, &fr, &err)) != NN_OK)
+        nn_error_prefix(&err, "%s", o->model);
+    if (st != NN_OK || (st = qe_plan_create(&plan, q, ec.batch, QE_ISA_AUTO, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
     if ((st = qe_evaluate(plan, &img, &ec, &qr, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
@@ -207,8 +208,11 @@ int cmd_quantize(int argc, char **argv)
         cli_fail("quantize", st, &err);
     }
     if ((st = qz_calibrate(lo, hi, net, train.images, index, n_cal, qz->method, qz->percentile,
-                           o.threads, &err)) != NN_OK ||
-        (st = qz_op_bits_fixed(bits, fixed, net, &ck.model, qz, &err)) != NN_OK)
+                           o.threads, &err)) != NN_OK) {
+        nn_error_prefix(&err, "%s", o.model);
+        cli_fail("quantize", st, &err);
+    }
+    if ((st = qz_op_bits_fixed(bits, fixed, net, &ck.model, qz, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
     double acc8 = 0, acc_auto = 0;
     if (qz->auto_bits) {
@@ -222,8 +226,10 @@ int cmd_quantize(int argc, char **argv)
         else
             st = qz_auto_bits(bits, fixed, net, lo, hi, train.images, train.labels, index, n_cal,
                               qz->max_drop, o.threads, &acc8, &acc_auto, &err);
-        if (st != NN_OK)
+        if (st != NN_OK) {
+            nn_error_prefix(&err, "%s", o.model);
             cli_fail("quantize", st, &err);
+        }
         int n4 = 0;
         for (int i = 0; i < net->n_ops; i++)
             n4 += bits[i] == 4;

@@ -36,8 +36,9 @@ static const char usage[] =
     "                       interrupted (to train in time-boxed pieces)\n"
     "      --json           print one JSON summary as the last stdout line\n"
     "\n"
-    "Exit status: 0 success, 2 usage or config error, 1 runtime error (I/O,\n"
-    "corrupt data, non-finite loss: the last good checkpoint is kept).\n";
+    "Exit status: 0 success; 1 bad data or I/O (a file that is unreadable,\n"
+    "corrupt or holds non-finite values; a non-finite loss: the last good\n"
+    "checkpoint is kept); 2 usage or config error.\n";
 
 typedef struct {
     const char *config_path, *output, *resume;

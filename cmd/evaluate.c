@@ -156,8 +156,10 @@ static void evaluate_checkpoint(const evaluate_request *q, evaluate_outcome *out
     nn_images img = data_images(&test);
     st = nn_evaluate(&ck.model, &img, &(nn_eval_config){q->batch, q->threads, out->test_flip},
                      &out->r, &err);
-    if (st != NN_OK)
+    if (st != NN_OK) {
+        nn_error_prefix(&err, "%s", q->model);
         cli_fail(q->cmd, st, &err);
+    }
     out->file_bytes = ck.file_bytes;
     out->deploy_bytes = (uint64_t)ck.model.n_params * 4u;
     out->macs = nn_model_macs(&ck.model);

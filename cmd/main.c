@@ -18,7 +18,7 @@ static const char usage[] =
     "  info      describe a model file (.ckpt or .iotc): layers, sizes, MACs\n"
     "  compare   several models side by side: accuracy, bytes, latency\n"
     "\n"
-    "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n";
+    "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n" CLI_EXIT_HELP;
 
 int main(int argc, char **argv)
 {

@@ -99,7 +99,9 @@ const char *iotc_get_meta(const iotc_model *f, const char *key);
 
 /* Serializes f (whose m must pass qm_model_validate, pools carrying their
  * input's quantization) into out, choosing each layer's smallest weight
- * encoding; fills the statistics fields of f. */
+ * encoding; fills the statistics fields of f. A model the format cannot
+ * hold (those rules, names outside [A-Za-z0-9_.-], normalization that is
+ * not finite) is NN_ERR_FORMAT. */
 nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err);
 /* iotc_encode, then nn_write_file_atomic. */
 nn_status iotc_save(const char *path, iotc_model *f, nn_error *err);

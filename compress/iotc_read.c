@@ -67,6 +67,18 @@ static nn_status get_scale(nn_rbuf *r, float *v, const char *field, nn_error *er
     return NN_OK;
 }
 
+/* "op 2 (dense 'fc')", or "op 3 (add)" for an unnamed op: what messages
+ * about one op's values start with. */
+static const char *op_label(char *buf, size_t size, const iotc_model *f, int i)
+{
+    const char *type = qm_op_type_name(f->m.ops[i].type);
+    if (f->name[i][0])
+        snprintf(buf, size, "op %d (%s '%s')", i, type ? type : "?", f->name[i]);
+    else
+        snprintf(buf, size, "op %d (%s)", i, type ? type : "?");
+    return buf;
+}
+
 static nn_status get_u8(nn_rbuf *r, int *v, int hi, const char *field, nn_error *err)
 {
     uint64_t off = nn_rbuf_offset(r);
@@ -121,8 +133,9 @@ static nn_status decode_input(nn_rbuf *r, iotc_model *f, const uint8_t **lut, nn
         for (int c = 0; c < m->in_c; c++) {
             uint64_t off = nn_rbuf_offset(r);
             RD(nn_rbuf_f32(r, &v[c], k ? "std" : "mean", err));
-            CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off, "%s[%d] = %g is invalid",
-                  k ? "std" : "mean", c, (double)v[c]);
+            CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off,
+                  "normalization %s[%d] = %g, must be %s", k ? "std" : "mean", c, (double)v[c],
+                  k ? "finite and > 0" : "finite");
         }
     }
     int mode;
@@ -159,7 +172,8 @@ static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
         RD(get_int(r, &op->pad, 0, 63, "pad", err));
     }
     RD(get_u8(r, &op->relu, 1, "relu flag", err));
-    RD(get_scale(r, &op->out.scale, "output scale", err));
+    const uint64_t scale_off = nn_rbuf_offset(r); /* checked once the name is known */
+    RD(nn_rbuf_f32(r, &op->out.scale, "output scale", err));
     int64_t z;
     RD(qio_get_svar(r, &z, -128, 127, "output zero point", err));
     op->out.zero = (int32_t)z;
@@ -170,9 +184,14 @@ static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
               op->weight_bits);
     }
     if (op->type == QM_ADD) {
-        RD(get_int(r, &op->add_mult[0], 0, INT32_MAX, "add multiplier", err));
-        RD(get_int(r, &op->add_mult[1], 0, INT32_MAX, "add multiplier", err));
-        RD(get_int(r, &op->add_shift, 1, 62, "add shift", err));
+        /* (the name comes later in the record: the index names the op) */
+        char field[64];
+        for (int k = 0; k < 2; k++) {
+            snprintf(field, sizeof field, "op %d (add): multiplier[%d]", i, k);
+            RD(get_int(r, &op->add_mult[k], 0, INT32_MAX, field, err));
+        }
+        snprintf(field, sizeof field, "op %d (add): shift", i);
+        RD(get_int(r, &op->add_shift, 1, 62, field, err));
     }
     int64_t src;
     RD(qio_get_svar(r, &src, -1, NN_MAX_LAYERS - 1, "source layer", err));
@@ -184,6 +203,10 @@ static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     f->name[i][nl] = '\0';
     CHECK(iotc_valid_name(f->name[i], (size_t)nl), off, "op %d: name is not made of [A-Za-z0-9_.-]",
           i);
+    char label[80];
+    CHECK(isfinite(op->out.scale) && op->out.scale > 0, scale_off,
+          "%s: output scale = %g, must be finite and > 0", op_label(label, sizeof label, f, i),
+          (double)op->out.scale);
     return NN_OK;
 }
 
@@ -213,6 +236,8 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     qm_model *m = &f->m;
     qm_op *op = &m->ops[i];
     const float in_s = op->input == QM_INPUT ? m->in.scale : m->ops[op->input].out.scale;
+    char label[80];
+    op_label(label, sizeof label, f, i);
     uint64_t off = nn_rbuf_offset(r);
     int flags;
     RD(get_u8(r, &flags, 255, "flags", err));
@@ -230,7 +255,8 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
         }
         memcpy(&op->w_scale[o], &bits, 4);
         CHECK(isfinite(op->w_scale[o]) && op->w_scale[o] > 0, off,
-              "channel %d: weight scale %g, must be finite and > 0", o, (double)op->w_scale[o]);
+              "%s: weight scale[%d] = %g, must be finite and > 0", label, o,
+              (double)op->w_scale[o]);
     }
     for (int o = 0; o < op->out_c; o++) {
         int64_t b;
@@ -243,22 +269,24 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
             uint32_t u;
             RD(nn_rbuf_u32(r, &u, "multiplier", err));
             CHECK(u >= (1u << 30) && u < (1u << 31), off,
-                  "channel %d: multiplier %lu is not in [2^30, 2^31)", o, (unsigned long)u);
+                  "%s: multiplier[%d] = %lu, must be in [2^30, 2^31)", label, o,
+                  (unsigned long)u);
             op->mult[o] = (int32_t)u;
         }
         for (int o = 0; o < op->out_c; o++) {
             int s;
             off = nn_rbuf_offset(r);
             RD(get_u8(r, &s, 62, "shift", err));
-            CHECK(s >= 1, off, "channel %d: shift 0 (must be in [1, 62])", o);
+            CHECK(s >= 1, off, "%s: shift[%d] = 0, must be in [1, 62]", label, o);
             op->shift[o] = (int8_t)s;
         }
     } else {
         for (int o = 0; o < op->out_c; o++) {
             int32_t mult, shift;
             CHECK(qp_requant(in_s, op->w_scale[o], op->out.scale, &mult, &shift) == NN_OK, r->base,
-                  "channel %d: the multiplier %g * %g / %g is out of range", o, (double)in_s,
-                  (double)op->w_scale[o], (double)op->out.scale);
+                  "%s: multiplier[%d] = input scale %g * weight scale %g / output scale %g is "
+                  "outside [2^-32, 2^30)",
+                  label, o, (double)in_s, (double)op->w_scale[o], (double)op->out.scale);
             op->mult[o] = mult;
             op->shift[o] = (int8_t)shift;
         }

@@ -44,7 +44,9 @@ static int same_qparams(qm_qparams a, qm_qparams b)
     return memcmp(&a.scale, &b.scale, sizeof a.scale) == 0 && a.zero == b.zero;
 }
 
-/* What the writer relies on beyond qm_model_validate. */
+/* What the writer relies on beyond qm_model_validate. A model that breaks
+ * it cannot be expressed in the format: NN_ERR_FORMAT, like the validator's
+ * own errors (the model is bad data, whoever built it). */
 static nn_status check_writable(const iotc_model *f, nn_error *err)
 {
     const qm_model *m = &f->m;
@@ -59,25 +61,25 @@ static nn_status check_writable(const iotc_model *f, nn_error *err)
         if (iotc_is_pool(op->type)) {
             qm_qparams in = op->input == QM_INPUT ? m->in : m->ops[op->input].out;
             if (!same_qparams(in, op->out))
-                return nn_errorf(err, NN_ERR_ARG,
+                return nn_errorf(err, NN_ERR_FORMAT,
                                  "op %d (%s): a pool must keep its input's quantization", i,
                                  qm_op_type_name(op->type));
         }
         if (!iotc_valid_name(f->name[i], strnlen(f->name[i], IOTC_NAME_MAX)))
-            return nn_errorf(err, NN_ERR_ARG,
+            return nn_errorf(err, NN_ERR_FORMAT,
                              "op %d: name \"%.31s\" is not 0 to %d of "
                              "[A-Za-z0-9_.-]",
                              i, f->name[i], IOTC_NAME_MAX - 1);
         if (f->src_layer[i] < -1 || f->src_layer[i] >= NN_MAX_LAYERS)
-            return nn_errorf(err, NN_ERR_ARG, "op %d: source layer %d out of range", i,
+            return nn_errorf(err, NN_ERR_FORMAT, "op %d: source layer %d out of range", i,
                              f->src_layer[i]);
         total += op->n_weights;
         if (op->n_weights > WC_MAX_WEIGHTS || total > IOTC_MAX_TOTAL_WEIGHTS)
-            return nn_errorf(err, NN_ERR_ARG, "op %d: more weights than a .iotc file holds", i);
+            return nn_errorf(err, NN_ERR_FORMAT, "op %d: more weights than a .iotc file holds", i);
     }
     for (int c = 0; c < m->in_c; c++)
         if (!(f->std[c] > 0) || !isfinite(f->std[c]) || !isfinite(f->mean[c]))
-            return nn_errorf(err, NN_ERR_ARG, "channel %d: normalization mean %g, std %g", c,
+            return nn_errorf(err, NN_ERR_FORMAT, "channel %d: normalization mean %g, std %g", c,
                              (double)f->mean[c], (double)f->std[c]);
     return NN_OK;
 }

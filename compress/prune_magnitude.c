@@ -5,15 +5,16 @@
 
 /* Key of weight `idx` (its index in the parameter buffer, < 2^31): pruned
  * weights (kept == 0) come first, in index order; then the kept ones by
- * magnitude (times scale), ties by index. The magnitude's IEEE bits order
- * like the values for non-negative floats; +1 keeps them above the pruned
- * ones (NaN sorts last, so a NaN weight is never chosen). Distinct indices
- * make distinct keys, so "the k smallest keys" is one well-defined set. */
-static inline uint64_t weight_key(float w, float scale, int kept, size_t idx)
+ * magnitude (times scale, in double, rounded to float), ties by index. The
+ * magnitude's IEEE bits order like the values for non-negative floats; +1
+ * keeps them above the pruned ones (infinity and NaN sort last, so such a
+ * weight is never chosen). Distinct indices make distinct keys, so "the k
+ * smallest keys" is one well-defined set. */
+static inline uint64_t weight_key(float w, double scale, int kept, size_t idx)
 {
     if (!kept)
         return (uint64_t)idx;
-    float a = fabsf(w) * scale;
+    float a = (float)(fabs((double)w) * scale);
     uint32_t bits;
     memcpy(&bits, &a, sizeof bits);
     bits &= 0x7fffffffu;
@@ -42,27 +43,28 @@ uint64_t pr_select_kth(uint64_t *keys, size_t n, size_t k)
     return keys[0];
 }
 
-/* 1 / rms of the unpruned weights of node nd (1 when there are none or the
- * result is not a finite float). */
-static float rms_scale(const pr_mask *mk, const nn_model *m, const nn_node *nd)
+/* 1 / rms of the unpruned finite weights of node nd (1 when there are
+ * none or all are 0). In double, where neither the squares of floats (up
+ * to 1.2e77) nor the inverse of a denormal rms (up to 7e44) overflow; a
+ * score |w| * scale is then at most sqrt(n), a float whatever the weights. */
+static double rms_scale(const pr_mask *mk, const nn_model *m, const nn_node *nd)
 {
     double sum = 0.0;
     size_t n = 0;
     for (size_t j = 0; j < nd->w.n; j++)
-        if (mk->keep[nd->w.off + j]) {
+        if (mk->keep[nd->w.off + j] && isfinite(m->params[nd->w.off + j])) {
             double w = m->params[nd->w.off + j];
             sum += w * w;
             n++;
         }
     if (n == 0 || !(sum > 0.0))
-        return 1.0f;
-    float s = (float)(1.0 / sqrt(sum / (double)n));
-    return isfinite(s) ? s : 1.0f;
+        return 1.0;
+    return 1.0 / sqrt(sum / (double)n);
 }
 
 /* Prunes the weights of the nodes in `pool` (with per-node scales) so that
  * exactly max(k, already pruned) of them are pruned. */
-static void prune_pool(pr_mask *mk, nn_model *m, const int *pool, const float *scale, int n_pool,
+static void prune_pool(pr_mask *mk, nn_model *m, const int *pool, const double *scale, int n_pool,
                        size_t k, uint64_t *scratch)
 {
     size_t n = 0, already = 0;
@@ -132,18 +134,18 @@ nn_status pr_magnitude_prune(pr_mask *mk, nn_model *m, const pr_magnitude_config
                          "pruning: the mask has %zu flags, the model %zu parameters", mk->n,
                          m->n_params);
     int pool[NN_MAX_LAYERS], n_pool = 0;
-    float scale[NN_MAX_LAYERS];
+    double scale[NN_MAX_LAYERS];
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];
         double v = c->targets.layer[i];
         if (!pr_prunable(nd) || v == PR_SKIP)
             continue;
         if (v == PR_DEFAULT && c->scope == PR_SCOPE_GLOBAL) {
-            scale[n_pool] = c->norm == PR_NORM_RMS ? rms_scale(mk, m, nd) : 1.0f;
+            scale[n_pool] = c->norm == PR_NORM_RMS ? rms_scale(mk, m, nd) : 1.0;
             pool[n_pool++] = i;
             continue;
         }
-        float one = 1.0f;
+        double one = 1.0;
         prune_pool(mk, m, &i, &one, 1, pr_count_for(pr_target_of(&c->targets, i), nd->w.n),
                    scratch);
     }

@@ -12,6 +12,10 @@
  * Global normalization "rms" compares |w| / rms(layer) instead of |w|, rms
  * being the root mean square of the layer's unpruned weights, so that a
  * layer with small weights overall (a wide fan-in) is not emptied first.
+ * The score is computed in double and rounded to float: it never
+ * overflows (it is at most sqrt(weights)), whatever the magnitudes, from
+ * denormals to +-FLT_MAX. Weights that are infinite or NaN (which no valid
+ * checkpoint holds) are left out of the rms and never pruned.
  *
  * Already pruned weights (mask flag 0) count towards a layer's target and
  * stay pruned, whatever their value; if a layer already has more pruned

@@ -15,7 +15,7 @@ typedef struct {
     uint8_t *mirror;   /* (batch, image) left-right mirrored pixels   */
     int8_t *logits;    /* (batch, classes)                            */
     int8_t *logits_m;  /* the mirrors' logits                         */
-    float *z, *zm;     /* (classes) dequantized logits, the mirror's  */
+    double *z, *zm;    /* (classes) dequantized logits, the mirror's  */
     int *confusion;    /* (classes, classes)                          */
     double loss;
 } eval_worker;
@@ -41,9 +41,17 @@ static void mirror_images(uint8_t *dst, const uint8_t *src, int n, int c, int h,
             dst[r * w + x] = src[r * w + (w - 1 - x)];
 }
 
+/* Logits in double: scale * (q - zero) overflows a float when the scale
+ * is near FLT_MAX (a valid .iotc may hold one), never a double. */
+static void dequantize(double *z, const int8_t *q, int k, qm_qparams p)
+{
+    for (int c = 0; c < k; c++)
+        z[c] = (double)p.scale * (double)(q[c] - p.zero);
+}
+
 /* Scores one image from its (dequantized) logits: predicted class (first on
  * ties) and -log softmax[label]. */
-static int score(const float *z, int k, int label, double *loss)
+static int score(const double *z, int k, int label, double *loss)
 {
     int best = 0;
     for (int j = 1; j < k; j++)
@@ -51,8 +59,8 @@ static int score(const float *z, int k, int label, double *loss)
             best = j;
     double sum = 0.0;
     for (int j = 0; j < k; j++)
-        sum += exp((double)z[j] - (double)z[best]);
-    *loss += log(sum) - ((double)z[label] - (double)z[best]);
+        sum += exp(z[j] - z[best]);
+    *loss += log(sum) - (z[label] - z[best]);
     return best;
 }
 
@@ -66,7 +74,7 @@ static void eval_worker_run(void *ctx, int t, int T)
     const qm_qparams q = p->out_q;
     int b0, b1;
     nn_pool_slice(j->data->n, t, T, &b0, &b1);
-    float *z = w->z, *zm = w->zm;
+    double *z = w->z, *zm = w->zm;
     for (int i0 = b0; i0 < b1; i0 += j->cfg->batch) {
         int n = b1 - i0 < j->cfg->batch ? b1 - i0 : j->cfg->batch;
         const uint8_t *pix = j->data->images + (size_t)i0 * img;
@@ -77,11 +85,11 @@ static void eval_worker_run(void *ctx, int t, int T)
         }
         for (int i = 0; i < n; i++) {
             int label = j->data->labels[i0 + i];
-            qe_dequantize(z, w->logits + (size_t)i * k, (size_t)k, q);
+            dequantize(z, w->logits + (size_t)i * k, k, q);
             if (flip) {
-                qe_dequantize(zm, w->logits_m + (size_t)i * k, (size_t)k, q);
+                dequantize(zm, w->logits_m + (size_t)i * k, k, q);
                 for (int c = 0; c < k; c++)
-                    z[c] = 0.5f * (z[c] + zm[c]);
+                    z[c] = 0.5 * (z[c] + zm[c]);
             }
             w->confusion[label * k + score(z, k, label, &w->loss)]++;
         }

@@ -193,7 +193,7 @@ static nn_status setup_step(qe_plan *p, const qm_model *m, int oi, const qe_opti
         int64_t K = op->type == QM_CONV2D ? (int64_t)op->kernel * op->kernel * op->in_c
                                           : (int64_t)op->in_c * op->in_h * op->in_w;
         if (K > MAX_K)
-            return nn_errorf(err, NN_ERR_ARG, "op %d (%s): %lld inputs per output exceed the "
+            return nn_errorf(err, NN_ERR_FORMAT, "op %d (%s): %lld inputs per output exceed the "
                              "engine's limit of %d", oi, name, (long long)K, MAX_K);
         s->kdim = (int)K;
         if (op->type == QM_DENSE) {
@@ -359,7 +359,7 @@ static nn_status layout(qe_plan *p, const qm_model *m, nn_error *err)
     p->scratch_off = total;
     p->arena_bytes = total + QE_ALIGN_UP(scratch) + (QE_ALIGN - 1);
     if (p->arena_bytes < total)
-        return nn_errorf(err, NN_ERR_ARG, "the arena size overflows");
+        return nn_errorf(err, NN_ERR_FORMAT, "the arena size overflows");
     return NN_OK;
 }
 

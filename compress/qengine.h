@@ -88,8 +88,9 @@ qe_isa qe_isa_best(void);
 /* Plans m for batches of up to max_batch (>= 1) images with the given ISA
  * (QE_ISA_AUTO: qe_isa_best()) and QE_SPARSE_AUTO. Errors: the model fails
  * qm_model_validate (NN_ERR_FORMAT, the validator's message), a pooling op
- * whose output zero point differs from its input's (NN_ERR_FORMAT),
- * max_batch out of range or an ISA this CPU lacks (NN_ERR_ARG), out of
+ * whose output zero point differs from its input's, a layer beyond the
+ * engine's limits (more than 2^26 inputs per output, an arena size that
+ * overflows) (NN_ERR_FORMAT), max_batch out of range or an ISA this CPU lacks (NN_ERR_ARG), out of
  * memory (NN_ERR_NOMEM). On error *out is NULL. */
 nn_status qe_plan_create(qe_plan **out, const qm_model *m, int max_batch, qe_isa isa,
                          nn_error *err);

@@ -88,6 +88,7 @@ typedef struct {
     int kernel, stride, pad, relu;
     int src_layer; /* float layer this op implements                  */
     int from_bn;   /* 1: a batch norm as a 1x1 conv; 2: a lone ReLU   */
+    char label[80]; /* its name in messages: "layer 3 (conv2d 'c2')"   */
     size_t n_weights;
     float *w; /* conv (out_c, k, k, in_c); dense (out_c, in_size HWC) */
     float *b; /* (out_c)                                          */
@@ -103,8 +104,10 @@ typedef struct {
     size_t col_floats;                 /* im2col scratch of the largest conv  */
 } qz_net;
 
-/* Builds the folded net of m (batch-norm running statistics). Errors
- * (NN_ERR_ARG) name the float layer that cannot be expressed. */
+/* Builds the folded net of m (batch-norm running statistics). Errors name
+ * the float layer: NN_ERR_FORMAT for a layout the int8 format cannot
+ * express, NN_ERR_NUMERIC when a folded value (gamma / sqrt(var + eps),
+ * a weight or bias times it) is beyond the float range. */
 nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err);
 void qz_net_free(qz_net *net);
 
@@ -132,7 +135,12 @@ static inline const float *qz_net_logits(const qz_net *net, const float *tensors
 /* ---- 2. calibration -------------------------------------------------------- */
 
 /* A histogram of values over [lo, hi] in `bins` equal bins; exact zeros
- * are counted apart (zeros), since ReLU outputs have many. */
+ * are counted apart (zeros), since ReLU outputs have many. The range rules
+ * below never index outside the bins, whatever the histogram: a bound that
+ * is not finite gives [0, 0] (qz_calibrate never builds such a histogram:
+ * it fails first, naming the layer whose activations are not finite); no
+ * bins, or a width hi - lo that is not a finite positive number, gives
+ * qz_range_percentile [0, 0] and qz_range_mse min/max widened to contain 0. */
 typedef struct {
     double lo, hi;
     int bins;
@@ -161,7 +169,10 @@ void qz_pick_calibration(uint32_t *index, int n, int total, uint64_t seed);
 /* Real output range lo[i] <= 0 <= hi[i] of every op i of net over the
  * images index[0..n) of `images` (raw pixels in the net's input shape),
  * by `method` (pools and the last op: min/max). Uses `threads` threads;
- * the result does not depend on their number. */
+ * the result does not depend on their number. Any finite activations
+ * work, up to +-FLT_MAX. NN_ERR_NUMERIC when the normalized input or an
+ * op's output is not finite (NaN or an overflow to infinity), naming the
+ * op's float layer, the first such calibration image and element. */
 nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t *images,
                        const uint32_t *index, int n, qz_method method, double percentile,
                        int threads, nn_error *err);

@@ -2,6 +2,7 @@
  * quantize.h): histograms, percentile and MSE clipping. */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,11 +67,19 @@ static int zero_bin(const qz_hist *h)
     return !(f >= 0) ? 0 : f >= h->bins ? h->bins - 1 : (int)f;
 }
 
+/* A histogram the range rules can use: bins, and a finite, non-empty
+ * [lo, hi] whose width is finite too. */
+static int hist_usable(const qz_hist *h)
+{
+    return h->bins >= 1 && isfinite(h->lo) && isfinite(h->hi) && h->hi > h->lo &&
+           isfinite(h->hi - h->lo);
+}
+
 void qz_range_percentile(const qz_hist *h, double pct, double *lo, double *hi)
 {
     *lo = 0, *hi = 0;
     uint64_t total = hist_total(h);
-    if (total == 0 || h->bins < 1 || !(h->hi > h->lo))
+    if (total == 0 || !hist_usable(h))
         return;
     const double w = (h->hi - h->lo) / h->bins, tail = (1.0 - pct / 100.0) * (double)total;
     const int zb = zero_bin(h);
@@ -100,23 +109,26 @@ void qz_range_percentile(const qz_hist *h, double pct, double *lo, double *hi)
 static int first_above(const qz_hist *h, double w, double x)
 {
     double f = floor((x - h->lo) / w - 0.5) + 1.0;
-    return f < 0 ? 0 : f > h->bins ? h->bins : (int)f;
+    return !(f >= 0) ? 0 : f > h->bins ? h->bins : (int)f;
 }
 
 /* Number of bins whose centre is below x. */
 static int count_below(const qz_hist *h, double w, double x)
 {
     double f = ceil((x - h->lo) / w - 0.5);
-    return f < 0 ? 0 : f > h->bins ? h->bins : (int)f;
+    return !(f >= 0) ? 0 : f > h->bins ? h->bins : (int)f;
 }
 
 void qz_range_mse(const qz_hist *h, double *lo, double *hi)
 {
+    *lo = 0, *hi = 0;
+    if (!isfinite(h->lo) || !isfinite(h->hi))
+        return;
     const double L = h->lo < 0 ? h->lo : 0, H = h->hi > 0 ? h->hi : 0;
     *lo = L, *hi = H;
-    const int B = h->bins;
-    if (B < 1 || !(h->hi > h->lo))
+    if (!hist_usable(h))
         return;
+    const int B = h->bins;
     const double w = (h->hi - h->lo) / B;
     /* Prefix sums of count, count * v and count * v^2 (v the bin centre):
      * the squared distance of all values beyond an edge in O(1). */
@@ -160,6 +172,26 @@ void qz_range_mse(const qz_hist *h, double *lo, double *hi)
 
 /* ---- the calibration runs --------------------------------------------------- */
 
+/* A non-finite activation: calibration image, op, element, value. */
+typedef struct {
+    int image, op;
+    size_t elem;
+    float value;
+} nonfinite;
+
+/* Records in *bad (if still empty) the first non-finite value of op o's
+ * output v[0..n) on calibration image i. */
+static void find_nonfinite(nonfinite *bad, const float *v, size_t n, int i, int o)
+{
+    if (bad->op >= 0)
+        return;
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k])) {
+            *bad = (nonfinite){i, o, k, v[k]};
+            return;
+        }
+}
+
 typedef struct {
     const qz_net *net;
     const uint8_t *images;
@@ -171,6 +203,7 @@ typedef struct {
     uint64_t *zeros;         /* (threads, n_ops)                              */
     const double *hlo, *hhi; /* (n_ops) histogram ranges of pass 1         */
     const int *need;         /* (n_ops) 1: calibrate this op                  */
+    nonfinite *bad;          /* (threads) the first non-finite activation    */
 } calib_job;
 
 static void calib_worker(void *ctx, int t, int T)
@@ -186,11 +219,13 @@ static void calib_worker(void *ctx, int t, int T)
         size_t src = j->index ? j->index[i] : (size_t)i;
         qz_net_forward(net, NULL, j->images + src * img, j->tens[t], j->col[t]);
         for (int o = 0; o < nops; o++) {
-            if (!j->need[o])
-                continue;
             const qz_fop *op = &net->ops[o];
             const float *v = j->tens[t] + net->tensor_off[o + 1];
             const size_t n = (size_t)op->out_c * op->out_h * op->out_w;
+            if (j->pass == 0) /* every op: an average pool can overflow too */
+                find_nonfinite(&j->bad[t], v, n, i, o);
+            if (!j->need[o])
+                continue;
             if (j->pass == 0) {
                 double a = mn[o], b = mx[o];
                 for (size_t k = 0; k < n; k++) {
@@ -217,6 +252,44 @@ static void calib_worker(void *ctx, int t, int T)
     }
 }
 
+/* The network input, (pixel / 255 - mean) / std, computed as
+ * qz_net_forward does, must be finite for every pixel value. */
+static nn_status check_input_range(const qz_net *net, nn_error *err)
+{
+    for (int c = 0; c < net->in_c; c++) {
+        const float scale = 1.0f / (255.0f * net->std[c]), shift = -net->mean[c] / net->std[c];
+        if (!(isfinite(scale) && isfinite(shift) && isfinite(255.0f * scale + shift)))
+            return nn_errorf(err, NN_ERR_NUMERIC,
+                             "input normalization: channel %d: (pixel / 255 - mean %g) / std %g "
+                             "is beyond the float range",
+                             c, (double)net->mean[c], (double)net->std[c]);
+    }
+    return NN_OK;
+}
+
+/* NN_ERR_NUMERIC naming the op (its float layer) and where its output
+ * first stopped being finite. */
+static nn_status nonfinite_error(const qz_net *net, const uint32_t *index, const nonfinite *b,
+                                 nn_error *err)
+{
+    const qz_fop *op = &net->ops[b->op];
+    double wmax = 0.0;
+    for (size_t k = 0; op->w && k < op->n_weights; k++)
+        wmax = fabs((double)op->w[k]) > wmax ? fabs((double)op->w[k]) : wmax;
+    char why[160] = "its inputs are too large for float arithmetic";
+    if (op->w)
+        snprintf(why, sizeof why,
+                 "its weights (largest magnitude %g after folding) or inputs are too large for "
+                 "float arithmetic",
+                 wmax);
+    return nn_errorf(err, NN_ERR_NUMERIC,
+                     "%s: activation range is not finite: calibration image %d (data image "
+                     "%lu) gives output element %zu = %g; %s",
+                     op->label, b->image,
+                     (unsigned long)(index ? index[b->image] : (uint32_t)b->image), b->elem,
+                     (double)b->value, why);
+}
+
 nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t *images,
                        const uint32_t *index, int n, qz_method method, double percentile,
                        int threads, nn_error *err)
@@ -227,13 +300,17 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
         (method == QZ_PERCENTILE && !(percentile > 50 && percentile <= 100)))
         return nn_errorf(err, NN_ERR_ARG, "invalid calibration method %d / percentile %g",
                          (int)method, percentile);
+    nn_status st = check_input_range(net, err);
+    if (st != NN_OK)
+        return st;
     nn_pool *pool;
-    nn_status st = nn_pool_create(&pool, threads, err);
+    st = nn_pool_create(&pool, threads, err);
     if (st != NN_OK)
         return st;
     openblas_set_num_threads(1); /* our threads, not OpenBLAS's (see nn_exec.h) */
     const int T = nn_pool_threads(pool), nops = net->n_ops;
-    calib_job j = {net, images, index, n, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    calib_job j = {net,  images, index, n,    0,    NULL, NULL, NULL,
+                   NULL, NULL,   NULL,  NULL, NULL, NULL, NULL};
     j.tens = calloc((size_t)T, sizeof *j.tens);
     j.col = calloc((size_t)T, sizeof *j.col);
     j.mn = malloc((size_t)T * nops * sizeof *j.mn);
@@ -241,7 +318,8 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
     j.zeros = calloc((size_t)T * nops, sizeof *j.zeros);
     double *hlo = calloc((size_t)nops, sizeof *hlo), *hhi = calloc((size_t)nops, sizeof *hhi);
     int *need = calloc((size_t)nops, sizeof *need);
-    int oom = !j.tens || !j.col || !j.mn || !j.mx || !j.zeros || !hlo || !hhi || !need;
+    j.bad = malloc((size_t)T * sizeof *j.bad);
+    int oom = !j.tens || !j.col || !j.mn || !j.mx || !j.zeros || !hlo || !hhi || !need || !j.bad;
     for (int t = 0; t < T && !oom; t++) {
         j.tens[t] = malloc(net->tensor_floats * sizeof(float));
         j.col[t] = malloc((net->col_floats ? net->col_floats : 1) * sizeof(float));
@@ -258,7 +336,14 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
     }
     for (size_t k = 0; k < (size_t)T * nops; k++)
         j.mn[k] = 0, j.mx[k] = 0; /* ranges always contain 0 */
+    for (int t = 0; t < T; t++)
+        j.bad[t] = (nonfinite){0, -1, 0, 0.0f};
     nn_pool_run(pool, calib_worker, &j);
+    for (int t = 0; t < T; t++) /* slices ascend: the first thread's is the first image's */
+        if (j.bad[t].op >= 0) {
+            st = nonfinite_error(net, index, &j.bad[t], err);
+            goto done;
+        }
     for (int o = 0; o < nops; o++) {
         double a = 0, b = 0;
         for (int t = 0; t < T; t++) {
@@ -302,7 +387,7 @@ done:
         free(j.tens[t]);
     for (int t = 0; t < T && j.col; t++)
         free(j.col[t]);
-    free(j.tens), free(j.col), free(j.mn), free(j.mx), free(j.hist), free(j.zeros);
+    free(j.tens), free(j.col), free(j.mn), free(j.mx), free(j.hist), free(j.zeros), free(j.bad);
     free(hlo), free(hhi), free(need);
     nn_pool_free(pool);
     return st;

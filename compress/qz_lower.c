@@ -12,10 +12,12 @@
  *            than the next layer of its chain: the value is shared, so
  *            nothing may fold into it any more;
  *   nonneg   its values are >= 0 (ReLU fused, or pools/adds of such). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../libnn/nn_values.h"
 #include "quantize.h"
 
 typedef struct {
@@ -28,12 +30,13 @@ typedef struct {
     nn_error *err;
 } lower_ctx;
 
+/* A model the int8 format cannot express: the model's problem, not the
+ * caller's (the CLI exits 1 for it, as for any unusable input file). */
 static nn_status layer_fail(const lower_ctx *x, int i, const char *what)
 {
-    const nn_layer_spec *l = &x->m->nodes[i].spec;
-    const char *t = nn_layer_type_name(l->type);
-    return nn_errorf(x->err, NN_ERR_ARG, "layer %d (%s%s%s%s): cannot quantize: %s", i, t ? t : "?",
-                     l->name[0] ? " \"" : "", l->name, l->name[0] ? "\"" : "", what);
+    char label[80];
+    nn_layer_label(label, sizeof label, x->m, i);
+    return nn_errorf(x->err, NN_ERR_FORMAT, "%s: cannot quantize: %s", label, what);
 }
 
 static void tensor_shape(const qz_net *net, int t, int *c, int *h, int *w)
@@ -58,6 +61,7 @@ static qz_fop *new_op(lower_ctx *x, int layer, qm_op_type type, int in, int *id)
     op->input = in;
     op->input2 = QM_INPUT;
     op->src_layer = layer;
+    nn_layer_label(op->label, sizeof op->label, x->m, layer);
     tensor_shape(net, in, &op->in_c, &op->in_h, &op->in_w);
     op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
     x->sealed[*id] = 0;
@@ -158,16 +162,44 @@ static nn_status lower_dense(lower_ctx *x, int i, int in)
 
 static int is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }
 
-/* y = s * x + t per channel folded into op p's weights and bias. */
-static void fold_affine(qz_fop *p, const double *s, const double *t)
+static int fits_float(double v) { return fabs(v) <= FLT_MAX; } /* false for NaN */
+
+/* y = s * x + t per channel folded into op p's weights and bias (s and t
+ * fit a float), or NN_ERR_NUMERIC naming batch norm layer i when a folded
+ * value does not; p is unchanged then. */
+static nn_status fold_affine(lower_ctx *x, int i, qz_fop *p, const double *s, const double *t)
 {
     size_t per = p->n_weights / (size_t)p->out_c;
+    char label[80];
     for (int o = 0; o < p->out_c; o++) {
-        float so = (float)s[o];
+        const double so = s[o];
+        for (size_t k = 0; k < per; k++) {
+            double v = (double)p->w[(size_t)o * per + k] * so;
+            if (!fits_float(v)) {
+                nn_layer_label(label, sizeof label, x->m, i);
+                return nn_errorf(x->err, NN_ERR_NUMERIC,
+                                 "%s: folding into %s: channel %d: weight %g * scale %g = %g is "
+                                 "beyond the float range",
+                                 label, p->label, o, (double)p->w[(size_t)o * per + k], so, v);
+            }
+        }
+        double b = (double)p->b[o] * s[o] + t[o];
+        if (!fits_float(b)) {
+            nn_layer_label(label, sizeof label, x->m, i);
+            return nn_errorf(x->err, NN_ERR_NUMERIC,
+                             "%s: folding into %s: channel %d: bias %g * %g + %g = %g is beyond "
+                             "the float range",
+                             label, p->label, o, (double)p->b[o], s[o], t[o], b);
+        }
+    }
+    /* Each folded value rounded once, from double: a scale below the float
+     * range (1e-50 on weights of 1e38) still folds. */
+    for (int o = 0; o < p->out_c; o++) {
         for (size_t k = 0; k < per; k++)
-            p->w[(size_t)o * per + k] *= so;
+            p->w[(size_t)o * per + k] = (float)((double)p->w[(size_t)o * per + k] * s[o]);
         p->b[o] = (float)((double)p->b[o] * s[o] + t[o]);
     }
+    return NN_OK;
 }
 
 static nn_status lower_batchnorm(lower_ctx *x, int i, int in)
@@ -188,6 +220,18 @@ static nn_status lower_batchnorm(lower_ctx *x, int i, int in)
         s[c] = (double)gamma[c] * invstd;
         t[c] = (double)beta[c] - (double)mean[c] * s[c];
         all_nonneg &= s[c] >= 0;
+        if (!fits_float(s[c]) || !fits_float(t[c])) { /* var < 0 or NaN too: sqrt gives NaN */
+            char label[80];
+            nn_layer_label(label, sizeof label, x->m, i);
+            nn_status st = nn_errorf(
+                x->err, NN_ERR_NUMERIC,
+                "%s: channel %d: cannot fold: scale gamma / sqrt(running_var + eps) = %g (gamma "
+                "%g, running_var %g, eps %g) and shift beta - running_mean * scale = %g must "
+                "both lie in the float range",
+                label, c, s[c], (double)gamma[c], (double)var[c], (double)l->eps, t[c]);
+            free(s), free(t);
+            return st;
+        }
     }
     /* Where to fold: the producer itself, or the conv/dense behind a pool. */
     qz_fop *target = NULL;
@@ -205,7 +249,7 @@ static nn_status lower_batchnorm(lower_ctx *x, int i, int in)
     }
     nn_status st = NN_OK;
     if (target) {
-        fold_affine(target, s, t);
+        st = fold_affine(x, i, target, s, t);
         x->tens[i] = in;
     } else {
         int id;

@@ -1,5 +1,6 @@
 /* qz_quant.c - folded float net + ranges -> qm_model (step 3 of
  * quantize.h), and the whole pipeline. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static double channel_scale(const float *w, size_t n, double wmax, int bits)
     return best_s;
 }
 
-static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int index, nn_error *err)
+static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, nn_error *err)
 {
     const int qmax = q->weight_bits == 8 ? 127 : 7;
     const size_t per = q->n_weights / (size_t)q->out_c;
@@ -47,9 +48,10 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int in
     /* Worst case of sum(w * (x - zero)): |w| <= qmax, |x - zero| <= 255. */
     const uint64_t worst = (uint64_t)per * (uint64_t)qmax * 255u;
     if (worst >= (uint64_t)INT32_MAX)
-        return nn_errorf(err, NN_ERR_ARG,
-                         "op %d: %zu taps of %d-bit weights could overflow the int32 accumulator",
-                         index, per, q->weight_bits);
+        return nn_errorf(err, NN_ERR_NUMERIC,
+                         "%s: %zu taps of %d-bit weights could overflow the int32 accumulator%s",
+                         f->label, per, q->weight_bits,
+                         q->weight_bits == 8 ? " (4-bit weights may fit)" : "");
     const double headroom = (double)((uint64_t)INT32_MAX - worst);
     for (int o = 0; o < q->out_c; o++) {
         const float *w = f->w + (size_t)o * per;
@@ -57,14 +59,15 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int in
         double wmax = 0;
         for (size_t k = 0; k < per; k++) {
             if (!isfinite(w[k]))
-                return nn_errorf(err, NN_ERR_NUMERIC, "op %d: channel %d has a non-finite weight",
-                                 index, o);
+                return nn_errorf(err, NN_ERR_NUMERIC,
+                                 "%s: channel %d: folded weight %zu = %g is not finite", f->label,
+                                 o, k, (double)w[k]);
             double a = fabs((double)w[k]);
             wmax = a > wmax ? a : wmax;
         }
         if (!isfinite(f->b[o]))
-            return nn_errorf(err, NN_ERR_NUMERIC, "op %d: channel %d has a non-finite bias", index,
-                             o);
+            return nn_errorf(err, NN_ERR_NUMERIC, "%s: channel %d: folded bias %g is not finite",
+                             f->label, o, (double)f->b[o]);
         float s = 0;
         int32_t mult = 0, shift = 0;
         int zero_channel = !(wmax > 0);
@@ -74,18 +77,25 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, int in
                 zero_channel = 1; /* a weight scale below the float range */
             else if (qp_requant(in_s, s, out_s, &mult, &shift) != NN_OK) {
                 if ((double)in_s * s / out_s >= 1.0)
-                    return nn_errorf(err, NN_ERR_ARG,
-                                     "op %d: channel %d needs a multiplier %g beyond 2^30", index,
-                                     o, (double)in_s * s / out_s);
+                    return nn_errorf(err, NN_ERR_NUMERIC,
+                                     "%s: channel %d: requantization multiplier input scale %g * "
+                                     "weight scale %g / output scale %g = %g is beyond 2^30: the "
+                                     "channel's weights (largest magnitude %g) are too large "
+                                     "for its output range",
+                                     f->label, o, (double)in_s, (double)s, (double)out_s,
+                                     (double)in_s * s / out_s, wmax);
                 zero_channel = 1; /* below 2^-32: the weights cannot move the output */
             }
         }
         if (zero_channel) {
-            s = qp_round_scale_up((float)ldexp((double)out_s / (double)in_s, -10));
+            /* (in double first: the ratio of two float scales may not fit a float) */
+            const double zs = ldexp((double)out_s / (double)in_s, -10);
+            s = zs > 0 && zs <= FLT_MAX ? qp_round_scale_up((float)zs) : 0.0f;
             if (!(s > 0) || !isfinite(s) || qp_requant(in_s, s, out_s, &mult, &shift) != NN_OK)
-                return nn_errorf(err, NN_ERR_ARG,
-                                 "op %d: channel %d: no weight scale for scales %g -> %g", index, o,
-                                 (double)in_s, (double)out_s);
+                return nn_errorf(err, NN_ERR_NUMERIC,
+                                 "%s: channel %d: no weight scale gives the multiplier 2^-10 "
+                                 "between input scale %g and output scale %g",
+                                 f->label, o, (double)in_s, (double)out_s);
             memset(qw, 0, per);
         } else {
             for (size_t k = 0; k < per; k++) {
@@ -112,8 +122,10 @@ nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const doubl
     q->n_ops = net->n_ops;
     for (int c = 0; c < net->in_c; c++)
         if (!(net->std[c] > 0) || !isfinite(net->std[c]) || !isfinite(net->mean[c]))
-            return nn_errorf(err, NN_ERR_ARG, "channel %d: normalization mean %g, std %g", c,
-                             (double)net->mean[c], (double)net->std[c]);
+            return nn_errorf(err, NN_ERR_NUMERIC,
+                             "input normalization: channel %d: mean %g, std %g (std must be "
+                             "finite and > 0)",
+                             c, (double)net->mean[c], (double)net->std[c]);
     q->in = qp_input_qparams(net->in_c, net->mean, net->std);
     for (int i = 0; i < net->n_ops; i++) {
         const qz_fop *f = &net->ops[i];
@@ -138,14 +150,15 @@ nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const doubl
         qm_op *op = &q->ops[i];
         float in_s = op->input == QM_INPUT ? q->in.scale : q->ops[op->input].out.scale;
         if (is_weighted(op->type)) {
-            st = quantize_channels(op, &net->ops[i], in_s, i, err);
+            st = quantize_channels(op, &net->ops[i], in_s, err);
         } else if (op->type == QM_ADD) {
             float s2 = op->input2 == QM_INPUT ? q->in.scale : q->ops[op->input2].out.scale;
             if (qp_add_requant(in_s, s2, op->out.scale, op->add_mult, &op->add_shift) != NN_OK)
-                st = nn_errorf(err, NN_ERR_ARG,
-                               "op %d (add): operand scales %g and %g do not "
-                               "fit the output scale %g",
-                               i, (double)in_s, (double)s2, (double)op->out.scale);
+                st = nn_errorf(err, NN_ERR_NUMERIC,
+                               "%s: operand scales %g and %g do not fit the output scale %g "
+                               "(a ratio beyond 2^29)",
+                               net->ops[i].label, (double)in_s, (double)s2,
+                               (double)op->out.scale);
         }
     }
     if (st == NN_OK)
@@ -211,7 +224,8 @@ nn_status qz_net_dequantize(qz_net *dst, const qz_net *src, const qm_model *q, n
             for (size_t k = 0; k < per; k++)
                 f->w[(size_t)o * per + k] =
                     op->w_scale[o] * (float)op->weights[(size_t)o * per + k];
-            f->b[o] = (float)((double)op->bias[o] * in_s * op->w_scale[o]);
+            const double b = (double)op->bias[o] * in_s * op->w_scale[o];
+            f->b[o] = (float)(b > FLT_MAX ? FLT_MAX : b < -FLT_MAX ? -FLT_MAX : b);
         }
     }
     return NN_OK;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "nn_io.h"
+#include "nn_values.h"
 
 static const char CK_MAGIC[8] = {'I', 'O', 'T', 'C', 'N', 'N', 'C', 'K'};
 #define CK_HEADER_BYTES 16u
@@ -114,6 +115,30 @@ static void put_optim(nn_wbuf *w, const nn_optim *o)
     nn_wbuf_f32s(w, o->v, nv);
 }
 
+/* The optimizer moments follow the value rule too: m finite, v finite and
+ * >= 0. On failure *index and *second (when index is not NULL) receive the
+ * element and whether it is in v. */
+static nn_status check_moments(const nn_optim *o, const nn_model *m, size_t *index, int *second,
+                               nn_error *err)
+{
+    char label[160];
+    for (int k = 0; k < 2; k++) {
+        const float *a = k ? o->v : o->m;
+        size_t n = k && o->cfg.kind != NN_OPT_ADAMW ? 0 : o->n;
+        for (size_t i = 0; i < n && a; i++) {
+            if (isfinite(a[i]) && (!k || a[i] >= 0.0f))
+                continue;
+            if (index)
+                *index = i, *second = k;
+            nn_param_label(label, sizeof label, m, i);
+            return nn_errorf(err, NN_ERR_NUMERIC, "%s moment of %s = %g, must be %s",
+                             k ? "second" : "first", label, (double)a[i],
+                             k ? "finite and >= 0" : "a finite number");
+        }
+    }
+    return NN_OK;
+}
+
 nn_status nn_checkpoint_save(const char *path, const nn_model *m, const nn_optim *opt,
                              const nn_train_state *ts, const char *config_json, nn_error *err)
 {
@@ -131,6 +156,16 @@ nn_status nn_checkpoint_save(const char *path, const nn_model *m, const nn_optim
                              (int)opt->cfg.kind);
         if (opt->cfg.kind == NN_OPT_ADAMW && !opt->v)
             return nn_errorf(err, NN_ERR_ARG, "%s: AdamW state has no second moment", path);
+    }
+    /* Never write what the loader would refuse (nn_values.h). */
+    int in_state;
+    size_t bad;
+    nn_status vst = nn_model_check_values(m, &in_state, &bad, err);
+    if (vst == NN_OK && opt)
+        vst = check_moments(opt, m, NULL, NULL, err);
+    if (vst != NN_OK) {
+        nn_error_prefix(err, "%s: cannot save", path);
+        return vst;
     }
     uint32_t n_sections = 3 + (opt != NULL) + (ts != NULL) + (config_json != NULL);
 
@@ -330,7 +365,9 @@ static nn_status decode_floats(nn_rbuf *r, float *dst, size_t n, const char *wha
     return end_of_payload(r, err);
 }
 
-static nn_status decode_optim(nn_rbuf *r, nn_optim *o, size_t n_params, nn_error *err)
+/* moment_off[0] and [1] receive the file offsets of m and v. */
+static nn_status decode_optim(nn_rbuf *r, nn_optim *o, size_t n_params, uint64_t moment_off[2],
+                              nn_error *err)
 {
     nn_optim_config c;
     memset(&c, 0, sizeof c);
@@ -366,12 +403,14 @@ static nn_status decode_optim(nn_rbuf *r, nn_optim *o, size_t n_params, nn_error
     RD(nn_rbuf_u64(r, &count, "first moment length", err));
     CHECK(count == n_params, off, "first moment has %llu values, the model has %zu parameters",
           (unsigned long long)count, n_params);
+    moment_off[0] = nn_rbuf_offset(r);
     RD(nn_rbuf_f32s(r, o->m, n_params, "first moment", err));
     size_t want_v = c.kind == NN_OPT_ADAMW ? n_params : 0;
     off = nn_rbuf_offset(r);
     RD(nn_rbuf_u64(r, &count, "second moment length", err));
     CHECK(count == want_v, off, "second moment has %llu values, expected %zu for %s",
           (unsigned long long)count, want_v, c.kind == NN_OPT_ADAMW ? "adamw" : "sgd");
+    moment_off[1] = nn_rbuf_offset(r);
     if (want_v)
         RD(nn_rbuf_f32s(r, o->v, want_v, "second moment", err));
     return end_of_payload(r, err);
@@ -590,11 +629,26 @@ static nn_status load_sections(nn_checkpoint *ck, const char *path, const sectio
     RD(decode_floats(&r, ck->model.params, ck->model.n_params, "parameters", err));
     OPEN(SEC_STAT);
     RD(decode_floats(&r, ck->model.state, ck->model.n_state, "state values", err));
+    /* NaN, infinity, a negative variance: the values themselves (nn_values.h). */
+    int in_state;
+    size_t bad;
+    nn_error verr = {{0}};
+    if (nn_model_check_values(&ck->model, &in_state, &bad, &verr) != NN_OK) {
+        const section *sec = &secs[in_state ? SEC_STAT : SEC_PARM];
+        return nn_errorf(err, NN_ERR_FORMAT, "%s: section %s: offset %llu: %s", path,
+                         in_state ? "STAT" : "PARM", (unsigned long long)(sec->off + 4 * bad),
+                         verr.msg);
+    }
     if (secs[SEC_OPTM].present) {
         OPEN(SEC_OPTM);
         /* has_optim is set first so that a failure frees what init made. */
         ck->has_optim = 1;
-        RD(decode_optim(&r, &ck->optim, ck->model.n_params, err));
+        uint64_t moment_off[2] = {0, 0};
+        RD(decode_optim(&r, &ck->optim, ck->model.n_params, moment_off, err));
+        int second;
+        if (check_moments(&ck->optim, &ck->model, &bad, &second, &verr) != NN_OK)
+            return nn_errorf(err, NN_ERR_FORMAT, "%s: section OPTM: offset %llu: %s", path,
+                             (unsigned long long)(moment_off[second] + 4 * bad), verr.msg);
     }
     if (secs[SEC_TRAN].present) {
         OPEN(SEC_TRAN);

@@ -41,12 +41,19 @@ typedef struct {
     uint64_t file_bytes;
 } nn_checkpoint;
 
-/* opt, ts, config_json may be NULL (then that section is omitted). */
+/* opt, ts, config_json may be NULL (then that section is omitted). A model
+ * or optimizer holding a value the loader would reject (nn_values.h: NaN,
+ * infinity, a negative running or second-moment variance) is not written:
+ * NN_ERR_NUMERIC, "PATH: cannot save: layer 0 (conv2d 'c1') weight[3] =
+ * nan, ...", and the file keeps its old contents. */
 nn_status nn_checkpoint_save(const char *path, const nn_model *m, const nn_optim *opt,
                              const nn_train_state *ts, const char *config_json, nn_error *err);
 
 /* Reads and verifies everything (magic, version, lengths, CRCs, enums,
- * shapes) before use. Errors name the path, the section and the offset. */
+ * shapes, and the values: nn_values.h) before use. Errors (NN_ERR_FORMAT)
+ * name the path, the section and the offset, and for a value the layer
+ * and element: "m.ckpt: section STAT: offset 9560: layer 1 (batchnorm
+ * 'bn1') running_var[0] = -1, must be finite and >= 0 (a variance)". */
 nn_status nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err);
 void nn_checkpoint_free(nn_checkpoint *ck);
 

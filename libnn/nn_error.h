@@ -7,14 +7,21 @@
 #ifndef NN_ERROR_H
 #define NN_ERROR_H
 
+/* Which status a failure gets decides the exit status (nn_status_exit_code):
+ * a problem of the data (a file, a model, the numbers in them) is never
+ * NN_ERR_ARG or NN_ERR_CONFIG, which mean the caller or the user asked for
+ * something wrong. */
 typedef enum {
     NN_OK = 0,
-    NN_ERR_ARG = 1,     /* invalid argument or shape: a caller/config bug   */
+    NN_ERR_ARG = 1,     /* invalid argument or shape: a caller/config bug,
+                           or data that does not fit what the user chose   */
     NN_ERR_CONFIG = 2,  /* bad configuration (unknown key, wrong type, ...) */
     NN_ERR_IO = 3,      /* open/read/write/rename failed                     */
-    NN_ERR_FORMAT = 4,  /* corrupt, truncated or unsupported file contents   */
+    NN_ERR_FORMAT = 4,  /* corrupt, truncated or unsupported file contents,
+                           or a model the operation cannot express         */
     NN_ERR_NOMEM = 5,   /* allocation failed                                  */
-    NN_ERR_NUMERIC = 6, /* non-finite loss or values                          */
+    NN_ERR_NUMERIC = 6, /* non-finite values (loss, parameters, activations)
+                           or values beyond what a computation represents  */
     NN_STOP = 7         /* not an error: a callback asks to stop early       */
 } nn_status;
 
@@ -31,7 +38,9 @@ nn_status nn_errorf(nn_error *err, nn_status code, const char *fmt, ...)
 void nn_error_prefix(nn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* CLI convention: 2 for usage/config errors, 1 for runtime errors, 0 for OK. */
+/* The CLI's exit status: 0 for OK (and NN_STOP), 2 for usage and config
+ * errors (NN_ERR_ARG, NN_ERR_CONFIG), 1 for bad data or I/O (every other
+ * status: I/O, format, numeric, out of memory). */
 int nn_status_exit_code(nn_status s);
 
 const char *nn_status_name(nn_status s);

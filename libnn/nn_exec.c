@@ -242,6 +242,7 @@ void nn_exec_free(nn_exec *ex)
 float *nn_exec_input(nn_exec *ex) { return ex->input; }
 float *nn_exec_grads(nn_exec *ex) { return ex->grads; }
 nn_pool *nn_exec_pool(nn_exec *ex) { return ex->pool; }
+const float *nn_exec_output(const nn_exec *ex, int node) { return ex->nb[node].out; }
 
 /* --------------------------------------------------------- input load -- */
 

@@ -62,4 +62,9 @@ float *nn_exec_grads(nn_exec *ex);
 
 nn_pool *nn_exec_pool(nn_exec *ex);
 
+/* The activations (max_batch, out_size) of layer `node` after the last
+ * forward pass. A ReLU fused into its producer shares the producer's
+ * buffer, so both return the values after the ReLU. */
+const float *nn_exec_output(const nn_exec *ex, int node);
+
 #endif

@@ -1,6 +1,7 @@
 #include "nn_train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 #include "nn_exec.h"
 #include "nn_layers.h"
 #include "nn_rng.h"
+#include "nn_values.h"
 
 static double now_seconds(void)
 {
@@ -53,11 +55,20 @@ static void flip_rows(float *x, int n, int c, int h, int w)
     }
 }
 
+/* Images whose logits are not all finite: how many, and the first one. */
+typedef struct {
+    int count, image, logit;
+    float value;
+} nonfinite_logits;
+
 /* Evaluation with an existing executor (its batch bounds the chunk size).
  * With flip, each image's logits are the mean of the image's and its
- * mirror's; sum (batch, k) is scratch for that. */
+ * mirror's; sum (batch, k) is scratch for that. bad (may be NULL) counts
+ * the images with a non-finite logit (their argmax is the first index not
+ * below a NaN: deterministic, but meaningless). */
 static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int flip,
-                          float *sum, int *correct, double *loss, int *confusion)
+                          float *sum, int *correct, double *loss, int *confusion,
+                          nonfinite_logits *bad)
 {
     int k = m->spec.num_classes;
     const nn_model_spec *s = &m->spec;
@@ -77,6 +88,15 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
                 sum[i] = 0.5f * (sum[i] + logits[i]);
             logits = sum;
         }
+        for (int i = 0; bad && i < n; i++)
+            for (int c = 0; c < k; c++) {
+                float v = logits[(size_t)i * k + c];
+                if (isfinite(v))
+                    continue;
+                if (bad->count++ == 0)
+                    bad->image = b0 + i, bad->logit = c, bad->value = v;
+                break;
+            }
         total += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
         if (confusion) {
             for (int i = 0; i < n; i++) {
@@ -180,7 +200,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         if (val && val->n > 0) {
             int vc;
             evaluate_with(ex, m, val, eval_batch, cfg->test_flip, flip_sum, &vc, &r.val_loss,
-                          NULL);
+                          NULL, NULL);
             r.has_val = 1;
             r.val_accuracy = (double)vc / val->n;
         }
@@ -205,6 +225,58 @@ done:
     free(labels);
     nn_exec_free(ex);
     return st;
+}
+
+/* The first layer whose output for image 0 of the last forward pass holds
+ * a non-finite value (-1 if none), that element and its value. */
+static int first_nonfinite_layer(const nn_exec *ex, const nn_model *m, size_t *elem, float *value)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        const float *y = nn_exec_output(ex, i);
+        for (size_t e = 0; e < m->nodes[i].out_size; e++)
+            if (!isfinite(y[e])) {
+                *elem = e, *value = y[e];
+                return i;
+            }
+    }
+    return -1;
+}
+
+/* NN_ERR_NUMERIC for logits that are not finite, saying where they come
+ * from: image bad->image runs again alone (and mirrored, with flip) to
+ * find the first layer whose output overflows, and the largest parameter
+ * up to that layer. Evaluation results would be meaningless (the argmax of
+ * NaN logits is arbitrary), so there are none. */
+static nn_status nonfinite_error(nn_exec *ex, const nn_model *m, const nn_images *d, int flip,
+                                 const nonfinite_logits *bad, nn_error *err)
+{
+    const nn_model_spec *s = &m->spec;
+    size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, elem = 0;
+    float value = 0.0f;
+    nn_exec_load_images(ex, d->images + (size_t)bad->image * in_size, NULL, 1, NULL, NULL, 0);
+    nn_exec_forward(ex, 1, 0, 0, 0);
+    int layer = first_nonfinite_layer(ex, m, &elem, &value);
+    if (layer < 0 && flip) {
+        flip_rows(nn_exec_input(ex), 1, s->in_c, s->in_h, s->in_w);
+        nn_exec_forward(ex, 1, 0, 0, 0);
+        layer = first_nonfinite_layer(ex, m, &elem, &value);
+    }
+    char where[512];
+    if (layer >= 0) {
+        char label[80], hint[256];
+        nn_layer_label(label, sizeof label, m, layer);
+        nn_largest_hint(hint, sizeof hint, m, layer);
+        snprintf(where, sizeof where,
+                 "%s is the first layer whose output is not finite (element %zu = %g)%s", label,
+                 elem, (double)value, hint);
+    } else {
+        snprintf(where, sizeof where,
+                 "the mean of the logits of the image and of its mirror overflows");
+    }
+    return nn_errorf(err, NN_ERR_NUMERIC,
+                     "the float model's logits are not finite for %d of %d images (first: image "
+                     "%d, logit[%d] = %g): %s",
+                     bad->count, d->n, bad->image, bad->logit, (double)bad->value, where);
 }
 
 nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
@@ -234,14 +306,19 @@ nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *
         return st;
     }
     double t0 = now_seconds();
+    nonfinite_logits bad = {0, 0, 0, 0.0f};
     evaluate_with(ex, m, data, batch, cfg->test_flip, flip_sum, &res->correct, &res->loss,
-                  res->confusion);
+                  res->confusion, &bad);
     res->seconds = now_seconds() - t0;
     res->n = data->n;
     res->num_classes = k;
+    if (bad.count > 0) {
+        st = nonfinite_error(ex, m, data, cfg->test_flip, &bad, err);
+        nn_eval_result_free(res);
+    }
     free(flip_sum);
     nn_exec_free(ex);
-    return NN_OK;
+    return st;
 }
 
 void nn_eval_result_free(nn_eval_result *res)

@@ -158,12 +158,12 @@ Test(iotc_format, unwritable_models_and_paths_are_errors)
     nn_wbuf_init(&w);
     /* A pool that changes the quantization. */
     f->m.ops[2].out.zero += 1;
-    cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_ARG);
+    cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, "op 2 (maxpool)"), "%s", err.msg);
     f->m.ops[2].out.zero -= 1;
     /* Names and metadata out of their character sets. */
     strcpy(f->name[1], "a b");
-    cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_ARG);
+    cr_expect_eq(iotc_encode(f, &w, &err), NN_ERR_FORMAT);
     f->name[1][0] = '\0';
     cr_expect_eq(iotc_set_meta(f, "Bad", "x", &err), NN_ERR_ARG);
     cr_expect_eq(iotc_set_meta(f, "ok", "line\nbreak", &err), NN_ERR_ARG);

@@ -204,15 +204,16 @@ static void global_oracle(const nn_model *m, double target, int rms, uint8_t *ex
         const nn_node *nd = &m->nodes[i];
         if (!pr_prunable(nd))
             continue;
-        float scale = 1.0f;
+        double scale = 1.0;
         if (rms) {
             double sum = 0.0;
             for (size_t j = 0; j < nd->w.n; j++)
                 sum += (double)m->params[nd->w.off + j] * m->params[nd->w.off + j];
-            scale = (float)(1.0 / sqrt(sum / (double)nd->w.n));
+            scale = 1.0 / sqrt(sum / (double)nd->w.n);
         }
         for (size_t j = 0; j < nd->w.n; j++)
-            all[o++] = (mag_idx){fabsf(m->params[nd->w.off + j]) * scale, nd->w.off + j};
+            all[o++] = (mag_idx){(float)(fabs((double)m->params[nd->w.off + j]) * scale),
+                                 nd->w.off + j};
     }
     qsort(all, n, sizeof *all, by_mag);
     for (size_t k = 0; k < round_count(target, n); k++)

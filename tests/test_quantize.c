@@ -209,7 +209,7 @@ Test(quantize_fold, unsupported_layouts_are_errors_naming_the_layer)
     qf_build(&m, &s, 1, 0);
     qz_net net;
     nn_error err;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_ERR_ARG);
+    cr_assert_eq(qz_lower(&net, &m, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, "layer 1 (batchnorm)"), "%s", err.msg);
     nn_model_free(&m);
 }
