@@ -232,7 +232,9 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
                               .seed = cfg->train.seed,
                               .schedule = cfg->prune.finetune_schedule,
                               .label_smoothing = cfg->train.label_smoothing,
-                              .test_flip = cfg->test_flip};
+                              .test_flip = cfg->test_flip,
+                              .divergence_factor = cfg->train.divergence_factor,
+                              .lr_name = "prune.finetune.lr"};
         data_augment aug = {cfg->augment, cfg->train.seed, train.c, train.h, train.w};
         if (aug_enabled(&cfg->augment)) {
             tc.augment = data_augment_image;
