@@ -643,11 +643,11 @@ nn_status cfg_load(cfg_config *c, char **text_out, const char *path, nn_error *e
         return nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
     }
     size_t n = fread(text, 1, CFG_MAX_BYTES + 1, f);
-    int read_err = ferror(f);
+    int read_err = ferror(f) ? errno : 0;
     fclose(f);
     nn_status s = NN_OK;
     if (read_err)
-        s = nn_errorf(err, NN_ERR_IO, "%s: read error", path);
+        s = nn_errorf(err, NN_ERR_IO, "%s: cannot read config: %s", path, strerror(read_err));
     else if (n > CFG_MAX_BYTES)
         s = nn_errorf(err, NN_ERR_CONFIG, "%s: larger than %d bytes; is this really a config?",
                       path, CFG_MAX_BYTES);
