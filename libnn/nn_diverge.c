@@ -2,7 +2,6 @@
 #include "nn_diverge.h"
 
 #include <math.h>
-#include <stdio.h>
 
 #include "nn_vec.h"
 
@@ -82,21 +81,20 @@ static int node_spans(const nn_model *m, const nn_node *nd, const float *opt_m,
     return k;
 }
 
-nn_status nn_check_finite(const nn_model *m, const float *opt_m, const float *opt_v,
-                          const char *when, nn_error *err)
+int nn_find_nonfinite(const nn_model *m, const float *opt_m, const float *opt_v,
+                      nn_nonfinite *at)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         named_span s[8];
         int n = node_spans(m, &m->nodes[i], opt_m, opt_v, s);
         for (int j = 0; j < n; j++) {
             const float *p = s[j].base + s[j].span.off;
-            size_t at = nn_first_nonfinite(p, s[j].span.n);
-            if (at < s[j].span.n)
-                return nn_errorf(err, NN_ERR_NUMERIC,
-                                 "%s: layer %d (%s) %s [%zu] is %g: training diverged", when, i,
-                                 nn_layer_type_name(m->nodes[i].spec.type), s[j].what, at,
-                                 (double)p[at]);
+            size_t k = nn_first_nonfinite(p, s[j].span.n);
+            if (k < s[j].span.n) {
+                *at = (nn_nonfinite){i, s[j].what, k, p[k]};
+                return 1;
+            }
         }
     }
-    return NN_OK;
+    return 0;
 }

@@ -50,13 +50,21 @@ int nn_diverge_update(nn_diverge *d, double loss);
  * all are finite. One vectorized pass; reads every value. */
 size_t nn_first_nonfinite(const float *p, size_t n);
 
-/* NN_OK when every parameter and running statistic of m (and, when opt_m
- * / opt_v are non-NULL, every optimizer state value: n_params each) is
- * finite; otherwise NN_ERR_NUMERIC naming the first bad value's layer,
- * what it is (weights, bias, running mean, ...), its index within that
- * span and its value, after the text `when` ("after step 12 (epoch 1,
- * batch 12)"). */
-nn_status nn_check_finite(const nn_model *m, const float *opt_m, const float *opt_v,
-                          const char *when, nn_error *err);
+/* Where a non-finite value is: layer, which of its values (e.g. "weights",
+ * "running variance", "optimizer state of the bias"), the index within
+ * them, and the value. */
+typedef struct {
+    int layer;
+    const char *what;
+    size_t index;
+    float value;
+} nn_nonfinite;
+
+/* Scans every parameter and running statistic of m, and, when opt_m /
+ * opt_v are non-NULL, every optimizer state value (n_params each), layer
+ * by layer. Returns 1 and fills *at for the first NaN or infinity; 0 when
+ * all are finite. */
+int nn_find_nonfinite(const nn_model *m, const float *opt_m, const float *opt_v,
+                      nn_nonfinite *at);
 
 #endif

@@ -466,8 +466,8 @@ nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, n
     } else if (e != 0) {
         if (strcmp(step, "link") != 0)
             unlink(tmp);
-        st = nn_errorf(err, NN_ERR_IO, "%s: %s failed writing %zu bytes: %s", path, step, len,
-                       strerror(e));
+        st = nn_errorf(err, NN_ERR_IO, "%s: cannot write %zu bytes: %s failed: %s", path, len,
+                       step, strerror(e));
     } else {
         sync_dir(dir);
     }

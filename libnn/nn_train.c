@@ -98,7 +98,7 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
 static nn_status loss_diverged(const nn_diverge *dv, double loss, int epoch, uint64_t batch,
                                uint64_t step, const char *lr_name, nn_error *err)
 {
-    const char *lr = lr_name ? lr_name : "the learning rate";
+    const char *lr = lr_name ? lr_name : "learning rate";
     if (!isfinite(loss))
         return nn_errorf(err, NN_ERR_NUMERIC,
                          "non-finite loss (%g) at epoch %d, batch %llu (step %llu): training "
@@ -114,10 +114,26 @@ static nn_status loss_diverged(const nn_diverge *dv, double loss, int epoch, uin
                      dv->reference, lr);
 }
 
-/* After every step: the parameters and running statistics, one
- * vectorized pass (the optimizer state waits for the epoch's end). */
+/* NN_ERR_NUMERIC naming the first non-finite value of m (and of the
+ * optimizer state when opt is given), or NN_OK. `when` says at which point
+ * of training the check ran. */
+static nn_status check_finite(const nn_model *m, const nn_optim *opt, const char *when,
+                              const char *lr_name, nn_error *err)
+{
+    nn_nonfinite at;
+    if (!nn_find_nonfinite(m, opt ? opt->m : NULL, opt ? opt->v : NULL, &at))
+        return NN_OK;
+    return nn_errorf(err, NN_ERR_NUMERIC,
+                     "non-finite value %s: layer %d (%s) %s [%zu] is %g: training diverged; try "
+                     "a lower %s",
+                     when, at.layer, nn_layer_type_name(m->nodes[at.layer].spec.type), at.what,
+                     at.index, (double)at.value, lr_name ? lr_name : "learning rate");
+}
+
+/* After every step: the parameters and running statistics, in one
+ * vectorized pass each (the optimizer state waits for the epoch's end). */
 static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64_t step,
-                            nn_error *err)
+                            const char *lr_name, nn_error *err)
 {
     if (nn_first_nonfinite(m->params, m->n_params) == m->n_params &&
         nn_first_nonfinite(m->state, m->n_state) == m->n_state)
@@ -125,7 +141,7 @@ static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64
     char when[96];
     snprintf(when, sizeof when, "after step %llu (epoch %d, batch %llu)",
              (unsigned long long)step, epoch, (unsigned long long)batch);
-    return nn_check_finite(m, NULL, NULL, when, err);
+    return check_finite(m, NULL, when, lr_name, err);
 }
 
 nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
@@ -197,7 +213,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             ts->step++;
             if (hooks && hooks->after_step)
                 hooks->after_step(hooks->user, m, opt, ts->step);
-            if ((st = check_step(m, epoch, s + 1, ts->step, err)) != NN_OK)
+            if ((st = check_step(m, epoch, s + 1, ts->step, cfg->lr_name, err)) != NN_OK)
                 goto done;
             if (hooks && hooks->on_batch) {
                 double el = now_seconds() - t0;
@@ -219,7 +235,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         char when[64];
         snprintf(when, sizeof when, "at the end of epoch %d (step %llu)", epoch,
                  (unsigned long long)ts->step);
-        if ((st = nn_check_finite(m, opt->m, opt->v, when, err)) != NN_OK)
+        if ((st = check_finite(m, opt, when, cfg->lr_name, err)) != NN_OK)
             goto done;
         if (val && val->n > 0) {
             int vc;
