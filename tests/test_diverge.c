@@ -188,15 +188,19 @@ static void config(nn_train_config *tc, int epochs, float lr)
 
 typedef struct {
     int at_step;   /* the step after which to act */
-    int what;      /* 0: scale the last layer's weights by -10^4; 1: a NaN weight */
+    int what;      /* 0: scale the last layer's weights by -10^4; 1: a NaN weight;
+                    * 2: a NaN in the optimizer state */
 } sabotage;
 
 static void sabotage_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
 {
-    (void)opt;
     const sabotage *s = user;
     if ((int)step != s->at_step)
         return;
+    if (s->what == 2) {
+        opt->m[m->nodes[0].w.off + 3] = NAN;
+        return;
+    }
     if (s->what == 1) {
         m->params[m->nodes[0].w.off + 4] = NAN;
         return;
@@ -264,6 +268,47 @@ Test(diverge, nan_parameter_stops_training_at_its_step)
                                        "weights [4] is nan"),
                        "%s", err.msg);
     cr_assert_eq(ts.step, 5);
+    nn_optim_free(&o);
+    nn_model_free(&m);
+    free(d.images), free(d.labels);
+}
+
+typedef struct {
+    sabotage sb; /* first: sabotage_step reads the same pointer */
+    int epochs_seen;
+} sabotage_and_count;
+
+static nn_status count_epochs(void *user, const nn_epoch_report *r, const nn_train_state *ts,
+                              nn_error *err)
+{
+    (void)r, (void)ts, (void)err;
+    ((sabotage_and_count *)user)->epochs_seen++;
+    return NN_OK;
+}
+
+/* A NaN momentum on the epoch's last step has not reached any weight yet:
+ * the check at the end of the epoch finds it before on_epoch could save
+ * it. */
+Test(diverge, nan_optimizer_state_is_caught_before_the_epoch_is_saved)
+{
+    data16 d = make_data(64);
+    nn_images img = {d.images, d.labels, d.n};
+    nn_model m;
+    small_model(&m);
+    nn_optim o;
+    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
+    nn_error err;
+    cr_assert_eq(nn_optim_init(&o, &oc, m.n_params, &err), NN_OK);
+    nn_train_config tc;
+    config(&tc, 2, 0.01f);
+    sabotage_and_count sc = {{8, 2}, 0}; /* the last step of epoch 1 */
+    nn_train_hooks hooks = {NULL, count_epochs, &sc, sabotage_step};
+    nn_train_state ts = {4, 0, 2, 0};
+    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_ERR_NUMERIC);
+    cr_assert_not_null(strstr(err.msg, "at the end of epoch 1 (step 8): layer 0 (conv2d) "
+                                       "optimizer state of the weights [3] is nan"),
+                       "%s", err.msg);
+    cr_assert_eq(sc.epochs_seen, 0, "on_epoch saw a model with a NaN optimizer state");
     nn_optim_free(&o);
     nn_model_free(&m);
     free(d.images), free(d.labels);
