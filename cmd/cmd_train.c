@@ -37,7 +37,8 @@ static const char usage[] =
     "      --json           print one JSON summary as the last stdout line\n"
     "\n"
     "Exit status: 0 success, 2 usage or config error, 1 runtime error (I/O,\n"
-    "corrupt data, non-finite loss: the last good checkpoint is kept).\n";
+    "corrupt data, training diverged: the last good checkpoint is kept; see\n"
+    "train.divergence_factor in docs/config.md).\n";
 
 typedef struct {
     const char *config_path, *output, *resume;
