@@ -15,6 +15,7 @@
 #include "../libnn/nn_train.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
+#include "kept_checkpoint.h"
 #include "layer_specs.h"
 
 /* ---- the rule -------------------------------------------------------------- */
@@ -165,31 +166,53 @@ Test(diverge, find_nonfinite_names_layer_values_and_index)
 
 /* ---- in the training loop ------------------------------------------------- */
 
+/* small_model, SGD with momentum, and 64 stripes images (3 classes) to
+ * train on, 8 a batch: 8 steps an epoch. */
 typedef struct {
     uint8_t *images, *labels;
-    int n;
-} data16;
+    nn_images img;
+    nn_model m;
+    nn_optim o;
+    nn_train_state ts;
+} trainee;
 
-static data16 make_data(int n)
+static void trainee_init(trainee *t)
 {
-    data16 d = {malloc((size_t)n * 16), malloc((size_t)n), n};
-    fx_stripes(d.images, d.labels, n, 1, 4, 4, 3, 9);
-    return d;
+    t->images = malloc(64 * 16), t->labels = malloc(64);
+    fx_stripes(t->images, t->labels, 64, 1, 4, 4, 3, 9);
+    t->img = (nn_images){t->images, t->labels, 64};
+    small_model(&t->m);
+    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
+    nn_error err;
+    cr_assert_eq(nn_optim_init(&t->o, &oc, t->m.n_params, &err), NN_OK);
+    t->ts = (nn_train_state){4, 0, 0, 0};
 }
 
-static void config(nn_train_config *tc, int epochs, float lr)
+static void trainee_free(trainee *t)
 {
-    memset(tc, 0, sizeof *tc);
-    tc->epochs = epochs, tc->batch_size = 8, tc->eval_batch = 16, tc->threads = 1, tc->seed = 4;
-    tc->schedule = (nn_schedule_config){.kind = NN_SCHED_CONSTANT, .base_lr = lr};
-    tc->divergence_factor = NN_DIVERGE_DEFAULT_FACTOR;
-    tc->lr_name = "train.lr";
+    nn_optim_free(&t->o);
+    nn_model_free(&t->m);
+    free(t->images), free(t->labels);
+}
+
+/* Trains t on to epoch `epochs` at the constant rate lr. */
+static nn_status trainee_run(trainee *t, int epochs, float lr, const nn_train_hooks *hooks,
+                             nn_error *err)
+{
+    nn_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.epochs = epochs, tc.batch_size = 8, tc.eval_batch = 16, tc.threads = 1, tc.seed = 4;
+    tc.schedule = (nn_schedule_config){.kind = NN_SCHED_CONSTANT, .base_lr = lr};
+    tc.divergence_factor = NN_DIVERGE_DEFAULT_FACTOR;
+    tc.lr_name = "train.lr";
+    return nn_train(&t->m, &t->o, &t->ts, &tc, &t->img, NULL, hooks, err);
 }
 
 typedef struct {
-    int at_step;   /* the step after which to act */
-    int what;      /* 0: scale the last layer's weights by -10^4; 1: a NaN weight;
-                    * 2: a NaN in the optimizer state */
+    int at_step;     /* the step after which to act */
+    int what;        /* 0: scale the last layer's weights by -10^4; 1: a NaN
+                      * weight; 2: a NaN in the optimizer state */
+    int epochs_seen; /* on_epoch calls */
 } sabotage;
 
 static void sabotage_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
@@ -210,26 +233,37 @@ static void sabotage_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
         m->params[d->w.off + i] *= -1e4f;
 }
 
+static nn_status count_epochs(void *user, const nn_epoch_report *r, const nn_train_state *ts,
+                              nn_error *err)
+{
+    (void)r, (void)ts, (void)err;
+    ((sabotage *)user)->epochs_seen++;
+    return NN_OK;
+}
+
+/* Trains a fresh trainee for `epochs` epochs with s acting after its step;
+ * the status, with the message in err. */
+static nn_status run_sabotaged(int epochs, sabotage *s, nn_train_state *ts, nn_error *err)
+{
+    trainee t;
+    trainee_init(&t);
+    nn_train_hooks hooks = {NULL, count_epochs, s, sabotage_step};
+    nn_status st = trainee_run(&t, epochs, 0.01f, &hooks, err);
+    *ts = t.ts;
+    trainee_free(&t);
+    return st;
+}
+
 /* Logits blown up by -10^4 (confidently wrong) give a huge but finite
  * loss: the loss rule, not the non-finite check, stops training on the
  * next step, and the message gives epoch, batch, step, the loss, the
  * factor, the per-image starting loss and the hint. */
 Test(diverge, exploding_finite_loss_stops_training)
 {
-    data16 d = make_data(64);
-    nn_images img = {d.images, d.labels, d.n};
-    nn_model m;
-    small_model(&m);
-    nn_optim o;
-    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
+    sabotage sb = {11, 0, 0}; /* epoch 2, batch 3 */
+    nn_train_state ts;
     nn_error err;
-    cr_assert_eq(nn_optim_init(&o, &oc, m.n_params, &err), NN_OK);
-    nn_train_config tc;
-    config(&tc, 3, 0.01f);
-    sabotage sb = {11, 0}; /* epoch 2 (8 steps an epoch), batch 3 */
-    nn_train_hooks hooks = {NULL, NULL, &sb, sabotage_step};
-    nn_train_state ts = {4, 0, 3, 0};
-    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_ERR_NUMERIC);
+    cr_assert_eq(run_sabotaged(3, &sb, &ts, &err), NN_ERR_NUMERIC);
     cr_assert_not_null(strstr(err.msg, "loss exploded at epoch 2, batch 4 (step 12)"), "%s",
                        err.msg);
     cr_assert_not_null(strstr(err.msg, "divergence factor 10 "), "%s", err.msg);
@@ -240,9 +274,7 @@ Test(diverge, exploding_finite_loss_stops_training)
     if (start) /* per image, not the batch's sum */
         cr_assert_lt(atof(start + strlen("times the starting loss ")), 5.0, "%s", err.msg);
     cr_assert_eq(ts.epochs_done, 1);
-    nn_optim_free(&o);
-    nn_model_free(&m);
-    free(d.images), free(d.labels);
+    cr_assert_eq(sb.epochs_seen, 1);
 }
 
 /* A NaN weight after step 5: the ReLU behind the conv can turn NaN into 0,
@@ -250,40 +282,14 @@ Test(diverge, exploding_finite_loss_stops_training)
  * that very step, naming the value. */
 Test(diverge, nan_parameter_stops_training_at_its_step)
 {
-    data16 d = make_data(64);
-    nn_images img = {d.images, d.labels, d.n};
-    nn_model m;
-    small_model(&m);
-    nn_optim o;
-    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
+    sabotage sb = {5, 1, 0};
+    nn_train_state ts;
     nn_error err;
-    cr_assert_eq(nn_optim_init(&o, &oc, m.n_params, &err), NN_OK);
-    nn_train_config tc;
-    config(&tc, 2, 0.01f);
-    sabotage sb = {5, 1};
-    nn_train_hooks hooks = {NULL, NULL, &sb, sabotage_step};
-    nn_train_state ts = {4, 0, 2, 0};
-    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_ERR_NUMERIC);
+    cr_assert_eq(run_sabotaged(2, &sb, &ts, &err), NN_ERR_NUMERIC);
     cr_assert_not_null(strstr(err.msg, "after step 5 (epoch 1, batch 5): layer 0 (conv2d) "
                                        "weights [4] is nan"),
                        "%s", err.msg);
     cr_assert_eq(ts.step, 5);
-    nn_optim_free(&o);
-    nn_model_free(&m);
-    free(d.images), free(d.labels);
-}
-
-typedef struct {
-    sabotage sb; /* first: sabotage_step reads the same pointer */
-    int epochs_seen;
-} sabotage_and_count;
-
-static nn_status count_epochs(void *user, const nn_epoch_report *r, const nn_train_state *ts,
-                              nn_error *err)
-{
-    (void)r, (void)ts, (void)err;
-    ((sabotage_and_count *)user)->epochs_seen++;
-    return NN_OK;
 }
 
 /* A NaN momentum on the epoch's last step has not reached any weight yet:
@@ -291,33 +297,19 @@ static nn_status count_epochs(void *user, const nn_epoch_report *r, const nn_tra
  * it. */
 Test(diverge, nan_optimizer_state_is_caught_before_the_epoch_is_saved)
 {
-    data16 d = make_data(64);
-    nn_images img = {d.images, d.labels, d.n};
-    nn_model m;
-    small_model(&m);
-    nn_optim o;
-    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
+    sabotage sb = {8, 2, 0}; /* the last step of epoch 1 */
+    nn_train_state ts;
     nn_error err;
-    cr_assert_eq(nn_optim_init(&o, &oc, m.n_params, &err), NN_OK);
-    nn_train_config tc;
-    config(&tc, 2, 0.01f);
-    sabotage_and_count sc = {{8, 2}, 0}; /* the last step of epoch 1 */
-    nn_train_hooks hooks = {NULL, count_epochs, &sc, sabotage_step};
-    nn_train_state ts = {4, 0, 2, 0};
-    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_ERR_NUMERIC);
+    cr_assert_eq(run_sabotaged(2, &sb, &ts, &err), NN_ERR_NUMERIC);
     cr_assert_not_null(strstr(err.msg, "at the end of epoch 1 (step 8): layer 0 (conv2d) "
                                        "optimizer state of the weights [3] is nan"),
                        "%s", err.msg);
-    cr_assert_eq(sc.epochs_seen, 0, "on_epoch saw a model with a NaN optimizer state");
-    nn_optim_free(&o);
-    nn_model_free(&m);
-    free(d.images), free(d.labels);
+    cr_assert_eq(sb.epochs_seen, 0, "on_epoch saw a model with a NaN optimizer state");
 }
 
 typedef struct {
     const char *path;
-    const nn_model *m;
-    const nn_optim *o;
+    const trainee *t;
 } saver;
 
 static nn_status save(void *user, const nn_epoch_report *r, const nn_train_state *ts,
@@ -325,7 +317,7 @@ static nn_status save(void *user, const nn_epoch_report *r, const nn_train_state
 {
     (void)r;
     const saver *s = user;
-    return nn_checkpoint_save(s->path, s->m, s->o, ts, "{}", err);
+    return nn_checkpoint_save(s->path, &s->t->m, &s->t->o, ts, "{}", err);
 }
 
 /* One good epoch saved, then the run continues with an absurd rate: it
@@ -333,46 +325,26 @@ static nn_status save(void *user, const nn_epoch_report *r, const nn_train_state
  * byte, finite, and loads. */
 Test(diverge, last_good_checkpoint_is_kept)
 {
-    data16 d = make_data(64);
-    nn_images img = {d.images, d.labels, d.n};
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/run.ckpt", dir);
-    nn_model m;
-    small_model(&m);
-    nn_optim o;
-    nn_optim_config oc = {.kind = NN_OPT_SGD, .momentum = 0.9f};
-    nn_error err;
-    cr_assert_eq(nn_optim_init(&o, &oc, m.n_params, &err), NN_OK);
-    saver sv = {path, &m, &o};
+    trainee t;
+    trainee_init(&t);
+    saver sv = {path, &t};
     nn_train_hooks hooks = {NULL, save, &sv, NULL};
-    nn_train_config tc;
-    config(&tc, 1, 0.01f);
-    nn_train_state ts = {4, 0, 1, 0};
-    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
+    nn_error err;
+    cr_assert_eq(trainee_run(&t, 1, 0.01f, &hooks, &err), NN_OK, "%s", err.msg);
     size_t good_len;
     char *good = ch_slurp(path, &good_len);
     cr_assert_not_null(good);
 
-    config(&tc, 3, 1e6f);
-    cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_ERR_NUMERIC);
+    cr_assert_eq(trainee_run(&t, 3, 1e6f, &hooks, &err), NN_ERR_NUMERIC);
     cr_assert_not_null(strstr(err.msg, "training diverged"), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "epoch 2"), "%s", err.msg);
-    size_t now_len;
-    char *now = ch_slurp(path, &now_len);
-    cr_assert(now && now_len == good_len && memcmp(now, good, good_len) == 0,
-              "the checkpoint of the last good epoch was overwritten");
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(ck.train.epochs_done, 1);
-    nn_nonfinite at;
-    cr_assert_eq(nn_find_nonfinite(&ck.model, ck.optim.m, ck.optim.v, &at), 0);
-    nn_checkpoint_free(&ck);
-    free(good), free(now);
-    nn_optim_free(&o);
-    nn_model_free(&m);
+    expect_kept_checkpoint(path, good, good_len, 1);
+    free(good);
+    trainee_free(&t);
     fx_rmtree(dir);
-    free(d.images), free(d.labels);
 }
 
 /* ---- the config key -------------------------------------------------------- */
