@@ -4,7 +4,8 @@
  * checkpoint and nothing else; a write that fails (an output path that is
  * a directory, a missing or unwritable directory, a full disk simulated
  * with a file size limit) exits 1 with the path and the OS reason and
- * leaves no output and no temporary behind. */
+ * leaves no output and no temporary behind; so does standard output on a
+ * full device. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <grp.h>
@@ -265,5 +266,28 @@ Test(cli_fail, full_disk_leaves_no_partial_file, .timeout = 60)
     cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
     cr_expect_eq(litter(dir), 0);
     ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* Standard output on a full device: exit 1 with the reason, not 0 with a
+ * result that never arrived. */
+Test(cli_fail, standard_output_that_cannot_be_written, .timeout = 60)
+{
+    char dir[64], cmd[1024], path[600];
+    setup(dir, sizeof dir);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' info -m m.ckpt --json >/dev/full 2>err", dir,
+             getenv("IOTCNN_BIN"));
+    int rc = system(cmd);
+    cr_assert(WIFEXITED(rc));
+    cr_expect_eq(WEXITSTATUS(rc), 1);
+    snprintf(path, sizeof path, "%s/err", dir);
+    char *err = ch_slurp(path, NULL);
+    cr_assert_not_null(err);
+    expect_in(err, "standard output");
+    expect_in(err, strerror(ENOSPC));
+    free(err);
     fx_rmtree(dir);
 }
