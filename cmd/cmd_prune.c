@@ -358,6 +358,8 @@ int cmd_prune(int argc, char **argv)
         if (st == NN_OK && (st = prune_magnitude(&work, &cfg, epochs, &o, &updates, &err)))
             nn_model_free(&work);
     }
+    if (st == NN_ERR_NUMERIC)
+        nn_error_prefix(&err, "fine-tuning stopped; %s was not written", o.output);
     if (st != NN_OK)
         cli_fail("prune", st, &err);
     if ((st = nn_evaluate(&work, &ti, &ec, &after, &err)))

@@ -90,8 +90,8 @@ Test(cli_fail, absurd_learning_rate_stops_before_any_checkpoint, .timeout = 60)
 }
 
 /* A good first epoch, then the run resumed with the absurd rate: exit 1,
- * and the checkpoint on disk is epoch 1's, byte for byte, finite, with its
- * metrics line only. */
+ * and the checkpoint on disk is epoch 1's, byte for byte, finite; resumed
+ * again with the good rate, the metrics log has epochs 1, 2, 3 once each. */
 Test(cli_fail, divergence_keeps_the_last_good_checkpoint, .timeout = 60)
 {
     char dir[64], path[600];
@@ -111,11 +111,17 @@ Test(cli_fail, divergence_keeps_the_last_good_checkpoint, .timeout = 60)
     expect_in(r.err, "the checkpoint of the last good epoch is kept");
     ch_free(&r);
     expect_kept_checkpoint(path, good, good_len, 1);
+    /* With a sane rate again, the resumed run ends with one metrics line
+     * per epoch. */
+    r = ch_run(dir, "train --resume m.ckpt -c good.json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
     snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
     char *metrics = ch_slurp(path, NULL);
     cr_assert_not_null(metrics);
-    cr_expect(strstr(metrics, "{\"epoch\":1,") == metrics && !strstr(metrics, "\"epoch\":2"),
-              "%s", metrics);
+    cr_expect(strncmp(metrics, "{\"epoch\":1,", 11) == 0, "%s", metrics);
+    const char *e2 = strstr(metrics, "\n{\"epoch\":2,"), *e3 = strstr(metrics, "\n{\"epoch\":3,");
+    cr_expect(e2 && e3 && e2 < e3 && strchr(e3 + 1, '\n')[1] == '\0', "%s", metrics);
     cr_expect_eq(litter(dir), 0);
     free(good), free(metrics);
     fx_rmtree(dir);
@@ -135,6 +141,7 @@ Test(cli_fail, prune_finetuning_divergence_writes_nothing, .timeout = 60)
     cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_in(r.err, "training diverged");
     expect_in(r.err, "try a lower prune.finetune.lr");
+    expect_in(r.err, "fine-tuning stopped; p.ckpt was not written");
     cr_expect(!exists(dir, "p.ckpt"), "a pruned model was written");
     cr_expect_eq(litter(dir), 0);
     ch_free(&r);
