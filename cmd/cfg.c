@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../libnn/nn_diverge.h"
 #include "cfg_schedule.h"
 #include "cfg_strict.h"
 
@@ -399,7 +400,7 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
 {
     static const char *const keys[] = {"epochs",   "batch_size",      "seed",      "lr",
                                        "optimizer", "schedule",       "label_smoothing",
-                                       "eval_batch", NULL};
+                                       "eval_batch", "divergence_factor", NULL};
     const char *path = "train";
     nn_status s = cs_check_keys(x, o, path, keys, NULL, NULL);
     if (s)
@@ -409,8 +410,10 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
     t->eval_batch = 256;
     t->lr = 0.0f;
     t->label_smoothing = 0.0f;
+    t->divergence_factor = NN_DIVERGE_DEFAULT_FACTOR;
     /* Seeds are integers a double holds exactly (JSON numbers are doubles). */
     static const cs_range r_seed = {0, 9007199254740992.0, 0, 0};
+    static const cs_range r_factor = {2, 1e6, 0, 0};
     double seed = 1;
     if ((s = cs_int(x, o, "epochs", path, 1, 100000, 1, &t->epochs)) ||
         (s = cs_int(x, o, "batch_size", path, 1, 65536, 0, &t->batch_size)) ||
@@ -418,6 +421,8 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
         (s = cs_number(x, o, "seed", path, r_seed, 1, 0, NULL, &seed)) ||
         (s = cs_float(x, o, "lr", path, R_POS, 1, NULL, &t->lr)) ||
         (s = cs_float(x, o, "label_smoothing", path, R_UNIT, 0, NULL, &t->label_smoothing)) ||
+        (s = cs_number(x, o, "divergence_factor", path, r_factor, 0, 0, NULL,
+                       &t->divergence_factor)) ||
         (s = parse_optimizer(x, o, &t->optim)) ||
         (s = cfg_schedule_parse(x, o, path, t->lr, t->epochs, &t->schedule)))
         return s;
@@ -554,6 +559,7 @@ static nn_status parse_root(const cs_ctx *x, const cJSON *root, cfg_config *c)
         {"layers", "model"},     {"epochs", "train"},  {"batch_size", "train"},
         {"seed", "train"},       {"lr", "train"},      {"optimizer", "train"},
         {"schedule", "train"},   {"label_smoothing", "train"}, {"eval_batch", "train"},
+        {"divergence_factor", "train"},
     };
     for (const cJSON *it = root->child; it; it = it->next)
         for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
@@ -637,11 +643,11 @@ nn_status cfg_load(cfg_config *c, char **text_out, const char *path, nn_error *e
         return nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
     }
     size_t n = fread(text, 1, CFG_MAX_BYTES + 1, f);
-    int read_err = ferror(f);
+    int read_err = ferror(f) ? errno : 0;
     fclose(f);
     nn_status s = NN_OK;
     if (read_err)
-        s = nn_errorf(err, NN_ERR_IO, "%s: read error", path);
+        s = nn_errorf(err, NN_ERR_IO, "%s: cannot read config: %s", path, strerror(read_err));
     else if (n > CFG_MAX_BYTES)
         s = nn_errorf(err, NN_ERR_CONFIG, "%s: larger than %d bytes; is this really a config?",
                       path, CFG_MAX_BYTES);

@@ -42,6 +42,8 @@ typedef struct {
     nn_schedule_config schedule;/* schedule.base_lr = lr                      */
     float label_smoothing;
     int eval_batch;             /* batch size for evaluation passes           */
+    double divergence_factor;   /* stop when the smoothed loss exceeds this
+                                   times its reference (nn_diverge.h)         */
 } cfg_train;
 
 typedef struct {

@@ -67,6 +67,16 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
+int cli_close_stdout(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    int e = errno;
+    fprintf(stderr, "iotcnn: cannot write standard output: %s\n", e ? strerror(e) : "write error");
+    return rc ? rc : EXIT_RUNTIME;
+}
+
 double cli_now(void)
 {
     struct timespec ts;

@@ -48,6 +48,11 @@ _Noreturn void cli_fail(const char *cmd, nn_status st, const nn_error *err);
 _Noreturn void cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Flushes stdout; when that or any earlier write to it failed (a full
+ * disk, a closed pipe), prints "iotcnn: cannot write standard output:
+ * REASON" and turns a success rc into 1. Returns the exit status. */
+int cli_close_stdout(int rc);
+
 double cli_now(void);
 /* Peak resident set size of this process in bytes. */
 uint64_t cli_peak_rss_bytes(void);

@@ -230,7 +230,9 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
                               .seed = cfg->train.seed,
                               .schedule = cfg->prune.finetune_schedule,
                               .label_smoothing = cfg->train.label_smoothing,
-                              .test_flip = cfg->test_flip};
+                              .test_flip = cfg->test_flip,
+                              .divergence_factor = cfg->train.divergence_factor,
+                              .lr_name = "prune.finetune.lr"};
         data_augment aug = {cfg->augment, cfg->train.seed, train.c, train.h, train.w};
         if (aug_enabled(&cfg->augment)) {
             tc.augment = data_augment_image;
@@ -356,6 +358,8 @@ int cmd_prune(int argc, char **argv)
         if (st == NN_OK && (st = prune_magnitude(&work, &cfg, epochs, &o, &updates, &err)))
             nn_model_free(&work);
     }
+    if (st == NN_ERR_NUMERIC)
+        nn_error_prefix(&err, "fine-tuning stopped; %s was not written", o.output);
     if (st != NN_OK)
         cli_fail("prune", st, &err);
     if ((st = nn_evaluate(&work, &ti, &ec, &after, &err))) {

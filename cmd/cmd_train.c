@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "../augment/aug.h"
 #include "../libnn/nn_checkpoint.h"
@@ -12,6 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "data.h"
+#include "metrics_log.h"
 #include "progress.h"
 
 static const char usage[] =
@@ -36,9 +36,10 @@ static const char usage[] =
     "                       interrupted (to train in time-boxed pieces)\n"
     "      --json           print one JSON summary as the last stdout line\n"
     "\n"
-    "Exit status: 0 success; 1 bad data or I/O (a file that is unreadable,\n"
-    "corrupt or holds non-finite values; a non-finite loss: the last good\n"
-    "checkpoint is kept); 2 usage or config error.\n";
+    "Training that diverges (a non-finite or exploding loss, a non-finite\n"
+    "parameter; see train.divergence_factor in docs/config.md) stops with exit\n"
+    "status 1 and keeps the checkpoint of the last good epoch.\n"
+    CLI_EXIT_HELP;
 
 typedef struct {
     const char *config_path, *output, *resume;
@@ -49,6 +50,7 @@ typedef struct {
 typedef struct {
     const char *ckpt_path;
     char metrics_path[CFG_PATH_MAX + 32];
+    metrics_log metrics;
     const nn_model *model;
     const nn_optim *optim;
     const char *config_text;
@@ -146,26 +148,6 @@ static void on_batch(void *user, const nn_progress *p)
     progress_batch(&((train_ctx *)user)->prog, p);
 }
 
-static nn_status append_metrics(const char *path, const nn_epoch_report *r, nn_error *err)
-{
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open for appending", path);
-    fprintf(f,
-            "{\"epoch\":%d,\"epochs\":%d,\"step\":%llu,\"train_loss\":%.6f,"
-            "\"train_accuracy\":%.6f,",
-            r->epoch, r->epochs, (unsigned long long)r->step, r->train_loss, r->train_accuracy);
-    if (r->has_val)
-        fprintf(f, "\"val_loss\":%.6f,\"val_accuracy\":%.6f,", r->val_loss, r->val_accuracy);
-    fprintf(f,
-            "\"lr\":%.6g,\"seconds\":%.3f,\"load_seconds\":%.3f,\"images_per_second\":%.1f,"
-            "\"unix_time\":%lld}\n",
-            r->lr, r->seconds, r->load_seconds, r->images_per_second, (long long)time(NULL));
-    if (fclose(f) != 0)
-        return nn_errorf(err, NN_ERR_IO, "%s: write failed", path);
-    return NN_OK;
-}
-
 static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_state *ts,
                           nn_error *err)
 {
@@ -177,7 +159,7 @@ static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_s
     nn_status st = nn_checkpoint_save(ctx->ckpt_path, ctx->model, ctx->optim, ts,
                                       ctx->config_text, err);
     if (st == NN_OK)
-        st = append_metrics(ctx->metrics_path, r, err);
+        st = metrics_log_append(&ctx->metrics, r, err);
     if (st == NN_OK && r->epoch == ctx->stop_after && r->epoch < r->epochs)
         return NN_STOP; /* --stop-after */
     return st;
@@ -306,6 +288,12 @@ int cmd_train(int argc, char **argv)
     }
     train_ctx ctx = {.ckpt_path = out, .model = model, .optim = &optim, .stop_after = o.stop_after};
     metrics_path_for(ctx.metrics_path, sizeof ctx.metrics_path, out);
+    char resumed_metrics[CFG_PATH_MAX + 32];
+    if (o.resume)
+        metrics_path_for(resumed_metrics, sizeof resumed_metrics, o.resume);
+    if ((st = metrics_log_open(&ctx.metrics, ctx.metrics_path, o.resume ? resumed_metrics : NULL,
+                               ts.epochs_done, &err)) != NN_OK)
+        cli_fail("train", st, &err);
     ctx.config_text = effective_config(text, &cfg, &err);
     if (!ctx.config_text)
         cli_fail("train", NN_ERR_CONFIG, &err);
@@ -317,7 +305,9 @@ int cmd_train(int argc, char **argv)
                           .seed = cfg.train.seed,
                           .schedule = cfg.train.schedule,
                           .label_smoothing = cfg.train.label_smoothing,
-                          .test_flip = cfg.test_flip};
+                          .test_flip = cfg.test_flip,
+                          .divergence_factor = cfg.train.divergence_factor,
+                          .lr_name = "train.lr"};
     data_augment aug = {cfg.augment, cfg.train.seed, train.c, train.h, train.w};
     if (aug_enabled(&cfg.augment)) {
         tc.augment = data_augment_image;
@@ -379,6 +369,7 @@ int cmd_train(int argc, char **argv)
     nn_eval_result_free(&res);
     free(text);
     free((char *)ctx.config_text);
+    metrics_log_free(&ctx.metrics);
     nn_optim_free(&optim);
     if (o.resume) {
         ck.optim = (nn_optim){0};

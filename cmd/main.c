@@ -20,7 +20,7 @@ static const char usage[] =
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n" CLI_EXIT_HELP;
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -52,3 +52,5 @@ int main(int argc, char **argv)
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }
+
+int main(int argc, char **argv) { return cli_close_stdout(run(argc, argv)); }

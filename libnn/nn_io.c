@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "nn_tmp.h"
+
 /* ---- writer -------------------------------------------------------------- */
 
 void nn_wbuf_init(nn_wbuf *w) { memset(w, 0, sizeof *w); }
@@ -347,86 +349,130 @@ done:
     return NN_OK;
 }
 
-/* Best effort: makes the rename itself durable. Some file systems refuse
- * fsync on directories; the data is already safe, so failures are ignored. */
-static void sync_parent_dir(const char *path)
+/* The directory part of path ("." when none), malloc'd; NULL when out of
+ * memory. */
+static char *parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
     if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return;
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* Best effort: makes the rename itself durable. Some file systems refuse
+ * fsync on directories; the data is already safe, so failures are ignored. */
+static void sync_dir(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
     if (fd >= 0) {
         (void)fsync(fd);
         close(fd);
     }
 }
 
-nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err)
+/* Writes all of data to fd and syncs it: 0, or the errno with *step
+ * naming the call that failed. */
+static int write_all(int fd, const void *data, size_t len, const char **step)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
-    /* O_EXCL: never write through a file (or symlink) someone else made.
-     * A stale temporary from a crashed process with our pid is removed once. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    int e = errno;
-    if (fd < 0 && e == EEXIST && unlink(tmp) == 0) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        e = errno;
-    }
-    if (fd < 0) {
-        nn_status st = nn_errorf(err, NN_ERR_IO, "%s: cannot create temporary %s: %s", path,
-                                 tmp, strerror(e));
-        free(tmp);
-        return st;
-    }
-
-    const char *step = NULL;
-    e = 0;
     const uint8_t *p = data;
     size_t left = len;
     while (left > 0) {
         ssize_t put = write(fd, p, left);
-        if (put < 0) {
-            if (errno == EINTR)
-                continue;
-            step = "write", e = errno;
-            break;
-        }
-        if (put == 0) { /* should not happen for regular files; avoid spinning */
-            step = "write", e = EIO;
-            break;
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0) { /* 0 should not happen for regular files; avoid spinning */
+            *step = "write";
+            return put < 0 ? errno : EIO;
         }
         p += put;
         left -= (size_t)put;
     }
-    if (!step && fsync(fd) != 0)
-        step = "fsync", e = errno;
-    if (close(fd) != 0 && !step)
-        step = "close", e = errno;
-    if (!step && rename(tmp, path) != 0)
-        step = "rename", e = errno;
-    if (step) {
-        unlink(tmp);
-        nn_status st = nn_errorf(err, NN_ERR_IO, "%s: %s of %zu bytes failed: %s", path, step,
-                                 len, strerror(e));
-        free(tmp);
-        return st;
+    if (fsync(fd) != 0) {
+        *step = "fsync";
+        return errno;
     }
-    free(tmp);
-    sync_parent_dir(path);
-    return NN_OK;
+    return 0;
+}
+
+/* The data in an unnamed file of dir (O_TMPFILE), written and synced
+ * before it is linked under the name tmp, so that a writer killed while
+ * writing leaves nothing. Returns 0 when tmp now holds the data; -1 when
+ * O_TMPFILE or linking through /proc is not available here (the caller
+ * then writes tmp itself); or the errno of a failure, with *step. */
+static int write_unnamed(const char *dir, const char *tmp, const void *data, size_t len,
+                         const char **step)
+{
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return -1;
+    int e = write_all(fd, data, len, step);
+    if (e == 0) {
+        char proc[48];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
+            e = errno == EEXIST ? (*step = "link", EEXIST) : -1;
+    }
+    close(fd); /* synced: nothing left to lose */
+    return e;
+#else
+    (void)dir, (void)tmp, (void)data, (void)len, (void)step;
+    return -1;
+#endif
+}
+
+/* The data in a new file named tmp: 0, or the errno with *step ("create"
+ * when tmp could not be made: then it is not ours to remove). */
+static int write_named(const char *tmp, const void *data, size_t len, const char **step)
+{
+    /* O_EXCL: never write through a file (or symlink) someone else made;
+     * a temporary of this very process cannot be a crash's leftover. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        *step = "create";
+        return errno;
+    }
+    int e = write_all(fd, data, len, step);
+    if (close(fd) != 0 && e == 0)
+        *step = "close", e = errno;
+    return e;
+}
+
+nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err)
+{
+    size_t cap = strlen(path) + 96;
+    char *dir = parent_dir(path), *tmp = malloc(cap);
+    if (!dir || !tmp) {
+        free(dir), free(tmp);
+        return nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    nn_tmp_owner me;
+    nn_tmp_owner_self(&me);
+    nn_tmp_sweep(dir, &me); /* leftovers of writers killed in this directory */
+    nn_tmp_name(tmp, cap, path, &me);
+
+    const char *step = NULL;
+    int e = write_unnamed(dir, tmp, data, len, &step);
+    if (e < 0)
+        e = write_named(tmp, data, len, &step);
+    if (e == 0 && rename(tmp, path) != 0)
+        step = "rename", e = errno;
+    nn_status st = NN_OK;
+    if (e != 0 && strcmp(step, "create") == 0) {
+        st = nn_errorf(err, NN_ERR_IO, "%s: cannot create temporary %s: %s", path, tmp,
+                       strerror(e));
+    } else if (e != 0) {
+        if (strcmp(step, "link") != 0)
+            unlink(tmp);
+        st = nn_errorf(err, NN_ERR_IO, "%s: cannot write %zu bytes: %s failed: %s", path, len,
+                       step, strerror(e));
+    } else {
+        sync_dir(dir);
+    }
+    free(dir), free(tmp);
+    return st;
 }
 
 uint32_t nn_crc32(const void *data, size_t n)

@@ -97,10 +97,15 @@ nn_status nn_rbuf_errorf(const nn_rbuf *r, uint64_t off, nn_error *err, nn_statu
 nn_status nn_read_file(const char *path, uint8_t **data, size_t *len, uint64_t max_bytes,
                        nn_error *err);
 
-/* Writes data to "PATH.tmp.<pid>", fsyncs it, and renames it over path, so
- * path holds either its old contents or all of the new ones, never a
- * partial file. Every call is checked; on failure the temporary is removed
- * and the error (NN_ERR_IO) names the path and the failing step. */
+/* Writes data to a temporary next to path, fsyncs it, and renames it over
+ * path, so path holds either its old contents or all of the new ones, never
+ * a partial file, and a failed write leaves no new file at all. The
+ * temporary is unnamed until written (O_TMPFILE, where the file system has
+ * it), then "PATH.tmp.<pid>.<start>.<boot>.<ns>" for the rename; first the
+ * stale temporaries of killed writers in path's directory are removed
+ * (nn_tmp.h). Every call is checked; on failure the temporary is removed
+ * and the error (NN_ERR_IO) names the path, the failing step and the OS
+ * reason (strerror). Every file iotcnn writes goes through here. */
 nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err);
 
 /* zlib CRC-32 of n bytes (any n: zlib takes 32-bit lengths, this chunks). */

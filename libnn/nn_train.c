@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn_diverge.h"
 #include "nn_exec.h"
 #include "nn_layers.h"
 #include "nn_rng.h"
@@ -112,6 +113,56 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
     *loss = d->n ? total / d->n : 0.0;
 }
 
+/* The NN_ERR_NUMERIC of a loss that the rule says diverged. */
+static nn_status loss_diverged(const nn_diverge *dv, double loss, int epoch, uint64_t batch,
+                               uint64_t step, const char *lr_name, nn_error *err)
+{
+    const char *lr = lr_name ? lr_name : "learning rate";
+    if (!isfinite(loss))
+        return nn_errorf(err, NN_ERR_NUMERIC,
+                         "non-finite loss (%g) at epoch %d, batch %llu (step %llu): training "
+                         "diverged; try a lower %s",
+                         loss, epoch, (unsigned long long)batch, (unsigned long long)step, lr);
+    return nn_errorf(err, NN_ERR_NUMERIC,
+                     "loss exploded at epoch %d, batch %llu (step %llu): smoothed loss %.4g (this "
+                     "batch %.4g) is more than the divergence factor %g times %s %.4g: training "
+                     "diverged; try a lower %s",
+                     epoch, (unsigned long long)batch, (unsigned long long)step, dv->smoothed,
+                     loss, dv->factor,
+                     dv->reference > dv->chance ? "the starting loss" : "chance level, ln(classes) =",
+                     dv->reference, lr);
+}
+
+/* NN_ERR_NUMERIC naming the first non-finite value of m (and of the
+ * optimizer state when opt is given), or NN_OK. `when` says at which point
+ * of training the check ran. */
+static nn_status check_finite(const nn_model *m, const nn_optim *opt, const char *when,
+                              const char *lr_name, nn_error *err)
+{
+    nn_nonfinite at;
+    if (!nn_find_nonfinite(m, opt ? opt->m : NULL, opt ? opt->v : NULL, &at))
+        return NN_OK;
+    return nn_errorf(err, NN_ERR_NUMERIC,
+                     "non-finite value %s: layer %d (%s) %s [%zu] is %g: training diverged; try "
+                     "a lower %s",
+                     when, at.layer, nn_layer_type_name(m->nodes[at.layer].spec.type), at.what,
+                     at.index, (double)at.value, lr_name ? lr_name : "learning rate");
+}
+
+/* After every step: the parameters and running statistics, in one
+ * vectorized pass each (the optimizer state waits for the epoch's end). */
+static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64_t step,
+                            const char *lr_name, nn_error *err)
+{
+    if (nn_first_nonfinite(m->params, m->n_params) == m->n_params &&
+        nn_first_nonfinite(m->state, m->n_state) == m->n_state)
+        return NN_OK;
+    char when[96];
+    snprintf(when, sizeof when, "after step %llu (epoch %d, batch %llu)",
+             (unsigned long long)step, epoch, (unsigned long long)batch);
+    return check_finite(m, NULL, when, lr_name, err);
+}
+
 nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
                    const nn_images *train, const nn_images *val, const nn_train_hooks *hooks,
                    nn_error *err)
@@ -144,6 +195,8 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     }
     int n_spans = param_spans(m, spans);
     uint64_t steps_per_epoch = (uint64_t)(train->n / B);
+    nn_diverge dv;
+    nn_diverge_init(&dv, cfg->divergence_factor, k);
 
     for (int epoch = ts->epochs_done + 1; epoch <= cfg->epochs; epoch++) {
         nn_rng rng;
@@ -155,6 +208,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         double t0 = now_seconds(), loss_sum = 0.0, load_seconds = 0.0;
         int correct = 0;
         float lr = 0.0f;
+        dv.max_ratio = 0;
         nn_progress p = {epoch, cfg->epochs, 0, (int)steps_per_epoch, 0, 0, 0, 0, 0};
         for (uint64_t s = 0; s < steps_per_epoch; s++) {
             const uint32_t *idx = order + s * B;
@@ -167,11 +221,8 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
                 labels[i] = train->labels[idx[i]];
             double loss = nn_softmax_xent(dlogits, logits, labels, B, k, cfg->label_smoothing,
                                           1.0f / (float)B, &correct);
-            if (!isfinite(loss)) {
-                st = nn_errorf(err, NN_ERR_NUMERIC,
-                               "non-finite loss at epoch %d, batch %llu (step %llu): training "
-                               "diverged; try a lower train.lr",
-                               epoch, (unsigned long long)s + 1, (unsigned long long)ts->step);
+            if (nn_diverge_update(&dv, loss / B)) { /* the batch's mean loss */
+                st = loss_diverged(&dv, loss / B, epoch, s + 1, ts->step + 1, cfg->lr_name, err);
                 goto done;
             }
             loss_sum += loss;
@@ -181,6 +232,8 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             ts->step++;
             if (hooks && hooks->after_step)
                 hooks->after_step(hooks->user, m, opt, ts->step);
+            if ((st = check_step(m, epoch, s + 1, ts->step, cfg->lr_name, err)) != NN_OK)
+                goto done;
             if (hooks && hooks->on_batch) {
                 double el = now_seconds() - t0;
                 int seen = (int)(s + 1) * B;
@@ -196,7 +249,13 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         double seconds = now_seconds() - t0;
         int seen = (int)steps_per_epoch * B;
         nn_epoch_report r = {epoch, cfg->epochs, ts->step, loss_sum / seen, (double)correct / seen,
-                             0, 0, 0, seconds, load_seconds, seconds > 0 ? seen / seconds : 0, lr};
+                             0, 0, 0, seconds, load_seconds, seconds > 0 ? seen / seconds : 0, lr,
+                             dv.max_ratio};
+        char when[64];
+        snprintf(when, sizeof when, "at the end of epoch %d (step %llu)", epoch,
+                 (unsigned long long)ts->step);
+        if ((st = check_finite(m, opt, when, cfg->lr_name, err)) != NN_OK)
+            goto done;
         if (val && val->n > 0) {
             int vc;
             evaluate_with(ex, m, val, eval_batch, cfg->test_flip, flip_sum, &vc, &r.val_loss,

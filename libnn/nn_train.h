@@ -33,6 +33,12 @@ typedef struct {
     nn_image_fn augment;   /* per-image transform of training images, or NULL */
     int test_flip;         /* validation: average the logits of each image and its mirror */
     void *augment_user;
+    /* Divergence (nn_diverge.h): training stops when the smoothed loss
+     * exceeds divergence_factor times its reference; 0 turns that rule off.
+     * A non-finite loss, parameter or running statistic always stops it. */
+    double divergence_factor;
+    const char *lr_name;   /* names the learning rate in the hint ("train.lr");
+                            * NULL: "the learning rate"                      */
 } nn_train_config;
 
 typedef struct {
@@ -55,6 +61,8 @@ typedef struct {
     double load_seconds;    /* of which gathering (and augmenting) images    */
     double images_per_second;
     float lr;               /* learning rate of the epoch's last step         */
+    double loss_ratio_max;  /* largest smoothed loss / reference of the epoch
+                             * (nn_diverge.h): how close it came to the factor */
 } nn_epoch_report;
 
 typedef struct {
@@ -78,9 +86,15 @@ typedef struct {
 } nn_train_hooks;
 
 /* Trains m from epoch ts->epochs_done + 1 to cfg->epochs with optimizer opt
- * (its state continues from a checkpoint on resume). val may be NULL. A
- * non-finite loss stops training with NN_ERR_NUMERIC, leaving whatever the
- * last on_epoch saved untouched. */
+ * (its state continues from a checkpoint on resume). val may be NULL.
+ * Divergence stops training with NN_ERR_NUMERIC and a message naming the
+ * epoch, batch and step, the loss or the bad value, and the hint to lower
+ * the learning rate: a non-finite or exploding loss (checked every step,
+ * before the update), a non-finite parameter or batch-norm running
+ * statistic (checked after every step), or a non-finite optimizer state
+ * (checked at the end of each epoch, before on_epoch). So on_epoch only
+ * ever sees, and saves, a model whose every value is finite, and whatever
+ * the last on_epoch saved stays untouched. */
 nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
                    const nn_images *train, const nn_images *val, const nn_train_hooks *hooks,
                    nn_error *err);

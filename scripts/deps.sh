@@ -5,7 +5,7 @@
 # Runs apt-get as root, or through sudo.
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libpng-dev libcjson-dev zlib1g-dev
-libcriterion-dev ca-certificates"
+libcriterion-dev ca-certificates strace"
 [ "${1:-}" = bench ] && pkgs="$pkgs python3-torch python3-numpy"
 missing=""
 for p in $pkgs; do

@@ -29,6 +29,7 @@
 
 #include "../ds_io.h"
 #include "../ds_png.h"
+#include "../../libnn/nn_io.h"
 
 #define SIDE 32
 #define PIXELS (SIDE * SIDE)     /* 1024 per plane   */
@@ -90,40 +91,14 @@ static int read_labels(label_list *out, const char *path, nn_error *err)
     return NN_OK;
 }
 
-/* Writes buf to dir/name through dir/.name.XXXXXX + rename. */
+/* Writes buf to dir/name atomically (nn_write_file_atomic). */
 static int write_atomic(const char *dir, const char *name, const uint8_t *buf, size_t len,
                         nn_error *err)
 {
-    char final[4096], tmp[4096];
-    if ((size_t)snprintf(final, sizeof final, "%s/%s", dir, name) >= sizeof final ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name) >= sizeof tmp)
+    char final[4096];
+    if ((size_t)snprintf(final, sizeof final, "%s/%s", dir, name) >= sizeof final)
         return nn_errorf(err, NN_ERR_ARG, "%s/%s: path too long", dir, name);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", tmp, strerror(e));
-    }
-    int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return nn_errorf(err, NN_ERR_IO, "%s: write failed: %s", final, strerror(e));
-    }
-    if (chmod(tmp, 0644) != 0 || rename(tmp, final) != 0) {
-        e = errno;
-        unlink(tmp);
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot move into place: %s", final, strerror(e));
-    }
-    return NN_OK;
+    return nn_write_file_atomic(final, buf, len, err);
 }
 
 /* Converts one PNG + its labels (labels[0..h)) into one .bin file. */

@@ -1,0 +1,300 @@
+/* test_cli_fail.c - end to end ($IOTCNN_BIN), how runs fail: training that
+ * diverges (from the start, after a good epoch, in prune's fine-tuning)
+ * stops with exit 1 and the divergence message, keeping the last good
+ * checkpoint and nothing else; a write that fails (an output path that is
+ * a directory, a missing or unwritable directory, a full disk simulated
+ * with a file size limit) exits 1 with the path and the OS reason and
+ * leaves no output and no temporary behind; so does standard output on a
+ * full device. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <grp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli_helpers.h"
+#include "fixtures.h"
+#include "kept_checkpoint.h"
+
+/* The network of test_cli.c; %s is the learning rate, then extra blocks. */
+static const char *net =
+    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3],"
+    "  \"validation\": 100},"
+    " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, \"pad\": 1},"
+    "  {\"type\": \"batchnorm\"}, {\"type\": \"relu\"}, {\"type\": \"maxpool\", \"size\": 2},"
+    "  {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    " \"train\": {\"epochs\": 3, \"batch_size\": 16, \"seed\": 5, \"lr\": %s,"
+    "  \"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9, \"nesterov\": true},"
+    "  \"schedule\": {\"type\": \"cosine\"}}%s}";
+
+/* dir with data/, good.json (lr 0.05) and absurd.json (lr 10^4). */
+static void setup(char *dir, size_t size)
+{
+    ch_data_dir(dir, size);
+    char text[2048];
+    snprintf(text, sizeof text, net, "0.05", "");
+    ch_write_text(dir, "good.json", text);
+    snprintf(text, sizeof text, net, "1e4", "");
+    ch_write_text(dir, "absurd.json", text);
+}
+
+/* Entries of dir whose name contains ".tmp" (temporaries left behind). */
+static int litter(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static void expect_in(const char *text, const char *what)
+{
+    cr_expect_not_null(strstr(text, what), "expected \"%s\" in: %s", what, text);
+}
+
+/* ---- divergence ---------------------------------------------------------- */
+
+Test(cli_fail, absurd_learning_rate_stops_before_any_checkpoint, .timeout = 60)
+{
+    char dir[64];
+    setup(dir, sizeof dir);
+    ch_result r = ch_run(dir, "train -c absurd.json -o m.ckpt --threads 2");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "training diverged");
+    expect_in(r.err, "try a lower train.lr");
+    expect_in(r.err, "at epoch 1, batch ");
+    expect_in(r.err, "no checkpoint was written");
+    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(litter(dir), 0);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* A good first epoch, then the run resumed with the absurd rate: exit 1,
+ * and the checkpoint on disk is epoch 1's, byte for byte, finite; resumed
+ * again with the good rate, the metrics log has epochs 1, 2, 3 once each. */
+Test(cli_fail, divergence_keeps_the_last_good_checkpoint, .timeout = 60)
+{
+    char dir[64], path[600];
+    setup(dir, sizeof dir);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --stop-after 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    snprintf(path, sizeof path, "%s/m.ckpt", dir);
+    size_t good_len;
+    char *good = ch_slurp(path, &good_len);
+    cr_assert_not_null(good);
+
+    r = ch_run(dir, "train --resume m.ckpt -c absurd.json --threads 2");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "training diverged");
+    expect_in(r.err, "at epoch 2, batch ");
+    expect_in(r.err, "the checkpoint of the last good epoch is kept");
+    ch_free(&r);
+    expect_kept_checkpoint(path, good, good_len, 1);
+    /* With a sane rate again, the resumed run ends with one metrics line
+     * per epoch. */
+    r = ch_run(dir, "train --resume m.ckpt -c good.json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
+    char *metrics = ch_slurp(path, NULL);
+    cr_assert_not_null(metrics);
+    cr_expect(strncmp(metrics, "{\"epoch\":1,", 11) == 0, "%s", metrics);
+    const char *e2 = strstr(metrics, "\n{\"epoch\":2,"), *e3 = strstr(metrics, "\n{\"epoch\":3,");
+    cr_expect(e2 && e3 && e2 < e3 && strchr(e3 + 1, '\n')[1] == '\0', "%s", metrics);
+    cr_expect_eq(litter(dir), 0);
+    free(good), free(metrics);
+    fx_rmtree(dir);
+}
+
+Test(cli_fail, prune_finetuning_divergence_writes_nothing, .timeout = 60)
+{
+    char dir[64], text[2048];
+    setup(dir, sizeof dir);
+    snprintf(text, sizeof text, net, "0.05",
+             ", \"prune\": {\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 1e4}}");
+    ch_write_text(dir, "prune.json", text);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "prune -c prune.json -m m.ckpt -o p.ckpt --threads 2");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "training diverged");
+    expect_in(r.err, "try a lower prune.finetune.lr");
+    expect_in(r.err, "fine-tuning stopped; p.ckpt was not written");
+    cr_expect(!exists(dir, "p.ckpt"), "a pruned model was written");
+    cr_expect_eq(litter(dir), 0);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* ---- failed writes ------------------------------------------------------- */
+
+/* The metrics log cannot be written: the message names it with the OS
+ * reason; the directory in its way is untouched and no temporary stays. */
+Test(cli_fail, metrics_log_that_cannot_be_written, .timeout = 60)
+{
+    char dir[64], path[600];
+    setup(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "m.metrics.jsonl");
+    expect_in(r.err, strerror(EISDIR));
+    struct stat sb;
+    cr_expect(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+    cr_expect_eq(litter(dir), 0);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* Outputs in a missing directory, under a file, or where a directory is. */
+Test(cli_fail, output_paths_that_cannot_be_written, .timeout = 60)
+{
+    char dir[64];
+    setup(dir, sizeof dir);
+    ch_write_text(dir, "file.txt", "x");
+    char adir[600];
+    snprintf(adir, sizeof adir, "%s/adir", dir);
+    cr_assert_eq(mkdir(adir, 0755), 0);
+    const struct {
+        const char *args, *path;
+        int err;
+    } cases[] = {
+        {"train -c good.json -o nodir/m.ckpt --epochs 1 --threads 2", "nodir/m.ckpt", ENOENT},
+        {"train -c good.json -o file.txt/m.ckpt --epochs 1 --threads 2", "file.txt/m.ckpt",
+         ENOTDIR},
+        {"train -c good.json -o adir --epochs 1 --threads 2", "adir", EISDIR},
+        {"augment -c good.json -o adir", "adir", EISDIR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ch_result r = ch_run(dir, cases[i].args);
+        cr_expect_eq(r.status, 1, "%s: exit %d: %s", cases[i].args, r.status, r.err);
+        expect_in(r.err, cases[i].path);
+        expect_in(r.err, strerror(cases[i].err));
+        ch_free(&r);
+    }
+    cr_expect(!exists(dir, "nodir") && !exists(dir, "m.ckpt"));
+    cr_expect_eq(litter(dir), 0);
+    cr_expect_eq(litter(adir), 0);
+    fx_rmtree(dir);
+}
+
+/* Runs "$IOTCNN_BIN args" in dir as user nobody when this is root (root
+ * writes through permissions); returns the exit status and stderr. */
+static ch_result run_unprivileged(const char *dir, const char *args)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec '%s' %s </dev/null >/dev/null", dir,
+             getenv("IOTCNN_BIN"), args);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(99);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(98);
+    }
+    close(fds[1]);
+    ch_result r = {0, calloc(1, 1), calloc(8192, 1)};
+    size_t got = 0;
+    ssize_t n;
+    while (got < 8191 && (n = read(fds[0], r.err + got, 8191 - got)) > 0)
+        got += (size_t)n;
+    close(fds[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    r.status = WEXITSTATUS(status);
+    cr_assert(r.status != 99, "cannot drop privileges to run as nobody");
+    return r;
+}
+
+Test(cli_fail, unwritable_directory, .timeout = 60)
+{
+    char dir[64], ro[600];
+    setup(dir, sizeof dir);
+    snprintf(ro, sizeof ro, "%s/ro", dir);
+    cr_assert_eq(mkdir(ro, 0555), 0);
+    cr_assert_eq(chmod(ro, 0555), 0);
+    cr_assert_eq(chmod(dir, 0755), 0); /* nobody can read data/ and the configs */
+    ch_result r = run_unprivileged(dir, "train -c good.json -o ro/m.ckpt --epochs 1 --threads 2");
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "ro/m.ckpt");
+    expect_in(r.err, strerror(EACCES));
+    cr_expect_eq(litter(ro), 0);
+    cr_expect(!exists(ro, "m.ckpt") && !exists(ro, "m.metrics.jsonl"));
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* A full disk, simulated: with a file size limit of 8 KiB (SIGXFSZ
+ * ignored, as the shell passes it on) the 19 KB checkpoint's write fails
+ * with EFBIG; nothing is left, not even an empty or partial file. */
+Test(cli_fail, full_disk_leaves_no_partial_file, .timeout = 60)
+{
+    char dir[64];
+    setup(dir, sizeof dir);
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = (struct rlimit){8192, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --epochs 1 --threads 2");
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_in(r.err, "m.ckpt");
+    expect_in(r.err, strerror(EFBIG));
+    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(litter(dir), 0);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* Standard output on a full device: exit 1 with the reason, not 0 with a
+ * result that never arrived. */
+Test(cli_fail, standard_output_that_cannot_be_written, .timeout = 60)
+{
+    char dir[64], cmd[1024], path[600];
+    setup(dir, sizeof dir);
+    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' info -m m.ckpt --json >/dev/full 2>err", dir,
+             getenv("IOTCNN_BIN"));
+    int rc = system(cmd);
+    cr_assert(WIFEXITED(rc));
+    cr_expect_eq(WEXITSTATUS(rc), 1);
+    snprintf(path, sizeof path, "%s/err", dir);
+    char *err = ch_slurp(path, NULL);
+    cr_assert_not_null(err);
+    expect_in(err, "standard output");
+    expect_in(err, strerror(ENOSPC));
+    free(err);
+    fx_rmtree(dir);
+}
