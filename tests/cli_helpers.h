@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../cmd/cfg.h"
+#include "../libnn/nn_checkpoint.h"
 #include "fixtures.h"
 
 typedef struct {
@@ -107,6 +109,53 @@ static inline void ch_data_dir(char *dir, size_t size)
     cr_assert_eq(mkdir(data, 0777), 0);
     fx_write_idx_pair(data, "train", 600, 12, 12, 1);
     fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
+}
+
+/* Writes DIR/CKPT holding the network of the config DIR/CONFIG for
+ * 1x12x12 images and 10 classes (ch_data_dir's), its text stored as the
+ * run's config and its mean/std: He weights from seed 1, biases and BN
+ * beta 0, gamma 1 - a checkpoint as `train` would write one before any
+ * step, with parameters known exactly. edit (may be NULL) then changes
+ * the model (e.g. sets chosen weights). */
+static inline void ch_write_model(const char *dir, const char *config, const char *ckpt,
+                                  void (*edit)(nn_model *m))
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, config);
+    cfg_config cfg;
+    char *text = NULL;
+    nn_error err;
+    cr_assert_eq(cfg_load(&cfg, &text, path, &err), NN_OK, "%s", err.msg);
+    cfg_set_input(&cfg, 1, 12, 12, 10);
+    nn_model m;
+    cr_assert_eq(nn_model_build(&m, &cfg.model, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(&m, NN_INIT_HE, 1);
+    cr_assert(cfg.data.have_norm, "%s: give data.mean and data.std", config);
+    m.mean[0] = cfg.data.mean[0], m.std[0] = cfg.data.std[0];
+    if (edit)
+        edit(&m);
+    snprintf(path, sizeof path, "%s/%s", dir, ckpt);
+    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, text, &err), NN_OK, "%s", err.msg);
+    nn_model_free(&m);
+    free(text);
+}
+
+/* The object `key` of j (asserted present). */
+static inline const cJSON *ch_obj(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert_not_null(v, "JSON key %s missing", key);
+    return v;
+}
+
+/* Runs "iotcnn ARGS" in dir, asserts exit 0, returns the JSON last line. */
+static inline cJSON *ch_run_json(const char *dir, const char *args)
+{
+    ch_result r = ch_run(dir, args);
+    cr_assert_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    cJSON *j = ch_json(&r);
+    ch_free(&r);
+    return j;
 }
 
 #endif
