@@ -51,11 +51,9 @@ static inline void ch_spit(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
-/* Runs "$IOTCNN_BIN ARGS" in dir. */
-static inline ch_result ch_run(const char *dir, const char *args)
+/* Runs "BIN ARGS" in dir. */
+static inline ch_result ch_run_bin(const char *dir, const char *bin, const char *args)
 {
-    const char *bin = getenv("IOTCNN_BIN");
-    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s/stdout' 2>'%s/stderr' </dev/null", dir, bin,
              args, dir, dir);
@@ -68,6 +66,28 @@ static inline ch_result ch_run(const char *dir, const char *args)
     snprintf(path, sizeof path, "%s/stderr", dir);
     r.err = ch_slurp(path, NULL);
     return r;
+}
+
+static inline const char *ch_iotcnn_bin(void)
+{
+    const char *bin = getenv("IOTCNN_BIN");
+    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
+    return bin;
+}
+
+/* Runs "$IOTCNN_BIN ARGS" in dir. */
+static inline ch_result ch_run(const char *dir, const char *args)
+{
+    return ch_run_bin(dir, ch_iotcnn_bin(), args);
+}
+
+/* The path of another program make builds next to bin/iotcnn (e.g. the
+ * dataset tools). */
+static inline void ch_tool_path(char *out, size_t size, const char *name)
+{
+    const char *bin = ch_iotcnn_bin(), *slash = strrchr(bin, '/');
+    int dir_len = slash ? (int)(slash - bin) : 1;
+    snprintf(out, size, "%.*s/%s", dir_len, slash ? bin : ".", name);
 }
 
 static inline void ch_free(ch_result *r) { free(r->out), free(r->err); }
