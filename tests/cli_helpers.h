@@ -112,6 +112,15 @@ static inline double ch_num(const cJSON *j, const char *key)
     return v->valuedouble;
 }
 
+static inline size_t ch_file_size(const char *dir, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s missing", path);
+    return (size_t)st.st_size;
+}
+
 static inline void ch_write_text(const char *dir, const char *name, const char *text)
 {
     char path[600];

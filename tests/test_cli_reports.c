@@ -122,10 +122,7 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
     cr_expect_eq(ch_num(q, "macs"), 53280);
     cr_expect_eq(ch_num(q, "parameters"), 2698);
     cr_expect_eq(ch_num(q, "float_weight_bytes"), 10920);
-    char path[600];
-    snprintf(path, sizeof path, "%s/m.iotc", dir);
-    size_t bytes;
-    free(ch_slurp(path, &bytes));
+    size_t bytes = ch_file_size(dir, "m.iotc");
     cr_expect_eq(ch_num(q, "file_bytes"), (double)bytes);
     cr_expect_float_eq(ch_num(q, "compression"), 10920.0 / (double)bytes, 1e-12);
     cr_expect_eq(ch_num(q, "calibration_images"), 64);
@@ -144,6 +141,8 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
      * 2112 + 2624 + 63 = 4799. */
     iotc_model *f = malloc(sizeof *f);
     nn_error err;
+    char path[600];
+    snprintf(path, sizeof path, "%s/m.iotc", dir);
     cr_assert_eq(iotc_load(f, path, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(f->m.n_ops, 4);
     qe_plan *p;
@@ -222,10 +221,7 @@ Test(cli_reports, prune_and_compare_exact_macs, .timeout = 120)
 
     /* compare: MACs and deploy bytes of each kind of model. */
     cJSON_Delete(ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --threads 2 --json"));
-    char path[600];
-    snprintf(path, sizeof path, "%s/m.iotc", dir);
-    size_t iotc_bytes;
-    free(ch_slurp(path, &iotc_bytes));
+    size_t iotc_bytes = ch_file_size(dir, "m.iotc");
     j = ch_run_json(dir, "compare m.ckpt s.ckpt m.iotc --json --threads 2 --latency-images 3");
     const cJSON *models = ch_obj(j, "models");
     cr_assert_eq(cJSON_GetArraySize(models), 3);
