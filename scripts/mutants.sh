@@ -70,7 +70,7 @@ m cli-eval-test-flip-ignored cmd/evaluate.c \
   'out->test_flip = q->test_flip < 0 ? 0 : q->test_flip;'
 m cli-iotc-test-flip-ignored cmd/evaluate.c \
   '*test_flip = flip && strcmp(flip, "true") == 0;' \
-  '*test_flip = 0;'
+  '*test_flip = flip && strcmp(flip, "1") == 0;'
 m cli-threads-ignored cmd/cmd_train.c \
   '.threads = o.threads,' \
   '.threads = 1,'
@@ -103,12 +103,40 @@ m macs-int8-conv-no-channels compress/qmodel.c \
 m macs-effective-ignores-zeros compress/prune_report.c \
   's->effective_macs *= (double)(s->weights - s->zeros) / (double)s->weights;' \
   's->effective_macs *= 1.0;'
-m memory-float-arena-no-input compress/mstats.c \
+m memory-float-arena-input-dies-early compress/mstats.c \
   'size_t live = last[0] >= i ? in_bytes : 0;' \
-  'size_t live = 0;'
+  'size_t live = last[0] > i ? in_bytes : 0;'
 m memory-float-arena-relu-copies compress/mstats.c \
   'if (l->type == NN_LAYER_RELU && src >= 0 && consumers[src] == 1) {' \
   'if (0) {'
+m memory-int8-arena-no-reuse compress/qe_plan.c \
+  'if (start[u] <= end[t] && start[t] <= end[u])' \
+  'if (start[u] <= end[t] || start[t] <= end[u])'
+m macs-pool-without-window libnn/nn_model.c \
+  'nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * l->kernel * l->kernel;' \
+  'nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * l->kernel;'
+
+# --- model specs (libnn/nn_model.c) ---
+m spec-pool-window-unchecked libnn/nn_model.c \
+  'return layer_error(err, i, l, "window larger than the input");' \
+  'break;'
+m spec-add-shapes-unchecked libnn/nn_model.c \
+  'if (c2 != nd->in_c || h2 != nd->in_h || w2 != nd->in_w)' \
+  'if (c2 != nd->in_c)'
+m spec-conv-pad-unchecked libnn/nn_model.c \
+  'l->pad >= l->kernel)' \
+  'l->pad > l->kernel)'
+
+# --- datasets/tools/cifar_png2bin.c ---
+m png2bin-planes-swapped datasets/tools/cifar_png2bin.c \
+  'rec[1 + PIXELS + j] = src[3 * j + 1];' \
+  'rec[1 + PIXELS + j] = src[3 * j + 2];'
+m png2bin-labels-restart datasets/tools/cifar_png2bin.c \
+  'rc = convert(pkg, png, train.v + at, train.n - at, &used, out_dir, bin, err);' \
+  'rc = convert(pkg, png, train.v, train.n - at, &used, out_dir, bin, err);'
+m png2bin-label-range datasets/tools/cifar_png2bin.c \
+  'if (v < 0 || v > 9 || v != (double)(int)v) {' \
+  'if (v < 0 || v > 10 || v != (double)(int)v) {'
 
 # --- the executor's backward (libnn/nn_exec.c) ---
 m exec-avgpool-backward-skipped libnn/nn_exec.c \
@@ -129,6 +157,9 @@ m exec-bn-backward-batch-count libnn/nn_exec.c \
   'double count = (double)j->n * hw;' \
   'double count = (double)n * hw;'
 
+# Everything below runs from main, which bash reads whole before running
+# it: editing this file while it runs does not disturb the run.
+main() {
 list=0
 want=()
 for a in "$@"; do
@@ -208,3 +239,6 @@ done
 # Leave a reused tree built as the source is.
 [ -z "${MUTANTS_DIR:-}" ] || make -C "$work" -j"$jobs" all build/tests/iotcnn_tests >/dev/null 2>&1 || true
 exit $missed
+}
+
+main "$@"
