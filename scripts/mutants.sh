@@ -120,9 +120,9 @@ m macs-pool-without-window libnn/nn_model.c \
 m spec-pool-window-unchecked libnn/nn_model.c \
   'return layer_error(err, i, l, "window larger than the input");' \
   'break;'
-m spec-add-shapes-unchecked libnn/nn_model.c \
-  'if (c2 != nd->in_c || h2 != nd->in_h || w2 != nd->in_w)' \
-  'if (c2 != nd->in_c)'
+m spec-add-second-operand-shape libnn/nn_model.c \
+  'const nn_node *src = &m->nodes[l->input2];' \
+  'const nn_node *src = &m->nodes[l->input];'
 m spec-conv-pad-unchecked libnn/nn_model.c \
   'l->pad >= l->kernel)' \
   'l->pad > l->kernel)'

@@ -108,6 +108,15 @@ Test(model_spec, references_must_point_backwards)
     a.input2 = NN_INPUT_NODE;
     spec_push(&s, a);
     expect_error(&s, "layer 1 (add \"sum\"): operands have different shapes");
+    /* two earlier layers: 4x8x8 and, after a stride-2 conv, 4x4x4 */
+    spec_begin(&s, 2, 8, 8, 0);
+    spec_push(&s, named(ls_conv(4, 3, 1, 1), "a"));
+    c.out_channels = 4;
+    spec_push(&s, c);
+    a = ls_layer(NN_LAYER_ADD);
+    a.input2 = 0;
+    spec_push(&s, a);
+    expect_error(&s, "layer 2 (add): operands have different shapes");
 }
 
 Test(model_spec, conv_errors)
