@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../cmd/cfg.h"
+#include "../libnn/nn_checkpoint.h"
 #include "fixtures.h"
 
 typedef struct {
@@ -49,11 +51,9 @@ static inline void ch_spit(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
-/* Runs "$IOTCNN_BIN ARGS" in dir. */
-static inline ch_result ch_run(const char *dir, const char *args)
+/* Runs "BIN ARGS" in dir. */
+static inline ch_result ch_run_bin(const char *dir, const char *bin, const char *args)
 {
-    const char *bin = getenv("IOTCNN_BIN");
-    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s/stdout' 2>'%s/stderr' </dev/null", dir, bin,
              args, dir, dir);
@@ -66,6 +66,28 @@ static inline ch_result ch_run(const char *dir, const char *args)
     snprintf(path, sizeof path, "%s/stderr", dir);
     r.err = ch_slurp(path, NULL);
     return r;
+}
+
+static inline const char *ch_iotcnn_bin(void)
+{
+    const char *bin = getenv("IOTCNN_BIN");
+    cr_assert_not_null(bin, "IOTCNN_BIN is not set (run through make test)");
+    return bin;
+}
+
+/* Runs "$IOTCNN_BIN ARGS" in dir. */
+static inline ch_result ch_run(const char *dir, const char *args)
+{
+    return ch_run_bin(dir, ch_iotcnn_bin(), args);
+}
+
+/* The path of another program make builds next to bin/iotcnn (e.g. the
+ * dataset tools). */
+static inline void ch_tool_path(char *out, size_t size, const char *name)
+{
+    const char *bin = ch_iotcnn_bin(), *slash = strrchr(bin, '/');
+    int dir_len = slash ? (int)(slash - bin) : 1;
+    snprintf(out, size, "%.*s/%s", dir_len, slash ? bin : ".", name);
 }
 
 static inline void ch_free(ch_result *r) { free(r->out), free(r->err); }
@@ -90,6 +112,15 @@ static inline double ch_num(const cJSON *j, const char *key)
     return v->valuedouble;
 }
 
+static inline size_t ch_file_size(const char *dir, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s missing", path);
+    return (size_t)st.st_size;
+}
+
 static inline void ch_write_text(const char *dir, const char *name, const char *text)
 {
     char path[600];
@@ -107,6 +138,53 @@ static inline void ch_data_dir(char *dir, size_t size)
     cr_assert_eq(mkdir(data, 0777), 0);
     fx_write_idx_pair(data, "train", 600, 12, 12, 1);
     fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
+}
+
+/* Writes DIR/CKPT holding the network of the config DIR/CONFIG for
+ * 1x12x12 images and 10 classes (ch_data_dir's), its text stored as the
+ * run's config and its mean/std: He weights from seed 1, biases and BN
+ * beta 0, gamma 1 - a checkpoint as `train` would write one before any
+ * step, with parameters known exactly. edit (may be NULL) then changes
+ * the model (e.g. sets chosen weights). */
+static inline void ch_write_model(const char *dir, const char *config, const char *ckpt,
+                                  void (*edit)(nn_model *m))
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, config);
+    cfg_config cfg;
+    char *text = NULL;
+    nn_error err;
+    cr_assert_eq(cfg_load(&cfg, &text, path, &err), NN_OK, "%s", err.msg);
+    cfg_set_input(&cfg, 1, 12, 12, 10);
+    nn_model m;
+    cr_assert_eq(nn_model_build(&m, &cfg.model, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(&m, NN_INIT_HE, 1);
+    cr_assert(cfg.data.have_norm, "%s: give data.mean and data.std", config);
+    m.mean[0] = cfg.data.mean[0], m.std[0] = cfg.data.std[0];
+    if (edit)
+        edit(&m);
+    snprintf(path, sizeof path, "%s/%s", dir, ckpt);
+    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, text, &err), NN_OK, "%s", err.msg);
+    nn_model_free(&m);
+    free(text);
+}
+
+/* The object `key` of j (asserted present). */
+static inline const cJSON *ch_obj(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert_not_null(v, "JSON key %s missing", key);
+    return v;
+}
+
+/* Runs "iotcnn ARGS" in dir, asserts exit 0, returns the JSON last line. */
+static inline cJSON *ch_run_json(const char *dir, const char *args)
+{
+    ch_result r = ch_run(dir, args);
+    cr_assert_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    cJSON *j = ch_json(&r);
+    ch_free(&r);
+    return j;
 }
 
 #endif

@@ -45,13 +45,10 @@ static inline void fx_put_u32be(FILE *f, uint32_t v)
 }
 
 /* Writes DIR/PREFIX-images-idx3-ubyte and DIR/PREFIX-labels-idx1-ubyte
- * (PREFIX "train" or "t10k") with n stripes images of h x w, 10 classes. */
-static inline void fx_write_idx_pair(const char *dir, const char *prefix, int n, int h, int w,
-                                     uint64_t seed)
+ * (PREFIX "train" or "t10k"): n gray images of h x w and their labels. */
+static inline void fx_write_idx(const char *dir, const char *prefix, const uint8_t *images,
+                                const uint8_t *labels, int n, int h, int w)
 {
-    uint8_t *images = malloc((size_t)n * h * w), *labels = malloc((size_t)n);
-    cr_assert(images && labels);
-    fx_stripes(images, labels, n, 1, h, w, 10, seed);
     char path[512];
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
     FILE *f = fopen(path, "wb");
@@ -66,6 +63,16 @@ static inline void fx_write_idx_pair(const char *dir, const char *prefix, int n,
     fx_put_u32be(f, 0x801), fx_put_u32be(f, (uint32_t)n);
     cr_assert_eq(fwrite(labels, 1, (size_t)n, f), (size_t)n);
     fclose(f);
+}
+
+/* fx_write_idx of n stripes images of h x w, 10 classes. */
+static inline void fx_write_idx_pair(const char *dir, const char *prefix, int n, int h, int w,
+                                     uint64_t seed)
+{
+    uint8_t *images = malloc((size_t)n * h * w), *labels = malloc((size_t)n);
+    cr_assert(images && labels);
+    fx_stripes(images, labels, n, 1, h, w, 10, seed);
+    fx_write_idx(dir, prefix, images, labels, n, h, w);
     free(images), free(labels);
 }
 

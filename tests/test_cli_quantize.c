@@ -45,15 +45,6 @@ static double setup_trained(char *dir, size_t size)
     return acc;
 }
 
-static size_t file_size(const char *dir, const char *name)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat st;
-    cr_assert_eq(stat(path, &st), 0, "%s missing", path);
-    return (size_t)st.st_size;
-}
-
 static void expect_info_keys(const cJSON *j, size_t bytes)
 {
     cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
@@ -73,7 +64,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
     cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
     cJSON *j = ch_json(&r);
-    size_t bytes = file_size(dir, "m.iotc");
+    size_t bytes = ch_file_size(dir, "m.iotc");
     cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
     cr_expect_eq(ch_num(j, "calibration_images"), 200);
     cr_expect_eq(ch_num(j, "test_images"), 200);
@@ -106,7 +97,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     r = ch_run(dir, "info -m m.ckpt --json");
     cr_assert_eq(r.status, 0, "%s", r.err);
     j = ch_json(&r);
-    expect_info_keys(j, file_size(dir, "m.ckpt"));
+    expect_info_keys(j, ch_file_size(dir, "m.ckpt"));
     cr_expect_eq(ch_num(j, "parameters"), 54 + 12 + 2160 + 10);
     cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(j, "format")->valuestring, "ckpt");
     cJSON_Delete(j);
@@ -300,7 +291,7 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
     cr_expect_eq(ch_num(iq, "n"), 200);
     cr_expect_float_eq(ch_num(iq, "accuracy"), ch_num(q, "int8_accuracy"), 1e-9,
                        "eval and quantize --eval run the same engine");
-    cr_expect_eq(ch_num(iq, "model_bytes"), (double)file_size(dir, "m.iotc"));
+    cr_expect_eq(ch_num(iq, "model_bytes"), (double)ch_file_size(dir, "m.iotc"));
     double loss = ch_num(iq, "loss");
     cr_expect(isfinite(loss) && loss > 0, "loss %g", loss);
     cr_expect(fabs(loss - ch_num(fl, "loss")) < 0.2, "int8 loss %g vs float %g", loss,
@@ -372,8 +363,8 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
     cr_expect_float_eq(ch_num(q, "accuracy"), ch_num(ev, "accuracy"), 1e-12);
     cr_expect_eq(ch_num(q, "n"), 200);
     cr_expect_eq(ch_num(fl, "deploy_bytes"), 4 * ch_num(info, "parameters"));
-    cr_expect_eq(ch_num(q, "deploy_bytes"), (double)file_size(dir, "m.iotc"));
-    cr_expect_eq(ch_num(q, "file_bytes"), (double)file_size(dir, "m.iotc"));
+    cr_expect_eq(ch_num(q, "deploy_bytes"), (double)ch_file_size(dir, "m.iotc"));
+    cr_expect_eq(ch_num(q, "file_bytes"), (double)ch_file_size(dir, "m.iotc"));
     cr_expect_float_eq(ch_num(q, "smaller"), ch_num(fl, "deploy_bytes") / ch_num(q, "deploy_bytes"),
                        1e-9);
     cr_expect_eq(ch_num(fl, "smaller"), 1);
