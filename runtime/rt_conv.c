@@ -223,6 +223,7 @@ rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero,
     if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
         return RT_E_ARG;
     const rt_conv_job j = {win, in_zero, q, in, out, x, (const uint8_t *)w->data, y, ctx->buf};
+    (void)j; /* unused when rt_config.h leaves every conv out */
     switch (w->fmt) {
 #if RT_WITH_CONV_S8
     case RT_WF_S8:

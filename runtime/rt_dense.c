@@ -7,6 +7,7 @@
 
 #define ACC_ADD(acc, v) ((acc) += (uint32_t)(int32_t)(v))
 
+#if RT_WITH_DENSE_S8
 static uint32_t dot_s8(const int8_t *w, const int8_t *x, uint32_t K)
 {
 #if RT_DSP
@@ -18,6 +19,7 @@ static uint32_t dot_s8(const int8_t *w, const int8_t *x, uint32_t K)
     return acc;
 #endif
 }
+#endif
 
 rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, const int8_t *x,
                    const rt_weights *w, const rt_dims *out, int8_t *y)
@@ -28,6 +30,7 @@ rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, 
     const uint32_t K = (uint32_t)in->h * in->w * in->c;
     const uint8_t *p = (const uint8_t *)w->data;
     const int O = out->c;
+    (void)K, (void)p, (void)O; /* unused when rt_config.h leaves every format out */
     switch (w->fmt) {
 #if RT_WITH_DENSE_S8
     case RT_WF_S8: {
