@@ -22,13 +22,20 @@ QEMU_ARM=${QEMU_ARM:-qemu-system-arm}
 FW_CFLAGS="-O2 -g -ffreestanding -ffunction-sections -fdata-sections -Wall -Wextra -Werror"
 
 # build_fw OUT_DIR MAIN_C [MODEL_DIR]: compiles the harness (+ the exported
-# model folder) and links OUT_DIR/fw.elf within the budgets.
+# model folder, or with MODEL_DIR "runtime" the whole runtime of runtime/)
+# and links OUT_DIR/fw.elf within the budgets.
 build_fw() {
     out=$1 main=$2 model=${3:-}
     mkdir -p "$out/obj"
     rm -f "$out"/obj/*.o
     inc="-Idevice"
-    if [ -n "$model" ]; then
+    if [ "$model" = runtime ]; then
+        inc="$inc -Iruntime"
+        for s in runtime/rt_*.c; do
+            ${ARM_PREFIX}gcc -std=c99 $TFLAGS $FW_CFLAGS -Iruntime -c "$s" \
+                -o "$out/obj/$(basename "$s" .c).o"
+        done
+    elif [ -n "$model" ]; then
         inc="$inc -I$model"
         for s in "$model"/rt_*.c; do
             ${ARM_PREFIX}gcc -std=c99 $TFLAGS $FW_CFLAGS -I"$model" -c "$s" \

@@ -26,3 +26,8 @@ device-runtime:
 
 device-test: all $(BUILD)/device/devprep $(BUILD)/device/ktestgen
 	BUILD=$(BUILD) device/test.sh
+
+$(BUILD)/device/ktestgen: device/ktestgen.c $(BUILD)/libiotcnn.a
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -202,10 +202,9 @@ void rt_conv_sp8_c(const rt_conv_job *j)
 uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
                                  uint8_t fmt)
 {
-    (void)out;
     switch (fmt) {
-    case RT_WF_S8: /* DSP: two pixels of int16 taps */
-        return 4 * rt_s8_row_bytes((uint32_t)win->kernel * win->kernel * in->c);
+    case RT_WF_S8: /* DSP: a panel of kernel-row pairs */
+        return rt_s8_scratch_bytes(win, in, out);
     case RT_WF_S4: /* DSP: the panel */
     case RT_WF_SP4:
     case RT_WF_SP8: return rt_panel(win, in).bytes;

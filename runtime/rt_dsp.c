@@ -32,6 +32,11 @@
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S8 || RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
 
+/* Passes: an output row in chunks of at most 5 columns, as even as can be. */
+#define GMAX 5
+RT_INLINE int pass_count(int ow) { return (ow + GMAX - 1) / GMAX; }
+RT_INLINE int pass_width(int ow, int np, int p) { return ow / np + (p < ow % np); }
+
 /* ---- requantization ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -105,9 +110,9 @@ static void panel_dsp(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel
                 for (; c + 4 <= C; c += 4, d += 4 * cw) {
                     uint32_t a = z4, b = z4;
                     if (pa)
-                        memcpy(&a, pa + c, 4);
+                        rt_memcpy(&a, pa + c, 4);
                     if (pb)
-                        memcpy(&b, pb + c, 4);
+                        rt_memcpy(&b, pb + c, 4);
                     pair4(a, b, d, d + cw, d + 2 * cw, d + 3 * cw);
                 }
                 for (; c < C; c++, d += cw) {
@@ -132,10 +137,6 @@ static void panel_next(const rt_conv_job *j, int oy, uint32_t *pn, const rt_pane
     panel_dsp(j, oy, pn, g, ky0);
 }
 
-/* Passes: an output row in chunks of at most 5 columns, as even as can be. */
-#define GMAX 5
-RT_INLINE int pass_count(int ow) { return (ow + GMAX - 1) / GMAX; }
-RT_INLINE int pass_width(int ow, int np, int p) { return ow / np + (p < ow % np); }
 
 /* Adds the two lanes of each packed accumulator to lo/hi (see the top). */
 RT_INLINE void flush(int32_t *lo, int32_t *hi, const uint32_t *A, int G)
@@ -146,18 +147,41 @@ RT_INLINE void flush(int32_t *lo, int32_t *hi, const uint32_t *A, int G)
     }
 }
 
-/* Requantizes and stores a pass: rows oy (lo) and oy + 1 (hi). */
+/* The common pass: five columns of two rows, the plain requantization. */
+RT_INLINE void store5(int8_t *y, size_t step, size_t row, const rq *r, const int32_t *acc)
+{
+    const int32_t m = r->mult, k = r->k, t = r->t;
+    int8_t *z = y + row;
+#define ST(g)                                                                                      \
+    y[(g)*step] = (int8_t)rt_ssat8(rt_smmla(acc[g], m, k) >> t);                                   \
+    z[(g)*step] = (int8_t)rt_ssat8(rt_smmla(acc[GMAX + (g)], m, k) >> t)
+    ST(0);
+    ST(1);
+    ST(2);
+    ST(3);
+    ST(4);
+#undef ST
+}
+
+/* Requantizes and stores a pass: rows oy (lo) and oy + 1 (hi, if two). */
 RT_INLINE void store_pass(const rt_conv_job *j, const rq *r, int oy, int ox0, int G, int o,
-                          const int32_t *lo, const int32_t *hi)
+                          const int32_t *lo, const int32_t *hi, int two)
 {
     const rt_dims *out = j->out;
+    const size_t row = (size_t)out->w * out->c;
     int8_t *y = j->y + ((size_t)oy * out->w + ox0) * out->c + o;
-    for (int g = 0; g < G; g++, y += out->c)
-        *y = rq_apply(r, lo[g]);
-    if (oy + 1 < out->h) {
-        y = j->y + ((size_t)(oy + 1) * out->w + ox0) * out->c + o;
-        for (int g = 0; g < G; g++, y += out->c)
-            *y = rq_apply(r, hi[g]);
+    if (r->fast && r->lo == -128) { /* ssat is the whole clamp */
+        for (int g = 0; g < G; g++, y += out->c) {
+            y[0] = (int8_t)rt_ssat8(rt_smmla(lo[g], r->mult, r->k) >> r->t);
+            if (two)
+                y[row] = (int8_t)rt_ssat8(rt_smmla(hi[g], r->mult, r->k) >> r->t);
+        }
+        return;
+    }
+    for (int g = 0; g < G; g++, y += out->c) {
+        y[0] = rq_apply(r, lo[g]);
+        if (two)
+            y[row] = rq_apply(r, hi[g]);
     }
 }
 
@@ -168,60 +192,78 @@ RT_INLINE void store_pass(const rt_conv_job *j, const rq *r, int oy, int ox0, in
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_SP4
 
 #if RT_DSP
-/* One block: entries until the terminator; G of the five accumulators. */
+/* One block: zero the five lane accumulators, run entries until the
+ * terminator, then add the lanes of the first G into acc (lo[0..5),
+ * hi[5..10)): ldm + sxtah + stm for the low lanes, add 0x8000 + add asr #16
+ * for the high ones. r4-r6, r8, r9 carry the panel words. */
 #define SP4_ENTRY(LDM, MLA)                                                                         \
     "ldrh %[e], [%[p]], #2\n\t"                                                                    \
     "cbz %[e], 2f\n\t"                                                                             \
     "add %[ad], %[ad], %[e], lsr #4\n\t"                                                           \
     "sbfx %[e], %[e], #0, #4\n\t"                                                                  \
     "ldm %[ad], {" LDM "}\n\t" MLA
-#define SP4_BLOCK(LDM, MLA)                                                                        \
-    __asm__ volatile("1:\n\t" SP4_ENTRY(LDM, MLA) SP4_ENTRY(LDM, MLA) "b 1b\n\t"                   \
+#define SP4_BLOCK(LDM, MLA, LO, HI)                                                                \
+    __asm__ volatile("mov %[a0], #0\n\tmov %[a1], #0\n\tmov %[a2], #0\n\t"                         \
+                     "mov %[a3], #0\n\tmov %[a4], #0\n\t"                                          \
+                     "1:\n\t" SP4_ENTRY(LDM, MLA) SP4_ENTRY(LDM, MLA) "b 1b\n\t"                   \
                      "2:\n\t"                                                                      \
-                     : [e] "=&l"(e), [p] "+r"(p), [ad] "+r"(ad), [a0] "+r"(a0), [a1] "+r"(a1),     \
-                       [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4)                                 \
-                     :                                                                             \
+                     "ldm %[acc], {" LDM "}\n\t" LO "stm %[acc], {" LDM "}\n\t"                    \
+                     "add %[e], %[acc], #20\n\t"                                                   \
+                     "ldm %[e], {" LDM "}\n\t" HI "stm %[e], {" LDM "}\n\t"                        \
+                     : [e] "=&l"(e), [p] "+r"(p), [ad] "+r"(ad), [a0] "=&r"(a0), [a1] "=&r"(a1),   \
+                       [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4)                              \
+                     : [acc] "r"(acc)                                                              \
                      : "r4", "r5", "r6", "r8", "r9", "memory")
 #define M0 "mla %[a0], %[e], r4, %[a0]\n\t"
 #define M1 M0 "mla %[a1], %[e], r5, %[a1]\n\t"
 #define M2 M1 "mla %[a2], %[e], r6, %[a2]\n\t"
 #define M3 M2 "mla %[a3], %[e], r8, %[a3]\n\t"
 #define M4 M3 "mla %[a4], %[e], r9, %[a4]\n\t"
+#define L0 "sxtah r4, r4, %[a0]\n\t"
+#define L1 L0 "sxtah r5, r5, %[a1]\n\t"
+#define L2 L1 "sxtah r6, r6, %[a2]\n\t"
+#define L3 L2 "sxtah r8, r8, %[a3]\n\t"
+#define L4 L3 "sxtah r9, r9, %[a4]\n\t"
+#define H0 "add %[a0], %[a0], #0x8000\n\tadd r4, r4, %[a0], asr #16\n\t"
+#define H1 H0 "add %[a1], %[a1], #0x8000\n\tadd r5, r5, %[a1], asr #16\n\t"
+#define H2 H1 "add %[a2], %[a2], #0x8000\n\tadd r6, r6, %[a2], asr #16\n\t"
+#define H3 H2 "add %[a3], %[a3], #0x8000\n\tadd r8, r8, %[a3], asr #16\n\t"
+#define H4 H3 "add %[a4], %[a4], #0x8000\n\tadd r9, r9, %[a4], asr #16\n\t"
 
-/* Runs one block from p; returns the position after its terminator. */
-static const uint16_t *sp4_block(const uint16_t *p, const uint8_t **addr, uint32_t *A, int G)
+/* Runs the nb blocks from p into acc; returns the position after them. */
+static const uint16_t *sp4_blocks(const uint16_t *p, uint32_t nb, const uint8_t *ad, int32_t *acc,
+                                  int G)
 {
-    uint32_t e, a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-    const uint8_t *ad = *addr;
-    switch (G) {
-    case 5: SP4_BLOCK("r4, r5, r6, r8, r9", M4); break;
-    case 4: SP4_BLOCK("r4, r5, r6, r8", M3); break;
-    case 3: SP4_BLOCK("r4, r5, r6", M2); break;
-    case 2: SP4_BLOCK("r4, r5", M1); break;
-    default: SP4_BLOCK("r4", M0); break;
+    uint32_t e, a0, a1, a2, a3, a4;
+    for (uint32_t b = 0; b < nb; b++) {
+        switch (G) {
+        case 5: SP4_BLOCK("r4, r5, r6, r8, r9", M4, L4, H4); break;
+        case 4: SP4_BLOCK("r4, r5, r6, r8", M3, L3, H3); break;
+        case 3: SP4_BLOCK("r4, r5, r6", M2, L2, H2); break;
+        case 2: SP4_BLOCK("r4, r5", M1, L1, H1); break;
+        default: SP4_BLOCK("r4", M0, L0, H0); break;
+        }
     }
-    (void)e;
-    A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3, A[4] = a4;
-    *addr = ad;
+    (void)e, (void)a0, (void)a1, (void)a2, (void)a3, (void)a4;
     return p;
 }
 #else
-static const uint16_t *sp4_block(const uint16_t *p, const uint8_t **addr, uint32_t *A, int G)
+static const uint16_t *sp4_blocks(const uint16_t *p, uint32_t nb, const uint8_t *ad, int32_t *acc,
+                                  int G)
 {
-    const uint8_t *ad = *addr;
-    for (int g = 0; g < GMAX; g++)
-        A[g] = 0;
-    uint32_t e;
-    while ((e = *p++) != 0) {
-        ad += e >> 4;
-        uint32_t w = (uint32_t)(((int32_t)((e & 15) ^ 8)) - 8);
-        for (int g = 0; g < G; g++) {
-            uint32_t x;
-            memcpy(&x, ad + 4 * g, 4);
-            A[g] += w * x; /* the MLA: modulo 2^32 */
+    for (uint32_t b = 0; b < nb; b++) {
+        uint32_t A[GMAX] = {0, 0, 0, 0, 0}, e;
+        while ((e = *p++) != 0) {
+            ad += e >> 4;
+            uint32_t w = (uint32_t)(((int32_t)((e & 15) ^ 8)) - 8);
+            for (int g = 0; g < G; g++) {
+                uint32_t x;
+                rt_memcpy(&x, ad + 4 * g, 4);
+                A[g] += w * x; /* the MLA: modulo 2^32 */
+            }
         }
+        flush(acc, acc + GMAX, A, G);
     }
-    *addr = ad;
     return p;
 }
 #endif
@@ -231,28 +273,27 @@ void rt_conv_sp4_dsp(const rt_conv_job *j)
     const rt_dims *out = j->out;
     const rt_panel_geom g = rt_panel(j->win, j->in);
     uint32_t *pn = (uint32_t *)j->scratch;
-    const int np = pass_count(out->w);
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
     for (int oy = 0; oy < out->h; oy += 2) {
         panel_next(j, oy, pn, &g);
         const uint16_t *sp = (const uint16_t *)(const void *)j->w;
+        const int two = oy + 1 < out->h;
         for (int o = 0; o < out->c; o++) {
             rq r;
             rq_init(&r, j->q, o);
             const uint16_t *p = sp;
-            for (int pi = 0, ox0 = 0; pi < np; ox0 += pass_width(out->w, np, pi), pi++) {
-                const int G = pass_width(out->w, np, pi);
-                int32_t lo[GMAX], hi[GMAX];
-                for (int q = 0; q < G; q++)
-                    lo[q] = hi[q] = r.bias;
-                const uint8_t *ad = (const uint8_t *)pn + 4 * ox0;
-                uint32_t nb = *sp;
-                p = sp + 1;
-                for (uint32_t b = 0; b < nb; b++) {
-                    uint32_t A[GMAX];
-                    p = sp4_block(p, &ad, A, G);
-                    flush(lo, hi, A, G);
-                }
-                store_pass(j, &r, oy, ox0, G, o, lo, hi);
+            const uint32_t nb = *sp;
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                const int32_t b0 = r.bias;
+                int32_t acc[2 * GMAX] = {b0, b0, b0, b0, b0, b0, b0, b0, b0, b0};
+                p = sp4_blocks(sp + 1, nb, (const uint8_t *)pn + 4 * ox0, acc, G);
+                if (r.fast && r.lo == -128 && two && G == GMAX)
+                    store5(j->y + ((size_t)oy * out->w + ox0) * out->c + o, out->c,
+                           (size_t)out->w * out->c, &r, acc);
+                else
+                    store_pass(j, &r, oy, ox0, G, o, acc, acc + GMAX, two);
+                ox0 += G;
             }
             sp = p;
         }
@@ -280,13 +321,119 @@ void rt_conv_sp4_dsp(const rt_conv_job *j)
 #define LOAD5(ad, x0, x1, x2, x3, x4)                                                              \
     do {                                                                                           \
         uint32_t v_[5];                                                                            \
-        memcpy(v_, (ad), sizeof v_);                                                               \
+        rt_memcpy(v_, (ad), sizeof v_);                                                               \
         x0 = v_[0], x1 = v_[1], x2 = v_[2], x3 = v_[3], x4 = v_[4];                                \
     } while (0)
 #endif
 
+#if RT_DSP
+/* Eight taps of one weight word (channels c..c+7 of one kernel position):
+ * per tap sbfx + ldm + G mla + add (the next channel's words). */
+#define S4_TAP(POS, LDM, MLA)                                                                      \
+    "sbfx %[w], %[wd], #" POS ", #4\n\t"                                                            \
+    "ldm %[ad], {" LDM "}\n\t" MLA "add %[ad], %[ad], %[cb]\n\t"
+#define S4_GROUP(LDM, MLA)                                                                         \
+    __asm__ volatile(S4_TAP("0", LDM, MLA) S4_TAP("4", LDM, MLA) S4_TAP("8", LDM, MLA)            \
+                         S4_TAP("12", LDM, MLA) S4_TAP("16", LDM, MLA) S4_TAP("20", LDM, MLA)     \
+                             S4_TAP("24", LDM, MLA) S4_TAP("28", LDM, MLA)                        \
+                     : [w] "=&r"(w), [ad] "+r"(ad), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),   \
+                       [a3] "+r"(a3), [a4] "+r"(a4)                                                \
+                     : [wd] "r"(wd), [cb] "r"(cb)                                                  \
+                     : "r4", "r5", "r6", "r8", "r9", "memory")
+#define W0 "mla %[a0], %[w], r4, %[a0]\n\t"
+#define W1 W0 "mla %[a1], %[w], r5, %[a1]\n\t"
+#define W2 W1 "mla %[a2], %[w], r6, %[a2]\n\t"
+#define W3 W2 "mla %[a3], %[w], r8, %[a3]\n\t"
+#define W4 W3 "mla %[a4], %[w], r9, %[a4]\n\t"
+
+/* One kernel position: C/8 weight words from wp, panel words from ad. */
+static void s4_position(const uint8_t *wp, uint32_t words, const uint8_t *ad, uint32_t cb, int G,
+                        uint32_t *A)
+{
+    uint32_t a0 = A[0], a1 = A[1], a2 = A[2], a3 = A[3], a4 = A[4], w;
+    for (uint32_t q = 0; q < words; q++) {
+        uint32_t wd;
+        rt_memcpy(&wd, wp + 4 * q, 4);
+        switch (G) {
+        case 5: S4_GROUP("r4, r5, r6, r8, r9", W4); break;
+        case 4: S4_GROUP("r4, r5, r6, r8", W3); break;
+        case 3: S4_GROUP("r4, r5, r6", W2); break;
+        case 2: S4_GROUP("r4, r5", W1); break;
+        default: S4_GROUP("r4", W0); break;
+        }
+    }
+    (void)w;
+    A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3, A[4] = a4;
+}
+#else
+static void s4_position(const uint8_t *wp, uint32_t words, const uint8_t *ad, uint32_t cb, int G,
+                        uint32_t *A)
+{
+    for (uint32_t q = 0; q < words; q++) {
+        uint32_t wd;
+        rt_memcpy(&wd, wp + 4 * q, 4);
+        for (int i = 0; i < 8; i++, ad += cb) {
+            uint32_t w = (uint32_t)((int32_t)(wd << (28 - 4 * i)) >> 28);
+            for (int g = 0; g < G; g++) {
+                uint32_t x;
+                rt_memcpy(&x, ad + 4 * g, 4);
+                A[g] += w * x;
+            }
+        }
+    }
+}
+#endif
+
+/* in_c a multiple of 8: whole weight words per kernel position; a flush
+ * every 4 words (32 taps of |w| <= 7). */
+static void conv_s4_c8(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out, *in = j->in;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    const int k = j->win->kernel, s = j->win->stride, C = in->c;
+    const uint32_t K = (uint32_t)k * k * C, row = (K + 7) / 8 * 4, wpp = (uint32_t)C / 8;
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_next(j, oy, pn, &g);
+        const int two = oy + 1 < out->h;
+        for (int o = 0; o < out->c; o++) {
+            rq r;
+            rq_init(&r, j->q, o);
+            const uint8_t *wrow = j->w + (size_t)o * row;
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                const int32_t b0 = r.bias;
+                int32_t lo[GMAX] = {b0, b0, b0, b0, b0}, hi[GMAX] = {b0, b0, b0, b0, b0};
+                uint32_t A[GMAX] = {0, 0, 0, 0, 0};
+                const uint8_t *wp = wrow;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const uint8_t *ad = (const uint8_t *)pn + (size_t)ky * g.slot_b +
+                                            (uint32_t)(kx % s) * g.wq * 4 + (uint32_t)(kx / s) * 4 +
+                                            4u * (uint32_t)ox0;
+                        for (uint32_t q0 = 0; q0 < wpp; q0 += 4) {
+                            const uint32_t n = wpp - q0 < 4 ? wpp - q0 : 4;
+                            s4_position(wp + 4 * q0, n, ad + (size_t)q0 * 8 * g.chan_b, g.chan_b, G, A);
+                            flush(lo, hi, A, G); /* at most 32 taps since the last */
+                            A[0] = A[1] = A[2] = A[3] = A[4] = 0;
+                        }
+                        wp += 4 * wpp;
+                    }
+                store_pass(j, &r, oy, ox0, G, o, lo, hi, two);
+                ox0 += G;
+            }
+        }
+    }
+}
+
 void rt_conv_s4_dsp(const rt_conv_job *j)
 {
+    if (j->in->c % 8 == 0) {
+        conv_s4_c8(j);
+        return;
+    }
+
     const rt_dims *out = j->out, *in = j->in;
     const rt_panel_geom g = rt_panel(j->win, in);
     uint32_t *pn = (uint32_t *)j->scratch;
@@ -313,20 +460,20 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
                                             4u * (uint32_t)ox0;
                         for (int c = 0; c < C; c++, t++, ad += g.chan_b) {
                             uint32_t wd;
-                            memcpy(&wd, wrow + 4 * (t >> 3), 4);
+                            rt_memcpy(&wd, wrow + 4 * (t >> 3), 4);
                             uint32_t w = (uint32_t)((int32_t)(wd << (28 - 4 * (t & 7))) >> 28);
                             if (w) {
                                 uint32_t x0, x1 = 0, x2 = 0, x3 = 0, x4 = 0;
                                 if (G == 5) {
                                     LOAD5(ad, x0, x1, x2, x3, x4);
                                 } else { /* only the pass's words: the panel may end here */
-                                    memcpy(&x0, ad, 4);
+                                    rt_memcpy(&x0, ad, 4);
                                     if (G > 1)
-                                        memcpy(&x1, ad + 4, 4);
+                                        rt_memcpy(&x1, ad + 4, 4);
                                     if (G > 2)
-                                        memcpy(&x2, ad + 8, 4);
+                                        rt_memcpy(&x2, ad + 8, 4);
                                     if (G > 3)
-                                        memcpy(&x3, ad + 12, 4);
+                                        rt_memcpy(&x3, ad + 12, 4);
                                 }
                                 A[0] += w * x0, A[1] += w * x1, A[2] += w * x2;
                                 A[3] += w * x3, A[4] += w * x4;
@@ -339,87 +486,225 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
                         }
                     }
                 flush(lo, hi, A, G);
-                store_pass(j, &r, oy, ox0, G, o, lo, hi);
+                store_pass(j, &r, oy, ox0, G, o, lo, hi, oy + 1 < out->h);
             }
         }
     }
 }
 #endif
 
-/* ---- S8 --------------------------------------------------------------------------------------------- */
+/* ---- S8 ------------------------------------------------------------------------------------------- */
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 
-/* Pixel p's taps as int16, in the order (0, 2), (1, 3) of each group of
- * four, zero beyond K. */
-static void im2col_s8(const rt_conv_job *j, int p, int16_t *col, uint32_t kp)
+#if RT_DSP
+/* One pass of G columns: for each (weight pair, offset) of the list until
+ * a zero pair, five panel words at base + offset, SMLAD into a0..a(G-1). */
+#define S8_STEP(LDM, MACS)                                                                         \
+    "ldrd %[w], %[of], [%[tp]], #8\n\t"                                                            \
+    "cbz %[w], 2f\n\t"                                                                             \
+    "add %[of], %[base], %[of]\n\t"                                                                \
+    "ldm %[of], {" LDM "}\n\t" MACS
+#define S8_PASS(LDM, MACS)                                                                         \
+    __asm__ volatile("1:\n\t" S8_STEP(LDM, MACS) S8_STEP(LDM, MACS) "b 1b\n\t2:\n\t"               \
+                     : [w] "=&l"(w), [of] "=&r"(of), [tp] "+r"(tp), [a0] "+r"(a0), [a1] "+r"(a1),  \
+                       [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4)                                 \
+                     : [base] "r"(base)                                                            \
+                     : "r4", "r5", "r6", "r8", "r9", "memory")
+#define S0 "smlad %[a0], %[w], r4, %[a0]\n\t"
+#define S1 S0 "smlad %[a1], %[w], r5, %[a1]\n\t"
+#define S2 S1 "smlad %[a2], %[w], r6, %[a2]\n\t"
+#define S3 S2 "smlad %[a3], %[w], r8, %[a3]\n\t"
+#define S4 S3 "smlad %[a4], %[w], r9, %[a4]\n\t"
+
+static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4];
+    uint32_t w, of;
+    switch (G) {
+    case 5: S8_PASS("r4, r5, r6, r8, r9", S4); break;
+    case 4: S8_PASS("r4, r5, r6, r8", S3); break;
+    case 3: S8_PASS("r4, r5, r6", S2); break;
+    case 2: S8_PASS("r4, r5", S1); break;
+    default: S8_PASS("r4", S0); break;
+    }
+    (void)w, (void)of;
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4;
+}
+#else
+static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+{
+    for (; tp[0] != 0; tp += 2)
+        for (int g = 0; g < G; g++) {
+            uint32_t x;
+            rt_memcpy(&x, base + tp[1] + 4 * g, 4);
+            acc[g] = rt_smlad((int32_t)tp[0], (int32_t)x, acc[g]);
+        }
+}
+#endif
+
+/* The pair panel of output row oy: slot kp holds rows r = oy*s - pad + 2kp
+ * (low lane) and r + 1 (high lane; in_zero for the phantom row of an odd
+ * kernel, whose weight is 0), laid out as rt_image.h's panel. */
+static void pair_panel(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g, int nkp)
 {
     const rt_dims *in = j->in;
-    const int k = j->win->kernel, C = in->c;
-    const int oy = p / j->out->w, ox = p % j->out->w;
-    uint32_t t = 0;
-    for (int ky = 0; ky < k; ky++) {
-        const int iy = oy * j->win->stride - j->win->pad + ky;
-        for (int kx = 0; kx < k; kx++) {
-            const int ix = ox * j->win->stride - j->win->pad + kx;
-            const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
-            const int8_t *xp = j->x + ((size_t)(inside ? iy : 0) * in->w + (inside ? ix : 0)) * C;
-            for (int c = 0; c < C; c++, t++) {
-                /* position of tap t: group t/4, slot (0,2,1,3)[t%4] */
-                static const uint8_t slot[4] = {0, 2, 1, 3};
-                col[(t & ~3u) + slot[t & 3]] = (int16_t)(inside ? xp[c] : j->in_zero);
+    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel, C = in->c, W = in->w;
+    const uint32_t cw = g->chan_b / 4;
+    const uint32_t z = (uint16_t)(int16_t)j->in_zero;
+    for (int kp = 0; kp < nkp; kp++) {
+        const int r0 = oy * s - pad + 2 * kp, r1 = 2 * kp + 1 < k ? r0 + 1 : -1;
+        const int8_t *ra = r0 >= 0 && r0 < in->h ? j->x + (size_t)r0 * W * C : NULL;
+        const int8_t *rb = r1 >= 0 && r1 < in->h ? j->x + (size_t)r1 * W * C : NULL;
+        uint32_t *slot = pn + (size_t)kp * (g->slot_b / 4);
+        for (int f = 0; f < s; f++)
+            for (uint32_t i = 0; i < g->wq; i++) {
+                const int col = (int)i * s + f - pad;
+                const int ok = col >= 0 && col < W;
+                const int8_t *pa = ok && ra ? ra + (size_t)col * C : NULL;
+                const int8_t *pb = ok && rb ? rb + (size_t)col * C : NULL;
+                uint32_t *d = slot + (uint32_t)f * g->wq + i;
+                for (int c = 0; c < C; c++, d += cw)
+                    *d = (pa ? (uint16_t)(int16_t)pa[c] : z) | (pb ? (uint32_t)(uint16_t)(int16_t)pb[c] : z) << 16;
             }
-        }
     }
-    for (; t < kp; t++)
-        col[(t & ~3u) + (t & 1 ? 2 : 0) + (t & 2 ? 1 : 0)] = 0;
+}
+
+/* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
+ * window as five int16-pair words, and per output channel nine words
+ * {bias, five weight pairs, mult, rounding + zero constant, t}: 13
+ * instructions per output. Only when every channel takes the fast
+ * requantization with lo = -128 (the usual first layer: ReLU to zero point
+ * -128, or no ReLU); otherwise returns 0. */
+static int conv_s8_small(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out, *in = j->in;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c;
+    const uint32_t K = (uint32_t)k * k * C;
+    if (K > 10 || j->q->lo != -128)
+        return 0;
+    uint32_t *tab = (uint32_t *)j->scratch;
+    const uint32_t row = rt_s8_row_bytes(K);
+    for (int o = 0; o < out->c; o++) {
+        rq r;
+        rq_init(&r, j->q, o);
+        if (!r.fast)
+            return 0;
+        const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
+        uint32_t *t = tab + 9 * o;
+        t[0] = (uint32_t)r.bias;
+        for (uint32_t q = 0; q < 5; q++) {
+            int16_t lo = 2 * q < K ? w[2 * q] : 0, hi = 2 * q + 1 < K ? w[2 * q + 1] : 0;
+            t[1 + q] = (uint16_t)lo | (uint32_t)(uint16_t)hi << 16;
+        }
+        t[6] = (uint32_t)r.mult, t[7] = (uint32_t)r.k, t[8] = (uint32_t)r.t;
+    }
+    const uint32_t *tend = tab + 9 * out->c;
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            int16_t xv[10] = {0};
+            int n = 0;
+            for (int ky = 0; ky < k; ky++) {
+                const int iy = oy * s - pad + ky;
+                for (int kx = 0; kx < k; kx++) {
+                    const int ix = ox * s - pad + kx;
+                    if (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w) {
+                        const int8_t *xp = j->x + ((size_t)iy * in->w + ix) * C;
+                        for (int c = 0; c < C; c++)
+                            xv[n++] = xp[c];
+                    } else {
+                        for (int c = 0; c < C; c++)
+                            xv[n++] = j->in_zero;
+                    }
+                }
+            }
+            uint32_t x[5];
+            for (int q = 0; q < 5; q++)
+                x[q] = (uint16_t)xv[2 * q] | (uint32_t)(uint16_t)xv[2 * q + 1] << 16;
+            int8_t *y = j->y + ((size_t)oy * out->w + ox) * out->c;
+#if RT_DSP
+            const uint32_t *t = tab;
+            __asm__ volatile("1:\n\t"
+                             "ldm %[t]!, {r4, r5, r6, r8, r9, r10}\n\t"
+                             "smlad r4, r5, %[x0], r4\n\t"
+                             "smlad r4, r6, %[x1], r4\n\t"
+                             "smlad r4, r8, %[x2], r4\n\t"
+                             "smlad r4, r9, %[x3], r4\n\t"
+                             "smlad r4, r10, %[x4], r4\n\t"
+                             "ldm %[t]!, {r5, r6, r8}\n\t"
+                             "smmla r4, r4, r5, r6\n\t"
+                             "asr r4, r4, r8\n\t"
+                             "ssat r4, #8, r4\n\t"
+                             "strb r4, [%[y]], #1\n\t"
+                             "cmp %[t], %[end]\n\t"
+                             "bne 1b\n\t"
+                             : [t] "+r"(t), [y] "+r"(y)
+                             : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]),
+                               [x4] "r"(x[4]), [end] "r"(tend)
+                             : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#else
+            for (const uint32_t *t = tab; t < tend; t += 9) {
+                int32_t a = (int32_t)t[0];
+                for (int q = 0; q < 5; q++)
+                    a = rt_smlad((int32_t)t[1 + q], (int32_t)x[q], a);
+                *y++ = (int8_t)rt_ssat8(rt_smmla(a, (int32_t)t[6], (int32_t)t[7]) >> t[8]);
+            }
+#endif
+        }
+    return 1;
 }
 
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
-    const rt_dims *out = j->out;
-    const int k = j->win->kernel;
-    const uint32_t K = (uint32_t)k * k * j->in->c, kp = rt_s8_row_bytes(K);
-    int16_t *c0 = (int16_t *)j->scratch, *c1 = c0 + kp;
-    const int P = out->h * out->w, O = out->c;
-    for (int p = 0; p < P; p += 2) {
-        const int two = p + 1 < P;
-        im2col_s8(j, p, c0, kp);
-        if (two)
-            im2col_s8(j, p + 1, c1, kp);
-        int8_t *y0 = j->y + (size_t)p * O, *y1 = y0 + O;
-        for (int o = 0; o < O; o += 2) {
-            const int both = o + 1 < O;
-            const uint8_t *w0 = j->w + (size_t)o * kp, *w1 = both ? w0 + kp : w0;
-            int32_t a00 = j->q->bias[o], a01 = a00;
-            int32_t a10 = both ? j->q->bias[o + 1] : 0, a11 = a10;
-            const uint32_t *x0 = (const uint32_t *)(const void *)c0;
-            const uint32_t *x1 = (const uint32_t *)(const void *)c1;
-            for (uint32_t t = 0; t < kp; t += 4, x0 += 2, x1 += 2) {
-                uint32_t wa, wb;
-                memcpy(&wa, w0 + t, 4);
-                memcpy(&wb, w1 + t, 4);
-                const int32_t wa02 = rt_sxtb16(wa), wa13 = rt_sxtb16(rt_ror(wa, 8));
-                const int32_t wb02 = rt_sxtb16(wb), wb13 = rt_sxtb16(rt_ror(wb, 8));
-                const int32_t xa = (int32_t)x0[0], xb = (int32_t)x0[1];
-                a00 = rt_smlad(wa02, xa, a00), a00 = rt_smlad(wa13, xb, a00);
-                a10 = rt_smlad(wb02, xa, a10), a10 = rt_smlad(wb13, xb, a10);
-                if (two) {
-                    const int32_t ya = (int32_t)x1[0], yb = (int32_t)x1[1];
-                    a01 = rt_smlad(wa02, ya, a01), a01 = rt_smlad(wa13, yb, a01);
-                    a11 = rt_smlad(wb02, ya, a11), a11 = rt_smlad(wb13, yb, a11);
+    if (conv_s8_small(j))
+        return;
+    const rt_dims *out = j->out, *in = j->in;
+    const int k = j->win->kernel, s = j->win->stride, C = in->c;
+    const int nkp = (k + 1) / 2;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    uint32_t *list = pn + (size_t)nkp * (g.slot_b / 4); /* (pair, offset) words */
+    const uint32_t K = (uint32_t)k * k * C, row = rt_s8_row_bytes(K);
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    for (int oy = 0; oy < out->h; oy++) {
+        pair_panel(j, oy, pn, &g, nkp);
+        int8_t *yrow = j->y + (size_t)oy * out->w * out->c;
+        for (int o = 0; o < out->c; o++) {
+            /* the channel's taps two kernel rows at a time; pairs of zeros
+             * dropped, a zero pair ends the list */
+            const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
+            uint32_t *t = list;
+            for (int kp = 0; kp < nkp; kp++) {
+                const int8_t *w0 = w + (size_t)(2 * kp) * k * C;
+                const int8_t *w1 = 2 * kp + 1 < k ? w0 + (size_t)k * C : NULL;
+                uint32_t off = (uint32_t)kp * g.slot_b;
+                for (int kx = 0, f = 0, i = 0; kx < k; kx++) {
+                    uint32_t ad = off + ((uint32_t)f * g.wq + (uint32_t)i) * 4;
+                    for (int c = 0; c < C; c++, ad += g.chan_b) {
+                        uint32_t pair = (uint16_t)(int16_t)w0[kx * C + c] |
+                                        (w1 ? (uint32_t)(uint16_t)(int16_t)w1[kx * C + c] << 16 : 0);
+                        if (pair)
+                            t[0] = pair, t[1] = ad, t += 2;
+                    }
+                    if (++f == s) /* next column phase, or the next index */
+                        f = 0, i++;
                 }
             }
+            t[0] = 0;
             rq r;
             rq_init(&r, j->q, o);
-            y0[o] = rq_apply(&r, a00);
-            if (two)
-                y1[o] = rq_apply(&r, a01);
-            if (both) {
-                rq_init(&r, j->q, o + 1);
-                y0[o + 1] = rq_apply(&r, a10);
-                if (two)
-                    y1[o + 1] = rq_apply(&r, a11);
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                int32_t acc[GMAX] = {r.bias, r.bias, r.bias, r.bias, r.bias};
+                s8_pass(list, (const uint8_t *)pn + 4 * ox0, G, acc);
+                int8_t *y = yrow + (size_t)ox0 * out->c + o;
+                if (r.fast && r.lo == -128)
+                    for (int q = 0; q < G; q++, y += out->c)
+                        *y = (int8_t)rt_ssat8(rt_smmla(acc[q], r.mult, r.k) >> r.t);
+                else
+                    for (int q = 0; q < G; q++, y += out->c)
+                        *y = rq_apply(&r, acc[q]);
+                ox0 += G;
             }
         }
     }
@@ -437,8 +722,8 @@ uint32_t rt_dot_s8_dsp(const int8_t *w, const int8_t *x, uint32_t K)
     uint32_t k = 0;
     for (; k + 4 <= K; k += 4) {
         uint32_t wv, xv;
-        memcpy(&wv, w + k, 4);
-        memcpy(&xv, x + k, 4);
+        rt_memcpy(&wv, w + k, 4);
+        rt_memcpy(&xv, x + k, 4);
         a = rt_smlad(rt_sxtb16(wv), rt_sxtb16(xv), a);
         a = rt_smlad(rt_sxtb16(rt_ror(wv, 8)), rt_sxtb16(rt_ror(xv, 8)), a);
     }
@@ -457,10 +742,10 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
                 uint32_t v;
-                memcpy(&v, x0 + ((size_t)ky * W + kx) * C + c, 4);
+                rt_memcpy(&v, x0 + ((size_t)ky * W + kx) * C + c, 4);
                 m = rt_max_s8x4(v, m);
             }
-        memcpy(o + c, &m, 4);
+        rt_memcpy(o + c, &m, 4);
     }
     return c;
 }

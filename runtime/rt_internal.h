@@ -28,6 +28,15 @@
 #define RT_NOINLINE
 #endif
 
+/* Small fixed-size copies (unaligned loads and stores of a word): inline.
+ * -ffreestanding turns off GCC's memcpy builtin, so a plain memcpy would
+ * be a call per word. */
+#if defined(__GNUC__)
+#define rt_memcpy __builtin_memcpy
+#else
+#define rt_memcpy memcpy
+#endif
+
 /* ---- fields ---------------------------------------------------------------------- */
 
 RT_INLINE uint32_t rt_rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
@@ -100,7 +109,22 @@ uint32_t rt_dot_s8_dsp(const int8_t *w, const int8_t *x, uint32_t K);
 int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo);
 #endif
 
-/* Bytes of the DSP S8 conv's im2col buffer (two pixels of int16). */
+/* Bytes of an S8 weight row (K padded to a multiple of 4). */
 RT_INLINE uint32_t rt_s8_row_bytes(uint32_t k) { return (k + 3) & ~3u; }
+
+/* Scratch of the S8 conv (its DSP body; the C body needs none): a panel
+ * like rt_image.h's with one slot per pair of kernel rows (2 kp, 2 kp + 1)
+ * whose words hold the two rows' values as independent int16 lanes (what
+ * SMLAD multiplies), then the current channel's list of (weight pair,
+ * panel offset) words, one per (kernel-row pair, kx, c), and a terminator. */
+RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
+                                       const rt_dims *out)
+{
+    const uint32_t nkp = (win->kernel + 1u) / 2u, K = (uint32_t)win->kernel * win->kernel * in->c;
+    const uint32_t general = nkp * rt_panel(win, in).slot_b + 8u * (nkp * win->kernel * in->c + 1u);
+    /* K <= 10 (first layers): a table of 9 words per output channel */
+    const uint32_t small = K <= 10 ? 36u * out->c : 0;
+    return general > small ? general : small;
+}
 
 #endif

@@ -2,6 +2,12 @@
  * in order, each op on the arena offsets the builder planned. */
 #include "rt_internal.h"
 
+/* A build may define RT_OP_HOOK(i) to observe the op boundaries (the
+ * device harness's per-op profile); the default is nothing. */
+#ifndef RT_OP_HOOK
+#define RT_OP_HOOK(i)
+#endif
+
 static void input_table(const uint8_t *im, int8_t *x, const uint8_t *pixels)
 {
     const uint32_t C = rt_rd16(im + RT_H_IN_C);
@@ -76,10 +82,12 @@ rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8
     const uint32_t n_ops = rt_rd16(im + RT_H_N_OPS);
     const uint8_t *r = im + rt_rd32(im + RT_H_OPS_OFF);
     for (uint32_t i = 0; i < n_ops; i++, r += RT_OP_BYTES) {
+        RT_OP_HOOK(i);
         rt_status st = run_op(im, r, ar);
         if (st != RT_OK)
             return st;
     }
+    RT_OP_HOOK(n_ops);
     memcpy(logits, ar + rt_rd32(im + RT_H_OUTPUT_OFF), rt_rd16(im + RT_H_NUM_CLASSES));
     return RT_OK;
 }
