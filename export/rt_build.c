@@ -166,7 +166,7 @@ static uint32_t channel_taps(const qm_op *op, const space *sp, int o, tap *t)
 }
 
 /* Returns 0 when the format cannot express the layer. */
-static int enc_sp4(nn_wbuf *out, const qm_op *op, const space *sp, tap *t)
+static int enc_sp4(nn_wbuf *out, const qm_op *op, const space *sp, tap *t, uint16_t *blk)
 {
     const uint32_t maxd = sp->conv ? RT_SP4_MAX_DELTA_CONV : RT_SP4_MAX_DELTA_DENSE;
     for (int o = 0; o < op->out_c; o++) {
@@ -182,26 +182,30 @@ static int enc_sp4(nn_wbuf *out, const qm_op *op, const space *sp, tap *t)
         if (nb > 0xffff)
             return 0;
         put_u16(out, nb);
-        uint32_t cur = 0;
-        sum = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t a = (uint32_t)abs(t[i].w);
-            if (sp->conv && sum + a > RT_SP4_BLOCK_ABS_SUM) {
-                put_u16(out, 0);
-                sum = 0;
-            }
-            sum += a;
-            while (t[i].addr - cur > maxd) {
-                uint32_t v = skip_to(sp, cur, maxd);
-                if (!v)
+        uint32_t cur = 0, i = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+            uint32_t m = 0; /* entries of this block, skips included */
+            for (sum = 0; i < n; i++) {
+                uint32_t a = (uint32_t)abs(t[i].w);
+                if (sp->conv && sum + a > RT_SP4_BLOCK_ABS_SUM)
+                    break;
+                sum += a;
+                while (t[i].addr - cur > maxd) {
+                    uint32_t v = skip_to(sp, cur, maxd);
+                    if (!v || m >= 0xffff)
+                        return 0;
+                    blk[m++] = (uint16_t)((v - cur) << 4);
+                    cur = v;
+                }
+                if (m >= 0xffff)
                     return 0;
-                put_u16(out, (v - cur) << 4);
-                cur = v;
+                blk[m++] = (uint16_t)((t[i].addr - cur) << 4 | ((uint32_t)t[i].w & 15));
+                cur = t[i].addr;
             }
-            put_u16(out, (t[i].addr - cur) << 4 | ((uint32_t)t[i].w & 15));
-            cur = t[i].addr;
+            put_u16(out, m);
+            for (uint32_t q = 0; q < m; q++)
+                put_u16(out, blk[q]);
         }
-        put_u16(out, 0);
     }
     pad4(out);
     return 1;
@@ -262,14 +266,16 @@ static int encode(nn_wbuf *out, const qm_op *op, int fmt, nn_status *st, nn_erro
     const uint32_t K = sp.K;
     if (fmt == RT_WF_SP4 || fmt == RT_WF_SP8) {
         tap *t = malloc(sizeof(tap) * K);
-        if (!t) {
+        uint16_t *blk = malloc(sizeof(uint16_t) * 0x10000);
+        if (!t || !blk) {
+            free(t), free(blk);
             free(sp.valid);
             *st = nn_errorf(err, NN_ERR_NOMEM, "out of memory encoding weights");
             return fmt;
         }
         size_t mark = out->len;
-        int ok = fmt == RT_WF_SP4 ? enc_sp4(out, op, &sp, t) : enc_sp8(out, op, &sp, t);
-        free(t);
+        int ok = fmt == RT_WF_SP4 ? enc_sp4(out, op, &sp, t, blk) : enc_sp8(out, op, &sp, t);
+        free(t), free(blk);
         if (!ok) {
             out->len = mark;
             fmt = fmt == RT_WF_SP4 ? RT_WF_S4 : RT_WF_S8;

@@ -137,15 +137,15 @@ static const uint8_t *sp4_pass(const uint8_t *sp, const int16_t *pn, int ox0, in
     uint32_t nb = rt_rd16(sp), addr = 4u * (uint32_t)ox0;
     sp += 2;
     for (uint32_t b = 0; b < nb; b++) {
-        uint32_t e;
-        while ((e = rt_rd16(sp)) != 0) {
-            sp += 2;
+        const uint32_t m = rt_rd16(sp);
+        sp += 2;
+        for (uint32_t q = 0; q < m; q++, sp += 2) {
+            const uint32_t e = rt_rd16(sp);
             addr += e >> 4;
             int32_t w = (int32_t)((e & 15) ^ 8) - 8;
             if (w)
                 mac_pass(lo, hi, pn, addr, w, n);
         }
-        sp += 2;
     }
     return sp;
 }

@@ -65,13 +65,12 @@ rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, 
         for (int o = 0; o < O; o++) {
             uint32_t acc = (uint32_t)q->bias[o], nb = *sp++;
             const int8_t *xa = x;
-            for (uint32_t b = 0; b < nb; b++) {
-                uint32_t e;
-                while ((e = *sp++) != 0) {
+            for (uint32_t b = 0; b < nb; b++)
+                for (uint32_t m = *sp++; m > 0; m--) {
+                    const uint32_t e = *sp++;
                     xa += e >> 4;
                     ACC_ADD(acc, ((int32_t)((e & 15) ^ 8) - 8) * *xa);
                 }
-            }
             y[o] = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
         }
         return RT_OK;

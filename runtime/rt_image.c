@@ -104,16 +104,16 @@ static rt_status check_sp4(checker *k, const uint8_t *w, uint32_t bytes, uint32_
             return fail(k, RT_E_FORMAT, RT_O_W_OFF);
         for (uint32_t b = 0; b < nb; b++) {
             uint32_t sum = 0;
-            for (;;) {
-                if (pos + 2 > bytes)
-                    return fail(k, RT_E_FORMAT, RT_O_W_BYTES);
-                uint32_t e = rt_rd16(w + pos);
-                pos += 2;
-                if (e == 0)
-                    break;
-                uint32_t d = e >> 4;
-                int32_t wv = (int32_t)((e & 15) ^ 8) - 8;
-                if (d > maxd || wv == -8 || (!first && d == 0 && wv != 0))
+            if (pos + 2 > bytes)
+                return fail(k, RT_E_FORMAT, RT_O_W_BYTES);
+            const uint32_t m = rt_rd16(w + pos);
+            pos += 2;
+            if ((uint64_t)pos + 2ull * m > bytes)
+                return fail(k, RT_E_FORMAT, RT_O_W_BYTES);
+            for (uint32_t q = 0; q < m; q++, pos += 2) {
+                const uint32_t e = rt_rd16(w + pos), d = e >> 4;
+                const int32_t wv = (int32_t)((e & 15) ^ 8) - 8;
+                if (d > maxd || wv == -8 || (!first && d == 0))
                     return fail(k, RT_E_FORMAT, RT_O_W_OFF);
                 addr += d, first = 0;
                 if (!valid_addr(as, addr))

@@ -81,8 +81,8 @@
  *              weight k is bits 4(k%8)..4(k%8)+3 of word k/8, two's
  *              complement (-7..7); padding nibbles are 0.
  *   RT_WF_SP4  sparse 4-bit, executed as stored. A u16 stream; per output
- *              channel: u16 nblocks (>= 1), then nblocks blocks, each a run
- *              of entries ended by the terminator 0x0000. An entry is
+ *              channel: u16 nblocks (>= 1), then nblocks blocks, each a
+ *              u16 count and that many entries. An entry is
  *              (delta << 4) | (w & 15): w in [-7, 7] (0 only in a skip
  *              entry, which bridges a gap longer than one delta), delta >= 0
  *              the distance in bytes from the previous entry's address (the

@@ -107,6 +107,9 @@ uint32_t rt_dot_s8_dsp(const int8_t *w, const int8_t *x, uint32_t K);
 /* one output pixel of a maxpool, four channels per step (SSUB8 + SEL),
  * channels [0, returned) done */
 int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo);
+/* a whole 2x2 maxpool (stride s, C % 4 == 0, no ReLU floor): four channels
+ * per step, rows in order (the planner's row rule holds) */
+void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int ow);
 #endif
 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */

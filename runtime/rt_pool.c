@@ -20,6 +20,12 @@ rt_status rt_maxpool(const rt_window *win, int8_t lo, const rt_dims *in, const i
     if (!win || !in || !x || !out || !y)
         return RT_E_ARG;
     const int C = in->c, W = in->w, k = win->kernel, s = win->stride;
+#if RT_DSP
+    if (k == 2 && C % 4 == 0 && lo == -128) { /* the common 2x2 pool */
+        rt_max2x2_dsp(x, y, C, W, s, out->h, out->w);
+        return RT_OK;
+    }
+#endif
     for (int oy = 0; oy < out->h; oy++)
         for (int ox = 0; ox < out->w; ox++) {
             int8_t *o = y + ((size_t)oy * out->w + ox) * C;

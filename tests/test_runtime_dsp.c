@@ -155,6 +155,18 @@ Test(runtime_dsp, dot_and_maxpool)
             want += (uint32_t)((int32_t)w[i] * x[i]);
         cr_assert_eq(rt_dot_s8_dsp(w, x, (uint32_t)K), want, "K %d", K);
     }
+    /* the 2x2 pool body against the generic C loop (strides 1 and 2) */
+    for (int st = 1; st <= 2; st++) {
+        const int C = 12, H = 7, W = 9, oh = (H - 2) / st + 1, ow = (W - 2) / st + 1;
+        int8_t xin[7 * 9 * 12], yd[8 * 8 * 12], yc[8 * 8 * 12];
+        for (size_t i = 0; i < sizeof xin; i++)
+            xin[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+        rt_max2x2_dsp(xin, yd, C, W, st, oh, ow);
+        const rt_window win = {2, (uint8_t)st, 0};
+        const rt_dims din = {H, W, C}, dout = {(uint16_t)oh, (uint16_t)ow, C};
+        cr_assert_eq(rt_maxpool(&win, -128, &din, xin, &dout, yc), RT_OK);
+        rtm_same(yd, yc, (size_t)oh * ow * C, "2x2 maxpool");
+    }
     int8_t in[4 * 5 * 11], o[11];
     for (size_t i = 0; i < sizeof in; i++)
         in[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
