@@ -182,7 +182,7 @@ int main(void)
     fmt_kv_u(&b, "instructions_per_image", median);
     fmt_kv_u(&b, "instructions_max", insns[n - 1]);
     fmt_kv_u(&b, "instructions_min", insns[0]);
-    fmt_kv_u(&b, "instructions_mean", total / (uint64_t)n);
+    fmt_kv_u(&b, "instructions_mean", fmt_div(total, (uint64_t)n, 0));
     fmt_kv_u(&b, "flash_bytes", flash);
     fmt_kv_u(&b, "ram_bytes", sizeof arena + rt_static + stack);
     fmt_kv_u(&b, "arena_bytes", sizeof arena);

@@ -16,31 +16,54 @@ static inline void fmt_str(fmt_buf *b, const char *s)
     b->buf[b->n] = 0;
 }
 
+/* 64-bit division by shifts and subtraction: keeps libgcc's 64-bit divide
+ * (700 bytes) out of the firmware, where the linker script would count it
+ * with the runtime's code. */
+static inline uint64_t fmt_div(uint64_t n, uint64_t d, uint64_t *rem)
+{
+    uint64_t q = 0, r = 0;
+    for (int i = 63; i >= 0; i--) {
+        r = r << 1 | ((n >> i) & 1);
+        if (r >= d)
+            r -= d, q |= (uint64_t)1 << i;
+    }
+    if (rem)
+        *rem = r;
+    return q;
+}
+
 static inline void fmt_u64(fmt_buf *b, uint64_t v)
 {
     char t[24];
     int i = 0;
-    do
-        t[i++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
+    do {
+        uint64_t r;
+        v = fmt_div(v, 10, &r);
+        t[i++] = (char)('0' + r);
+    } while (v != 0);
     while (i > 0 && b->n < (int)sizeof b->buf - 1)
         b->buf[b->n++] = t[--i];
     b->buf[b->n] = 0;
 }
 
-/* num / den with `digits` decimals, rounded. */
+/* num / den with `digits` (< 19) decimals, rounded. */
 static inline void fmt_ratio(fmt_buf *b, uint64_t num, uint64_t den, int digits)
 {
-    uint64_t scale = 1;
+    uint64_t scale = 1, f;
     for (int i = 0; i < digits; i++)
         scale *= 10;
-    uint64_t q = den ? (num * scale + den / 2) / den : 0;
-    fmt_u64(b, q / scale);
+    uint64_t q = den ? fmt_div(num * scale + den / 2, den, 0) : 0;
+    fmt_u64(b, fmt_div(q, scale, &f));
     if (digits) {
+        char t[20];
+        for (int i = digits - 1; i >= 0; i--) {
+            uint64_t r;
+            f = fmt_div(f, 10, &r);
+            t[i] = (char)('0' + r);
+        }
+        t[digits] = 0;
         fmt_str(b, ".");
-        uint64_t f = q % scale;
-        for (uint64_t s = scale / 10; s > 0; s /= 10)
-            fmt_u64(b, f / s % 10);
+        fmt_str(b, t);
     }
 }
 
