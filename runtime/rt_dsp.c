@@ -596,6 +596,9 @@ static void pair_panel(const rt_conv_job *j, int oy, uint32_t *pn, const rt_pane
     }
 }
 
+/* two int16 lanes: a low, b high */
+#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
+
 /* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
  * window as five int16-pair words, and per output channel nine words
  * {bias, five weight pairs, mult, rounding + zero constant, t}: 13
@@ -640,8 +643,16 @@ static int conv_s8_small(const rt_conv_job *j)
             uint32_t x[5] = {0, 0, 0, 0, 0};
             if (iy0 >= 0 && ix0 >= 0 && iy0 + k <= in->h && ix0 + k <= in->w) {
                 const int8_t *b = j->x + ((size_t)iy0 * in->w + ix0) * C;
-                for (int q = 0; q < nt; q++)
-                    x[q >> 1] |= (uint32_t)(uint16_t)(int16_t)b[toff[q]] << (16 * (q & 1));
+                if (nt == 9 && C == 1) { /* 3x3x1, the grayscale first layer */
+                    const int W = in->w;
+                    x[0] = PK16(b[0], b[1]), x[1] = PK16(b[2], b[W]);
+                    x[2] = PK16(b[W + 1], b[W + 2]), x[3] = PK16(b[2 * W], b[2 * W + 1]);
+                    x[4] = PK16(b[2 * W + 2], 0);
+                } else {
+                    for (int q = 0; q < 5; q++)
+                        x[q] = PK16(2 * q < nt ? b[toff[2 * q]] : 0,
+                                    2 * q + 1 < nt ? b[toff[2 * q + 1]] : 0);
+                }
             } else {
                 int n = 0;
                 for (int ky = 0; ky < k; ky++) {
