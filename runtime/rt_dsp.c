@@ -13,14 +13,16 @@
  * exact because A = lo + 65536 * hi with lo, hi in [-32640, 32640].
  *
  * The SP4 inner loop, per non-zero weight, five words (ten outputs):
- *     ldrh e, [p], #2 ; cbz e ; add addr, addr, e, lsr #4 ; sbfx w, e, #0, #4
- *     ldm addr, {x0-x4} ; 5 x mla                 = 10 instructions, 10 MACs
- * An output row is cut into passes of at most five columns (28 = 5+5+5+5+4+4).
+ *     ldrh e, [p], #2 ; add addr, addr, e, lsr #4 ; sbfx w, e, #0, #4
+ *     ldm addr, {x0-x4} ; 5 x mla                  = 9 instructions, 10 MACs
+ * four entries per iteration of a count-driven loop (a naked function: it
+ * needs all fourteen registers). An output row is cut into passes of at
+ * most five columns (28 = 5+5+5+5+4+4).
  *
- * S8: im2col of two pixels into int16 and SMLAD over pairs of taps, two
- * output channels at a time (the CMSIS-NN scheme). Taps are stored in the
- * order (0, 2), (1, 3) of each group of four, which is what SXTB16 makes of
- * a word of four int8 weights.
+ * S8: first layers (K <= 10) pixel by pixel with the window in registers
+ * and a per-channel table, 13 instructions per output; other layers pair
+ * vertically adjacent taps in one SMLAD over a two-lane panel (lanes as
+ * independent int16 there), five columns per LDM.
  *
  * Requantization, when 33 <= shift <= 54 (the usual case): with
  * t = shift - 32, (acc * mult + 2^(shift-1)) >> shift equals
