@@ -222,10 +222,12 @@ static nn_status write_readme(const char *dir, const rtb_image *img, const qm_mo
             "```c\n"
             "#include \"%s.h\"\n"
             "static uint8_t arena[%s_ARENA_BYTES] __attribute__((aligned(8)));\n"
-            "int classify(const uint8_t pixels[%s_INPUT_BYTES])\n"
+            "int model_init(void) /* once, at start-up */\n"
             "{\n"
-            "    int8_t logits[%s_NUM_CLASSES];\n"
-            "    if (rt_image_check(%s_image, %s_IMAGE_BYTES, NULL) != RT_OK) return -1; /* once */\n"
+            "    return rt_image_check(%s_image, %s_IMAGE_BYTES, NULL) == RT_OK ? 0 : -1;\n"
+            "}\n"
+            "int model_classify(const uint8_t pixels[%s_INPUT_BYTES], int8_t logits[%s_NUM_CLASSES])\n"
+            "{\n"
             "    if (rt_run(%s_image, arena, sizeof arena, pixels, logits) != RT_OK) return -1;\n"
             "    int best = 0;\n"
             "    for (int k = 1; k < %s_NUM_CLASSES; k++) if (logits[k] > logits[best]) best = k;\n"
@@ -237,7 +239,7 @@ static nn_status write_readme(const char *dir, const rtb_image *img, const qm_mo
             "8-byte aligned) and returns `RT_OK` or an error status (`rt_status_str`).\n"
             "`rt_config.h` compiles in only the kernels this model uses. The runtime's API\n"
             "is documented in `rt.h`, the image layout in `rt_image.h`.\n",
-            meta->name, P, P, P, meta->name, P, meta->name, P);
+            meta->name, P, meta->name, P, P, P, meta->name, P);
     return close_out(f, path, err);
 }
 
