@@ -11,7 +11,8 @@
 # model_image_bytes, and more. Exit status 0 only when identical.
 # Budgets: FLASH_BUDGET, RAM_BUDGET (bytes; default: the board's memory)
 # make the link fail when exceeded; STACK_BYTES (default 4096) is the stack
-# reserve inside the RAM budget.
+# reserve inside the RAM budget. EXPORT_FLAGS go to iotcnn export (e.g.
+# "--sparse never" to compare the dense kernels).
 set -eu
 cd "$(dirname "$0")/.."
 . device/boards.sh
@@ -25,7 +26,7 @@ W=$BUILD/device/eval-$TARGET-$(basename "$MODEL" .iotc)
 rm -rf "$W"
 mkdir -p "$W/data"
 bin/iotcnn export -m "$MODEL" -o "$W/model" --name model --target "$TARGET" --verify 4 \
-    --json > "$W/export.txt"
+    ${EXPORT_FLAGS:-} --json > "$W/export.txt"
 build_fw "$W" eval_main "$W/model"
 "$BUILD/device/devprep" "$MODEL" "$DATA" "$LIMIT" "$W/data" "$TARGET" > "$W/host.json"
 run_fw "$W/fw.elf" "$W/data" | tee "$W/device.txt" | tail -n 1
