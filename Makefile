@@ -21,9 +21,9 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c compress/*.c) \
+LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c compress/*.c runtime/*.c export/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 TESTS     ?= $(wildcard tests/*.c)
 TEST_SRCS := $(TESTS)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
@@ -56,6 +56,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The runtime's sources, embedded for `iotcnn export`.
+RT_FILES := $(sort $(wildcard runtime/*.c runtime/*.h))
+$(BUILD)/gen/rt_sources.c: $(RT_FILES) scripts/embed_sources.sh
+	@mkdir -p $(@D)
+	@echo "  GEN   $@"
+	$(Q)scripts/embed_sources.sh $(RT_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 	@echo "  LD    $@"
@@ -93,3 +100,4 @@ clean:
 	rm -rf build build-asan bin
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cmd/main.d
+include device/device.mk

@@ -17,6 +17,7 @@ static const char usage[] =
     "  quantize  convert a float checkpoint into an int8 .iotc model\n"
     "  info      describe a model file (.ckpt or .iotc): layers, sizes, MACs\n"
     "  compare   several models side by side: accuracy, bytes, latency\n"
+    "  export    a .iotc model as C sources for a microcontroller firmware\n"
     "\n"
     "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n" CLI_EXIT_HELP;
 
@@ -49,6 +50,8 @@ static int run(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "compare") == 0)
         return cmd_compare(argc - 2, argv + 2);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
     return EXIT_USAGE;
 }

@@ -1,0 +1,279 @@
+/* ktestgen.c - the host half of the on-device kernel test: random models
+ * (every op and weight format, awkward shapes, extreme quantization
+ * parameters) built as deploy images for a target, with random inputs and
+ * the host int8 engine's logits (qe_run, C ISA), one file per case:
+ *     kt.bin = u32 count, then per case: u32 image_bytes, u32 in_bytes,
+ *              u32 classes, u32 inputs, image (padded to 8), inputs,
+ *              expected logits (each padded to 4)
+ *   ktestgen TARGET OUT.bin [SEED]                                       */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compress/qengine.h"
+#include "../export/rt_build.h"
+#include "../libnn/nn_rng.h"
+
+static nn_rng R;
+static int rnd(int n) { return (int)nn_rng_below(&R, (uint64_t)n); }
+
+typedef struct {
+    qm_model m;
+    double sp[QM_MAX_OPS];
+} tm;
+
+static void shape_of(const qm_model *m, int id, int *c, int *h, int *w)
+{
+    if (id == QM_INPUT)
+        *c = m->in_c, *h = m->in_h, *w = m->in_w;
+    else
+        *c = m->ops[id].out_c, *h = m->ops[id].out_h, *w = m->ops[id].out_w;
+}
+
+static qm_op *add_op(tm *t, qm_op_type type, int in)
+{
+    qm_op *op = &t->m.ops[t->m.n_ops++];
+    memset(op, 0, sizeof *op);
+    op->type = type, op->input = in, op->input2 = QM_INPUT, op->weight_bits = 8;
+    shape_of(&t->m, in, &op->in_c, &op->in_h, &op->in_w);
+    op->out.scale = 0.05f;
+    return op;
+}
+
+static int conv(tm *t, int in, int oc, int k, int s, int pad, int relu, int bits, double sp)
+{
+    int c, h, w;
+    shape_of(&t->m, in, &c, &h, &w);
+    if (pad >= k)
+        pad = k - 1;
+    while (k > 1 && (h + 2 * pad < k || w + 2 * pad < k)) /* keep the window inside */
+        k--, pad = pad >= k ? k - 1 : pad;
+    qm_op *op = add_op(t, QM_CONV2D, in);
+    op->kernel = k, op->stride = s, op->pad = pad, op->relu = relu, op->weight_bits = bits;
+    op->out_c = oc;
+    op->out_h = (op->in_h + 2 * pad - k) / s + 1, op->out_w = (op->in_w + 2 * pad - k) / s + 1;
+    t->sp[t->m.n_ops - 1] = sp;
+    return t->m.n_ops - 1;
+}
+
+static int dense(tm *t, int in, int oc, int relu, int bits, double sp)
+{
+    qm_op *op = add_op(t, QM_DENSE, in);
+    op->out_c = oc, op->out_h = op->out_w = 1, op->relu = relu, op->weight_bits = bits;
+    t->sp[t->m.n_ops - 1] = sp;
+    return t->m.n_ops - 1;
+}
+
+static int pool(tm *t, qm_op_type type, int in, int k, int s, int relu)
+{
+    qm_op *op = add_op(t, type, in);
+    op->relu = relu, op->out_c = op->in_c;
+    if (type == QM_GLOBAL_AVGPOOL) {
+        op->out_h = op->out_w = 1;
+    } else {
+        op->kernel = k, op->stride = s;
+        op->out_h = (op->in_h - k) / s + 1, op->out_w = (op->in_w - k) / s + 1;
+    }
+    return t->m.n_ops - 1;
+}
+
+static int add2(tm *t, int a, int b, int relu)
+{
+    qm_op *op = add_op(t, QM_ADD, a);
+    op->input2 = b, op->relu = relu;
+    op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
+    return t->m.n_ops - 1;
+}
+
+static int32_t zero_of(const qm_model *m, int id) { return id == QM_INPUT ? m->in.zero : m->ops[id].out.zero; }
+
+/* Random parameters; extreme = 1: zero points at the ends and shifts all
+ * over [1, 62] (outputs mostly clamp, but every path of the requantization
+ * runs). */
+static int finish(tm *t, int extreme)
+{
+    qm_model *m = &t->m;
+    const qm_op *last = &m->ops[m->n_ops - 1];
+    m->num_classes = last->out_c * last->out_h * last->out_w;
+    m->in.scale = 0.02f;
+    m->in.zero = extreme ? (rnd(2) ? -128 : 127) : rnd(256) - 128;
+    for (int i = 0; i < m->n_ops; i++) {
+        qm_op *op = &m->ops[i];
+        op->out.zero = extreme ? (rnd(3) == 0 ? -128 : rnd(3) == 0 ? 127 : rnd(256) - 128) : rnd(200) - 100;
+        if (op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL)
+            op->out.zero = zero_of(m, op->input);
+    }
+    nn_error err;
+    if (qm_model_alloc(m, &err) != NN_OK) {
+        fprintf(stderr, "ktestgen: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < m->in_c * 256; i++)
+        m->input_lut[i] = (int8_t)(rnd(256) - 128);
+    for (int i = 0; i < m->n_ops; i++) {
+        qm_op *op = &m->ops[i];
+        if (op->type == QM_ADD) {
+            op->add_shift = extreme ? 1 + rnd(62) : 31 + rnd(3);
+            op->add_mult[0] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&R)) * 2147483648.0);
+            op->add_mult[1] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&R)) * 2147483648.0);
+            continue;
+        }
+        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+            continue;
+        const int wmax = op->weight_bits == 8 ? 127 : 7;
+        const size_t K = op->n_weights / (size_t)op->out_c;
+        for (size_t k = 0; k < op->n_weights; k++)
+            op->weights[k] = nn_rng_uniform(&R) < t->sp[i] ? 0 : (int8_t)(rnd(2 * wmax + 1) - wmax);
+        const double wstd = wmax * 0.58 * sqrt(1.0 - t->sp[i]) + 0.1;
+        for (int o = 0; o < op->out_c; o++) {
+            op->bias[o] = rnd(20001) - 10000;
+            op->w_scale[o] = 0.01f;
+            if (extreme) {
+                op->mult[o] = rnd(2) ? 0x7fffffff : (1 << 30) + rnd(1 << 30);
+                op->shift[o] = (int8_t)(1 + rnd(62));
+            } else {
+                double real = 40.0 / (sqrt((double)K) * wstd * 70.0) * (0.5 + nn_rng_uniform(&R));
+                int32_t mu, sh;
+                qm_quantize_multiplier(real, &mu, &sh);
+                op->mult[o] = mu, op->shift[o] = (int8_t)sh;
+            }
+        }
+    }
+    return qm_model_validate(m, &err) != NN_OK;
+}
+
+static void put_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
+static void pad(FILE *f, size_t n, size_t a)
+{
+    static const uint8_t z[8];
+    if (n % a)
+        fwrite(z, 1, a - n % a, f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: ktestgen TARGET OUT.bin [SEED]\n");
+        return 2;
+    }
+    const int target = rtb_target_parse(argv[1]);
+    if (target < 0) {
+        fprintf(stderr, "ktestgen: unknown target %s\n", argv[1]);
+        return 2;
+    }
+    nn_rng_seed(&R, argc > 3 ? strtoull(argv[3], NULL, 10) : 1);
+    FILE *f = fopen(argv[2], "wb");
+    if (!f)
+        return 1;
+    const int n_cases = 48, n_inputs = 3;
+    put_u32(f, (uint32_t)n_cases);
+    int written = 0;
+    for (int ci = 0, tries = 0; ci < n_cases; ci++) {
+        static tm t;
+        memset(&t, 0, sizeof t);
+        const int kind = ci % 8, extreme = ci % 5 == 4;
+        const rtb_sparse policy = (rtb_sparse)(ci % 3);
+        qm_model *m = &t.m;
+        m->in_c = 1 + rnd(3), m->in_h = 3 + rnd(14), m->in_w = 3 + rnd(14);
+        int x = QM_INPUT;
+        switch (kind) {
+        case 0: /* first layer 8-bit, small K (the pixel-major path) */
+            x = conv(&t, x, 1 + rnd(40), 1 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0);
+            break;
+        case 1: /* 8-bit, larger K (the pair-panel path) */
+            x = conv(&t, x, 3 + rnd(12), 1, 1, 0, 1, 8, 0);
+            x = conv(&t, x, 1 + rnd(20), 2 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0.3 * rnd(2));
+            break;
+        case 2: /* sparse 4-bit, the MNIST shape family */
+            x = conv(&t, x, 4 + rnd(40), 1, 1, 0, 1, 8, 0);
+            x = conv(&t, x, 1 + rnd(40), 3, 1, 1, 1, 4, 0.5 + 0.45 * nn_rng_uniform(&R));
+            break;
+        case 3: /* sparse 4-bit, strides, 5x5, wide rows */
+            m->in_w = 10 + rnd(60);
+            x = conv(&t, x, 2 + rnd(30), 1, 1, 0, 1, 8, 0);
+            x = conv(&t, x, 1 + rnd(12), 1 + 2 * rnd(3), 1 + rnd(3), rnd(3) % (1 + 2 * rnd(3)), rnd(2), 4, 0.6);
+            break;
+        case 4: /* dense 4-bit conv (S4) */
+            x = conv(&t, x, 2 + rnd(30), 1, 1, 0, 1, 8, 0);
+            x = conv(&t, x, 1 + rnd(20), 1 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 4, 0.05);
+            break;
+        case 5: /* pools and add */
+            x = conv(&t, x, 1 + rnd(17), 3, 1, 1, 1, 8, 0);
+            {
+                int y = conv(&t, x, m->ops[x].out_c, 3, 1, 1, 0, 4, 0.5);
+                x = add2(&t, x, y, rnd(2));
+            }
+            if (m->ops[x].out_h >= 2 && m->ops[x].out_w >= 2)
+                x = pool(&t, QM_MAXPOOL, x, 2, 1 + rnd(2), rnd(2));
+            if (m->ops[x].out_h >= 2 && m->ops[x].out_w >= 2)
+                x = pool(&t, QM_AVGPOOL, x, 2, 1, rnd(2));
+            x = pool(&t, QM_GLOBAL_AVGPOOL, x, 0, 0, rnd(2));
+            break;
+        case 6: /* dense layers of every format */
+            x = dense(&t, x, 1 + rnd(60), 1, rnd(2) ? 8 : 4, 0.9 * nn_rng_uniform(&R));
+            x = dense(&t, x, 1 + rnd(60), rnd(2), rnd(2) ? 8 : 4, 0.9 * nn_rng_uniform(&R));
+            break;
+        default: /* a small MNIST-like chain */
+            m->in_c = 1, m->in_h = m->in_w = 8 + 2 * rnd(6);
+            x = conv(&t, x, 8, 3, 1, 1, 1, 8, 0);
+            x = conv(&t, x, 8, 3, 1, 1, 1, 4, 0.6);
+            x = pool(&t, QM_MAXPOOL, x, 2, 2, 0);
+            x = conv(&t, x, 16, 3, 1, 1, 1, 4, 0.7);
+            x = dense(&t, x, 20, 1, 4, 0.9);
+            x = dense(&t, x, 10, 0, 4, 0.5);
+            break;
+        }
+        if (kind != 6 && kind != 5 && rnd(2))
+            x = dense(&t, x, 1 + rnd(12), 0, 8, 0);
+        if (finish(&t, extreme)) {
+            fprintf(stderr, "ktestgen: case %d: invalid model\n", ci);
+            return 1;
+        }
+        const rtb_options opt = {target, policy, 1};
+        rtb_image img;
+        nn_error err;
+        if (rtb_build(&img, m, &opt, &err) != NN_OK) {
+            fprintf(stderr, "ktestgen: case %d: %s\n", ci, err.msg);
+            return 1;
+        }
+        const size_t in_bytes = (size_t)m->in_c * m->in_h * m->in_w;
+        /* what the firmware's buffers take (ktest_main.c): else draw again */
+        if (img.bytes > 60000 || img.arena_bytes > 120000 || in_bytes * n_inputs > 16000 ||
+            (size_t)m->num_classes * n_inputs > 4000) {
+            rtb_free(&img);
+            qm_model_free(m);
+            if (++tries > 1000)
+                return 1;
+            ci--;
+            continue;
+        }
+        uint8_t *px = malloc(in_bytes * n_inputs);
+        int8_t *lg = malloc((size_t)m->num_classes * n_inputs);
+        for (size_t i = 0; i < in_bytes * n_inputs; i++)
+            px[i] = (uint8_t)rnd(256);
+        qe_plan *p;
+        const qe_options qo = {QE_ISA_C, QE_SPARSE_AUTO, QE_CONV_AUTO};
+        if (qe_plan_create_opts(&p, m, n_inputs, &qo, &err) != NN_OK) {
+            fprintf(stderr, "ktestgen: case %d: %s\n", ci, err.msg);
+            return 1;
+        }
+        void *arena = malloc(qe_arena_bytes(p));
+        qe_run(p, arena, px, n_inputs, lg);
+        put_u32(f, (uint32_t)img.bytes), put_u32(f, (uint32_t)in_bytes);
+        put_u32(f, (uint32_t)m->num_classes), put_u32(f, (uint32_t)n_inputs);
+        fwrite(img.data, 1, img.bytes, f);
+        fwrite(px, 1, in_bytes * n_inputs, f);
+        pad(f, in_bytes * n_inputs, 4);
+        fwrite(lg, 1, (size_t)m->num_classes * n_inputs, f);
+        pad(f, (size_t)m->num_classes * n_inputs, 4);
+        written++;
+        qe_plan_free(p);
+        free(arena), free(px), free(lg);
+        rtb_free(&img);
+        qm_model_free(m);
+    }
+    fclose(f);
+    printf("{\"cases\":%d,\"inputs_per_case\":%d}\n", written, n_inputs);
+    return 0;
+}

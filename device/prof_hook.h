@@ -1,0 +1,1 @@
+void prof_hook(unsigned i);

@@ -1,0 +1,552 @@
+/* rt_build.c - qm_model -> deploy image (rt_build.h, runtime/rt_image.h). */
+#include "rt_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compress/iotc.h"
+#include "../libnn/nn_io.h"
+#include "../runtime/rt.h"
+#include "../runtime/rt_image.h"
+#include "rt_plan.h"
+
+static const char *const TARGETS[] = {"generic",    "cortex-m0plus", "cortex-m4",
+                                      "cortex-m7",  "cortex-m33",    "cortex-m55"};
+
+const char *rtb_target_name(int t)
+{
+    return t >= 0 && t < (int)(sizeof TARGETS / sizeof *TARGETS) ? TARGETS[t] : NULL;
+}
+
+int rtb_target_parse(const char *name)
+{
+    for (int t = 0; name && t < (int)(sizeof TARGETS / sizeof *TARGETS); t++)
+        if (strcmp(name, TARGETS[t]) == 0)
+            return t;
+    return -1;
+}
+
+int rtb_target_has_dsp(int t)
+{
+    return t == RT_TARGET_CORTEX_M4 || t == RT_TARGET_CORTEX_M7 || t == RT_TARGET_CORTEX_M33 ||
+           t == RT_TARGET_CORTEX_M55;
+}
+
+/* ---- shapes and weights --------------------------------------------------------------- */
+
+static int32_t zero_of(const qm_model *m, int t) { return t == QM_INPUT ? m->in.zero : m->ops[t].out.zero; }
+
+static uint32_t op_k(const qm_op *op)
+{
+    return op->type == QM_CONV2D ? (uint32_t)(op->kernel * op->kernel * op->in_c)
+                                 : (uint32_t)(op->in_c * op->in_h * op->in_w);
+}
+
+static uint32_t count_nnz(const qm_op *op)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < op->n_weights; i++)
+        n += op->weights[i] != 0;
+    return n;
+}
+
+int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse)
+{
+    if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        return RT_WF_NONE;
+    const int four = op->weight_bits == 4;
+    if (sparse == RTB_SPARSE_NEVER)
+        return four ? RT_WF_S4 : RT_WF_S8;
+    if (sparse == RTB_SPARSE_ALWAYS)
+        return four ? RT_WF_SP4 : RT_WF_SP8;
+    double density = op->n_weights ? (double)count_nnz(op) / (double)op->n_weights : 1.0;
+    /* 4-bit conv: the sparse Cortex-M kernel costs ~1.1 instructions per
+     * non-zero MAC against ~0.9 per MAC for the dense one, and 2 bytes per
+     * non-zero against half a byte per weight: sparse up to half dense.
+     * dense layers run the portable loops either way: the smaller one.
+     * 8-bit: the DSP build has a dense SMLAD kernel and no sparse one. */
+    if (four)
+        return density <= (op->type == QM_CONV2D ? 0.5 : 0.25) ? RT_WF_SP4 : RT_WF_S4;
+    return density <= (rtb_target_has_dsp(target) ? 0.15 : 0.3) ? RT_WF_SP8 : RT_WF_S8;
+}
+
+/* ---- payload encoders ------------------------------------------------------------------ */
+
+typedef struct {
+    uint32_t addr;
+    int32_t w;
+} tap;
+
+static int cmp_tap(const void *a, const void *b)
+{
+    uint32_t x = ((const tap *)a)->addr, y = ((const tap *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct {
+    int conv;
+    uint32_t k, s, wq, chan_b, slot_b, K;
+    uint32_t *valid; /* conv: sorted addresses of every tap (K of them) */
+} space;
+
+static uint32_t tap_addr(const space *sp, uint32_t t, uint32_t C)
+{
+    if (!sp->conv)
+        return t;
+    uint32_t c = t % C, kx = (t / C) % sp->k, ky = t / C / sp->k;
+    return ky * sp->slot_b + c * sp->chan_b + (kx % sp->s) * sp->wq * 4 + (kx / sp->s) * 4;
+}
+
+static nn_status space_init(space *sp, const qm_op *op, nn_error *err)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->K = op_k(op);
+    if (op->type != QM_CONV2D)
+        return NN_OK;
+    sp->conv = 1;
+    sp->k = (uint32_t)op->kernel, sp->s = (uint32_t)op->stride;
+    uint32_t wp = (uint32_t)(op->in_w + 2 * op->pad);
+    sp->wq = (wp + sp->s - 1) / sp->s;
+    sp->chan_b = sp->s * sp->wq * 4;
+    sp->slot_b = (uint32_t)op->in_c * sp->chan_b;
+    sp->valid = malloc(sizeof(uint32_t) * sp->K);
+    if (!sp->valid)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory encoding weights");
+    for (uint32_t t = 0; t < sp->K; t++)
+        sp->valid[t] = tap_addr(sp, t, (uint32_t)op->in_c);
+    qsort(sp->valid, sp->K, sizeof *sp->valid, cmp_u32);
+    return NN_OK;
+}
+
+/* The largest address a with cur < a <= cur + maxd that a skip entry may
+ * land on, or 0 when none. */
+static uint32_t skip_to(const space *sp, uint32_t cur, uint32_t maxd)
+{
+    if (!sp->conv)
+        return cur + maxd;
+    uint32_t lo = 0, hi = sp->K; /* first index with valid[i] > cur + maxd */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (sp->valid[mid] <= cur + maxd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && sp->valid[lo - 1] > cur ? sp->valid[lo - 1] : 0;
+}
+
+static void put_u16(nn_wbuf *w, uint32_t v)
+{
+    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    nn_wbuf_bytes(w, b, 2);
+}
+
+static void pad4(nn_wbuf *w)
+{
+    while (w->len % 4)
+        nn_wbuf_u8(w, 0);
+}
+
+/* Channel o's non-zero taps sorted by address into t (returns the count). */
+static uint32_t channel_taps(const qm_op *op, const space *sp, int o, tap *t)
+{
+    uint32_t n = 0;
+    const int8_t *w = op->weights + (size_t)o * sp->K;
+    for (uint32_t i = 0; i < sp->K; i++)
+        if (w[i])
+            t[n].addr = tap_addr(sp, i, (uint32_t)op->in_c), t[n].w = w[i], n++;
+    qsort(t, n, sizeof *t, cmp_tap);
+    return n;
+}
+
+/* Returns 0 when the format cannot express the layer. */
+static int enc_sp4(nn_wbuf *out, const qm_op *op, const space *sp, tap *t, uint16_t *blk)
+{
+    const uint32_t maxd = sp->conv ? RT_SP4_MAX_DELTA_CONV : RT_SP4_MAX_DELTA_DENSE;
+    for (int o = 0; o < op->out_c; o++) {
+        uint32_t n = channel_taps(op, sp, o, t);
+        /* blocks: each sum of |w| <= 255 (conv; dense: one block) */
+        uint32_t nb = 1, sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t a = (uint32_t)abs(t[i].w);
+            if (sp->conv && sum + a > RT_SP4_BLOCK_ABS_SUM)
+                nb++, sum = 0;
+            sum += a;
+        }
+        if (nb > 0xffff)
+            return 0;
+        put_u16(out, nb);
+        uint32_t cur = 0, i = 0;
+        for (uint32_t b = 0; b < nb; b++) {
+            uint32_t m = 0; /* entries of this block, skips included */
+            for (sum = 0; i < n; i++) {
+                uint32_t a = (uint32_t)abs(t[i].w);
+                if (sp->conv && sum + a > RT_SP4_BLOCK_ABS_SUM)
+                    break;
+                sum += a;
+                while (t[i].addr - cur > maxd) {
+                    uint32_t v = skip_to(sp, cur, maxd);
+                    if (!v || m >= 0xffff)
+                        return 0;
+                    blk[m++] = (uint16_t)((v - cur) << 4);
+                    cur = v;
+                }
+                if (m >= 0xffff)
+                    return 0;
+                blk[m++] = (uint16_t)((t[i].addr - cur) << 4 | ((uint32_t)t[i].w & 15));
+                cur = t[i].addr;
+            }
+            put_u16(out, m);
+            for (uint32_t q = 0; q < m; q++)
+                put_u16(out, blk[q]);
+        }
+    }
+    pad4(out);
+    return 1;
+}
+
+static int enc_sp8(nn_wbuf *out, const qm_op *op, const space *sp, tap *t)
+{
+    for (int o = 0; o < op->out_c; o++) {
+        uint32_t n = channel_taps(op, sp, o, t);
+        if (n > 0xffff)
+            return 0;
+        put_u16(out, n);
+        uint32_t cur = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (t[i].addr - cur > 0xffff)
+                return 0;
+            put_u16(out, t[i].addr - cur);
+            cur = t[i].addr;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            nn_wbuf_u8(out, (uint8_t)t[i].w);
+        if (n & 1)
+            nn_wbuf_u8(out, 0);
+    }
+    pad4(out);
+    return 1;
+}
+
+static void enc_s8(nn_wbuf *out, const qm_op *op, uint32_t K)
+{
+    for (int o = 0; o < op->out_c; o++) {
+        nn_wbuf_bytes(out, op->weights + (size_t)o * K, K);
+        pad4(out);
+    }
+}
+
+static void enc_s4(nn_wbuf *out, const qm_op *op, uint32_t K)
+{
+    for (int o = 0; o < op->out_c; o++) {
+        const int8_t *w = op->weights + (size_t)o * K;
+        for (uint32_t k0 = 0; k0 < K; k0 += 8) {
+            uint32_t word = 0;
+            for (uint32_t i = 0; i < 8 && k0 + i < K; i++)
+                word |= ((uint32_t)w[k0 + i] & 15) << (4 * i);
+            nn_wbuf_u32(out, word);
+        }
+    }
+}
+
+/* Encodes op's weights in fmt (falling back to the dense format when the
+ * sparse one cannot express the layer); returns the format used. */
+static int encode(nn_wbuf *out, const qm_op *op, int fmt, nn_status *st, nn_error *err)
+{
+    space sp;
+    *st = space_init(&sp, op, err);
+    if (*st != NN_OK)
+        return fmt;
+    const uint32_t K = sp.K;
+    if (fmt == RT_WF_SP4 || fmt == RT_WF_SP8) {
+        tap *t = malloc(sizeof(tap) * K);
+        uint16_t *blk = malloc(sizeof(uint16_t) * 0x10000);
+        if (!t || !blk) {
+            free(t), free(blk);
+            free(sp.valid);
+            *st = nn_errorf(err, NN_ERR_NOMEM, "out of memory encoding weights");
+            return fmt;
+        }
+        size_t mark = out->len;
+        int ok = fmt == RT_WF_SP4 ? enc_sp4(out, op, &sp, t, blk) : enc_sp8(out, op, &sp, t);
+        free(t), free(blk);
+        if (!ok) {
+            out->len = mark;
+            fmt = fmt == RT_WF_SP4 ? RT_WF_S4 : RT_WF_S8;
+        }
+    }
+    if (fmt == RT_WF_S8)
+        enc_s8(out, op, K);
+    else if (fmt == RT_WF_S4)
+        enc_s4(out, op, K);
+    free(sp.valid);
+    return fmt;
+}
+
+/* ---- the image -------------------------------------------------------------------------- */
+
+static void set16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void set32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+}
+static uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static uint32_t sat32(uint64_t v) { return v > 0xffffffffu ? 0xffffffffu : (uint32_t)v; }
+
+static nn_status check_model(const qm_model *m, const rtb_options *opt, nn_error *err)
+{
+    nn_status st = qm_model_validate(m, err);
+    if (st != NN_OK)
+        return st;
+    if (!opt->allow_overflow && (st = iotc_check_accumulators(m, err)) != NN_OK)
+        return st;
+    if (m->in_c > 0xffff || m->in_h > 0xffff || m->in_w > 0xffff || m->num_classes > 0xffff)
+        return nn_errorf(err, NN_ERR_FORMAT, "input shape exceeds the image's 16-bit fields");
+    for (int i = 0; i < m->n_ops; i++) {
+        const qm_op *op = &m->ops[i];
+        const char *name = qm_op_type_name(op->type);
+        if (op->in_c > 0xffff || op->in_h > 0xffff || op->in_w > 0xffff || op->out_c > 0xffff ||
+            op->out_h > 0xffff || op->out_w > 0xffff)
+            return nn_errorf(err, NN_ERR_FORMAT, "op %d (%s): a dimension exceeds 65535", i, name);
+        if ((op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL) &&
+            op->out.zero != zero_of(m, op->input))
+            return nn_errorf(err, NN_ERR_FORMAT,
+                             "op %d (%s): output zero point %d differs from its input's %d (pools "
+                             "keep the input's quantization)",
+                             i, name, op->out.zero, zero_of(m, op->input));
+    }
+    return NN_OK;
+}
+
+static int64_t op_delta(const qm_op *op, int fmt)
+{
+    uint64_t ri = (uint64_t)op->in_w * op->in_c, ro = (uint64_t)op->out_w * op->out_c;
+    switch (op->type) {
+    case QM_CONV2D:
+        return rt_plan_delta_rows(op->out_h, op->in_h, op->stride, op->pad,
+                                  fmt == RT_WF_SP4 || fmt == RT_WF_SP8 ? 2 : 1, ri, ro);
+    case QM_MAXPOOL:
+    case QM_AVGPOOL: return rt_plan_delta_rows(op->out_h, op->in_h, op->stride, 0, 1, ri, ro);
+    case QM_GLOBAL_AVGPOOL:
+    case QM_ADD: return 0;
+    default: return RT_PLAN_DISJOINT;
+    }
+}
+
+nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in, nn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0};
+    const rtb_options *opt = opt_in ? opt_in : &defaults;
+    if (!rtb_target_name(opt->target))
+        return nn_errorf(err, NN_ERR_ARG, "unknown target %d", opt->target);
+    nn_status st = check_model(m, opt, err);
+    if (st != NN_OK)
+        return st;
+    const int n = m->n_ops;
+    out->n_ops = n;
+
+    /* weights and quantization of each op, in their own buffers */
+    nn_wbuf *wb = calloc((size_t)n, sizeof *wb), *qb = calloc((size_t)n, sizeof *qb);
+    rt_plan_buf *bufs = calloc((size_t)(2 * n + 1), sizeof *bufs);
+    rt_plan_op *pops = calloc((size_t)n, sizeof *pops);
+    uint8_t *img = NULL;
+    if (!wb || !qb || !bufs || !pops) {
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory building the image");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        const qm_op *op = &m->ops[i];
+        rtb_op_info *oi = &out->ops[i];
+        oi->type = op->type;
+        oi->macs = qm_op_macs(op);
+        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+            continue;
+        const uint32_t K = op_k(op);
+        oi->nnz = count_nnz(op);
+        oi->n_weights = (uint32_t)op->n_weights;
+        oi->nonzero_macs = (uint64_t)oi->nnz * op->out_h * op->out_w;
+        oi->fmt = encode(&wb[i], op, rtb_choose_format(op, opt->target, opt->sparse), &st, err);
+        if (st != NN_OK)
+            goto done;
+        const int32_t z = zero_of(m, op->input);
+        for (int o = 0; o < op->out_c; o++) {
+            uint32_t sw = 0;
+            for (uint32_t k = 0; k < K; k++)
+                sw += (uint32_t)(int32_t)op->weights[(size_t)o * K + k];
+            nn_wbuf_u32(&qb[i], (uint32_t)op->bias[o] - (uint32_t)z * sw);
+        }
+        for (int o = 0; o < op->out_c; o++)
+            nn_wbuf_u32(&qb[i], (uint32_t)op->mult[o]);
+        for (int o = 0; o < op->out_c; o++)
+            nn_wbuf_u8(&qb[i], (uint8_t)op->shift[o]);
+        pad4(&qb[i]);
+        if ((st = nn_wbuf_status(&wb[i], "weights", err)) != NN_OK ||
+            (st = nn_wbuf_status(&qb[i], "quantization", err)) != NN_OK)
+            goto done;
+        oi->w_bytes = (uint32_t)wb[i].len, oi->q_bytes = (uint32_t)qb[i].len;
+        out->weight_bytes += wb[i].len;
+    }
+
+    /* the arena: buffer 0 the input, 1 + i op i's output, then scratch */
+    int nb = n + 1;
+    bufs[0] = (rt_plan_buf){(uint32_t)(m->in_c * m->in_h * m->in_w), -1, -1, -1, 0};
+    for (int i = 0; i < n; i++) {
+        const qm_op *op = &m->ops[i];
+        bufs[1 + i] = (rt_plan_buf){(uint32_t)(op->out_c * op->out_h * op->out_w), i, i, i, 0};
+    }
+    bufs[n].last = n - 1;
+    for (int i = 0; i < n; i++) {
+        const qm_op *op = &m->ops[i];
+        int a = 1 + op->input, b = op->type == QM_ADD ? 1 + op->input2 : -1;
+        if (bufs[a].last < i)
+            bufs[a].last = i;
+        if (b >= 0 && bufs[b].last < i)
+            bufs[b].last = i;
+        pops[i] = (rt_plan_op){1 + i, {a, b}, op_delta(op, out->ops[i].fmt)};
+        uint32_t sc = 0;
+        if (op->type == QM_CONV2D) {
+            const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
+            const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
+            const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
+            sc = rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt);
+        }
+        out->ops[i].scratch_bytes = sc;
+        if (sc)
+            bufs[nb++] = (rt_plan_buf){sc, i, i, -1, 0};
+    }
+    uint64_t arena;
+    if ((st = rt_plan(bufs, nb, pops, n, &arena, err)) != NN_OK)
+        goto done;
+    if (!rt_plan_valid(bufs, nb, pops, n)) { /* a planner bug, never a model's fault */
+        st = nn_errorf(err, NN_ERR_ARG, "internal error: invalid arena plan");
+        goto done;
+    }
+    if (arena > 0x7ffffff8u) {
+        st = nn_errorf(err, NN_ERR_FORMAT, "the arena (%llu bytes) exceeds the image's limit",
+                       (unsigned long long)arena);
+        goto done;
+    }
+    out->arena_bytes = arena;
+    out->arena_lower_bound = rt_plan_lower_bound(bufs, nb, pops, n);
+
+    /* layout: header, op table, input table, then per op q and w */
+    size_t ops_off = RT_HDR_BYTES, lut_off = ops_off + (size_t)RT_OP_BYTES * n;
+    size_t pos = lut_off + (size_t)m->in_c * 256;
+    pos = (pos + 3) & ~(size_t)3;
+    size_t q_off[QM_MAX_OPS], w_off[QM_MAX_OPS];
+    for (int i = 0; i < n; i++) {
+        q_off[i] = pos, pos += qb[i].len;
+        w_off[i] = pos, pos += wb[i].len;
+    }
+    size_t total = (pos + 7) & ~(size_t)7;
+    if (total > RT_MAX_IMAGE_BYTES) {
+        st = nn_errorf(err, NN_ERR_FORMAT, "the image would take %zu bytes (limit %u)", total,
+                       RT_MAX_IMAGE_BYTES);
+        goto done;
+    }
+    if (posix_memalign((void **)&img, 8, total) != 0) {
+        img = NULL;
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for a %zu-byte image", total);
+        goto done;
+    }
+    memset(img, 0, total);
+    uint64_t macs = 0, nzm = 0;
+    int scratch_i = n + 1;
+    for (int i = 0; i < n; i++) {
+        const qm_op *op = &m->ops[i];
+        uint8_t *r = img + ops_off + (size_t)RT_OP_BYTES * i;
+        const int weighted = op->type == QM_CONV2D || op->type == QM_DENSE;
+        const int windowed = op->type == QM_CONV2D || op->type == QM_MAXPOOL || op->type == QM_AVGPOOL;
+        r[RT_O_TYPE] = (uint8_t)op->type;
+        r[RT_O_WFMT] = (uint8_t)(weighted ? out->ops[i].fmt : RT_WF_NONE);
+        r[RT_O_FLAGS] = (uint8_t)op->relu;
+        if (windowed)
+            r[RT_O_KERNEL] = (uint8_t)op->kernel, r[RT_O_STRIDE] = (uint8_t)op->stride,
+            r[RT_O_PAD] = (uint8_t)op->pad;
+        r[RT_O_IN_ZERO] = (uint8_t)zero_of(m, op->input);
+        if (op->type == QM_ADD)
+            r[RT_O_IN2_ZERO] = (uint8_t)zero_of(m, op->input2);
+        r[RT_O_OUT_ZERO] = (uint8_t)op->out.zero;
+        r[RT_O_LO] = (uint8_t)(op->relu ? op->out.zero : -128);
+        r[RT_O_HI] = 127;
+        set16(r + RT_O_IN_H, (uint32_t)op->in_h), set16(r + RT_O_IN_W, (uint32_t)op->in_w);
+        set16(r + RT_O_IN_C, (uint32_t)op->in_c), set16(r + RT_O_OUT_H, (uint32_t)op->out_h);
+        set16(r + RT_O_OUT_W, (uint32_t)op->out_w), set16(r + RT_O_OUT_C, (uint32_t)op->out_c);
+        set32(r + RT_O_IN_OFF, (uint32_t)bufs[1 + op->input].off);
+        if (op->type == QM_ADD)
+            set32(r + RT_O_IN2_OFF, (uint32_t)bufs[1 + op->input2].off);
+        set32(r + RT_O_OUT_OFF, (uint32_t)bufs[1 + i].off);
+        if (out->ops[i].scratch_bytes) {
+            set32(r + RT_O_SCRATCH_OFF, (uint32_t)bufs[scratch_i].off);
+            set32(r + RT_O_SCRATCH_BYTES, out->ops[i].scratch_bytes);
+            out->ops[i].scratch_off = (uint32_t)bufs[scratch_i++].off;
+        }
+        out->ops[i].in_off = (uint32_t)bufs[1 + op->input].off;
+        out->ops[i].out_off = (uint32_t)bufs[1 + i].off;
+        out->ops[i].out_bytes = bufs[1 + i].bytes;
+        if (weighted) {
+            set32(r + RT_O_W_OFF, (uint32_t)w_off[i]), set32(r + RT_O_W_BYTES, (uint32_t)wb[i].len);
+            set32(r + RT_O_Q_OFF, (uint32_t)q_off[i]);
+            if (out->ops[i].fmt == RT_WF_SP4 || out->ops[i].fmt == RT_WF_SP8)
+                set32(r + RT_O_AUX0, out->ops[i].nnz);
+            memcpy(img + q_off[i], qb[i].data, qb[i].len);
+            memcpy(img + w_off[i], wb[i].data, wb[i].len);
+        } else if (op->type == QM_ADD) {
+            set32(r + RT_O_Q_OFF, (uint32_t)op->add_shift);
+            set32(r + RT_O_AUX0, (uint32_t)op->add_mult[0]);
+            set32(r + RT_O_AUX1, (uint32_t)op->add_mult[1]);
+        }
+        macs += out->ops[i].macs;
+        nzm += weighted ? out->ops[i].nonzero_macs : 0;
+    }
+    memcpy(img + lut_off, m->input_lut, (size_t)m->in_c * 256);
+    const qm_op *last = &m->ops[n - 1];
+    set32(img + RT_H_MAGIC, RT_MAGIC);
+    set16(img + RT_H_VERSION, RT_VERSION);
+    set16(img + RT_H_HEADER_BYTES, RT_HDR_BYTES);
+    set32(img + RT_H_IMAGE_BYTES, (uint32_t)total);
+    set32(img + RT_H_ARENA_BYTES, (uint32_t)arena);
+    img[RT_H_TARGET] = (uint8_t)opt->target;
+    set16(img + RT_H_N_OPS, (uint32_t)n);
+    set16(img + RT_H_IN_C, (uint32_t)m->in_c), set16(img + RT_H_IN_H, (uint32_t)m->in_h);
+    set16(img + RT_H_IN_W, (uint32_t)m->in_w), set16(img + RT_H_NUM_CLASSES, (uint32_t)m->num_classes);
+    set32(img + RT_H_LUT_OFF, (uint32_t)lut_off), set32(img + RT_H_OPS_OFF, (uint32_t)ops_off);
+    set32(img + RT_H_INPUT_OFF, (uint32_t)bufs[0].off);
+    set32(img + RT_H_OUTPUT_OFF, (uint32_t)bufs[n].off);
+    set32(img + RT_H_IN_SCALE, fbits(m->in.scale)), set32(img + RT_H_OUT_SCALE, fbits(last->out.scale));
+    img[RT_H_IN_ZERO] = (uint8_t)m->in.zero, img[RT_H_OUT_ZERO] = (uint8_t)last->out.zero;
+    set32(img + RT_H_MACS, sat32(macs)), set32(img + RT_H_NONZERO_MACS, sat32(nzm));
+    set32(img + RT_H_WEIGHT_BYTES, sat32(out->weight_bytes));
+    set32(img + RT_H_CRC, nn_crc32(img + 16, total - 16));
+    out->data = img, out->bytes = total;
+    out->macs = macs, out->nonzero_macs = nzm;
+    img = NULL;
+    st = NN_OK;
+done:
+    for (int i = 0; wb && i < n; i++)
+        nn_wbuf_free(&wb[i]);
+    for (int i = 0; qb && i < n; i++)
+        nn_wbuf_free(&qb[i]);
+    free(wb), free(qb), free(bufs), free(pops), free(img);
+    if (st != NN_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+void rtb_free(rtb_image *img)
+{
+    free(img->data);
+    memset(img, 0, sizeof *img);
+}

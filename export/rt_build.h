@@ -1,0 +1,64 @@
+/* rt_build.h - builds a deploy image (runtime/rt_image.h) from a quantized
+ * model (compress/qmodel.h). Host side: allocates, reports errors.
+ *
+ * Per conv2d/dense op the builder picks a weight format for the target
+ * (sparse when the layer's density is at or below the target's threshold,
+ * see rtb_choose_format), encodes the weights as the kernels read them,
+ * folds the input zero point into the biases, plans the arena (rt_plan.h)
+ * and writes the header, op table, input table and CRC. The image computes
+ * exactly what compress/qref.c and compress/qe_run compute. */
+#ifndef RT_BUILD_H
+#define RT_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../compress/qmodel.h"
+#include "../libnn/nn_error.h"
+
+typedef enum {
+    RTB_SPARSE_AUTO = 0,   /* by density and target                        */
+    RTB_SPARSE_NEVER = 1,  /* dense formats only                           */
+    RTB_SPARSE_ALWAYS = 2  /* sparse wherever the format can express it    */
+} rtb_sparse;
+
+typedef struct {
+    int target;            /* RT_TARGET_*                                  */
+    rtb_sparse sparse;
+    int allow_overflow;    /* tests: skip the int32 accumulator bound      */
+} rtb_options;
+
+typedef struct {
+    int type, fmt;         /* RT_OP_*, RT_WF_*                             */
+    uint32_t w_bytes, q_bytes, scratch_bytes, nnz, n_weights;
+    uint64_t macs, nonzero_macs;
+    uint32_t in_off, out_off, scratch_off, out_bytes;
+} rtb_op_info;
+
+typedef struct {
+    uint8_t *data;         /* the image, 8-aligned allocation              */
+    size_t bytes;
+    uint64_t arena_bytes, arena_lower_bound;
+    uint64_t macs, nonzero_macs, weight_bytes;
+    int n_ops;
+    rtb_op_info ops[QM_MAX_OPS];
+} rtb_image;
+
+/* "generic", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33",
+ * "cortex-m55"; NULL / -1 for unknown. */
+const char *rtb_target_name(int target);
+int rtb_target_parse(const char *name);
+/* 1 for targets whose runtime build uses the DSP-extension kernels. */
+int rtb_target_has_dsp(int target);
+
+/* The weight format op gets for the target and policy. */
+int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse);
+
+/* Builds the image. Errors (NN_ERR_FORMAT naming the op): the model fails
+ * qm_model_validate or the accumulator bound (iotc_check_accumulators), a
+ * pool changes its zero point, a shape exceeds the image's 16-bit fields.
+ * out is zeroed first; free with rtb_free. opt NULL: generic, AUTO. */
+nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt, nn_error *err);
+void rtb_free(rtb_image *img);
+
+#endif

@@ -1,0 +1,145 @@
+/* rt.h - the iotcnn inference runtime: runs a deploy image (rt_image.h)
+ * with integer arithmetic only, on a microcontroller or a host.
+ *
+ * Freestanding C99: no malloc, no stdio, no libm, no threads, no global
+ * mutable state. It needs memcpy, memset and the compiler's helpers only.
+ *
+ *   1. rt_image_check(image, bytes, &info) once: validates everything the
+ *      runtime will rely on (magic, version, CRC, every offset, size, index,
+ *      enum, range and alignment, every sparse weight stream) without
+ *      reading a byte outside [image, image + bytes).
+ *   2. rt_run(image, arena, arena_bytes, pixels, logits) per inference:
+ *      raw uint8 pixels (in_c, in_h, in_w) in, num_classes int8 logits out,
+ *      inside the caller's arena of info.arena_bytes bytes (8-byte
+ *      aligned). The image is read in place and never written: weights are
+ *      executed from where they lie (flash), sparse layers stay sparse and
+ *      4-bit weights stay packed. rt_run writes only the arena and the
+ *      logits, and its result does not depend on the arena's previous
+ *      contents.
+ *
+ * Kernels (the CMSIS-NN shape): one function per op and weight format,
+ * plain structs for dimensions, parameters and quantization, a context
+ * {buf, size} for scratch sized by the *_scratch_bytes companion, a status
+ * return. Each kernel has a portable C body and, where the target has the
+ * DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7, M33, M55), a DSP body
+ * picked at compile time; every body gives the same bytes.
+ * rt_config.h can leave kernels out of a build (`iotcnn export` writes one
+ * with only what the model uses); rt_image_check then refuses an image that
+ * needs a missing kernel (RT_E_UNSUPPORTED). */
+#ifndef RT_H
+#define RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RT_OK = 0,
+    RT_E_ARG = 1,         /* NULL pointer, misaligned arena or too small    */
+    RT_E_MAGIC = 2,       /* not a deploy image                              */
+    RT_E_VERSION = 3,     /* a version this runtime does not read            */
+    RT_E_TRUNCATED = 4,   /* image shorter than its header says              */
+    RT_E_CRC = 5,         /* contents do not match the checksum              */
+    RT_E_FORMAT = 6,      /* a field out of range, offset outside the image, */
+                          /* a malformed weight stream                       */
+    RT_E_UNSUPPORTED = 7  /* a kernel this build leaves out (rt_config.h)    */
+} rt_status;
+
+/* What rt_image_check found; `bad_offset` is the image offset of the field
+ * that failed (0 when not applicable), bad_op the op index or -1. */
+typedef struct {
+    uint32_t image_bytes, arena_bytes;
+    uint16_t in_c, in_h, in_w, num_classes, n_ops;
+    uint8_t target;
+    int8_t in_zero, out_zero;
+    uint32_t in_scale_bits, out_scale_bits; /* float32 bit patterns          */
+    uint32_t macs, nonzero_macs, weight_bytes;
+    uint32_t bad_offset;
+    int bad_op;
+} rt_info;
+
+/* "ok", "bad argument", ...: a short English phrase. */
+const char *rt_status_str(rt_status st);
+
+/* Validates the image (see above). info may be NULL; it is filled as far
+ * as the check got. */
+rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info);
+
+/* Arena bytes the image needs (its header field); 0 if image is NULL. Only
+ * meaningful for an image that passed rt_image_check. */
+uint32_t rt_arena_bytes(const void *image);
+
+/* One inference. The image must have passed rt_image_check (rt_run checks
+ * only the magic and the arena size). arena: 8-byte aligned, arena_bytes >=
+ * rt_arena_bytes(image). pixels (in_c, in_h, in_w) uint8; logits
+ * (num_classes) int8. RT_E_ARG on a NULL pointer, a misaligned or short
+ * arena; RT_E_MAGIC on a non-image. */
+rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
+                 int8_t *logits);
+
+/* ---- kernels ------------------------------------------------------------------ */
+
+/* An int8 HWC tensor's shape. */
+typedef struct {
+    uint16_t h, w, c;
+} rt_dims;
+
+/* Scratch memory for a kernel. */
+typedef struct {
+    void *buf;     /* 8-byte aligned */
+    uint32_t size; /* bytes          */
+} rt_context;
+
+/* conv2d and pools: window, stride, zero padding (conv2d only). */
+typedef struct {
+    uint8_t kernel, stride, pad;
+} rt_window;
+
+/* Output quantization of conv2d and dense, per output channel. */
+typedef struct {
+    const int32_t *bias;  /* (out_c) zero point folded in (rt_image.h)      */
+    const int32_t *mult;  /* (out_c) in [2^30, 2^31)                        */
+    const uint8_t *shift; /* (out_c) in [1, 62]                             */
+    int8_t out_zero, lo, hi;
+} rt_quant;
+
+/* A weight payload in one of the RT_WF_* formats (rt_image.h). */
+typedef struct {
+    const void *data; /* 4-byte aligned */
+    uint32_t bytes;
+    uint8_t fmt;      /* RT_WF_*        */
+} rt_weights;
+
+/* conv2d: x (in) -> y (out), weights (out.c, k, k, in.c) in w's format.
+ * in_zero is the input's zero point (padding value). y must not overlap x
+ * except as the arena planner allows (docs/deploy.md). */
+rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero, const rt_quant *q,
+                    const rt_dims *in, const int8_t *x, const rt_weights *w, const rt_dims *out,
+                    int8_t *y);
+uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                 uint8_t fmt);
+
+/* dense: x (in, any shape, K = h * w * c values) -> y (out.c values). */
+rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, const int8_t *x,
+                   const rt_weights *w, const rt_dims *out, int8_t *y);
+uint32_t rt_dense_scratch_bytes(const rt_dims *in, const rt_dims *out, uint8_t fmt);
+
+/* maxpool / avgpool (no padding) and global average pooling. The output
+ * keeps the input's zero point; lo is -128 or, with a fused ReLU, zero. */
+rt_status rt_maxpool(const rt_window *win, int8_t lo, const rt_dims *in, const int8_t *x,
+                     const rt_dims *out, int8_t *y);
+rt_status rt_avgpool(const rt_window *win, int8_t zero, int8_t lo, const rt_dims *in,
+                     const int8_t *x, const rt_dims *out, int8_t *y);
+rt_status rt_global_avgpool(int8_t zero, int8_t lo, const rt_dims *in, const int8_t *x,
+                            int8_t *y);
+
+/* add: y = clamp(out_zero + rshift_round((a - za) * ma + (b - zb) * mb,
+ * shift), lo, hi) over count values; y may equal a or b. */
+typedef struct {
+    int8_t a_zero, b_zero, out_zero, lo, hi;
+    int32_t a_mult, b_mult; /* in [0, 2^31) */
+    uint8_t shift;          /* in [1, 62]   */
+} rt_add_params;
+rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                 uint32_t count);
+
+#endif

@@ -1,0 +1,54 @@
+/* rt_config.h - which kernels a runtime build contains. The default is
+ * all of them. `iotcnn export` writes a replacement next to the runtime
+ * sources that enables only what the exported model uses, so a firmware
+ * carries no code it does not run; rt_image_check then refuses an image
+ * that needs a kernel left out (RT_E_UNSUPPORTED). A build may also pass
+ * -DRT_CONFIG_FILE='"my_config.h"' to use its own file. */
+#ifndef RT_CONFIG_H
+#define RT_CONFIG_H
+
+#ifdef RT_CONFIG_FILE
+#include RT_CONFIG_FILE
+#endif
+
+/* conv2d by weight format */
+#ifndef RT_WITH_CONV_S8
+#define RT_WITH_CONV_S8 1
+#endif
+#ifndef RT_WITH_CONV_S4
+#define RT_WITH_CONV_S4 1
+#endif
+#ifndef RT_WITH_CONV_SP4
+#define RT_WITH_CONV_SP4 1
+#endif
+#ifndef RT_WITH_CONV_SP8
+#define RT_WITH_CONV_SP8 1
+#endif
+/* dense by weight format */
+#ifndef RT_WITH_DENSE_S8
+#define RT_WITH_DENSE_S8 1
+#endif
+#ifndef RT_WITH_DENSE_S4
+#define RT_WITH_DENSE_S4 1
+#endif
+#ifndef RT_WITH_DENSE_SP4
+#define RT_WITH_DENSE_SP4 1
+#endif
+#ifndef RT_WITH_DENSE_SP8
+#define RT_WITH_DENSE_SP8 1
+#endif
+/* the other ops */
+#ifndef RT_WITH_MAXPOOL
+#define RT_WITH_MAXPOOL 1
+#endif
+#ifndef RT_WITH_AVGPOOL
+#define RT_WITH_AVGPOOL 1
+#endif
+#ifndef RT_WITH_GLOBAL_AVGPOOL
+#define RT_WITH_GLOBAL_AVGPOOL 1
+#endif
+#ifndef RT_WITH_ADD
+#define RT_WITH_ADD 1
+#endif
+
+#endif

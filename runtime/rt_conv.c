@@ -1,0 +1,259 @@
+/* rt_conv.c - conv2d: the public entry, the scratch sizes and the portable C
+ * bodies of every weight format (the reference the DSP bodies must equal).
+ *
+ * Arithmetic (rt_image.h): acc = bias'[o] + sum_k w[o][k] * x_k over every
+ * tap, with x_k = in_zero at padding taps (bias' has the zero point folded
+ * in), summed modulo 2^32, then qmodel.h's requantization.
+ *
+ * Order of work, which the arena planner relies on (docs/deploy.md):
+ *   S8, S4     output pixels in raster order, all channels of a pixel
+ *              before the next pixel; output row oy is written while input
+ *              rows from oy * stride - pad on are still read.
+ *   SP4, SP8   output rows in pairs (oy, oy + 1): the pair's panel is built
+ *              from the input before any output of the pair is written. */
+#include "rt_internal.h"
+
+/* Wrapping int32 accumulation without signed overflow. */
+#define ACC_ADD(acc, v) ((acc) += (uint32_t)(int32_t)(v))
+
+RT_INLINE int32_t nibble(uint32_t word, uint32_t k)
+{
+    int32_t n = (int32_t)((word >> (4 * (k & 7))) & 15);
+    return (n ^ 8) - 8;
+}
+
+/* ---- S8 and S4: direct loops ------------------------------------------------------ */
+
+#if RT_WITH_CONV_S8 || RT_WITH_CONV_S4
+/* acc of output (oy, ox, o); wrow is the channel's weight row. */
+static uint32_t conv_direct_acc(const rt_conv_job *j, int oy, int ox, const uint8_t *wrow, int four)
+{
+    const rt_dims *in = j->in;
+    const int k = j->win->kernel, C = in->c;
+    uint32_t acc = 0;
+    uint32_t t = 0; /* tap index (ky, kx, c) */
+    for (int ky = 0; ky < k; ky++) {
+        int iy = oy * j->win->stride - j->win->pad + ky;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = ox * j->win->stride - j->win->pad + kx;
+            int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+            const int8_t *xp = j->x + ((size_t)(inside ? iy : 0) * in->w + (inside ? ix : 0)) * C;
+            for (int c = 0; c < C; c++, t++) {
+                int32_t xv = inside ? xp[c] : j->in_zero;
+                int32_t wv = four ? nibble(rt_rd32(wrow + 4 * (t >> 3)), t) : (int8_t)wrow[t];
+                ACC_ADD(acc, wv * xv);
+            }
+        }
+    }
+    return acc;
+}
+
+static void conv_direct(const rt_conv_job *j, int four)
+{
+    const rt_dims *out = j->out;
+    const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
+    const uint32_t row = four ? ((K + 7) / 8) * 4 : rt_s8_row_bytes(K);
+    const rt_quant *q = j->q;
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            int8_t *y = j->y + ((size_t)oy * out->w + ox) * out->c;
+            for (int o = 0; o < out->c; o++) {
+                uint32_t acc = (uint32_t)q->bias[o] +
+                               conv_direct_acc(j, oy, ox, j->w + (size_t)o * row, four);
+                y[o] = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+            }
+        }
+}
+#endif
+
+#if RT_WITH_CONV_S8
+void rt_conv_s8_c(const rt_conv_job *j) { conv_direct(j, 0); }
+#endif
+#if RT_WITH_CONV_S4
+void rt_conv_s4_c(const rt_conv_job *j) { conv_direct(j, 1); }
+#endif
+
+/* ---- SP4 and SP8: the panel ------------------------------------------------------- */
+
+#if RT_WITH_CONV_SP4 || RT_WITH_CONV_SP8
+/* The C bodies keep each panel word as two int16 (lo, hi) in memory order;
+ * the addresses of the format are the same (4 bytes per word). */
+static void panel_c(const rt_conv_job *j, int oy, int16_t *pn)
+{
+    const rt_dims *in = j->in;
+    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    for (int ky = 0; ky < k; ky++) {
+        int r0 = oy * s - pad + ky, r1 = r0 + s;
+        for (int c = 0; c < in->c; c++)
+            for (int f = 0; f < s; f++)
+                for (uint32_t i = 0; i < g.wq; i++) {
+                    int col = (int)i * s + f - pad;
+                    int okc = col >= 0 && col < in->w;
+                    int16_t lo = (int16_t)j->in_zero, hi = (int16_t)j->in_zero;
+                    if (okc && r0 >= 0 && r0 < in->h)
+                        lo = j->x[((size_t)r0 * in->w + col) * in->c + c];
+                    if (okc && r1 >= 0 && r1 < in->h)
+                        hi = j->x[((size_t)r1 * in->w + col) * in->c + c];
+                    size_t wi = ((size_t)ky * g.slot_b + c * g.chan_b + f * g.wq * 4) / 4 + i;
+                    pn[2 * wi] = lo, pn[2 * wi + 1] = hi;
+                }
+    }
+}
+
+#define PIX 8 /* output columns per pass of the C bodies */
+
+/* Requantizes a pass: rows oy and oy + 1 (if it exists), columns ox0..+n. */
+static void store_pass(const rt_conv_job *j, int oy, int ox0, int n, int o, const uint32_t *lo,
+                       const uint32_t *hi)
+{
+    const rt_dims *out = j->out;
+    const rt_quant *q = j->q;
+    for (int r = 0; r < 2 && oy + r < out->h; r++)
+        for (int i = 0; i < n; i++) {
+            uint32_t acc = (uint32_t)q->bias[o] + (r ? hi[i] : lo[i]);
+            j->y[(((size_t)(oy + r) * out->w) + ox0 + i) * out->c + o] =
+                rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+        }
+}
+
+RT_INLINE void mac_pass(uint32_t *lo, uint32_t *hi, const int16_t *pn, uint32_t addr, int32_t w,
+                        int n)
+{
+    const int16_t *p = pn + addr / 2; /* addr is in bytes, 4 per word */
+    for (int i = 0; i < n; i++) {
+        ACC_ADD(lo[i], w * p[2 * i]);
+        ACC_ADD(hi[i], w * p[2 * i + 1]);
+    }
+}
+#endif
+
+#if RT_WITH_CONV_SP4
+/* Accumulates channel o's stream (starting at its block count) over one
+ * pass; returns the position after the channel. */
+static const uint8_t *sp4_pass(const uint8_t *sp, const int16_t *pn, int ox0, int n, uint32_t *lo,
+                               uint32_t *hi)
+{
+    uint32_t nb = rt_rd16(sp), addr = 4u * (uint32_t)ox0;
+    sp += 2;
+    for (uint32_t b = 0; b < nb; b++) {
+        const uint32_t m = rt_rd16(sp);
+        sp += 2;
+        for (uint32_t q = 0; q < m; q++, sp += 2) {
+            const uint32_t e = rt_rd16(sp);
+            addr += e >> 4;
+            int32_t w = (int32_t)((e & 15) ^ 8) - 8;
+            if (w)
+                mac_pass(lo, hi, pn, addr, w, n);
+        }
+    }
+    return sp;
+}
+
+void rt_conv_sp4_c(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out;
+    int16_t *pn = (int16_t *)j->scratch;
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_c(j, oy, pn);
+        const uint8_t *sp = j->w;
+        for (int o = 0; o < out->c; o++) {
+            const uint8_t *next = sp;
+            for (int ox0 = 0; ox0 < out->w; ox0 += PIX) {
+                int n = out->w - ox0 < PIX ? out->w - ox0 : PIX;
+                uint32_t lo[PIX] = {0}, hi[PIX] = {0};
+                next = sp4_pass(sp, pn, ox0, n, lo, hi);
+                store_pass(j, oy, ox0, n, o, lo, hi);
+            }
+            sp = next;
+        }
+    }
+}
+#endif
+
+#if RT_WITH_CONV_SP8
+void rt_conv_sp8_c(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out;
+    int16_t *pn = (int16_t *)j->scratch;
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_c(j, oy, pn);
+        const uint8_t *sp = j->w;
+        for (int o = 0; o < out->c; o++) {
+            uint32_t n = rt_rd16(sp);
+            const uint8_t *d = sp + 2, *wv = d + 2 * n;
+            for (int ox0 = 0; ox0 < out->w; ox0 += PIX) {
+                int np = out->w - ox0 < PIX ? out->w - ox0 : PIX;
+                uint32_t lo[PIX] = {0}, hi[PIX] = {0}, addr = 4u * (uint32_t)ox0;
+                for (uint32_t i = 0; i < n; i++) {
+                    addr += rt_rd16(d + 2 * i);
+                    mac_pass(lo, hi, pn, addr, (int8_t)wv[i], np);
+                }
+                store_pass(j, oy, ox0, np, o, lo, hi);
+            }
+            sp = wv + n + (n & 1);
+        }
+    }
+}
+#endif
+
+/* ---- public entry ------------------------------------------------------------------ */
+
+uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                 uint8_t fmt)
+{
+    switch (fmt) {
+    case RT_WF_S8: /* DSP: a panel of kernel-row pairs */
+        return rt_s8_scratch_bytes(win, in, out);
+    case RT_WF_S4: /* DSP: the panel */
+    case RT_WF_SP4:
+    case RT_WF_SP8: return rt_panel(win, in).bytes;
+    default: return 0;
+    }
+}
+
+rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero, const rt_quant *q,
+                    const rt_dims *in, const int8_t *x, const rt_weights *w, const rt_dims *out,
+                    int8_t *y)
+{
+    if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data)
+        return RT_E_ARG;
+    uint32_t need = rt_conv2d_scratch_bytes(win, in, out, w->fmt);
+    if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
+        return RT_E_ARG;
+    const rt_conv_job j = {win, in_zero, q, in, out, x, (const uint8_t *)w->data, y, ctx->buf};
+    (void)j; /* unused when rt_config.h leaves every conv out */
+    switch (w->fmt) {
+#if RT_WITH_CONV_S8
+    case RT_WF_S8:
+#if RT_DSP
+        rt_conv_s8_dsp(&j);
+#else
+        rt_conv_s8_c(&j);
+#endif
+        return RT_OK;
+#endif
+#if RT_WITH_CONV_S4
+    case RT_WF_S4:
+#if RT_DSP
+        rt_conv_s4_dsp(&j);
+#else
+        rt_conv_s4_c(&j);
+#endif
+        return RT_OK;
+#endif
+#if RT_WITH_CONV_SP4
+    case RT_WF_SP4:
+#if RT_DSP
+        rt_conv_sp4_dsp(&j);
+#else
+        rt_conv_sp4_c(&j);
+#endif
+        return RT_OK;
+#endif
+#if RT_WITH_CONV_SP8
+    case RT_WF_SP8: rt_conv_sp8_c(&j); return RT_OK;
+#endif
+    default: return RT_E_UNSUPPORTED;
+    }
+}

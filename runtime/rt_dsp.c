@@ -1,0 +1,818 @@
+/* rt_dsp.c - conv2d bodies for cores with the DSP extension (Cortex-M4,
+ * M7, M33, M55); the same bytes as the portable bodies in rt_conv.c.
+ *
+ * SP4 and S4: two 16-bit lanes per 32-bit multiply. The panel (rt_image.h)
+ * holds, per tap and output column, the word x(oy) + 65536 * x(oy + 1): the
+ * inputs of two output rows. One MLA `A += w * word` then adds w * x(oy) to
+ * the low lane and w * x(oy + 1) to the high lane, two MACs per
+ * instruction. The lanes stay exact while |sum| <= 32767: with |x| <= 128
+ * that holds for a run of taps whose sum of |w| is at most 255, which is
+ * what an SP4 block guarantees (and 32 taps of 4-bit weights for S4). After
+ * each block the lanes are added to int32 accumulators:
+ *     lo = (int16) A,   hi = (A + 0x8000) >> 16   (arithmetic)
+ * exact because A = lo + 65536 * hi with lo, hi in [-32640, 32640].
+ *
+ * The SP4 inner loop, per non-zero weight, five words (ten outputs):
+ *     ldrh e, [p], #2 ; add addr, addr, e, lsr #4 ; sbfx w, e, #0, #4
+ *     ldm addr, {x0-x4} ; 5 x mla                  = 9 instructions, 10 MACs
+ * four entries per iteration of a count-driven loop (a naked function: it
+ * needs all fourteen registers). An output row is cut into passes of at
+ * most five columns (28 = 5+5+5+5+4+4).
+ *
+ * S8: first layers (K <= 10) pixel by pixel with the window in registers
+ * and a per-channel table, 13 instructions per output; other layers pair
+ * vertically adjacent taps in one SMLAD over a two-lane panel (lanes as
+ * independent int16 there), five columns per LDM.
+ *
+ * Requantization, when 33 <= shift <= 54 (the usual case): with
+ * t = shift - 32, (acc * mult + 2^(shift-1)) >> shift equals
+ * (hi32(acc * mult) + 2^(t-1)) >> t, since the low word's bits cannot carry
+ * across a 2^t boundary; out_zero * 2^t joins the rounding constant, so
+ *     y = ssat8(smmla(acc, mult, 2^(t-1) + out_zero * 2^t) >> t), max lo.
+ * Other shifts take rt_requant. */
+#include "rt_dsp.h"
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S8 || RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
+
+/* Passes: an output row in chunks of at most 5 columns, as even as can be. */
+#define GMAX 5
+RT_INLINE int pass_count(int ow) { return (ow + GMAX - 1) / GMAX; }
+RT_INLINE int pass_width(int ow, int np, int p) { return ow / np + (p < ow % np); }
+
+/* ---- requantization ---------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t bias, mult, k, t, lo;
+    int fast;
+    const rt_quant *q;
+    int o;
+} rq;
+
+RT_INLINE void rq_init(rq *r, const rt_quant *q, int o)
+{
+    const int sh = q->shift[o];
+    r->bias = q->bias[o], r->mult = q->mult[o], r->lo = q->lo;
+    r->q = q, r->o = o;
+    r->fast = sh >= 33 && sh <= 54 && q->hi == 127;
+    r->t = sh - 32;
+    r->k = r->fast ? (int32_t)((1u << (r->t - 1)) + ((uint32_t)(int32_t)q->out_zero << r->t)) : 0;
+}
+
+RT_INLINE int8_t rq_apply(const rq *r, int32_t acc)
+{
+    if (r->fast) {
+        int32_t v = rt_ssat8(rt_smmla(acc, r->mult, r->k) >> r->t);
+        return (int8_t)(v < r->lo ? r->lo : v);
+    }
+    return rt_requant(acc, r->mult, r->q->shift[r->o], r->q->out_zero, r->q->lo, r->q->hi);
+}
+
+#endif
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
+
+/* ---- the panel ------------------------------------------------------------------------------ */
+
+/* x(ra) + 65536 * x(rb) for four channels from two words of four int8. */
+RT_INLINE void pair4(uint32_t a, uint32_t b, uint32_t *w0, uint32_t *w1, uint32_t *w2, uint32_t *w3)
+{
+    *w0 = ((uint32_t)(int32_t)(int8_t)b << 16) + (uint32_t)(int32_t)(int8_t)a;
+    *w1 = ((uint32_t)(int32_t)(int8_t)(b >> 8) << 16) + (uint32_t)(int32_t)(int8_t)(a >> 8);
+    *w2 = ((uint32_t)(int32_t)(int8_t)(b >> 16) << 16) + (uint32_t)(int32_t)(int8_t)(a >> 16);
+    *w3 = ((uint32_t)(int32_t)(int8_t)(b >> 24) << 16) + (uint32_t)(int32_t)(int8_t)(a >> 24);
+}
+
+/* Builds slots ky0..k-1 of the panel for the output rows (oy, oy + 1). */
+static void panel_dsp(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g, int ky0)
+{
+    const rt_dims *in = j->in;
+    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel;
+    const int C = in->c, W = in->w;
+    const uint32_t cw = g->chan_b / 4; /* words per channel */
+    const int32_t z = j->in_zero;
+    const uint32_t zz = ((uint32_t)z << 16) + (uint32_t)z;
+    const uint32_t z4 = (uint8_t)z * 0x01010101u;
+    for (int ky = ky0; ky < k; ky++) {
+        const int r0 = oy * s - pad + ky, r1 = r0 + s;
+        const int8_t *ra = r0 >= 0 && r0 < in->h ? j->x + (size_t)r0 * W * C : NULL;
+        const int8_t *rb = r1 >= 0 && r1 < in->h ? j->x + (size_t)r1 * W * C : NULL;
+        uint32_t *slot = pn + (size_t)ky * (g->slot_b / 4);
+        for (int f = 0; f < s; f++)
+            for (uint32_t i = 0; i < g->wq; i++) {
+                const int col = (int)i * s + f - pad;
+                uint32_t *d = slot + (uint32_t)f * g->wq + i;
+                if (col < 0 || col >= W || (!ra && !rb)) {
+                    for (int c = 0; c < C; c++, d += cw)
+                        *d = zz;
+                    continue;
+                }
+                const int8_t *pa = ra ? ra + (size_t)col * C : NULL;
+                const int8_t *pb = rb ? rb + (size_t)col * C : NULL;
+                int c = 0;
+                for (; c + 4 <= C; c += 4, d += 4 * cw) {
+                    uint32_t a = z4, b = z4;
+                    if (pa)
+                        rt_memcpy(&a, pa + c, 4);
+                    if (pb)
+                        rt_memcpy(&b, pb + c, 4);
+                    pair4(a, b, d, d + cw, d + 2 * cw, d + 3 * cw);
+                }
+                for (; c < C; c++, d += cw) {
+                    int32_t va = pa ? pa[c] : z, vb = pb ? pb[c] : z;
+                    *d = ((uint32_t)vb << 16) + (uint32_t)va;
+                }
+            }
+    }
+}
+
+/* Builds the panel for pair oy, reusing the slots the previous pair built
+ * when they hold the same rows (slot ky of pair oy is slot ky + 2s of pair
+ * oy - 2). */
+static void panel_next(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g)
+{
+    const int k = j->win->kernel, step = 2 * j->win->stride;
+    int ky0 = 0;
+    if (oy > 0)
+        for (; ky0 + step < k; ky0++)
+            memcpy(pn + (size_t)ky0 * (g->slot_b / 4), pn + (size_t)(ky0 + step) * (g->slot_b / 4),
+                   g->slot_b);
+    panel_dsp(j, oy, pn, g, ky0);
+}
+
+
+/* Adds the two lanes of each packed accumulator to lo/hi (see the top). */
+RT_INLINE void flush(int32_t *lo, int32_t *hi, const uint32_t *A, int G)
+{
+    for (int g = 0; g < G; g++) {
+        lo[g] += (int16_t)(A[g] & 0xffff);
+        hi[g] += rt_s32(A[g] + 0x8000u) >> 16;
+    }
+}
+
+/* The common pass: five columns of two rows, the plain requantization. */
+RT_INLINE void store5(int8_t *y, size_t step, size_t row, const rq *r, const int32_t *acc)
+{
+    const int32_t m = r->mult, k = r->k, t = r->t;
+    int8_t *z = y + row;
+#define ST(g)                                                                                      \
+    y[(g)*step] = (int8_t)rt_ssat8(rt_smmla(acc[g], m, k) >> t);                                   \
+    z[(g)*step] = (int8_t)rt_ssat8(rt_smmla(acc[GMAX + (g)], m, k) >> t)
+    ST(0);
+    ST(1);
+    ST(2);
+    ST(3);
+    ST(4);
+#undef ST
+}
+
+/* Requantizes and stores a pass: rows oy (lo) and oy + 1 (hi, if two). */
+RT_INLINE void store_pass(const rt_conv_job *j, const rq *r, int oy, int ox0, int G, int o,
+                          const int32_t *lo, const int32_t *hi, int two)
+{
+    const rt_dims *out = j->out;
+    const size_t row = (size_t)out->w * out->c;
+    int8_t *y = j->y + ((size_t)oy * out->w + ox0) * out->c + o;
+    if (r->fast && r->lo == -128) { /* ssat is the whole clamp */
+        for (int g = 0; g < G; g++, y += out->c) {
+            y[0] = (int8_t)rt_ssat8(rt_smmla(lo[g], r->mult, r->k) >> r->t);
+            if (two)
+                y[row] = (int8_t)rt_ssat8(rt_smmla(hi[g], r->mult, r->k) >> r->t);
+        }
+        return;
+    }
+    for (int g = 0; g < G; g++, y += out->c) {
+        y[0] = rq_apply(r, lo[g]);
+        if (two)
+            y[row] = rq_apply(r, hi[g]);
+    }
+}
+
+#endif
+
+/* ---- SP4 ---------------------------------------------------------------------------------------- */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_SP4
+
+#if RT_DSP
+/* The blocks of one channel for one pass of G columns, as a naked
+ * function (all fourteen registers; nb and acc wait on its own stack):
+ * per block, zero the lane accumulators, run count entries four at a time
+ * (no per-entry test: 9 instructions per entry, 9.5 with the loop), then
+ * add the lanes to acc (lo[0..5), hi[5..10)). AAPCS: r0 p, r1 nb, r2 ad,
+ * r3 acc; returns p after the blocks. Registers: r1 entry, r2 address,
+ * r3 count, r4-r6 r8 r9 panel words, r7 r10 r11 r12 lr the lanes. */
+#define SP4_E(LDM, MLA)                                                                            \
+    "ldrh r1, [r0], #2\n\t"                                                                        \
+    "add r2, r2, r1, lsr #4\n\t"                                                                   \
+    "sbfx r1, r1, #0, #4\n\t"                                                                      \
+    "ldm r2, {" LDM "}\n\t" MLA
+#define RT_UNUSED __attribute__((unused)) /* naked: the asm reads them in r0-r3 */
+#define SP4_FN(NAME, LDM, MLA, LO, HI)                                                             \
+    __attribute__((naked, noinline)) static const uint16_t *NAME(                                  \
+        const uint16_t *p RT_UNUSED, uint32_t nb RT_UNUSED, const uint8_t *ad RT_UNUSED,          \
+        int32_t *acc RT_UNUSED)                                                                    \
+    {                                                                                              \
+        __asm__ volatile("push {r4-r11, lr}\n\t"                                                   \
+                         "push {r1, r3}\n\t"                                                       \
+                         "1:\n\t"                                                                  \
+                         "ldr r3, [sp]\n\t"                                                        \
+                         "subs r3, r3, #1\n\t"                                                     \
+                         "bmi 9f\n\t"                                                              \
+                         "str r3, [sp]\n\t"                                                        \
+                         "ldrh r3, [r0], #2\n\t"                                                   \
+                         "mov r7, #0\n\tmov r10, #0\n\tmov r11, #0\n\tmov r12, #0\n\tmov lr, #0\n\t" \
+                         "subs r3, r3, #4\n\t"                                                     \
+                         "blt 3f\n\t"                                                              \
+                         "2:\n\t" SP4_E(LDM, MLA) SP4_E(LDM, MLA) SP4_E(LDM, MLA) SP4_E(LDM, MLA) \
+                         "subs r3, r3, #4\n\t"                                                     \
+                         "bge 2b\n\t"                                                              \
+                         "3:\n\t"                                                                  \
+                         "adds r3, r3, #4\n\t"                                                     \
+                         "beq 5f\n\t"                                                              \
+                         "4:\n\t" SP4_E(LDM, MLA)                                                  \
+                         "subs r3, r3, #1\n\t"                                                     \
+                         "bne 4b\n\t"                                                              \
+                         "5:\n\t"                                                                  \
+                         "ldr r3, [sp, #4]\n\t"                                                    \
+                         "ldm r3, {" LDM "}\n\t" LO "stm r3, {" LDM "}\n\t"                        \
+                         "add r3, r3, #20\n\t"                                                     \
+                         "ldm r3, {" LDM "}\n\t" HI "stm r3, {" LDM "}\n\t"                        \
+                         "b 1b\n\t"                                                                \
+                         "9:\n\t"                                                                  \
+                         "add sp, sp, #8\n\t"                                                      \
+                         "pop {r4-r11, pc}\n\t");                                                  \
+    }
+#define M0 "mla r7, r1, r4, r7\n\t"
+#define M1 M0 "mla r10, r1, r5, r10\n\t"
+#define M2 M1 "mla r11, r1, r6, r11\n\t"
+#define M3 M2 "mla r12, r1, r8, r12\n\t"
+#define M4 M3 "mla lr, r1, r9, lr\n\t"
+#define L0 "sxtah r4, r4, r7\n\t"
+#define L1 L0 "sxtah r5, r5, r10\n\t"
+#define L2 L1 "sxtah r6, r6, r11\n\t"
+#define L3 L2 "sxtah r8, r8, r12\n\t"
+#define L4 L3 "sxtah r9, r9, lr\n\t"
+#define H0 "add r7, r7, #0x8000\n\tadd r4, r4, r7, asr #16\n\t"
+#define H1 H0 "add r10, r10, #0x8000\n\tadd r5, r5, r10, asr #16\n\t"
+#define H2 H1 "add r11, r11, #0x8000\n\tadd r6, r6, r11, asr #16\n\t"
+#define H3 H2 "add r12, r12, #0x8000\n\tadd r8, r8, r12, asr #16\n\t"
+#define H4 H3 "add lr, lr, #0x8000\n\tadd r9, r9, lr, asr #16\n\t"
+SP4_FN(sp4_g5, "r4, r5, r6, r8, r9", M4, L4, H4)
+SP4_FN(sp4_g4, "r4, r5, r6, r8", M3, L3, H3)
+SP4_FN(sp4_g3, "r4, r5, r6", M2, L2, H2)
+SP4_FN(sp4_g2, "r4, r5", M1, L1, H1)
+SP4_FN(sp4_g1, "r4", M0, L0, H0)
+
+static const uint16_t *sp4_blocks(const uint16_t *p, uint32_t nb, const uint8_t *ad, int32_t *acc,
+                                  int G)
+{
+    switch (G) {
+    case 5: return sp4_g5(p, nb, ad, acc);
+    case 4: return sp4_g4(p, nb, ad, acc);
+    case 3: return sp4_g3(p, nb, ad, acc);
+    case 2: return sp4_g2(p, nb, ad, acc);
+    default: return sp4_g1(p, nb, ad, acc);
+    }
+}
+#else
+static const uint16_t *sp4_blocks(const uint16_t *p, uint32_t nb, const uint8_t *ad, int32_t *acc,
+                                  int G)
+{
+    for (uint32_t b = 0; b < nb; b++) {
+        uint32_t A[GMAX] = {0, 0, 0, 0, 0};
+        for (uint32_t m = *p++; m > 0; m--) {
+            const uint32_t e = *p++;
+            ad += e >> 4;
+            uint32_t w = (uint32_t)(((int32_t)((e & 15) ^ 8)) - 8);
+            for (int g = 0; g < G; g++) {
+                uint32_t x;
+                rt_memcpy(&x, ad + 4 * g, 4);
+                A[g] += w * x; /* the MLA: modulo 2^32 */
+            }
+        }
+        flush(acc, acc + GMAX, A, G);
+    }
+    return p;
+}
+#endif
+
+void rt_conv_sp4_dsp(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out;
+    const rt_panel_geom g = rt_panel(j->win, j->in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_next(j, oy, pn, &g);
+        const uint16_t *sp = (const uint16_t *)(const void *)j->w;
+        const int two = oy + 1 < out->h;
+        for (int o = 0; o < out->c; o++) {
+            rq r;
+            rq_init(&r, j->q, o);
+            const uint16_t *p = sp;
+            const uint32_t nb = *sp;
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                const int32_t b0 = r.bias;
+                int32_t acc[2 * GMAX] = {b0, b0, b0, b0, b0, b0, b0, b0, b0, b0};
+                p = sp4_blocks(sp + 1, nb, (const uint8_t *)pn + 4 * ox0, acc, G);
+                if (r.fast && r.lo == -128 && two && G == GMAX)
+                    store5(j->y + ((size_t)oy * out->w + ox0) * out->c + o, out->c,
+                           (size_t)out->w * out->c, &r, acc);
+                else
+                    store_pass(j, &r, oy, ox0, G, o, acc, acc + GMAX, two);
+                ox0 += G;
+            }
+            sp = p;
+        }
+    }
+}
+#endif
+
+/* ---- S4 ------------------------------------------------------------------------------------------ */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S4
+
+/* Five panel words at ad. */
+#if RT_DSP
+#define LOAD5(ad, x0, x1, x2, x3, x4)                                                              \
+    do {                                                                                           \
+        register uint32_t r4_ __asm__("r4"), r5_ __asm__("r5"), r6_ __asm__("r6"),                 \
+            r8_ __asm__("r8"), r9_ __asm__("r9");                                                  \
+        __asm__ volatile("ldm %5, {r4, r5, r6, r8, r9}"                                            \
+                         : "=r"(r4_), "=r"(r5_), "=r"(r6_), "=r"(r8_), "=r"(r9_)                   \
+                         : "r"(ad)                                                                 \
+                         : "memory");                                                              \
+        x0 = r4_, x1 = r5_, x2 = r6_, x3 = r8_, x4 = r9_;                                          \
+    } while (0)
+#else
+#define LOAD5(ad, x0, x1, x2, x3, x4)                                                              \
+    do {                                                                                           \
+        uint32_t v_[5];                                                                            \
+        rt_memcpy(v_, (ad), sizeof v_);                                                               \
+        x0 = v_[0], x1 = v_[1], x2 = v_[2], x3 = v_[3], x4 = v_[4];                                \
+    } while (0)
+#endif
+
+#if RT_DSP
+/* Eight taps of one weight word (channels c..c+7 of one kernel position):
+ * per tap sbfx + ldm + G mla + add (the next channel's words). */
+#define S4_TAP(POS, LDM, MLA)                                                                      \
+    "sbfx %[w], %[wd], #" POS ", #4\n\t"                                                            \
+    "ldm %[ad], {" LDM "}\n\t" MLA "add %[ad], %[ad], %[cb]\n\t"
+#define S4_GROUP(LDM, MLA)                                                                         \
+    __asm__ volatile(S4_TAP("0", LDM, MLA) S4_TAP("4", LDM, MLA) S4_TAP("8", LDM, MLA)            \
+                         S4_TAP("12", LDM, MLA) S4_TAP("16", LDM, MLA) S4_TAP("20", LDM, MLA)     \
+                             S4_TAP("24", LDM, MLA) S4_TAP("28", LDM, MLA)                        \
+                     : [w] "=&r"(w), [ad] "+r"(ad), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),   \
+                       [a3] "+r"(a3), [a4] "+r"(a4)                                                \
+                     : [wd] "r"(wd), [cb] "r"(cb)                                                  \
+                     : "r4", "r5", "r6", "r8", "r9", "memory")
+#define W0 "mla %[a0], %[w], r4, %[a0]\n\t"
+#define W1 W0 "mla %[a1], %[w], r5, %[a1]\n\t"
+#define W2 W1 "mla %[a2], %[w], r6, %[a2]\n\t"
+#define W3 W2 "mla %[a3], %[w], r8, %[a3]\n\t"
+#define W4 W3 "mla %[a4], %[w], r9, %[a4]\n\t"
+
+/* One kernel position: C/8 weight words from wp, panel words from ad. */
+static void s4_position(const uint8_t *wp, uint32_t words, const uint8_t *ad, uint32_t cb, int G,
+                        uint32_t *A)
+{
+    uint32_t a0 = A[0], a1 = A[1], a2 = A[2], a3 = A[3], a4 = A[4], w;
+    for (uint32_t q = 0; q < words; q++) {
+        uint32_t wd;
+        rt_memcpy(&wd, wp + 4 * q, 4);
+        switch (G) {
+        case 5: S4_GROUP("r4, r5, r6, r8, r9", W4); break;
+        case 4: S4_GROUP("r4, r5, r6, r8", W3); break;
+        case 3: S4_GROUP("r4, r5, r6", W2); break;
+        case 2: S4_GROUP("r4, r5", W1); break;
+        default: S4_GROUP("r4", W0); break;
+        }
+    }
+    (void)w;
+    A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3, A[4] = a4;
+}
+#else
+static void s4_position(const uint8_t *wp, uint32_t words, const uint8_t *ad, uint32_t cb, int G,
+                        uint32_t *A)
+{
+    for (uint32_t q = 0; q < words; q++) {
+        uint32_t wd;
+        rt_memcpy(&wd, wp + 4 * q, 4);
+        for (int i = 0; i < 8; i++, ad += cb) {
+            uint32_t w = (uint32_t)((int32_t)(wd << (28 - 4 * i)) >> 28);
+            for (int g = 0; g < G; g++) {
+                uint32_t x;
+                rt_memcpy(&x, ad + 4 * g, 4);
+                A[g] += w * x;
+            }
+        }
+    }
+}
+#endif
+
+/* in_c a multiple of 8: whole weight words per kernel position; a flush
+ * every 4 words (32 taps of |w| <= 7). */
+static void conv_s4_c8(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out, *in = j->in;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    const int k = j->win->kernel, s = j->win->stride, C = in->c;
+    const uint32_t K = (uint32_t)k * k * C, row = (K + 7) / 8 * 4, wpp = (uint32_t)C / 8;
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_next(j, oy, pn, &g);
+        const int two = oy + 1 < out->h;
+        for (int o = 0; o < out->c; o++) {
+            rq r;
+            rq_init(&r, j->q, o);
+            const uint8_t *wrow = j->w + (size_t)o * row;
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                const int32_t b0 = r.bias;
+                int32_t lo[GMAX] = {b0, b0, b0, b0, b0}, hi[GMAX] = {b0, b0, b0, b0, b0};
+                uint32_t A[GMAX] = {0, 0, 0, 0, 0};
+                const uint8_t *wp = wrow;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const uint8_t *ad = (const uint8_t *)pn + (size_t)ky * g.slot_b +
+                                            (uint32_t)(kx % s) * g.wq * 4 + (uint32_t)(kx / s) * 4 +
+                                            4u * (uint32_t)ox0;
+                        for (uint32_t q0 = 0; q0 < wpp; q0 += 4) {
+                            const uint32_t n = wpp - q0 < 4 ? wpp - q0 : 4;
+                            s4_position(wp + 4 * q0, n, ad + (size_t)q0 * 8 * g.chan_b, g.chan_b, G, A);
+                            flush(lo, hi, A, G); /* at most 32 taps since the last */
+                            A[0] = A[1] = A[2] = A[3] = A[4] = 0;
+                        }
+                        wp += 4 * wpp;
+                    }
+                store_pass(j, &r, oy, ox0, G, o, lo, hi, two);
+                ox0 += G;
+            }
+        }
+    }
+}
+
+void rt_conv_s4_dsp(const rt_conv_job *j)
+{
+    if (j->in->c % 8 == 0) {
+        conv_s4_c8(j);
+        return;
+    }
+
+    const rt_dims *out = j->out, *in = j->in;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    const int k = j->win->kernel, s = j->win->stride, C = in->c;
+    const uint32_t K = (uint32_t)k * k * C, row = (K + 7) / 8 * 4;
+    const int np = pass_count(out->w);
+    for (int oy = 0; oy < out->h; oy += 2) {
+        panel_next(j, oy, pn, &g);
+        for (int o = 0; o < out->c; o++) {
+            rq r;
+            rq_init(&r, j->q, o);
+            const uint8_t *wrow = j->w + (size_t)o * row;
+            for (int pi = 0, ox0 = 0; pi < np; ox0 += pass_width(out->w, np, pi), pi++) {
+                const int G = pass_width(out->w, np, pi);
+                int32_t lo[GMAX], hi[GMAX];
+                for (int q = 0; q < G; q++)
+                    lo[q] = hi[q] = r.bias;
+                uint32_t A[GMAX] = {0, 0, 0, 0, 0};
+                uint32_t t = 0, run = 0; /* tap index; taps since the last flush */
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const uint8_t *ad = (const uint8_t *)pn + (size_t)ky * g.slot_b +
+                                            (uint32_t)(kx % s) * g.wq * 4 + (uint32_t)(kx / s) * 4 +
+                                            4u * (uint32_t)ox0;
+                        for (int c = 0; c < C; c++, t++, ad += g.chan_b) {
+                            uint32_t wd;
+                            rt_memcpy(&wd, wrow + 4 * (t >> 3), 4);
+                            uint32_t w = (uint32_t)((int32_t)(wd << (28 - 4 * (t & 7))) >> 28);
+                            if (w) {
+                                uint32_t x0, x1 = 0, x2 = 0, x3 = 0, x4 = 0;
+                                if (G == 5) {
+                                    LOAD5(ad, x0, x1, x2, x3, x4);
+                                } else { /* only the pass's words: the panel may end here */
+                                    rt_memcpy(&x0, ad, 4);
+                                    if (G > 1)
+                                        rt_memcpy(&x1, ad + 4, 4);
+                                    if (G > 2)
+                                        rt_memcpy(&x2, ad + 8, 4);
+                                    if (G > 3)
+                                        rt_memcpy(&x3, ad + 12, 4);
+                                }
+                                A[0] += w * x0, A[1] += w * x1, A[2] += w * x2;
+                                A[3] += w * x3, A[4] += w * x4;
+                            }
+                            if (++run == 32) { /* 32 taps of |w| <= 7: sum <= 224 */
+                                flush(lo, hi, A, G);
+                                A[0] = A[1] = A[2] = A[3] = A[4] = 0;
+                                run = 0;
+                            }
+                        }
+                    }
+                flush(lo, hi, A, G);
+                store_pass(j, &r, oy, ox0, G, o, lo, hi, oy + 1 < out->h);
+            }
+        }
+    }
+}
+#endif
+
+/* ---- S8 ------------------------------------------------------------------------------------------- */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+
+#if RT_DSP
+/* One pass of G columns: for each (weight pair, offset) of the list until
+ * a zero pair, five panel words at base + offset, SMLAD into a0..a(G-1). */
+#define S8_STEP(LDM, MACS)                                                                         \
+    "ldrd %[w], %[of], [%[tp]], #8\n\t"                                                            \
+    "cbz %[w], 2f\n\t"                                                                             \
+    "add %[of], %[base], %[of]\n\t"                                                                \
+    "ldm %[of], {" LDM "}\n\t" MACS
+#define S8_PASS(LDM, MACS)                                                                         \
+    __asm__ volatile("1:\n\t" S8_STEP(LDM, MACS) S8_STEP(LDM, MACS) "b 1b\n\t2:\n\t"               \
+                     : [w] "=&l"(w), [of] "=&r"(of), [tp] "+r"(tp), [a0] "+r"(a0), [a1] "+r"(a1),  \
+                       [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4)                                 \
+                     : [base] "r"(base)                                                            \
+                     : "r4", "r5", "r6", "r8", "r9", "memory")
+#define S0 "smlad %[a0], %[w], r4, %[a0]\n\t"
+#define S1 S0 "smlad %[a1], %[w], r5, %[a1]\n\t"
+#define S2 S1 "smlad %[a2], %[w], r6, %[a2]\n\t"
+#define S3 S2 "smlad %[a3], %[w], r8, %[a3]\n\t"
+#define S4 S3 "smlad %[a4], %[w], r9, %[a4]\n\t"
+
+static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4];
+    uint32_t w, of;
+    switch (G) {
+    case 5: S8_PASS("r4, r5, r6, r8, r9", S4); break;
+    case 4: S8_PASS("r4, r5, r6, r8", S3); break;
+    case 3: S8_PASS("r4, r5, r6", S2); break;
+    case 2: S8_PASS("r4, r5", S1); break;
+    default: S8_PASS("r4", S0); break;
+    }
+    (void)w, (void)of;
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4;
+}
+#else
+static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+{
+    for (; tp[0] != 0; tp += 2)
+        for (int g = 0; g < G; g++) {
+            uint32_t x;
+            rt_memcpy(&x, base + tp[1] + 4 * g, 4);
+            acc[g] = rt_smlad((int32_t)tp[0], (int32_t)x, acc[g]);
+        }
+}
+#endif
+
+/* The pair panel of output row oy: slot kp holds rows r = oy*s - pad + 2kp
+ * (low lane) and r + 1 (high lane; in_zero for the phantom row of an odd
+ * kernel, whose weight is 0), laid out as rt_image.h's panel. */
+static void pair_panel(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g, int nkp)
+{
+    const rt_dims *in = j->in;
+    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel, C = in->c, W = in->w;
+    const uint32_t cw = g->chan_b / 4;
+    const uint32_t z = (uint16_t)(int16_t)j->in_zero;
+    for (int kp = 0; kp < nkp; kp++) {
+        const int r0 = oy * s - pad + 2 * kp, r1 = 2 * kp + 1 < k ? r0 + 1 : -1;
+        const int8_t *ra = r0 >= 0 && r0 < in->h ? j->x + (size_t)r0 * W * C : NULL;
+        const int8_t *rb = r1 >= 0 && r1 < in->h ? j->x + (size_t)r1 * W * C : NULL;
+        uint32_t *slot = pn + (size_t)kp * (g->slot_b / 4);
+        for (int f = 0; f < s; f++)
+            for (uint32_t i = 0; i < g->wq; i++) {
+                const int col = (int)i * s + f - pad;
+                const int ok = col >= 0 && col < W;
+                const int8_t *pa = ok && ra ? ra + (size_t)col * C : NULL;
+                const int8_t *pb = ok && rb ? rb + (size_t)col * C : NULL;
+                uint32_t *d = slot + (uint32_t)f * g->wq + i;
+                for (int c = 0; c < C; c++, d += cw)
+                    *d = (pa ? (uint16_t)(int16_t)pa[c] : z) | (pb ? (uint32_t)(uint16_t)(int16_t)pb[c] : z) << 16;
+            }
+    }
+}
+
+/* two int16 lanes: a low, b high */
+#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
+
+/* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
+ * window as five int16-pair words, and per output channel nine words
+ * {bias, five weight pairs, mult, rounding + zero constant, t}: 13
+ * instructions per output. Only when every channel takes the fast
+ * requantization with lo = -128 (the usual first layer: ReLU to zero point
+ * -128, or no ReLU); otherwise returns 0. */
+static int conv_s8_small(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out, *in = j->in;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c;
+    const uint32_t K = (uint32_t)k * k * C;
+    if (K > 10 || j->q->lo != -128)
+        return 0;
+    uint32_t *tab = (uint32_t *)j->scratch;
+    const uint32_t row = rt_s8_row_bytes(K);
+    for (int o = 0; o < out->c; o++) {
+        rq r;
+        rq_init(&r, j->q, o);
+        if (!r.fast)
+            return 0;
+        const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
+        uint32_t *t = tab + 9 * o;
+        t[0] = (uint32_t)r.bias;
+        for (uint32_t q = 0; q < 5; q++) {
+            int16_t lo = 2 * q < K ? w[2 * q] : 0, hi = 2 * q + 1 < K ? w[2 * q + 1] : 0;
+            t[1 + q] = (uint16_t)lo | (uint32_t)(uint16_t)hi << 16;
+        }
+        t[6] = (uint32_t)r.mult, t[7] = (uint32_t)r.k, t[8] = (uint32_t)r.t;
+    }
+    const uint32_t *tend = tab + 9 * out->c;
+    /* tap t's offset from the window's corner: interior pixels need no
+     * bounds checks */
+    int32_t toff[10];
+    int nt = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+            for (int c = 0; c < C; c++)
+                toff[nt++] = (ky * in->w + kx) * C + c;
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            const int iy0 = oy * s - pad, ix0 = ox * s - pad;
+            uint32_t x[5] = {0, 0, 0, 0, 0};
+            if (iy0 >= 0 && ix0 >= 0 && iy0 + k <= in->h && ix0 + k <= in->w) {
+                const int8_t *b = j->x + ((size_t)iy0 * in->w + ix0) * C;
+                if (nt == 9 && C == 1) { /* 3x3x1, the grayscale first layer */
+                    const int W = in->w;
+                    x[0] = PK16(b[0], b[1]), x[1] = PK16(b[2], b[W]);
+                    x[2] = PK16(b[W + 1], b[W + 2]), x[3] = PK16(b[2 * W], b[2 * W + 1]);
+                    x[4] = PK16(b[2 * W + 2], 0);
+                } else {
+                    for (int q = 0; q < 5; q++)
+                        x[q] = PK16(2 * q < nt ? b[toff[2 * q]] : 0,
+                                    2 * q + 1 < nt ? b[toff[2 * q + 1]] : 0);
+                }
+            } else {
+                int n = 0;
+                for (int ky = 0; ky < k; ky++) {
+                    const int iy = iy0 + ky;
+                    for (int kx = 0; kx < k; kx++) {
+                        const int ix = ix0 + kx;
+                        const int ok = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+                        const int8_t *xp = ok ? j->x + ((size_t)iy * in->w + ix) * C : NULL;
+                        for (int c = 0; c < C; c++, n++)
+                            x[n >> 1] |= (uint32_t)(uint16_t)(int16_t)(ok ? xp[c] : j->in_zero)
+                                         << (16 * (n & 1));
+                    }
+                }
+            }
+            int8_t *y = j->y + ((size_t)oy * out->w + ox) * out->c;
+#if RT_DSP
+            const uint32_t *t = tab;
+            __asm__ volatile("1:\n\t"
+                             "ldm %[t]!, {r4, r5, r6, r8, r9, r10}\n\t"
+                             "smlad r4, r5, %[x0], r4\n\t"
+                             "smlad r4, r6, %[x1], r4\n\t"
+                             "smlad r4, r8, %[x2], r4\n\t"
+                             "smlad r4, r9, %[x3], r4\n\t"
+                             "smlad r4, r10, %[x4], r4\n\t"
+                             "ldm %[t]!, {r5, r6, r8}\n\t"
+                             "smmla r4, r4, r5, r6\n\t"
+                             "asr r4, r4, r8\n\t"
+                             "ssat r4, #8, r4\n\t"
+                             "strb r4, [%[y]], #1\n\t"
+                             "cmp %[t], %[end]\n\t"
+                             "bne 1b\n\t"
+                             : [t] "+r"(t), [y] "+r"(y)
+                             : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]),
+                               [x4] "r"(x[4]), [end] "r"(tend)
+                             : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#else
+            for (const uint32_t *t = tab; t < tend; t += 9) {
+                int32_t a = (int32_t)t[0];
+                for (int q = 0; q < 5; q++)
+                    a = rt_smlad((int32_t)t[1 + q], (int32_t)x[q], a);
+                *y++ = (int8_t)rt_ssat8(rt_smmla(a, (int32_t)t[6], (int32_t)t[7]) >> t[8]);
+            }
+#endif
+        }
+    return 1;
+}
+
+void rt_conv_s8_dsp(const rt_conv_job *j)
+{
+    if (conv_s8_small(j))
+        return;
+    const rt_dims *out = j->out, *in = j->in;
+    const int k = j->win->kernel, s = j->win->stride, C = in->c;
+    const int nkp = (k + 1) / 2;
+    const rt_panel_geom g = rt_panel(j->win, in);
+    uint32_t *pn = (uint32_t *)j->scratch;
+    uint32_t *list = pn + (size_t)nkp * (g.slot_b / 4); /* (pair, offset) words */
+    const uint32_t K = (uint32_t)k * k * C, row = rt_s8_row_bytes(K);
+    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    for (int oy = 0; oy < out->h; oy++) {
+        pair_panel(j, oy, pn, &g, nkp);
+        int8_t *yrow = j->y + (size_t)oy * out->w * out->c;
+        for (int o = 0; o < out->c; o++) {
+            /* the channel's taps two kernel rows at a time; pairs of zeros
+             * dropped, a zero pair ends the list */
+            const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
+            uint32_t *t = list;
+            for (int kp = 0; kp < nkp; kp++) {
+                const int8_t *w0 = w + (size_t)(2 * kp) * k * C;
+                const int8_t *w1 = 2 * kp + 1 < k ? w0 + (size_t)k * C : NULL;
+                uint32_t off = (uint32_t)kp * g.slot_b;
+                for (int kx = 0, f = 0, i = 0; kx < k; kx++) {
+                    uint32_t ad = off + ((uint32_t)f * g.wq + (uint32_t)i) * 4;
+                    for (int c = 0; c < C; c++, ad += g.chan_b) {
+                        uint32_t pair = (uint16_t)(int16_t)w0[kx * C + c] |
+                                        (w1 ? (uint32_t)(uint16_t)(int16_t)w1[kx * C + c] << 16 : 0);
+                        if (pair)
+                            t[0] = pair, t[1] = ad, t += 2;
+                    }
+                    if (++f == s) /* next column phase, or the next index */
+                        f = 0, i++;
+                }
+            }
+            t[0] = 0;
+            rq r;
+            rq_init(&r, j->q, o);
+            for (int pi = 0, ox0 = 0; pi < np; pi++) {
+                const int G = base + (pi < rem);
+                int32_t acc[GMAX] = {r.bias, r.bias, r.bias, r.bias, r.bias};
+                s8_pass(list, (const uint8_t *)pn + 4 * ox0, G, acc);
+                int8_t *y = yrow + (size_t)ox0 * out->c + o;
+                if (r.fast && r.lo == -128)
+                    for (int q = 0; q < G; q++, y += out->c)
+                        *y = (int8_t)rt_ssat8(rt_smmla(acc[q], r.mult, r.k) >> r.t);
+                else
+                    for (int q = 0; q < G; q++, y += out->c)
+                        *y = rq_apply(&r, acc[q]);
+                ox0 += G;
+            }
+        }
+    }
+}
+#endif
+
+/* ---- dense rows and max pooling ------------------------------------------------------------------- */
+
+#if RT_DSP || defined(RT_DSP_EMULATE)
+uint32_t rt_dot_s8_dsp(const int8_t *w, const int8_t *x, uint32_t K)
+{
+    /* the k pairs (0, 2) and (1, 3) of each group of four: the same sum in
+     * another order, modulo 2^32 */
+    int32_t a = 0;
+    uint32_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        uint32_t wv, xv;
+        rt_memcpy(&wv, w + k, 4);
+        rt_memcpy(&xv, x + k, 4);
+        a = rt_smlad(rt_sxtb16(wv), rt_sxtb16(xv), a);
+        a = rt_smlad(rt_sxtb16(rt_ror(wv, 8)), rt_sxtb16(rt_ror(xv, 8)), a);
+    }
+    uint32_t acc = (uint32_t)a;
+    for (; k < K; k++)
+        acc += (uint32_t)((int32_t)w[k] * x[k]);
+    return acc;
+}
+
+void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int ow)
+{
+    const size_t row = (size_t)W * C;
+    for (int oy = 0; oy < oh; oy++) {
+        const int8_t *r0 = x + (size_t)oy * s * row, *r1 = r0 + row;
+        for (int ox = 0; ox < ow; ox++, r0 += (size_t)s * C, r1 += (size_t)s * C)
+            for (int c = 0; c < C; c += 4, y += 4) {
+                uint32_t a, b, d, e;
+                rt_memcpy(&a, r0 + c, 4);
+                rt_memcpy(&b, r0 + C + c, 4);
+                rt_memcpy(&d, r1 + c, 4);
+                rt_memcpy(&e, r1 + C + c, 4);
+                uint32_t m = rt_max_s8x4(rt_max_s8x4(a, b), rt_max_s8x4(d, e));
+                rt_memcpy(y, &m, 4);
+            }
+    }
+}
+
+int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo)
+{
+    const uint32_t lo4 = (uint8_t)lo * 0x01010101u;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) {
+        uint32_t m = lo4;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                uint32_t v;
+                rt_memcpy(&v, x0 + ((size_t)ky * W + kx) * C + c, 4);
+                m = rt_max_s8x4(v, m);
+            }
+        rt_memcpy(o + c, &m, 4);
+    }
+    return c;
+}
+#endif

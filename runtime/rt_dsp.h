@@ -1,0 +1,64 @@
+/* rt_dsp.h - the Cortex-M DSP-extension operations the DSP kernel bodies
+ * use: ACLE intrinsics (arm_acle.h) and a few instructions ACLE lacks
+ * (SMMLA, LDM of five words), as inline functions. With RT_DSP_EMULATE on a
+ * host, portable C versions with the instructions' exact semantics, so the
+ * DSP bodies' logic runs in the host test suite too (the instructions
+ * themselves are tested under QEMU by `make device-test`). */
+#ifndef RT_DSP_H
+#define RT_DSP_H
+
+#include "rt_internal.h"
+
+#if RT_DSP
+#include <arm_acle.h>
+
+RT_INLINE uint32_t rt_ror(uint32_t x, unsigned r) { return (x >> r) | (x << ((32 - r) & 31)); }
+RT_INLINE int32_t rt_sxtb16(uint32_t x) { return __sxtb16((int32_t)x); }
+RT_INLINE int32_t rt_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+/* (acc * m) >> 32, plus k: SMMLA (the high word of the 64-bit product) */
+RT_INLINE int32_t rt_smmla(int32_t acc, int32_t m, int32_t k)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(acc), "r"(m), "r"(k));
+    return r;
+}
+RT_INLINE int32_t rt_ssat8(int32_t v) { return __ssat(v, 8); }
+/* bytewise signed max of four int8 lanes: SSUB8 sets GE, SEL picks */
+RT_INLINE uint32_t rt_max_s8x4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int32_t)a, (int32_t)b);
+    return __sel(a, b);
+}
+
+#elif defined(RT_DSP_EMULATE)
+
+RT_INLINE uint32_t rt_ror(uint32_t x, unsigned r) { return (x >> r) | (x << ((32 - r) & 31)); }
+RT_INLINE int32_t rt_sxtb16(uint32_t x)
+{
+    uint32_t lo = (uint32_t)(int32_t)(int8_t)(x & 0xff) & 0xffff;
+    uint32_t hi = (uint32_t)(int32_t)(int8_t)((x >> 16) & 0xff) & 0xffff;
+    return rt_s32(lo | hi << 16);
+}
+RT_INLINE int32_t rt_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t p = (int32_t)(int16_t)(a & 0xffff) * (int16_t)(b & 0xffff);
+    int32_t q = (int32_t)(int16_t)((uint32_t)a >> 16) * (int16_t)((uint32_t)b >> 16);
+    return rt_s32((uint32_t)acc + (uint32_t)p + (uint32_t)q);
+}
+RT_INLINE int32_t rt_smmla(int32_t acc, int32_t m, int32_t k)
+{
+    return rt_s32((uint32_t)k + (uint32_t)(((int64_t)acc * m) >> 32));
+}
+RT_INLINE int32_t rt_ssat8(int32_t v) { return v < -128 ? -128 : v > 127 ? 127 : v; }
+RT_INLINE uint32_t rt_max_s8x4(uint32_t a, uint32_t b)
+{
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        int8_t x = (int8_t)(a >> i), y = (int8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x >= y ? x : y) << i;
+    }
+    return r;
+}
+#endif
+
+#endif

@@ -1,0 +1,226 @@
+/* rt_image.h - the deploy image: the model as the runtime executes it, in
+ * place, from flash. Shared by the host builder (export/) and the runtime.
+ *
+ * The image is one flat byte array. Every multi-byte field is little-endian;
+ * every offset is from the start of the image (image offsets) or from the
+ * start of the arena (arena offsets). Nothing in it is a pointer, so the
+ * image can sit at any 8-byte aligned address.
+ *
+ * Layout (all offsets 4-byte aligned, the image size a multiple of 8):
+ *
+ *   header      RT_HDR_BYTES (80) bytes, at 0
+ *   op table    n_ops records of RT_OP_BYTES (64) bytes, at ops_off
+ *   input table (in_c, 256) int8 at lut_off: q = lut[c * 256 + pixel]
+ *   per op      per-channel quantization and weights, at q_off / w_off
+ *
+ * Header (offset, type, field):
+ *    0 u32 magic        "IOTR" (0x52544f49)
+ *    4 u16 version      RT_VERSION (1): a reader refuses any other
+ *    6 u16 header_bytes RT_HDR_BYTES
+ *    8 u32 image_bytes  the whole image, header included
+ *   12 u32 crc          CRC-32 (IEEE 802.3, as zlib's crc32) of bytes
+ *                       [16, image_bytes)
+ *   16 u32 arena_bytes  bytes of arena rt_run needs (8-byte aligned base)
+ *   20 u8  target       RT_TARGET_* the builder chose layouts for (any
+ *                       runtime build can run any target's image; the target
+ *                       only changes which layouts and arena plan were picked)
+ *   21 u8  flags        0
+ *   22 u16 n_ops        1..RT_MAX_OPS
+ *   24 u16 in_c, 26 u16 in_h, 28 u16 in_w   input image (pixels CHW uint8)
+ *   30 u16 num_classes  int8 values of the output
+ *   32 u32 lut_off      the (in_c, 256) int8 input table
+ *   36 u32 ops_off      the op table
+ *   40 u32 input_off    arena offset of the input tensor (in_h, in_w, in_c)
+ *   44 u32 output_off   arena offset of the last op's output (the logits)
+ *   48 u32 in_scale     float32 bits: real = in_scale * (q - in_zero)
+ *   52 u32 out_scale    float32 bits: real logit = out_scale * (q - out_zero)
+ *   56 i8  in_zero, 57 i8 out_zero, 58 u16 reserved (0)
+ *   60 u32 macs         multiply-accumulates per image (saturated to 2^32-1)
+ *   64 u32 nonzero_macs those whose weight is not zero
+ *   68 u32 weight_bytes bytes of all weight payloads
+ *   72 u32 reserved[2]  0
+ *
+ * Op record (RT_OP_BYTES = 64; `u` = unused for that type, must be 0):
+ *    0 u8  type         RT_OP_* (the qmodel.h codes)
+ *    1 u8  wfmt         RT_WF_* (conv2d, dense), RT_WF_NONE otherwise
+ *    2 u8  flags        bit 0: fused ReLU (informational: lo says it)
+ *    3 u8  kernel       conv2d, maxpool, avgpool (u for others)
+ *    4 u8  stride, 5 u8 pad
+ *    6 i8  in_zero      zero point of the (first) input
+ *    7 i8  in2_zero     add: zero point of the second input
+ *    8 i8  out_zero, 9 i8 lo, 10 i8 hi   output zero point and clamp
+ *   11 u8  reserved (0)
+ *   12 u16 in_h, in_w, in_c, out_h, out_w, out_c    (12..23)
+ *   24 u32 in_off       arena offset of the input tensor
+ *   28 u32 in2_off      add: arena offset of the second input
+ *   32 u32 out_off      arena offset of the output tensor
+ *   36 u32 scratch_off  arena offset of the kernel's scratch (8-aligned)
+ *   40 u32 scratch_bytes what the kernel needs (rt_*_scratch_bytes)
+ *   44 u32 w_off, 48 u32 w_bytes   weight payload (conv2d, dense)
+ *   52 u32 q_off        conv2d/dense: per-channel quantization (below);
+ *                       add: the shift in [1, 62]
+ *   56 i32 aux0         conv2d/dense: non-zero weights; add: multiplier a
+ *   60 i32 aux1         add: multiplier b (both in [0, 2^31))
+ *
+ * Per-channel quantization at q_off (conv2d, dense; O = out_c):
+ *   i32 bias[O]   the qmodel bias with the input zero point folded in:
+ *                 bias[o] - in_zero * sum_k w[o][k], modulo 2^32
+ *   i32 mult[O]   in [2^30, 2^31)
+ *   u8  shift[O]  in [1, 62], then zero bytes to a multiple of 4
+ * so that acc = bias[o] + sum_k w[o][k] * x[k] (modulo 2^32, raw int8 x)
+ * and y = clamp(out_zero + ((acc * mult + 2^(shift-1)) >> shift), lo, hi),
+ * exactly qmodel.h's rule.
+ *
+ * Weight payloads (K = kernel * kernel * in_c for conv2d, in_h * in_w * in_c
+ * for dense; weights w[o][k] in qmodel.h order: conv2d (ky, kx, c), dense
+ * the HWC order of the input):
+ *
+ *   RT_WF_S8   dense int8. Per output channel a row of K int8, the row
+ *              padded with zeros to a multiple of 4 bytes.
+ *   RT_WF_S4   dense 4-bit. Per output channel ceil(K / 8) u32 words;
+ *              weight k is bits 4(k%8)..4(k%8)+3 of word k/8, two's
+ *              complement (-7..7); padding nibbles are 0.
+ *   RT_WF_SP4  sparse 4-bit, executed as stored. A u16 stream; per output
+ *              channel: u16 nblocks (>= 1), then nblocks blocks, each a
+ *              u16 count and that many entries. An entry is
+ *              (delta << 4) | (w & 15): w in [-7, 7] (0 only in a skip
+ *              entry, which bridges a gap longer than one delta), delta >= 0
+ *              the distance in bytes from the previous entry's address (the
+ *              first entry of a channel from address 0; addresses run on
+ *              across the channel's blocks). dense: the address is the
+ *              input index k, delta <= 4095. conv2d: the address is the
+ *              tap's address in the panel (below), delta a multiple of 4 and
+ *              <= 4092, every address a valid tap, and each block's sum of
+ *              |w| at most 255 (what keeps two 16-bit lanes exact in the
+ *              Cortex-M kernel). The stream ends with zero padding to a
+ *              multiple of 4 bytes.
+ *   RT_WF_SP8  sparse 8-bit. Per output channel: u16 n, u16 delta[n]
+ *              (addresses as for SP4, delta <= 65535, no skip entries, no
+ *              blocks), int8 w[n] (non-zero), a zero byte if n is odd;
+ *              the payload ends with zero padding to a multiple of 4.
+ *
+ * The panel (sparse conv2d addresses). The conv kernels for RT_WF_SP4 and
+ * RT_WF_SP8 compute two output rows at once and read their input from a
+ * panel in scratch: for output rows (oy, oy + 1) and each kernel row ky, a
+ * slot holds per input channel c, per column phase f < s and per index
+ * i < Wq the 32-bit word
+ *     x(r, col, c) + 65536 * x(r + s, col, c)   (two int16 lanes)
+ *     r = oy * s - pad + ky,  col = i * s + f - pad
+ * with in_zero outside the image; s = stride, Wp = in_w + 2 * pad,
+ * Wq = ceil(Wp / s). Strides: chanB = s * Wq * 4, slotB = in_c * chanB.
+ * Tap (ky, kx, c) of output column ox reads the word at
+ *     ky * slotB + c * chanB + (kx % s) * Wq * 4 + (kx / s + ox) * 4
+ * and a weight's address in the stream is that with ox = 0.
+ *
+ * Arena. Tensors are int8 HWC. The builder planned every offset from the
+ * tensor lifetimes: tensors that are never live at once share bytes, and an
+ * op's output may overlap the input it consumes for the last time where the
+ * kernel's order makes that safe (docs/deploy.md). rt_image_check verifies
+ * that every tensor and scratch area lies inside arena_bytes. */
+#ifndef RT_IMAGE_H
+#define RT_IMAGE_H
+
+#define RT_MAGIC 0x52544f49u /* "IOTR" read as a little-endian u32 */
+#define RT_VERSION 1
+#define RT_HDR_BYTES 80
+#define RT_OP_BYTES 64
+#define RT_MAX_OPS 256
+#define RT_MAX_IMAGE_BYTES 0x7ff00000u
+
+/* Op types: the qmodel.h codes, stored in images. Never renumber. */
+enum {
+    RT_OP_CONV2D = 1,
+    RT_OP_DENSE = 2,
+    RT_OP_MAXPOOL = 3,
+    RT_OP_AVGPOOL = 4,
+    RT_OP_GLOBAL_AVGPOOL = 5,
+    RT_OP_ADD = 6
+};
+
+/* Weight formats, stored in images. Never renumber. */
+enum {
+    RT_WF_NONE = 0,
+    RT_WF_S8 = 1,
+    RT_WF_S4 = 2,
+    RT_WF_SP4 = 3,
+    RT_WF_SP8 = 4
+};
+
+/* Targets (header byte 20), stored in images. Never renumber. */
+enum {
+    RT_TARGET_GENERIC = 0,
+    RT_TARGET_CORTEX_M0PLUS = 1,
+    RT_TARGET_CORTEX_M4 = 2,
+    RT_TARGET_CORTEX_M7 = 3,
+    RT_TARGET_CORTEX_M33 = 4,
+    RT_TARGET_CORTEX_M55 = 5
+};
+
+/* Header field offsets. */
+enum {
+    RT_H_MAGIC = 0,
+    RT_H_VERSION = 4,
+    RT_H_HEADER_BYTES = 6,
+    RT_H_IMAGE_BYTES = 8,
+    RT_H_CRC = 12,
+    RT_H_ARENA_BYTES = 16,
+    RT_H_TARGET = 20,
+    RT_H_FLAGS = 21,
+    RT_H_N_OPS = 22,
+    RT_H_IN_C = 24,
+    RT_H_IN_H = 26,
+    RT_H_IN_W = 28,
+    RT_H_NUM_CLASSES = 30,
+    RT_H_LUT_OFF = 32,
+    RT_H_OPS_OFF = 36,
+    RT_H_INPUT_OFF = 40,
+    RT_H_OUTPUT_OFF = 44,
+    RT_H_IN_SCALE = 48,
+    RT_H_OUT_SCALE = 52,
+    RT_H_IN_ZERO = 56,
+    RT_H_OUT_ZERO = 57,
+    RT_H_RESERVED0 = 58,
+    RT_H_MACS = 60,
+    RT_H_NONZERO_MACS = 64,
+    RT_H_WEIGHT_BYTES = 68,
+    RT_H_RESERVED1 = 72
+};
+
+/* Op record field offsets. */
+enum {
+    RT_O_TYPE = 0,
+    RT_O_WFMT = 1,
+    RT_O_FLAGS = 2,
+    RT_O_KERNEL = 3,
+    RT_O_STRIDE = 4,
+    RT_O_PAD = 5,
+    RT_O_IN_ZERO = 6,
+    RT_O_IN2_ZERO = 7,
+    RT_O_OUT_ZERO = 8,
+    RT_O_LO = 9,
+    RT_O_HI = 10,
+    RT_O_RESERVED = 11,
+    RT_O_IN_H = 12,
+    RT_O_IN_W = 14,
+    RT_O_IN_C = 16,
+    RT_O_OUT_H = 18,
+    RT_O_OUT_W = 20,
+    RT_O_OUT_C = 22,
+    RT_O_IN_OFF = 24,
+    RT_O_IN2_OFF = 28,
+    RT_O_OUT_OFF = 32,
+    RT_O_SCRATCH_OFF = 36,
+    RT_O_SCRATCH_BYTES = 40,
+    RT_O_W_OFF = 44,
+    RT_O_W_BYTES = 48,
+    RT_O_Q_OFF = 52,
+    RT_O_AUX0 = 56,
+    RT_O_AUX1 = 60
+};
+
+/* SP4 limits (see above). */
+#define RT_SP4_MAX_DELTA_DENSE 4095
+#define RT_SP4_MAX_DELTA_CONV 4092
+#define RT_SP4_BLOCK_ABS_SUM 255
+
+#endif

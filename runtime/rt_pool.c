@@ -1,0 +1,108 @@
+/* rt_pool.c - maxpool, avgpool, global average pooling and add (qmodel.h
+ * rules). Pools write output rows in order and read input rows from
+ * oy * stride on, so an output may start a little below its input in the
+ * arena (docs/deploy.md). */
+#include "rt_internal.h"
+
+/* zero + round_half_away(sum / n), clamped to [lo, 127]. */
+RT_INLINE int8_t mean_round(int32_t sum, int32_t n, int32_t zero, int32_t lo)
+{
+    int32_t a = sum < 0 ? -sum : sum;
+    int32_t q = (a + n / 2) / n;
+    int32_t y = zero + (sum < 0 ? -q : q);
+    return (int8_t)(y < lo ? lo : y > 127 ? 127 : y);
+}
+
+#if RT_WITH_MAXPOOL
+rt_status rt_maxpool(const rt_window *win, int8_t lo, const rt_dims *in, const int8_t *x,
+                     const rt_dims *out, int8_t *y)
+{
+    if (!win || !in || !x || !out || !y)
+        return RT_E_ARG;
+    const int C = in->c, W = in->w, k = win->kernel, s = win->stride;
+#if RT_DSP
+    if (k == 2 && C % 4 == 0 && lo == -128) { /* the common 2x2 pool */
+        rt_max2x2_dsp(x, y, C, W, s, out->h, out->w);
+        return RT_OK;
+    }
+#endif
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            int8_t *o = y + ((size_t)oy * out->w + ox) * C;
+            const int8_t *x0 = x + ((size_t)oy * s * W + (size_t)ox * s) * C;
+            int c = 0;
+#if RT_DSP
+            c = rt_max4_dsp(x0, o, C, W, k, lo);
+#endif
+            for (; c < C; c++) {
+                int8_t m = lo;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int8_t v = x0[((size_t)ky * W + kx) * C + c];
+                        m = v > m ? v : m;
+                    }
+                o[c] = m;
+            }
+        }
+    return RT_OK;
+}
+#endif
+
+#if RT_WITH_AVGPOOL
+rt_status rt_avgpool(const rt_window *win, int8_t zero, int8_t lo, const rt_dims *in,
+                     const int8_t *x, const rt_dims *out, int8_t *y)
+{
+    if (!win || !in || !x || !out || !y)
+        return RT_E_ARG;
+    const int C = in->c, W = in->w, k = win->kernel, s = win->stride;
+    const int32_t n = k * k;
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++)
+            for (int c = 0; c < C; c++) {
+                int32_t sum = 0; /* |sum| <= 255 * 64 * 64 */
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        sum += x[((size_t)(oy * s + ky) * W + ox * s + kx) * C + c] - zero;
+                y[((size_t)oy * out->w + ox) * C + c] = mean_round(sum, n, zero, lo);
+            }
+    return RT_OK;
+}
+#endif
+
+#if RT_WITH_GLOBAL_AVGPOOL
+rt_status rt_global_avgpool(int8_t zero, int8_t lo, const rt_dims *in, const int8_t *x, int8_t *y)
+{
+    if (!in || !x || !y)
+        return RT_E_ARG;
+    const uint32_t hw = (uint32_t)in->h * in->w;
+    const int C = in->c;
+    /* channel by channel, y[c] after every read of channel c: y may be x */
+    for (int c = 0; c < C; c++) {
+        int64_t sum = 0; /* up to 2^32 pixels of +-255 */
+        for (uint32_t p = 0; p < hw; p++)
+            sum += x[(size_t)p * C + c] - zero;
+        int64_t a = sum < 0 ? -sum : sum;
+        int64_t q = (a + (int64_t)(hw / 2)) / (int64_t)hw;
+        int64_t v = zero + (sum < 0 ? -q : q);
+        y[c] = (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
+    }
+    return RT_OK;
+}
+#endif
+
+#if RT_WITH_ADD
+rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                 uint32_t count)
+{
+    if (!p || !a || !b || !y)
+        return RT_E_ARG;
+    const int64_t ma = p->a_mult, mb = p->b_mult;
+    const int64_t rnd = (int64_t)1 << (p->shift - 1);
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t v = (int64_t)(a[i] - p->a_zero) * ma + (int64_t)(b[i] - p->b_zero) * mb + rnd;
+        int64_t r = p->out_zero + (v >> p->shift);
+        y[i] = (int8_t)(r < p->lo ? p->lo : r > p->hi ? p->hi : r);
+    }
+    return RT_OK;
+}
+#endif

@@ -1,0 +1,147 @@
+/* test_cli_export.c - `iotcnn export` end to end: the folder it writes, its
+ * JSON report, and the exported sources compiled by the host's cc into a
+ * program (the README's example) whose logits equal the in-process runtime's
+ * and the host engine's; usage and input errors. */
+#include <criterion/criterion.h>
+
+#include "../compress/iotc.h"
+#include "cli_helpers.h"
+#include "rt_models.h"
+
+/* A small sparse 4-bit model saved as dir/m.iotc; returns it (the caller
+ * frees). */
+static rtm *save_model(const char *dir)
+{
+    rtm *t = rtm_new(1, 12, 12);
+    int x = rtm_conv(t, QM_INPUT, 8, 3, 1, 1, 1, 8, 0);
+    x = rtm_conv(t, x, 8, 3, 1, 1, 1, 4, 0.6);
+    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    rtm_dense(t, x, 10, 0, 4, 0.8);
+    rtm_finish(t, 21);
+    iotc_model *f = malloc(sizeof *f);
+    cr_assert_not_null(f);
+    iotc_init(f);
+    f->m = t->m; /* borrowed: not freed through f */
+    nn_error err;
+    iotc_set_meta(f, "dataset", "mnist", &err);
+    char path[600];
+    snprintf(path, sizeof path, "%s/m.iotc", dir);
+    cr_assert_eq(iotc_save(path, f, &err), NN_OK, "%s", err.msg);
+    free(f);
+    return t;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+Test(cli_export, folder_json_and_a_host_build_of_the_example)
+{
+    char dir[512];
+    fx_tmpdir(dir, sizeof dir);
+    rtm *t = save_model(dir);
+    ch_result r = ch_run(dir, "export -m m.iotc -o out --name net --target generic --json");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cJSON *j = ch_json(&r);
+    const double image = ch_num(j, "image_bytes"), arena = ch_num(j, "arena_bytes");
+    cr_assert_gt(image, 0);
+    cr_assert_gt(arena, 0);
+    cr_assert_geq(arena, ch_num(j, "arena_lower_bound"));
+    cr_assert_eq(ch_num(j, "macs"), (double)qm_model_macs(&t->m));
+    cr_assert_lt(ch_num(j, "nonzero_macs"), ch_num(j, "macs"));
+    cr_assert_eq(ch_num(j, "verified_inputs"), 16);
+    cr_assert(cJSON_IsArray(cJSON_GetObjectItem(j, "layers")));
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "target")->valuestring, "generic");
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *files[] = {"net.c", "net.h", "rt_config.h", "rt.h", "rt_image.h", "rt_internal.h",
+                           "rt_run.c", "rt_image.c", "rt_conv.c", "rt_dense.c", "rt_pool.c",
+                           "README.md"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        cr_assert(exists(out, files[i]), "%s missing", files[i]);
+    char hpath[700];
+    snprintf(hpath, sizeof hpath, "%s/net.h", out);
+    char *h = ch_slurp(hpath, NULL);
+    char want[64];
+    snprintf(want, sizeof want, "#define NET_ARENA_BYTES %.0f", arena);
+    cr_assert(strstr(h, want), "net.h lacks '%s'", want);
+    cr_assert(strstr(h, "#define NET_CLASS_NAMES {\"0\", \"1\""), "net.h: class names");
+    free(h);
+    cJSON_Delete(j);
+    ch_free(&r);
+
+    /* the README's example, built from the folder alone by the host's cc */
+    char cmd[4096];
+    ch_write_text(dir, "main.c",
+                  "#include <stdio.h>\n#include \"net.h\"\n"
+                  "static uint8_t arena[NET_ARENA_BYTES] __attribute__((aligned(8)));\n"
+                  "int main(void)\n{\n"
+                  "    uint8_t px[NET_INPUT_BYTES];\n    int8_t lg[NET_NUM_CLASSES];\n"
+                  "    for (int i = 0; i < NET_INPUT_BYTES; i++) px[i] = (uint8_t)(i * 37 + 11);\n"
+                  "    if (rt_image_check(net_image, NET_IMAGE_BYTES, NULL) != RT_OK) return 3;\n"
+                  "    if (rt_run(net_image, arena, sizeof arena, px, lg) != RT_OK) return 4;\n"
+                  "    for (int k = 0; k < NET_NUM_CLASSES; k++) printf(\"%d \", lg[k]);\n"
+                  "    return 0;\n}\n");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cc -std=c99 -O1 -Wall -Wextra -Werror -Iout -o example main.c out/*.c "
+             "> cc.log 2>&1 && ./example > example.out",
+             dir);
+    cr_assert_eq(system(cmd), 0, "the exported folder does not build or run (see %s/cc.log)", dir);
+    char epath[700];
+    snprintf(epath, sizeof epath, "%s/example.out", dir);
+    char *got = ch_slurp(epath, NULL);
+    uint8_t px[144];
+    for (int i = 0; i < 144; i++)
+        px[i] = (uint8_t)(i * 37 + 11);
+    int8_t *want_l = rtm_qe(&t->m, px, 1);
+    char expect[256] = "";
+    for (int k = 0; k < t->m.num_classes; k++)
+        snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%d ", want_l[k]);
+    cr_assert_str_eq(got, expect);
+    free(got), free(want_l);
+    rtm_free(t);
+}
+
+Test(cli_export, usage_and_input_errors)
+{
+    char dir[512];
+    fx_tmpdir(dir, sizeof dir);
+    rtm *t = save_model(dir);
+    const struct {
+        const char *args;
+        int status;
+        const char *msg;
+    } cases[] = {
+        {"export -m m.iotc", 2, "an output folder is required"},
+        {"export -o out", 2, "a model is required"},
+        {"export -m m.iotc -o out --target cortex-a53", 2, "--target"},
+        {"export -m m.iotc -o out --name 9lives", 2, "not a C identifier"},
+        {"export -m m.iotc -o out --sparse sometimes", 2, "--sparse"},
+        {"export -m missing.iotc -o out", 1, "missing.iotc"},
+        {"export -m m.iotc -o out --bogus", 2, "unknown argument"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ch_result r = ch_run(dir, cases[i].args);
+        cr_assert_eq(r.status, cases[i].status, "%s: status %d, stderr %s", cases[i].args, r.status,
+                     r.err);
+        cr_assert(strstr(r.err, cases[i].msg), "%s: stderr lacks '%s': %s", cases[i].args,
+                  cases[i].msg, r.err);
+        ch_free(&r);
+    }
+    /* every target exports; the Cortex-M ones choose sparse formats */
+    const char *targets[] = {"cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"};
+    for (size_t i = 0; i < 5; i++) {
+        char args[200];
+        snprintf(args, sizeof args, "export -m m.iotc -o o%zu --target %s --verify 2 --json", i,
+                 targets[i]);
+        ch_result r = ch_run(dir, args);
+        cr_assert_eq(r.status, 0, "%s: %s", targets[i], r.err);
+        cr_assert(strstr(r.out, "\"format\":\"sp4\""), "%s: no sp4 layer", targets[i]);
+        ch_free(&r);
+    }
+    rtm_free(t);
+}

@@ -1,0 +1,184 @@
+/* test_runtime_dsp.c - the Cortex-M DSP kernel bodies (runtime/rt_dsp.c),
+ * compiled here with portable emulations of the DSP instructions
+ * (RT_DSP_EMULATE), against the portable C bodies (rt_conv.c) on random
+ * shapes and extreme values: the bodies' logic (panel with slot reuse,
+ * two-lane blocks and flushes, passes, the SMMLA requantization, the im2col
+ * order of SMLAD) is checked on the host; `make device-test` checks the
+ * real instructions under QEMU. */
+#define RT_DSP_EMULATE 1
+#include "../runtime/rt_dsp.c"
+
+#include <criterion/criterion.h>
+
+#include "rt_models.h"
+
+/* Runs op 1 of m (a conv after a 1x1 conv that spreads the input) through
+ * both bodies on the tensor qref computed for op 0. */
+static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
+{
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0};
+    rtb_image img;
+    nn_error err;
+    cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
+    const uint8_t *r = img.data + rt_rd32(img.data + RT_H_OPS_OFF) + RT_OP_BYTES * op_i;
+    const int fmt = r[RT_O_WFMT];
+    const rt_window win = {r[RT_O_KERNEL], r[RT_O_STRIDE], r[RT_O_PAD]};
+    const rt_dims in = {(uint16_t)rt_rd16(r + RT_O_IN_H), (uint16_t)rt_rd16(r + RT_O_IN_W),
+                        (uint16_t)rt_rd16(r + RT_O_IN_C)};
+    const rt_dims out = {(uint16_t)rt_rd16(r + RT_O_OUT_H), (uint16_t)rt_rd16(r + RT_O_OUT_W),
+                         (uint16_t)rt_rd16(r + RT_O_OUT_C)};
+    const uint32_t O = out.c, q_off = rt_rd32(r + RT_O_Q_OFF);
+    const rt_quant q = {(const int32_t *)(const void *)(img.data + q_off),
+                        (const int32_t *)(const void *)(img.data + q_off + 4 * O),
+                        img.data + q_off + 8 * O, (int8_t)r[RT_O_OUT_ZERO], (int8_t)r[RT_O_LO],
+                        (int8_t)r[RT_O_HI]};
+    /* the input: what qref computes for the op's input on random pixels */
+    uint8_t *pix = rtm_pixels(m, 1, seed);
+    int8_t *s = malloc(qm_ref_scratch_bytes(m));
+    cr_assert_not_null(s);
+    qm_ref_run(m, pix, s);
+    const int8_t *x = qm_ref_tensor(m, s, m->ops[op_i].input);
+    const size_t ysz = (size_t)out.h * out.w * out.c;
+    int8_t *y0 = malloc(ysz), *y1 = malloc(ysz);
+    uint32_t sc = rt_conv2d_scratch_bytes(&win, &in, &out, (uint8_t)fmt);
+    void *scratch = aligned_alloc(8, (sc + 8) & ~7u);
+    cr_assert(y0 && y1 && scratch);
+    rt_conv_job j = {&win, (int8_t)r[RT_O_IN_ZERO], &q, &in, &out, x,
+                     img.data + rt_rd32(r + RT_O_W_OFF), y0, scratch};
+    memset(scratch, 0x5a, sc);
+    switch (fmt) {
+    case RT_WF_S8: rt_conv_s8_c(&j); break;
+    case RT_WF_S4: rt_conv_s4_c(&j); break;
+    case RT_WF_SP4: rt_conv_sp4_c(&j); break;
+    default: cr_assert_fail("%s: format %d has no DSP body", what, fmt);
+    }
+    j.y = y1;
+    memset(scratch, 0xa5, sc);
+    switch (fmt) {
+    case RT_WF_S8: rt_conv_s8_dsp(&j); break;
+    case RT_WF_S4: rt_conv_s4_dsp(&j); break;
+    case RT_WF_SP4: rt_conv_sp4_dsp(&j); break;
+    }
+    /* and both equal the reference interpreter */
+    rtm_same(y0, qm_ref_tensor(m, s, op_i), ysz, what);
+    rtm_same(y1, y0, ysz, what);
+    free(y0), free(y1), free(scratch), free(s), free(pix);
+    rtb_free(&img);
+}
+
+typedef struct {
+    int c, h, w, oc, k, stride, pad, relu, bits;
+    double sparsity;
+    int small;
+} dcase;
+
+static void run_cases(const dcase *cases, size_t n, uint64_t seed0)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dcase *d = &cases[i];
+        rtm *t = rtm_new(1, d->h, d->w);
+        int x = rtm_conv(t, QM_INPUT, d->c, 1, 1, 0, 0, 8, 0);
+        rtm_conv(t, x, d->oc, d->k, d->stride, d->pad, d->relu, d->bits, d->sparsity);
+        t->small_w[1] = d->small;
+        rtm_finish(t, seed0 + i);
+        char what[80];
+        snprintf(what, sizeof what, "case %zu (%dx%dx%d -> %d, k%d s%d p%d, %d-bit, %.2f)", i, d->h,
+                 d->w, d->c, d->oc, d->k, d->stride, d->pad, d->bits, d->sparsity);
+        compare_bodies(&t->m, 1, seed0 + 100 + i, what);
+        rtm_free(t);
+    }
+}
+
+Test(runtime_dsp, sp4_and_s4_bodies)
+{
+    const dcase cases[] = {
+        {32, 28, 28, 8, 3, 1, 1, 1, 4, 0.62, 0}, {32, 14, 14, 16, 3, 1, 1, 1, 4, 0.7, 0},
+        {5, 7, 7, 6, 3, 1, 1, 0, 4, 0.5, 0},     {3, 9, 11, 5, 5, 2, 2, 1, 4, 0.4, 0},
+        {17, 6, 13, 7, 3, 2, 1, 0, 4, 0.3, 1},   {4, 5, 3, 9, 1, 1, 0, 1, 4, 0.2, 0},
+        {64, 4, 4, 5, 3, 1, 1, 0, 4, 0.0, 0},    {8, 10, 2, 3, 3, 3, 2, 1, 4, 0.5, 0},
+        {2, 1, 9, 4, 1, 1, 0, 0, 4, 0.5, 0},     {6, 11, 1, 4, 3, 1, 1, 0, 4, 0.5, 0},
+        {40, 7, 16, 4, 3, 1, 1, 1, 4, 0.9, 0},   {12, 5, 21, 3, 2, 1, 0, 0, 4, 0.6, 1},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 10);
+    /* dense 4-bit (S4) on the same shapes: density above the threshold */
+    dcase dense[sizeof cases / sizeof *cases];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        dense[i] = cases[i], dense[i].sparsity = 0.1;
+    run_cases(dense, sizeof dense / sizeof *dense, 40);
+}
+
+Test(runtime_dsp, s8_body)
+{
+    const dcase cases[] = {
+        {1, 28, 28, 32, 3, 1, 1, 1, 8, 0, 0}, {3, 7, 9, 5, 3, 2, 1, 0, 8, 0, 0},
+        {5, 6, 5, 7, 5, 1, 2, 1, 8, 0.2, 0},  {4, 3, 3, 1, 1, 1, 0, 0, 8, 0, 0},
+        {7, 9, 4, 3, 2, 2, 0, 1, 8, 0.5, 0},  {2, 1, 1, 2, 1, 1, 0, 0, 8, 0, 0},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 70);
+}
+
+Test(runtime_dsp, extreme_requantization)
+{
+    /* shifts across the fast path's edges (32/33, 54/55), zero points at
+     * the ends, ties, a ReLU floor above -128 */
+    const int shifts[] = {1, 31, 32, 33, 34, 40, 53, 54, 55, 62};
+    const int32_t mults[] = {1 << 30, 0x7fffffff, 1610612736};
+    for (int v = 0; v < 6; v++) {
+        rtm *t = rtm_new(1, 6, 7);
+        int x = rtm_conv(t, QM_INPUT, 9, 1, 1, 0, 0, 8, 0);
+        rtm_conv(t, x, 10, 3, 1, 1, v & 1, v < 2 ? 8 : 4, v < 4 ? 0.6 : 0.1);
+        rtm_finish(t, 600 + v);
+        qm_op *op = &t->m.ops[1];
+        op->out.zero = v % 3 == 0 ? -128 : v % 3 == 1 ? 127 : 5;
+        for (int o = 0; o < op->out_c; o++)
+            op->mult[o] = mults[o % 3], op->shift[o] = (int8_t)shifts[o];
+        char what[32];
+        snprintf(what, sizeof what, "extremes %d", v);
+        compare_bodies(&t->m, 1, 900 + v, what);
+        rtm_free(t);
+    }
+}
+
+Test(runtime_dsp, dot_and_maxpool)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 3);
+    int8_t w[70], x[70];
+    for (int K = 0; K <= 70; K++) {
+        for (int i = 0; i < 70; i++)
+            w[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128),
+            x[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+        if (K == 70)
+            memset(w, -128, sizeof w), memset(x, -128, sizeof x);
+        uint32_t want = 0;
+        for (int i = 0; i < K; i++)
+            want += (uint32_t)((int32_t)w[i] * x[i]);
+        cr_assert_eq(rt_dot_s8_dsp(w, x, (uint32_t)K), want, "K %d", K);
+    }
+    /* the 2x2 pool body against the generic C loop (strides 1 and 2) */
+    for (int st = 1; st <= 2; st++) {
+        const int C = 12, H = 7, W = 9, oh = (H - 2) / st + 1, ow = (W - 2) / st + 1;
+        int8_t xin[7 * 9 * 12], yd[8 * 8 * 12], yc[8 * 8 * 12];
+        for (size_t i = 0; i < sizeof xin; i++)
+            xin[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+        rt_max2x2_dsp(xin, yd, C, W, st, oh, ow);
+        const rt_window win = {2, (uint8_t)st, 0};
+        const rt_dims din = {H, W, C}, dout = {(uint16_t)oh, (uint16_t)ow, C};
+        cr_assert_eq(rt_maxpool(&win, -128, &din, xin, &dout, yc), RT_OK);
+        rtm_same(yd, yc, (size_t)oh * ow * C, "2x2 maxpool");
+    }
+    int8_t in[4 * 5 * 11], o[11];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+    for (int lo = -128; lo <= 100; lo += 76) {
+        int done = rt_max4_dsp(in, o, 11, 5, 3, (int8_t)lo);
+        cr_assert_eq(done, 8);
+        for (int c = 0; c < done; c++) {
+            int m = lo;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    m = in[(ky * 5 + kx) * 11 + c] > m ? in[(ky * 5 + kx) * 11 + c] : m;
+            cr_assert_eq(o[c], m, "channel %d lo %d", c, lo);
+        }
+    }
+}
