@@ -48,6 +48,10 @@ nn_status nn_checkpoint_save(const char *path, const nn_model *m, const nn_optim
 /* Reads and verifies everything (magic, version, lengths, CRCs, enums,
  * shapes) before use. Errors name the path, the section and the offset. */
 nn_status nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err);
+/* The same from a whole file image in memory (data is only read; path, may
+ * be NULL, prefixes messages). On failure ck is left empty. */
+nn_status nn_checkpoint_decode(nn_checkpoint *ck, const uint8_t *data, size_t len,
+                               const char *path, nn_error *err);
 void nn_checkpoint_free(nn_checkpoint *ck);
 
 #endif
