@@ -6,6 +6,8 @@
 #   make bench      training throughput against PyTorch, sgemm peak; deployment speed
 #                   (int8 vs float, pruned vs unpruned, iotcnn int8 vs PyTorch int8)
 #   make install PREFIX=/usr/local
+#   make fuzz       libFuzzer targets for every parser (clang-14), build-fuzz/fuzz/*
+#   make fuzz-smoke each fuzz target for a bounded time on its seed corpus
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -31,7 +33,7 @@ TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan deps bench install clean
+.PHONY: all test asan deps bench install clean fuzz fuzz-bins fuzz-smoke
 # Keep intermediate objects (the tools' .o files) instead of deleting them.
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
@@ -79,6 +81,28 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a $(wildcard bench/*.h)
 bench: all $(BENCHES)
 	BUILD=$(BUILD) bench/run.sh
 
+# Fuzzing (docs/reliability.md): clang with libFuzzer, ASan and UBSan (fatal;
+# clang's -fsanitize=undefined includes float-cast-overflow). The library is
+# instrumented for coverage (fuzzer-no-link); fuzz/fuzz_NAME.c is target NAME.
+FUZZ_CC      ?= clang-14
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fuzz/fz_*.c))
+
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+	    OPT="-O1 -g -march=native -fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(BUILD)/libiotcnn.a
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-smoke: fuzz
+	FUZZ_BUILD=$(FUZZ_BUILD) fuzz/smoke.sh
+
 deps:
 	@./scripts/deps.sh $(DEPS)
 
@@ -87,6 +111,7 @@ install: all
 	install -m 755 $(BIN)/iotcnn $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cmd/main.d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cmd/main.d \
+         $(patsubst %.c,$(BUILD)/%.d,$(wildcard fuzz/*.c))
