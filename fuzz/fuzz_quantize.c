@@ -11,7 +11,7 @@
  *   - what the quantizer builds must pass qm_model_validate and
  *     iotc_check_accumulators, run bit-identically on the reference
  *     interpreter and every int8 kernel ISA (one variant each, picked by the
- *     input) and round-trip through an .iotc file.
+ *     input) and (a quarter of the inputs) round-trip through an .iotc file.
  * Nothing may crash or trip a sanitizer; a quantizer error is fine when it
  * explains itself.
  *
@@ -95,7 +95,8 @@ static void quantize_path(const nn_model *m, const uint8_t *pix, const uint8_t *
     fzq_check_engines(&f->m, pix, n, fzq_one_variant_per_isa(fz_u8(d)));
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m->mean[c], f->std[c] = m->std[c];
-    fzq_check_roundtrip(f);
+    if (fz_chance(d, 64)) /* a quarter of the inputs, as in fuzz_qdiff.c */
+        fzq_check_roundtrip(f);
     iotc_free(f);
     free(f);
 }

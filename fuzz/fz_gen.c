@@ -314,6 +314,7 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
     shape3 sh[NN_MAX_LAYERS + 1]; /* [i + 1] = output of layer i, [0] the input */
     sh[0] = (shape3){s->in_c, s->in_h, s->in_w};
     const int want = (int)fz_range(d, 1, 14);
+    int64_t wleft = FZG_MAX_WEIGHTS;
     int n = 0;
     for (int i = 0; i < want; i++) {
         int in = n == 0 || fz_chance(d, 210) ? n - 1 : (int)fz_range(d, -1, n - 1);
@@ -324,7 +325,9 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
         case 1: {
             l = layer(NN_LAYER_CONV2D, in);
             l.kernel = (int)fz_range(d, 1, 3), l.pad = (int)fz_range(d, 0, l.kernel - 1);
-            l.stride = fz_chance(d, 200) ? 1 : 2, l.out_channels = (int)fz_range(d, 1, 12);
+            l.stride = fz_chance(d, 200) ? 1 : 2;
+            l.out_channels = cap_channels((int)fz_range(d, 1, 12),
+                                          (int64_t)l.kernel * l.kernel * x.c, wleft);
             l.bias = fz_u8(d) & 1;
             if (x.h + 2 * l.pad < l.kernel || x.w + 2 * l.pad < l.kernel)
                 continue;
@@ -351,7 +354,8 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
             break;
         case 6:
             l = layer(NN_LAYER_DENSE, in);
-            l.units = (int)fz_range(d, 1, 24), l.bias = fz_u8(d) & 1;
+            l.units = cap_channels((int)fz_range(d, 1, 24), (int64_t)x.c * x.h * x.w, wleft);
+            l.bias = fz_u8(d) & 1;
             y = (shape3){l.units, 1, 1};
             break;
         case 7:
@@ -374,13 +378,18 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
             break;
         }
         }
+        if (l.type == NN_LAYER_CONV2D)
+            wleft -= (int64_t)l.out_channels * l.kernel * l.kernel * x.c;
+        else if (l.type == NN_LAYER_DENSE)
+            wleft -= (int64_t)l.units * x.c * x.h * x.w;
         s->layers[n++] = l;
         sh[n] = y;
     }
     shape3 last = sh[n];
     if (n == 0 || (int64_t)last.c * last.h * last.w > 16) {
         s->layers[n] = layer(NN_LAYER_DENSE, n - 1);
-        s->layers[n].units = (int)fz_range(d, 1, 10);
+        s->layers[n].units =
+            cap_channels((int)fz_range(d, 1, 10), (int64_t)last.c * last.h * last.w, wleft);
         last = (shape3){s->layers[n].units, 1, 1};
         n++;
     }

@@ -26,7 +26,8 @@
  *
  * fzg_float_spec: a small float network spec (nn_spec.h) that
  * nn_model_build accepts: conv2d / batchnorm / relu / pools / dense /
- * dropout / flatten / add, residual joins included. */
+ * dropout / flatten / add, residual joins included, at most about
+ * FZG_MAX_WEIGHTS conv2d / dense weights. */
 #ifndef FZ_GEN_H
 #define FZ_GEN_H
 
@@ -42,8 +43,8 @@
  * and coverage tracing (encoding every weight seven times is what costs):
  * the cost (fzq_cost) and the conv2d / dense weights of the whole model (a
  * dense layer keeps at least one output channel whatever is left). */
-#define FZG_COST_BUDGET 20000
-#define FZG_MAX_WEIGHTS 3000
+#define FZG_COST_BUDGET 12000
+#define FZG_MAX_WEIGHTS 1024
 
 /* f is initialized here (iotc_init) and owns the model: iotc_free it. */
 void fzg_qmodel(iotc_model *f, fz_data *d);
