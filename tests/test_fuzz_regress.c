@@ -3,10 +3,15 @@
  * each one is in fuzz/corpus/TARGET/ under the name given, so `make
  * fuzz-smoke` replays it too. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../compress/quantize.h"
+#include "../datasets/ds_png.h"
 #include "../libnn/nn_model.h"
+#include "fixtures.h"
 #include "layer_specs.h"
 
 /* fuzz/corpus/quantize/regress-lower-nothing: a network that only
@@ -28,4 +33,57 @@ Test(fuzz_regress, quantize_a_network_that_computes_nothing)
     cr_assert_eq(qz_lower(&net, &m, &err), NN_ERR_ARG);
     cr_expect(strstr(err.msg, "computes nothing"), "%s", err.msg);
     nn_model_free(&m);
+}
+
+/* Bytes of address space this process maps now (VmSize). */
+static size_t mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7))
+            kb = strtoul(line + 7, NULL, 10);
+    fclose(f);
+    cr_assert_gt(kb, 0);
+    return kb * 1024;
+}
+
+/* fuzz/corpus/pngdir/regress-png-chunk-length: a 71-byte PNG (a valid 4x3
+ * 1-bit gray IHDR) whose next chunk, iTXt, claims 1,933,723,988 bytes
+ * ("sBIT" read as its length). libpng 1.6.39 only warns that the length is
+ * above its chunk limit, then allocates it: 1.9 GB for a 71-byte file. The
+ * loader now skips ancillary chunks unread. With the address space limited
+ * to 512 MB above what the process maps, the allocation would fail and
+ * libpng would say "insufficient memory"; now nothing is allocated and the
+ * file is refused as truncated. (Criterion runs each test in its own
+ * process, so the limit ends with the test.) */
+Test(fuzz_regress, png_forged_chunk_length_allocates_nothing)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("limits the address space, which AddressSanitizer's shadow memory needs");
+#else
+    static const uint8_t png[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x03, 0x01, 0x00, 0x00, 0x00, 0x00, 0x9c,
+        0x8f, 0x93, 0x6b, 0x73, 0x42, 0x49, 0x54, 0x69, 0x54, 0x58, 0x74, 0x08, 0x99, 0x63, 0x60,
+        0x60, 0x70, 0x67, 0xe8, 0x03, 0x00, 0x01, 0x69, 0x00, 0xd6, 0xfd, 0x2a, 0xa8, 0xe0, 0x00,
+        0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    char dir[64], path[128];
+    fx_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/forged.png", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(png, 1, sizeof png, f), sizeof png);
+    fclose(f);
+    const rlim_t limit = (rlim_t)mapped_bytes() + ((rlim_t)512 << 20);
+    const struct rlimit rl = {limit, limit};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    ds_png_image im;
+    nn_error err;
+    cr_assert_eq(ds_png_read(&im, path, 4096, &err), NN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "iTXt") && !strstr(err.msg, "memory"), "%s", err.msg);
+    fx_rmtree(dir);
+#endif
 }
