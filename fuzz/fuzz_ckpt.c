@@ -5,6 +5,8 @@
  *
  * Input: one control byte, then the file. Control bit 0: recompute the
  * section CRCs first. A checkpoint that loads must then
+ *   - have consistent shapes (every size positive and the product of its
+ *     dimensions);
  *   - save and load again (nn_checkpoint_save, atomic write to a private
  *     folder) with every parameter, state value, moment, counter and the
  *     config text identical (bitwise: NaN payloads too);
@@ -56,6 +58,22 @@ static void check_roundtrip(const nn_checkpoint *ck)
     nn_checkpoint_free(&back);
 }
 
+/* What every user of a built model relies on: positive shapes whose
+ * products are the sizes, inputs that point backwards. */
+static void check_shapes(const nn_model *m)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *nd = &m->nodes[i];
+        if (nd->in_c < 1 || nd->in_h < 1 || nd->in_w < 1 || nd->out_c < 1 || nd->out_h < 1 ||
+            nd->out_w < 1 || nd->in_size != (size_t)nd->in_c * nd->in_h * nd->in_w ||
+            nd->out_size != (size_t)nd->out_c * nd->out_h * nd->out_w ||
+            nd->spec.input < NN_INPUT_NODE || nd->spec.input >= i)
+            fz_fail("layer %d: inconsistent shape %dx%dx%d -> %dx%dx%d (sizes %zu, %zu)", i,
+                    nd->in_c, nd->in_h, nd->in_w, nd->out_c, nd->out_h, nd->out_w, nd->in_size,
+                    nd->out_size);
+    }
+}
+
 static void run_forward(nn_model *m, const uint8_t *bytes, size_t n)
 {
     uint64_t floats = 0;
@@ -102,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!err.msg[0] || ck.model.params || ck.config_json)
             fz_fail("a failed load must leave a message and an empty checkpoint");
     } else {
+        check_shapes(&ck.model);
         check_roundtrip(&ck);
         run_forward(&ck.model, buf, n);
         nn_checkpoint_free(&ck);

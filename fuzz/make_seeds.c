@@ -376,16 +376,17 @@ static void png_seeds(void)
     for (int k = 0; k < 8; k++) {
         nn_wbuf_init(&img[k]);
         png_bytes(&img[k], 4, 3, P[k].type, P[k].depth, P[k].interlace);
-        const uint8_t *p = img[k].data;
-        size_t n = img[k].len;
-        put_parts("pngdir", P[k].name, 0x01, 1, &p, &n);
+        const uint8_t *p[2] = {img[k].data, NULL};
+        size_t n[2] = {img[k].len, 0};
+        put_parts("pngdir", P[k].name, 0x01, 2, p, n);
     }
     /* gray and RGB mixed over two classes; all gray over three; a hidden file */
     const uint8_t *part[4] = {img[0].data, img[4].data, img[1].data, img[6].data};
     size_t len[4] = {img[0].len, img[4].len, img[1].len, img[6].len};
     put_parts("pngdir", "two-classes-mixed", 0x03, 4, part, len);
     part[1] = img[2].data, len[1] = img[2].len;
-    put_parts("pngdir", "three-classes-gray", 0x0d, 3, part, len);
+    part[3] = NULL, len[3] = 0; /* an empty last part: three files */
+    put_parts("pngdir", "three-classes-gray", 0x0d, 4, part, len);
     for (int k = 0; k < 8; k++)
         nn_wbuf_free(&img[k]);
 }
