@@ -87,3 +87,32 @@ Test(fuzz_regress, png_forged_chunk_length_allocates_nothing)
     fx_rmtree(dir);
 #endif
 }
+
+/* fuzz/corpus/ckpt/regress-flatten-input-overflow (found while checking
+ * what fuzz/ckpt's shape invariant guards, which the fuzzer then confirms
+ * on this input): a 4x65536x65536 input (2^34 values, each side within the
+ * loader's limits) flattened into an int channel count became 0 channels,
+ * and a dense layer with 0 inputs after it; nn_model_build accepted it, so
+ * a 316-byte checkpoint loaded, and `info` showed a 0x1x1 flatten and a
+ * 64 GB arena. The input is now held to the 2^30 values every layer output
+ * is held to. */
+Test(fuzz_regress, model_input_too_large_to_flatten)
+{
+    nn_model_spec s;
+    memset(&s, 0, sizeof s);
+    s.in_c = 4, s.in_h = 65536, s.in_w = 65536, s.num_classes = 10;
+    s.layers[0] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[0].input = NN_INPUT_NODE;
+    s.layers[1] = ls_dense(10);
+    s.layers[1].input = 0;
+    s.n_layers = 2;
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &s, &err), NN_ERR_ARG);
+    cr_expect(strstr(err.msg, "2^30"), "%s", err.msg);
+    s.in_c = 1, s.in_h = 16384; /* 2^30 values: the largest input, still fine */
+    s.n_layers = 1, s.num_classes = 1 << 30;
+    cr_assert_eq(nn_model_build(&m, &s, &err), NN_OK, "%s", err.msg);
+    cr_expect_eq(m.nodes[0].out_c, 1 << 30);
+    nn_model_free(&m);
+}
