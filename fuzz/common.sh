@@ -10,7 +10,7 @@ FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_TARGETS=${FUZZ_TARGETS:-$(for f in fuzz/fuzz_*.c; do b=${f#fuzz/fuzz_}; printf '%s ' "${b%.c}"; done)}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
-FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-1024}
+FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-320}
 
 export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:${UBSAN_OPTIONS:-}"

@@ -1,13 +1,16 @@
-/* test_fuzz_regress.c - bugs the fuzz targets (fuzz/, docs/reliability.md)
- * found, each reproduced directly through the library. The input that found
- * each one is in fuzz/corpus/TARGET/ under the name given, so `make
- * fuzz-smoke` replays it too. */
+/* test_fuzz_regress.c - bugs found by the fuzz targets (fuzz/,
+ * docs/reliability.md) or while writing them, each reproduced directly
+ * through the library. The input that shows each one to its fuzz target is
+ * in fuzz/corpus/TARGET/ under the name given, so `make fuzz-smoke` replays
+ * it too. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../compress/iotc.h"
+#include "../compress/qio.h"
 #include "../compress/quantize.h"
 #include "../datasets/ds_png.h"
 #include "../libnn/nn_model.h"
@@ -115,4 +118,73 @@ Test(fuzz_regress, model_input_too_large_to_flatten)
     cr_assert_eq(nn_model_build(&m, &s, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(m.nodes[0].out_c, 1 << 30);
     nn_model_free(&m);
+}
+
+/* One .iotc section: tag, length, payload, CRC over all three. */
+static void put_section(nn_wbuf *w, const char *tag, const nn_wbuf *payload)
+{
+    size_t at = w->len;
+    nn_wbuf_bytes(w, tag, 4);
+    nn_wbuf_u64(w, payload->len);
+    nn_wbuf_bytes(w, payload->data, payload->len);
+    nn_wbuf_u32(w, nn_crc32(w->data + at, 12 + payload->len));
+}
+
+/* A dense op of the GRPH section (iotc.h): 8-bit, no ReLU, scale 1. */
+static void put_dense(nn_wbuf *g, int input, int in_c, int out_c)
+{
+    nn_wbuf_u8(g, QM_DENSE);
+    qio_put_uvar(g, (uint64_t)(input + 1));
+    const int dims[6] = {in_c, 1, 1, out_c, 1, 1};
+    for (int k = 0; k < 6; k++)
+        qio_put_uvar(g, (uint64_t)dims[k]);
+    nn_wbuf_u8(g, 0);        /* relu */
+    nn_wbuf_f32(g, 1.0f);    /* output scale */
+    qio_put_svar(g, 0);      /* output zero point */
+    nn_wbuf_u8(g, 8);        /* weight bits */
+    qio_put_svar(g, -1);     /* no source layer */
+    nn_wbuf_u8(g, 0);        /* no name */
+}
+
+/* fuzz/corpus/iotc/regress-forged-channel-count (found reviewing what the
+ * loader allocates; fuzz/iotc reports it as out-of-memory under its
+ * -malloc_limit_mb): a 141-byte .iotc whose
+ * GRPH says dense 1 -> 2^26 -> 1 (2^27 weights, within the format's 2^28)
+ * with 1-byte weight sections. The loader sized the model from GRPH and
+ * allocated it (qm_model_alloc: 1,006,633,248 bytes) before reading L000,
+ * which then turned out truncated. Every Lnnn is now checked to hold at
+ * least 3 bytes per channel first: the error names the section and the
+ * channel count, and nothing was allocated for them. */
+Test(fuzz_regress, iotc_forged_channel_count_allocates_nothing)
+{
+    const int C = 1 << 26;
+    nn_wbuf file, inpt, grph, tiny;
+    nn_wbuf_init(&file), nn_wbuf_init(&inpt), nn_wbuf_init(&grph), nn_wbuf_init(&tiny);
+    for (int k = 0; k < 4; k++)
+        qio_put_uvar(&inpt, 1); /* in_c, in_h, in_w, num_classes */
+    nn_wbuf_f32(&inpt, 1.0f), qio_put_svar(&inpt, 0);     /* input scale, zero */
+    nn_wbuf_f32(&inpt, 0.0f), nn_wbuf_f32(&inpt, 1.0f);   /* mean, std */
+    nn_wbuf_u8(&inpt, 1);                                  /* table derived */
+    qio_put_uvar(&grph, 2);
+    put_dense(&grph, QM_INPUT, 1, C);
+    put_dense(&grph, 0, C, 1);
+    nn_wbuf_u8(&tiny, 0);
+    nn_wbuf_bytes(&file, IOTC_MAGIC, 8);
+    nn_wbuf_u32(&file, IOTC_VERSION), nn_wbuf_u32(&file, 4);
+    put_section(&file, "INPT", &inpt);
+    put_section(&file, "GRPH", &grph);
+    put_section(&file, "L000", &tiny);
+    put_section(&file, "L001", &tiny);
+    cr_assert_eq(file.len, 141);
+
+    iotc_model *f = malloc(sizeof *f);
+    cr_assert_not_null(f);
+    nn_error err;
+    cr_assert_eq(iotc_decode(f, file.data, file.len, "forged.iotc", &err), NN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "forged.iotc: section L000") &&
+                  strstr(err.msg, "cannot hold the 67108864 channels of op 0"),
+              "%s", err.msg);
+    cr_expect_null(f->m.blob);
+    free(f);
+    nn_wbuf_free(&file), nn_wbuf_free(&inpt), nn_wbuf_free(&grph), nn_wbuf_free(&tiny);
 }
