@@ -312,7 +312,7 @@ static nn_status check_layer_sections(const iotc_model *f, const uint8_t *data, 
         const qm_op *op = &f->m.ops[i];
         if (!iotc_is_weighted(op->type))
             continue;
-        char tag[8], what[48];
+        char tag[16], what[48];
         snprintf(tag, sizeof tag, "L%03d", i);
         payload p;
         if (!find(f, data, tag, &p))

@@ -29,6 +29,7 @@ max_restarts=${FUZZ_MAX_RESTARTS:-10}
 
 table=$work/logs/table.txt
 printf '%-9s %12s %9s %8s %8s %8s\n' target executions seconds exec/s corpus crashes >"$table"
+cat "$table"
 failed=0
 for t in $FUZZ_TARGETS; do
     bin=$FUZZ_BUILD/fuzz/$t

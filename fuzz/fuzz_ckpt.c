@@ -101,18 +101,11 @@ static void run_forward(nn_model *m, const uint8_t *bytes, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
-    const uint8_t ctrl = data[0];
-    const size_t n = size - 1;
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t ctrl;
+    size_t n;
+    uint8_t *buf = fz_framed_file(data, size, "model.ckpt", &ctrl, &n);
     if (!buf)
         return 0;
-    if (n)
-        memcpy(buf, data + 1, n);
-    if (ctrl & 1)
-        fz_fix_frame_crcs(buf, n);
-    fz_dump("model.ckpt", buf, n);
     nn_checkpoint ck;
     nn_error err;
     memset(&err, 0, sizeof err);

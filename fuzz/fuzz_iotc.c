@@ -22,16 +22,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    uint8_t ctrl;
+    size_t n;
+    uint8_t *buf = fz_framed_file(data, size, "model.iotc", &ctrl, &n);
+    if (!buf)
         return 0;
-    const uint8_t ctrl = data[0];
-    const size_t n = size - 1;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (n)
-        memcpy(buf, data + 1, n);
-    if (ctrl & 1)
-        fz_fix_frame_crcs(buf, n);
-    fz_dump("model.iotc", buf, n);
 
     iotc_model *f = malloc(sizeof *f);
     nn_error err;
