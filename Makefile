@@ -90,8 +90,9 @@ bench: all $(BENCHES)
 # comparison tracing: it costs them half their speed and guides nothing there.
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
+# FUZZ_DEFS: e.g. -DFZ_FLOAT_EXTREMES (fuzz/fz_gen.h), in its own FUZZ_BUILD.
 FUZZ_OPT     := -O2 -g -march=native -fsanitize=fuzzer-no-link -fsanitize=address,undefined \
-                -fno-sanitize-recover=all -fno-omit-frame-pointer
+                -fno-sanitize-recover=all -fno-omit-frame-pointer $(FUZZ_DEFS)
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_GEN_TARGETS := qdiff quantize
 FUZZ_HELPERS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fuzz/fz_*.c))
