@@ -7,7 +7,13 @@
 
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 # fuzz/fuzz_NAME.c is target NAME
-FUZZ_TARGETS=${FUZZ_TARGETS:-$(for f in fuzz/fuzz_*.c; do b=${f#fuzz/fuzz_}; printf '%s ' "${b%.c}"; done)}
+all_targets() {
+    for f in fuzz/fuzz_*.c; do
+        b=${f#fuzz/fuzz_}
+        printf '%s ' "${b%.c}"
+    done
+}
+FUZZ_TARGETS=${FUZZ_TARGETS:-$(all_targets)}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
 FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-320}

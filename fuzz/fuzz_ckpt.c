@@ -47,10 +47,10 @@ static void check_roundtrip(const nn_checkpoint *ck)
         memcmp(a->std, b->std, sizeof a->std) || a->spec.n_layers != b->spec.n_layers ||
         memcmp(a->spec.layers, b->spec.layers, (size_t)a->spec.n_layers * sizeof a->spec.layers[0]))
         fz_fail("checkpoint round trip: the model differs");
+    const nn_optim *o = &ck->optim, *ob = &back.optim;
     if (ck->has_optim != back.has_optim || ck->has_train != back.has_train ||
-        (ck->has_optim && (ck->optim.t != back.optim.t ||
-                           !same_floats(ck->optim.m, back.optim.m, ck->optim.n) ||
-                           (ck->optim.v && !same_floats(ck->optim.v, back.optim.v, ck->optim.n)))) ||
+        (ck->has_optim && (o->t != ob->t || !same_floats(o->m, ob->m, o->n) ||
+                           (o->v && !same_floats(o->v, ob->v, o->n)))) ||
         (ck->has_train && memcmp(&ck->train, &back.train, sizeof ck->train)) ||
         (!ck->config_json) != (!back.config_json) ||
         (ck->config_json && strcmp(ck->config_json, back.config_json)))

@@ -8,8 +8,9 @@
  *             pruned weights for the sparse encodings)
  *   ckpt      checkpoints: bare, with SGD state and counters and a config,
  *             with AdamW state; residual add and batch norm included
- *   config    the shipped configs (copied by the Makefile) and
- *             small configs with prune, quantize and augment blocks
+ *   config    the shipped configs (copied by the Makefile); the small
+ *             configs with prune, quantize and augment blocks beside them
+ *             (hand-*.json) are written by hand
  *   idx       image/label pairs, plain and gzip
  *   cifar     one and two records, plain and gzip, one and two files
  *   pngdir    PNGs of every colour type and depth (gray 1/8/16 bit, gray +
@@ -234,49 +235,6 @@ static void checkpoint_seeds(void)
     nn_model_free(&m);
 }
 
-/* ---- configs ----------------------------------------------------------------- */
-
-static void config_seeds(void)
-{
-    static const char *const CFG[][2] = {
-        {"tiny", "{\"data\": {\"dataset\": \"mnist\"}, \"model\": {\"layers\": [{\"type\": "
-                 "\"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}, \"train\": {\"epochs\": 1, \"lr\": 0.1}}"},
-        {"prune-structured",
-         "{\"data\": {\"dataset\": \"png\", \"dir\": \"d\"}, \"model\": {\"init\": \"glorot\", "
-         "\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1, \"name\": "
-         "\"c1\"}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\", \"name\": \"a\"}, {\"type\": "
-         "\"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1}, {\"type\": \"add\", \"from\": "
-         "\"a\"}, {\"type\": \"global_avgpool\"}, {\"type\": \"dense\", \"units\": 5}]}, "
-         "\"train\": {\"epochs\": 2, \"lr\": 0.1, \"optimizer\": {\"type\": \"adamw\"}, "
-         "\"schedule\": {\"type\": \"cosine\", \"warmup_epochs\": 1}}, \"prune\": {\"method\": "
-         "\"structured\", \"sparsity\": 0.5, \"criterion\": \"l1\", \"layers\": {\"c1\": \"skip\"}, "
-         "\"finetune\": {\"epochs\": 2}}}"},
-        {"prune-gradual",
-         "{\"data\": {\"dataset\": \"cifar10\", \"validation\": 10, \"mean\": [0.5, 0.5, 0.5], "
-         "\"std\": [0.2, 0.2, 0.2]}, \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": "
-         "4, \"kernel\": 5, \"stride\": 2}, {\"type\": \"maxpool\", \"size\": 2}, {\"type\": "
-         "\"avgpool\", \"size\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": "
-         "0.2}, {\"type\": \"dense\", \"units\": 10}]}, \"train\": {\"epochs\": 3, \"lr\": 0.05, "
-         "\"schedule\": "
-         "{\"type\": \"step\", \"step_epochs\": 1, \"gamma\": 0.5}}, \"prune\": {\"sparsity\": 0.8, "
-         "\"scope\": \"global\", \"normalize\": \"rms\", \"schedule\": {\"type\": \"gradual\", "
-         "\"begin_step\": 0, \"end_step\": 10, \"frequency\": 2}, \"layers\": {\"-1\": 0.5}, \"finetune\": {\"epochs\": 2}}, "
-         "\"quantize\": {\"method\": \"percentile\", \"percentile\": 99.9, \"weight_bits\": 4, "
-         "\"layers\": [{\"layer\": 0, \"weight_bits\": 8}]}}"},
-        {"augment",
-         "{\"data\": {\"dataset\": \"fashion\"}, \"model\": {\"layers\": [{\"type\": \"conv2d\", "
-         "\"filters\": 2, \"kernel\": 3}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": "
-         "10}]}, \"train\": {\"epochs\": 2, \"lr\": 0.1, \"schedule\": {\"type\": \"onecycle\", "
-         "\"pct_start\": 0.3}}, "
-         "\"augment\": {\"rotate\": 10, \"shear\": 5, \"zoom\": 0.1, \"translate\": 0.1, "
-         "\"hflip\": true, \"crop_pad\": 2, \"crop_mode\": \"reflect\", \"cutout\": 4, "
-         "\"affine_p\": 0.5, \"test_flip\": true}, \"quantize\": {\"weight_bits\": \"auto\", "
-         "\"max_accuracy_drop\": 0.5, \"calibration_images\": 10}}"},
-    };
-    for (size_t k = 0; k < sizeof CFG / sizeof CFG[0]; k++)
-        put("config", CFG[k][0], CFG[k][1], strlen(CFG[k][1]));
-}
-
 /* ---- IDX, CIFAR-10 ----------------------------------------------------------- */
 
 static void be32(uint8_t *p, uint32_t v)
@@ -416,7 +374,6 @@ int main(int argc, char **argv)
         die(out_dir, strerror(errno));
     quantized_seeds();
     checkpoint_seeds();
-    config_seeds();
     idx_seeds();
     cifar_seeds();
     png_seeds();

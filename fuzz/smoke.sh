@@ -32,7 +32,8 @@ for t in $FUZZ_TARGETS; do
     runs=$(fuzz_stat number_of_executed_units "$work/$t.log")
     rate=$(fuzz_stat average_exec_per_sec "$work/$t.log")
     new=$(fuzz_stat new_units_added "$work/$t.log")
-    printf '%-9s %10s %8s %8s %8s  %s\n' "$t" "${runs:-?}" $((t1 - t0)) "${rate:-?}" "${new:-?}" "$result"
+    printf '%-9s %10s %8s %8s %8s  %s\n' "$t" "${runs:-?}" $((t1 - t0)) "${rate:-?}" \
+        "${new:-?}" "$result"
     if [ "$result" != ok ]; then
         mkdir -p "$keep"
         cp "$work/$t.log" "$keep/" 2>/dev/null || true
