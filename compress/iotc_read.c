@@ -327,6 +327,39 @@ static const payload *find(const iotc_model *f, const uint8_t *data, const char 
     return NULL;
 }
 
+/* Before anything is allocated: each conv2d / dense op has its Lnnn
+ * section, long enough for the flags, a 2-byte scale and a varint bias per
+ * channel and the encoding byte, so a channel count forged in GRPH cannot
+ * make qm_model_alloc reserve memory the file does not pay for (weights,
+ * which a sparse encoding stores in a few bytes, are bounded by
+ * IOTC_MAX_TOTAL_WEIGHTS instead). */
+static nn_status check_layer_sections(const iotc_model *f, const uint8_t *data, const char *path,
+                                      const nn_rbuf *hr, nn_error *err)
+{
+    for (int i = 0; i < f->m.n_ops; i++) {
+        const qm_op *op = &f->m.ops[i];
+        if (!iotc_is_weighted(op->type))
+            continue;
+        char tag[16], what[48];
+        snprintf(tag, sizeof tag, "L%03d", i);
+        payload p;
+        if (!find(f, data, tag, &p))
+            return nn_rbuf_errorf(hr, 12, err, NN_ERR_FORMAT, "op %d (%s) has no weight section %s",
+                                  i, qm_op_type_name(op->type), tag);
+        const uint64_t need = 2 + 3 * (uint64_t)op->out_c;
+        if (p.len < need) {
+            nn_rbuf r;
+            open_payload(&r, &p, path, what, sizeof what, tag);
+            return nn_rbuf_errorf(&r, p.off, err, NN_ERR_FORMAT,
+                                  "%zu bytes cannot hold the %d channels of op %d (%s): at least "
+                                  "%llu needed",
+                                  p.len, op->out_c, i, qm_op_type_name(op->type),
+                                  (unsigned long long)need);
+        }
+    }
+    return NN_OK;
+}
+
 static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, const char *path,
                             nn_error *err)
 {
@@ -357,6 +390,7 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         return nn_rbuf_errorf(&hr, 12, err, NN_ERR_FORMAT, "required section GRPH is missing");
     open_payload(r, &p, path, what, sizeof what, "GRPH");
     RD(decode_graph(r, f, err));
+    RD(check_layer_sections(f, data, path, &hr, err));
     /* The shapes chain: qm_model_alloc checks it before allocating. */
     nn_error aerr = {{0}};
     nn_status st = qm_model_alloc(&f->m, &aerr);
@@ -377,8 +411,8 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
                                   "op %d (%s): output quantization differs from its input's", i,
                                   qm_op_type_name(op->type));
     }
-    /* Weights: every Lnnn once, each naming a weighted op. */
-    int seen[QM_MAX_OPS] = {0};
+    /* Weights: every Lnnn (each weighted op has one: check_layer_sections),
+     * each naming a weighted op. */
     for (int s = 0; s < f->n_sections; s++) {
         const char *tag = f->sections[s].tag;
         int i = layer_tag(tag, &f->m);
@@ -391,13 +425,7 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         open_payload(r, &p, path, what, sizeof what, tag);
         RD(decode_layer(r, f, i, err));
         f->op_bytes[i] = f->sections[s].bytes;
-        seen[i] = 1;
     }
-    for (int i = 0; i < f->m.n_ops; i++)
-        if (iotc_is_weighted(f->m.ops[i].type) && !seen[i])
-            return nn_rbuf_errorf(&hr, 12, err, NN_ERR_FORMAT,
-                                  "op %d (%s) has no weight section L%03d", i,
-                                  qm_op_type_name(f->m.ops[i].type), i);
     st = qm_model_validate(&f->m, &aerr);
     if (st == NN_OK)
         st = iotc_check_accumulators(&f->m, &aerr);

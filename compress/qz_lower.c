@@ -436,7 +436,7 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
     }
     if (st == NN_OK) {
         int last = x->tens[n - 1];
-        if (last != net->n_ops - 1 || x->flat[n - 1])
+        if (last == QM_INPUT || last != net->n_ops - 1 || x->flat[n - 1])
             st = layer_fail(x, n - 1,
                             last == QM_INPUT ? "the network computes nothing"
                                              : "the output is not the last op");

@@ -49,6 +49,11 @@ static int decode(png_structp png, png_infop info, FILE *f, png_ctx *c)
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
     png_set_user_limits(png, (png_uint_32)c->max_side, (png_uint_32)c->max_side);
+    /* Ancillary chunks (text, ICC profile, gamma, ...) do not change the
+     * pixels read here: skip them unread, every one but tRNS. Otherwise a
+     * forged chunk length makes libpng allocate that much (1.6.39 only warns
+     * about a length above its chunk limit, then mallocs it). */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
 
     int color = png_get_color_type(png, info);

@@ -663,6 +663,27 @@ static nn_status load_sections(nn_checkpoint *ck, const char *path, const sectio
     return NN_OK;
 }
 
+nn_status nn_checkpoint_decode(nn_checkpoint *ck, const uint8_t *data, size_t len,
+                               const char *path, nn_error *err)
+{
+    if (!ck || (!data && len))
+        return nn_errorf(err, NN_ERR_ARG, "checkpoint decode: NULL argument");
+    memset(ck, 0, sizeof *ck);
+    if (!path)
+        path = "checkpoint";
+    section secs[SEC_COUNT];
+    memset(secs, 0, sizeof secs);
+    nn_status st = parse_sections(path, data, len, secs, err);
+    if (st == NN_OK)
+        st = load_sections(ck, path, secs, err);
+    if (st != NN_OK) {
+        nn_checkpoint_free(ck);
+        return st;
+    }
+    ck->file_bytes = len;
+    return NN_OK;
+}
+
 nn_status nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err)
 {
     if (!ck || !path)
@@ -673,18 +694,9 @@ nn_status nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err)
     nn_status st = nn_read_file(path, &data, &len, CK_MAX_FILE_BYTES, err);
     if (st != NN_OK)
         return st;
-    section secs[SEC_COUNT];
-    memset(secs, 0, sizeof secs);
-    st = parse_sections(path, data, len, secs, err);
-    if (st == NN_OK)
-        st = load_sections(ck, path, secs, err);
+    st = nn_checkpoint_decode(ck, data, len, path, err);
     free(data);
-    if (st != NN_OK) {
-        nn_checkpoint_free(ck);
-        return st;
-    }
-    ck->file_bytes = len;
-    return NN_OK;
+    return st;
 }
 
 void nn_checkpoint_free(nn_checkpoint *ck)

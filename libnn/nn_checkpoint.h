@@ -55,6 +55,10 @@ nn_status nn_checkpoint_save(const char *path, const nn_model *m, const nn_optim
  * and element: "m.ckpt: section STAT: offset 9560: layer 1 (batchnorm
  * 'bn1') running_var[0] = -1, must be finite and >= 0 (a variance)". */
 nn_status nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err);
+/* The same from a whole file image in memory (data is only read; path, may
+ * be NULL, prefixes messages). On failure ck is left empty. */
+nn_status nn_checkpoint_decode(nn_checkpoint *ck, const uint8_t *data, size_t len,
+                               const char *path, nn_error *err);
 void nn_checkpoint_free(nn_checkpoint *ck);
 
 #endif

@@ -164,6 +164,11 @@ static nn_status plan_model(nn_model *m, const nn_model_spec *spec, nn_error *er
         spec->in_h > DIM_MAX || spec->in_w < 1 || spec->in_w > DIM_MAX)
         return nn_errorf(err, NN_ERR_ARG, "model input shape %dx%dx%d is invalid (1..%d channels)",
                          spec->in_c, spec->in_h, spec->in_w, NN_MAX_CHANNELS_NORM);
+    /* The bound every layer's output has (plan_layer), so that a flatten of
+     * the input fits its int channel count too. */
+    if ((size_t)spec->in_c * spec->in_h * spec->in_w > (size_t)1 << 30)
+        return nn_errorf(err, NN_ERR_ARG, "model input shape %dx%dx%d has more than 2^30 values",
+                         spec->in_c, spec->in_h, spec->in_w);
     m->spec = *spec;
     m->n_nodes = spec->n_layers;
     m->nodes = calloc((size_t)m->n_nodes, sizeof *m->nodes);

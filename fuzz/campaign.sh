@@ -1,0 +1,81 @@
+#!/bin/sh
+# fuzz/campaign.sh N_RUNS [WORK_DIR] - the long fuzzing campaign
+# (docs/reliability.md): runs every target (or those in $FUZZ_TARGETS) for
+# N_RUNS executions each, one after the other, starting from its seed corpus
+# and from what earlier campaigns in WORK_DIR found, then prints a table:
+# target, executions, seconds, exec/s, corpus size, crashes.
+#
+#   WORK_DIR (default $HOME/iotcnn-fuzz, outside the repository) keeps
+#     corpus/TARGET     every input that found new coverage, merged (-merge=1)
+#                       with the seeds at the end of each target's run
+#     artifacts/        crash-*, leak-*, timeout-*, oom-* inputs
+#     logs/TARGET.log   libFuzzer's output
+# A crash (or leak, timeout, out-of-memory) stops libFuzzer; the campaign
+# keeps the input, restarts the target for the executions left, and counts
+# it. Builds the targets first (`make fuzz`). Exit status 1 when anything
+# crashed. Bounded per input like every run (fuzz/common.sh).
+set -eu
+cd "$(dirname "$0")/.."
+. fuzz/common.sh
+case ${1:-} in
+'' | *[!0-9]*) echo "usage: fuzz/campaign.sh N_RUNS [WORK_DIR]" >&2; exit 2 ;;
+esac
+n_runs=$1
+work=${2:-$HOME/iotcnn-fuzz}
+mkdir -p "$work/artifacts" "$work/logs"
+work=$(cd "$work" && pwd)
+make fuzz -j2 >/dev/null
+max_restarts=${FUZZ_MAX_RESTARTS:-10}
+
+table=$work/logs/table.txt
+printf '%-9s %12s %9s %8s %8s %8s\n' target executions seconds exec/s corpus crashes >"$table"
+cat "$table"
+failed=0
+for t in $FUZZ_TARGETS; do
+    bin=$FUZZ_BUILD/fuzz/$t
+    corpus=$work/corpus/$t
+    log=$work/logs/$t.log
+    mkdir -p "$corpus"
+    : >"$log"
+    done_runs=0 crashes=0 restarts=0
+    t0=$(date +%s)
+    while [ "$done_runs" -lt "$n_runs" ]; do
+        left=$((n_runs - done_runs))
+        before=$(ls "$work/artifacts" | grep -c "^$t-" || true)
+        # shellcheck disable=SC2046
+        if "$bin" $(fuzz_flags "$t" "$work/artifacts/$t-") -runs="$left" -print_final_stats=1 \
+            "$corpus" "fuzz/corpus/$t" >>"$log" 2>&1; then
+            ran=$(fuzz_stat number_of_executed_units "$log")
+            done_runs=$((done_runs + ${ran:-$left}))
+            break
+        fi
+        after=$(ls "$work/artifacts" | grep -c "^$t-" || true)
+        crashes=$((crashes + (after > before ? after - before : 1)))
+        ran=$(fuzz_stat number_of_executed_units "$log")
+        done_runs=$((done_runs + ${ran:-0}))
+        restarts=$((restarts + 1))
+        if [ "$restarts" -ge "$max_restarts" ]; then
+            echo "campaign: $t crashed $restarts times; stopping it (see $log)" >&2
+            break
+        fi
+    done
+    t1=$(date +%s)
+    # keep the corpus small: only inputs that add coverage over the seeds
+    merged=$work/corpus/$t.merged
+    rm -rf "$merged"
+    mkdir -p "$merged"
+    # shellcheck disable=SC2046
+    "$bin" $(fuzz_flags "$t" "$work/artifacts/$t-merge-") -merge=1 "$merged" "fuzz/corpus/$t" \
+        "$corpus" >>"$log" 2>&1 && rm -rf "$corpus" && mv "$merged" "$corpus" || rm -rf "$merged"
+    secs=$((t1 - t0))
+    rate=$([ "$secs" -gt 0 ] && echo $((done_runs / secs)) || echo "$done_runs")
+    size=$(ls "$corpus" | wc -l)
+    printf '%-9s %12s %9s %8s %8s %8s\n' "$t" "$done_runs" "$secs" "$rate" "$size" "$crashes" \
+        >>"$table"
+    [ "$crashes" -eq 0 ] || failed=1
+    tail -n 1 "$table"
+done
+echo
+cat "$table"
+echo "(corpora in $work/corpus, crash inputs in $work/artifacts, logs in $work/logs)"
+exit "$failed"
