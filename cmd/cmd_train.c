@@ -336,8 +336,10 @@ int cmd_train(int argc, char **argv)
     nn_eval_result res;
     nn_eval_config ec = {cfg.train.eval_batch, o.threads, cfg.test_flip};
     st = nn_evaluate(model, &test_img, &ec, &res, &err);
-    if (st != NN_OK)
+    if (st != NN_OK) {
+        nn_error_prefix(&err, "%s", out); /* the model is saved: name it */
         cli_fail("train", st, &err);
+    }
     double acc = res.n ? (double)res.correct / res.n : 0.0;
     double seconds = cli_now() - t_start;
     double ips = ctx.train_seconds > 0 ? ctx.images / ctx.train_seconds : 0.0;
