@@ -9,6 +9,7 @@
 #include "../compress/wcodec.h"
 #include "../export/rt_build.h"
 #include "../runtime/rt.h"
+#include "../runtime/rt_image.h"
 #include "fz_util.h"
 
 uint64_t fzq_cost(const qm_model *m)
