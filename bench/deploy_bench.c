@@ -1,6 +1,7 @@
 /* deploy_bench.c - inference speed of real model files, one thread: the
  * float engine (libnn nn_exec: im2col + OpenBLAS sgemm, training off) on
- * checkpoints and the int8 engine (compress/qengine.h, qe_run) on .iotc
+ * checkpoints and the int8 runtime (runtime/rt.h on the host's image,
+ * export/rt_host.h) on .iotc
  * files, at batch 1 and batch B (default 128). `make bench` (bench/run.sh)
  * runs it on models that the project's own pipeline has just written
  * (train, structured prune, quantize) and derives the int8 / float and
@@ -15,11 +16,12 @@
  *     normalized into the input buffer) + nn_exec_forward(training 0). Batch
  *     norm runs as its own layer (the checkpoint is the trained model as it
  *     is; only quantization folds it). OpenBLAS is set to 1 thread.
- *   .iotc: iotc_load, qe_plan_create(max batch = the batch, ISA), one arena
- *     of qe_arena_bytes allocated before timing; a call is qe_run (raw uint8
- *     pixels in, int8 logits out; no allocation). --isa auto (default) times
- *     QE_ISA_AUTO only; --isa all times every ISA this CPU has (the one AUTO
- *     picks is marked "auto"); --isa NAME only that one.
+ *   .iotc: iotc_load, rth_open(ISA): the host's image built in memory and
+ *     checked, one arena of rth_arena_bytes allocated before timing; a call
+ *     is rth_run (raw uint8 pixels in, int8 logits out, one rt_run_isa per
+ *     image; no allocation). --isa auto (default) times the best ISA only;
+ *     --isa all times every ISA this CPU has (the best one is marked
+ *     "auto"); --isa NAME only that one.
  * Both engines start from the same raw pixels, so the float time includes
  * its normalization and the int8 time its input table.
  *
@@ -50,7 +52,7 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qengine.h"
+#include "../export/rt_host.h"
 #include "../datasets/ds.h"
 #include "../libnn/nn_checkpoint.h"
 #include "../libnn/nn_exec.h"
@@ -95,11 +97,11 @@ typedef struct {
     model *m;
     const char *engine; /* "float" or "int8"                                */
     char isa[48];       /* "openblas CORE" or the int8 engine's ISA         */
-    int is_auto;        /* the ISA QE_ISA_AUTO picks (float: always 1)      */
+    int is_auto;        /* the ISA RT_ISA_AUTO picks (float: always 1)      */
     int batch;
     nn_exec *ex;          /* float                                            */
-    qe_plan *plan;        /* int8                                             */
-    void *arena;          /* int8: qe_arena_bytes(plan)                       */
+    rth_model *host;      /* int8                                             */
+    void *arena;          /* int8: rth_arena_bytes(host)                      */
     int8_t *logits;       /* int8: (batch, classes)                           */
     double sec[MAX_REPS]; /* wall seconds per call, per repetition            */
     double cpu[MAX_REPS]; /* process CPU seconds per call, per repetition     */
@@ -118,8 +120,8 @@ static void run_float(void *ctx, int n)
 static void run_int8(void *ctx, int n)
 {
     bench_case *c = ctx;
-    if (qe_run(c->plan, c->arena, c->m->pixels, n, c->logits) != NN_OK)
-        die("qe_run", "failed");
+    if (rth_run(c->host, c->arena, c->m->pixels, n, c->logits) != NN_OK)
+        die("rth_run", "failed");
 }
 
 static int file_is_iotc(const char *path)
@@ -225,7 +227,7 @@ static int check_batch(bench_case *c)
         }
     } else {
         run_int8(c, n);
-        qe_argmax(c->logits, n, k, pred);
+        rth_argmax(c->logits, n, k, pred);
     }
     for (int i = 0; i < n; i++)
         hits += pred[i] == c->m->labels[i];
@@ -299,16 +301,14 @@ int main(int argc, char **argv)
     }
     if (n_models == 0 || big < 1 || reps < 1 || reps > MAX_REPS || !(min_s > 0))
         usage();
-    qe_isa only = QE_ISA_AUTO;
+    rt_isa only = RT_ISA_AUTO;
     int all_isas = !strcmp(isa_opt, "all");
     if (!all_isas && strcmp(isa_opt, "auto")) {
-        int found = 0;
-        for (qe_isa k = QE_ISA_C; k <= QE_ISA_AVX512_VNNI; k++)
-            if (!strcmp(isa_opt, qe_isa_name(k)))
-                only = k, found = 1;
-        if (!found)
+        int k = rth_isa_parse(isa_opt);
+        if (k <= RT_ISA_AUTO)
             die("--isa", "unknown (auto, all, c, avx2, avx512-vnni)");
-        if (!qe_isa_supported(only))
+        only = (rt_isa)k;
+        if (!rt_isa_supported(only))
             die("--isa", "this CPU does not support it");
     }
 
@@ -332,7 +332,7 @@ int main(int argc, char **argv)
     static bench_case cases[MAX_CASES];
     int n_cases = 0;
     const int batches[2] = {1, big};
-    const qe_isa best_isa = qe_isa_best();
+    const rt_isa best_isa = rt_isa_best();
     for (int i = 0; i < n_models; i++) {
         model *m = &models[i];
         for (int b = 0; b < (big == 1 ? 1 : 2); b++) {
@@ -344,18 +344,21 @@ int main(int argc, char **argv)
                     die(m->path, err.msg);
                 continue;
             }
-            for (qe_isa k = QE_ISA_AVX512_VNNI; k >= QE_ISA_C; k--) {
-                if (!qe_isa_supported(k))
+            for (rt_isa k = RT_ISA_AVX512_VNNI; k >= RT_ISA_C; k--) {
+                if (!rt_isa_supported(k))
                     continue;
-                if (!all_isas && k != (only == QE_ISA_AUTO ? best_isa : only))
+                if (!all_isas && k != (only == RT_ISA_AUTO ? best_isa : only))
                     continue;
                 bench_case *c = &cases[n_cases++];
                 c->m = m, c->engine = "int8", c->batch = batches[b];
                 c->is_auto = k == best_isa;
-                snprintf(c->isa, sizeof c->isa, "%s", qe_isa_name(k));
-                if (qe_plan_create(&c->plan, &m->qf->m, c->batch, k, &err) != NN_OK)
+                snprintf(c->isa, sizeof c->isa, "%s", rt_isa_name(k));
+                c->host = xmalloc(sizeof *c->host);
+                if (rth_open(c->host, &m->qf->m, k, &err) != NN_OK)
                     die(m->path, err.msg);
-                c->arena = xmalloc(qe_arena_bytes(c->plan));
+                c->arena = aligned_alloc(8, (rth_arena_bytes(c->host) + 7) & ~(size_t)7);
+                if (!c->arena)
+                    die("memory", "out of memory");
                 c->logits = xmalloc((size_t)c->batch * (size_t)m->classes);
             }
         }
@@ -392,9 +395,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_cases; i++) {
         const bench_case *c = &cases[i];
         char isa[64], arena[32] = "-", check[32] = "";
-        snprintf(isa, sizeof isa, "%s%s", c->isa, c->plan && c->is_auto ? " (auto)" : "");
-        if (c->plan)
-            snprintf(arena, sizeof arena, "%zu", qe_arena_bytes(c->plan) >> 10);
+        snprintf(isa, sizeof isa, "%s%s", c->isa, c->host && c->is_auto ? " (auto)" : "");
+        if (c->host)
+            snprintf(arena, sizeof arena, "%zu", rth_arena_bytes(c->host) >> 10);
         if (c->correct >= 0)
             snprintf(check, sizeof check, "%d/%d", c->correct, c->batch);
         printf("%-10s %-6s %-5s %-26s %5d %10.3f %10.3f %8.2f %11.0f %8.2f %10s  %s\n", c->m->label,
@@ -405,7 +408,7 @@ int main(int argc, char **argv)
     printf("{\"bench\": \"deploy\", \"threads\": 1, \"stat\": \"best\", \"reps\": %d, "
            "\"min_ms\": %.1f, \"batch\": %d, \"input\": \"%s\", \"isa_best\": \"%s\", "
            "\"results\": [",
-           reps, min_s * 1e3, big, random ? "random" : "test_images", qe_isa_name(best_isa));
+           reps, min_s * 1e3, big, random ? "random" : "test_images", rt_isa_name(best_isa));
     for (int i = 0; i < n_cases; i++) {
         const bench_case *c = &cases[i];
         printf("%s{\"model\": ", i ? ", " : "");
@@ -421,7 +424,7 @@ int main(int argc, char **argv)
                "\"arena_bytes\": %zu, \"check_correct\": %d}",
                c->is_auto ? "true" : "false", c->batch, c->best * 1e3, c->median * 1e3,
                c->best_cpu * 1e3, c->batch / c->best, (unsigned long long)c->m->macs,
-               (unsigned long long)c->m->params, c->plan ? qe_arena_bytes(c->plan) : (size_t)0,
+               (unsigned long long)c->m->params, c->host ? rth_arena_bytes(c->host) : (size_t)0,
                c->correct);
     }
     printf("]}\n");
@@ -430,7 +433,9 @@ int main(int argc, char **argv)
         bench_case *c = &cases[i];
         if (c->ex)
             nn_exec_free(c->ex);
-        qe_plan_free(c->plan);
+        if (c->host)
+            rth_close(c->host);
+        free(c->host);
         free(c->arena);
         free(c->logits);
     }

@@ -8,8 +8,8 @@ deployment table and returns the numbers for the final JSON line. A
 missing part leaves its numbers None and says why in errors.
 
 Ratios are of images/s, each at batch 1 and at batch N, every engine's
-best repetition; the int8 numbers are the ISA the engine picks on this CPU
-(QE_ISA_AUTO):
+best repetition; the int8 numbers are the ISA the runtime picks on this CPU
+(RT_ISA_AUTO):
   int8 / float               full model, target >= 3x
   pruned / unpruned          float engine and int8 engine, target >= 1.3x
   iotcnn int8 / PyTorch int8 full model (PyTorch's own weights), no target;

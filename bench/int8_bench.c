@@ -1,4 +1,5 @@
-/* int8_bench.c - the int8 engine (compress/qengine.h) against the float
+/* int8_bench.c - the int8 runtime (runtime/rt.h on the host's image,
+ * export/rt_host.h) against the float
  * forward pass (libnn nn_exec: im2col + OpenBLAS sgemm) on the MNIST
  * recipe's network (or, with --net cifar, configs/cifar10.json's), one
  * thread, batch 1 and batch 128.
@@ -8,9 +9,11 @@
  * biases instead of batch norm (the quantized model has BN folded, so this
  * is the float net with the same work), He init, nn_exec_forward with
  * training = 0 and 1 thread.
- * Int8: a random qm_model of the same shapes (ReLUs fused), run with
- * qe_run for every ISA this CPU has, with dense weights and with the two
- * dense layers 95% sparse (--sparsity), QE_SPARSE_AUTO.
+ * Int8: a random qm_model of the same shapes (ReLUs fused), built as the
+ * host's image for every ISA this CPU has and run image by image (rth_run:
+ * one rt_run_isa per image, so batch 128 is 128 calls), with dense weights
+ * and with the two dense layers 95% sparse (--sparsity; the builder picks
+ * each dense layer's format by density and ISA).
  * CIFAR (--net cifar): the ResNet-style net of configs/cifar10.json on
  * 3x32x32, batch norm replaced by conv biases (folded, in int8), ReLUs
  * fused, residual adds, global average pooling, dense 10.
@@ -28,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qengine.h"
+#include "../export/rt_host.h"
 #include "../compress/qmodel.h"
 #include "../libnn/nn_exec.h"
 #include "../libnn/nn_model.h"
@@ -214,7 +217,7 @@ static void float_fwd(void *ctx, int n)
 }
 
 typedef struct {
-    const qe_plan *p;
+    const rth_model *h;
     void *arena;
     const uint8_t *pixels;
     int8_t *logits;
@@ -223,8 +226,8 @@ typedef struct {
 static void int8_fwd(void *ctx, int n)
 {
     int8_ctx *c = ctx;
-    if (qe_run(c->p, c->arena, c->pixels, n, c->logits) != NN_OK)
-        die("qe_run", "failed");
+    if (rth_run(c->h, c->arena, c->pixels, n, c->logits) != NN_OK)
+        die("rth_run", "failed");
 }
 
 int main(int argc, char **argv)
@@ -302,35 +305,36 @@ int main(int argc, char **argv)
     int jl = snprintf(json, sizeof json,
                       "{\"net\": \"%s\", \"batch\": %d, \"float_ips\": [%.1f, %.1f], \"int8\": [",
                       cifar ? "cifar" : "mnist", big, float_ips[0], float_ips[1]);
-    const qe_isa isas[3] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
+    const rt_isa isas[3] = {RT_ISA_C, RT_ISA_AVX2, RT_ISA_AVX512_VNNI};
+    static const char *const FMT[] = {"", "S8", "S4", "SP4", "SP8", "X8", "X4"};
     const double sps[2] = {0.0, sparsity};
     int first = 1;
     for (int s = 0; s < (cifar ? 1 : 2); s++) {
         qm_model qm;
         build_int8(&qm, cifar, sps[s], bits);
         for (int k = 0; k < 3; k++) {
-            if (!qe_isa_supported(isas[k]) || (only && strcmp(only, qe_isa_name(isas[k]))))
+            if (!rt_isa_supported(isas[k]) || (only && strcmp(only, rt_isa_name(isas[k]))))
                 continue;
             double ips[2];
             size_t arena_bytes[2];
             char dense_kernel[96] = "";
+            rth_model h;
+            nn_error err;
+            if (rth_open(&h, &qm, isas[k], &err) != NN_OK)
+                die("rth_open", err.msg);
+            snprintf(dense_kernel, sizeof dense_kernel, "%s", FMT[h.img.ops[dense1].fmt]);
+            void *arena = aligned_alloc(8, (rth_arena_bytes(&h) + 7) & ~(size_t)7);
+            if (!arena)
+                die("memory", "out of memory");
             for (int b = 0; b < 2; b++) {
-                qe_plan *p;
-                nn_error err;
-                if (qe_plan_create(&p, &qm, batches[b], isas[k], &err) != NN_OK)
-                    die("qe_plan_create", err.msg);
-                snprintf(dense_kernel, sizeof dense_kernel, "%s", qe_plan_op_kernel(p, dense1));
-                arena_bytes[b] = qe_arena_bytes(p);
-                void *arena = malloc(qe_arena_bytes(p));
-                if (!arena)
-                    die("memory", "out of memory");
-                int8_ctx c = {p, arena, pixels, logits};
+                arena_bytes[b] = rth_arena_bytes(&h);
+                int8_ctx c = {&h, arena, pixels, logits};
                 ips[b] = batches[b] / time_calls(int8_fwd, &c, batches[b], &t);
-                free(arena);
-                qe_plan_free(p);
             }
+            free(arena);
+            rth_close(&h);
             char name[64];
-            snprintf(name, sizeof name, "int8 %s, dense %.0f%% zero", qe_isa_name(isas[k]),
+            snprintf(name, sizeof name, "int8 %s, dense %.0f%% zero", rt_isa_name(isas[k]),
                      100 * sps[s]);
             printf("%-34s %14.0f %14.0f %9.2f %9.2f   (arena %zu / %zu KiB; first dense: %s)\n",
                    name, ips[0], ips[1], ips[0] / float_ips[0], ips[1] / float_ips[1],
@@ -338,7 +342,7 @@ int main(int argc, char **argv)
             jl += snprintf(json + jl, sizeof json - (size_t)jl,
                            "%s{\"isa\": \"%s\", \"sparsity\": %.2f, \"ips\": [%.1f, %.1f], "
                            "\"ratio\": [%.3f, %.3f], \"arena_bytes\": [%zu, %zu]}",
-                           first ? "" : ", ", qe_isa_name(isas[k]), sps[s], ips[0], ips[1],
+                           first ? "" : ", ", rt_isa_name(isas[k]), sps[s], ips[0], ips[1],
                            ips[0] / float_ips[0], ips[1] / float_ips[1], arena_bytes[0],
                            arena_bytes[1]);
             first = 0;

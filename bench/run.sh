@@ -52,9 +52,10 @@
 #     table's "wts" column shows them).
 #  5. $BUILD/bench/deploy_bench (bench/deploy_bench.c) on the two
 #     checkpoints (float engine: nn_exec, im2col + OpenBLAS sgemm, 1 thread,
-#     batch norm as its own layer) and the two .iotc files (int8 engine:
-#     qe_run, QE_ISA_AUTO and, for information, every other ISA the CPU
-#     has), on the first test images, raw uint8 pixels in; every case once
+#     batch norm as its own layer) and the two .iotc files (int8: the
+#     runtime on the host's image, one rt_run per image, the best ISA and,
+#     for information, every other ISA the CPU has), on the first test
+#     images, raw uint8 pixels in; every case once
 #     as warm-up, then $BENCH_DEPLOY_REPS rounds of one repetition (>=
 #     $BENCH_DEPLOY_MIN_MS ms) per case in turn; the best counts.
 #  6. PyTorch int8 (bench/torch_quant.py under /usr/bin/python3): the same

@@ -6,9 +6,10 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qengine.h"
+#include "../compress/qref.h"
 #include "../export/rt_build.h"
 #include "../export/rt_export.h"
+#include "../export/rt_host.h"
 #include "../libnn/nn_rng.h"
 #include "../runtime/rt.h"
 #include "../runtime/rt_image.h"
@@ -24,14 +25,15 @@ static const char usage[] =
     "sources the target needs with an rt_config.h that keeps only the kernels\n"
     "the model uses, and a README with a usage example. Prints image, arena and\n"
     "code bytes, MACs and non-zero MACs. The image is checked first: N random\n"
-    "inputs through the runtime must give the host engine's bytes.\n"
+    "inputs through it must give the bytes of the host's image and of the\n"
+    "reference interpreter.\n"
     "\n"
     "  -m, --model MODEL  a quantized model (.iotc)\n"
     "  -o, --out DIR      the folder to write (created if missing)\n"
     "      --name NAME    C identifier prefix (default: the model's file name)\n"
     "      --target T     cortex-m0plus, cortex-m4, cortex-m7, cortex-m33,\n"
-    "                     cortex-m55 or generic (default): which weight layouts\n"
-    "                     (sparse or dense per layer) and compiler flags\n"
+    "                     cortex-m55, x86-64 or generic (default): which weight\n"
+    "                     layouts (sparse or dense per layer) and compiler flags\n"
     "      --sparse P     auto (by each layer's density, default), never, always\n"
     "      --verify N     random inputs for the check (default 16, 0: none)\n"
     "      --json         print one JSON object as the last stdout line\n";
@@ -86,7 +88,7 @@ static void parse_opts(opts *o, int argc, char **argv)
     if (rtb_target_parse(o->target) < 0)
         cli_usage_error("export",
                         "--target: expected cortex-m0plus, cortex-m4, cortex-m7, cortex-m33, "
-                        "cortex-m55 or generic, got '%s'",
+                        "cortex-m55, x86-64 or generic, got '%s'",
                         o->target);
     if (o->name && !rtx_valid_name(o->name))
         cli_usage_error("export", "--name: '%s' is not a C identifier", o->name);
@@ -108,8 +110,10 @@ static void default_name(char *dst, size_t n, const char *path)
     dst[i] = 0;
 }
 
-/* n random inputs through the runtime and the host engine (C ISA): the
- * same bytes, or a builder bug. Returns the number of differing images. */
+/* n random inputs through the image (rt_run, as a firmware runs it), the
+ * host's image (its layouts and best ISA, rt_host.h) and the reference
+ * interpreter (compress/qref.c): the same bytes, or a builder bug. Returns
+ * the number of differing images. */
 static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err, nn_status *st)
 {
     *st = NN_OK;
@@ -122,16 +126,15 @@ static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err,
                         "(op %d, offset %u)", rt_status_str(rs), info.bad_op, info.bad_offset);
         return n;
     }
-    qe_plan *plan = NULL;
-    const qe_options qo = {QE_ISA_C, QE_SPARSE_AUTO, QE_CONV_AUTO};
-    if ((*st = qe_plan_create_opts(&plan, m, 1, &qo, err)) != NN_OK)
+    rth_model host;
+    if ((*st = rth_open(&host, m, RT_ISA_AUTO, err)) != NN_OK)
         return n;
     const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w, K = (size_t)m->num_classes;
     uint8_t *px = malloc(in_size), *arena = aligned_alloc(8, (img->arena_bytes + 15) & ~(size_t)7);
-    void *qa = malloc(qe_arena_bytes(plan));
-    int8_t *a = malloc(K), *b = malloc(K);
+    void *ha = aligned_alloc(8, (rth_arena_bytes(&host) + 15) & ~(size_t)7);
+    int8_t *ref = malloc(qm_ref_scratch_bytes(m)), *a = malloc(K), *b = malloc(K);
     int bad = 0;
-    if (!px || !arena || !qa || !a || !b) {
+    if (!px || !arena || !ha || !ref || !a || !b) {
         *st = nn_errorf(err, NN_ERR_NOMEM, "out of memory checking the image");
         bad = n;
     }
@@ -140,12 +143,15 @@ static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err,
     for (int i = 0; i < n && *st == NN_OK; i++) {
         for (size_t k = 0; k < in_size; k++)
             px[k] = (uint8_t)nn_rng_below(&r, 256);
-        qe_run(plan, qa, px, 1, a);
-        if (rt_run(img->data, arena, img->arena_bytes, px, b) != RT_OK || memcmp(a, b, K) != 0)
+        qm_ref_run(m, px, ref);
+        const int8_t *want = qm_ref_tensor(m, ref, m->n_ops - 1);
+        if (rt_run(img->data, arena, img->arena_bytes, px, a) != RT_OK ||
+            rth_run(&host, ha, px, 1, b) != NN_OK || memcmp(a, want, K) != 0 ||
+            memcmp(b, want, K) != 0)
             bad++;
     }
-    free(px), free(arena), free(qa), free(a), free(b);
-    qe_plan_free(plan);
+    free(px), free(arena), free(ha), free(ref), free(a), free(b);
+    rth_close(&host);
     return bad;
 }
 
@@ -167,7 +173,7 @@ int cmd_export(int argc, char **argv)
         cli_fail("export", st, &err);
     const qm_model *m = &f->m;
     const int target = rtb_target_parse(o.target);
-    const rtb_options bo = {target, (rtb_sparse)o.sparse, 0};
+    const rtb_options bo = {target, (rtb_sparse)o.sparse, 0, RT_ISA_AUTO};
     rtb_image img;
     if ((st = rtb_build(&img, m, &bo, &err)) != NN_OK) {
         nn_error e2;
@@ -179,8 +185,8 @@ int cmd_export(int argc, char **argv)
         cli_fail("export", st, &err);
     if (bad) {
         nn_errorf(&err, NN_ERR_FORMAT,
-                  "internal error: %d of %d random inputs differ between the runtime and the host "
-                  "engine; nothing written",
+                  "internal error: %d of %d random inputs differ between the image, the host's "
+                  "image and the reference interpreter; nothing written",
                   bad, o.verify);
         cli_fail("export", NN_ERR_FORMAT, &err);
     }

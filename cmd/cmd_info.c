@@ -92,12 +92,12 @@ static int info_iotc(const char *path, const uint8_t *data, size_t len, int json
         for (int i = 0; i < f->n_meta; i++)
             printf("  %s: %s\n", f->meta_key[i], f->meta_value[i]);
         qreport_print(stdout, f);
-        printf("parameters %llu (%llu non-zero, sparsity %.2f%%)  %llu MACs  engine arena "
-               "%llu bytes (%s, batch 1)  file %llu bytes\n",
+        printf("parameters %llu (%llu non-zero, sparsity %.2f%%)  %llu MACs  runtime arena "
+               "%llu bytes (%s image, %s)  file %llu bytes\n",
                (unsigned long long)t.parameters, (unsigned long long)t.nonzero,
                t.parameters ? 100.0 * (1.0 - (double)t.nonzero / (double)t.parameters) : 0.0,
-               (unsigned long long)t.macs, (unsigned long long)t.arena_bytes, t.arena_isa,
-               (unsigned long long)t.file_bytes);
+               (unsigned long long)t.macs, (unsigned long long)t.arena_bytes, t.arena_target,
+               t.arena_isa, (unsigned long long)t.file_bytes);
     }
     iotc_free(f);
     free(f);

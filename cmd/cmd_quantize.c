@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qe_eval.h"
+#include "../export/rt_host.h"
 #include "../compress/quantize.h"
 #include "../libnn/nn_checkpoint.h"
 #include "../libnn/nn_train.h"
@@ -138,19 +138,19 @@ static void evaluate(eval_result *res, nn_model *m, const qm_model *q, const cfg
     nn_images img = data_images(&test);
     const nn_eval_config ec = {256, o->threads, 0};
     nn_eval_result fr, qr;
-    qe_plan *plan;
+    rth_model host;
     if ((st = nn_evaluate(m, &img, &ec, &fr, &err)) != NN_OK)
         nn_error_prefix(&err, "%s", o->model);
-    if (st != NN_OK || (st = qe_plan_create(&plan, q, ec.batch, QE_ISA_AUTO, &err)) != NN_OK)
+    if (st != NN_OK || (st = rth_open(&host, q, RT_ISA_AUTO, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
-    if ((st = qe_evaluate(plan, &img, &ec, &qr, &err)) != NN_OK)
+    if ((st = rth_evaluate(&host, &img, &ec, &qr, &err)) != NN_OK)
         cli_fail("quantize", st, &err);
     res->n = test.n;
     res->float_correct = fr.correct;
     res->int8_correct = qr.correct;
     nn_eval_result_free(&fr);
     nn_eval_result_free(&qr);
-    qe_plan_free(plan);
+    rth_close(&host);
     ds_free(&test);
 }
 
@@ -323,9 +323,11 @@ int cmd_quantize(int argc, char **argv)
                : qz->weight_bits == 8 ? "8-bit"
                                       : "4-bit");
         qreport_print(stdout, f);
-        printf("parameters %llu (%llu non-zero)  %llu MACs  engine arena %llu bytes (%s, batch 1)\n",
+        printf("parameters %llu (%llu non-zero)  %llu MACs  runtime arena %llu bytes (%s image, "
+               "%s)\n",
                (unsigned long long)tot.parameters, (unsigned long long)tot.nonzero,
-               (unsigned long long)tot.macs, (unsigned long long)tot.arena_bytes, tot.arena_isa);
+               (unsigned long long)tot.macs, (unsigned long long)tot.arena_bytes, tot.arena_target,
+               tot.arena_isa);
         printf("file %llu bytes, %.1fx smaller than the %llu bytes of float parameters  (%.1f s)\n",
                (unsigned long long)tot.file_bytes, ratio, (unsigned long long)float_bytes, secs);
         if (o.eval)

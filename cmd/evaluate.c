@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qe_eval.h"
+#include "../export/rt_host.h"
 #include "../libnn/nn_checkpoint.h"
 #include "cli.h"
 #include "data.h"
@@ -25,18 +25,17 @@ static int is_iotc_file(const char *path)
     return yes;
 }
 
-static qe_isa parse_isa(const char *cmd, const char *name)
+static rt_isa parse_isa(const char *cmd, const char *name)
 {
     if (!name)
-        return QE_ISA_AUTO;
-    for (qe_isa i = QE_ISA_AUTO; i <= QE_ISA_AVX512_VNNI; i++)
-        if (strcmp(name, qe_isa_name(i)) == 0) {
-            if (!qe_isa_supported(i))
-                cli_usage_error(cmd, "--isa %s: this CPU does not support it", name);
-            return i;
-        }
-    cli_usage_error(cmd, "--isa: unknown instruction set '%s' (auto, c, avx2, avx512-vnni)",
-                    name);
+        return RT_ISA_AUTO;
+    int i = rth_isa_parse(name);
+    if (i < 0)
+        cli_usage_error(cmd, "--isa: unknown instruction set '%s' (auto, c, avx2, avx512-vnni)",
+                        name);
+    if (!rt_isa_supported((rt_isa)i))
+        cli_usage_error(cmd, "--isa %s: this CPU does not support it", name);
+    return (rt_isa)i;
 }
 
 /* The .iotc file records the dataset the model was trained on (quantize
@@ -77,8 +76,8 @@ static void evaluate_iotc(const evaluate_request *q, evaluate_outcome *out)
     nn_status st = iotc_load(f, q->model, &err);
     if (st != NN_OK)
         cli_fail(q->cmd, st, &err);
-    qe_plan *plan;
-    if ((st = qe_plan_create(&plan, &f->m, q->batch, parse_isa(q->cmd, q->isa), &err)) != NN_OK) {
+    rth_model host;
+    if ((st = rth_open(&host, &f->m, parse_isa(q->cmd, q->isa), &err)) != NN_OK) {
         nn_error_prefix(&err, "%s", q->model);
         cli_fail(q->cmd, st, &err);
     }
@@ -109,14 +108,14 @@ static void evaluate_iotc(const evaluate_request *q, evaluate_outcome *out)
         cli_fail(q->cmd, NN_ERR_ARG, &err);
     }
     nn_images img = data_images(&test);
-    st = qe_evaluate(plan, &img, &(nn_eval_config){q->batch, q->threads, out->test_flip}, &out->r,
-                     &err);
+    st = rth_evaluate(&host, &img, &(nn_eval_config){q->batch, q->threads, out->test_flip},
+                      &out->r, &err);
     if (st != NN_OK)
         cli_fail(q->cmd, st, &err);
     out->file_bytes = out->deploy_bytes = f->file_bytes;
     out->macs = qm_model_macs(m);
-    snprintf(out->engine, sizeof out->engine, "int8 %s", qe_isa_name(qe_plan_isa(plan)));
-    qe_plan_free(plan);
+    snprintf(out->engine, sizeof out->engine, "int8 %s", rt_isa_name(host.isa));
+    rth_close(&host);
     iotc_free(f);
     free(f);
     ds_free(&test);

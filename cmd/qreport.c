@@ -2,7 +2,7 @@
 #include "qreport.h"
 
 #include "../compress/mstats.h"
-#include "../compress/qengine.h"
+#include "../export/rt_host.h"
 #include "../compress/wcodec.h"
 
 static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
@@ -10,13 +10,13 @@ static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type 
 nn_status qreport_totals_of(const iotc_model *f, qreport_totals *t, nn_error *err)
 {
     const qm_model *m = &f->m;
-    qe_plan *plan;
-    nn_status st = qe_plan_create(&plan, m, 1, QE_ISA_AUTO, err);
+    rth_model h;
+    nn_status st = rth_open(&h, m, RT_ISA_AUTO, err);
     if (st != NN_OK)
         return st;
-    *t = (qreport_totals){0, 0, qm_model_macs(m), qe_arena_bytes(plan),
-                          qe_isa_name(qe_plan_isa(plan)), f->file_bytes};
-    qe_plan_free(plan);
+    *t = (qreport_totals){0, 0, qm_model_macs(m), rth_arena_bytes(&h), rt_isa_name(h.isa),
+                          rtb_target_name(rtb_host_target()), f->file_bytes};
+    rth_close(&h);
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
         if (!weighted(op))
@@ -124,4 +124,5 @@ void qreport_add_totals(cJSON *j, const qreport_totals *t)
     cJSON_AddNumberToObject(j, "macs", (double)t->macs);
     cJSON_AddNumberToObject(j, "arena_bytes", (double)t->arena_bytes);
     cJSON_AddStringToObject(j, "arena_isa", t->arena_isa);
+    cJSON_AddStringToObject(j, "arena_target", t->arena_target);
 }

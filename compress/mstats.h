@@ -1,6 +1,6 @@
 /* mstats.h - size accounting of float and quantized models for reports
- * (`iotcnn info`, `iotcnn quantize`). The int8 arena is the engine's
- * (qe_arena_bytes). */
+ * (`iotcnn info`, `iotcnn quantize`). The int8 arena is the runtime's
+ * (rt_arena_bytes of the host's image, export/rt_host.h). */
 #ifndef MSTATS_H
 #define MSTATS_H
 

@@ -1,5 +1,6 @@
 /* qmodel.h - a quantized network: what `iotcnn quantize` produces, what a
- * .iotc file holds and what the int8 engine (qengine.h) runs.
+ * .iotc file holds, and what export/rt_build.h turns into the deploy image
+ * that the runtime (runtime/rt.h) runs on the host and on devices.
  *
  * It is a float model after compression: batch norm folded into the conv
  * before it, ReLU fused into its producer, dropout and flatten gone. What is

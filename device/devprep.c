@@ -1,5 +1,6 @@
 /* devprep.c - the host half of `make device-eval`: the first N test images
- * of a dataset, their labels and the host int8 engine's logits (qe_run),
+ * of a dataset, their labels and the host's logits (the runtime on the
+ * host's image, export/rt_host.h),
  * as the files the firmware reads through semihosting, plus meta.txt with
  * the target, the model and the host's correct count.
  *
@@ -12,8 +13,8 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qengine.h"
 #include "../datasets/ds.h"
+#include "../export/rt_host.h"
 
 static int put(const char *dir, const char *name, const void *p, size_t n)
 {
@@ -59,23 +60,18 @@ int main(int argc, char **argv)
                 d.w, m->in_c, m->in_h, m->in_w);
         return 1;
     }
-    qe_plan *p;
-    const int batch = 64;
-    if (qe_plan_create(&p, m, batch, QE_ISA_AUTO, &err) != NN_OK) {
+    rth_model h;
+    if (rth_open(&h, m, RT_ISA_AUTO, &err) != NN_OK) {
         fprintf(stderr, "devprep: %s\n", err.msg);
         return 1;
     }
     const size_t in = (size_t)d.c * d.h * d.w, K = (size_t)m->num_classes;
     int8_t *lg = malloc((size_t)d.n * K);
-    void *arena = malloc(qe_arena_bytes(p));
+    void *arena = aligned_alloc(8, (rth_arena_bytes(&h) + 7) & ~(size_t)7);
     int *pred = malloc(sizeof(int) * (size_t)d.n);
-    if (!lg || !arena || !pred)
+    if (!lg || !arena || !pred || rth_run(&h, arena, d.images, d.n, lg) != NN_OK)
         return 1;
-    for (int i = 0; i < d.n; i += batch) {
-        int nb = d.n - i < batch ? d.n - i : batch;
-        qe_run(p, arena, d.images + (size_t)i * in, nb, lg + (size_t)i * K);
-    }
-    qe_argmax(lg, d.n, m->num_classes, pred);
+    rth_argmax(lg, d.n, m->num_classes, pred);
     int correct = 0;
     for (int i = 0; i < d.n; i++)
         correct += pred[i] == d.labels[i];
@@ -87,7 +83,7 @@ int main(int argc, char **argv)
         return 1;
     printf("{\"images\":%d,\"host_correct\":%d,\"host_accuracy\":%.4f}\n", d.n, correct,
            (double)correct / d.n);
-    qe_plan_free(p);
+    rth_close(&h);
     free(lg), free(arena), free(pred);
     ds_free(&d);
     iotc_free(&f);

@@ -1,7 +1,8 @@
 /* ktestgen.c - the host half of the on-device kernel test: random models
  * (every op and weight format, awkward shapes, extreme quantization
  * parameters) built as deploy images for a target, with random inputs and
- * the host int8 engine's logits (qe_run, C ISA), one file per case:
+ * the host's logits (the same model built as the host's image, run by the
+ * runtime with the best ISA here), one file per case:
  *     kt.bin = u32 count, then per case: u32 image_bytes, u32 in_bytes,
  *              u32 classes, u32 inputs, image (padded to 8), inputs,
  *              expected logits (each padded to 4)
@@ -11,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qengine.h"
 #include "../export/rt_build.h"
+#include "../runtime/rt.h"
 #include "../libnn/nn_rng.h"
 
 static nn_rng R;
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "ktestgen: case %d: invalid model\n", ci);
             return 1;
         }
-        const rtb_options opt = {target, policy, 1};
+        const rtb_options opt = {target, policy, 1, RT_ISA_AUTO};
         rtb_image img;
         nn_error err;
         if (rtb_build(&img, m, &opt, &err) != NN_OK) {
@@ -252,14 +253,20 @@ int main(int argc, char **argv)
         int8_t *lg = malloc((size_t)m->num_classes * n_inputs);
         for (size_t i = 0; i < in_bytes * n_inputs; i++)
             px[i] = (uint8_t)rnd(256);
-        qe_plan *p;
-        const qe_options qo = {QE_ISA_C, QE_SPARSE_AUTO, QE_CONV_AUTO};
-        if (qe_plan_create_opts(&p, m, n_inputs, &qo, &err) != NN_OK) {
+        const rtb_options hopt = {rtb_host_target(), policy, 1, RT_ISA_AUTO};
+        rtb_image host;
+        if (rtb_build(&host, m, &hopt, &err) != NN_OK) {
             fprintf(stderr, "ktestgen: case %d: %s\n", ci, err.msg);
             return 1;
         }
-        void *arena = malloc(qe_arena_bytes(p));
-        qe_run(p, arena, px, n_inputs, lg);
+        void *arena = aligned_alloc(8, (host.arena_bytes + 7) & ~(size_t)7);
+        for (int i = 0; i < n_inputs; i++)
+            if (rt_image_check(host.data, host.bytes, NULL) != RT_OK ||
+                rt_run(host.data, arena, host.arena_bytes, px + i * in_bytes,
+                       lg + (size_t)i * m->num_classes) != RT_OK) {
+                fprintf(stderr, "ktestgen: case %d: the host image fails\n", ci);
+                return 1;
+            }
         put_u32(f, (uint32_t)img.bytes), put_u32(f, (uint32_t)in_bytes);
         put_u32(f, (uint32_t)m->num_classes), put_u32(f, (uint32_t)n_inputs);
         fwrite(img.data, 1, img.bytes, f);
@@ -268,7 +275,7 @@ int main(int argc, char **argv)
         fwrite(lg, 1, (size_t)m->num_classes * n_inputs, f);
         pad(f, (size_t)m->num_classes * n_inputs, 4);
         written++;
-        qe_plan_free(p);
+        rtb_free(&host);
         free(arena), free(px), free(lg);
         rtb_free(&img);
         qm_model_free(m);

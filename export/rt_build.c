@@ -7,11 +7,12 @@
 #include "../compress/iotc.h"
 #include "../libnn/nn_io.h"
 #include "../runtime/rt.h"
+#include "../runtime/rt_config.h"
 #include "../runtime/rt_image.h"
 #include "rt_plan.h"
 
-static const char *const TARGETS[] = {"generic",    "cortex-m0plus", "cortex-m4",
-                                      "cortex-m7",  "cortex-m33",    "cortex-m55"};
+static const char *const TARGETS[] = {"generic",   "cortex-m0plus", "cortex-m4", "cortex-m7",
+                                      "cortex-m33", "cortex-m55",    "x86-64"};
 
 const char *rtb_target_name(int t)
 {
@@ -50,16 +51,46 @@ static uint32_t count_nnz(const qm_op *op)
     return n;
 }
 
-int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse)
+int rtb_host_target(void)
+{
+#if RT_WITH_CONV_X8 && RT_WITH_CONV_X4 && RT_WITH_DENSE_X8 && RT_WITH_DENSE_X4
+    return RT_TARGET_X86_64;
+#else
+    return RT_TARGET_GENERIC;
+#endif
+}
+
+/* x86-64: a dense layer goes sparse (the portable loop over its non-zero
+ * weights) at or below this density, where that beats the ISA's dense
+ * body streaming every weight once per image (docs/int8.md). */
+static double x86_sparse_max(rt_isa isa, int four)
+{
+    switch (isa == RT_ISA_AUTO ? rt_isa_best() : isa) {
+    case RT_ISA_AVX512_VNNI: return 0.005;
+    case RT_ISA_AVX2: return four ? 0.012 : 0.025;
+    default: return 0.2;
+    }
+}
+
+int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse, rt_isa isa)
 {
     if (op->type != QM_CONV2D && op->type != QM_DENSE)
         return RT_WF_NONE;
     const int four = op->weight_bits == 4;
+    /* X8/X4 hold dense layers of up to 2^24 inputs (rt_image.h) */
+    const int x86 = target == RT_TARGET_X86_64 && (op->type == QM_CONV2D || op_k(op) <= 0xffffffu);
+    const int dense_fmt = x86 ? (four ? RT_WF_X4 : RT_WF_X8) : (four ? RT_WF_S4 : RT_WF_S8);
     if (sparse == RTB_SPARSE_NEVER)
-        return four ? RT_WF_S4 : RT_WF_S8;
+        return dense_fmt;
     if (sparse == RTB_SPARSE_ALWAYS)
         return four ? RT_WF_SP4 : RT_WF_SP8;
     double density = op->n_weights ? (double)count_nnz(op) / (double)op->n_weights : 1.0;
+    /* x86-64: convs stay dense (a pruned conv at 30-40% density runs
+     * several times faster in the AVX2 and VNNI bodies than sparse) */
+    if (target == RT_TARGET_X86_64)
+        return op->type == QM_DENSE && density <= x86_sparse_max(isa, four)
+                   ? (four ? RT_WF_SP4 : RT_WF_SP8)
+                   : dense_fmt;
     /* 4-bit conv: the sparse Cortex-M kernel costs ~1.1 instructions per
      * non-zero MAC against ~0.9 per MAC for the dense one, and 2 bytes per
      * non-zero against half a byte per weight: sparse up to half dense.
@@ -255,6 +286,30 @@ static void enc_s4(nn_wbuf *out, const qm_op *op, uint32_t K)
     }
 }
 
+/* X8/X4 (rt_image.h): wsum[Op], then per block of 16 channels and group
+ * of 4 k the 16 x 4 weights; kernel rows padded to kcp. */
+static void enc_x(nn_wbuf *out, const qm_op *op, uint32_t K)
+{
+    const uint32_t taps = op->type == QM_CONV2D ? (uint32_t)(op->kernel * op->in_c) : K;
+    const uint32_t rows = op->type == QM_CONV2D ? (uint32_t)op->kernel : 1;
+    const uint32_t kcp = (taps + RT_X_KG - 1) / RT_X_KG * RT_X_KG, kx = rows * kcp;
+    const uint32_t oc = (uint32_t)op->out_c, Op = (oc + RT_X_OCB - 1) / RT_X_OCB * RT_X_OCB;
+    for (uint32_t o = 0; o < Op; o++) {
+        uint32_t sum = 0;
+        for (uint32_t k = 0; o < oc && k < K; k++)
+            sum += (uint32_t)(int32_t)op->weights[(size_t)o * K + k];
+        nn_wbuf_u32(out, sum);
+    }
+    for (uint32_t b = 0; b < Op / RT_X_OCB; b++)
+        for (uint32_t g = 0; g < kx / RT_X_KG; g++)
+            for (uint32_t i = 0; i < RT_X_OCB * RT_X_KG; i++) {
+                const uint32_t o = b * RT_X_OCB + i / RT_X_KG, kk = g * RT_X_KG + i % RT_X_KG;
+                const uint32_t r = kk / kcp, t = kk % kcp; /* kernel row, tap in it */
+                const int8_t v = o < oc && t < taps ? op->weights[(size_t)o * K + r * taps + t] : 0;
+                nn_wbuf_u8(out, (uint8_t)v);
+            }
+}
+
 /* Encodes op's weights in fmt (falling back to the dense format when the
  * sparse one cannot express the layer); returns the format used. */
 static int encode(nn_wbuf *out, const qm_op *op, int fmt, nn_status *st, nn_error *err)
@@ -278,13 +333,16 @@ static int encode(nn_wbuf *out, const qm_op *op, int fmt, nn_status *st, nn_erro
         free(t), free(blk);
         if (!ok) {
             out->len = mark;
-            fmt = fmt == RT_WF_SP4 ? RT_WF_S4 : RT_WF_S8;
+            fmt = fmt == RT_WF_SP4 ? RT_WF_S4 : RT_WF_S8; /* never on x86-64: its dense
+                                                              layers have no panel limits */
         }
     }
     if (fmt == RT_WF_S8)
         enc_s8(out, op, K);
     else if (fmt == RT_WF_S4)
         enc_s4(out, op, K);
+    else if (fmt == RT_WF_X8 || fmt == RT_WF_X4)
+        enc_x(out, op, K);
     free(sp.valid);
     return fmt;
 }
@@ -332,6 +390,8 @@ static nn_status check_model(const qm_model *m, const rtb_options *opt, nn_error
 static int64_t op_delta(const qm_op *op, int fmt)
 {
     uint64_t ri = (uint64_t)op->in_w * op->in_c, ro = (uint64_t)op->out_w * op->out_c;
+    if (fmt == RT_WF_X8 || fmt == RT_WF_X4) /* the input is copied first: any overlap is */
+        return 0;                           /* safe; 0 lets the output start anywhere below */
     switch (op->type) {
     case QM_CONV2D:
         return rt_plan_delta_rows(op->out_h, op->in_h, op->stride, op->pad,
@@ -347,7 +407,7 @@ static int64_t op_delta(const qm_op *op, int fmt)
 nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in, nn_error *err)
 {
     memset(out, 0, sizeof *out);
-    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0};
+    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
     const rtb_options *opt = opt_in ? opt_in : &defaults;
     if (!rtb_target_name(opt->target))
         return nn_errorf(err, NN_ERR_ARG, "unknown target %d", opt->target);
@@ -377,7 +437,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         oi->nnz = count_nnz(op);
         oi->n_weights = (uint32_t)op->n_weights;
         oi->nonzero_macs = (uint64_t)oi->nnz * op->out_h * op->out_w;
-        oi->fmt = encode(&wb[i], op, rtb_choose_format(op, opt->target, opt->sparse), &st, err);
+        oi->fmt = encode(&wb[i], op, rtb_choose_format(op, opt->target, opt->sparse, opt->isa), &st, err);
         if (st != NN_OK)
             goto done;
         const int32_t z = zero_of(m, op->input);
@@ -416,11 +476,16 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
             bufs[b].last = i;
         pops[i] = (rt_plan_op){1 + i, {a, b}, op_delta(op, out->ops[i].fmt)};
         uint32_t sc = 0;
-        if (op->type == QM_CONV2D) {
-            const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
-            const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
-            const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
+        const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
+        const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
+        const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
+        if (op->type == QM_CONV2D)
             sc = rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt);
+        else if (op->type == QM_DENSE)
+            sc = rt_dense_scratch_bytes(&din, &dout, (uint8_t)out->ops[i].fmt);
+        if (sc == UINT32_MAX) {
+            st = nn_errorf(err, NN_ERR_FORMAT, "op %d: its scratch exceeds the image's limit", i);
+            goto done;
         }
         out->ops[i].scratch_bytes = sc;
         if (sc)

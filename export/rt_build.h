@@ -6,7 +6,7 @@
  * see rtb_choose_format), encodes the weights as the kernels read them,
  * folds the input zero point into the biases, plans the arena (rt_plan.h)
  * and writes the header, op table, input table and CRC. The image computes
- * exactly what compress/qref.c and compress/qe_run compute. */
+ * exactly what compress/qref.c computes, on every target and body. */
 #ifndef RT_BUILD_H
 #define RT_BUILD_H
 
@@ -15,6 +15,7 @@
 
 #include "../compress/qmodel.h"
 #include "../libnn/nn_error.h"
+#include "../runtime/rt.h"
 
 typedef enum {
     RTB_SPARSE_AUTO = 0,   /* by density and target                        */
@@ -26,6 +27,10 @@ typedef struct {
     int target;            /* RT_TARGET_*                                  */
     rtb_sparse sparse;
     int allow_overflow;    /* tests: skip the int32 accumulator bound      */
+    rt_isa isa;            /* x86-64: the ISA the image is for (AUTO: the
+                              best this CPU runs); it moves the density at
+                              which dense layers go sparse. Every ISA runs
+                              every image.                                 */
 } rtb_options;
 
 typedef struct {
@@ -45,14 +50,18 @@ typedef struct {
 } rtb_image;
 
 /* "generic", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33",
- * "cortex-m55"; NULL / -1 for unknown. */
+ * "cortex-m55", "x86-64"; NULL / -1 for unknown. */
 const char *rtb_target_name(int target);
 int rtb_target_parse(const char *name);
 /* 1 for targets whose runtime build uses the DSP-extension kernels. */
 int rtb_target_has_dsp(int target);
 
-/* The weight format op gets for the target and policy. */
-int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse);
+/* The target of the images the host runs: x86-64 where this build's
+ * runtime has the x86 layouts, else generic. */
+int rtb_host_target(void);
+
+/* The weight format op gets for the target, policy and (x86-64) ISA. */
+int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse, rt_isa isa);
 
 /* Builds the image. Errors (NN_ERR_FORMAT naming the op): the model fails
  * qm_model_validate or the accumulator bound (iotc_check_accumulators), a

@@ -43,12 +43,12 @@ nn_status rtx_write_folder(const char *dir, const rtb_image *img, const qm_model
                            const rtx_meta *meta, nn_error *err);
 
 /* The compiler flags of a target's firmware build (documented in
- * docs/deploy.md); "" for generic. */
+ * docs/deploy.md); "" for generic and x86-64. */
 const char *rtx_target_cflags(int target);
 
 /* Bytes of code and constant data the runtime in DIR takes on the target,
- * measured by compiling it with arm-none-eabi-gcc -O2 (generic: the host's
- * cc) and linking it with --gc-sections behind an entry that calls
+ * measured by compiling it with arm-none-eabi-gcc -O2 (generic, x86-64: the
+ * host's cc, objects unlinked) and linking it with --gc-sections behind an entry that calls
  * rt_image_check and rt_run; memcpy, memset and compiler helpers included.
  * Returns -1 when no compiler is found (or it fails); `how` describes the
  * measurement or the failure. */

@@ -1,8 +1,9 @@
 /* fuzz_qdiff.c - differential: random VALID quantized models (fz_gen.h)
- * run on the reference interpreter (compress/qref.c) and on every int8
- * kernel ISA this CPU has (qe_isa_supported: C, AVX2, AVX-512 VNNI), each
- * in one variant the input picks (sparse policy AUTO / NEVER / ALWAYS, or
- * conv IM2COL), as one batch of 1..3 images;
+ * run on the reference interpreter (compress/qref.c) and on the runtime
+ * with every kernel ISA this CPU has (rt_isa_supported: C, AVX2, AVX-512
+ * VNNI), each on an image variant the input picks (the host's layouts
+ * with sparse policy AUTO / NEVER / ALWAYS, or the generic ones), for 1..3
+ * images;
  * every logit must be bit-for-bit identical. The same model must also
  * survive a weight encoding the input picks (wcodec.c) and, for a quarter
  * of the inputs (the input's choice: iotc_encode tries all seven weight

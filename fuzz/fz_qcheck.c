@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qengine.h"
 #include "../compress/qref.h"
 #include "../compress/wcodec.h"
+#include "../export/rt_build.h"
+#include "../runtime/rt.h"
+#include "../runtime/rt_image.h"
 #include "fz_util.h"
 
 uint64_t fzq_cost(const qm_model *m)
@@ -29,7 +31,16 @@ uint64_t fzq_cost(const qm_model *m)
     return s;
 }
 
-static const qe_isa ISAS[] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
+static const rt_isa ISAS[] = {RT_ISA_C, RT_ISA_AVX2, RT_ISA_AVX512_VNNI};
+
+/* Image variant v: the host's layouts with sparse policy AUTO / NEVER /
+ * ALWAYS, or the generic (device) layouts. */
+static rtb_options variant(int v, rt_isa isa)
+{
+    const rtb_options o = {v == 3 ? RT_TARGET_GENERIC : rtb_host_target(),
+                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa};
+    return o;
+}
 
 void fzq_check_engines(const qm_model *m, const uint8_t *pixels, int n, unsigned variants)
 {
@@ -44,38 +55,43 @@ void fzq_check_engines(const qm_model *m, const uint8_t *pixels, int n, unsigned
         memcpy(want + (size_t)i * nc, qm_ref_tensor(m, scratch, m->n_ops - 1), nc);
     }
     for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
-        if (!qe_isa_supported(ISAS[k]))
+        if (!rt_isa_supported(ISAS[k]))
             continue;
-        for (int v = 0; v < 4; v++) { /* sparse AUTO / NEVER / ALWAYS; conv IM2COL */
+        for (int v = 0; v < 4; v++) {
             if (!(variants >> (4 * k + v) & 1))
                 continue;
-            const qe_options opt = {ISAS[k], (qe_sparse_policy)(v % 3),
-                                    v == 3 ? QE_CONV_IM2COL : QE_CONV_AUTO};
-            qe_plan *p = NULL;
+            const rtb_options opt = variant(v, ISAS[k]);
+            rtb_image img;
             nn_error err;
-            nn_status st = qe_plan_create_opts(&p, m, n, &opt, &err);
-            if (st == NN_ERR_NOMEM)
+            nn_status st = rtb_build(&img, m, &opt, &err);
+            /* the image's limits (16-bit shapes, 2 GB) are below qmodel.h's */
+            if (st == NN_ERR_NOMEM || st == NN_ERR_FORMAT)
                 continue;
             if (st != NN_OK)
-                fz_fail("%s variant %d: a valid model is refused by the engine: %s",
-                        qe_isa_name(ISAS[k]), v, err.msg);
-            size_t ab = qe_arena_bytes(p);
-            uint8_t *arena = malloc(ab);
+                fz_fail("%s variant %d: rtb_build: %s", rt_isa_name(ISAS[k]), v, err.msg);
+            rt_info info;
+            rt_status rs = rt_image_check(img.data, img.bytes, &info);
+            if (rs != RT_OK)
+                fz_fail("%s variant %d: the built image fails its check: %s (op %d, offset %u)",
+                        rt_isa_name(ISAS[k]), v, rt_status_str(rs), info.bad_op, info.bad_offset);
+            const size_t ab = (img.arena_bytes + 7) & ~(size_t)7;
+            uint8_t *arena = aligned_alloc(8, ab ? ab : 8);
             if (!arena)
                 fz_fail("out of memory for a %zu-byte arena", ab);
             memset(arena, 0x5a + 17 * v, ab); /* stale contents must not matter */
             memset(got, 0x7f, (size_t)n * nc);
-            if (qe_run(p, arena, pixels, n, got) != NN_OK)
-                fz_fail("qe_run refused valid arguments");
+            for (int i = 0; i < n; i++)
+                if (rt_run_isa(img.data, arena, ab, pixels + (size_t)i * in_size, got + i * nc,
+                               ISAS[k]) != RT_OK)
+                    fz_fail("rt_run_isa refused valid arguments");
             for (size_t j = 0; j < (size_t)n * nc; j++)
                 if (got[j] != want[j])
-                    fz_fail("%s variant %d (op %d: %s): image %zu logit %zu is %d, the "
+                    fz_fail("%s variant %d (last op in format %d): image %zu logit %zu is %d, the "
                             "reference says %d",
-                            qe_isa_name(ISAS[k]), v, m->n_ops - 1,
-                            qe_plan_op_kernel(p, m->n_ops - 1), j / nc, j % nc, got[j],
-                            want[j]);
+                            rt_isa_name(ISAS[k]), v, img.ops[m->n_ops - 1].fmt, j / nc, j % nc,
+                            got[j], want[j]);
             free(arena);
-            qe_plan_free(p);
+            rtb_free(&img);
         }
     }
     free(scratch);

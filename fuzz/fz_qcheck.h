@@ -1,6 +1,7 @@
-/* fz_qcheck.h - the checks the quantized-model fuzz targets share: every int8
- * kernel ISA against the reference interpreter, .iotc round trips, every
- * weight encoding. Each aborts (fz_fail) with what differed. */
+/* fz_qcheck.h - the checks the quantized-model fuzz targets share: the
+ * runtime's kernel bodies (every ISA, every weight layout) against the
+ * reference interpreter, .iotc round trips, every weight encoding. Each
+ * aborts (fz_fail) with what differed. */
 #ifndef FZ_QCHECK_H
 #define FZ_QCHECK_H
 
@@ -16,11 +17,15 @@
 uint64_t fzq_cost(const qm_model *m);
 
 /* Runs the n images (n, in_c, in_h, in_w) through qm_ref_run and through
- * qe_run as one batch on every ISA this CPU supports (C, AVX2, AVX-512
- * VNNI), in the variants whose bit is set in `variants`: bit 4 * isa + v,
- * isa 0..2 in that order, v 0..2 the sparse policy AUTO / NEVER / ALWAYS,
- * v 3 conv IM2COL (FZQ_ALL: all twelve). Every logit must be identical.
- * m must have passed qm_model_validate and iotc_check_accumulators. */
+ * the runtime (a deploy image built by rtb_build, rt_image_check, then
+ * rt_run_isa per image in an arena of stale bytes) on every ISA this CPU
+ * supports (C, AVX2, AVX-512 VNNI), in the variants whose bit is set in
+ * `variants`: bit 4 * isa + v, isa 0..2 in that order, v 0..2 the host's
+ * layouts (x86-64: X8/X4 and sparse) with the sparse policy AUTO / NEVER /
+ * ALWAYS, v 3 the generic (device) layouts (FZQ_ALL: all twelve). Every
+ * logit must be identical. Models beyond the image's limits (16-bit
+ * shapes) are skipped. m must have passed qm_model_validate and
+ * iotc_check_accumulators. */
 #define FZQ_ALL 0xfffu
 void fzq_check_engines(const qm_model *m, const uint8_t *pixels, int n, unsigned variants);
 

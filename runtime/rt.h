@@ -19,10 +19,19 @@
  *
  * Kernels (the CMSIS-NN shape): one function per op and weight format,
  * plain structs for dimensions, parameters and quantization, a context
- * {buf, size} for scratch sized by the *_scratch_bytes companion, a status
- * return. Each kernel has a portable C body and, where the target has the
- * DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7, M33, M55), a DSP body
- * picked at compile time; every body gives the same bytes.
+ * {buf, size, isa} for scratch sized by the *_scratch_bytes companion and
+ * the instruction set, a status return. Each kernel has a portable C body
+ * (which runs every weight format) and, depending on the target:
+ *   - Cortex-M with the DSP extension (__ARM_FEATURE_DSP: M4, M7, M33,
+ *     M55): DSP bodies, picked at compile time;
+ *   - x86-64 (GCC or Clang): the x86 weight layouts (X8, X4; rt_image.h)
+ *     for conv2d and dense, with AVX2 and AVX-512 VNNI bodies compiled
+ *     with per-function target attributes (no -m flag needed) and picked
+ *     at run time from what the CPU supports (rt_isa_best), or as the
+ *     caller asks (rt_context.isa, rt_run_isa). Builds for other cores
+ *     contain none of it (rt_config.h).
+ * Every body gives the same bytes: int32 accumulation modulo 2^32 and
+ * qmodel.h's requantization, bit for bit.
  * rt_config.h can leave kernels out of a build (`iotcnn export` writes one
  * with only what the model uses); rt_image_check then refuses an image that
  * needs a missing kernel (RT_E_UNSUPPORTED). */
@@ -68,13 +77,39 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info);
  * meaningful for an image that passed rt_image_check. */
 uint32_t rt_arena_bytes(const void *image);
 
+/* Instruction sets of the kernel bodies. Explicit values: they appear in
+ * reports. */
+typedef enum {
+    RT_ISA_AUTO = 0,        /* the best this CPU runs (rt_isa_best)          */
+    RT_ISA_C = 1,           /* the bodies compiled in for every core: the
+                               portable C ones (and, on a Cortex-M with the
+                               DSP extension, the DSP ones)                   */
+    RT_ISA_AVX2 = 2,        /* x86-64 AVX2                                   */
+    RT_ISA_AVX512_VNNI = 3  /* x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)      */
+} rt_isa;
+
+/* "auto", "c", "avx2", "avx512-vnni"; NULL for an unknown value. */
+const char *rt_isa_name(rt_isa isa);
+
+/* 1 when this build has the ISA's bodies and this CPU (and OS) can run
+ * them; AUTO and C always can. Reads the CPU's features as libgcc found
+ * them (__builtin_cpu_supports): no state of the runtime's own. Only a
+ * build with the x86 layouts has x86 bodies. */
+int rt_isa_supported(rt_isa isa);
+
+/* AVX-512 VNNI, else AVX2, else C. */
+rt_isa rt_isa_best(void);
+
 /* One inference. The image must have passed rt_image_check (rt_run checks
  * only the magic and the arena size). arena: 8-byte aligned, arena_bytes >=
  * rt_arena_bytes(image). pixels (in_c, in_h, in_w) uint8; logits
  * (num_classes) int8. RT_E_ARG on a NULL pointer, a misaligned or short
- * arena; RT_E_MAGIC on a non-image. */
+ * arena; RT_E_MAGIC on a non-image. rt_run uses RT_ISA_AUTO; rt_run_isa
+ * the given ISA (RT_E_UNSUPPORTED when rt_isa_supported says no). */
 rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
                  int8_t *logits);
+rt_status rt_run_isa(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
+                     int8_t *logits, rt_isa isa);
 
 /* ---- kernels ------------------------------------------------------------------ */
 
@@ -83,10 +118,14 @@ typedef struct {
     uint16_t h, w, c;
 } rt_dims;
 
-/* Scratch memory for a kernel. */
+/* How a conv2d or dense kernel runs: its scratch memory and, in a build
+ * with x86 bodies, the instruction set (RT_ISA_AUTO, i.e. 0, or one that
+ * rt_isa_supported accepts, else the kernel returns RT_E_UNSUPPORTED).
+ * Other builds have one body per format and never read isa. */
 typedef struct {
     void *buf;     /* 8-byte aligned */
     uint32_t size; /* bytes          */
+    rt_isa isa;
 } rt_context;
 
 /* conv2d and pools: window, stride, zero padding (conv2d only). */
@@ -111,7 +150,8 @@ typedef struct {
 
 /* conv2d: x (in) -> y (out), weights (out.c, k, k, in.c) in w's format.
  * in_zero is the input's zero point (padding value). y must not overlap x
- * except as the arena planner allows (docs/deploy.md). */
+ * except as the arena planner allows (docs/deploy.md). The x86 layouts
+ * (X8, X4) copy x into scratch first, so y may overlap x in any way. */
 rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero, const rt_quant *q,
                     const rt_dims *in, const int8_t *x, const rt_weights *w, const rt_dims *out,
                     int8_t *y);

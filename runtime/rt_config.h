@@ -1,5 +1,5 @@
 /* rt_config.h - which kernels a runtime build contains. The default is
- * all of them. `iotcnn export` writes a replacement next to the runtime
+ * all of them (the x86 layouts on x86-64 only). `iotcnn export` writes a replacement next to the runtime
  * sources that enables only what the exported model uses, so a firmware
  * carries no code it does not run; rt_image_check then refuses an image
  * that needs a kernel left out (RT_E_UNSUPPORTED). A build may also pass
@@ -9,6 +9,14 @@
 
 #ifdef RT_CONFIG_FILE
 #include RT_CONFIG_FILE
+#endif
+
+/* The x86 layouts (X8, X4) default to x86-64 hosts only: a build for any
+ * other core contains none of their code. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RT_DEFAULT_X86 1
+#else
+#define RT_DEFAULT_X86 0
 #endif
 
 /* conv2d by weight format */
@@ -24,6 +32,12 @@
 #ifndef RT_WITH_CONV_SP8
 #define RT_WITH_CONV_SP8 1
 #endif
+#ifndef RT_WITH_CONV_X8
+#define RT_WITH_CONV_X8 RT_DEFAULT_X86
+#endif
+#ifndef RT_WITH_CONV_X4
+#define RT_WITH_CONV_X4 RT_DEFAULT_X86
+#endif
 /* dense by weight format */
 #ifndef RT_WITH_DENSE_S8
 #define RT_WITH_DENSE_S8 1
@@ -36,6 +50,12 @@
 #endif
 #ifndef RT_WITH_DENSE_SP8
 #define RT_WITH_DENSE_SP8 1
+#endif
+#ifndef RT_WITH_DENSE_X8
+#define RT_WITH_DENSE_X8 RT_DEFAULT_X86
+#endif
+#ifndef RT_WITH_DENSE_X4
+#define RT_WITH_DENSE_X4 RT_DEFAULT_X86
 #endif
 /* the other ops */
 #ifndef RT_WITH_MAXPOOL

@@ -10,7 +10,9 @@
  *              before the next pixel; output row oy is written while input
  *              rows from oy * stride - pad on are still read.
  *   SP4, SP8   output rows in pairs (oy, oy + 1): the pair's panel is built
- *              from the input before any output of the pair is written. */
+ *              from the input before any output of the pair is written.
+ *   X8, X4     the whole input is copied into scratch (padded) before any
+ *              output is written, by every body (rt_x.c). */
 #include "rt_internal.h"
 
 /* Wrapping int32 accumulation without signed overflow. */
@@ -208,6 +210,10 @@ uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const 
     case RT_WF_S4: /* DSP: the panel */
     case RT_WF_SP4:
     case RT_WF_SP8: return rt_panel(win, in).bytes;
+#if RT_WITH_X
+    case RT_WF_X8:
+    case RT_WF_X4: return rt_x_scratch_bytes(in->h, in->w, in->c, win->pad, fmt);
+#endif
     default: return 0;
     }
 }
@@ -253,6 +259,20 @@ rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero,
 #endif
 #if RT_WITH_CONV_SP8
     case RT_WF_SP8: rt_conv_sp8_c(&j); return RT_OK;
+#endif
+#if RT_WITH_CONV_X8
+    case RT_WF_X8:
+#endif
+#if RT_WITH_CONV_X4
+    case RT_WF_X4:
+#endif
+#if RT_WITH_CONV_X8 || RT_WITH_CONV_X4
+    {
+        const rt_x_job xj = {in->h,  in->w,   in->c,  win->kernel, win->stride, win->pad,
+                             out->h, out->w,  out->c, in_zero,     w->fmt,      q,
+                             x,      (const uint8_t *)w->data, y, ctx->buf};
+        return rt_x_run(&xj, ctx->isa);
+    }
 #endif
     default: return RT_E_UNSUPPORTED;
     }

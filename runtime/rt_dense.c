@@ -2,7 +2,8 @@
  * requant(bias'[o] + sum_k w[o][k] * x[k]) in every weight format. The
  * portable bodies serve every target: a dense layer runs each weight once
  * per image, so it is a few percent of a CNN's time; the DSP build adds
- * only the 8-bit pair loop. */
+ * only the 8-bit pair loop. The x86 layouts (X8, X4) run as a 1x1 conv
+ * (rt_x.c). */
 #include "rt_internal.h"
 
 #define ACC_ADD(acc, v) ((acc) += (uint32_t)(int32_t)(v))
@@ -24,10 +25,16 @@ static uint32_t dot_s8(const int8_t *w, const int8_t *x, uint32_t K)
 rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, const int8_t *x,
                    const rt_weights *w, const rt_dims *out, int8_t *y)
 {
-    (void)ctx;
     if (!q || !in || !x || !w || !out || !y || !w->data)
         return RT_E_ARG;
     const uint32_t K = (uint32_t)in->h * in->w * in->c;
+#if RT_WITH_X /* the x86 layouts need scratch; the other formats none */
+    const uint32_t need = rt_dense_scratch_bytes(in, out, w->fmt);
+    if (need && (!ctx || !ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
+        return RT_E_ARG;
+#else
+    (void)ctx;
+#endif
     const uint8_t *p = (const uint8_t *)w->data;
     const int O = out->c;
     (void)K, (void)p, (void)O; /* unused when rt_config.h leaves every format out */
@@ -91,6 +98,18 @@ rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, 
         return RT_OK;
     }
 #endif
+#if RT_WITH_DENSE_X8
+    case RT_WF_X8:
+#endif
+#if RT_WITH_DENSE_X4
+    case RT_WF_X4:
+#endif
+#if RT_WITH_DENSE_X8 || RT_WITH_DENSE_X4
+    {
+        const rt_x_job xj = {1, 1, K, 1, 1, 0, 1, 1, (uint32_t)O, 0, w->fmt, q, x, p, y, ctx->buf};
+        return rt_x_run(&xj, ctx->isa);
+    }
+#endif
     default: return RT_E_UNSUPPORTED;
     }
 }
@@ -98,5 +117,9 @@ rt_status rt_dense(const rt_context *ctx, const rt_quant *q, const rt_dims *in, 
 uint32_t rt_dense_scratch_bytes(const rt_dims *in, const rt_dims *out, uint8_t fmt)
 {
     (void)in, (void)out, (void)fmt;
+#if RT_WITH_X
+    if (fmt == RT_WF_X8 || fmt == RT_WF_X4)
+        return rt_x_scratch_bytes(1, 1, (uint32_t)in->h * in->w * in->c, 0, fmt);
+#endif
     return 0;
 }

@@ -174,16 +174,43 @@ static rt_status check_sp8(checker *k, const uint8_t *w, uint32_t bytes, uint32_
     return RT_OK;
 }
 
+#if RT_WITH_X
+/* X8/X4: padding weights (channels from oc, taps from `taps` in each
+ * kernel row of kcp) zero, 4-bit weights in [-7, 7] (the AVX2 body's int16
+ * partial sums rely on it), wsum[o] the sum of channel o's weights: then
+ * every body computes the same bytes. */
+static rt_status check_x(checker *k, const uint8_t *w, uint32_t op, uint32_t oc, uint32_t kx,
+                         uint32_t kcp, uint32_t taps, int four)
+{
+    const int8_t *wb = (const int8_t *)(w + 4u * op);
+    for (uint32_t o = 0; o < op; o++) {
+        uint32_t sum = 0;
+        const int8_t *wo = wb + (size_t)(o / RT_X_OCB) * kx * RT_X_OCB + (o % RT_X_OCB) * RT_X_KG;
+        for (uint32_t kk = 0; kk < kx; kk++) {
+            const int32_t v = wo[(size_t)(kk / RT_X_KG) * (RT_X_OCB * RT_X_KG) + kk % RT_X_KG];
+            if ((v && (o >= oc || kk % kcp >= taps)) || (four && (v < -7 || v > 7)))
+                return fail(k, RT_E_FORMAT, RT_O_W_OFF);
+            sum += (uint32_t)v;
+        }
+        if (rt_rd32(w + 4u * o) != sum)
+            return fail(k, RT_E_FORMAT, RT_O_W_OFF);
+    }
+    return RT_OK;
+}
+#endif
+
 /* ---- one op -------------------------------------------------------------------------- */
 
 static int fmt_built(uint32_t type, uint32_t fmt)
 {
     if (type == RT_OP_CONV2D)
         return (fmt == RT_WF_S8 && RT_WITH_CONV_S8) || (fmt == RT_WF_S4 && RT_WITH_CONV_S4) ||
-               (fmt == RT_WF_SP4 && RT_WITH_CONV_SP4) || (fmt == RT_WF_SP8 && RT_WITH_CONV_SP8);
+               (fmt == RT_WF_SP4 && RT_WITH_CONV_SP4) || (fmt == RT_WF_SP8 && RT_WITH_CONV_SP8) ||
+               (fmt == RT_WF_X8 && RT_WITH_CONV_X8) || (fmt == RT_WF_X4 && RT_WITH_CONV_X4);
     if (type == RT_OP_DENSE)
         return (fmt == RT_WF_S8 && RT_WITH_DENSE_S8) || (fmt == RT_WF_S4 && RT_WITH_DENSE_S4) ||
-               (fmt == RT_WF_SP4 && RT_WITH_DENSE_SP4) || (fmt == RT_WF_SP8 && RT_WITH_DENSE_SP8);
+               (fmt == RT_WF_SP4 && RT_WITH_DENSE_SP4) || (fmt == RT_WF_SP8 && RT_WITH_DENSE_SP8) ||
+               (fmt == RT_WF_X8 && RT_WITH_DENSE_X8) || (fmt == RT_WF_X4 && RT_WITH_DENSE_X4);
     return (type == RT_OP_MAXPOOL && RT_WITH_MAXPOOL) || (type == RT_OP_AVGPOOL && RT_WITH_AVGPOOL) ||
            (type == RT_OP_GLOBAL_AVGPOOL && RT_WITH_GLOBAL_AVGPOOL) || (type == RT_OP_ADD && RT_WITH_ADD);
 }
@@ -200,7 +227,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
 
     if (type < RT_OP_CONV2D || type > RT_OP_ADD)
         return fail(k, RT_E_FORMAT, RT_O_TYPE);
-    if (weighted ? (fmt < RT_WF_S8 || fmt > RT_WF_SP8) : fmt != RT_WF_NONE)
+    if (weighted ? (fmt < RT_WF_S8 || fmt > RT_WF_X4) : fmt != RT_WF_NONE)
         return fail(k, RT_E_FORMAT, RT_O_WFMT);
     if (r[RT_O_FLAGS] > 1)
         return fail(k, RT_E_FORMAT, RT_O_FLAGS);
@@ -255,6 +282,14 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             return fail(k, RT_E_FORMAT, RT_O_IN_C);
         need = rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
     }
+#if RT_WITH_X
+    if (fmt == RT_WF_X8 || fmt == RT_WF_X4) {
+        if (in_sz > 0xffffffu) /* dense: every K below fits the kernels' u32 */
+            return fail(k, RT_E_FORMAT, RT_O_IN_C);
+        if (type == RT_OP_DENSE)
+            need = rt_dense_scratch_bytes(&din, &dout, (uint8_t)fmt);
+    }
+#endif
     if (sc_bytes < need || (sc_bytes && (sc_off & 7)) || !inside(sc_off, sc_bytes, k->arena))
         return fail(k, RT_E_FORMAT, RT_O_SCRATCH_BYTES);
     if (!sc_bytes && sc_off)
@@ -339,6 +374,20 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             return fail(k, RT_E_FORMAT, RT_O_AUX0);
         break;
     }
+#if RT_WITH_X
+    case RT_WF_X8:
+    case RT_WF_X4: {
+        /* every body reads every weight of the layout, padding included */
+        const uint32_t taps = type == RT_OP_CONV2D ? kern * ic : (uint32_t)K;
+        const uint32_t kr = type == RT_OP_CONV2D ? kern : 1, kcp = rt_x_kcp(1, taps);
+        const uint32_t op = rt_x_op(oc), kx = kr * kcp;
+        if (w_bytes != 4ull * op + (uint64_t)op * kx)
+            return fail(k, RT_E_FORMAT, RT_O_W_BYTES);
+        if (rt_rd32(r + RT_O_AUX0))
+            return fail(k, RT_E_FORMAT, RT_O_AUX0);
+        return check_x(k, w, op, oc, kx, kcp, taps, fmt == RT_WF_X4);
+    }
+#endif
     }
     return RT_OK;
 }
@@ -387,7 +436,7 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
     I->macs = rt_rd32(im + RT_H_MACS), I->nonzero_macs = rt_rd32(im + RT_H_NONZERO_MACS);
     I->weight_bytes = rt_rd32(im + RT_H_WEIGHT_BYTES);
 
-    if (I->target > RT_TARGET_CORTEX_M55)
+    if (I->target > RT_TARGET_X86_64)
         return fail(&k, RT_E_FORMAT, RT_H_TARGET);
     if (im[RT_H_FLAGS] || rt_rd16(im + RT_H_RESERVED0) || rt_rd32(im + RT_H_RESERVED1) ||
         rt_rd32(im + RT_H_RESERVED1 + 4))

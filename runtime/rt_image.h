@@ -23,7 +23,9 @@
  *   16 u32 arena_bytes  bytes of arena rt_run needs (8-byte aligned base)
  *   20 u8  target       RT_TARGET_* the builder chose layouts for (any
  *                       runtime build can run any target's image; the target
- *                       only changes which layouts and arena plan were picked)
+ *                       only changes which layouts and arena plan were picked;
+ *                       only x86-64 images use X8/X4, which builds for
+ *                       other cores leave out: RT_E_UNSUPPORTED there)
  *   21 u8  flags        0
  *   22 u16 n_ops        1..RT_MAX_OPS
  *   24 u16 in_c, 26 u16 in_h, 28 u16 in_w   input image (pixels CHW uint8)
@@ -98,6 +100,24 @@
  *              (addresses as for SP4, delta <= 65535, no skip entries, no
  *              blocks), int8 w[n] (non-zero), a zero byte if n is odd;
  *              the payload ends with zero padding to a multiple of 4.
+ *   RT_WF_X8   blocked 8-bit, the x86 bodies' layout (rt_x.c; it is the
+ *              operand order of AVX-512 VNNI's vpdpbusd, and AVX2 reads
+ *              it too). conv2d: each kernel row's kernel * in_c taps padded
+ *              with zero weights to kcp, the next multiple of 4, so the k
+ *              index kk = ky * kcp + kx * in_c + c runs over Kx = kernel *
+ *              kcp; dense: kk = k over Kx = K rounded up to a multiple of
+ *              4. Output channels in blocks of 16 (Op = out_c rounded up to
+ *              16, the padding channels all zero). The payload:
+ *                i32 wsum[Op]   sum_k w[o][k] modulo 2^32: what the bodies
+ *                               that read x + 128 as unsigned bytes take
+ *                               back out (128 * wsum)
+ *                i8  w[Op / 16][Kx / 4][16][4]   weight (o, kk) at
+ *                    (o / 16) * Kx * 16 + (kk / 4) * 64 + (o % 16) * 4 + kk % 4
+ *              so w_bytes = 4 * Op + Op * Kx; every padding weight is 0
+ *              (dense: K up to 2^24).
+ *   RT_WF_X4   the same layout and payload with every weight in [-7, 7]
+ *              (a byte each): AVX2's 4-bit body (vpmaddubsw, int16
+ *              partial sums) relies on the bound.
  *
  * The panel (sparse conv2d addresses). The conv kernels for RT_WF_SP4 and
  * RT_WF_SP8 compute two output rows at once and read their input from a
@@ -143,7 +163,9 @@ enum {
     RT_WF_S8 = 1,
     RT_WF_S4 = 2,
     RT_WF_SP4 = 3,
-    RT_WF_SP8 = 4
+    RT_WF_SP8 = 4,
+    RT_WF_X8 = 5,
+    RT_WF_X4 = 6
 };
 
 /* Targets (header byte 20), stored in images. Never renumber. */
@@ -153,7 +175,8 @@ enum {
     RT_TARGET_CORTEX_M4 = 2,
     RT_TARGET_CORTEX_M7 = 3,
     RT_TARGET_CORTEX_M33 = 4,
-    RT_TARGET_CORTEX_M55 = 5
+    RT_TARGET_CORTEX_M55 = 5,
+    RT_TARGET_X86_64 = 6
 };
 
 /* Header field offsets. */
@@ -222,5 +245,9 @@ enum {
 #define RT_SP4_MAX_DELTA_DENSE 4095
 #define RT_SP4_MAX_DELTA_CONV 4092
 #define RT_SP4_BLOCK_ABS_SUM 255
+
+/* X8/X4: output channels per block, k values per group. */
+#define RT_X_OCB 16
+#define RT_X_KG 4
 
 #endif

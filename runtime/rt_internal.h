@@ -20,6 +20,17 @@
 #define RT_DSP 0
 #endif
 
+/* x86 bodies (AVX2, AVX-512 VNNI) of the x86 layouts: on x86-64 with GCC
+ * or Clang (their target attributes and intrinsics) when rt_config.h keeps
+ * an x86 layout. Elsewhere they compile to nothing and the x86 ISAs report
+ * themselves unsupported. */
+#define RT_WITH_X (RT_WITH_CONV_X8 || RT_WITH_CONV_X4 || RT_WITH_DENSE_X8 || RT_WITH_DENSE_X4)
+#if defined(__x86_64__) && defined(__GNUC__) && RT_WITH_X
+#define RT_X86 1
+#else
+#define RT_X86 0
+#endif
+
 #if defined(__GNUC__)
 #define RT_INLINE static inline __attribute__((always_inline))
 #define RT_NOINLINE __attribute__((noinline))
@@ -81,7 +92,60 @@ RT_INLINE rt_panel_geom rt_panel(const rt_window *win, const rt_dims *in)
     return g;
 }
 
-/* ---- kernel bodies (rt_conv.c, rt_dense.c, rt_dsp.c) -------------------------------- */
+/* ---- the x86 layouts X8, X4 (rt_image.h) ------------------------------------------ */
+
+/* k values per output channel in the layout: conv2d kernel * kcp, the
+ * kernel row of kernel * in_c taps padded to kcp (a multiple of 4); dense
+ * (kernel 1, in_c = K) K padded to a multiple of 4. */
+RT_INLINE uint32_t rt_x_kcp(uint32_t kernel, uint32_t in_c)
+{
+    return (kernel * in_c + RT_X_KG - 1) / RT_X_KG * RT_X_KG;
+}
+/* Output channels padded to whole blocks. */
+RT_INLINE uint32_t rt_x_op(uint32_t out_c) { return (out_c + RT_X_OCB - 1) / RT_X_OCB * RT_X_OCB; }
+
+/* Scratch of an X8/X4 conv2d or dense layer: its input padded on every
+ * side with in_zero, one element per value (int16 for X8, which AVX2
+ * multiplies in int16 pairs; a byte otherwise), and RT_X_SLACK bytes that
+ * the last window's kernel row, padded to kcp, reads past the end. A dense
+ * layer is a 1x1 conv of a 1x1xK input. Beyond 2^31 bytes the result is
+ * UINT32_MAX (no arena holds it). */
+#define RT_X_SLACK 64
+RT_INLINE uint32_t rt_x_scratch_bytes(uint32_t h, uint32_t w, uint32_t c, uint32_t pad,
+                                      uint8_t fmt)
+{
+    const uint64_t n = ((uint64_t)h + 2u * pad) * ((uint64_t)w + 2u * pad) * c *
+                           (fmt == RT_WF_X8 ? 2u : 1u) + RT_X_SLACK;
+    return n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)((n + 7u) & ~7ull);
+}
+
+/* One X8/X4 layer for the bodies: a conv2d, or a dense layer as a 1x1 conv
+ * of a 1x1xK image. */
+typedef struct {
+    uint32_t h, w, c;      /* input                                   */
+    uint32_t k, s, pad;    /* window                                  */
+    uint32_t oh, ow, oc;   /* output                                  */
+    int32_t in_zero;
+    uint8_t fmt;           /* RT_WF_X8 or RT_WF_X4                    */
+    const rt_quant *q;
+    const int8_t *x;       /* (h, w, c)                               */
+    const uint8_t *wp;     /* the payload: wsum[op], then the blocks  */
+    int8_t *y;             /* (oh, ow, oc); may overlap x             */
+    void *scratch;         /* rt_x_scratch_bytes, 8-aligned           */
+} rt_x_job;
+
+/* The bodies. The C one is the reference; the x86 ones run only where
+ * rt_isa_supported says so. */
+void rt_x_c(const rt_x_job *j);
+#if RT_X86
+void rt_x_avx2(const rt_x_job *j);
+void rt_x_avx512(const rt_x_job *j);
+#endif
+/* Runs j with isa (RT_ISA_AUTO resolved; RT_E_UNSUPPORTED for an ISA this
+ * build or CPU lacks). */
+rt_status rt_x_run(const rt_x_job *j, rt_isa isa);
+
+/* ---- kernel bodies (rt_conv.c, rt_dense.c, rt_dsp.c, rt_avx2.c, rt_avx512.c) --------- */
 
 typedef struct {
     const rt_window *win;

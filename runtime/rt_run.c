@@ -21,7 +21,7 @@ static void input_table(const uint8_t *im, int8_t *x, const uint8_t *pixels)
     }
 }
 
-static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar)
+static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar, rt_isa isa)
 {
     const uint32_t type = r[RT_O_TYPE];
     const rt_window win = {r[RT_O_KERNEL], r[RT_O_STRIDE], r[RT_O_PAD]};
@@ -40,7 +40,14 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar)
                             (const int32_t *)(const void *)(im + q_off + 4 * O), im + q_off + 8 * O,
                             (int8_t)r[RT_O_OUT_ZERO], lo, (int8_t)r[RT_O_HI]};
         const rt_weights w = {im + rt_rd32(r + RT_O_W_OFF), rt_rd32(r + RT_O_W_BYTES), r[RT_O_WFMT]};
-        const rt_context ctx = {ar + rt_rd32(r + RT_O_SCRATCH_OFF), rt_rd32(r + RT_O_SCRATCH_BYTES)};
+        rt_context ctx;
+        ctx.buf = ar + rt_rd32(r + RT_O_SCRATCH_OFF);
+        ctx.size = rt_rd32(r + RT_O_SCRATCH_BYTES);
+#if RT_X86 /* other builds never read it */
+        ctx.isa = isa;
+#else
+        (void)isa;
+#endif
         if (type == RT_OP_CONV2D)
             return rt_conv2d(&ctx, &win, in_zero, &q, &in, x, &w, &out, y);
         return rt_dense(&ctx, &q, &in, x, &w, &out, y);
@@ -67,8 +74,53 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar)
     }
 }
 
-rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
-                 int8_t *logits)
+/* ---- instruction sets ------------------------------------------------------------------ */
+
+const char *rt_isa_name(rt_isa isa)
+{
+    switch (isa) {
+    case RT_ISA_AUTO: return "auto";
+    case RT_ISA_C: return "c";
+    case RT_ISA_AVX2: return "avx2";
+    case RT_ISA_AVX512_VNNI: return "avx512-vnni";
+    }
+    return 0;
+}
+
+int rt_isa_supported(rt_isa isa)
+{
+    switch (isa) {
+    case RT_ISA_AUTO:
+    case RT_ISA_C: return 1;
+#if RT_X86
+    /* libgcc fills its CPU model in a constructor; a freestanding program
+     * may have none, so ask it to (it does so once) */
+    case RT_ISA_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2");
+    case RT_ISA_AVX512_VNNI:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+    default: return 0;
+    }
+}
+
+rt_isa rt_isa_best(void)
+{
+    if (rt_isa_supported(RT_ISA_AVX512_VNNI))
+        return RT_ISA_AVX512_VNNI;
+    if (rt_isa_supported(RT_ISA_AVX2))
+        return RT_ISA_AVX2;
+    return RT_ISA_C;
+}
+
+/* ---- one inference ------------------------------------------------------------------------ */
+
+/* isa: resolved (never AUTO). Inlined into both entries: a build that
+ * calls only rt_run (a firmware, linked with --gc-sections) carries one
+ * copy, as before there was a choice. */
+RT_INLINE rt_status run_image(const void *image, void *arena, size_t arena_bytes,
+                           const uint8_t *pixels, int8_t *logits, rt_isa isa)
 {
     const uint8_t *im = (const uint8_t *)image;
     if (!im || !arena || !pixels || !logits || ((uintptr_t)im & 3))
@@ -83,11 +135,32 @@ rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8
     const uint8_t *r = im + rt_rd32(im + RT_H_OPS_OFF);
     for (uint32_t i = 0; i < n_ops; i++, r += RT_OP_BYTES) {
         RT_OP_HOOK(i);
-        rt_status st = run_op(im, r, ar);
+        rt_status st = run_op(im, r, ar, isa);
         if (st != RT_OK)
             return st;
     }
     RT_OP_HOOK(n_ops);
     memcpy(logits, ar + rt_rd32(im + RT_H_OUTPUT_OFF), rt_rd16(im + RT_H_NUM_CLASSES));
     return RT_OK;
+}
+
+rt_status rt_run(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
+                 int8_t *logits)
+{
+#if RT_X86
+    const rt_isa isa = rt_isa_best();
+#else
+    const rt_isa isa = RT_ISA_C;
+#endif
+    return run_image(image, arena, arena_bytes, pixels, logits, isa);
+}
+
+rt_status rt_run_isa(const void *image, void *arena, size_t arena_bytes, const uint8_t *pixels,
+                     int8_t *logits, rt_isa isa)
+{
+    if (isa == RT_ISA_AUTO)
+        isa = rt_isa_best();
+    else if (!rt_isa_supported(isa))
+        return RT_E_UNSUPPORTED;
+    return run_image(image, arena, arena_bytes, pixels, logits, isa);
 }

@@ -109,9 +109,9 @@ m memory-float-arena-input-dies-early compress/mstats.c \
 m memory-float-arena-relu-copies compress/mstats.c \
   'if (l->type == NN_LAYER_RELU && src >= 0 && consumers[src] == 1) {' \
   'if (0) {'
-m memory-int8-arena-no-reuse compress/qe_plan.c \
-  'if (start[u] <= end[t] && start[t] <= end[u])' \
-  'if (start[u] <= end[t] || start[t] <= end[u])'
+m memory-int8-arena-no-reuse export/rt_plan.c \
+  'return a->first <= b->last && b->first <= a->last;' \
+  'return a->first <= b->last || b->first <= a->last;'
 m macs-pool-without-window libnn/nn_model.c \
   'nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * l->kernel * l->kernel;' \
   'nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * l->kernel;'

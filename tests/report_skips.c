@@ -2,7 +2,7 @@
  * run's output. Criterion 2.4's summary line leaves skipped tests out of
  * "Tested" without saying so, and prints [SKIP] lines only with --verbose;
  * these report hooks (run in the runner process) print, before it:
- *     [SKIP] qengine::pools: this CPU lacks avx512-vnni: ...
+ *     [SKIP] rt_host::pools: this CPU lacks avx512-vnni: ...
  *     [====] Skipped: 15 tests (listed above)
  * Tests left out by --filter are not counted. */
 #include <criterion/criterion.h>

@@ -1,6 +1,6 @@
 /* rt_models.h - random quantized models for the runtime tests, and the
  * yardsticks they are compared with: compress/qref.c (the reference
- * interpreter) and compress/qe_run (the host int8 engine, C ISA). */
+ * interpreter) and the host's image run by the portable C bodies. */
 #ifndef RT_MODELS_H
 #define RT_MODELS_H
 
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qengine.h"
 #include "../compress/qmodel.h"
 #include "../compress/qref.h"
 #include "../export/rt_build.h"
@@ -172,22 +171,6 @@ static inline uint8_t *rtm_pixels(const qm_model *m, int n, uint64_t seed)
     return p;
 }
 
-/* The host engine's logits (C ISA, every sparse policy agrees). */
-static inline int8_t *rtm_qe(const qm_model *m, const uint8_t *pix, int n)
-{
-    qe_plan *p = NULL;
-    nn_error err;
-    const qe_options opt = {QE_ISA_C, QE_SPARSE_AUTO, QE_CONV_AUTO};
-    cr_assert_eq(qe_plan_create_opts(&p, m, n, &opt, &err), NN_OK, "%s", err.msg);
-    void *arena = malloc(qe_arena_bytes(p));
-    int8_t *l = malloc((size_t)n * m->num_classes);
-    cr_assert(arena && l);
-    cr_assert_eq(qe_run(p, arena, pix, n, l), NN_OK);
-    free(arena);
-    qe_plan_free(p);
-    return l;
-}
-
 /* The reference interpreter's logits. */
 static inline int8_t *rtm_qref(const qm_model *m, const uint8_t *pix, int n)
 {
@@ -241,6 +224,29 @@ static inline int8_t *rtm_run(const uint8_t *image, size_t bytes, const uint8_t 
                      RT_OK);
     }
     free(arena);
+    return l;
+}
+
+/* The logits of the host's image (x86-64: the X8/X4 layouts), built
+ * without the accumulator bound and run by the portable C bodies: for
+ * models that overflow int32, which the reference saturates and the
+ * runtime wraps. */
+static inline int8_t *rtm_host(const qm_model *m, const uint8_t *pix, int n)
+{
+    const rtb_options opt = {rtb_host_target(), RTB_SPARSE_NEVER, 1, RT_ISA_C};
+    size_t bytes;
+    uint8_t *im = rtm_image(m, &opt, &bytes, NULL);
+    cr_assert_eq(rt_image_check(im, bytes, NULL), RT_OK);
+    const size_t ab = rt_arena_bytes(im) + 8, in_size = (size_t)m->in_c * m->in_h * m->in_w;
+    uint8_t *arena = aligned_alloc(8, ab);
+    int8_t *l = malloc((size_t)n * m->num_classes);
+    cr_assert(arena && l);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(rt_run_isa(im, arena, ab, pix + i * in_size, l + (size_t)i * m->num_classes,
+                                RT_ISA_C),
+                     RT_OK);
+    free(arena);
+    free(im);
     return l;
 }
 

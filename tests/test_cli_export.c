@@ -97,7 +97,7 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
     uint8_t px[144];
     for (int i = 0; i < 144; i++)
         px[i] = (uint8_t)(i * 37 + 11);
-    int8_t *want_l = rtm_qe(&t->m, px, 1);
+    int8_t *want_l = rtm_qref(&t->m, px, 1);
     char expect[256] = "";
     for (int k = 0; k < t->m.num_classes; k++)
         snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%d ", want_l[k]);

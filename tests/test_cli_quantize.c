@@ -106,7 +106,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     r = ch_run(dir, "info -m m.iotc");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "quantized model") && strstr(r.out, "GRPH") &&
-                  strstr(r.out, "engine arena"),
+                  strstr(r.out, "runtime arena"),
               "%s", r.out);
     ch_free(&r);
     r = ch_run(dir, "quantize -m m.ckpt -o again.iotc --threads 1");

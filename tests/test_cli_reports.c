@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "../compress/iotc.h"
-#include "../compress/qengine.h"
+#include "../export/rt_host.h"
 #include "cli_helpers.h"
 
 #define NET                                                                                        \
@@ -128,39 +128,24 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
     cr_expect_float_eq(ch_num(q, "compression"), 10920.0 / (double)bytes, 1e-12);
     cr_expect_eq(ch_num(q, "calibration_images"), 64);
 
-    /* The engine's arena (batch 1). The activations, int8 HWC, each
-     * rounded up to 64 bytes and placed at the lowest offset where no
-     * tensor alive at the same time lies: input 144 -> 192 at 0; conv 0's
-     * 1152 at 192 (the input is still being read); conv 2's 576 does not
-     * fit below 192, so at 1344. The pool's 144 -> 192 feed the dense
-     * layer, which runs once on the whole batch after the per-image part,
-     * so they are alive from the start: at 1920, ending at 2112. The ISA's
-     * scratch comes after them; for the C kernels it is the largest im2col
-     * tile, K rounded up to 4 bytes per output position: conv 0 12 * 144 =
-     * 1728, conv 2 72 * 36 = 2592, the dense layer one 144-byte row: 2592
-     * -> 2624 aligned; plus 63 bytes to align the arena pointer:
-     * 2112 + 2624 + 63 = 4799. */
+    /* The runtime's arena for the host's image (the retired engine's
+     * hand-worked 4799 bytes is gone with it; the planner's figures are
+     * pinned in test_runtime.c): what rth_open builds, with the ISA and
+     * target the report names. */
     iotc_model *f = malloc(sizeof *f);
     nn_error err;
     char path[600];
     snprintf(path, sizeof path, "%s/m.iotc", dir);
     cr_assert_eq(iotc_load(f, path, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(f->m.n_ops, 4);
-    qe_plan *p;
-    cr_assert_eq(qe_plan_create(&p, &f->m, 1, QE_ISA_C, &err), NN_OK, "%s", err.msg);
-    cr_expect_eq(qe_arena_bytes(p), 4799, "%zu", qe_arena_bytes(p));
-    qe_plan_free(p);
-
-    /* Reports give the arena of the ISA they name. */
-    const char *isa = ch_obj(q, "arena_isa")->valuestring;
-    qe_isa which = QE_ISA_AUTO;
-    for (qe_isa i = QE_ISA_C; i <= QE_ISA_AVX512_VNNI; i++)
-        if (strcmp(isa, qe_isa_name(i)) == 0)
-            which = i;
-    cr_assert_eq(which, qe_isa_best(), "arena_isa %s", isa);
-    cr_assert_eq(qe_plan_create(&p, &f->m, 1, which, &err), NN_OK, "%s", err.msg);
-    double arena = (double)qe_arena_bytes(p);
-    qe_plan_free(p);
+    rth_model h;
+    cr_assert_eq(rth_open(&h, &f->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    const double arena = (double)rth_arena_bytes(&h);
+    cr_expect_eq(arena, (double)rt_arena_bytes(h.img.data));
+    cr_expect_gt(arena, 144 + 1152, "input and conv 0's output are alive together");
+    cr_expect_str_eq(ch_obj(q, "arena_isa")->valuestring, rt_isa_name(rt_isa_best()));
+    cr_expect_str_eq(ch_obj(q, "arena_target")->valuestring, rtb_target_name(rtb_host_target()));
+    rth_close(&h);
     cr_expect_eq(ch_num(q, "arena_bytes"), arena);
     iotc_free(f);
     free(f);

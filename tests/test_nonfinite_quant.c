@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qe_eval.h"
+#include "../export/rt_host.h"
 #include "../compress/qparams.h"
 #include "../compress/quantize.h"
 #include "layer_specs.h"
@@ -299,16 +299,16 @@ Test(nonfinite_quant, int8_evaluation_of_a_huge_logit_scale_has_a_finite_loss)
     int bits[QM_MAX_OPS] = {8, 8};
     qm_model q;
     cr_assert_eq(qz_build(&q, &net, lo, hi, bits, &err), NN_OK, "%s", err.msg);
-    qe_plan *p;
-    cr_assert_eq(qe_plan_create(&p, &q, 4, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    rth_model h;
+    cr_assert_eq(rth_open(&h, &q, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
     uint8_t *px = pixels(4), labels[4] = {0, 1, 2, 1};
     nn_images img = {px, labels, 4};
     nn_eval_result r;
-    cr_assert_eq(qe_evaluate(p, &img, &(nn_eval_config){4, 1, 1}, &r, &err), NN_OK, "%s",
+    cr_assert_eq(rth_evaluate(&h, &img, &(nn_eval_config){4, 1, 1}, &r, &err), NN_OK, "%s",
                  err.msg);
     cr_expect(isfinite(r.loss), "loss %g", r.loss);
     nn_eval_result_free(&r);
-    qe_plan_free(p);
+    rth_close(&h);
     free(px);
     qm_model_free(&q);
     qz_net_free(&net);

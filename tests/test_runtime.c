@@ -1,7 +1,8 @@
 /* test_runtime.c - the freestanding runtime (runtime/) on deploy images
- * built by export/rt_build.c: bit for bit equal to the host engine
- * (compress/qe_run) and the reference interpreter (compress/qref.c) for
- * every op and weight format, on awkward shapes, every sparsity, extreme
+ * built by export/rt_build.c: bit for bit equal to the reference
+ * interpreter (compress/qref.c) and, for models beyond the accumulator
+ * bound, to the host's image run by the C bodies, for every op, weight
+ * format and target, on awkward shapes, every sparsity, extreme
  * quantization parameters and accumulators at the int32 limits; the image
  * validator against every truncation and single-byte mutation (with and
  * without a repaired CRC: a clear status, never an access outside the
@@ -16,26 +17,24 @@
 static const rtb_sparse POLICIES[] = {RTB_SPARSE_AUTO, RTB_SPARSE_NEVER, RTB_SPARSE_ALWAYS};
 static const int TARGETS[] = {RT_TARGET_GENERIC, RT_TARGET_CORTEX_M4, RT_TARGET_CORTEX_M0PLUS};
 
-/* Every policy and target against qe_run (and qref unless overflow is
- * tested) on n random images, the arena poisoned differently each time. */
+/* Every policy and target against qref (against the host's image on the C
+ * bodies when overflow is tested) on n random images, the arena poisoned
+ * differently each time. */
 static void check_model(const qm_model *m, int n, uint64_t seed, const char *what, int overflow)
 {
     uint8_t *pix = rtm_pixels(m, n, seed);
-    int8_t *want = rtm_qe(m, pix, n);
-    if (!overflow) {
-        int8_t *ref = rtm_qref(m, pix, n);
-        rtm_same(want, ref, (size_t)n * m->num_classes, "qe_run against qref (test premise)");
-        free(ref);
-    }
+    int8_t *want = overflow ? rtm_host(m, pix, n) : rtm_qref(m, pix, n);
+    /* and the host's target (x86-64 on x86-64 builds: rt_run's best ISA) */
+    const int targets[4] = {TARGETS[0], TARGETS[1], TARGETS[2], rtb_host_target()};
     for (size_t p = 0; p < sizeof POLICIES / sizeof *POLICIES; p++)
-        for (size_t t = 0; t < sizeof TARGETS / sizeof *TARGETS; t++) {
-            const rtb_options opt = {TARGETS[t], POLICIES[p], overflow};
+        for (size_t t = 0; t < 4; t++) {
+            const rtb_options opt = {targets[t], POLICIES[p], overflow, RT_ISA_AUTO};
             size_t bytes;
             uint8_t *im = rtm_image(m, &opt, &bytes, NULL);
             int8_t *got = rtm_run(im, bytes, pix, n, (int)(p * 3 + t) * 37);
             char msg[200];
             snprintf(msg, sizeof msg, "%s, policy %d, target %s", what, (int)POLICIES[p],
-                     rtb_target_name(TARGETS[t]));
+                     rtb_target_name(targets[t]));
             rtm_same(got, want, (size_t)n * m->num_classes, msg);
             free(got);
             free(im);
@@ -107,7 +106,7 @@ Test(runtime, conv2d_sp4_blocks_and_skips)
             rtm_conv(t, x, shapes[i][3], shapes[i][4], shapes[i][5], 1, 0, 4, 0.3);
             t->small_w[1] = small;
             rtm_finish(t, 300 + i * 2 + small);
-            const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_ALWAYS, 0};
+            const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO};
             cr_assert(formats_used(&t->m, &opt) & (1 << RT_WF_SP4), "shape %d: SP4 not used", i);
             char what[64];
             snprintf(what, sizeof what, "sp4 shape %d small %d", i, small);
@@ -189,7 +188,7 @@ Test(runtime, mnist_shaped)
     rtm_finish(t, 7);
     check_model(&t->m, 4, 9, "mnist-shaped", 0);
     /* the cortex-m4 image uses the sparse formats */
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
     int f = formats_used(&t->m, &opt);
     cr_assert(f & (1 << RT_WF_SP4) && f & (1 << RT_WF_S8), "formats 0x%x", f);
     rtm_free(t);
@@ -229,7 +228,7 @@ Test(runtime, extreme_parameters)
 Test(runtime, accumulators_at_int32_limits)
 {
     /* biases that put the accumulator at INT32_MAX / INT32_MIN and beyond:
-     * the runtime wraps modulo 2^32 exactly as qe_run does */
+     * the runtime wraps modulo 2^32 in every body and layout */
     for (int v = 0; v < 4; v++) {
         rtm *t = rtm_new(1, 5, 5);
         int a = rtm_conv(t, QM_INPUT, 4, 3, 1, 1, 0, 8, 0.5);
@@ -255,7 +254,7 @@ Test(runtime, golden_model)
     uint8_t px[32];
     golden_pixels(px);
     for (size_t p = 0; p < 3; p++) {
-        const rtb_options opt = {RT_TARGET_CORTEX_M4, POLICIES[p], 0};
+        const rtb_options opt = {RT_TARGET_CORTEX_M4, POLICIES[p], 0, RT_ISA_AUTO};
         size_t bytes;
         uint8_t *im = rtm_image(&m, &opt, &bytes, NULL);
         int8_t *got = rtm_run(im, bytes, px, 1, 0x5a);
@@ -288,14 +287,14 @@ static rtm *every_format_model(void)
     return t;
 }
 
-static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0};
+static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
 
 Test(runtime, every_format_model_uses_every_format)
 {
     rtm *t = every_format_model();
     /* AUTO on this model picks S8 for the 8-bit 90% conv (DSP target): force
      * the sparse 8-bit conv with ALWAYS on a copy of the check below */
-    int f = formats_used(&t->m, &EVERY) | formats_used(&t->m, &(rtb_options){0, RTB_SPARSE_ALWAYS, 0});
+    int f = formats_used(&t->m, &EVERY) | formats_used(&t->m, &(rtb_options){0, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO});
     cr_assert_eq(f & 0x1e, 0x1e, "formats 0x%x", f);
     check_model(&t->m, 3, 99, "every format", 0);
     rtm_free(t);

@@ -16,7 +16,7 @@
  * both bodies on the tensor qref computed for op 0. */
 static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
 {
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
     rtb_image img;
     nn_error err;
     cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);

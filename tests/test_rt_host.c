@@ -1,10 +1,14 @@
-/* test_qengine.c - the int8 engine (compress/qengine.h) against a naive
- * reference written here directly from qmodel.h's rules (HWC tensors,
- * int64 accumulators checked to fit int32, rshift_round as a floor
- * division, round-half-away means), on small random models with awkward
- * shapes and extreme quantization parameters. Every ISA this CPU has must
- * match the reference bit for bit; the arena is guarded and poisoned;
- * batches equal single images; sparse equals dense; errors are reported.
+/* test_rt_host.c - the runtime as the host runs it (runtime/rt.h on images
+ * built by export/rt_build.h, export/rt_host.h): every kernel body (the
+ * portable C one, AVX2, AVX-512 VNNI) on every layout the host and the
+ * devices use, against a naive reference written here directly from
+ * qmodel.h's rules (HWC tensors, int64 accumulators checked to fit int32,
+ * rshift_round as a floor division, round-half-away means), on small
+ * random models with awkward shapes and extreme quantization parameters.
+ * Every ISA this CPU has must match the reference bit for bit; the arena is
+ * guarded and poisoned; images do not depend on each other; sparse equals
+ * dense; errors are reported; the evaluation harness agrees with the
+ * reference.
  *
  * The kernel tests are ISA_TESTs: one test per ISA, skipped (the Criterion
  * way, so the run's summary counts it) when this CPU lacks the ISA. To see
@@ -19,10 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qe_eval.h"
-#include "../compress/qengine.h"
 #include "../compress/qmodel.h"
+#include "../export/rt_build.h"
+#include "../export/rt_host.h"
 #include "../libnn/nn_rng.h"
+#include "../runtime/rt.h"
+#include "../runtime/rt_image.h"
 
 /* ---- model builder -------------------------------------------------------------- */
 
@@ -299,13 +305,13 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static const qe_isa ALL_ISAS[] = {QE_ISA_C, QE_ISA_AVX2, QE_ISA_AVX512_VNNI};
+static const rt_isa ALL_ISAS[] = {RT_ISA_C, RT_ISA_AVX2, RT_ISA_AVX512_VNNI};
 #define N_ISAS 3
 
 /* 1 when IOTCNN_TEST_DISABLE_ISA names isa (or a prefix of its name). */
-static int isa_disabled_by_env(qe_isa isa)
+static int isa_disabled_by_env(rt_isa isa)
 {
-    const char *list = getenv("IOTCNN_TEST_DISABLE_ISA"), *name = qe_isa_name(isa);
+    const char *list = getenv("IOTCNN_TEST_DISABLE_ISA"), *name = rt_isa_name(isa);
     while (list && *list) {
         size_t len = strcspn(list, ",");
         if (len > 0 && strncmp(name, list, len) == 0)
@@ -316,28 +322,28 @@ static int isa_disabled_by_env(qe_isa isa)
 }
 
 /* The ISA a test runs on; the test is skipped when this CPU lacks it. */
-static qe_isa require_isa(qe_isa isa)
+static rt_isa require_isa(rt_isa isa)
 {
-    if (!qe_isa_supported(isa))
-        cr_skip_test("this CPU lacks %s: its kernels are not tested here", qe_isa_name(isa));
+    if (!rt_isa_supported(isa))
+        cr_skip_test("this CPU lacks %s: its kernels are not tested here", rt_isa_name(isa));
     if (isa_disabled_by_env(isa))
-        cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", qe_isa_name(isa));
+        cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", rt_isa_name(isa));
     return isa;
 }
 
-/* Test(qengine, name) run once per ISA, the ISA in `isa`: three tests in
+/* Test(rt_host, name) run once per ISA, the ISA in `isa`: three tests in
  * the summary, each skipped on a CPU without its ISA. */
 #define ISA_TEST(name)                                                                       \
-    ParameterizedTestParameters(qengine, name)                                               \
+    ParameterizedTestParameters(rt_host, name)                                               \
     {                                                                                        \
-        return cr_make_param_array(qe_isa, (qe_isa *)ALL_ISAS, N_ISAS);                      \
+        return cr_make_param_array(rt_isa, (rt_isa *)ALL_ISAS, N_ISAS);                      \
     }                                                                                        \
-    static void name##_body(qe_isa isa);                                                     \
-    ParameterizedTest(const qe_isa *isa_param, qengine, name)                                \
+    static void name##_body(rt_isa isa);                                                     \
+    ParameterizedTest(const rt_isa *isa_param, rt_host, name)                                \
     {                                                                                        \
         name##_body(require_isa(*isa_param));                                                \
     }                                                                                        \
-    static void name##_body(qe_isa isa)
+    static void name##_body(rt_isa isa)
 
 static uint8_t *random_pixels(const qm_model *m, int n, uint64_t seed)
 {
@@ -361,20 +367,36 @@ static int8_t *ref_batch(const qm_model *m, const uint8_t *pix, int n)
     return l;
 }
 
-/* Runs n images with a fresh plan; returns malloc'd logits. */
-static int8_t *engine_batch(const qm_model *m, const qe_options *opt, int max_batch,
-                            const uint8_t *pix, int n)
+/* The image of m for opt (the tests build models beyond the accumulator
+ * bound too: allow_overflow), checked. */
+static rtb_image build_image(const qm_model *m, rtb_options opt)
 {
-    qe_plan *p = NULL;
+    rtb_image img;
     nn_error err;
-    cr_assert_eq(qe_plan_create_opts(&p, m, max_batch, opt, &err), NN_OK, "%s", err.msg);
-    void *arena = malloc(qe_arena_bytes(p));
+    opt.allow_overflow = 1;
+    cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
+    rt_info info;
+    cr_assert_eq(rt_image_check(img.data, img.bytes, &info), RT_OK, "op %d offset %u",
+                 info.bad_op, info.bad_offset);
+    return img;
+}
+
+/* Runs n images (one arena, poisoned first) on a fresh image; returns
+ * malloc'd logits. */
+static int8_t *runtime_batch(const qm_model *m, const rtb_options *opt, const uint8_t *pix, int n)
+{
+    rtb_image img = build_image(m, *opt);
+    const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w, ab = img.arena_bytes + 8;
+    void *arena = aligned_alloc(8, ab);
     int8_t *l = malloc((size_t)n * m->num_classes);
     cr_assert(arena && l);
-    memset(arena, 0xA5, qe_arena_bytes(p));
-    cr_assert_eq(qe_run(p, arena, pix, n, l), NN_OK);
+    memset(arena, 0xA5, ab);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(rt_run_isa(img.data, arena, ab, pix + i * in_size, l + (size_t)i * m->num_classes,
+                                opt->isa),
+                     RT_OK);
     free(arena);
-    qe_plan_free(p);
+    rtb_free(&img);
     return l;
 }
 
@@ -385,18 +407,26 @@ static void assert_same(const int8_t *got, const int8_t *want, size_t count, con
             cr_assert_fail("%s: value %zu is %d, the reference says %d", what, j, got[j], want[j]);
 }
 
-/* The ISA's kernels (with each sparse policy and the im2col conv) against
- * the reference on n images. */
-static void check_isa(qe_isa isa, const qm_model *m, int n, uint64_t seed, const char *what)
+/* Image variant v: the host's layouts (x86-64: X8/X4) with the sparse
+ * policy AUTO / NEVER / ALWAYS, or the generic (device) ones. */
+static rtb_options image_variant(int v, rt_isa isa)
+{
+    const rtb_options o = {v == 3 ? RT_TARGET_GENERIC : rtb_host_target(),
+                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa};
+    return o;
+}
+
+/* The ISA's bodies on every image variant against the reference on n
+ * images. */
+static void check_isa(rt_isa isa, const qm_model *m, int n, uint64_t seed, const char *what)
 {
     uint8_t *pix = random_pixels(m, n, seed);
     int8_t *want = ref_batch(m, pix, n);
-    for (int v = 0; v < 4; v++) { /* sparse AUTO/NEVER/ALWAYS; conv IM2COL */
-        const qe_options opt = {isa, (qe_sparse_policy)(v % 3),
-                                v == 3 ? QE_CONV_IM2COL : QE_CONV_AUTO};
-        int8_t *got = engine_batch(m, &opt, n, pix, n);
+    for (int v = 0; v < 4; v++) {
+        const rtb_options opt = image_variant(v, isa);
+        int8_t *got = runtime_batch(m, &opt, pix, n);
         char msg[160];
-        snprintf(msg, sizeof msg, "%s, %s, variant %d", what, qe_isa_name(isa), v);
+        snprintf(msg, sizeof msg, "%s, %s, variant %d", what, rt_isa_name(isa), v);
         assert_same(got, want, (size_t)n * m->num_classes, msg);
         free(got);
     }
@@ -517,7 +547,7 @@ ISA_TEST(pools)
     tm_free(t);
 }
 
-Test(qengine, avgpool_rounds_half_away_from_zero)
+Test(rt_host, avgpool_rounds_half_away_from_zero)
 {
     /* 2x2 windows over a 2x8 image, identity table (q = pixel - 128) */
     tmodel *t;
@@ -537,19 +567,14 @@ Test(qengine, avgpool_rounds_half_away_from_zero)
     for (int x = 0; x < 8; x++)
         pix[x] = (uint8_t)(top[x] + 128), pix[8 + x] = (uint8_t)(bottom[x] + 128);
     const int8_t want[4] = {1, -1, 2, -2};
-    qe_plan *p;
-    nn_error err;
-    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_OK, "%s", err.msg);
-    void *arena = malloc(qe_arena_bytes(p));
-    int8_t got[4];
-    cr_assert_eq(qe_run(p, arena, pix, 1, got), NN_OK);
+    const rtb_options opt = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_C};
+    int8_t *got = runtime_batch(m, &opt, pix, 1);
     for (int j = 0; j < 4; j++)
         cr_assert_eq(got[j], want[j], "mean %d: got %d, want %d", j, got[j], want[j]);
     int8_t ref[4];
     ref_image(m, pix, ref);
     assert_same(ref, want, 4, "reference");
-    free(arena);
-    qe_plan_free(p);
+    free(got);
     tm_free(t);
 }
 
@@ -640,7 +665,7 @@ ISA_TEST(extreme_zero_points_multipliers_and_shifts)
  * 1/16 (shift 32..34: all >= 32, AVX2's 32-bit rule) on small
  * accumulators: many exact ties, which rshift_round sends up (-2.5 -> -2,
  * 2.5 -> 3). */
-static void ties_at_shifts(qe_isa isa, int base)
+static void ties_at_shifts(rt_isa isa, int base)
 {
     tmodel *t = tm_new(1, 2, 3);
     tm_dense(t, QM_INPUT, 45, 0, 4);
@@ -722,10 +747,10 @@ ISA_TEST(accumulators_at_int32_limits)
         ref_image(m, pix, want);
         ref_image(m, pix + K, want + 3);
         cr_assert(want[0] == 35 || want[0] == -29, "reference %d", want[0]);
-        for (int sp = 0; sp < 3; sp++) {
-            const qe_options opt = {isa, (qe_sparse_policy)sp, QE_CONV_AUTO};
-            int8_t *got = engine_batch(m, &opt, 2, pix, 2);
-            assert_same(got, want, 6, qe_isa_name(isa));
+        for (int v = 0; v < 4; v++) {
+            const rtb_options opt = image_variant(v, isa);
+            int8_t *got = runtime_batch(m, &opt, pix, 2);
+            assert_same(got, want, 6, rt_isa_name(isa));
             free(got);
         }
         free(pix);
@@ -775,29 +800,21 @@ static tmodel *cifar_model(int bits, uint64_t seed)
     return t;
 }
 
+/* The format of op i in m's host image for isa. */
+static int host_format(const qm_model *m, rt_isa isa, rtb_sparse sparse, int i)
+{
+    rtb_image img = build_image(m, (rtb_options){rtb_host_target(), sparse, 0, isa});
+    const int f = img.ops[i].fmt;
+    rtb_free(&img);
+    return f;
+}
+
 ISA_TEST(mnist_shaped_network_all_isas)
 {
     tmodel *t = mnist_model(0.95, 90);
-    if (isa == QE_ISA_AVX512_VNNI) { /* the direct conv is what runs */
-        qe_plan *p;
-        nn_error err;
-        cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX512_VNNI, &err), NN_OK, "%s", err.msg);
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct", 6), 0, "%s",
-                     qe_plan_op_kernel(p, 1));
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "padded gemm", 11), 0, "%s",
-                     qe_plan_op_kernel(p, 0));
-        qe_plan_free(p);
-    }
-    if (isa == QE_ISA_AVX2) { /* direct too, the 1-channel conv over padded rows */
-        qe_plan *p;
-        nn_error err;
-        cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AVX2, &err), NN_OK, "%s", err.msg);
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 1), "direct avx2", 11), 0, "%s",
-                     qe_plan_op_kernel(p, 1));
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 0), "direct (rows padded to 4)", 25), 0, "%s",
-                     qe_plan_op_kernel(p, 0));
-        qe_plan_free(p);
-    }
+    if (rtb_host_target() == RT_TARGET_X86_64) /* the x86 layouts are what runs */
+        for (int i = 0; i < 4; i += 3)
+            cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, i), RT_WF_X8, "op %d", i);
     assert_varied(&t->m, 3, 1);
     check_isa(isa, &t->m, 3, 1, "mnist-shaped");
     tm_free(t);
@@ -810,15 +827,119 @@ ISA_TEST(cifar_shaped_network_all_isas)
     check_isa(isa, &t->m, 2, 2, "cifar-shaped");
     tm_free(t);
     t = cifar_model(4, 92);
-    if (isa == QE_ISA_AVX2) { /* 4-bit layers get AVX2's vpmaddubsw kernel */
-        qe_plan *p;
-        nn_error err;
-        cr_assert_eq(qe_plan_create(&p, &t->m, 2, QE_ISA_AVX2, &err), NN_OK, "%s", err.msg);
-        cr_assert(strstr(qe_plan_op_kernel(p, 1), "avx2-w4"), "%s", qe_plan_op_kernel(p, 1));
-        cr_assert(!strstr(qe_plan_op_kernel(p, 12), "avx2-w4"), "%s", qe_plan_op_kernel(p, 12));
-        qe_plan_free(p);
+    if (rtb_host_target() == RT_TARGET_X86_64) { /* 4-bit layers: X4 (AVX2's vpmaddubsw) */
+        cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, 1), RT_WF_X4);
+        cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, 12), RT_WF_X8);
     }
     check_isa(isa, &t->m, 2, 3, "cifar-shaped, 4-bit");
+    tm_free(t);
+}
+
+/* Random shapes and extreme values: each x86 body against the C body and
+ * the reference, conv2d and dense, 8- and 4-bit, every output channel
+ * count around the blocks of 8 and 16, windows 1-5, strides 1-3. */
+ISA_TEST(random_shapes_against_the_c_body)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 4242);
+    for (int i = 0; i < 30; i++) {
+        const int c = 1 + (int)nn_rng_below(&r, 20), k = 1 + (int)nn_rng_below(&r, 5);
+        const int s = 1 + (int)nn_rng_below(&r, 3), pad = (int)nn_rng_below(&r, (uint64_t)k);
+        const int h = k + (int)nn_rng_below(&r, 9), w = k + (int)nn_rng_below(&r, 9);
+        const int oc = 1 + (int)nn_rng_below(&r, 40), bits = nn_rng_below(&r, 2) ? 4 : 8;
+        tmodel *t = tm_new(c > 4 ? 4 : c, h, w);
+        int x = QM_INPUT;
+        if (c > 4)
+            x = tm_conv(t, x, c, 1, 1, 0, 0, 8);
+        x = tm_conv(t, x, oc, k, s, pad, (int)nn_rng_below(&r, 2), bits);
+        tm_dense(t, x, 1 + (int)nn_rng_below(&r, 33), 0, bits);
+        tm_finish(t, 500 + i);
+        qm_model *m = &t->m;
+        if (i % 3 == 0) { /* extremes: zero points, multipliers, shifts */
+            m->in.zero = i % 2 ? 127 : -128;
+            for (int o = 0; o < m->ops[m->n_ops - 2].out_c; o += 2) {
+                m->ops[m->n_ops - 2].mult[o] = INT32_MAX;
+                m->ops[m->n_ops - 2].shift[o] = (int8_t)(o % 4 ? 62 : 33);
+            }
+        }
+        nn_error err;
+        cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
+        uint8_t *pix = random_pixels(m, 2, 600 + i);
+        for (int v = 0; v < 3; v++) {
+            rtb_options oc_ = image_variant(v, RT_ISA_C), ox = image_variant(v, isa);
+            int8_t *want = runtime_batch(m, &oc_, pix, 2), *got = runtime_batch(m, &ox, pix, 2);
+            char what[96];
+            snprintf(what, sizeof what, "case %d (%dx%dx%d k%d s%d p%d -> %d, %d-bit) variant %d",
+                     i, h, w, c, k, s, pad, oc, bits, v);
+            assert_same(got, want, 2 * (size_t)m->num_classes, what);
+            free(want), free(got);
+        }
+        check_isa(isa, m, 2, 600 + i, "random shapes");
+        free(pix);
+        tm_free(t);
+    }
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The kernels' own entry (rt_conv2d, rt_dense): the ISA comes from the
+ * context, every supported one gives the C body's bytes, an unsupported
+ * one is refused, and so is short scratch. */
+Test(rt_host, kernel_context_picks_the_isa)
+{
+    if (rtb_host_target() != RT_TARGET_X86_64)
+        cr_skip_test("this build has no x86 layouts");
+    tmodel *t = tm_new(1, 6, 6);
+    int x = tm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 4);
+    tm_dense(t, x, 9, 0, 8);
+    tm_finish(t, 7);
+    rtb_image img = build_image(&t->m, (rtb_options){RT_TARGET_X86_64, RTB_SPARSE_NEVER, 0, 0});
+    nn_rng g;
+    nn_rng_seed(&g, 3);
+    int8_t xin[6 * 6 * 21], want[6 * 6 * 21], got[6 * 6 * 21];
+    for (size_t i = 0; i < sizeof xin; i++)
+        xin[i] = (int8_t)(nn_rng_below(&g, 256) - 128);
+    for (int op = 0; op < 2; op++) {
+        const uint8_t *r = img.data + rd32(img.data + RT_H_OPS_OFF) + (size_t)op * RT_OP_BYTES;
+        cr_assert_eq(r[RT_O_WFMT], op ? RT_WF_X8 : RT_WF_X4);
+        const uint32_t O = op ? 9 : 21, q_off = rd32(r + RT_O_Q_OFF);
+        const rt_quant q = {(const int32_t *)(const void *)(img.data + q_off),
+                            (const int32_t *)(const void *)(img.data + q_off + 4 * O),
+                            img.data + q_off + 8 * O, (int8_t)r[RT_O_OUT_ZERO], (int8_t)r[RT_O_LO],
+                            (int8_t)r[RT_O_HI]};
+        const rt_weights w = {img.data + rd32(r + RT_O_W_OFF), rd32(r + RT_O_W_BYTES),
+                              r[RT_O_WFMT]};
+        const rt_window win = {3, 1, 1};
+        const rt_dims in = op ? (rt_dims){6, 6, 21} : (rt_dims){6, 6, 1};
+        const rt_dims out = op ? (rt_dims){1, 1, 9} : (rt_dims){6, 6, 21};
+        const uint32_t sc = op ? rt_dense_scratch_bytes(&in, &out, w.fmt)
+                               : rt_conv2d_scratch_bytes(&win, &in, &out, w.fmt);
+        void *buf = aligned_alloc(8, sc);
+        cr_assert_not_null(buf);
+#define KERNEL(ctx, y)                                                                             \
+    (op ? rt_dense((ctx), &q, &in, xin, &w, &out, (y))                                             \
+        : rt_conv2d((ctx), &win, (int8_t)r[RT_O_IN_ZERO], &q, &in, xin, &w, &out, (y)))
+        const size_t n = (size_t)out.h * out.w * out.c;
+        cr_assert_eq(KERNEL((&(rt_context){buf, sc, RT_ISA_C}), want), RT_OK);
+        for (int i = 0; i < N_ISAS; i++) {
+            memset(got, 0x11, sizeof got);
+            const rt_status st = KERNEL((&(rt_context){buf, sc, ALL_ISAS[i]}), got);
+            if (!rt_isa_supported(ALL_ISAS[i])) {
+                cr_assert_eq(st, RT_E_UNSUPPORTED);
+                continue;
+            }
+            cr_assert_eq(st, RT_OK);
+            assert_same(got, want, n, rt_isa_name(ALL_ISAS[i]));
+        }
+        cr_assert_eq(KERNEL((&(rt_context){buf, sc, (rt_isa)99}), got), RT_E_UNSUPPORTED);
+        cr_assert_eq(KERNEL((&(rt_context){buf, sc - 8, RT_ISA_AUTO}), got), RT_E_ARG);
+#undef KERNEL
+        free(buf);
+    }
+    rtb_free(&img);
     tm_free(t);
 }
 
@@ -826,33 +947,35 @@ ISA_TEST(cifar_shaped_network_all_isas)
 
 #define GUARD 256
 
-/* Runs with the arena at every alignment offset in a few poison patterns;
- * the guard bytes around the arena and the logits stay intact and the
- * logits never change. */
-static void check_arena(const qm_model *m, qe_isa isa, int n)
+/* Runs with the arena at several 8-aligned offsets in a few poison
+ * patterns; the guard bytes around the arena and the logits stay intact
+ * and the logits never change. */
+static void check_arena(const qm_model *m, rt_isa isa, int n)
 {
-    qe_plan *p;
-    nn_error err;
-    cr_assert_eq(qe_plan_create(&p, m, n, isa, &err), NN_OK, "%s", err.msg);
-    const size_t bytes = qe_arena_bytes(p), nl = (size_t)n * m->num_classes;
-    uint8_t *buf = malloc(bytes + 2 * GUARD + 64);
+    rtb_image img = build_image(m, image_variant(0, isa));
+    const size_t bytes = img.arena_bytes, nl = (size_t)n * m->num_classes;
+    const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w;
+    uint8_t *buf = aligned_alloc(8, bytes + 2 * GUARD + 64);
     int8_t *lbuf = malloc(nl + 2 * GUARD), *first = malloc(nl);
     cr_assert(buf && lbuf && first);
     uint8_t *pix = random_pixels(m, n, 99);
     const uint8_t poison[] = {0x00, 0xFF, 0x80, 0x7F, 0x5A};
     int runs = 0;
-    for (int off = 0; off < 64; off += 13)
+    for (int off = 0; off < 64; off += 24)
         for (size_t pi = 0; pi < sizeof poison; pi++) {
             uint8_t *arena = buf + GUARD + off;
             memset(buf, 0xC3, bytes + 2 * GUARD + 64);
             memset(arena, poison[pi], bytes);
             memset(lbuf, 0xC3, nl + 2 * GUARD);
-            cr_assert_eq(qe_run(p, arena, pix, n, lbuf + GUARD), NN_OK);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(rt_run_isa(img.data, arena, bytes, pix + i * in_size,
+                                        lbuf + GUARD + (size_t)i * m->num_classes, isa),
+                             RT_OK);
             for (size_t j = 0; j < GUARD + (size_t)off; j++)
                 cr_assert_eq(buf[j], 0xC3, "%s: byte %zu before the arena written",
-                             qe_isa_name(isa), GUARD + off - j);
+                             rt_isa_name(isa), GUARD + off - j);
             for (size_t j = GUARD + off + bytes; j < bytes + 2 * GUARD + 64; j++)
-                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu after the arena written", qe_isa_name(isa),
+                cr_assert_eq(buf[j], 0xC3, "%s: byte %zu after the arena written", rt_isa_name(isa),
                              j - (GUARD + off + bytes));
             for (size_t j = 0; j < GUARD; j++) {
                 cr_assert_eq((uint8_t)lbuf[j], 0xC3, "byte before the logits written");
@@ -868,7 +991,7 @@ static void check_arena(const qm_model *m, qe_isa isa, int n)
     free(want);
     free(pix);
     free(buf), free(lbuf), free(first);
-    qe_plan_free(p);
+    rtb_free(&img);
 }
 
 ISA_TEST(arena_guard_bytes_and_poison)
@@ -895,110 +1018,92 @@ static size_t chain_arena(int depth)
         x = tm_conv(t, x, 32, 3, 1, 1, 1, 8);
     tm_dense(t, x, 4, 0, 8);
     tm_finish(t, 95);
-    qe_plan *p;
-    nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_C, &err), NN_OK, "%s", err.msg);
-    size_t bytes = qe_arena_bytes(p);
-    qe_plan_free(p);
+    rtb_image img = build_image(&t->m, image_variant(0, RT_ISA_AUTO));
+    size_t bytes = img.arena_bytes;
+    rtb_free(&img);
     tm_free(t);
     return bytes;
 }
 
-Test(qengine, arena_reuses_dead_tensors)
+Test(rt_host, arena_reuses_dead_tensors)
 {
-    /* chains of 16x16x32 convs: at most two activations are live at once,
-     * so ten layers need no more arena than three */
+    /* chains of 16x16x32 convs: at most two activations (and one scratch)
+     * are live at once, so ten layers need no more arena than three */
     size_t a3 = chain_arena(3), a10 = chain_arena(10);
     cr_assert_eq(a10, a3, "10 layers: %zu bytes, 3 layers: %zu bytes", a10, a3);
-    cr_assert_geq(a3, 2 * 16 * 16 * 32);
+    cr_assert_geq(a3, 16 * 16 * 32);
 }
 
-/* ---- batches, sparsity, ownership ------------------------------------------------------- */
+/* ---- images, sparsity, ownership ------------------------------------------------------- */
 
-ISA_TEST(batch_equals_single_images)
+/* An image's logits do not depend on the images run before it in the same
+ * arena. */
+ISA_TEST(images_are_independent)
 {
     tmodel *t = mnist_model(0.5, 96);
     const int n = 7;
     uint8_t *pix = random_pixels(&t->m, n, 17);
     const size_t in_size = 28 * 28;
-    qe_plan *p;
-    nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &t->m, n, isa, &err), NN_OK, "%s", err.msg);
-    void *arena = malloc(qe_arena_bytes(p));
-    int8_t all[7 * 10], one[10];
-    cr_assert_eq(qe_run(p, arena, pix, n, all), NN_OK);
+    const rtb_options opt = image_variant(0, isa);
+    int8_t *all = runtime_batch(&t->m, &opt, pix, n);
     for (int j = 0; j < n; j++) {
-        cr_assert_eq(qe_run(p, arena, pix + j * in_size, 1, one), NN_OK);
-        assert_same(one, all + j * 10, 10, "batch of one vs batch of seven");
+        int8_t *one = runtime_batch(&t->m, &opt, pix + j * in_size, 1);
+        assert_same(one, all + j * 10, 10, "after other images vs alone");
+        free(one);
     }
-    /* n = 3 on the same plan: the first three */
-    cr_assert_eq(qe_run(p, arena, pix, 3, all), NN_OK);
-    cr_assert_eq(qe_run(p, arena, pix + 3 * in_size, 1, one), NN_OK);
-    const qe_options opt1 = {isa, QE_SPARSE_AUTO, QE_CONV_AUTO};
-    int8_t *again = engine_batch(&t->m, &opt1, 1, pix + 3 * in_size, 1);
-    assert_same(one, again, 10, "plan for batch 1 vs plan for batch 7");
-    free(again);
-    free(arena);
-    qe_plan_free(p);
+    free(all);
     free(pix);
     tm_free(t);
 }
 
-ISA_TEST(sparse_kernel_chosen_and_bit_exact)
+ISA_TEST(sparse_formats_chosen_and_bit_exact)
 {
-    /* the policies pick the kernels they promise */
+    /* the policies pick the formats they promise */
     tmodel *t = mnist_model(0.97, 97);
-    tmodel *vs = mnist_model(0.995, 99); /* below every ISA's threshold */
+    tmodel *vs = mnist_model(0.999, 99); /* below every ISA's threshold */
     tmodel *d = mnist_model(0.0, 98);    /* above every ISA's threshold */
+    const int dense = rtb_host_target() == RT_TARGET_X86_64 ? RT_WF_X8 : RT_WF_S8;
     const struct {
         const qm_model *m;
-        qe_sparse_policy policy;
-        const char *want;
-    } cases[] = {{&t->m, QE_SPARSE_NEVER, "gemm"},    {&t->m, QE_SPARSE_ALWAYS, "sparse"},
-                 {&d->m, QE_SPARSE_ALWAYS, "sparse"}, {&vs->m, QE_SPARSE_AUTO, "sparse"},
-                 {&d->m, QE_SPARSE_AUTO, "gemm"},     {&vs->m, QE_SPARSE_NEVER, "gemm"}};
+        rtb_sparse policy;
+        int want;
+    } cases[] = {{&t->m, RTB_SPARSE_NEVER, dense},   {&t->m, RTB_SPARSE_ALWAYS, RT_WF_SP8},
+                 {&d->m, RTB_SPARSE_ALWAYS, RT_WF_SP8}, {&vs->m, RTB_SPARSE_AUTO, RT_WF_SP8},
+                 {&d->m, RTB_SPARSE_AUTO, dense},     {&vs->m, RTB_SPARSE_NEVER, dense}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        qe_plan *p;
-        nn_error err;
-        const qe_options opt = {isa, cases[k].policy, QE_CONV_AUTO};
-        cr_assert_eq(qe_plan_create_opts(&p, cases[k].m, 20, &opt, &err), NN_OK, "%s", err.msg);
-        cr_assert_eq(strncmp(qe_plan_op_kernel(p, 6), cases[k].want, strlen(cases[k].want)), 0,
-                     "%s case %zu: op 6 runs %s", qe_isa_name(isa), k, qe_plan_op_kernel(p, 6));
-        cr_assert(strstr(qe_plan_op_kernel(p, 0), "conv") &&
-                      !strstr(qe_plan_op_kernel(p, 0), "sparse"),
-                  "convs stay dense: %s", qe_plan_op_kernel(p, 0));
-        cr_assert_str_eq(qe_plan_op_kernel(p, 99), "");
-        qe_plan_free(p);
+        const int f = host_format(cases[k].m, isa, cases[k].policy, 6);
+        cr_assert_eq(f, cases[k].want, "%s case %zu: op 6 in format %d", rt_isa_name(isa), k, f);
+        if (cases[k].policy != RTB_SPARSE_ALWAYS)
+            cr_assert_eq(host_format(cases[k].m, isa, cases[k].policy, 0), dense,
+                         "convs stay dense");
     }
-    /* bit-exactness of the three policies at batch 1 and 20 (a tail of 4) */
-    check_isa(isa, &t->m, 20, 4, "sparse mnist, batch 20");
-    check_isa(isa, &t->m, 1, 5, "sparse mnist, batch 1");
-    check_isa(isa, &vs->m, 17, 6, "very sparse mnist, batch 17");
+    check_isa(isa, &t->m, 3, 4, "sparse mnist");
+    check_isa(isa, &vs->m, 2, 6, "very sparse mnist");
     tm_free(vs);
     tm_free(d);
     tm_free(t);
 }
 
-Test(qengine, plan_does_not_keep_the_model)
+Test(rt_host, image_does_not_keep_the_model)
 {
     tmodel *t = cifar_model(8, 77);
     uint8_t *pix = random_pixels(&t->m, 2, 8);
     int8_t *want = ref_batch(&t->m, pix, 2);
-    qe_plan *p;
+    rth_model h;
     nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &t->m, 2, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(rth_open(&h, &t->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
     memset(t->m.blob, 0x55, 64); /* scribble over the model, then free it */
     tm_free(t);
-    void *arena = malloc(qe_arena_bytes(p));
+    void *arena = aligned_alloc(8, rth_arena_bytes(&h) + 8);
     int8_t got[20];
-    cr_assert_eq(qe_run(p, arena, pix, 2, got), NN_OK);
+    cr_assert_eq(rth_run(&h, arena, pix, 2, got), NN_OK);
     assert_same(got, want, 20, "after the model was freed");
     free(arena), free(pix), free(want);
-    qe_plan_free(p);
+    rth_close(&h);
 }
 
 typedef struct {
-    const qe_plan *p;
+    const rth_model *h;
     const uint8_t *pix;
     int n, classes;
     int8_t *out;
@@ -1007,25 +1112,24 @@ typedef struct {
 static void *run_job(void *arg)
 {
     thread_job *j = arg;
-    void *arena = malloc(qe_arena_bytes(j->p));
+    void *arena = aligned_alloc(8, rth_arena_bytes(j->h) + 8);
     for (int rep = 0; rep < 20 && arena; rep++)
-        for (int i = 0; i < j->n; i++)
-            qe_run(j->p, arena, j->pix + (size_t)i * 784, 1, j->out + (size_t)i * j->classes);
+        rth_run(j->h, arena, j->pix, j->n, j->out);
     free(arena);
     return NULL;
 }
 
-Test(qengine, threads_share_one_plan)
+Test(rt_host, threads_share_one_image)
 {
     tmodel *t = mnist_model(0.9, 44);
     const int n = 3;
     uint8_t *pix = random_pixels(&t->m, 2 * n, 45);
     int8_t *want = ref_batch(&t->m, pix, 2 * n);
-    qe_plan *p;
+    rth_model h;
     nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(rth_open(&h, &t->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
     int8_t got[2][3 * 10];
-    thread_job jobs[2] = {{p, pix, n, 10, got[0]}, {p, pix + (size_t)n * 784, n, 10, got[1]}};
+    thread_job jobs[2] = {{&h, pix, n, 10, got[0]}, {&h, pix + (size_t)n * 784, n, 10, got[1]}};
     pthread_t th[2];
     for (int k = 0; k < 2; k++)
         cr_assert_eq(pthread_create(&th[k], NULL, run_job, &jobs[k]), 0);
@@ -1033,124 +1137,112 @@ Test(qengine, threads_share_one_plan)
         pthread_join(th[k], NULL);
     assert_same(got[0], want, (size_t)n * 10, "thread 0");
     assert_same(got[1], want + n * 10, (size_t)n * 10, "thread 1");
-    qe_plan_free(p);
+    rth_close(&h);
     free(pix), free(want);
     tm_free(t);
 }
 
 /* ---- errors and helpers ----------------------------------------------------------------- */
 
-Test(qengine, errors)
+Test(rt_host, errors)
 {
     tmodel *t = tm_new(1, 4, 4);
     tm_conv(t, QM_INPUT, 4, 3, 1, 1, 0, 8);
     tm_pool(t, QM_MAXPOOL, 0, 2, 2, 0);
     tm_finish(t, 5);
     qm_model *m = &t->m;
-    qe_plan *p = (qe_plan *)&p; /* must come back NULL */
+    rth_model h;
     nn_error err;
 
-    cr_assert_eq(qe_plan_create(&p, m, 0, QE_ISA_C, &err), NN_ERR_ARG);
-    cr_assert_null(p);
-    cr_assert(strstr(err.msg, "max_batch"), "%s", err.msg);
-    cr_assert_eq(qe_plan_create(&p, m, 1, (qe_isa)99, &err), NN_ERR_ARG);
-    cr_assert_eq(qe_plan_create(&p, NULL, 1, QE_ISA_C, &err), NN_ERR_ARG);
-    const qe_options bad_sparse = {QE_ISA_C, (qe_sparse_policy)7, QE_CONV_AUTO};
-    const qe_options bad_conv = {QE_ISA_C, QE_SPARSE_AUTO, (qe_conv_policy)5};
-    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_sparse, &err), NN_ERR_ARG);
-    cr_assert(strstr(err.msg, "sparse policy"), "%s", err.msg);
-    cr_assert_eq(qe_plan_create_opts(&p, m, 1, &bad_conv, &err), NN_ERR_ARG);
-    cr_assert(strstr(err.msg, "conv policy"), "%s", err.msg);
+    cr_assert_eq(rth_open(&h, m, (rt_isa)99, &err), NN_ERR_ARG);
+    cr_assert(strstr(err.msg, "unknown instruction set"), "%s", err.msg);
     for (int i = 0; i < N_ISAS; i++)
-        if (!qe_isa_supported(ALL_ISAS[i])) {
-            cr_assert_eq(qe_plan_create(&p, m, 1, ALL_ISAS[i], &err), NN_ERR_ARG);
+        if (!rt_isa_supported(ALL_ISAS[i])) {
+            cr_assert_eq(rth_open(&h, m, ALL_ISAS[i], &err), NN_ERR_ARG);
             cr_assert(strstr(err.msg, "not supported"), "%s", err.msg);
-            cr_assert_null(p);
+            cr_assert_null(h.img.data);
         }
 
     /* invalid model: validation's error comes through */
     int8_t keep = m->ops[0].shift[1];
     m->ops[0].shift[1] = 0;
-    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    cr_assert_eq(rth_open(&h, m, RT_ISA_C, &err), NN_ERR_FORMAT);
     cr_assert(strstr(err.msg, "op 0"), "%s", err.msg);
-    cr_assert_null(p);
+    cr_assert_null(h.img.data);
     m->ops[0].shift[1] = keep;
     m->ops[0].weights[3] = -128;
-    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    cr_assert_eq(rth_open(&h, m, RT_ISA_C, &err), NN_ERR_FORMAT);
     m->ops[0].weights[3] = 1;
 
     /* a pool that changes the zero point */
     m->ops[1].out.zero = m->ops[0].out.zero + 1;
-    cr_assert_eq(qe_plan_create(&p, m, 1, QE_ISA_C, &err), NN_ERR_FORMAT);
+    cr_assert_eq(rth_open(&h, m, RT_ISA_C, &err), NN_ERR_FORMAT);
     cr_assert(strstr(err.msg, "op 1 (maxpool)"), "%s", err.msg);
     m->ops[1].out.zero = m->ops[0].out.zero;
 
-    cr_assert_eq(qe_plan_create(&p, m, 2, QE_ISA_C, &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(qe_plan_isa(p), QE_ISA_C);
-    cr_assert_eq(qe_plan_max_batch(p), 2);
-    cr_assert_eq(qe_plan_num_classes(p), 16);
-    cr_assert_eq(qe_plan_output_qparams(p).zero, m->ops[1].out.zero);
-    void *arena = malloc(qe_arena_bytes(p));
+    cr_assert_eq(rth_open(&h, m, RT_ISA_C, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(h.isa, RT_ISA_C);
+    cr_assert_eq(h.num_classes, 16);
+    cr_assert_eq(h.out_q.zero, m->ops[1].out.zero);
+    void *arena = aligned_alloc(8, rth_arena_bytes(&h) + 8);
     uint8_t pix[32] = {0};
     int8_t l[32];
-    cr_assert_eq(qe_run(p, arena, pix, 0, l), NN_ERR_ARG);
-    cr_assert_eq(qe_run(p, arena, pix, 3, l), NN_ERR_ARG);
-    cr_assert_eq(qe_run(p, NULL, pix, 1, l), NN_ERR_ARG);
-    cr_assert_eq(qe_run(p, arena, NULL, 1, l), NN_ERR_ARG);
-    cr_assert_eq(qe_run(p, arena, pix, 1, NULL), NN_ERR_ARG);
-    cr_assert_eq(qe_run(p, arena, pix, 2, l), NN_OK);
+    cr_assert_eq(rth_run(&h, NULL, pix, 1, l), NN_ERR_ARG);
+    cr_assert_eq(rth_run(&h, arena, NULL, 1, l), NN_ERR_ARG);
+    cr_assert_eq(rth_run(&h, arena, pix, 1, NULL), NN_ERR_ARG);
+    cr_assert_eq(rth_run(&h, (uint8_t *)arena + 4, pix, 1, l), NN_ERR_ARG); /* misaligned */
+    cr_assert_eq(rth_run(&h, arena, pix, 2, l), NN_OK);
+    cr_assert_eq(rt_run_isa(h.img.data, arena, rth_arena_bytes(&h), pix, l, (rt_isa)99),
+                 RT_E_UNSUPPORTED);
     free(arena);
-    qe_plan_free(p);
-    qe_plan_free(NULL);
+    rth_close(&h);
     tm_free(t);
 }
 
-Test(qengine, isa_names_and_auto)
+Test(rt_host, isa_names_and_auto)
 {
-    cr_assert_str_eq(qe_isa_name(QE_ISA_AUTO), "auto");
-    cr_assert_str_eq(qe_isa_name(QE_ISA_C), "c");
-    cr_assert_str_eq(qe_isa_name(QE_ISA_AVX2), "avx2");
-    cr_assert_str_eq(qe_isa_name(QE_ISA_AVX512_VNNI), "avx512-vnni");
-    cr_assert_null(qe_isa_name((qe_isa)42));
-    cr_assert(qe_isa_supported(QE_ISA_C));
-    cr_assert(!qe_isa_supported((qe_isa)42));
-    qe_isa best = qe_isa_best();
-    cr_assert(qe_isa_supported(best));
-    if (qe_isa_supported(QE_ISA_AVX512_VNNI))
-        cr_assert_eq(best, QE_ISA_AVX512_VNNI);
-    else if (qe_isa_supported(QE_ISA_AVX2))
-        cr_assert_eq(best, QE_ISA_AVX2);
+    cr_assert_str_eq(rt_isa_name(RT_ISA_AUTO), "auto");
+    cr_assert_str_eq(rt_isa_name(RT_ISA_C), "c");
+    cr_assert_str_eq(rt_isa_name(RT_ISA_AVX2), "avx2");
+    cr_assert_str_eq(rt_isa_name(RT_ISA_AVX512_VNNI), "avx512-vnni");
+    cr_assert_null(rt_isa_name((rt_isa)42));
+    for (int i = RT_ISA_AUTO; i <= RT_ISA_AVX512_VNNI; i++)
+        cr_assert_eq(rth_isa_parse(rt_isa_name((rt_isa)i)), i);
+    cr_assert_eq(rth_isa_parse("avx3"), -1);
+    cr_assert(rt_isa_supported(RT_ISA_C));
+    cr_assert(!rt_isa_supported((rt_isa)42));
+    rt_isa best = rt_isa_best();
+    cr_assert(rt_isa_supported(best));
+    if (rt_isa_supported(RT_ISA_AVX512_VNNI))
+        cr_assert_eq(best, RT_ISA_AVX512_VNNI);
+    else if (rt_isa_supported(RT_ISA_AVX2))
+        cr_assert_eq(best, RT_ISA_AVX2);
     /* A CPU without an ISA skips that ISA's ISA_TESTs (counted as skipped). */
 
     tmodel *t = tm_new(1, 3, 3);
     tm_dense(t, QM_INPUT, 2, 0, 8);
     tm_finish(t, 6);
-    qe_plan *p;
+    rth_model h;
     nn_error err;
-    cr_assert_eq(qe_plan_create(&p, &t->m, 1, QE_ISA_AUTO, &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(qe_plan_isa(p), best);
-    qe_plan_free(p);
+    cr_assert_eq(rth_open(&h, &t->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(h.isa, best);
+    rth_close(&h);
     tm_free(t);
 }
 
-Test(qengine, argmax_and_dequantize)
+Test(rt_host, argmax)
 {
     const int8_t l[] = {3, 9, 9, -1, /* */ -128, -128, -128, -128, /* */ 0, 1, 2, 127};
     int lab[3];
-    qe_argmax(l, 3, 4, lab);
+    rth_argmax(l, 3, 4, lab);
     cr_assert_eq(lab[0], 1); /* first of the tie */
     cr_assert_eq(lab[1], 0);
     cr_assert_eq(lab[2], 3);
-    float f[3];
-    qe_dequantize(f, (const int8_t[]){-128, 5, 127}, 3, (qm_qparams){0.5f, 5});
-    cr_assert_float_eq(f[0], -66.5f, 1e-6);
-    cr_assert_float_eq(f[1], 0.0f, 1e-6);
-    cr_assert_float_eq(f[2], 61.0f, 1e-6);
 }
 
-/* ---- qe_evaluate ---------------------------------------------------------------- */
+/* ---- rth_evaluate ---------------------------------------------------------------- */
 
-/* What qe_evaluate must report, computed from the reference's logits:
+/* What rth_evaluate must report, computed from the reference's logits:
  * confusion (k*k), correct and mean cross-entropy of the dequantized
  * logits, averaged with the mirrored images' when flip. */
 static double expected_eval(const qm_model *m, const uint8_t *pix, const uint8_t *labels, int n,
@@ -1186,7 +1278,7 @@ static double expected_eval(const qm_model *m, const uint8_t *pix, const uint8_t
     return loss / n;
 }
 
-Test(qengine, evaluate_matches_the_reference)
+Test(rt_host, evaluate_matches_the_reference)
 {
     tmodel *t = tm_new(2, 9, 7);
     int x = tm_conv(t, QM_INPUT, 6, 3, 1, 1, 1, 8);
@@ -1207,14 +1299,13 @@ Test(qengine, evaluate_matches_the_reference)
         for (int c = 0; c < k; c++)
             want_correct += want[c * k + c];
         const int batches[] = {1, 4, 37}, threads[] = {1, 2, 3};
+        rth_model h;
+        nn_error err;
+        cr_assert_eq(rth_open(&h, m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
         for (int b = 0; b < 3; b++) {
-            qe_plan *p;
-            nn_error err;
-            cr_assert_eq(qe_plan_create(&p, m, batches[b], QE_ISA_AUTO, &err), NN_OK, "%s",
-                         err.msg);
             nn_eval_result r;
-            cr_assert_eq(qe_evaluate(p, &data, &(nn_eval_config){batches[b], threads[b], flip},
-                                     &r, &err),
+            cr_assert_eq(rth_evaluate(&h, &data, &(nn_eval_config){batches[b], threads[b], flip},
+                                      &r, &err),
                          NN_OK, "%s", err.msg);
             cr_expect_eq(r.n, n);
             cr_expect_eq(r.num_classes, k);
@@ -1224,17 +1315,16 @@ Test(qengine, evaluate_matches_the_reference)
             cr_expect_float_eq(r.loss, want_loss, 1e-5, "flip %d: %g vs %g", flip, r.loss,
                                want_loss);
             nn_eval_result_free(&r);
-            /* A batch larger than the plan's, or a label past the classes. */
-            cr_expect_eq(qe_evaluate(p, &data, &(nn_eval_config){batches[b] + 1, 1, flip}, &r,
-                                     &err),
+            /* A batch below 1, or a label past the classes. */
+            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){0, 1, flip}, &r, &err),
                          NN_ERR_ARG);
             labels[3] = k;
-            cr_expect_eq(qe_evaluate(p, &data, &(nn_eval_config){1, 1, flip}, &r, &err),
+            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){1, 1, flip}, &r, &err),
                          NN_ERR_ARG);
             cr_expect_not_null(strstr(err.msg, "label"), "%s", err.msg);
             labels[3] = 3 * 7 % k;
-            qe_plan_free(p);
         }
+        rth_close(&h);
     }
     free(pix);
     tm_free(t);
