@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 typedef struct {
     float rotate_deg; /* angle uniform in [-rotate_deg, rotate_deg]; 0 = off            */

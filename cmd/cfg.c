@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_diverge.h"
+#include "libnn/nn_diverge.h"
 #include "cfg_schedule.h"
 #include "cfg_strict.h"
 

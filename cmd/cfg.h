@@ -12,11 +12,11 @@
 
 #include <stdint.h>
 
-#include "../augment/aug.h"
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_optim.h"
-#include "../libnn/nn_spec.h"
+#include "augment/aug.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_optim.h"
+#include "libnn/nn_spec.h"
 #include "cfg_prune.h"
 #include "cfg_quantize.h"
 

@@ -11,13 +11,13 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "../compress/prune.h"
-#include "../compress/prune_channels.h"
-#include "../compress/prune_magnitude.h"
-#include "../compress/prune_schedule.h"
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_optim.h"
+#include "compress/prune.h"
+#include "compress/prune_channels.h"
+#include "compress/prune_magnitude.h"
+#include "compress/prune_schedule.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_optim.h"
 
 typedef enum { CFG_PRUNE_MAGNITUDE = 1, CFG_PRUNE_STRUCTURED = 2 } cfg_prune_method;
 

@@ -7,9 +7,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "../compress/quantize.h"
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_spec.h"
+#include "compress/quantize.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_spec.h"
 
 typedef struct {
     int present;  /* 1 when the config has the block          */

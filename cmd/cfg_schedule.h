@@ -11,8 +11,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_optim.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_optim.h"
 #include "cfg_strict.h"
 
 /* Parses parent.schedule (parent is the object at JSON path `parent_path`,

@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 #define CS_PATH_MAX 160
 

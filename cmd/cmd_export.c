@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qref.h"
-#include "../export/rt_build.h"
-#include "../export/rt_export.h"
-#include "../export/rt_host.h"
-#include "../libnn/nn_rng.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "compress/iotc.h"
+#include "compress/qref.h"
+#include "export/rt_build.h"
+#include "export/rt_export.h"
+#include "export/rt_host.h"
+#include "libnn/nn_rng.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 #include "cli.h"
 #include "commands.h"
 

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../export/rt_host.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_train.h"
+#include "compress/iotc.h"
+#include "export/rt_host.h"
+#include "compress/quantize.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"

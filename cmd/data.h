@@ -2,10 +2,10 @@
 #ifndef CMD_DATA_H
 #define CMD_DATA_H
 
-#include "../augment/aug.h"
-#include "../datasets/ds.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_train.h"
+#include "augment/aug.h"
+#include "datasets/ds.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_train.h"
 #include "cfg.h"
 
 /* The train (train = 1) or test split of the config's dataset. A missing

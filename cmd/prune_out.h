@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "../compress/prune_report.h"
-#include "../libnn/nn_train.h"
+#include "compress/prune_report.h"
+#include "libnn/nn_train.h"
 #include "cfg_prune.h"
 
 typedef struct {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 #include "qio.h"
 
 #define HUFF_MAX_LEN 15

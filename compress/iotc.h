@@ -49,9 +49,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_spec.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_spec.h"
 #include "qmodel.h"
 
 #define IOTC_VERSION 1

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_model.h"
+#include "libnn/nn_model.h"
 #include "qmodel.h"
 
 /* Non-zero weights of a conv2d or dense op (0 for other ops). */

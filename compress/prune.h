@@ -19,7 +19,7 @@
 #ifndef PRUNE_H
 #define PRUNE_H
 
-#include "../libnn/nn_model.h"
+#include "libnn/nn_model.h"
 
 /* Per-layer targets: a layer follows the run's default, is skipped, or has
  * its own target (a value in [0, 1]). */

@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 #include "prune.h"
 #include "prune_groups.h"
 

@@ -22,8 +22,8 @@
 #ifndef PRUNE_GROUPS_H
 #define PRUNE_GROUPS_H
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 
 typedef enum {
     PR_GROUP_FREE = 0,   /* its channels may be removed                     */

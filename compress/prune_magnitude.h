@@ -30,8 +30,8 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 #include "prune.h"
 #include "prune_mask.h"
 

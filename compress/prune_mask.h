@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_optim.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_optim.h"
 
 typedef struct {
     size_t n;      /* the model's n_params                              */

@@ -19,8 +19,8 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 
 typedef struct {
     int c, h, w; /* output shape                            */

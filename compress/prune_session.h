@@ -24,9 +24,9 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_optim.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_optim.h"
 #include "prune_magnitude.h"
 #include "prune_mask.h"
 #include "prune_schedule.h"

@@ -19,8 +19,8 @@
 #ifndef PRUNE_SHRINK_H
 #define PRUNE_SHRINK_H
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 #include "prune_channels.h"
 
 /* The kept channel (or feature) indices of node i's output tensor (i =

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 
 void qio_put_uvar(nn_wbuf *w, uint64_t v);
 void qio_put_svar(nn_wbuf *w, int64_t v);

@@ -56,7 +56,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 /* Op type codes are stored in files: explicit values, never reorder. */
 typedef enum {

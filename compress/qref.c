@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "../libnn/nn_pool.h"
+#include "libnn/nn_pool.h"
 
 static size_t tensor_elems(const qm_model *m, int t)
 {

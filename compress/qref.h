@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 #include "qmodel.h"
 
 /* Bytes of scratch for qm_ref_run: the input tensor and every op's output. */

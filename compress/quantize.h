@@ -53,8 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_model.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_model.h"
 #include "qmodel.h"
 
 typedef enum { QZ_MINMAX = 0, QZ_PERCENTILE = 1, QZ_MSE = 2 } qz_method;

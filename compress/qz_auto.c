@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_pool.h"
+#include "libnn/nn_pool.h"
 #include "quantize.h"
 
 typedef struct {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_pool.h"
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_pool.h"
+#include "libnn/nn_rng.h"
 #include "quantize.h"
 
 /* The random stream that picks calibration images: a fixed value outside

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_values.h"
+#include "libnn/nn_values.h"
 #include "quantize.h"
 
 typedef struct {

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 
 typedef struct {
     uint32_t n0, n1;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 
 /* Appends uvar nnz, uvar stream bytes, stream. A failed allocation marks
  * out failed (nn_wbuf's sticky failure). */

@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 
 typedef enum {
     WC_DENSE_RAW = 0,

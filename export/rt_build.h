@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compress/qmodel.h"
-#include "../libnn/nn_error.h"
-#include "../runtime/rt.h"
+#include "compress/qmodel.h"
+#include "libnn/nn_error.h"
+#include "runtime/rt.h"
 
 typedef enum {
     RTB_SPARSE_AUTO = 0,   /* by density and target                        */

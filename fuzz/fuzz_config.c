@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../augment/aug.h"
-#include "../cmd/cfg.h"
-#include "../compress/prune_channels.h"
-#include "../compress/prune_session.h"
-#include "../compress/prune_shrink.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_rng.h"
+#include "augment/aug.h"
+#include "cmd/cfg.h"
+#include "compress/prune_channels.h"
+#include "compress/prune_session.h"
+#include "compress/prune_shrink.h"
+#include "compress/quantize.h"
+#include "libnn/nn_rng.h"
 #include "fz_util.h"
 
 #define SOURCE "fuzz.json"

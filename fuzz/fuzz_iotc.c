@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
+#include "compress/iotc.h"
 #include "fz_util.h"
 #include "fz_qcheck.h"
 

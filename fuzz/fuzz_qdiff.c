@@ -13,7 +13,7 @@
  * Input: the choices of the generator (fz_gen.h), then the images. */
 #include <stdlib.h>
 
-#include "../compress/iotc.h"
+#include "compress/iotc.h"
 #include "fz_gen.h"
 #include "fz_qcheck.h"
 #include "fz_util.h"

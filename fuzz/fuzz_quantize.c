@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_exec.h"
+#include "compress/iotc.h"
+#include "compress/quantize.h"
+#include "libnn/nn_exec.h"
 #include "fz_gen.h"
 #include "fz_qcheck.h"
 #include "fz_util.h"

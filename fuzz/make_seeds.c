@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../compress/iotc.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_rng.h"
+#include "compress/iotc.h"
+#include "compress/quantize.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_rng.h"
 #include "fz_gen.h"
 #include "fz_util.h"
 

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qmodel.h"
-#include "../compress/qref.h"
-#include "../export/rt_build.h"
-#include "../libnn/nn_rng.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "compress/qmodel.h"
+#include "compress/qref.h"
+#include "export/rt_build.h"
+#include "libnn/nn_rng.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 
 typedef struct {
     qm_model m;

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../augment/aug.h"
-#include "../libnn/nn_rng.h"
+#include "augment/aug.h"
+#include "libnn/nn_rng.h"
 
 static uint8_t *alloc_img(int c, int h, int w)
 {

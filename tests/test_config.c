@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cmd/cfg.h"
+#include "cmd/cfg.h"
 
 /* A minimal valid config, assembled from blocks so tests can swap one. */
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cmd/cfg.h"
+#include "cmd/cfg.h"
 
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"
 #define MODEL                                                                                      \

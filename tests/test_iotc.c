@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qref.h"
-#include "../compress/quantize.h"
-#include "../compress/wcodec.h"
-#include "../libnn/nn_checkpoint.h"
+#include "compress/iotc.h"
+#include "compress/qref.h"
+#include "compress/quantize.h"
+#include "compress/wcodec.h"
+#include "libnn/nn_checkpoint.h"
 #include "qfixtures.h"
 #include "qgolden.h"
 

@@ -3,8 +3,8 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "../compress/mstats.h"
-#include "../compress/qref.h"
+#include "compress/mstats.h"
+#include "compress/qref.h"
 #include "qgolden.h"
 
 static void expect_tensor(const qm_model *m, const int8_t *scratch, int t, const int8_t *want,

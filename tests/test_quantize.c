@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qparams.h"
-#include "../compress/qref.h"
-#include "../compress/quantize.h"
+#include "compress/qparams.h"
+#include "compress/qref.h"
+#include "compress/quantize.h"
 #include "qfixtures.h"
 
 /* ---- folding: the folded net computes the float model's function ----- */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qparams.h"
-#include "../compress/quantize.h"
+#include "compress/qparams.h"
+#include "compress/quantize.h"
 #include "qfixtures.h"
 
 /* ---- weights, biases, multipliers -------------------------------------- */

@@ -9,8 +9,8 @@
  * image or the arena); the arena planner; argument errors. */
 #include <criterion/criterion.h>
 
-#include "../export/rt_plan.h"
-#include "../libnn/nn_io.h"
+#include "export/rt_plan.h"
+#include "libnn/nn_io.h"
 #include "qgolden.h"
 #include "rt_models.h"
 
