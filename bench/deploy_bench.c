@@ -51,7 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "export/rt_host.h"
 #include "datasets/ds.h"
 #include "libnn/nn_checkpoint.h"

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "export/rt_host.h"
-#include "compress/qmodel.h"
+#include "format/qmodel.h"
 #include "libnn/nn_exec.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_rng.h"

@@ -11,10 +11,10 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "compress/prune.h"
-#include "compress/prune_channels.h"
-#include "compress/prune_magnitude.h"
-#include "compress/prune_schedule.h"
+#include "prune/prune.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_magnitude.h"
+#include "prune/prune_schedule.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_optim.h"

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "compress/quantize.h"
+#include "quantize/quantize.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_spec.h"
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
-#include "compress/mstats.h"
+#include "format/iotc.h"
+#include "quantize/mstats.h"
 #include "libnn/nn_checkpoint.h"
 #include "libnn/nn_io.h"
 #include "cli.h"

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "export/rt_host.h"
-#include "compress/quantize.h"
+#include "quantize/quantize.h"
 #include "libnn/nn_checkpoint.h"
 #include "libnn/nn_train.h"
 #include "cli.h"

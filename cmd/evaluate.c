@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "export/rt_host.h"
 #include "libnn/nn_checkpoint.h"
 #include "cli.h"

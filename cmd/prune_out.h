@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "compress/prune_report.h"
+#include "prune/prune_report.h"
 #include "libnn/nn_train.h"
 #include "cfg_prune.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "datasets/ds.h"
 #include "export/rt_host.h"
 

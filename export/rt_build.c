@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "libnn/nn_io.h"
 #include "runtime/rt.h"
 #include "runtime/rt_config.h"

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "compress/qmodel.h"
+#include "format/qmodel.h"
 #include "libnn/nn_error.h"
 #include "rt_build.h"
 

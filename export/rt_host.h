@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "compress/qmodel.h"
+#include "format/qmodel.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_train.h"
 #include "runtime/rt.h"

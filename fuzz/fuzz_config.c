@@ -19,10 +19,10 @@
 
 #include "augment/aug.h"
 #include "cmd/cfg.h"
-#include "compress/prune_channels.h"
-#include "compress/prune_session.h"
-#include "compress/prune_shrink.h"
-#include "compress/quantize.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_session.h"
+#include "prune/prune_shrink.h"
+#include "quantize/quantize.h"
 #include "libnn/nn_rng.h"
 #include "fz_util.h"
 

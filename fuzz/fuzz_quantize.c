@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
-#include "compress/quantize.h"
+#include "format/iotc.h"
+#include "quantize/quantize.h"
 #include "libnn/nn_exec.h"
 #include "fz_gen.h"
 #include "fz_qcheck.h"

@@ -33,7 +33,7 @@
 
 #include <stdint.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_spec.h"
 #include "fz_util.h"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/qref.h"
-#include "compress/wcodec.h"
+#include "quantize/qref.h"
+#include "format/wcodec.h"
 #include "export/rt_build.h"
 #include "runtime/rt.h"
 #include "runtime/rt_image.h"

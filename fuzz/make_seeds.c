@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compress/iotc.h"
-#include "compress/quantize.h"
+#include "format/iotc.h"
+#include "quantize/quantize.h"
 #include "libnn/nn_checkpoint.h"
 #include "libnn/nn_io.h"
 #include "libnn/nn_rng.h"

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/iotc.h"
+#include "format/iotc.h"
 #include "export/rt_host.h"
 #include "cli_helpers.h"
 

@@ -1,4 +1,4 @@
-/* Tests of the .iotc format (compress/iotc.h): field-by-field round trips
+/* Tests of the .iotc format (format/iotc.h): field-by-field round trips
  * for every weight encoding, every truncation and every single-byte change
  * rejected, payload mutations with a recomputed CRC never crashing the
  * loader, section rules, unwritable models, atomic writes. */
@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compress/iotc.h"
-#include "compress/qref.h"
-#include "compress/quantize.h"
-#include "compress/wcodec.h"
+#include "format/iotc.h"
+#include "quantize/qref.h"
+#include "quantize/quantize.h"
+#include "format/wcodec.h"
 #include "libnn/nn_checkpoint.h"
 #include "qfixtures.h"
 #include "qgolden.h"

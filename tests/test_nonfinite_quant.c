@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "export/rt_host.h"
-#include "compress/qparams.h"
-#include "compress/quantize.h"
+#include "format/qparams.h"
+#include "quantize/quantize.h"
 #include "layer_specs.h"
 
 #define DENORMAL 1e-45f /* the smallest positive float, 2^-149 */

@@ -1,4 +1,4 @@
-/* Tests of the quantizer (compress/quantize.h): the folded float net
+/* Tests of the quantizer (quantize/quantize.h): the folded float net
  * equals the float model for every folding rule; the int8 model (run by
  * the reference interpreter) follows the float model within stated bounds
  * and agrees with its float simulation; automatic 4-bit layers keep
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/qparams.h"
-#include "compress/qref.h"
-#include "compress/quantize.h"
+#include "format/qparams.h"
+#include "quantize/qref.h"
+#include "quantize/quantize.h"
 #include "qfixtures.h"
 
 /* ---- folding: the folded net computes the float model's function ----- */

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/qmodel.h"
+#include "format/qmodel.h"
 #include "export/rt_build.h"
 #include "export/rt_host.h"
 #include "libnn/nn_rng.h"

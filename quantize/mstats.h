@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "libnn/nn_model.h"
-#include "qmodel.h"
+#include "format/qmodel.h"
 
 /* Non-zero weights of a conv2d or dense op (0 for other ops). */
 uint64_t qm_op_nonzero(const qm_op *op);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "libnn/nn_error.h"
-#include "qmodel.h"
+#include "format/qmodel.h"
 
 /* Bytes of scratch for qm_ref_run: the input tensor and every op's output. */
 size_t qm_ref_scratch_bytes(const qm_model *m);

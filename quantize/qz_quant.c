@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qparams.h"
+#include "format/qparams.h"
 #include "quantize.h"
 
 static int is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }

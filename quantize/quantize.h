@@ -55,7 +55,7 @@
 
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
-#include "qmodel.h"
+#include "format/qmodel.h"
 
 typedef enum { QZ_MINMAX = 0, QZ_PERCENTILE = 1, QZ_MSE = 2 } qz_method;
 
