@@ -83,7 +83,8 @@ static void quantize_path(const nn_model *m, const uint8_t *pix, const uint8_t *
     iotc_init(f);
     nn_error err;
     memset(&err, 0, sizeof err);
-    nn_status st = qz_quantize_model(&f->m, m, &cfg, pix, labels, index, n, 1, &err);
+    const qz_data data = {.images = pix, .labels = labels, .index = index, .n = n};
+    nn_status st = qz_quantize_model(&f->m, NULL, m, &cfg, &data, 1, &err);
     if (st != NN_OK) {
         if (!err.msg[0])
             fz_fail("qz_quantize_model failed (%d) without a message", (int)st);

@@ -215,10 +215,34 @@ nn_status qz_auto_bits(int *bits, const int *fixed, const qz_net *net, const dou
                        const uint32_t *index, int n, double max_drop, int threads, double *acc0,
                        double *acc1, nn_error *err);
 
-/* All of the above: calibrates on images[index[0..n)] and builds q
- * (cfg->auto_bits needs labels; NULL labels ignore it). */
-nn_status qz_quantize_model(qm_model *q, const nn_model *m, const qz_config *cfg,
-                            const uint8_t *images, const uint8_t *labels, const uint32_t *index,
-                            int n, int threads, nn_error *err);
+/* ---- all three ---------------------------------------------------------------- */
+
+/* The images one quantization reads. */
+typedef struct {
+    const uint8_t *images; /* (N, in_c, in_h, in_w) raw pixels, the model's input shape */
+    const uint8_t *labels; /* (N), or NULL: cfg->auto_bits is then ignored             */
+    const uint32_t *index; /* calibration on images[index[0..n)] (NULL: the first n)    */
+    int n;
+    /* Where cfg->auto_bits judges accuracy: judge_images[judge_index[0..n_judge)]
+     * (index NULL: the first n_judge) with judge_labels; when judge_images is
+     * NULL, the calibration images with `labels`. */
+    const uint8_t *judge_images, *judge_labels;
+    const uint32_t *judge_index;
+    int n_judge;
+} qz_data;
+
+/* What a quantization chose, per op of the built model. */
+typedef struct {
+    int src_layer[QM_MAX_OPS]; /* the float layer op i implements        */
+    int bits[QM_MAX_OPS];      /* its weight bits (0: an op without weights) */
+    double acc8, acc_auto;     /* cfg->auto_bits: simulated accuracy (0..1) at
+                                * the starting bits and at the chosen ones */
+} qz_result;
+
+/* qz_lower, qz_calibrate, qz_op_bits_fixed, qz_auto_bits (when cfg asks for
+ * it and labels are given), qz_build: the int8 model q of m under cfg.
+ * res (may be NULL) receives what was chosen. On an error q is empty. */
+nn_status qz_quantize_model(qm_model *q, qz_result *res, const nn_model *m, const qz_config *cfg,
+                            const qz_data *data, int threads, nn_error *err);
 
 #endif

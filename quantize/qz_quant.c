@@ -1,5 +1,5 @@
 /* qz_quant.c - folded float net + ranges -> qm_model (step 3 of
- * quantize.h), and the whole pipeline. */
+ * quantize.h). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -229,32 +229,4 @@ nn_status qz_net_dequantize(qz_net *dst, const qz_net *src, const qm_model *q, n
         }
     }
     return NN_OK;
-}
-
-nn_status qz_quantize_model(qm_model *q, const nn_model *m, const qz_config *cfg,
-                            const uint8_t *images, const uint8_t *labels, const uint32_t *index,
-                            int n, int threads, nn_error *err)
-{
-    memset(q, 0, sizeof *q);
-    qz_net *net = malloc(sizeof *net);
-    double *lo = malloc(QM_MAX_OPS * sizeof *lo), *hi = malloc(QM_MAX_OPS * sizeof *hi);
-    int *bits = malloc(QM_MAX_OPS * sizeof *bits), *fixed = malloc(QM_MAX_OPS * sizeof *fixed);
-    nn_status st = NN_OK;
-    if (!net || !lo || !hi || !bits || !fixed) {
-        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory quantizing");
-    } else if ((st = qz_lower(net, m, err)) == NN_OK) {
-        st =
-            qz_calibrate(lo, hi, net, images, index, n, cfg->method, cfg->percentile, threads, err);
-        if (st == NN_OK)
-            st = qz_op_bits_fixed(bits, fixed, net, m, cfg, err);
-        double a0, a1;
-        if (st == NN_OK && cfg->auto_bits && labels)
-            st = qz_auto_bits(bits, fixed, net, lo, hi, images, labels, index, n, cfg->max_drop,
-                              threads, &a0, &a1, err);
-        if (st == NN_OK)
-            st = qz_build(q, net, lo, hi, bits, err);
-        qz_net_free(net);
-    }
-    free(net), free(lo), free(hi), free(bits), free(fixed);
-    return st;
 }

@@ -106,8 +106,8 @@ static void quantized_plain(iotc_model *f, double keep, int bits, uint64_t seed)
     cfg.weight_bits = bits;
     nn_error err;
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 40, 1, &err), NN_OK, "%s",
-                 err.msg);
+    const qz_data data = {.images = px, .n = 40};
+    cr_assert_eq(qz_quantize_model(&f->m, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     f->src_layer[0] = 0;
@@ -232,8 +232,8 @@ static uint8_t *small_file(size_t *len)
     nn_error err;
     iotc_model *f = malloc(sizeof *f);
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 10, 1, &err), NN_OK, "%s",
-                 err.msg);
+    const qz_data data = {.images = px, .n = 10};
+    cr_assert_eq(qz_quantize_model(&f->m, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     cr_assert_eq(iotc_set_meta(f, "source", "small", &err), NN_OK);

@@ -268,8 +268,8 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
     uint32_t idx[200];
     qz_pick_calibration(idx, 200, t->n_train, cfg->seed);
     qm_model q;
-    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, t->train_y, idx, 200, 2, &err),
-                 NN_OK, "%s", err.msg);
+    const qz_data data = {.images = t->train_x, .labels = t->train_y, .index = idx, .n = 200};
+    cr_assert_eq(qz_quantize_model(&q, NULL, &t->m, cfg, &data, 2, &err), NN_OK, "%s", err.msg);
     qz_net net, deq;
     cr_assert_eq(qz_lower(&net, &t->m, &err), NN_OK);
     cr_assert_eq(qz_net_dequantize(&deq, &net, &q, &err), NN_OK);
