@@ -24,7 +24,7 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c) \
+LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 TESTS     ?= $(wildcard tests/*.c)

@@ -6,7 +6,7 @@
 #include "datasets/ds.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_train.h"
-#include "cfg.h"
+#include "config/cfg.h"
 
 /* The train (train = 1) or test split of the config's dataset. A missing
  * file gets a hint naming the fetch command. */

@@ -7,7 +7,7 @@
 
 #include "prune/prune_report.h"
 #include "libnn/nn_train.h"
-#include "cfg_prune.h"
+#include "config/cfg_prune.h"
 
 typedef struct {
     const char *in_path, *out_path;

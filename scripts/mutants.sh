@@ -59,7 +59,7 @@ m train-schedule-total-epochs libnn/nn_train.c \
 m cli-augment-not-passed cmd/cmd_train.c \
   'if (aug_enabled(&cfg.augment)) {' \
   'if (0 && aug_enabled(&cfg.augment)) {'
-m cli-affine-p-ignored cmd/cfg.c \
+m cli-affine-p-ignored config/cfg.c \
   '{"affine_p", &a->p_affine,' \
   '{"affine_p", &a->p_hflip,'
 m cli-train-test-flip-ignored cmd/cmd_train.c \

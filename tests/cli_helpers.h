@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "cmd/cfg.h"
+#include "config/cfg.h"
 #include "libnn/nn_checkpoint.h"
 #include "fixtures.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/cfg.h"
+#include "config/cfg.h"
 #include "libnn/nn_checkpoint.h"
 #include "libnn/nn_diverge.h"
 #include "libnn/nn_train.h"
