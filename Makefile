@@ -1,6 +1,6 @@
 # iotcnn - build, test, benchmark, install.
 #   make            bin/iotcnn (and the dataset tools)
-#   make test       Criterion suite
+#   make test       the layering check (scripts/check_layers.sh), then the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
@@ -24,7 +24,7 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c compress/*.c runtime/*.c export/*.c) \
+LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 TESTS     ?= $(wildcard tests/*.c)
@@ -35,7 +35,7 @@ TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan deps bench install clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
+.PHONY: all test check-layers asan deps bench install clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
 # Keep intermediate objects (the tools' .o files) instead of deleting them.
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
@@ -71,9 +71,15 @@ $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
+# Which folder may include from which (ARCHITECTURE.md), and no "../":
+# the script's self-test first (it must catch planted violations), then the tree.
+check-layers:
+	$(Q)scripts/check_layers.sh --self-test
+	$(Q)scripts/check_layers.sh
+
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).
-test: all $(BUILD)/tests/iotcnn_tests
+test: check-layers all $(BUILD)/tests/iotcnn_tests
 	IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in

@@ -117,12 +117,6 @@ int aug_enabled(const aug_config *c)
            c->translate > 0.0f || c->hflip || c->crop_pad > 0 || c->cutout > 0;
 }
 
-size_t aug_scratch_bytes(int c, int h, int w, const aug_config *cfg)
-{
-    (void)c, (void)h, (void)w, (void)cfg;
-    return 0;
-}
-
 /* Index i of an axis of n pixels reflected without repeating the edge. */
 static int reflect_index(int i, int n)
 {

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 typedef struct {
     float rotate_deg; /* angle uniform in [-rotate_deg, rotate_deg]; 0 = off            */
@@ -49,11 +49,6 @@ typedef struct {
 
 /* 1 when any transform is enabled. */
 int aug_enabled(const aug_config *c);
-
-/* Scratch bytes aug_image needs. The crop is folded into the single output
- * pass, so this is 0 for every config (kept so callers need not change if a
- * future transform needs a buffer). */
-size_t aug_scratch_bytes(int c, int h, int w, const aug_config *cfg);
 
 /* Augments one image in (c, h, w) into out (c, h, w); out != in.
  *

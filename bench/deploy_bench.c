@@ -51,12 +51,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../export/rt_host.h"
-#include "../datasets/ds.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_exec.h"
-#include "../libnn/nn_rng.h"
+#include "format/iotc.h"
+#include "export/rt_host.h"
+#include "datasets/ds.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_exec.h"
+#include "libnn/nn_rng.h"
 #include "bench_util.h"
 
 #define MAX_MODELS 16

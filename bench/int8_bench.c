@@ -31,11 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../export/rt_host.h"
-#include "../compress/qmodel.h"
-#include "../libnn/nn_exec.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_rng.h"
+#include "export/rt_host.h"
+#include "format/qmodel.h"
+#include "libnn/nn_exec.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_rng.h"
 #include "bench_util.h"
 
 static void die(const char *what, const char *msg)

@@ -2,7 +2,7 @@
 scripts see it (bench/torch_ref.py builds it in PyTorch, bench/compare.py
 counts its FLOPs). Standard library only.
 
-Reads the subset of the configuration format (cmd/cfg.h) that a plain
+Reads the subset of the configuration format (config/cfg.h) that a plain
 sequential CNN uses: layer types conv2d, batchnorm, relu, maxpool, flatten,
 dropout, dense, each reading the previous layer, with iotcnn's defaults
 (libnn/nn_spec.c: conv kernel 3, stride 1, pad 0, bias on; batchnorm eps

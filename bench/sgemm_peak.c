@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 #define MAX_THREADS 2
 

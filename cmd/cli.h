@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 #define IOTCNN_VERSION "0.1.0"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"

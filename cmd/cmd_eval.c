@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_train.h"
+#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "evaluate.h"

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qref.h"
-#include "../export/rt_build.h"
-#include "../export/rt_export.h"
-#include "../export/rt_host.h"
-#include "../libnn/nn_rng.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "format/iotc.h"
+#include "quantize/qref.h"
+#include "export/rt_build.h"
+#include "export/rt_export.h"
+#include "export/rt_host.h"
+#include "libnn/nn_rng.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -112,7 +112,7 @@ static void default_name(char *dst, size_t n, const char *path)
 
 /* n random inputs through the image (rt_run, as a firmware runs it), the
  * host's image (its layouts and best ISA, rt_host.h) and the reference
- * interpreter (compress/qref.c): the same bytes, or a builder bug. Returns
+ * interpreter (quantize/qref.c): the same bytes, or a builder bug. Returns
  * the number of differing images. */
 static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err, nn_status *st)
 {

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/mstats.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_io.h"
+#include "format/iotc.h"
+#include "quantize/mstats.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_io.h"
 #include "cli.h"
 #include "commands.h"
 #include "qreport.h"

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../compress/prune_channels.h"
-#include "../compress/prune_report.h"
-#include "../compress/prune_session.h"
-#include "../compress/prune_shrink.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_train.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_report.h"
+#include "prune/prune_session.h"
+#include "prune/prune_shrink.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"

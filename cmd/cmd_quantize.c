@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../export/rt_host.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_train.h"
+#include "format/iotc.h"
+#include "export/rt_host.h"
+#include "quantize/quantize.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"
@@ -194,62 +194,44 @@ int cmd_quantize(int argc, char **argv)
         n_cal = train.n;
     }
     uint32_t *index = malloc((size_t)n_cal * sizeof *index);
-    qz_net *net = malloc(sizeof *net);
     iotc_model *f = malloc(sizeof *f);
-    double *lo = malloc(QM_MAX_OPS * sizeof *lo), *hi = malloc(QM_MAX_OPS * sizeof *hi);
-    int *bits = malloc(QM_MAX_OPS * sizeof *bits), *fixed = malloc(QM_MAX_OPS * sizeof *fixed);
-    if (!index || !net || !f || !lo || !hi || !bits || !fixed) {
+    qz_result *res = malloc(sizeof *res);
+    if (!index || !f || !res) {
         nn_errorf(&err, NN_ERR_NOMEM, "out of memory");
         cli_fail("quantize", NN_ERR_NOMEM, &err);
     }
     qz_pick_calibration(index, n_cal, train.n, qz->seed);
-    if ((st = qz_lower(net, &ck.model, &err)) != NN_OK) {
-        nn_error_prefix(&err, "%s", o.model);
-        cli_fail("quantize", st, &err);
-    }
-    if ((st = qz_calibrate(lo, hi, net, train.images, index, n_cal, qz->method, qz->percentile,
-                           o.threads, &err)) != NN_OK) {
-        nn_error_prefix(&err, "%s", o.model);
-        cli_fail("quantize", st, &err);
-    }
-    if ((st = qz_op_bits_fixed(bits, fixed, net, &ck.model, qz, &err)) != NN_OK)
-        cli_fail("quantize", st, &err);
-    double acc8 = 0, acc_auto = 0;
-    if (qz->auto_bits) {
-        /* Judged on the validation split when the config holds one out:
-         * training images, which the model may have memorized, hide drops. */
+    qz_data data = {train.images, train.labels, index, n_cal, NULL, NULL, NULL, 0};
+    if (n_val > 0) {
+        /* auto_bits is judged on the validation split when the config holds
+         * one out: training images, which the model may have memorized, hide
+         * drops. */
         const size_t img = (size_t)train.c * train.h * train.w;
-        if (n_val > 0)
-            st = qz_auto_bits(bits, fixed, net, lo, hi, train.images + (size_t)train.n * img,
-                              train.labels + train.n, NULL, n_val, qz->max_drop, o.threads, &acc8,
-                              &acc_auto, &err);
-        else
-            st = qz_auto_bits(bits, fixed, net, lo, hi, train.images, train.labels, index, n_cal,
-                              qz->max_drop, o.threads, &acc8, &acc_auto, &err);
-        if (st != NN_OK) {
-            nn_error_prefix(&err, "%s", o.model);
-            cli_fail("quantize", st, &err);
-        }
+        data.judge_images = train.images + (size_t)train.n * img;
+        data.judge_labels = train.labels + train.n;
+        data.n_judge = n_val;
+    }
+    iotc_init(f);
+    if ((st = qz_quantize_model(&f->m, res, &ck.model, qz, &data, o.threads, &err)) != NN_OK) {
+        nn_error_prefix(&err, "%s", o.model);
+        cli_fail("quantize", st, &err);
+    }
+    if (qz->auto_bits) {
         int n4 = 0;
-        for (int i = 0; i < net->n_ops; i++)
-            n4 += bits[i] == 4;
+        for (int i = 0; i < f->m.n_ops; i++)
+            n4 += res->bits[i] == 4;
         fprintf(stderr,
                 "iotcnn quantize: weight_bits auto: %d layer%s at 4 bits; simulated accuracy on "
                 "the %d %s images %.2f%% -> %.2f%% (allowed drop %g points)\n",
                 n4, n4 == 1 ? "" : "s", n_val > 0 ? n_val : n_cal,
-                n_val > 0 ? "validation" : "calibration", 100.0 * acc8, 100.0 * acc_auto,
-                qz->max_drop);
-    }
-    iotc_init(f);
-    if ((st = qz_build(&f->m, net, lo, hi, bits, &err)) != NN_OK) {
-        nn_error_prefix(&err, "%s", o.model);
-        cli_fail("quantize", st, &err);
+                n_val > 0 ? "validation" : "calibration", 100.0 * res->acc8,
+                100.0 * res->acc_auto, qz->max_drop);
     }
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = ck.model.mean[c], f->std[c] = ck.model.std[c];
-    for (int i = 0; i < net->n_ops; i++) {
-        f->src_layer[i] = net->ops[i].src_layer;
-        snprintf(f->name[i], IOTC_NAME_MAX, "%s", ck.model.nodes[net->ops[i].src_layer].spec.name);
+    for (int i = 0; i < f->m.n_ops; i++) {
+        f->src_layer[i] = res->src_layer[i];
+        snprintf(f->name[i], IOTC_NAME_MAX, "%s", ck.model.nodes[res->src_layer[i]].spec.name);
     }
     char num[64];
     set_meta(f, "source", o.model);
@@ -297,8 +279,8 @@ int cmd_quantize(int argc, char **argv)
         cJSON_AddBoolToObject(j, "auto_bits", qz->auto_bits);
         if (qz->auto_bits) {
             cJSON_AddNumberToObject(j, "auto_images", n_val > 0 ? n_val : n_cal);
-            cJSON_AddNumberToObject(j, "auto_accuracy_8bit", acc8);
-            cJSON_AddNumberToObject(j, "auto_accuracy", acc_auto);
+            cJSON_AddNumberToObject(j, "auto_accuracy_8bit", res->acc8);
+            cJSON_AddNumberToObject(j, "auto_accuracy", res->acc_auto);
         }
         qreport_add_totals(j, &tot);
         cJSON_AddNumberToObject(j, "float_weight_bytes", (double)float_bytes);
@@ -336,8 +318,7 @@ int cmd_quantize(int argc, char **argv)
                    100.0 * ev.int8_correct / (ev.n ? ev.n : 1));
     }
     iotc_free(f);
-    qz_net_free(net);
-    free(index), free(net), free(f), free(lo), free(hi), free(bits), free(fixed);
+    free(index), free(f), free(res);
     ds_free(&train);
     nn_checkpoint_free(&ck);
     return 0;

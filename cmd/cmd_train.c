@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../augment/aug.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_train.h"
+#include "augment/aug.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"

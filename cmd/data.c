@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 static int is_dataset_name(const char *s)
 {

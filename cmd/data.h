@@ -2,11 +2,11 @@
 #ifndef CMD_DATA_H
 #define CMD_DATA_H
 
-#include "../augment/aug.h"
-#include "../datasets/ds.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_train.h"
-#include "cfg.h"
+#include "augment/aug.h"
+#include "datasets/ds.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_train.h"
+#include "config/cfg.h"
 
 /* The train (train = 1) or test split of the config's dataset. A missing
  * file gets a hint naming the fetch command. */

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../export/rt_host.h"
-#include "../libnn/nn_checkpoint.h"
+#include "format/iotc.h"
+#include "export/rt_host.h"
+#include "libnn/nn_checkpoint.h"
 #include "cli.h"
 #include "data.h"
 

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_train.h"
+#include "libnn/nn_train.h"
 
 typedef struct {
     const char *cmd;                 /* for messages: "eval"                 */

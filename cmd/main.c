@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../libnn/nn_checkpoint.h"
+#include "libnn/nn_checkpoint.h"
 #include "cli.h"
 #include "commands.h"
 

@@ -10,8 +10,8 @@
 #ifndef METRICS_LOG_H
 #define METRICS_LOG_H
 
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_train.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_train.h"
 
 typedef struct {
     const char *path; /* borrowed */

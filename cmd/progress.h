@@ -3,7 +3,7 @@
 #ifndef PROGRESS_H
 #define PROGRESS_H
 
-#include "../libnn/nn_train.h"
+#include "libnn/nn_train.h"
 
 typedef struct {
     int tty;            /* stderr is a terminal                */

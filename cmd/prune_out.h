@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "../compress/prune_report.h"
-#include "../libnn/nn_train.h"
-#include "cfg_prune.h"
+#include "prune/prune_report.h"
+#include "libnn/nn_train.h"
+#include "config/cfg_prune.h"
 
 typedef struct {
     const char *in_path, *out_path;

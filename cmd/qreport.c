@@ -1,9 +1,9 @@
 /* qreport.c - per-layer reports of quantized models. */
 #include "qreport.h"
 
-#include "../compress/mstats.h"
-#include "../export/rt_host.h"
-#include "../compress/wcodec.h"
+#include "quantize/mstats.h"
+#include "export/rt_host.h"
+#include "format/wcodec.h"
 
 static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
 

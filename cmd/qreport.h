@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../compress/iotc.h"
+#include "format/iotc.h"
 
 typedef struct {
     uint64_t parameters;  /* weights and biases of conv2d/dense ops      */

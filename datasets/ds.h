@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 typedef struct {
     int n;              /* number of images                                 */

@@ -13,7 +13,7 @@
 
 #include <zlib.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 /* Largest file (decompressed) any loader accepts: 4 GiB. Far above every
  * supported data set (CIFAR-10 train is 150 MB); it stops a forged header or

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../datasets/ds.h"
-#include "../export/rt_host.h"
+#include "format/iotc.h"
+#include "datasets/ds.h"
+#include "export/rt_host.h"
 
 static int put(const char *dir, const char *name, const void *p, size_t n)
 {

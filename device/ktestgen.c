@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../export/rt_build.h"
-#include "../runtime/rt.h"
-#include "../libnn/nn_rng.h"
+#include "export/rt_build.h"
+#include "runtime/rt.h"
+#include "libnn/nn_rng.h"
 
 static nn_rng R;
 static int rnd(int n) { return (int)nn_rng_below(&R, (uint64_t)n); }

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../libnn/nn_io.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_config.h"
-#include "../runtime/rt_image.h"
+#include "format/iotc.h"
+#include "libnn/nn_io.h"
+#include "runtime/rt.h"
+#include "runtime/rt_config.h"
+#include "runtime/rt_image.h"
 #include "rt_plan.h"
 
 static const char *const TARGETS[] = {"generic",   "cortex-m0plus", "cortex-m4", "cortex-m7",

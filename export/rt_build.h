@@ -1,21 +1,21 @@
 /* rt_build.h - builds a deploy image (runtime/rt_image.h) from a quantized
- * model (compress/qmodel.h). Host side: allocates, reports errors.
+ * model (format/qmodel.h). Host side: allocates, reports errors.
  *
  * Per conv2d/dense op the builder picks a weight format for the target
  * (sparse when the layer's density is at or below the target's threshold,
  * see rtb_choose_format), encodes the weights as the kernels read them,
  * folds the input zero point into the biases, plans the arena (rt_plan.h)
  * and writes the header, op table, input table and CRC. The image computes
- * exactly what compress/qref.c computes, on every target and body. */
+ * exactly what quantize/qref.c computes, on every target and body. */
 #ifndef RT_BUILD_H
 #define RT_BUILD_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compress/qmodel.h"
-#include "../libnn/nn_error.h"
-#include "../runtime/rt.h"
+#include "format/qmodel.h"
+#include "libnn/nn_error.h"
+#include "runtime/rt.h"
 
 typedef enum {
     RTB_SPARSE_AUTO = 0,   /* by density and target                        */

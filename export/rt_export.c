@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../runtime/rt_image.h"
+#include "runtime/rt_image.h"
 
 int rtx_valid_name(const char *name)
 {

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compress/qmodel.h"
-#include "../libnn/nn_error.h"
+#include "format/qmodel.h"
+#include "libnn/nn_error.h"
 #include "rt_build.h"
 
 typedef struct {

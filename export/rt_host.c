@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../libnn/nn_pool.h"
+#include "libnn/nn_pool.h"
 
 int rth_isa_parse(const char *name)
 {

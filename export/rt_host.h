@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compress/qmodel.h"
-#include "../libnn/nn_error.h"
-#include "../libnn/nn_train.h"
-#include "../runtime/rt.h"
+#include "format/qmodel.h"
+#include "libnn/nn_error.h"
+#include "libnn/nn_train.h"
+#include "runtime/rt.h"
 #include "rt_build.h"
 
 typedef struct {

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "../libnn/nn_error.h"
+#include "libnn/nn_error.h"
 
 #define RT_PLAN_DISJOINT INT64_MIN
 

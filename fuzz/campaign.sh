@@ -1,19 +1,35 @@
 #!/bin/sh
 # fuzz/campaign.sh N_RUNS [WORK_DIR] - the long fuzzing campaign
-# (docs/reliability.md): runs every target (or those in $FUZZ_TARGETS) for
-# N_RUNS executions each, one after the other, starting from its seed corpus
-# and from what earlier campaigns in WORK_DIR found, then prints a table:
-# target, executions, seconds, exec/s, corpus size, crashes.
+# (docs/reliability.md): brings every target (or those in $FUZZ_TARGETS) to
+# N_RUNS executions with the current code, one target after the other,
+# starting from its seed corpus and from what earlier campaigns in WORK_DIR
+# found, then prints a table: target, executions in this run, executions
+# with this code in all runs, seconds, exec/s, corpus size, crashes.
+#
+# Executions add up across runs, as long as the code is the same: a ledger
+# in WORK_DIR counts each target's executions under a fingerprint of the
+# code (fuzz_code_id in fuzz/common.sh: every C source and header outside
+# tests/, bench/ and device/, the Makefile and the compiler's version). A
+# target runs in chunks of $FUZZ_CHUNK executions (default 1,000,000), and
+# the ledger grows after each chunk that ends cleanly, so a campaign that is
+# killed (or a machine that goes away) loses at most one chunk, and the next
+# `fuzz/campaign.sh N_RUNS` runs only what is missing. Any change to the
+# code starts every count again from zero.
 #
 #   WORK_DIR (default $HOME/iotcnn-fuzz, outside the repository) keeps
 #     corpus/TARGET     every input that found new coverage, merged (-merge=1)
 #                       with the seeds at the end of each target's run
 #     artifacts/        crash-*, leak-*, timeout-*, oom-* inputs
+#     ledger/TARGET.ID  executions of TARGET with the code whose fingerprint
+#                       is ID, over all runs
 #     logs/TARGET.log   libFuzzer's output
 # A crash (or leak, timeout, out-of-memory) stops libFuzzer; the campaign
-# keeps the input, restarts the target for the executions left, and counts
-# it. Builds the targets first (`make fuzz`). Exit status 1 when anything
-# crashed. Bounded per input like every run (fuzz/common.sh).
+# keeps the input, counts it, adds nothing to the ledger for that chunk and
+# restarts the target (at most $FUZZ_MAX_RESTARTS times, default 10).
+# Builds the targets first (`make fuzz`). Exit status 1 when anything
+# crashed. Bounded per input like every run (fuzz/common.sh). libFuzzer's
+# -timeout is wall-clock time: do not stop (SIGSTOP) a running campaign for
+# longer than that, or it reports a timeout that is not one.
 set -eu
 cd "$(dirname "$0")/.."
 . fuzz/common.sh
@@ -26,28 +42,39 @@ mkdir -p "$work/artifacts" "$work/logs"
 work=$(cd "$work" && pwd)
 make fuzz -j2 >/dev/null
 max_restarts=${FUZZ_MAX_RESTARTS:-10}
+chunk=${FUZZ_CHUNK:-1000000}
+code_id=$(fuzz_code_id)
+mkdir -p "$work/ledger"
 
 table=$work/logs/table.txt
-printf '%-9s %12s %9s %8s %8s %8s\n' target executions seconds exec/s corpus crashes >"$table"
+{
+    echo "code $code_id"
+    printf '%-9s %12s %12s %9s %8s %8s %8s\n' target executions "this code" seconds exec/s corpus \
+        crashes
+} >"$table"
 cat "$table"
 failed=0
 for t in $FUZZ_TARGETS; do
     bin=$FUZZ_BUILD/fuzz/$t
     corpus=$work/corpus/$t
     log=$work/logs/$t.log
+    ledger=$work/ledger/$t.$code_id
     mkdir -p "$corpus"
     : >"$log"
+    [ -f "$ledger" ] || echo 0 >"$ledger"
     done_runs=0 crashes=0 restarts=0
     t0=$(date +%s)
-    while [ "$done_runs" -lt "$n_runs" ]; do
-        left=$((n_runs - done_runs))
+    while [ "$(cat "$ledger")" -lt "$n_runs" ]; do
+        left=$((n_runs - $(cat "$ledger")))
+        [ "$left" -le "$chunk" ] || left=$chunk
         before=$(ls "$work/artifacts" | grep -c "^$t-" || true)
         # shellcheck disable=SC2046
         if "$bin" $(fuzz_flags "$t" "$work/artifacts/$t-") -runs="$left" -print_final_stats=1 \
             "$corpus" "fuzz/corpus/$t" >>"$log" 2>&1; then
             ran=$(fuzz_stat number_of_executed_units "$log")
             done_runs=$((done_runs + ${ran:-$left}))
-            break
+            echo $(($(cat "$ledger") + ${ran:-$left})) >"$ledger.tmp" && mv "$ledger.tmp" "$ledger"
+            continue
         fi
         after=$(ls "$work/artifacts" | grep -c "^$t-" || true)
         crashes=$((crashes + (after > before ? after - before : 1)))
@@ -70,8 +97,8 @@ for t in $FUZZ_TARGETS; do
     secs=$((t1 - t0))
     rate=$([ "$secs" -gt 0 ] && echo $((done_runs / secs)) || echo "$done_runs")
     size=$(ls "$corpus" | wc -l)
-    printf '%-9s %12s %9s %8s %8s %8s\n' "$t" "$done_runs" "$secs" "$rate" "$size" "$crashes" \
-        >>"$table"
+    printf '%-9s %12s %12s %9s %8s %8s %8s\n' "$t" "$done_runs" "$(cat "$ledger")" "$secs" "$rate" \
+        "$size" "$crashes" >>"$table"
     [ "$crashes" -eq 0 ] || failed=1
     tail -n 1 "$table"
 done

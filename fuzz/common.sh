@@ -44,3 +44,18 @@ fuzz_flags() {
 fuzz_stat() {
     sed -n "s/^stat::$1: *\([0-9.]*\).*/\1/p" "$2" | tail -n 1
 }
+
+# The fingerprint of the code the targets are built from: every tracked C
+# source and header outside tests/, bench/ and device/, the Makefile, and the
+# fuzzing compiler's version (campaign.sh's ledger counts executions per
+# fingerprint). Files are hashed as they are in the working tree.
+fuzz_code_id() {
+    {
+        ${FUZZ_CC:-clang-14} --version 2>/dev/null | head -n 1
+        git ls-files -- '*.c' '*.h' Makefile ':!tests/' ':!bench/' ':!device/' | LC_ALL=C sort |
+            while read -r f; do
+                printf '%s\n' "$f"
+                cat "$f"
+            done
+    } | sha256sum | cut -c1-16
+}

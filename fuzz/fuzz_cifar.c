@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../datasets/ds.h"
+#include "datasets/ds.h"
 #include "fz_util.h"
 
 #define MAX_FILES 3

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_exec.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_exec.h"
 #include "fz_util.h"
 
 #define RUN_MACS 1000000     /* forward pass worth running            */

@@ -1,4 +1,4 @@
-/* fuzz_config.c - the strict JSON config parser (cmd/cfg.c, cfg_strict.c,
+/* fuzz_config.c - the strict JSON config parser (config/cfg.c, cfg_strict.c,
  * cfg_schedule.c, cfg_prune.c, cfg_quantize.c over cJSON) and what the
  * commands do next with a config that parses:
  *   - every error message starts with the source name (cfg.h's contract);
@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../augment/aug.h"
-#include "../cmd/cfg.h"
-#include "../compress/prune_channels.h"
-#include "../compress/prune_session.h"
-#include "../compress/prune_shrink.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_rng.h"
+#include "augment/aug.h"
+#include "config/cfg.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_session.h"
+#include "prune/prune_shrink.h"
+#include "quantize/quantize.h"
+#include "libnn/nn_rng.h"
 #include "fz_util.h"
 
 #define SOURCE "fuzz.json"

@@ -1,4 +1,4 @@
-/* fuzz_iotc.c - the .iotc loader (compress/iotc_read.c: iotc_decode, the
+/* fuzz_iotc.c - the .iotc loader (format/iotc_read.c: iotc_decode, the
  * section scanner, every weight decoder of wcodec.c / huff.c / rcoder.c,
  * qm_model_alloc / qm_model_validate, iotc_check_accumulators).
  *
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
+#include "format/iotc.h"
 #include "fz_util.h"
 #include "fz_qcheck.h"
 

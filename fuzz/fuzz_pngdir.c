@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../datasets/ds.h"
+#include "datasets/ds.h"
 #include "fz_util.h"
 
 #define MAX_PARTS 4

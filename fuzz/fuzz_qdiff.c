@@ -1,5 +1,5 @@
 /* fuzz_qdiff.c - differential: random VALID quantized models (fz_gen.h)
- * run on the reference interpreter (compress/qref.c) and on the runtime
+ * run on the reference interpreter (quantize/qref.c) and on the runtime
  * with every kernel ISA this CPU has (rt_isa_supported: C, AVX2, AVX-512
  * VNNI), each on an image variant the input picks (the host's layouts
  * with sparse policy AUTO / NEVER / ALWAYS, or the generic ones), for 1..3
@@ -13,7 +13,7 @@
  * Input: the choices of the generator (fz_gen.h), then the images. */
 #include <stdlib.h>
 
-#include "../compress/iotc.h"
+#include "format/iotc.h"
 #include "fz_gen.h"
 #include "fz_qcheck.h"
 #include "fz_util.h"

@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_exec.h"
+#include "format/iotc.h"
+#include "quantize/quantize.h"
+#include "libnn/nn_exec.h"
 #include "fz_gen.h"
 #include "fz_qcheck.h"
 #include "fz_util.h"
@@ -83,7 +83,8 @@ static void quantize_path(const nn_model *m, const uint8_t *pix, const uint8_t *
     iotc_init(f);
     nn_error err;
     memset(&err, 0, sizeof err);
-    nn_status st = qz_quantize_model(&f->m, m, &cfg, pix, labels, index, n, 1, &err);
+    const qz_data data = {.images = pix, .labels = labels, .index = index, .n = n};
+    nn_status st = qz_quantize_model(&f->m, NULL, m, &cfg, &data, 1, &err);
     if (st != NN_OK) {
         if (!err.msg[0])
             fz_fail("qz_quantize_model failed (%d) without a message", (int)st);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qparams.h"
+#include "format/qparams.h"
 #include "fz_qcheck.h"
 
 /* ---- quantized models ------------------------------------------------------ */

@@ -33,9 +33,9 @@
 
 #include <stdint.h>
 
-#include "../compress/iotc.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_spec.h"
+#include "format/iotc.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_spec.h"
 #include "fz_util.h"
 
 #define FZG_MAX_OPS 10

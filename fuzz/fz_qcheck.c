@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qref.h"
-#include "../compress/wcodec.h"
-#include "../export/rt_build.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "quantize/qref.h"
+#include "format/wcodec.h"
+#include "export/rt_build.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 #include "fz_util.h"
 
 uint64_t fzq_cost(const qm_model *m)

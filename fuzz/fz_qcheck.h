@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qmodel.h"
+#include "format/iotc.h"
+#include "format/qmodel.h"
 
 /* Rough count of the elementary steps one image costs in the reference
  * interpreter (MACs, pool windows, element-wise work); targets skip running

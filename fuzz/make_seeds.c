@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../compress/iotc.h"
-#include "../compress/quantize.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_rng.h"
+#include "format/iotc.h"
+#include "quantize/quantize.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_rng.h"
 #include "fz_gen.h"
 #include "fz_util.h"
 
@@ -160,7 +160,8 @@ static void quantized_seed(const char *name, int bits, double zero_share)
     iotc_model *f = malloc(sizeof *f);
     iotc_init(f);
     nn_error err;
-    if (qz_quantize_model(&f->m, &m, &cfg, img, NULL, index, 4, 1, &err) != NN_OK)
+    const qz_data data = {.images = img, .index = index, .n = 4};
+    if (qz_quantize_model(&f->m, NULL, &m, &cfg, &data, 1, &err) != NN_OK)
         die(name, err.msg);
     f->mean[0] = m.mean[0], f->std[0] = m.std[0];
     iotc_set_meta(f, "source", "make_seeds", &err);

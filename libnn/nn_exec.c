@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn_layers.h"
+#include "nn_pool.h"
 
 /* Per-node buffers. Shapes per image come from the model's nn_node. */
 typedef struct {
@@ -241,7 +242,6 @@ void nn_exec_free(nn_exec *ex)
 
 float *nn_exec_input(nn_exec *ex) { return ex->input; }
 float *nn_exec_grads(nn_exec *ex) { return ex->grads; }
-nn_pool *nn_exec_pool(nn_exec *ex) { return ex->pool; }
 const float *nn_exec_output(const nn_exec *ex, int node) { return ex->nb[node].out; }
 
 /* --------------------------------------------------------- input load -- */

@@ -19,7 +19,6 @@
 
 #include "nn_error.h"
 #include "nn_model.h"
-#include "nn_pool.h"
 
 typedef struct nn_exec nn_exec;
 
@@ -59,8 +58,6 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n);
 
 /* (n_params) gradients in the model's parameter layout. */
 float *nn_exec_grads(nn_exec *ex);
-
-nn_pool *nn_exec_pool(nn_exec *ex);
 
 /* The activations (max_batch, out_size) of layer `node` after the last
  * forward pass. A ReLU fused into its producer shares the producer's

@@ -59,7 +59,7 @@ m train-schedule-total-epochs libnn/nn_train.c \
 m cli-augment-not-passed cmd/cmd_train.c \
   'if (aug_enabled(&cfg.augment)) {' \
   'if (0 && aug_enabled(&cfg.augment)) {'
-m cli-affine-p-ignored cmd/cfg.c \
+m cli-affine-p-ignored config/cfg.c \
   '{"affine_p", &a->p_affine,' \
   '{"affine_p", &a->p_hflip,'
 m cli-train-test-flip-ignored cmd/cmd_train.c \
@@ -97,16 +97,16 @@ m macs-conv-ignores-stride libnn/nn_model.c \
 m macs-dense-without-input libnn/nn_model.c \
   'nd->macs = (uint64_t)l->units * nd->in_size;' \
   'nd->macs = (uint64_t)l->units * nd->in_c;'
-m macs-int8-conv-no-channels compress/qmodel.c \
+m macs-int8-conv-no-channels format/qmodel.c \
   'case QM_CONV2D: return out * op->kernel * op->kernel * op->in_c;' \
   'case QM_CONV2D: return out * op->kernel * op->kernel;'
-m macs-effective-ignores-zeros compress/prune_report.c \
+m macs-effective-ignores-zeros prune/prune_report.c \
   's->effective_macs *= (double)(s->weights - s->zeros) / (double)s->weights;' \
   's->effective_macs *= 1.0;'
-m memory-float-arena-input-dies-early compress/mstats.c \
+m memory-float-arena-input-dies-early quantize/mstats.c \
   'size_t live = last[0] >= i ? in_bytes : 0;' \
   'size_t live = last[0] > i ? in_bytes : 0;'
-m memory-float-arena-relu-copies compress/mstats.c \
+m memory-float-arena-relu-copies quantize/mstats.c \
   'if (l->type == NN_LAYER_RELU && src >= 0 && consumers[src] == 1) {' \
   'if (0) {'
 m memory-int8-arena-no-reuse export/rt_plan.c \

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../libnn/nn_io.h"
+#include "libnn/nn_io.h"
 
 typedef struct {
     size_t hdr, off, len; /* header, payload offset, payload length */

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../cmd/cfg.h"
-#include "../libnn/nn_checkpoint.h"
+#include "config/cfg.h"
+#include "libnn/nn_checkpoint.h"
 #include "fixtures.h"
 
 typedef struct {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 static inline void fx_stripes(uint8_t *images, uint8_t *labels, int n, int c, int h, int w, int k,
                               uint64_t seed)

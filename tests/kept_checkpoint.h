@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_diverge.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_diverge.h"
 #include "cli_helpers.h"
 
 static inline void expect_kept_checkpoint(const char *path, const char *good, size_t good_len,

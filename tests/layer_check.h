@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_rng.h"
 
 /* Elements whose |analytic| + |numeric| is below this are compared in
  * absolute terms instead (relative error of two tiny noisy numbers is

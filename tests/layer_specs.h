@@ -4,7 +4,7 @@
 #ifndef LAYER_SPECS_H
 #define LAYER_SPECS_H
 
-#include "../libnn/nn_model.h"
+#include "libnn/nn_model.h"
 
 static inline nn_layer_spec ls_layer(nn_layer_type t)
 {

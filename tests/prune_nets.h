@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_exec.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_exec.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_rng.h"
 #include "layer_specs.h"
 
 static inline void pn_build(nn_model *m, const nn_model_spec *s)

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../libnn/nn_exec.h"
-#include "../libnn/nn_model.h"
-#include "../libnn/nn_rng.h"
-#include "../libnn/nn_train.h"
+#include "libnn/nn_exec.h"
+#include "libnn/nn_model.h"
+#include "libnn/nn_rng.h"
+#include "libnn/nn_train.h"
 #include "fixtures.h"
 #include "layer_specs.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../compress/qmodel.h"
+#include "format/qmodel.h"
 
 /* ---- the golden model ------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /* rt_models.h - random quantized models for the runtime tests, and the
- * yardsticks they are compared with: compress/qref.c (the reference
+ * yardsticks they are compared with: quantize/qref.c (the reference
  * interpreter) and the host's image run by the portable C bodies. */
 #ifndef RT_MODELS_H
 #define RT_MODELS_H
@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qmodel.h"
-#include "../compress/qref.h"
-#include "../export/rt_build.h"
-#include "../libnn/nn_rng.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "format/qmodel.h"
+#include "quantize/qref.h"
+#include "export/rt_build.h"
+#include "libnn/nn_rng.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 
 typedef struct {
     qm_model m;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cmd/cfg.h"
+#include "config/cfg.h"
 
 #define BASE                                                                                       \
     "\"data\": {\"dataset\": \"mnist\"}, \"train\": {\"epochs\": 1, \"lr\": 0.1}, "                \

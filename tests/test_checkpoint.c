@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_rng.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_rng.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 

@@ -4,7 +4,7 @@
  * and the host engine's; usage and input errors. */
 #include <criterion/criterion.h>
 
-#include "../compress/iotc.h"
+#include "format/iotc.h"
 #include "cli_helpers.h"
 #include "rt_models.h"
 

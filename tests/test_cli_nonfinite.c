@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../compress/iotc.h"
+#include "format/iotc.h"
 #include "ckpt_patch.h"
 #include "cli_helpers.h"
 #include "fixtures.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../libnn/nn_checkpoint.h"
+#include "libnn/nn_checkpoint.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
 

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/iotc.h"
-#include "../export/rt_host.h"
+#include "format/iotc.h"
+#include "export/rt_host.h"
 #include "cli_helpers.h"
 
 #define NET                                                                                        \

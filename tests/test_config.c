@@ -1,4 +1,4 @@
-/* test_config.c - the JSON run configuration (cmd/cfg.c).
+/* test_config.c - the JSON run configuration (config/cfg.c).
  *
  * Three groups: the shipped configs parse into the networks they promise;
  * a golden parse of one config that uses every layer type and every key
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cmd/cfg.h"
+#include "config/cfg.h"
 
 /* A minimal valid config, assembled from blocks so tests can swap one. */
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"

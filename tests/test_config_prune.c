@@ -1,4 +1,4 @@
-/* test_config_prune.c - the config's prune block (cmd/cfg_prune.c): a
+/* test_config_prune.c - the config's prune block (config/cfg_prune.c): a
  * golden parse of every key, the defaults and what fine-tuning inherits
  * from train, every error naming its JSON path, and the resolution of
  * layer overrides and epochs against a model. */
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cmd/cfg.h"
+#include "config/cfg.h"
 
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"
 #define MODEL                                                                                      \

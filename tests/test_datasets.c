@@ -21,7 +21,7 @@
 #include <png.h>
 #include <zlib.h>
 
-#include "../datasets/ds.h"
+#include "datasets/ds.h"
 
 /* ---- fixture folder ------------------------------------------------------ */
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cmd/cfg.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_diverge.h"
-#include "../libnn/nn_train.h"
+#include "config/cfg.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_diverge.h"
+#include "libnn/nn_train.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
 #include "kept_checkpoint.h"

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qio.h"
-#include "../compress/quantize.h"
-#include "../datasets/ds_png.h"
-#include "../libnn/nn_model.h"
+#include "format/iotc.h"
+#include "format/qio.h"
+#include "quantize/quantize.h"
+#include "datasets/ds_png.h"
+#include "libnn/nn_model.h"
 #include "fixtures.h"
 #include "layer_specs.h"
 

@@ -1,4 +1,4 @@
-/* Tests of the .iotc format (compress/iotc.h): field-by-field round trips
+/* Tests of the .iotc format (format/iotc.h): field-by-field round trips
  * for every weight encoding, every truncation and every single-byte change
  * rejected, payload mutations with a recomputed CRC never crashing the
  * loader, section rules, unwritable models, atomic writes. */
@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../compress/iotc.h"
-#include "../compress/qref.h"
-#include "../compress/quantize.h"
-#include "../compress/wcodec.h"
-#include "../libnn/nn_checkpoint.h"
+#include "format/iotc.h"
+#include "quantize/qref.h"
+#include "quantize/quantize.h"
+#include "format/wcodec.h"
+#include "libnn/nn_checkpoint.h"
 #include "qfixtures.h"
 #include "qgolden.h"
 
@@ -106,8 +106,8 @@ static void quantized_plain(iotc_model *f, double keep, int bits, uint64_t seed)
     cfg.weight_bits = bits;
     nn_error err;
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 40, 1, &err), NN_OK, "%s",
-                 err.msg);
+    const qz_data data = {.images = px, .n = 40};
+    cr_assert_eq(qz_quantize_model(&f->m, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     f->src_layer[0] = 0;
@@ -232,8 +232,8 @@ static uint8_t *small_file(size_t *len)
     nn_error err;
     iotc_model *f = malloc(sizeof *f);
     iotc_init(f);
-    cr_assert_eq(qz_quantize_model(&f->m, &m, &cfg, px, NULL, NULL, 10, 1, &err), NN_OK, "%s",
-                 err.msg);
+    const qz_data data = {.images = px, .n = 10};
+    cr_assert_eq(qz_quantize_model(&f->m, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
     for (int c = 0; c < NN_MAX_CHANNELS_NORM; c++)
         f->mean[c] = m.mean[c], f->std[c] = m.std[c];
     cr_assert_eq(iotc_set_meta(f, "source", "small", &err), NN_OK);

@@ -4,7 +4,7 @@
  * test_layers_pool.c; batch norm and the loss in test_layers_bn_loss.c. */
 #include "layer_check.h"
 
-#include "../libnn/nn_layers.h"
+#include "libnn/nn_layers.h"
 
 /* ---- conv2d ------------------------------------------------------------ */
 

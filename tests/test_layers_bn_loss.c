@@ -2,7 +2,7 @@
  * them on batch slices) and softmax cross-entropy with label smoothing. */
 #include "layer_check.h"
 
-#include "../libnn/nn_layers.h"
+#include "libnn/nn_layers.h"
 
 /* ---- batch norm ------------------------------------------------------------ */
 

@@ -3,7 +3,7 @@
  * accumulation, and the dropout mask's independence from slicing. */
 #include "layer_check.h"
 
-#include "../libnn/nn_layers.h"
+#include "libnn/nn_layers.h"
 
 /* The hand-written 4x4 image used by the golden tests. */
 static const float IMG4[16] = {

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../libnn/nn_model.h"
+#include "libnn/nn_model.h"
 #include "layer_specs.h"
 
 static void spec_begin(nn_model_spec *s, int c, int h, int w, int classes)

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../compress/prune_channels.h"
-#include "../compress/prune_magnitude.h"
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_train.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_magnitude.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_train.h"
 #include "ckpt_patch.h"
 #include "fixtures.h"
 #include "layer_specs.h"

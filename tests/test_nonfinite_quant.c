@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../export/rt_host.h"
-#include "../compress/qparams.h"
-#include "../compress/quantize.h"
+#include "export/rt_host.h"
+#include "format/qparams.h"
+#include "quantize/quantize.h"
 #include "layer_specs.h"
 
 #define DENORMAL 1e-45f /* the smallest positive float, 2^-149 */

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/prune.h"
-#include "../compress/prune_magnitude.h"
-#include "../compress/prune_mask.h"
-#include "../compress/prune_schedule.h"
-#include "../compress/prune_session.h"
-#include "../libnn/nn_train.h"
+#include "prune/prune.h"
+#include "prune/prune_magnitude.h"
+#include "prune/prune_mask.h"
+#include "prune/prune_schedule.h"
+#include "prune/prune_session.h"
+#include "libnn/nn_train.h"
 #include "fixtures.h"
 #include "prune_nets.h"
 

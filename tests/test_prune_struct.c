@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/prune_channels.h"
-#include "../compress/prune_groups.h"
-#include "../compress/prune_report.h"
-#include "../compress/prune_shrink.h"
-#include "../libnn/nn_checkpoint.h"
+#include "prune/prune_channels.h"
+#include "prune/prune_groups.h"
+#include "prune/prune_report.h"
+#include "prune/prune_shrink.h"
+#include "libnn/nn_checkpoint.h"
 #include "fixtures.h"
 #include "prune_nets.h"
 

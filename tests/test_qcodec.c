@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/huff.h"
-#include "../compress/qio.h"
-#include "../compress/wcodec.h"
-#include "../libnn/nn_rng.h"
+#include "format/huff.h"
+#include "format/qio.h"
+#include "format/wcodec.h"
+#include "libnn/nn_rng.h"
 
 /* ---- varints and Huffman codes -------------------------------------------- */
 

@@ -1,10 +1,10 @@
-/* Tests of the int8 reference interpreter (compress/qref.h) on the golden
+/* Tests of the int8 reference interpreter (quantize/qref.h) on the golden
  * model of qgolden.h, and of the activation accounting. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "../compress/mstats.h"
-#include "../compress/qref.h"
+#include "quantize/mstats.h"
+#include "quantize/qref.h"
 #include "qgolden.h"
 
 static void expect_tensor(const qm_model *m, const int8_t *scratch, int t, const int8_t *want,

@@ -1,4 +1,4 @@
-/* Tests of the quantizer (compress/quantize.h): the folded float net
+/* Tests of the quantizer (quantize/quantize.h): the folded float net
  * equals the float model for every folding rule; the int8 model (run by
  * the reference interpreter) follows the float model within stated bounds
  * and agrees with its float simulation; automatic 4-bit layers keep
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qparams.h"
-#include "../compress/qref.h"
-#include "../compress/quantize.h"
+#include "format/qparams.h"
+#include "quantize/qref.h"
+#include "quantize/quantize.h"
 #include "qfixtures.h"
 
 /* ---- folding: the folded net computes the float model's function ----- */
@@ -268,8 +268,8 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
     uint32_t idx[200];
     qz_pick_calibration(idx, 200, t->n_train, cfg->seed);
     qm_model q;
-    cr_assert_eq(qz_quantize_model(&q, &t->m, cfg, t->train_x, t->train_y, idx, 200, 2, &err),
-                 NN_OK, "%s", err.msg);
+    const qz_data data = {.images = t->train_x, .labels = t->train_y, .index = idx, .n = 200};
+    cr_assert_eq(qz_quantize_model(&q, NULL, &t->m, cfg, &data, 2, &err), NN_OK, "%s", err.msg);
     qz_net net, deq;
     cr_assert_eq(qz_lower(&net, &t->m, &err), NN_OK);
     cr_assert_eq(qz_net_dequantize(&deq, &net, &q, &err), NN_OK);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qparams.h"
-#include "../compress/quantize.h"
+#include "format/qparams.h"
+#include "quantize/quantize.h"
 #include "qfixtures.h"
 
 /* ---- weights, biases, multipliers -------------------------------------- */

@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compress/qmodel.h"
-#include "../export/rt_build.h"
-#include "../export/rt_host.h"
-#include "../libnn/nn_rng.h"
-#include "../runtime/rt.h"
-#include "../runtime/rt_image.h"
+#include "format/qmodel.h"
+#include "export/rt_build.h"
+#include "export/rt_host.h"
+#include "libnn/nn_rng.h"
+#include "runtime/rt.h"
+#include "runtime/rt_image.h"
 
 /* ---- model builder -------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* test_runtime.c - the freestanding runtime (runtime/) on deploy images
  * built by export/rt_build.c: bit for bit equal to the reference
- * interpreter (compress/qref.c) and, for models beyond the accumulator
+ * interpreter (quantize/qref.c) and, for models beyond the accumulator
  * bound, to the host's image run by the C bodies, for every op, weight
  * format and target, on awkward shapes, every sparsity, extreme
  * quantization parameters and accumulators at the int32 limits; the image
@@ -9,8 +9,8 @@
  * image or the arena); the arena planner; argument errors. */
 #include <criterion/criterion.h>
 
-#include "../export/rt_plan.h"
-#include "../libnn/nn_io.h"
+#include "export/rt_plan.h"
+#include "libnn/nn_io.h"
 #include "qgolden.h"
 #include "rt_models.h"
 

@@ -6,7 +6,7 @@
  * order of SMLAD) is checked on the host; `make device-test` checks the
  * real instructions under QEMU. */
 #define RT_DSP_EMULATE 1
-#include "../runtime/rt_dsp.c"
+#include "runtime/rt_dsp.c"
 
 #include <criterion/criterion.h>
 

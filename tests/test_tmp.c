@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../libnn/nn_io.h"
-#include "../libnn/nn_tmp.h"
+#include "libnn/nn_io.h"
+#include "libnn/nn_tmp.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
 

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../libnn/nn_checkpoint.h"
-#include "../libnn/nn_exec.h"
-#include "../libnn/nn_layers.h"
-#include "../libnn/nn_train.h"
+#include "libnn/nn_checkpoint.h"
+#include "libnn/nn_exec.h"
+#include "libnn/nn_layers.h"
+#include "libnn/nn_train.h"
 #include "fixtures.h"
 
 static nn_layer_spec layer(nn_layer_type t)

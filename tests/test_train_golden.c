@@ -20,7 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../libnn/nn_train.h"
+#include "libnn/nn_train.h"
 #include "layer_specs.h"
 #include "train_golden.h"
 

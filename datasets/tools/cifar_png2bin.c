@@ -27,9 +27,9 @@
 
 #include <cJSON.h>
 
-#include "../ds_io.h"
-#include "../ds_png.h"
-#include "../../libnn/nn_io.h"
+#include "datasets/ds_io.h"
+#include "datasets/ds_png.h"
+#include "libnn/nn_io.h"
 
 #define SIDE 32
 #define PIXELS (SIDE * SIDE)     /* 1024 per plane   */
