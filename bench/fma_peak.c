@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     ks[1].supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     printf("FMA peak, %d FMA chains per thread, best of %d x %.0f ms\n", ACC, reps, ms);
-    printf("  %-8s %14s %14s\n", "isa", "1 thread", "");
+    printf("  %-8s %16s %16s\n", "isa", "1 thread", "all threads");
     const isa_kernel *peak = NULL;
     for (isa_kernel *k = ks; k->name; k++) {
         if (!k->supported) {
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         }
         k->gflops[0] = measure(k, 1, reps, ms);
         k->gflops[1] = threads == 1 ? k->gflops[0] : measure(k, threads, reps, ms);
-        printf("  %-8s %8.1f GFLOP/s %8.1f GFLOP/s with %d threads\n", k->name, k->gflops[0],
+        printf("  %-8s %8.1f GFLOP/s %8.1f GFLOP/s (%d threads)\n", k->name, k->gflops[0],
                k->gflops[1], threads);
         if (!peak || k->gflops[1] > peak->gflops[1])
             peak = k;
