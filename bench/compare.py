@@ -2,7 +2,7 @@
 """compare.py - the summary of `make bench` (called by bench/run.sh).
 
 Reads the JSON lines the measurements printed in this run (training:
-sgemm_peak, the iotcnn trainer, torch_ref.py; deployment: deploy_bench and
+fma_peak, sgemm_peak, the iotcnn trainer and its metrics log, torch_ref.py; deployment: deploy_bench and
 torch_quant.py, summarized by bench/deploy_compare.py), prints the
 comparison tables and, as the last stdout line, one JSON object with
 everything. A missing or failed part is null in the JSON and named in
@@ -16,6 +16,13 @@ for the first conv/dense layer (its input is the image), i.e.
 6*sum(MACs) - 2*MACs(first); elementwise work (ReLU, pooling, dropout, loss,
 biases, the optimizer update) is not counted. Reference MNIST network:
 114.1 MFLOP per image.
+
+Training speed is the median of the timed repetitions on each side (iotcnn:
+the epochs after the first, from its metrics log; PyTorch: torch_ref.py's
+repetitions of its faster memory format), printed with min and max; the
+ratio is the ratio of the medians. Each side's GFLOP/s is also given as a
+share of the machine's FMA peak measured in the same run (fma_peak, at the
+benchmark's thread count).
 """
 
 import argparse
@@ -57,10 +64,48 @@ def number(obj, key, name, errors):
     return v
 
 
+# Training targets (the iotcnn trainer against PyTorch at its best, and
+# against the machine's FMA peak); a ratio below its target is marked, not
+# an error.
+TARGET_RATIO = 1.3
+TARGET_FMA_SHARE = 0.6
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def iotcnn_reps(path, errors):
+    """images/s of each timed epoch (all but the first) of the iotcnn
+    trainer's metrics log, from its seconds and the batches it ran; [] (and
+    a message) when there are none."""
+    try:
+        with open(path) as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+    except (OSError, ValueError) as e:
+        errors.append(f"iotcnn: no readable metrics log {path} ({e})")
+        return []
+    out = []
+    prev_step = 0
+    for r in rows:
+        steps = r.get("step", 0) - prev_step
+        prev_step = r.get("step", 0)
+        if r.get("epoch", 1) > 1 and r.get("seconds", 0) > 0:
+            out.append((r["seconds"], steps))
+    if not out:
+        errors.append("iotcnn: its metrics log has no timed epoch (one warm-up epoch, then at "
+                      "least one more is needed)")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description="summary of make bench")
+    ap.add_argument("--fma", required=True, help="fma_peak's stdout")
     ap.add_argument("--sgemm", required=True, help="sgemm_peak's stdout")
     ap.add_argument("--iotcnn", required=True, help="the iotcnn trainer's stdout")
+    ap.add_argument("--iotcnn-metrics", required=True, help="the iotcnn trainer's metrics log")
     ap.add_argument("--torch", required=True, help="torch_ref.py's stdout")
     ap.add_argument("--time-rss", default="", help="/usr/bin/time -f %%M output for iotcnn")
     ap.add_argument("--loadavg", default="?")
@@ -80,6 +125,7 @@ def main():
     parts = set(a.parts.split(","))
     train = "train" in parts
 
+    fma = None if "fma_peak" in failed or not train else last_json(a.fma, "fma_peak", errors)
     sg = None if "sgemm_peak" in failed or not train else last_json(a.sgemm, "sgemm_peak", errors)
     iot = None if "iotcnn" in failed or not train else last_json(a.iotcnn, "iotcnn", errors)
     tr = None if "torch" in failed or not train else last_json(a.torch, "torch", errors)
@@ -87,11 +133,25 @@ def main():
     peak1 = number(sg, "peak_gflops_1t", "sgemm_peak", errors)
     peak2 = number(sg, "peak_gflops_2t", "sgemm_peak", errors)
     mix2 = number(sg, "netmix_gflops_2t", "sgemm_peak", errors)
-    iot_ips = number(iot, "images_per_second", "iotcnn", errors)
+    fma_peak = number(fma, "peak_gflops", "fma_peak", errors)
+    iot_batch = None
+    iot_ips = iot_min = iot_max = None
+    if iot:
+        try:
+            with open(a.config) as f:
+                iot_batch = json.load(f).get("train", {}).get("batch_size", 128)
+        except (OSError, ValueError) as e:
+            errors.append(f"iotcnn: cannot read the batch size from {a.config} ({e})")
+        reps = iotcnn_reps(a.iotcnn_metrics, errors)
+        ips = [steps * iot_batch / sec for sec, steps in reps] if iot_batch else []
+        if ips:
+            iot_ips, iot_min, iot_max = median(ips), min(ips), max(ips)
     iot_rss = number(iot, "peak_rss_bytes", "iotcnn", errors)
     iot_acc = number(iot, "test_accuracy", "iotcnn", errors)
     iot_sec = number(iot, "seconds", "iotcnn", errors)
     tr_ips = number(tr, "images_per_second", "torch", errors)
+    tr_min = tr.get("images_per_second_min") if tr else None
+    tr_max = tr.get("images_per_second_max") if tr else None
     tr_rss = number(tr, "peak_rss_bytes", "torch", errors)
 
     # /usr/bin/time -f '%M %e %U %S' on iotcnn: peak RSS KiB (a cross-check
@@ -118,6 +178,8 @@ def main():
     share = iot_gf / peak2 if iot_gf and peak2 else None
     share_mix = iot_gf / mix2 if iot_gf and mix2 else None
     tr_share = tr_gf / peak2 if tr_gf and peak2 else None
+    fshare = iot_gf / fma_peak if iot_gf and fma_peak else None
+    tr_fshare = tr_gf / fma_peak if tr_gf and fma_peak else None
 
     def fmt(v, f, unit=""):
         return "-" if v is None else format(v, f) + unit
@@ -140,14 +202,25 @@ def main():
         print(f"== iotcnn vs PyTorch {tr.get('torch', '') if tr else ''}: reference MNIST CNN, "
               f"batch 128, {threads or '?'} threads (load average at start: {loadavg}) ==")
         print(f"{'':34s} {'iotcnn':>14s} {'PyTorch':>14s}")
-        print(f"{'training images/s':34s} {fmt(iot_ips, '.1f'):>14s} {fmt(tr_ips, '.1f'):>14s}"
+        def spread(lo, hi):
+            return "-" if lo is None or hi is None else f"{lo:.0f}-{hi:.0f}"
+
+        print(f"{'training images/s, median':34s} {fmt(iot_ips, '.1f'):>14s} {fmt(tr_ips, '.1f'):>14s}"
               + (f"  (PyTorch best format: {best})" if best else ""))
+        print(f"{'  min-max of the repetitions':34s} {spread(iot_min, iot_max):>14s} "
+              f"{spread(tr_min, tr_max):>14s}")
         for f in ("nchw", "channels_last"):
             if f in formats:
                 print(f"{'  PyTorch ' + f:34s} {'':>14s} {formats[f]['images_per_second']:14.1f}")
-        print(f"{'ratio iotcnn / PyTorch':34s} {fmt(ratio, '.3f'):>14s}")
+        def mark(v, target):
+            return "" if v is None else ("  PASS" if v >= target else "  BELOW TARGET") + f" (target >= {target:g})"
+
+        print(f"{'ratio iotcnn / PyTorch (medians)':34s} {fmt(ratio, '.3f'):>14s}{mark(ratio, TARGET_RATIO)}")
         print(f"{'GFLOP/s (%s MFLOP per image)' % fmt(fpi and fpi / 1e6, '.1f'):34s} {fmt(iot_gf, '.1f'):>14s} "
               f"{fmt(tr_gf, '.1f'):>14s}")
+        print(f"{'share of the FMA peak':34s} {pct(fshare):>14s} {pct(tr_fshare):>14s}"
+              f"{mark(fshare, TARGET_FMA_SHARE)}  (peak {fmt(fma_peak, '.1f')} GFLOP/s, {fma.get('peak_isa') if fma else '?'}, "
+              f"{fma.get('threads') if fma else '?'} threads)")
         print(f"{'share of 2-thread sgemm peak':34s} {pct(share):>14s} {pct(tr_share):>14s}"
               f"  (peak {fmt(peak2, '.1f')} GFLOP/s; 1 thread {fmt(peak1, '.1f')})")
         print(f"{'share of per-image GEMM mix, 2t':34s} {pct(share_mix):>14s} "
@@ -156,6 +229,13 @@ def main():
               + (f"  (/usr/bin/time: iotcnn {mib(time_rss)})" if time_rss and iot else ""))
         print(f"{'CPU time / wall time':34s} {fmt(iot_cpu if iot else None, '.2f'):>14s} "
               f"{fmt(tr_cpu, '.2f'):>14s}  (iotcnn: whole process incl. loading and test)")
+        trf = formats.get(best, {})
+        print(f"  ISA, iotcnn: sgemm in OpenBLAS core {sg.get('openblas_core') if sg else '?'}, "
+              f"its own loops built for {sg.get('build_isa') if sg else '?'}")
+        print(f"  ISA, PyTorch: convolutions in oneDNN ({trf.get('onednn_isa', '?')}: "
+              f"{', '.join(trf.get('onednn_convolutions', [])) or '?'}), element-wise ATen "
+              f"{trf.get('aten_capability', '?')}, nn.Linear in OpenBLAS core {trf.get('openblas_core', '?')} "
+              f"({trf.get('openblas_threads', '?')} thread)")
         print(f"{'iotcnn test accuracy, total s':34s} "
               f"{(fmt(iot_acc, '.4f') + ', ' + fmt(iot_sec, '.1f') + ' s') if iot else '-':>14s}")
     dep = {}
@@ -170,6 +250,10 @@ def main():
                         "was busy and its number is not representative (libgomp's spinning "
                         "threads collapse on a shared CPU); rerun when idle, or with "
                         "OMP_WAIT_POLICY=passive to see PyTorch's best case on a busy machine")
+    f1 = fma.get(fma.get("peak_isa") or "", {}).get("gflops_1") if fma else None
+    if f1 and fma_peak and fma.get("threads", 1) > 1 and fma_peak < 1.5 * f1:
+        warnings.append(f"the FMA peak with {fma['threads']} threads ({fma_peak:.0f} GFLOP/s) is not "
+                        f"clearly above 1 thread ({f1:.0f}): the other CPUs were busy")
     if peak1 and peak2 and peak2 < 1.5 * peak1:
         warnings.append(f"sgemm with 2 threads ({peak2:.0f} GFLOP/s) is not clearly above 1 thread "
                         f"({peak1:.0f}): the other CPU was busy, so the shares of the peak are off")
@@ -185,10 +269,17 @@ def main():
         "threads": threads,
         "loadavg": loadavg,
         "train_flops_per_image": fpi,
+        "fma_peak_gflops": fma_peak,
+        "fma_peak_isa": fma.get("peak_isa") if fma else None,
         "sgemm_peak_gflops_1t": peak1,
         "sgemm_peak_gflops_2t": peak2,
         "sgemm_netmix_gflops_2t": mix2,
         "iotcnn_images_per_second": iot_ips,
+        "iotcnn_images_per_second_min": iot_min,
+        "iotcnn_images_per_second_max": iot_max,
+        "iotcnn_share_of_fma_peak": fshare,
+        "iotcnn_openblas_core": sg.get("openblas_core") if sg else None,
+        "iotcnn_build_isa": sg.get("build_isa") if sg else None,
         "iotcnn_gflops": iot_gf,
         "iotcnn_share_of_sgemm_peak_2t": share,
         "iotcnn_peak_rss_bytes": iot_rss,
@@ -197,6 +288,10 @@ def main():
         "iotcnn_test_accuracy": iot_acc,
         "iotcnn_seconds": iot_sec,
         "torch_images_per_second": tr_ips,
+        "torch_images_per_second_min": tr_min,
+        "torch_images_per_second_max": tr_max,
+        "torch_share_of_fma_peak": tr_fshare,
+        "torch_onednn_isa": formats.get(best, {}).get("onednn_isa"),
         "torch_best_format": best,
         "torch_images_per_second_nchw": formats.get("nchw", {}).get("images_per_second"),
         "torch_images_per_second_channels_last": formats.get("channels_last", {}).get("images_per_second"),

@@ -8,28 +8,35 @@
 # What is measured, in order (each part's own JSON line goes to a temporary
 # file; the table and one final JSON line come from bench/compare.py):
 #
-# Training (BENCH_PARTS contains "train"):
-#  1. sgemm peak ($BUILD/bench/sgemm_peak, bench/sgemm_peak.c): OpenBLAS
-#     cblas_sgemm GFLOP/s with 1 and 2 threads on a 2048^3 product and on the
-#     per-image GEMM shapes of the reference network (im2col forward, weight
-#     and input gradients); best of 5 repetitions of >= 40 ms each,
-#     CLOCK_MONOTONIC. "netmix" is the rate of all the network's per-image
-#     GEMMs together: the ceiling for a trainer that runs each image's conv
-#     as im2col + sgemm (batched or direct convolutions, as PyTorch's oneDNN
-#     does, can go beyond it; the square peak bounds them all).
-#  2. iotcnn: `bin/iotcnn train -c configs/mnist_ref.json --epochs 1
+# Training (BENCH_PARTS contains "train"), both sides on the same network,
+# batch, optimizer and thread count, warm-up excluded, $BENCH_REPS timed
+# repetitions each, median and spread:
+#  1. The machine's peaks: its FMA peak ($BUILD/bench/fma_peak,
+#     bench/fma_peak.c: register-only FMA chains, AVX-512 and AVX2, 1 and
+#     $BENCH_THREADS threads; the best is "the peak") and OpenBLAS sgemm
+#     ($BUILD/bench/sgemm_peak, bench/sgemm_peak.c): GFLOP/s with 1 and 2
+#     threads on a 2048^3 product and on the per-image GEMM shapes of the
+#     reference network (im2col forward, weight and input gradients); best
+#     of 5 repetitions of >= 40 ms each, CLOCK_MONOTONIC. "netmix" is the
+#     rate of all the network's per-image GEMMs together: the ceiling for a
+#     trainer that runs each image's conv as im2col + sgemm.
+#  2. iotcnn: `bin/iotcnn train -c configs/mnist_ref.json --epochs 1+R
 #     --limit $BENCH_LIMIT --threads $BENCH_THREADS --json -o TMP.ckpt` on
 #     real MNIST (data/mnist; datasets/fetch.sh mnist is run if it is
-#     missing). Its last stdout line is JSON with images_per_second
-#     (training: forward + backward + update), seconds, test_accuracy and
-#     peak_rss_bytes. When /usr/bin/time exists it also records the peak RSS
-#     as a cross-check, and the process's CPU time over wall time.
+#     missing). Epoch 1 is the warm-up; epochs 2..1+R are the R
+#     repetitions, each timed by the trainer itself (its metrics log:
+#     forward + backward + update of every batch, the batches' loading
+#     included, the end-of-epoch checkpoint and test excluded). When
+#     /usr/bin/time exists it also records the peak RSS as a cross-check,
+#     and the process's CPU time over wall time.
 #  3. PyTorch (bench/torch_ref.py under /usr/bin/python3, Debian's
-#     python3-torch): the same network, normalization, init, optimizer and
-#     batch, read from the same config (bench/refnet.py), with the
-#     thread count set explicitly (PyTorch 1.13 would default to 1 thread on
-#     a 2-CPU machine), $BENCH_TORCH_STEPS timed steps after 5 warm-up steps,
-#     NCHW and channels_last each in its own process; the faster one counts.
+#     python3-torch) at its best: the same network, normalization, init,
+#     optimizer and batch, read from the same config (bench/refnet.py);
+#     torch.set_num_threads($BENCH_THREADS) with OPENBLAS_NUM_THREADS=1 (its
+#     OpenMP pool and OpenBLAS's would otherwise fight for the cores);
+#     5 warm-up steps, then R repetitions of $BENCH_TORCH_STEPS steps; NCHW
+#     and channels_last each in its own process, the faster median counts.
+#     It reports the ISA oneDNN ran (its verbose mode), ATen's and OpenBLAS's.
 #
 # Deployment (BENCH_PARTS contains "deploy"), one thread, batch 1 and
 # $BENCH_DEPLOY_BATCH, on real model files that the project's own pipeline
@@ -63,15 +70,17 @@
 #     ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI, the ISA iotcnn uses.
 #
 #  7. The comparison (bench/compare.py, deployment part bench/deploy_compare.py):
-#     training: images/s of both, the ratio iotcnn/PyTorch, GFLOP/s from the
-#     analytic FLOP count per training image of the config's network
-#     (bench/refnet.py): conv and dense MACs x2 forward, x2 weight grads, x2
-#     input grads except for the first conv = 6*sum(MACs) - 2*MACs(conv1) =
-#     114.1 MFLOP for mnist_ref, iotcnn's share of the 2-thread sgemm peak
-#     from step 1, peak RSS of both. Deployment: images/s of every engine,
-#     and the ratios int8 / float (target >= 3x), pruned / unpruned, float
-#     and int8 (target >= 1.3x), each at batch 1 and batch N with PASS or
-#     BELOW TARGET, and iotcnn int8 / PyTorch int8 (no target).
+#     training: median images/s of both with min-max, the ratio
+#     iotcnn/PyTorch of the medians, GFLOP/s from the analytic FLOP count
+#     per training image of the config's network (bench/refnet.py): conv
+#     and dense MACs x2 forward, x2 weight grads, x2 input grads except for
+#     the first conv = 6*sum(MACs) - 2*MACs(conv1) = 114.1 MFLOP for
+#     mnist_ref; each side's share of the FMA peak and of the sgemm peak,
+#     the ISA each side used, peak RSS of both. Deployment: images/s of
+#     every engine, and the ratios int8 / float (target >= 3x), pruned /
+#     unpruned, float and int8 (target >= 1.3x), each at batch 1 and batch
+#     N with PASS or BELOW TARGET, and iotcnn int8 / PyTorch int8 (no
+#     target).
 #
 # The whole run takes about 2-3 minutes. The machine may be shared, and a
 # 2-thread OpenMP trainer (PyTorch) whose threads must wait for CPU time
@@ -93,8 +102,9 @@
 #                   make exports command-line variables to its recipes)
 #   BENCH_PARTS [train,deploy]  which parts to run
 #   BENCH_THREADS [2]   threads for both trainers
-#   BENCH_LIMIT [12800] training images for iotcnn (100 steps of 128)
-#   BENCH_TORCH_STEPS [60]  timed PyTorch steps per memory format
+#   BENCH_REPS [5]      timed repetitions of both trainers
+#   BENCH_LIMIT [6400]  training images per iotcnn repetition (50 steps of 128)
+#   BENCH_TORCH_STEPS [50]  PyTorch steps per repetition and memory format
 #   BENCH_DEPLOY_CONFIG [configs/mnist.json]  the deployment network
 #   BENCH_DEPLOY_PRUNE_CONFIG [configs/mnist_structured.json]  its pruning
 #   BENCH_DEPLOY_LIMIT [2000]  training images for the deployment model
@@ -114,8 +124,9 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 THREADS=${BENCH_THREADS:-2}
-LIMIT=${BENCH_LIMIT:-12800}
-TORCH_STEPS=${BENCH_TORCH_STEPS:-60}
+REPS=${BENCH_REPS:-5}
+LIMIT=${BENCH_LIMIT:-6400}
+TORCH_STEPS=${BENCH_TORCH_STEPS:-50}
 MNIST_DIR=${MNIST_DIR:-data/mnist}
 PY=${TORCH_PYTHON:-/usr/bin/python3}
 CONFIG=configs/mnist_ref.json
@@ -175,7 +186,17 @@ if ! have_mnist data/mnist; then
 fi
 
 if part train; then
-    # ---- 1. sgemm peak -----------------------------------------------------
+    # ---- 1. FMA and sgemm peaks ------------------------------------------
+    say "-- 1. FMA peak ($BUILD/bench/fma_peak --threads $THREADS)"
+    if [ -x "$BUILD/bench/fma_peak" ]; then
+        if "$BUILD/bench/fma_peak" --threads "$THREADS" >"$tmp/fma.out"; then
+            sed '$d' "$tmp/fma.out" | sed 's/^/   /'
+        else
+            fail fma_peak "exited with status $? (output above)"
+        fi
+    else
+        fail fma_peak "$BUILD/bench/fma_peak not built (make bench builds it; BUILD=$BUILD)"
+    fi
     say "-- 1. OpenBLAS sgemm peak ($BUILD/bench/sgemm_peak)"
     if [ -x "$BUILD/bench/sgemm_peak" ]; then
         if "$BUILD/bench/sgemm_peak" >"$tmp/sgemm.out"; then
@@ -188,8 +209,8 @@ if part train; then
     fi
 
     # ---- 2. iotcnn ---------------------------------------------------------
-    say "-- 2. iotcnn train: $LIMIT images, $THREADS threads"
-    iot_cmd=("$BIN/iotcnn" train -c "$CONFIG" --epochs 1 --limit "$LIMIT" --threads "$THREADS" --json
+    say "-- 2. iotcnn train: 1 warm-up and $REPS timed epochs of $LIMIT images, $THREADS threads"
+    iot_cmd=("$BIN/iotcnn" train -c "$CONFIG" --epochs $((1 + REPS)) --limit "$LIMIT" --threads "$THREADS" --json
              -o "$tmp/iotcnn.ckpt")
     time_cmd=()
     # peak RSS (KiB), wall, user and system seconds of the whole iotcnn process
@@ -202,10 +223,10 @@ if part train; then
         fail iotcnn "no MNIST in data/mnist (run datasets/fetch.sh mnist)"
     else
         say "   ${iot_cmd[*]}"
-        timeout 150 "${time_cmd[@]}" "${iot_cmd[@]}" >"$tmp/iotcnn.out" 2>"$tmp/iotcnn.err"
+        timeout 300 "${time_cmd[@]}" "${iot_cmd[@]}" >"$tmp/iotcnn.out" 2>"$tmp/iotcnn.err"
         rc=$?
         if [ $rc -ne 0 ]; then
-            [ $rc -eq 124 ] && why="timed out after 150 s" || why="exited with status $rc"
+            [ $rc -eq 124 ] && why="timed out after 300 s" || why="exited with status $rc"
             tail -n 5 "$tmp/iotcnn.err" | sed 's/^/   | /' >&2
             fail iotcnn "$why (the end of its stderr is shown above)"
         elif ! grep -q '"images_per_second"' <(tail -n 1 "$tmp/iotcnn.out"); then
@@ -215,7 +236,7 @@ if part train; then
     fi
 
     # ---- 3. PyTorch --------------------------------------------------------
-    say "-- 3. PyTorch: $TORCH_STEPS steps per memory format, $THREADS threads"
+    say "-- 3. PyTorch: $REPS x $TORCH_STEPS steps per memory format, $THREADS threads, OPENBLAS_NUM_THREADS=1"
     if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
         fail torch "$PY cannot import torch and numpy (apt-get install python3-torch python3-numpy)"
     elif [ ! -f "$CONFIG" ]; then
@@ -223,11 +244,11 @@ if part train; then
     elif ! have_mnist "$MNIST_DIR"; then
         fail torch "no MNIST in $MNIST_DIR (run datasets/fetch.sh mnist, or set MNIST_DIR)"
     else
-        timeout 150 "$PY" bench/torch_ref.py --config "$CONFIG" --data "$MNIST_DIR" \
-            --threads "$THREADS" --steps "$TORCH_STEPS" >"$tmp/torch.out"
+        timeout 300 "$PY" bench/torch_ref.py --config "$CONFIG" --data "$MNIST_DIR" \
+            --threads "$THREADS" --steps "$TORCH_STEPS" --reps "$REPS" >"$tmp/torch.out"
         rc=$?
         if [ $rc -ne 0 ]; then
-            [ $rc -eq 124 ] && why="timed out after 150 s" || why="exited with status $rc"
+            [ $rc -eq 124 ] && why="timed out after 300 s" || why="exited with status $rc"
             fail torch "bench/torch_ref.py $why"
         else
             sed '$d' "$tmp/torch.out" | sed 's/^/   /'
@@ -293,7 +314,8 @@ if part deploy; then
 fi  # deploy
 
 # ---- 7. comparison ---------------------------------------------------------
-args=(--sgemm "$tmp/sgemm.out" --iotcnn "$tmp/iotcnn.out" --torch "$tmp/torch.out"
+args=(--fma "$tmp/fma.out" --sgemm "$tmp/sgemm.out" --iotcnn "$tmp/iotcnn.out"
+      --iotcnn-metrics "$tmp/iotcnn.metrics.jsonl" --torch "$tmp/torch.out"
       --time-rss "$tmp/iotcnn.time" --loadavg "$loadavg" --config "$CONFIG" --parts "$PARTS"
       --deploy "$tmp/deploy.out" --torch-quant "$tmp/torchq.out" --deploy-config "$DEP_CONFIG"
       --deploy-loadavg "${dep_loadavg:-?}")

@@ -38,6 +38,21 @@
 
 #define MAX_THREADS 2
 
+/* The widest vector ISA the compiler was allowed for this build: the one
+ * iotcnn's own loops (everything but sgemm) are compiled for, as the
+ * library is built with the same flags. */
+#if defined(__AVX512F__)
+#define BUILD_ISA "avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define BUILD_ISA "avx2+fma"
+#elif defined(__AVX__)
+#define BUILD_ISA "avx"
+#elif defined(__SSE2__)
+#define BUILD_ISA "sse2"
+#else
+#define BUILD_ISA "scalar"
+#endif
+
 typedef struct {
     const char *name;
     int m, n, k;
@@ -198,9 +213,11 @@ int main(int argc, char **argv)
     printf("%-12s %25s  %12.1f %12.1f\n", "netmix", "(all network GEMMs)", mix[1], mix[2]);
 
     /* JSON: the last stdout line; 0 marks a thread count not measured */
-    printf("{\"bench\":\"sgemm_peak\",\"square_size\":%d,\"peak_gflops_1t\":%.2f,\"peak_gflops_2t\":%.2f,"
+    printf("{\"bench\":\"sgemm_peak\",\"openblas_core\":\"%s\",\"build_isa\":\"%s\","
+           "\"square_size\":%d,\"peak_gflops_1t\":%.2f,\"peak_gflops_2t\":%.2f,"
            "\"netmix_gflops_1t\":%.2f,\"netmix_gflops_2t\":%.2f,\"shapes\":[",
-           size, shapes[0].gflops[1], shapes[0].gflops[2], mix[1], mix[2]);
+           openblas_get_corename(), BUILD_ISA, size, shapes[0].gflops[1], shapes[0].gflops[2], mix[1],
+           mix[2]);
     for (int i = 0; i < n_shapes; i++) {
         const gemm_shape *s = &shapes[i];
         printf("%s{\"name\":\"%s\",\"m\":%d,\"n\":%d,\"k\":%d,\"op\":\"%c%c\",\"gflops_1t\":%.2f,"

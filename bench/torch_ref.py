@@ -5,11 +5,15 @@ The yardstick for iotcnn's training throughput (bench/run.sh). Run it with
 Debian's /usr/bin/python3, which has python3-torch (1.13) and numpy; the
 python3 first on PATH may be another interpreter without torch.
 
-What is timed: `--steps` optimizer steps of batch `--batch` after
-`--warmup` untimed ones. A step is what the iotcnn trainer does per batch:
+What is timed: `--warmup` untimed optimizer steps of batch `--batch`, one
+more untimed step that asks oneDNN which ISA and kernels it runs (its
+verbose mode, read from our own stdout), then `--reps` repetitions of
+`--steps` steps each. A step is what the iotcnn trainer does per batch:
 take the next shuffled batch of raw uint8 pixels, normalize it
-((x/255 - mean)/std), forward, cross-entropy, backward, SGD step. Reported
-images/s = steps * batch / wall time (time.perf_counter, monotonic).
+((x/255 - mean)/std), forward, cross-entropy, backward, SGD step. Each
+repetition's images/s = steps * batch / its wall time (time.perf_counter,
+monotonic); the median of the repetitions counts, min and max give the
+spread.
 
 The network and training setup are read from the iotcnn configuration
 (--config, default configs/mnist_ref.json, via bench/refnet.py: plain
@@ -27,19 +31,27 @@ step. For configs/mnist_ref.json that is
   -flatten-dense(3136->256)-ReLU-dropout(0.5)-dense(256->10),
   batch 128, SGD Nesterov 0.9, weight decay 5e-4.
 
-Threads: PyTorch 1.13 without MKL defaults its intra-op pool to
-std::thread::hardware_concurrency() / 2 on x86-64 (c10's
+Threads, PyTorch at its best: PyTorch 1.13 without MKL defaults its
+intra-op pool to std::thread::hardware_concurrency() / 2 on x86-64 (c10's
 TaskThreadPoolBase::defaultNumThreads assumes 2-way hyper-threading) unless
 OMP_NUM_THREADS or MKL_NUM_THREADS is set; on a 2-CPU machine that is 1
-thread. So the number of threads is always set here explicitly
-(torch.set_num_threads) and checked. The nn.Linear layers run in OpenBLAS
-(Debian builds torch against the system BLAS), whose own thread pool
-ignores torch.set_num_threads and defaults to all CPUs, so each child also
-gets OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) = --threads before it
-loads torch; "cpu_seconds"/"seconds" shows the threads actually busy.
-On a CPU shared with other busy processes, libgomp's spin-waiting threads
-make 2-thread PyTorch slower than 1 thread (measured: 4x); the
-environment's OMP_WAIT_POLICY (e.g. passive) is passed on unchanged.
+thread. So its thread count is set here explicitly (torch.set_num_threads,
+OMP_NUM_THREADS = --threads) and checked. The nn.Linear layers run in
+Debian's OpenBLAS, whose own pthread pool ignores torch.set_num_threads:
+left to itself (or set to --threads) it runs beside the OpenMP pool, and
+the two fight for the cores (measured on a 2-core machine: 1,372 img/s
+against 2,222 with OPENBLAS_NUM_THREADS=1). Each child therefore gets
+OPENBLAS_NUM_THREADS=1, PyTorch's best setting, before it loads torch; the
+OpenMP threads run everything else. "cpu_seconds"/"seconds" shows the
+threads actually busy. On a CPU shared with other busy processes, libgomp's
+spin-waiting threads make 2-thread PyTorch slower than 1 thread (measured:
+4x); the environment's OMP_WAIT_POLICY (e.g. passive) is passed on
+unchanged.
+
+ISA: oneDNN's own report ("isa:" and the convolution implementations it
+ran, e.g. jit:avx512_core or brgconv:avx512_core), ATen's CPU capability
+(torch.__config__.show(), for the element-wise kernels) and the OpenBLAS
+core that runs nn.Linear (openblas_get_corename).
 
 Memory formats: `--format both` (the default) runs NCHW and channels_last
 each in a fresh child process (so each has its own peak RSS and neither
@@ -162,6 +174,67 @@ def settings(args):
     }
 
 
+def isa_report(torch, step):
+    """Runs step() once with oneDNN's verbose mode on and our stdout (fd 1)
+    captured; returns (oneDNN's isa line, the sorted convolution
+    implementations it ran)."""
+    import tempfile
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                step()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        tmp.seek(0)
+        lines = tmp.read().splitlines()
+    isa, convs = None, set()
+    for l in lines:
+        f = l.split(",")
+        if len(f) > 3 and f[3].startswith("isa:"):
+            isa = f[3][4:]
+        elif len(f) > 5 and f[1] == "exec" and f[3] == "convolution":
+            convs.add(f"{f[4]} {f[5]}")
+    return isa, sorted(convs)
+
+
+def aten_capability(torch):
+    for l in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in l:
+            return l.split(":", 1)[1].strip()
+    return None
+
+
+def openblas_core():
+    """The OpenBLAS core name of the library this process loaded, or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({l.split()[-1] for l in f if "openblas" in l and "/" in l})
+    except OSError:
+        return None
+    for p in libs:
+        try:
+            fn = ctypes.CDLL(p).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_char_p
+        return fn().decode()
+    return None
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def run_one(args):
     """Trains in this process with one memory format; returns a dict."""
     import numpy as np
@@ -231,26 +304,28 @@ def run_one(args):
 
     for _ in range(args.warmup):
         step()
-    losses = []
-    step_times = []
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        ts = time.perf_counter()
-        losses.append(step())
-        step_times.append(time.perf_counter() - ts)
-    seconds = time.perf_counter() - t0
-    cpu_seconds = time.process_time() - c0  # all threads: ~threads * seconds
+    onednn_isa, onednn_convs = isa_report(torch, step)
+    reps, losses = [], []
+    for _ in range(args.reps):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            losses.append(step())
+        seconds = time.perf_counter() - t0
+        reps.append({"seconds": seconds, "cpu_seconds": time.process_time() - c0,  # all threads
+                     "images_per_second": args.steps * B / seconds})
     last = [float(l) for l in losses[-10:]]
-    step_times.sort()
-    median_step = step_times[len(step_times) // 2]
+    ips = [r["images_per_second"] for r in reps]
     return {
         "format": args.format,
         "threads": threads,
-        "images_per_second": args.steps * B / seconds,
-        "images_per_second_median_step": B / median_step,
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        "openblas_threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")),
+        "images_per_second": median(ips),
+        "images_per_second_min": min(ips),
+        "images_per_second_max": max(ips),
+        "reps": reps,
+        "seconds": sum(r["seconds"] for r in reps),
+        "cpu_seconds": sum(r["cpu_seconds"] for r in reps),
         "steps": args.steps,
         "warmup": args.warmup,
         "batch": B,
@@ -259,6 +334,10 @@ def run_one(args):
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "torch": torch.__version__,
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "onednn_isa": onednn_isa,
+        "onednn_convolutions": onednn_convs,
+        "aten_capability": aten_capability(torch),
+        "openblas_core": openblas_core(),
     }
 
 
@@ -266,7 +345,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="data/mnist", help="folder with the MNIST IDX files")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=60, help="timed steps")
+    ap.add_argument("--steps", type=int, default=50, help="timed steps per repetition")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--config", default="configs/mnist_ref.json", help="iotcnn run configuration")
     ap.add_argument("--batch", type=int, default=None, help="default: train.batch_size")
@@ -276,14 +356,15 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--format", choices=["both", "nchw", "channels_last"], default="both")
     args = ap.parse_args()
-    if args.threads < 1 or args.steps < 1 or args.warmup < 0 or (args.batch or 1) < 1:
-        ap.error("--threads, --steps and --batch must be >= 1, --warmup >= 0")
+    if args.threads < 1 or args.steps < 1 or args.reps < 1 or args.warmup < 0 or (args.batch or 1) < 1:
+        ap.error("--threads, --steps, --reps and --batch must be >= 1, --warmup >= 0")
 
     if args.format != "both":
         # Before torch and numpy load: OpenBLAS (used by numpy and by torch
         # for nn.Linear) has its own thread pool that torch.set_num_threads
-        # does not touch, and OpenMP (torch's conv kernels) reads this too.
-        os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+        # does not touch; one thread, so that it does not fight the OpenMP
+        # pool (torch's kernels, --threads) for the cores.
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
         r = run_one(args)
         print(json.dumps(r))
@@ -301,7 +382,7 @@ def main():
     results = {}
     for fmt in ("nchw", "channels_last"):
         cmd = [sys.executable, os.path.abspath(__file__), "--format", fmt]
-        for k in ("data", "config", "threads", "steps", "warmup", "batch", "lr", "mean", "std", "seed"):
+        for k in ("data", "config", "threads", "steps", "reps", "warmup", "batch", "lr", "mean", "std", "seed"):
             v = getattr(args, k)
             if v is not None:
                 cmd += ["--" + k, str(v)]
@@ -312,10 +393,13 @@ def main():
             return 1
         r = json.loads(lines[-1])
         results[fmt] = r
-        print(f"torch {fmt:13s} {r['threads']} threads: {r['images_per_second']:8.1f} img/s "
-              f"(median step {r['images_per_second_median_step']:.1f}, "
-              f"cpu/wall {r['cpu_seconds'] / r['seconds']:.2f}), "
+        print(f"torch {fmt:13s} {r['threads']} threads (OpenBLAS {r['openblas_threads']}): "
+              f"{r['images_per_second']:8.1f} img/s median of {args.reps} "
+              f"[{r['images_per_second_min']:.1f}, {r['images_per_second_max']:.1f}], "
+              f"cpu/wall {r['cpu_seconds'] / r['seconds']:.2f}, "
               f"peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB, loss {r['final_loss']:.3f}")
+        print(f"      oneDNN {r['onednn_isa']}: {', '.join(r['onednn_convolutions']) or 'no oneDNN convolution'}; "
+              f"ATen {r['aten_capability']}; OpenBLAS core {r['openblas_core']}")
         if not r["loss_finite"]:
             print(f"torch_ref: warning: the {fmt} run's loss is not finite (lr {st['lr']} diverged);"
                   " its time is still measured", file=sys.stderr)
@@ -328,8 +412,11 @@ def main():
         "batch": st["batch"],
         "config": args.config,
         "steps": args.steps,
+        "reps": args.reps,
         "best_format": best,
         "images_per_second": results[best]["images_per_second"],
+        "images_per_second_min": results[best]["images_per_second_min"],
+        "images_per_second_max": results[best]["images_per_second_max"],
         "peak_rss_bytes": results[best]["peak_rss_bytes"],
         "formats": results,
     }
