@@ -80,7 +80,7 @@ check-layers:
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).
 test: check-layers all $(BUILD)/tests/iotcnn_tests
-	IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
 # the tests' worker processes fail it too (tests/leak_gate.sh says why).

@@ -26,6 +26,7 @@
  *                   [--batch B] [--isa NAME] [--bits 8|4]
  * (--bits 4: the convs' weights are 4-bit, as a 4-bit recipe makes them) *
  * (--isa: only that int8 ISA, e.g. for a profiler; the float run still happens) */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,7 @@ static void int8_fwd(void *ctx, int n)
 
 int main(int argc, char **argv)
 {
+    openblas_set_num_threads(1); /* one thread, like the engines it compares */
     timing t = {3, 0.3};
     double sparsity = 0.95;
     int big = 128;

@@ -1,4 +1,5 @@
 /* iotcnn - train, compress and evaluate small CNNs for IoT devices. */
+#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,4 +57,12 @@ static int run(int argc, char **argv)
     return EXIT_USAGE;
 }
 
-int main(int argc, char **argv) { return cli_close_stdout(run(argc, argv)); }
+int main(int argc, char **argv)
+{
+    /* iotcnn runs its own threads (--threads), each calling sgemm: OpenBLAS's
+     * pool stays at one thread, or the two pools fight for the cores. The
+     * one process-wide setting, made here by the application, never by the
+     * library (libnn/nn_exec.h). */
+    openblas_set_num_threads(1);
+    return cli_close_stdout(run(argc, argv));
+}

@@ -1,6 +1,5 @@
 #include "nn_exec.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +108,6 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         return st;
     }
     ex->threads = threads;
-    openblas_set_num_threads(1);
 
     int oom = 0;
     size_t B = (size_t)max_batch;

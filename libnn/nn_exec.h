@@ -10,8 +10,12 @@
  * A ReLU that is the only reader of a conv, dense, batch-norm or add layer
  * runs in place inside that layer's pass (per image, while it is in cache).
  *
- * OpenBLAS runs single-threaded inside the kernels (nn_exec_create calls
- * openblas_set_num_threads(1)): two thread pools on two cores fight. */
+ * The executor's threads call OpenBLAS's sgemm, so OpenBLAS's own thread
+ * pool should run one thread: two pools on the same cores fight (measured
+ * on 2 cores: several times slower). The library does not change that
+ * process-wide setting itself; the application does, once, at start:
+ * openblas_set_num_threads(1) (iotcnn's main, the benches) or
+ * OPENBLAS_NUM_THREADS=1 in the environment (the tests and fuzz targets). */
 #ifndef NN_EXEC_H
 #define NN_EXEC_H
 

@@ -1,6 +1,5 @@
 /* qz_calib.c - activation ranges from calibration images (step 2 of
  * quantize.h): histograms, percentile and MSE clipping. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,7 +306,6 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
     st = nn_pool_create(&pool, threads, err);
     if (st != NN_OK)
         return st;
-    openblas_set_num_threads(1); /* our threads, not OpenBLAS's (see nn_exec.h) */
     const int T = nn_pool_threads(pool), nops = net->n_ops;
     calib_job j = {net,  images, index, n,    0,    NULL, NULL, NULL,
                    NULL, NULL,   NULL,  NULL, NULL, NULL, NULL};
