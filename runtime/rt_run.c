@@ -74,46 +74,6 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar, rt_isa
     }
 }
 
-/* ---- instruction sets ------------------------------------------------------------------ */
-
-const char *rt_isa_name(rt_isa isa)
-{
-    switch (isa) {
-    case RT_ISA_AUTO: return "auto";
-    case RT_ISA_C: return "c";
-    case RT_ISA_AVX2: return "avx2";
-    case RT_ISA_AVX512_VNNI: return "avx512-vnni";
-    }
-    return 0;
-}
-
-int rt_isa_supported(rt_isa isa)
-{
-    switch (isa) {
-    case RT_ISA_AUTO:
-    case RT_ISA_C: return 1;
-#if RT_X86
-    /* libgcc fills its CPU model in a constructor; a freestanding program
-     * may have none, so ask it to (it does so once) */
-    case RT_ISA_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2");
-    case RT_ISA_AVX512_VNNI:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-#endif
-    default: return 0;
-    }
-}
-
-rt_isa rt_isa_best(void)
-{
-    if (rt_isa_supported(RT_ISA_AVX512_VNNI))
-        return RT_ISA_AVX512_VNNI;
-    if (rt_isa_supported(RT_ISA_AVX2))
-        return RT_ISA_AVX2;
-    return RT_ISA_C;
-}
-
 /* ---- one inference ------------------------------------------------------------------------ */
 
 /* isa: resolved (never AUTO). Inlined into both entries: a build that
