@@ -219,6 +219,55 @@ Test(config_shipped, cifar10_residual_blocks_resolve)
     cr_assert_float_eq(cfg.train.label_smoothing, 0.2f, 1e-7);
 }
 
+/* The MLPerf Tiny ResNet-8 (issue 14, docs/mlperf-tiny.md), and its open-division
+ * variant, which must describe the same network so prune and quantize accept
+ * the closed-division checkpoint. The counts are the reference's: 77,360
+ * weights + 10 dense biases + 480 BN gamma/beta (no conv biases), 12,501,632
+ * conv and dense MACs. */
+Test(config_shipped, cifar10_resnet8_is_the_mlperf_network)
+{
+    static const char *const paths[] = {"configs/cifar10_resnet8.json",
+                                        "configs/cifar10_resnet8_open.json"};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        load_ok(paths[p]);
+        cfg_set_input(&cfg, 3, 32, 32, 10);
+        nn_model m;
+        nn_error e = {{0}};
+        cr_assert_eq(nn_model_build(&m, &cfg.model, &e), NN_OK, "%s: %s", paths[p], e.msg);
+        cr_assert_eq(m.n_params, 77850, "%s: %zu parameters", paths[p], m.n_params);
+        uint64_t conv_dense = 0;
+        int convs = 0, adds = 0, projections = 0;
+        for (int i = 0; i < m.n_nodes; i++) {
+            const nn_node *n = &m.nodes[i];
+            if (n->spec.type == NN_LAYER_CONV2D || n->spec.type == NN_LAYER_DENSE)
+                conv_dense += n->macs;
+            if (n->spec.type == NN_LAYER_CONV2D) {
+                convs++;
+                cr_assert_eq(n->spec.bias, 0, "%s: conv %d has a bias", paths[p], i);
+                if (n->spec.kernel == 1) {
+                    /* A 1x1 stride-2 shortcut reads the block input, not the layer before. */
+                    projections++;
+                    cr_assert_eq(n->spec.stride, 2);
+                    cr_assert_eq(m.nodes[n->spec.input].spec.type, NN_LAYER_RELU);
+                    cr_assert(n->spec.input < i - 1, "%s: projection %d", paths[p], i);
+                }
+            }
+            if (n->spec.type == NN_LAYER_ADD)
+                adds++;
+        }
+        cr_assert_eq(conv_dense, 12501632ULL, "%s: %llu MACs", paths[p],
+                     (unsigned long long)conv_dense);
+        cr_assert_eq(convs, 9);
+        cr_assert_eq(projections, 2);
+        cr_assert_eq(adds, 3);
+        const nn_node *last = &m.nodes[m.n_nodes - 1];
+        cr_assert_eq(last->spec.type, NN_LAYER_DENSE);
+        cr_assert_eq(m.nodes[m.n_nodes - 3].spec.type, NN_LAYER_GLOBAL_AVGPOOL);
+        cr_assert_eq(m.nodes[m.n_nodes - 3].in_c * m.nodes[m.n_nodes - 3].in_h, 64 * 8);
+        nn_model_free(&m);
+    }
+}
+
 /* The shapes are nn_model_build's business, but a shipped config whose
  * network does not fit its dataset should fail here, not an hour into a run. */
 Test(config_shipped, all_build_for_their_dataset)
@@ -229,7 +278,9 @@ Test(config_shipped, all_build_for_their_dataset)
     } shipped[] = {{"configs/mnist_ref.json", 1, 28},
                    {"configs/mnist.json", 1, 28},
                    {"configs/fashion.json", 1, 28},
-                   {"configs/cifar10.json", 3, 32}};
+                   {"configs/cifar10.json", 3, 32},
+                   {"configs/cifar10_resnet8.json", 3, 32},
+                   {"configs/cifar10_resnet8_open.json", 3, 32}};
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         load_ok(shipped[i].path);
         cfg_set_input(&cfg, shipped[i].c, shipped[i].hw, shipped[i].hw, 10);
