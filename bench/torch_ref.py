@@ -41,9 +41,9 @@ Debian's OpenBLAS, whose own pthread pool ignores torch.set_num_threads:
 left to itself (or set to --threads) it runs beside the OpenMP pool, and
 the two fight for the cores (measured on the 2-core dev machine, best
 format, 3 x 30 steps: 843 img/s with OPENBLAS_NUM_THREADS=2, 1,027 with 1;
-the issue that found it reported 1,372 against 2,222 on another machine). Each child therefore gets
-OPENBLAS_NUM_THREADS=1, PyTorch's best setting, before it loads torch; the
-OpenMP threads run everything else. "cpu_seconds"/"seconds" shows the
+the issue that found it reported 1,372 against 2,222 on another machine).
+Each child therefore gets OPENBLAS_NUM_THREADS=1, PyTorch's best setting,
+before it loads torch; the OpenMP threads run everything else. "cpu_seconds"/"seconds" shows the
 threads actually busy. On a CPU shared with other busy processes, libgomp's
 spin-waiting threads make 2-thread PyTorch slower than 1 thread (measured:
 4x); the environment's OMP_WAIT_POLICY (e.g. passive) is passed on
