@@ -29,146 +29,7 @@
 #include "libnn/nn_rng.h"
 #include "runtime/rt.h"
 #include "runtime/rt_image.h"
-
-/* ---- model builder -------------------------------------------------------------- */
-
-typedef struct {
-    qm_model m;
-    double sparsity[QM_MAX_OPS]; /* fraction of zero weights wanted per op */
-} tmodel;
-
-static tmodel *tm_new(int c, int h, int w)
-{
-    tmodel *t = calloc(1, sizeof *t);
-    cr_assert_not_null(t);
-    t->m.in_c = c, t->m.in_h = h, t->m.in_w = w;
-    t->m.in.scale = 0.02f, t->m.in.zero = 0;
-    return t;
-}
-
-static void tensor_shape(const qm_model *m, int id, int *c, int *h, int *w)
-{
-    if (id == QM_INPUT)
-        *c = m->in_c, *h = m->in_h, *w = m->in_w;
-    else
-        *c = m->ops[id].out_c, *h = m->ops[id].out_h, *w = m->ops[id].out_w;
-}
-
-static qm_op *tm_op(tmodel *t, qm_op_type type, int input)
-{
-    cr_assert_lt(t->m.n_ops, QM_MAX_OPS);
-    qm_op *op = &t->m.ops[t->m.n_ops++];
-    memset(op, 0, sizeof *op);
-    op->type = type, op->input = input;
-    tensor_shape(&t->m, input, &op->in_c, &op->in_h, &op->in_w);
-    op->out.scale = 0.05f;
-    op->weight_bits = 8;
-    return op;
-}
-
-static int tm_conv(tmodel *t, int input, int oc, int k, int stride, int pad, int relu, int bits)
-{
-    qm_op *op = tm_op(t, QM_CONV2D, input);
-    op->kernel = k, op->stride = stride, op->pad = pad, op->relu = relu, op->weight_bits = bits;
-    op->out_c = oc;
-    op->out_h = (op->in_h + 2 * pad - k) / stride + 1;
-    op->out_w = (op->in_w + 2 * pad - k) / stride + 1;
-    return t->m.n_ops - 1;
-}
-
-static int tm_dense(tmodel *t, int input, int oc, int relu, int bits)
-{
-    qm_op *op = tm_op(t, QM_DENSE, input);
-    op->out_c = oc, op->out_h = 1, op->out_w = 1, op->relu = relu, op->weight_bits = bits;
-    return t->m.n_ops - 1;
-}
-
-static int tm_pool(tmodel *t, qm_op_type type, int input, int k, int stride, int relu)
-{
-    qm_op *op = tm_op(t, type, input);
-    op->relu = relu;
-    op->out_c = op->in_c;
-    if (type == QM_GLOBAL_AVGPOOL) {
-        op->out_h = op->out_w = 1;
-    } else {
-        op->kernel = k, op->stride = stride;
-        op->out_h = (op->in_h - k) / stride + 1;
-        op->out_w = (op->in_w - k) / stride + 1;
-    }
-    return t->m.n_ops - 1;
-}
-
-static int tm_add(tmodel *t, int a, int b, int relu)
-{
-    qm_op *op = tm_op(t, QM_ADD, a);
-    op->input2 = b, op->relu = relu;
-    op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
-    return t->m.n_ops - 1;
-}
-
-static int32_t zero_of(const qm_model *m, int id)
-{
-    return id == QM_INPUT ? m->in.zero : m->ops[id].out.zero;
-}
-
-/* Allocates the arrays and fills everything random: zero points, input
- * table, weights (sparsity as asked), biases and per-channel multipliers
- * scaled so that outputs spread over the int8 range. Pools get their
- * input's zero point. */
-static void tm_finish(tmodel *t, uint64_t seed)
-{
-    qm_model *m = &t->m;
-    nn_rng r;
-    nn_rng_seed(&r, seed);
-    const qm_op *last = &m->ops[m->n_ops - 1];
-    m->num_classes = last->out_c * last->out_h * last->out_w;
-    m->in.zero = (int32_t)nn_rng_below(&r, 256) - 128;
-    for (int i = 0; i < m->n_ops; i++) {
-        qm_op *op = &m->ops[i];
-        op->out.zero = (int32_t)nn_rng_below(&r, 200) - 100;
-        if (op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL)
-            op->out.zero = zero_of(m, op->input);
-    }
-    nn_error err;
-    cr_assert_eq(qm_model_alloc(m, &err), NN_OK, "%s", err.msg);
-    for (int i = 0; i < m->in_c * 256; i++)
-        m->input_lut[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
-    for (int i = 0; i < m->n_ops; i++) {
-        qm_op *op = &m->ops[i];
-        if (op->type == QM_ADD) {
-            op->add_shift = 31 + (int)nn_rng_below(&r, 3);
-            op->add_mult[0] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&r)) * 2147483648.0);
-            op->add_mult[1] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&r)) * 2147483648.0);
-            continue;
-        }
-        if (op->type != QM_CONV2D && op->type != QM_DENSE)
-            continue;
-        int wmax = op->weight_bits == 8 ? 127 : 7;
-        size_t K = op->n_weights / (size_t)op->out_c;
-        for (size_t k = 0; k < op->n_weights; k++) {
-            if (t->sparsity[i] > 0 && nn_rng_uniform(&r) < t->sparsity[i])
-                op->weights[k] = 0;
-            else
-                op->weights[k] = (int8_t)((int)nn_rng_below(&r, 2 * wmax + 1) - wmax);
-        }
-        double wstd = wmax * 0.58 * sqrt(1.0 - t->sparsity[i]) + 0.1;
-        for (int o = 0; o < op->out_c; o++) {
-            op->bias[o] = (int32_t)nn_rng_below(&r, 20001) - 10000;
-            op->w_scale[o] = 0.01f;
-            double real = 40.0 / (sqrt((double)K) * wstd * 70.0) * (0.5 + nn_rng_uniform(&r));
-            int32_t mu, sh;
-            cr_assert_eq(qm_quantize_multiplier(real, &mu, &sh), NN_OK);
-            op->mult[o] = mu, op->shift[o] = (int8_t)sh;
-        }
-    }
-    cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
-}
-
-static void tm_free(tmodel *t)
-{
-    qm_model_free(&t->m);
-    free(t);
-}
+#include "rt_models.h"
 
 /* ---- reference --------------------------------------------------------------------- */
 
@@ -218,7 +79,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
         const int8_t *in = t[op->input + 1];
-        const int32_t zin = zero_of(m, op->input), zout = op->out.zero;
+        const int32_t zin = rtm_zero(m, op->input), zout = op->out.zero;
         const int32_t lo = op->relu ? zout : -128;
         const int C = op->in_c, H = op->in_h, W = op->in_w;
         int8_t *out = malloc((size_t)op->out_c * op->out_h * op->out_w);
@@ -287,7 +148,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
             break;
         case QM_ADD: {
             const int8_t *b = t[op->input2 + 1];
-            const int32_t zb = zero_of(m, op->input2);
+            const int32_t zb = rtm_zero(m, op->input2);
             for (size_t j = 0; j < (size_t)C * H * W; j++) {
                 int64_t v = (int64_t)(in[j] - zin) * op->add_mult[0] +
                             (int64_t)(b[j] - zb) * op->add_mult[1];
@@ -470,42 +331,42 @@ ISA_TEST(conv2d_awkward_shapes)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const conv_case *cc = &cases[i];
-        tmodel *t = tm_new(cc->c > 4 ? 4 : cc->c, cc->h, cc->w);
+        rtm *t = rtm_new(cc->c > 4 ? 4 : cc->c, cc->h, cc->w);
         int x = QM_INPUT;
         if (cc->c > 4) /* more input channels than an image has: a 1x1 conv first */
-            x = tm_conv(t, x, cc->c, 1, 1, 0, 0, 8);
-        tm_conv(t, x, cc->oc, cc->k, cc->stride, cc->pad, cc->relu, cc->bits);
-        tm_finish(t, 100 + i);
+            x = rtm_conv(t, x, cc->c, 1, 1, 0, 0, 8, 0.0);
+        rtm_conv(t, x, cc->oc, cc->k, cc->stride, cc->pad, cc->relu, cc->bits, 0.0);
+        rtm_finish(t, 100 + i);
         char what[64];
         snprintf(what, sizeof what, "conv case %zu", i);
         assert_varied(&t->m, 2, 7 + i);
         check_isa(isa, &t->m, 3, 7 + i, what);
-        tm_free(t);
+        rtm_free(t);
     }
 }
 
 ISA_TEST(dense_after_conv_and_dense_chain)
 {
-    tmodel *t = tm_new(3, 7, 6);
-    int a = tm_conv(t, QM_INPUT, 10, 3, 2, 1, 1, 8);
-    int b = tm_dense(t, a, 37, 1, 8);
-    int c = tm_dense(t, b, 19, 0, 4);
-    tm_dense(t, c, 5, 0, 8);
-    tm_finish(t, 11);
+    rtm *t = rtm_new(3, 7, 6);
+    int a = rtm_conv(t, QM_INPUT, 10, 3, 2, 1, 1, 8, 0.0);
+    int b = rtm_dense(t, a, 37, 1, 8, 0.0);
+    int c = rtm_dense(t, b, 19, 0, 4, 0.0);
+    rtm_dense(t, c, 5, 0, 8, 0.0);
+    rtm_finish(t, 11);
     assert_varied(&t->m, 4, 3);
     check_isa(isa, &t->m, 5, 3, "conv-dense-dense-dense");
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(dense_on_input_and_odd_sizes)
 {
     const int sizes[][4] = {{1, 1, 1, 1}, {2, 3, 5, 17}, {4, 4, 4, 64}, {3, 1, 13, 129}};
     for (int i = 0; i < 4; i++) {
-        tmodel *t = tm_new(sizes[i][0], sizes[i][1], sizes[i][2]);
-        tm_dense(t, QM_INPUT, sizes[i][3], i & 1, i == 2 ? 4 : 8);
-        tm_finish(t, 20 + i);
+        rtm *t = rtm_new(sizes[i][0], sizes[i][1], sizes[i][2]);
+        rtm_dense(t, QM_INPUT, sizes[i][3], i & 1, i == 2 ? 4 : 8, 0.0);
+        rtm_finish(t, 20 + i);
         check_isa(isa, &t->m, 6, 30 + i, "dense on the input");
-        tm_free(t);
+        rtm_free(t);
     }
 }
 
@@ -514,47 +375,47 @@ ISA_TEST(dense_on_input_and_odd_sizes)
  * tensors. */
 ISA_TEST(ops_after_the_first_dense_layer)
 {
-    tmodel *t = tm_new(2, 6, 6);
-    int a = tm_conv(t, QM_INPUT, 8, 3, 2, 1, 1, 8);
-    int d = tm_dense(t, a, 12, 1, 8);          /* 1x1x12 */
-    int c = tm_conv(t, d, 12, 1, 1, 0, 0, 4);   /* a conv in the batched part */
-    int e = tm_add(t, c, d, 1);
-    int m = tm_pool(t, QM_MAXPOOL, e, 1, 1, 0);
-    int g = tm_pool(t, QM_GLOBAL_AVGPOOL, m, 0, 0, 0);
-    int f = tm_dense(t, g, 9, 0, 8);
-    tm_add(t, f, f, 0);
-    tm_finish(t, 33);
+    rtm *t = rtm_new(2, 6, 6);
+    int a = rtm_conv(t, QM_INPUT, 8, 3, 2, 1, 1, 8, 0.0);
+    int d = rtm_dense(t, a, 12, 1, 8, 0.0);          /* 1x1x12 */
+    int c = rtm_conv(t, d, 12, 1, 1, 0, 0, 4, 0.0);   /* a conv in the batched part */
+    int e = rtm_add(t, c, d, 1);
+    int m = rtm_pool(t, QM_MAXPOOL, e, 1, 1, 0);
+    int g = rtm_pool(t, QM_GLOBAL_AVGPOOL, m, 0, 0, 0);
+    int f = rtm_dense(t, g, 9, 0, 8, 0.0);
+    rtm_add(t, f, f, 0);
+    rtm_finish(t, 33);
     assert_varied(&t->m, 6, 7);
     check_isa(isa, &t->m, 6, 7, "ops after the first dense");
     check_isa(isa, &t->m, 1, 8, "ops after the first dense, one image");
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(pools)
 {
-    tmodel *t = tm_new(3, 13, 11);
-    int a = tm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 8);
-    int b = tm_pool(t, QM_MAXPOOL, a, 2, 2, 0);
-    int c = tm_pool(t, QM_MAXPOOL, a, 3, 1, 1);
-    int d = tm_pool(t, QM_AVGPOOL, c, 3, 2, 0);
-    int e = tm_pool(t, QM_AVGPOOL, b, 2, 1, 1);
-    int f = tm_pool(t, QM_GLOBAL_AVGPOOL, d, 0, 0, 0);
-    int g = tm_pool(t, QM_GLOBAL_AVGPOOL, e, 0, 0, 1);
-    tm_add(t, f, g, 0);
-    tm_finish(t, 41);
+    rtm *t = rtm_new(3, 13, 11);
+    int a = rtm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 8, 0.0);
+    int b = rtm_pool(t, QM_MAXPOOL, a, 2, 2, 0);
+    int c = rtm_pool(t, QM_MAXPOOL, a, 3, 1, 1);
+    int d = rtm_pool(t, QM_AVGPOOL, c, 3, 2, 0);
+    int e = rtm_pool(t, QM_AVGPOOL, b, 2, 1, 1);
+    int f = rtm_pool(t, QM_GLOBAL_AVGPOOL, d, 0, 0, 0);
+    int g = rtm_pool(t, QM_GLOBAL_AVGPOOL, e, 0, 0, 1);
+    rtm_add(t, f, g, 0);
+    rtm_finish(t, 41);
     assert_varied(&t->m, 3, 5);
     check_isa(isa, &t->m, 3, 5, "pools");
-    tm_free(t);
+    rtm_free(t);
 }
 
 Test(rt_host, avgpool_rounds_half_away_from_zero)
 {
     /* 2x2 windows over a 2x8 image, identity table (q = pixel - 128) */
-    tmodel *t;
+    rtm *t;
     qm_model *m;
-    t = tm_new(1, 2, 8);
-    tm_pool(t, QM_AVGPOOL, QM_INPUT, 2, 2, 0);
-    tm_finish(t, 2);
+    t = rtm_new(1, 2, 8);
+    rtm_pool(t, QM_AVGPOOL, QM_INPUT, 2, 2, 0);
+    rtm_finish(t, 2);
     m = &t->m;
     m->in.zero = 0;
     m->ops[0].out.zero = 0;
@@ -575,24 +436,24 @@ Test(rt_host, avgpool_rounds_half_away_from_zero)
     ref_image(m, pix, ref);
     assert_same(ref, want, 4, "reference");
     free(got);
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(add_with_relu_and_residual)
 {
-    tmodel *t = tm_new(2, 6, 5);
-    int a = tm_conv(t, QM_INPUT, 19, 3, 1, 1, 1, 8);
-    int b = tm_conv(t, a, 19, 3, 1, 1, 1, 8);
-    int c = tm_conv(t, b, 19, 3, 1, 1, 0, 8);
-    int d = tm_add(t, c, a, 1);
-    int e = tm_add(t, d, d, 0); /* both operands the same tensor */
-    int f = tm_add(t, QM_INPUT, QM_INPUT, 1);
-    int g = tm_conv(t, f, 19, 1, 1, 0, 0, 8);
-    tm_add(t, e, g, 0);
-    tm_finish(t, 51);
+    rtm *t = rtm_new(2, 6, 5);
+    int a = rtm_conv(t, QM_INPUT, 19, 3, 1, 1, 1, 8, 0.0);
+    int b = rtm_conv(t, a, 19, 3, 1, 1, 1, 8, 0.0);
+    int c = rtm_conv(t, b, 19, 3, 1, 1, 0, 8, 0.0);
+    int d = rtm_add(t, c, a, 1);
+    int e = rtm_add(t, d, d, 0); /* both operands the same tensor */
+    int f = rtm_add(t, QM_INPUT, QM_INPUT, 1);
+    int g = rtm_conv(t, f, 19, 1, 1, 0, 0, 8, 0.0);
+    rtm_add(t, e, g, 0);
+    rtm_finish(t, 51);
     assert_varied(&t->m, 3, 9);
     check_isa(isa, &t->m, 3, 9, "adds");
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(add_extreme_parameters)
@@ -604,10 +465,10 @@ ISA_TEST(add_extreme_parameters)
     for (int mi = 0; mi < 4; mi++)
         for (int si = 0; si < 4; si++)
             for (int zi = 0; zi < 2; zi++) {
-                tmodel *t = tm_new(3, 5, 7);
-                int a = tm_conv(t, QM_INPUT, 3, 3, 1, 1, 0, 8);
-                tm_add(t, a, QM_INPUT, (si + zi) & 1); /* 105 elements: a masked tail */
-                tm_finish(t, 200 + n);
+                rtm *t = rtm_new(3, 5, 7);
+                int a = rtm_conv(t, QM_INPUT, 3, 3, 1, 1, 0, 8, 0.0);
+                rtm_add(t, a, QM_INPUT, (si + zi) & 1); /* 105 elements: a masked tail */
+                rtm_finish(t, 200 + n);
                 qm_model *m = &t->m;
                 qm_op *op = &m->ops[1];
                 op->add_mult[0] = mults[mi][0], op->add_mult[1] = mults[mi][1];
@@ -618,7 +479,7 @@ ISA_TEST(add_extreme_parameters)
                 nn_error err;
                 cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
                 check_isa(isa, m, 2, 300 + n, "add, extreme parameters");
-                tm_free(t);
+                rtm_free(t);
                 n++;
             }
 }
@@ -637,10 +498,10 @@ ISA_TEST(extreme_zero_points_multipliers_and_shifts)
         for (int zo = 0; zo < 2; zo++)
             for (int mi = 0; mi < 2; mi++)
                 for (int si = 0; si < 5; si++) {
-                    tmodel *t = tm_new(3, 5, 6);
-                    int a = tm_conv(t, QM_INPUT, 18, 3, 1, 1, si & 1, 8);
-                    tm_dense(t, a, 7, 0, 8);
-                    tm_finish(t, 60 + n);
+                    rtm *t = rtm_new(3, 5, 6);
+                    int a = rtm_conv(t, QM_INPUT, 18, 3, 1, 1, si & 1, 8, 0.0);
+                    rtm_dense(t, a, 7, 0, 8, 0.0);
+                    rtm_finish(t, 60 + n);
                     qm_model *m = &t->m;
                     m->in.zero = zeros[zi];
                     m->ops[0].out.zero = zeros[zo];
@@ -656,7 +517,7 @@ ISA_TEST(extreme_zero_points_multipliers_and_shifts)
                     nn_error err;
                     cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
                     check_isa(isa, m, 2, 70 + n, "extreme parameters");
-                    tm_free(t);
+                    rtm_free(t);
                     n++;
                 }
 }
@@ -667,9 +528,9 @@ ISA_TEST(extreme_zero_points_multipliers_and_shifts)
  * 2.5 -> 3). */
 static void ties_at_shifts(rt_isa isa, int base)
 {
-    tmodel *t = tm_new(1, 2, 3);
-    tm_dense(t, QM_INPUT, 45, 0, 4);
-    tm_finish(t, 12);
+    rtm *t = rtm_new(1, 2, 3);
+    rtm_dense(t, QM_INPUT, 45, 0, 4, 0.0);
+    rtm_finish(t, 12);
     qm_model *m = &t->m;
     m->in.zero = 0;
     for (int v = 0; v < 256; v++)
@@ -696,7 +557,7 @@ static void ties_at_shifts(rt_isa isa, int base)
     cr_assert_geq(ties, 30, "only %d ties", ties);
     free(pix);
     check_isa(isa, m, 8, 13, "ties");
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(requantization_ties_round_half_up)
@@ -713,9 +574,9 @@ ISA_TEST(accumulators_at_int32_limits)
 {
     const int H = 250, W = 240, K = H * W;
     for (int variant = 0; variant < 4; variant++) {
-        tmodel *t = tm_new(1, H, W);
-        tm_dense(t, QM_INPUT, 3, 0, 8);
-        tm_finish(t, 80 + variant);
+        rtm *t = rtm_new(1, H, W);
+        rtm_dense(t, QM_INPUT, 3, 0, 8, 0.0);
+        rtm_finish(t, 80 + variant);
         qm_model *m = &t->m;
         qm_op *op = &m->ops[0];
         int up = variant & 1;          /* 1: x = 127, zero -128; 0: x = -128, zero 127 */
@@ -754,7 +615,7 @@ ISA_TEST(accumulators_at_int32_limits)
             free(got);
         }
         free(pix);
-        tm_free(t);
+        rtm_free(t);
     }
 }
 
@@ -762,41 +623,39 @@ ISA_TEST(accumulators_at_int32_limits)
 
 /* The MNIST recipe's shapes: conv3x3(32)-conv3x3(32)-maxpool-conv3x3(64)-
  * conv3x3(64)-maxpool-dense(3136->256)-dense(10), the dense layers sparse. */
-static tmodel *mnist_model(double sparsity, uint64_t seed)
+static rtm *mnist_model(double sparsity, uint64_t seed)
 {
-    tmodel *t = tm_new(1, 28, 28);
-    int x = tm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, 8);
-    x = tm_conv(t, x, 32, 3, 1, 1, 1, 8);
-    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = tm_conv(t, x, 64, 3, 1, 1, 1, 8);
-    x = tm_conv(t, x, 64, 3, 1, 1, 1, 8);
-    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    t->sparsity[t->m.n_ops] = sparsity;
-    x = tm_dense(t, x, 256, 1, 8);
-    t->sparsity[t->m.n_ops] = sparsity;
-    tm_dense(t, x, 10, 0, 8);
-    tm_finish(t, seed);
+    rtm *t = rtm_new(1, 28, 28);
+    int x = rtm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, 8, 0.0);
+    x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
+    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
+    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
+    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    x = rtm_dense(t, x, 256, 1, 8, sparsity);
+    rtm_dense(t, x, 10, 0, 8, sparsity);
+    rtm_finish(t, seed);
     return t;
 }
 
 /* configs/cifar10.json's shapes, BN folded, ReLUs fused. */
-static tmodel *cifar_model(int bits, uint64_t seed)
+static rtm *cifar_model(int bits, uint64_t seed)
 {
-    tmodel *t = tm_new(3, 32, 32);
-    int x = tm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, bits);
-    x = tm_conv(t, x, 64, 3, 1, 1, 0, bits);
-    int s1 = tm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
-    x = tm_conv(t, s1, 64, 3, 1, 1, 1, bits);
-    x = tm_conv(t, x, 64, 3, 1, 1, 0, bits);
-    x = tm_add(t, x, s1, 1);
-    x = tm_conv(t, x, 128, 3, 1, 1, 0, bits);
-    int s2 = tm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
-    x = tm_conv(t, s2, 128, 3, 1, 1, 1, bits);
-    x = tm_conv(t, x, 128, 3, 1, 1, 0, bits);
-    x = tm_add(t, x, s2, 1);
-    x = tm_pool(t, QM_GLOBAL_AVGPOOL, x, 0, 0, 0);
-    tm_dense(t, x, 10, 0, 8);
-    tm_finish(t, seed);
+    rtm *t = rtm_new(3, 32, 32);
+    int x = rtm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, bits, 0.0);
+    x = rtm_conv(t, x, 64, 3, 1, 1, 0, bits, 0.0);
+    int s1 = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
+    x = rtm_conv(t, s1, 64, 3, 1, 1, 1, bits, 0.0);
+    x = rtm_conv(t, x, 64, 3, 1, 1, 0, bits, 0.0);
+    x = rtm_add(t, x, s1, 1);
+    x = rtm_conv(t, x, 128, 3, 1, 1, 0, bits, 0.0);
+    int s2 = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 1);
+    x = rtm_conv(t, s2, 128, 3, 1, 1, 1, bits, 0.0);
+    x = rtm_conv(t, x, 128, 3, 1, 1, 0, bits, 0.0);
+    x = rtm_add(t, x, s2, 1);
+    x = rtm_pool(t, QM_GLOBAL_AVGPOOL, x, 0, 0, 0);
+    rtm_dense(t, x, 10, 0, 8, 0.0);
+    rtm_finish(t, seed);
     return t;
 }
 
@@ -811,28 +670,28 @@ static int host_format(const qm_model *m, rt_isa isa, rtb_sparse sparse, int i)
 
 ISA_TEST(mnist_shaped_network_all_isas)
 {
-    tmodel *t = mnist_model(0.95, 90);
+    rtm *t = mnist_model(0.95, 90);
     if (rtb_host_target() == RT_TARGET_X86_64) /* the x86 layouts are what runs */
         for (int i = 0; i < 4; i += 3)
             cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, i), RT_WF_X8, "op %d", i);
     assert_varied(&t->m, 3, 1);
     check_isa(isa, &t->m, 3, 1, "mnist-shaped");
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(cifar_shaped_network_all_isas)
 {
-    tmodel *t = cifar_model(8, 91);
+    rtm *t = cifar_model(8, 91);
     assert_varied(&t->m, 2, 2);
     check_isa(isa, &t->m, 2, 2, "cifar-shaped");
-    tm_free(t);
+    rtm_free(t);
     t = cifar_model(4, 92);
     if (rtb_host_target() == RT_TARGET_X86_64) { /* 4-bit layers: X4 (AVX2's vpmaddubsw) */
         cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, 1), RT_WF_X4);
         cr_assert_eq(host_format(&t->m, isa, RTB_SPARSE_AUTO, 12), RT_WF_X8);
     }
     check_isa(isa, &t->m, 2, 3, "cifar-shaped, 4-bit");
-    tm_free(t);
+    rtm_free(t);
 }
 
 /* Random shapes and extreme values: each x86 body against the C body and
@@ -847,13 +706,13 @@ ISA_TEST(random_shapes_against_the_c_body)
         const int s = 1 + (int)nn_rng_below(&r, 3), pad = (int)nn_rng_below(&r, (uint64_t)k);
         const int h = k + (int)nn_rng_below(&r, 9), w = k + (int)nn_rng_below(&r, 9);
         const int oc = 1 + (int)nn_rng_below(&r, 40), bits = nn_rng_below(&r, 2) ? 4 : 8;
-        tmodel *t = tm_new(c > 4 ? 4 : c, h, w);
+        rtm *t = rtm_new(c > 4 ? 4 : c, h, w);
         int x = QM_INPUT;
         if (c > 4)
-            x = tm_conv(t, x, c, 1, 1, 0, 0, 8);
-        x = tm_conv(t, x, oc, k, s, pad, (int)nn_rng_below(&r, 2), bits);
-        tm_dense(t, x, 1 + (int)nn_rng_below(&r, 33), 0, bits);
-        tm_finish(t, 500 + i);
+            x = rtm_conv(t, x, c, 1, 1, 0, 0, 8, 0.0);
+        x = rtm_conv(t, x, oc, k, s, pad, (int)nn_rng_below(&r, 2), bits, 0.0);
+        rtm_dense(t, x, 1 + (int)nn_rng_below(&r, 33), 0, bits, 0.0);
+        rtm_finish(t, 500 + i);
         qm_model *m = &t->m;
         if (i % 3 == 0) { /* extremes: zero points, multipliers, shifts */
             m->in.zero = i % 2 ? 127 : -128;
@@ -876,7 +735,7 @@ ISA_TEST(random_shapes_against_the_c_body)
         }
         check_isa(isa, m, 2, 600 + i, "random shapes");
         free(pix);
-        tm_free(t);
+        rtm_free(t);
     }
 }
 
@@ -892,10 +751,10 @@ Test(rt_host, kernel_context_picks_the_isa)
 {
     if (rtb_host_target() != RT_TARGET_X86_64)
         cr_skip_test("this build has no x86 layouts");
-    tmodel *t = tm_new(1, 6, 6);
-    int x = tm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 4);
-    tm_dense(t, x, 9, 0, 8);
-    tm_finish(t, 7);
+    rtm *t = rtm_new(1, 6, 6);
+    int x = rtm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 4, 0.0);
+    rtm_dense(t, x, 9, 0, 8, 0.0);
+    rtm_finish(t, 7);
     rtb_image img = build_image(&t->m, (rtb_options){RT_TARGET_X86_64, RTB_SPARSE_NEVER, 0, 0});
     nn_rng g;
     nn_rng_seed(&g, 3);
@@ -940,7 +799,7 @@ Test(rt_host, kernel_context_picks_the_isa)
         free(buf);
     }
     rtb_free(&img);
-    tm_free(t);
+    rtm_free(t);
 }
 
 /* ---- the arena ---------------------------------------------------------------------------- */
@@ -996,32 +855,32 @@ static void check_arena(const qm_model *m, rt_isa isa, int n)
 
 ISA_TEST(arena_guard_bytes_and_poison)
 {
-    tmodel *t = mnist_model(0.9, 93);
-    tmodel *r = tm_new(2, 9, 7);
-    int a = tm_conv(r, QM_INPUT, 6, 3, 1, 1, 1, 8);
-    int b = tm_conv(r, a, 6, 3, 1, 1, 0, 8);
-    int c = tm_add(r, b, a, 1);
-    int d = tm_pool(r, QM_AVGPOOL, c, 2, 2, 0);
-    tm_conv(r, d, 5, 1, 1, 0, 0, 8); /* the last op is a conv: logits (n, 4*3*5) */
-    tm_finish(r, 94);
+    rtm *t = mnist_model(0.9, 93);
+    rtm *r = rtm_new(2, 9, 7);
+    int a = rtm_conv(r, QM_INPUT, 6, 3, 1, 1, 1, 8, 0.0);
+    int b = rtm_conv(r, a, 6, 3, 1, 1, 0, 8, 0.0);
+    int c = rtm_add(r, b, a, 1);
+    int d = rtm_pool(r, QM_AVGPOOL, c, 2, 2, 0);
+    rtm_conv(r, d, 5, 1, 1, 0, 0, 8, 0.0); /* the last op is a conv: logits (n, 4*3*5) */
+    rtm_finish(r, 94);
     check_arena(&t->m, isa, 2);
     check_arena(&r->m, isa, 3);
-    tm_free(t);
-    tm_free(r);
+    rtm_free(t);
+    rtm_free(r);
 }
 
 static size_t chain_arena(int depth)
 {
-    tmodel *t = tm_new(1, 16, 16);
+    rtm *t = rtm_new(1, 16, 16);
     int x = QM_INPUT;
     for (int i = 0; i < depth; i++)
-        x = tm_conv(t, x, 32, 3, 1, 1, 1, 8);
-    tm_dense(t, x, 4, 0, 8);
-    tm_finish(t, 95);
+        x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
+    rtm_dense(t, x, 4, 0, 8, 0.0);
+    rtm_finish(t, 95);
     rtb_image img = build_image(&t->m, image_variant(0, RT_ISA_AUTO));
     size_t bytes = img.arena_bytes;
     rtb_free(&img);
-    tm_free(t);
+    rtm_free(t);
     return bytes;
 }
 
@@ -1040,7 +899,7 @@ Test(rt_host, arena_reuses_dead_tensors)
  * arena. */
 ISA_TEST(images_are_independent)
 {
-    tmodel *t = mnist_model(0.5, 96);
+    rtm *t = mnist_model(0.5, 96);
     const int n = 7;
     uint8_t *pix = random_pixels(&t->m, n, 17);
     const size_t in_size = 28 * 28;
@@ -1053,15 +912,15 @@ ISA_TEST(images_are_independent)
     }
     free(all);
     free(pix);
-    tm_free(t);
+    rtm_free(t);
 }
 
 ISA_TEST(sparse_formats_chosen_and_bit_exact)
 {
     /* the policies pick the formats they promise */
-    tmodel *t = mnist_model(0.97, 97);
-    tmodel *vs = mnist_model(0.999, 99); /* below every ISA's threshold */
-    tmodel *d = mnist_model(0.0, 98);    /* above every ISA's threshold */
+    rtm *t = mnist_model(0.97, 97);
+    rtm *vs = mnist_model(0.999, 99); /* below every ISA's threshold */
+    rtm *d = mnist_model(0.0, 98);    /* above every ISA's threshold */
     const int dense = rtb_host_target() == RT_TARGET_X86_64 ? RT_WF_X8 : RT_WF_S8;
     const struct {
         const qm_model *m;
@@ -1079,21 +938,21 @@ ISA_TEST(sparse_formats_chosen_and_bit_exact)
     }
     check_isa(isa, &t->m, 3, 4, "sparse mnist");
     check_isa(isa, &vs->m, 2, 6, "very sparse mnist");
-    tm_free(vs);
-    tm_free(d);
-    tm_free(t);
+    rtm_free(vs);
+    rtm_free(d);
+    rtm_free(t);
 }
 
 Test(rt_host, image_does_not_keep_the_model)
 {
-    tmodel *t = cifar_model(8, 77);
+    rtm *t = cifar_model(8, 77);
     uint8_t *pix = random_pixels(&t->m, 2, 8);
     int8_t *want = ref_batch(&t->m, pix, 2);
     rth_model h;
     nn_error err;
     cr_assert_eq(rth_open(&h, &t->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
     memset(t->m.blob, 0x55, 64); /* scribble over the model, then free it */
-    tm_free(t);
+    rtm_free(t);
     void *arena = aligned_alloc(8, rth_arena_bytes(&h) + 8);
     int8_t got[20];
     cr_assert_eq(rth_run(&h, arena, pix, 2, got), NN_OK);
@@ -1121,7 +980,7 @@ static void *run_job(void *arg)
 
 Test(rt_host, threads_share_one_image)
 {
-    tmodel *t = mnist_model(0.9, 44);
+    rtm *t = mnist_model(0.9, 44);
     const int n = 3;
     uint8_t *pix = random_pixels(&t->m, 2 * n, 45);
     int8_t *want = ref_batch(&t->m, pix, 2 * n);
@@ -1139,17 +998,17 @@ Test(rt_host, threads_share_one_image)
     assert_same(got[1], want + n * 10, (size_t)n * 10, "thread 1");
     rth_close(&h);
     free(pix), free(want);
-    tm_free(t);
+    rtm_free(t);
 }
 
 /* ---- errors and helpers ----------------------------------------------------------------- */
 
 Test(rt_host, errors)
 {
-    tmodel *t = tm_new(1, 4, 4);
-    tm_conv(t, QM_INPUT, 4, 3, 1, 1, 0, 8);
-    tm_pool(t, QM_MAXPOOL, 0, 2, 2, 0);
-    tm_finish(t, 5);
+    rtm *t = rtm_new(1, 4, 4);
+    rtm_conv(t, QM_INPUT, 4, 3, 1, 1, 0, 8, 0.0);
+    rtm_pool(t, QM_MAXPOOL, 0, 2, 2, 0);
+    rtm_finish(t, 5);
     qm_model *m = &t->m;
     rth_model h;
     nn_error err;
@@ -1196,7 +1055,7 @@ Test(rt_host, errors)
                  RT_E_UNSUPPORTED);
     free(arena);
     rth_close(&h);
-    tm_free(t);
+    rtm_free(t);
 }
 
 Test(rt_host, isa_names_and_auto)
@@ -1219,15 +1078,15 @@ Test(rt_host, isa_names_and_auto)
         cr_assert_eq(best, RT_ISA_AVX2);
     /* A CPU without an ISA skips that ISA's ISA_TESTs (counted as skipped). */
 
-    tmodel *t = tm_new(1, 3, 3);
-    tm_dense(t, QM_INPUT, 2, 0, 8);
-    tm_finish(t, 6);
+    rtm *t = rtm_new(1, 3, 3);
+    rtm_dense(t, QM_INPUT, 2, 0, 8, 0.0);
+    rtm_finish(t, 6);
     rth_model h;
     nn_error err;
     cr_assert_eq(rth_open(&h, &t->m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(h.isa, best);
     rth_close(&h);
-    tm_free(t);
+    rtm_free(t);
 }
 
 Test(rt_host, argmax)
@@ -1280,11 +1139,11 @@ static double expected_eval(const qm_model *m, const uint8_t *pix, const uint8_t
 
 Test(rt_host, evaluate_matches_the_reference)
 {
-    tmodel *t = tm_new(2, 9, 7);
-    int x = tm_conv(t, QM_INPUT, 6, 3, 1, 1, 1, 8);
-    x = tm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    tm_dense(t, x, 5, 0, 8);
-    tm_finish(t, 77);
+    rtm *t = rtm_new(2, 9, 7);
+    int x = rtm_conv(t, QM_INPUT, 6, 3, 1, 1, 1, 8, 0.0);
+    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    rtm_dense(t, x, 5, 0, 8, 0.0);
+    rtm_finish(t, 77);
     qm_model *m = &t->m;
     m->ops[m->n_ops - 1].out.scale = 0.125f;
     const int n = 37, k = 5;
@@ -1327,5 +1186,5 @@ Test(rt_host, evaluate_matches_the_reference)
         rth_close(&h);
     }
     free(pix);
-    tm_free(t);
+    rtm_free(t);
 }
