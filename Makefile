@@ -1,6 +1,10 @@
 # iotcnn - build, test, benchmark, install.
-#   make            bin/iotcnn (and the dataset tools)
-#   make test       the layering check (scripts/check_layers.sh), then the Criterion suite
+#   make            bin/iotcnn (and the dataset tools): portable x86-64, the SIMD
+#                   kernels chosen at run time from what the CPU has
+#   make NATIVE=1   the same for this machine only (-march=native); outputs are
+#                   bit-identical to the portable build (ISO C: no FMA contraction)
+#   make test       the layering check (scripts/check_layers.sh), the portable build on an
+#                   emulated CPU without AVX (scripts/check_portable.sh), the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
@@ -13,7 +17,9 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
-OPT      ?= -O2 -march=native
+# NATIVE=1: -march=native. The default runs on any x86-64 (test: scripts/check_portable.sh).
+ARCH     := $(if $(filter 1,$(NATIVE)),-march=native -DIOTCNN_NATIVE)
+OPT      ?= -O2 $(ARCH)
 BUILD    ?= build
 BIN      ?= bin
 PKGS     := openblas libpng libcjson zlib
@@ -55,7 +61,14 @@ $(BUILD)/libiotcnn.a: $(LIB_OBJS)
 	@echo "  AR    $@"
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+# Objects depend on the compiler command: switching NATIVE=1 (or OPT, CC)
+# rebuilds them rather than mixing two builds in one binary.
+FLAGS_STAMP := $(BUILD)/.cflags
+FLAGS_NOW   := $(CC) $(CPPFLAGS) $(CFLAGS)
+$(shell mkdir -p $(BUILD) && printf '%s\n' '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || \
+        printf '%s\n' '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -80,14 +93,15 @@ check-layers:
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).
 test: check-layers all $(BUILD)/tests/iotcnn_tests
+	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
 	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
 # the tests' worker processes fail it too (tests/leak_gate.sh says why).
 asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	$(MAKE) BUILD=build-asan BIN=build-asan/bin TEST_WRAPPER=tests/leak_gate.sh \
-	    OPT="-O1 -march=native -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin TEST_WRAPPER=tests/leak_gate.sh NO_PORTABLE_CHECK=1 \
+	    OPT="-O1 $(ARCH) -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 # bench/*.h (shared timing code) are prerequisites, not compiler inputs.
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a $(wildcard bench/*.h)
@@ -107,7 +121,7 @@ bench: all $(BENCHES)
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
 # FUZZ_DEFS: extra -D flags for an experiment, in its own FUZZ_BUILD.
-FUZZ_OPT     := -O2 -g -march=native -fsanitize=fuzzer-no-link -fsanitize=address,undefined \
+FUZZ_OPT     := -O2 -g $(ARCH) -fsanitize=fuzzer-no-link -fsanitize=address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(FUZZ_DEFS)
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_GEN_TARGETS := qdiff quantize

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "libnn/nn_checkpoint.h"
+#include "runtime/rt.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -35,6 +36,12 @@ static int run(int argc, char **argv)
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, NN_CKPT_VERSION);
+#ifdef IOTCNN_NATIVE
+        const char *build = "for the CPU it was built on only (make NATIVE=1)";
+#else
+        const char *build = "portable (SIMD kernels chosen at run time)";
+#endif
+        printf("build: %s; int8 kernels on this CPU: %s\n", build, rt_isa_name(rt_isa_best()));
         return 0;
     }
     if (strcmp(cmd, "train") == 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/rt.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
 
@@ -54,6 +55,9 @@ Test(cli, help_and_version)
     r = ch_run(dir, "--version");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "iotcnn "));
+    char kernels[64]; /* the build names the kernels it picks on this CPU */
+    snprintf(kernels, sizeof kernels, "int8 kernels on this CPU: %s\n", rt_isa_name(rt_isa_best()));
+    cr_assert_not_null(strstr(r.out, kernels), "%s", r.out);
     ch_free(&r);
     r = ch_run(dir, "frobnicate");
     cr_assert_eq(r.status, 2);
