@@ -13,5 +13,5 @@ FW_CFLAGS="$FW_CFLAGS -DRT_OP_HOOK(i)=prof_hook(i) -Dprof_hook=prof_hook"
 # the hook's prototype for the runtime's translation unit
 FW_CFLAGS="$FW_CFLAGS -include device/prof_hook.h"
 build_fw "$W" prof_main "$W/model"
-"$BUILD/device/devprep" "$MODEL" mnist 5 "$W/data" "$TARGET" > /dev/null
+"$BUILD/device/devprep" "$MODEL" "${DATA:-mnist}" 5 "$W/data" "$TARGET" > /dev/null
 run_fw "$W/fw.elf" "$W/data"
