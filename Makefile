@@ -3,7 +3,8 @@
 #                   kernels chosen at run time from what the CPU has
 #   make NATIVE=1   the same for this machine only (-march=native); outputs are
 #                   bit-identical to the portable build (ISO C: no FMA contraction)
-#   make test       the layering check (scripts/check_layers.sh), the portable build on an
+#   make test       the layering check (scripts/check_layers.sh), no call loops between files
+#                   or folders (scripts/check_cycles.sh), the portable build on an
 #                   emulated CPU without AVX (scripts/check_portable.sh), the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
@@ -93,6 +94,8 @@ check-layers:
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).
 test: check-layers all $(BUILD)/tests/iotcnn_tests
+	$(Q)scripts/check_cycles.sh --self-test
+	$(Q)scripts/check_cycles.sh $(BUILD) $(filter-out $(BUILD)/gen/%,$(LIB_OBJS))
 	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
 	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
