@@ -23,7 +23,7 @@ ARCH     := $(if $(filter 1,$(NATIVE)),-march=native -DIOTCNN_NATIVE)
 OPT      ?= -O2 $(ARCH)
 BUILD    ?= build
 BIN      ?= bin
-PKGS     := openblas libpng libcjson zlib
+PKGS     := openblas libpng libjpeg libcjson zlib
 # V=1 shows the full commands.
 Q        := $(if $(filter 1,$(V)),,@)
 

@@ -43,7 +43,8 @@ static const char usage[] =
     "  -o, --output OUTPUT  pruned checkpoint to write\n"
     "      --epochs N       fine-tuning epochs (overrides prune.finetune.epochs;\n"
     "                       0: none)\n"
-    "      --limit N        fine-tune on the first N training images only\n"
+    "      --limit N        fine-tune on N training images only (each class in\n"
+    "                       proportion: its first images)\n"
     "      --threads T      worker threads (default: all CPUs)\n"
     "      --json           print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
@@ -203,14 +204,10 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
     nn_status st = data_load_split(&train, &cfg->data, 1, err);
     if (st != NN_OK)
         return st;
-    ds_limit(&train, cfg->data.limit);
-    if (cfg->data.validation >= train.n)
-        st = nn_errorf(err, NN_ERR_CONFIG,
-                       "%s: data.validation (%d) must be smaller than the %d "
-                       "training images",
-                       o->config, cfg->data.validation, train.n);
-    if (st == NN_OK && cfg->data.validation > 0)
-        st = ds_split_tail(&train, &val, cfg->data.validation, err);
+    st = ds_limit_split(&train, &val, cfg->data.limit, cfg->data.validation, cfg->train.seed,
+                        err);
+    if (st == NN_ERR_CONFIG)
+        nn_error_prefix(err, "%s", o->config);
     if (st == NN_OK)
         st = data_check_fits(&train, m, "the training set", err);
     uint64_t spe = (uint64_t)(train.n / cfg->train.batch_size);

@@ -89,23 +89,19 @@ static void check_overrides(const cfg_config *cfg, const nn_model *m, const char
     }
 }
 
-/* Loads the training images for calibration; the validation tail (the
- * config's data.validation) is excluded from train->n but stays in memory
- * after it: *n_val images. */
-static void load_calibration(ds_dataset *train, int *n_val, const cfg_config *cfg,
+/* Loads the training images for calibration and, apart, the validation
+ * images the config holds out (the same split as train's). */
+static void load_calibration(ds_dataset *train, ds_dataset *val, const cfg_config *cfg,
                              const nn_model *m)
 {
     nn_error err = {{0}};
     nn_status st = data_load_split(train, &cfg->data, 1, &err);
+    if (st == NN_OK)
+        st = ds_limit_split(train, val, cfg->data.limit, cfg->data.validation, cfg->train.seed,
+                            &err);
+    if (st == NN_OK)
+        st = data_check_fits(train, m, "the calibration data", &err);
     if (st != NN_OK)
-        cli_fail("quantize", st, &err);
-    ds_limit(train, cfg->data.limit);
-    *n_val = 0;
-    if (cfg->data.validation > 0 && cfg->data.validation < train->n) {
-        train->n -= cfg->data.validation;
-        *n_val = cfg->data.validation;
-    }
-    if ((st = data_check_fits(train, m, "the calibration data", &err)) != NN_OK)
         cli_fail("quantize", st, &err);
 }
 
@@ -130,7 +126,7 @@ static void evaluate(eval_result *res, nn_model *m, const qm_model *q, const cfg
     ds_dataset test = {0};
     nn_status st = data_load_split(&test, &cfg->data, 0, &err);
     if (st == NN_OK) {
-        ds_limit(&test, o->limit);
+        ds_keep_first(&test, o->limit);
         st = data_check_fits(&test, m, "the test data", &err);
     }
     if (st != NN_OK)
@@ -184,9 +180,9 @@ int cmd_quantize(int argc, char **argv)
     const qz_config *qz = &cfg.quantize.qz;
 
     /* Calibration images: drawn from the training split by quantize.seed. */
-    ds_dataset train = {0};
-    int n_val;
-    load_calibration(&train, &n_val, &cfg, &ck.model);
+    ds_dataset train = {0}, val = {0};
+    load_calibration(&train, &val, &cfg, &ck.model);
+    const int n_val = val.n;
     int n_cal = qz->calibration_images;
     if (n_cal > train.n) {
         fprintf(stderr, "iotcnn quantize: only %d training images: calibrating on all of them\n",
@@ -206,9 +202,8 @@ int cmd_quantize(int argc, char **argv)
         /* auto_bits is judged on the validation split when the config holds
          * one out: training images, which the model may have memorized, hide
          * drops. */
-        const size_t img = (size_t)train.c * train.h * train.w;
-        data.judge_images = train.images + (size_t)train.n * img;
-        data.judge_labels = train.labels + train.n;
+        data.judge_images = val.images;
+        data.judge_labels = val.labels;
         data.n_judge = n_val;
     }
     iotc_init(f);
@@ -320,6 +315,7 @@ int cmd_quantize(int argc, char **argv)
     iotc_free(f);
     free(index), free(f), free(res);
     ds_free(&train);
+    ds_free(&val);
     nn_checkpoint_free(&ck);
     return 0;
 }

@@ -26,7 +26,8 @@ static const char usage[] =
     "  -o, --output MODEL   checkpoint to write (default runs/CONFIGNAME.ckpt,\n"
     "                       or the --resume checkpoint)\n"
     "      --epochs N       total epochs (overrides train.epochs)\n"
-    "      --limit N        use only the first N training images\n"
+    "      --limit N        use only N training images, each class in proportion\n"
+    "                       (its first images in the set's order)\n"
     "      --seed S         overrides train.seed\n"
     "      --threads T      worker threads (default: all CPUs); the same config,\n"
     "                       seed and thread count give a bitwise-identical model\n"
@@ -228,13 +229,8 @@ int cmd_train(int argc, char **argv)
         st = data_load_split(&test, &cfg.data, 0, &err);
     if (st != NN_OK)
         cli_fail("train", st, &err);
-    ds_limit(&train, cfg.data.limit);
-    if (cfg.data.validation >= train.n) {
-        nn_errorf(&err, NN_ERR_CONFIG, "data.validation (%d) must be smaller than the %d training images",
-                  cfg.data.validation, train.n);
-        cli_fail("train", NN_ERR_CONFIG, &err);
-    }
-    if (cfg.data.validation > 0 && (st = ds_split_tail(&train, &val, cfg.data.validation, &err)))
+    if ((st = ds_limit_split(&train, &val, cfg.data.limit, cfg.data.validation, cfg.train.seed,
+                             &err)) != NN_OK)
         cli_fail("train", st, &err);
 
     /* 3. Model: fresh from the config, or the checkpoint's. */

@@ -62,7 +62,7 @@ static void load_test_data(const evaluate_request *q, ds_dataset *test, const cf
     nn_status st = data_load_eval(test, q->data, cd, &err);
     if (st != NN_OK)
         cli_fail(q->cmd, st, &err);
-    ds_limit(test, q->limit);
+    ds_keep_first(test, q->limit);
 }
 
 static void evaluate_iotc(const evaluate_request *q, evaluate_outcome *out)

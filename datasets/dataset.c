@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ds_io.h"
+#include "libnn/nn_rng.h"
 
 static size_t image_bytes(const ds_dataset *d)
 {
@@ -28,36 +29,146 @@ static void truncate_to(ds_dataset *d, int n)
         d->labels = lb;
 }
 
-void ds_limit(ds_dataset *d, int n)
+/* q[k]: how many of n images class k gets, in proportion to its count
+ * (largest remainders, ties to the lower class), never more than it has. */
+static void class_quotas(const ds_dataset *d, int n, int *count, int *q)
 {
-    if (!d || n <= 0 || n >= d->n)
-        return;
-    truncate_to(d, n);
+    const int K = d->num_classes;
+    for (int k = 0; k < K; k++)
+        count[k] = 0;
+    for (int i = 0; i < d->n; i++)
+        count[d->labels[i]]++;
+    int given = 0;
+    for (int k = 0; k < K; k++) {
+        q[k] = (int)((int64_t)n * count[k] / d->n);
+        given += q[k];
+    }
+    while (given < n) { /* the largest remainder n * count % total first */
+        int best = -1;
+        int64_t best_r = -1;
+        for (int k = 0; k < K; k++) {
+            int64_t r = (int64_t)n * count[k] % d->n;
+            if (q[k] < count[k] && r > best_r && q[k] == (int)((int64_t)n * count[k] / d->n))
+                best = k, best_r = r;
+        }
+        if (best < 0) /* every remainder used: any class with images left */
+            for (int k = 0; k < K && best < 0; k++)
+                if (q[k] < count[k])
+                    best = k;
+        q[best]++, given++;
+    }
 }
 
-int ds_split_tail(ds_dataset *d, ds_dataset *val, int n_val, nn_error *err)
+/* Moves the images with keep[i] to the front, in order; returns how many. */
+static int compact(ds_dataset *d, const uint8_t *keep)
+{
+    const size_t img = image_bytes(d);
+    int m = 0;
+    for (int i = 0; i < d->n; i++)
+        if (keep[i]) {
+            if (m != i) {
+                memmove(d->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                d->labels[m] = d->labels[i];
+            }
+            m++;
+        }
+    return m;
+}
+
+void ds_keep_first(ds_dataset *d, int n)
+{
+    if (d && n > 0 && n < d->n)
+        truncate_to(d, n);
+}
+
+int ds_limit(ds_dataset *d, int n, nn_error *err)
+{
+    if (!d || n <= 0 || n >= d->n)
+        return NN_OK;
+    uint8_t *keep = malloc((size_t)d->n);
+    if (!keep)
+        return nn_errorf(err, NN_ERR_NOMEM, "cannot allocate the limit of %d images", d->n);
+    int count[DS_MAX_CLASSES], q[DS_MAX_CLASSES];
+    class_quotas(d, n, count, q);
+    for (int i = 0; i < d->n; i++) /* each class's first q[k], in order */
+        keep[i] = q[d->labels[i]] > 0 && q[d->labels[i]]-- > 0;
+    truncate_to(d, compact(d, keep));
+    free(keep);
+    return NN_OK;
+}
+
+int ds_limit_split(ds_dataset *train, ds_dataset *val, int limit, int n_val, uint64_t seed,
+                   nn_error *err)
+{
+    memset(val, 0, sizeof *val);
+    nn_status st = ds_limit(train, limit, err);
+    if (st != NN_OK || n_val <= 0)
+        return st;
+    if (n_val >= train->n)
+        return nn_errorf(err, NN_ERR_CONFIG,
+                         "data.validation (%d) must be smaller than the %d training images", n_val,
+                         train->n);
+    return ds_split_validation(train, val, n_val, seed, err);
+}
+
+/* val gets the images with pick[i] in order, d keeps the others. */
+static int split_picked(ds_dataset *d, ds_dataset *val, int n_val, uint8_t *pick,
+                        nn_error *err);
+
+int ds_split_validation(ds_dataset *d, ds_dataset *val, int n_val, uint64_t seed,
+                        nn_error *err)
 {
     if (!d || !val || d == val)
-        return nn_errorf(err, NN_ERR_ARG, "ds_split_tail: need two distinct datasets");
+        return nn_errorf(err, NN_ERR_ARG, "ds_split_validation: need two distinct datasets");
     if (n_val < 0 || n_val >= d->n)
         return nn_errorf(err, NN_ERR_ARG,
-                         "ds_split_tail: %d validation images out of range [0, %d) (the "
-                         "dataset has %d images)",
+                         "%d validation images out of range [0, %d) (the dataset has %d "
+                         "images)",
                          n_val, d->n, d->n);
+    const int K = d->num_classes;
+    int count[DS_MAX_CLASSES], q[DS_MAX_CLASSES];
+    uint8_t *pick = calloc((size_t)d->n, 1);
+    uint32_t *idx = malloc(sizeof *idx * (size_t)d->n);
+    int rc = NN_OK;
+    if (!pick || !idx) {
+        rc = nn_errorf(err, NN_ERR_NOMEM, "cannot allocate the split of %d images", d->n);
+    } else {
+        class_quotas(d, n_val, count, q);
+        for (int k = 0; k < K; k++) { /* class k: q[k] of its images, drawn */
+            uint32_t m = 0;
+            for (int i = 0; i < d->n; i++)
+                if (d->labels[i] == k)
+                    idx[m++] = (uint32_t)i;
+            nn_rng r;
+            nn_rng_seed_key(&r, seed, NN_STREAM_SPLIT, (uint64_t)k, 0);
+            nn_rng_shuffle_u32(&r, idx, m);
+            for (int t = 0; t < q[k]; t++)
+                pick[idx[t]] = 1;
+        }
+        rc = split_picked(d, val, n_val, pick, err);
+    }
+    free(pick), free(idx);
+    return rc;
+}
+
+static int split_picked(ds_dataset *d, ds_dataset *val, int n_val, uint8_t *pick, nn_error *err)
+{
     memset(val, 0, sizeof *val);
     val->c = d->c;
     val->h = d->h;
     val->w = d->w;
     val->num_classes = d->num_classes;
-    size_t img = image_bytes(d);
-    size_t keep = (size_t)(d->n - n_val);
+    const size_t img = image_bytes(d);
     if (n_val > 0) {
         val->images = malloc((size_t)n_val * img);
         val->labels = malloc((size_t)n_val);
         if (!val->images || !val->labels)
             goto nomem;
-        memcpy(val->images, d->images + keep * img, (size_t)n_val * img);
-        memcpy(val->labels, d->labels + keep, (size_t)n_val);
+        for (int i = 0, m = 0; i < d->n; i++)
+            if (pick[i]) {
+                memcpy(val->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                val->labels[m++] = d->labels[i];
+            }
     }
     if (d->class_names) { /* each dataset owns its names */
         val->class_names = calloc((size_t)d->num_classes, sizeof *val->class_names);
@@ -68,13 +179,14 @@ int ds_split_tail(ds_dataset *d, ds_dataset *val, int n_val, nn_error *err)
                 goto nomem;
     }
     val->n = n_val;
+    for (int i = 0; i < d->n; i++)
+        pick[i] = !pick[i];
     if (n_val > 0)
-        truncate_to(d, (int)keep);
+        truncate_to(d, compact(d, pick));
     return NN_OK;
 nomem:
     ds_free(val);
-    return nn_errorf(err, NN_ERR_NOMEM, "ds_split_tail: cannot allocate %d validation images",
-                     n_val);
+    return nn_errorf(err, NN_ERR_NOMEM, "cannot allocate %d validation images", n_val);
 }
 
 void ds_channel_stats(const ds_dataset *d, float *mean, float *std)

@@ -32,9 +32,16 @@ int ds_load_cifar10_bin(ds_dataset *out, const char *const *paths, int n_paths, 
 
 /* A folder with one sub-folder per class (classes sorted by name, label =
  * rank), each holding PNG images (gray, gray+alpha, RGB, RGBA, palette, 8 or
- * 16 bit; alpha dropped, 16 bit scaled). All images must share one size and
- * the dataset is gray (c = 1) only if every image is gray; otherwise RGB.
- * Files are read in sorted order; non-PNG files are an error naming them. */
+ * 16 bit; alpha dropped, 16 bit scaled) and JPEG images (gray or colour),
+ * read in sorted order; any other file is an error naming it. Every image is
+ * converted to want_c (1 or 3) channels of want_h x want_w pixels as
+ * ds_image.h describes (resized, channels converted); with want_c = 0 the
+ * first image sets the size and the set is gray (c = 1) only if every image
+ * is gray, RGB otherwise. */
+int ds_load_image_dir(ds_dataset *out, const char *dir, int want_c, int want_h, int want_w,
+                      nn_error *err);
+
+/* ds_load_image_dir with the shape taken from the images (want_c = 0). */
 int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err);
 
 /* A named dataset in its standard layout under dir:
@@ -44,12 +51,35 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err);
  * train = 1 loads the training split, 0 the test split. */
 int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train, nn_error *err);
 
-/* Keeps the first n images (no-op if n <= 0 or n >= d->n). */
-void ds_limit(ds_dataset *d, int n);
+/* Labels are bytes: at most this many classes. */
+#define DS_MAX_CLASSES 256
 
-/* Moves the LAST n_val images of d into val (d keeps the rest). n_val must
- * be in [0, d->n). */
-int ds_split_tail(ds_dataset *d, ds_dataset *val, int n_val, nn_error *err);
+/* Keeps n images, every class in proportion to its share of the set
+ * (largest remainders): the first ones of each class, in their order. A
+ * set sorted by class (a folder set) keeps every class; a shuffled one
+ * (MNIST, CIFAR-10) keeps about its first n. No-op if n <= 0 or n >= d->n.
+ * Fails only when out of memory. */
+int ds_limit(ds_dataset *d, int n, nn_error *err);
+
+/* Keeps the first n images (no-op if n <= 0 or n >= d->n): for a test set
+ * in its published order, so that "the first N test images" means what it
+ * means elsewhere (MLPerf Tiny, TFLite Micro's figures). */
+void ds_keep_first(ds_dataset *d, int n);
+
+/* Moves n_val images of d into val, every class in proportion to its share
+ * (largest remainders), which images of a class drawn at random from seed
+ * (NN_STREAM_SPLIT); both keep the images' order. n_val must be in
+ * [0, d->n). The same seed and set give the same split. */
+int ds_split_validation(ds_dataset *d, ds_dataset *val, int n_val, uint64_t seed,
+                        nn_error *err);
+
+/* The training split of a run: ds_limit(train, limit), then n_val images
+ * (if > 0) into val by ds_split_validation with seed (the run's seed).
+ * train, quantize and prune's fine-tuning call this, so they agree on which
+ * images are held out. n_val must leave training images (NN_ERR_CONFIG,
+ * naming data.validation). val is empty when n_val <= 0. */
+int ds_limit_split(ds_dataset *train, ds_dataset *val, int limit, int n_val, uint64_t seed,
+                   nn_error *err);
 
 /* Per-channel mean and standard deviation of pixels / 255 (double sums). */
 void ds_channel_stats(const ds_dataset *d, float *mean, float *std);

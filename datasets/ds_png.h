@@ -1,5 +1,6 @@
-/* ds_png.h - internal to datasets/ (and its tools): one PNG decoded to 8-bit
- * gray or RGB with libpng, errors as nn_status + message, never printed.
+/* ds_png.h - internal to datasets/ (and its tools): the decoders under
+ * ds_image_read. One PNG decoded to 8-bit gray or RGB with libpng, errors as
+ * nn_status + message, never printed.
  *
  * Palette, gray < 8 bit and tRNS are expanded, 16-bit samples are scaled to
  * 8 bit (v * 255 / 65535, rounded), alpha is dropped. Gray and gray+alpha
@@ -7,21 +8,21 @@
 #ifndef DS_PNG_H
 #define DS_PNG_H
 
-#include <stdint.h>
+#include <stddef.h>
 
-#include "libnn/nn_error.h"
+#include "ds_image.h"
 
-typedef struct {
-    int w, h;     /* pixels                                      */
-    int ch;       /* 1 (gray) or 3 (RGB)                         */
-    uint8_t *pix; /* (h, w, ch) interleaved, as stored in the PNG */
-} ds_png_image;
+/* Decodes path into img (free with ds_image_free). A file that does not
+ * start with the PNG signature is NN_ERR_FORMAT "not a PNG file"; a side
+ * longer than max_side pixels is refused before any pixel memory is
+ * allocated. */
+int ds_png_read(ds_image *img, const char *path, int max_side, nn_error *err);
 
-/* Decodes path into img (free with ds_png_free). A file that does not start
- * with the PNG signature is NN_ERR_FORMAT "not a PNG file"; a side longer
- * than max_side pixels is refused before any pixel memory is allocated. */
-int ds_png_read(ds_png_image *img, const char *path, int max_side, nn_error *err);
+/* The same for a JPEG file (datasets/jpeg.c; ds_image.h has the rules). */
+int ds_jpeg_read(ds_image *img, const char *path, int max_side, nn_error *err);
 
-void ds_png_free(ds_png_image *img);
+/* 1 if the first bytes b[0..n) are a PNG signature / a JPEG start. */
+int ds_is_png(const unsigned char *b, size_t n);
+int ds_is_jpeg(const unsigned char *b, size_t n);
 
 #endif

@@ -91,7 +91,7 @@ static int decode(png_structp png, png_infop info, FILE *f, png_ctx *c)
     return 0;
 }
 
-int ds_png_read(ds_png_image *img, const char *path, int max_side, nn_error *err)
+int ds_png_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
     FILE *f = fopen(path, "rb");
@@ -151,10 +151,7 @@ int ds_png_read(ds_png_image *img, const char *path, int max_side, nn_error *err
     return rc;
 }
 
-void ds_png_free(ds_png_image *img)
+int ds_is_png(const unsigned char *b, size_t n)
 {
-    if (!img)
-        return;
-    free(img->pix);
-    memset(img, 0, sizeof *img);
+    return n >= 8 && png_sig_cmp(b, 0, 8) == 0;
 }

@@ -1,15 +1,18 @@
-/* pngdir.c - a folder of class sub-folders of PNG images.
+/* pngdir.c - a folder of class sub-folders of PNG or JPEG images.
  *
- *   dir/CLASS_A/x.png, dir/CLASS_B/y.png ...  (label = rank of CLASS by name)
+ *   dir/CLASS_A/x.png, dir/CLASS_B/y.jpg ...  (label = rank of CLASS by name)
  *
  * Names are sorted bytewise (strcmp), so labels do not depend on the locale
  * or on the order the file system lists entries in. Hidden entries (names
  * starting with '.') are skipped; anything else that is not a class folder
- * at the top, or not a PNG file inside a class folder, is an error naming it.
+ * at the top, or not a PNG or JPEG file inside a class folder, is an error
+ * naming it.
  *
- * Pixels are decoded straight into an RGB planar buffer (gray images are
- * copied to all three planes); if every image turned out gray, the buffer is
- * compacted in place to one plane per image. */
+ * Every image is converted to the set's shape with ds_image_fit (resized
+ * and, for a requested shape, its channels converted). Without a requested
+ * shape the first image (in name order) sets the size and images are decoded
+ * into an RGB planar buffer (gray ones copied to all three planes); if every
+ * image turned out gray, the buffer is compacted in place to one plane. */
 #include "ds.h"
 
 #include <dirent.h>
@@ -21,7 +24,7 @@
 #include <sys/stat.h>
 
 #include "ds_io.h"
-#include "ds_png.h"
+#include "ds_image.h"
 
 #define PNGDIR_MAX_SIDE 4096   /* per image side; a forged header costs <= 48 MB */
 #define PNGDIR_MAX_CLASSES 256 /* labels are bytes                              */
@@ -89,7 +92,8 @@ static int list_dir(name_list *out, const char *dir, int want_dir, nn_error *err
         }
         if (!want_dir && !S_ISREG(st.st_mode)) {
             rc = nn_errorf(err, NN_ERR_FORMAT,
-                           "%s: not a PNG file (a class folder holds only PNG images)", path);
+                           "%s: not an image file (a class folder holds only PNG and JPEG images)",
+                           path);
             break;
         }
         if (out->n == out->cap) {
@@ -119,43 +123,38 @@ static int list_dir(name_list *out, const char *dir, int want_dir, nn_error *err
     return NN_OK;
 }
 
-/* Writes one decoded image into slot i of a (n, 3, h, w) buffer. */
-static void put_rgb_planar(uint8_t *dst, const ds_png_image *im)
-{
-    size_t hw = (size_t)im->h * (size_t)im->w;
-    if (im->ch == 1) {
-        for (int p = 0; p < 3; p++)
-            memcpy(dst + p * hw, im->pix, hw);
-        return;
-    }
-    for (size_t j = 0; j < hw; j++) {
-        dst[j] = im->pix[3 * j];
-        dst[hw + j] = im->pix[3 * j + 1];
-        dst[2 * hw + j] = im->pix[3 * j + 2];
-    }
-}
-
 int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err)
 {
+    return ds_load_image_dir(out, dir, 0, 0, 0, err);
+}
+
+int ds_load_image_dir(ds_dataset *out, const char *dir, int want_c, int want_h, int want_w,
+                      nn_error *err)
+{
     if (!out)
-        return nn_errorf(err, NN_ERR_ARG, "ds_load_png_dir: out is NULL");
+        return nn_errorf(err, NN_ERR_ARG, "ds_load_image_dir: out is NULL");
     memset(out, 0, sizeof *out);
     if (!dir)
-        return nn_errorf(err, NN_ERR_ARG, "ds_load_png_dir: dir is NULL");
+        return nn_errorf(err, NN_ERR_ARG, "ds_load_image_dir: dir is NULL");
+    const int want = want_c > 0;
+    if (want && ((want_c != 1 && want_c != 3) || want_h < 1 || want_w < 1 ||
+                 want_h > PNGDIR_MAX_SIDE || want_w > PNGDIR_MAX_SIDE))
+        return nn_errorf(err, NN_ERR_ARG, "%s: bad image shape %dx%dx%d", dir, want_c, want_h,
+                         want_w);
 
     name_list classes;
     int rc = list_dir(&classes, dir, 1, err);
     if (rc != NN_OK)
         return rc;
     name_list *files = NULL;
-    char cdir[PATH_MAX], path[PATH_MAX], first[PATH_MAX] = "";
-    ds_png_image im = {0};
+    char cdir[PATH_MAX], path[PATH_MAX];
+    ds_image im = {0};
     uint8_t *images = NULL, *labels = NULL;
     size_t n = 0;
 
     if (classes.n == 0) {
         rc = nn_errorf(err, NN_ERR_FORMAT,
-                       "%s: no class folders (expected one sub-folder of PNG images per class)",
+                       "%s: no class folders (expected one sub-folder of images per class)",
                        dir);
         goto done;
     }
@@ -176,7 +175,7 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err)
         if ((rc = list_dir(&files[k], cdir, 0, err)) != NN_OK)
             goto done;
         if (files[k].n == 0) {
-            rc = nn_errorf(err, NN_ERR_FORMAT, "%s: class folder holds no PNG images", cdir);
+            rc = nn_errorf(err, NN_ERR_FORMAT, "%s: class folder holds no images", cdir);
             goto done;
         }
         n += files[k].n;
@@ -186,51 +185,47 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err)
         }
     }
 
-    /* (2) Decode in order; the first image fixes the size. */
-    int h = 0, w = 0, all_gray = 1;
+    /* (2) Decode in order; the requested shape, or the first image's size. */
+    int h = want_h, w = want_w, all_gray = 1;
+    const int planes = want ? want_c : 3;
     size_t hw = 0, i = 0;
     for (size_t k = 0; k < classes.n; k++) {
         for (size_t j = 0; j < files[k].n; j++, i++) {
             if ((rc = join(cdir, sizeof cdir, dir, classes.v[k], err)) != NN_OK ||
                 (rc = join(path, sizeof path, cdir, files[k].v[j], err)) != NN_OK)
                 goto done;
-            if ((rc = ds_png_read(&im, path, PNGDIR_MAX_SIDE, err)) != NN_OK)
+            if ((rc = ds_image_read(&im, path, PNGDIR_MAX_SIDE, err)) != NN_OK)
                 goto done;
             if (i == 0) {
-                h = im.h;
-                w = im.w;
+                if (!want)
+                    h = im.h, w = im.w;
                 hw = (size_t)h * (size_t)w;
-                snprintf(first, sizeof first, "%s", path);
-                if ((uint64_t)n * 3 * hw > DS_MAX_FILE_BYTES) {
+                if ((uint64_t)n * (uint64_t)planes * hw > DS_MAX_FILE_BYTES) {
                     rc = nn_errorf(err, NN_ERR_FORMAT,
                                    "%s: %zu images of %dx%d need more than %llu bytes", dir, n,
                                    w, h, (unsigned long long)DS_MAX_FILE_BYTES);
                     goto done;
                 }
-                images = malloc(n * 3 * hw);
+                images = malloc(n * (size_t)planes * hw);
                 labels = malloc(n);
                 if (!images || !labels) {
                     rc = nn_errorf(err, NN_ERR_NOMEM, "%s: cannot allocate %zu images of %dx%d",
                                    dir, n, w, h);
                     goto done;
                 }
-            } else if (im.h != h || im.w != w) {
-                rc = nn_errorf(err, NN_ERR_FORMAT,
-                               "%s: image is %dx%d but %s is %dx%d (all images must share one "
-                               "size)",
-                               path, im.w, im.h, first, w, h);
-                goto done;
             }
             all_gray &= im.ch == 1;
-            put_rgb_planar(images + i * 3 * hw, &im);
+            if ((rc = ds_image_fit(&im, planes, h, w, images + i * (size_t)planes * hw, err)) !=
+                NN_OK)
+                goto done;
             labels[i] = (uint8_t)k;
-            ds_png_free(&im);
+            ds_image_free(&im);
         }
     }
 
     /* (3) All gray: keep plane 0 of each image (dst <= src, forward copy). */
-    int c = 3;
-    if (all_gray) {
+    int c = planes;
+    if (!want && all_gray) {
         for (size_t t = 1; t < n; t++)
             memmove(images + t * hw, images + t * 3 * hw, hw);
         uint8_t *shrunk = realloc(images, n * hw);
@@ -258,7 +253,7 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err)
     images = labels = NULL;
 
 done:
-    ds_png_free(&im);
+    ds_image_free(&im);
     free(images);
     free(labels);
     if (files) {

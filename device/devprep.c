@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     }
     int limit = atoi(argv[3]);
     if (limit > 0)
-        ds_limit(&d, limit);
+        ds_keep_first(&d, limit);
     const qm_model *m = &f.m;
     if (d.c != m->in_c || d.h != m->in_h || d.w != m->in_w) {
         fprintf(stderr, "devprep: the images are %dx%dx%d, the model takes %dx%dx%d\n", d.c, d.h,

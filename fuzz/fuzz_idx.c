@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_fail("label %d out of range", i);
     float mean[1], std[1];
     ds_channel_stats(&ds, mean, std);
-    if (ds_split_tail(&ds, &val, ds.n / 2, &err) == NN_OK)
+    if (ds_split_validation(&ds, &val, ds.n / 2, 1, &err) == NN_OK)
         ds_free(&val);
     ds_free(&ds);
     return 0;

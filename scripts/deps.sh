@@ -6,7 +6,7 @@
 #   scripts/deps.sh fuzz     also clang-14 and libFuzzer, for `make fuzz` / `make fuzz-smoke`
 # Runs apt-get as root, or through sudo.
 set -eu
-pkgs="build-essential pkg-config libopenblas-dev libpng-dev libcjson-dev zlib1g-dev
+pkgs="build-essential pkg-config libopenblas-dev libpng-dev libjpeg-dev libcjson-dev zlib1g-dev
 libcriterion-dev ca-certificates strace qemu-user"
 [ "${1:-}" = bench ] && pkgs="$pkgs python3-torch python3-numpy"
 [ "${1:-}" = device ] && pkgs="$pkgs gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/ds.h"
 #include "cli_helpers.h"
 
 /* conv 4 (no bias) - bn - relu - maxpool - flatten - dense 10 on 12x12:
@@ -301,14 +302,23 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     char dir[64];
     ch_data_dir(dir, sizeof dir);
     ch_write_text(dir, "cfg.json", DATA("data") LAYERS "}");
-    /* The first 96 training images as a dataset of their own. */
+    /* The 96 training images ds_limit keeps (tests/test_datasets.c: the
+     * first ones of each class, in proportion) as a dataset of their own. */
     enum { N = 96, S = 12 };
-    uint8_t img[N * S * S], labels[N];
-    fx_stripes(img, labels, N, 1, S, S, 10, 1);
+    uint8_t img[600 * S * S], labels[600];
+    fx_stripes(img, labels, 600, 1, S, S, 10, 1);
+    ds_dataset kept = {.n = 600, .c = 1, .h = S, .w = S, .num_classes = 10};
+    kept.images = malloc(sizeof img), kept.labels = malloc(sizeof labels);
+    memcpy(kept.images, img, sizeof img), memcpy(kept.labels, labels, sizeof labels);
+    nn_error lerr;
+    cr_assert_eq(ds_limit(&kept, N, &lerr), NN_OK);
+    cr_assert_eq(kept.n, N);
+    cr_assert_neq(memcmp(kept.labels, labels, N), 0, "the first 96 are not the class shares");
     char path[600];
     snprintf(path, sizeof path, "%s/first96", dir);
     cr_assert_eq(mkdir(path, 0777), 0);
-    fx_write_idx(path, "train", img, labels, N, S, S);
+    fx_write_idx(path, "train", kept.images, kept.labels, N, S, S);
+    ds_free(&kept);
     fx_write_idx_pair(path, "t10k", 200, S, S, 2);
     ch_write_text(dir, "first96.json", DATA("first96") LAYERS "}");
 
@@ -343,10 +353,10 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     cr_expect_eq(stored.data.limit, 96);
     nn_checkpoint_free(&ck);
 
-    /* --limit 96 trains on exactly the first 96 images. */
+    /* --limit 96 trains on exactly ds_limit's 96 images. */
     snprintf(args, sizeof args, "train -c first96.json -o f.ckpt --threads 2 --epochs 2 --seed 4");
     train_ok(dir, args);
-    cr_expect(same_params(dir, "a.ckpt", "f.ckpt"), "--limit 96 is not the first 96 images");
+    cr_expect(same_params(dir, "a.ckpt", "f.ckpt"), "--limit 96 is not ds_limit's 96 images");
     /* The same options again: the same model; one thread: the sums run in
      * another order (a different model); another seed: another model. */
     snprintf(args, sizeof args, "train -c cfg.json -o b.ckpt --threads 2 %s", opts);

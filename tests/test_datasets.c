@@ -670,18 +670,23 @@ Test(datasets, png_interlaced_and_oversized)
     assert_msg_has(err, "larger than");
 }
 
-Test(datasets, png_mixed_sizes)
+Test(datasets, png_mixed_sizes_are_resized_to_the_first)
 {
     mkdirs("set/a");
     gray_png("set/a/1.png", 1);
     const uint8_t px[4] = {1, 2, 3, 4};
     write_png(P("set/a/2.png"), 2, 2, PNG_COLOR_TYPE_GRAY, 8, px, 2, NULL, 0);
-    expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/2.png"));
+    /* the first image sets the size; the 2x2 one is resized to 3x2 (the
+     * triangle filter: outer columns keep their pixel, the middle one is
+     * the mean of both, 1.5 and 3.5 rounded up) */
     ds_dataset d;
     nn_error err = {{0}};
-    ds_load_png_dir(&d, P("set"), &err);
-    assert_msg_has(err, "image is 2x2 but");
-    assert_msg_has(err, P("set/a/1.png"));
+    cr_assert_eq(ds_load_png_dir(&d, P("set"), &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(d.n, 2);
+    cr_assert(d.c == 1 && d.h == 2 && d.w == 3, "%dx%dx%d", d.c, d.h, d.w);
+    const uint8_t want[6] = {1, 2, 2, 3, 4, 4};
+    cr_assert_arr_eq(d.images + 6, want, 6);
+    ds_free(&d);
 }
 
 Test(datasets, png_non_png_file)
@@ -693,7 +698,7 @@ Test(datasets, png_non_png_file)
     ds_dataset d;
     nn_error err = {{0}};
     ds_load_png_dir(&d, P("set"), &err);
-    assert_msg_has(err, "not a PNG file");
+    assert_msg_has(err, "neither a PNG nor a JPEG file");
 }
 
 Test(datasets, png_corrupt_file)
@@ -791,59 +796,138 @@ static void make_small(ds_dataset *d, int n)
     }
 }
 
-Test(datasets, limit)
+/* n images of 4 bytes (pixel value = index), labels given. */
+static void make_labelled(ds_dataset *d, const uint8_t *labels, int n, int k)
 {
-    ds_dataset d;
-    make_small(&d, 5);
-    ds_limit(&d, 0);
-    ds_limit(&d, -1);
-    ds_limit(&d, 5);
-    ds_limit(&d, 99);
-    cr_assert_eq(d.n, 5, "no-op cases");
-    ds_limit(&d, 3);
-    cr_assert_eq(d.n, 3);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(d.labels[i], i % 3);
-        for (int j = 0; j < 4; j++)
-            cr_assert_eq(d.images[i * 4 + j], i);
-    }
-    ds_free(&d);
-    ds_free(&d); /* freeing twice (zeroed) is harmless */
+    make_small(d, n);
+    d->num_classes = k;
+    memcpy(d->labels, labels, (size_t)n);
 }
 
-Test(datasets, split_tail)
+static void assert_ids(const ds_dataset *d, const int *ids, int n)
 {
-    ds_dataset d, val;
+    cr_assert_eq(d->n, n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 4; j++)
+            cr_assert_eq(d->images[i * 4 + j], ids[i], "image %d: %d, want %d", i,
+                         d->images[i * 4 + j], ids[i]);
+}
+
+Test(datasets, limit_keeps_every_class_in_proportion)
+{
+    ds_dataset d;
     nn_error err = {{0}};
     make_small(&d, 5);
-    cr_assert_eq(ds_split_tail(&d, &val, 5, &err), NN_ERR_ARG);
+    for (int n = -1; n <= 99; n += 100)
+        cr_assert_eq(ds_limit(&d, n, &err), NN_OK);
+    cr_assert_eq(ds_limit(&d, 0, &err), NN_OK);
+    cr_assert_eq(ds_limit(&d, 5, &err), NN_OK);
+    cr_assert_eq(d.n, 5, "no-op cases");
+    /* labels 0,1,2,0,1: one of each class in order, as the first three are */
+    cr_assert_eq(ds_limit(&d, 3, &err), NN_OK);
+    assert_ids(&d, (const int[]){0, 1, 2}, 3);
+    ds_free(&d);
+    ds_free(&d); /* freeing twice (zeroed) is harmless */
+
+    /* sorted by class, as a folder set is: 6, 3, 1 images. Of 5: 3, 1.5
+     * and 0.5; the half goes to the lower class: 3 + 2 + 0, the first
+     * ones of each class, in order (the first 5 would be class 0 only) */
+    const uint8_t sorted[10] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 2};
+    make_labelled(&d, sorted, 10, 3);
+    cr_assert_eq(ds_limit(&d, 5, &err), NN_OK);
+    assert_ids(&d, (const int[]){0, 1, 2, 6, 7}, 5);
+    cr_assert_arr_eq(d.labels, ((const uint8_t[]){0, 0, 0, 1, 1}), 5);
+    ds_free(&d);
+}
+
+Test(datasets, keep_first_is_the_published_order)
+{
+    ds_dataset d;
+    const uint8_t sorted[6] = {0, 0, 0, 1, 1, 1};
+    make_labelled(&d, sorted, 6, 3);
+    ds_keep_first(&d, 0);
+    ds_keep_first(&d, 7);
+    cr_assert_eq(d.n, 6);
+    ds_keep_first(&d, 2);
+    assert_ids(&d, (const int[]){0, 1}, 2);
+    ds_free(&d);
+}
+
+Test(datasets, split_validation_is_stratified_seeded_and_keeps_order)
+{
+    ds_dataset d, val, d2, val2;
+    nn_error err = {{0}};
+    make_small(&d, 5);
+    cr_assert_eq(ds_split_validation(&d, &val, 5, 1, &err), NN_ERR_ARG);
     assert_msg_has(err, "out of range");
-    cr_assert_eq(ds_split_tail(&d, &val, -1, &err), NN_ERR_ARG);
+    cr_assert_eq(ds_split_validation(&d, &val, -1, 1, &err), NN_ERR_ARG);
     cr_assert_eq(d.n, 5);
-    cr_assert_eq(ds_split_tail(&d, &val, 2, &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(d.n, 3);
-    cr_assert_eq(val.n, 2);
-    cr_assert_eq(val.c, 2);
-    cr_assert_eq(val.h, 1);
-    cr_assert_eq(val.w, 2);
-    cr_assert_eq(val.num_classes, 3);
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(val.labels[i], (3 + i) % 3);
-        for (int j = 0; j < 4; j++)
-            cr_assert_eq(val.images[i * 4 + j], 3 + i);
+    ds_free(&d);
+
+    /* 20 images sorted by class (10, 6, 4): 5 held out = 2.5, 1.5, 1 ->
+     * 3 (the larger remainder first; ties to the lower class), 1, 1 */
+    uint8_t labels[20];
+    for (int i = 0; i < 20; i++)
+        labels[i] = (uint8_t)(i < 10 ? 0 : i < 16 ? 1 : 2);
+    make_labelled(&d, labels, 20, 3);
+    cr_assert_eq(ds_split_validation(&d, &val, 5, 7, &err), NN_OK, "%s", err.msg);
+    cr_assert(d.n == 15 && val.n == 5);
+    cr_assert(val.c == 2 && val.h == 1 && val.w == 2 && val.num_classes == 3);
+    int per_class[3] = {0};
+    uint8_t seen[20] = {0};
+    for (int i = 0; i < val.n; i++) {
+        per_class[val.labels[i]]++;
+        seen[val.images[4 * i]]++;
+        cr_assert_eq(val.labels[i], labels[val.images[4 * i]], "label travels with its image");
+        if (i)
+            cr_assert_gt(val.images[4 * i], val.images[4 * (i - 1)], "val keeps the order");
     }
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(d.images[i * 4], i);
+    cr_assert(per_class[0] == 3 && per_class[1] == 1 && per_class[2] == 1, "%d %d %d",
+              per_class[0], per_class[1], per_class[2]);
+    for (int i = 0; i < d.n; i++) {
+        seen[d.images[4 * i]]++;
+        if (i)
+            cr_assert_gt(d.images[4 * i], d.images[4 * (i - 1)], "train keeps the order");
+    }
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(seen[i], 1, "image %d in exactly one split", i);
+    /* not the tail: the draw picks inside each class, the same for a seed */
+    make_labelled(&d2, labels, 20, 3);
+    cr_assert_eq(ds_split_validation(&d2, &val2, 5, 7, &err), NN_OK);
+    cr_assert_arr_eq(val2.images, val.images, 20);
+    ds_free(&d2), ds_free(&val2);
+    int differs = 0;
+    for (uint64_t seed = 8; seed < 12 && !differs; seed++) {
+        make_labelled(&d2, labels, 20, 3);
+        cr_assert_eq(ds_split_validation(&d2, &val2, 5, seed, &err), NN_OK);
+        differs = memcmp(val2.images, val.images, 20) != 0;
+        ds_free(&d2), ds_free(&val2);
+    }
+    cr_assert(differs, "the seed chooses the images");
     ds_free(&d); /* val owns its own names */
     cr_assert_str_eq(val.class_names[2], "c2");
     ds_free(&val);
 
     make_small(&d, 4);
-    cr_assert_eq(ds_split_tail(&d, &val, 0, &err), NN_OK);
-    cr_assert_eq(d.n, 4);
-    cr_assert_eq(val.n, 0);
+    cr_assert_eq(ds_split_validation(&d, &val, 0, 1, &err), NN_OK);
+    cr_assert(d.n == 4 && val.n == 0);
     ds_free(&d);
     ds_free(&val);
+}
+
+Test(datasets, limit_split_refuses_a_validation_that_leaves_no_training)
+{
+    ds_dataset d, val;
+    nn_error err = {{0}};
+    make_small(&d, 9);
+    cr_assert_eq(ds_limit_split(&d, &val, 4, 4, 1, &err), NN_ERR_CONFIG);
+    assert_msg_has(err, "data.validation (4) must be smaller than the 4 training images");
+    cr_assert_null(val.images);
+    ds_free(&d);
+    make_small(&d, 9);
+    cr_assert_eq(ds_limit_split(&d, &val, 6, 2, 1, &err), NN_OK, "%s", err.msg);
+    cr_assert(d.n == 4 && val.n == 2);
+    ds_free(&d), ds_free(&val);
 }
 
 Test(datasets, channel_stats_golden)

@@ -91,7 +91,7 @@ Test(fuzz_regress, png_forged_chunk_length_allocates_nothing)
     const rlim_t limit = (rlim_t)mapped_bytes() + ((rlim_t)512 << 20);
     const struct rlimit rl = {limit, limit};
     cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
-    ds_png_image im;
+    ds_image im;
     nn_error err;
     cr_assert_eq(ds_png_read(&im, path, 4096, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, "iTXt") && !strstr(err.msg, "memory"), "%s", err.msg);

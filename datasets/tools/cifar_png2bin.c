@@ -108,7 +108,7 @@ static int convert(const char *pkg, const char *png_name, const uint8_t *labels,
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", pkg, png_name) >= sizeof path)
         return nn_errorf(err, NN_ERR_ARG, "%s/%s: path too long", pkg, png_name);
-    ds_png_image im;
+    ds_image im;
     int rc = ds_png_read(&im, path, MAX_SIDE, err);
     if (rc != NN_OK)
         return rc;
@@ -117,18 +117,18 @@ static int convert(const char *pkg, const char *png_name, const uint8_t *labels,
                        "%s: expected an RGB image %d pixels wide (one 32x32 image per row), got "
                        "%dx%d with %d channel(s)",
                        path, PIXELS, im.w, im.h, im.ch);
-        ds_png_free(&im);
+        ds_image_free(&im);
         return rc;
     }
     size_t rows = (size_t)im.h;
     if (n_labels < rows) {
-        ds_png_free(&im);
+        ds_image_free(&im);
         return nn_errorf(err, NN_ERR_FORMAT, "%s: %zu images but only %zu labels left for it",
                          path, rows, n_labels);
     }
     uint8_t *bin = malloc(rows * RECORD);
     if (!bin) {
-        ds_png_free(&im);
+        ds_image_free(&im);
         return nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
     }
     for (size_t i = 0; i < rows; i++) {
@@ -141,7 +141,7 @@ static int convert(const char *pkg, const char *png_name, const uint8_t *labels,
             rec[1 + 2 * PIXELS + j] = src[3 * j + 2];
         }
     }
-    ds_png_free(&im);
+    ds_image_free(&im);
     rc = write_atomic(out_dir, bin_name, bin, rows * RECORD, err);
     free(bin);
     *used = rows;
