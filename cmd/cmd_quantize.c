@@ -41,13 +41,13 @@ const cli_command cmd_quantize_def = {
     NULL,
 };
 
-static double ratio_of(const pl_quantize_result *r, const qreport_totals *t)
+static double ratio_of(const pl_quantize_result *r, const pl_iotc_totals *t)
 {
     return t->file_bytes ? (double)r->float_bytes / (double)t->file_bytes : 0.0;
 }
 
 static void print_json(const quantize_opts *o, const pl_quantize_result *r,
-                       const qreport_totals *tot, double secs)
+                       const pl_iotc_totals *tot, double secs)
 {
     const qz_config *qz = &r->cfg;
     int n = r->test_images;
@@ -79,7 +79,7 @@ static void print_json(const quantize_opts *o, const pl_quantize_result *r,
 }
 
 static void print_table(const quantize_opts *o, const pl_quantize_result *r,
-                        const qreport_totals *tot, double secs)
+                        const pl_iotc_totals *tot, double secs)
 {
     const qz_config *qz = &r->cfg;
     int n = r->test_images;
@@ -118,14 +118,11 @@ int cmd_quantize(int argc, char **argv)
     nn_status st = pl_quantize(&po, &rep, &r, &err);
     if (st != NN_OK)
         cli_fail("quantize", st, &err);
-    qreport_totals tot;
-    if ((st = qreport_totals_of(r.file, &tot, &err)) != NN_OK)
-        cli_fail("quantize", st, &err);
     double secs = cli_now() - t0;
     if (o.json)
-        print_json(&o, &r, &tot, secs);
+        print_json(&o, &r, &r.totals, secs);
     else
-        print_table(&o, &r, &tot, secs);
+        print_table(&o, &r, &r.totals, secs);
     pl_quantize_result_free(&r);
     return 0;
 }

@@ -220,7 +220,9 @@ static nn_status run(quant_job *j, const pl_quantize_opts *o, const pl_progress 
         set_meta_num(r->file, p, "int8_accuracy", "%.6f", n ? (double)r->int8_correct / n : 0.0);
         set_meta_num(r->file, p, "test_images", "%.0f", n);
     }
-    return iotc_save(o->output, r->file, err);
+    if ((st = iotc_save(o->output, r->file, err)) != NN_OK)
+        return st;
+    return pl_iotc_totals_of(r->file, &r->totals, err);
 }
 
 nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quantize_result *r,

@@ -9,6 +9,7 @@
 
 #include "format/iotc.h"
 #include "quantize/quantize.h"
+#include "pl_describe.h"
 #include "pl_progress.h"
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     uint64_t float_bytes;   /* 4 bytes per float parameter                   */
     int eval;               /* eval was asked: the three fields below hold    */
     int test_images, float_correct, int8_correct;
+    pl_iotc_totals totals;  /* of the file written                           */
 } pl_quantize_result;
 
 nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quantize_result *r,

@@ -2,14 +2,15 @@
  * pl_train on a tiny generated dataset with a callback that counts batches
  * and epochs and checks that the metrics it is handed are the ones the
  * checkpoint and the metrics log hold; fine-tuning through pl_prune runs
- * the same loop (its events say "finetune"); pl_quantize, pl_evaluate and
- * pl_export on the result; errors come back as statuses. */
+ * the same loop (its events say "finetune"); pl_quantize, pl_evaluate,
+ * pl_describe and pl_export on the result; errors come back as statuses. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/pl_describe.h"
 #include "pipeline/pl_evaluate.h"
 #include "pipeline/pl_export.h"
 #include "pipeline/pl_prune.h"
@@ -165,6 +166,20 @@ Test(pipeline, prune_quantize_export_from_c, .timeout = 120)
     cr_assert_eq(ev.r.n, 100);
     cr_assert(strncmp(ev.engine, "int8", 4) == 0, "%s", ev.engine);
     pl_eval_outcome_free(&ev);
+
+    /* What info prints: the file's kind told by content, its totals. */
+    pl_description *d = malloc(sizeof *d);
+    cr_assert_eq(pl_describe(q, d, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(d->kind, PL_MODEL_IOTC);
+    cr_assert_eq(d->totals.file_bytes, ch_file_size(dir, "q.iotc"));
+    cr_assert_lt(d->totals.nonzero, d->totals.parameters, "pruned weights are zero");
+    pl_description_free(d);
+    cr_assert_eq(pl_describe(pruned, d, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(d->kind, PL_MODEL_CKPT);
+    cr_assert_lt(d->layer_nonzero[0], d->ckpt.model.nodes[0].w.n + d->ckpt.model.nodes[0].b.n);
+    pl_description_free(d);
+    cr_assert_eq(pl_describe(cfg, d, &err), NN_ERR_FORMAT, "a JSON file is no model");
+    free(d);
 
     pl_export_result xr;
     pl_export_opts xo = {q, fw, "tiny", RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 4};
