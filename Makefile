@@ -4,8 +4,9 @@
 #   make NATIVE=1   the same for this machine only (-march=native); outputs are
 #                   bit-identical to the portable build (ISO C: no FMA contraction)
 #   make test       the layering check (scripts/check_layers.sh), no call loops between files
-#                   or folders (scripts/check_cycles.sh), the portable build on an
-#                   emulated CPU without AVX (scripts/check_portable.sh), the Criterion suite
+#                   or folders (scripts/check_cycles.sh), the cmd/ function lengths
+#                   (scripts/check_fn_length.sh), the portable build on an emulated CPU
+#                   without AVX (scripts/check_portable.sh), the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
@@ -31,7 +32,7 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c) \
+LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 TESTS     ?= $(wildcard tests/*.c)
@@ -85,11 +86,14 @@ $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
-# Which folder may include from which (ARCHITECTURE.md), and no "../":
-# the script's self-test first (it must catch planted violations), then the tree.
+# Which folder may include from which (ARCHITECTURE.md), no "../", no exit
+# in the libraries; no function of cmd/ over 80 lines: each script's
+# self-test first (it must catch planted violations), then the tree.
 check-layers:
 	$(Q)scripts/check_layers.sh --self-test
 	$(Q)scripts/check_layers.sh
+	$(Q)scripts/check_fn_length.sh --self-test
+	$(Q)scripts/check_fn_length.sh
 
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).

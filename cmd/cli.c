@@ -1,3 +1,4 @@
+/* cli.c - errors, JSON output and process facts shared by the subcommands. */
 #include "cli.h"
 
 #include <errno.h>
@@ -7,46 +8,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
-{
-    *a = (cli_args){argc, 0, argv, cmd, NULL};
-}
-
-const char *cli_next(cli_args *a) { return a->i < a->argc ? a->argv[a->i++] : NULL; }
-
-int cli_flag(const char *arg, const char *short_name, const char *long_name)
-{
-    return (short_name && strcmp(arg, short_name) == 0) || (long_name && strcmp(arg, long_name) == 0);
-}
-
-int cli_opt(cli_args *a, const char *arg, const char *short_name, const char *long_name)
-{
-    if (long_name) {
-        size_t len = strlen(long_name);
-        if (strncmp(arg, long_name, len) == 0 && arg[len] == '=') {
-            a->value = arg + len + 1;
-            return 1;
-        }
-    }
-    if (!cli_flag(arg, short_name, long_name))
-        return 0;
-    if (a->i >= a->argc)
-        cli_usage_error(a->cmd, "option %s needs a value", arg);
-    a->value = a->argv[a->i++];
-    return 1;
-}
-
-long long cli_int(const cli_args *a, const char *name, long long lo, long long hi)
-{
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(a->value, &end, 10);
-    if (errno || end == a->value || *end != '\0' || v < lo || v > hi)
-        cli_usage_error(a->cmd, "%s: expected an integer in [%lld, %lld], got '%s'", name, lo, hi,
-                        a->value);
-    return v;
-}
 
 void cli_fail(const char *cmd, nn_status st, const nn_error *err)
 {
@@ -65,6 +26,15 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'iotcnn %s --help'.\n", cmd);
     exit(EXIT_USAGE);
+}
+
+void cli_print_json(cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    cJSON_Delete(j);
 }
 
 int cli_close_stdout(int rc)

@@ -8,29 +8,9 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "evaluate.h"
+#include "pipeline/pl_evaluate.h"
 
 #define COMPARE_MAX_MODELS 16
-
-static const char usage[] =
-    "Usage: iotcnn compare MODEL... [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
-    "                      [--limit N] [--threads T] [--latency-images N] [--json]\n"
-    "\n"
-    "Evaluates each MODEL (checkpoint or .iotc file, as iotcnn eval does) on the\n"
-    "same test data and prints one row per model: test accuracy (with test-time\n"
-    "flip when the model's config asks for it), file bytes, deploy bytes (what a\n"
-    "device stores: 4 bytes per parameter for a float model, the whole .iotc\n"
-    "file), how many times smaller than the first model, MACs per image, and\n"
-    "latency: the mean time per image run one at a time (batch 1, one thread,\n"
-    "no flip) over the first --latency-images test images, and the speed-up\n"
-    "over the first model.\n"
-    "\n"
-    "  -c, --config CONFIG     take the data block from this config\n"
-    "      --data SPEC         mnist | fashion | cifar10 | DIR\n"
-    "      --limit N           accuracy on the first N test images only\n"
-    "      --threads T         threads for the accuracy pass (default: all CPUs)\n"
-    "      --latency-images N  images timed one by one (default 1000)\n"
-    "      --json              print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
 
 typedef struct {
     const char *models[COMPARE_MAX_MODELS];
@@ -39,44 +19,39 @@ typedef struct {
     int limit, threads, latency_images, json;
 } compare_opts;
 
-static void parse_opts(compare_opts *o, int argc, char **argv)
-{
-    memset(o, 0, sizeof *o);
-    o->threads = cli_default_threads();
-    o->latency_images = 1000;
-    cli_args a;
-    cli_args_init(&a, "compare", argc, argv);
-    const char *arg;
-    while ((arg = cli_next(&a))) {
-        if (cli_flag(arg, "-h", "--help")) {
-            fputs(usage, stdout);
-            exit(0);
-        } else if (cli_opt(&a, arg, "-c", "--config")) {
-            o->config = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--data")) {
-            o->data = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--limit")) {
-            o->limit = (int)cli_int(&a, "--limit", 1, 1000000000);
-        } else if (cli_opt(&a, arg, NULL, "--threads")) {
-            o->threads = (int)cli_int(&a, "--threads", 1, 256);
-        } else if (cli_opt(&a, arg, NULL, "--latency-images")) {
-            o->latency_images = (int)cli_int(&a, "--latency-images", 1, 1000000000);
-        } else if (cli_flag(arg, NULL, "--json")) {
-            o->json = 1;
-        } else if (arg[0] == '-') {
-            cli_usage_error("compare", "unknown argument '%s'", arg);
-        } else if (o->n_models == COMPARE_MAX_MODELS) {
-            cli_usage_error("compare", "at most %d models", COMPARE_MAX_MODELS);
-        } else {
-            o->models[o->n_models++] = arg;
-        }
-    }
-    if (o->n_models == 0)
-        cli_usage_error("compare", "give at least one model");
-}
+static const cli_option options[] = {
+    CLI_OPT_CONFIG(compare_opts, "take the data block from this config"),
+    {"data", 0, CLI_STRING, offsetof(compare_opts, data), "SPEC",
+     "mnist | fashion | cifar10 | DIR", NULL, 0, 0, 0, 0, 0, NULL},
+    CLI_OPT_LIMIT(compare_opts, "accuracy on the first N test images only"),
+    {"threads", 0, CLI_INT, offsetof(compare_opts, threads), "T",
+     "threads for the accuracy pass (default: all CPUs)", NULL, 1, 256, 0, 0, 0, NULL},
+    {"latency-images", 0, CLI_INT, offsetof(compare_opts, latency_images), "N",
+     "images timed one by one", "1000", 1, 1000000000, 0, 0, 0, NULL},
+    CLI_OPT_JSON(compare_opts),
+};
+
+const cli_command cmd_compare_def = {
+    "compare",
+    "several models side by side: accuracy, bytes, latency",
+    "MODEL... [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
+    "                      [--limit N] [--threads T] [--latency-images N] [--json]",
+    "Evaluates each MODEL (checkpoint or .iotc file, as iotcnn eval does) on the\n"
+    "same test data and prints one row per model: test accuracy (with test-time\n"
+    "flip when the model's config asks for it), file bytes, deploy bytes (what a\n"
+    "device stores: 4 bytes per parameter for a float model, the whole .iotc\n"
+    "file), how many times smaller than the first model, MACs per image, and\n"
+    "latency: the mean time per image run one at a time (batch 1, one thread,\n"
+    "no flip) over the first --latency-images test images, and the speed-up\n"
+    "over the first model.\n",
+    options,
+    CLI_N_OPTS(options),
+    "models",
+    NULL,
+};
 
 typedef struct {
-    evaluate_outcome acc;  /* the accuracy pass                      */
+    pl_eval_outcome acc;  /* the accuracy pass                      */
     double latency_ms;     /* mean per image, batch 1, one thread    */
 } compare_row;
 
@@ -131,38 +106,46 @@ static void print_json(const compare_opts *o, const compare_row *rows)
     }
     cJSON_AddNumberToObject(j, "threads", o->threads);
     cJSON_AddNumberToObject(j, "latency_images", o->latency_images);
-    char *s = cJSON_PrintUnformatted(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
+    cli_print_json(j);
+}
+
+/* Evaluates model i for accuracy, then for latency (one image at a time
+ * on one thread, no flip). */
+static void evaluate_row(const compare_opts *o, int i, compare_row *row)
+{
+    pl_eval_request q = {o->models[i], o->config, o->data, NULL, o->limit, o->threads, 256, -1};
+    nn_error err = {{0}};
+    nn_status st = pl_evaluate(&q, &row->acc, &err);
+    if (st != NN_OK)
+        cli_fail("compare", st, &err);
+    pl_eval_outcome lat;
+    q.limit = o->limit && o->limit < o->latency_images ? o->limit : o->latency_images;
+    q.threads = 1, q.batch = 1, q.test_flip = 0;
+    if ((st = pl_evaluate(&q, &lat, &err)) != NN_OK)
+        cli_fail("compare", st, &err);
+    row->latency_ms = lat.r.n ? 1e3 * lat.r.seconds / lat.r.n : 0.0;
+    pl_eval_outcome_free(&lat);
 }
 
 int cmd_compare(int argc, char **argv)
 {
-    compare_opts o;
-    parse_opts(&o, argc, argv);
+    compare_opts o = {.threads = cli_default_threads()};
+    cli_parse(&cmd_compare_def, &o, argc, argv, o.models, COMPARE_MAX_MODELS, &o.n_models);
+    if (o.n_models == 0)
+        cli_usage_error("compare", "give at least one model");
     compare_row *rows = calloc((size_t)o.n_models, sizeof *rows);
     if (!rows) {
         fprintf(stderr, "iotcnn compare: out of memory\n");
         return EXIT_RUNTIME;
     }
     for (int i = 0; i < o.n_models; i++) {
-        evaluate_request q = {"compare", o.models[i], o.config, o.data, NULL,
-                              o.limit,   o.threads,   256,      -1};
-        evaluate_model(&q, &rows[i].acc);
+        evaluate_row(&o, i, &rows[i]);
         if (i > 0 && rows[i].acc.r.n != rows[0].acc.r.n) {
             fprintf(stderr, "iotcnn compare: %s was evaluated on %d images but %s on %d: give "
                     "the data with -c or --data\n", o.models[i], rows[i].acc.r.n, o.models[0],
                     rows[0].acc.r.n);
             return EXIT_USAGE;
         }
-        /* Latency: one image at a time on one thread, no flip. */
-        evaluate_outcome lat;
-        q.limit = o.limit && o.limit < o.latency_images ? o.limit : o.latency_images;
-        q.threads = 1, q.batch = 1, q.test_flip = 0;
-        evaluate_model(&q, &lat);
-        rows[i].latency_ms = lat.r.n ? 1e3 * lat.r.seconds / lat.r.n : 0.0;
-        evaluate_outcome_free(&lat);
         if (!o.json)
             fprintf(stderr, "iotcnn compare: %s done\n", o.models[i]);
     }
@@ -171,7 +154,7 @@ int cmd_compare(int argc, char **argv)
     else
         print_table(&o, rows);
     for (int i = 0; i < o.n_models; i++)
-        evaluate_outcome_free(&rows[i].acc);
+        pl_eval_outcome_free(&rows[i].acc);
     free(rows);
     return 0;
 }

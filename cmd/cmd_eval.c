@@ -8,33 +8,7 @@
 #include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
-#include "evaluate.h"
-
-static const char usage[] =
-    "Usage: iotcnn eval -m MODEL [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
-    "                   [--limit N] [--threads T] [--batch B] [--test-flip | --no-test-flip]\n"
-    "                   [--isa auto|c|avx2|avx512-vnni] [--json]\n"
-    "\n"
-    "Evaluates MODEL on a test set: accuracy, per-class accuracy, confusion\n"
-    "matrix and speed. MODEL is a float checkpoint (iotcnn train, prune) or an\n"
-    "int8 .iotc model (iotcnn quantize), which the integer engine runs. The\n"
-    "data is, in order of preference: --data (a dataset name, whose test split\n"
-    "is read from data/NAME, or a folder of PNGs with one sub-folder per\n"
-    "class), the data block of CONFIG, or the data the model was trained on\n"
-    "(recorded in the checkpoint or the .iotc file).\n"
-    "\n"
-    "  -m, --model MODEL   checkpoint or .iotc model\n"
-    "  -c, --config CONFIG take the data block from this config\n"
-    "      --data SPEC     mnist | fashion | cifar10 | DIR\n"
-    "      --limit N       use only the first N test images\n"
-    "      --threads T     worker threads (default: all CPUs)\n"
-    "      --batch B       images per forward pass (default 256)\n"
-    "      --test-flip     average each image's logits with its mirror's (default:\n"
-    "                      augment.test_flip of the config)\n"
-    "      --no-test-flip  plain evaluation even if the config asks for the flip\n"
-    "      --isa ISA       .iotc models: the engine's instruction set (default: the\n"
-    "                      best this CPU has; every one gives the same results)\n"
-    "      --json          print one JSON summary as the last stdout line\n" CLI_EXIT_HELP;
+#include "pipeline/pl_evaluate.h"
 
 typedef struct {
     const char *model, *config, *data;
@@ -43,43 +17,45 @@ typedef struct {
     const char *isa; /* NULL: auto */
 } eval_opts;
 
-static void parse_opts(eval_opts *o, int argc, char **argv)
-{
-    *o = (eval_opts){NULL, NULL, NULL, 0, cli_default_threads(), 256, 0, -1, NULL};
-    cli_args a;
-    cli_args_init(&a, "eval", argc, argv);
-    const char *arg;
-    while ((arg = cli_next(&a))) {
-        if (cli_flag(arg, "-h", "--help")) {
-            fputs(usage, stdout);
-            exit(0);
-        } else if (cli_opt(&a, arg, "-m", "--model")) {
-            o->model = a.value;
-        } else if (cli_opt(&a, arg, "-c", "--config")) {
-            o->config = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--data")) {
-            o->data = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--limit")) {
-            o->limit = (int)cli_int(&a, "--limit", 1, 1000000000);
-        } else if (cli_opt(&a, arg, NULL, "--threads")) {
-            o->threads = (int)cli_int(&a, "--threads", 1, 256);
-        } else if (cli_opt(&a, arg, NULL, "--batch")) {
-            o->batch = (int)cli_int(&a, "--batch", 1, 65536);
-        } else if (cli_flag(arg, NULL, "--test-flip")) {
-            o->test_flip = 1;
-        } else if (cli_flag(arg, NULL, "--no-test-flip")) {
-            o->test_flip = 0;
-        } else if (cli_opt(&a, arg, NULL, "--isa")) {
-            o->isa = a.value;
-        } else if (cli_flag(arg, NULL, "--json")) {
-            o->json = 1;
-        } else {
-            cli_usage_error("eval", "unknown argument '%s'", arg);
-        }
-    }
-    if (!o->model)
-        cli_usage_error("eval", "a model is required (-m MODEL)");
-}
+static const cli_option options[] = {
+    CLI_OPT_MODEL(eval_opts, "checkpoint or .iotc model"),
+    CLI_OPT_CONFIG(eval_opts, "take the data block from this config"),
+    {"data", 0, CLI_STRING, offsetof(eval_opts, data), "SPEC", "mnist | fashion | cifar10 | DIR",
+     NULL, 0, 0, 0, 0, 0, NULL},
+    CLI_OPT_LIMIT(eval_opts, "use only the first N test images"),
+    CLI_OPT_THREADS(eval_opts),
+    {"batch", 0, CLI_INT, offsetof(eval_opts, batch), "B", "images per forward pass", "256", 1,
+     65536, 0, 0, 0, NULL},
+    {"test-flip", 0, CLI_FLAG, offsetof(eval_opts, test_flip), NULL,
+     "average each image's logits with its mirror's (default:\naugment.test_flip of the config)",
+     NULL, 0, 0, 0, 0, 1, NULL},
+    {"no-test-flip", 0, CLI_FLAG, offsetof(eval_opts, test_flip), NULL,
+     "plain evaluation even if the config asks for the flip", NULL, 0, 0, 0, 0, 0, NULL},
+    {"isa", 0, CLI_STRING, offsetof(eval_opts, isa), "ISA",
+     ".iotc models: the engine's instruction set, auto, c, avx2\nor avx512-vnni (default: the "
+     "best this CPU has; every one\ngives the same results)",
+     NULL, 0, 0, 0, 0, 0, NULL},
+    CLI_OPT_JSON(eval_opts),
+};
+
+const cli_command cmd_eval_def = {
+    "eval",
+    "evaluate a model (.ckpt or .iotc): accuracy, confusion matrix",
+    "-m MODEL [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
+    "                   [--limit N] [--threads T] [--batch B] [--test-flip | --no-test-flip]\n"
+    "                   [--isa auto|c|avx2|avx512-vnni] [--json]",
+    "Evaluates MODEL on a test set: accuracy, per-class accuracy, confusion\n"
+    "matrix and speed. MODEL is a float checkpoint (iotcnn train, prune) or an\n"
+    "int8 .iotc model (iotcnn quantize), which the integer engine runs. The\n"
+    "data is, in order of preference: --data (a dataset name, whose test split\n"
+    "is read from data/NAME, or a folder of PNGs with one sub-folder per\n"
+    "class), the data block of CONFIG, or the data the model was trained on\n"
+    "(recorded in the checkpoint or the .iotc file).\n",
+    options,
+    CLI_N_OPTS(options),
+    NULL,
+    NULL,
+};
 
 /* What was evaluated, for the report. */
 typedef struct {
@@ -136,10 +112,7 @@ static void print_json(const nn_eval_result *r, double acc, double ips, const ev
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddBoolToObject(j, "test_flip", o->test_flip);
     cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)cli_peak_rss_bytes());
-    char *s = cJSON_PrintUnformatted(j);
-    printf("%s\n", s);
-    free(s);
-    cJSON_Delete(j);
+    cli_print_json(j);
 }
 
 static void report(const nn_eval_result *r, const eval_model *em, const eval_opts *o)
@@ -154,14 +127,19 @@ static void report(const nn_eval_result *r, const eval_model *em, const eval_opt
 
 int cmd_eval(int argc, char **argv)
 {
-    eval_opts o;
-    parse_opts(&o, argc, argv);
-    evaluate_outcome out;
-    evaluate_model(&(evaluate_request){"eval", o.model, o.config, o.data, o.isa, o.limit,
-                                       o.threads, o.batch, o.test_flip},
-                   &out);
+    eval_opts o = {.threads = cli_default_threads(), .test_flip = -1};
+    cli_parse(&cmd_eval_def, &o, argc, argv, NULL, 0, NULL);
+    if (!o.model)
+        cli_usage_error("eval", "a model is required (-m MODEL)");
+    pl_eval_outcome out;
+    nn_error err = {{0}};
+    nn_status st = pl_evaluate(&(pl_eval_request){o.model, o.config, o.data, o.isa, o.limit,
+                                                  o.threads, o.batch, o.test_flip},
+                               &out, &err);
+    if (st != NN_OK)
+        cli_fail("eval", st, &err);
     o.test_flip = out.test_flip;
     report(&out.r, &(eval_model){o.model, out.file_bytes, out.engine}, &o);
-    evaluate_outcome_free(&out);
+    pl_eval_outcome_free(&out);
     return 0;
 }

@@ -8,30 +8,65 @@
 #include "cli.h"
 #include "commands.h"
 
-static const char usage[] =
-    "Usage: iotcnn COMMAND [OPTIONS]\n"
-    "\n"
-    "Commands:\n"
-    "  train     train a network described by a JSON config\n"
-    "  eval      evaluate a model (.ckpt or .iotc): accuracy, confusion matrix\n"
-    "  augment   write a PNG grid of augmented training images\n"
-    "  prune     prune a model (magnitude or whole channels) and fine-tune it\n"
-    "  quantize  convert a float checkpoint into an int8 .iotc model\n"
-    "  info      describe a model file (.ckpt or .iotc): layers, sizes, MACs\n"
-    "  compare   several models side by side: accuracy, bytes, latency\n"
-    "  export    a .iotc model as C sources for a microcontroller firmware\n"
-    "\n"
-    "iotcnn COMMAND --help describes a command; iotcnn --version the version.\n" CLI_EXIT_HELP;
+typedef struct {
+    const cli_command *def;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {&cmd_train_def, cmd_train},       {&cmd_eval_def, cmd_eval},
+    {&cmd_augment_def, cmd_augment},   {&cmd_prune_def, cmd_prune},
+    {&cmd_quantize_def, cmd_quantize}, {&cmd_info_def, cmd_info},
+    {&cmd_compare_def, cmd_compare},   {&cmd_export_def, cmd_export},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *out)
+{
+    fputs("Usage: iotcnn COMMAND [OPTIONS]\n\nCommands:\n", out);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].def->name, commands[i].def->summary);
+    fputs("\niotcnn help COMMAND (or iotcnn COMMAND --help) describes a command;\n"
+          "iotcnn --version the version.\n" CLI_EXIT_HELP,
+          out);
+}
+
+static const command *find(const char *name)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].def->name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* iotcnn help [COMMAND] */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stdout);
+        return 0;
+    }
+    const command *c = find(argv[2]);
+    if (!c) {
+        fprintf(stderr, "iotcnn help: unknown command '%s'\n", argv[2]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    cli_print_help(stdout, c->def);
+    return 0;
+}
 
 static int run(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
+    if (strcmp(cmd, "help") == 0)
+        return help(argc, argv);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        usage(stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
@@ -44,23 +79,11 @@ static int run(int argc, char **argv)
         printf("build: %s; int8 kernels on this CPU: %s\n", build, rt_isa_name(rt_isa_best()));
         return 0;
     }
-    if (strcmp(cmd, "train") == 0)
-        return cmd_train(argc - 2, argv + 2);
-    if (strcmp(cmd, "eval") == 0)
-        return cmd_eval(argc - 2, argv + 2);
-    if (strcmp(cmd, "augment") == 0)
-        return cmd_augment(argc - 2, argv + 2);
-    if (strcmp(cmd, "prune") == 0)
-        return cmd_prune(argc - 2, argv + 2);
-    if (strcmp(cmd, "quantize") == 0)
-        return cmd_quantize(argc - 2, argv + 2);
-    if (strcmp(cmd, "info") == 0)
-        return cmd_info(argc - 2, argv + 2);
-    if (strcmp(cmd, "compare") == 0)
-        return cmd_compare(argc - 2, argv + 2);
-    if (strcmp(cmd, "export") == 0)
-        return cmd_export(argc - 2, argv + 2);
-    fprintf(stderr, "iotcnn: unknown command '%s'\n%s", cmd, usage);
+    const command *c = find(cmd);
+    if (c)
+        return c->run(argc - 2, argv + 2);
+    fprintf(stderr, "iotcnn: unknown command '%s'\n", cmd);
+    usage(stderr);
     return EXIT_USAGE;
 }
 

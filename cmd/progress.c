@@ -8,8 +8,9 @@
 #define BAR_WIDTH 24
 #define REDRAW_SECONDS 0.1
 
-void progress_init(progress *p)
+void progress_init(progress *p, const char *cmd)
 {
+    p->cmd = cmd;
     p->tty = isatty(fileno(stderr));
     p->last_draw = 0;
     p->drawn = 0;
@@ -68,3 +69,18 @@ void progress_epoch(progress *p, const nn_epoch_report *r)
             r->load_seconds, r->images_per_second);
     fflush(stderr);
 }
+
+static void on_event(void *user, const pl_event *ev)
+{
+    progress *p = user;
+    if (ev->kind == PL_EV_BATCH) {
+        progress_batch(p, ev->batch);
+    } else if (ev->kind == PL_EV_EPOCH) {
+        progress_epoch(p, ev->epoch);
+    } else {
+        progress_clear(p);
+        fprintf(stderr, "iotcnn %s: %s\n", p->cmd, ev->note);
+    }
+}
+
+pl_progress progress_reporter(progress *p) { return (pl_progress){on_event, p}; }

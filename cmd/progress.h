@@ -4,14 +4,18 @@
 #define PROGRESS_H
 
 #include "libnn/nn_train.h"
+#include "pipeline/pl_progress.h"
 
 typedef struct {
     int tty;            /* stderr is a terminal                */
     double last_draw;   /* time of the last bar redraw         */
     int drawn;          /* a bar is on screen                  */
+    const char *cmd;    /* notes are printed "iotcnn CMD: note" */
 } progress;
 
-void progress_init(progress *p);
+void progress_init(progress *p, const char *cmd);
+/* The pipeline's reporter printing through p: the bar, epoch lines, notes. */
+pl_progress progress_reporter(progress *p);
 void progress_batch(progress *p, const nn_progress *np);
 void progress_epoch(progress *p, const nn_epoch_report *r);
 /* Clears a bar left on screen (before printing anything else). */

@@ -2,32 +2,9 @@
 #include "qreport.h"
 
 #include "quantize/mstats.h"
-#include "export/rt_host.h"
 #include "format/wcodec.h"
 
 static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
-
-nn_status qreport_totals_of(const iotc_model *f, qreport_totals *t, nn_error *err)
-{
-    const qm_model *m = &f->m;
-    rth_model h;
-    nn_status st = rth_open(&h, m, RT_ISA_AUTO, err);
-    if (st != NN_OK)
-        return st;
-    *t = (qreport_totals){0, 0, qm_model_macs(m), rth_arena_bytes(&h), rt_isa_name(h.isa),
-                          rtb_target_name(rtb_host_target()), f->file_bytes};
-    rth_close(&h);
-    for (int i = 0; i < m->n_ops; i++) {
-        const qm_op *op = &m->ops[i];
-        if (!weighted(op))
-            continue;
-        t->parameters += op->n_weights + (uint64_t)op->out_c;
-        t->nonzero += qm_op_nonzero(op);
-        for (int o = 0; o < op->out_c; o++)
-            t->nonzero += op->bias[o] != 0;
-    }
-    return NN_OK;
-}
 
 static void source_text(char *buf, size_t cap, const iotc_model *f, int i)
 {
@@ -116,7 +93,7 @@ cJSON *qreport_sections_json(const iotc_section *secs, int n)
     return arr;
 }
 
-void qreport_add_totals(cJSON *j, const qreport_totals *t)
+void qreport_add_totals(cJSON *j, const pl_iotc_totals *t)
 {
     cJSON_AddNumberToObject(j, "parameters", (double)t->parameters);
     cJSON_AddNumberToObject(j, "nonzero_parameters", (double)t->nonzero);

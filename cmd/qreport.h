@@ -8,20 +8,7 @@
 #include <stdio.h>
 
 #include "format/iotc.h"
-
-typedef struct {
-    uint64_t parameters;  /* weights and biases of conv2d/dense ops      */
-    uint64_t nonzero;     /* of which non-zero                            */
-    uint64_t macs;        /* multiply-accumulates per image               */
-    uint64_t arena_bytes;  /* the runtime's for the host image (rt_arena_bytes) */
-    const char *arena_isa; /* the instruction set that runs it here          */
-    const char *arena_target; /* the host image's target (its layouts)       */
-    uint64_t file_bytes;
-} qreport_totals;
-
-/* Fails only when the model cannot be built into an image (or out of
- * memory). */
-nn_status qreport_totals_of(const iotc_model *f, qreport_totals *t, nn_error *err);
+#include "pipeline/pl_describe.h"
 
 /* One line per op: type, source layer, shapes, bits, weights, non-zero,
  * sparsity, MACs, weight encoding and bytes; then the sections. */
@@ -33,6 +20,6 @@ cJSON *qreport_sections_json(const iotc_section *secs, int n);
 
 /* Adds parameters, nonzero_parameters, file_bytes, macs, arena_bytes,
  * arena_isa, arena_target. */
-void qreport_add_totals(cJSON *j, const qreport_totals *t);
+void qreport_add_totals(cJSON *j, const pl_iotc_totals *t);
 
 #endif

@@ -16,14 +16,17 @@
 #   - in the library folders a bare name must be a file of that folder (no
 #     hidden -I path);
 #   - a folder includes only from the folders below it (allowed(), next);
-#     nothing includes from cmd/, tests/, fuzz/, bench/ or device/;
+#     nothing includes from cmd/, tests/, fuzz/, bench/ or device/, and
+#     only those include from pipeline/;
 #   - runtime/ includes nothing but its own files and freestanding headers,
 #     so `iotcnn export` can copy it into any firmware folder;
+#   - no exit() or abort() in the library folders (their programs under
+#     */tools/ aside): a library returns a status, only cmd/ exits;
 #   - every folder holding C files has a line in allowed(): a new folder
 #     must say where it sits.
 set -eu
 
-LIB="libnn datasets augment format prune quantize config export runtime"
+LIB="libnn datasets augment format prune quantize config export runtime pipeline"
 
 # The folders FOLDER may include from, besides itself ("?" unknown folder).
 allowed() {
@@ -33,6 +36,7 @@ allowed() {
     quantize) echo "libnn format" ;;
     config) echo "libnn augment format prune quantize" ;;
     export) echo "libnn format runtime" ;;
+    pipeline) echo "libnn datasets augment format prune quantize config export runtime" ;;
     cmd | tests | fuzz | bench | device) echo "$LIB" ;;
     *) echo "?" ;;
     esac
@@ -70,6 +74,9 @@ check_tree() {
                     if ((getline line < (dir "/" inc)) < 0) fail("\"" inc "\" is not a file of " dir "/: name it from the repository root"); else close(dir "/" inc)
                 next
             }
+            index(lib, " " top " ") && dir !~ /\/tools$/ && /(^|[^A-Za-z0-9_.>])(exit|_Exit|quick_exit|abort)[ \t]*\(/ {
+                fail("a library calls exit or abort: return an nn_status, only cmd/ exits")
+            }
             top == "runtime" && /^[ \t]*#[ \t]*include[ \t]*</ {
                 h = $0; sub(/^[^<]*</, "", h); sub(/>.*$/, "", h)
                 if (h !~ /^(stddef|stdint|stdbool|string|limits|float|immintrin|arm_acle)\.h$/)
@@ -88,12 +95,15 @@ self_test() {
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
     cd "$scratch"
-    mkdir libnn runtime config cmd quantize format
+    mkdir libnn runtime config cmd quantize format pipeline
     echo '#include "nn_model.h"' >libnn/nn_x.c
     touch libnn/nn_model.h format/qmodel.h cmd/cli.h runtime/rt.h
     printf '#include "rt.h"\n#include <stdint.h>\n' >runtime/rt_x.c
     echo '#include "format/qmodel.h"' >quantize/qz_x.c
     echo '#include "libnn/nn_model.h"' >config/cfg_x.c
+    printf '#include "config/cfg.h"\n#include "pl_x.h"\n' >pipeline/pl_x.c
+    touch config/cfg.h pipeline/pl_x.h
+    echo '#include "pipeline/pl_x.h"' >cmd/cmd_x.c
     check_tree >/dev/null || { echo "check_layers self-test: a clean tree fails"; exit 1; }
     # One violation of each kind; each must be reported by its own file.
     echo '#include "cmd/cli.h"' >libnn/nn_up.c
@@ -102,16 +112,18 @@ self_test() {
     echo '#include "cmd/cli.h"' >config/cfg_up.c
     echo '#include "../libnn/nn_model.h"' >cmd/cmd_climb.c
     echo '#include "nn_model.h"' >quantize/qz_bare.c
+    echo '#include "pipeline/pl_x.h"' >config/cfg_pl.c
+    printf 'void pl_die(void)\n{\n    exit(1);\n}\n' >pipeline/pl_exit.c
     mkdir newfolder && touch newfolder/x.c
     out=$(check_tree) && { echo "check_layers self-test: planted violations pass"; exit 1; }
     for f in libnn/nn_up.c runtime/rt_up.c runtime/rt_libc.c config/cfg_up.c cmd/cmd_climb.c \
-        quantize/qz_bare.c newfolder/x.c; do
+        quantize/qz_bare.c config/cfg_pl.c pipeline/pl_exit.c newfolder/x.c; do
         echo "$out" | grep -q "^$f" || {
             echo "check_layers self-test: the violation planted in $f is not reported"
             exit 1
         }
     done
-    echo "check_layers self-test: 7 planted violations reported, a clean tree passes"
+    echo "check_layers self-test: 9 planted violations reported, a clean tree passes"
 }
 
 if [ "${1:-}" = "--self-test" ]; then

@@ -55,33 +55,33 @@ m train-schedule-total-epochs libnn/nn_train.c \
   'steps_per_epoch, cfg->epochs);' \
   'steps_per_epoch, cfg->epochs + 1);'
 
-# --- CLI plumbing (cmd/) ---
-m cli-augment-not-passed cmd/cmd_train.c \
-  'if (aug_enabled(&cfg.augment)) {' \
-  'if (0 && aug_enabled(&cfg.augment)) {'
+# --- CLI plumbing (cmd/, pipeline/) ---
+m cli-augment-not-passed pipeline/pl_fit.c \
+  'if (aug_enabled(&cfg->augment)) {' \
+  'if (0 && aug_enabled(&cfg->augment)) {'
 m cli-affine-p-ignored config/cfg.c \
   '{"affine_p", &a->p_affine,' \
   '{"affine_p", &a->p_hflip,'
-m cli-train-test-flip-ignored cmd/cmd_train.c \
-  'nn_eval_config ec = {cfg.train.eval_batch, o.threads, cfg.test_flip};' \
-  'nn_eval_config ec = {cfg.train.eval_batch, o.threads, 0};'
-m cli-eval-test-flip-ignored cmd/evaluate.c \
+m cli-train-test-flip-ignored pipeline/pl_train.c \
+  'nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};' \
+  'nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, 0};'
+m cli-eval-test-flip-ignored pipeline/pl_evaluate.c \
   'out->test_flip = q->test_flip < 0 ? cfg.test_flip : q->test_flip;' \
   'out->test_flip = q->test_flip < 0 ? 0 : q->test_flip;'
-m cli-iotc-test-flip-ignored cmd/evaluate.c \
+m cli-iotc-test-flip-ignored pipeline/pl_evaluate.c \
   '*test_flip = flip && strcmp(flip, "true") == 0;' \
   '*test_flip = flip && strcmp(flip, "1") == 0;'
-m cli-threads-ignored cmd/cmd_train.c \
-  '.threads = o.threads,' \
+m cli-threads-ignored pipeline/pl_fit.c \
+  '.threads = spec->threads,' \
   '.threads = 1,'
-m cli-limit-ignored cmd/cmd_train.c \
-  '    ds_limit(&train, cfg.data.limit);' \
+m cli-limit-ignored pipeline/pl_fit.c \
+  '    ds_limit(train, cfg->data.limit);' \
   '    ;'
-m cli-epochs-ignored cmd/cmd_train.c \
-  '        cfg.train.epochs = o.epochs;' \
+m cli-epochs-ignored pipeline/pl_train.c \
+  '        j->cfg.train.epochs = o->epochs;' \
   '        (void)0;'
-m cli-seed-ignored cmd/cmd_train.c \
-  '        cfg.train.seed = (uint64_t)o.seed;' \
+m cli-seed-ignored pipeline/pl_train.c \
+  '        j->cfg.train.seed = (uint64_t)o->seed;' \
   '        (void)0;'
 m cli-eval-batch-ignored cmd/cmd_eval.c \
   'cJSON_AddNumberToObject(j, "batch", o->batch);' \

@@ -22,7 +22,7 @@ grep -q 'Failing: 0 | Crashing: 0' "$log" || status=1
 ours=$(awk '
     /^(Direct|Indirect) leak of/ { inleak = 1; head = $0; next }
     inleak && /^ *#[0-9]+ / {
-        if ($0 ~ /(^|[ \/])(tests|libnn|format|prune|quantize|config|cmd|datasets|augment|runtime|export|fuzz)\/[^ ]*\.[ch]:[0-9]+/)
+        if ($0 ~ /(^|[ \/])(tests|libnn|format|prune|quantize|config|cmd|datasets|augment|runtime|export|pipeline|fuzz)\/[^ ]*\.[ch]:[0-9]+/)
             { print head; inleak = 0 }
         next }
     { inleak = 0 }' "$log")

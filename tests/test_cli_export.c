@@ -122,7 +122,7 @@ Test(cli_export, usage_and_input_errors)
         {"export -m m.iotc -o out --name 9lives", 2, "not a C identifier"},
         {"export -m m.iotc -o out --sparse sometimes", 2, "--sparse"},
         {"export -m missing.iotc -o out", 1, "missing.iotc"},
-        {"export -m m.iotc -o out --bogus", 2, "unknown argument"},
+        {"export -m m.iotc -o out --bogus", 2, "unknown option '--bogus' for 'export'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ch_result r = ch_run(dir, cases[i].args);

@@ -3,7 +3,7 @@
  * folders (written with libpng: gray, RGB, palette, 16 bit, alpha, 1 bit).
  * Pixels and labels must round-trip exactly; every error test checks the
  * status and that the message names the offending file (and, for corrupt
- * data, the byte offset). Then ds_limit, ds_split_tail and ds_channel_stats
+ * data, the byte offset). Then ds_limit, ds_split_validation and ds_channel_stats
  * against hand-computed values. */
 #include <criterion/criterion.h>
 

@@ -1,4 +1,4 @@
-#include "data.h"
+#include "pl_data.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,28 +10,28 @@ static int is_dataset_name(const char *s)
     return strcmp(s, "mnist") == 0 || strcmp(s, "fashion") == 0 || strcmp(s, "cifar10") == 0;
 }
 
-nn_status data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err)
+nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err)
 {
     /* The loader's message names the missing file and the fetch command. */
     return ds_load_named(d, cd->dataset, cd->dir, train, err);
 }
 
-nn_status data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err)
+nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err)
 {
     if (!spec)
-        return data_load_split(d, cd, 0, err);
+        return pl_data_load_split(d, cd, 0, err);
     if (is_dataset_name(spec)) {
         cfg_data named = *cd;
         if (strcmp(cd->dataset, spec) != 0) {
             snprintf(named.dataset, sizeof named.dataset, "%s", spec);
             snprintf(named.dir, sizeof named.dir, "data/%s", spec);
         }
-        return data_load_split(d, &named, 0, err);
+        return pl_data_load_split(d, &named, 0, err);
     }
     return ds_load_png_dir(d, spec, err);
 }
 
-nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err)
+nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err)
 {
     const nn_model_spec *s = &m->spec;
     if (d->c != s->in_c || d->h != s->in_h || d->w != s->in_w)
@@ -43,10 +43,10 @@ nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *wh
     return NN_OK;
 }
 
-void data_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
+void pl_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
                         uint64_t index, int worker)
 {
-    const data_augment *a = user;
+    const pl_augment *a = user;
     (void)worker; /* aug.h: aug_image needs no scratch for any config */
     nn_rng rng;
     nn_rng_seed_key(&rng, a->seed, NN_STREAM_AUGMENT, epoch, index);

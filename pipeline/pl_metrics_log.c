@@ -1,4 +1,4 @@
-#include "metrics_log.h"
+#include "pl_metrics_log.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -26,7 +26,7 @@ static void keep_lines(nn_wbuf *w, const char *text, int epochs_kept)
     }
 }
 
-nn_status metrics_log_open(metrics_log *l, const char *path, const char *from, int epochs_kept,
+nn_status pl_metrics_log_open(pl_metrics_log *l, const char *path, const char *from, int epochs_kept,
                            nn_error *err)
 {
     l->path = path;
@@ -57,7 +57,7 @@ static void put(nn_wbuf *w, const char *fmt, ...)
         nn_wbuf_bytes(w, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-nn_status metrics_log_append(metrics_log *l, const nn_epoch_report *r, nn_error *err)
+nn_status pl_metrics_log_append(pl_metrics_log *l, const nn_epoch_report *r, nn_error *err)
 {
     nn_wbuf *w = &l->text;
     put(w,
@@ -77,4 +77,4 @@ nn_status metrics_log_append(metrics_log *l, const nn_epoch_report *r, nn_error 
     return st;
 }
 
-void metrics_log_free(metrics_log *l) { nn_wbuf_free(&l->text); }
+void pl_metrics_log_free(pl_metrics_log *l) { nn_wbuf_free(&l->text); }

@@ -1,6 +1,6 @@
 /* data.h - loading the data a command runs on, with hints when it is missing. */
-#ifndef CMD_DATA_H
-#define CMD_DATA_H
+#ifndef PL_DATA_H
+#define PL_DATA_H
 
 #include "augment/aug.h"
 #include "datasets/ds.h"
@@ -10,17 +10,17 @@
 
 /* The train (train = 1) or test split of the config's dataset. A missing
  * file gets a hint naming the fetch command. */
-nn_status data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
+nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
 
 /* Images of --data NAME|DIR for evaluation: a dataset name loads its test
  * split from data/NAME (or the config's dir for that dataset); anything
  * else is a folder of PNGs with one sub-folder per class. */
-nn_status data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err);
+nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err);
 
 /* Checks that a dataset fits a model's input shape and class count. */
-nn_status data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);
+nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);
 
-static inline nn_images data_images(const ds_dataset *d)
+static inline nn_images pl_data_images(const ds_dataset *d)
 {
     return (nn_images){d->images, d->labels, d->n};
 }
@@ -32,9 +32,9 @@ typedef struct {
     aug_config cfg;
     uint64_t seed;
     int c, h, w;
-} data_augment;
+} pl_augment;
 
-void data_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
+void pl_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
                         uint64_t index, int worker);
 
 #endif

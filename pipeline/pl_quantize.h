@@ -1,0 +1,41 @@
+/* pl_quantize.h - quantization as a library call: a float checkpoint in,
+ * an int8 .iotc file out (written atomically), calibrated on training
+ * images as the config's quantize block says, optionally with the float
+ * and int8 test accuracy. What `iotcnn quantize` runs. */
+#ifndef PL_QUANTIZE_H
+#define PL_QUANTIZE_H
+
+#include <stdint.h>
+
+#include "format/iotc.h"
+#include "quantize/quantize.h"
+#include "pl_describe.h"
+#include "pl_progress.h"
+
+typedef struct {
+    const char *model;   /* float checkpoint                                  */
+    const char *output;  /* .iotc file to write                               */
+    const char *config;  /* NULL: the config stored in model                  */
+    int eval;            /* 1: also measure float and int8 test accuracy      */
+    int limit;           /* eval: first N test images only (0: all)           */
+    int threads;
+} pl_quantize_opts;
+
+typedef struct {
+    iotc_model *file;       /* what was written (owned)                      */
+    qz_result *qz;          /* per-op bits, auto_bits accuracies (owned)     */
+    qz_config cfg;          /* the quantize block as run                     */
+    int n_cal;              /* calibration images used                       */
+    int n_val;              /* auto_bits judged on this many validation images
+                               (0: on the calibration images)                */
+    uint64_t float_bytes;   /* 4 bytes per float parameter                   */
+    int eval;               /* eval was asked: the three fields below hold    */
+    int test_images, float_correct, int8_correct;
+    pl_iotc_totals totals;  /* of the file written                           */
+} pl_quantize_result;
+
+nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quantize_result *r,
+                      nn_error *err);
+void pl_quantize_result_free(pl_quantize_result *r);
+
+#endif

@@ -1,0 +1,302 @@
+/* pl_train.c - config -> trained float checkpoint (pl_train.h). */
+#include "pl_train.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "libnn/nn_checkpoint.h"
+#include "pl_data.h"
+#include "pl_fit.h"
+#include "pl_metrics_log.h"
+
+/* Everything one run holds; job_free releases whatever was set up. */
+typedef struct {
+    nn_checkpoint ck;       /* the resumed checkpoint (zero otherwise)    */
+    cfg_config cfg;
+    char *text;             /* the config file's (or stored) text         */
+    char *config_text;      /* the effective config, stored in the output */
+    ds_dataset train, val, test;
+    nn_model fresh;         /* built from the config                      */
+    int have_fresh, have_optim;
+    nn_model *model;        /* &fresh or &ck.model                        */
+    nn_optim optim;
+    nn_train_state ts;
+    pl_metrics_log metrics;
+    const pl_progress *progress;
+    int stop_after;
+} train_job;
+
+void pl_metrics_path(char *out, size_t size, const char *model_path)
+{
+    size_t len = strlen(model_path);
+    if (len > 5 && strcmp(model_path + len - 5, ".ckpt") == 0)
+        len -= 5;
+    snprintf(out, size, "%.*s.metrics.jsonl", (int)len, model_path);
+}
+
+/* runs/NAME.ckpt for configs/NAME.json; the directory is created. */
+static void default_output(char *out, size_t size, const char *config_path)
+{
+    const char *base = strrchr(config_path, '/');
+    base = base ? base + 1 : config_path;
+    size_t len = strcspn(base, ".");
+    mkdir("runs", 0777);
+    snprintf(out, size, "runs/%.*s.ckpt", (int)len, base);
+}
+
+/* The config as it ran: the file's text with the command-line overrides
+ * written into it, so that --resume alone reproduces the run. */
+static char *effective_config(const char *text, const cfg_config *c, nn_error *err)
+{
+    cJSON *root = cJSON_Parse(text);
+    if (!root) {
+        nn_errorf(err, NN_ERR_CONFIG, "cannot re-read the config text");
+        return NULL;
+    }
+    cJSON *train = cJSON_GetObjectItemCaseSensitive(root, "train");
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (train) {
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "epochs");
+        cJSON_AddNumberToObject(train, "epochs", c->train.epochs);
+        cJSON_DeleteItemFromObjectCaseSensitive(train, "seed");
+        cJSON_AddNumberToObject(train, "seed", (double)c->train.seed);
+    }
+    if (data) {
+        cJSON_DeleteItemFromObjectCaseSensitive(data, "limit");
+        if (c->data.limit > 0)
+            cJSON_AddNumberToObject(data, "limit", c->data.limit);
+    }
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!out)
+        nn_errorf(err, NN_ERR_NOMEM, "out of memory printing the config");
+    return out;
+}
+
+/* The same architecture? (A config given with --resume must not change it.) */
+static int same_architecture(const nn_model *a, const nn_model *b)
+{
+    if (a->n_nodes != b->n_nodes || a->n_params != b->n_params || a->n_state != b->n_state)
+        return 0;
+    for (int i = 0; i < a->n_nodes; i++) {
+        const nn_node *x = &a->nodes[i], *y = &b->nodes[i];
+        if (x->spec.type != y->spec.type || x->out_size != y->out_size ||
+            x->spec.input != y->spec.input || x->w.n != y->w.n || x->b.n != y->b.n)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1. The config: the file, or the one stored in the resumed checkpoint;
+ * the options override it. */
+static nn_status load_config(train_job *j, const pl_train_opts *o, nn_error *err)
+{
+    nn_status st;
+    if (o->resume) {
+        if ((st = nn_checkpoint_load(&j->ck, o->resume, err)) != NN_OK)
+            return st;
+        if (!j->ck.has_optim || !j->ck.has_train || !j->ck.config_json)
+            return nn_errorf(err, NN_ERR_FORMAT,
+                             "%s: not a training checkpoint (no optimizer state, counters or "
+                             "config); it cannot be resumed",
+                             o->resume);
+    }
+    if (o->config_path) {
+        st = cfg_load(&j->cfg, &j->text, o->config_path, err);
+    } else {
+        char source[CFG_PATH_MAX + 32];
+        snprintf(source, sizeof source, "%s (stored config)", o->resume);
+        st = cfg_parse(&j->cfg, j->ck.config_json, source, err);
+        j->text = strdup(j->ck.config_json);
+    }
+    if (st != NN_OK)
+        return st;
+    if (o->epochs)
+        j->cfg.train.epochs = o->epochs;
+    if (o->seed >= 0)
+        j->cfg.train.seed = (uint64_t)o->seed;
+    if (o->limit)
+        j->cfg.data.limit = o->limit;
+    return NN_OK;
+}
+
+/* Mean and std of the input: the config's, or measured on the training set. */
+static nn_status set_normalization(train_job *j, const char *source, nn_error *err)
+{
+    const cfg_data *d = &j->cfg.data;
+    if (!d->have_norm) {
+        ds_channel_stats(&j->train, j->model->mean, j->model->std);
+        return NN_OK;
+    }
+    if (d->norm_channels != j->train.c)
+        return nn_errorf(err, NN_ERR_CONFIG, "%s: data.mean/std have %d values, the images %d channels",
+                         source, d->norm_channels, j->train.c);
+    for (int c = 0; c < j->train.c; c++)
+        j->model->mean[c] = d->mean[c], j->model->std[c] = d->std[c];
+    return NN_OK;
+}
+
+/* 3. The model: fresh from the config, or the checkpoint's. */
+static nn_status build_model(train_job *j, const pl_train_opts *o, nn_error *err)
+{
+    cfg_config *cfg = &j->cfg;
+    cfg_set_input(cfg, j->train.c, j->train.h, j->train.w, j->train.num_classes);
+    if (nn_model_build(&j->fresh, &cfg->model, err) != NN_OK) {
+        nn_error_prefix(err, "%s: model", o->config_path ? o->config_path : o->resume);
+        return NN_ERR_CONFIG;
+    }
+    j->have_fresh = 1;
+    j->model = &j->fresh;
+    j->ts = (nn_train_state){cfg->train.seed, 0, cfg->train.epochs, 0};
+    if (!o->resume) {
+        nn_model_init_params(j->model, cfg->init, cfg->train.seed);
+        nn_status st = set_normalization(j, o->config_path, err);
+        if (st == NN_OK && (st = nn_optim_init(&j->optim, &cfg->train.optim, j->model->n_params,
+                                               err)) == NN_OK)
+            j->have_optim = 1;
+        return st;
+    }
+    if (!same_architecture(&j->fresh, &j->ck.model))
+        return nn_errorf(err, NN_ERR_CONFIG, "%s: the model differs from the one in %s",
+                         o->config_path, o->resume);
+    nn_model_free(&j->fresh);
+    j->have_fresh = 0;
+    j->model = &j->ck.model;
+    j->optim = j->ck.optim; /* moved: job_free frees it once */
+    j->ck.optim = (nn_optim){0};
+    j->have_optim = 1;
+    j->ts = j->ck.train;
+    if (j->ts.seed != cfg->train.seed)
+        pl_note(j->progress, "train", "warning: seed %llu differs from the run's %llu",
+                (unsigned long long)cfg->train.seed, (unsigned long long)j->ts.seed);
+    return NN_OK;
+}
+
+typedef struct {
+    train_job *job;
+    pl_train_result *r;
+    double images;
+} epoch_ctx;
+
+/* After every epoch: the checkpoint, the metrics line, --stop-after. */
+static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train_state *ts,
+                          nn_error *err)
+{
+    epoch_ctx *c = user;
+    train_job *j = c->job;
+    c->r->epochs_run++;
+    c->r->train_seconds += rep->seconds;
+    c->images += rep->images_per_second * rep->seconds;
+    nn_status st = nn_checkpoint_save(c->r->model, j->model, &j->optim, ts, j->config_text, err);
+    if (st == NN_OK)
+        st = pl_metrics_log_append(&j->metrics, rep, err);
+    if (st == NN_OK && rep->epoch == j->stop_after && rep->epoch < rep->epochs)
+        return NN_STOP;
+    return st;
+}
+
+/* 4. Train, saving a checkpoint after every epoch. */
+static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, nn_error *err)
+{
+    const cfg_config *cfg = &j->cfg;
+    char resumed_metrics[CFG_PATH_MAX + 32];
+    if (o->resume)
+        pl_metrics_path(resumed_metrics, sizeof resumed_metrics, o->resume);
+    nn_status st = pl_metrics_log_open(&j->metrics, r->metrics, o->resume ? resumed_metrics : NULL,
+                                       j->ts.epochs_done, err);
+    if (st != NN_OK)
+        return st;
+    if (!(j->config_text = effective_config(j->text, cfg, err)))
+        return NN_ERR_CONFIG;
+    epoch_ctx ctx = {j, r, 0.0};
+    pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
+                        "train.lr", "train",         j->progress, on_epoch,
+                        NULL,     &ctx};
+    pl_note(j->progress, "train", "%s, %d training images%s%s, %zu parameters, %d threads -> %s",
+            cfg->data.dataset, j->train.n, j->val.n ? ", validation " : "",
+            j->val.n ? "held out" : "", j->model->n_params, o->threads, r->model);
+    st = pl_fit(j->model, &j->optim, &j->ts, &spec, &j->train, &j->val, err);
+    r->images_per_second = r->train_seconds > 0 ? ctx.images / r->train_seconds : 0.0;
+    if (st == NN_ERR_NUMERIC)
+        nn_error_prefix(err, "%s", j->ts.epochs_done ? "stopped; the checkpoint of the last "
+                                                       "good epoch is kept"
+                                                     : "stopped; no checkpoint was written");
+    if (st == NN_OK && j->ts.epochs_done < cfg->train.epochs)
+        pl_note(j->progress, "train", "stopped after epoch %d as asked; continue with --resume %s",
+                j->ts.epochs_done, r->model);
+    return st;
+}
+
+/* 5. Test accuracy of the final model. */
+static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, nn_error *err)
+{
+    nn_images img = pl_data_images(&j->test);
+    nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};
+    nn_status st = nn_evaluate(j->model, &img, &ec, &r->test, err);
+    if (st != NN_OK) {
+        nn_error_prefix(err, "%s", r->model); /* the model is saved: name it */
+        return st;
+    }
+    r->test_flip = j->cfg.test_flip;
+    r->epochs_done = j->ts.epochs_done;
+    r->epochs_total = j->cfg.train.epochs;
+    r->train_images = j->train.n;
+    r->parameters = j->model->n_params;
+    r->seed = j->cfg.train.seed;
+    return NN_OK;
+}
+
+static void job_free(train_job *j)
+{
+    free(j->text);
+    free(j->config_text);
+    pl_metrics_log_free(&j->metrics);
+    if (j->have_optim)
+        nn_optim_free(&j->optim);
+    if (j->have_fresh)
+        nn_model_free(&j->fresh);
+    nn_checkpoint_free(&j->ck);
+    ds_free(&j->train), ds_free(&j->val), ds_free(&j->test);
+}
+
+nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result *r,
+                   nn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!o->config_path && !o->resume)
+        return nn_errorf(err, NN_ERR_ARG, "a config is required (-c CONFIG), or --resume MODEL");
+    train_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
+    j->progress = p;
+    j->stop_after = o->stop_after;
+    nn_status st = load_config(j, o, err);
+    if (st == NN_OK)
+        st = pl_fit_load(&j->train, &j->val, &j->cfg, NULL, err);
+    if (st == NN_OK)
+        st = pl_data_load_split(&j->test, &j->cfg.data, 0, err);
+    if (st == NN_OK)
+        st = build_model(j, o, err);
+    if (st == NN_OK)
+        st = pl_data_check_fits(&j->test, j->model, "the test set", err);
+    if (st == NN_OK) {
+        if (o->output || o->resume)
+            snprintf(r->model, sizeof r->model, "%s", o->output ? o->output : o->resume);
+        else
+            default_output(r->model, sizeof r->model, o->config_path);
+        pl_metrics_path(r->metrics, sizeof r->metrics, r->model);
+        st = run(j, o, r, err);
+    }
+    if (st == NN_OK)
+        st = test(j, o, r, err);
+    job_free(j);
+    free(j);
+    if (st != NN_OK)
+        pl_train_result_free(r);
+    return st;
+}
+
+void pl_train_result_free(pl_train_result *r) { nn_eval_result_free(&r->test); }

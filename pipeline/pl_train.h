@@ -1,0 +1,54 @@
+/* pl_train.h - training as a library call: a config (or a checkpoint to
+ * resume) in, a float checkpoint out, saved atomically after every epoch
+ * with the per-epoch metrics log beside it (pl_metrics_log.h), and the
+ * test accuracy of the final model. What `iotcnn train` runs. */
+#ifndef PL_TRAIN_H
+#define PL_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "pl_progress.h"
+
+typedef struct {
+    const char *config_path; /* JSON config; NULL: the resumed checkpoint's      */
+    const char *output;      /* NULL: the --resume checkpoint, or
+                                runs/CONFIGNAME.ckpt (runs/ is created)          */
+    const char *resume;      /* checkpoint to continue, or NULL                  */
+    int epochs;              /* 0: train.epochs                                  */
+    int limit;               /* 0: data.limit                                    */
+    int threads;             /* >= 1                                             */
+    int stop_after;          /* 0: none; else stop cleanly after this epoch      */
+    long long seed;          /* -1: train.seed                                   */
+} pl_train_opts;
+
+typedef struct {
+    char model[CFG_PATH_MAX + 16];   /* the checkpoint written               */
+    char metrics[CFG_PATH_MAX + 32]; /* its metrics log                      */
+    nn_eval_result test;             /* of the final model; free with
+                                        pl_train_result_free                 */
+    int test_flip;
+    int epochs_done;                 /* of the run, including resumed ones   */
+    int epochs_total;
+    int epochs_run;                  /* by this call                         */
+    int train_images;
+    size_t parameters;
+    uint64_t seed;
+    double train_seconds;            /* in nn_train's epochs                 */
+    double images_per_second;        /* training images over train_seconds   */
+} pl_train_result;
+
+/* Trains as o says. A run stopped by stop_after returns NN_OK with
+ * epochs_done < epochs_total. On failure nothing is left to free; after
+ * divergence (NN_ERR_NUMERIC) the checkpoint of the last good epoch is
+ * kept and the message says so. */
+nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result *r,
+                   nn_error *err);
+void pl_train_result_free(pl_train_result *r);
+
+/* MODEL.metrics.jsonl for MODEL.ckpt (MODEL.metrics.jsonl for any other
+ * name: the whole name). */
+void pl_metrics_path(char *out, size_t size, const char *model_path);
+
+#endif
