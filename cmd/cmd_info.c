@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/ckpt.h"
 #include "format/iotc.h"
-#include "quantize/mstats.h"
-#include "libnn/nn_checkpoint.h"
 #include "libnn/nn_io.h"
+#include "quantize/mstats.h"
 #include "cli.h"
 #include "commands.h"
 #include "qreport.h"
@@ -23,8 +23,6 @@ static const char usage[] =
     "  -m, --model MODEL  the file to describe (the format is read from its\n"
     "                     first bytes, not its name)\n"
     "      --json         print one JSON object as the last stdout line\n" CLI_EXIT_HELP;
-
-static const char CKPT_MAGIC[] = "IOTCNNCK";
 
 static void parse_opts(const char **model, int *json, int argc, char **argv)
 {
@@ -107,16 +105,13 @@ static int info_iotc(const char *path, const uint8_t *data, size_t len, int json
 static int info_ckpt(const char *path, const uint8_t *data, size_t len, int json)
 {
     nn_error err = {{0}};
-    nn_checkpoint ck;
-    nn_status st = nn_checkpoint_load(&ck, path, &err);
+    ckpt_file ck;
+    nn_status st = ckpt_decode(&ck, data, len, path, &err);
     if (st != NN_OK)
         cli_fail("info", st, &err);
-    iotc_section secs[64];
-    int n_secs = 0;
-    uint32_t version;
-    if ((st = iotc_scan_sections(data, len, path, CKPT_MAGIC, &version, secs, 64, &n_secs, &err)) !=
-        NN_OK)
-        cli_fail("info", st, &err);
+    const ctr_section *secs = ck.sections;
+    int n_secs = ck.n_sections;
+    uint32_t version = CKPT_VERSION;
     const nn_model *m = &ck.model;
     uint64_t nonzero = ms_count_nonzero(m->params, m->n_params);
     uint64_t macs = nn_model_macs(m), arena = ms_float_activation_bytes(m);
@@ -191,7 +186,7 @@ static int info_ckpt(const char *path, const uint8_t *data, size_t len, int json
                m->n_params ? 100.0 * (1.0 - (double)nonzero / (double)m->n_params) : 0.0,
                m->n_params * 4, (unsigned long long)macs, (unsigned long long)arena);
     }
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     return 0;
 }
 

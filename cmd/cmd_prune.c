@@ -13,12 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/ckpt.h"
+#include "libnn/nn_train.h"
 #include "prune/prune_channels.h"
 #include "prune/prune_report.h"
 #include "prune/prune_session.h"
 #include "prune/prune_shrink.h"
-#include "libnn/nn_checkpoint.h"
-#include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"
@@ -309,8 +309,8 @@ int cmd_prune(int argc, char **argv)
     parse_opts(&o, argc, argv);
     double t0 = cli_now();
     nn_error err = {{0}};
-    nn_checkpoint ck;
-    nn_status st = nn_checkpoint_load(&ck, o.model, &err);
+    ckpt_file ck;
+    nn_status st = ckpt_load(&ck, o.model, &err);
     if (st != NN_OK)
         cli_fail("prune", st, &err);
     cfg_config cfg;
@@ -372,7 +372,7 @@ int cmd_prune(int argc, char **argv)
         cli_fail("prune", NN_ERR_NOMEM, &err);
     char *stored = effective_config(text, &work, epochs, o.limit, &err);
     if (!stored || (st = pr_report_build(report, &ck.model, &work, &err)) ||
-        (st = nn_checkpoint_save(o.output, &work, NULL, NULL, stored, &err)))
+        (st = ckpt_save(o.output, &work, NULL, NULL, stored, &err)))
         cli_fail("prune", stored ? st : NN_ERR_CONFIG, &err);
     struct stat sb;
     prune_summary sum = {o.model,
@@ -397,7 +397,7 @@ int cmd_prune(int argc, char **argv)
     nn_eval_result_free(&before);
     nn_eval_result_free(&after);
     nn_model_free(&work);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     ds_free(&test);
     return 0;
 }

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/iotc.h"
 #include "export/rt_host.h"
-#include "quantize/quantize.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
+#include "format/iotc.h"
 #include "libnn/nn_train.h"
+#include "quantize/quantize.h"
 #include "cli.h"
 #include "commands.h"
 #include "data.h"
@@ -160,8 +160,8 @@ int cmd_quantize(int argc, char **argv)
     parse_opts(&o, argc, argv);
     double t0 = cli_now();
     nn_error err = {{0}};
-    nn_checkpoint ck;
-    nn_status st = nn_checkpoint_load(&ck, o.model, &err);
+    ckpt_file ck;
+    nn_status st = ckpt_load(&ck, o.model, &err);
     if (st != NN_OK)
         cli_fail("quantize", st, &err);
 
@@ -320,6 +320,6 @@ int cmd_quantize(int argc, char **argv)
     iotc_free(f);
     free(index), free(f), free(res);
     ds_free(&train);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     return 0;
 }

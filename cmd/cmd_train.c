@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "augment/aug.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
@@ -156,8 +156,7 @@ static nn_status on_epoch(void *user, const nn_epoch_report *r, const nn_train_s
     ctx->epochs_run++;
     ctx->train_seconds += r->seconds;
     ctx->images += r->images_per_second * r->seconds;
-    nn_status st = nn_checkpoint_save(ctx->ckpt_path, ctx->model, ctx->optim, ts,
-                                      ctx->config_text, err);
+    nn_status st = ckpt_save(ctx->ckpt_path, ctx->model, ctx->optim, ts, ctx->config_text, err);
     if (st == NN_OK)
         st = metrics_log_append(&ctx->metrics, r, err);
     if (st == NN_OK && r->epoch == ctx->stop_after && r->epoch < r->epochs)
@@ -188,10 +187,10 @@ int cmd_train(int argc, char **argv)
     nn_status st;
 
     /* 1. Config: the file, or the one stored in the resumed checkpoint. */
-    nn_checkpoint ck;
+    ckpt_file ck;
     memset(&ck, 0, sizeof ck);
     if (o.resume) {
-        st = nn_checkpoint_load(&ck, o.resume, &err);
+        st = ckpt_load(&ck, o.resume, &err);
         if (st != NN_OK)
             cli_fail("train", st, &err);
         if (!ck.has_optim || !ck.has_train || !ck.config_json) {
@@ -375,7 +374,7 @@ int cmd_train(int argc, char **argv)
     nn_optim_free(&optim);
     if (o.resume) {
         ck.optim = (nn_optim){0};
-        nn_checkpoint_free(&ck);
+        ckpt_free(&ck);
     } else {
         nn_model_free(model);
     }

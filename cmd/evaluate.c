@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/iotc.h"
 #include "export/rt_host.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
+#include "format/iotc.h"
 #include "cli.h"
 #include "data.h"
 
@@ -127,8 +127,8 @@ static void evaluate_checkpoint(const evaluate_request *q, evaluate_outcome *out
         cli_usage_error(q->cmd, "--isa applies to .iotc models only; %s is a checkpoint",
                         q->model);
     nn_error err = {{0}};
-    nn_checkpoint ck;
-    nn_status st = nn_checkpoint_load(&ck, q->model, &err);
+    ckpt_file ck;
+    nn_status st = ckpt_load(&ck, q->model, &err);
     if (st != NN_OK)
         cli_fail(q->cmd, st, &err);
 
@@ -163,7 +163,7 @@ static void evaluate_checkpoint(const evaluate_request *q, evaluate_outcome *out
     out->deploy_bytes = (uint64_t)ck.model.n_params * 4u;
     out->macs = nn_model_macs(&ck.model);
     snprintf(out->engine, sizeof out->engine, "float");
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     ds_free(&test);
 }
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -34,7 +34,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, NN_CKPT_VERSION);
+        printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, CKPT_VERSION);
         return 0;
     }
     if (strcmp(cmd, "train") == 0)
