@@ -1,4 +1,4 @@
-/* fuzz_ckpt.c - the float checkpoint loader (format/ckpt.c:
+/* fuzz_ckpt.c - the float checkpoint loader (format/ckpt_read.c, container.c:
  * ckpt_decode: framing, ARCH / PARM / STAT / OPTM / TRAN / CONF,
  * nn_model_count / nn_model_build on the stored architecture, the
  * optimizer's own validation).
