@@ -11,7 +11,7 @@
  * the extension). The format comes from the first 8 bytes: "IOTCNNQ8" is a
  * .iotc model, anything else goes to the checkpoint loader (which names the
  * file when it is neither).
- *   checkpoint: nn_checkpoint_load, nn_exec_create(max batch = the batch, 1
+ *   checkpoint: ckpt_load, nn_exec_create(max batch = the batch, 1
  *     thread, training 0); a call is nn_exec_load_images (raw uint8 pixels
  *     normalized into the input buffer) + nn_exec_forward(training 0). Batch
  *     norm runs as its own layer (the checkpoint is the trained model as it
@@ -51,10 +51,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/iotc.h"
-#include "export/rt_host.h"
 #include "datasets/ds.h"
-#include "libnn/nn_checkpoint.h"
+#include "export/rt_host.h"
+#include "format/ckpt.h"
+#include "format/iotc.h"
 #include "libnn/nn_exec.h"
 #include "libnn/nn_rng.h"
 #include "bench_util.h"
@@ -82,7 +82,7 @@ typedef struct {
     char label[64];
     const char *path;
     int is_iotc;
-    nn_checkpoint ck; /* a checkpoint's contents                          */
+    ckpt_file ck;     /* a checkpoint's contents                          */
     iotc_model *qf;   /* a .iotc file's contents                          */
     int in_c, in_h, in_w, classes;
     uint64_t macs;         /* per image                                        */
@@ -168,7 +168,7 @@ static void load_model(model *m, const char *arg)
             }
         snprintf(m->weights, sizeof m->weights, "%s", has4 && has8 ? "w4/8" : has4 ? "w4" : "w8");
     } else {
-        if (nn_checkpoint_load(&m->ck, m->path, &err) != NN_OK)
+        if (ckpt_load(&m->ck, m->path, &err) != NN_OK)
             die("model", err.msg);
         const nn_model *f = &m->ck.model;
         m->in_c = f->spec.in_c, m->in_h = f->spec.in_h, m->in_w = f->spec.in_w;
@@ -445,7 +445,7 @@ int main(int argc, char **argv)
             iotc_free(m->qf);
             free(m->qf);
         } else {
-            nn_checkpoint_free(&m->ck);
+            ckpt_free(&m->ck);
         }
         free(m->pixels);
         free((void *)m->labels);

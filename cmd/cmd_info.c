@@ -76,7 +76,7 @@ static size_t layer_params(const nn_model *m, int i) { return m->nodes[i].w.n + 
 
 static void ckpt_json(const char *path, const pl_description *d)
 {
-    const nn_checkpoint *ck = &d->ckpt;
+    const ckpt_file *ck = &d->ckpt;
     const nn_model *m = &ck->model;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", path);
@@ -109,7 +109,7 @@ static void ckpt_json(const char *path, const pl_description *d)
         cJSON_AddNumberToObject(o, "macs", (double)nd->macs);
         cJSON_AddItemToArray(layers, o);
     }
-    cJSON_AddItemToObject(j, "sections", qreport_sections_json(d->sections, d->n_sections));
+    cJSON_AddItemToObject(j, "sections", qreport_sections_json(d->ckpt.sections, d->ckpt.n_sections));
     cli_print_json(j);
 }
 
@@ -130,7 +130,7 @@ static void ckpt_layer_row(const nn_model *m, int i, uint64_t nz)
 
 static void ckpt_table(const char *path, const pl_description *d)
 {
-    const nn_checkpoint *ck = &d->ckpt;
+    const ckpt_file *ck = &d->ckpt;
     const nn_model *m = &ck->model;
     printf("%s: float checkpoint (version %lu), input %dx%dx%d (CHW), %d classes", path,
            (unsigned long)d->version, m->spec.in_c, m->spec.in_h, m->spec.in_w,
@@ -142,8 +142,8 @@ static void ckpt_table(const char *path, const pl_description *d)
     for (int i = 0; i < m->n_nodes; i++)
         ckpt_layer_row(m, i, d->layer_nonzero[i]);
     printf("sections:");
-    for (int s = 0; s < d->n_sections; s++)
-        printf(" %s %llu", d->sections[s].tag, (unsigned long long)d->sections[s].bytes);
+    for (int s = 0; s < d->ckpt.n_sections; s++)
+        printf(" %s %llu", d->ckpt.sections[s].tag, (unsigned long long)d->ckpt.sections[s].bytes);
     printf(" (+16 header) = %llu bytes\n", (unsigned long long)ck->file_bytes);
     printf("parameters %zu (%llu non-zero, sparsity %.2f%%, %zu bytes as float)  %llu MACs  "
            "activation arena %llu bytes (float, batch 1)\n",

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "runtime/rt.h"
 #include "cli.h"
 #include "commands.h"
@@ -70,7 +70,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, NN_CKPT_VERSION);
+        printf("iotcnn %s (checkpoint format %d)\n", IOTCNN_VERSION, CKPT_VERSION);
 #ifdef IOTCNN_NATIVE
         const char *build = "for the CPU it was built on only (make NATIVE=1)";
 #else

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "format/iotc.h"
+#include "libnn/nn_arena.h"
 #include "libnn/nn_io.h"
 #include "runtime/rt.h"
 #include "runtime/rt_config.h"
@@ -400,7 +401,8 @@ static int64_t op_delta(const qm_op *op, int fmt)
     case QM_AVGPOOL: return rt_plan_delta_rows(op->out_h, op->in_h, op->stride, 0, 1, ri, ro);
     case QM_GLOBAL_AVGPOOL:
     case QM_ADD: return 0;
-    default: return RT_PLAN_DISJOINT;
+    default:
+        return NN_ARENA_DISJOINT;
     }
 }
 
@@ -419,8 +421,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
 
     /* weights and quantization of each op, in their own buffers */
     nn_wbuf *wb = calloc((size_t)n, sizeof *wb), *qb = calloc((size_t)n, sizeof *qb);
-    rt_plan_buf *bufs = calloc((size_t)(2 * n + 1), sizeof *bufs);
-    rt_plan_op *pops = calloc((size_t)n, sizeof *pops);
+    nn_arena_buf *bufs = calloc((size_t)(2 * n + 1), sizeof *bufs);
+    nn_arena_op *pops = calloc((size_t)n, sizeof *pops);
     uint8_t *img = NULL;
     if (!wb || !qb || !bufs || !pops) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory building the image");
@@ -461,10 +463,10 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
 
     /* the arena: buffer 0 the input, 1 + i op i's output, then scratch */
     int nb = n + 1;
-    bufs[0] = (rt_plan_buf){(uint32_t)(m->in_c * m->in_h * m->in_w), -1, -1, -1, 0};
+    bufs[0] = (nn_arena_buf){(uint32_t)(m->in_c * m->in_h * m->in_w), -1, -1, -1, 0};
     for (int i = 0; i < n; i++) {
         const qm_op *op = &m->ops[i];
-        bufs[1 + i] = (rt_plan_buf){(uint32_t)(op->out_c * op->out_h * op->out_w), i, i, i, 0};
+        bufs[1 + i] = (nn_arena_buf){(uint32_t)(op->out_c * op->out_h * op->out_w), i, i, i, 0};
     }
     bufs[n].last = n - 1;
     for (int i = 0; i < n; i++) {
@@ -474,7 +476,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
             bufs[a].last = i;
         if (b >= 0 && bufs[b].last < i)
             bufs[b].last = i;
-        pops[i] = (rt_plan_op){1 + i, {a, b}, op_delta(op, out->ops[i].fmt)};
+        pops[i] = (nn_arena_op){1 + i, {a, b}, op_delta(op, out->ops[i].fmt)};
         uint32_t sc = 0;
         const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
         const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
@@ -489,12 +491,12 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         }
         out->ops[i].scratch_bytes = sc;
         if (sc)
-            bufs[nb++] = (rt_plan_buf){sc, i, i, -1, 0};
+            bufs[nb++] = (nn_arena_buf){sc, i, i, -1, 0};
     }
     uint64_t arena;
-    if ((st = rt_plan(bufs, nb, pops, n, &arena, err)) != NN_OK)
+    if ((st = nn_arena_plan(bufs, nb, pops, n, &arena, err)) != NN_OK)
         goto done;
-    if (!rt_plan_valid(bufs, nb, pops, n)) { /* a planner bug, never a model's fault */
+    if (!nn_arena_valid(bufs, nb, pops, n)) { /* a planner bug, never a model's fault */
         st = nn_errorf(err, NN_ERR_ARG, "internal error: invalid arena plan");
         goto done;
     }
@@ -504,7 +506,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         goto done;
     }
     out->arena_bytes = arena;
-    out->arena_lower_bound = rt_plan_lower_bound(bufs, nb, pops, n);
+    out->arena_lower_bound = nn_arena_lower_bound(bufs, nb, pops, n);
 
     /* layout: header, op table, input table, then per op q and w */
     size_t ops_off = RT_HDR_BYTES, lut_off = ops_off + (size_t)RT_OP_BYTES * n;

@@ -4,7 +4,8 @@
  * Per conv2d/dense op the builder picks a weight format for the target
  * (sparse when the layer's density is at or below the target's threshold,
  * see rtb_choose_format), encodes the weights as the kernels read them,
- * folds the input zero point into the biases, plans the arena (rt_plan.h)
+ * folds the input zero point into the biases, plans the arena
+ * (libnn/nn_arena.h with the kernels' overlap rule of rt_plan.h)
  * and writes the header, op table, input table and CRC. The image computes
  * exactly what quantize/qref.c computes, on every target and body. */
 #ifndef RT_BUILD_H

@@ -2,12 +2,9 @@
  * and what an int8 engine loads. Self-contained: the ops, their
  * quantization, weights, biases, the input table and metadata are inside.
  *
- * Framing (the checkpoint's, nn_checkpoint.h), all values little-endian:
- *   header : "IOTCNNQ8" | u32 version (1) | u32 section count
- *   section: u32 tag (4 chars of [A-Z0-9]) | u64 payload length | payload |
- *            u32 CRC32 (nn_crc32) of tag, length and payload
- * Below, uvar/svar are LEB128 varints (qio.h), f32 IEEE-754 bits, and
- * [x] marks a field present only for some op types.
+ * Framing: the section/CRC container (container.h, the checkpoint's too)
+ * with magic "IOTCNNQ8" and version 1; all values little-endian. Below, uvar/svar are LEB128
+ * varints (qio.h), f32 IEEE-754 bits, and [x] marks a field present only for some op types.
  *
  *   META  uvar count; per entry uvar key length, key ([a-z0-9_], 1..31
  *         bytes), uvar value length (0..255), value (text, no control
@@ -52,6 +49,7 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_io.h"
 #include "libnn/nn_spec.h"
+#include "container.h"
 #include "qmodel.h"
 
 #define IOTC_VERSION 1
@@ -64,11 +62,10 @@
 #define IOTC_MAX_FILE_BYTES ((uint64_t)1 << 30)
 #define IOTC_MAX_TOTAL_WEIGHTS ((uint64_t)1 << 28)
 
-typedef struct {
-    char tag[5];     /* NUL-terminated                        */
-    uint64_t offset; /* of the section header in the file     */
-    uint64_t bytes;  /* header, payload and CRC               */
-} iotc_section;
+typedef ctr_section iotc_section;
+
+/* The container's header of a .iotc file (magic, version, messages). */
+extern const ctr_format IOTC_FORMAT;
 
 typedef struct {
     qm_model m;
@@ -118,12 +115,5 @@ nn_status iotc_load(iotc_model *f, const char *path, nn_error *err);
  * loader require it (qm_model_validate does not check it); models from the
  * quantizer satisfy it by construction (quantize.h). */
 nn_status iotc_check_accumulators(const qm_model *m, nn_error *err);
-
-/* Splits a file framed as above (magic of 8 bytes, e.g. IOTC_MAGIC or the
- * checkpoint's "IOTCNNCK") into its sections, checking every length and
- * CRC; does not look inside payloads. *version receives the header's. */
-nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path, const char *magic,
-                             uint32_t *version, iotc_section *secs, int max_secs, int *n_secs,
-                             nn_error *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* iotc_common.c - .iotc model struct, metadata and section framing. */
+/* iotc_common.c - .iotc model struct, metadata and validity rules. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,11 @@
 
 #include "iotc.h"
 #include "iotc_internal.h"
+
+/* magic, version, name, what to do with an older file, no magic hint */
+const ctr_format IOTC_FORMAT = {IOTC_MAGIC, IOTC_VERSION, ".iotc",
+                                "unsupported old version; quantize the float checkpoint again",
+                                NULL};
 
 void iotc_init(iotc_model *f)
 {
@@ -83,91 +88,6 @@ const char *iotc_get_meta(const iotc_model *f, const char *key)
         if (strcmp(f->meta_key[i], key) == 0)
             return f->meta_value[i];
     return NULL;
-}
-
-/* Tags are four of [A-Z0-9]: anything else is corruption. */
-static int tag_valid(const uint8_t *t)
-{
-    for (int k = 0; k < 4; k++)
-        if (!((t[k] >= 'A' && t[k] <= 'Z') || (t[k] >= '0' && t[k] <= '9')))
-            return 0;
-    return 1;
-}
-
-nn_status iotc_scan_sections(const uint8_t *data, size_t len, const char *path, const char *magic,
-                             uint32_t *version, iotc_section *secs, int max_secs, int *n_secs,
-                             nn_error *err)
-{
-    *n_secs = 0;
-    nn_rbuf r;
-    nn_rbuf_init(&r, data, len, 0, path, "header");
-    const uint8_t *m;
-    nn_status st = nn_rbuf_view(&r, &m, 8, "magic", err);
-    if (st != NN_OK)
-        return st;
-    if (memcmp(m, magic, 8) != 0)
-        return nn_rbuf_errorf(&r, 0, err, NN_ERR_FORMAT, "bad magic (expected \"%.8s\")", magic);
-    uint32_t count;
-    if ((st = nn_rbuf_u32(&r, version, "version", err)) != NN_OK ||
-        (st = nn_rbuf_u32(&r, &count, "section count", err)) != NN_OK)
-        return st;
-    if ((uint64_t)count * 16u > nn_rbuf_left(&r) || count > (uint32_t)max_secs)
-        return nn_rbuf_errorf(&r, 12, err, NN_ERR_FORMAT,
-                              "%lu sections cannot fit in the %zu bytes that follow (at most %d; "
-                              "truncated or corrupt file)",
-                              (unsigned long)count, nn_rbuf_left(&r), max_secs);
-    char what[48];
-    for (uint32_t s = 0; s < count; s++) {
-        uint64_t hdr = nn_rbuf_offset(&r);
-        snprintf(what, sizeof what, "section %lu", (unsigned long)s);
-        r.what = what;
-        const uint8_t *tag;
-        if ((st = nn_rbuf_view(&r, &tag, 4, "section tag", err)) != NN_OK)
-            return st;
-        if (!tag_valid(tag))
-            return nn_rbuf_errorf(&r, hdr, err, NN_ERR_FORMAT,
-                                  "invalid section tag %02x %02x %02x %02x (corrupt file)", tag[0],
-                                  tag[1], tag[2], tag[3]);
-        snprintf(what, sizeof what, "section %.4s", (const char *)tag);
-        uint64_t plen;
-        if ((st = nn_rbuf_u64(&r, &plen, "section length", err)) != NN_OK)
-            return st;
-        if (nn_rbuf_left(&r) < 4 || plen > nn_rbuf_left(&r) - 4)
-            return nn_rbuf_errorf(&r, hdr + 4, err, NN_ERR_FORMAT,
-                                  "length %llu exceeds the %zu bytes left for payload and CRC "
-                                  "(truncated or corrupt file)",
-                                  (unsigned long long)plen,
-                                  nn_rbuf_left(&r) >= 4 ? nn_rbuf_left(&r) - 4 : 0);
-        uint64_t poff = nn_rbuf_offset(&r);
-        (void)nn_rbuf_skip(&r, (size_t)plen, "payload", err); /* fits: checked above */
-        uint32_t crc;
-        if ((st = nn_rbuf_u32(&r, &crc, "CRC32", err)) != NN_OK)
-            return st;
-        uint32_t got = nn_crc32(tag, (size_t)plen + 12);
-        if (crc != got)
-            return nn_rbuf_errorf(&r, poff + plen, err, NN_ERR_FORMAT,
-                                  "CRC32 mismatch (stored %08lx, computed %08lx over the section "
-                                  "header and %llu payload bytes at offset %llu): the file is "
-                                  "corrupt",
-                                  (unsigned long)crc, (unsigned long)got, (unsigned long long)plen,
-                                  (unsigned long long)poff);
-        iotc_section *sec = &secs[*n_secs];
-        memcpy(sec->tag, tag, 4);
-        sec->tag[4] = '\0';
-        sec->offset = hdr;
-        sec->bytes = plen + 16;
-        for (int k = 0; k < *n_secs; k++)
-            if (strcmp(secs[k].tag, sec->tag) == 0)
-                return nn_rbuf_errorf(&r, hdr, err, NN_ERR_FORMAT,
-                                      "duplicate section (the first is at offset %llu)",
-                                      (unsigned long long)secs[k].offset);
-        (*n_secs)++;
-    }
-    r.what = "end of file";
-    if (nn_rbuf_left(&r) != 0)
-        return nn_rbuf_errorf(&r, nn_rbuf_offset(&r), err, NN_ERR_FORMAT,
-                              "%zu bytes after the last section (corrupt file)", nn_rbuf_left(&r));
-    return NN_OK;
 }
 
 nn_status iotc_check_accumulators(const qm_model *m, nn_error *err)

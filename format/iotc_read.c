@@ -17,44 +17,12 @@
 #include "qparams.h"
 #include "wcodec.h"
 
-#define RD(call)                                                                                   \
-    do {                                                                                           \
-        nn_status st_ = (call);                                                                    \
-        if (st_ != NN_OK)                                                                          \
-            return st_;                                                                            \
-    } while (0)
-#define CHECK(cond, off, ...)                                                                      \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            return nn_rbuf_errorf(r, (off), err, NN_ERR_FORMAT, __VA_ARGS__);                      \
-    } while (0)
-
-typedef struct {
-    const uint8_t *payload;
-    size_t len;
-    uint64_t off; /* file offset of the payload */
-} payload;
-
-static void open_payload(nn_rbuf *r, const payload *p, const char *path, char *what, size_t cap,
-                         const char *tag)
-{
-    snprintf(what, cap, "section %s", tag);
-    nn_rbuf_init(r, p->payload, p->len, p->off, path, what);
-}
-
-static nn_status end_of_payload(const nn_rbuf *r, nn_error *err)
-{
-    CHECK(nn_rbuf_left(r) == 0, nn_rbuf_offset(r), "%zu unexpected bytes at the end of the section",
-          nn_rbuf_left(r));
-    return NN_OK;
-}
-
 static nn_status get_int(nn_rbuf *r, int *v, int lo, int hi, const char *field, nn_error *err)
 {
     uint64_t off = nn_rbuf_offset(r), u;
-    RD(qio_get_uvar(r, &u, UINT64_MAX, field, err));
-    CHECK(u >= (uint64_t)lo && u <= (uint64_t)hi, off, "%s = %llu, must be in [%d, %d]", field,
-          (unsigned long long)u, lo, hi);
+    CTR_TRY(qio_get_uvar(r, &u, UINT64_MAX, field, err));
+    CTR_CHECK(u >= (uint64_t)lo && u <= (uint64_t)hi, off, "%s = %llu, must be in [%d, %d]", field,
+              (unsigned long long)u, lo, hi);
     *v = (int)u;
     return NN_OK;
 }
@@ -62,8 +30,8 @@ static nn_status get_int(nn_rbuf *r, int *v, int lo, int hi, const char *field, 
 static nn_status get_scale(nn_rbuf *r, float *v, const char *field, nn_error *err)
 {
     uint64_t off = nn_rbuf_offset(r);
-    RD(nn_rbuf_f32(r, v, field, err));
-    CHECK(isfinite(*v) && *v > 0, off, "%s = %g, must be finite and > 0", field, (double)*v);
+    CTR_TRY(nn_rbuf_f32(r, v, field, err));
+    CTR_CHECK(isfinite(*v) && *v > 0, off, "%s = %g, must be finite and > 0", field, (double)*v);
     return NN_OK;
 }
 
@@ -83,8 +51,8 @@ static nn_status get_u8(nn_rbuf *r, int *v, int hi, const char *field, nn_error 
 {
     uint64_t off = nn_rbuf_offset(r);
     uint8_t b;
-    RD(nn_rbuf_u8(r, &b, field, err));
-    CHECK(b <= hi, off, "%s = %d, must be at most %d", field, b, hi);
+    CTR_TRY(nn_rbuf_u8(r, &b, field, err));
+    CTR_CHECK(b <= hi, off, "%s = %d, must be at most %d", field, b, hi);
     *v = b;
     return NN_OK;
 }
@@ -92,27 +60,27 @@ static nn_status get_u8(nn_rbuf *r, int *v, int hi, const char *field, nn_error 
 static nn_status decode_meta(nn_rbuf *r, iotc_model *f, nn_error *err)
 {
     int n;
-    RD(get_int(r, &n, 0, IOTC_MAX_META, "metadata count", err));
+    CTR_TRY(get_int(r, &n, 0, IOTC_MAX_META, "metadata count", err));
     for (int i = 0; i < n; i++) {
         int kl, vl;
         uint64_t off = nn_rbuf_offset(r);
-        RD(get_int(r, &kl, 1, IOTC_NAME_MAX - 1, "metadata key length", err));
-        RD(nn_rbuf_bytes(r, f->meta_key[i], (size_t)kl, "metadata key", err));
+        CTR_TRY(get_int(r, &kl, 1, IOTC_NAME_MAX - 1, "metadata key length", err));
+        CTR_TRY(nn_rbuf_bytes(r, f->meta_key[i], (size_t)kl, "metadata key", err));
         f->meta_key[i][kl] = '\0';
-        CHECK(iotc_valid_meta_key(f->meta_key[i], (size_t)kl), off,
-              "metadata key %d is not made of [a-z0-9_]", i);
+        CTR_CHECK(iotc_valid_meta_key(f->meta_key[i], (size_t)kl), off,
+                  "metadata key %d is not made of [a-z0-9_]", i);
         for (int k = 0; k < i; k++)
-            CHECK(strcmp(f->meta_key[k], f->meta_key[i]) != 0, off, "duplicate metadata key %s",
-                  f->meta_key[i]);
+            CTR_CHECK(strcmp(f->meta_key[k], f->meta_key[i]) != 0, off, "duplicate metadata key %s",
+                      f->meta_key[i]);
         off = nn_rbuf_offset(r);
-        RD(get_int(r, &vl, 0, 255, "metadata value length", err));
-        RD(nn_rbuf_bytes(r, f->meta_value[i], (size_t)vl, "metadata value", err));
+        CTR_TRY(get_int(r, &vl, 0, 255, "metadata value length", err));
+        CTR_TRY(nn_rbuf_bytes(r, f->meta_value[i], (size_t)vl, "metadata value", err));
         f->meta_value[i][vl] = '\0';
-        CHECK(iotc_valid_meta_value(f->meta_value[i], (size_t)vl), off,
-              "metadata %s has control characters", f->meta_key[i]);
+        CTR_CHECK(iotc_valid_meta_value(f->meta_value[i], (size_t)vl), off,
+                  "metadata %s has control characters", f->meta_key[i]);
     }
     f->n_meta = n;
-    return end_of_payload(r, err);
+    return ctr_end_of_payload(r, err);
 }
 
 /* INPT up to the table; *lut_at receives the table's position (stored mode)
@@ -120,30 +88,30 @@ static nn_status decode_meta(nn_rbuf *r, iotc_model *f, nn_error *err)
 static nn_status decode_input(nn_rbuf *r, iotc_model *f, const uint8_t **lut, nn_error *err)
 {
     qm_model *m = &f->m;
-    RD(get_int(r, &m->in_c, 1, QM_MAX_CHANNELS_IN, "in_c", err));
-    RD(get_int(r, &m->in_h, 1, IOTC_DIM_MAX, "in_h", err));
-    RD(get_int(r, &m->in_w, 1, IOTC_DIM_MAX, "in_w", err));
-    RD(get_int(r, &m->num_classes, 1, IOTC_CLASSES_MAX, "num_classes", err));
-    RD(get_scale(r, &m->in.scale, "input scale", err));
+    CTR_TRY(get_int(r, &m->in_c, 1, QM_MAX_CHANNELS_IN, "in_c", err));
+    CTR_TRY(get_int(r, &m->in_h, 1, IOTC_DIM_MAX, "in_h", err));
+    CTR_TRY(get_int(r, &m->in_w, 1, IOTC_DIM_MAX, "in_w", err));
+    CTR_TRY(get_int(r, &m->num_classes, 1, IOTC_CLASSES_MAX, "num_classes", err));
+    CTR_TRY(get_scale(r, &m->in.scale, "input scale", err));
     int64_t z;
-    RD(qio_get_svar(r, &z, -128, 127, "input zero point", err));
+    CTR_TRY(qio_get_svar(r, &z, -128, 127, "input zero point", err));
     m->in.zero = (int32_t)z;
     for (int k = 0; k < 2; k++) {
         float *v = k ? f->std : f->mean;
         for (int c = 0; c < m->in_c; c++) {
             uint64_t off = nn_rbuf_offset(r);
-            RD(nn_rbuf_f32(r, &v[c], k ? "std" : "mean", err));
-            CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off,
-                  "normalization %s[%d] = %g, must be %s", k ? "std" : "mean", c, (double)v[c],
-                  k ? "finite and > 0" : "finite");
+            CTR_TRY(nn_rbuf_f32(r, &v[c], k ? "std" : "mean", err));
+            CTR_CHECK(isfinite(v[c]) && (k == 0 || v[c] > 0), off,
+                      "normalization %s[%d] = %g, must be %s", k ? "std" : "mean", c, (double)v[c],
+                      k ? "finite and > 0" : "finite");
         }
     }
     int mode;
-    RD(get_u8(r, &mode, IOTC_LUT_DERIVED, "input table mode", err));
+    CTR_TRY(get_u8(r, &mode, IOTC_LUT_DERIVED, "input table mode", err));
     *lut = NULL;
     if (mode == IOTC_LUT_STORED)
-        RD(nn_rbuf_view(r, lut, (size_t)m->in_c * 256, "input table", err));
-    return end_of_payload(r, err);
+        CTR_TRY(nn_rbuf_view(r, lut, (size_t)m->in_c * 256, "input table", err));
+    return ctr_end_of_payload(r, err);
 }
 
 static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
@@ -152,71 +120,71 @@ static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     memset(op, 0, sizeof *op);
     uint64_t off = nn_rbuf_offset(r);
     int t;
-    RD(get_u8(r, &t, 255, "op type", err));
-    CHECK(qm_op_type_name((qm_op_type)t) != NULL, off, "op %d: unknown op type code %d", i, t);
+    CTR_TRY(get_u8(r, &t, 255, "op type", err));
+    CTR_CHECK(qm_op_type_name((qm_op_type)t) != NULL, off, "op %d: unknown op type code %d", i, t);
     op->type = (qm_op_type)t;
     int v;
-    RD(get_int(r, &v, 0, i, "op input", err));
+    CTR_TRY(get_int(r, &v, 0, i, "op input", err));
     op->input = v - 1;
     op->input2 = QM_INPUT;
     if (op->type == QM_ADD) {
-        RD(get_int(r, &v, 0, i, "op input2", err));
+        CTR_TRY(get_int(r, &v, 0, i, "op input2", err));
         op->input2 = v - 1;
     }
     int *dims[6] = {&op->in_c, &op->in_h, &op->in_w, &op->out_c, &op->out_h, &op->out_w};
     for (int k = 0; k < 6; k++)
-        RD(get_int(r, dims[k], 1, IOTC_DIM_MAX, "op dimension", err));
+        CTR_TRY(get_int(r, dims[k], 1, IOTC_DIM_MAX, "op dimension", err));
     if (iotc_has_window(op->type)) {
-        RD(get_int(r, &op->kernel, 1, 64, "kernel", err));
-        RD(get_int(r, &op->stride, 1, 64, "stride", err));
-        RD(get_int(r, &op->pad, 0, 63, "pad", err));
+        CTR_TRY(get_int(r, &op->kernel, 1, 64, "kernel", err));
+        CTR_TRY(get_int(r, &op->stride, 1, 64, "stride", err));
+        CTR_TRY(get_int(r, &op->pad, 0, 63, "pad", err));
     }
-    RD(get_u8(r, &op->relu, 1, "relu flag", err));
+    CTR_TRY(get_u8(r, &op->relu, 1, "relu flag", err));
     const uint64_t scale_off = nn_rbuf_offset(r); /* checked once the name is known */
-    RD(nn_rbuf_f32(r, &op->out.scale, "output scale", err));
+    CTR_TRY(nn_rbuf_f32(r, &op->out.scale, "output scale", err));
     int64_t z;
-    RD(qio_get_svar(r, &z, -128, 127, "output zero point", err));
+    CTR_TRY(qio_get_svar(r, &z, -128, 127, "output zero point", err));
     op->out.zero = (int32_t)z;
     if (iotc_is_weighted(op->type)) {
         off = nn_rbuf_offset(r);
-        RD(get_u8(r, &op->weight_bits, 8, "weight bits", err));
-        CHECK(op->weight_bits == 8 || op->weight_bits == 4, off, "op %d: weight bits %d", i,
-              op->weight_bits);
+        CTR_TRY(get_u8(r, &op->weight_bits, 8, "weight bits", err));
+        CTR_CHECK(op->weight_bits == 8 || op->weight_bits == 4, off, "op %d: weight bits %d", i,
+                  op->weight_bits);
     }
     if (op->type == QM_ADD) {
         /* (the name comes later in the record: the index names the op) */
         char field[64];
         for (int k = 0; k < 2; k++) {
             snprintf(field, sizeof field, "op %d (add): multiplier[%d]", i, k);
-            RD(get_int(r, &op->add_mult[k], 0, INT32_MAX, field, err));
+            CTR_TRY(get_int(r, &op->add_mult[k], 0, INT32_MAX, field, err));
         }
         snprintf(field, sizeof field, "op %d (add): shift", i);
-        RD(get_int(r, &op->add_shift, 1, 62, field, err));
+        CTR_TRY(get_int(r, &op->add_shift, 1, 62, field, err));
     }
     int64_t src;
-    RD(qio_get_svar(r, &src, -1, NN_MAX_LAYERS - 1, "source layer", err));
+    CTR_TRY(qio_get_svar(r, &src, -1, NN_MAX_LAYERS - 1, "source layer", err));
     f->src_layer[i] = (int)src;
     int nl;
     off = nn_rbuf_offset(r);
-    RD(get_u8(r, &nl, IOTC_NAME_MAX - 1, "name length", err));
-    RD(nn_rbuf_bytes(r, f->name[i], (size_t)nl, "name", err));
+    CTR_TRY(get_u8(r, &nl, IOTC_NAME_MAX - 1, "name length", err));
+    CTR_TRY(nn_rbuf_bytes(r, f->name[i], (size_t)nl, "name", err));
     f->name[i][nl] = '\0';
-    CHECK(iotc_valid_name(f->name[i], (size_t)nl), off, "op %d: name is not made of [A-Za-z0-9_.-]",
-          i);
+    CTR_CHECK(iotc_valid_name(f->name[i], (size_t)nl), off,
+              "op %d: name is not made of [A-Za-z0-9_.-]", i);
     char label[80];
-    CHECK(isfinite(op->out.scale) && op->out.scale > 0, scale_off,
-          "%s: output scale = %g, must be finite and > 0", op_label(label, sizeof label, f, i),
-          (double)op->out.scale);
+    CTR_CHECK(isfinite(op->out.scale) && op->out.scale > 0, scale_off,
+              "%s: output scale = %g, must be finite and > 0", op_label(label, sizeof label, f, i),
+              (double)op->out.scale);
     return NN_OK;
 }
 
 static nn_status decode_graph(nn_rbuf *r, iotc_model *f, nn_error *err)
 {
-    RD(get_int(r, &f->m.n_ops, 1, QM_MAX_OPS, "op count", err));
+    CTR_TRY(get_int(r, &f->m.n_ops, 1, QM_MAX_OPS, "op count", err));
     uint64_t total = 0;
     for (int i = 0; i < f->m.n_ops; i++) {
         uint64_t off = nn_rbuf_offset(r);
-        RD(decode_op(r, f, i, err));
+        CTR_TRY(decode_op(r, f, i, err));
         const qm_op *op = &f->m.ops[i];
         /* Bound the weights before qm_model_alloc sizes anything. */
         uint64_t n = 0;
@@ -225,10 +193,10 @@ static nn_status decode_graph(nn_rbuf *r, iotc_model *f, nn_error *err)
         else if (op->type == QM_DENSE)
             n = (uint64_t)op->out_c * op->in_c * op->in_h * op->in_w;
         total += n;
-        CHECK(n <= WC_MAX_WEIGHTS && total <= IOTC_MAX_TOTAL_WEIGHTS, off,
-              "op %d: %llu weights exceed what a .iotc file holds", i, (unsigned long long)n);
+        CTR_CHECK(n <= WC_MAX_WEIGHTS && total <= IOTC_MAX_TOTAL_WEIGHTS, off,
+                  "op %d: %llu weights exceed what a .iotc file holds", i, (unsigned long long)n);
     }
-    return end_of_payload(r, err);
+    return ctr_end_of_payload(r, err);
 }
 
 static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
@@ -240,64 +208,65 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     op_label(label, sizeof label, f, i);
     uint64_t off = nn_rbuf_offset(r);
     int flags;
-    RD(get_u8(r, &flags, 255, "flags", err));
-    CHECK((flags & ~(int)(IOTC_L_SCALES16 | IOTC_L_REQUANT)) == 0, off, "unknown flags %02x",
-          flags);
+    CTR_TRY(get_u8(r, &flags, 255, "flags", err));
+    CTR_CHECK((flags & ~(int)(IOTC_L_SCALES16 | IOTC_L_REQUANT)) == 0, off, "unknown flags %02x",
+              flags);
     for (int o = 0; o < op->out_c; o++) {
         off = nn_rbuf_offset(r);
         uint32_t bits;
         if (flags & IOTC_L_SCALES16) {
             uint8_t b[2];
-            RD(nn_rbuf_bytes(r, b, 2, "weight scale", err));
+            CTR_TRY(nn_rbuf_bytes(r, b, 2, "weight scale", err));
             bits = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 24;
         } else {
-            RD(nn_rbuf_u32(r, &bits, "weight scale", err));
+            CTR_TRY(nn_rbuf_u32(r, &bits, "weight scale", err));
         }
         memcpy(&op->w_scale[o], &bits, 4);
-        CHECK(isfinite(op->w_scale[o]) && op->w_scale[o] > 0, off,
-              "%s: weight scale[%d] = %g, must be finite and > 0", label, o,
-              (double)op->w_scale[o]);
+        CTR_CHECK(isfinite(op->w_scale[o]) && op->w_scale[o] > 0, off,
+                  "%s: weight scale[%d] = %g, must be finite and > 0", label, o,
+                  (double)op->w_scale[o]);
     }
     for (int o = 0; o < op->out_c; o++) {
         int64_t b;
-        RD(qio_get_svar(r, &b, INT32_MIN, INT32_MAX, "bias", err));
+        CTR_TRY(qio_get_svar(r, &b, INT32_MIN, INT32_MAX, "bias", err));
         op->bias[o] = (int32_t)b;
     }
     if (flags & IOTC_L_REQUANT) {
         for (int o = 0; o < op->out_c; o++) {
             off = nn_rbuf_offset(r);
             uint32_t u;
-            RD(nn_rbuf_u32(r, &u, "multiplier", err));
-            CHECK(u >= (1u << 30) && u < (1u << 31), off,
-                  "%s: multiplier[%d] = %lu, must be in [2^30, 2^31)", label, o,
-                  (unsigned long)u);
+            CTR_TRY(nn_rbuf_u32(r, &u, "multiplier", err));
+            CTR_CHECK(u >= (1u << 30) && u < (1u << 31), off,
+                      "%s: multiplier[%d] = %lu, must be in [2^30, 2^31)", label, o,
+                      (unsigned long)u);
             op->mult[o] = (int32_t)u;
         }
         for (int o = 0; o < op->out_c; o++) {
             int s;
             off = nn_rbuf_offset(r);
-            RD(get_u8(r, &s, 62, "shift", err));
-            CHECK(s >= 1, off, "%s: shift[%d] = 0, must be in [1, 62]", label, o);
+            CTR_TRY(get_u8(r, &s, 62, "shift", err));
+            CTR_CHECK(s >= 1, off, "%s: shift[%d] = 0, must be in [1, 62]", label, o);
             op->shift[o] = (int8_t)s;
         }
     } else {
         for (int o = 0; o < op->out_c; o++) {
             int32_t mult, shift;
-            CHECK(qp_requant(in_s, op->w_scale[o], op->out.scale, &mult, &shift) == NN_OK, r->base,
-                  "%s: multiplier[%d] = input scale %g * weight scale %g / output scale %g is "
-                  "outside [2^-32, 2^30)",
-                  label, o, (double)in_s, (double)op->w_scale[o], (double)op->out.scale);
+            CTR_CHECK(qp_requant(in_s, op->w_scale[o], op->out.scale, &mult, &shift) == NN_OK,
+                      r->base,
+                      "%s: multiplier[%d] = input scale %g * weight scale %g / output scale %g is "
+                      "outside [2^-32, 2^30)",
+                      label, o, (double)in_s, (double)op->w_scale[o], (double)op->out.scale);
             op->mult[o] = mult;
             op->shift[o] = (int8_t)shift;
         }
     }
     off = nn_rbuf_offset(r);
     int e;
-    RD(get_u8(r, &e, WC_COUNT - 1, "weight encoding", err));
+    CTR_TRY(get_u8(r, &e, WC_COUNT - 1, "weight encoding", err));
     f->encoding[i] = e;
-    RD(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c, op->weight_bits,
-                 err));
-    return end_of_payload(r, err);
+    CTR_TRY(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c,
+                      op->weight_bits, err));
+    return ctr_end_of_payload(r, err);
 }
 
 /* "Lnnn" with nnn the decimal index of a weighted op -> that index, else -1
@@ -315,16 +284,9 @@ static int layer_tag(const char *tag, const qm_model *m)
     return i < m->n_ops && iotc_is_weighted(m->ops[i].type) ? i : -2;
 }
 
-static const payload *find(const iotc_model *f, const uint8_t *data, const char *tag, payload *p)
+static const ctr_section *find(const iotc_model *f, const char *tag)
 {
-    for (int s = 0; s < f->n_sections; s++)
-        if (strcmp(f->sections[s].tag, tag) == 0) {
-            p->off = f->sections[s].offset + 12;
-            p->len = (size_t)(f->sections[s].bytes - 16);
-            p->payload = data + p->off;
-            return p;
-        }
-    return NULL;
+    return ctr_find(f->sections, f->n_sections, tag);
 }
 
 /* Before anything is allocated: each conv2d / dense op has its Lnnn
@@ -342,18 +304,18 @@ static nn_status check_layer_sections(const iotc_model *f, const uint8_t *data, 
             continue;
         char tag[16], what[48];
         snprintf(tag, sizeof tag, "L%03d", i);
-        payload p;
-        if (!find(f, data, tag, &p))
+        const ctr_section *p = find(f, tag);
+        if (!p)
             return nn_rbuf_errorf(hr, 12, err, NN_ERR_FORMAT, "op %d (%s) has no weight section %s",
                                   i, qm_op_type_name(op->type), tag);
         const uint64_t need = 2 + 3 * (uint64_t)op->out_c;
-        if (p.len < need) {
+        if (ctr_payload_bytes(p) < need) {
             nn_rbuf r;
-            open_payload(&r, &p, path, what, sizeof what, tag);
-            return nn_rbuf_errorf(&r, p.off, err, NN_ERR_FORMAT,
+            ctr_open(&r, data, p, path, what, sizeof what);
+            return nn_rbuf_errorf(&r, r.base, err, NN_ERR_FORMAT,
                                   "%zu bytes cannot hold the %d channels of op %d (%s): at least "
                                   "%llu needed",
-                                  p.len, op->out_c, i, qm_op_type_name(op->type),
+                                  r.len, op->out_c, i, qm_op_type_name(op->type),
                                   (unsigned long long)need);
         }
     }
@@ -363,39 +325,33 @@ static nn_status check_layer_sections(const iotc_model *f, const uint8_t *data, 
 static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, const char *path,
                             nn_error *err)
 {
-    uint32_t version;
-    RD(iotc_scan_sections(data, len, path, IOTC_MAGIC, &version, f->sections, IOTC_MAX_SECTIONS,
-                          &f->n_sections, err));
+    CTR_TRY(ctr_scan(data, len, path, &IOTC_FORMAT, f->sections, IOTC_MAX_SECTIONS, &f->n_sections,
+                     err));
     f->file_bytes = len;
     nn_rbuf hr;
     nn_rbuf_init(&hr, data, len, 0, path, "header");
-    if (version != IOTC_VERSION)
-        return nn_rbuf_errorf(&hr, 8, err, NN_ERR_FORMAT,
-                              ".iotc version %lu, this build reads "
-                              "version %d",
-                              (unsigned long)version, IOTC_VERSION);
     char what[48];
     nn_rbuf rb, *r = &rb;
-    payload p;
-    if (find(f, data, "META", &p)) {
-        open_payload(r, &p, path, what, sizeof what, "META");
-        RD(decode_meta(r, f, err));
+    const ctr_section *p = find(f, "META");
+    if (p) {
+        ctr_open(r, data, p, path, what, sizeof what);
+        CTR_TRY(decode_meta(r, f, err));
     }
     const uint8_t *lut = NULL;
-    if (!find(f, data, "INPT", &p))
-        return nn_rbuf_errorf(&hr, 12, err, NN_ERR_FORMAT, "required section INPT is missing");
-    open_payload(r, &p, path, what, sizeof what, "INPT");
-    RD(decode_input(r, f, &lut, err));
-    if (!find(f, data, "GRPH", &p))
-        return nn_rbuf_errorf(&hr, 12, err, NN_ERR_FORMAT, "required section GRPH is missing");
-    open_payload(r, &p, path, what, sizeof what, "GRPH");
-    RD(decode_graph(r, f, err));
-    RD(check_layer_sections(f, data, path, &hr, err));
+    if (!(p = find(f, "INPT")))
+        return ctr_missing(path, len, "INPT", err);
+    ctr_open(r, data, p, path, what, sizeof what);
+    CTR_TRY(decode_input(r, f, &lut, err));
+    if (!(p = find(f, "GRPH")))
+        return ctr_missing(path, len, "GRPH", err);
+    ctr_open(r, data, p, path, what, sizeof what);
+    CTR_TRY(decode_graph(r, f, err));
+    CTR_TRY(check_layer_sections(f, data, path, &hr, err));
     /* The shapes chain: qm_model_alloc checks it before allocating. */
     nn_error aerr = {{0}};
     nn_status st = qm_model_alloc(&f->m, &aerr);
     if (st != NN_OK)
-        return nn_rbuf_errorf(r, p.off, err, st == NN_ERR_NOMEM ? st : NN_ERR_FORMAT, "%s",
+        return nn_rbuf_errorf(r, r->base, err, st == NN_ERR_NOMEM ? st : NN_ERR_FORMAT, "%s",
                               aerr.msg);
     if (lut)
         memcpy(f->m.input_lut, lut, (size_t)f->m.in_c * 256);
@@ -407,7 +363,7 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         qm_qparams in = op->input == QM_INPUT ? f->m.in : f->m.ops[op->input].out;
         if (iotc_is_pool(op->type) &&
             (memcmp(&in.scale, &op->out.scale, sizeof in.scale) != 0 || in.zero != op->out.zero))
-            return nn_rbuf_errorf(r, p.off, err, NN_ERR_FORMAT,
+            return nn_rbuf_errorf(r, r->base, err, NN_ERR_FORMAT,
                                   "op %d (%s): output quantization differs from its input's", i,
                                   qm_op_type_name(op->type));
     }
@@ -421,18 +377,16 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         if (i == -2)
             return nn_rbuf_errorf(&hr, f->sections[s].offset, err, NN_ERR_FORMAT,
                                   "section %s names no conv2d or dense op", tag);
-        find(f, data, tag, &p);
-        open_payload(r, &p, path, what, sizeof what, tag);
-        RD(decode_layer(r, f, i, err));
+        ctr_open(r, data, &f->sections[s], path, what, sizeof what);
+        CTR_TRY(decode_layer(r, f, i, err));
         f->op_bytes[i] = f->sections[s].bytes;
     }
     st = qm_model_validate(&f->m, &aerr);
     if (st == NN_OK)
         st = iotc_check_accumulators(&f->m, &aerr);
     if (st != NN_OK) {
-        find(f, data, "GRPH", &p);
-        open_payload(r, &p, path, what, sizeof what, "GRPH");
-        return nn_rbuf_errorf(r, p.off, err, NN_ERR_FORMAT, "%s", aerr.msg);
+        ctr_open(r, data, find(f, "GRPH"), path, what, sizeof what);
+        return nn_rbuf_errorf(r, r->base, err, NN_ERR_FORMAT, "%s", aerr.msg);
     }
     return NN_OK;
 }

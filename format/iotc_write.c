@@ -10,28 +10,14 @@
 #include "qparams.h"
 #include "wcodec.h"
 
-/* Starts a section; returns the payload's first byte position. */
-static size_t section_begin(nn_wbuf *w, const char *tag)
+/* Ends a section with the container, recording it in f->sections. */
+static void section_end(iotc_model *f, nn_wbuf *w, size_t start)
 {
-    nn_wbuf_bytes(w, tag, 4);
-    nn_wbuf_u64(w, 0); /* length, patched by section_end */
-    return w->len;
-}
-
-static void section_end(iotc_model *f, nn_wbuf *w, size_t start, const char *tag)
-{
-    if (w->failed)
-        return;
-    size_t n = w->len - start;
-    nn_wbuf_set_u64(w, start - 8, (uint64_t)n);
-    nn_wbuf_u32(w, nn_crc32(w->data + start - 12, n + 12));
-    if (f->n_sections < IOTC_MAX_SECTIONS) {
-        iotc_section *s = &f->sections[f->n_sections++];
-        memcpy(s->tag, tag, 4);
-        s->tag[4] = '\0';
-        s->offset = start - 12;
-        s->bytes = n + 16;
-    }
+    ctr_section s;
+    s.bytes = 0;
+    ctr_section_end(w, start, &s);
+    if (s.bytes && f->n_sections < IOTC_MAX_SECTIONS)
+        f->sections[f->n_sections++] = s;
 }
 
 static float tensor_scale(const qm_model *m, int t)
@@ -203,27 +189,25 @@ nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)
     for (int i = 0; i < m->n_ops; i++)
         n_weighted += iotc_is_weighted(m->ops[i].type);
     size_t start = out->len;
-    nn_wbuf_bytes(out, IOTC_MAGIC, 8);
-    nn_wbuf_u32(out, IOTC_VERSION);
-    nn_wbuf_u32(out, (uint32_t)(3 + n_weighted));
+    ctr_put_header(out, &IOTC_FORMAT, (uint32_t)(3 + n_weighted));
 
-    size_t at = section_begin(out, "META");
+    size_t at = ctr_section_begin(out, "META");
     put_meta(out, f);
-    section_end(f, out, at, "META");
-    at = section_begin(out, "INPT");
+    section_end(f, out, at);
+    at = ctr_section_begin(out, "INPT");
     put_input(out, f);
-    section_end(f, out, at, "INPT");
-    at = section_begin(out, "GRPH");
+    section_end(f, out, at);
+    at = ctr_section_begin(out, "GRPH");
     put_graph(out, f);
-    section_end(f, out, at, "GRPH");
+    section_end(f, out, at);
     for (int i = 0; i < m->n_ops; i++) {
         if (!iotc_is_weighted(m->ops[i].type))
             continue;
         char tag[5] = {'L', (char)('0' + i / 100), (char)('0' + i / 10 % 10), (char)('0' + i % 10),
                        '\0'}; /* i < QM_MAX_OPS = 256 */
-        at = section_begin(out, tag);
+        at = ctr_section_begin(out, tag);
         f->encoding[i] = put_layer(out, m, i);
-        section_end(f, out, at, tag);
+        section_end(f, out, at);
         f->op_bytes[i] = out->len - at + 12; /* header 12 before at, CRC 4 in len */
     }
     /* Offsets relative to the file, not to whatever out held before. */
@@ -241,7 +225,7 @@ nn_status iotc_save(const char *path, iotc_model *f, nn_error *err)
     if (st != NN_OK)
         nn_error_prefix(err, "%s", path);
     else
-        st = nn_write_file_atomic(path, w.data, w.len, err);
+        st = ctr_write_file(path, &w, err);
     nn_wbuf_free(&w);
     return st;
 }

@@ -1,5 +1,5 @@
-/* fuzz_ckpt.c - the float checkpoint loader (libnn/nn_checkpoint.c:
- * nn_checkpoint_decode: framing, ARCH / PARM / STAT / OPTM / TRAN / CONF,
+/* fuzz_ckpt.c - the float checkpoint loader (format/ckpt_read.c, container.c:
+ * ckpt_decode: framing, ARCH / PARM / STAT / OPTM / TRAN / CONF,
  * nn_model_count / nn_model_build on the stored architecture, the
  * optimizer's own validation).
  *
@@ -7,7 +7,7 @@
  * section CRCs first. A checkpoint that loads must then
  *   - have consistent shapes (every size positive and the product of its
  *     dimensions);
- *   - save and load again (nn_checkpoint_save, atomic write to a private
+ *   - save and load again (ckpt_save, atomic write to a private
  *     folder) with every parameter, state value, moment, counter and the
  *     config text identical (bitwise: NaN payloads too);
  *   - run forward in inference mode through nn_exec on one image (when its
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_exec.h"
 #include "fz_util.h"
 
@@ -29,16 +29,16 @@ static int same_floats(const float *a, const float *b, size_t n)
     return n == 0 || memcmp(a, b, n * sizeof *a) == 0;
 }
 
-static void check_roundtrip(const nn_checkpoint *ck)
+static void check_roundtrip(const ckpt_file *ck)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/roundtrip.ckpt", fz_private_dir());
     nn_error err;
-    if (nn_checkpoint_save(path, &ck->model, ck->has_optim ? &ck->optim : NULL,
-                           ck->has_train ? &ck->train : NULL, ck->config_json, &err) != NN_OK)
+    if (ckpt_save(path, &ck->model, ck->has_optim ? &ck->optim : NULL,
+                  ck->has_train ? &ck->train : NULL, ck->config_json, &err) != NN_OK)
         fz_fail("saving a loaded checkpoint failed: %s", err.msg);
-    nn_checkpoint back;
-    if (nn_checkpoint_load(&back, path, &err) != NN_OK)
+    ckpt_file back;
+    if (ckpt_load(&back, path, &err) != NN_OK)
         fz_fail("a saved checkpoint does not load: %s", err.msg);
     const nn_model *a = &ck->model, *b = &back.model;
     if (a->n_params != b->n_params || a->n_state != b->n_state ||
@@ -55,7 +55,7 @@ static void check_roundtrip(const nn_checkpoint *ck)
         (!ck->config_json) != (!back.config_json) ||
         (ck->config_json && strcmp(ck->config_json, back.config_json)))
         fz_fail("checkpoint round trip: optimizer, counters or config differ");
-    nn_checkpoint_free(&back);
+    ckpt_free(&back);
 }
 
 /* What every user of a built model relies on: positive shapes whose
@@ -106,17 +106,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *buf = fz_framed_file(data, size, "model.ckpt", &ctrl, &n);
     if (!buf)
         return 0;
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
     memset(&err, 0, sizeof err);
-    if (nn_checkpoint_decode(&ck, buf, n, "fuzz.ckpt", &err) != NN_OK) {
+    if (ckpt_decode(&ck, buf, n, "fuzz.ckpt", &err) != NN_OK) {
         if (!err.msg[0] || ck.model.params || ck.config_json)
             fz_fail("a failed load must leave a message and an empty checkpoint");
     } else {
         check_shapes(&ck.model);
         check_roundtrip(&ck);
         run_forward(&ck.model, buf, n);
-        nn_checkpoint_free(&ck);
+        ckpt_free(&ck);
     }
     free(buf);
     return 0;

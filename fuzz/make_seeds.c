@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format/ckpt.h"
 #include "format/iotc.h"
-#include "quantize/quantize.h"
-#include "libnn/nn_checkpoint.h"
 #include "libnn/nn_io.h"
 #include "libnn/nn_rng.h"
+#include "quantize/quantize.h"
 #include "fz_gen.h"
 #include "fz_util.h"
 
@@ -202,7 +202,7 @@ static void ckpt_seed(const char *name, const nn_model *m, const nn_optim *o,
     if (fd < 0)
         die(name, strerror(errno));
     nn_error err;
-    if (nn_checkpoint_save(tmp, m, o, ts, config, &err) != NN_OK)
+    if (ckpt_save(tmp, m, o, ts, config, &err) != NN_OK)
         die(name, err.msg);
     uint8_t *data;
     size_t len;

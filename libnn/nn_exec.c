@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn_graph.h"
 #include "nn_layers.h"
 #include "nn_pool.h"
 
@@ -52,33 +53,17 @@ static nn_pool_dims pool_dims(const nn_node *nd)
                           nd->spec.stride};
 }
 
-/* A ReLU whose input is a conv, dense, batch-norm or add layer read by
- * nothing else runs in place on that layer's output, inside the same pass
- * (per image for conv and batch norm, while the image is in cache); its
- * backward becomes a mask on the shared gradient. Saves two passes over
- * memory and one activation buffer per ReLU. */
-static void plan_relu_fusion(nn_exec *ex)
+/* A ReLU that runs in place (nn_graph.h: its input is a conv, dense,
+ * batch-norm or add layer read by nothing else) is fused into that layer's
+ * pass (per image for conv and batch norm, while the image is in cache);
+ * its backward becomes a mask on the shared gradient. Saves two passes
+ * over memory and one activation buffer per ReLU. */
+static void plan_relu_fusion(nn_exec *ex, const nn_graph *g)
 {
-    const nn_model *m = ex->m;
-    int consumers[NN_MAX_LAYERS] = {0};
-    for (int i = 0; i < m->n_nodes; i++) {
-        const nn_layer_spec *l = &m->nodes[i].spec;
-        ex->nb[i].alias = -1;
-        if (l->input >= 0)
-            consumers[l->input]++;
-        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
-            consumers[l->input2]++;
-    }
-    for (int i = 0; i < m->n_nodes; i++) {
-        int src = m->nodes[i].spec.input;
-        if (m->nodes[i].spec.type != NN_LAYER_RELU || src < 0 || consumers[src] != 1)
-            continue;
-        nn_layer_type t = m->nodes[src].spec.type;
-        if (t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE || t == NN_LAYER_BATCHNORM ||
-            t == NN_LAYER_ADD) {
-            ex->nb[src].relu_fused = 1;
-            ex->nb[i].alias = src;
-        }
+    for (int i = 0; i < g->n; i++) {
+        ex->nb[i].alias = g->relu_on[i];
+        if (g->relu_on[i] >= 0)
+            ex->nb[g->relu_on[i]].relu_fused = 1;
     }
 }
 
@@ -121,7 +106,9 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
     if (oom)
         goto fail;
 
-    plan_relu_fusion(ex);
+    nn_graph graph;
+    nn_graph_analyze(&graph, m);
+    plan_relu_fusion(ex, &graph);
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];
         node_buf *b = &ex->nb[i];
@@ -179,16 +166,8 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
             ex->nb[in2].grad_first = i;
     }
     /* Which nodes the output depends on (a dangling branch gets no gradient). */
-    ex->nb[m->n_nodes - 1].live = 1;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const nn_layer_spec *l = &m->nodes[i].spec;
-        if (!ex->nb[i].live)
-            continue;
-        if (l->input >= 0)
-            ex->nb[l->input].live = 1;
-        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
-            ex->nb[l->input2].live = 1;
-    }
+    for (int i = 0; i < m->n_nodes; i++)
+        ex->nb[i].live = graph.live[i];
     for (int t = 0; t < threads; t++) {
         ex->pixels[t] = xcalloc((size_t)s->in_c * s->in_h * s->in_w, 1, &oom);
         ex->scratch[t] = xcalloc(ex->scratch_floats, sizeof(float), &oom);

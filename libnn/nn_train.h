@@ -10,11 +10,18 @@
 
 #include <stdint.h>
 
-#include "nn_checkpoint.h"
 #include "nn_error.h"
 #include "nn_exec.h"
 #include "nn_model.h"
 #include "nn_optim.h"
+
+/* Where a run stands: what a checkpoint stores to resume it exactly. */
+typedef struct {
+    uint64_t seed;
+    int32_t epochs_done;  /* completed epochs                        */
+    int32_t total_epochs; /* the run's planned epochs                */
+    uint64_t step;        /* optimizer steps taken                   */
+} nn_train_state;
 
 typedef struct {
     const uint8_t *images; /* (n, c, h, w) raw pixels in the model's shape */

@@ -118,3 +118,24 @@ void nn_largest_hint(char *buf, size_t size, const nn_model *m, int last)
     snprintf(buf, size, "; the largest parameter up to it is %s = %g", label,
              (double)m->params[p]);
 }
+
+nn_status nn_optim_check_values(const nn_optim *o, const nn_model *m, size_t *index, int *second,
+                                nn_error *err)
+{
+    char label[160];
+    for (int k = 0; k < 2; k++) {
+        const float *a = k ? o->v : o->m;
+        size_t n = k && o->cfg.kind != NN_OPT_ADAMW ? 0 : o->n;
+        for (size_t i = 0; i < n && a; i++) {
+            if (isfinite(a[i]) && (!k || a[i] >= 0.0f))
+                continue;
+            if (index)
+                *index = i, *second = k;
+            nn_param_label(label, sizeof label, m, i);
+            return nn_errorf(err, NN_ERR_NUMERIC, "%s moment of %s = %g, must be %s",
+                             k ? "second" : "first", label, (double)a[i],
+                             k ? "finite and >= 0" : "a finite number");
+        }
+    }
+    return NN_OK;
+}

@@ -21,6 +21,7 @@
 
 #include "nn_error.h"
 #include "nn_model.h"
+#include "nn_optim.h"
 
 /* "layer 3 (conv2d 'c2')", or "layer 3 (relu)" for an unnamed layer. */
 void nn_layer_label(char *buf, size_t size, const nn_model *m, int node);
@@ -39,6 +40,13 @@ void nn_state_label(char *buf, size_t size, const nn_model *m, size_t s);
  * sets *in_state (0: params, 1: state) and *index (the flat index), so a
  * loader can add the file offset. */
 nn_status nn_model_check_values(const nn_model *m, int *in_state, size_t *index, nn_error *err);
+
+/* The same rule for an optimizer's moments of model m: m finite, v finite
+ * and >= 0. On a violation returns NN_ERR_NUMERIC ("second moment of layer
+ * 0 (conv2d 'c1') weight[3] = -1, must be finite and >= 0") and, when
+ * index is not NULL, sets *index (the element) and *second (1: in v). */
+nn_status nn_optim_check_values(const nn_optim *o, const nn_model *m, size_t *index, int *second,
+                                nn_error *err);
 
 /* Index of the parameter of largest magnitude among layers 0..last (a NaN
  * counts as the largest), or SIZE_MAX when they have no parameters. */

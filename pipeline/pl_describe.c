@@ -9,8 +9,6 @@
 #include "export/rt_host.h"
 #include "libnn/nn_io.h"
 
-static const char CKPT_MAGIC[] = "IOTCNNCK";
-
 static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
 
 nn_status pl_iotc_totals_of(const iotc_model *f, pl_iotc_totals *t, nn_error *err)
@@ -48,12 +46,10 @@ static nn_status describe_iotc(pl_description *d, const char *path, const uint8_
 static nn_status describe_ckpt(pl_description *d, const char *path, const uint8_t *data,
                                size_t len, nn_error *err)
 {
-    nn_status st = nn_checkpoint_load(&d->ckpt, path, err);
-    if (st == NN_OK)
-        st = iotc_scan_sections(data, len, path, CKPT_MAGIC, &d->version, d->sections,
-                                PL_MAX_SECTIONS, &d->n_sections, err);
+    nn_status st = ckpt_decode(&d->ckpt, data, len, path, err);
     if (st != NN_OK)
         return st;
+    d->version = CKPT_VERSION; /* the only one ckpt_decode reads */
     const nn_model *m = &d->ckpt.model;
     d->nonzero = ms_count_nonzero(m->params, m->n_params);
     d->macs = nn_model_macs(m);
@@ -100,7 +96,7 @@ void pl_description_free(pl_description *d)
     if (d->iotc)
         iotc_free(d->iotc);
     free(d->iotc);
-    nn_checkpoint_free(&d->ckpt);
+    ckpt_free(&d->ckpt);
     free(d->layer_nonzero);
     memset(d, 0, sizeof *d);
 }

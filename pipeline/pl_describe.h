@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "format/iotc.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 
 /* Totals of an int8 model. */
 typedef struct {
@@ -28,18 +28,14 @@ nn_status pl_iotc_totals_of(const iotc_model *f, pl_iotc_totals *t, nn_error *er
 
 typedef enum { PL_MODEL_IOTC = 1, PL_MODEL_CKPT = 2 } pl_model_kind;
 
-#define PL_MAX_SECTIONS 64
-
 typedef struct {
     pl_model_kind kind;
     /* PL_MODEL_IOTC */
     iotc_model *iotc;
     pl_iotc_totals totals;
     /* PL_MODEL_CKPT */
-    nn_checkpoint ckpt;
-    uint32_t version;
-    iotc_section sections[PL_MAX_SECTIONS];
-    int n_sections;
+    ckpt_file ckpt;
+    uint32_t version;           /* sections: ckpt.sections, ckpt.n_sections  */
     uint64_t nonzero, macs;
     uint64_t arena_bytes;      /* float activations, batch 1 (ms_float_activation_bytes) */
     uint64_t *layer_nonzero;   /* per node: non-zero weights and biases       */

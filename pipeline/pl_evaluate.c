@@ -7,7 +7,7 @@
 
 #include "format/iotc.h"
 #include "export/rt_host.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "pl_data.h"
 
 /* 1 when path starts with the .iotc magic (a missing or short file is left
@@ -130,7 +130,7 @@ static nn_status evaluate_iotc(const pl_eval_request *q, pl_eval_outcome *out, i
 }
 
 /* Where the data block comes from: -c, else the stored config. */
-static nn_status checkpoint_data(const pl_eval_request *q, const nn_checkpoint *ck,
+static nn_status checkpoint_data(const pl_eval_request *q, const ckpt_file *ck,
                                  cfg_config *cfg, nn_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -148,12 +148,12 @@ static nn_status checkpoint_data(const pl_eval_request *q, const nn_checkpoint *
 }
 
 static nn_status evaluate_checkpoint(const pl_eval_request *q, pl_eval_outcome *out,
-                                     nn_checkpoint *ck, nn_error *err)
+                                     ckpt_file *ck, nn_error *err)
 {
     if (q->isa)
         return nn_errorf(err, NN_ERR_ARG, "--isa applies to .iotc models only; %s is a checkpoint",
                          q->model);
-    nn_status st = nn_checkpoint_load(ck, q->model, err);
+    nn_status st = ckpt_load(ck, q->model, err);
     if (st != NN_OK)
         return st;
     cfg_config cfg;
@@ -190,10 +190,10 @@ nn_status pl_evaluate(const pl_eval_request *req, pl_eval_outcome *out, nn_error
         iotc_free(f);
         free(f);
     } else {
-        nn_checkpoint ck;
+        ckpt_file ck;
         memset(&ck, 0, sizeof ck);
         st = evaluate_checkpoint(req, out, &ck, err);
-        nn_checkpoint_free(&ck);
+        ckpt_free(&ck);
     }
     if (st != NN_OK)
         pl_eval_outcome_free(out);

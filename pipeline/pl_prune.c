@@ -10,7 +10,7 @@
 #include "prune/prune_channels.h"
 #include "prune/prune_session.h"
 #include "prune/prune_shrink.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "pl_data.h"
 #include "pl_fit.h"
 
@@ -200,7 +200,7 @@ static nn_status prune_structured(nn_model *out, const nn_model *m, const cfg_co
 /* ---- the call ------------------------------------------------------------ */
 
 typedef struct {
-    nn_checkpoint ck;
+    ckpt_file ck;
     cfg_config cfg;
     char *text, *stored;
     ds_dataset test;
@@ -212,7 +212,7 @@ typedef struct {
  * the test set and the fine-tuning epochs. */
 static nn_status prepare(prune_job *j, const pl_prune_opts *o, int *epochs, nn_error *err)
 {
-    nn_status st = nn_checkpoint_load(&j->ck, o->model, err);
+    nn_status st = ckpt_load(&j->ck, o->model, err);
     if (st == NN_OK)
         st = cfg_load(&j->cfg, &j->text, o->config, err);
     if (st != NN_OK)
@@ -282,7 +282,7 @@ static nn_status run(prune_job *j, const pl_prune_opts *o, const pl_progress *p,
     if (!(j->stored = effective_config(j->text, &j->work, r->epochs, o->limit, err)))
         return NN_ERR_CONFIG;
     if ((st = pr_report_build(r->report, &j->ck.model, &j->work, err)) ||
-        (st = nn_checkpoint_save(o->output, &j->work, NULL, NULL, j->stored, err)))
+        (st = ckpt_save(o->output, &j->work, NULL, NULL, j->stored, err)))
         return st;
     struct stat sb;
     r->out_bytes = stat(o->output, &sb) == 0 ? (uint64_t)sb.st_size : 0;
@@ -301,7 +301,7 @@ nn_status pl_prune(const pl_prune_opts *o, const pl_progress *p, pl_prune_result
     free(j->text);
     if (j->have_work)
         nn_model_free(&j->work);
-    nn_checkpoint_free(&j->ck);
+    ckpt_free(&j->ck);
     ds_free(&j->test);
     free(j);
     if (st != NN_OK)

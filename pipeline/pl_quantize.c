@@ -6,12 +6,12 @@
 #include <string.h>
 
 #include "export/rt_host.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "config/cfg.h"
 #include "pl_data.h"
 
 typedef struct {
-    nn_checkpoint ck;
+    ckpt_file ck;
     cfg_config cfg;
     char config_name[CFG_PATH_MAX + 32];
     ds_dataset train, val; /* val: the images train held out */
@@ -177,7 +177,7 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
 static nn_status run(quant_job *j, const pl_quantize_opts *o, const pl_progress *p,
                      pl_quantize_result *r, nn_error *err)
 {
-    nn_status st = nn_checkpoint_load(&j->ck, o->model, err);
+    nn_status st = ckpt_load(&j->ck, o->model, err);
     if (st == NN_OK)
         st = load_config(j, o, err);
     if (st == NN_OK)
@@ -233,7 +233,7 @@ nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quanti
     free(j->index);
     ds_free(&j->train);
     ds_free(&j->val);
-    nn_checkpoint_free(&j->ck);
+    ckpt_free(&j->ck);
     free(j);
     if (st != NN_OK)
         pl_quantize_result_free(r);

@@ -7,14 +7,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "pl_data.h"
 #include "pl_fit.h"
 #include "pl_metrics_log.h"
 
 /* Everything one run holds; job_free releases whatever was set up. */
 typedef struct {
-    nn_checkpoint ck;       /* the resumed checkpoint (zero otherwise)    */
+    ckpt_file ck;       /* the resumed checkpoint (zero otherwise)    */
     cfg_config cfg;
     char *text;             /* the config file's (or stored) text         */
     char *config_text;      /* the effective config, stored in the output */
@@ -96,7 +96,7 @@ static nn_status load_config(train_job *j, const pl_train_opts *o, nn_error *err
 {
     nn_status st;
     if (o->resume) {
-        if ((st = nn_checkpoint_load(&j->ck, o->resume, err)) != NN_OK)
+        if ((st = ckpt_load(&j->ck, o->resume, err)) != NN_OK)
             return st;
         if (!j->ck.has_optim || !j->ck.has_train || !j->ck.config_json)
             return nn_errorf(err, NN_ERR_FORMAT,
@@ -190,7 +190,7 @@ static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train
     c->r->epochs_run++;
     c->r->train_seconds += rep->seconds;
     c->images += rep->images_per_second * rep->seconds;
-    nn_status st = nn_checkpoint_save(c->r->model, j->model, &j->optim, ts, j->config_text, err);
+    nn_status st = ckpt_save(c->r->model, j->model, &j->optim, ts, j->config_text, err);
     if (st == NN_OK)
         st = pl_metrics_log_append(&j->metrics, rep, err);
     if (st == NN_OK && rep->epoch == j->stop_after && rep->epoch < rep->epochs)
@@ -258,7 +258,7 @@ static void job_free(train_job *j)
         nn_optim_free(&j->optim);
     if (j->have_fresh)
         nn_model_free(&j->fresh);
-    nn_checkpoint_free(&j->ck);
+    ckpt_free(&j->ck);
     ds_free(&j->train), ds_free(&j->val), ds_free(&j->test);
 }
 

@@ -14,11 +14,11 @@
 uint64_t qm_op_nonzero(const qm_op *op);
 
 /* Peak bytes of float activations of one inference (batch 1, 4 bytes per
- * value) with a simple liveness plan: every tensor (the input included)
- * gets its own buffer from the op that produces it until its last reader
- * has run, except that a ReLU whose producer (conv, dense, batch norm, add) has no other
- * reader runs in place, and flatten and dropout (identity at inference)
- * are views of their input, so these cost nothing. */
+ * value): the most bytes live at once among the buffers of nn_graph.h
+ * (every tensor, the input included, has its own buffer from the layer
+ * that produces it until its last reader has run, except that in-place
+ * ReLUs, flatten and dropout are views of their input, so these cost
+ * nothing): nn_arena_lower_bound of those buffers. */
 size_t ms_float_activation_bytes(const nn_model *m);
 
 /* Values != 0 among p[0..n). */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libnn/nn_graph.h"
 #include "libnn/nn_values.h"
 #include "quantize.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     int flat[NN_MAX_LAYERS];
     int sealed[QM_MAX_OPS];
     int nonneg[QM_MAX_OPS];
+    nn_graph graph; /* readers and liveness of the float layers */
     nn_error *err;
 } lower_ctx;
 
@@ -355,24 +357,8 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
         net->mean[c] = m->mean[c], net->std[c] = m->std[c];
 
     const int n = m->n_nodes;
-    int consumers[NN_MAX_LAYERS] = {0}, live[NN_MAX_LAYERS] = {0};
-    for (int i = 0; i < n; i++) {
-        const nn_layer_spec *l = &m->nodes[i].spec;
-        if (l->input >= 0)
-            consumers[l->input]++;
-        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
-            consumers[l->input2]++;
-    }
-    live[n - 1] = 1;
-    for (int i = n - 1; i >= 0; i--) {
-        const nn_layer_spec *l = &m->nodes[i].spec;
-        if (!live[i])
-            continue;
-        if (l->input >= 0)
-            live[l->input] = 1;
-        if (l->type == NN_LAYER_ADD && l->input2 >= 0)
-            live[l->input2] = 1;
-    }
+    nn_graph_analyze(&x->graph, m);
+    const int *consumers = x->graph.readers, *live = x->graph.live;
 
     nn_status st = NN_OK;
     for (int i = 0; i < n && st == NN_OK; i++) {

@@ -103,13 +103,13 @@ m macs-int8-conv-no-channels format/qmodel.c \
 m macs-effective-ignores-zeros prune/prune_report.c \
   's->effective_macs *= (double)(s->weights - s->zeros) / (double)s->weights;' \
   's->effective_macs *= 1.0;'
-m memory-float-arena-input-dies-early quantize/mstats.c \
-  'size_t live = last[0] >= i ? in_bytes : 0;' \
-  'size_t live = last[0] > i ? in_bytes : 0;'
-m memory-float-arena-relu-copies quantize/mstats.c \
-  'if (l->type == NN_LAYER_RELU && src >= 0 && consumers[src] == 1) {' \
-  'if (0) {'
-m memory-int8-arena-no-reuse export/rt_plan.c \
+m memory-float-arena-input-dies-early libnn/nn_graph.c \
+  'value_bytes, -1, g->last[0], -1, 0};' \
+  'value_bytes, -1, g->last[0] - 1, -1, 0};'
+m memory-float-arena-relu-copies libnn/nn_graph.c \
+  'g->relu_on[i] = src;' \
+  'g->relu_on[i] = -1;'
+m memory-int8-arena-no-reuse libnn/nn_arena.c \
   'return a->first <= b->last && b->first <= a->last;' \
   'return a->first <= b->last || b->first <= a->last;'
 m macs-pool-without-window libnn/nn_model.c \

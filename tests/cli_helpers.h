@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 
 #include "config/cfg.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "fixtures.h"
 
 typedef struct {
@@ -164,7 +164,7 @@ static inline void ch_write_model(const char *dir, const char *config, const cha
     if (edit)
         edit(&m);
     snprintf(path, sizeof path, "%s/%s", dir, ckpt);
-    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, text, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, text, &err), NN_OK, "%s", err.msg);
     nn_model_free(&m);
     free(text);
 }

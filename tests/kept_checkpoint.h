@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_diverge.h"
 #include "cli_helpers.h"
 
@@ -21,14 +21,14 @@ static inline void expect_kept_checkpoint(const char *path, const char *good, si
     cr_assert(now && now_len == good_len && memcmp(now, good, good_len) == 0,
               "%s: the checkpoint of the last good epoch was replaced", path);
     free(now);
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(ck.train.epochs_done, epochs_done);
     nn_nonfinite at;
     cr_expect_eq(nn_find_nonfinite(&ck.model, ck.optim.m, ck.optim.v, &at), 0,
                  "non-finite %s [%zu] in layer %d", at.what, at.index, at.layer);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 }
 
 #endif

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_io.h"
 #include "libnn/nn_rng.h"
 
@@ -147,7 +147,7 @@ static uint8_t *save_full(const char *path, size_t *len)
     make_optim(&o, &m, NN_OPT_ADAMW);
     nn_train_state ts = {.seed = 42, .epochs_done = 2, .total_epochs = 5, .step = 3};
     nn_error err = {{0}};
-    cr_assert_eq(nn_checkpoint_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
     nn_optim_free(&o);
     nn_model_free(&m);
     return slurp(path, len);
@@ -242,15 +242,15 @@ static void write_surgery(const char *path, const uint8_t *d, size_t len, const 
  * each of the given substrings (NULL-terminated list). */
 static void expect_load_error(const char *path, const char *const *needles)
 {
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err = {{0}};
-    nn_status st = nn_checkpoint_load(&ck, path, &err);
+    nn_status st = ckpt_load(&ck, path, &err);
     cr_expect_eq(st, NN_ERR_FORMAT, "status %d, message: %s", (int)st, err.msg);
     for (int i = 0; needles && needles[i]; i++)
         cr_expect(strstr(err.msg, needles[i]) != NULL, "message lacks \"%s\": %s", needles[i],
                   err.msg);
     if (st == NN_OK)
-        nn_checkpoint_free(&ck);
+        ckpt_free(&ck);
 }
 
 static void put_le32_at(uint8_t *b, uint32_t v)
@@ -272,10 +272,10 @@ Test(checkpoint, round_trip_is_bitwise, .init = make_dir, .fini = remove_dir)
     nn_train_state ts = {.seed = 0xdeadbeefcafef00dULL, .epochs_done = 2, .total_epochs = 5,
                          .step = 1234567890123ULL};
     nn_error err = {{0}};
-    cr_assert_eq(nn_checkpoint_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
 
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
     cr_expect_eq(ck.file_bytes, (uint64_t)sb.st_size);
@@ -328,7 +328,7 @@ Test(checkpoint, round_trip_is_bitwise, .init = make_dir, .fini = remove_dir)
     cr_expect_eq(memcmp(ck.model.params, m.params, m.n_params * 4), 0, "resumed step differs");
     free(g);
 
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     cr_expect_null(ck.config_json);
     nn_optim_free(&o);
     nn_model_free(&m);
@@ -341,20 +341,20 @@ Test(checkpoint, optional_sections_omitted, .init = make_dir, .fini = remove_dir
     nn_model m;
     build_model(&m);
     nn_error err = {{0}};
-    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect(!ck.has_optim);
     cr_expect(!ck.has_train);
     cr_expect_null(ck.config_json);
     cr_expect_eq(memcmp(ck.model.params, m.params, m.n_params * 4), 0);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 
     /* SGD state: velocity only, no second moment. Empty config text. */
     nn_optim o;
     make_optim(&o, &m, NN_OPT_SGD);
-    cr_assert_eq(nn_checkpoint_save(path, &m, &o, NULL, "", &err), NN_OK, "%s", err.msg);
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, NULL, "", &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect(ck.has_optim);
     cr_expect_eq(ck.optim.cfg.kind, NN_OPT_SGD);
     cr_expect_eq(ck.optim.cfg.nesterov, 1);
@@ -362,7 +362,7 @@ Test(checkpoint, optional_sections_omitted, .init = make_dir, .fini = remove_dir
     cr_expect_eq(memcmp(ck.optim.m, o.m, o.n * 4), 0);
     cr_assert_not_null(ck.config_json);
     cr_expect_str_eq(ck.config_json, "");
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     nn_optim_free(&o);
     nn_model_free(&m);
 }
@@ -376,23 +376,23 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
     nn_model m;
     build_model(&m);
     nn_error err = {{0}};
-    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1, "a temporary file was left behind");
     /* Overwriting an existing checkpoint goes through the same rename. */
     m.params[0] += 1.0f;
-    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1);
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(ck.model.params[0], m.params[0]);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 
     /* A directory that does not exist: an I/O error naming the path, and
      * nothing created anywhere. */
     char bad[256];
     snprintf(bad, sizeof bad, "%s/no_such_dir/b.ckpt", g_dir);
     err.msg[0] = 0;
-    cr_expect_eq(nn_checkpoint_save(bad, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
+    cr_expect_eq(ckpt_save(bad, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
     cr_expect(strstr(err.msg, bad) != NULL, "message lacks the path: %s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1);
 
@@ -402,7 +402,7 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
     path_in_dir(dirpath, sizeof dirpath, "isdir.ckpt");
     cr_assert_eq(mkdir(dirpath, 0700), 0);
     err.msg[0] = 0;
-    cr_expect_eq(nn_checkpoint_save(dirpath, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
+    cr_expect_eq(ckpt_save(dirpath, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
     cr_expect(strstr(err.msg, dirpath) != NULL, "message lacks the path: %s", err.msg);
     cr_expect(strstr(err.msg, "rename") != NULL, "message lacks the step: %s", err.msg);
     cr_expect_eq(count_entries(g_dir), 2, "a temporary file was left behind");
@@ -413,9 +413,9 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
 
 Test(checkpoint, missing_file_names_path)
 {
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err = {{0}};
-    cr_expect_eq(nn_checkpoint_load(&ck, "/nonexistent/x.ckpt", &err), NN_ERR_IO);
+    cr_expect_eq(ckpt_load(&ck, "/nonexistent/x.ckpt", &err), NN_ERR_IO);
     cr_expect(strstr(err.msg, "/nonexistent/x.ckpt") != NULL, "%s", err.msg);
     cr_expect_null(ck.model.params);
 }
@@ -438,13 +438,13 @@ Test(checkpoint, every_byte_flip_fails, .init = make_dir, .fini = remove_dir)
         memcpy(c, d, len);
         c[i] ^= 0xff;
         spit(bad, c, len);
-        nn_checkpoint ck;
+        ckpt_file ck;
         nn_error err = {{0}};
-        nn_status st = nn_checkpoint_load(&ck, bad, &err);
+        nn_status st = ckpt_load(&ck, bad, &err);
         if (st == NN_OK) {
             failures++;
             cr_expect_neq(st, NN_OK, "byte %zu inverted: loaded", i);
-            nn_checkpoint_free(&ck);
+            ckpt_free(&ck);
             continue;
         }
         cr_expect_eq(st, NN_ERR_FORMAT, "byte %zu: status %d: %s", i, (int)st, err.msg);
@@ -473,16 +473,16 @@ Test(checkpoint, every_bit_flip_fails, .init = make_dir, .fini = remove_dir)
             memcpy(c, d, len);
             c[i] ^= (uint8_t)(1u << b);
             spit(bad, c, len);
-            nn_checkpoint ck;
+            ckpt_file ck;
             nn_error err = {{0}};
-            nn_status st = nn_checkpoint_load(&ck, bad, &err);
+            nn_status st = ckpt_load(&ck, bad, &err);
             if (st != NN_OK) {
                 cr_expect_eq(st, NN_ERR_FORMAT, "byte %zu bit %d: %s", i, b, err.msg);
                 continue;
             }
             failures++;
             cr_expect_fail("byte %zu bit %d: corrupt file loaded", i, b);
-            nn_checkpoint_free(&ck);
+            ckpt_free(&ck);
         }
     }
     free(c);
@@ -498,13 +498,13 @@ Test(checkpoint, every_truncation_fails, .init = make_dir, .fini = remove_dir)
     uint8_t *d = save_full(path, &len);
     for (size_t n = 0; n < len; n++) {
         spit(bad, d, n);
-        nn_checkpoint ck;
+        ckpt_file ck;
         nn_error err = {{0}};
-        nn_status st = nn_checkpoint_load(&ck, bad, &err);
+        nn_status st = ckpt_load(&ck, bad, &err);
         cr_expect_eq(st, NN_ERR_FORMAT, "truncated to %zu bytes: status %d: %s", n, (int)st,
                      err.msg);
         if (st == NN_OK) {
-            nn_checkpoint_free(&ck);
+            ckpt_free(&ck);
             break;
         }
         cr_expect(strstr(err.msg, "offset") != NULL, "%zu bytes: no offset: %s", n, err.msg);
@@ -549,12 +549,12 @@ Test(checkpoint, unknown_sections_are_skipped, .init = make_dir, .fini = remove_
         surgery op = {.extra_tag = "XTR1", .extra = extra, .extra_n = sizeof extra,
                       .extra_at = at};
         write_surgery(odd, d, len, &op);
-        nn_checkpoint ck;
+        ckpt_file ck;
         nn_error err = {{0}};
-        cr_assert_eq(nn_checkpoint_load(&ck, odd, &err), NN_OK, "at %d: %s", at, err.msg);
+        cr_assert_eq(ckpt_load(&ck, odd, &err), NN_OK, "at %d: %s", at, err.msg);
         cr_expect(ck.has_optim && ck.has_train && ck.config_json);
         cr_expect_eq(ck.model.n_params, (size_t)123);
-        nn_checkpoint_free(&ck);
+        ckpt_free(&ck);
     }
     free(d);
 }

@@ -35,13 +35,13 @@ static float *params_of(const char *dir, const char *name, size_t *n)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     float *p = malloc(ck.model.n_params * sizeof *p);
     memcpy(p, ck.model.params, ck.model.n_params * sizeof *p);
     *n = ck.model.n_params;
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     return p;
 }
 
@@ -338,9 +338,9 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     cr_expect(cJSON_IsFalse(ch_obj(a, "test_flip")));
     expect_metrics(dir, "a.metrics.jsonl", 2, 6);
     snprintf(path, sizeof path, "%s/a.ckpt", dir);
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(ck.train.epochs_done, 2);
     cr_expect_eq(ck.train.total_epochs, 2);
     cr_expect_eq(ck.train.step, 12);
@@ -351,7 +351,7 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     cr_expect_eq(stored.train.epochs, 2);
     cr_expect_eq(stored.train.seed, 4);
     cr_expect_eq(stored.data.limit, 96);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 
     /* --limit 96 trains on exactly ds_limit's 96 images. */
     snprintf(args, sizeof args, "train -c first96.json -o f.ckpt --threads 2 --epochs 2 --seed 4");

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
 
@@ -123,15 +123,15 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
 
     /* The checkpoint holds exactly those zeros, and eval reads it as is. */
     snprintf(path, sizeof path, "%s/p.ckpt", dir);
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(zeros_of(&ck.model, 0), 0);
     cr_assert_eq(zeros_of(&ck.model, 3), 259);
     cr_assert_eq(zeros_of(&ck.model, 9), 1728);
     cr_assert_not_null(strstr(ck.config_json, "\"prune\""), "the stored config keeps the block");
     cr_assert(!ck.has_optim && !ck.has_train, "a pruned model is not a resumable training run");
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     cr_assert_float_eq(eval_accuracy(dir, "p.ckpt"), acc1, 1e-9);
     cr_assert(!has_file(dir, ".tmp"), "a temporary file was left behind");
 
@@ -163,9 +163,9 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     double acc1 = ch_num(j, "accuracy_after");
     cr_assert_lt(ch_num(tot, "macs_after"), 0.6 * ch_num(tot, "macs_before"));
     snprintf(path, sizeof path, "%s/s.ckpt", dir);
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     /* The two convs are tied by the add: both 6 -> 3; the dense reads 3x6x6. */
     cr_assert_eq(ck.model.nodes[0].out_c, 3);
     cr_assert_eq(ck.model.nodes[3].out_c, 3);
@@ -179,7 +179,7 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cr_assert_eq(ch_num(cJSON_GetArrayItem(ls, 3), "filters"), 3);
     cr_assert_eq(ch_num(cJSON_GetArrayItem(ls, 9), "units"), 10);
     cJSON_Delete(conf);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     cJSON_Delete(j);
     ch_free(&r);
     cr_assert_float_eq(eval_accuracy(dir, "s.ckpt"), acc1, 1e-9);

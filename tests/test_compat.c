@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "export/rt_host.h"
+#include "format/ckpt.h"
 #include "format/iotc.h"
-#include "libnn/nn_checkpoint.h"
 #include "libnn/nn_io.h"
 #include "quantize/qref.h"
 #include "cli_helpers.h"
@@ -49,9 +49,9 @@ Test(compat, checkpoint_loads_with_its_numbers_and_rewrites_to_the_same_bytes)
 {
     char path[512], dir[256], again[512];
     compat_path(path, sizeof path, "tiny.ckpt");
-    nn_checkpoint ck;
+    ckpt_file ck;
     nn_error err;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(ck.model.n_params, (size_t)TINY_PARAMS);
     cr_expect(ck.has_optim && ck.has_train && ck.config_json);
     cr_expect_eq(ck.train.epochs_done, 1);
@@ -61,8 +61,8 @@ Test(compat, checkpoint_loads_with_its_numbers_and_rewrites_to_the_same_bytes)
 
     fx_tmpdir(dir, sizeof dir);
     snprintf(again, sizeof again, "%s/again.ckpt", dir);
-    cr_assert_eq(nn_checkpoint_save(again, &ck.model, &ck.optim, &ck.train, ck.config_json, &err),
-                 NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(again, &ck.model, &ck.optim, &ck.train, ck.config_json, &err), NN_OK,
+                 "%s", err.msg);
     size_t a_len, b_len;
     char *a = ch_slurp(path, &a_len), *b = ch_slurp(again, &b_len);
     cr_assert(a && b);
@@ -70,7 +70,7 @@ Test(compat, checkpoint_loads_with_its_numbers_and_rewrites_to_the_same_bytes)
               "today's writer gives %zu bytes that differ from the fixture's %zu", b_len, a_len);
     free(a), free(b);
     remove(again), remove(dir);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 }
 
 Test(compat, iotc_loads_with_its_logits_and_rewrites_to_the_same_bytes)

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "config/cfg.h"
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_diverge.h"
 #include "libnn/nn_train.h"
 #include "cli_helpers.h"
@@ -317,7 +317,7 @@ static nn_status save(void *user, const nn_epoch_report *r, const nn_train_state
 {
     (void)r;
     const saver *s = user;
-    return nn_checkpoint_save(s->path, &s->t->m, &s->t->o, ts, "{}", err);
+    return ckpt_save(s->path, &s->t->m, &s->t->o, ts, "{}", err);
 }
 
 /* One good epoch saved, then the run continues with an absurd rate: it

@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format/ckpt.h"
 #include "format/iotc.h"
+#include "format/wcodec.h"
 #include "quantize/qref.h"
 #include "quantize/quantize.h"
-#include "format/wcodec.h"
-#include "libnn/nn_checkpoint.h"
 #include "qfixtures.h"
 #include "qgolden.h"
 
@@ -309,10 +309,8 @@ Test(iotc_format, payload_mutations_with_valid_crc_never_crash)
     uint8_t *d = small_file(&len);
     iotc_section secs[16];
     int n;
-    uint32_t version;
     nn_error err;
-    cr_assert_eq(iotc_scan_sections(d, len, "s.iotc", IOTC_MAGIC, &version, secs, 16, &n, &err),
-                 NN_OK);
+    cr_assert_eq(ctr_scan(d, len, "s.iotc", &IOTC_FORMAT, secs, 16, &n, &err), NN_OK);
     iotc_model *f = malloc(sizeof *f);
     uint8_t px[36];
     memset(px, 200, sizeof px);
@@ -400,9 +398,7 @@ Test(iotc_format, unknown_sections_skipped_required_ones_enforced)
     /* Drop the last section (L002, the dense layer's weights). */
     iotc_section secs[16];
     int n;
-    uint32_t version;
-    cr_assert_eq(iotc_scan_sections(d, len, "s.iotc", IOTC_MAGIC, &version, secs, 16, &n, &err),
-                 NN_OK);
+    cr_assert_eq(ctr_scan(d, len, "s.iotc", &IOTC_FORMAT, secs, 16, &n, &err), NN_OK);
     cr_assert_str_eq(secs[n - 1].tag, "L002");
     d[12] = (uint8_t)(n - 1);
     cr_expect_eq(iotc_decode(f, d, (size_t)secs[n - 1].offset, "s.iotc", &err), NN_ERR_FORMAT);
@@ -421,7 +417,7 @@ Test(iotc_format, load_names_the_path_and_scan_reads_checkpoints)
     qf_build(&m, &s, 1, 0);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     nn_error err;
-    cr_assert_eq(nn_checkpoint_save(path, &m, NULL, NULL, NULL, &err), NN_OK);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK);
     iotc_model *f = malloc(sizeof *f);
     cr_expect_eq(iotc_load(f, path, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, path) && strstr(err.msg, "bad magic"), "%s", err.msg);
@@ -430,9 +426,7 @@ Test(iotc_format, load_names_the_path_and_scan_reads_checkpoints)
     cr_assert_eq(nn_read_file(path, &data, &len, 0, &err), NN_OK);
     iotc_section secs[8];
     int n;
-    uint32_t version;
-    cr_assert_eq(iotc_scan_sections(data, len, path, "IOTCNNCK", &version, secs, 8, &n, &err),
-                 NN_OK, "%s", err.msg);
+    cr_assert_eq(ctr_scan(data, len, path, &CKPT_FORMAT, secs, 8, &n, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(n, 3);
     cr_expect_str_eq(secs[1].tag, "PARM");
     cr_expect_eq(secs[1].bytes, m.n_params * 4 + 16);

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/ckpt.h"
+#include "libnn/nn_train.h"
 #include "prune/prune_channels.h"
 #include "prune/prune_magnitude.h"
-#include "libnn/nn_checkpoint.h"
-#include "libnn/nn_train.h"
 #include "ckpt_patch.h"
 #include "fixtures.h"
 #include "layer_specs.h"
@@ -72,7 +72,7 @@ static void expect_save_refused(const nn_model *m, const nn_optim *o, const char
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     nn_error err;
-    cr_expect_eq(nn_checkpoint_save(path, m, o, NULL, NULL, &err), NN_ERR_NUMERIC, "%s", needle);
+    cr_expect_eq(ckpt_save(path, m, o, NULL, NULL, &err), NN_ERR_NUMERIC, "%s", needle);
     char want[256];
     snprintf(want, sizeof want, "%s: cannot save: %s", path, needle);
     cr_expect(strstr(err.msg, want), "%s", err.msg);
@@ -135,13 +135,13 @@ Test(nonfinite_ckpt, extremes_load_bit_exact_and_bad_moments_do_not)
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
-    cr_assert_eq(nn_checkpoint_save(path, &m, &o, NULL, NULL, &err), NN_OK, "%s", err.msg);
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(memcmp(ck.model.params, m.params, m.n_params * 4), 0);
     cr_expect_eq(memcmp(ck.model.state, m.state, m.n_state * 4), 0);
     cr_expect(ck.optim.m[0] == -3e38f && ck.optim.v[0] == 3e38f);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
 
     size_t len;
     uint8_t *good = read_all(path, &len);
@@ -163,7 +163,7 @@ Test(nonfinite_ckpt, extremes_load_bit_exact_and_bad_moments_do_not)
         size_t off = cp_patch(d, len, "OPTM", cases[c].at, &cases[c].v, 4);
         write_all(path, d, len);
         free(d);
-        cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_ERR_FORMAT, "case %zu", c);
+        cr_assert_eq(ckpt_load(&ck, path, &err), NN_ERR_FORMAT, "case %zu", c);
         char want[256];
         snprintf(want, sizeof want, "%s: section OPTM: offset %zu: %s", path, off, cases[c].what);
         cr_expect(strstr(err.msg, want), "want \"%s\": %s", want, err.msg);

@@ -97,8 +97,8 @@ Test(pipeline, train_from_c_reports_what_the_checkpoint_holds, .timeout = 120)
     cr_assert_geq(c.notes, 1, "the run is announced");
 
     /* The checkpoint holds the state of the last reported epoch. */
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, out, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, out, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ck.train.epochs_done, c.reports[1].epoch);
     cr_assert_eq(ck.train.step, c.reports[1].step);
     cr_assert(c.reports[1].has_val, "validation was held out");
@@ -120,7 +120,7 @@ Test(pipeline, train_from_c_reports_what_the_checkpoint_holds, .timeout = 120)
     cr_assert_eq(ev.r.correct, r.test.correct);
     cr_assert_float_eq(ev.r.loss, r.test.loss, 1e-9);
     pl_eval_outcome_free(&ev);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     pl_train_result_free(&r);
     fx_rmtree(dir);
 }

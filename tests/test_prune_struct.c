@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/ckpt.h"
 #include "prune/prune_channels.h"
 #include "prune/prune_groups.h"
 #include "prune/prune_report.h"
 #include "prune/prune_shrink.h"
-#include "libnn/nn_checkpoint.h"
 #include "fixtures.h"
 #include "prune_nets.h"
 
@@ -361,14 +361,14 @@ Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/small.ckpt", dir);
-    cr_assert_eq(nn_checkpoint_save(path, &small, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &small, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ck.model.n_params, small.n_params);
     cr_assert_eq(memcmp(ck.model.params, small.params, small.n_params * sizeof(float)), 0);
     cr_assert_eq(memcmp(ck.model.state, small.state, small.n_state * sizeof(float)), 0);
     cr_assert_eq(ck.model.nodes[14].out_c, 5);
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     fx_rmtree(dir);
     nn_model_free(&small);
     for (uint64_t seed = 5; seed <= 8; seed++) {

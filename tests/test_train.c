@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "libnn/nn_checkpoint.h"
+#include "format/ckpt.h"
 #include "libnn/nn_exec.h"
 #include "libnn/nn_layers.h"
 #include "libnn/nn_train.h"
@@ -352,7 +352,7 @@ static nn_status save_epoch(void *user, const nn_epoch_report *r, const nn_train
                             nn_error *err)
 {
     save_ctx *c = user;
-    nn_status st = nn_checkpoint_save(c->path, c->m, c->o, ts, "{}", err);
+    nn_status st = ckpt_save(c->path, c->m, c->o, ts, "{}", err);
     if (st == NN_OK && r->epoch == c->stop_after)
         return c->clean_stop ? NN_STOP : nn_errorf(err, NN_ERR_IO, "simulated interruption");
     return st;
@@ -442,8 +442,8 @@ Test(train, resume_continues_exactly_like_an_uninterrupted_run)
     nn_optim_free(&ob);
     nn_model_free(&b);
 
-    nn_checkpoint ck;
-    cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_assert(ck.has_optim && ck.has_train);
     cr_assert_eq(ck.train.epochs_done, 1);
     cr_assert_eq(nn_train(&ck.model, &ck.optim, &ck.train, &tc, &img, NULL, NULL, &err), NN_OK,
@@ -455,7 +455,7 @@ Test(train, resume_continues_exactly_like_an_uninterrupted_run)
                  "resumed batch-norm statistics differ");
     cr_assert_eq(memcmp(oa.m, ck.optim.m, a.n_params * sizeof(float)), 0,
                  "resumed optimizer state differs");
-    nn_checkpoint_free(&ck);
+    ckpt_free(&ck);
     nn_optim_free(&oa);
     nn_model_free(&a);
     fx_rmtree(dir);
