@@ -34,6 +34,29 @@ const cli_command cmd_info_def = {
     NULL,
 };
 
+/* "class_names": [...] and where they came from, when the model has any. */
+static void classes_json(cJSON *j, const pl_description *d)
+{
+    if (d->classes.n == 0)
+        return;
+    cJSON *a = cJSON_AddArrayToObject(j, "class_names");
+    for (int k = 0; k < d->classes.n; k++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(d->classes.name[k]));
+    cJSON_AddStringToObject(j, "class_names_source",
+                            d->classes_source == PL_CLASSES_STORED ? "stored" : "dataset");
+}
+
+/* "classes: a, b, c" (or "(the data set's standard names)" for an old file). */
+static void classes_line(const pl_description *d)
+{
+    if (d->classes.n == 0)
+        return;
+    printf("classes%s:", d->classes_source == PL_CLASSES_STORED ? "" : " (the data set's, not stored)");
+    for (int k = 0; k < d->classes.n; k++)
+        printf("%s %s", k ? "," : "", d->classes.name[k]);
+    printf("\n");
+}
+
 static void iotc_json(const char *path, const pl_description *d)
 {
     const iotc_model *f = d->iotc;
@@ -45,6 +68,7 @@ static void iotc_json(const char *path, const pl_description *d)
     int in[3] = {m->in_c, m->in_h, m->in_w};
     cJSON_AddItemToObject(j, "input_shape_chw", cJSON_CreateIntArray(in, 3));
     cJSON_AddNumberToObject(j, "num_classes", m->num_classes);
+    classes_json(j, d);
     qreport_add_totals(j, &d->totals);
     cJSON *meta = cJSON_AddObjectToObject(j, "metadata");
     for (int i = 0; i < f->n_meta; i++)
@@ -61,6 +85,7 @@ static void iotc_table(const char *path, const pl_description *d)
     const pl_iotc_totals *t = &d->totals;
     printf("%s: quantized model (.iotc version %d), input %dx%dx%d (CHW), %d classes\n", path,
            IOTC_VERSION, m->in_c, m->in_h, m->in_w, m->num_classes);
+    classes_line(d);
     for (int i = 0; i < f->n_meta; i++)
         printf("  %s: %s\n", f->meta_key[i], f->meta_value[i]);
     qreport_print(stdout, f);
@@ -85,6 +110,7 @@ static void ckpt_json(const char *path, const pl_description *d)
     int in[3] = {m->spec.in_c, m->spec.in_h, m->spec.in_w};
     cJSON_AddItemToObject(j, "input_shape_chw", cJSON_CreateIntArray(in, 3));
     cJSON_AddNumberToObject(j, "num_classes", m->spec.num_classes);
+    classes_json(j, d);
     cJSON_AddNumberToObject(j, "parameters", (double)m->n_params);
     cJSON_AddNumberToObject(j, "nonzero_parameters", (double)d->nonzero);
     cJSON_AddNumberToObject(j, "file_bytes", (double)ck->file_bytes);
@@ -137,7 +163,9 @@ static void ckpt_table(const char *path, const pl_description *d)
            m->spec.num_classes);
     if (ck->has_train)
         printf(", %d/%d epochs trained", ck->train.epochs_done, ck->train.total_epochs);
-    printf("\n%3s  %-14s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name", "output (CHW)",
+    printf("\n");
+    classes_line(d);
+    printf("%3s  %-14s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name", "output (CHW)",
            "params", "nonzero", "sparsity", "MACs");
     for (int i = 0; i < m->n_nodes; i++)
         ckpt_layer_row(m, i, d->layer_nonzero[i]);

@@ -51,6 +51,10 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err);
  * train = 1 loads the training split, 0 the test split. */
 int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train, nn_error *err);
 
+/* The class names of a known data set ("mnist", "fashion", "cifar10"): n
+ * of them; NULL (n = 0) for any other name. */
+const char *const *ds_standard_class_names(const char *dataset, int *n);
+
 /* Labels are bytes: at most this many classes. */
 #define DS_MAX_CLASSES 256
 

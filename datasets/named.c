@@ -27,6 +27,19 @@ static const char *const cifar10_names[10] = {"airplane", "automobile", "bird", 
                                               "deer",     "dog",        "frog",  "horse",
                                               "ship",     "truck"};
 
+const char *const *ds_standard_class_names(const char *dataset, int *n)
+{
+    *n = 10;
+    if (dataset && strcmp(dataset, "mnist") == 0)
+        return mnist_names;
+    if (dataset && strcmp(dataset, "fashion") == 0)
+        return fashion_names;
+    if (dataset && strcmp(dataset, "cifar10") == 0)
+        return cifar10_names;
+    *n = 0;
+    return NULL;
+}
+
 /* Writes DIR/BASE or DIR/BASE.gz, whichever exists (plain first), to buf. */
 static int find_file(char *buf, size_t cap, const char *dir, const char *base, const char *name,
                      nn_error *err)

@@ -35,25 +35,6 @@ const char *rtx_target_cflags(int target)
     }
 }
 
-static const char *const MNIST[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-static const char *const FASHION[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-static const char *const CIFAR10[] = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                      "dog",      "frog",       "horse", "ship", "truck"};
-
-static const char *const *class_names(const char *dataset, int n)
-{
-    if (!dataset || n != 10)
-        return NULL;
-    if (strcmp(dataset, "mnist") == 0)
-        return MNIST;
-    if (strcmp(dataset, "fashion") == 0)
-        return FASHION;
-    if (strcmp(dataset, "cifar10") == 0)
-        return CIFAR10;
-    return NULL;
-}
-
 /* ---- files ------------------------------------------------------------------------------- */
 
 static nn_status open_out(FILE **f, const char *dir, const char *file, char *path, size_t plen,
@@ -151,11 +132,15 @@ static nn_status write_h(const char *dir, const rtb_image *img, const qm_model *
             last->out.zero);
     fprintf(f, "#define %s_MACS %llu\n#define %s_NONZERO_MACS %llu\n", P,
             (unsigned long long)img->macs, P, (unsigned long long)img->nonzero_macs);
-    const char *const *names = class_names(meta->dataset, m->num_classes);
-    if (names) {
-        fprintf(f, "/* class k of %s */\n#define %s_CLASS_NAMES {", meta->dataset, P);
-        for (int k = 0; k < m->num_classes; k++)
-            fprintf(f, "%s\"%s\"", k ? ", " : "", names[k]);
+    if (meta->classes && meta->classes->n == m->num_classes) {
+        fprintf(f, "/* the name of class k, as the model records it */\n#define %s_CLASS_NAMES {",
+                P);
+        for (int k = 0; k < m->num_classes; k++) {
+            fputs(k ? ", \"" : "\"", f);
+            for (const char *c = meta->classes->name[k]; *c; c++) /* a C string literal */
+                fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+            fputc('"', f);
+        }
         fprintf(f, "}\n");
     }
     fprintf(f, "\nextern const unsigned char %s_image[%s_IMAGE_BYTES];\n\n#endif\n", meta->name, P);

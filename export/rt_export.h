@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "format/qmodel.h"
+#include "format/classes.h"
 #include "libnn/nn_error.h"
 #include "rt_build.h"
 
@@ -30,7 +31,7 @@ typedef struct {
     const char *model_path;   /* for comments                            */
     const char *name;         /* C identifier prefix                     */
     int target;               /* RT_TARGET_*                             */
-    const char *dataset;      /* "mnist", ...: class names; may be NULL  */
+    const cls_names *classes; /* the model's class names, or NULL        */
     int n_norm;               /* input normalization recorded, per channel */
     float mean[4], std[4];
 } rtx_meta;

@@ -8,7 +8,8 @@
  * Framing: the section/CRC container (container.h) with magic "IOTCNNCK"
  * and version 1. All integers and floats little-endian.
  * Tags: ARCH (spec + normalization), PARM (f32 params), STAT (f32 state),
- *       OPTM (optimizer), TRAN (training counters), CONF (config JSON text).
+ *       OPTM (optimizer), TRAN (training counters), CONF (config JSON text),
+ *       CLSN (class names, classes.h).
  * Unknown tags are skipped (forward compatible); required ones are ARCH,
  * PARM, STAT; a file has at most CKPT_MAX_SECTIONS sections. Files are
  * written to a temporary name and renamed. */
@@ -21,6 +22,7 @@
 #include "libnn/nn_model.h"
 #include "libnn/nn_optim.h"
 #include "libnn/nn_train.h"
+#include "classes.h"
 #include "container.h"
 
 #define CKPT_VERSION 1
@@ -37,18 +39,22 @@ typedef struct {
     int has_train;
     nn_train_state train;
     char *config_json;    /* NUL-terminated, or NULL                 */
+    cls_names classes;    /* the CLSN section (n = 0: none)          */
     uint64_t file_bytes;
     int n_sections; /* every section of the file, in order     */
     ctr_section sections[CKPT_MAX_SECTIONS];
 } ckpt_file;
 
-/* opt, ts, config_json may be NULL (then that section is omitted). A model
+/* opt, ts, config_json, classes may be NULL (then that section is
+ * omitted; so is CLSN for classes->n = 0); classes must name every class
+ * of m. A model
  * or optimizer holding a value the loader would reject (nn_values.h: NaN,
  * infinity, a negative running or second-moment variance) is not written:
  * NN_ERR_NUMERIC, "PATH: cannot save: layer 0 (conv2d 'c1') weight[3] =
  * nan, ...", and the file keeps its old contents. */
 nn_status ckpt_save(const char *path, const nn_model *m, const nn_optim *opt,
-                    const nn_train_state *ts, const char *config_json, nn_error *err);
+                    const nn_train_state *ts, const char *config_json, const cls_names *classes,
+                    nn_error *err);
 
 /* Reads and verifies everything (magic, version, lengths, CRCs, enums,
  * shapes, and the values: nn_values.h) before use. Errors (NN_ERR_FORMAT)

@@ -22,8 +22,9 @@
 #define CK_DIM_MAX 65536
 #define CK_UNITS_MAX (1 << 24)
 
-enum { SEC_ARCH, SEC_PARM, SEC_STAT, SEC_OPTM, SEC_TRAN, SEC_CONF, SEC_COUNT };
-static const char SEC_TAGS[SEC_COUNT][5] = {"ARCH", "PARM", "STAT", "OPTM", "TRAN", "CONF"};
+enum { SEC_ARCH, SEC_PARM, SEC_STAT, SEC_OPTM, SEC_TRAN, SEC_CONF, SEC_CLSN, SEC_COUNT };
+static const char SEC_TAGS[SEC_COUNT][5] = {"ARCH", "PARM", "STAT", "OPTM",
+                                            "TRAN", "CONF", "CLSN"};
 
 static const char *magic_hint(const char *path, const uint8_t *b, size_t n);
 
@@ -364,6 +365,10 @@ static nn_status load_sections(ckpt_file *ck, const char *path, const section *s
     if (secs[SEC_CONF].present) {
         OPEN(SEC_CONF);
         CTR_TRY(decode_conf(&r, &ck->config_json, err));
+    }
+    if (secs[SEC_CLSN].present) {
+        OPEN(SEC_CLSN);
+        CTR_TRY(cls_get(&r, ck->model.spec.num_classes, &ck->classes, err));
     }
 #undef OPEN
     return NN_OK;

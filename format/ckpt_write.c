@@ -72,7 +72,8 @@ static void put_optim(nn_wbuf *w, const nn_optim *o)
 }
 
 nn_status ckpt_save(const char *path, const nn_model *m, const nn_optim *opt,
-                    const nn_train_state *ts, const char *config_json, nn_error *err)
+                    const nn_train_state *ts, const char *config_json, const cls_names *classes,
+                    nn_error *err)
 {
     if (!path || !m)
         return nn_errorf(err, NN_ERR_ARG, "checkpoint save: NULL path or model");
@@ -99,7 +100,13 @@ nn_status ckpt_save(const char *path, const nn_model *m, const nn_optim *opt,
         nn_error_prefix(err, "%s: cannot save", path);
         return vst;
     }
-    uint32_t n_sections = 3 + (opt != NULL) + (ts != NULL) + (config_json != NULL);
+    if (classes && classes->n == 0)
+        classes = NULL;
+    if (classes && classes->n != m->spec.num_classes)
+        return nn_errorf(err, NN_ERR_ARG, "%s: %d class names for a model of %d classes", path,
+                         classes->n, m->spec.num_classes);
+    uint32_t n_sections =
+        3 + (opt != NULL) + (ts != NULL) + (config_json != NULL) + (classes != NULL);
 
     nn_wbuf w;
     nn_wbuf_init(&w);
@@ -133,6 +140,12 @@ nn_status ckpt_save(const char *path, const nn_model *m, const nn_optim *opt,
     if (config_json) {
         at = ctr_section_begin(&w, "CONF");
         nn_wbuf_bytes(&w, config_json, strlen(config_json));
+        ctr_section_end(&w, at, NULL);
+    }
+
+    if (classes) {
+        at = ctr_section_begin(&w, "CLSN");
+        cls_put(&w, classes);
         ctr_section_end(&w, at, NULL);
     }
 

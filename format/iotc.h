@@ -32,6 +32,7 @@
  *           dense, bitmap or gap-coded positions with raw or Huffman
  *           values, or everything through a context-modelled range coder,
  *           whichever is smallest for that layer (rows = out_c).
+ *   CLSN  the class names (classes.h), optional.
  * Unknown tags are skipped (a newer writer's optional sections); INPT,
  * GRPH and the Lnnn of every weighted op are required.
  *
@@ -49,6 +50,7 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_io.h"
 #include "libnn/nn_spec.h"
+#include "classes.h"
 #include "container.h"
 #include "qmodel.h"
 
@@ -75,6 +77,7 @@ typedef struct {
     int n_meta;
     char meta_key[IOTC_MAX_META][IOTC_NAME_MAX];
     char meta_value[IOTC_MAX_META][256];
+    cls_names classes; /* CLSN (n = 0: none stored)                  */
 
     /* Filled by iotc_encode / iotc_save / iotc_load: */
     int encoding[QM_MAX_OPS];      /* wc_encoding of weighted ops, -1 */

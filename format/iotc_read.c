@@ -346,6 +346,10 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         return ctr_missing(path, len, "GRPH", err);
     ctr_open(r, data, p, path, what, sizeof what);
     CTR_TRY(decode_graph(r, f, err));
+    if ((p = find(f, "CLSN"))) {
+        ctr_open(r, data, p, path, what, sizeof what);
+        CTR_TRY(cls_get(r, f->m.num_classes, &f->classes, err));
+    }
     CTR_TRY(check_layer_sections(f, data, path, &hr, err));
     /* The shapes chain: qm_model_alloc checks it before allocating. */
     nn_error aerr = {{0}};
@@ -373,7 +377,7 @@ static nn_status decode_all(iotc_model *f, const uint8_t *data, size_t len, cons
         const char *tag = f->sections[s].tag;
         int i = layer_tag(tag, &f->m);
         if (i == -1)
-            continue; /* META, INPT, GRPH, or a newer writer's section */
+            continue; /* META, INPT, GRPH, CLSN, or a newer writer's section */
         if (i == -2)
             return nn_rbuf_errorf(&hr, f->sections[s].offset, err, NN_ERR_FORMAT,
                                   "section %s names no conv2d or dense op", tag);

@@ -41,6 +41,9 @@ static nn_status check_writable(const iotc_model *f, nn_error *err)
         st = iotc_check_accumulators(m, err);
     if (st != NN_OK)
         return st;
+    if (f->classes.n != 0 && f->classes.n != m->num_classes)
+        return nn_errorf(err, NN_ERR_FORMAT, "%d class names for a model of %d classes",
+                         f->classes.n, m->num_classes);
     uint64_t total = 0;
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
@@ -189,7 +192,7 @@ nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)
     for (int i = 0; i < m->n_ops; i++)
         n_weighted += iotc_is_weighted(m->ops[i].type);
     size_t start = out->len;
-    ctr_put_header(out, &IOTC_FORMAT, (uint32_t)(3 + n_weighted));
+    ctr_put_header(out, &IOTC_FORMAT, (uint32_t)(3 + n_weighted + (f->classes.n > 0)));
 
     size_t at = ctr_section_begin(out, "META");
     put_meta(out, f);
@@ -200,6 +203,11 @@ nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)
     at = ctr_section_begin(out, "GRPH");
     put_graph(out, f);
     section_end(f, out, at);
+    if (f->classes.n > 0) {
+        at = ctr_section_begin(out, "CLSN");
+        cls_put(out, &f->classes);
+        section_end(f, out, at);
+    }
     for (int i = 0; i < m->n_ops; i++) {
         if (!iotc_is_weighted(m->ops[i].type))
             continue;

@@ -35,7 +35,7 @@ static void check_roundtrip(const ckpt_file *ck)
     snprintf(path, sizeof path, "%s/roundtrip.ckpt", fz_private_dir());
     nn_error err;
     if (ckpt_save(path, &ck->model, ck->has_optim ? &ck->optim : NULL,
-                  ck->has_train ? &ck->train : NULL, ck->config_json, &err) != NN_OK)
+                  ck->has_train ? &ck->train : NULL, ck->config_json, &ck->classes, &err) != NN_OK)
         fz_fail("saving a loaded checkpoint failed: %s", err.msg);
     ckpt_file back;
     if (ckpt_load(&back, path, &err) != NN_OK)

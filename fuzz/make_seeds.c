@@ -202,7 +202,7 @@ static void ckpt_seed(const char *name, const nn_model *m, const nn_optim *o,
     if (fd < 0)
         die(name, strerror(errno));
     nn_error err;
-    if (ckpt_save(tmp, m, o, ts, config, &err) != NN_OK)
+    if (ckpt_save(tmp, m, o, ts, config, NULL, &err) != NN_OK)
         die(name, err.msg);
     uint8_t *data;
     size_t len;

@@ -76,9 +76,13 @@ nn_status pl_describe(const char *path, pl_description *d, nn_error *err)
     if (len >= 8 && memcmp(data, IOTC_MAGIC, 8) == 0) {
         d->kind = PL_MODEL_IOTC;
         st = describe_iotc(d, path, data, len, err);
+        if (st == NN_OK)
+            d->classes_source = pl_iotc_classes(d->iotc, &d->classes);
     } else if (len >= 8 && memcmp(data, CKPT_MAGIC, 8) == 0) {
         d->kind = PL_MODEL_CKPT;
         st = describe_ckpt(d, path, data, len, err);
+        if (st == NN_OK)
+            d->classes_source = pl_ckpt_classes(&d->ckpt, &d->classes);
     } else {
         st = nn_errorf(err, NN_ERR_FORMAT,
                        "%s: offset 0: not an iotcnn model (expected the magic \"%s\" of a .iotc "

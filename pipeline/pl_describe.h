@@ -10,6 +10,7 @@
 
 #include "format/iotc.h"
 #include "format/ckpt.h"
+#include "pl_classes.h"
 
 /* Totals of an int8 model. */
 typedef struct {
@@ -30,6 +31,8 @@ typedef enum { PL_MODEL_IOTC = 1, PL_MODEL_CKPT = 2 } pl_model_kind;
 
 typedef struct {
     pl_model_kind kind;
+    cls_names classes;                /* either kind (n = 0: unnamed)        */
+    pl_classes_source classes_source;
     /* PL_MODEL_IOTC */
     iotc_model *iotc;
     pl_iotc_totals totals;

@@ -11,6 +11,7 @@
 #include "libnn/nn_rng.h"
 #include "runtime/rt.h"
 #include "runtime/rt_image.h"
+#include "pl_classes.h"
 
 void pl_export_default_name(char *dst, size_t n, const char *path)
 {
@@ -114,8 +115,9 @@ nn_status pl_export(const pl_export_opts *o, const pl_progress *p, pl_export_res
     else
         pl_export_default_name(r->name, sizeof r->name, o->model);
     const qm_model *m = &r->file->m;
-    rtx_meta meta = {o->model, r->name, o->target, iotc_get_meta(r->file, "dataset"), m->in_c,
-                     {0}, {0}};
+    cls_names classes;
+    pl_iotc_classes(r->file, &classes);
+    rtx_meta meta = {o->model, r->name, o->target, classes.n ? &classes : NULL, m->in_c, {0}, {0}};
     for (int c = 0; c < m->in_c && c < 4; c++)
         meta.mean[c] = r->file->mean[c], meta.std[c] = r->file->std[c];
     if ((st = rtx_write_folder(o->out, &r->image, m, &meta, err)) != NN_OK) {

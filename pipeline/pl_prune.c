@@ -282,7 +282,7 @@ static nn_status run(prune_job *j, const pl_prune_opts *o, const pl_progress *p,
     if (!(j->stored = effective_config(j->text, &j->work, r->epochs, o->limit, err)))
         return NN_ERR_CONFIG;
     if ((st = pr_report_build(r->report, &j->ck.model, &j->work, err)) ||
-        (st = ckpt_save(o->output, &j->work, NULL, NULL, j->stored, err)))
+        (st = ckpt_save(o->output, &j->work, NULL, NULL, j->stored, &j->ck.classes, err)))
         return st;
     struct stat sb;
     r->out_bytes = stat(o->output, &sb) == 0 ? (uint64_t)sb.st_size : 0;

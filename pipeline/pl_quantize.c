@@ -126,6 +126,7 @@ static void record(const quant_job *j, const pl_quantize_opts *o, const pl_quant
 {
     iotc_model *f = r->file;
     const qz_config *qz = &r->cfg;
+    f->classes = j->ck.classes; /* the names travel with the model */
     set_meta(f, p, "source", o->model);
     set_meta(f, p, "dataset", j->cfg.data.dataset); /* eval's default data */
     set_meta(f, p, "data_dir", j->cfg.data.dir);

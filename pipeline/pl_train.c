@@ -19,6 +19,7 @@ typedef struct {
     char *text;             /* the config file's (or stored) text         */
     char *config_text;      /* the effective config, stored in the output */
     ds_dataset train, val, test;
+    cls_names classes;      /* the training set's, stored in the output   */
     nn_model fresh;         /* built from the config                      */
     int have_fresh, have_optim;
     nn_model *model;        /* &fresh or &ck.model                        */
@@ -190,7 +191,8 @@ static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train
     c->r->epochs_run++;
     c->r->train_seconds += rep->seconds;
     c->images += rep->images_per_second * rep->seconds;
-    nn_status st = ckpt_save(c->r->model, j->model, &j->optim, ts, j->config_text, err);
+    nn_status st = ckpt_save(c->r->model, j->model, &j->optim, ts, j->config_text,
+                             &j->classes, err);
     if (st == NN_OK)
         st = pl_metrics_log_append(&j->metrics, rep, err);
     if (st == NN_OK && rep->epoch == j->stop_after && rep->epoch < rep->epochs)
@@ -276,6 +278,9 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
     nn_status st = load_config(j, o, err);
     if (st == NN_OK)
         st = pl_fit_load(&j->train, &j->val, &j->cfg, NULL, err);
+    if (st == NN_OK && j->train.class_names)
+        st = cls_set(&j->classes, (const char *const *)j->train.class_names,
+                     j->train.num_classes, err);
     if (st == NN_OK)
         st = pl_data_load_split(&j->test, &j->cfg.data, 0, err);
     if (st == NN_OK)

@@ -164,7 +164,7 @@ static inline void ch_write_model(const char *dir, const char *config, const cha
     if (edit)
         edit(&m);
     snprintf(path, sizeof path, "%s/%s", dir, ckpt);
-    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, text, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, text, NULL, &err), NN_OK, "%s", err.msg);
     nn_model_free(&m);
     free(text);
 }

@@ -147,7 +147,7 @@ static uint8_t *save_full(const char *path, size_t *len)
     make_optim(&o, &m, NN_OPT_ADAMW);
     nn_train_state ts = {.seed = 42, .epochs_done = 2, .total_epochs = 5, .step = 3};
     nn_error err = {{0}};
-    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, NULL, &err), NN_OK, "%s", err.msg);
     nn_optim_free(&o);
     nn_model_free(&m);
     return slurp(path, len);
@@ -272,7 +272,7 @@ Test(checkpoint, round_trip_is_bitwise, .init = make_dir, .fini = remove_dir)
     nn_train_state ts = {.seed = 0xdeadbeefcafef00dULL, .epochs_done = 2, .total_epochs = 5,
                          .step = 1234567890123ULL};
     nn_error err = {{0}};
-    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, &ts, CONF_TEXT, NULL, &err), NN_OK, "%s", err.msg);
 
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
@@ -341,7 +341,7 @@ Test(checkpoint, optional_sections_omitted, .init = make_dir, .fini = remove_dir
     nn_model m;
     build_model(&m);
     nn_error err = {{0}};
-    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect(!ck.has_optim);
@@ -353,7 +353,7 @@ Test(checkpoint, optional_sections_omitted, .init = make_dir, .fini = remove_dir
     /* SGD state: velocity only, no second moment. Empty config text. */
     nn_optim o;
     make_optim(&o, &m, NN_OPT_SGD);
-    cr_assert_eq(ckpt_save(path, &m, &o, NULL, "", &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, NULL, "", NULL, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect(ck.has_optim);
     cr_expect_eq(ck.optim.cfg.kind, NN_OPT_SGD);
@@ -376,11 +376,11 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
     nn_model m;
     build_model(&m);
     nn_error err = {{0}};
-    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1, "a temporary file was left behind");
     /* Overwriting an existing checkpoint goes through the same rename. */
     m.params[0] += 1.0f;
-    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1);
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
@@ -392,7 +392,7 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
     char bad[256];
     snprintf(bad, sizeof bad, "%s/no_such_dir/b.ckpt", g_dir);
     err.msg[0] = 0;
-    cr_expect_eq(ckpt_save(bad, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
+    cr_expect_eq(ckpt_save(bad, &m, NULL, NULL, NULL, NULL, &err), NN_ERR_IO);
     cr_expect(strstr(err.msg, bad) != NULL, "message lacks the path: %s", err.msg);
     cr_expect_eq(count_entries(g_dir), 1);
 
@@ -402,7 +402,7 @@ Test(checkpoint, save_is_atomic, .init = make_dir, .fini = remove_dir)
     path_in_dir(dirpath, sizeof dirpath, "isdir.ckpt");
     cr_assert_eq(mkdir(dirpath, 0700), 0);
     err.msg[0] = 0;
-    cr_expect_eq(ckpt_save(dirpath, &m, NULL, NULL, NULL, &err), NN_ERR_IO);
+    cr_expect_eq(ckpt_save(dirpath, &m, NULL, NULL, NULL, NULL, &err), NN_ERR_IO);
     cr_expect(strstr(err.msg, dirpath) != NULL, "message lacks the path: %s", err.msg);
     cr_expect(strstr(err.msg, "rename") != NULL, "message lacks the step: %s", err.msg);
     cr_expect_eq(count_entries(g_dir), 2, "a temporary file was left behind");

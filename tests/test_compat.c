@@ -61,7 +61,7 @@ Test(compat, checkpoint_loads_with_its_numbers_and_rewrites_to_the_same_bytes)
 
     fx_tmpdir(dir, sizeof dir);
     snprintf(again, sizeof again, "%s/again.ckpt", dir);
-    cr_assert_eq(ckpt_save(again, &ck.model, &ck.optim, &ck.train, ck.config_json, &err), NN_OK,
+    cr_assert_eq(ckpt_save(again, &ck.model, &ck.optim, &ck.train, ck.config_json, &ck.classes, &err), NN_OK,
                  "%s", err.msg);
     size_t a_len, b_len;
     char *a = ch_slurp(path, &a_len), *b = ch_slurp(again, &b_len);

@@ -317,7 +317,7 @@ static nn_status save(void *user, const nn_epoch_report *r, const nn_train_state
 {
     (void)r;
     const saver *s = user;
-    return ckpt_save(s->path, &s->t->m, &s->t->o, ts, "{}", err);
+    return ckpt_save(s->path, &s->t->m, &s->t->o, ts, "{}", NULL, err);
 }
 
 /* One good epoch saved, then the run continues with an absurd rate: it

@@ -417,7 +417,7 @@ Test(iotc_format, load_names_the_path_and_scan_reads_checkpoints)
     qf_build(&m, &s, 1, 0);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     nn_error err;
-    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, &err), NN_OK);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, NULL, &err), NN_OK);
     iotc_model *f = malloc(sizeof *f);
     cr_expect_eq(iotc_load(f, path, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, path) && strstr(err.msg, "bad magic"), "%s", err.msg);

@@ -72,7 +72,7 @@ static void expect_save_refused(const nn_model *m, const nn_optim *o, const char
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     nn_error err;
-    cr_expect_eq(ckpt_save(path, m, o, NULL, NULL, &err), NN_ERR_NUMERIC, "%s", needle);
+    cr_expect_eq(ckpt_save(path, m, o, NULL, NULL, NULL, &err), NN_ERR_NUMERIC, "%s", needle);
     char want[256];
     snprintf(want, sizeof want, "%s: cannot save: %s", path, needle);
     cr_expect(strstr(err.msg, want), "%s", err.msg);
@@ -135,7 +135,7 @@ Test(nonfinite_ckpt, extremes_load_bit_exact_and_bad_moments_do_not)
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
-    cr_assert_eq(ckpt_save(path, &m, &o, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &m, &o, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_expect_eq(memcmp(ck.model.params, m.params, m.n_params * 4), 0);

@@ -361,7 +361,7 @@ Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/small.ckpt", dir);
-    cr_assert_eq(ckpt_save(path, &small, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_save(path, &small, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ck.model.n_params, small.n_params);

@@ -352,7 +352,7 @@ static nn_status save_epoch(void *user, const nn_epoch_report *r, const nn_train
                             nn_error *err)
 {
     save_ctx *c = user;
-    nn_status st = ckpt_save(c->path, c->m, c->o, ts, "{}", err);
+    nn_status st = ckpt_save(c->path, c->m, c->o, ts, "{}", NULL, err);
     if (st == NN_OK && r->epoch == c->stop_after)
         return c->clean_stop ? NN_STOP : nn_errorf(err, NN_ERR_IO, "simulated interruption");
     return st;
