@@ -32,6 +32,9 @@
  * Other shifts take rt_requant. */
 #include "rt_dsp.h"
 
+/* two int16 lanes: a low, b high */
+#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
+
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S8 || RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
 
 /* Passes: an output row in chunks of at most 5 columns, as even as can be. */
@@ -525,81 +528,157 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 
-#if RT_DSP
-/* One pass of G columns: for each (weight pair, offset) of the list until
- * a zero pair, five panel words at base + offset, SMLAD into a0..a(G-1). */
-#define S8_STEP(LDM, MACS)                                                                         \
-    "ldrd %[w], %[of], [%[tp]], #8\n\t"                                                            \
-    "cbz %[w], 2f\n\t"                                                                             \
-    "add %[of], %[base], %[of]\n\t"                                                                \
-    "ldm %[of], {" LDM "}\n\t" MACS
-#define S8_PASS(LDM, MACS)                                                                         \
-    __asm__ volatile("1:\n\t" S8_STEP(LDM, MACS) S8_STEP(LDM, MACS) "b 1b\n\t2:\n\t"               \
-                     : [w] "=&l"(w), [of] "=&r"(of), [tp] "+r"(tp), [a0] "+r"(a0), [a1] "+r"(a1),  \
-                       [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4)                                 \
-                     : [base] "r"(base)                                                            \
-                     : "r4", "r5", "r6", "r8", "r9", "memory")
-#define S0 "smlad %[a0], %[w], r4, %[a0]\n\t"
-#define S1 S0 "smlad %[a1], %[w], r5, %[a1]\n\t"
-#define S2 S1 "smlad %[a2], %[w], r6, %[a2]\n\t"
-#define S3 S2 "smlad %[a3], %[w], r8, %[a3]\n\t"
-#define S4 S3 "smlad %[a4], %[w], r9, %[a4]\n\t"
+/* The general S8 body (K > 10): channel pairs, not kernel-row pairs.
+ *
+ * SXTB16 of a word of four int8 (v0, v1, v2, v3) is the int16 pair
+ * (v0, v2), SXTB16 ROR #8 is (v1, v3). A weight row of S8 is K int8 in the
+ * order (ky, kx, c), padded to a multiple of 4: group q of four weights
+ * becomes the two pairs (w[4q], w[4q+2]) and (w[4q+1], w[4q+3]) with two
+ * instructions, and SMLAD of each with the input's pairs in the same lanes
+ * adds the group's four products.
+ *
+ * A pass is SG = 4 consecutive output columns of one output row. Before
+ * its channels run, the pass's input is copied into scratch in the order
+ * the weights are read (an im2col in int16 pairs): for each group q, the
+ * SG words (x[4q], x[4q+2]) of the SG columns, then the SG words
+ * (x[4q+1], x[4q+3]). Every address is then the previous one plus a
+ * constant, so the inner loop needs no offsets: per group of four weights
+ *     ldr w ; ldm {4 words} ; sxtb16 ; 4 x smlad ; ldm ; sxtb16 ror ; 4 x smlad
+ * = 13 instructions for 16 MACs (two weight words per LDRD, four groups per
+ * loop iteration). The copy is amortized over the layer's output channels.
+ * Columns past the row's end compute garbage from zeros and are not
+ * stored. */
+#define SG 4
 
-static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4];
-    uint32_t w, of;
-    switch (G) {
-    case 5: S8_PASS("r4, r5, r6, r8, r9", S4); break;
-    case 4: S8_PASS("r4, r5, r6, r8", S3); break;
-    case 3: S8_PASS("r4, r5, r6", S2); break;
-    case 2: S8_PASS("r4, r5", S1); break;
-    default: S8_PASS("r4", S0); break;
-    }
-    (void)w, (void)of;
-    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4;
-}
+#if RT_DSP
+#define I2C_HALF(W, ROR)                                                                           \
+    "ldm %[px]!, {r4, r5, r6, r8}\n\t"                                                             \
+    "sxtb16 %[w], %[" W "]" ROR "\n\t"                                                             \
+    "smlad %[a0], %[w], r4, %[a0]\n\t"                                                             \
+    "smlad %[a1], %[w], r5, %[a1]\n\t"                                                             \
+    "smlad %[a2], %[w], r6, %[a2]\n\t"                                                             \
+    "smlad %[a3], %[w], r8, %[a3]\n\t"
+#define I2C_PAIR                                                                                   \
+    "ldrd %[t0], %[t1], [%[pw]], #8\n\t" I2C_HALF("t0", "") I2C_HALF("t0", ", ror #8")            \
+        I2C_HALF("t1", "") I2C_HALF("t1", ", ror #8")
+#define I2C_ASM(CODE)                                                                              \
+    __asm__ volatile(CODE                                                                          \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [px] "+r"(px),  \
+                       [pw] "+r"(pw), [t0] "=&r"(t0), [t1] "=&r"(t1), [w] "=&r"(w)                 \
+                     : [end] "r"(end)                                                              \
+                     : "r4", "r5", "r6", "r8", "cc", "memory")
+
+/* a0..a3 += the channel's nq groups of weights (pw) times the pass
+ * buffer (px); pw and px move on. */
+#define I2C_CHANNEL(pw, px, nq)                                                                    \
+    do {                                                                                           \
+        uint32_t t0, t1, w;                                                                        \
+        const uint8_t *end = pw + 16 * (nq / 4);                                                   \
+        if (nq >= 4)                                                                               \
+            I2C_ASM("1:\n\t" I2C_PAIR I2C_PAIR "cmp %[pw], %[end]\n\t"                             \
+                    "bne 1b\n\t");                                                                \
+        if (nq & 2)                                                                                \
+            I2C_ASM(I2C_PAIR);                                                                     \
+        if (nq & 1)                                                                                \
+            I2C_ASM("ldr %[t0], [%[pw]], #4\n\t" I2C_HALF("t0", "") I2C_HALF("t0", ", ror #8"));  \
+        (void)t0, (void)t1, (void)w, (void)end;                                                    \
+    } while (0)
 #else
-static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int32_t *acc)
 {
-    for (; tp[0] != 0; tp += 2)
-        for (int g = 0; g < G; g++) {
-            uint32_t x;
-            rt_memcpy(&x, base + tp[1] + 4 * g, 4);
-            acc[g] = rt_smlad((int32_t)tp[0], (int32_t)x, acc[g]);
-        }
+    for (uint32_t q = 0; q < nq; q++, pw += 4, px += 2 * SG) {
+        uint32_t t;
+        rt_memcpy(&t, pw, 4);
+        const int32_t w02 = rt_sxtb16(t), w13 = rt_sxtb16(rt_ror(t, 8));
+        for (int g = 0; g < SG; g++)
+            acc[g] = rt_smlad(w02, (int32_t)px[g], rt_smlad(w13, (int32_t)px[SG + g], acc[g]));
+    }
 }
+#define I2C_CHANNEL(pw, px, nq)                                                                    \
+    do {                                                                                           \
+        int32_t acc_[SG] = {a0, a1, a2, a3};                                                       \
+        i2c_channel(pw, px, nq, acc_);                                                             \
+        a0 = acc_[0], a1 = acc_[1], a2 = acc_[2], a3 = acc_[3];                                    \
+    } while (0)
 #endif
 
-/* The pair panel of output row oy: slot kp holds rows r = oy*s - pad + 2kp
- * (low lane) and r + 1 (high lane; in_zero for the phantom row of an odd
- * kernel, whose weight is 0), laid out as rt_image.h's panel. */
-static void pair_panel(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g, int nkp)
+/* The pass buffer of output row oy, columns ox0..ox0+SG (see above); nq
+ * groups of 2 * SG words. */
+static void i2c_build(const rt_conv_job *j, int oy, int ox0, uint32_t *buf, uint32_t nq)
 {
-    const rt_dims *in = j->in;
-    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel, C = in->c, W = in->w;
-    const uint32_t cw = g->chan_b / 4;
-    const uint32_t z = (uint16_t)(int16_t)j->in_zero;
-    for (int kp = 0; kp < nkp; kp++) {
-        const int r0 = oy * s - pad + 2 * kp, r1 = 2 * kp + 1 < k ? r0 + 1 : -1;
-        const int8_t *ra = r0 >= 0 && r0 < in->h ? j->x + (size_t)r0 * W * C : NULL;
-        const int8_t *rb = r1 >= 0 && r1 < in->h ? j->x + (size_t)r1 * W * C : NULL;
-        uint32_t *slot = pn + (size_t)kp * (g->slot_b / 4);
-        for (int f = 0; f < s; f++)
-            for (uint32_t i = 0; i < g->wq; i++) {
-                const int col = (int)i * s + f - pad;
-                const int ok = col >= 0 && col < W;
-                const int8_t *pa = ok && ra ? ra + (size_t)col * C : NULL;
-                const int8_t *pb = ok && rb ? rb + (size_t)col * C : NULL;
-                uint32_t *d = slot + (uint32_t)f * g->wq + i;
-                for (int c = 0; c < C; c++, d += cw)
-                    *d = (pa ? (uint16_t)(int16_t)pa[c] : z) | (pb ? (uint32_t)(uint16_t)(int16_t)pb[c] : z) << 16;
+    const rt_dims *in = j->in, *out = j->out;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w;
+    const int32_t z = j->in_zero;
+    if (C % 4 == 0) { /* whole groups of channels: words, two SXTB16 each */
+        const uint32_t zw = (uint8_t)z * 0x01010101u;
+        const int ncg = C / 4;
+        uint32_t *d = buf;
+        for (int ky = 0; ky < k; ky++) {
+            const int r = oy * s - pad + ky;
+            const int8_t *row = r >= 0 && r < in->h ? j->x + (size_t)r * W * C : NULL;
+            for (int kx = 0; kx < k; kx++, d += 2 * SG * ncg)
+                for (int g = 0; g < SG; g++) {
+                    const int col = (ox0 + g) * s - pad + kx;
+                    const int8_t *src = row && col >= 0 && col < W && ox0 + g < out->w
+                                            ? row + (size_t)col * C
+                                            : NULL;
+                    uint32_t *dg = d + g;
+                    if (!src) {
+                        const uint32_t lo = (uint32_t)rt_sxtb16(zw);
+                        for (int cg = 0; cg < ncg; cg++, dg += 2 * SG)
+                            dg[0] = lo, dg[SG] = lo;
+                        continue;
+                    }
+                    for (int cg = 0; cg < ncg; cg++, dg += 2 * SG, src += 4) {
+                        uint32_t v;
+                        rt_memcpy(&v, src, 4);
+                        dg[0] = (uint32_t)rt_sxtb16(v);
+                        dg[SG] = (uint32_t)rt_sxtb16_r8(v);
+                    }
+                }
+        }
+        return;
+    }
+    /* any C (a first layer, K = 27): per column, the K values in (ky, kx, c)
+     * order gathered as int8 in tmp (a kernel row is k * C consecutive
+     * input bytes when its columns are inside), zeros up to the row's
+     * padding, then converted a word at a time */
+    int8_t *tmp = (int8_t *)(buf + 2 * SG * nq); /* 4 * nq bytes */
+    const int kc = k * C;
+    for (int g = 0; g < SG; g++) {
+        const int ox = ox0 + g, col0 = ox * s - pad;
+        int8_t *t = tmp;
+        for (int ky = 0; ky < k; ky++, t += kc) {
+            const int r = oy * s - pad + ky;
+            const int rin = r >= 0 && r < in->h && ox < out->w;
+            if (rin && col0 >= 0 && col0 + k <= W) {
+                const int8_t *src = j->x + ((size_t)r * W + col0) * C;
+                int i = 0;
+                for (; i + 4 <= kc; i += 4)
+                    rt_memcpy(t + i, src + i, 4);
+                for (; i < kc; i++)
+                    t[i] = src[i];
+                continue;
             }
+            for (int kx = 0; kx < k; kx++) {
+                const int col = col0 + kx;
+                const int8_t *src = rin && col >= 0 && col < W ? j->x + ((size_t)r * W + col) * C : NULL;
+                for (int c = 0; c < C; c++)
+                    t[kx * C + c] = src ? src[c] : (int8_t)z;
+            }
+        }
+        for (int i = k * kc; i < (int)(4 * nq); i++)
+            tmp[i] = 0;
+        uint32_t *dg = buf + g;
+        for (uint32_t q = 0; q < nq; q++, dg += 2 * SG) {
+            uint32_t v;
+            rt_memcpy(&v, tmp + 4 * q, 4);
+            dg[0] = (uint32_t)rt_sxtb16(v);
+            dg[SG] = (uint32_t)rt_sxtb16_r8(v);
+        }
     }
 }
 
-/* two int16 lanes: a low, b high */
-#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
 
 /* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
  * window as five int16-pair words, and per output channel nine words
@@ -702,60 +781,91 @@ static int conv_s8_small(const rt_conv_job *j)
     return 1;
 }
 
+/* Per output channel {bias, mult, rounding + zero constant, t} of the fast
+ * requantization, in scratch after the pass buffer; 0 when a channel
+ * needs the 64-bit rule (then every channel takes rq_apply). */
+static int rq_table(const rt_conv_job *j, int32_t *tab)
+{
+    if (j->q->hi != 127)
+        return 0;
+    for (int o = 0; o < j->out->c; o++, tab += 4) {
+        rq r;
+        rq_init(&r, j->q, o);
+        if (!r.fast)
+            return 0;
+        tab[0] = r.bias, tab[1] = r.mult, tab[2] = r.k, tab[3] = r.t;
+    }
+    return 1;
+}
+
+/* One output channel of a pass with the fast requantization (t: its
+ * {bias, mult, k, shift - 32}); stores G <= SG outputs O apart. CLAMP:
+ * lo > -128 (a ReLU floor above the saturation). */
+#define I2C_FAST(NAME, CLAMP)                                                                      \
+    static RT_NOINLINE void NAME(const uint8_t *pw, const uint32_t *px, uint32_t nq,               \
+                                 const int32_t *t, int8_t *y, int O, int G, int32_t lo)            \
+    {                                                                                              \
+        int32_t a0 = t[0], a1 = a0, a2 = a0, a3 = a0;                                              \
+        I2C_CHANNEL(pw, px, nq);                                                                   \
+        const int32_t m = t[1], k = t[2], sh = t[3];                                               \
+        int32_t v0 = rt_ssat8(rt_smmla(a0, m, k) >> sh), v1 = rt_ssat8(rt_smmla(a1, m, k) >> sh);  \
+        int32_t v2 = rt_ssat8(rt_smmla(a2, m, k) >> sh), v3 = rt_ssat8(rt_smmla(a3, m, k) >> sh);  \
+        if (CLAMP) {                                                                               \
+            v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;                                        \
+            v2 = v2 < lo ? lo : v2, v3 = v3 < lo ? lo : v3;                                        \
+        }                                                                                          \
+        y[0] = (int8_t)v0;                                                                         \
+        if (G > 1)                                                                                 \
+            y[O] = (int8_t)v1;                                                                     \
+        if (G > 2)                                                                                 \
+            y[2 * O] = (int8_t)v2;                                                                 \
+        if (G > 3)                                                                                 \
+            y[3 * O] = (int8_t)v3;                                                                 \
+        (void)lo;                                                                                  \
+    }
+I2C_FAST(i2c_fast, 0)
+I2C_FAST(i2c_fast_lo, 1)
+
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
     if (conv_s8_small(j))
         return;
     const rt_dims *out = j->out, *in = j->in;
-    const int k = j->win->kernel, s = j->win->stride, C = in->c;
-    const int nkp = (k + 1) / 2;
-    const rt_panel_geom g = rt_panel(j->win, in);
-    uint32_t *pn = (uint32_t *)j->scratch;
-    uint32_t *list = pn + (size_t)nkp * (g.slot_b / 4); /* (pair, offset) words */
-    const uint32_t K = (uint32_t)k * k * C, row = rt_s8_row_bytes(K);
-    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
-    for (int oy = 0; oy < out->h; oy++) {
-        pair_panel(j, oy, pn, &g, nkp);
-        int8_t *yrow = j->y + (size_t)oy * out->w * out->c;
-        for (int o = 0; o < out->c; o++) {
-            /* the channel's taps two kernel rows at a time; pairs of zeros
-             * dropped, a zero pair ends the list */
-            const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
-            uint32_t *t = list;
-            for (int kp = 0; kp < nkp; kp++) {
-                const int8_t *w0 = w + (size_t)(2 * kp) * k * C;
-                const int8_t *w1 = 2 * kp + 1 < k ? w0 + (size_t)k * C : NULL;
-                uint32_t off = (uint32_t)kp * g.slot_b;
-                for (int kx = 0, f = 0, i = 0; kx < k; kx++) {
-                    uint32_t ad = off + ((uint32_t)f * g.wq + (uint32_t)i) * 4;
-                    for (int c = 0; c < C; c++, ad += g.chan_b) {
-                        uint32_t pair = (uint16_t)(int16_t)w0[kx * C + c] |
-                                        (w1 ? (uint32_t)(uint16_t)(int16_t)w1[kx * C + c] << 16 : 0);
-                        if (pair)
-                            t[0] = pair, t[1] = ad, t += 2;
-                    }
-                    if (++f == s) /* next column phase, or the next index */
-                        f = 0, i++;
-                }
-            }
-            t[0] = 0;
-            rq r;
-            rq_init(&r, j->q, o);
-            for (int pi = 0, ox0 = 0; pi < np; pi++) {
-                const int G = base + (pi < rem);
-                int32_t acc[GMAX] = {r.bias, r.bias, r.bias, r.bias, r.bias};
-                s8_pass(list, (const uint8_t *)pn + 4 * ox0, G, acc);
-                int8_t *y = yrow + (size_t)ox0 * out->c + o;
-                if (r.fast && r.lo == -128)
-                    for (int q = 0; q < G; q++, y += out->c)
-                        *y = (int8_t)rt_ssat8(rt_smmla(acc[q], r.mult, r.k) >> r.t);
+    const int k = j->win->kernel, O = out->c;
+    const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K), nq = row / 4;
+    uint32_t *buf = (uint32_t *)j->scratch;
+    int32_t *tab = (int32_t *)(buf + 2 * row + (in->c % 4 ? nq : 0));
+    const int fast = rq_table(j, tab);
+    const int32_t lo = j->q->lo;
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox0 = 0; ox0 < out->w; ox0 += SG) {
+            const int G = out->w - ox0 < SG ? out->w - ox0 : SG;
+            i2c_build(j, oy, ox0, buf, nq);
+            int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
+            const uint8_t *w = j->w;
+            if (fast) {
+                const int32_t *t = tab;
+                if (lo == -128)
+                    for (int o = 0; o < O; o++, w += row, t += 4)
+                        i2c_fast(w, buf, nq, t, y + o, O, G, lo);
                 else
-                    for (int q = 0; q < G; q++, y += out->c)
-                        *y = rq_apply(&r, acc[q]);
-                ox0 += G;
+                    for (int o = 0; o < O; o++, w += row, t += 4)
+                        i2c_fast_lo(w, buf, nq, t, y + o, O, G, lo);
+                continue;
+            }
+            for (int o = 0; o < O; o++, w += row) {
+                rq r;
+                rq_init(&r, j->q, o);
+                int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
+                const uint8_t *pw = w;
+                const uint32_t *px = buf;
+                I2C_CHANNEL(pw, px, nq);
+                const int32_t acc[SG] = {a0, a1, a2, a3};
+                int8_t *yo = y + o;
+                for (int q = 0; q < G; q++, yo += O)
+                    *yo = rq_apply(&r, acc[q]);
             }
         }
-    }
 }
 #endif
 
@@ -814,5 +924,93 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo)
         rt_memcpy(o + c, &m, 4);
     }
     return c;
+}
+#endif
+
+/* ---- add ------------------------------------------------------------------------------------------ */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_ADD
+/* When 9 <= shift <= 54 and hi = 127, with u = max(0, 32 - shift) and
+ * t = max(0, shift - 32): the zero points, the rounding and
+ * out_zero * 2^shift fold into one 64-bit constant c (times 2^u), so that
+ *     y = max(lo, ssat8(hi32(c + (a << u) * ma + (b << u) * mb) >> t))
+ * two SMLAL per value. Exact: the 64-bit sum is v * 2^u, v the portable
+ * rule's sum plus out_zero * 2^shift, and floor(v * 2^u / 2^32) >> t =
+ * floor(v / 2^shift) (the low word cannot reach the next multiple). The
+ * bounds: |a << u| <= 2^30, and every term stays below 2^62 for shift >= 9
+ * (|c| <= 2^(71 - shift) + 2^39 + 2^31 after the scaling). Returns 0
+ * (nothing done) otherwise. */
+/* 16 <= shift <= 31 (the usual case): with each multiplier split as
+ * m = mh * 2^16 + ml (ml the signed low half, mh <= 2^15 - 1), the
+ * constant c = ch * 2^16 + cl (0 <= cl < 2^16) and x = the int16 pair
+ * (a, b), the sum is v = S * 2^16 + L with S = ch + SMLAD(x, (mah, mbh))
+ * and L = cl + SMLAD(x, (mal, mbl)), so
+ *     floor(v / 2^shift) = (S + (L >> 16)) >> (shift - 16)
+ * exactly, all in 32 bits (|c| < 2^40, |S|, |L| < 2^25). Four values per
+ * step: two word loads, four SXTB16 and four PKH make the four pairs. */
+RT_INLINE int32_t add_one(uint32_t x, uint32_t mh, uint32_t ml, int32_t ch, int32_t cl, int t)
+{
+    return rt_ssat8((rt_smlad((int32_t)x, (int32_t)mh, ch) +
+                     (rt_smlad((int32_t)x, (int32_t)ml, cl) >> 16)) >> t);
+}
+
+static int add_smlad(const rt_add_params *p, int64_t c, const int8_t *a, const int8_t *b,
+                     int8_t *y, uint32_t count)
+{
+    const int32_t mal = (int16_t)(p->a_mult & 0xffff), mbl = (int16_t)(p->b_mult & 0xffff);
+    const int32_t mah = (int32_t)(((int64_t)p->a_mult - mal) >> 16);
+    const int32_t mbh = (int32_t)(((int64_t)p->b_mult - mbl) >> 16);
+    if (mah > 32767 || mbh > 32767)
+        return 0;
+    const uint32_t mh = PK16(mah, mbh), ml = PK16(mal, mbl);
+    const int32_t ch = (int32_t)(c >> 16), cl = (int32_t)(c & 0xffff);
+    const int t = p->shift - 16;
+    const uint32_t lo4 = (uint8_t)p->lo * 0x01010101u;
+    uint32_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        uint32_t A, B;
+        rt_memcpy(&A, a + i, 4);
+        rt_memcpy(&B, b + i, 4);
+        const uint32_t a02 = (uint32_t)rt_sxtb16(A), a13 = (uint32_t)rt_sxtb16_r8(A);
+        const uint32_t b02 = (uint32_t)rt_sxtb16(B), b13 = (uint32_t)rt_sxtb16_r8(B);
+        const uint32_t x0 = rt_pkhbt(a02, b02), x2 = rt_pkhtb(b02, a02);
+        const uint32_t x1 = rt_pkhbt(a13, b13), x3 = rt_pkhtb(b13, a13);
+        uint32_t r = (uint32_t)add_one(x0, mh, ml, ch, cl, t);
+        rt_bfi8(r, add_one(x1, mh, ml, ch, cl, t), 8);
+        rt_bfi8(r, add_one(x2, mh, ml, ch, cl, t), 16);
+        rt_bfi8(r, add_one(x3, mh, ml, ch, cl, t), 24);
+        r = rt_max_s8x4(r, lo4);
+        rt_memcpy(y + i, &r, 4);
+    }
+    for (; i < count; i++) {
+        const int32_t r = add_one(PK16(a[i], b[i]), mh, ml, ch, cl, t);
+        y[i] = (int8_t)(r < p->lo ? p->lo : r);
+    }
+    return 1;
+}
+
+int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+               uint32_t count)
+{
+    const int sh = p->shift;
+    if (sh < 9 || sh > 54 || p->hi != 127)
+        return 0;
+    if (sh >= 16 && sh <= 31) {
+        const int64_t c = ((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
+                          (int64_t)p->a_zero * p->a_mult - (int64_t)p->b_zero * p->b_mult;
+        if (add_smlad(p, c, a, b, y, count))
+            return 1;
+    }
+    const int u = sh < 32 ? 32 - sh : 0, t = sh < 32 ? 0 : sh - 32;
+    const int32_t ma = p->a_mult, mb = p->b_mult, lo = p->lo, m = (int32_t)1 << u;
+    const int64_t c = (((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
+                       (int64_t)p->a_zero * ma - (int64_t)p->b_zero * mb) *
+                      ((int64_t)1 << u);
+    for (const int8_t *end = a + count; a < end; a++, b++, y++) {
+        const int64_t v = c + (int64_t)(*a * m) * ma + (int64_t)(*b * m) * mb;
+        const int32_t r = rt_ssat8((int32_t)(v >> 32) >> t);
+        *y = (int8_t)(r < lo ? lo : r);
+    }
+    return 1;
 }
 #endif

@@ -174,21 +174,26 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo);
 /* a whole 2x2 maxpool (stride s, C % 4 == 0, no ReLU floor): four channels
  * per step, rows in order (the planner's row rule holds) */
 void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int ow);
+/* add with 9 <= shift <= 54 and hi = 127 (two SMLAL per value); returns
+ * 0 and does nothing otherwise */
+int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+               uint32_t count);
 #endif
 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */
 RT_INLINE uint32_t rt_s8_row_bytes(uint32_t k) { return (k + 3) & ~3u; }
 
-/* Scratch of the S8 conv (its DSP body; the C body needs none): a panel
- * like rt_image.h's with one slot per pair of kernel rows (2 kp, 2 kp + 1)
- * whose words hold the two rows' values as independent int16 lanes (what
- * SMLAD multiplies), then the current channel's list of (weight pair,
- * panel offset) words, one per (kernel-row pair, kx, c), and a terminator. */
+/* Scratch of the S8 conv (its DSP body; the C body needs none): the pass
+ * buffer, four output columns' inputs in the weights' order as int16 pairs
+ * (rt_dsp.c), 8 bytes per weight-row byte, when in_c % 4 != 0 a weight
+ * row's bytes more (one column's values as int8), then 16 bytes per
+ * output channel (its requantization constants). */
 RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
                                        const rt_dims *out)
 {
-    const uint32_t nkp = (win->kernel + 1u) / 2u, K = (uint32_t)win->kernel * win->kernel * in->c;
-    const uint32_t general = nkp * rt_panel(win, in).slot_b + 8u * (nkp * win->kernel * in->c + 1u);
+    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c;
+    const uint32_t general = 8u * rt_s8_row_bytes(K) + 16u * out->c +
+                             (in->c % 4 ? rt_s8_row_bytes(K) : 0);
     /* K <= 10 (first layers): a table of 9 words per output channel */
     const uint32_t small = K <= 10 ? 36u * out->c : 0;
     return general > small ? general : small;
