@@ -548,7 +548,7 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
  * loop iteration). The copy is amortized over the layer's output channels.
  * Columns past the row's end compute garbage from zeros and are not
  * stored. */
-#define SG 4
+#define SG RT_S8_PASS
 
 #if RT_DSP
 #define I2C_HALF(W, ROR)                                                                           \
@@ -602,43 +602,82 @@ static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int3
     } while (0)
 #endif
 
-/* The pass buffer of output row oy, columns ox0..ox0+SG (see above); nq
- * groups of 2 * SG words. */
+/* in_c % 4 == 0: the input rows the passes read, converted once each into
+ * a ring of k slots (row r in slot r mod k). A slot holds per plane
+ * p = 2 cg + h (channel group cg, h = 0 for the SXTB16 pair (c, c + 2),
+ * 1 for the ROR #8 pair (c + 1, c + 3)), per column phase f < s and index
+ * i < wr the pair of column i * s + f - pad (in_zero outside the image):
+ * a pass's four columns of a tap are then four consecutive words, and its
+ * buffer is copied from the ring with LDM/STM, 4 words at a time. */
+/* Converts input row r into slot d. */
+static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg)
+{
+    const rt_dims *in = j->in;
+    const int s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w, ncg = C / 4;
+    const int8_t *row = r >= 0 && r < in->h ? j->x + (size_t)r * W * C : NULL;
+    const uint32_t zz = (uint32_t)rt_sxtb16((uint8_t)j->in_zero * 0x01010101u), cw = rg->cw;
+    for (int f = 0; f < s; f++)
+        for (uint32_t i = 0; i < rg->wr; i++) {
+            const int col = (int)i * s + f - pad;
+            uint32_t *dp = d + (uint32_t)f * rg->wr + i;
+            if (!row || col < 0 || col >= W) {
+                for (int p = 0; p < 2 * ncg; p++, dp += cw)
+                    *dp = zz;
+                continue;
+            }
+            const int8_t *src = row + (size_t)col * C;
+            for (int cg = 0; cg < ncg; cg++, dp += 2 * cw, src += 4) {
+                uint32_t v;
+                rt_memcpy(&v, src, 4);
+                dp[0] = (uint32_t)rt_sxtb16(v);
+                dp[cw] = (uint32_t)rt_sxtb16_r8(v);
+            }
+        }
+}
+
+/* 4 words from s to d (LDM, STM); returns d + 4. */
+RT_INLINE uint32_t *copy4(uint32_t *d, const uint32_t *s)
+{
+#if RT_DSP
+    __asm__ volatile("ldm %[s], {r4, r5, r6, r8}\n\t"
+                     "stm %[d]!, {r4, r5, r6, r8}\n\t"
+                     : [d] "+r"(d)
+                     : [s] "r"(s)
+                     : "r4", "r5", "r6", "r8", "memory");
+    return d;
+#else
+    d[0] = s[0], d[1] = s[1], d[2] = s[2], d[3] = s[3];
+    return d + 4;
+#endif
+}
+
+/* The pass buffer of output row oy (whose input rows are in the ring),
+ * columns ox0..ox0+SG. */
+static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *ring,
+                      const rt_s8_ring *rg, uint32_t *d)
+{
+    const int k = j->win->kernel, s = j->win->stride, np = j->in->c / 2;
+    const uint32_t cw = rg->cw;
+    for (int ky = 0; ky < k; ky++) {
+        const int r = oy * s - j->win->pad + ky;
+        const uint32_t *slot = ring + (uint32_t)(((r % k) + k) % k) * rg->slot;
+        for (int kx = 0; kx < k; kx++) {
+            const uint32_t *sp = slot + (uint32_t)(kx % s) * rg->wr + (uint32_t)(kx / s + ox0);
+            for (int p = 0; p < np; p += 2, sp += 2 * cw) {
+                d = copy4(d, sp);
+                d = copy4(d, sp + cw);
+            }
+        }
+    }
+}
+
+/* The pass buffer of output row oy, columns ox0..ox0+SG (see above), nq
+ * groups of 2 * SG words, when in_c % 4 != 0 (else ring_pass). */
 static void i2c_build(const rt_conv_job *j, int oy, int ox0, uint32_t *buf, uint32_t nq)
 {
     const rt_dims *in = j->in, *out = j->out;
     const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w;
     const int32_t z = j->in_zero;
-    if (C % 4 == 0) { /* whole groups of channels: words, two SXTB16 each */
-        const uint32_t zw = (uint8_t)z * 0x01010101u;
-        const int ncg = C / 4;
-        uint32_t *d = buf;
-        for (int ky = 0; ky < k; ky++) {
-            const int r = oy * s - pad + ky;
-            const int8_t *row = r >= 0 && r < in->h ? j->x + (size_t)r * W * C : NULL;
-            for (int kx = 0; kx < k; kx++, d += 2 * SG * ncg)
-                for (int g = 0; g < SG; g++) {
-                    const int col = (ox0 + g) * s - pad + kx;
-                    const int8_t *src = row && col >= 0 && col < W && ox0 + g < out->w
-                                            ? row + (size_t)col * C
-                                            : NULL;
-                    uint32_t *dg = d + g;
-                    if (!src) {
-                        const uint32_t lo = (uint32_t)rt_sxtb16(zw);
-                        for (int cg = 0; cg < ncg; cg++, dg += 2 * SG)
-                            dg[0] = lo, dg[SG] = lo;
-                        continue;
-                    }
-                    for (int cg = 0; cg < ncg; cg++, dg += 2 * SG, src += 4) {
-                        uint32_t v;
-                        rt_memcpy(&v, src, 4);
-                        dg[0] = (uint32_t)rt_sxtb16(v);
-                        dg[SG] = (uint32_t)rt_sxtb16_r8(v);
-                    }
-                }
-        }
-        return;
-    }
     /* any C (a first layer, K = 27): per column, the K values in (ky, kx, c)
      * order gathered as int8 in tmp (a kernel row is k * C consecutive
      * input bytes when its columns are inside), zeros up to the row's
@@ -831,16 +870,30 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
     if (conv_s8_small(j))
         return;
     const rt_dims *out = j->out, *in = j->in;
-    const int k = j->win->kernel, O = out->c;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
     const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K), nq = row / 4;
+    const int four = in->c % 4 == 0;
     uint32_t *buf = (uint32_t *)j->scratch;
-    int32_t *tab = (int32_t *)(buf + 2 * row + (in->c % 4 ? nq : 0));
+    int32_t *tab = (int32_t *)(buf + 2 * row + (four ? 0 : nq));
+    uint32_t *ring = (uint32_t *)(tab + 4 * O);
+    const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
     const int fast = rq_table(j, tab);
     const int32_t lo = j->q->lo;
-    for (int oy = 0; oy < out->h; oy++)
+    int have = -0x7fffffff; /* the ring holds rows [have, have + k) */
+    for (int oy = 0; oy < out->h; oy++) {
+        if (four) {
+            const int r0 = oy * s - pad;
+            for (int r = r0; r < r0 + k; r++)
+                if (r >= have + k || r < have)
+                    ring_row(j, r, ring + (uint32_t)(((r % k) + k) % k) * rg.slot, &rg);
+            have = r0;
+        }
         for (int ox0 = 0; ox0 < out->w; ox0 += SG) {
             const int G = out->w - ox0 < SG ? out->w - ox0 : SG;
-            i2c_build(j, oy, ox0, buf, nq);
+            if (four)
+                ring_pass(j, oy, ox0, ring, &rg, buf);
+            else
+                i2c_build(j, oy, ox0, buf, nq);
             int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
             const uint8_t *w = j->w;
             if (fast) {
@@ -866,6 +919,7 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
                     *yo = rq_apply(&r, acc[q]);
             }
         }
+    }
 }
 #endif
 

@@ -183,20 +183,46 @@ int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */
 RT_INLINE uint32_t rt_s8_row_bytes(uint32_t k) { return (k + 3) & ~3u; }
 
+/* The S8 DSP body (rt_dsp.c) computes passes of RT_S8_PASS output columns
+ * from a pass buffer: the pass's inputs in the weights' order as int16
+ * pairs, 8 bytes per weight-row byte. When in_c % 4 == 0 it copies that
+ * from a ring of kernel input rows converted once each; its geometry: */
+#define RT_S8_PASS 4
+typedef struct {
+    uint32_t wr;   /* indices per column phase: the padded row, or what the last pass reaches */
+    uint32_t cw;   /* words per plane (channel pair): stride * wr                            */
+    uint32_t slot; /* words per input row: in_c / 2 planes                                     */
+} rt_s8_ring;
+
+RT_INLINE rt_s8_ring rt_s8_ring_of(const rt_window *win, const rt_dims *in, const rt_dims *out)
+{
+    const uint32_t s = win->stride, wq = ((uint32_t)in->w + 2u * win->pad + s - 1) / s;
+    const uint32_t reach =
+        (win->kernel - 1u) / s + (out->w + RT_S8_PASS - 1u) / RT_S8_PASS * RT_S8_PASS;
+    rt_s8_ring g;
+    g.wr = wq > reach ? wq : reach;
+    g.cw = s * g.wr;
+    g.slot = (uint32_t)in->c / 2 * g.cw;
+    return g;
+}
+
 /* Scratch of the S8 conv (its DSP body; the C body needs none): the pass
- * buffer, four output columns' inputs in the weights' order as int16 pairs
- * (rt_dsp.c), 8 bytes per weight-row byte, when in_c % 4 != 0 a weight
- * row's bytes more (one column's values as int8), then 16 bytes per
- * output channel (its requantization constants). */
+ * buffer; when in_c % 4 != 0 one weight row more (a column's values as
+ * int8), else the ring (kernel slots); 16 bytes per output channel (its
+ * requantization constants). */
 RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
                                        const rt_dims *out)
 {
-    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c;
-    const uint32_t general = 8u * rt_s8_row_bytes(K) + 16u * out->c +
-                             (in->c % 4 ? rt_s8_row_bytes(K) : 0);
+    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c, row = rt_s8_row_bytes(K);
+    const uint64_t ring = in->c % 4 ? row
+                                    : (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
+                                          rt_s8_ring_of(win, in, out).wr;
+    const uint64_t general = 8ull * row + 16u * out->c + ring;
     /* K <= 10 (first layers): a table of 9 words per output channel */
     const uint32_t small = K <= 10 ? 36u * out->c : 0;
-    return general > small ? general : small;
+    if (general > 0x7ffffff8u) /* no arena holds it */
+        return 0xffffffffu;
+    return general > small ? (uint32_t)general : small;
 }
 
 #endif
