@@ -837,33 +837,120 @@ static int rq_table(const rt_conv_job *j, int32_t *tab)
     return 1;
 }
 
-/* One output channel of a pass with the fast requantization (t: its
- * {bias, mult, k, shift - 32}); stores G <= SG outputs O apart. CLAMP:
- * lo > -128 (a ReLU floor above the saturation). */
+/* What every channel of a pass shares. */
+typedef struct {
+    const uint32_t *buf; /* the pass buffer              */
+    uint32_t nq;         /* groups of four weights        */
+    int32_t O;           /* output channels: store stride */
+    int32_t lo;          /* the clamp's floor             */
+} i2c_pass;
+
+/* One output channel of a full pass (SG columns) with the fast
+ * requantization (t: its {bias, mult, k, shift - 32}); outputs O apart
+ * from y. CLAMP: lo > -128 (a ReLU floor above the saturation). */
 #define I2C_FAST(NAME, CLAMP)                                                                      \
-    static RT_NOINLINE void NAME(const uint8_t *pw, const uint32_t *px, uint32_t nq,               \
-                                 const int32_t *t, int8_t *y, int O, int G, int32_t lo)            \
+    static RT_NOINLINE void NAME(const i2c_pass *ps, const uint8_t *pw, const int32_t *t,          \
+                                 int8_t *y)                                                        \
     {                                                                                              \
+        const uint32_t *px = ps->buf, nq = ps->nq;                                                 \
         int32_t a0 = t[0], a1 = a0, a2 = a0, a3 = a0;                                              \
         I2C_CHANNEL(pw, px, nq);                                                                   \
-        const int32_t m = t[1], k = t[2], sh = t[3];                                               \
+        const int32_t m = t[1], k = t[2], sh = t[3], O = ps->O;                                    \
         int32_t v0 = rt_ssat8(rt_smmla(a0, m, k) >> sh), v1 = rt_ssat8(rt_smmla(a1, m, k) >> sh);  \
         int32_t v2 = rt_ssat8(rt_smmla(a2, m, k) >> sh), v3 = rt_ssat8(rt_smmla(a3, m, k) >> sh);  \
         if (CLAMP) {                                                                               \
+            const int32_t lo = ps->lo;                                                             \
             v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;                                        \
             v2 = v2 < lo ? lo : v2, v3 = v3 < lo ? lo : v3;                                        \
         }                                                                                          \
-        y[0] = (int8_t)v0;                                                                         \
-        if (G > 1)                                                                                 \
-            y[O] = (int8_t)v1;                                                                     \
-        if (G > 2)                                                                                 \
-            y[2 * O] = (int8_t)v2;                                                                 \
-        if (G > 3)                                                                                 \
-            y[3 * O] = (int8_t)v3;                                                                 \
-        (void)lo;                                                                                  \
+        y[0] = (int8_t)v0, y[O] = (int8_t)v1, y[2 * O] = (int8_t)v2, y[3 * O] = (int8_t)v3;        \
     }
 I2C_FAST(i2c_fast, 0)
 I2C_FAST(i2c_fast_lo, 1)
+
+#if RT_DSP
+#ifndef RT_UNUSED
+#define RT_UNUSED __attribute__((unused)) /* naked: the asm reads it in r0 */
+#endif
+/* Every output channel of a full pass in one naked function (the fast
+ * requantization, nq % 4 == 0): the channel loop keeps the weight pointer
+ * in a register (the rows follow each other), the rest in r's struct on its
+ * own stack, so a channel costs the inner loop plus ~35 instructions.
+ * Registers: r0 weights, r1 pass buffer, r2 end, r3 r12 weight words, lr
+ * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators. */
+typedef struct {
+    const uint32_t *buf; /*  0 the pass buffer                       */
+    uint32_t qbytes;     /*  4 weight-row bytes (4 nq)                */
+    const int32_t *t;    /*  8 the table, moving                      */
+    int8_t *y;           /* 12 the first channel's output, moving      */
+    int32_t O;           /* 16 store stride                           */
+    const int32_t *tend; /* 20 the table's end                        */
+    const uint8_t *w;    /* 24 the weights                            */
+    int32_t lo;          /* 28 the clamp's floor                      */
+} i2c_run_args;
+
+#define RUN_HALF(W, ROR)                                                                           \
+    "ldm r1!, {r4, r5, r6, r8}\n\t"                                                                \
+    "sxtb16 lr, " W ROR "\n\t"                                                                     \
+    "smlad r7, lr, r4, r7\n\t"                                                                     \
+    "smlad r9, lr, r5, r9\n\t"                                                                     \
+    "smlad r10, lr, r6, r10\n\t"                                                                   \
+    "smlad r11, lr, r8, r11\n\t"
+#define RUN_PAIR                                                                                   \
+    "ldrd r3, r12, [r0], #8\n\t" RUN_HALF("r3", "") RUN_HALF("r3", ", ror #8") RUN_HALF("r12", "") \
+        RUN_HALF("r12", ", ror #8")
+#define RUN_CLAMP1(R) "cmp " R ", r4\n\tit lt\n\tmovlt " R ", r4\n\t"
+#define RUN_CLAMP                                                                                  \
+    "ldr r4, [r3, #28]\n\t" RUN_CLAMP1("r7") RUN_CLAMP1("r9") RUN_CLAMP1("r10") RUN_CLAMP1("r11")
+#define I2C_RUN(NAME, CLAMP)                                                                       \
+    __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
+    {                                                                                              \
+        __asm__ volatile("push {r4-r11, lr}\n\t"                                                   \
+                         "push {r0}\n\t"                                                           \
+                         "ldr r0, [r0, #24]\n\t"                                                   \
+                         "1:\n\t"                                                                  \
+                         "ldr r3, [sp]\n\t"                                                        \
+                         "ldr r1, [r3]\n\t"                                                        \
+                         "ldr r2, [r3, #4]\n\t"                                                    \
+                         "add r2, r0, r2\n\t"                                                      \
+                         "ldr r12, [r3, #8]\n\t"                                                   \
+                         "ldr r7, [r12]\n\t"                                                       \
+                         "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t"                            \
+                         "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                               \
+                         "bne 2b\n\t"                                                              \
+                         "ldr r3, [sp]\n\t"                                                        \
+                         "ldr r12, [r3, #8]\n\t"                                                   \
+                         "ldm r12!, {r4, r5, r6, r8}\n\t"                                          \
+                         "str r12, [r3, #8]\n\t"                                                   \
+                         "smmla r7, r7, r5, r6\n\t"                                                \
+                         "smmla r9, r9, r5, r6\n\t"                                                \
+                         "smmla r10, r10, r5, r6\n\t"                                              \
+                         "smmla r11, r11, r5, r6\n\t"                                              \
+                         "asr r7, r7, r8\n\t"                                                      \
+                         "asr r9, r9, r8\n\t"                                                      \
+                         "asr r10, r10, r8\n\t"                                                    \
+                         "asr r11, r11, r8\n\t"                                                    \
+                         "ssat r7, #8, r7\n\t"                                                     \
+                         "ssat r9, #8, r9\n\t"                                                     \
+                         "ssat r10, #8, r10\n\t"                                                   \
+                         "ssat r11, #8, r11\n\t" CLAMP "ldr r1, [r3, #12]\n\t"                     \
+                         "ldr r2, [r3, #16]\n\t"                                                   \
+                         "strb r7, [r1]\n\t"                                                       \
+                         "strb r9, [r1, r2]\n\t"                                                   \
+                         "add r4, r1, r2, lsl #1\n\t"                                              \
+                         "strb r10, [r4]\n\t"                                                      \
+                         "strb r11, [r4, r2]\n\t"                                                  \
+                         "add r1, r1, #1\n\t"                                                      \
+                         "str r1, [r3, #12]\n\t"                                                   \
+                         "ldr r2, [r3, #20]\n\t"                                                   \
+                         "cmp r12, r2\n\t"                                                         \
+                         "bne 1b\n\t"                                                              \
+                         "add sp, sp, #4\n\t"                                                      \
+                         "pop {r4-r11, pc}\n\t");                                                  \
+    }
+I2C_RUN(i2c_run, "")
+I2C_RUN(i2c_run_lo, RUN_CLAMP)
+#endif
 
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
@@ -896,14 +983,25 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
                 i2c_build(j, oy, ox0, buf, nq);
             int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
             const uint8_t *w = j->w;
-            if (fast) {
+#if RT_DSP
+            if (fast && G == SG && nq % 4 == 0) {
+                i2c_run_args ra = {buf, 4 * nq, tab, y, O, tab + 4 * O, w, lo}; /* t, y move */
+                if (lo == -128)
+                    i2c_run(&ra);
+                else
+                    i2c_run_lo(&ra);
+                continue;
+            }
+#endif
+            if (fast && G == SG) {
+                const i2c_pass ps = {buf, nq, O, lo};
                 const int32_t *t = tab;
                 if (lo == -128)
                     for (int o = 0; o < O; o++, w += row, t += 4)
-                        i2c_fast(w, buf, nq, t, y + o, O, G, lo);
+                        i2c_fast(&ps, w, t, y + o);
                 else
                     for (int o = 0; o < O; o++, w += row, t += 4)
-                        i2c_fast_lo(w, buf, nq, t, y + o, O, G, lo);
+                        i2c_fast_lo(&ps, w, t, y + o);
                 continue;
             }
             for (int o = 0; o < O; o++, w += row) {
