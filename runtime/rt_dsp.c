@@ -21,8 +21,13 @@
  *
  * S8: first layers (K <= 10) pixel by pixel with the window in registers
  * and a per-channel table, 13 instructions per output; other layers pair
- * vertically adjacent taps in one SMLAD over a two-lane panel (lanes as
- * independent int16 there), five columns per LDM.
+ * channels: SXTB16 and SXTB16 ROR #8 of a word of four weights are two
+ * int16 pairs that SMLAD multiplies with the same pairs of the input,
+ * taken from a per-pass buffer of four output columns (13 instructions
+ * per 16 MACs; see "The general S8 body" below).
+ *
+ * add: two SMLAD per value over 16-bit halves of the multipliers (or two
+ * SMLAL), four values per step.
  *
  * Requantization, when 33 <= shift <= 54 (the usual case): with
  * t = shift - 32, (acc * mult + 2^(shift-1)) >> shift equals
