@@ -569,16 +569,16 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 #define I2C_ASM(CODE)                                                                              \
     __asm__ volatile(CODE                                                                          \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [px] "+r"(px),  \
-                       [pw] "+r"(pw), [t0] "=&r"(t0), [t1] "=&r"(t1), [w] "=&r"(w)                 \
-                     : [end] "r"(end)                                                              \
+                       [pw] "+r"(pw), [t0] "=&r"(t0_), [t1] "=&r"(t1_), [w] "=&r"(w_)              \
+                     : [end] "r"(end_)                                                             \
                      : "r4", "r5", "r6", "r8", "cc", "memory")
 
 /* a0..a3 += the channel's nq groups of weights (pw) times the pass
  * buffer (px); pw and px move on. */
 #define I2C_CHANNEL(pw, px, nq)                                                                    \
     do {                                                                                           \
-        uint32_t t0, t1, w;                                                                        \
-        const uint8_t *end = pw + 16 * (nq / 4);                                                   \
+        uint32_t t0_, t1_, w_; /* names that shadow nothing (-Wshadow) */                        \
+        const uint8_t *end_ = pw + 16 * (nq / 4);                                                  \
         if (nq >= 4)                                                                               \
             I2C_ASM("1:\n\t" I2C_PAIR I2C_PAIR "cmp %[pw], %[end]\n\t"                             \
                     "bne 1b\n\t");                                                                \
@@ -586,7 +586,7 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
             I2C_ASM(I2C_PAIR);                                                                     \
         if (nq & 1)                                                                                \
             I2C_ASM("ldr %[t0], [%[pw]], #4\n\t" I2C_HALF("t0", "") I2C_HALF("t0", ", ror #8"));  \
-        (void)t0, (void)t1, (void)w, (void)end;                                                    \
+        (void)t0_, (void)t1_, (void)w_, (void)end_;                                                \
     } while (0)
 #else
 static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int32_t *acc)
@@ -676,51 +676,63 @@ static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *rin
     }
 }
 
-/* The pass buffer of output row oy, columns ox0..ox0+SG (see above), nq
- * groups of 2 * SG words, when in_c % 4 != 0 (else ring_pass). */
-static void i2c_build(const rt_conv_job *j, int oy, int ox0, uint32_t *buf, uint32_t nq)
+/* in_c % 4 != 0 (a colour first layer, K = 27): the kernel's input rows as
+ * int8 with their padding columns (in_zero), a ring of k rows of
+ * rt_s8_flat_bytes each (row r in slot r mod k). Column ox's window starts
+ * at byte ox * s * in_c of a row, and its kernel row ky is the k * in_c
+ * bytes from there in the weights' (kx, c) order: a group of four weights
+ * within one kernel row is one (unaligned) word; a group across two rows,
+ * or past K, is gathered byte by byte. */
+static void flat_row(const rt_conv_job *j, int r, int8_t *d)
 {
-    const rt_dims *in = j->in, *out = j->out;
-    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w;
-    const int32_t z = j->in_zero;
-    /* any C (a first layer, K = 27): per column, the K values in (ky, kx, c)
-     * order gathered as int8 in tmp (a kernel row is k * C consecutive
-     * input bytes when its columns are inside), zeros up to the row's
-     * padding, then converted a word at a time */
-    int8_t *tmp = (int8_t *)(buf + 2 * SG * nq); /* 4 * nq bytes */
-    const int kc = k * C;
+    const rt_dims *in = j->in;
+    const size_t pc = (size_t)j->win->pad * in->c, wc = (size_t)in->w * in->c;
+    if (r < 0 || r >= in->h) {
+        memset(d, j->in_zero, 2 * pc + wc);
+        return;
+    }
+    memset(d, j->in_zero, pc);
+    memcpy(d + pc, j->x + (size_t)r * wc, wc);
+    memset(d + pc + wc, j->in_zero, pc);
+}
+
+/* The pass buffer of output row oy (whose input rows are in the flat
+ * ring), columns ox0..ox0+SG; columns past the row's end get zeros. */
+static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring, uint32_t fb,
+                      uint32_t *buf, uint32_t nq)
+{
+    const int k = j->win->kernel, s = j->win->stride, C = j->in->c, kc = k * C;
+    const int r0 = oy * s - j->win->pad;
+#define FLAT_ROW(ky) (ring + (size_t)((((r0 + (ky)) % k) + k) % k) * fb + base)
     for (int g = 0; g < SG; g++) {
-        const int ox = ox0 + g, col0 = ox * s - pad;
-        int8_t *t = tmp;
-        for (int ky = 0; ky < k; ky++, t += kc) {
-            const int r = oy * s - pad + ky;
-            const int rin = r >= 0 && r < in->h && ox < out->w;
-            if (rin && col0 >= 0 && col0 + k <= W) {
-                const int8_t *src = j->x + ((size_t)r * W + col0) * C;
-                int i = 0;
-                for (; i + 4 <= kc; i += 4)
-                    rt_memcpy(t + i, src + i, 4);
-                for (; i < kc; i++)
-                    t[i] = src[i];
-                continue;
-            }
-            for (int kx = 0; kx < k; kx++) {
-                const int col = col0 + kx;
-                const int8_t *src = rin && col >= 0 && col < W ? j->x + ((size_t)r * W + col) * C : NULL;
-                for (int c = 0; c < C; c++)
-                    t[kx * C + c] = src ? src[c] : (int8_t)z;
-            }
-        }
-        for (int i = k * kc; i < (int)(4 * nq); i++)
-            tmp[i] = 0;
         uint32_t *dg = buf + g;
+        const int ox = ox0 + g;
+        if (ox >= j->out->w) {
+            for (uint32_t q = 0; q < nq; q++, dg += 2 * SG)
+                dg[0] = 0, dg[SG] = 0;
+            continue;
+        }
+        const size_t base = (size_t)ox * s * C;
+        int ky = 0, t0 = 0;
+        const int8_t *rp = FLAT_ROW(0);
         for (uint32_t q = 0; q < nq; q++, dg += 2 * SG) {
-            uint32_t v;
-            rt_memcpy(&v, tmp + 4 * q, 4);
+            uint32_t v = 0;
+            if (t0 + 4 <= kc) { /* the group within kernel row ky */
+                rt_memcpy(&v, rp + t0, 4);
+                if ((t0 += 4) == kc && ++ky < k)
+                    t0 = 0, rp = FLAT_ROW(ky);
+            } else {
+                for (int i = 0; i < 4 && ky < k; i++) {
+                    v |= (uint32_t)(uint8_t)rp[t0] << 8 * i;
+                    if (++t0 == kc && ++ky < k)
+                        t0 = 0, rp = FLAT_ROW(ky);
+                }
+            }
             dg[0] = (uint32_t)rt_sxtb16(v);
             dg[SG] = (uint32_t)rt_sxtb16_r8(v);
         }
     }
+#undef FLAT_ROW
 }
 
 
@@ -852,26 +864,21 @@ typedef struct {
 
 /* One output channel of a full pass (SG columns) with the fast
  * requantization (t: its {bias, mult, k, shift - 32}); outputs O apart
- * from y. CLAMP: lo > -128 (a ReLU floor above the saturation). */
-#define I2C_FAST(NAME, CLAMP)                                                                      \
-    static RT_NOINLINE void NAME(const i2c_pass *ps, const uint8_t *pw, const int32_t *t,          \
-                                 int8_t *y)                                                        \
-    {                                                                                              \
-        const uint32_t *px = ps->buf, nq = ps->nq;                                                 \
-        int32_t a0 = t[0], a1 = a0, a2 = a0, a3 = a0;                                              \
-        I2C_CHANNEL(pw, px, nq);                                                                   \
-        const int32_t m = t[1], k = t[2], sh = t[3], O = ps->O;                                    \
-        int32_t v0 = rt_ssat8(rt_smmla(a0, m, k) >> sh), v1 = rt_ssat8(rt_smmla(a1, m, k) >> sh);  \
-        int32_t v2 = rt_ssat8(rt_smmla(a2, m, k) >> sh), v3 = rt_ssat8(rt_smmla(a3, m, k) >> sh);  \
-        if (CLAMP) {                                                                               \
-            const int32_t lo = ps->lo;                                                             \
-            v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;                                        \
-            v2 = v2 < lo ? lo : v2, v3 = v3 < lo ? lo : v3;                                        \
-        }                                                                                          \
-        y[0] = (int8_t)v0, y[O] = (int8_t)v1, y[2 * O] = (int8_t)v2, y[3 * O] = (int8_t)v3;        \
+ * from y. (The naked functions below do most layers' channels.) */
+static RT_NOINLINE void i2c_fast(const i2c_pass *ps, const uint8_t *pw, const int32_t *t, int8_t *y)
+{
+    const uint32_t *px = ps->buf, nq = ps->nq;
+    int32_t a0 = t[0], a1 = a0, a2 = a0, a3 = a0;
+    I2C_CHANNEL(pw, px, nq);
+    const int32_t m = t[1], k = t[2], sh = t[3], O = ps->O, lo = ps->lo;
+    int32_t v0 = rt_ssat8(rt_smmla(a0, m, k) >> sh), v1 = rt_ssat8(rt_smmla(a1, m, k) >> sh);
+    int32_t v2 = rt_ssat8(rt_smmla(a2, m, k) >> sh), v3 = rt_ssat8(rt_smmla(a3, m, k) >> sh);
+    if (lo > -128) {
+        v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;
+        v2 = v2 < lo ? lo : v2, v3 = v3 < lo ? lo : v3;
     }
-I2C_FAST(i2c_fast, 0)
-I2C_FAST(i2c_fast_lo, 1)
+    y[0] = (int8_t)v0, y[O] = (int8_t)v1, y[2 * O] = (int8_t)v2, y[3 * O] = (int8_t)v3;
+}
 
 #if RT_DSP
 #ifndef RT_UNUSED
@@ -885,13 +892,14 @@ I2C_FAST(i2c_fast_lo, 1)
  * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators. */
 typedef struct {
     const uint32_t *buf; /*  0 the pass buffer                       */
-    uint32_t qbytes;     /*  4 weight-row bytes (4 nq)                */
+    uint32_t qbytes;     /*  4 bytes of the whole groups of four: 16 (nq / 4) */
     const int32_t *t;    /*  8 the table, moving                      */
     int8_t *y;           /* 12 the first channel's output, moving      */
     int32_t O;           /* 16 store stride                           */
     const int32_t *tend; /* 20 the table's end                        */
     const uint8_t *w;    /* 24 the weights                            */
     int32_t lo;          /* 28 the clamp's floor                      */
+    uint32_t rem;        /* 32 nq % 4 (the _rem variant)              */
 } i2c_run_args;
 
 #define RUN_HALF(W, ROR)                                                                           \
@@ -907,7 +915,19 @@ typedef struct {
 #define RUN_CLAMP1(R) "cmp " R ", r4\n\tit lt\n\tmovlt " R ", r4\n\t"
 #define RUN_CLAMP                                                                                  \
     "ldr r4, [r3, #28]\n\t" RUN_CLAMP1("r7") RUN_CLAMP1("r9") RUN_CLAMP1("r10") RUN_CLAMP1("r11")
-#define I2C_RUN(NAME, CLAMP)                                                                       \
+/* nq % 4 != 0: the loop may run zero times; then a pair of groups (bit 1
+ * of rem, into C by the shift) and a single one (bit 0, into N); the
+ * inner instructions leave the flags alone. */
+#define RUN_SKIP "cmp r0, r2\n\tbeq 5f\n\t"
+#define RUN_REM                                                                                    \
+    "5:\n\t"                                                                                       \
+    "ldr r3, [sp]\n\t"                                                                            \
+    "ldr r12, [r3, #32]\n\t"                                                                      \
+    "lsls r12, r12, #31\n\t"                                                                      \
+    "bcc 3f\n\t" RUN_PAIR "3:\n\t"                                                                \
+    "bpl 4f\n\t"                                                                                  \
+    "ldr r3, [r0], #4\n\t" RUN_HALF("r3", "") RUN_HALF("r3", ", ror #8") "4:\n\t"
+#define I2C_RUN(NAME, CLAMP, SKIP, REM)                                                            \
     __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
     {                                                                                              \
         __asm__ volatile("push {r4-r11, lr}\n\t"                                                   \
@@ -920,9 +940,9 @@ typedef struct {
                          "add r2, r0, r2\n\t"                                                      \
                          "ldr r12, [r3, #8]\n\t"                                                   \
                          "ldr r7, [r12]\n\t"                                                       \
-                         "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t"                            \
+                         "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t" SKIP                       \
                          "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                               \
-                         "bne 2b\n\t"                                                              \
+                         "bne 2b\n\t" REM                                                          \
                          "ldr r3, [sp]\n\t"                                                        \
                          "ldr r12, [r3, #8]\n\t"                                                   \
                          "ldm r12!, {r4, r5, r6, r8}\n\t"                                          \
@@ -953,8 +973,9 @@ typedef struct {
                          "add sp, sp, #4\n\t"                                                      \
                          "pop {r4-r11, pc}\n\t");                                                  \
     }
-I2C_RUN(i2c_run, "")
-I2C_RUN(i2c_run_lo, RUN_CLAMP)
+I2C_RUN(i2c_run, "", "", "")
+I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
+I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
 #endif
 
 void rt_conv_s8_dsp(const rt_conv_job *j)
@@ -966,32 +987,38 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
     const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K), nq = row / 4;
     const int four = in->c % 4 == 0;
     uint32_t *buf = (uint32_t *)j->scratch;
-    int32_t *tab = (int32_t *)(buf + 2 * row + (four ? 0 : nq));
+    int32_t *tab = (int32_t *)(buf + 2 * row);
     uint32_t *ring = (uint32_t *)(tab + 4 * O);
+    const uint32_t fb = rt_s8_flat_bytes(j->win, in);
     const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
     const int fast = rq_table(j, tab);
     const int32_t lo = j->q->lo;
     int have = -0x7fffffff; /* the ring holds rows [have, have + k) */
     for (int oy = 0; oy < out->h; oy++) {
-        if (four) {
-            const int r0 = oy * s - pad;
-            for (int r = r0; r < r0 + k; r++)
-                if (r >= have + k || r < have)
-                    ring_row(j, r, ring + (uint32_t)(((r % k) + k) % k) * rg.slot, &rg);
-            have = r0;
-        }
+        const int r0 = oy * s - pad;
+        for (int r = r0; r < r0 + k; r++)
+            if (r >= have + k || r < have) {
+                const uint32_t slot = (uint32_t)(((r % k) + k) % k);
+                if (four)
+                    ring_row(j, r, ring + slot * rg.slot, &rg);
+                else
+                    flat_row(j, r, (int8_t *)ring + slot * fb);
+            }
+        have = r0;
         for (int ox0 = 0; ox0 < out->w; ox0 += SG) {
             const int G = out->w - ox0 < SG ? out->w - ox0 : SG;
             if (four)
                 ring_pass(j, oy, ox0, ring, &rg, buf);
             else
-                i2c_build(j, oy, ox0, buf, nq);
+                flat_pass(j, oy, ox0, (const int8_t *)ring, fb, buf, nq);
             int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
             const uint8_t *w = j->w;
 #if RT_DSP
-            if (fast && G == SG && nq % 4 == 0) {
-                i2c_run_args ra = {buf, 4 * nq, tab, y, O, tab + 4 * O, w, lo}; /* t, y move */
-                if (lo == -128)
+            if (fast && G == SG && (nq % 4 == 0 || lo == -128)) {
+                i2c_run_args ra = {buf, 16 * (nq / 4), tab, y, O, tab + 4 * O, w, lo, nq % 4};
+                if (nq % 4) /* ra.t and ra.y move */
+                    i2c_run_rem(&ra);
+                else if (lo == -128)
                     i2c_run(&ra);
                 else
                     i2c_run_lo(&ra);
@@ -1001,12 +1028,8 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
             if (fast && G == SG) {
                 const i2c_pass ps = {buf, nq, O, lo};
                 const int32_t *t = tab;
-                if (lo == -128)
-                    for (int o = 0; o < O; o++, w += row, t += 4)
-                        i2c_fast(&ps, w, t, y + o);
-                else
-                    for (int o = 0; o < O; o++, w += row, t += 4)
-                        i2c_fast_lo(&ps, w, t, y + o);
+                for (int o = 0; o < O; o++, w += row, t += 4)
+                    i2c_fast(&ps, w, t, y + o);
                 continue;
             }
             for (int o = 0; o < O; o++, w += row) {

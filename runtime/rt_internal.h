@@ -206,15 +206,21 @@ RT_INLINE rt_s8_ring rt_s8_ring_of(const rt_window *win, const rt_dims *in, cons
     return g;
 }
 
+/* When in_c % 4 != 0 it reads the pass from a ring of k input rows kept as
+ * int8 with their padding columns, each this many bytes: */
+RT_INLINE uint32_t rt_s8_flat_bytes(const rt_window *win, const rt_dims *in)
+{
+    return (((uint32_t)in->w + 2u * win->pad) * in->c + 3u) & ~3u;
+}
+
 /* Scratch of the S8 conv (its DSP body; the C body needs none): the pass
- * buffer; when in_c % 4 != 0 one weight row more (a column's values as
- * int8), else the ring (kernel slots); 16 bytes per output channel (its
- * requantization constants). */
+ * buffer, 16 bytes per output channel (its requantization constants), then
+ * the ring (k rows, of pairs or int8). */
 RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
                                        const rt_dims *out)
 {
     const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c, row = rt_s8_row_bytes(K);
-    const uint64_t ring = in->c % 4 ? row
+    const uint64_t ring = in->c % 4 ? (uint64_t)win->kernel * rt_s8_flat_bytes(win, in)
                                     : (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
                                           rt_s8_ring_of(win, in, out).wr;
     const uint64_t general = 8ull * row + 16u * out->c + ring;
