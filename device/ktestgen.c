@@ -182,8 +182,9 @@ int main(int argc, char **argv)
         case 0: /* first layer 8-bit, small K (the pixel-major path) */
             x = conv(&t, x, 1 + rnd(40), 1 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0);
             break;
-        case 1: /* 8-bit, larger K (the pair-panel path) */
-            x = conv(&t, x, 3 + rnd(12), 1, 1, 0, 1, 8, 0);
+        case 1: /* 8-bit, larger K (the pass-buffer path; channels in whole
+                   groups of four or not) */
+            x = conv(&t, x, rnd(2) ? 4 * (1 + rnd(6)) : 3 + rnd(12), 1, 1, 0, 1, 8, 0);
             x = conv(&t, x, 1 + rnd(20), 2 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0.3 * rnd(2));
             break;
         case 2: /* sparse 4-bit, the MNIST shape family */

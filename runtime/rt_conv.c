@@ -6,9 +6,11 @@
  * in), summed modulo 2^32, then qmodel.h's requantization.
  *
  * Order of work, which the arena planner relies on (docs/deploy.md):
- *   S8, S4     output pixels in raster order, all channels of a pixel
- *              before the next pixel; output row oy is written while input
- *              rows from oy * stride - pad on are still read.
+ *   S8, S4     output rows in order (the C bodies pixel by pixel, all
+ *              channels of a pixel before the next; the DSP S8 body in
+ *              passes of four columns after reading the row's input rows);
+ *              output row oy is written while input rows from
+ *              oy * stride - pad on are still read.
  *   SP4, SP8   output rows in pairs (oy, oy + 1): the pair's panel is built
  *              from the input before any output of the pair is written.
  *   X8, X4     the whole input is copied into scratch (padded) before any
@@ -205,7 +207,7 @@ uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const 
                                  uint8_t fmt)
 {
     switch (fmt) {
-    case RT_WF_S8: /* DSP: a panel of kernel-row pairs */
+    case RT_WF_S8: /* DSP: the pass buffer, the ring of input rows */
         return rt_s8_scratch_bytes(win, in, out);
     case RT_WF_S4: /* DSP: the panel */
     case RT_WF_SP4:

@@ -21,8 +21,13 @@
  *
  * S8: first layers (K <= 10) pixel by pixel with the window in registers
  * and a per-channel table, 13 instructions per output; other layers pair
- * vertically adjacent taps in one SMLAD over a two-lane panel (lanes as
- * independent int16 there), five columns per LDM.
+ * channels: SXTB16 and SXTB16 ROR #8 of a word of four weights are two
+ * int16 pairs that SMLAD multiplies with the same pairs of the input,
+ * taken from a per-pass buffer of four output columns (13 instructions
+ * per 16 MACs; see "The general S8 body" below).
+ *
+ * add: two SMLAD per value over 16-bit halves of the multipliers (or two
+ * SMLAL), four values per step.
  *
  * Requantization, when 33 <= shift <= 54 (the usual case): with
  * t = shift - 32, (acc * mult + 2^(shift-1)) >> shift equals
@@ -31,6 +36,9 @@
  *     y = ssat8(smmla(acc, mult, 2^(t-1) + out_zero * 2^t) >> t), max lo.
  * Other shifts take rt_requant. */
 #include "rt_dsp.h"
+
+/* two int16 lanes: a low, b high */
+#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S8 || RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
 
@@ -525,81 +533,208 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 
-#if RT_DSP
-/* One pass of G columns: for each (weight pair, offset) of the list until
- * a zero pair, five panel words at base + offset, SMLAD into a0..a(G-1). */
-#define S8_STEP(LDM, MACS)                                                                         \
-    "ldrd %[w], %[of], [%[tp]], #8\n\t"                                                            \
-    "cbz %[w], 2f\n\t"                                                                             \
-    "add %[of], %[base], %[of]\n\t"                                                                \
-    "ldm %[of], {" LDM "}\n\t" MACS
-#define S8_PASS(LDM, MACS)                                                                         \
-    __asm__ volatile("1:\n\t" S8_STEP(LDM, MACS) S8_STEP(LDM, MACS) "b 1b\n\t2:\n\t"               \
-                     : [w] "=&l"(w), [of] "=&r"(of), [tp] "+r"(tp), [a0] "+r"(a0), [a1] "+r"(a1),  \
-                       [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4)                                 \
-                     : [base] "r"(base)                                                            \
-                     : "r4", "r5", "r6", "r8", "r9", "memory")
-#define S0 "smlad %[a0], %[w], r4, %[a0]\n\t"
-#define S1 S0 "smlad %[a1], %[w], r5, %[a1]\n\t"
-#define S2 S1 "smlad %[a2], %[w], r6, %[a2]\n\t"
-#define S3 S2 "smlad %[a3], %[w], r8, %[a3]\n\t"
-#define S4 S3 "smlad %[a4], %[w], r9, %[a4]\n\t"
+/* The general S8 body (K > 10): channel pairs, not kernel-row pairs.
+ *
+ * SXTB16 of a word of four int8 (v0, v1, v2, v3) is the int16 pair
+ * (v0, v2), SXTB16 ROR #8 is (v1, v3). A weight row of S8 is K int8 in the
+ * order (ky, kx, c), padded to a multiple of 4: group q of four weights
+ * becomes the two pairs (w[4q], w[4q+2]) and (w[4q+1], w[4q+3]) with two
+ * instructions, and SMLAD of each with the input's pairs in the same lanes
+ * adds the group's four products.
+ *
+ * A pass is SG = 4 consecutive output columns of one output row. Before
+ * its channels run, the pass's input is copied into scratch in the order
+ * the weights are read (an im2col in int16 pairs): for each group q, the
+ * SG words (x[4q], x[4q+2]) of the SG columns, then the SG words
+ * (x[4q+1], x[4q+3]). Every address is then the previous one plus a
+ * constant, so the inner loop needs no offsets: per group of four weights
+ *     ldr w ; ldm {4 words} ; sxtb16 ; 4 x smlad ; ldm ; sxtb16 ror ; 4 x smlad
+ * = 13 instructions for 16 MACs (two weight words per LDRD, four groups per
+ * loop iteration). The copy is amortized over the layer's output channels.
+ * Columns past the row's end compute garbage from zeros and are not
+ * stored. */
+#define SG RT_S8_PASS
 
-static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4];
-    uint32_t w, of;
-    switch (G) {
-    case 5: S8_PASS("r4, r5, r6, r8, r9", S4); break;
-    case 4: S8_PASS("r4, r5, r6, r8", S3); break;
-    case 3: S8_PASS("r4, r5, r6", S2); break;
-    case 2: S8_PASS("r4, r5", S1); break;
-    default: S8_PASS("r4", S0); break;
-    }
-    (void)w, (void)of;
-    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4;
-}
+#if RT_DSP
+#define I2C_HALF(W, ROR)                                                                           \
+    "ldm %[px]!, {r4, r5, r6, r8}\n\t"                                                             \
+    "sxtb16 %[w], %[" W "]" ROR "\n\t"                                                             \
+    "smlad %[a0], %[w], r4, %[a0]\n\t"                                                             \
+    "smlad %[a1], %[w], r5, %[a1]\n\t"                                                             \
+    "smlad %[a2], %[w], r6, %[a2]\n\t"                                                             \
+    "smlad %[a3], %[w], r8, %[a3]\n\t"
+#define I2C_PAIR                                                                                   \
+    "ldrd %[t0], %[t1], [%[pw]], #8\n\t" I2C_HALF("t0", "") I2C_HALF("t0", ", ror #8")            \
+        I2C_HALF("t1", "") I2C_HALF("t1", ", ror #8")
+#define I2C_ASM(CODE)                                                                              \
+    __asm__ volatile(CODE                                                                          \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [px] "+r"(px),  \
+                       [pw] "+r"(pw), [t0] "=&r"(t0_), [t1] "=&r"(t1_), [w] "=&r"(w_)              \
+                     : [end] "r"(end_)                                                             \
+                     : "r4", "r5", "r6", "r8", "cc", "memory")
+
+/* a0..a3 += the channel's nq groups of weights (pw) times the pass
+ * buffer (px); pw and px move on. */
+#define I2C_CHANNEL(pw, px, nq)                                                                    \
+    do {                                                                                           \
+        uint32_t t0_, t1_, w_; /* names that shadow nothing (-Wshadow) */                        \
+        const uint8_t *end_ = pw + 16 * (nq / 4);                                                  \
+        if (nq >= 4)                                                                               \
+            I2C_ASM("1:\n\t" I2C_PAIR I2C_PAIR "cmp %[pw], %[end]\n\t"                             \
+                    "bne 1b\n\t");                                                                \
+        if (nq & 2)                                                                                \
+            I2C_ASM(I2C_PAIR);                                                                     \
+        if (nq & 1)                                                                                \
+            I2C_ASM("ldr %[t0], [%[pw]], #4\n\t" I2C_HALF("t0", "") I2C_HALF("t0", ", ror #8"));  \
+        (void)t0_, (void)t1_, (void)w_, (void)end_;                                                \
+    } while (0)
 #else
-static void s8_pass(const uint32_t *tp, const uint8_t *base, int G, int32_t *acc)
+static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int32_t *acc)
 {
-    for (; tp[0] != 0; tp += 2)
-        for (int g = 0; g < G; g++) {
-            uint32_t x;
-            rt_memcpy(&x, base + tp[1] + 4 * g, 4);
-            acc[g] = rt_smlad((int32_t)tp[0], (int32_t)x, acc[g]);
-        }
+    for (uint32_t q = 0; q < nq; q++, pw += 4, px += 2 * SG) {
+        uint32_t t;
+        rt_memcpy(&t, pw, 4);
+        const int32_t w02 = rt_sxtb16(t), w13 = rt_sxtb16(rt_ror(t, 8));
+        for (int g = 0; g < SG; g++)
+            acc[g] = rt_smlad(w02, (int32_t)px[g], rt_smlad(w13, (int32_t)px[SG + g], acc[g]));
+    }
 }
+#define I2C_CHANNEL(pw, px, nq)                                                                    \
+    do {                                                                                           \
+        int32_t acc_[SG] = {a0, a1, a2, a3};                                                       \
+        i2c_channel(pw, px, nq, acc_);                                                             \
+        a0 = acc_[0], a1 = acc_[1], a2 = acc_[2], a3 = acc_[3];                                    \
+    } while (0)
 #endif
 
-/* The pair panel of output row oy: slot kp holds rows r = oy*s - pad + 2kp
- * (low lane) and r + 1 (high lane; in_zero for the phantom row of an odd
- * kernel, whose weight is 0), laid out as rt_image.h's panel. */
-static void pair_panel(const rt_conv_job *j, int oy, uint32_t *pn, const rt_panel_geom *g, int nkp)
+/* in_c % 4 == 0: the input rows the passes read, converted once each into
+ * a ring of k slots (row r in slot r mod k). A slot holds per plane
+ * p = 2 cg + h (channel group cg, h = 0 for the SXTB16 pair (c, c + 2),
+ * 1 for the ROR #8 pair (c + 1, c + 3)), per column phase f < s and index
+ * i < wr the pair of column i * s + f - pad (in_zero outside the image):
+ * a pass's four columns of a tap are then four consecutive words, and its
+ * buffer is copied from the ring with LDM/STM, 4 words at a time. */
+/* Converts input row r into slot d. */
+static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg)
 {
     const rt_dims *in = j->in;
-    const int s = j->win->stride, pad = j->win->pad, k = j->win->kernel, C = in->c, W = in->w;
-    const uint32_t cw = g->chan_b / 4;
-    const uint32_t z = (uint16_t)(int16_t)j->in_zero;
-    for (int kp = 0; kp < nkp; kp++) {
-        const int r0 = oy * s - pad + 2 * kp, r1 = 2 * kp + 1 < k ? r0 + 1 : -1;
-        const int8_t *ra = r0 >= 0 && r0 < in->h ? j->x + (size_t)r0 * W * C : NULL;
-        const int8_t *rb = r1 >= 0 && r1 < in->h ? j->x + (size_t)r1 * W * C : NULL;
-        uint32_t *slot = pn + (size_t)kp * (g->slot_b / 4);
-        for (int f = 0; f < s; f++)
-            for (uint32_t i = 0; i < g->wq; i++) {
-                const int col = (int)i * s + f - pad;
-                const int ok = col >= 0 && col < W;
-                const int8_t *pa = ok && ra ? ra + (size_t)col * C : NULL;
-                const int8_t *pb = ok && rb ? rb + (size_t)col * C : NULL;
-                uint32_t *d = slot + (uint32_t)f * g->wq + i;
-                for (int c = 0; c < C; c++, d += cw)
-                    *d = (pa ? (uint16_t)(int16_t)pa[c] : z) | (pb ? (uint32_t)(uint16_t)(int16_t)pb[c] : z) << 16;
+    const int s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w, ncg = C / 4;
+    const int8_t *row = r >= 0 && r < in->h ? j->x + (size_t)r * W * C : NULL;
+    const uint32_t zz = (uint32_t)rt_sxtb16((uint8_t)j->in_zero * 0x01010101u), cw = rg->cw;
+    for (int f = 0; f < s; f++)
+        for (uint32_t i = 0; i < rg->wr; i++) {
+            const int col = (int)i * s + f - pad;
+            uint32_t *dp = d + (uint32_t)f * rg->wr + i;
+            if (!row || col < 0 || col >= W) {
+                for (int p = 0; p < 2 * ncg; p++, dp += cw)
+                    *dp = zz;
+                continue;
             }
+            const int8_t *src = row + (size_t)col * C;
+            for (int cg = 0; cg < ncg; cg++, dp += 2 * cw, src += 4) {
+                uint32_t v;
+                rt_memcpy(&v, src, 4);
+                dp[0] = (uint32_t)rt_sxtb16(v);
+                dp[cw] = (uint32_t)rt_sxtb16_r8(v);
+            }
+        }
+}
+
+/* 4 words from s to d (LDM, STM); returns d + 4. */
+RT_INLINE uint32_t *copy4(uint32_t *d, const uint32_t *s)
+{
+#if RT_DSP
+    __asm__ volatile("ldm %[s], {r4, r5, r6, r8}\n\t"
+                     "stm %[d]!, {r4, r5, r6, r8}\n\t"
+                     : [d] "+r"(d)
+                     : [s] "r"(s)
+                     : "r4", "r5", "r6", "r8", "memory");
+    return d;
+#else
+    d[0] = s[0], d[1] = s[1], d[2] = s[2], d[3] = s[3];
+    return d + 4;
+#endif
+}
+
+/* The pass buffer of output row oy (whose input rows are in the ring),
+ * columns ox0..ox0+SG. */
+static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *ring,
+                      const rt_s8_ring *rg, uint32_t *d)
+{
+    const int k = j->win->kernel, s = j->win->stride, np = j->in->c / 2;
+    const uint32_t cw = rg->cw;
+    for (int ky = 0; ky < k; ky++) {
+        const int r = oy * s - j->win->pad + ky;
+        const uint32_t *slot = ring + (uint32_t)(((r % k) + k) % k) * rg->slot;
+        for (int kx = 0; kx < k; kx++) {
+            const uint32_t *sp = slot + (uint32_t)(kx % s) * rg->wr + (uint32_t)(kx / s + ox0);
+            for (int p = 0; p < np; p += 2, sp += 2 * cw) {
+                d = copy4(d, sp);
+                d = copy4(d, sp + cw);
+            }
+        }
     }
 }
 
-/* two int16 lanes: a low, b high */
-#define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
+/* in_c % 4 != 0 (a colour first layer, K = 27): the kernel's input rows as
+ * int8 with their padding columns (in_zero), a ring of k rows of
+ * rt_s8_flat_bytes each (row r in slot r mod k). Column ox's window starts
+ * at byte ox * s * in_c of a row, and its kernel row ky is the k * in_c
+ * bytes from there in the weights' (kx, c) order: a group of four weights
+ * within one kernel row is one (unaligned) word; a group across two rows,
+ * or past K, is gathered byte by byte. */
+static void flat_row(const rt_conv_job *j, int r, int8_t *d)
+{
+    const rt_dims *in = j->in;
+    const size_t pc = (size_t)j->win->pad * in->c, wc = (size_t)in->w * in->c;
+    if (r < 0 || r >= in->h) {
+        memset(d, j->in_zero, 2 * pc + wc);
+        return;
+    }
+    memset(d, j->in_zero, pc);
+    memcpy(d + pc, j->x + (size_t)r * wc, wc);
+    memset(d + pc + wc, j->in_zero, pc);
+}
+
+/* The pass buffer of output row oy (whose input rows are in the flat
+ * ring), columns ox0..ox0+SG; columns past the row's end get zeros. */
+static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring, uint32_t fb,
+                      uint32_t *buf, uint32_t nq)
+{
+    const int k = j->win->kernel, s = j->win->stride, C = j->in->c, kc = k * C;
+    const int r0 = oy * s - j->win->pad;
+#define FLAT_ROW(ky) (ring + (size_t)((((r0 + (ky)) % k) + k) % k) * fb + base)
+    for (int g = 0; g < SG; g++) {
+        uint32_t *dg = buf + g;
+        const int ox = ox0 + g;
+        if (ox >= j->out->w) {
+            for (uint32_t q = 0; q < nq; q++, dg += 2 * SG)
+                dg[0] = 0, dg[SG] = 0;
+            continue;
+        }
+        const size_t base = (size_t)ox * s * C;
+        int ky = 0, t0 = 0;
+        const int8_t *rp = FLAT_ROW(0);
+        for (uint32_t q = 0; q < nq; q++, dg += 2 * SG) {
+            uint32_t v = 0;
+            if (t0 + 4 <= kc) { /* the group within kernel row ky */
+                rt_memcpy(&v, rp + t0, 4);
+                if ((t0 += 4) == kc && ++ky < k)
+                    t0 = 0, rp = FLAT_ROW(ky);
+            } else {
+                for (int i = 0; i < 4 && ky < k; i++) {
+                    v |= (uint32_t)(uint8_t)rp[t0] << 8 * i;
+                    if (++t0 == kc && ++ky < k)
+                        t0 = 0, rp = FLAT_ROW(ky);
+                }
+            }
+            dg[0] = (uint32_t)rt_sxtb16(v);
+            dg[SG] = (uint32_t)rt_sxtb16_r8(v);
+        }
+    }
+#undef FLAT_ROW
+}
+
 
 /* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
  * window as five int16-pair words, and per output channel nine words
@@ -702,57 +837,212 @@ static int conv_s8_small(const rt_conv_job *j)
     return 1;
 }
 
+/* Per output channel {bias, mult, rounding + zero constant, t} of the fast
+ * requantization, in scratch after the pass buffer; 0 when a channel
+ * needs the 64-bit rule (then every channel takes rq_apply). */
+static int rq_table(const rt_conv_job *j, int32_t *tab)
+{
+    if (j->q->hi != 127)
+        return 0;
+    for (int o = 0; o < j->out->c; o++, tab += 4) {
+        rq r;
+        rq_init(&r, j->q, o);
+        if (!r.fast)
+            return 0;
+        tab[0] = r.bias, tab[1] = r.mult, tab[2] = r.k, tab[3] = r.t;
+    }
+    return 1;
+}
+
+/* What every channel of a pass shares. */
+typedef struct {
+    const uint32_t *buf; /* the pass buffer              */
+    uint32_t nq;         /* groups of four weights        */
+    int32_t O;           /* output channels: store stride */
+    int32_t lo;          /* the clamp's floor             */
+} i2c_pass;
+
+/* One output channel of a full pass (SG columns) with the fast
+ * requantization (t: its {bias, mult, k, shift - 32}); outputs O apart
+ * from y. (The naked functions below do most layers' channels.) */
+static RT_NOINLINE void i2c_fast(const i2c_pass *ps, const uint8_t *pw, const int32_t *t, int8_t *y)
+{
+    const uint32_t *px = ps->buf, nq = ps->nq;
+    int32_t a0 = t[0], a1 = a0, a2 = a0, a3 = a0;
+    I2C_CHANNEL(pw, px, nq);
+    const int32_t m = t[1], k = t[2], sh = t[3], O = ps->O, lo = ps->lo;
+    int32_t v0 = rt_ssat8(rt_smmla(a0, m, k) >> sh), v1 = rt_ssat8(rt_smmla(a1, m, k) >> sh);
+    int32_t v2 = rt_ssat8(rt_smmla(a2, m, k) >> sh), v3 = rt_ssat8(rt_smmla(a3, m, k) >> sh);
+    if (lo > -128) {
+        v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;
+        v2 = v2 < lo ? lo : v2, v3 = v3 < lo ? lo : v3;
+    }
+    y[0] = (int8_t)v0, y[O] = (int8_t)v1, y[2 * O] = (int8_t)v2, y[3 * O] = (int8_t)v3;
+}
+
+#if RT_DSP
+#ifndef RT_UNUSED
+#define RT_UNUSED __attribute__((unused)) /* naked: the asm reads it in r0 */
+#endif
+/* Every output channel of a full pass in one naked function (the fast
+ * requantization, nq % 4 == 0): the channel loop keeps the weight pointer
+ * in a register (the rows follow each other), the rest in r's struct on its
+ * own stack, so a channel costs the inner loop plus ~35 instructions.
+ * Registers: r0 weights, r1 pass buffer, r2 end, r3 r12 weight words, lr
+ * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators. */
+typedef struct {
+    const uint32_t *buf; /*  0 the pass buffer                       */
+    uint32_t qbytes;     /*  4 bytes of the whole groups of four: 16 (nq / 4) */
+    const int32_t *t;    /*  8 the table, moving                      */
+    int8_t *y;           /* 12 the first channel's output, moving      */
+    int32_t O;           /* 16 store stride                           */
+    const int32_t *tend; /* 20 the table's end                        */
+    const uint8_t *w;    /* 24 the weights                            */
+    int32_t lo;          /* 28 the clamp's floor                      */
+    uint32_t rem;        /* 32 nq % 4 (the _rem variant)              */
+} i2c_run_args;
+
+#define RUN_HALF(W, ROR)                                                                           \
+    "ldm r1!, {r4, r5, r6, r8}\n\t"                                                                \
+    "sxtb16 lr, " W ROR "\n\t"                                                                     \
+    "smlad r7, lr, r4, r7\n\t"                                                                     \
+    "smlad r9, lr, r5, r9\n\t"                                                                     \
+    "smlad r10, lr, r6, r10\n\t"                                                                   \
+    "smlad r11, lr, r8, r11\n\t"
+#define RUN_PAIR                                                                                   \
+    "ldrd r3, r12, [r0], #8\n\t" RUN_HALF("r3", "") RUN_HALF("r3", ", ror #8") RUN_HALF("r12", "") \
+        RUN_HALF("r12", ", ror #8")
+#define RUN_CLAMP1(R) "cmp " R ", r4\n\tit lt\n\tmovlt " R ", r4\n\t"
+#define RUN_CLAMP                                                                                  \
+    "ldr r4, [r3, #28]\n\t" RUN_CLAMP1("r7") RUN_CLAMP1("r9") RUN_CLAMP1("r10") RUN_CLAMP1("r11")
+/* nq % 4 != 0: the loop may run zero times; then a pair of groups (bit 1
+ * of rem, into C by the shift) and a single one (bit 0, into N); the
+ * inner instructions leave the flags alone. */
+#define RUN_SKIP "cmp r0, r2\n\tbeq 5f\n\t"
+#define RUN_REM                                                                                    \
+    "5:\n\t"                                                                                       \
+    "ldr r3, [sp]\n\t"                                                                            \
+    "ldr r12, [r3, #32]\n\t"                                                                      \
+    "lsls r12, r12, #31\n\t"                                                                      \
+    "bcc 3f\n\t" RUN_PAIR "3:\n\t"                                                                \
+    "bpl 4f\n\t"                                                                                  \
+    "ldr r3, [r0], #4\n\t" RUN_HALF("r3", "") RUN_HALF("r3", ", ror #8") "4:\n\t"
+#define I2C_RUN(NAME, CLAMP, SKIP, REM)                                                            \
+    __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
+    {                                                                                              \
+        __asm__ volatile("push {r4-r11, lr}\n\t"                                                   \
+                         "push {r0}\n\t"                                                           \
+                         "ldr r0, [r0, #24]\n\t"                                                   \
+                         "1:\n\t"                                                                  \
+                         "ldr r3, [sp]\n\t"                                                        \
+                         "ldr r1, [r3]\n\t"                                                        \
+                         "ldr r2, [r3, #4]\n\t"                                                    \
+                         "add r2, r0, r2\n\t"                                                      \
+                         "ldr r12, [r3, #8]\n\t"                                                   \
+                         "ldr r7, [r12]\n\t"                                                       \
+                         "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t" SKIP                       \
+                         "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                               \
+                         "bne 2b\n\t" REM                                                          \
+                         "ldr r3, [sp]\n\t"                                                        \
+                         "ldr r12, [r3, #8]\n\t"                                                   \
+                         "ldm r12!, {r4, r5, r6, r8}\n\t"                                          \
+                         "str r12, [r3, #8]\n\t"                                                   \
+                         "smmla r7, r7, r5, r6\n\t"                                                \
+                         "smmla r9, r9, r5, r6\n\t"                                                \
+                         "smmla r10, r10, r5, r6\n\t"                                              \
+                         "smmla r11, r11, r5, r6\n\t"                                              \
+                         "asr r7, r7, r8\n\t"                                                      \
+                         "asr r9, r9, r8\n\t"                                                      \
+                         "asr r10, r10, r8\n\t"                                                    \
+                         "asr r11, r11, r8\n\t"                                                    \
+                         "ssat r7, #8, r7\n\t"                                                     \
+                         "ssat r9, #8, r9\n\t"                                                     \
+                         "ssat r10, #8, r10\n\t"                                                   \
+                         "ssat r11, #8, r11\n\t" CLAMP "ldr r1, [r3, #12]\n\t"                     \
+                         "ldr r2, [r3, #16]\n\t"                                                   \
+                         "strb r7, [r1]\n\t"                                                       \
+                         "strb r9, [r1, r2]\n\t"                                                   \
+                         "add r4, r1, r2, lsl #1\n\t"                                              \
+                         "strb r10, [r4]\n\t"                                                      \
+                         "strb r11, [r4, r2]\n\t"                                                  \
+                         "add r1, r1, #1\n\t"                                                      \
+                         "str r1, [r3, #12]\n\t"                                                   \
+                         "ldr r2, [r3, #20]\n\t"                                                   \
+                         "cmp r12, r2\n\t"                                                         \
+                         "bne 1b\n\t"                                                              \
+                         "add sp, sp, #4\n\t"                                                      \
+                         "pop {r4-r11, pc}\n\t");                                                  \
+    }
+I2C_RUN(i2c_run, "", "", "")
+I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
+I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
+#endif
+
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
     if (conv_s8_small(j))
         return;
     const rt_dims *out = j->out, *in = j->in;
-    const int k = j->win->kernel, s = j->win->stride, C = in->c;
-    const int nkp = (k + 1) / 2;
-    const rt_panel_geom g = rt_panel(j->win, in);
-    uint32_t *pn = (uint32_t *)j->scratch;
-    uint32_t *list = pn + (size_t)nkp * (g.slot_b / 4); /* (pair, offset) words */
-    const uint32_t K = (uint32_t)k * k * C, row = rt_s8_row_bytes(K);
-    const int np = pass_count(out->w), base = out->w / np, rem = out->w % np;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
+    const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K), nq = row / 4;
+    const int four = in->c % 4 == 0;
+    uint32_t *buf = (uint32_t *)j->scratch;
+    int32_t *tab = (int32_t *)(buf + 2 * row);
+    uint32_t *ring = (uint32_t *)(tab + 4 * O);
+    const uint32_t fb = rt_s8_flat_bytes(j->win, in);
+    const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
+    const int fast = rq_table(j, tab);
+    const int32_t lo = j->q->lo;
+    int have = -0x7fffffff; /* the ring holds rows [have, have + k) */
     for (int oy = 0; oy < out->h; oy++) {
-        pair_panel(j, oy, pn, &g, nkp);
-        int8_t *yrow = j->y + (size_t)oy * out->w * out->c;
-        for (int o = 0; o < out->c; o++) {
-            /* the channel's taps two kernel rows at a time; pairs of zeros
-             * dropped, a zero pair ends the list */
-            const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
-            uint32_t *t = list;
-            for (int kp = 0; kp < nkp; kp++) {
-                const int8_t *w0 = w + (size_t)(2 * kp) * k * C;
-                const int8_t *w1 = 2 * kp + 1 < k ? w0 + (size_t)k * C : NULL;
-                uint32_t off = (uint32_t)kp * g.slot_b;
-                for (int kx = 0, f = 0, i = 0; kx < k; kx++) {
-                    uint32_t ad = off + ((uint32_t)f * g.wq + (uint32_t)i) * 4;
-                    for (int c = 0; c < C; c++, ad += g.chan_b) {
-                        uint32_t pair = (uint16_t)(int16_t)w0[kx * C + c] |
-                                        (w1 ? (uint32_t)(uint16_t)(int16_t)w1[kx * C + c] << 16 : 0);
-                        if (pair)
-                            t[0] = pair, t[1] = ad, t += 2;
-                    }
-                    if (++f == s) /* next column phase, or the next index */
-                        f = 0, i++;
-                }
-            }
-            t[0] = 0;
-            rq r;
-            rq_init(&r, j->q, o);
-            for (int pi = 0, ox0 = 0; pi < np; pi++) {
-                const int G = base + (pi < rem);
-                int32_t acc[GMAX] = {r.bias, r.bias, r.bias, r.bias, r.bias};
-                s8_pass(list, (const uint8_t *)pn + 4 * ox0, G, acc);
-                int8_t *y = yrow + (size_t)ox0 * out->c + o;
-                if (r.fast && r.lo == -128)
-                    for (int q = 0; q < G; q++, y += out->c)
-                        *y = (int8_t)rt_ssat8(rt_smmla(acc[q], r.mult, r.k) >> r.t);
+        const int r0 = oy * s - pad;
+        for (int r = r0; r < r0 + k; r++)
+            if (r >= have + k || r < have) {
+                const uint32_t slot = (uint32_t)(((r % k) + k) % k);
+                if (four)
+                    ring_row(j, r, ring + slot * rg.slot, &rg);
                 else
-                    for (int q = 0; q < G; q++, y += out->c)
-                        *y = rq_apply(&r, acc[q]);
-                ox0 += G;
+                    flat_row(j, r, (int8_t *)ring + slot * fb);
+            }
+        have = r0;
+        for (int ox0 = 0; ox0 < out->w; ox0 += SG) {
+            const int G = out->w - ox0 < SG ? out->w - ox0 : SG;
+            if (four)
+                ring_pass(j, oy, ox0, ring, &rg, buf);
+            else
+                flat_pass(j, oy, ox0, (const int8_t *)ring, fb, buf, nq);
+            int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
+            const uint8_t *w = j->w;
+#if RT_DSP
+            if (fast && G == SG && (nq % 4 == 0 || lo == -128)) {
+                i2c_run_args ra = {buf, 16 * (nq / 4), tab, y, O, tab + 4 * O, w, lo, nq % 4};
+                if (nq % 4) /* ra.t and ra.y move */
+                    i2c_run_rem(&ra);
+                else if (lo == -128)
+                    i2c_run(&ra);
+                else
+                    i2c_run_lo(&ra);
+                continue;
+            }
+#endif
+            if (fast && G == SG) {
+                const i2c_pass ps = {buf, nq, O, lo};
+                const int32_t *t = tab;
+                for (int o = 0; o < O; o++, w += row, t += 4)
+                    i2c_fast(&ps, w, t, y + o);
+                continue;
+            }
+            for (int o = 0; o < O; o++, w += row) {
+                rq r;
+                rq_init(&r, j->q, o);
+                int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
+                const uint8_t *pw = w;
+                const uint32_t *px = buf;
+                I2C_CHANNEL(pw, px, nq);
+                const int32_t acc[SG] = {a0, a1, a2, a3};
+                int8_t *yo = y + o;
+                for (int q = 0; q < G; q++, yo += O)
+                    *yo = rq_apply(&r, acc[q]);
             }
         }
     }
@@ -814,5 +1104,93 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo)
         rt_memcpy(o + c, &m, 4);
     }
     return c;
+}
+#endif
+
+/* ---- add ------------------------------------------------------------------------------------------ */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_ADD
+/* When 9 <= shift <= 54 and hi = 127, with u = max(0, 32 - shift) and
+ * t = max(0, shift - 32): the zero points, the rounding and
+ * out_zero * 2^shift fold into one 64-bit constant c (times 2^u), so that
+ *     y = max(lo, ssat8(hi32(c + (a << u) * ma + (b << u) * mb) >> t))
+ * two SMLAL per value. Exact: the 64-bit sum is v * 2^u, v the portable
+ * rule's sum plus out_zero * 2^shift, and floor(v * 2^u / 2^32) >> t =
+ * floor(v / 2^shift) (the low word cannot reach the next multiple). The
+ * bounds: |a << u| <= 2^30, and every term stays below 2^62 for shift >= 9
+ * (|c| <= 2^(71 - shift) + 2^39 + 2^31 after the scaling). Returns 0
+ * (nothing done) otherwise. */
+/* 16 <= shift <= 31 (the usual case): with each multiplier split as
+ * m = mh * 2^16 + ml (ml the signed low half, mh <= 2^15 - 1), the
+ * constant c = ch * 2^16 + cl (0 <= cl < 2^16) and x = the int16 pair
+ * (a, b), the sum is v = S * 2^16 + L with S = ch + SMLAD(x, (mah, mbh))
+ * and L = cl + SMLAD(x, (mal, mbl)), so
+ *     floor(v / 2^shift) = (S + (L >> 16)) >> (shift - 16)
+ * exactly, all in 32 bits (|c| < 2^40, |S|, |L| < 2^25). Four values per
+ * step: two word loads, four SXTB16 and four PKH make the four pairs. */
+RT_INLINE int32_t add_one(uint32_t x, uint32_t mh, uint32_t ml, int32_t ch, int32_t cl, int t)
+{
+    return rt_ssat8((rt_smlad((int32_t)x, (int32_t)mh, ch) +
+                     (rt_smlad((int32_t)x, (int32_t)ml, cl) >> 16)) >> t);
+}
+
+static int add_smlad(const rt_add_params *p, int64_t c, const int8_t *a, const int8_t *b,
+                     int8_t *y, uint32_t count)
+{
+    const int32_t mal = (int16_t)(p->a_mult & 0xffff), mbl = (int16_t)(p->b_mult & 0xffff);
+    const int32_t mah = (int32_t)(((int64_t)p->a_mult - mal) >> 16);
+    const int32_t mbh = (int32_t)(((int64_t)p->b_mult - mbl) >> 16);
+    if (mah > 32767 || mbh > 32767)
+        return 0;
+    const uint32_t mh = PK16(mah, mbh), ml = PK16(mal, mbl);
+    const int32_t ch = (int32_t)(c >> 16), cl = (int32_t)(c & 0xffff);
+    const int t = p->shift - 16;
+    const uint32_t lo4 = (uint8_t)p->lo * 0x01010101u;
+    uint32_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        uint32_t A, B;
+        rt_memcpy(&A, a + i, 4);
+        rt_memcpy(&B, b + i, 4);
+        const uint32_t a02 = (uint32_t)rt_sxtb16(A), a13 = (uint32_t)rt_sxtb16_r8(A);
+        const uint32_t b02 = (uint32_t)rt_sxtb16(B), b13 = (uint32_t)rt_sxtb16_r8(B);
+        const uint32_t x0 = rt_pkhbt(a02, b02), x2 = rt_pkhtb(b02, a02);
+        const uint32_t x1 = rt_pkhbt(a13, b13), x3 = rt_pkhtb(b13, a13);
+        uint32_t r = (uint32_t)add_one(x0, mh, ml, ch, cl, t);
+        rt_bfi8(r, add_one(x1, mh, ml, ch, cl, t), 8);
+        rt_bfi8(r, add_one(x2, mh, ml, ch, cl, t), 16);
+        rt_bfi8(r, add_one(x3, mh, ml, ch, cl, t), 24);
+        r = rt_max_s8x4(r, lo4);
+        rt_memcpy(y + i, &r, 4);
+    }
+    for (; i < count; i++) {
+        const int32_t r = add_one(PK16(a[i], b[i]), mh, ml, ch, cl, t);
+        y[i] = (int8_t)(r < p->lo ? p->lo : r);
+    }
+    return 1;
+}
+
+int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+               uint32_t count)
+{
+    const int sh = p->shift;
+    if (sh < 9 || sh > 54 || p->hi != 127)
+        return 0;
+    if (sh >= 16 && sh <= 31) {
+        const int64_t c = ((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
+                          (int64_t)p->a_zero * p->a_mult - (int64_t)p->b_zero * p->b_mult;
+        if (add_smlad(p, c, a, b, y, count))
+            return 1;
+    }
+    const int u = sh < 32 ? 32 - sh : 0, t = sh < 32 ? 0 : sh - 32;
+    const int32_t ma = p->a_mult, mb = p->b_mult, lo = p->lo, m = (int32_t)1 << u;
+    const int64_t c = (((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
+                       (int64_t)p->a_zero * ma - (int64_t)p->b_zero * mb) *
+                      ((int64_t)1 << u);
+    for (const int8_t *end = a + count; a < end; a++, b++, y++) {
+        const int64_t v = c + (int64_t)(*a * m) * ma + (int64_t)(*b * m) * mb;
+        const int32_t r = rt_ssat8((int32_t)(v >> 32) >> t);
+        *y = (int8_t)(r < lo ? lo : r);
+    }
+    return 1;
 }
 #endif

@@ -30,6 +30,30 @@ RT_INLINE uint32_t rt_max_s8x4(uint32_t a, uint32_t b)
     return __sel(a, b);
 }
 
+/* SXTB16 of x rotated right by 8: bytes 1 and 3 as two int16 */
+RT_INLINE int32_t rt_sxtb16_r8(uint32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* PKHBT: the low half of a, the low half of b as the high half */
+RT_INLINE uint32_t rt_pkhbt(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* PKHTB: the high half of b as the low half, the high half of a */
+RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* BFI: byte lsb/8 of d replaced by the low byte of v (lsb a constant) */
+#define rt_bfi8(d, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(d) : "r"(v))
+
 #elif defined(RT_DSP_EMULATE)
 
 RT_INLINE uint32_t rt_ror(uint32_t x, unsigned r) { return (x >> r) | (x << ((32 - r) & 31)); }
@@ -59,6 +83,10 @@ RT_INLINE uint32_t rt_max_s8x4(uint32_t a, uint32_t b)
     }
     return r;
 }
+RT_INLINE int32_t rt_sxtb16_r8(uint32_t x) { return rt_sxtb16(rt_ror(x, 8)); }
+RT_INLINE uint32_t rt_pkhbt(uint32_t a, uint32_t b) { return (a & 0xffff) | b << 16; }
+RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b) { return (a & 0xffff0000u) | b >> 16; }
+#define rt_bfi8(d, v, lsb) ((d) = ((d) & ~(0xffu << (lsb))) | ((uint32_t)(v)&0xffu) << (lsb))
 #endif
 
 #endif

@@ -174,24 +174,61 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo);
 /* a whole 2x2 maxpool (stride s, C % 4 == 0, no ReLU floor): four channels
  * per step, rows in order (the planner's row rule holds) */
 void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int ow);
+/* add with 9 <= shift <= 54 and hi = 127 (two SMLAL per value); returns
+ * 0 and does nothing otherwise */
+int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+               uint32_t count);
 #endif
 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */
 RT_INLINE uint32_t rt_s8_row_bytes(uint32_t k) { return (k + 3) & ~3u; }
 
-/* Scratch of the S8 conv (its DSP body; the C body needs none): a panel
- * like rt_image.h's with one slot per pair of kernel rows (2 kp, 2 kp + 1)
- * whose words hold the two rows' values as independent int16 lanes (what
- * SMLAD multiplies), then the current channel's list of (weight pair,
- * panel offset) words, one per (kernel-row pair, kx, c), and a terminator. */
+/* The S8 DSP body (rt_dsp.c) computes passes of RT_S8_PASS output columns
+ * from a pass buffer: the pass's inputs in the weights' order as int16
+ * pairs, 8 bytes per weight-row byte. When in_c % 4 == 0 it copies that
+ * from a ring of kernel input rows converted once each; its geometry: */
+#define RT_S8_PASS 4
+typedef struct {
+    uint32_t wr;   /* indices per column phase: the padded row, or what the last pass reaches */
+    uint32_t cw;   /* words per plane (channel pair): stride * wr                            */
+    uint32_t slot; /* words per input row: in_c / 2 planes                                     */
+} rt_s8_ring;
+
+RT_INLINE rt_s8_ring rt_s8_ring_of(const rt_window *win, const rt_dims *in, const rt_dims *out)
+{
+    const uint32_t s = win->stride, wq = ((uint32_t)in->w + 2u * win->pad + s - 1) / s;
+    const uint32_t reach =
+        (win->kernel - 1u) / s + (out->w + RT_S8_PASS - 1u) / RT_S8_PASS * RT_S8_PASS;
+    rt_s8_ring g;
+    g.wr = wq > reach ? wq : reach;
+    g.cw = s * g.wr;
+    g.slot = (uint32_t)in->c / 2 * g.cw;
+    return g;
+}
+
+/* When in_c % 4 != 0 it reads the pass from a ring of k input rows kept as
+ * int8 with their padding columns, each this many bytes: */
+RT_INLINE uint32_t rt_s8_flat_bytes(const rt_window *win, const rt_dims *in)
+{
+    return (((uint32_t)in->w + 2u * win->pad) * in->c + 3u) & ~3u;
+}
+
+/* Scratch of the S8 conv (its DSP body; the C body needs none): the pass
+ * buffer, 16 bytes per output channel (its requantization constants), then
+ * the ring (k rows, of pairs or int8). */
 RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
                                        const rt_dims *out)
 {
-    const uint32_t nkp = (win->kernel + 1u) / 2u, K = (uint32_t)win->kernel * win->kernel * in->c;
-    const uint32_t general = nkp * rt_panel(win, in).slot_b + 8u * (nkp * win->kernel * in->c + 1u);
+    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c, row = rt_s8_row_bytes(K);
+    const uint64_t ring = in->c % 4 ? (uint64_t)win->kernel * rt_s8_flat_bytes(win, in)
+                                    : (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
+                                          rt_s8_ring_of(win, in, out).wr;
+    const uint64_t general = 8ull * row + 16u * out->c + ring;
     /* K <= 10 (first layers): a table of 9 words per output channel */
     const uint32_t small = K <= 10 ? 36u * out->c : 0;
-    return general > small ? general : small;
+    if (general > 0x7ffffff8u) /* no arena holds it */
+        return 0xffffffffu;
+    return general > small ? (uint32_t)general : small;
 }
 
 #endif

@@ -121,6 +121,10 @@ rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_
 {
     if (!p || !a || !b || !y)
         return RT_E_ARG;
+#if RT_DSP
+    if (rt_add_dsp(p, a, b, y, count))
+        return RT_OK;
+#endif
     const int64_t ma = p->a_mult, mb = p->b_mult;
     const int64_t rnd = (int64_t)1 << (p->shift - 1);
     for (uint32_t i = 0; i < count; i++) {

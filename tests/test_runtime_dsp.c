@@ -113,6 +113,14 @@ Test(runtime_dsp, s8_body)
         {1, 28, 28, 32, 3, 1, 1, 1, 8, 0, 0}, {3, 7, 9, 5, 3, 2, 1, 0, 8, 0, 0},
         {5, 6, 5, 7, 5, 1, 2, 1, 8, 0.2, 0},  {4, 3, 3, 1, 1, 1, 0, 0, 8, 0, 0},
         {7, 9, 4, 3, 2, 2, 0, 1, 8, 0.5, 0},  {2, 1, 1, 2, 1, 1, 0, 0, 8, 0, 0},
+        /* whole groups of four channels (the word-wise pass buffer), the
+         * ResNet-8 shapes shrunk, widths that leave a partial pass */
+        {16, 8, 8, 16, 3, 1, 1, 1, 8, 0, 0},  {16, 9, 10, 32, 3, 2, 1, 1, 8, 0, 0},
+        {32, 5, 7, 6, 3, 1, 1, 0, 8, 0.1, 0}, {16, 9, 9, 32, 1, 2, 0, 0, 8, 0, 0},
+        {32, 6, 5, 64, 1, 2, 0, 0, 8, 0, 0},  {8, 4, 3, 5, 2, 1, 1, 1, 8, 0, 0},
+        {12, 3, 13, 9, 5, 1, 2, 1, 8, 0, 0},  {4, 7, 6, 3, 3, 3, 0, 0, 8, 0, 0},
+        /* any C beyond K = 10: the first layer of a colour network */
+        {3, 9, 11, 16, 3, 1, 1, 1, 8, 0, 0},  {3, 6, 5, 7, 5, 2, 2, 0, 8, 0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases, 70);
 }
@@ -181,4 +189,43 @@ Test(runtime_dsp, dot_and_maxpool)
             cr_assert_eq(o[c], m, "channel %d lo %d", c, lo);
         }
     }
+}
+
+Test(runtime_dsp, add_body)
+{
+    /* the SMLAL add against the portable rule (rt_add without DSP) on
+     * every shift, zero points at the ends, a ReLU floor */
+    nn_rng r;
+    nn_rng_seed(&r, 5);
+    enum { N = 303 }; /* not a multiple of 4: the tail too */
+    int8_t a[N], b[N], y[N];
+    for (int i = 0; i < N; i++)
+        a[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128),
+        b[i] = (int8_t)((int)nn_rng_below(&r, 256) - 128);
+    a[0] = b[0] = -128, a[1] = b[1] = 127, a[2] = -128, b[2] = 127;
+    int ran = 0;
+    for (int sh = 1; sh <= 62; sh++)
+        for (int v = 0; v < 6; v++) {
+            const int8_t zs[3] = {-128, 127, (int8_t)((int)nn_rng_below(&r, 256) - 128)};
+            rt_add_params p = {zs[v % 3], zs[(v + 1) % 3], zs[(v + 2) % 3], -128, 127,
+                               (int32_t)nn_rng_below(&r, 1u << 31), (int32_t)nn_rng_below(&r, 1u << 31),
+                               (uint8_t)sh};
+            if (v == 1)
+                p.a_mult = 0x7fffffff, p.b_mult = 0x7fffffff;
+            if (v >= 3)
+                p.lo = p.out_zero;
+            if (v == 5)
+                p.hi = 100; /* not the fast path's */
+            if (!rt_add_dsp(&p, a, b, y, N))
+                continue;
+            ran++;
+            const int64_t rnd = (int64_t)1 << (sh - 1);
+            for (int i = 0; i < N; i++) {
+                int64_t t = (int64_t)(a[i] - p.a_zero) * p.a_mult + (int64_t)(b[i] - p.b_zero) * p.b_mult + rnd;
+                int64_t q = p.out_zero + (t >> sh);
+                int8_t want = (int8_t)(q < p.lo ? p.lo : q > p.hi ? p.hi : q);
+                cr_assert_eq(y[i], want, "shift %d case %d value %d: %d, want %d", sh, v, i, y[i], want);
+            }
+        }
+    cr_assert_eq(ran, 46 * 5, "the fast path ran %d times", ran);
 }
