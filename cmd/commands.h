@@ -14,8 +14,9 @@ int cmd_quantize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 extern const cli_command cmd_train_def, cmd_eval_def, cmd_augment_def, cmd_prune_def,
-    cmd_quantize_def, cmd_info_def, cmd_compare_def, cmd_export_def;
+    cmd_quantize_def, cmd_info_def, cmd_compare_def, cmd_export_def, cmd_predict_def;
 
 #endif

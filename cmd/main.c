@@ -18,6 +18,7 @@ static const command commands[] = {
     {&cmd_augment_def, cmd_augment},   {&cmd_prune_def, cmd_prune},
     {&cmd_quantize_def, cmd_quantize}, {&cmd_info_def, cmd_info},
     {&cmd_compare_def, cmd_compare},   {&cmd_export_def, cmd_export},
+    {&cmd_predict_def, cmd_predict},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -12,8 +12,8 @@
 #include "cli_helpers.h"
 #include "fixtures.h"
 
-static const char *const commands[] = {"train", "eval",    "augment", "prune",
-                                       "quantize", "info", "compare", "export"};
+static const char *const commands[] = {"train", "eval",    "augment", "prune",  "quantize",
+                                       "info",  "compare", "export",  "predict"};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 Test(cli_options, help_comes_from_the_table)
