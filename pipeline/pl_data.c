@@ -1,6 +1,7 @@
 #include "pl_data.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "libnn/nn_rng.h"
@@ -16,7 +17,8 @@ nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_er
     return ds_load_named(d, cd->dataset, cd->dir, train, err);
 }
 
-nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err)
+nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, int c, int h,
+                            int w, nn_error *err)
 {
     if (!spec)
         return pl_data_load_split(d, cd, 0, err);
@@ -28,7 +30,48 @@ nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd,
         }
         return pl_data_load_split(d, &named, 0, err);
     }
-    return ds_load_png_dir(d, spec, err);
+    return ds_load_image_dir(d, spec, c, h, w, err);
+}
+
+nn_status pl_data_map_classes(ds_dataset *d, const cls_names *model, nn_error *err)
+{
+    if (!d->class_names || !model || model->n == 0)
+        return NN_OK;
+    int map[DS_MAX_CLASSES];
+    for (int k = 0; k < d->num_classes; k++) {
+        map[k] = -1;
+        for (int j = 0; j < model->n && map[k] < 0; j++)
+            if (d->class_names[k] && strcmp(d->class_names[k], model->name[j]) == 0)
+                map[k] = j;
+        if (map[k] < 0) {
+            char known[600] = "";
+            for (int j = 0; j < model->n && strlen(known) < sizeof known - 70; j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s'%s'",
+                         j ? ", " : "", model->name[j]);
+            return nn_errorf(err, NN_ERR_ARG,
+                             "class '%s' of the data is not one of the model's %d classes (%s%s)",
+                             d->class_names[k] ? d->class_names[k] : "", model->n, known,
+                             strlen(known) >= sizeof known - 70 ? ", ..." : "");
+        }
+    }
+    for (int i = 0; i < d->n; i++)
+        d->labels[i] = (uint8_t)map[d->labels[i]];
+    char **names = calloc((size_t)model->n, sizeof *names);
+    if (!names)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for class names");
+    for (int j = 0; j < model->n; j++)
+        if (!(names[j] = strdup(model->name[j]))) {
+            while (j--)
+                free(names[j]);
+            free(names);
+            return nn_errorf(err, NN_ERR_NOMEM, "out of memory for class names");
+        }
+    for (int k = 0; k < d->num_classes; k++)
+        free(d->class_names[k]);
+    free(d->class_names);
+    d->class_names = names;
+    d->num_classes = model->n;
+    return NN_OK;
 }
 
 nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err)

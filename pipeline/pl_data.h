@@ -7,15 +7,25 @@
 #include "libnn/nn_model.h"
 #include "libnn/nn_train.h"
 #include "config/cfg.h"
+#include "format/classes.h"
 
 /* The train (train = 1) or test split of the config's dataset. A missing
  * file gets a hint naming the fetch command. */
 nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
 
-/* Images of --data NAME|DIR for evaluation: a dataset name loads its test
- * split from data/NAME (or the config's dir for that dataset); anything
- * else is a folder of PNGs with one sub-folder per class. */
-nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, nn_error *err);
+/* Images of --data NAME|DIR for evaluation by a model of input (c, h, w):
+ * a dataset name loads its test split from data/NAME (or the config's dir
+ * for that dataset); anything else is a folder of PNG and JPEG images with
+ * one sub-folder per class, converted to the model's input shape. */
+nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, int c, int h,
+                            int w, nn_error *err);
+
+/* Relabels d by class name to the model's classes (when both have names):
+ * the label of d's class "cat" becomes the model's index of "cat", so a
+ * folder holding some of the classes, or in another order, is scored right.
+ * A class the model does not know is NN_ERR_ARG naming it and the model's
+ * classes. Without names on either side d is left as it is. */
+nn_status pl_data_map_classes(ds_dataset *d, const cls_names *model, nn_error *err);
 
 /* Checks that a dataset fits a model's input shape and class count. */
 nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);

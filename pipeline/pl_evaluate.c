@@ -8,6 +8,7 @@
 #include "format/iotc.h"
 #include "export/rt_host.h"
 #include "format/ckpt.h"
+#include "pl_classes.h"
 #include "pl_data.h"
 
 /* 1 when path starts with the .iotc magic (a missing or short file is left
@@ -85,12 +86,16 @@ static nn_status check_iotc_fits(const ds_dataset *test, const qm_model *m, cons
     return NN_OK;
 }
 
+/* The test images at the model's input (c, h, w), labelled by the model's
+ * class names where both have names. */
 static nn_status load_test_data(const pl_eval_request *q, ds_dataset *test, const cfg_data *cd,
-                                nn_error *err)
+                                const int shape[3], const cls_names *classes, nn_error *err)
 {
-    nn_status st = pl_data_load_eval(test, q->data, cd, err);
+    nn_status st = pl_data_load_eval(test, q->data, cd, shape[0], shape[1], shape[2], err);
     if (st == NN_OK)
         ds_keep_first(test, q->limit);
+    if (st == NN_OK && (st = pl_data_map_classes(test, classes, err)) != NN_OK)
+        nn_error_prefix(err, "%s", q->data ? q->data : cd->dir);
     return st;
 }
 
@@ -114,7 +119,12 @@ static nn_status evaluate_iotc(const pl_eval_request *q, pl_eval_outcome *out, i
     st = iotc_data(q, f, &cfg, &recorded_flip, err);
     out->test_flip = q->test_flip < 0 ? recorded_flip : q->test_flip;
     if (st == NN_OK)
-        st = load_test_data(q, &test, &cfg.data, err);
+    {
+        cls_names classes;
+        pl_iotc_classes(f, &classes);
+        st = load_test_data(q, &test, &cfg.data, (int[3]){f->m.in_c, f->m.in_h, f->m.in_w},
+                            &classes, err);
+    }
     if (st == NN_OK)
         st = check_iotc_fits(&test, &f->m, q->model, err);
     nn_images img = pl_data_images(&test);
@@ -161,7 +171,11 @@ static nn_status evaluate_checkpoint(const pl_eval_request *q, pl_eval_outcome *
         return st;
     out->test_flip = q->test_flip < 0 ? cfg.test_flip : q->test_flip;
     ds_dataset test = {0};
-    st = load_test_data(q, &test, &cfg.data, err);
+    cls_names classes;
+    pl_ckpt_classes(ck, &classes);
+    const nn_model_spec *sp = &ck->model.spec;
+    st = load_test_data(q, &test, &cfg.data, (int[3]){sp->in_c, sp->in_h, sp->in_w}, &classes,
+                        err);
     if (st == NN_OK)
         st = pl_data_check_fits(&test, &ck->model, "the evaluation data", err);
     nn_images img = pl_data_images(&test);

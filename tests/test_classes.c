@@ -174,6 +174,60 @@ Test(classes, folder_names_travel_from_the_data_to_the_firmware, .timeout = 120)
     fx_rmtree(dir);
 }
 
+/* eval's correct count and images of the folder set/test's class k, from
+ * the confusion matrix of an eval of all of it */
+static void class_row(const char *dir, const char *model, int k, int *correct, int *n)
+{
+    char args[300];
+    snprintf(args, sizeof args, "eval -m %s --data set/test --json", model);
+    cJSON *j = ch_run_json(dir, args);
+    const cJSON *row = cJSON_GetArrayItem(ch_obj(j, "confusion_matrix"), k);
+    *n = 0;
+    for (int p = 0; p < 3; p++)
+        *n += (int)cJSON_GetArrayItem(row, p)->valuedouble;
+    *correct = (int)cJSON_GetArrayItem(row, k)->valuedouble;
+    cJSON_Delete(j);
+}
+
+Test(classes, eval_maps_a_folder_by_class_name_and_refuses_unknown_ones, .timeout = 120)
+{
+    char dir[64], cmd[400];
+    fx_tmpdir(dir, sizeof dir);
+    write_folder_set(dir);
+    ch_write_text(dir, "cfg.json",
+                  "{\"data\": {\"dataset\": \"png\", \"dir\": \"set\"},"
+                  " \"model\": {\"layers\": [{\"type\": \"flatten\"},"
+                  " {\"type\": \"dense\", \"units\": 3}]},"
+                  " \"train\": {\"epochs\": 3, \"batch_size\": 8, \"lr\": 0.05}}");
+    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    int correct, n;
+    class_row(dir, "m.ckpt", 2, &correct, &n); /* class 2: the third folder */
+    cr_assert_eq(n, 8);
+    cr_assert_gt(correct, 0, "the model never gets the class right: a weak test");
+    /* only that folder, as the only class of a set (its label would be 0 by
+     * rank): scored as the model's class 2 */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/one' && cp -r '%s/set/test/%s' '%s/one/'", dir, dir,
+             folder_classes[2], dir);
+    cr_assert_eq(system(cmd), 0);
+    cJSON *j = ch_run_json(dir, "eval -m m.ckpt --data one --json");
+    cr_assert_eq((int)ch_num(j, "n"), 8);
+    cr_assert_eq((int)ch_num(j, "correct"), correct, "a one-class folder scored by rank");
+    cJSON_Delete(j);
+    /* a class the model does not know */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/one/bird' && cp '%s/set/test/cat/0.png' '%s/one/bird/'",
+             dir, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    r = ch_run(dir, "eval -m m.ckpt --data one");
+    cr_assert_neq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "class 'bird' of the data is not one of the model's 3 "
+                                     "classes ('cat', 'dog \"big\"', '\xc3\xa9meu')"),
+                       "%s", r.err);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
 Test(classes, a_file_without_names_uses_its_data_sets_standard_ones)
 {
     /* tests/compat/tiny.ckpt predates CLSN; its stored config says mnist */
