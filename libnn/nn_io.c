@@ -475,6 +475,39 @@ nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, n
     return st;
 }
 
+nn_status nn_check_writable(const char *path, nn_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return nn_errorf(err, NN_ERR_IO, "%s: cannot write: %s", path, strerror(EISDIR));
+    size_t cap = strlen(path) + 96;
+    char *dir = parent_dir(path), *tmp = malloc(cap);
+    nn_status st = NN_OK;
+    if (!dir || !tmp) {
+        st = nn_errorf(err, NN_ERR_NOMEM, "%s: out of memory", path);
+    } else if (stat(dir, &sb) != 0) {
+        st = nn_errorf(err, NN_ERR_IO, "%s: cannot write: directory %s: %s", path, dir,
+                       strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+        st = nn_errorf(err, NN_ERR_IO, "%s: cannot write: directory %s: %s", path, dir,
+                       strerror(ENOTDIR));
+    } else {
+        nn_tmp_owner me;
+        nn_tmp_owner_self(&me);
+        nn_tmp_name(tmp, cap, path, &me);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            st = nn_errorf(err, NN_ERR_IO, "%s: cannot write: cannot create a file in %s: %s",
+                           path, dir, strerror(errno));
+        } else {
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    free(dir), free(tmp);
+    return st;
+}
+
 uint32_t nn_crc32(const void *data, size_t n)
 {
     const Bytef *p = data;

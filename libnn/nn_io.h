@@ -108,6 +108,12 @@ nn_status nn_read_file(const char *path, uint8_t **data, size_t *len, uint64_t m
  * reason (strerror). Every file iotcnn writes goes through here. */
 nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err);
 
+/* Whether path can be written, checked before any work: its directory
+ * exists and a file can be created in it (the temporary the write will use,
+ * created empty and removed at once), and path is not a directory. Errors
+ * (NN_ERR_IO) name path and the reason. */
+nn_status nn_check_writable(const char *path, nn_error *err);
+
 /* zlib CRC-32 of n bytes (any n: zlib takes 32-bit lengths, this chunks). */
 uint32_t nn_crc32(const void *data, size_t n);
 

@@ -97,7 +97,9 @@ nn_status pl_grid(const cfg_config *cfg, const pl_grid_opts *o, pl_grid_result *
     memset(r, 0, sizeof *r);
     r->augmented = aug_enabled(&cfg->augment);
     ds_dataset d = {0};
-    nn_status st = pl_data_load_split(&d, &cfg->data, 1, err);
+    nn_status st = nn_check_writable(o->output, err); /* before any work */
+    if (st == NN_OK)
+        st = pl_data_load_split(&d, &cfg->data, 1, err);
     if (st == NN_OK && d.c != 1 && d.c != 3)
         st = nn_errorf(err, NN_ERR_ARG,
                        "%s: a grid needs gray or RGB images; these have %d channels",

@@ -11,6 +11,7 @@
 #include "prune/prune_session.h"
 #include "prune/prune_shrink.h"
 #include "format/ckpt.h"
+#include "libnn/nn_io.h"
 #include "pl_data.h"
 #include "pl_fit.h"
 
@@ -296,7 +297,10 @@ nn_status pl_prune(const pl_prune_opts *o, const pl_progress *p, pl_prune_result
     prune_job *j = calloc(1, sizeof *j);
     if (!j)
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
-    nn_status st = run(j, o, p, r, err);
+    /* where it writes, checked before any work */
+    nn_status st = o->output ? nn_check_writable(o->output, err) : NN_OK;
+    if (st == NN_OK)
+        st = run(j, o, p, r, err);
     free(j->stored);
     free(j->text);
     if (j->have_work)

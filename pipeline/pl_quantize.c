@@ -7,6 +7,7 @@
 
 #include "export/rt_host.h"
 #include "format/ckpt.h"
+#include "libnn/nn_io.h"
 #include "config/cfg.h"
 #include "pl_data.h"
 
@@ -230,7 +231,10 @@ nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quanti
     quant_job *j = calloc(1, sizeof *j);
     if (!j)
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
-    nn_status st = run(j, o, p, r, err);
+    /* where it writes, checked before any work */
+    nn_status st = o->output ? nn_check_writable(o->output, err) : NN_OK;
+    if (st == NN_OK)
+        st = run(j, o, p, r, err);
     free(j->index);
     ds_free(&j->train);
     ds_free(&j->val);

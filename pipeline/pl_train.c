@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "format/ckpt.h"
+#include "libnn/nn_io.h"
 #include "pl_data.h"
 #include "pl_fit.h"
 #include "pl_metrics_log.h"
@@ -275,7 +276,15 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
     j->progress = p;
     j->stop_after = o->stop_after;
-    nn_status st = load_config(j, o, err);
+    /* where it writes, checked before any work (runs/ is created for the default) */
+    if (o->output || o->resume)
+        snprintf(r->model, sizeof r->model, "%s", o->output ? o->output : o->resume);
+    else
+        default_output(r->model, sizeof r->model, o->config_path);
+    pl_metrics_path(r->metrics, sizeof r->metrics, r->model);
+    nn_status st = nn_check_writable(r->model, err);
+    if (st == NN_OK)
+        st = load_config(j, o, err);
     if (st == NN_OK)
         st = pl_fit_load(&j->train, &j->val, &j->cfg, NULL, err);
     if (st == NN_OK && j->train.class_names)
@@ -287,14 +296,8 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         st = build_model(j, o, err);
     if (st == NN_OK)
         st = pl_data_check_fits(&j->test, j->model, "the test set", err);
-    if (st == NN_OK) {
-        if (o->output || o->resume)
-            snprintf(r->model, sizeof r->model, "%s", o->output ? o->output : o->resume);
-        else
-            default_output(r->model, sizeof r->model, o->config_path);
-        pl_metrics_path(r->metrics, sizeof r->metrics, r->model);
+    if (st == NN_OK)
         st = run(j, o, r, err);
-    }
     if (st == NN_OK)
         st = test(j, o, r, err);
     job_free(j);

@@ -187,12 +187,17 @@ Test(cli_fail, output_paths_that_cannot_be_written, .timeout = 60)
          ENOTDIR},
         {"train -c good.json -o adir --epochs 1 --threads 2", "adir", EISDIR},
         {"augment -c good.json -o adir", "adir", EISDIR},
+        {"quantize -c good.json -m missing.ckpt -o nodir/q.iotc", "nodir/q.iotc", ENOENT},
+        {"prune -c good.json -m missing.ckpt -o nodir/p.ckpt", "nodir/p.ckpt", ENOENT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ch_result r = ch_run(dir, cases[i].args);
         cr_expect_eq(r.status, 1, "%s: exit %d: %s", cases[i].args, r.status, r.err);
         expect_in(r.err, cases[i].path);
         expect_in(r.err, strerror(cases[i].err));
+        /* checked before any work: no epoch ran, no model was read */
+        cr_expect_null(strstr(r.err, "epoch"), "%s: trained first: %s", cases[i].args, r.err);
+        cr_expect_null(strstr(r.err, "missing.ckpt"), "%s: read first: %s", cases[i].args, r.err);
         ch_free(&r);
     }
     cr_expect(!exists(dir, "nodir") && !exists(dir, "m.ckpt"));
