@@ -247,7 +247,16 @@ Test(cli_plumbing, test_time_flip_changes_a_crafted_models_accuracy, .timeout = 
         const cJSON *mj = cJSON_GetArrayItem(models, i);
         cr_expect(cJSON_IsTrue(ch_obj(mj, "test_flip")), "compare model %d", i);
         cr_expect_eq(ch_num(mj, "correct"), 8, "compare model %d", i);
+        /* latency: the median of at least 5 rounds, inside its min-max */
+        double med = ch_num(mj, "latency_ms"), lo = ch_num(mj, "latency_min_ms");
+        cr_expect_geq(ch_num(mj, "latency_rounds"), 5);
+        cr_expect_leq(ch_num(mj, "latency_rounds"), 31);
+        cr_expect(lo > 0 && lo <= med && med <= ch_num(mj, "latency_max_ms"), "model %d", i);
     }
+    cr_expect_float_eq(ch_num(cJSON_GetArrayItem(models, 1), "speedup"),
+                       ch_num(cJSON_GetArrayItem(models, 0), "latency_ms") /
+                           ch_num(cJSON_GetArrayItem(models, 1), "latency_ms"),
+                       1e-9, "the speed-up is the ratio of the medians");
     cJSON_Delete(j);
     fx_rmtree(dir);
 }
