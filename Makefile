@@ -5,7 +5,8 @@
 #                   bit-identical to the portable build (ISO C: no FMA contraction)
 #   make test       the layering check (scripts/check_layers.sh), no call loops between files
 #                   or folders (scripts/check_cycles.sh), the cmd/ function lengths
-#                   (scripts/check_fn_length.sh), the portable build on an emulated CPU
+#                   (scripts/check_fn_length.sh), the Markdown's fences and links
+#                   (scripts/check_docs.sh), the portable build on an emulated CPU
 #                   without AVX (scripts/check_portable.sh), the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
@@ -94,6 +95,8 @@ check-layers:
 	$(Q)scripts/check_layers.sh
 	$(Q)scripts/check_fn_length.sh --self-test
 	$(Q)scripts/check_fn_length.sh
+	$(Q)scripts/check_docs.sh --self-test
+	$(Q)scripts/check_docs.sh
 
 # The end-to-end tests run bin/iotcnn, so it is built first.
 # TEST_WRAPPER runs the suite (make asan: tests/leak_gate.sh).

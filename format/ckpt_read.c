@@ -247,8 +247,8 @@ static const char *magic_hint(const char *path, const uint8_t *b, size_t n)
     if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
         return "it is gzip-compressed: gunzip it first";
     if (n >= 4 && memcmp(b, "IOTC", 4) == 0)
-        return "it is another iotcnn file (a quantized .iotc model?): `iotcnn eval` and "
-               "`iotcnn compress` take a float .ckpt from `iotcnn train`";
+        return "it is another iotcnn file (a quantized .iotc model?): `iotcnn prune` and "
+               "`iotcnn quantize` take a float .ckpt from `iotcnn train`";
     if (pl >= 5 && strcmp(path + pl - 5, ".iotc") == 0)
         return "a .iotc file is a quantized model, not a float checkpoint";
     size_t i = 0;
