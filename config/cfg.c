@@ -83,6 +83,7 @@ static nn_status parse_data(const cs_ctx *x, const cJSON *o, cfg_data *d)
     if (dir && (dir[0] == '\0' || strlen(dir) >= sizeof d->dir))
         return cs_fail(x, "data.dir", "expected a non-empty path of at most %d bytes",
                        (int)sizeof d->dir - 1);
+    d->dir_given = dir != NULL;
     if (dir)
         snprintf(d->dir, sizeof d->dir, "%s", dir);
     else
@@ -629,6 +630,24 @@ nn_status cfg_parse(cfg_config *c, const char *json_text, const char *source, nn
     return s;
 }
 
+/* A relative data.dir written in the file at path is relative to the
+ * file's folder: "../data/x" in configs/a.json is "configs/../data/x". */
+static nn_status resolve_dir(cfg_config *c, const char *path, nn_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!c->data.dir_given || c->data.dir[0] == '/' || !slash)
+        return NN_OK;
+    char joined[2 * CFG_PATH_MAX];
+    int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - path), path, c->data.dir);
+    if (n < 0 || (size_t)n >= sizeof c->data.dir)
+        return nn_errorf(err, NN_ERR_CONFIG,
+                         "%s: data.dir: \"%s\" relative to the config's folder is longer than %d "
+                         "bytes",
+                         path, c->data.dir, CFG_PATH_MAX - 1);
+    memcpy(c->data.dir, joined, (size_t)n + 1);
+    return NN_OK;
+}
+
 nn_status cfg_load(cfg_config *c, char **text_out, const char *path, nn_error *err)
 {
     if (text_out)
@@ -660,6 +679,8 @@ nn_status cfg_load(cfg_config *c, char **text_out, const char *path, nn_error *e
     }
     text[n] = '\0';
     s = cfg_parse(c, text, path, err);
+    if (s == NN_OK)
+        s = resolve_dir(c, path, err);
     if (s || !text_out) {
         free(text);
         return s;

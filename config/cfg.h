@@ -24,7 +24,11 @@
 
 typedef struct {
     char dataset[16];           /* "mnist" | "fashion" | "cifar10" | "png"   */
-    char dir[CFG_PATH_MAX];     /* default "data/<dataset>"                  */
+    char dir[CFG_PATH_MAX];     /* default "data/<dataset>" (from the current
+                                   directory); a relative dir given in a config
+                                   file is resolved against that file's folder
+                                   by cfg_load                               */
+    int dir_given;              /* dir came from the config                  */
     int validation;             /* training images held out (the last ones)  */
     int limit;                  /* use only the first N training images (0 = all) */
     int have_norm;              /* 1: mean/std given; 0: computed from train */

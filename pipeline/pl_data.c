@@ -33,6 +33,14 @@ nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd,
     return ds_load_image_dir(d, spec, c, h, w, err);
 }
 
+void pl_data_store_dir(cJSON *data, const cfg_data *cd)
+{
+    if (!data || !cd->dir_given)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(data, "dir");
+    cJSON_AddStringToObject(data, "dir", cd->dir);
+}
+
 nn_status pl_data_map_classes(ds_dataset *d, const cls_names *model, nn_error *err)
 {
     if (!d->class_names || !model || model->n == 0)

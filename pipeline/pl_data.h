@@ -2,6 +2,8 @@
 #ifndef PL_DATA_H
 #define PL_DATA_H
 
+#include <cjson/cJSON.h>
+
 #include "augment/aug.h"
 #include "datasets/ds.h"
 #include "libnn/nn_model.h"
@@ -26,6 +28,11 @@ nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd,
  * A class the model does not know is NN_ERR_ARG naming it and the model's
  * classes. Without names on either side d is left as it is. */
 nn_status pl_data_map_classes(ds_dataset *d, const cls_names *model, nn_error *err);
+
+/* Writes cd's data.dir into a config's "data" object when the config gave
+ * one: resolved against the config file's folder (cfg_load), so the config
+ * a checkpoint stores finds the data again from the same directory. */
+void pl_data_store_dir(cJSON *data, const cfg_data *cd);
 
 /* Checks that a dataset fits a model's input shape and class count. */
 nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);

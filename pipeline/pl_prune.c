@@ -72,7 +72,7 @@ static void set_widths(cJSON *layers, const nn_model *m)
 /* The config as it ran, to store in the output: the file's text with the
  * new layer widths, the fine-tuning epochs and --limit written into it. */
 static char *effective_config(const char *text, const nn_model *m, int epochs, int limit,
-                              nn_error *err)
+                              const cfg_data *cd, nn_error *err)
 {
     cJSON *root = cJSON_Parse(text);
     cJSON *layers =
@@ -98,6 +98,7 @@ static char *effective_config(const char *text, const nn_model *m, int epochs, i
         cJSON_DeleteItemFromObjectCaseSensitive(data, "limit");
         cJSON_AddNumberToObject(data, "limit", limit);
     }
+    pl_data_store_dir(data, cd);
     char *out = cJSON_Print(root);
     cJSON_Delete(root);
     if (!out)
@@ -280,7 +281,7 @@ static nn_status run(prune_job *j, const pl_prune_opts *o, const pl_progress *p,
     }
     if (!(r->report = malloc(sizeof *r->report)))
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
-    if (!(j->stored = effective_config(j->text, &j->work, r->epochs, o->limit, err)))
+    if (!(j->stored = effective_config(j->text, &j->work, r->epochs, o->limit, &j->cfg.data, err)))
         return NN_ERR_CONFIG;
     if ((st = pr_report_build(r->report, &j->ck.model, &j->work, err)) ||
         (st = ckpt_save(o->output, &j->work, NULL, NULL, j->stored, &j->ck.classes, err)))

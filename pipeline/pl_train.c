@@ -70,6 +70,7 @@ static char *effective_config(const char *text, const cfg_config *c, nn_error *e
         cJSON_DeleteItemFromObjectCaseSensitive(data, "limit");
         if (c->data.limit > 0)
             cJSON_AddNumberToObject(data, "limit", c->data.limit);
+        pl_data_store_dir(data, &c->data);
     }
     char *out = cJSON_Print(root);
     cJSON_Delete(root);

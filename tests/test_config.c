@@ -95,7 +95,7 @@ Test(config_shipped, mnist_ref_is_exactly_the_reference_network)
 {
     load_ok("configs/mnist_ref.json");
     cr_assert_str_eq(cfg.data.dataset, "mnist");
-    cr_assert_str_eq(cfg.data.dir, "data/mnist");
+    cr_assert_str_eq(cfg.data.dir, "configs/../data/mnist"); /* the config's folder */
     cr_assert_eq(cfg.data.validation, 0);
     cr_assert_eq(cfg.init, NN_INIT_HE);
 
@@ -469,9 +469,14 @@ Test(config_golden, load_returns_the_text_and_set_input)
     cr_assert_eq(cfg_load(&cfg, &text, "configs/mnist_ref.json", &e), NN_OK, "%s", e.msg);
     cr_assert_not_null(text);
     cr_assert(strstr(text, "\"mnist\""));
-    /* The stored text parses to the same config (what --resume relies on). */
+    /* The text parses to the same config (what --resume relies on) but for
+     * data.dir, which cfg_load resolved against the file's folder and the
+     * stored config carries resolved (pipeline's pl_data_store_dir). */
     static cfg_config again;
     cr_assert_eq(cfg_parse(&again, text, "ckpt", &e), NN_OK, "%s", e.msg);
+    cr_assert_str_eq(again.data.dir, "../data/mnist");
+    cr_assert_str_eq(cfg.data.dir, "configs/../data/mnist");
+    memcpy(again.data.dir, cfg.data.dir, sizeof again.data.dir);
     cr_assert_eq(memcmp(&again, &cfg, sizeof cfg), 0);
     free(text);
 
