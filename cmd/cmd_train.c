@@ -70,6 +70,12 @@ static void print_json(const pl_train_result *r, const train_opts *o, double sec
     cJSON_AddNumberToObject(j, "threads", o->threads);
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)cli_peak_rss_bytes());
+    if (r->best_epoch > 0) {
+        cJSON_AddStringToObject(j, "best_model", r->best_model);
+        cJSON_AddNumberToObject(j, "best_epoch", r->best_epoch);
+        cJSON_AddNumberToObject(j, "best_val_accuracy", r->best_val_accuracy);
+    }
+    cJSON_AddBoolToObject(j, "early_stopped", r->early_stopped);
     cli_print_json(j);
 }
 

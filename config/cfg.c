@@ -401,7 +401,7 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
 {
     static const char *const keys[] = {"epochs",   "batch_size",      "seed",      "lr",
                                        "optimizer", "schedule",       "label_smoothing",
-                                       "eval_batch", "divergence_factor", NULL};
+                                       "eval_batch", "divergence_factor", "early_stop", NULL};
     const char *path = "train";
     nn_status s = cs_check_keys(x, o, path, keys, NULL, NULL);
     if (s)
@@ -412,6 +412,7 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
     t->lr = 0.0f;
     t->label_smoothing = 0.0f;
     t->divergence_factor = NN_DIVERGE_DEFAULT_FACTOR;
+    t->early_stop = 0;
     /* Seeds are integers a double holds exactly (JSON numbers are doubles). */
     static const cs_range r_seed = {0, 9007199254740992.0, 0, 0};
     static const cs_range r_factor = {2, 1e6, 0, 0};
@@ -424,6 +425,7 @@ static nn_status parse_train(const cs_ctx *x, const cJSON *o, cfg_train *t)
         (s = cs_float(x, o, "label_smoothing", path, R_UNIT, 0, NULL, &t->label_smoothing)) ||
         (s = cs_number(x, o, "divergence_factor", path, r_factor, 0, 0, NULL,
                        &t->divergence_factor)) ||
+        (s = cs_int(x, o, "early_stop", path, 0, 100000, 0, &t->early_stop)) ||
         (s = parse_optimizer(x, o, &t->optim)) ||
         (s = cfg_schedule_parse(x, o, path, t->lr, t->epochs, &t->schedule)))
         return s;
@@ -560,7 +562,7 @@ static nn_status parse_root(const cs_ctx *x, const cJSON *root, cfg_config *c)
         {"layers", "model"},     {"epochs", "train"},  {"batch_size", "train"},
         {"seed", "train"},       {"lr", "train"},      {"optimizer", "train"},
         {"schedule", "train"},   {"label_smoothing", "train"}, {"eval_batch", "train"},
-        {"divergence_factor", "train"},
+        {"divergence_factor", "train"}, {"early_stop", "train"},
     };
     for (const cJSON *it = root->child; it; it = it->next)
         for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
@@ -582,6 +584,9 @@ static nn_status parse_root(const cs_ctx *x, const cJSON *root, cfg_config *c)
     if ((s = parse_data(x, blk[0], &c->data)) || (s = parse_model(x, blk[1], c)) ||
         (s = parse_train(x, blk[2], &c->train)))
         return s;
+    if (c->train.early_stop > 0 && c->data.validation == 0)
+        return cs_fail(x, "train.early_stop",
+                       "needs validation images to judge by (set data.validation)");
     const cJSON *aug = NULL;
     if ((s = cs_object(x, root, "augment", "", &aug)))
         return s;

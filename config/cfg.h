@@ -48,6 +48,9 @@ typedef struct {
     int eval_batch;             /* batch size for evaluation passes           */
     double divergence_factor;   /* stop when the smoothed loss exceeds this
                                    times its reference (nn_diverge.h)         */
+    int early_stop;             /* stop after this many epochs without a new
+                                   best validation accuracy; 0: never (needs
+                                   data.validation)                           */
 } cfg_train;
 
 typedef struct {

@@ -39,6 +39,14 @@ void pl_metrics_path(char *out, size_t size, const char *model_path)
     snprintf(out, size, "%.*s.metrics.jsonl", (int)len, model_path);
 }
 
+void pl_best_path(char *out, size_t size, const char *model_path)
+{
+    size_t len = strlen(model_path);
+    if (len > 5 && strcmp(model_path + len - 5, ".ckpt") == 0)
+        len -= 5;
+    snprintf(out, size, "%.*s.best.ckpt", (int)len, model_path);
+}
+
 /* runs/NAME.ckpt for configs/NAME.json; the directory is created. */
 static void default_output(char *out, size_t size, const char *config_path)
 {
@@ -182,7 +190,53 @@ typedef struct {
     train_job *job;
     pl_train_result *r;
     double images;
+    int since_best;    /* epochs since the best validation accuracy */
 } epoch_ctx;
+
+/* The best validation epoch of the lines a resumed log keeps (the
+ * "%.6f" the log writes orders them as the accuracies themselves). */
+static void best_from_log(epoch_ctx *c, const pl_metrics_log *log)
+{
+    const char *l = (const char *)log->text.data, *end = l + log->text.len;
+    while (l && l < end) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l)), *stop = nl ? nl : end;
+        const char *e = memmem(l, (size_t)(stop - l), "\"epoch\":", 8);
+        const char *v = memmem(l, (size_t)(stop - l), "\"val_accuracy\":", 15);
+        if (e && v) { /* numbers end at ',' or '}' inside the line */
+            int epoch = (int)strtol(e + 8, NULL, 10);
+            double acc = strtod(v + 15, NULL);
+            c->since_best++;
+            if (c->r->best_epoch == 0 || acc > c->r->best_val_accuracy)
+                c->r->best_epoch = epoch, c->r->best_val_accuracy = acc, c->since_best = 0;
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+/* With a validation split: a new best epoch is saved as MODEL.best.ckpt;
+ * NN_STOP when train.early_stop epochs passed without one. */
+static nn_status track_best(epoch_ctx *c, const nn_epoch_report *rep, const nn_train_state *ts,
+                            nn_error *err)
+{
+    train_job *j = c->job;
+    if (!rep->has_val)
+        return NN_OK;
+    c->since_best++;
+    if (c->r->best_epoch == 0 || rep->val_accuracy > c->r->best_val_accuracy) {
+        nn_status st = ckpt_save(c->r->best_model, j->model, &j->optim, ts, j->config_text,
+                                 &j->classes, err);
+        if (st != NN_OK)
+            return st;
+        c->r->best_epoch = rep->epoch, c->r->best_val_accuracy = rep->val_accuracy;
+        c->since_best = 0;
+    }
+    if (j->cfg.train.early_stop > 0 && c->since_best >= j->cfg.train.early_stop &&
+        rep->epoch < rep->epochs) {
+        c->r->early_stopped = 1;
+        return NN_STOP;
+    }
+    return NN_OK;
+}
 
 /* After every epoch: the checkpoint, the metrics line, --stop-after. */
 static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train_state *ts,
@@ -197,6 +251,8 @@ static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train
                              &j->classes, err);
     if (st == NN_OK)
         st = pl_metrics_log_append(&j->metrics, rep, err);
+    if (st == NN_OK)
+        st = track_best(c, rep, ts, err);
     if (st == NN_OK && rep->epoch == j->stop_after && rep->epoch < rep->epochs)
         return NN_STOP;
     return st;
@@ -215,7 +271,11 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
         return st;
     if (!(j->config_text = effective_config(j->text, cfg, err)))
         return NN_ERR_CONFIG;
-    epoch_ctx ctx = {j, r, 0.0};
+    epoch_ctx ctx = {j, r, 0.0, 0};
+    if (j->val.n > 0) {
+        pl_best_path(r->best_model, sizeof r->best_model, r->model);
+        best_from_log(&ctx, &j->metrics);
+    }
     pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
                         "train.lr", "train",         j->progress, on_epoch,
                         NULL,     &ctx};
@@ -228,9 +288,17 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
         nn_error_prefix(err, "%s", j->ts.epochs_done ? "stopped; the checkpoint of the last "
                                                        "good epoch is kept"
                                                      : "stopped; no checkpoint was written");
-    if (st == NN_OK && j->ts.epochs_done < cfg->train.epochs)
+    if (st == NN_OK && r->early_stopped)
+        pl_note(j->progress, "train",
+                "stopped early after epoch %d: no better validation accuracy for %d epochs "
+                "(train.early_stop)",
+                j->ts.epochs_done, cfg->train.early_stop);
+    else if (st == NN_OK && j->ts.epochs_done < cfg->train.epochs)
         pl_note(j->progress, "train", "stopped after epoch %d as asked; continue with --resume %s",
                 j->ts.epochs_done, r->model);
+    if (st == NN_OK && r->best_epoch > 0)
+        pl_note(j->progress, "train", "best validation accuracy %.2f%% at epoch %d: %s",
+                100.0 * r->best_val_accuracy, r->best_epoch, r->best_model);
     return st;
 }
 

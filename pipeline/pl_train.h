@@ -35,12 +35,22 @@ typedef struct {
     int train_images;
     size_t parameters;
     uint64_t seed;
+    char best_model[CFG_PATH_MAX + 16]; /* MODEL.best.ckpt: the epoch of the best
+                                        validation accuracy ("" without a
+                                        validation split)                    */
+    int best_epoch;                  /* 0: none                              */
+    double best_val_accuracy;
+    int early_stopped;               /* train.early_stop ended the run       */
     double train_seconds;            /* in nn_train's epochs                 */
     double images_per_second;        /* training images over train_seconds   */
 } pl_train_result;
 
-/* Trains as o says. A run stopped by stop_after returns NN_OK with
- * epochs_done < epochs_total. On failure nothing is left to free; after
+/* Trains as o says. A run stopped by stop_after or by train.early_stop
+ * (that many epochs without a new best validation accuracy) returns NN_OK
+ * with epochs_done < epochs_total. With a validation split the checkpoint
+ * of the best epoch so far (strictly better validation accuracy; the
+ * earlier epoch on ties) is kept beside the last one as MODEL.best.ckpt;
+ * a resumed run recovers the best so far from the metrics log. On failure nothing is left to free; after
  * divergence (NN_ERR_NUMERIC) the checkpoint of the last good epoch is
  * kept and the message says so. */
 nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result *r,
@@ -50,5 +60,7 @@ void pl_train_result_free(pl_train_result *r);
 /* MODEL.metrics.jsonl for MODEL.ckpt (MODEL.metrics.jsonl for any other
  * name: the whole name). */
 void pl_metrics_path(char *out, size_t size, const char *model_path);
+/* MODEL.best.ckpt for MODEL.ckpt (NAME.best.ckpt for any other NAME). */
+void pl_best_path(char *out, size_t size, const char *model_path);
 
 #endif
