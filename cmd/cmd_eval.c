@@ -5,16 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libnn/nn_io.h"
 #include "libnn/nn_train.h"
 #include "cli.h"
 #include "commands.h"
 #include "pipeline/pl_evaluate.h"
+#include "plot.h"
 
 typedef struct {
     const char *model, *config, *data;
     int limit, threads, batch, json;
     int test_flip; /* -1: from the config */
     const char *isa; /* NULL: auto */
+    const char *confusion; /* PNG to draw the confusion matrix into, or NULL */
 } eval_opts;
 
 static const cli_option options[] = {
@@ -35,6 +38,8 @@ static const cli_option options[] = {
      ".iotc models: the engine's instruction set, auto, c, avx2\nor avx512-vnni (default: the "
      "best this CPU has; every one\ngives the same results)",
      NULL, 0, 0, 0, 0, 0, NULL},
+    {"confusion", 0, CLI_PATH, offsetof(eval_opts, confusion), "FILE.png",
+     "draw the confusion matrix with the class names (gnuplot)", NULL, 0, 0, 0, 0, 0, NULL},
     CLI_OPT_JSON(eval_opts),
 };
 
@@ -43,7 +48,7 @@ const cli_command cmd_eval_def = {
     "evaluate a model (.ckpt or .iotc): accuracy, confusion matrix",
     "-m MODEL [-c CONFIG] [--data mnist|fashion|cifar10|DIR]\n"
     "                   [--limit N] [--threads T] [--batch B] [--test-flip | --no-test-flip]\n"
-    "                   [--isa auto|c|avx2|avx512-vnni] [--json]",
+    "                   [--isa auto|c|avx2|avx512-vnni] [--confusion FILE.png] [--json]",
     "Evaluates MODEL on a test set: accuracy, per-class accuracy, confusion\n"
     "matrix and speed. MODEL is a float checkpoint (iotcnn train, prune) or an\n"
     "int8 .iotc model (iotcnn quantize), which the integer engine runs. The\n"
@@ -125,6 +130,25 @@ static void report(const nn_eval_result *r, const eval_model *em, const eval_opt
         print_report(r, acc, ips, em, o->test_flip);
 }
 
+/* --confusion: asked for, so a failure is the command's (exit 1). */
+static void draw_confusion(const eval_opts *o, pl_eval_outcome *out)
+{
+    char why[300], title[400];
+    const nn_eval_result *r = &out->r;
+    snprintf(title, sizeof title, "%s: %.2f%% of %d test images", o->model,
+             r->n ? 100.0 * r->correct / r->n : 0.0, r->n);
+    int rc = plot_confusion(r->confusion, r->num_classes, &out->classes, title, o->confusion,
+                            why, sizeof why);
+    if (rc == PLOT_OK)
+        return;
+    fprintf(stderr, "iotcnn eval: %s: %s\n", o->confusion,
+            rc == PLOT_NO_GNUPLOT ? "gnuplot is not installed (scripts/deps.sh installs "
+                                    "gnuplot-nox)"
+                                  : why);
+    pl_eval_outcome_free(out);
+    exit(EXIT_RUNTIME);
+}
+
 int cmd_eval(int argc, char **argv)
 {
     eval_opts o = {.threads = cli_default_threads(), .test_flip = -1};
@@ -133,6 +157,8 @@ int cmd_eval(int argc, char **argv)
         cli_usage_error("eval", "a model is required (-m MODEL)");
     pl_eval_outcome out;
     nn_error err = {{0}};
+    if (o.confusion && nn_check_writable(o.confusion, &err) != NN_OK) /* before any work */
+        cli_fail("eval", NN_ERR_IO, &err);
     nn_status st = pl_evaluate(&(pl_eval_request){o.model, o.config, o.data, o.isa, o.limit,
                                                   o.threads, o.batch, o.test_flip},
                                &out, &err);
@@ -140,6 +166,8 @@ int cmd_eval(int argc, char **argv)
         cli_fail("eval", st, &err);
     o.test_flip = out.test_flip;
     report(&out.r, &(eval_model){o.model, out.file_bytes, out.engine}, &o);
+    if (o.confusion)
+        draw_confusion(&o, &out);
     pl_eval_outcome_free(&out);
     return 0;
 }

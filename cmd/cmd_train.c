@@ -1,10 +1,12 @@
 /* iotcnn train: config -> trained float checkpoint (+ per-epoch metrics);
  * the work is pipeline/pl_train. */
 #include <stdio.h>
+#include <string.h>
 
 #include "pipeline/pl_train.h"
 #include "cli.h"
 #include "commands.h"
+#include "plot.h"
 #include "progress.h"
 
 typedef struct {
@@ -76,7 +78,32 @@ static void print_json(const pl_train_result *r, const train_opts *o, double sec
         cJSON_AddNumberToObject(j, "best_val_accuracy", r->best_val_accuracy);
     }
     cJSON_AddBoolToObject(j, "early_stopped", r->early_stopped);
+    if (r->curves[0])
+        cJSON_AddStringToObject(j, "curves", r->curves);
+    else
+        cJSON_AddNullToObject(j, "curves");
     cli_print_json(j);
+}
+
+/* MODEL.curves.png beside the metrics log, from it. Not drawing it does
+ * not fail the run (the model and the metrics are written): said on
+ * stderr, and "curves" is null in the JSON. */
+static void draw_curves(pl_train_result *r)
+{
+    size_t len = strlen(r->metrics);
+    const char *suffix = ".metrics.jsonl";
+    if (len > strlen(suffix) && strcmp(r->metrics + len - strlen(suffix), suffix) == 0)
+        len -= strlen(suffix);
+    snprintf(r->curves, sizeof r->curves, "%.*s.curves.png", (int)len, r->metrics);
+    char why[300];
+    int rc = plot_curves(r->metrics, r->curves, why, sizeof why);
+    if (rc == PLOT_OK)
+        return;
+    fprintf(stderr, "iotcnn train: no curves drawn: %s\n",
+            rc == PLOT_NO_GNUPLOT ? "gnuplot is not installed (scripts/deps.sh installs "
+                                    "gnuplot-nox)"
+                                  : why);
+    r->curves[0] = '\0';
 }
 
 int cmd_train(int argc, char **argv)
@@ -98,6 +125,7 @@ int cmd_train(int argc, char **argv)
     if (st != NN_OK)
         cli_fail("train", st, &err);
     double seconds = cli_now() - t0;
+    draw_curves(&r);
     const nn_eval_result *t = &r.test;
     if (o.json)
         print_json(&r, &o, seconds);

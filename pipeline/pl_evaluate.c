@@ -120,10 +120,9 @@ static nn_status evaluate_iotc(const pl_eval_request *q, pl_eval_outcome *out, i
     out->test_flip = q->test_flip < 0 ? recorded_flip : q->test_flip;
     if (st == NN_OK)
     {
-        cls_names classes;
-        pl_iotc_classes(f, &classes);
+        pl_iotc_classes(f, &out->classes);
         st = load_test_data(q, &test, &cfg.data, (int[3]){f->m.in_c, f->m.in_h, f->m.in_w},
-                            &classes, err);
+                            &out->classes, err);
     }
     if (st == NN_OK)
         st = check_iotc_fits(&test, &f->m, q->model, err);
@@ -171,11 +170,10 @@ static nn_status evaluate_checkpoint(const pl_eval_request *q, pl_eval_outcome *
         return st;
     out->test_flip = q->test_flip < 0 ? cfg.test_flip : q->test_flip;
     ds_dataset test = {0};
-    cls_names classes;
-    pl_ckpt_classes(ck, &classes);
+    pl_ckpt_classes(ck, &out->classes);
     const nn_model_spec *sp = &ck->model.spec;
-    st = load_test_data(q, &test, &cfg.data, (int[3]){sp->in_c, sp->in_h, sp->in_w}, &classes,
-                        err);
+    st = load_test_data(q, &test, &cfg.data, (int[3]){sp->in_c, sp->in_h, sp->in_w},
+                        &out->classes, err);
     if (st == NN_OK)
         st = pl_data_check_fits(&test, &ck->model, "the evaluation data", err);
     nn_images img = pl_data_images(&test);

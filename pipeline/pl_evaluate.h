@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "format/classes.h"
 #include "libnn/nn_train.h"
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     uint64_t macs;                   /* per image                            */
     int test_flip;                   /* as resolved                          */
     char engine[32];                 /* "float" or "int8 ISA"                */
+    cls_names classes;               /* the model's (n = 0: unnamed)         */
 } pl_eval_outcome;
 
 /* Errors the caller can fix by asking differently (an unknown or

@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
     char model[CFG_PATH_MAX + 16];   /* the checkpoint written               */
     char metrics[CFG_PATH_MAX + 32]; /* its metrics log                      */
+    char curves[CFG_PATH_MAX + 32];  /* set by the caller that draws them    */
     nn_eval_result test;             /* of the final model; free with
                                         pl_train_result_free                 */
     int test_flip;

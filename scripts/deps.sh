@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages iotcnn needs, skipping those already present.
-#   scripts/deps.sh          build, test (qemu-user: the portable-build check), fetch data (npm)
+#   scripts/deps.sh          build, test (qemu-user: the portable-build check), fetch data (npm),
+#                            the pictures (gnuplot-nox: training curves, confusion matrices)
 #   scripts/deps.sh bench    also python3-torch, the peer `make bench` compares with
 #   scripts/deps.sh device   also the Cortex-M tools of `make device-eval` / `device-test`
 #   scripts/deps.sh fuzz     also clang-14 and libFuzzer, for `make fuzz` / `make fuzz-smoke`
 # Runs apt-get as root, or through sudo.
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libpng-dev libjpeg-dev libcjson-dev zlib1g-dev
-libcriterion-dev ca-certificates strace qemu-user"
+libcriterion-dev ca-certificates strace qemu-user gnuplot-nox"
 [ "${1:-}" = bench ] && pkgs="$pkgs python3-torch python3-numpy"
 [ "${1:-}" = device ] && pkgs="$pkgs gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang-14 libfuzzer-14-dev libclang-rt-14-dev"
