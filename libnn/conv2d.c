@@ -1,4 +1,9 @@
-/* conv2d.c - 2-D convolution as im2col + sgemm, one image at a time.
+/* conv2d.c - 2-D convolution: the wide-plane kernels of conv_wide.c on the
+ * fastest instruction set this CPU runs (nn_isa_best), and im2col + sgemm
+ * for the one case they do not take: the input gradient of a strided
+ * convolution (or one padded by k or more).
+ *
+ * The im2col + sgemm path, one image at a time:
  *
  * Forward, per image:
  *   col (K, HW) = im2col(in)            K = in_c*k*k, HW = out_h*out_w
@@ -16,6 +21,7 @@
  * or 0 where that falls into the padding. The valid output range in each
  * direction is computed once per (ki, kj), so the inner loops over ox are
  * branch-free copies/adds over contiguous memory. */
+#include "conv_wide.h"
 #include "nn_layers.h"
 #include "nn_vec.h"
 
@@ -28,12 +34,22 @@ static int conv_pointwise(const nn_conv_dims *d)
     return d->k == 1 && d->stride == 1 && d->pad == 0;
 }
 
-/* Scratch layout: [dwt: (K, out_c)][col: (K, HW)]. dwt is used by backward
- * only (see there); forward uses col. */
-size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
+/* The im2col path's scratch: [dwt: (K, out_c)][col: (K, HW)]. dwt is used
+ * by backward only (see there); forward uses col. */
+static size_t gemm_scratch_floats(const nn_conv_dims *d)
 {
     const size_t K = (size_t)d->in_c * (size_t)d->k * (size_t)d->k;
     return K * (size_t)d->out_c + K * (size_t)d->out_h * (size_t)d->out_w;
+}
+
+/* The larger of the two paths' needs (they run one after the other). */
+size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
+{
+    size_t wide = nn_conv_wide_scratch_floats(d);
+    if (nn_conv_wide_din_ok(d))
+        return wide;
+    size_t gemm = gemm_scratch_floats(d);
+    return gemm > wide ? gemm : wide;
 }
 
 /* Output positions o in [*lo, *hi) whose input coordinate
@@ -182,39 +198,11 @@ static void col2im_add(float *restrict img, /* (in_c, in_h, in_w) +=   */
     }
 }
 
-void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w,
-                       const float *b, int n, const nn_conv_dims *d)
-{
-    const int M = d->out_c, K = d->in_c * d->k * d->k, HW = d->out_h * d->out_w;
-    const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
-    const size_t out_size = (size_t)M * HW;
-    const int pointwise = conv_pointwise(d);
-    float *col = scratch + (size_t)K * M;
-    if (M <= 0 || HW <= 0)
-        return;
-    for (int i = 0; i < n; i++) {
-        const float *x = in + (size_t)i * in_size;
-        float *o = out + (size_t)i * out_size; /* (out_c, HW) */
-        const float *colm = x;                 /* (K, HW) */
-        if (!pointwise) {
-            im2col(col, x, d);
-            colm = col;
-        }
-        /* Start from the bias and let sgemm accumulate (beta = 1): one pass
-         * over the output instead of sgemm's zeroing plus a bias pass. */
-        float beta = 0.0f;
-        if (b) {
-            for (int m = 0; m < M; m++)
-                nn_vec_fill(o + (size_t)m * HW, b[m], (size_t)HW);
-            beta = 1.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, HW, K, 1.0f, w, K, colm, HW,
-                    beta, o, HW);
-    }
-}
-
-void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
-                        const float *in, const float *w, int n, const nn_conv_dims *d)
+/* Backward through im2col + sgemm: din always (when not NULL), dw and db
+ * only when want_dw. */
+static void gemm_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
+                          const float *in, const float *w, int n, const nn_conv_dims *d,
+                          int want_dw)
 {
     const int M = d->out_c, K = d->in_c * d->k * d->k, HW = d->out_h * d->out_w;
     const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
@@ -228,19 +216,21 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
      * over the whole slice and added to dw once at the end: OpenBLAS runs
      * this tall (K x M) shape ~25% faster than g x col^T (M x K) (measured
      * 131 vs 104 GFLOP/s, 32x288x784, one thread). */
-    memset(dwt, 0, (size_t)K * M * sizeof(float));
+    if (want_dw)
+        memset(dwt, 0, (size_t)K * M * sizeof(float));
     for (int i = 0; i < n; i++) {
         const float *x = in + (size_t)i * in_size;
         const float *g = dout + (size_t)i * out_size; /* (out_c, HW) */
         const float *colm = x;                        /* (K, HW) */
-        if (!pointwise) {
+        if (!pointwise && want_dw) {
             im2col(col, x, d);
             colm = col;
         }
         /* dW^T (K, M) += col (K, HW) x g^T (HW, M) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, M, HW, 1.0f, colm, HW, g, HW,
-                    1.0f, dwt, M);
-        if (db)
+        if (want_dw)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, M, HW, 1.0f, colm, HW, g, HW,
+                        1.0f, dwt, M);
+        if (want_dw && db)
             for (int m = 0; m < M; m++)
                 db[m] += nn_vec_sum(g + (size_t)m * HW, (size_t)HW);
         if (!din)
@@ -257,7 +247,22 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             col2im_add(dx, col, d);
         }
     }
+    if (!want_dw)
+        return;
     for (int m = 0; m < M; m++)
         for (int r = 0; r < K; r++)
             dw[(size_t)m * K + r] += dwt[(size_t)r * M + m];
+}
+
+void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w,
+                       const float *b, int n, const nn_conv_dims *d)
+{
+    nn_conv_wide_forward(out, scratch, in, w, b, n, d, nn_isa_best());
+}
+
+void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
+                        const float *in, const float *w, int n, const nn_conv_dims *d)
+{
+    if (!nn_conv_wide_backward(din, dw, db, scratch, dout, in, w, n, d, nn_isa_best()))
+        gemm_backward(din, dw, db, scratch, dout, in, w, n, d, 0);
 }
