@@ -93,33 +93,52 @@ int nn_conv_wide_din_ok(const nn_conv_dims *d)
 
 /* planes <- the image (c, ih, iw) zero-padded and split into phases:
  * plane (py, px) of channel ch at ((py*s + px)*c + ch)*sx holds, at
- * (y, x), padded pixel (y*s + py, x*s + px). */
+ * (y, x), padded pixel (y*s + py, x*s + px). Only the zeros are written
+ * with memset: the rows and columns outside the image, and the tail.
+ * Phases that no tap reads (py or px >= k) are left alone. */
 static void fill_planes(float *planes, const float *img, const wide_geom *g)
 {
-    const int s = g->s, p = g->pad;
-    memset(planes, 0, planes_floats(g) * sizeof(float));
-    for (int py = 0; py < s; py++)
-        for (int px = 0; px < s; px++)
+    const int s = g->s, p = g->pad, wq = g->wq;
+    for (int py = 0; py < s; py++) {
+        /* rows y with 0 <= y*s + py - p < ih: [y0, y1) */
+        const int y0 = p - py > 0 ? (p - py + s - 1) / s : 0;
+        int y1 = (g->ih - 1 + p - py) >= 0 ? (g->ih - 1 + p - py) / s + 1 : 0;
+        if (y1 > g->hq)
+            y1 = g->hq;
+        for (int px = 0; px < s; px++) {
+            if (py >= g->k || px >= g->k)
+                continue; /* a phase no tap reads (a strided 1x1) */
+            const int x0 = p - px > 0 ? (p - px + s - 1) / s : 0;
+            int x1 = (g->iw - 1 + p - px) >= 0 ? (g->iw - 1 + p - px) / s + 1 : 0;
+            if (x1 > wq)
+                x1 = wq;
             for (int ch = 0; ch < g->c; ch++) {
                 float *pl = planes + ((size_t)(py * s + px) * g->c + ch) * g->sx;
                 const float *src = img + (size_t)ch * g->ih * g->iw;
-                for (int y = 0; y < g->hq; y++) {
-                    const int iy = y * s + py - p;
-                    if (iy < 0 || iy >= g->ih)
-                        continue;
-                    const float *row = src + (size_t)iy * g->iw;
-                    float *dst = pl + (size_t)y * g->wq;
-                    if (s == 1) {
-                        nn_vec_copy(dst + p, row, (size_t)g->iw);
-                        continue;
-                    }
-                    for (int x = 0; x < g->wq; x++) {
-                        const int ix = x * s + px - p;
-                        if (ix >= 0 && ix < g->iw)
-                            dst[x] = row[ix];
-                    }
+                if (y0 >= y1 || x0 >= x1) {
+                    memset(pl, 0, g->sx * sizeof(float));
+                    continue;
                 }
+                memset(pl, 0, (size_t)y0 * wq * sizeof(float));
+                for (int y = y0; y < y1; y++) {
+                    float *dst = pl + (size_t)y * wq;
+                    /* input column of x: x*s + px - p, >= 0 from x0 on */
+                    const float *row = src + (size_t)(y * s + py - p) * g->iw +
+                                       ((size_t)x0 * s + px - p);
+                    for (int x = 0; x < x0; x++)
+                        dst[x] = 0.0f;
+                    if (s == 1)
+                        nn_vec_copy(dst + x0, row, (size_t)(x1 - x0));
+                    else
+                        for (int x = x0; x < x1; x++)
+                            dst[x] = row[(size_t)(x - x0) * s];
+                    for (int x = x1; x < wq; x++)
+                        dst[x] = 0.0f;
+                }
+                memset(pl + (size_t)y1 * wq, 0, (g->sx - (size_t)y1 * wq) * sizeof(float));
             }
+        }
+    }
 }
 
 /* off[r] for r = (ch, ki, kj) in weight order, then 16 copies of the
