@@ -201,19 +201,13 @@ void nn_conv_wide_forward(float *out, float *scratch, const float *in, const flo
     }
 }
 
-/* gt (qp, ldg) <- the gradient (M, oh, ow) transposed onto the wide grid,
- * zero elsewhere. */
-static void widen_t(float *gt, size_t ldg, const float *src, int M, const wide_geom *g)
+static nn_cwk_widen_fn widen_kernel(nn_isa isa)
 {
-    memset(gt, 0, (size_t)g->qp * ldg * sizeof(float));
-    for (int oy = 0; oy < g->oh; oy++)
-        for (int ox = 0; ox < g->ow; ox++) {
-            float *dst = gt + ((size_t)oy * g->wq + ox) * ldg;
-            const float *s = src + (size_t)oy * g->ow + ox;
-            const size_t plane = (size_t)g->oh * g->ow;
-            for (int m = 0; m < M; m++)
-                dst[m] = s[m * plane];
-        }
+    switch (isa) {
+    case NN_ISA_AVX512: return nn_cwk_widen_avx512;
+    case NN_ISA_AVX2: return nn_cwk_widen_avx2;
+    default: return nn_cwk_widen_scalar;
+    }
 }
 
 int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
@@ -233,6 +227,7 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     float *gt = planes + planes_floats(&g);
     int32_t *off = (int32_t *)(gt + ldg * g.qp);
     const nn_cwk_bwdw_fn bwdw = bwdw_kernel(isa);
+    const nn_cwk_widen_fn widen = widen_kernel(isa);
     tap_offsets(off, &g);
 
     /* The input gradient: planes of the gradient, the kernel flipped and
@@ -254,7 +249,7 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     for (int i = 0; i < n; i++) {
         const float *gi = dout + (size_t)i * out_size; /* (M, oh, ow) */
         fill_planes(planes, in + (size_t)i * in_size, &g);
-        widen_t(gt, ldg, gi, M, &g);
+        widen(gt, ldg, gi, M, g.oh, g.ow, g.wq, g.qp);
         bwdw(dw, gt, ldg, planes, off, M, K, g.qp);
         if (db)
             for (int m = 0; m < M; m++)

@@ -47,6 +47,18 @@ typedef void (*nn_cwk_bwdw_fn)(float *dw,          /* (M, K) +=                 
                                size_t ldg,         /* >= round16(M)                  */
                                const float *x, const int32_t *off, int M, int K, int qp);
 
+/* gt (qp, ldg) <- the gradient g (M, oh, ow) transposed onto the wide grid
+ * of width wq: gt[(oy*wq + ox)*ldg + m] = g[m][oy][ox]; every other entry
+ * of gt's rows [0, qp) x columns [0, ldg) is 0. Data movement only. */
+typedef void (*nn_cwk_widen_fn)(float *gt, size_t ldg, const float *g, int M, int oh, int ow,
+                                int wq, int qp);
+void nn_cwk_widen_scalar(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                         int qp);
+void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                       int qp);
+void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                         int qp);
+
 void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp);
 void nn_cwk_bwdw_scalar(float *dw, const float *g, size_t ldg, const float *x, const int32_t *off,

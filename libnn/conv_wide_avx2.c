@@ -132,9 +132,43 @@ void nn_cwk_bwdw_avx2(float *dw, const float *gt, size_t ldg, const float *x, co
     }
 }
 
+/* One gather of 8 channels per wide position (channels past M masked to
+ * 0); rows that are not outputs are zeroed. */
+void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                       int qp)
+{
+    const int plane = oh * ow;
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(plane));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 zero = _mm256_setzero_ps();
+    for (int q = 0; q < qp; q++) {
+        const int oy = q / wq, ox = q % wq;
+        float *dst = gt + (size_t)q * ldg;
+        if (oy >= oh || ox >= ow) {
+            for (size_t m = 0; m < ldg; m += 8)
+                _mm256_storeu_ps(dst + m, zero);
+            continue;
+        }
+        const float *src = g + (size_t)oy * ow + ox;
+        for (int m = 0; m < (int)ldg; m += 8) {
+            /* lanes l < M - m gather, the others give 0 */
+            const __m256 k = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(M - m), lane));
+            const __m256 v = _mm256_mask_i32gather_ps(zero, src + (size_t)m * plane, idx, k, 4);
+            _mm256_storeu_ps(dst + m, v);
+        }
+    }
+}
+
 #pragma GCC pop_options
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
+void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                       int qp)
+{
+    nn_cwk_widen_scalar(gt, ldg, g, M, oh, ow, wq, qp);
+}
+
 void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
                      size_t ldw, const float *bias, int M, int K, int qp)
 {

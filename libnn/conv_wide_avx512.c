@@ -153,9 +153,45 @@ void nn_cwk_bwdw_avx512(float *dw, const float *gt, size_t ldg, const float *x,
     }
 }
 
+/* One gather of 16 channels per wide position (channels past M masked to
+ * 0); rows that are not outputs are zeroed. */
+void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                         int qp)
+{
+    const int plane = oh * ow;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                             11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(plane));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int q = 0; q < qp; q++) {
+        const int oy = q / wq, ox = q % wq;
+        float *dst = gt + (size_t)q * ldg;
+        if (oy >= oh || ox >= ow) {
+            for (size_t m = 0; m < ldg; m += 16)
+                _mm512_storeu_ps(dst + m, zero);
+            continue;
+        }
+        const float *src = g + (size_t)oy * ow + ox;
+        for (int m = 0; m < (int)ldg; m += 16) {
+            const int left = M - m;
+            const __mmask16 k = left >= 16 ? (__mmask16)0xFFFF
+                                : left > 0 ? (__mmask16)((1u << left) - 1)
+                                           : (__mmask16)0;
+            const __m512 v = _mm512_mask_i32gather_ps(zero, k, idx, src + (size_t)m * plane, 4);
+            _mm512_storeu_ps(dst + m, v);
+        }
+    }
+}
+
 #pragma GCC pop_options
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
+void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                         int qp)
+{
+    nn_cwk_widen_scalar(gt, ldg, g, M, oh, ow, wq, qp);
+}
+
 void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp)
 {

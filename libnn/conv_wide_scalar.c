@@ -5,6 +5,21 @@
 #include "conv_wide.h"
 
 #include <math.h>
+#include <string.h>
+
+void nn_cwk_widen_scalar(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
+                         int qp)
+{
+    const size_t plane = (size_t)oh * ow;
+    memset(gt, 0, (size_t)qp * ldg * sizeof(float));
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            float *dst = gt + ((size_t)oy * wq + ox) * ldg;
+            const float *src = g + (size_t)oy * ow + ox;
+            for (int m = 0; m < M; m++)
+                dst[m] = src[m * plane];
+        }
+}
 
 void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp)
