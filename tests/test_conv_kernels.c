@@ -5,11 +5,13 @@
  * the scalar reference body, finite-difference gradients through each body,
  * and a two-thread training run repeated bit for bit.
  *
- * A body the CPU lacks is skipped (cr_skip_test), not passed. */
+ * A body the CPU lacks is skipped (cr_skip_test), not passed; so is one
+ * that IOTCNN_TEST_DISABLE_ISA names (tests/isa_env.h). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
+#include "isa_env.h"
 #include "layer_check.h"
 #include "layer_specs.h"
 #include "libnn/conv_wide.h"
@@ -154,10 +156,18 @@ static void expect_close(const char *what, int t, const float *a, const double *
     }
 }
 
-static void check_isa(nn_isa isa)
+/* Skips the test when this CPU lacks isa or the environment disables it. */
+static void require_isa(nn_isa isa)
 {
     if (!nn_isa_supported(isa))
-        cr_skip_test("this CPU has no %s", nn_isa_name(isa));
+        cr_skip_test("this CPU lacks %s: its kernels are not tested here", nn_isa_name(isa));
+    if (test_isa_disabled(nn_isa_name(isa)))
+        cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", nn_isa_name(isa));
+}
+
+static void check_isa(nn_isa isa)
+{
+    require_isa(isa);
     for (int t = 0; t < n_shapes(); t++) {
         const nn_conv_dims d = shape(t);
         kcase c;
@@ -235,8 +245,7 @@ static double fd_objective(void *p)
 
 static void check_fd(nn_isa isa)
 {
-    if (!nn_isa_supported(isa))
-        cr_skip_test("this CPU has no %s", nn_isa_name(isa));
+    require_isa(isa);
     const nn_conv_dims ds[] = {dims(3, 7, 5, 18, 3, 1, 1), dims(5, 9, 8, 17, 3, 2, 1),
                                dims(4, 6, 7, 20, 1, 2, 0), dims(2, 5, 5, 33, 3, 1, 2)};
     for (int t = 0; t < (int)(sizeof ds / sizeof ds[0]); t++) {
