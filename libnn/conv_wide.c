@@ -62,11 +62,18 @@ static size_t round4(int m)
     return (size_t)((m + 3) & ~3);
 }
 
-/* Tap offsets: K rounded up to 16, plus 16 (the weight-gradient kernels
- * read whole tiles of up to 12 taps). */
-static size_t off_floats(size_t K)
+/* Tap offsets (ptrdiff_t: the planes of a large layer pass 2^31 floats):
+ * K rounded up to 16, plus 16 (the weight-gradient kernels read whole tiles
+ * of up to 12 taps). */
+static size_t off_count(size_t K)
 {
     return round16(K) + 16;
+}
+
+/* The floats of scratch that off_count offsets take. */
+static size_t off_floats(size_t K)
+{
+    return off_count(K) * ((sizeof(ptrdiff_t) + sizeof(float) - 1) / sizeof(float));
 }
 
 /* Scratch, in floats, each part a multiple of 16:
@@ -141,9 +148,9 @@ static void fill_planes(float *planes, const float *img, const wide_geom *g)
     }
 }
 
-/* off[r] for r = (ch, ki, kj) in weight order, then 16 copies of the
- * last one (tile padding, see off_floats). */
-static void tap_offsets(int32_t *off, const wide_geom *g)
+/* off[r] for r = (ch, ki, kj) in weight order, then copies of the last one
+ * up to off_count(K) (tile padding). */
+static void tap_offsets(ptrdiff_t *off, const wide_geom *g)
 {
     const size_t K = (size_t)g->c * g->k * g->k;
     const int s = g->s, k = g->k;
@@ -152,9 +159,9 @@ static void tap_offsets(int32_t *off, const wide_geom *g)
             for (int kj = 0; kj < k; kj++) {
                 size_t plane = (size_t)((ki % s) * s + kj % s) * g->c + ch;
                 size_t o = plane * g->sx + (size_t)(ki / s) * g->wq + (size_t)(kj / s);
-                off[((size_t)ch * k + ki) * k + kj] = (int32_t)o;
+                off[((size_t)ch * k + ki) * k + kj] = (ptrdiff_t)o;
             }
-    for (size_t r = K; r < off_floats(K); r++)
+    for (size_t r = K; r < off_count(K); r++)
         off[r] = off[K - 1];
 }
 
@@ -187,7 +194,7 @@ void nn_conv_wide_forward(float *out, float *scratch, const float *in, const flo
     const wide_geom g = geom_fwd(d);
     float *planes = scratch;
     float *y = planes + planes_floats(&g);
-    int32_t *off = (int32_t *)(y + round16((size_t)M) * g.qp);
+    ptrdiff_t *off = (ptrdiff_t *)(y + round16((size_t)M) * g.qp);
     const nn_cwk_fwd_fn fwd = fwd_kernel(isa);
     tap_offsets(off, &g);
     for (int i = 0; i < n; i++) {
@@ -225,7 +232,7 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     float *planes = scratch;
     const size_t ldg = round16((size_t)M);
     float *gt = planes + planes_floats(&g);
-    int32_t *off = (int32_t *)(gt + ldg * g.qp);
+    ptrdiff_t *off = (ptrdiff_t *)(gt + ldg * g.qp);
     const nn_cwk_bwdw_fn bwdw = bwdw_kernel(isa);
     const nn_cwk_widen_fn widen = widen_kernel(isa);
     tap_offsets(off, &g);
@@ -233,10 +240,10 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     /* The input gradient: planes of the gradient, the kernel flipped and
      * transposed, wt[ch][(m, ki, kj)] = w[m][ch][k-1-ki][k-1-kj]. */
     const wide_geom t = geom_din(d);
-    float *tplanes = (float *)(off + off_floats((size_t)K));
+    float *tplanes = (float *)off + off_floats((size_t)K);
     float *wt = tplanes + (wide_din ? planes_floats(&t) : 0);
     float *ty = wt + round16((size_t)C * Kt);
-    int32_t *toff = (int32_t *)(ty + round4(C) * (size_t)t.qp);
+    ptrdiff_t *toff = (ptrdiff_t *)(ty + round4(C) * (size_t)t.qp);
     if (wide_din) {
         tap_offsets(toff, &t);
         for (int ch = 0; ch < C; ch++)

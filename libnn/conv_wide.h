@@ -36,7 +36,7 @@
 typedef void (*nn_cwk_fwd_fn)(float *y,            /* (round4(M), ldy) written        */
                               size_t ldy,
                               const float *x,      /* planes, read at off[r] + q      */
-                              const int32_t *off,  /* (K)                             */
+                              const ptrdiff_t *off,  /* (K)                             */
                               const float *w,      /* (M, ldw): w[m*ldw + r]          */
                               size_t ldw,
                               const float *bias,   /* (M) or NULL                     */
@@ -45,7 +45,7 @@ typedef void (*nn_cwk_fwd_fn)(float *y,            /* (round4(M), ldy) written  
 typedef void (*nn_cwk_bwdw_fn)(float *dw,          /* (M, K) +=                      */
                                const float *gt,    /* (qp, ldg), 0 where q is not an output */
                                size_t ldg,         /* >= round16(M)                  */
-                               const float *x, const int32_t *off, int M, int K, int qp);
+                               const float *x, const ptrdiff_t *off, int M, int K, int qp);
 
 /* gt (qp, ldg) <- the gradient g (M, oh, ow) transposed onto the wide grid
  * of width wq: gt[(oy*wq + ox)*ldg + m] = g[m][oy][ox]; every other entry
@@ -59,18 +59,18 @@ void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int
 void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
                          int qp);
 
-void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp);
-void nn_cwk_bwdw_scalar(float *dw, const float *g, size_t ldg, const float *x, const int32_t *off,
+void nn_cwk_bwdw_scalar(float *dw, const float *g, size_t ldg, const float *x, const ptrdiff_t *off,
                         int M, int K, int qp);
-void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                      size_t ldw, const float *bias, int M, int K, int qp);
-void nn_cwk_bwdw_avx2(float *dw, const float *g, size_t ldg, const float *x, const int32_t *off,
+void nn_cwk_bwdw_avx2(float *dw, const float *g, size_t ldg, const float *x, const ptrdiff_t *off,
                       int M, int K, int qp);
-void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp);
 void nn_cwk_bwdw_avx512(float *dw, const float *g, size_t ldg, const float *x,
-                        const int32_t *off, int M, int K, int qp);
+                        const ptrdiff_t *off, int M, int K, int qp);
 
 /* The whole convolution through the wide kernels of one ISA (conv2d.c
  * calls these with nn_isa_best(); tests with every supported ISA).

@@ -18,7 +18,7 @@
  * every FMA that uses it). */
 #define PIN(v) __asm__("" : "+x"(v))
 
-INL void fwd_tile(float *y, size_t ldy, const float *x, const int32_t *off,
+INL void fwd_tile(float *y, size_t ldy, const float *x, const ptrdiff_t *off,
                   const float *const wr[4], const float *b4, int K, const int nr)
 {
     __m256 acc[4][3];
@@ -50,7 +50,7 @@ INL void fwd_tile(float *y, size_t ldy, const float *x, const int32_t *off,
             _mm256_storeu_ps(y + (size_t)i * ldy + 8 * j, acc[i][j]);
 }
 
-void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                      size_t ldw, const float *bias, int M, int K, int qp)
 {
     const int nv = qp / 8;
@@ -78,7 +78,7 @@ void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const int32_t *off, c
 
 /* Weight gradient tile: MV vectors of 8 channels x NR taps. */
 INL void bwdw_tile(float *dw, int K, int M, int m0, const float *gt, size_t ldg, const float *x,
-                   const int32_t *off, int r0, int qp, const int mv, const int nr)
+                   const ptrdiff_t *off, int r0, int qp, const int mv, const int nr)
 {
     __m256 acc[2][6];
     const float *xr[6];
@@ -119,7 +119,7 @@ INL void bwdw_tile(float *dw, int K, int M, int m0, const float *gt, size_t ldg,
             dw[(size_t)(m0 + m) * K + r0 + j] += buf[j][m];
 }
 
-void nn_cwk_bwdw_avx2(float *dw, const float *gt, size_t ldg, const float *x, const int32_t *off,
+void nn_cwk_bwdw_avx2(float *dw, const float *gt, size_t ldg, const float *x, const ptrdiff_t *off,
                       int M, int K, int qp)
 {
     for (int m0 = 0; m0 < M; m0 += 16) {
@@ -169,13 +169,13 @@ void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int
     nn_cwk_widen_scalar(gt, ldg, g, M, oh, ow, wq, qp);
 }
 
-void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx2(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                      size_t ldw, const float *bias, int M, int K, int qp)
 {
     nn_cwk_fwd_scalar(y, ldy, x, off, w, ldw, bias, M, K, qp);
 }
 
-void nn_cwk_bwdw_avx2(float *dw, const float *g, size_t ldg, const float *x, const int32_t *off,
+void nn_cwk_bwdw_avx2(float *dw, const float *g, size_t ldg, const float *x, const ptrdiff_t *off,
                       int M, int K, int qp)
 {
     nn_cwk_bwdw_scalar(dw, g, ldg, x, off, M, K, qp);

@@ -22,7 +22,7 @@
  * into every FMA that uses it, one 512-bit load per FMA. */
 #define PIN(v) __asm__("" : "+v"(v))
 
-INL void fwd_tile(float *y, size_t ldy, const float *x, const int32_t *off,
+INL void fwd_tile(float *y, size_t ldy, const float *x, const ptrdiff_t *off,
                   const float *const wr[4], const float *b4, int K, const int nr)
 {
     __m512 acc[4][6];
@@ -54,7 +54,7 @@ INL void fwd_tile(float *y, size_t ldy, const float *x, const int32_t *off,
             _mm512_storeu_ps(y + (size_t)i * ldy + 16 * j, acc[i][j]);
 }
 
-void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp)
 {
     const int nv = qp / 16;
@@ -85,7 +85,7 @@ void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const int32_t *off,
 
 /* Weight gradient tile: MV vectors of 16 channels x NR taps. */
 INL void bwdw_tile(float *dw, int K, int M, int m0, const float *gt, size_t ldg, const float *x,
-                   const int32_t *off, int r0, int qp, const int mv, const int nr)
+                   const ptrdiff_t *off, int r0, int qp, const int mv, const int nr)
 {
     __m512 acc[4][12];
     const float *xr[12];
@@ -128,7 +128,7 @@ INL void bwdw_tile(float *dw, int K, int M, int m0, const float *gt, size_t ldg,
 }
 
 void nn_cwk_bwdw_avx512(float *dw, const float *gt, size_t ldg, const float *x,
-                        const int32_t *off, int M, int K, int qp)
+                        const ptrdiff_t *off, int M, int K, int qp)
 {
     for (int m0 = 0; m0 < M; m0 += 64) {
         const int mv = (M - m0 + 15) / 16 < 4 ? (M - m0 + 15) / 16 : 4;
@@ -192,14 +192,14 @@ void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, i
     nn_cwk_widen_scalar(gt, ldg, g, M, oh, ow, wq, qp);
 }
 
-void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_avx512(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp)
 {
     nn_cwk_fwd_scalar(y, ldy, x, off, w, ldw, bias, M, K, qp);
 }
 
 void nn_cwk_bwdw_avx512(float *dw, const float *g, size_t ldg, const float *x,
-                        const int32_t *off, int M, int K, int qp)
+                        const ptrdiff_t *off, int M, int K, int qp)
 {
     nn_cwk_bwdw_scalar(dw, g, ldg, x, off, M, K, qp);
 }

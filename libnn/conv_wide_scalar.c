@@ -21,7 +21,7 @@ void nn_cwk_widen_scalar(float *gt, size_t ldg, const float *g, int M, int oh, i
         }
 }
 
-void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const int32_t *off, const float *w,
+void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const ptrdiff_t *off, const float *w,
                        size_t ldw, const float *bias, int M, int K, int qp)
 {
     const int mp = (M + 3) & ~3;
@@ -37,7 +37,7 @@ void nn_cwk_fwd_scalar(float *y, size_t ldy, const float *x, const int32_t *off,
     }
 }
 
-void nn_cwk_bwdw_scalar(float *dw, const float *gt, size_t ldg, const float *x, const int32_t *off,
+void nn_cwk_bwdw_scalar(float *dw, const float *gt, size_t ldg, const float *x, const ptrdiff_t *off,
                         int M, int K, int qp)
 {
     for (int m = 0; m < M; m++)
