@@ -22,8 +22,8 @@ typedef struct {
     int k, stride, pad;
 } nn_conv_dims;
 
-/* Floats of scratch one conv call needs (im2col of one image, and the
- * transposed weight gradient of backward). */
+/* Floats of scratch one conv call needs (the padded input planes of one
+ * image and its wide output or gradient; docs/training-kernels.md). */
 size_t nn_conv2d_scratch_floats(const nn_conv_dims *d);
 
 void nn_conv2d_forward(float *out,         /* (n, out_c, out_h, out_w) written  */

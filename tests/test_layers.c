@@ -13,9 +13,9 @@ typedef struct {
 } conv_case;
 
 /* Odd shapes: non-square, stride 2, pad 0/1/2/3, k = 1/3/5, batch 2-3.
- * Stride-1 "same" convolutions (out_w == in_w) take im2col's contiguous
- * path, the others the row-by-row one; the pad-3 case has kernel taps that
- * see only padding. */
+ * Everything runs the wide kernels (libnn/conv_wide.c) except the input
+ * gradient of strided layers and of layers padded by k or more, which is
+ * sgemm + col2im; the pad-3 case has kernel taps that see only padding. */
 static const conv_case CONV_CASES[] = {
     {3, 7, 5, 4, 3, 1, 1, 2}, /* same conv, non-square                 */
     {2, 9, 6, 3, 3, 2, 0, 3}, /* stride 2, no pad                      */
@@ -28,6 +28,8 @@ static const conv_case CONV_CASES[] = {
     {2, 6, 41, 2, 3, 2, 1, 2}, /* stride 2, wide rows                  */
     {2, 7, 6, 3, 3, 1, 0, 2}, /* stride 1, out_w != in_w: row by row  */
     {1, 5, 19, 2, 3, 1, 2, 2}, /* stride 1, pad 2 > (k-1)/2, wide     */
+    {2, 5, 4, 3, 1, 1, 1, 2}, /* 1x1 stride 1 pad 1: col2im input grad */
+    {2, 4, 5, 3, 3, 1, 3, 2}, /* 3x3 stride 1 pad 3: col2im input grad */
 };
 #define N_CONV_CASES (sizeof CONV_CASES / sizeof CONV_CASES[0])
 

@@ -26,6 +26,7 @@
 #include "format/qmodel.h"
 #include "export/rt_build.h"
 #include "export/rt_host.h"
+#include "isa_env.h"
 #include "libnn/nn_rng.h"
 #include "runtime/rt.h"
 #include "runtime/rt_image.h"
@@ -169,25 +170,12 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
 static const rt_isa ALL_ISAS[] = {RT_ISA_C, RT_ISA_AVX2, RT_ISA_AVX512_VNNI};
 #define N_ISAS 3
 
-/* 1 when IOTCNN_TEST_DISABLE_ISA names isa (or a prefix of its name). */
-static int isa_disabled_by_env(rt_isa isa)
-{
-    const char *list = getenv("IOTCNN_TEST_DISABLE_ISA"), *name = rt_isa_name(isa);
-    while (list && *list) {
-        size_t len = strcspn(list, ",");
-        if (len > 0 && strncmp(name, list, len) == 0)
-            return 1;
-        list += len + (list[len] == ',');
-    }
-    return 0;
-}
-
 /* The ISA a test runs on; the test is skipped when this CPU lacks it. */
 static rt_isa require_isa(rt_isa isa)
 {
     if (!rt_isa_supported(isa))
         cr_skip_test("this CPU lacks %s: its kernels are not tested here", rt_isa_name(isa));
-    if (isa_disabled_by_env(isa))
+    if (test_isa_disabled(rt_isa_name(isa)))
         cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", rt_isa_name(isa));
     return isa;
 }

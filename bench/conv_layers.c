@@ -1,0 +1,133 @@
+/* conv_layers.c - time per conv layer: forward and backward of
+ * nn_conv2d_* on the conv shapes of configs/mnist_ref.json and
+ * configs/cifar10_resnet8.json, one thread, one image per call (as the
+ * executor calls them), best of 5 repetitions of >= 0.2 s, in CPU time of
+ * the process (the machine may be shared: CPU time is what other
+ * processes disturb least).
+ *
+ *   build/bench/conv_layers          all layers
+ * dw: backward without the input gradient (the weight gradient alone).
+ * Prints ms per image and GFLOP/s (2 flops per MAC; backward counts the
+ * weight gradient and, when the layer has one, the input gradient). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench/bench_util.h"
+#include "libnn/nn_layers.h"
+#include "libnn/nn_rng.h"
+
+typedef struct {
+    const char *name;
+    nn_conv_dims d;
+    int din; /* 0: the network input (no input gradient) */
+} shape;
+
+#define SH(nm, c, h, oc, k, s, p, g)                                                              \
+    {nm, {c, h, h, oc, (h + 2 * p - k) / s + 1, (h + 2 * p - k) / s + 1, k, s, p}, g}
+
+static const shape SHAPES[] = {
+    SH("mnist conv1  1->32 28 3x3", 1, 28, 32, 3, 1, 1, 0),
+    SH("mnist conv2 32->32 28 3x3", 32, 28, 32, 3, 1, 1, 1),
+    SH("mnist conv3 32->64 14 3x3", 32, 14, 64, 3, 1, 1, 1),
+    SH("mnist conv4 64->64 14 3x3", 64, 14, 64, 3, 1, 1, 1),
+    SH("rn8 conv0  3->16 32 3x3", 3, 32, 16, 3, 1, 1, 0),
+    SH("rn8 s1    16->16 32 3x3", 16, 32, 16, 3, 1, 1, 1),
+    SH("rn8 s2a   16->32 32 3x3/2", 16, 32, 32, 3, 2, 1, 1),
+    SH("rn8 s2b   32->32 16 3x3", 32, 16, 32, 3, 1, 1, 1),
+    SH("rn8 s2p   16->32 32 1x1/2", 16, 32, 32, 1, 2, 0, 1),
+    SH("rn8 s3a   32->64 16 3x3/2", 32, 16, 64, 3, 2, 1, 1),
+    SH("rn8 s3b   64->64 8 3x3", 64, 8, 64, 3, 1, 1, 1),
+    SH("rn8 s3p   32->64 16 1x1/2", 32, 16, 64, 1, 2, 0, 1),
+};
+
+enum { IMGS = 16 };
+
+typedef struct {
+    const shape *s;
+    float *in, *out, *w, *b, *din, *dw, *db, *scratch;
+    size_t is, os;
+} ctx;
+
+static void run_fwd(void *p, int n)
+{
+    ctx *c = p;
+    for (int i = 0; i < n; i++)
+        nn_conv2d_forward(c->out + i * c->os, c->scratch, c->in + i * c->is, c->w, c->b, 1, &c->s->d);
+}
+
+static void run_bwd(void *p, int n)
+{
+    ctx *c = p;
+    for (int i = 0; i < n; i++)
+        nn_conv2d_backward(c->s->din ? c->din + i * c->is : NULL, c->dw, c->db, c->scratch,
+                           c->out + i * c->os, c->in + i * c->is, c->w, 1, &c->s->d);
+}
+
+static void run_bwdw(void *p, int n)
+{
+    ctx *c = p;
+    for (int i = 0; i < n; i++)
+        nn_conv2d_backward(NULL, c->dw, c->db, c->scratch, c->out + i * c->os, c->in + i * c->is,
+                           c->w, 1, &c->s->d);
+}
+
+static float *alloc_rand(size_t n, nn_rng *r)
+{
+    float *p = malloc(n * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = nn_rng_uniform(r) - 0.5f;
+    return p;
+}
+
+static double best(bench_fn fn, void *c)
+{
+    double b = 1e30;
+    fn(c, IMGS);
+    for (int r = 0; r < 5; r++) {
+        double cpu;
+        bench_rep(fn, c, IMGS, 0.2, &cpu);
+        double t = cpu / IMGS;
+        if (t < b)
+            b = t;
+    }
+    return b;
+}
+
+int main(void)
+{
+    openblas_set_num_threads(1);
+    nn_rng r;
+    nn_rng_seed(&r, 1);
+    double tf = 0, tb = 0;
+    printf("%-28s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s",
+           "dw ms", "GFLOP/s");
+    for (size_t l = 0; l < sizeof SHAPES / sizeof SHAPES[0]; l++) {
+        const shape *s = &SHAPES[l];
+        const nn_conv_dims *d = &s->d;
+        ctx c = {.s = s};
+        c.is = (size_t)d->in_c * d->in_h * d->in_w;
+        c.os = (size_t)d->out_c * d->out_h * d->out_w;
+        size_t wn = (size_t)d->out_c * d->in_c * d->k * d->k;
+        c.in = alloc_rand(c.is * IMGS, &r), c.din = alloc_rand(c.is * IMGS, &r);
+        c.out = alloc_rand(c.os * IMGS, &r);
+        c.w = alloc_rand(wn, &r), c.dw = alloc_rand(wn, &r);
+        c.b = alloc_rand((size_t)d->out_c, &r), c.db = alloc_rand((size_t)d->out_c, &r);
+        c.scratch = alloc_rand(nn_conv2d_scratch_floats(d), &r);
+        double macs = (double)wn * d->out_h * d->out_w;
+        double f = best(run_fwd, &c), b = best(run_bwd, &c), bw = best(run_bwdw, &c);
+        double bflops = 2 * macs * (s->din ? 2 : 1);
+        printf("%-28s %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f\n", s->name, f * 1e3,
+               2 * macs / f * 1e-9, b * 1e3, bflops / b * 1e-9, bw * 1e3, 2 * macs / bw * 1e-9);
+        if (l < 4)
+            tf += f, tb += b;
+        free(c.in), free(c.din), free(c.out), free(c.w), free(c.dw), free(c.b), free(c.db);
+        free(c.scratch);
+    }
+    printf("mnist convs per image: fwd %.3f ms, bwd %.3f ms (one thread)\n", tf * 1e3, tb * 1e3);
+    return 0;
+}
