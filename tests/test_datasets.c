@@ -158,6 +158,32 @@ static void make_idx(const char *img_name, int img_gz, const char *lab_name, int
     free(lb);
 }
 
+enum { IMG_LEN = 16 + IN * IH * IW, LAB_LEN = 8 + IN };
+
+/* Writes name: the fixture's images file under `magic`, cut to len bytes
+ * or padded with zeros up to it; gzipped if gz. */
+static void write_idx_images(const char *name, int gz, uint32_t magic, size_t len)
+{
+    size_t n;
+    uint8_t *b = idx_images(magic, IN, IH, IW, &n), *out = calloc(1, len > n ? len : n);
+    memcpy(out, b, n);
+    (gz ? write_gz : write_file)(P(name), out, len);
+    free(out);
+    free(b);
+}
+
+/* Writes name: the fixture's labels file saying it holds `count` labels,
+ * cut to len bytes; bad_item (if >= 0) gets label 10. */
+static void write_idx_labels(const char *name, uint32_t count, size_t len, int bad_item)
+{
+    size_t n;
+    uint8_t *b = idx_labels(0x801, count, &n);
+    if (bad_item >= 0)
+        b[8 + bad_item] = 10;
+    write_file(P(name), b, len);
+    free(b);
+}
+
 static void check_idx(const ds_dataset *d)
 {
     cr_assert_eq(d->n, IN);
@@ -174,8 +200,9 @@ static void check_idx(const ds_dataset *d)
     }
 }
 
-/* Loads and expects failure with code; the message must name `names`. */
-static void expect_idx_error(const char *img, const char *lab, int code, const char *names)
+/* Loads and expects failure with code; the message must name `names`.
+ * Returns the error, for the caller to check more of its message. */
+static nn_error expect_idx_error(const char *img, const char *lab, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -185,6 +212,7 @@ static void expect_idx_error(const char *img, const char *lab, int code, const c
     cr_assert_null(d.images, "output must be empty after an error");
     cr_assert_null(d.labels);
     cr_assert_eq(d.n, 0);
+    return err;
 }
 
 Test(datasets, idx_plain_round_trip)
@@ -224,105 +252,66 @@ Test(datasets, idx_missing_file)
 
 Test(datasets, idx_bad_magic)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x12345678, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x12345678, IMG_LEN);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
     assert_msg_has(err, "bad magic 0x12345678 at byte 0: expected 0x00000803");
     /* swapped arguments: labels passed as images */
     make_idx("img2", 0, "lab2", 0);
-    expect_idx_error(P("lab2"), P("img2"), NN_ERR_FORMAT, P("lab2"));
-    ds_load_idx(&d, P("lab2"), P("img2"), &err);
+    err = expect_idx_error(P("lab2"), P("img2"), NN_ERR_FORMAT, P("lab2"));
     assert_msg_has(err, "swapped");
+}
+
+/* The images file cut to img_len bytes (plain as "img" and gzipped as
+ * "img.gz"), the labels file to lab_len ("lab_short"): each load fails
+ * naming the short file, with these messages (lab_msg may be NULL). */
+static void expect_idx_truncated(size_t img_len, const char *img_msg, const char *gz_msg,
+                                 size_t lab_len, const char *lab_msg)
+{
+    write_idx_images("img", 0, 0x803, img_len);
+    write_idx_images("img.gz", 1, 0x803, img_len);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    write_idx_labels("lab_short", IN, lab_len, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
+    assert_msg_has(err, img_msg);
+    err = expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
+    assert_msg_has(err, gz_msg);
+    make_idx("img2", 0, "unused", 0);
+    err = expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
+    if (lab_msg)
+        assert_msg_has(err, lab_msg);
 }
 
 Test(datasets, idx_truncated_header)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, 10);
-    write_gz(P("img.gz"), b, 10);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    write_file(P("lab_short"), b, 5);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 10: expected 16 IDX images header bytes from byte 0");
-    expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
-    ds_load_idx(&d, P("img.gz"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 10 of decompressed data");
-    make_idx("img2", 0, "unused", 0);
-    expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
+    expect_idx_truncated(10,
+                         "truncated at byte 10: expected 16 IDX images header bytes from byte 0",
+                         "truncated at byte 10 of decompressed data", 5, NULL);
 }
 
 Test(datasets, idx_truncated_data)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n - 10); /* 16 + 60 - 10 = 66 bytes */
-    write_gz(P("img.gz"), b, n - 10);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    write_file(P("lab_short"), b, n - 1);
-    free(b);
-    ds_dataset d;
-    nn_error err = {{0}};
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_load_idx(&d, P("img"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 66: expected 60 pixel bytes from byte 16, file has 66 bytes");
-    expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
-    ds_load_idx(&d, P("img.gz"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 66 of decompressed data: expected 60 pixel bytes");
-    make_idx("img2", 0, "unused", 0);
-    expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
-    ds_load_idx(&d, P("img2"), P("lab_short"), &err);
-    assert_msg_has(err, "expected 3 label bytes from byte 8");
+    /* 16 + 60 - 10 = 66 bytes */
+    expect_idx_truncated(IMG_LEN - 10,
+                         "truncated at byte 66: expected 60 pixel bytes from byte 16, file has 66 "
+                         "bytes",
+                         "truncated at byte 66 of decompressed data: expected 60 pixel bytes",
+                         LAB_LEN - 1, "expected 3 label bytes from byte 8");
 }
 
 Test(datasets, idx_trailing_bytes)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    uint8_t *longer = calloc(1, n + 4);
-    memcpy(longer, b, n);
-    write_file(P("img"), longer, n + 4);
-    free(b);
-    free(longer);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN + 4);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
     assert_msg_has(err, "4 unexpected bytes after byte 76");
 }
 
 Test(datasets, idx_count_mismatch)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN - 1, &n);
-    write_file(P("lab"), b, n - 1);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN);
+    write_idx_labels("lab", IN - 1, LAB_LEN - 1, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
     assert_msg_has(err, P("img"));
     assert_msg_has(err, "2 labels");
     assert_msg_has(err, "3 images");
@@ -330,18 +319,9 @@ Test(datasets, idx_count_mismatch)
 
 Test(datasets, idx_label_out_of_range)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    b[8 + 2] = 10;
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN);
+    write_idx_labels("lab", IN, LAB_LEN, 2);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
     assert_msg_has(err, "label 10 at byte 10 (item 2) out of range: expected 0..9");
 }
 
@@ -387,12 +367,9 @@ Test(datasets, idx_absurd_header_sizes)
     put_be32(lhdr, 0x801);
     put_be32(lhdr + 4, 0x7fffffff);
     write_file(P("huge_lab"), lhdr, sizeof lhdr);
-    expect_idx_error(P("huge"), P("huge_lab"), NN_ERR_FORMAT, P("huge"));
-    expect_idx_error(P("huge.gz"), P("huge_lab"), NN_ERR_FORMAT, P("huge.gz"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("huge"), P("huge_lab"), &err);
+    nn_error err = expect_idx_error(P("huge"), P("huge_lab"), NN_ERR_FORMAT, P("huge"));
     assert_msg_has(err, "limit");
+    expect_idx_error(P("huge.gz"), P("huge_lab"), NN_ERR_FORMAT, P("huge.gz"));
     /* (b) zero and absurd dimensions */
     put_be32(hdr + 4, 0xffffffffu);
     write_file(P("neg"), hdr, sizeof hdr);
@@ -407,8 +384,7 @@ Test(datasets, idx_absurd_header_sizes)
     put_be32(hdr + 8, 30000);
     put_be32(hdr + 12, 30000);
     write_gz(P("big.gz"), hdr, sizeof hdr);
-    expect_idx_error(P("big.gz"), P("lab"), NN_ERR_FORMAT, P("big.gz"));
-    ds_load_idx(&d, P("big.gz"), P("lab"), &err);
+    err = expect_idx_error(P("big.gz"), P("lab"), NN_ERR_FORMAT, P("big.gz"));
     assert_msg_has(err, "truncated");
 }
 
@@ -436,7 +412,7 @@ static uint8_t *cifar_records(int first, int count)
     return b;
 }
 
-static void expect_cifar_error(const char *const *paths, int n, int code, const char *names)
+static nn_error expect_cifar_error(const char *const *paths, int n, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -445,6 +421,7 @@ static void expect_cifar_error(const char *const *paths, int n, int code, const 
     assert_msg_has(err, names);
     cr_assert_null(d.images);
     cr_assert_eq(d.n, 0);
+    return err;
 }
 
 Test(datasets, cifar_round_trip_concatenated)
@@ -481,10 +458,7 @@ Test(datasets, cifar_truncated_record)
     write_file(P("short.bin"), a, 2 * CREC - 5);
     free(a);
     const char *paths[] = {P("ok.bin"), P("short.bin")};
-    expect_cifar_error(paths, 2, NN_ERR_FORMAT, P("short.bin"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_cifar10_bin(&d, paths, 2, &err);
+    nn_error err = expect_cifar_error(paths, 2, NN_ERR_FORMAT, P("short.bin"));
     assert_msg_has(err, "truncated at byte 6141");
     assert_msg_has(err, "the last one has 3068 bytes");
 }
@@ -496,10 +470,7 @@ Test(datasets, cifar_label_out_of_range)
     write_file(P("bad.bin"), a, 3 * CREC);
     free(a);
     const char *paths[] = {P("bad.bin")};
-    expect_cifar_error(paths, 1, NN_ERR_FORMAT, P("bad.bin"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_cifar10_bin(&d, paths, 1, &err);
+    nn_error err = expect_cifar_error(paths, 1, NN_ERR_FORMAT, P("bad.bin"));
     assert_msg_has(err, "label 10 at byte 3073 (record 1) out of range");
 }
 
@@ -546,7 +517,7 @@ static void rgb_png(const char *name, int seed)
     write_png(P(name), 3, 2, PNG_COLOR_TYPE_RGB, 8, px, 9, NULL, 0);
 }
 
-static void expect_png_error(const char *dir, int code, const char *names)
+static nn_error expect_png_error(const char *dir, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -555,6 +526,7 @@ static void expect_png_error(const char *dir, int code, const char *names)
     assert_msg_has(err, names);
     cr_assert_null(d.images);
     cr_assert_null(d.class_names);
+    return err;
 }
 
 Test(datasets, png_gray_folder_sorted)
@@ -665,8 +637,7 @@ Test(datasets, png_interlaced_and_oversized)
     uint8_t *row = calloc(5000, 1);
     write_png(P("big/a/w.png"), 5000, 1, PNG_COLOR_TYPE_GRAY, 8, row, 5000, NULL, 0);
     free(row);
-    expect_png_error(P("big"), NN_ERR_FORMAT, P("big/a/w.png"));
-    ds_load_png_dir(&d, P("big"), &err);
+    err = expect_png_error(P("big"), NN_ERR_FORMAT, P("big/a/w.png"));
     assert_msg_has(err, "larger than");
 }
 
@@ -694,10 +665,7 @@ Test(datasets, png_non_png_file)
     mkdirs("set/a");
     gray_png("set/a/1.png", 1);
     write_file(P("set/a/notes.txt"), "hello, world", 12);
-    expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/notes.txt"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_png_dir(&d, P("set"), &err);
+    nn_error err = expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/notes.txt"));
     assert_msg_has(err, "neither a PNG nor a JPEG file");
 }
 
