@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg_helpers.h"
 #include "config/cfg.h"
 
 #define BASE                                                                                       \
@@ -15,23 +16,14 @@
 
 static cfg_config cfg;
 
-static void parse_ok(const char *json)
-{
-    nn_error e = {{0}};
-    cr_assert_eq(cfg_parse(&cfg, json, "q.json", &e), NN_OK, "%s", e.msg);
-}
+static void parse_ok(const char *json) { cfgt_parse_ok(&cfg, json, "q.json"); }
 
 static void expect_error(const char *json, const char *path, const char *also)
 {
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "q.json", &e);
-    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (%s) for %s", s, e.msg, json);
-    char want[200];
-    snprintf(want, sizeof want, "q.json: %s: ", path);
-    cr_assert(strncmp(e.msg, want, strlen(want)) == 0, "message \"%s\" does not start with \"%s\"",
-              e.msg, want);
-    if (also)
-        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    /* "<path>: ": the colon as part of the path, then the space */
+    char path_colon[200];
+    snprintf(path_colon, sizeof path_colon, "%s:", path);
+    cfgt_expect_error(&cfg, json, "q.json", path_colon, " ", also);
     cr_assert_eq(cfg.quantize.present, 0, "a failed parse left the block filled");
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg_helpers.h"
 #include "config/cfg.h"
 
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"
@@ -19,26 +20,13 @@
 
 static cfg_config cfg;
 
-static void parse_ok(const char *json)
-{
-    nn_error e = {{0}};
-    cr_assert_eq(cfg_parse(&cfg, json, "t.json", &e), NN_OK, "parse failed: %s", e.msg);
-}
+static void parse_ok(const char *json) { cfgt_parse_ok(&cfg, json, "t.json"); }
 
 /* NN_ERR_CONFIG, the message starting "t.json: <path>" + a separator, and
  * containing `also` when given. */
 static void expect_error(const char *json, const char *path, const char *also)
 {
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "t.json", &e);
-    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (msg \"%s\") for %s", s, e.msg, json);
-    char want[256];
-    snprintf(want, sizeof want, "t.json: %s", path);
-    size_t n = strlen(want);
-    cr_assert(strncmp(e.msg, want, n) == 0 && e.msg[n] && strchr(": ", e.msg[n]),
-              "message \"%s\" does not start with \"%s\"", e.msg, want);
-    if (also)
-        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    cfgt_expect_error(&cfg, json, "t.json", path, ": ", also);
     cr_assert_eq(cfg.prune.present, 0);
     cr_assert_eq(cfg.model.n_layers, 0);
 }
