@@ -187,4 +187,47 @@ static inline cJSON *ch_run_json(const char *dir, const char *args)
     return j;
 }
 
+/* Runs "iotcnn ARGS" in dir and asserts exit 0: a step the rest of the
+ * test builds on. */
+static inline void ch_run_ok(const char *dir, const char *args)
+{
+    ch_result r = ch_run(dir, args);
+    cr_assert_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    ch_free(&r);
+}
+
+/* Runs "iotcnn ARGS" in dir; expects exit status `status` and each of the
+ * NULL-ended fragments in stderr. Use through ch_expect_exit. */
+static inline void ch_expect_exit_(const char *dir, const char *args, int status,
+                                   const char *const *err_has)
+{
+    ch_result r = ch_run(dir, args);
+    cr_expect_eq(r.status, status, "iotcnn %s: exit %d, want %d: %s", args, r.status, status,
+                 r.err);
+    for (; *err_has; err_has++)
+        cr_expect_not_null(strstr(r.err, *err_has), "iotcnn %s: stderr lacks \"%s\": %s", args,
+                           *err_has, r.err);
+    ch_free(&r);
+}
+
+/* ch_expect_exit(dir, "info -m x", 1, "x", "offset"): the exit status and
+ * what stderr must hold (NULL for nothing). */
+#define ch_expect_exit(dir, args, status, ...) \
+    ch_expect_exit_((dir), (args), (status), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Runs "iotcnn ARGS" in dir; expects exit 0 and each of the NULL-ended
+ * fragments in stdout. Use through ch_expect_out. */
+static inline void ch_expect_out_(const char *dir, const char *args, const char *const *out_has)
+{
+    ch_result r = ch_run(dir, args);
+    cr_expect_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    for (; *out_has; out_has++)
+        cr_expect_not_null(strstr(r.out, *out_has), "iotcnn %s: stdout lacks \"%s\": %s", args,
+                           *out_has, r.out);
+    ch_free(&r);
+}
+
+#define ch_expect_out(dir, args, ...) \
+    ch_expect_out_((dir), (args), (const char *const[]){__VA_ARGS__, NULL})
+
 #endif

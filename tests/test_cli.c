@@ -40,36 +40,15 @@ Test(cli, help_and_version)
 {
     char dir[64];
     fx_tmpdir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "--help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "train"));
-    ch_free(&r);
-    r = ch_run(dir, "train --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--resume"));
-    ch_free(&r);
-    r = ch_run(dir, "eval --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--data"));
-    ch_free(&r);
-    r = ch_run(dir, "--version");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "iotcnn "));
+    ch_expect_out(dir, "--help", "train");
+    ch_expect_out(dir, "train --help", "--resume");
+    ch_expect_out(dir, "eval --help", "--data");
     char kernels[64]; /* the build names the kernels it picks on this CPU */
     snprintf(kernels, sizeof kernels, "int8 kernels on this CPU: %s\n", rt_isa_name(rt_isa_best()));
-    cr_assert_not_null(strstr(r.out, kernels), "%s", r.out);
-    ch_free(&r);
-    r = ch_run(dir, "frobnicate");
-    cr_assert_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "train --bogus");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "--bogus"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json --epochs zero");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "--epochs"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_out(dir, "--version", "iotcnn ", kernels);
+    ch_expect_exit(dir, "frobnicate", 2, NULL);
+    ch_expect_exit(dir, "train --bogus", 2, "--bogus");
+    ch_expect_exit(dir, "train -c cfg.json --epochs zero", 2, "--epochs");
     fx_rmtree(dir);
 }
 
@@ -161,10 +140,7 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     ch_free(&r);
 
     /* --limit, and a human report without --json. */
-    r = ch_run(dir, "eval -m m.ckpt --limit 50 --batch 7");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.out, "/50)"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "eval -m m.ckpt --limit 50 --batch 7", "/50)");
     fx_rmtree(dir);
 }
 
@@ -172,17 +148,11 @@ Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "--resume"), "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
+    ch_expect_exit(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1", 0,
+                   "--resume");
     /* No -c: the stored config (with --limit recorded) drives the rest. */
-    r = ch_run(dir, "train --resume part.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train --resume part.ckpt --threads 2");
     char a[600], b[600];
     snprintf(a, sizeof a, "%s/full.ckpt", dir);
     snprintf(b, sizeof b, "%s/part.ckpt", dir);
@@ -203,49 +173,28 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
                   " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
                   " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
-    ch_result r = ch_run(dir, "train -c bad.json");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "train.bogus"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c bad.json", 2, "train.bogus");
 
-    r = ch_run(dir, "train -c missing.json");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "missing.json"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c missing.json", 1, "missing.json");
 
     ch_write_text(dir, "nodata.json",
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"nowhere\"},"
                   " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
                   " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = ch_run(dir, "train -c nodata.json");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nowhere"), "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "fetch.sh"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c nodata.json", 1, "nowhere", "fetch.sh");
 
     /* A model whose last layer does not match the 10 classes. */
     ch_write_text(dir, "shape.json",
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
                   " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
                   " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = ch_run(dir, "train -c shape.json");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "10 classes"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c shape.json", 2, "10 classes");
 
-    r = ch_run(dir, "eval -m nothere.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m nothere.ckpt", 1, "nothere.ckpt");
 
     /* Train one epoch, then corrupt the checkpoint in the middle. */
-    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64");
-    cr_assert_eq(r.status, 2, "a validation split larger than the data must be refused");
-    cr_assert_not_null(strstr(r.err, "data.validation"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64", 2, "data.validation");
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
     char path[600];
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     size_t len;
@@ -255,10 +204,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     fwrite(bytes, 1, len, f);
     fclose(f);
     free(bytes);
-    r = ch_run(dir, "eval -m m.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "m.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m m.ckpt", 1, "m.ckpt");
 
     /* Divergence: exit 1, a clear message, and no checkpoint written. */
     ch_write_text(
@@ -267,10 +213,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
         " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
         " {\"type\": \"dense\", \"units\": 10}]},"
         " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
-    r = ch_run(dir, "train -c nan.json -o nan.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "non-finite"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c nan.json -o nan.ckpt", 1, "non-finite");
     snprintf(path, sizeof path, "%s/nan.ckpt", dir);
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "a diverged run wrote a checkpoint");
@@ -290,15 +233,9 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
         " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1, \"cutout\": 3}}");
     /* The preview: a valid PNG, the same bytes for the same seed, other
      * bytes for another seed, and no temporary file left behind. */
-    ch_result r = ch_run(dir, "augment -c aug.json -o a.png --n 9");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json -o b.png --n 9");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "augment -c aug.json -o a.png --n 9");
+    ch_run_ok(dir, "augment -c aug.json -o b.png --n 9");
+    ch_run_ok(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
     char pa[600], pb[600], pc[600];
     snprintf(pa, sizeof pa, "%s/a.png", dir);
     snprintf(pb, sizeof pb, "%s/b.png", dir);
@@ -312,23 +249,13 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
     free(a), free(b), free(c);
 
     /* The grid of a config without augmentation says so. */
-    r = ch_run(dir, "augment -c cfg.json -o d.png --n 4");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "no augment block"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json");
-    cr_assert_eq(r.status, 2);
-    ch_free(&r);
+    ch_expect_exit(dir, "augment -c cfg.json -o d.png --n 4", 0, "no augment block");
+    ch_expect_exit(dir, "augment -c aug.json", 2, NULL);
 
     /* Training with augmentation: runs, logs image-loading time, and is
      * reproducible. */
-    r = ch_run(dir, "train -c aug.json -o x.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "images "), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c aug.json -o y.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c aug.json -o x.ckpt --threads 2 --json", 0, "images ");
+    ch_run_ok(dir, "train -c aug.json -o y.ckpt --threads 2");
     snprintf(pa, sizeof pa, "%s/x.ckpt", dir);
     snprintf(pb, sizeof pb, "%s/y.ckpt", dir);
     a = ch_slurp(pa, &la), b = ch_slurp(pb, &lb);

@@ -231,9 +231,7 @@ Test(cli_plumbing, test_time_flip_changes_a_crafted_models_accuracy, .timeout = 
     cJSON_Delete(j);
 
     /* The int8 model records the flip and its evaluation applies it. */
-    ch_result r = ch_run(dir, "quantize -m flip.ckpt -o flip.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m flip.ckpt -o flip.iotc --threads 2");
     j = ch_run_json(dir, "eval -m flip.iotc --json");
     expect_halves_eval(j, 1, ".iotc, recorded flip");
     cJSON_Delete(j);

@@ -44,9 +44,7 @@ static void setup_dir(char *dir, size_t size)
     ch_write_text(dir, "struct.json",
                   HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                        " \"finetune\": {\"epochs\": 1, \"lr\": 0.01}}}");
-    ch_result r = ch_run(dir, "train -c plain.json -o m.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c plain.json -o m.ckpt --threads 2");
 }
 
 static double eval_accuracy(const char *dir, const char *model)
@@ -136,18 +134,11 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert(!has_file(dir, ".tmp"), "a temporary file was left behind");
 
     /* The human report, one-shot (no fine-tuning) this time. */
-    r = ch_run(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0");
-    cr_assert_eq(r.status, 2, "gradual pruning without epochs must be refused: %s", r.err);
-    cr_assert_not_null(strstr(r.err, "--epochs 0"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0", 2, "--epochs 0");
     ch_write_text(dir, "once.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": \"global\"}}");
-    r = ch_run(dir, "prune -c once.json -m m.ckpt -o q.ckpt");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.out, "total"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "dense \"fc\""), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "test accuracy"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "prune -c once.json -m m.ckpt -o q.ckpt", "total", "dense \"fc\"",
+                  "test accuracy");
     fx_rmtree(dir);
 }
 
@@ -185,9 +176,7 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cr_assert_float_eq(eval_accuracy(dir, "s.ckpt"), acc1, 1e-9);
 
     /* Same config, same seed: the same bytes. */
-    r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
     char p2[600];
     snprintf(p2, sizeof p2, "%s/s2.ckpt", dir);
     size_t la, lb;
@@ -211,51 +200,29 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "prune --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--epochs"));
-    ch_free(&r);
-    r = ch_run(dir, "--help");
-    cr_assert_not_null(strstr(r.out, "prune"));
-    ch_free(&r);
+    ch_expect_out(dir, "prune --help", "--epochs");
+    ch_expect_out(dir, "--help", "prune");
 
-    r = ch_run(dir, "prune -c struct.json -m m.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "-o OUTPUT"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c struct.json -m m.ckpt", 2, "-o OUTPUT");
 
-    r = ch_run(dir, "prune -c plain.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "plain.json: prune: missing"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c plain.json -m m.ckpt -o x.ckpt", 2, "plain.json: prune: missing");
 
     ch_write_text(dir, "bad.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
-    r = ch_run(dir, "prune -c bad.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "bad.json: prune.layers.nope: no layer"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad.json -m m.ckpt -o x.ckpt", 2,
+                   "bad.json: prune.layers.nope: no layer");
 
     ch_write_text(dir, "bad2.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": 3}}");
-    r = ch_run(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "bad2.json: prune.scope: "), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt", 2, "bad2.json: prune.scope: ");
 
     /* 1e39 is a finite double but infinity as a float. */
     ch_write_text(dir, "bad3.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1,"
                        " \"schedule\": {\"type\": \"onecycle\", \"div_factor\": 1e39}}}}");
-    r = ch_run(dir, "prune -c bad3.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "bad3.json: prune.finetune.schedule.div_factor: "), "%s",
-                       r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad3.json -m m.ckpt -o x.ckpt", 2,
+                   "bad3.json: prune.finetune.schedule.div_factor: ");
 
-    r = ch_run(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt", 1, "nothere.ckpt");
 
     /* A config describing another network. */
     ch_write_text(
@@ -263,10 +230,7 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
         "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
         " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
         " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
-    r = ch_run(dir, "prune -c other.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "model.layers"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c other.json -m m.ckpt -o x.ckpt", 2, "model.layers");
 
     snprintf(path, sizeof path, "%s/x.ckpt", dir);
     struct stat sb;

@@ -109,15 +109,10 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
                   strstr(r.out, "runtime arena"),
               "%s", r.out);
     ch_free(&r);
-    r = ch_run(dir, "quantize -m m.ckpt -o again.iotc --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "smaller than"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "quantize -m m.ckpt -o again.iotc --threads 1", "smaller than");
     /* Same config, any thread count: the same bytes (no --eval: no
      * accuracy metadata, so compare with a fresh 2-thread file). */
-    r = ch_run(dir, "quantize -m m.ckpt -o two.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o two.iotc --threads 2");
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/again.iotc", dir);
     snprintf(pb, sizeof pb, "%s/two.iotc", dir);
@@ -172,9 +167,7 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     char path[600];
     snprintf(path, sizeof path, "%s/m.iotc", dir);
     size_t len = 0;
@@ -187,51 +180,36 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     bad[len / 2] ^= 0x20;
     snprintf(path, sizeof path, "%s/bad.iotc", dir);
     ch_spit(path, bad, len);
-    r = ch_run(dir, "info -m bad.iotc");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m bad.iotc --json");
+    ch_expect_exit(dir, "info -m bad.iotc", 1, "bad.iotc", "offset");
+    ch_result r = ch_run(dir, "eval -m bad.iotc --json");
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
     cr_expect_eq(r.out[0], '\0', "no report from a corrupt model: %s", r.out);
     ch_free(&r);
-    /* Truncated. */
+    /* Truncated: either the reader's "truncated" or a length that
+     * "exceeds" the file. */
     ch_spit(path, good, len - 3);
-    r = ch_run(dir, "info -m bad.iotc --json");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m bad.iotc");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
-    ch_free(&r);
+    const char *truncated_runs[] = {"info -m bad.iotc --json", "eval -m bad.iotc"};
+    for (int i = 0; i < 2; i++) {
+        r = ch_run(dir, truncated_runs[i]);
+        cr_expect_eq(r.status, 1, "%s", r.err);
+        cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
+        ch_free(&r);
+    }
     free(bad), free(good);
     /* Not a model at all, a missing file. */
-    r = ch_run(dir, "info -m cfg.json");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "not an iotcnn model"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "info -m nothere.iotc");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "nothere.iotc"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "info -m cfg.json", 1, "not an iotcnn model");
+    ch_expect_exit(dir, "info -m nothere.iotc", 1, "nothere.iotc");
     /* Usage and config errors: exit 2. */
-    r = ch_run(dir, "quantize -m m.ckpt");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "info");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m m.ckpt", 2, NULL);
+    ch_expect_exit(dir, "info", 2, NULL);
     ch_write_text(
         dir, "badq.json",
         "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
         " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
         " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
-    r = ch_run(dir, "quantize -m m.ckpt -c badq.json -o x.iotc");
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "badq.json: quantize.method"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m m.ckpt -c badq.json -o x.iotc", 2,
+                   "badq.json: quantize.method");
     /* A config whose override names a layer the model does not have. */
     ch_write_text(
         dir, "other.json",
@@ -239,22 +217,13 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
         " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
         " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
         " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
-    r = ch_run(dir, "quantize -m m.ckpt -c other.json -o x.iotc");
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "quantize.layers[0]"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m m.ckpt -c other.json -o x.iotc", 2, "quantize.layers[0]");
     struct stat st;
     snprintf(path, sizeof path, "%s/x.iotc", dir);
     cr_expect_neq(stat(path, &st), 0, "a failed run wrote a file");
-    r = ch_run(dir, "quantize -m missing.ckpt -o x.iotc");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "missing.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m missing.ckpt -o x.iotc", 1, "missing.ckpt");
     /* The help. */
-    r = ch_run(dir, "quantize --help");
-    cr_expect_eq(r.status, 0);
-    cr_expect(strstr(r.out, "--eval"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "quantize --help", "--eval");
     fx_rmtree(dir);
 }
 
@@ -268,20 +237,11 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    cJSON *q = ch_json(&r);
-    ch_free(&r);
+    cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
 
-    r = ch_run(dir, "eval -m m.ckpt --json --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *fl = ch_json(&r);
-    ch_free(&r);
+    cJSON *fl = ch_run_json(dir, "eval -m m.ckpt --json --threads 2");
     /* The data comes from the .iotc's metadata: no -c, no --data. */
-    r = ch_run(dir, "eval -m m.iotc --json --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *iq = ch_json(&r);
-    ch_free(&r);
+    cJSON *iq = ch_run_json(dir, "eval -m m.iotc --json --threads 2");
     for (const cJSON *k = fl->child; k; k = k->next)
         cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(iq, k->string),
                            "eval of a .iotc lacks JSON key %s", k->string);
@@ -298,10 +258,7 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
               ch_num(fl, "loss"));
 
     /* Portable C, one thread, odd batches: the same predictions. */
-    r = ch_run(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ic = ch_json(&r);
-    ch_free(&r);
+    cJSON *ic = ch_run_json(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
     cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(ic, "engine")->valuestring, "int8 c");
     char *a = confusion_text(iq), *b = confusion_text(ic);
     cr_expect_str_eq(a, b, "confusion differs between ISAs / threads / batches");
@@ -309,29 +266,16 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
     free(a), free(b);
 
     /* Test-time flip: two passes per image, the same count of images. */
-    r = ch_run(dir, "eval -m m.iotc --json --test-flip --batch 300 --limit 150");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ff = ch_json(&r);
-    ch_free(&r);
+    cJSON *ff = ch_run_json(dir, "eval -m m.iotc --json --test-flip --batch 300 --limit 150");
     cr_expect_eq(ch_num(ff, "n"), 150);
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ff, "test_flip")));
 
     /* Text report names the engine. */
-    r = ch_run(dir, "eval -m m.iotc --limit 50");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    cr_expect_not_null(strstr(r.out, "int8"), "%s", r.out);
-    cr_expect_not_null(strstr(r.out, "/50)"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "eval -m m.iotc --limit 50", "int8", "/50)");
 
     /* --isa is for .iotc models, and must be known. */
-    r = ch_run(dir, "eval -m m.ckpt --isa c");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "--isa"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m m.iotc --isa sse9");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "sse9"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m m.ckpt --isa c", 2, "--isa");
+    ch_expect_exit(dir, "eval -m m.iotc --isa sse9", 2, "sse9");
     cJSON_Delete(q), cJSON_Delete(fl), cJSON_Delete(iq), cJSON_Delete(ic), cJSON_Delete(ff);
     fx_rmtree(dir);
 }
@@ -340,22 +284,11 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m m.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ev = ch_json(&r);
-    ch_free(&r);
-    r = ch_run(dir, "info -m m.ckpt --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *info = ch_json(&r);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
+    cJSON *ev = ch_run_json(dir, "eval -m m.iotc --json");
+    cJSON *info = ch_run_json(dir, "info -m m.ckpt --json");
 
-    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 20 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *j = ch_json(&r);
-    ch_free(&r);
+    cJSON *j = ch_run_json(dir, "compare m.ckpt m.iotc --latency-images 20 --json");
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");
     cr_assert_eq(cJSON_GetArraySize(models), 2);
     const cJSON *fl = cJSON_GetArrayItem(models, 0), *q = cJSON_GetArrayItem(models, 1);
@@ -374,21 +307,13 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
     cJSON_Delete(j), cJSON_Delete(ev), cJSON_Delete(info);
 
     /* The text table: a row per model. */
-    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 5 --limit 50");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "m.ckpt") && strstr(r.out, "m.iotc") && strstr(r.out, "latency"),
-              "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "compare m.ckpt m.iotc --latency-images 5 --limit 50", "m.ckpt", "m.iotc",
+                  "latency");
 
     /* Errors: no model, unknown option (2); a missing or corrupt file (1). */
-    r = ch_run(dir, "compare");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "compare m.ckpt --fast");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "--fast"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "compare m.ckpt nothere.iotc");
+    ch_expect_exit(dir, "compare", 2, NULL);
+    ch_expect_exit(dir, "compare m.ckpt --fast", 2, "--fast");
+    ch_result r = ch_run(dir, "compare m.ckpt nothere.iotc");
     cr_expect_eq(r.status, 1);
     cr_expect_not_null(strstr(r.err, "nothere.iotc"), "%s", r.err);
     cr_expect(!strstr(r.out, "m.ckpt"), "no table after an error: %s", r.out);
