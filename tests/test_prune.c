@@ -256,10 +256,8 @@ Test(prune_magnitude, global_threshold_matches_a_sort_of_all_weights)
 
 Test(prune_magnitude, global_with_overrides_and_skips)
 {
-    nn_model_spec s;
-    pn_plain_spec(&s);
     nn_model m;
-    pn_build(&m, &s);
+    pn_net(&m, pn_plain_spec);
     pn_randomize(&m, 8);
     pr_magnitude_config c = layer_scope(0.8);
     c.scope = PR_SCOPE_GLOBAL;
