@@ -230,4 +230,21 @@ static inline void ch_expect_out_(const char *dir, const char *args, const char 
 #define ch_expect_out(dir, args, ...) \
     ch_expect_out_((dir), (args), (const char *const[]){__VA_ARGS__, NULL})
 
+/* A number a JSON report must hold at `key`. */
+typedef struct {
+    const char *key;
+    double want;
+} ch_field;
+
+/* Expects each field of the list (ended by a NULL key) in j, exactly. */
+static inline void ch_expect_nums_(const cJSON *j, const ch_field *f)
+{
+    for (; f->key; f++)
+        cr_expect_eq(ch_num(j, f->key), f->want, "%s = %.17g, want %.17g", f->key,
+                     ch_num(j, f->key), f->want);
+}
+
+/* ch_expect_nums(j, {"macs", 53280}, {"parameters", 2698}) */
+#define ch_expect_nums(j, ...) ch_expect_nums_((j), (const ch_field[]){__VA_ARGS__, {NULL, 0}})
+
 #endif

@@ -65,9 +65,8 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
     cJSON *j = ch_json(&r);
     size_t bytes = ch_file_size(dir, "m.iotc");
-    cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
-    cr_expect_eq(ch_num(j, "calibration_images"), 200);
-    cr_expect_eq(ch_num(j, "test_images"), 200);
+    ch_expect_nums(j, {"file_bytes", (double)bytes}, {"calibration_images", 200},
+                   {"test_images", 200});
     cr_expect_float_eq(ch_num(j, "float_accuracy"), acc, 1e-9, "float accuracy is train's");
     double qacc = ch_num(j, "int8_accuracy");
     cr_expect(fabs(qacc - acc) <= 0.03, "int8 %.3f vs float %.3f", qacc, acc);
