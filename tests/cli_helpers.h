@@ -17,6 +17,13 @@
 #include "libnn/nn_checkpoint.h"
 #include "fixtures.h"
 
+/* A config text on ch_data_dir's data (MNIST-format files in data/): the
+ * model's layers (the body of a JSON list) and the blocks after it, e.g.
+ * CH_CONFIG("{\"type\": \"flatten\"}, ...", "\"train\": {\"lr\": 0.1}"). */
+#define CH_CONFIG(layers, blocks)                                                                  \
+    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"}, \"model\": {\"layers\": [" layers  \
+    "]}, " blocks "}"
+
 typedef struct {
     int status;
     char *out, *err; /* whole stdout / stderr */

@@ -170,9 +170,8 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     char dir[64];
     setup_dir(dir, sizeof dir);
     ch_write_text(dir, "bad.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
+                  CH_CONFIG("{\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}"));
     ch_expect_exit(dir, "train -c bad.json", 2, "train.bogus");
 
     ch_expect_exit(dir, "train -c missing.json", 1, "missing.json");
@@ -185,9 +184,8 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
 
     /* A model whose last layer does not match the 10 classes. */
     ch_write_text(dir, "shape.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
+                  CH_CONFIG("{\"type\": \"dense\", \"units\": 7}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.01}"));
     ch_expect_exit(dir, "train -c shape.json", 2, "10 classes");
 
     ch_expect_exit(dir, "eval -m nothere.ckpt", 1, "nothere.ckpt");
@@ -207,12 +205,10 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     ch_expect_exit(dir, "eval -m m.ckpt", 1, "m.ckpt");
 
     /* Divergence: exit 1, a clear message, and no checkpoint written. */
-    ch_write_text(
-        dir, "nan.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
-        " {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
+    ch_write_text(dir, "nan.json",
+                  CH_CONFIG("{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
+                            " {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}"));
     ch_expect_exit(dir, "train -c nan.json -o nan.ckpt", 1, "non-finite");
     snprintf(path, sizeof path, "%s/nan.ckpt", dir);
     struct stat sb;
@@ -224,13 +220,13 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    ch_write_text(
-        dir, "aug.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
-        " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
-        " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1, \"cutout\": 3}}");
+    ch_write_text(dir, "aug.json",
+                  CH_CONFIG("{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
+                            " {\"type\": \"relu\"}, {\"type\": \"flatten\"},"
+                            " {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
+                            " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1,"
+                            " \"cutout\": 3}"));
     /* The preview: a valid PNG, the same bytes for the same seed, other
      * bytes for another seed, and no temporary file left behind. */
     ch_run_ok(dir, "augment -c aug.json -o a.png --n 9");

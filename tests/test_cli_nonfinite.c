@@ -267,12 +267,10 @@ Test(cli_nonfinite, quantize_exits_1_for_a_model_it_cannot_express, .timeout = 1
     char dir[64];
     ch_data_dir(dir, sizeof dir);
     ch_write_text(dir, "flat.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"flatten\"},"
-                  " {\"type\": \"batchnorm\", \"name\": \"bn\"},"
-                  " {\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"batch_size\": 32, \"lr\": 0.05},"
-                  " \"quantize\": {\"calibration_images\": 20}}");
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"batchnorm\","
+                            " \"name\": \"bn\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"batch_size\": 32, \"lr\": 0.05},"
+                            " \"quantize\": {\"calibration_images\": 20}"));
     ch_run_ok(dir, "train -c flat.json -o flat.ckpt --threads 2");
     const char *frags[] = {"flat.ckpt: layer 1 (batchnorm 'bn'): cannot quantize: batch norm after "
                            "flatten is not supported",

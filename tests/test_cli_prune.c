@@ -225,11 +225,10 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
     ch_expect_exit(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt", 1, "nothere.ckpt");
 
     /* A config describing another network. */
-    ch_write_text(
-        dir, "other.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
+    ch_write_text(dir, "other.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"prune\": {\"sparsity\": 0.5}"));
     ch_expect_exit(dir, "prune -c other.json -m m.ckpt -o x.ckpt", 2, "model.layers");
 
     snprintf(path, sizeof path, "%s/x.ckpt", dir);

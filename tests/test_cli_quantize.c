@@ -202,20 +202,17 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     /* Usage and config errors: exit 2. */
     ch_expect_exit(dir, "quantize -m m.ckpt", 2, NULL);
     ch_expect_exit(dir, "info", 2, NULL);
-    ch_write_text(
-        dir, "badq.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
+    ch_write_text(dir, "badq.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"quantize\": {\"method\": \"kl\"}"));
     ch_expect_exit(dir, "quantize -m m.ckpt -c badq.json -o x.iotc", 2,
                    "badq.json: quantize.method");
     /* A config whose override names a layer the model does not have. */
-    ch_write_text(
-        dir, "other.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
-        " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
+    ch_write_text(dir, "other.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}"));
     ch_expect_exit(dir, "quantize -m m.ckpt -c other.json -o x.iotc", 2, "quantize.layers[0]");
     struct stat st;
     snprintf(path, sizeof path, "%s/x.iotc", dir);
