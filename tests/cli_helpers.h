@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,28 @@ static inline size_t ch_file_size(const char *dir, const char *name)
     struct stat st;
     cr_assert_eq(stat(path, &st), 0, "%s missing", path);
     return (size_t)st.st_size;
+}
+
+/* Whether dir/name exists (a link counts, whatever it points to). */
+static inline int ch_exists(const char *dir, const char *name)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* How many entries of dir have `part` in their name (".tmp": what a
+ * failed or finished run must not leave behind). */
+static inline int ch_count_named(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strstr(e->d_name, part) != NULL;
+    closedir(d);
+    return n;
 }
 
 static inline void ch_write_text(const char *dir, const char *name, const char *text)

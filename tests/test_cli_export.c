@@ -31,14 +31,6 @@ static rtm *save_model(const char *dir)
     return t;
 }
 
-static int exists(const char *dir, const char *name)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 Test(cli_export, folder_json_and_a_host_build_of_the_example)
 {
     char dir[512];
@@ -62,7 +54,7 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
                            "rt_run.c", "rt_image.c", "rt_conv.c", "rt_dense.c", "rt_pool.c",
                            "README.md"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        cr_assert(exists(out, files[i]), "%s missing", files[i]);
+        cr_assert(ch_exists(out, files[i]), "%s missing", files[i]);
     char hpath[700];
     snprintf(hpath, sizeof hpath, "%s/net.h", out);
     char *h = ch_slurp(hpath, NULL);

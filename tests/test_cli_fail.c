@@ -45,27 +45,6 @@ static void setup(char *dir, size_t size)
     ch_write_text(dir, "absurd.json", text);
 }
 
-/* Entries of dir whose name contains ".tmp" (temporaries left behind). */
-static int litter(const char *dir)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "%s", dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return n;
-}
-
-static int exists(const char *dir, const char *name)
-{
-    char path[1300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat sb;
-    return lstat(path, &sb) == 0;
-}
-
 static void expect_in(const char *text, const char *what)
 {
     cr_expect_not_null(strstr(text, what), "expected \"%s\" in: %s", what, text);
@@ -79,8 +58,8 @@ Test(cli_fail, absurd_learning_rate_stops_before_any_checkpoint, .timeout = 60)
     setup(dir, sizeof dir);
     ch_expect_exit(dir, "train -c absurd.json -o m.ckpt --threads 2", 1, "training diverged",
                    "try a lower train.lr", "at epoch 1, batch ", "no checkpoint was written");
-    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
-    cr_expect_eq(litter(dir), 0);
+    cr_expect(!ch_exists(dir, "m.ckpt") && !ch_exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -109,7 +88,7 @@ Test(cli_fail, divergence_keeps_the_last_good_checkpoint, .timeout = 60)
     cr_expect(strncmp(metrics, "{\"epoch\":1,", 11) == 0, "%s", metrics);
     const char *e2 = strstr(metrics, "\n{\"epoch\":2,"), *e3 = strstr(metrics, "\n{\"epoch\":3,");
     cr_expect(e2 && e3 && e2 < e3 && strchr(e3 + 1, '\n')[1] == '\0', "%s", metrics);
-    cr_expect_eq(litter(dir), 0);
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     free(good), free(metrics);
     fx_rmtree(dir);
 }
@@ -125,8 +104,8 @@ Test(cli_fail, prune_finetuning_divergence_writes_nothing, .timeout = 60)
     ch_expect_exit(dir, "prune -c prune.json -m m.ckpt -o p.ckpt --threads 2", 1,
                    "training diverged", "try a lower prune.finetune.lr",
                    "fine-tuning stopped; p.ckpt was not written");
-    cr_expect(!exists(dir, "p.ckpt"), "a pruned model was written");
-    cr_expect_eq(litter(dir), 0);
+    cr_expect(!ch_exists(dir, "p.ckpt"), "a pruned model was written");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -144,7 +123,7 @@ Test(cli_fail, metrics_log_that_cannot_be_written, .timeout = 60)
                    "m.metrics.jsonl", strerror(EISDIR));
     struct stat sb;
     cr_expect(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
-    cr_expect_eq(litter(dir), 0);
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -169,9 +148,9 @@ Test(cli_fail, output_paths_that_cannot_be_written, .timeout = 60)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         ch_expect_exit(dir, cases[i].args, 1, cases[i].path, strerror(cases[i].err));
-    cr_expect(!exists(dir, "nodir") && !exists(dir, "m.ckpt"));
-    cr_expect_eq(litter(dir), 0);
-    cr_expect_eq(litter(adir), 0);
+    cr_expect(!ch_exists(dir, "nodir") && !ch_exists(dir, "m.ckpt"));
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
+    cr_expect_eq(ch_count_named(adir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -221,8 +200,8 @@ Test(cli_fail, unwritable_directory, .timeout = 60)
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_in(r.err, "ro/m.ckpt");
     expect_in(r.err, strerror(EACCES));
-    cr_expect_eq(litter(ro), 0);
-    cr_expect(!exists(ro, "m.ckpt") && !exists(ro, "m.metrics.jsonl"));
+    cr_expect_eq(ch_count_named(ro, ".tmp"), 0);
+    cr_expect(!ch_exists(ro, "m.ckpt") && !ch_exists(ro, "m.metrics.jsonl"));
     ch_free(&r);
     fx_rmtree(dir);
 }
@@ -242,8 +221,8 @@ Test(cli_fail, full_disk_leaves_no_partial_file, .timeout = 60)
     ch_expect_exit(dir, "train -c good.json -o m.ckpt --epochs 1 --threads 2", 1, "m.ckpt",
                    strerror(EFBIG));
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
-    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
-    cr_expect_eq(litter(dir), 0);
+    cr_expect(!ch_exists(dir, "m.ckpt") && !ch_exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 

@@ -69,17 +69,6 @@ static size_t zeros_of(const nn_model *m, int node)
 }
 
 /* 1 when dir holds a file whose name contains `part`. */
-static int has_file(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int found = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        found |= strstr(e->d_name, part) != NULL;
-    closedir(d);
-    return found;
-}
-
 Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
 {
     char dir[64], path[600];
@@ -131,7 +120,7 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert(!ck.has_optim && !ck.has_train, "a pruned model is not a resumable training run");
     nn_checkpoint_free(&ck);
     cr_assert_float_eq(eval_accuracy(dir, "p.ckpt"), acc1, 1e-9);
-    cr_assert(!has_file(dir, ".tmp"), "a temporary file was left behind");
+    cr_assert(ch_count_named(dir, ".tmp") == 0, "a temporary file was left behind");
 
     /* The human report, one-shot (no fine-tuning) this time. */
     ch_expect_exit(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0", 2, "--epochs 0");
@@ -234,6 +223,6 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
     snprintf(path, sizeof path, "%s/x.ckpt", dir);
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "a failed prune wrote its output");
-    cr_assert(!has_file(dir, ".tmp"));
+    cr_assert(ch_count_named(dir, ".tmp") == 0);
     fx_rmtree(dir);
 }
