@@ -114,14 +114,8 @@ Test(diverge, first_nonfinite_in_a_span)
 static void small_model(nn_model *m)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[4] = ls_dense(3);
-    s.n_layers = 5;
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     nn_error err;
     cr_assert_eq(nn_model_build(m, &s, &err), NN_OK, "%s", err.msg);
     nn_model_init_params(m, NN_INIT_HE, 3);

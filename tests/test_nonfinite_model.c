@@ -24,15 +24,10 @@
 static void build(nn_model *m, float w)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 5;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     strcpy(s.layers[0].name, "c1");
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
     strcpy(s.layers[1].name, "bn1");
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[4] = ls_dense(3);
     strcpy(s.layers[4].name, "fc");
     for (int i = 0; i < 5; i++)
         s.layers[i].input = i - 1;
@@ -254,11 +249,7 @@ Test(nonfinite_eval, finite_extremes_evaluate)
 static void build_two(nn_model *m, const float *wa, const float *wb)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 2, s.in_w = 2, s.num_classes = 4, s.n_layers = 3;
-    s.layers[0] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[1] = ls_dense(4);
-    s.layers[2] = ls_dense(4);
+    LS_SPEC(&s, 1, 2, 2, 4, ls_layer(NN_LAYER_FLATTEN), ls_dense(4), ls_dense(4));
     for (int i = 0; i < 3; i++)
         s.layers[i].input = i - 1;
     nn_error err;
@@ -331,12 +322,8 @@ Test(nonfinite_prune, huge_non_finite_and_zero_weights)
 Test(nonfinite_prune, channel_scores_with_extremes)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 4;
-    s.layers[0] = ls_conv(4, 3, 1, 0);
-    s.layers[1] = ls_layer(NN_LAYER_RELU);
-    s.layers[2] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[3] = ls_dense(3);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(4, 3, 1, 0), ls_layer(NN_LAYER_RELU),
+            ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     for (int i = 0; i < 4; i++)
         s.layers[i].input = i - 1;
     nn_model m;

@@ -83,16 +83,10 @@ Test(prune_groups, adds_with_the_input_or_mismatched_layouts_are_fixed)
     /* input 2x4x4 -> 0 conv 2 - 1 add(input) - 2 flatten (32) - 3 dense 32 -
      * 4 add(3, 2) - 5 dense 3 */
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_ADD);
+    LS_SPEC(&s, 2, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_ADD), ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(32), ls_layer(NN_LAYER_ADD), ls_dense(3));
     s.layers[1].input2 = NN_INPUT_NODE;
-    s.layers[2] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[3] = ls_dense(32);
-    s.layers[4] = ls_layer(NN_LAYER_ADD);
     s.layers[4].input2 = 2;
-    s.layers[5] = ls_dense(3);
     nn_model m;
     pn_build(&m, &s);
     pn_randomize(&m, 2);
@@ -387,14 +381,9 @@ Test(prune_report, numbers_on_a_known_net)
      *   pool  MACs 2*2*2*4 = 32 -> 16
      *   dense params 24+3 -> 12+3  MACs 24 -> 12, sparsity 3/12, effective 9 */
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_MAXPOOL);
-    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = ls_dense(3);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_MAXPOOL), ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(3));
     snprintf(s.layers[5].name, NN_NAME_MAX, "fc");
     nn_model m, small;
     pn_build(&m, &s);
