@@ -112,15 +112,22 @@ Test(quantize_weights, four_bit_scale_clips_an_outlier)
     qz_net_free(&net);
 }
 
-Test(quantize_weights, overrides_pick_bits_per_layer)
+/* m: qfixtures' plain network (parameters from seed 3), lowered into net. */
+static void lowered_plain(nn_model *m, qz_net *net)
 {
     nn_model_spec s;
     qf_spec_plain(&s);
-    nn_model m;
-    qf_build(&m, &s, 3, 0);
-    qz_net net;
+    qf_build(m, &s, 3, 0);
     nn_error err;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_OK);
+    cr_assert_eq(qz_lower(net, m, &err), NN_OK, "%s", err.msg);
+}
+
+Test(quantize_weights, overrides_pick_bits_per_layer)
+{
+    nn_model m;
+    qz_net net;
+    lowered_plain(&m, &net);
+    nn_error err;
     qz_config cfg;
     qz_config_defaults(&cfg);
     cfg.n_overrides = 1;
@@ -346,13 +353,10 @@ Test(quantize_calib, mse_clips_heavy_tails_but_not_uniform_data)
 
 Test(quantize_calib, minmax_is_exact_and_independent_of_threads)
 {
-    nn_model_spec s;
-    qf_spec_plain(&s);
     nn_model m;
-    qf_build(&m, &s, 3, 0);
     qz_net net;
+    lowered_plain(&m, &net);
     nn_error err;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_OK);
     uint8_t *px = qf_pixels(30, 1, 12, 12, 8);
     double lo1[8], hi1[8], lo3[8], hi3[8];
     for (int method = QZ_MINMAX; method <= QZ_MSE; method++) {
