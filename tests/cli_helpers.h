@@ -260,6 +260,24 @@ static inline void ch_expect_out_(const char *dir, const char *args, const char 
 #define ch_expect_out(dir, args, ...) \
     ch_expect_out_((dir), (args), (const char *const[]){__VA_ARGS__, NULL})
 
+/* Runs "iotcnn ARGS" in dir, asserts exit 0, returns the number at key of
+ * the JSON last line. */
+static inline double ch_run_num(const char *dir, const char *args, const char *key)
+{
+    cJSON *j = ch_run_json(dir, args);
+    double v = ch_num(j, key);
+    cJSON_Delete(j);
+    return v;
+}
+
+/* The string at key of j (asserted present and a string). */
+static inline const char *ch_str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert(cJSON_IsString(v), "JSON key %s missing or not a string", key);
+    return v->valuestring;
+}
+
 /* A number a JSON report must hold at `key`. */
 typedef struct {
     const char *key;

@@ -51,12 +51,9 @@ static double eval_accuracy(const char *dir, const char *model)
 {
     char args[256];
     snprintf(args, sizeof args, "eval -m %s --json --threads 2", model);
-    ch_result r = ch_run(dir, args);
-    cr_assert_eq(r.status, 0, "eval %s: %s", model, r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, args);
     double acc = ch_num(j, "accuracy");
     cJSON_Delete(j);
-    ch_free(&r);
     return acc;
 }
 
@@ -78,8 +75,8 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
     cr_assert_not_null(strstr(r.err, "epoch 2/2"), "no fine-tuning progress: %s", r.err);
     cJSON *j = ch_json(&r);
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "magnitude");
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "schedule")->valuestring, "gradual");
+    cr_assert_str_eq(ch_str(j, "method"), "magnitude");
+    cr_assert_str_eq(ch_str(j, "schedule"), "gradual");
     cr_assert_float_eq(ch_num(j, "accuracy_before"), acc0, 1e-9);
     cr_assert_eq(ch_num(j, "finetune_epochs"), 2);
     /* 500 training images, batch 16: 31 steps per epoch; updates at steps
@@ -135,10 +132,8 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
-    cJSON *j = ch_json(&r);
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "structured");
+    cJSON *j = ch_run_json(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
+    cr_assert_str_eq(ch_str(j, "method"), "structured");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(j, "totals");
     double acc1 = ch_num(j, "accuracy_after");
     cr_assert_lt(ch_num(tot, "macs_after"), 0.6 * ch_num(tot, "macs_before"));
@@ -161,7 +156,6 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cJSON_Delete(conf);
     nn_checkpoint_free(&ck);
     cJSON_Delete(j);
-    ch_free(&r);
     cr_assert_float_eq(eval_accuracy(dir, "s.ckpt"), acc1, 1e-9);
 
     /* Same config, same seed: the same bytes. */
@@ -174,14 +168,11 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     free(a), free(b);
 
     /* A pruned model can be pruned again with the same config. */
-    r = ch_run(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "layers"), 0);
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(first, "shape_after");
     cr_assert_eq(cJSON_GetArrayItem(shape, 0)->valueint, 1, "of 3 channels, round(1.5) = 2 go");
     cJSON_Delete(j);
-    ch_free(&r);
     fx_rmtree(dir);
 }
 

@@ -36,12 +36,9 @@ static double setup_trained(char *dir, size_t size)
 {
     ch_data_dir(dir, size);
     ch_write_text(dir, "cfg.json", config_text);
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     double acc = ch_num(j, "test_accuracy");
     cJSON_Delete(j);
-    ch_free(&r);
     return acc;
 }
 
@@ -61,9 +58,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
 {
     char dir[64];
     double acc = setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
     size_t bytes = ch_file_size(dir, "m.iotc");
     ch_expect_nums(j, {"file_bytes", (double)bytes}, {"calibration_images", 200},
                    {"test_images", 200});
@@ -76,38 +71,26 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     cr_assert_eq(cJSON_GetArraySize(layers), 3, "conv (bn and relu folded), maxpool, dense");
     const cJSON *fc = cJSON_GetArrayItem(layers, 2);
     cr_expect_eq(ch_num(fc, "weight_bits"), 4);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fc, "name")->valuestring, "fc");
+    cr_expect_str_eq(ch_str(fc, "name"), "fc");
     cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 0), "weight_bits"), 8);
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* info on the .iotc: the required keys, the metadata stored. */
-    r = ch_run(dir, "info -m m.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m m.iotc --json");
     expect_info_keys(j, bytes);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "method")->valuestring, "percentile");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "source")->valuestring, "m.ckpt");
+    cr_expect_str_eq(ch_str(meta, "method"), "percentile");
+    cr_expect_str_eq(ch_str(meta, "source"), "m.ckpt");
     cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(meta, "int8_accuracy"));
     cJSON_Delete(j);
-    ch_free(&r);
     /* ... and on the checkpoint: 6 * 9 conv, 12 batch norm, 216 * 10 + 10 dense. */
-    r = ch_run(dir, "info -m m.ckpt --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m m.ckpt --json");
     expect_info_keys(j, ch_file_size(dir, "m.ckpt"));
     cr_expect_eq(ch_num(j, "parameters"), 54 + 12 + 2160 + 10);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(j, "format")->valuestring, "ckpt");
+    cr_expect_str_eq(ch_str(j, "format"), "ckpt");
     cJSON_Delete(j);
-    ch_free(&r);
     /* Human-readable reports. */
-    r = ch_run(dir, "info -m m.iotc");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "quantized model") && strstr(r.out, "GRPH") &&
-                  strstr(r.out, "runtime arena"),
-              "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "info -m m.iotc", "quantized model", "GRPH", "runtime arena");
     ch_expect_out(dir, "quantize -m m.ckpt -o again.iotc --threads 1", "smaller than");
     /* Same config, any thread count: the same bytes (no --eval: no
      * accuracy metadata, so compare with a fresh 2-thread file). */
@@ -152,13 +135,10 @@ Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
     cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 2), "weight_bits"), 4);
     cJSON_Delete(j);
     ch_free(&r);
-    r = ch_run(dir, "info -m a.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m a.iotc --json");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "weight_bits")->valuestring, "auto");
+    cr_expect_str_eq(ch_str(meta, "weight_bits"), "auto");
     cJSON_Delete(j);
-    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -241,8 +221,8 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
     for (const cJSON *k = fl->child; k; k = k->next)
         cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(iq, k->string),
                            "eval of a .iotc lacks JSON key %s", k->string);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
-    const char *engine = cJSON_GetObjectItemCaseSensitive(iq, "engine")->valuestring;
+    cr_expect_str_eq(ch_str(fl, "engine"), "float");
+    const char *engine = ch_str(iq, "engine");
     cr_expect_eq(strncmp(engine, "int8 ", 5), 0, "engine %s", engine);
     cr_expect_eq(ch_num(iq, "n"), 200);
     cr_expect_float_eq(ch_num(iq, "accuracy"), ch_num(q, "int8_accuracy"), 1e-9,
@@ -255,7 +235,7 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
 
     /* Portable C, one thread, odd batches: the same predictions. */
     cJSON *ic = ch_run_json(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(ic, "engine")->valuestring, "int8 c");
+    cr_expect_str_eq(ch_str(ic, "engine"), "int8 c");
     char *a = confusion_text(iq), *b = confusion_text(ic);
     cr_expect_str_eq(a, b, "confusion differs between ISAs / threads / batches");
     cr_expect_float_eq(ch_num(ic, "loss"), loss, 1e-9);
@@ -288,7 +268,7 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");
     cr_assert_eq(cJSON_GetArraySize(models), 2);
     const cJSON *fl = cJSON_GetArrayItem(models, 0), *q = cJSON_GetArrayItem(models, 1);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
+    cr_expect_str_eq(ch_str(fl, "engine"), "float");
     cr_expect_float_eq(ch_num(q, "accuracy"), ch_num(ev, "accuracy"), 1e-12);
     cr_expect_eq(ch_num(q, "n"), 200);
     cr_expect_eq(ch_num(fl, "deploy_bytes"), 4 * ch_num(info, "parameters"));
