@@ -151,6 +151,19 @@ static inline int ch_count_named(const char *dir, const char *part)
     return n;
 }
 
+/* 1 when dir/a and dir/b both exist and hold the same bytes. */
+static inline int ch_same_files(const char *dir, const char *a, const char *b)
+{
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    size_t la = 0, lb = 0;
+    char *ca = ch_slurp(pa, &la), *cb = ch_slurp(pb, &lb);
+    int same = ca && cb && la == lb && memcmp(ca, cb, la) == 0;
+    free(ca), free(cb);
+    return same;
+}
+
 static inline void ch_write_text(const char *dir, const char *name, const char *text)
 {
     char path[600];

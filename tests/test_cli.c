@@ -144,15 +144,8 @@ Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
                    "--resume");
     /* No -c: the stored config (with --limit recorded) drives the rest. */
     ch_run_ok(dir, "train --resume part.ckpt --threads 2");
-    char a[600], b[600];
-    snprintf(a, sizeof a, "%s/full.ckpt", dir);
-    snprintf(b, sizeof b, "%s/part.ckpt", dir);
-    size_t la, lb;
-    char *ca = ch_slurp(a, &la), *cb = ch_slurp(b, &lb);
-    cr_assert(ca && cb);
-    cr_assert_eq(la, lb, "checkpoint sizes differ");
-    cr_assert_eq(memcmp(ca, cb, la), 0, "resumed checkpoint differs from the uninterrupted one");
-    free(ca), free(cb);
+    cr_assert(ch_same_files(dir, "full.ckpt", "part.ckpt"),
+              "resumed checkpoint differs from the uninterrupted one");
     fx_rmtree(dir);
 }
 
@@ -243,10 +236,6 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
      * reproducible. */
     ch_expect_exit(dir, "train -c aug.json -o x.ckpt --threads 2 --json", 0, "images ");
     ch_run_ok(dir, "train -c aug.json -o y.ckpt --threads 2");
-    snprintf(pa, sizeof pa, "%s/x.ckpt", dir);
-    snprintf(pb, sizeof pb, "%s/y.ckpt", dir);
-    a = ch_slurp(pa, &la), b = ch_slurp(pb, &lb);
-    cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "augmented runs differ");
-    free(a), free(b);
+    cr_assert(ch_same_files(dir, "x.ckpt", "y.ckpt"), "augmented runs differ");
     fx_rmtree(dir);
 }
