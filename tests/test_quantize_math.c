@@ -33,6 +33,14 @@ static void one_conv_net(qz_net *net, int out_c, int in_c, int k)
     net->num_classes = out_c * op->out_h * op->out_w;
 }
 
+/* q: net's one op quantized for inputs in [-4, 4], with `bits`-bit weights. */
+static void build_in_pm4(qm_model *q, const qz_net *net, int bits)
+{
+    double lo = -4, hi = 4;
+    nn_error err;
+    cr_assert_eq(qz_build(q, net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+}
+
 Test(quantize_weights, per_channel_scales_zero_channels_and_tiny_multipliers)
 {
     qz_net net;
@@ -44,11 +52,8 @@ Test(quantize_weights, per_channel_scales_zero_channels_and_tiny_multipliers)
     w[4] = 1e-30f, w[5] = 0.0f; /* channel 2: a multiplier below 2^-32  */
     b[2] = -0.5f;
     w[6] = -2.0f, w[7] = 1.0f; /* channel 3: max 2                     */
-    double lo = -4, hi = 4;
-    int bits = 8;
     qm_model q;
-    nn_error err;
-    cr_assert_eq(qz_build(&q, &net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+    build_in_pm4(&q, &net, 8);
     const qm_op *op = &q.ops[0];
     /* The largest weight maps to +-127 (the scale rounded up by at most
      * 2^-8 relative, so it may land on 126 or 127). */
@@ -96,11 +101,8 @@ Test(quantize_weights, four_bit_scale_clips_an_outlier)
         w[288 + k] = (float)(k % 15 - 7) / 7.0f;   /* on the 4-bit grid  */
     }
     w[100] = 1.0f; /* channel 0: one outlier */
-    double lo = -4, hi = 4;
-    int bits = 4;
     qm_model q;
-    nn_error err;
-    cr_assert_eq(qz_build(&q, &net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+    build_in_pm4(&q, &net, 4);
     const qm_op *op = &q.ops[0];
     cr_expect_lt(op->w_scale[0], 0.9f / 7.0f, "outlier channel not clipped: %g",
                  (double)op->w_scale[0]);
