@@ -51,12 +51,11 @@ static inline char *ch_slurp(const char *path, size_t *len_out)
     return buf;
 }
 
+
+/* The old name of fx_write_file, still used by test_tmp.c. */
 static inline void ch_spit(const char *path, const void *data, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
+    fx_write_file(path, data, len);
 }
 
 /* Runs "BIN ARGS" in dir. */
@@ -168,7 +167,7 @@ static inline void ch_write_text(const char *dir, const char *name, const char *
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ch_spit(path, text, strlen(text));
+    fx_write_file(path, text, strlen(text));
 }
 
 /* A new temp dir (its path in dir) holding data/: 600 train and 200 test

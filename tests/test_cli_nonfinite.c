@@ -53,7 +53,7 @@ static void write_file(const char *dir, const char *name, const uint8_t *d, size
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ch_spit(path, d, len);
+    fx_write_file(path, d, len);
 }
 
 static int exists(const char *dir, const char *name)

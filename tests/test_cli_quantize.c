@@ -151,7 +151,7 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     memcpy(bad, good, len);
     bad[len / 2] ^= 0x20;
     snprintf(path, sizeof path, "%s/bad.iotc", dir);
-    ch_spit(path, bad, len);
+    fx_write_file(path, bad, len);
     ch_expect_exit(dir, "info -m bad.iotc", 1, "bad.iotc", "offset");
     ch_result r = ch_run(dir, "eval -m bad.iotc --json");
     cr_expect_eq(r.status, 1, "%s", r.err);
@@ -160,7 +160,7 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     ch_free(&r);
     /* Truncated: either the reader's "truncated" or a length that
      * "exceeds" the file. */
-    ch_spit(path, good, len - 3);
+    fx_write_file(path, good, len - 3);
     const char *truncated_runs[] = {"info -m bad.iotc --json", "eval -m bad.iotc"};
     for (int i = 0; i < 2; i++) {
         r = ch_run(dir, truncated_runs[i]);

@@ -70,14 +70,6 @@ static void mkdirs(const char *name)
     mkdir(tmp, 0755);
 }
 
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
-
 static void write_gz(const char *path, const void *data, size_t n)
 {
     gzFile g = gzopen(path, "wb");
@@ -152,8 +144,8 @@ static void make_idx(const char *img_name, int img_gz, const char *lab_name, int
 {
     size_t ni, nl;
     uint8_t *im = idx_images(0x803, IN, IH, IW, &ni), *lb = idx_labels(0x801, IN, &nl);
-    (img_gz ? write_gz : write_file)(P(img_name), im, ni);
-    (lab_gz ? write_gz : write_file)(P(lab_name), lb, nl);
+    (img_gz ? write_gz : fx_write_file)(P(img_name), im, ni);
+    (lab_gz ? write_gz : fx_write_file)(P(lab_name), lb, nl);
     free(im);
     free(lb);
 }
@@ -167,7 +159,7 @@ static void write_idx_images(const char *name, int gz, uint32_t magic, size_t le
     size_t n;
     uint8_t *b = idx_images(magic, IN, IH, IW, &n), *out = calloc(1, len > n ? len : n);
     memcpy(out, b, n);
-    (gz ? write_gz : write_file)(P(name), out, len);
+    (gz ? write_gz : fx_write_file)(P(name), out, len);
     free(out);
     free(b);
 }
@@ -180,7 +172,7 @@ static void write_idx_labels(const char *name, uint32_t count, size_t len, int b
     uint8_t *b = idx_labels(0x801, count, &n);
     if (bad_item >= 0)
         b[8 + bad_item] = 10;
-    write_file(P(name), b, len);
+    fx_write_file(P(name), b, len);
     free(b);
 }
 
@@ -335,15 +327,15 @@ Test(datasets, idx_gzip_corrupted)
     memcpy(bad, b, n);
     for (size_t i = 12; i < n - 8; i += 3)
         bad[i] ^= 0x5a;
-    write_file(P("flipped.gz"), bad, n);
+    fx_write_file(P("flipped.gz"), bad, n);
     expect_idx_error(P("flipped.gz"), P("lab"), NN_ERR_FORMAT, P("flipped.gz"));
     /* (b) only the CRC trailer damaged: all data decodes, the check fails */
     memcpy(bad, b, n);
     bad[n - 6] ^= 0xff;
-    write_file(P("crc.gz"), bad, n);
+    fx_write_file(P("crc.gz"), bad, n);
     expect_idx_error(P("crc.gz"), P("lab"), NN_ERR_FORMAT, P("crc.gz"));
     /* (c) the .gz file cut short */
-    write_file(P("cut.gz"), b, n / 2);
+    fx_write_file(P("cut.gz"), b, n / 2);
     expect_idx_error(P("cut.gz"), P("lab"), NN_ERR_FORMAT, P("cut.gz"));
     free(bad);
     free(b);
@@ -354,29 +346,29 @@ Test(datasets, idx_absurd_header_sizes)
     uint8_t hdr[16 + 8] = {0};
     size_t n;
     uint8_t *lb = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), lb, n);
+    fx_write_file(P("lab"), lb, n);
     free(lb);
     /* (a) 2^31-1 images: past the limit, refused before allocating */
     put_be32(hdr, 0x803);
     put_be32(hdr + 4, 0x7fffffff);
     put_be32(hdr + 8, 28);
     put_be32(hdr + 12, 28);
-    write_file(P("huge"), hdr, sizeof hdr);
+    fx_write_file(P("huge"), hdr, sizeof hdr);
     write_gz(P("huge.gz"), hdr, sizeof hdr);
     uint8_t lhdr[8]; /* labels whose count agrees, so the pixels are reached */
     put_be32(lhdr, 0x801);
     put_be32(lhdr + 4, 0x7fffffff);
-    write_file(P("huge_lab"), lhdr, sizeof lhdr);
+    fx_write_file(P("huge_lab"), lhdr, sizeof lhdr);
     nn_error err = expect_idx_error(P("huge"), P("huge_lab"), NN_ERR_FORMAT, P("huge"));
     assert_msg_has(err, "limit");
     expect_idx_error(P("huge.gz"), P("huge_lab"), NN_ERR_FORMAT, P("huge.gz"));
     /* (b) zero and absurd dimensions */
     put_be32(hdr + 4, 0xffffffffu);
-    write_file(P("neg"), hdr, sizeof hdr);
+    fx_write_file(P("neg"), hdr, sizeof hdr);
     expect_idx_error(P("neg"), P("lab"), NN_ERR_FORMAT, P("neg"));
     put_be32(hdr + 4, 3);
     put_be32(hdr + 8, 0);
-    write_file(P("zero"), hdr, sizeof hdr);
+    fx_write_file(P("zero"), hdr, sizeof hdr);
     expect_idx_error(P("zero"), P("lab"), NN_ERR_FORMAT, P("zero"));
     /* (c) 3 images of 30000x30000 (2.7 GB) in a 24-byte gzip: the reader
      * grows with the data, so this fails as truncated, quickly and without
@@ -427,7 +419,7 @@ static nn_error expect_cifar_error(const char *const *paths, int n, int code, co
 Test(datasets, cifar_round_trip_concatenated)
 {
     uint8_t *a = cifar_records(0, 2), *b = cifar_records(2, 9);
-    write_file(P("a.bin"), a, 2 * CREC);
+    fx_write_file(P("a.bin"), a, 2 * CREC);
     write_gz(P("b.bin"), b, 9 * CREC); /* gzip works too */
     free(a);
     free(b);
@@ -454,8 +446,8 @@ Test(datasets, cifar_round_trip_concatenated)
 Test(datasets, cifar_truncated_record)
 {
     uint8_t *a = cifar_records(0, 2);
-    write_file(P("ok.bin"), a, 2 * CREC);
-    write_file(P("short.bin"), a, 2 * CREC - 5);
+    fx_write_file(P("ok.bin"), a, 2 * CREC);
+    fx_write_file(P("short.bin"), a, 2 * CREC - 5);
     free(a);
     const char *paths[] = {P("ok.bin"), P("short.bin")};
     nn_error err = expect_cifar_error(paths, 2, NN_ERR_FORMAT, P("short.bin"));
@@ -467,7 +459,7 @@ Test(datasets, cifar_label_out_of_range)
 {
     uint8_t *a = cifar_records(0, 3);
     a[CREC] = 10; /* record 1 */
-    write_file(P("bad.bin"), a, 3 * CREC);
+    fx_write_file(P("bad.bin"), a, 3 * CREC);
     free(a);
     const char *paths[] = {P("bad.bin")};
     nn_error err = expect_cifar_error(paths, 1, NN_ERR_FORMAT, P("bad.bin"));
@@ -477,8 +469,8 @@ Test(datasets, cifar_label_out_of_range)
 Test(datasets, cifar_missing_and_empty)
 {
     uint8_t *a = cifar_records(0, 1);
-    write_file(P("ok.bin"), a, CREC);
-    write_file(P("empty.bin"), a, 0);
+    fx_write_file(P("ok.bin"), a, CREC);
+    fx_write_file(P("empty.bin"), a, 0);
     free(a);
     const char *p1[] = {P("ok.bin"), P("gone.bin")};
     expect_cifar_error(p1, 2, NN_ERR_IO, P("gone.bin"));
@@ -538,7 +530,7 @@ Test(datasets, png_gray_folder_sorted)
     gray_png("set/b/2.png", 3);
     gray_png("set/b/10.png", 2);
     gray_png("set/a/x.png", 1);
-    write_file(P("set/a/.DS_Store"), "junk", 4);
+    fx_write_file(P("set/a/.DS_Store"), "junk", 4);
     ds_dataset d;
     nn_error err = {{0}};
     cr_assert_eq(ds_load_png_dir(&d, P("set"), &err), NN_OK, "%s", err.msg);
@@ -664,7 +656,7 @@ Test(datasets, png_non_png_file)
 {
     mkdirs("set/a");
     gray_png("set/a/1.png", 1);
-    write_file(P("set/a/notes.txt"), "hello, world", 12);
+    fx_write_file(P("set/a/notes.txt"), "hello, world", 12);
     nn_error err = expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/notes.txt"));
     assert_msg_has(err, "neither a PNG nor a JPEG file");
 }
@@ -675,7 +667,7 @@ Test(datasets, png_corrupt_file)
     gray_png("set/a/1.png", 1);
     size_t n;
     uint8_t *b = read_file(P("set/a/1.png"), &n);
-    write_file(P("set/a/2.png"), b, n - 20); /* cut inside IDAT/IEND */
+    fx_write_file(P("set/a/2.png"), b, n - 20); /* cut inside IDAT/IEND */
     free(b);
     expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/2.png"));
 }
@@ -688,7 +680,7 @@ Test(datasets, png_empty_folders_and_stray_files)
     expect_png_error(P("noimg"), NN_ERR_FORMAT, P("noimg/a"));
     mkdirs("stray/a");
     gray_png("stray/a/1.png", 1);
-    write_file(P("stray/README"), "x", 1);
+    fx_write_file(P("stray/README"), "x", 1);
     expect_png_error(P("stray"), NN_ERR_FORMAT, P("stray/README"));
     expect_png_error(P("missing"), NN_ERR_IO, P("missing"));
 }
@@ -719,7 +711,7 @@ Test(datasets, named_cifar10_and_png)
 {
     mkdirs("c10");
     uint8_t *r = cifar_records(0, 4);
-    write_file(P("c10/test_batch.bin"), r, 4 * CREC);
+    fx_write_file(P("c10/test_batch.bin"), r, 4 * CREC);
     free(r);
     ds_dataset d;
     nn_error err = {{0}};

@@ -53,14 +53,6 @@ static uint8_t *read_all(const char *path, size_t *len)
     return d;
 }
 
-static void write_all(const char *path, const uint8_t *d, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(d, 1, len, f), len);
-    cr_assert_eq(fclose(f), 0);
-}
-
 static void expect_save_refused(const nn_model *m, const nn_optim *o, const char *needle)
 {
     char dir[64], path[128];
@@ -156,7 +148,7 @@ Test(nonfinite_ckpt, extremes_load_bit_exact_and_bad_moments_do_not)
         uint8_t *d = malloc(len);
         memcpy(d, good, len);
         size_t off = cp_patch(d, len, "OPTM", cases[c].at, &cases[c].v, 4);
-        write_all(path, d, len);
+        fx_write_file(path, d, len);
         free(d);
         cr_assert_eq(nn_checkpoint_load(&ck, path, &err), NN_ERR_FORMAT, "case %zu", c);
         char want[256];
