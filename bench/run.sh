@@ -231,7 +231,8 @@ if part train; then
     time_cmd=()
     # peak RSS (KiB), wall, user and system seconds of the whole iotcnn process
     [ -x /usr/bin/time ] && time_cmd=(/usr/bin/time -f '%M %e %U %S' -o "$tmp/iotcnn.time")
-    if iotcnn_ready iotcnn "$CONFIG" "$CONFIG not found: the reference configuration is needed"; then
+    if iotcnn_ready iotcnn "$CONFIG" \
+            "$CONFIG not found: the reference configuration is needed"; then
         say "   ${iot_cmd[*]}"
         timeout 300 "${time_cmd[@]}" "${iot_cmd[@]}" >"$tmp/iotcnn.out" 2>"$tmp/iotcnn.err"
         rc=$?

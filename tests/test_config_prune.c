@@ -148,7 +148,8 @@ static const cfgt_error_case bad_prune[] = {
     {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 1,"
      " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 2}"), "prune.schedule", "not a mix"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 5},"
-     " \"finetune\": {\"epochs\": 4}"), "prune.schedule.end_epoch", "at most prune.finetune.epochs"},
+     " \"finetune\": {\"epochs\": 4}"),
+     "prune.schedule.end_epoch", "at most prune.finetune.epochs"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 3,"
      " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 4}"),
      "prune.schedule.begin_epoch", "at most end_epoch"},
