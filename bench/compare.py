@@ -33,27 +33,8 @@ import deploy_compare  # bench/deploy_compare.py, beside this file
 import refnet  # bench/refnet.py, beside this file
 
 
-def last_json(path, name, errors):
-    """The last line of a file parsed as a JSON object, or None (and a
-    message in errors)."""
-    try:
-        with open(path) as f:
-            lines = [l for l in f.read().splitlines() if l.strip()]
-    except OSError as e:
-        errors.append(f"{name}: no output ({e.strerror})")
-        return None
-    if not lines:
-        errors.append(f"{name}: printed nothing")
-        return None
-    try:
-        obj = json.loads(lines[-1])
-    except ValueError:
-        errors.append(f"{name}: last stdout line is not JSON: {lines[-1][:120]!r}")
-        return None
-    if not isinstance(obj, dict):
-        errors.append(f"{name}: last stdout line is JSON but not an object")
-        return None
-    return obj
+# One reader of the parts' JSON lines for both halves of the summary.
+last_json = deploy_compare.last_json
 
 
 def number(obj, key, name, errors):

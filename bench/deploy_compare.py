@@ -24,7 +24,8 @@ TARGET_PRUNED = 1.3
 
 
 def last_json(path, name, errors):
-    """The last line of a file as a JSON object, or None (and a message)."""
+    """The last line of a file parsed as a JSON object, or None (and a
+    message in errors). bench/compare.py uses it too."""
     try:
         with open(path) as f:
             lines = [l for l in f.read().splitlines() if l.strip()]
@@ -39,7 +40,10 @@ def last_json(path, name, errors):
     except ValueError:
         errors.append(f"{name}: last stdout line is not JSON: {lines[-1][:120]!r}")
         return None
-    return obj if isinstance(obj, dict) else None
+    if not isinstance(obj, dict):
+        errors.append(f"{name}: last stdout line is JSON but not an object")
+        return None
+    return obj
 
 
 def _ratio(a, b):

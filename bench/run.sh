@@ -176,6 +176,22 @@ have_mnist() {  # $1 = folder; plain or .gz IDX files
     done
 }
 
+# iotcnn_ready STAGE CONFIG MISSING: 0 when bin/iotcnn, CONFIG and the MNIST
+# files in data/mnist are all there; else records STAGE as failed (MISSING
+# is the message for an absent CONFIG) and returns 1.
+iotcnn_ready() {
+    if [ ! -x "$BIN/iotcnn" ]; then
+        fail "$1" "$BIN/iotcnn not found (make all builds it; set BIN when it lives elsewhere)"
+    elif [ ! -f "$2" ]; then
+        fail "$1" "$3"
+    elif ! have_mnist data/mnist; then
+        fail "$1" "no MNIST in data/mnist (run datasets/fetch.sh mnist)"
+    else
+        return 0
+    fi
+    return 1
+}
+
 if ! have_mnist data/mnist; then
     if [ -x datasets/fetch.sh ]; then
         say "-- data/mnist is missing: datasets/fetch.sh mnist"
@@ -215,13 +231,8 @@ if part train; then
     time_cmd=()
     # peak RSS (KiB), wall, user and system seconds of the whole iotcnn process
     [ -x /usr/bin/time ] && time_cmd=(/usr/bin/time -f '%M %e %U %S' -o "$tmp/iotcnn.time")
-    if [ ! -x "$BIN/iotcnn" ]; then
-        fail iotcnn "$BIN/iotcnn not found (make all builds it; set BIN when it lives elsewhere)"
-    elif [ ! -f "$CONFIG" ]; then
-        fail iotcnn "$CONFIG not found: the reference configuration is needed"
-    elif ! have_mnist data/mnist; then
-        fail iotcnn "no MNIST in data/mnist (run datasets/fetch.sh mnist)"
-    else
+    if iotcnn_ready iotcnn "$CONFIG" \
+            "$CONFIG not found: the reference configuration is needed"; then
         say "   ${iot_cmd[*]}"
         timeout 300 "${time_cmd[@]}" "${iot_cmd[@]}" >"$tmp/iotcnn.out" 2>"$tmp/iotcnn.err"
         rc=$?
@@ -261,12 +272,8 @@ models=()   # LABEL=FILE for deploy_bench
 dep_loadavg=
 if part deploy; then
     say "-- 4. deployment models: $DEP_CONFIG, 1 epoch on $DEP_LIMIT images; pruned with $DEP_PRUNE_CONFIG; quantized"
-    if [ ! -x "$BIN/iotcnn" ]; then
-        fail deploy_models "$BIN/iotcnn not found (make all builds it; set BIN when it lives elsewhere)"
-    elif [ ! -f "$DEP_CONFIG" ]; then
-        fail deploy_models "$DEP_CONFIG not found"
-    elif ! have_mnist data/mnist; then
-        fail deploy_models "no MNIST in data/mnist (run datasets/fetch.sh mnist)"
+    if ! iotcnn_ready deploy_models "$DEP_CONFIG" "$DEP_CONFIG not found"; then
+        :   # recorded
     elif run_step deploy_train 150 "$tmp/dep_train.out" -- "$BIN/iotcnn" train -c "$DEP_CONFIG" \
             --epochs 1 --limit "$DEP_LIMIT" --threads 2 --json -o "$tmp/mnist.ckpt"; then
         models+=("full=$tmp/mnist.ckpt")

@@ -51,15 +51,12 @@ int cmd_prune(int argc, char **argv)
         cli_usage_error("prune", "-c CONFIG, -m MODEL and -o OUTPUT are required");
     double t0 = cli_now();
     progress prog;
-    progress_init(&prog, "prune");
-    pl_progress rep = progress_reporter(&prog);
+    pl_progress rep = progress_start(&prog, "prune");
     pl_prune_opts po = {o.config, o.model, o.output, o.epochs, o.limit, o.threads};
     pl_prune_result r;
     nn_error err = {{0}};
     nn_status st = pl_prune(&po, &rep, &r, &err);
-    progress_clear(&prog);
-    if (st != NN_OK)
-        cli_fail("prune", st, &err);
+    progress_done(&prog, st, &err);
     prune_summary sum = {o.model,        o.output,  &r.prune, r.epochs,       o.threads,
                          r.mask_updates, &r.before, &r.after, r.report,       cli_now() - t0,
                          r.out_bytes};

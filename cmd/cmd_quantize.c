@@ -110,14 +110,12 @@ int cmd_quantize(int argc, char **argv)
         cli_usage_error("quantize", "a model (-m) and an output file (-o) are required");
     double t0 = cli_now();
     progress prog;
-    progress_init(&prog, "quantize");
-    pl_progress rep = progress_reporter(&prog);
+    pl_progress rep = progress_start(&prog, "quantize");
     pl_quantize_opts po = {o.model, o.output, o.config, o.eval, o.limit, o.threads};
     pl_quantize_result r;
     nn_error err = {{0}};
     nn_status st = pl_quantize(&po, &rep, &r, &err);
-    if (st != NN_OK)
-        cli_fail("quantize", st, &err);
+    progress_done(&prog, st, &err);
     double secs = cli_now() - t0;
     if (o.json)
         print_json(&o, &r, &r.totals, secs);

@@ -114,16 +114,13 @@ int cmd_train(int argc, char **argv)
         cli_usage_error("train", "a config is required (-c CONFIG), or --resume MODEL");
     double t0 = cli_now();
     progress prog;
-    progress_init(&prog, "train");
-    pl_progress rep = progress_reporter(&prog);
+    pl_progress rep = progress_start(&prog, "train");
     pl_train_opts po = {o.config, o.output, o.resume, o.epochs, o.limit, o.threads, o.stop_after,
                         o.seed};
     pl_train_result r;
     nn_error err = {{0}};
     nn_status st = pl_train(&po, &rep, &r, &err);
-    progress_clear(&prog);
-    if (st != NN_OK)
-        cli_fail("train", st, &err);
+    progress_done(&prog, st, &err);
     double seconds = cli_now() - t0;
     draw_curves(&r);
     const nn_eval_result *t = &r.test;

@@ -84,3 +84,16 @@ static void on_event(void *user, const pl_event *ev)
 }
 
 pl_progress progress_reporter(progress *p) { return (pl_progress){on_event, p}; }
+
+pl_progress progress_start(progress *p, const char *cmd)
+{
+    progress_init(p, cmd);
+    return progress_reporter(p);
+}
+
+void progress_done(progress *p, nn_status st, const nn_error *err)
+{
+    progress_clear(p);
+    if (st != NN_OK)
+        cli_fail(p->cmd, st, err);
+}

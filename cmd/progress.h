@@ -20,5 +20,11 @@ void progress_batch(progress *p, const nn_progress *np);
 void progress_epoch(progress *p, const nn_epoch_report *r);
 /* Clears a bar left on screen (before printing anything else). */
 void progress_clear(progress *p);
+/* progress_init, then the reporter printing through p: what a command
+ * hands its pipeline. */
+pl_progress progress_start(progress *p, const char *cmd);
+/* After the pipeline returned st: clears the bar; on failure reports err
+ * and exits (cli_fail). */
+void progress_done(progress *p, nn_status st, const nn_error *err);
 
 #endif

@@ -64,6 +64,22 @@ static int grow(ds_dataset *d, size_t n, const char *path, nn_error *err)
     return NN_OK;
 }
 
+/* len bytes of records from path, to go after the `at` images d holds:
+ * checks the length and the total count, grows d, and says how many
+ * records in *count. */
+static int make_room(ds_dataset *d, size_t at, uint64_t len, size_t *count, const char *path,
+                     nn_error *err)
+{
+    int rc = check_length(path, len, err);
+    if (rc != NN_OK)
+        return rc;
+    *count = (size_t)(len / CIFAR_RECORD);
+    if (*count > (size_t)INT_MAX - at)
+        return nn_errorf(err, NN_ERR_FORMAT, "%s: too many records (%zu) in total", path,
+                         *count + at);
+    return grow(d, at + *count, path, err);
+}
+
 /* Appends every record of one batch file to d. */
 static int load_one(ds_dataset *d, const char *path, nn_error *err)
 {
@@ -75,16 +91,7 @@ static int load_one(ds_dataset *d, const char *path, nn_error *err)
     size_t at = (size_t)d->n, count;
     if (!r.is_gz) {
         /* Size known: validate it, then stream records in chunks. */
-        rc = check_length(path, r.size, err);
-        if (rc != NN_OK)
-            goto done;
-        count = (size_t)(r.size / CIFAR_RECORD);
-        if (count > (size_t)INT_MAX - at) {
-            rc = nn_errorf(err, NN_ERR_FORMAT, "%s: too many records (%zu) in total", path,
-                           count + at);
-            goto done;
-        }
-        rc = grow(d, at + count, path, err);
+        rc = make_room(d, at, r.size, &count, path, err);
         if (rc != NN_OK)
             goto done;
         size_t chunk = count < CIFAR_CHUNK ? count : CIFAR_CHUNK;
@@ -109,16 +116,7 @@ static int load_one(ds_dataset *d, const char *path, nn_error *err)
         rc = ds_reader_read_rest(&r, &buf, &len, err);
         if (rc != NN_OK)
             goto done;
-        rc = check_length(path, len, err);
-        if (rc != NN_OK)
-            goto done;
-        count = len / CIFAR_RECORD;
-        if (count > (size_t)INT_MAX - at) {
-            rc = nn_errorf(err, NN_ERR_FORMAT, "%s: too many records (%zu) in total", path,
-                           count + at);
-            goto done;
-        }
-        rc = grow(d, at + count, path, err);
+        rc = make_room(d, at, len, &count, path, err);
         if (rc != NN_OK)
             goto done;
         rc = take_records(d->images, d->labels, at, buf, count, 0, path, err);

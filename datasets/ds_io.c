@@ -138,6 +138,40 @@ int ds_reader_expect(ds_reader *r, void *buf, size_t n, const char *what, nn_err
     return NN_OK;
 }
 
+/* Grows *buf to ncap bytes (*cap); on failure frees it, the message naming
+ * `what` when given. */
+static int grow_buf(uint8_t **buf, size_t *cap, size_t ncap, const ds_reader *r, const char *what,
+                    nn_error *err)
+{
+    uint8_t *nb = realloc(*buf, ncap);
+    if (!nb) {
+        free(*buf);
+        *buf = NULL;
+        if (what)
+            return nn_errorf(err, NN_ERR_NOMEM, "%s: cannot allocate %zu bytes for %s", r->path,
+                             ncap, what);
+        return nn_errorf(err, NN_ERR_NOMEM, "%s: cannot allocate %zu bytes", r->path, ncap);
+    }
+    *buf = nb;
+    *cap = ncap;
+    return NN_OK;
+}
+
+/* Reads what comes into (*buf)[*have, cap), adding it to *have; on failure
+ * frees *buf. */
+static int fill_buf(ds_reader *r, uint8_t **buf, size_t *have, size_t cap, nn_error *err)
+{
+    size_t got = 0;
+    int rc = ds_reader_read(r, *buf + *have, cap - *have, &got, err);
+    if (rc != NN_OK) {
+        free(*buf);
+        *buf = NULL;
+        return rc;
+    }
+    *have += got;
+    return NN_OK;
+}
+
 int ds_reader_expect_alloc(ds_reader *r, uint8_t **out, size_t n, const char *what,
                            nn_error *err)
 {
@@ -172,23 +206,13 @@ int ds_reader_expect_alloc(ds_reader *r, uint8_t **out, size_t n, const char *wh
                          what);
     while (have < n) {
         if (have == cap) {
-            size_t ncap = cap * 2 < n ? cap * 2 : n;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                return nn_errorf(err, NN_ERR_NOMEM, "%s: cannot allocate %zu bytes for %s",
-                                 r->path, ncap, what);
-            }
-            buf = nb;
-            cap = ncap;
+            int rc = grow_buf(&buf, &cap, cap * 2 < n ? cap * 2 : n, r, what, err);
+            if (rc != NN_OK)
+                return rc;
         }
-        size_t got = 0;
-        int rc = ds_reader_read(r, buf + have, cap - have, &got, err);
-        if (rc != NN_OK) {
-            free(buf);
+        int rc = fill_buf(r, &buf, &have, cap, err);
+        if (rc != NN_OK)
             return rc;
-        }
-        have += got;
         if (have < cap) {
             free(buf);
             return truncated(r, start, n, what, err);
@@ -227,22 +251,13 @@ int ds_reader_read_rest(ds_reader *r, uint8_t **out, size_t *len, nn_error *err)
             size_t ncap = cap * 2;
             if ((uint64_t)ncap > DS_MAX_FILE_BYTES)
                 ncap = (size_t)DS_MAX_FILE_BYTES;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                return nn_errorf(err, NN_ERR_NOMEM, "%s: cannot allocate %zu bytes", r->path,
-                                 ncap);
-            }
-            buf = nb;
-            cap = ncap;
+            int rc = grow_buf(&buf, &cap, ncap, r, NULL, err);
+            if (rc != NN_OK)
+                return rc;
         }
-        size_t got = 0;
-        int rc = ds_reader_read(r, buf + have, cap - have, &got, err);
-        if (rc != NN_OK) {
-            free(buf);
+        int rc = fill_buf(r, &buf, &have, cap, err);
+        if (rc != NN_OK)
             return rc;
-        }
-        have += got;
         if (have < cap)
             break;
     }

@@ -75,8 +75,8 @@ m cli-threads-ignored pipeline/pl_fit.c \
   '.threads = spec->threads,' \
   '.threads = 1,'
 m cli-limit-ignored pipeline/pl_fit.c \
-  '    ds_limit(train, cfg->data.limit);' \
-  '    ;'
+  'st = ds_limit_split(train, val, cfg->data.limit,' \
+  'st = ds_limit_split(train, val, 0,'
 m cli-epochs-ignored pipeline/pl_train.c \
   '        j->cfg.train.epochs = o->epochs;' \
   '        (void)0;'

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,13 @@
 #include "config/cfg.h"
 #include "format/ckpt.h"
 #include "fixtures.h"
+
+/* A config text on ch_data_dir's data (MNIST-format files in data/): the
+ * model's layers (the body of a JSON list) and the blocks after it, e.g.
+ * CH_CONFIG("{\"type\": \"flatten\"}, ...", "\"train\": {\"lr\": 0.1}"). */
+#define CH_CONFIG(layers, blocks)                                                                  \
+    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"}, \"model\": {\"layers\": [" layers  \
+    "]}, " blocks "}"
 
 typedef struct {
     int status;
@@ -43,12 +51,11 @@ static inline char *ch_slurp(const char *path, size_t *len_out)
     return buf;
 }
 
+
+/* The old name of fx_write_file, still used by test_tmp.c. */
 static inline void ch_spit(const char *path, const void *data, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
+    fx_write_file(path, data, len);
 }
 
 /* Runs "BIN ARGS" in dir. */
@@ -121,11 +128,46 @@ static inline size_t ch_file_size(const char *dir, const char *name)
     return (size_t)st.st_size;
 }
 
+/* Whether dir/name exists (a link counts, whatever it points to). */
+static inline int ch_exists(const char *dir, const char *name)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* How many entries of dir have `part` in their name (".tmp": what a
+ * failed or finished run must not leave behind). */
+static inline int ch_count_named(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strstr(e->d_name, part) != NULL;
+    closedir(d);
+    return n;
+}
+
+/* 1 when dir/a and dir/b both exist and hold the same bytes. */
+static inline int ch_same_files(const char *dir, const char *a, const char *b)
+{
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    size_t la = 0, lb = 0;
+    char *ca = ch_slurp(pa, &la), *cb = ch_slurp(pb, &lb);
+    int same = ca && cb && la == lb && memcmp(ca, cb, la) == 0;
+    free(ca), free(cb);
+    return same;
+}
+
 static inline void ch_write_text(const char *dir, const char *name, const char *text)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ch_spit(path, text, strlen(text));
+    fx_write_file(path, text, strlen(text));
 }
 
 /* A new temp dir (its path in dir) holding data/: 600 train and 200 test
@@ -186,5 +228,83 @@ static inline cJSON *ch_run_json(const char *dir, const char *args)
     ch_free(&r);
     return j;
 }
+
+/* Runs "iotcnn ARGS" in dir and asserts exit 0: a step the rest of the
+ * test builds on. */
+static inline void ch_run_ok(const char *dir, const char *args)
+{
+    ch_result r = ch_run(dir, args);
+    cr_assert_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    ch_free(&r);
+}
+
+/* Runs "iotcnn ARGS" in dir; expects exit status `status` and each of the
+ * NULL-ended fragments in stderr. Use through ch_expect_exit. */
+static inline void ch_expect_exit_(const char *dir, const char *args, int status,
+                                   const char *const *err_has)
+{
+    ch_result r = ch_run(dir, args);
+    cr_expect_eq(r.status, status, "iotcnn %s: exit %d, want %d: %s", args, r.status, status,
+                 r.err);
+    for (; *err_has; err_has++)
+        cr_expect_not_null(strstr(r.err, *err_has), "iotcnn %s: stderr lacks \"%s\": %s", args,
+                           *err_has, r.err);
+    ch_free(&r);
+}
+
+/* ch_expect_exit(dir, "info -m x", 1, "x", "offset"): the exit status and
+ * what stderr must hold (NULL for nothing). */
+#define ch_expect_exit(dir, args, status, ...) \
+    ch_expect_exit_((dir), (args), (status), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Runs "iotcnn ARGS" in dir; expects exit 0 and each of the NULL-ended
+ * fragments in stdout. Use through ch_expect_out. */
+static inline void ch_expect_out_(const char *dir, const char *args, const char *const *out_has)
+{
+    ch_result r = ch_run(dir, args);
+    cr_expect_eq(r.status, 0, "iotcnn %s: exit %d: %s", args, r.status, r.err);
+    for (; *out_has; out_has++)
+        cr_expect_not_null(strstr(r.out, *out_has), "iotcnn %s: stdout lacks \"%s\": %s", args,
+                           *out_has, r.out);
+    ch_free(&r);
+}
+
+#define ch_expect_out(dir, args, ...) \
+    ch_expect_out_((dir), (args), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Runs "iotcnn ARGS" in dir, asserts exit 0, returns the number at key of
+ * the JSON last line. */
+static inline double ch_run_num(const char *dir, const char *args, const char *key)
+{
+    cJSON *j = ch_run_json(dir, args);
+    double v = ch_num(j, key);
+    cJSON_Delete(j);
+    return v;
+}
+
+/* The string at key of j (asserted present and a string). */
+static inline const char *ch_str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert(cJSON_IsString(v), "JSON key %s missing or not a string", key);
+    return v->valuestring;
+}
+
+/* A number a JSON report must hold at `key`. */
+typedef struct {
+    const char *key;
+    double want;
+} ch_field;
+
+/* Expects each field of the list (ended by a NULL key) in j, exactly. */
+static inline void ch_expect_nums_(const cJSON *j, const ch_field *f)
+{
+    for (; f->key; f++)
+        cr_expect_eq(ch_num(j, f->key), f->want, "%s = %.17g, want %.17g", f->key,
+                     ch_num(j, f->key), f->want);
+}
+
+/* ch_expect_nums(j, {"macs", 53280}, {"parameters", 2698}) */
+#define ch_expect_nums(j, ...) ch_expect_nums_((j), (const ch_field[]){__VA_ARGS__, {NULL, 0}})
 
 #endif

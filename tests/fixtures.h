@@ -76,6 +76,15 @@ static inline void fx_write_idx_pair(const char *dir, const char *prefix, int n,
     free(images), free(labels);
 }
 
+/* Writes len bytes of data as the file path (asserting every step). */
+static inline void fx_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
 /* A fresh temporary directory (removed by fx_rmtree). */
 static inline void fx_tmpdir(char *out, size_t size)
 {

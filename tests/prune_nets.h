@@ -17,6 +17,15 @@ static inline void pn_build(nn_model *m, const nn_model_spec *s)
     cr_assert_eq(nn_model_build(m, s, &err), NN_OK, "%s", err.msg);
 }
 
+/* m: the network spec_fn describes (pn_plain_spec, pn_residual_spec),
+ * built. */
+static inline void pn_net(nn_model *m, void (*spec_fn)(nn_model_spec *))
+{
+    nn_model_spec s;
+    spec_fn(&s);
+    pn_build(m, &s);
+}
+
 /* He weights, then every parameter (biases, gamma, beta included) moved by
  * a little noise and the batch-norm running statistics randomized, so that
  * every parameter and statistic matters in a forward pass. */

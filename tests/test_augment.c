@@ -235,24 +235,25 @@ static void crop_run(uint8_t *out, const uint8_t *in, int reflect, int ox, int o
 Test(augment, crop_reflect_and_fill_golden)
 {
     const uint8_t in[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    uint8_t out[16];
-    /* offset (0, 0) = shift by +2: padded rows -2,-1 reflect to rows 2, 1 */
-    const uint8_t reflect00[16] = {11, 10, 9, 10, 7, 6, 5, 6, 3, 2, 1, 2, 7, 6, 5, 6};
-    crop_run(out, in, 1, 0, 0);
-    cr_assert_arr_eq(out, reflect00, 16);
-    const uint8_t fill00[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 5, 6};
-    crop_run(out, in, 0, 0, 0);
-    cr_assert_arr_eq(out, fill00, 16);
-    /* offset (4, 1): columns x+2 (4 -> 2, 5 -> 1), rows y-1 (-1 -> 1) */
-    const uint8_t reflect41[16] = {7, 8, 7, 6, 3, 4, 3, 2, 7, 8, 7, 6, 11, 12, 11, 10};
-    crop_run(out, in, 1, 4, 1);
-    cr_assert_arr_eq(out, reflect41, 16);
-    const uint8_t fill41[16] = {0, 0, 0, 0, 3, 4, 0, 0, 7, 8, 0, 0, 11, 12, 0, 0};
-    crop_run(out, in, 0, 4, 1);
-    cr_assert_arr_eq(out, fill41, 16);
-    /* offset (2, 2): no shift */
-    crop_run(out, in, 0, 2, 2);
-    cr_assert_arr_eq(out, in, 16);
+    const struct {
+        int reflect, ox, oy;
+        uint8_t want[16];
+    } cases[] = {
+        /* offset (0, 0) = shift by +2: padded rows -2,-1 reflect to rows 2, 1 */
+        {1, 0, 0, {11, 10, 9, 10, 7, 6, 5, 6, 3, 2, 1, 2, 7, 6, 5, 6}},
+        {0, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 5, 6}},
+        /* offset (4, 1): columns x+2 (4 -> 2, 5 -> 1), rows y-1 (-1 -> 1) */
+        {1, 4, 1, {7, 8, 7, 6, 3, 4, 3, 2, 7, 8, 7, 6, 11, 12, 11, 10}},
+        {0, 4, 1, {0, 0, 0, 0, 3, 4, 0, 0, 7, 8, 0, 0, 11, 12, 0, 0}},
+        /* offset (2, 2): no shift */
+        {0, 2, 2, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t out[16];
+        crop_run(out, in, cases[i].reflect, cases[i].ox, cases[i].oy);
+        cr_assert_arr_eq(out, cases[i].want, 16, "reflect %d offset (%d, %d)", cases[i].reflect,
+                         cases[i].ox, cases[i].oy);
+    }
 }
 
 Test(augment, crop_reflect_pad_wider_than_image)
@@ -312,15 +313,8 @@ Test(augment, sweep_range_and_bounds)
     const int shapes[][3] = {{1, 1, 1}, {1, 1, 5}, {1, 5, 1}, {1, 28, 28}, {3, 32, 32}, {2, 3, 7}};
     const aug_config cfgs[] = {
         {.rotate_deg = 180, .shear_deg = 45, .zoom = 0.9f, .translate = 0.5f, .fill = 3},
-        {.rotate_deg = 180,
-         .shear_deg = 45,
-         .zoom = 0.9f,
-         .translate = 0.5f,
-         .fill = 3,
-         .hflip = 1,
-         .crop_pad = 4,
-         .crop_reflect = 1,
-         .cutout = 8},
+        {.rotate_deg = 180, .shear_deg = 45, .zoom = 0.9f, .translate = 0.5f, .fill = 3, .hflip = 1,
+         .crop_pad = 4, .crop_reflect = 1, .cutout = 8},
         {.zoom = 0.9f, .fill = 3, .hflip = 1, .crop_pad = 7, .crop_reflect = 0, .cutout = 40},
         {.rotate_deg = 30, .fill = 3, .crop_pad = 3, .crop_reflect = 1},
     };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg_helpers.h"
 #include "config/cfg.h"
 
 #define BASE                                                                                       \
@@ -15,23 +16,14 @@
 
 static cfg_config cfg;
 
-static void parse_ok(const char *json)
-{
-    nn_error e = {{0}};
-    cr_assert_eq(cfg_parse(&cfg, json, "q.json", &e), NN_OK, "%s", e.msg);
-}
+static void parse_ok(const char *json) { cfgt_parse_ok(&cfg, json, "q.json"); }
 
 static void expect_error(const char *json, const char *path, const char *also)
 {
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "q.json", &e);
-    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (%s) for %s", s, e.msg, json);
-    char want[200];
-    snprintf(want, sizeof want, "q.json: %s: ", path);
-    cr_assert(strncmp(e.msg, want, strlen(want)) == 0, "message \"%s\" does not start with \"%s\"",
-              e.msg, want);
-    if (also)
-        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    /* "<path>: ": the colon as part of the path, then the space */
+    char path_colon[200];
+    snprintf(path_colon, sizeof path_colon, "%s:", path);
+    cfgt_expect_error(&cfg, json, "q.json", path_colon, " ", also);
     cr_assert_eq(cfg.quantize.present, 0, "a failed parse left the block filled");
 }
 
@@ -76,45 +68,43 @@ Test(cfg_quantize, every_key)
     cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.1, 1e-12);
 }
 
+static const cfgt_error_case bad_quantize[] = {
+    {WITH_QUANTIZE("{\"methd\": \"mse\"}"), "quantize.methd", "unknown key"},
+    {WITH_QUANTIZE("{\"method\": \"kl\"}"), "quantize.method", "\"minmax\""},
+    {WITH_QUANTIZE("{\"method\": 1}"), "quantize.method", NULL},
+    {WITH_QUANTIZE("{\"percentile\": 99.9}"), "quantize.percentile", "only valid with"},
+    {WITH_QUANTIZE("{\"method\": \"percentile\", \"percentile\": 40}"),
+     "quantize.percentile", "(50, 100]"},
+    {WITH_QUANTIZE("{\"calibration_images\": 0}"), "quantize.calibration_images", "got 0"},
+    {WITH_QUANTIZE("{\"calibration_images\": 2.5}"), "quantize.calibration_images", NULL},
+    {WITH_QUANTIZE("{\"seed\": -1}"), "quantize.seed", NULL},
+    {WITH_QUANTIZE("{\"weight_bits\": 2}"), "quantize.weight_bits", "8 or 4"},
+    {WITH_QUANTIZE("{\"weight_bits\": \"8\"}"), "quantize.weight_bits", "\"auto\""},
+    {WITH_QUANTIZE("{\"max_accuracy_drop\": 1}"), "quantize.max_accuracy_drop", "only valid with"},
+    {WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": -1}"),
+     "quantize.max_accuracy_drop", "[0, 100]"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": \"auto\"}]}"),
+     "quantize.layers[0].weight_bits", "8 or 4,"},
+    {WITH_QUANTIZE("{\"method\": \"mse\", \"method\": \"mse\"}"), "quantize.method", "duplicate"},
+    {WITH_QUANTIZE("[]"), "quantize", "object"},
+    {WITH_QUANTIZE("{\"layers\": {}}"), "quantize.layers", "array"},
+    {WITH_QUANTIZE("{\"layers\": [3]}"), "quantize.layers[0]", "object"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"nope\", \"weight_bits\": 4}]}"),
+     "quantize.layers[0].layer", "no layer is named"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}"),
+     "quantize.layers[0].layer", "relu"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": 9, \"weight_bits\": 4}]}"),
+     "quantize.layers[0].layer", "[0, 3]"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\"}]}"), "quantize.layers[0]", "weight_bits"},
+    {WITH_QUANTIZE("{\"layers\": [{\"weight_bits\": 4}]}"), "quantize.layers[0].layer", "missing"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4, \"x\": 1}]}"),
+     "quantize.layers[0].x", "unknown key"},
+    {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4},"
+     " {\"layer\": 3, \"weight_bits\": 8}]}"), "quantize.layers[1].layer", "already"},
+};
+
 Test(cfg_quantize, errors_name_the_key)
 {
-    expect_error(WITH_QUANTIZE("{\"methd\": \"mse\"}"), "quantize.methd", "unknown key");
-    expect_error(WITH_QUANTIZE("{\"method\": \"kl\"}"), "quantize.method", "\"minmax\"");
-    expect_error(WITH_QUANTIZE("{\"method\": 1}"), "quantize.method", NULL);
-    expect_error(WITH_QUANTIZE("{\"percentile\": 99.9}"), "quantize.percentile", "only valid with");
-    expect_error(WITH_QUANTIZE("{\"method\": \"percentile\", \"percentile\": 40}"),
-                 "quantize.percentile", "(50, 100]");
-    expect_error(WITH_QUANTIZE("{\"calibration_images\": 0}"), "quantize.calibration_images",
-                 "got 0");
-    expect_error(WITH_QUANTIZE("{\"calibration_images\": 2.5}"), "quantize.calibration_images",
-                 NULL);
-    expect_error(WITH_QUANTIZE("{\"seed\": -1}"), "quantize.seed", NULL);
-    expect_error(WITH_QUANTIZE("{\"weight_bits\": 2}"), "quantize.weight_bits", "8 or 4");
-    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"8\"}"), "quantize.weight_bits", "\"auto\"");
-    expect_error(WITH_QUANTIZE("{\"max_accuracy_drop\": 1}"), "quantize.max_accuracy_drop",
-                 "only valid with");
-    expect_error(WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"max_accuracy_drop\": -1}"),
-                 "quantize.max_accuracy_drop", "[0, 100]");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": \"auto\"}]}"),
-                 "quantize.layers[0].weight_bits", "8 or 4,");
-    expect_error(WITH_QUANTIZE("{\"method\": \"mse\", \"method\": \"mse\"}"), "quantize.method",
-                 "duplicate");
-    expect_error(WITH_QUANTIZE("[]"), "quantize", "object");
-    expect_error(WITH_QUANTIZE("{\"layers\": {}}"), "quantize.layers", "array");
-    expect_error(WITH_QUANTIZE("{\"layers\": [3]}"), "quantize.layers[0]", "object");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"nope\", \"weight_bits\": 4}]}"),
-                 "quantize.layers[0].layer", "no layer is named");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}"),
-                 "quantize.layers[0].layer", "relu");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": 9, \"weight_bits\": 4}]}"),
-                 "quantize.layers[0].layer", "[0, 3]");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\"}]}"), "quantize.layers[0]",
-                 "weight_bits");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"weight_bits\": 4}]}"), "quantize.layers[0].layer",
-                 "missing");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4, \"x\": 1}]}"),
-                 "quantize.layers[0].x", "unknown key");
-    expect_error(WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4},"
-                               " {\"layer\": 3, \"weight_bits\": 8}]}"),
-                 "quantize.layers[1].layer", "already");
+    for (size_t i = 0; i < sizeof bad_quantize / sizeof bad_quantize[0]; i++)
+        expect_error(bad_quantize[i].json, bad_quantize[i].path, bad_quantize[i].also);
 }

@@ -60,7 +60,7 @@ static void write_labels(const char *pkg, const char *name, int first, int last,
                      strlen(text) > 1 ? ", " : "", label(b, i));
     snprintf(text + strlen(text), sizeof text - strlen(text), "%s]", extra);
     snprintf(path, sizeof path, "%s/%s", pkg, name);
-    ch_spit(path, text, strlen(text));
+    fx_write_file(path, text, strlen(text));
 }
 
 /* DIR/pkg: the whole package. */
@@ -231,8 +231,8 @@ Test(cifar_png2bin, wrong_sizes_and_bad_labels, .timeout = 60)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ch_write_text(pkg, cases[i].file, cases[i].text);
         expect_failure(dir, "pkg out", 1, cases[i].msg);
-        ch_spit(good_train, good, good_len);
-        ch_spit(test_path, good_test, good_test_len);
+        fx_write_file(good_train, good, good_len);
+        fx_write_file(test_path, good_test, good_test_len);
     }
     /* 9 training images; 10 labels, then 8 (the fifth PNG's 2 rows find
      * only 1 label left). */
@@ -244,7 +244,7 @@ Test(cifar_png2bin, wrong_sizes_and_bad_labels, .timeout = 60)
     expect_failure(dir, "pkg out", 1,
                    "cifar_png2bin: pkg/data_batch_5.png: 2 images but only 1 labels left for "
                    "it\n");
-    ch_spit(good_train, good, good_len);
+    fx_write_file(good_train, good, good_len);
     write_labels(pkg, "test_lables.json", 5, 5, ", 9");
     expect_failure(dir, "pkg out", 1,
                    "cifar_png2bin: pkg/test_lables.json: 4 labels but test_batch.png holds 3 "

@@ -40,36 +40,15 @@ Test(cli, help_and_version)
 {
     char dir[64];
     fx_tmpdir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "--help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "train"));
-    ch_free(&r);
-    r = ch_run(dir, "train --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--resume"));
-    ch_free(&r);
-    r = ch_run(dir, "eval --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--data"));
-    ch_free(&r);
-    r = ch_run(dir, "--version");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "iotcnn "));
+    ch_expect_out(dir, "--help", "train");
+    ch_expect_out(dir, "train --help", "--resume");
+    ch_expect_out(dir, "eval --help", "--data");
     char kernels[64]; /* the build names the kernels it picks on this CPU */
     snprintf(kernels, sizeof kernels, "int8 kernels on this CPU: %s\n", rt_isa_name(rt_isa_best()));
-    cr_assert_not_null(strstr(r.out, kernels), "%s", r.out);
-    ch_free(&r);
-    r = ch_run(dir, "frobnicate");
-    cr_assert_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "train --bogus");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "--bogus"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json --epochs zero");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "--epochs"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_out(dir, "--version", "iotcnn ", kernels);
+    ch_expect_exit(dir, "frobnicate", 2, NULL);
+    ch_expect_exit(dir, "train --bogus", 2, "--bogus");
+    ch_expect_exit(dir, "train -c cfg.json --epochs zero", 2, "--epochs");
     fx_rmtree(dir);
 }
 
@@ -85,7 +64,7 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_eq(ch_num(j, "epochs"), 3);
     cr_assert_gt(ch_num(j, "images_per_second"), 0);
     cr_assert_gt(ch_num(j, "seconds"), 0);
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "m.ckpt");
+    cr_assert_str_eq(ch_str(j, "model"), "m.ckpt");
     /* One progress line per epoch on a non-terminal stderr. */
     cr_assert_not_null(strstr(r.err, "epoch 3/3"), "%s", r.err);
     cJSON_Delete(j);
@@ -103,9 +82,7 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_not_null(strstr(metrics, "\"val_accuracy\""), "no validation metrics: %s", metrics);
     free(metrics);
 
-    r = ch_run(dir, "eval -m m.ckpt --json --threads 2");
-    cr_assert_eq(r.status, 0, "eval failed: %s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "eval -m m.ckpt --json --threads 2");
     cr_assert_float_eq(ch_num(j, "accuracy"), acc, 1e-9,
                        "eval disagrees with train's test accuracy");
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
@@ -137,34 +114,24 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
     cr_assert_eq(diag, (int)ch_num(j, "correct"));
     ch_num(j, "images_per_second"), ch_num(j, "seconds");
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* The same test images as a folder of PNGs, one sub-folder per class. */
     char pngdir[600];
     snprintf(pngdir, sizeof pngdir, "%s/png", dir);
     fx_write_png_dir(pngdir, 200, 12, 12, 2);
-    r = ch_run(dir, "eval -m m.ckpt --data png --json");
-    cr_assert_eq(r.status, 0, "eval --data DIR failed: %s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "eval -m m.ckpt --data png --json");
     cr_assert_float_eq(ch_num(j, "accuracy"), acc, 1e-9, "PNG folder and IDX disagree");
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* --test-flip: reported, and it changes the loss (mirrored digits are
      * different inputs); the config's default is no flip. */
-    r = ch_run(dir, "eval -m m.ckpt --json --test-flip");
-    cr_assert_eq(r.status, 0, "eval --test-flip failed: %s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "eval -m m.ckpt --json --test-flip");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "test_flip")));
     cr_assert(fabs(ch_num(j, "loss") - loss) > 1e-5 * loss, "the flip changed nothing");
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* --limit, and a human report without --json. */
-    r = ch_run(dir, "eval -m m.ckpt --limit 50 --batch 7");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.out, "/50)"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "eval -m m.ckpt --limit 50 --batch 7", "/50)");
     fx_rmtree(dir);
 }
 
@@ -172,26 +139,13 @@ Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "--resume"), "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
+    ch_expect_exit(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1", 0,
+                   "--resume");
     /* No -c: the stored config (with --limit recorded) drives the rest. */
-    r = ch_run(dir, "train --resume part.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    char a[600], b[600];
-    snprintf(a, sizeof a, "%s/full.ckpt", dir);
-    snprintf(b, sizeof b, "%s/part.ckpt", dir);
-    size_t la, lb;
-    char *ca = ch_slurp(a, &la), *cb = ch_slurp(b, &lb);
-    cr_assert(ca && cb);
-    cr_assert_eq(la, lb, "checkpoint sizes differ");
-    cr_assert_eq(memcmp(ca, cb, la), 0, "resumed checkpoint differs from the uninterrupted one");
-    free(ca), free(cb);
+    ch_run_ok(dir, "train --resume part.ckpt --threads 2");
+    cr_assert(ch_same_files(dir, "full.ckpt", "part.ckpt"),
+              "resumed checkpoint differs from the uninterrupted one");
     fx_rmtree(dir);
 }
 
@@ -200,52 +154,29 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     char dir[64];
     setup_dir(dir, sizeof dir);
     ch_write_text(dir, "bad.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}}");
-    ch_result r = ch_run(dir, "train -c bad.json");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "train.bogus"), "%s", r.err);
-    ch_free(&r);
+                  CH_CONFIG("{\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}"));
+    ch_expect_exit(dir, "train -c bad.json", 2, "train.bogus");
 
-    r = ch_run(dir, "train -c missing.json");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "missing.json"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c missing.json", 1, "missing.json");
 
     ch_write_text(dir, "nodata.json",
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"nowhere\"},"
                   " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
                   " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = ch_run(dir, "train -c nodata.json");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nowhere"), "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "fetch.sh"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c nodata.json", 1, "nowhere", "fetch.sh");
 
     /* A model whose last layer does not match the 10 classes. */
     ch_write_text(dir, "shape.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"dense\", \"units\": 7}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
-    r = ch_run(dir, "train -c shape.json");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "10 classes"), "%s", r.err);
-    ch_free(&r);
+                  CH_CONFIG("{\"type\": \"dense\", \"units\": 7}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.01}"));
+    ch_expect_exit(dir, "train -c shape.json", 2, "10 classes");
 
-    r = ch_run(dir, "eval -m nothere.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m nothere.ckpt", 1, "nothere.ckpt");
 
     /* Train one epoch, then corrupt the checkpoint in the middle. */
-    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64");
-    cr_assert_eq(r.status, 2, "a validation split larger than the data must be refused");
-    cr_assert_not_null(strstr(r.err, "data.validation"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 64", 2, "data.validation");
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --epochs 1 --limit 164");
     char path[600];
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     size_t len;
@@ -255,22 +186,14 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
     fwrite(bytes, 1, len, f);
     fclose(f);
     free(bytes);
-    r = ch_run(dir, "eval -m m.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "m.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m m.ckpt", 1, "m.ckpt");
 
     /* Divergence: exit 1, a clear message, and no checkpoint written. */
-    ch_write_text(
-        dir, "nan.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
-        " {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}}");
-    r = ch_run(dir, "train -c nan.json -o nan.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "non-finite"), "%s", r.err);
-    ch_free(&r);
+    ch_write_text(dir, "nan.json",
+                  CH_CONFIG("{\"type\": \"conv2d\", \"filters\": 4}, {\"type\": \"flatten\"},"
+                            " {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 1e30, \"batch_size\": 16}"));
+    ch_expect_exit(dir, "train -c nan.json -o nan.ckpt", 1, "non-finite");
     snprintf(path, sizeof path, "%s/nan.ckpt", dir);
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "a diverged run wrote a checkpoint");
@@ -281,24 +204,18 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
 {
     char dir[64];
     setup_dir(dir, sizeof dir);
-    ch_write_text(
-        dir, "aug.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
-        " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
-        " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1, \"cutout\": 3}}");
+    ch_write_text(dir, "aug.json",
+                  CH_CONFIG("{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
+                            " {\"type\": \"relu\"}, {\"type\": \"flatten\"},"
+                            " {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 2, \"lr\": 0.02, \"batch_size\": 16},"
+                            " \"augment\": {\"rotate\": 20, \"zoom\": 0.1, \"translate\": 0.1,"
+                            " \"cutout\": 3}"));
     /* The preview: a valid PNG, the same bytes for the same seed, other
      * bytes for another seed, and no temporary file left behind. */
-    ch_result r = ch_run(dir, "augment -c aug.json -o a.png --n 9");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json -o b.png --n 9");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "augment -c aug.json -o a.png --n 9");
+    ch_run_ok(dir, "augment -c aug.json -o b.png --n 9");
+    ch_run_ok(dir, "augment -c aug.json -o c.png --n 9 --seed 77");
     char pa[600], pb[600], pc[600];
     snprintf(pa, sizeof pa, "%s/a.png", dir);
     snprintf(pb, sizeof pb, "%s/b.png", dir);
@@ -312,27 +229,13 @@ Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
     free(a), free(b), free(c);
 
     /* The grid of a config without augmentation says so. */
-    r = ch_run(dir, "augment -c cfg.json -o d.png --n 4");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "no augment block"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "augment -c aug.json");
-    cr_assert_eq(r.status, 2);
-    ch_free(&r);
+    ch_expect_exit(dir, "augment -c cfg.json -o d.png --n 4", 0, "no augment block");
+    ch_expect_exit(dir, "augment -c aug.json", 2, NULL);
 
     /* Training with augmentation: runs, logs image-loading time, and is
      * reproducible. */
-    r = ch_run(dir, "train -c aug.json -o x.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "images "), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c aug.json -o y.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    snprintf(pa, sizeof pa, "%s/x.ckpt", dir);
-    snprintf(pb, sizeof pb, "%s/y.ckpt", dir);
-    a = ch_slurp(pa, &la), b = ch_slurp(pb, &lb);
-    cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "augmented runs differ");
-    free(a), free(b);
+    ch_expect_exit(dir, "train -c aug.json -o x.ckpt --threads 2 --json", 0, "images ");
+    ch_run_ok(dir, "train -c aug.json -o y.ckpt --threads 2");
+    cr_assert(ch_same_files(dir, "x.ckpt", "y.ckpt"), "augmented runs differ");
     fx_rmtree(dir);
 }

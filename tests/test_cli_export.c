@@ -31,22 +31,12 @@ static rtm *save_model(const char *dir)
     return t;
 }
 
-static int exists(const char *dir, const char *name)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 Test(cli_export, folder_json_and_a_host_build_of_the_example)
 {
     char dir[512];
     fx_tmpdir(dir, sizeof dir);
     rtm *t = save_model(dir);
-    ch_result r = ch_run(dir, "export -m m.iotc -o out --name net --target generic --json");
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, "export -m m.iotc -o out --name net --target generic --json");
     const double image = ch_num(j, "image_bytes"), arena = ch_num(j, "arena_bytes");
     cr_assert_gt(image, 0);
     cr_assert_gt(arena, 0);
@@ -62,7 +52,7 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
                            "rt_run.c", "rt_image.c", "rt_conv.c", "rt_dense.c", "rt_pool.c",
                            "README.md"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        cr_assert(exists(out, files[i]), "%s missing", files[i]);
+        cr_assert(ch_exists(out, files[i]), "%s missing", files[i]);
     char hpath[700];
     snprintf(hpath, sizeof hpath, "%s/net.h", out);
     char *h = ch_slurp(hpath, NULL);
@@ -72,7 +62,6 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
     cr_assert(strstr(h, "#define NET_CLASS_NAMES {\"0\", \"1\""), "net.h: class names");
     free(h);
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* the README's example, built from the folder alone by the host's cc */
     char cmd[4096];

@@ -45,27 +45,6 @@ static void setup(char *dir, size_t size)
     ch_write_text(dir, "absurd.json", text);
 }
 
-/* Entries of dir whose name contains ".tmp" (temporaries left behind). */
-static int litter(const char *dir)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "%s", dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += strstr(e->d_name, ".tmp") != NULL;
-    closedir(d);
-    return n;
-}
-
-static int exists(const char *dir, const char *name)
-{
-    char path[1300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat sb;
-    return lstat(path, &sb) == 0;
-}
-
 static void expect_in(const char *text, const char *what)
 {
     cr_expect_not_null(strstr(text, what), "expected \"%s\" in: %s", what, text);
@@ -77,15 +56,10 @@ Test(cli_fail, absurd_learning_rate_stops_before_any_checkpoint, .timeout = 60)
 {
     char dir[64];
     setup(dir, sizeof dir);
-    ch_result r = ch_run(dir, "train -c absurd.json -o m.ckpt --threads 2");
-    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    expect_in(r.err, "training diverged");
-    expect_in(r.err, "try a lower train.lr");
-    expect_in(r.err, "at epoch 1, batch ");
-    expect_in(r.err, "no checkpoint was written");
-    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
-    cr_expect_eq(litter(dir), 0);
-    ch_free(&r);
+    ch_expect_exit(dir, "train -c absurd.json -o m.ckpt --threads 2", 1, "training diverged",
+                   "try a lower train.lr", "at epoch 1, batch ", "no checkpoint was written");
+    cr_expect(!ch_exists(dir, "m.ckpt") && !ch_exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -96,33 +70,25 @@ Test(cli_fail, divergence_keeps_the_last_good_checkpoint, .timeout = 60)
 {
     char dir[64], path[600];
     setup(dir, sizeof dir);
-    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --stop-after 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c good.json -o m.ckpt --threads 2 --stop-after 1");
     snprintf(path, sizeof path, "%s/m.ckpt", dir);
     size_t good_len;
     char *good = ch_slurp(path, &good_len);
     cr_assert_not_null(good);
 
-    r = ch_run(dir, "train --resume m.ckpt -c absurd.json --threads 2");
-    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    expect_in(r.err, "training diverged");
-    expect_in(r.err, "at epoch 2, batch ");
-    expect_in(r.err, "the checkpoint of the last good epoch is kept");
-    ch_free(&r);
+    ch_expect_exit(dir, "train --resume m.ckpt -c absurd.json --threads 2", 1, "training diverged",
+                   "at epoch 2, batch ", "the checkpoint of the last good epoch is kept");
     expect_kept_checkpoint(path, good, good_len, 1);
     /* With a sane rate again, the resumed run ends with one metrics line
      * per epoch. */
-    r = ch_run(dir, "train --resume m.ckpt -c good.json --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train --resume m.ckpt -c good.json --threads 2");
     snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
     char *metrics = ch_slurp(path, NULL);
     cr_assert_not_null(metrics);
     cr_expect(strncmp(metrics, "{\"epoch\":1,", 11) == 0, "%s", metrics);
     const char *e2 = strstr(metrics, "\n{\"epoch\":2,"), *e3 = strstr(metrics, "\n{\"epoch\":3,");
     cr_expect(e2 && e3 && e2 < e3 && strchr(e3 + 1, '\n')[1] == '\0', "%s", metrics);
-    cr_expect_eq(litter(dir), 0);
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     free(good), free(metrics);
     fx_rmtree(dir);
 }
@@ -134,17 +100,12 @@ Test(cli_fail, prune_finetuning_divergence_writes_nothing, .timeout = 60)
     snprintf(text, sizeof text, net, "0.05",
              ", \"prune\": {\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 1e4}}");
     ch_write_text(dir, "prune.json", text);
-    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "prune -c prune.json -m m.ckpt -o p.ckpt --threads 2");
-    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    expect_in(r.err, "training diverged");
-    expect_in(r.err, "try a lower prune.finetune.lr");
-    expect_in(r.err, "fine-tuning stopped; p.ckpt was not written");
-    cr_expect(!exists(dir, "p.ckpt"), "a pruned model was written");
-    cr_expect_eq(litter(dir), 0);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
+    ch_expect_exit(dir, "prune -c prune.json -m m.ckpt -o p.ckpt --threads 2", 1,
+                   "training diverged", "try a lower prune.finetune.lr",
+                   "fine-tuning stopped; p.ckpt was not written");
+    cr_expect(!ch_exists(dir, "p.ckpt"), "a pruned model was written");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -158,14 +119,11 @@ Test(cli_fail, metrics_log_that_cannot_be_written, .timeout = 60)
     setup(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.metrics.jsonl", dir);
     cr_assert_eq(mkdir(path, 0755), 0);
-    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
-    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    expect_in(r.err, "m.metrics.jsonl");
-    expect_in(r.err, strerror(EISDIR));
+    ch_expect_exit(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1", 1,
+                   "m.metrics.jsonl", strerror(EISDIR));
     struct stat sb;
     cr_expect(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
-    cr_expect_eq(litter(dir), 0);
-    ch_free(&r);
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -200,9 +158,9 @@ Test(cli_fail, output_paths_that_cannot_be_written, .timeout = 60)
         cr_expect_null(strstr(r.err, "missing.ckpt"), "%s: read first: %s", cases[i].args, r.err);
         ch_free(&r);
     }
-    cr_expect(!exists(dir, "nodir") && !exists(dir, "m.ckpt"));
-    cr_expect_eq(litter(dir), 0);
-    cr_expect_eq(litter(adir), 0);
+    cr_expect(!ch_exists(dir, "nodir") && !ch_exists(dir, "m.ckpt"));
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
+    cr_expect_eq(ch_count_named(adir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -252,8 +210,8 @@ Test(cli_fail, unwritable_directory, .timeout = 60)
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_in(r.err, "ro/m.ckpt");
     expect_in(r.err, strerror(EACCES));
-    cr_expect_eq(litter(ro), 0);
-    cr_expect(!exists(ro, "m.ckpt") && !exists(ro, "m.metrics.jsonl"));
+    cr_expect_eq(ch_count_named(ro, ".tmp"), 0);
+    cr_expect(!ch_exists(ro, "m.ckpt") && !ch_exists(ro, "m.metrics.jsonl"));
     ch_free(&r);
     fx_rmtree(dir);
 }
@@ -270,14 +228,11 @@ Test(cli_fail, full_disk_leaves_no_partial_file, .timeout = 60)
     lim = (struct rlimit){8192, old.rlim_max};
     signal(SIGXFSZ, SIG_IGN);
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --epochs 1 --threads 2");
+    ch_expect_exit(dir, "train -c good.json -o m.ckpt --epochs 1 --threads 2", 1, "m.ckpt",
+                   strerror(EFBIG));
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
-    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    expect_in(r.err, "m.ckpt");
-    expect_in(r.err, strerror(EFBIG));
-    cr_expect(!exists(dir, "m.ckpt") && !exists(dir, "m.metrics.jsonl"), "output left");
-    cr_expect_eq(litter(dir), 0);
-    ch_free(&r);
+    cr_expect(!ch_exists(dir, "m.ckpt") && !ch_exists(dir, "m.metrics.jsonl"), "output left");
+    cr_expect_eq(ch_count_named(dir, ".tmp"), 0);
     fx_rmtree(dir);
 }
 
@@ -287,9 +242,7 @@ Test(cli_fail, standard_output_that_cannot_be_written, .timeout = 60)
 {
     char dir[64], cmd[1024], path[600];
     setup(dir, sizeof dir);
-    ch_result r = ch_run(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c good.json -o m.ckpt --threads 2 --epochs 1");
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' info -m m.ckpt --json >/dev/full 2>err", dir,
              getenv("IOTCNN_BIN"));
     int rc = system(cmd);

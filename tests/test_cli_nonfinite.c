@@ -37,9 +37,7 @@ static void setup(char *dir, size_t size)
 {
     ch_data_dir(dir, size);
     ch_write_text(dir, "cfg.json", config_text);
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 2");
 }
 
 static uint8_t *read_file(const char *dir, const char *name, size_t *len)
@@ -55,7 +53,7 @@ static void write_file(const char *dir, const char *name, const uint8_t *d, size
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ch_spit(path, d, len);
+    fx_write_file(path, d, len);
 }
 
 static int exists(const char *dir, const char *name)
@@ -171,9 +169,7 @@ Test(cli_nonfinite, checkpoint_with_a_3e38_weight_cannot_be_computed, .timeout =
                             "calibration image ",
                             "its weights (largest magnitude ", NULL};
     expect_all_commands(dir, "big.ckpt", 0, frags, qfrags);
-    ch_result r = ch_run(dir, "info -m big.ckpt --json");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "info -m big.ckpt --json");
     fx_rmtree(dir);
 }
 
@@ -183,9 +179,7 @@ Test(cli_nonfinite, iotc_bad_scales_and_multipliers_exit_1, .timeout = 240)
 {
     char dir[64];
     setup(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     size_t len;
     uint8_t *good = read_file(dir, "m.iotc", &len);
     char path[600];
@@ -273,15 +267,11 @@ Test(cli_nonfinite, quantize_exits_1_for_a_model_it_cannot_express, .timeout = 1
     char dir[64];
     ch_data_dir(dir, sizeof dir);
     ch_write_text(dir, "flat.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-                  " \"model\": {\"layers\": [{\"type\": \"flatten\"},"
-                  " {\"type\": \"batchnorm\", \"name\": \"bn\"},"
-                  " {\"type\": \"dense\", \"units\": 10}]},"
-                  " \"train\": {\"epochs\": 1, \"batch_size\": 32, \"lr\": 0.05},"
-                  " \"quantize\": {\"calibration_images\": 20}}");
-    ch_result r = ch_run(dir, "train -c flat.json -o flat.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"batchnorm\","
+                            " \"name\": \"bn\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"batch_size\": 32, \"lr\": 0.05},"
+                            " \"quantize\": {\"calibration_images\": 20}"));
+    ch_run_ok(dir, "train -c flat.json -o flat.ckpt --threads 2");
     const char *frags[] = {"flat.ckpt: layer 1 (batchnorm 'bn'): cannot quantize: batch norm after "
                            "flatten is not supported",
                            NULL};

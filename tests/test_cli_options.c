@@ -48,9 +48,7 @@ Test(cli_options, help_comes_from_the_table)
         cr_assert_geq(listed, 2, "%s lists its options: %s", commands[i], a.out);
         ch_free(&a), ch_free(&b);
     }
-    ch_result r = ch_run(dir, "help frobnicate");
-    cr_assert_eq(r.status, 2);
-    ch_free(&r);
+    ch_expect_exit(dir, "help frobnicate", 2, NULL);
     fx_rmtree(dir);
 }
 
@@ -63,28 +61,16 @@ Test(cli_options, did_you_mean_and_values_named)
     cr_assert(strstr(r.err, "unknown option '--limt' for 'eval'; did you mean '--limit'?"), "%s",
               r.err);
     ch_free(&r);
-    r = ch_run(dir, "quantize --thread=2");
-    cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "did you mean '--threads'?"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize --thread=2", 2, "did you mean '--threads'?");
     r = ch_run(dir, "info --frobnicate");
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown option '--frobnicate' for 'info'") &&
                   !strstr(r.err, "did you mean"),
               "%s", r.err);
     ch_free(&r);
-    r = ch_run(dir, "eval -m x.ckpt --limit");
-    cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "--limit needs a value"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m x.ckpt --batch=many");
-    cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "--batch: expected an integer"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "info stray");
-    cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "'stray'"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m x.ckpt --limit", 2, "--limit needs a value");
+    ch_expect_exit(dir, "eval -m x.ckpt --batch=many", 2, "--batch: expected an integer");
+    ch_expect_exit(dir, "info stray", 2, "'stray'");
     fx_rmtree(dir);
 }
 

@@ -231,9 +231,7 @@ Test(cli_plumbing, test_time_flip_changes_a_crafted_models_accuracy, .timeout = 
     cJSON_Delete(j);
 
     /* The int8 model records the flip and its evaluation applies it. */
-    ch_result r = ch_run(dir, "quantize -m flip.ckpt -o flip.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m flip.ckpt -o flip.iotc --threads 2");
     j = ch_run_json(dir, "eval -m flip.iotc --json");
     expect_halves_eval(j, 1, ".iotc, recorded flip");
     cJSON_Delete(j);
@@ -297,9 +295,7 @@ static void expect_metrics(const char *dir, const char *name, int epochs, int st
         cJSON *j = cJSON_Parse(line);
         cr_assert_not_null(j, "%s: %s", name, line);
         e++;
-        cr_expect_eq(ch_num(j, "epoch"), e);
-        cr_expect_eq(ch_num(j, "epochs"), epochs);
-        cr_expect_eq(ch_num(j, "step"), e * steps_per_epoch);
+        ch_expect_nums(j, {"epoch", e}, {"epochs", epochs}, {"step", e * steps_per_epoch});
         cJSON_Delete(j);
     }
     cr_expect_eq(e, epochs, "%s: %d lines", name, e);
@@ -337,13 +333,8 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     cJSON *a = ch_run_json(dir, args);
     /* 96 images, batch 16: 6 steps per epoch, 2 epochs (not the config's 3). */
     cr_expect_str_eq(str_of(a, "model"), "a.ckpt");
-    cr_expect_eq(ch_num(a, "train_images"), 96);
-    cr_expect_eq(ch_num(a, "epochs"), 2);
-    cr_expect_eq(ch_num(a, "epochs_run"), 2);
-    cr_expect_eq(ch_num(a, "seed"), 4);
-    cr_expect_eq(ch_num(a, "threads"), 2);
-    cr_expect_eq(ch_num(a, "parameters"), 1494);
-    cr_expect_eq(ch_num(a, "test_images"), 200);
+    ch_expect_nums(a, {"train_images", 96}, {"epochs", 2}, {"epochs_run", 2}, {"seed", 4},
+                   {"threads", 2}, {"parameters", 1494}, {"test_images", 200});
     cr_expect(cJSON_IsFalse(ch_obj(a, "test_flip")));
     expect_metrics(dir, "a.metrics.jsonl", 2, 6);
     snprintf(path, sizeof path, "%s/a.ckpt", dir);
@@ -385,9 +376,8 @@ Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeou
     cr_expect_eq(ch_num(e, "accuracy"), ch_num(a, "test_accuracy"));
     cr_expect_float_eq(ch_num(e, "loss"), ch_num(a, "test_loss"), 1e-12);
     cr_expect_str_eq(str_of(e, "engine"), "float");
-    cr_expect_eq(ch_num(e, "threads"), 2);
-    cr_expect_eq(ch_num(e, "batch"), 256);
-    cr_expect_eq(ch_num(e, "model_bytes"), (double)ch_file_size(dir, "a.ckpt"));
+    ch_expect_nums(e, {"threads", 2}, {"batch", 256},
+                   {"model_bytes", (double)ch_file_size(dir, "a.ckpt")});
     cJSON_Delete(c), cJSON_Delete(a);
 
     /* eval --limit and --batch: the first 50 images, any batch, the same

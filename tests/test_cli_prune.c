@@ -44,21 +44,16 @@ static void setup_dir(char *dir, size_t size)
     ch_write_text(dir, "struct.json",
                   HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                        " \"finetune\": {\"epochs\": 1, \"lr\": 0.01}}}");
-    ch_result r = ch_run(dir, "train -c plain.json -o m.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c plain.json -o m.ckpt --threads 2");
 }
 
 static double eval_accuracy(const char *dir, const char *model)
 {
     char args[256];
     snprintf(args, sizeof args, "eval -m %s --json --threads 2", model);
-    ch_result r = ch_run(dir, args);
-    cr_assert_eq(r.status, 0, "eval %s: %s", model, r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, args);
     double acc = ch_num(j, "accuracy");
     cJSON_Delete(j);
-    ch_free(&r);
     return acc;
 }
 
@@ -71,17 +66,6 @@ static size_t zeros_of(const nn_model *m, int node)
 }
 
 /* 1 when dir holds a file whose name contains `part`. */
-static int has_file(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int found = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        found |= strstr(e->d_name, part) != NULL;
-    closedir(d);
-    return found;
-}
-
 Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
 {
     char dir[64], path[600];
@@ -91,8 +75,8 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
     cr_assert_not_null(strstr(r.err, "epoch 2/2"), "no fine-tuning progress: %s", r.err);
     cJSON *j = ch_json(&r);
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "magnitude");
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "schedule")->valuestring, "gradual");
+    cr_assert_str_eq(ch_str(j, "method"), "magnitude");
+    cr_assert_str_eq(ch_str(j, "schedule"), "gradual");
     cr_assert_float_eq(ch_num(j, "accuracy_before"), acc0, 1e-9);
     cr_assert_eq(ch_num(j, "finetune_epochs"), 2);
     /* 500 training images, batch 16: 31 steps per epoch; updates at steps
@@ -133,21 +117,14 @@ Test(cli_prune, gradual_magnitude_pruning_with_fine_tuning, .timeout = 120)
     cr_assert(!ck.has_optim && !ck.has_train, "a pruned model is not a resumable training run");
     ckpt_free(&ck);
     cr_assert_float_eq(eval_accuracy(dir, "p.ckpt"), acc1, 1e-9);
-    cr_assert(!has_file(dir, ".tmp"), "a temporary file was left behind");
+    cr_assert(ch_count_named(dir, ".tmp") == 0, "a temporary file was left behind");
 
     /* The human report, one-shot (no fine-tuning) this time. */
-    r = ch_run(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0");
-    cr_assert_eq(r.status, 2, "gradual pruning without epochs must be refused: %s", r.err);
-    cr_assert_not_null(strstr(r.err, "--epochs 0"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c mag.json -m m.ckpt -o q.ckpt --epochs 0", 2, "--epochs 0");
     ch_write_text(dir, "once.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": \"global\"}}");
-    r = ch_run(dir, "prune -c once.json -m m.ckpt -o q.ckpt");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.out, "total"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "dense \"fc\""), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "test accuracy"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "prune -c once.json -m m.ckpt -o q.ckpt", "total", "dense \"fc\"",
+                  "test accuracy");
     fx_rmtree(dir);
 }
 
@@ -155,10 +132,8 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
-    cJSON *j = ch_json(&r);
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "structured");
+    cJSON *j = ch_run_json(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
+    cr_assert_str_eq(ch_str(j, "method"), "structured");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(j, "totals");
     double acc1 = ch_num(j, "accuracy_after");
     cr_assert_lt(ch_num(tot, "macs_after"), 0.6 * ch_num(tot, "macs_before"));
@@ -181,29 +156,18 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     cJSON_Delete(conf);
     ckpt_free(&ck);
     cJSON_Delete(j);
-    ch_free(&r);
     cr_assert_float_eq(eval_accuracy(dir, "s.ckpt"), acc1, 1e-9);
 
     /* Same config, same seed: the same bytes. */
-    r = ch_run(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    char p2[600];
-    snprintf(p2, sizeof p2, "%s/s2.ckpt", dir);
-    size_t la, lb;
-    char *a = ch_slurp(path, &la), *b = ch_slurp(p2, &lb);
-    cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "two identical prune runs differ");
-    free(a), free(b);
+    ch_run_ok(dir, "prune -c struct.json -m m.ckpt -o s2.ckpt --threads 2");
+    cr_assert(ch_same_files(dir, "s.ckpt", "s2.ckpt"), "two identical prune runs differ");
 
     /* A pruned model can be pruned again with the same config. */
-    r = ch_run(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "prune -c struct.json -m s.ckpt -o s3.ckpt --epochs 0 --json");
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "layers"), 0);
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(first, "shape_after");
     cr_assert_eq(cJSON_GetArrayItem(shape, 0)->valueint, 1, "of 3 channels, round(1.5) = 2 go");
     cJSON_Delete(j);
-    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -211,66 +175,40 @@ Test(cli_prune, errors_exit_2_or_1_and_write_nothing, .timeout = 120)
 {
     char dir[64], path[600];
     setup_dir(dir, sizeof dir);
-    ch_result r = ch_run(dir, "prune --help");
-    cr_assert_eq(r.status, 0);
-    cr_assert_not_null(strstr(r.out, "--epochs"));
-    ch_free(&r);
-    r = ch_run(dir, "--help");
-    cr_assert_not_null(strstr(r.out, "prune"));
-    ch_free(&r);
+    ch_expect_out(dir, "prune --help", "--epochs");
+    ch_expect_out(dir, "--help", "prune");
 
-    r = ch_run(dir, "prune -c struct.json -m m.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "-o OUTPUT"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c struct.json -m m.ckpt", 2, "-o OUTPUT");
 
-    r = ch_run(dir, "prune -c plain.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "plain.json: prune: missing"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c plain.json -m m.ckpt -o x.ckpt", 2, "plain.json: prune: missing");
 
     ch_write_text(dir, "bad.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"layers\": {\"nope\": 0.1}}}");
-    r = ch_run(dir, "prune -c bad.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "bad.json: prune.layers.nope: no layer"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad.json -m m.ckpt -o x.ckpt", 2,
+                   "bad.json: prune.layers.nope: no layer");
 
     ch_write_text(dir, "bad2.json", HEAD ", \"prune\": {\"sparsity\": 0.5, \"scope\": 3}}");
-    r = ch_run(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "bad2.json: prune.scope: "), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad2.json -m m.ckpt -o x.ckpt", 2, "bad2.json: prune.scope: ");
 
     /* 1e39 is a finite double but infinity as a float. */
     ch_write_text(dir, "bad3.json",
                   HEAD ", \"prune\": {\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1,"
                        " \"schedule\": {\"type\": \"onecycle\", \"div_factor\": 1e39}}}}");
-    r = ch_run(dir, "prune -c bad3.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "bad3.json: prune.finetune.schedule.div_factor: "), "%s",
-                       r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c bad3.json -m m.ckpt -o x.ckpt", 2,
+                   "bad3.json: prune.finetune.schedule.div_factor: ");
 
-    r = ch_run(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 1);
-    cr_assert_not_null(strstr(r.err, "nothere.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "prune -c struct.json -m nothere.ckpt -o x.ckpt", 1, "nothere.ckpt");
 
     /* A config describing another network. */
-    ch_write_text(
-        dir, "other.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"prune\": {\"sparsity\": 0.5}}");
-    r = ch_run(dir, "prune -c other.json -m m.ckpt -o x.ckpt");
-    cr_assert_eq(r.status, 2);
-    cr_assert_not_null(strstr(r.err, "model.layers"), "%s", r.err);
-    ch_free(&r);
+    ch_write_text(dir, "other.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"prune\": {\"sparsity\": 0.5}"));
+    ch_expect_exit(dir, "prune -c other.json -m m.ckpt -o x.ckpt", 2, "model.layers");
 
     snprintf(path, sizeof path, "%s/x.ckpt", dir);
     struct stat sb;
     cr_assert_neq(stat(path, &sb), 0, "a failed prune wrote its output");
-    cr_assert(!has_file(dir, ".tmp"));
+    cr_assert(ch_count_named(dir, ".tmp") == 0);
     fx_rmtree(dir);
 }

@@ -36,12 +36,9 @@ static double setup_trained(char *dir, size_t size)
 {
     ch_data_dir(dir, size);
     ch_write_text(dir, "cfg.json", config_text);
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
-    cr_assert_eq(r.status, 0, "train failed: %s", r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     double acc = ch_num(j, "test_accuracy");
     cJSON_Delete(j);
-    ch_free(&r);
     return acc;
 }
 
@@ -61,13 +58,10 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
 {
     char dir[64];
     double acc = setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    cJSON *j = ch_json(&r);
+    cJSON *j = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
     size_t bytes = ch_file_size(dir, "m.iotc");
-    cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
-    cr_expect_eq(ch_num(j, "calibration_images"), 200);
-    cr_expect_eq(ch_num(j, "test_images"), 200);
+    ch_expect_nums(j, {"file_bytes", (double)bytes}, {"calibration_images", 200},
+                   {"test_images", 200});
     cr_expect_float_eq(ch_num(j, "float_accuracy"), acc, 1e-9, "float accuracy is train's");
     double qacc = ch_num(j, "int8_accuracy");
     cr_expect(fabs(qacc - acc) <= 0.03, "int8 %.3f vs float %.3f", qacc, acc);
@@ -77,55 +71,31 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
     cr_assert_eq(cJSON_GetArraySize(layers), 3, "conv (bn and relu folded), maxpool, dense");
     const cJSON *fc = cJSON_GetArrayItem(layers, 2);
     cr_expect_eq(ch_num(fc, "weight_bits"), 4);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fc, "name")->valuestring, "fc");
+    cr_expect_str_eq(ch_str(fc, "name"), "fc");
     cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 0), "weight_bits"), 8);
     cJSON_Delete(j);
-    ch_free(&r);
 
     /* info on the .iotc: the required keys, the metadata stored. */
-    r = ch_run(dir, "info -m m.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m m.iotc --json");
     expect_info_keys(j, bytes);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "method")->valuestring, "percentile");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "source")->valuestring, "m.ckpt");
+    cr_expect_str_eq(ch_str(meta, "method"), "percentile");
+    cr_expect_str_eq(ch_str(meta, "source"), "m.ckpt");
     cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(meta, "int8_accuracy"));
     cJSON_Delete(j);
-    ch_free(&r);
     /* ... and on the checkpoint: 6 * 9 conv, 12 batch norm, 216 * 10 + 10 dense. */
-    r = ch_run(dir, "info -m m.ckpt --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m m.ckpt --json");
     expect_info_keys(j, ch_file_size(dir, "m.ckpt"));
     cr_expect_eq(ch_num(j, "parameters"), 54 + 12 + 2160 + 10);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(j, "format")->valuestring, "ckpt");
+    cr_expect_str_eq(ch_str(j, "format"), "ckpt");
     cJSON_Delete(j);
-    ch_free(&r);
     /* Human-readable reports. */
-    r = ch_run(dir, "info -m m.iotc");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "quantized model") && strstr(r.out, "GRPH") &&
-                  strstr(r.out, "runtime arena"),
-              "%s", r.out);
-    ch_free(&r);
-    r = ch_run(dir, "quantize -m m.ckpt -o again.iotc --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "smaller than"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "info -m m.iotc", "quantized model", "GRPH", "runtime arena");
+    ch_expect_out(dir, "quantize -m m.ckpt -o again.iotc --threads 1", "smaller than");
     /* Same config, any thread count: the same bytes (no --eval: no
      * accuracy metadata, so compare with a fresh 2-thread file). */
-    r = ch_run(dir, "quantize -m m.ckpt -o two.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    char pa[600], pb[600];
-    snprintf(pa, sizeof pa, "%s/again.iotc", dir);
-    snprintf(pb, sizeof pb, "%s/two.iotc", dir);
-    size_t la = 0, lb = 0;
-    char *a = ch_slurp(pa, &la), *b = ch_slurp(pb, &lb);
-    cr_assert(a && b);
-    cr_expect(la == lb && memcmp(a, b, la) == 0, "thread count changed the file");
-    free(a), free(b);
+    ch_run_ok(dir, "quantize -m m.ckpt -o two.iotc --threads 2");
+    cr_expect(ch_same_files(dir, "again.iotc", "two.iotc"), "thread count changed the file");
     fx_rmtree(dir);
 }
 
@@ -158,13 +128,10 @@ Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
     cr_expect_eq(ch_num(cJSON_GetArrayItem(layers, 2), "weight_bits"), 4);
     cJSON_Delete(j);
     ch_free(&r);
-    r = ch_run(dir, "info -m a.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    j = ch_json(&r);
+    j = ch_run_json(dir, "info -m a.iotc --json");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "weight_bits")->valuestring, "auto");
+    cr_expect_str_eq(ch_str(meta, "weight_bits"), "auto");
     cJSON_Delete(j);
-    ch_free(&r);
     fx_rmtree(dir);
 }
 
@@ -172,9 +139,7 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     char path[600];
     snprintf(path, sizeof path, "%s/m.iotc", dir);
     size_t len = 0;
@@ -186,75 +151,48 @@ Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
     memcpy(bad, good, len);
     bad[len / 2] ^= 0x20;
     snprintf(path, sizeof path, "%s/bad.iotc", dir);
-    ch_spit(path, bad, len);
-    r = ch_run(dir, "info -m bad.iotc");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m bad.iotc --json");
+    fx_write_file(path, bad, len);
+    ch_expect_exit(dir, "info -m bad.iotc", 1, "bad.iotc", "offset");
+    ch_result r = ch_run(dir, "eval -m bad.iotc --json");
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "bad.iotc") && strstr(r.err, "offset"), "%s", r.err);
     cr_expect_eq(r.out[0], '\0', "no report from a corrupt model: %s", r.out);
     ch_free(&r);
-    /* Truncated. */
-    ch_spit(path, good, len - 3);
-    r = ch_run(dir, "info -m bad.iotc --json");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m bad.iotc");
-    cr_expect_eq(r.status, 1, "%s", r.err);
-    cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
-    ch_free(&r);
+    /* Truncated: either the reader's "truncated" or a length that
+     * "exceeds" the file. */
+    fx_write_file(path, good, len - 3);
+    const char *truncated_runs[] = {"info -m bad.iotc --json", "eval -m bad.iotc"};
+    for (int i = 0; i < 2; i++) {
+        r = ch_run(dir, truncated_runs[i]);
+        cr_expect_eq(r.status, 1, "%s", r.err);
+        cr_expect(strstr(r.err, "truncated") || strstr(r.err, "exceeds"), "%s", r.err);
+        ch_free(&r);
+    }
     free(bad), free(good);
     /* Not a model at all, a missing file. */
-    r = ch_run(dir, "info -m cfg.json");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "not an iotcnn model"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "info -m nothere.iotc");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "nothere.iotc"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "info -m cfg.json", 1, "not an iotcnn model");
+    ch_expect_exit(dir, "info -m nothere.iotc", 1, "nothere.iotc");
     /* Usage and config errors: exit 2. */
-    r = ch_run(dir, "quantize -m m.ckpt");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "info");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
-    ch_write_text(
-        dir, "badq.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1}, \"quantize\": {\"method\": \"kl\"}}");
-    r = ch_run(dir, "quantize -m m.ckpt -c badq.json -o x.iotc");
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "badq.json: quantize.method"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m m.ckpt", 2, NULL);
+    ch_expect_exit(dir, "info", 2, NULL);
+    ch_write_text(dir, "badq.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"quantize\": {\"method\": \"kl\"}"));
+    ch_expect_exit(dir, "quantize -m m.ckpt -c badq.json -o x.iotc", 2,
+                   "badq.json: quantize.method");
     /* A config whose override names a layer the model does not have. */
-    ch_write_text(
-        dir, "other.json",
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\"},"
-        " \"model\": {\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.1},"
-        " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}}");
-    r = ch_run(dir, "quantize -m m.ckpt -c other.json -o x.iotc");
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "quantize.layers[0]"), "%s", r.err);
-    ch_free(&r);
+    ch_write_text(dir, "other.json",
+                  CH_CONFIG("{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}",
+                            "\"train\": {\"epochs\": 1, \"lr\": 0.1},"
+                            " \"quantize\": {\"layers\": [{\"layer\": 1, \"weight_bits\": 4}]}"));
+    ch_expect_exit(dir, "quantize -m m.ckpt -c other.json -o x.iotc", 2, "quantize.layers[0]");
     struct stat st;
     snprintf(path, sizeof path, "%s/x.iotc", dir);
     cr_expect_neq(stat(path, &st), 0, "a failed run wrote a file");
-    r = ch_run(dir, "quantize -m missing.ckpt -o x.iotc");
-    cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "missing.ckpt"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "quantize -m missing.ckpt -o x.iotc", 1, "missing.ckpt");
     /* The help. */
-    r = ch_run(dir, "quantize --help");
-    cr_expect_eq(r.status, 0);
-    cr_expect(strstr(r.out, "--eval"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "quantize --help", "--eval");
     fx_rmtree(dir);
 }
 
@@ -268,25 +206,16 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    cJSON *q = ch_json(&r);
-    ch_free(&r);
+    cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
 
-    r = ch_run(dir, "eval -m m.ckpt --json --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *fl = ch_json(&r);
-    ch_free(&r);
+    cJSON *fl = ch_run_json(dir, "eval -m m.ckpt --json --threads 2");
     /* The data comes from the .iotc's metadata: no -c, no --data. */
-    r = ch_run(dir, "eval -m m.iotc --json --threads 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *iq = ch_json(&r);
-    ch_free(&r);
+    cJSON *iq = ch_run_json(dir, "eval -m m.iotc --json --threads 2");
     for (const cJSON *k = fl->child; k; k = k->next)
         cr_expect_not_null(cJSON_GetObjectItemCaseSensitive(iq, k->string),
                            "eval of a .iotc lacks JSON key %s", k->string);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
-    const char *engine = cJSON_GetObjectItemCaseSensitive(iq, "engine")->valuestring;
+    cr_expect_str_eq(ch_str(fl, "engine"), "float");
+    const char *engine = ch_str(iq, "engine");
     cr_expect_eq(strncmp(engine, "int8 ", 5), 0, "engine %s", engine);
     cr_expect_eq(ch_num(iq, "n"), 200);
     cr_expect_float_eq(ch_num(iq, "accuracy"), ch_num(q, "int8_accuracy"), 1e-9,
@@ -298,40 +227,24 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
               ch_num(fl, "loss"));
 
     /* Portable C, one thread, odd batches: the same predictions. */
-    r = ch_run(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ic = ch_json(&r);
-    ch_free(&r);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(ic, "engine")->valuestring, "int8 c");
+    cJSON *ic = ch_run_json(dir, "eval -m m.iotc --json --threads 1 --batch 7 --isa c");
+    cr_expect_str_eq(ch_str(ic, "engine"), "int8 c");
     char *a = confusion_text(iq), *b = confusion_text(ic);
     cr_expect_str_eq(a, b, "confusion differs between ISAs / threads / batches");
     cr_expect_float_eq(ch_num(ic, "loss"), loss, 1e-9);
     free(a), free(b);
 
     /* Test-time flip: two passes per image, the same count of images. */
-    r = ch_run(dir, "eval -m m.iotc --json --test-flip --batch 300 --limit 150");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ff = ch_json(&r);
-    ch_free(&r);
+    cJSON *ff = ch_run_json(dir, "eval -m m.iotc --json --test-flip --batch 300 --limit 150");
     cr_expect_eq(ch_num(ff, "n"), 150);
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ff, "test_flip")));
 
     /* Text report names the engine. */
-    r = ch_run(dir, "eval -m m.iotc --limit 50");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    cr_expect_not_null(strstr(r.out, "int8"), "%s", r.out);
-    cr_expect_not_null(strstr(r.out, "/50)"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "eval -m m.iotc --limit 50", "int8", "/50)");
 
     /* --isa is for .iotc models, and must be known. */
-    r = ch_run(dir, "eval -m m.ckpt --isa c");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "--isa"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m m.iotc --isa sse9");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "sse9"), "%s", r.err);
-    ch_free(&r);
+    ch_expect_exit(dir, "eval -m m.ckpt --isa c", 2, "--isa");
+    ch_expect_exit(dir, "eval -m m.iotc --isa sse9", 2, "sse9");
     cJSON_Delete(q), cJSON_Delete(fl), cJSON_Delete(iq), cJSON_Delete(ic), cJSON_Delete(ff);
     fx_rmtree(dir);
 }
@@ -340,26 +253,15 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
 {
     char dir[64];
     setup_trained(dir, sizeof dir);
-    ch_result r = ch_run(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
-    cr_assert_eq(r.status, 0, "quantize failed: %s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "eval -m m.iotc --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *ev = ch_json(&r);
-    ch_free(&r);
-    r = ch_run(dir, "info -m m.ckpt --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *info = ch_json(&r);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
+    cJSON *ev = ch_run_json(dir, "eval -m m.iotc --json");
+    cJSON *info = ch_run_json(dir, "info -m m.ckpt --json");
 
-    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 20 --json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cJSON *j = ch_json(&r);
-    ch_free(&r);
+    cJSON *j = ch_run_json(dir, "compare m.ckpt m.iotc --latency-images 20 --json");
     const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");
     cr_assert_eq(cJSON_GetArraySize(models), 2);
     const cJSON *fl = cJSON_GetArrayItem(models, 0), *q = cJSON_GetArrayItem(models, 1);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(fl, "engine")->valuestring, "float");
+    cr_expect_str_eq(ch_str(fl, "engine"), "float");
     cr_expect_float_eq(ch_num(q, "accuracy"), ch_num(ev, "accuracy"), 1e-12);
     cr_expect_eq(ch_num(q, "n"), 200);
     cr_expect_eq(ch_num(fl, "deploy_bytes"), 4 * ch_num(info, "parameters"));
@@ -374,21 +276,13 @@ Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
     cJSON_Delete(j), cJSON_Delete(ev), cJSON_Delete(info);
 
     /* The text table: a row per model. */
-    r = ch_run(dir, "compare m.ckpt m.iotc --latency-images 5 --limit 50");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "m.ckpt") && strstr(r.out, "m.iotc") && strstr(r.out, "latency"),
-              "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "compare m.ckpt m.iotc --latency-images 5 --limit 50", "m.ckpt", "m.iotc",
+                  "latency");
 
     /* Errors: no model, unknown option (2); a missing or corrupt file (1). */
-    r = ch_run(dir, "compare");
-    cr_expect_eq(r.status, 2);
-    ch_free(&r);
-    r = ch_run(dir, "compare m.ckpt --fast");
-    cr_expect_eq(r.status, 2);
-    cr_expect_not_null(strstr(r.err, "--fast"), "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "compare m.ckpt nothere.iotc");
+    ch_expect_exit(dir, "compare", 2, NULL);
+    ch_expect_exit(dir, "compare m.ckpt --fast", 2, "--fast");
+    ch_result r = ch_run(dir, "compare m.ckpt nothere.iotc");
     cr_expect_eq(r.status, 1);
     cr_expect_not_null(strstr(r.err, "nothere.iotc"), "%s", r.err);
     cr_expect(!strstr(r.out, "m.ckpt"), "no table after an error: %s", r.out);

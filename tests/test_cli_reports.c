@@ -63,9 +63,7 @@ Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout
     char dir[64];
     setup(dir, sizeof dir);
     cJSON *j = ch_run_json(dir, "info -m m.ckpt --json");
-    cr_expect_eq(ch_num(j, "macs"), 54432);
-    cr_expect_eq(ch_num(j, "parameters"), 2730);
-    cr_expect_eq(ch_num(j, "nonzero_parameters"), 2680);
+    ch_expect_nums(j, {"macs", 54432}, {"parameters", 2730}, {"nonzero_parameters", 2680});
     /* Float activations of one image, each tensor alive from its producer
      * to its last reader, ReLUs in place, flatten a view (4 bytes each):
      *   conv 0 runs:  input 144 + conv 0's 1152 floats          = 1296
@@ -88,11 +86,8 @@ Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout
     cJSON_Delete(j);
 
     /* The human report says the same. */
-    ch_result r = ch_run(dir, "info -m m.ckpt");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect_not_null(strstr(r.out, "parameters 2730 (2680 non-zero"), "%s", r.out);
-    cr_expect_not_null(strstr(r.out, "54432 MACs  activation arena 6912 bytes"), "%s", r.out);
-    ch_free(&r);
+    ch_expect_out(dir, "info -m m.ckpt", "parameters 2730 (2680 non-zero",
+                  "54432 MACs  activation arena 6912 bytes");
 
     /* dense 10 straight on the 1x12x12 input (a dense layer reads any
      * shape as a vector): the input (144 floats) is alive while the dense
@@ -104,9 +99,7 @@ Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout
                   " \"train\": {\"epochs\": 1, \"lr\": 0.01}}");
     ch_write_model(dir, "lin.json", "lin.ckpt", NULL);
     j = ch_run_json(dir, "info -m lin.ckpt --json");
-    cr_expect_eq(ch_num(j, "arena_bytes"), 616);
-    cr_expect_eq(ch_num(j, "macs"), 1440);
-    cr_expect_eq(ch_num(j, "parameters"), 1450);
+    ch_expect_nums(j, {"arena_bytes", 616}, {"macs", 1440}, {"parameters", 1450});
     cJSON_Delete(j);
     fx_rmtree(dir);
 }
@@ -120,9 +113,7 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
     char dir[64];
     setup(dir, sizeof dir);
     cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --json --threads 2");
-    cr_expect_eq(ch_num(q, "macs"), 53280);
-    cr_expect_eq(ch_num(q, "parameters"), 2698);
-    cr_expect_eq(ch_num(q, "float_weight_bytes"), 10920);
+    ch_expect_nums(q, {"macs", 53280}, {"parameters", 2698}, {"float_weight_bytes", 10920});
     size_t bytes = ch_file_size(dir, "m.iotc");
     cr_expect_eq(ch_num(q, "file_bytes"), (double)bytes);
     cr_expect_float_eq(ch_num(q, "compression"), 10920.0 / (double)bytes, 1e-12);
@@ -151,10 +142,8 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
     free(f);
 
     cJSON *j = ch_run_json(dir, "info -m m.iotc --json");
-    cr_expect_eq(ch_num(j, "macs"), 53280);
-    cr_expect_eq(ch_num(j, "parameters"), 2698);
-    cr_expect_eq(ch_num(j, "arena_bytes"), arena);
-    cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
+    ch_expect_nums(j, {"macs", 53280}, {"parameters", 2698}, {"arena_bytes", arena},
+                   {"file_bytes", (double)bytes});
     const cJSON *layers = ch_obj(j, "layers");
     cr_assert_eq(cJSON_GetArraySize(layers), 4);
     const double op_macs[4] = {10368, 41472, 0, 1440};
@@ -180,12 +169,10 @@ Test(cli_reports, prune_and_compare_exact_macs, .timeout = 120)
     setup(dir, sizeof dir);
     cJSON *j = ch_run_json(dir, "prune -c mag.json -m m.ckpt -o p.ckpt --json --threads 2");
     const cJSON *t = ch_obj(j, "totals");
-    cr_expect_eq(ch_num(t, "macs_before"), 54432);
-    cr_expect_eq(ch_num(t, "macs_after"), 54432);
-    cr_expect_eq(ch_num(t, "effective_macs_before"), 54432);
-    cr_expect_eq(ch_num(t, "effective_macs_after"), 27792);
-    cr_expect_eq(ch_num(t, "zero_weights_after"), 36 + 576 + 720);
-    cr_expect_eq(ch_num(t, "nonzero_after"), 2680 - (36 + 576 + 720));
+    ch_expect_nums(t, {"macs_before", 54432}, {"macs_after", 54432},
+                   {"effective_macs_before", 54432}, {"effective_macs_after", 27792},
+                   {"zero_weights_after", 36 + 576 + 720},
+                   {"nonzero_after", 2680 - (36 + 576 + 720)});
     /* Rows: the layers with parameters or MACs (relu and flatten have
      * neither). */
     const cJSON *rows = ch_obj(j, "layers");

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg_helpers.h"
 #include "config/cfg.h"
 
 /* A minimal valid config, assembled from blocks so tests can swap one. */
@@ -27,12 +28,7 @@
  * static keeps the frames small under the sanitizers. */
 static cfg_config cfg;
 
-static void parse_ok(const char *json)
-{
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "t.json", &e);
-    cr_assert_eq(s, NN_OK, "parse failed: %s", e.msg);
-}
+static void parse_ok(const char *json) { cfgt_parse_ok(&cfg, json, "t.json"); }
 
 static void load_ok(const char *path)
 {
@@ -45,17 +41,7 @@ static void load_ok(const char *path)
  * given, containing `also` (the reason). */
 static void expect_config_error(const char *json, const char *path, const char *also)
 {
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "t.json", &e);
-    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (msg \"%s\") for %s", s, e.msg, json);
-    /* The path must be whole: "model.layers" does not match "model.layers[0]". */
-    char want[256];
-    snprintf(want, sizeof want, "t.json: %s", path);
-    size_t n = strlen(want);
-    cr_assert(strncmp(e.msg, want, n) == 0 && strchr(": ,", e.msg[n]) && e.msg[n],
-              "message \"%s\" does not start with \"%s\"", e.msg, want);
-    if (also)
-        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    cfgt_expect_error(&cfg, json, "t.json", path, ": ,", also);
     /* A failed parse leaves nothing half-filled. */
     cr_assert_eq(cfg.model.n_layers, 0);
     cr_assert_eq(cfg.train.epochs, 0);
@@ -810,40 +796,30 @@ Test(config_augment, every_key_parses)
     cr_assert(aug_enabled(a));
 }
 
+#define WITH_AUGMENT(a) "{" DATA ", " MODEL ", " TRAIN ", \"augment\": " a "}"
+
+static const cfgt_error_case bad_augment[] = {
+    {WITH_AUGMENT("{\"rotate\": 400}"), "augment.rotate", NULL},
+    {WITH_AUGMENT("{\"zoom\": 1.5}"), "augment.zoom", NULL},
+    {WITH_AUGMENT("{\"translate\": -0.1}"), "augment.translate", NULL},
+    {WITH_AUGMENT("{\"fill\": 256}"), "augment.fill", NULL},
+    {WITH_AUGMENT("{\"hflip\": 1}"), "augment.hflip", NULL},
+    {WITH_AUGMENT("{\"test_flip\": \"yes\"}"), "augment.test_flip", NULL},
+    {WITH_AUGMENT("{\"crop_mode\": \"wrap\"}"), "augment.crop_mode", NULL},
+    {WITH_AUGMENT("{\"rotation\": 10}"), "augment.rotation", NULL},
+    {WITH_AUGMENT("[1]"), "augment", NULL},
+    /* probabilities: in (0, 1], and only next to the transform they gate */
+    {WITH_AUGMENT("{\"rotate\": 5, \"affine_p\": 0}"), "augment.affine_p", "(0, 1]"},
+    {WITH_AUGMENT("{\"cutout\": 5, \"cutout_p\": 1.5}"), "augment.cutout_p", "(0, 1]"},
+    {WITH_AUGMENT("{\"crop_pad\": 2, \"crop_p\": \"half\"}"), "augment.crop_p", NULL},
+    {WITH_AUGMENT("{\"hflip_p\": 0.3}"), "augment.hflip_p", "needs hflip true"},
+    {WITH_AUGMENT("{\"hflip\": true, \"affine_p\": 0.5}"), "augment.affine_p",
+     "rotate, shear, zoom or translate"},
+    {WITH_AUGMENT("{\"crop_p\": 0.5}"), "augment.crop_p", "crop_pad"},
+};
+
 Test(config_augment, bad_ranges_types_and_keys_name_the_path)
 {
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 400}}",
-                        "augment.rotate", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"zoom\": 1.5}}",
-                        "augment.zoom", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"translate\": -0.1}}",
-                        "augment.translate", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"fill\": 256}}",
-                        "augment.fill", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip\": 1}}",
-                        "augment.hflip", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"test_flip\": \"yes\"}}",
-                        "augment.test_flip", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_mode\": \"wrap\"}}",
-                        "augment.crop_mode", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotation\": 10}}",
-                        "augment.rotation", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": [1]}", "augment", NULL);
-    /* probabilities: in (0, 1], and only next to the transform they gate */
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"rotate\": 5, "
-                        "\"affine_p\": 0}}",
-                        "augment.affine_p", "(0, 1]");
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"cutout\": 5, "
-                        "\"cutout_p\": 1.5}}",
-                        "augment.cutout_p", "(0, 1]");
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_pad\": 2, "
-                        "\"crop_p\": \"half\"}}",
-                        "augment.crop_p", NULL);
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip_p\": 0.3}}",
-                        "augment.hflip_p", "needs hflip true");
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"hflip\": true, "
-                        "\"affine_p\": 0.5}}",
-                        "augment.affine_p", "rotate, shear, zoom or translate");
-    expect_config_error("{" DATA ", " MODEL ", " TRAIN ", \"augment\": {\"crop_p\": 0.5}}",
-                        "augment.crop_p", "crop_pad");
+    for (size_t i = 0; i < sizeof bad_augment / sizeof bad_augment[0]; i++)
+        expect_config_error(bad_augment[i].json, bad_augment[i].path, bad_augment[i].also);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cfg_helpers.h"
 #include "config/cfg.h"
 
 #define DATA "\"data\": {\"dataset\": \"mnist\"}"
@@ -19,26 +20,13 @@
 
 static cfg_config cfg;
 
-static void parse_ok(const char *json)
-{
-    nn_error e = {{0}};
-    cr_assert_eq(cfg_parse(&cfg, json, "t.json", &e), NN_OK, "parse failed: %s", e.msg);
-}
+static void parse_ok(const char *json) { cfgt_parse_ok(&cfg, json, "t.json"); }
 
 /* NN_ERR_CONFIG, the message starting "t.json: <path>" + a separator, and
  * containing `also` when given. */
 static void expect_error(const char *json, const char *path, const char *also)
 {
-    nn_error e = {{0}};
-    nn_status s = cfg_parse(&cfg, json, "t.json", &e);
-    cr_assert_eq(s, NN_ERR_CONFIG, "status %d (msg \"%s\") for %s", s, e.msg, json);
-    char want[256];
-    snprintf(want, sizeof want, "t.json: %s", path);
-    size_t n = strlen(want);
-    cr_assert(strncmp(e.msg, want, n) == 0 && e.msg[n] && strchr(": ", e.msg[n]),
-              "message \"%s\" does not start with \"%s\"", e.msg, want);
-    if (also)
-        cr_assert(strstr(e.msg, also), "message \"%s\" lacks \"%s\"", e.msg, also);
+    cfgt_expect_error(&cfg, json, "t.json", path, ": ", also);
     cr_assert_eq(cfg.prune.present, 0);
     cr_assert_eq(cfg.model.n_layers, 0);
 }
@@ -128,91 +116,80 @@ Test(config_prune, defaults_and_what_finetuning_inherits_from_train)
     cr_assert_float_eq(p->initial, 0.0, 0);
 }
 
+static const cfgt_error_case bad_prune[] = {
+    {"{" DATA ", " MODEL ", " TRAIN ", \"prune\": 3}", "prune", "expected an object"},
+    {WITH_PRUNE(""), "prune.sparsity", "missing"},
+    {WITH_PRUNE("\"sparsty\": 0.5"), "prune.sparsty", "did you mean \"sparsity\""},
+    {WITH_PRUNE("\"sparsity\": 1"), "prune.sparsity", "[0, 1)"},
+    {WITH_PRUNE("\"sparsity\": \"0.9\""), "prune.sparsity", "without quotes"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structred\""), "prune.method",
+     "did you mean \"structured\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"scope\": \"global\""),
+     "prune.scope", "not valid for method \"structured\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"criterion\": \"l1\""), "prune.criterion",
+     "not valid for method \"magnitude\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"normalize\": \"rms\""), "prune.normalize", "\"global\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"scope\": \"all\""), "prune.scope", "\"layer\""},
+    /* layers */
+    {WITH_PRUNE("\"sparsity\": 0.5, \"layers\": []"), "prune.layers", "an object"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": 1.2}"), "prune.layers.fc", "\"skip\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": \"skp\"}"), "prune.layers.fc",
+     "got \"skp\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": 0.1, \"fc\": 0.2}"),
+     "prune.layers.fc", "duplicate"},
+    {WITH_PRUNE(
+     "\"sparsity\": 0.5, \"layers\": {\"a_name_that_is_far_too_long_to_be_one\": 0.1}"),
+     "prune.layers.a_name_that_is_far_too_long_to_be_one", "1 to 31"},
+    /* schedule */
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": \"gradual\""), "prune.schedule", "finetune"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"schedule\": "
+     "{\"type\": \"gradual\"}, \"finetune\": {\"epochs\": 2}"),
+     "prune.schedule.type", "only valid for method \"magnitude\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 1,"
+     " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 2}"), "prune.schedule", "not a mix"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 5},"
+     " \"finetune\": {\"epochs\": 4}"),
+     "prune.schedule.end_epoch", "at most prune.finetune.epochs"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 3,"
+     " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 4}"),
+     "prune.schedule.begin_epoch", "at most end_epoch"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", "
+     "\"initial_sparsity\": 0.6}, \"finetune\": {\"epochs\": 4}"),
+     "prune.schedule.initial_sparsity", "at most prune.sparsity"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"frequency\": 0},"
+     " \"finetune\": {\"epochs\": 4}"), "prune.schedule.frequency", "expected an integer in [1, "},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"oneshot\", \"frequency\": 5}"),
+     "prune.schedule.frequency", "not valid for schedule \"oneshot\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"frequency\": 5}"),
+     "prune.schedule.type", "missing"},
+    /* finetune */
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"lr\": 0.1}"),
+     "prune.finetune.epochs", "missing"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": -1}"),
+     "prune.finetune.lr", "> 0"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.1, \"lrr\": 1}"),
+     "prune.finetune.lrr", "did you mean \"lr\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": \"cosin\"}"),
+     "prune.finetune.schedule", "did you mean \"cosine\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": "
+     "{\"type\": \"onecycle\", \"warmup_epochs\": 1}}"),
+     "prune.finetune.schedule.warmup_epochs", "not valid for schedule \"onecycle\""},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.01, "
+     "\"schedule\": {\"type\": \"cosine\", \"min_lr\": 0.1}}"),
+     "prune.finetune.schedule.min_lr", "at most prune.finetune.lr"},
+    /* Inherited from train: its bounds must still hold. */
+    {WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"cosine\","
+     " \"min_lr\": 0.05}", "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.01}"),
+     "prune.finetune.lr", "train.schedule.min_lr"},
+    {WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"constant\","
+     " \"warmup_epochs\": 2}", "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1}"),
+     "prune.finetune.epochs", "warmup_epochs"},
+};
+
 Test(config_prune, errors_name_the_json_path)
 {
-    expect_error("{" DATA ", " MODEL ", " TRAIN ", \"prune\": 3}", "prune", "expected an object");
-    expect_error(WITH_PRUNE(""), "prune.sparsity", "missing");
-    expect_error(WITH_PRUNE("\"sparsty\": 0.5"), "prune.sparsty", "did you mean \"sparsity\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 1"), "prune.sparsity", "[0, 1)");
-    expect_error(WITH_PRUNE("\"sparsity\": \"0.9\""), "prune.sparsity", "without quotes");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structred\""), "prune.method",
-                 "did you mean \"structured\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"scope\": \"global\""),
-                 "prune.scope", "not valid for method \"structured\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"criterion\": \"l1\""), "prune.criterion",
-                 "not valid for method \"magnitude\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"normalize\": \"rms\""), "prune.normalize",
-                 "\"global\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"scope\": \"all\""), "prune.scope", "\"layer\"");
-    /* layers */
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": []"), "prune.layers", "an object");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": 1.2}"), "prune.layers.fc",
-                 "\"skip\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": \"skp\"}"), "prune.layers.fc",
-                 "got \"skp\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"layers\": {\"fc\": 0.1, \"fc\": 0.2}"),
-                 "prune.layers.fc", "duplicate");
-    expect_error(
-        WITH_PRUNE(
-            "\"sparsity\": 0.5, \"layers\": {\"a_name_that_is_far_too_long_to_be_one\": 0.1}"),
-        "prune.layers.a_name_that_is_far_too_long_to_be_one", "1 to 31");
-    /* schedule */
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": \"gradual\""), "prune.schedule",
-                 "finetune");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"schedule\": "
-                            "{\"type\": \"gradual\"}, \"finetune\": {\"epochs\": 2}"),
-                 "prune.schedule.type", "only valid for method \"magnitude\"");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_step\": 1,"
-                   " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 2}"),
-        "prune.schedule", "not a mix");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"end_epoch\": 5},"
-                   " \"finetune\": {\"epochs\": 4}"),
-        "prune.schedule.end_epoch", "at most prune.finetune.epochs");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"begin_epoch\": 3,"
-                   " \"end_epoch\": 2}, \"finetune\": {\"epochs\": 4}"),
-        "prune.schedule.begin_epoch", "at most end_epoch");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", "
-                            "\"initial_sparsity\": 0.6}, \"finetune\": {\"epochs\": 4}"),
-                 "prune.schedule.initial_sparsity", "at most prune.sparsity");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"gradual\", \"frequency\": 0},"
-                   " \"finetune\": {\"epochs\": 4}"),
-        "prune.schedule.frequency", "expected an integer in [1, ");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"type\": \"oneshot\", \"frequency\": 5}"),
-        "prune.schedule.frequency", "not valid for schedule \"oneshot\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": {\"frequency\": 5}"),
-                 "prune.schedule.type", "missing");
-    /* finetune */
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"lr\": 0.1}"),
-                 "prune.finetune.epochs", "missing");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": -1}"),
-                 "prune.finetune.lr", "> 0");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.1, \"lrr\": 1}"),
-        "prune.finetune.lrr", "did you mean \"lr\"");
-    expect_error(
-        WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": \"cosin\"}"),
-        "prune.finetune.schedule", "did you mean \"cosine\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": "
-                            "{\"type\": \"onecycle\", \"warmup_epochs\": 1}}"),
-                 "prune.finetune.schedule.warmup_epochs", "not valid for schedule \"onecycle\"");
-    expect_error(WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.01, "
-                            "\"schedule\": {\"type\": \"cosine\", \"min_lr\": 0.1}}"),
-                 "prune.finetune.schedule.min_lr", "at most prune.finetune.lr");
-    /* Inherited from train: its bounds must still hold. */
-    expect_error(WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"cosine\","
-                                  " \"min_lr\": 0.05}",
-                                  "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.01}"),
-                 "prune.finetune.lr", "train.schedule.min_lr");
-    expect_error(
-        WITH_TRAIN_PRUNE("\"epochs\": 3, \"lr\": 0.1, \"schedule\": {\"type\": \"constant\","
-                         " \"warmup_epochs\": 2}",
-                         "\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1}"),
-        "prune.finetune.epochs", "warmup_epochs");
+    for (size_t i = 0; i < sizeof bad_prune / sizeof bad_prune[0]; i++)
+        expect_error(bad_prune[i].json, bad_prune[i].path, bad_prune[i].also);
 }
 
 /* train.schedule and prune.finetune.schedule share one parser: a value in

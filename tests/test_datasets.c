@@ -70,14 +70,6 @@ static void mkdirs(const char *name)
     mkdir(tmp, 0755);
 }
 
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
-
 static void write_gz(const char *path, const void *data, size_t n)
 {
     gzFile g = gzopen(path, "wb");
@@ -152,10 +144,36 @@ static void make_idx(const char *img_name, int img_gz, const char *lab_name, int
 {
     size_t ni, nl;
     uint8_t *im = idx_images(0x803, IN, IH, IW, &ni), *lb = idx_labels(0x801, IN, &nl);
-    (img_gz ? write_gz : write_file)(P(img_name), im, ni);
-    (lab_gz ? write_gz : write_file)(P(lab_name), lb, nl);
+    (img_gz ? write_gz : fx_write_file)(P(img_name), im, ni);
+    (lab_gz ? write_gz : fx_write_file)(P(lab_name), lb, nl);
     free(im);
     free(lb);
+}
+
+enum { IMG_LEN = 16 + IN * IH * IW, LAB_LEN = 8 + IN };
+
+/* Writes name: the fixture's images file under `magic`, cut to len bytes
+ * or padded with zeros up to it; gzipped if gz. */
+static void write_idx_images(const char *name, int gz, uint32_t magic, size_t len)
+{
+    size_t n;
+    uint8_t *b = idx_images(magic, IN, IH, IW, &n), *out = calloc(1, len > n ? len : n);
+    memcpy(out, b, n);
+    (gz ? write_gz : fx_write_file)(P(name), out, len);
+    free(out);
+    free(b);
+}
+
+/* Writes name: the fixture's labels file saying it holds `count` labels,
+ * cut to len bytes; bad_item (if >= 0) gets label 10. */
+static void write_idx_labels(const char *name, uint32_t count, size_t len, int bad_item)
+{
+    size_t n;
+    uint8_t *b = idx_labels(0x801, count, &n);
+    if (bad_item >= 0)
+        b[8 + bad_item] = 10;
+    fx_write_file(P(name), b, len);
+    free(b);
 }
 
 static void check_idx(const ds_dataset *d)
@@ -174,8 +192,9 @@ static void check_idx(const ds_dataset *d)
     }
 }
 
-/* Loads and expects failure with code; the message must name `names`. */
-static void expect_idx_error(const char *img, const char *lab, int code, const char *names)
+/* Loads and expects failure with code; the message must name `names`.
+ * Returns the error, for the caller to check more of its message. */
+static nn_error expect_idx_error(const char *img, const char *lab, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -185,6 +204,7 @@ static void expect_idx_error(const char *img, const char *lab, int code, const c
     cr_assert_null(d.images, "output must be empty after an error");
     cr_assert_null(d.labels);
     cr_assert_eq(d.n, 0);
+    return err;
 }
 
 Test(datasets, idx_plain_round_trip)
@@ -224,105 +244,66 @@ Test(datasets, idx_missing_file)
 
 Test(datasets, idx_bad_magic)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x12345678, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x12345678, IMG_LEN);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
     assert_msg_has(err, "bad magic 0x12345678 at byte 0: expected 0x00000803");
     /* swapped arguments: labels passed as images */
     make_idx("img2", 0, "lab2", 0);
-    expect_idx_error(P("lab2"), P("img2"), NN_ERR_FORMAT, P("lab2"));
-    ds_load_idx(&d, P("lab2"), P("img2"), &err);
+    err = expect_idx_error(P("lab2"), P("img2"), NN_ERR_FORMAT, P("lab2"));
     assert_msg_has(err, "swapped");
+}
+
+/* The images file cut to img_len bytes (plain as "img" and gzipped as
+ * "img.gz"), the labels file to lab_len ("lab_short"): each load fails
+ * naming the short file, with these messages (lab_msg may be NULL). */
+static void expect_idx_truncated(size_t img_len, const char *img_msg, const char *gz_msg,
+                                 size_t lab_len, const char *lab_msg)
+{
+    write_idx_images("img", 0, 0x803, img_len);
+    write_idx_images("img.gz", 1, 0x803, img_len);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    write_idx_labels("lab_short", IN, lab_len, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
+    assert_msg_has(err, img_msg);
+    err = expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
+    assert_msg_has(err, gz_msg);
+    make_idx("img2", 0, "unused", 0);
+    err = expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
+    if (lab_msg)
+        assert_msg_has(err, lab_msg);
 }
 
 Test(datasets, idx_truncated_header)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, 10);
-    write_gz(P("img.gz"), b, 10);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    write_file(P("lab_short"), b, 5);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 10: expected 16 IDX images header bytes from byte 0");
-    expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
-    ds_load_idx(&d, P("img.gz"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 10 of decompressed data");
-    make_idx("img2", 0, "unused", 0);
-    expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
+    expect_idx_truncated(10,
+                         "truncated at byte 10: expected 16 IDX images header bytes from byte 0",
+                         "truncated at byte 10 of decompressed data", 5, NULL);
 }
 
 Test(datasets, idx_truncated_data)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n - 10); /* 16 + 60 - 10 = 66 bytes */
-    write_gz(P("img.gz"), b, n - 10);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    write_file(P("lab_short"), b, n - 1);
-    free(b);
-    ds_dataset d;
-    nn_error err = {{0}};
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_load_idx(&d, P("img"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 66: expected 60 pixel bytes from byte 16, file has 66 bytes");
-    expect_idx_error(P("img.gz"), P("lab"), NN_ERR_FORMAT, P("img.gz"));
-    ds_load_idx(&d, P("img.gz"), P("lab"), &err);
-    assert_msg_has(err, "truncated at byte 66 of decompressed data: expected 60 pixel bytes");
-    make_idx("img2", 0, "unused", 0);
-    expect_idx_error(P("img2"), P("lab_short"), NN_ERR_FORMAT, P("lab_short"));
-    ds_load_idx(&d, P("img2"), P("lab_short"), &err);
-    assert_msg_has(err, "expected 3 label bytes from byte 8");
+    /* 16 + 60 - 10 = 66 bytes */
+    expect_idx_truncated(IMG_LEN - 10,
+                         "truncated at byte 66: expected 60 pixel bytes from byte 16, file has 66 "
+                         "bytes",
+                         "truncated at byte 66 of decompressed data: expected 60 pixel bytes",
+                         LAB_LEN - 1, "expected 3 label bytes from byte 8");
 }
 
 Test(datasets, idx_trailing_bytes)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    uint8_t *longer = calloc(1, n + 4);
-    memcpy(longer, b, n);
-    write_file(P("img"), longer, n + 4);
-    free(b);
-    free(longer);
-    b = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN + 4);
+    write_idx_labels("lab", IN, LAB_LEN, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("img"));
     assert_msg_has(err, "4 unexpected bytes after byte 76");
 }
 
 Test(datasets, idx_count_mismatch)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN - 1, &n);
-    write_file(P("lab"), b, n - 1);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN);
+    write_idx_labels("lab", IN - 1, LAB_LEN - 1, -1);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
     assert_msg_has(err, P("img"));
     assert_msg_has(err, "2 labels");
     assert_msg_has(err, "3 images");
@@ -330,18 +311,9 @@ Test(datasets, idx_count_mismatch)
 
 Test(datasets, idx_label_out_of_range)
 {
-    size_t n;
-    uint8_t *b = idx_images(0x803, IN, IH, IW, &n);
-    write_file(P("img"), b, n);
-    free(b);
-    b = idx_labels(0x801, IN, &n);
-    b[8 + 2] = 10;
-    write_file(P("lab"), b, n);
-    free(b);
-    expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("img"), P("lab"), &err);
+    write_idx_images("img", 0, 0x803, IMG_LEN);
+    write_idx_labels("lab", IN, LAB_LEN, 2);
+    nn_error err = expect_idx_error(P("img"), P("lab"), NN_ERR_FORMAT, P("lab"));
     assert_msg_has(err, "label 10 at byte 10 (item 2) out of range: expected 0..9");
 }
 
@@ -355,15 +327,15 @@ Test(datasets, idx_gzip_corrupted)
     memcpy(bad, b, n);
     for (size_t i = 12; i < n - 8; i += 3)
         bad[i] ^= 0x5a;
-    write_file(P("flipped.gz"), bad, n);
+    fx_write_file(P("flipped.gz"), bad, n);
     expect_idx_error(P("flipped.gz"), P("lab"), NN_ERR_FORMAT, P("flipped.gz"));
     /* (b) only the CRC trailer damaged: all data decodes, the check fails */
     memcpy(bad, b, n);
     bad[n - 6] ^= 0xff;
-    write_file(P("crc.gz"), bad, n);
+    fx_write_file(P("crc.gz"), bad, n);
     expect_idx_error(P("crc.gz"), P("lab"), NN_ERR_FORMAT, P("crc.gz"));
     /* (c) the .gz file cut short */
-    write_file(P("cut.gz"), b, n / 2);
+    fx_write_file(P("cut.gz"), b, n / 2);
     expect_idx_error(P("cut.gz"), P("lab"), NN_ERR_FORMAT, P("cut.gz"));
     free(bad);
     free(b);
@@ -374,32 +346,29 @@ Test(datasets, idx_absurd_header_sizes)
     uint8_t hdr[16 + 8] = {0};
     size_t n;
     uint8_t *lb = idx_labels(0x801, IN, &n);
-    write_file(P("lab"), lb, n);
+    fx_write_file(P("lab"), lb, n);
     free(lb);
     /* (a) 2^31-1 images: past the limit, refused before allocating */
     put_be32(hdr, 0x803);
     put_be32(hdr + 4, 0x7fffffff);
     put_be32(hdr + 8, 28);
     put_be32(hdr + 12, 28);
-    write_file(P("huge"), hdr, sizeof hdr);
+    fx_write_file(P("huge"), hdr, sizeof hdr);
     write_gz(P("huge.gz"), hdr, sizeof hdr);
     uint8_t lhdr[8]; /* labels whose count agrees, so the pixels are reached */
     put_be32(lhdr, 0x801);
     put_be32(lhdr + 4, 0x7fffffff);
-    write_file(P("huge_lab"), lhdr, sizeof lhdr);
-    expect_idx_error(P("huge"), P("huge_lab"), NN_ERR_FORMAT, P("huge"));
-    expect_idx_error(P("huge.gz"), P("huge_lab"), NN_ERR_FORMAT, P("huge.gz"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_idx(&d, P("huge"), P("huge_lab"), &err);
+    fx_write_file(P("huge_lab"), lhdr, sizeof lhdr);
+    nn_error err = expect_idx_error(P("huge"), P("huge_lab"), NN_ERR_FORMAT, P("huge"));
     assert_msg_has(err, "limit");
+    expect_idx_error(P("huge.gz"), P("huge_lab"), NN_ERR_FORMAT, P("huge.gz"));
     /* (b) zero and absurd dimensions */
     put_be32(hdr + 4, 0xffffffffu);
-    write_file(P("neg"), hdr, sizeof hdr);
+    fx_write_file(P("neg"), hdr, sizeof hdr);
     expect_idx_error(P("neg"), P("lab"), NN_ERR_FORMAT, P("neg"));
     put_be32(hdr + 4, 3);
     put_be32(hdr + 8, 0);
-    write_file(P("zero"), hdr, sizeof hdr);
+    fx_write_file(P("zero"), hdr, sizeof hdr);
     expect_idx_error(P("zero"), P("lab"), NN_ERR_FORMAT, P("zero"));
     /* (c) 3 images of 30000x30000 (2.7 GB) in a 24-byte gzip: the reader
      * grows with the data, so this fails as truncated, quickly and without
@@ -407,8 +376,7 @@ Test(datasets, idx_absurd_header_sizes)
     put_be32(hdr + 8, 30000);
     put_be32(hdr + 12, 30000);
     write_gz(P("big.gz"), hdr, sizeof hdr);
-    expect_idx_error(P("big.gz"), P("lab"), NN_ERR_FORMAT, P("big.gz"));
-    ds_load_idx(&d, P("big.gz"), P("lab"), &err);
+    err = expect_idx_error(P("big.gz"), P("lab"), NN_ERR_FORMAT, P("big.gz"));
     assert_msg_has(err, "truncated");
 }
 
@@ -436,7 +404,7 @@ static uint8_t *cifar_records(int first, int count)
     return b;
 }
 
-static void expect_cifar_error(const char *const *paths, int n, int code, const char *names)
+static nn_error expect_cifar_error(const char *const *paths, int n, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -445,12 +413,13 @@ static void expect_cifar_error(const char *const *paths, int n, int code, const 
     assert_msg_has(err, names);
     cr_assert_null(d.images);
     cr_assert_eq(d.n, 0);
+    return err;
 }
 
 Test(datasets, cifar_round_trip_concatenated)
 {
     uint8_t *a = cifar_records(0, 2), *b = cifar_records(2, 9);
-    write_file(P("a.bin"), a, 2 * CREC);
+    fx_write_file(P("a.bin"), a, 2 * CREC);
     write_gz(P("b.bin"), b, 9 * CREC); /* gzip works too */
     free(a);
     free(b);
@@ -477,14 +446,11 @@ Test(datasets, cifar_round_trip_concatenated)
 Test(datasets, cifar_truncated_record)
 {
     uint8_t *a = cifar_records(0, 2);
-    write_file(P("ok.bin"), a, 2 * CREC);
-    write_file(P("short.bin"), a, 2 * CREC - 5);
+    fx_write_file(P("ok.bin"), a, 2 * CREC);
+    fx_write_file(P("short.bin"), a, 2 * CREC - 5);
     free(a);
     const char *paths[] = {P("ok.bin"), P("short.bin")};
-    expect_cifar_error(paths, 2, NN_ERR_FORMAT, P("short.bin"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_cifar10_bin(&d, paths, 2, &err);
+    nn_error err = expect_cifar_error(paths, 2, NN_ERR_FORMAT, P("short.bin"));
     assert_msg_has(err, "truncated at byte 6141");
     assert_msg_has(err, "the last one has 3068 bytes");
 }
@@ -493,21 +459,18 @@ Test(datasets, cifar_label_out_of_range)
 {
     uint8_t *a = cifar_records(0, 3);
     a[CREC] = 10; /* record 1 */
-    write_file(P("bad.bin"), a, 3 * CREC);
+    fx_write_file(P("bad.bin"), a, 3 * CREC);
     free(a);
     const char *paths[] = {P("bad.bin")};
-    expect_cifar_error(paths, 1, NN_ERR_FORMAT, P("bad.bin"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_cifar10_bin(&d, paths, 1, &err);
+    nn_error err = expect_cifar_error(paths, 1, NN_ERR_FORMAT, P("bad.bin"));
     assert_msg_has(err, "label 10 at byte 3073 (record 1) out of range");
 }
 
 Test(datasets, cifar_missing_and_empty)
 {
     uint8_t *a = cifar_records(0, 1);
-    write_file(P("ok.bin"), a, CREC);
-    write_file(P("empty.bin"), a, 0);
+    fx_write_file(P("ok.bin"), a, CREC);
+    fx_write_file(P("empty.bin"), a, 0);
     free(a);
     const char *p1[] = {P("ok.bin"), P("gone.bin")};
     expect_cifar_error(p1, 2, NN_ERR_IO, P("gone.bin"));
@@ -546,7 +509,7 @@ static void rgb_png(const char *name, int seed)
     write_png(P(name), 3, 2, PNG_COLOR_TYPE_RGB, 8, px, 9, NULL, 0);
 }
 
-static void expect_png_error(const char *dir, int code, const char *names)
+static nn_error expect_png_error(const char *dir, int code, const char *names)
 {
     ds_dataset d;
     nn_error err = {{0}};
@@ -555,6 +518,7 @@ static void expect_png_error(const char *dir, int code, const char *names)
     assert_msg_has(err, names);
     cr_assert_null(d.images);
     cr_assert_null(d.class_names);
+    return err;
 }
 
 Test(datasets, png_gray_folder_sorted)
@@ -566,7 +530,7 @@ Test(datasets, png_gray_folder_sorted)
     gray_png("set/b/2.png", 3);
     gray_png("set/b/10.png", 2);
     gray_png("set/a/x.png", 1);
-    write_file(P("set/a/.DS_Store"), "junk", 4);
+    fx_write_file(P("set/a/.DS_Store"), "junk", 4);
     ds_dataset d;
     nn_error err = {{0}};
     cr_assert_eq(ds_load_png_dir(&d, P("set"), &err), NN_OK, "%s", err.msg);
@@ -665,8 +629,7 @@ Test(datasets, png_interlaced_and_oversized)
     uint8_t *row = calloc(5000, 1);
     write_png(P("big/a/w.png"), 5000, 1, PNG_COLOR_TYPE_GRAY, 8, row, 5000, NULL, 0);
     free(row);
-    expect_png_error(P("big"), NN_ERR_FORMAT, P("big/a/w.png"));
-    ds_load_png_dir(&d, P("big"), &err);
+    err = expect_png_error(P("big"), NN_ERR_FORMAT, P("big/a/w.png"));
     assert_msg_has(err, "larger than");
 }
 
@@ -693,11 +656,8 @@ Test(datasets, png_non_png_file)
 {
     mkdirs("set/a");
     gray_png("set/a/1.png", 1);
-    write_file(P("set/a/notes.txt"), "hello, world", 12);
-    expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/notes.txt"));
-    ds_dataset d;
-    nn_error err = {{0}};
-    ds_load_png_dir(&d, P("set"), &err);
+    fx_write_file(P("set/a/notes.txt"), "hello, world", 12);
+    nn_error err = expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/notes.txt"));
     assert_msg_has(err, "neither a PNG nor a JPEG file");
 }
 
@@ -707,7 +667,7 @@ Test(datasets, png_corrupt_file)
     gray_png("set/a/1.png", 1);
     size_t n;
     uint8_t *b = read_file(P("set/a/1.png"), &n);
-    write_file(P("set/a/2.png"), b, n - 20); /* cut inside IDAT/IEND */
+    fx_write_file(P("set/a/2.png"), b, n - 20); /* cut inside IDAT/IEND */
     free(b);
     expect_png_error(P("set"), NN_ERR_FORMAT, P("set/a/2.png"));
 }
@@ -720,7 +680,7 @@ Test(datasets, png_empty_folders_and_stray_files)
     expect_png_error(P("noimg"), NN_ERR_FORMAT, P("noimg/a"));
     mkdirs("stray/a");
     gray_png("stray/a/1.png", 1);
-    write_file(P("stray/README"), "x", 1);
+    fx_write_file(P("stray/README"), "x", 1);
     expect_png_error(P("stray"), NN_ERR_FORMAT, P("stray/README"));
     expect_png_error(P("missing"), NN_ERR_IO, P("missing"));
 }
@@ -751,7 +711,7 @@ Test(datasets, named_cifar10_and_png)
 {
     mkdirs("c10");
     uint8_t *r = cifar_records(0, 4);
-    write_file(P("c10/test_batch.bin"), r, 4 * CREC);
+    fx_write_file(P("c10/test_batch.bin"), r, 4 * CREC);
     free(r);
     ds_dataset d;
     nn_error err = {{0}};

@@ -114,14 +114,8 @@ Test(diverge, first_nonfinite_in_a_span)
 static void small_model(nn_model *m)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[4] = ls_dense(3);
-    s.n_layers = 5;
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     nn_error err;
     cr_assert_eq(nn_model_build(m, &s, &err), NN_OK, "%s", err.msg);
     nn_model_init_params(m, NN_INIT_HE, 3);
@@ -258,14 +252,22 @@ static nn_status run_sabotaged(int epochs, sabotage *s, nn_train_state *ts, nn_e
  * loss: the loss rule, not the non-finite check, stops training on the
  * next step, and the message gives epoch, batch, step, the loss, the
  * factor, the per-image starting loss and the hint. */
+/* Runs the sabotaged training for `epochs`: it must stop with
+ * NN_ERR_NUMERIC and a message holding msg; the state in *ts, the error in
+ * *err. */
+static void expect_numeric_stop(int epochs, sabotage *sb, const char *msg, nn_train_state *ts,
+                                nn_error *err)
+{
+    cr_assert_eq(run_sabotaged(epochs, sb, ts, err), NN_ERR_NUMERIC);
+    cr_assert_not_null(strstr(err->msg, msg), "%s", err->msg);
+}
+
 Test(diverge, exploding_finite_loss_stops_training)
 {
     sabotage sb = {11, 0, 0}; /* epoch 2, batch 3 */
     nn_train_state ts;
     nn_error err;
-    cr_assert_eq(run_sabotaged(3, &sb, &ts, &err), NN_ERR_NUMERIC);
-    cr_assert_not_null(strstr(err.msg, "loss exploded at epoch 2, batch 4 (step 12)"), "%s",
-                       err.msg);
+    expect_numeric_stop(3, &sb, "loss exploded at epoch 2, batch 4 (step 12)", &ts, &err);
     cr_assert_not_null(strstr(err.msg, "divergence factor 10 "), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "try a lower train.lr"), "%s", err.msg);
     const char *start = strstr(err.msg, "times the starting loss ");
@@ -285,10 +287,9 @@ Test(diverge, nan_parameter_stops_training_at_its_step)
     sabotage sb = {5, 1, 0};
     nn_train_state ts;
     nn_error err;
-    cr_assert_eq(run_sabotaged(2, &sb, &ts, &err), NN_ERR_NUMERIC);
-    cr_assert_not_null(strstr(err.msg, "after step 5 (epoch 1, batch 5): layer 0 (conv2d) "
-                                       "weights [4] is nan"),
-                       "%s", err.msg);
+    expect_numeric_stop(2, &sb,
+                        "after step 5 (epoch 1, batch 5): layer 0 (conv2d) weights [4] is nan", &ts,
+                        &err);
     cr_assert_eq(ts.step, 5);
 }
 
@@ -300,10 +301,10 @@ Test(diverge, nan_optimizer_state_is_caught_before_the_epoch_is_saved)
     sabotage sb = {8, 2, 0}; /* the last step of epoch 1 */
     nn_train_state ts;
     nn_error err;
-    cr_assert_eq(run_sabotaged(2, &sb, &ts, &err), NN_ERR_NUMERIC);
-    cr_assert_not_null(strstr(err.msg, "at the end of epoch 1 (step 8): layer 0 (conv2d) "
-                                       "optimizer state of the weights [3] is nan"),
-                       "%s", err.msg);
+    expect_numeric_stop(2, &sb,
+                        "at the end of epoch 1 (step 8): layer 0 (conv2d) optimizer state of the "
+                        "weights [3] is nan",
+                        &ts, &err);
     cr_assert_eq(sb.epochs_seen, 0, "on_epoch saw a model with a NaN optimizer state");
 }
 

@@ -90,6 +90,18 @@ static void bn_free(bn_ctx *b)
     free(b->beta);
 }
 
+/* *sum and *sumsq of channel ch of x (n, c, hw), in double. */
+static void channel_sums(double *sum, double *sumsq, const float *x, int n, int c, int hw, int ch)
+{
+    *sum = 0, *sumsq = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < hw; j++) {
+            const double v = x[((size_t)i * c + ch) * hw + j];
+            *sum += v;
+            *sumsq += v * v;
+        }
+}
+
 Test(batchnorm, train_output_has_zero_mean_unit_variance)
 {
     bn_ctx b;
@@ -100,16 +112,12 @@ Test(batchnorm, train_output_has_zero_mean_unit_variance)
     b.gamma = NULL; /* NULL gamma / beta mean 1 / 0 */
     b.beta = NULL;
     bn_train_forward(&b);
+    /* xhat cache equals the output when gamma = 1, beta = 0 */
+    for (size_t j = 0; j < (size_t)4 * 3 * 50; j++)
+        cr_assert_eq(b.xhat[j], b.out[j], "xhat[%zu]", j);
     for (int ch = 0; ch < 3; ch++) {
-        double s = 0, s2 = 0;
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 50; j++) {
-                const double v = b.out[((size_t)i * 3 + ch) * 50 + j];
-                s += v;
-                s2 += v * v;
-                /* xhat cache equals the output when gamma = 1, beta = 0 */
-                cr_assert_eq(b.xhat[((size_t)i * 3 + ch) * 50 + j], (float)v);
-            }
+        double s, s2;
+        channel_sums(&s, &s2, b.out, 4, 3, 50, ch);
         const double mean = s / 200, var = s2 / 200 - mean * mean;
         cr_assert(fabs(mean) < 1e-5, "channel %d mean %g", ch, mean);
         cr_assert(fabs(var - 1.0) < 1e-4, "channel %d var %g", ch, var);
@@ -258,13 +266,8 @@ Test(batchnorm, slice_sums_match_whole_batch)
     for (int i = 0; i < 5; i++) /* one image at a time, still += */
         nn_batchnorm_sums(s2, q2, b.in + (size_t)i * 2 * 37, 1, 2, 37);
     for (int ch = 0; ch < 2; ch++) {
-        double rs = 0, rq = 0;
-        for (int i = 0; i < 5; i++)
-            for (int j = 0; j < 37; j++) {
-                const double v = b.in[((size_t)i * 2 + ch) * 37 + j];
-                rs += v;
-                rq += v * v;
-            }
+        double rs, rq;
+        channel_sums(&rs, &rq, b.in, 5, 2, 37, ch);
         cr_assert(fabs(s1[ch] - rs) < 1e-9 && fabs(s2[ch] - rs) < 1e-9, "sum ch %d", ch);
         cr_assert(fabs(q1[ch] - rq) < 1e-9 && fabs(q2[ch] - rq) < 1e-9, "sumsq ch %d", ch);
     }

@@ -21,53 +21,48 @@ static nn_pool_dims pool_dims(int c, int h, int w, int k, int s)
 
 /* ---- golden values -------------------------------------------------------- */
 
-Test(pool, maxpool_golden_2x2_fast_path)
+/* Max pooling of IMG4 with d gives want and the argmax want_am (4 outputs);
+ * backward adds dout {1, 2, 3, 4} at the argmax onto din (0.5 or 0
+ * everywhere before, din0) and must give want_din; with din NULL it is a
+ * no-op. */
+static void check_maxpool_golden(const nn_pool_dims *d, const float want[4],
+                                 const int32_t want_am[4], float din0, const float want_din[16])
 {
-    const nn_pool_dims d = pool_dims(1, 4, 4, 2, 2);
     float out[4];
     int32_t am[4];
-    nn_maxpool_forward(out, am, IMG4, 1, &d);
-    const float want[4] = {5, 8, 9, 4};
-    const int32_t want_am[4] = {1, 6, 12, 14};
+    nn_maxpool_forward(out, am, IMG4, 1, d);
     for (int j = 0; j < 4; j++) {
         cr_assert_eq(out[j], want[j], "out[%d] = %g, want %g", j, (double)out[j], (double)want[j]);
         cr_assert_eq(am[j], want_am[j], "argmax[%d] = %d, want %d", j, am[j], want_am[j]);
     }
-    /* backward scatters dout to the argmax and accumulates */
     float din[16];
     for (int j = 0; j < 16; j++)
-        din[j] = 0.5f;
+        din[j] = din0;
     const float dout[4] = {1, 2, 3, 4};
-    nn_maxpool_backward(din, dout, am, 1, &d);
-    for (int j = 0; j < 16; j++) {
-        float e = 0.5f;
-        for (int o = 0; o < 4; o++)
-            if (want_am[o] == j)
-                e += dout[o];
-        cr_assert_eq(din[j], e, "din[%d] = %g, want %g", j, (double)din[j], (double)e);
-    }
-    nn_maxpool_backward(NULL, dout, am, 1, &d); /* din NULL: no-op */
+    nn_maxpool_backward(din, dout, am, 1, d);
+    for (int j = 0; j < 16; j++)
+        cr_assert_eq(din[j], want_din[j], "din[%d] = %g, want %g", j, (double)din[j],
+                     (double)want_din[j]);
+    nn_maxpool_backward(NULL, dout, am, 1, d); /* din NULL: no-op */
+}
+
+Test(pool, maxpool_golden_2x2_fast_path)
+{
+    const nn_pool_dims d = pool_dims(1, 4, 4, 2, 2);
+    /* backward scatters dout to the argmax (1, 6, 12, 14) and accumulates */
+    const float want_din[16] = {0.5f, 1.5f, 0.5f, 0.5f, 0.5f, 0.5f, 2.5f, 0.5f,
+                                0.5f, 0.5f, 0.5f, 0.5f, 3.5f, 0.5f, 4.5f, 0.5f};
+    check_maxpool_golden(&d, (const float[]){5, 8, 9, 4}, (const int32_t[]){1, 6, 12, 14}, 0.5f,
+                         want_din);
 }
 
 Test(pool, maxpool_golden_3x3_overlapping)
 {
     const nn_pool_dims d = pool_dims(1, 4, 4, 3, 1);
-    float out[4];
-    int32_t am[4];
-    nn_maxpool_forward(out, am, IMG4, 1, &d);
-    const float want[4] = {8, 8, 9, 8};
-    const int32_t want_am[4] = {6, 6, 12, 6};
-    for (int j = 0; j < 4; j++) {
-        cr_assert_eq(out[j], want[j], "out[%d] = %g", j, (double)out[j]);
-        cr_assert_eq(am[j], want_am[j], "argmax[%d] = %d", j, am[j]);
-    }
-    float din[16] = {0};
-    const float dout[4] = {1, 2, 3, 4};
-    nn_maxpool_backward(din, dout, am, 1, &d);
-    for (int j = 0; j < 16; j++) {
-        const float e = j == 6 ? 7.0f : j == 12 ? 3.0f : 0.0f; /* overlapping windows add */
-        cr_assert_eq(din[j], e, "din[%d] = %g, want %g", j, (double)din[j], (double)e);
-    }
+    /* overlapping windows add: 1 + 2 + 4 at 6, 3 at 12 */
+    const float want_din[16] = {[6] = 7.0f, [12] = 3.0f};
+    check_maxpool_golden(&d, (const float[]){8, 8, 9, 8}, (const int32_t[]){6, 6, 12, 6}, 0.0f,
+                         want_din);
 }
 
 Test(pool, maxpool_ties_pick_first_in_both_paths)

@@ -24,15 +24,10 @@
 static void build(nn_model *m, float w)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 5;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     strcpy(s.layers[0].name, "c1");
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
     strcpy(s.layers[1].name, "bn1");
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[4] = ls_dense(3);
     strcpy(s.layers[4].name, "fc");
     for (int i = 0; i < 5; i++)
         s.layers[i].input = i - 1;
@@ -56,14 +51,6 @@ static uint8_t *read_all(const char *path, size_t *len)
     nn_error err;
     cr_assert_eq(nn_read_file(path, &d, len, 0, &err), NN_OK, "%s", err.msg);
     return d;
-}
-
-static void write_all(const char *path, const uint8_t *d, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(d, 1, len, f), len);
-    cr_assert_eq(fclose(f), 0);
 }
 
 static void expect_save_refused(const nn_model *m, const nn_optim *o, const char *needle)
@@ -161,7 +148,7 @@ Test(nonfinite_ckpt, extremes_load_bit_exact_and_bad_moments_do_not)
         uint8_t *d = malloc(len);
         memcpy(d, good, len);
         size_t off = cp_patch(d, len, "OPTM", cases[c].at, &cases[c].v, 4);
-        write_all(path, d, len);
+        fx_write_file(path, d, len);
         free(d);
         cr_assert_eq(ckpt_load(&ck, path, &err), NN_ERR_FORMAT, "case %zu", c);
         char want[256];
@@ -254,11 +241,7 @@ Test(nonfinite_eval, finite_extremes_evaluate)
 static void build_two(nn_model *m, const float *wa, const float *wb)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 2, s.in_w = 2, s.num_classes = 4, s.n_layers = 3;
-    s.layers[0] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[1] = ls_dense(4);
-    s.layers[2] = ls_dense(4);
+    LS_SPEC(&s, 1, 2, 2, 4, ls_layer(NN_LAYER_FLATTEN), ls_dense(4), ls_dense(4));
     for (int i = 0; i < 3; i++)
         s.layers[i].input = i - 1;
     nn_error err;
@@ -331,12 +314,8 @@ Test(nonfinite_prune, huge_non_finite_and_zero_weights)
 Test(nonfinite_prune, channel_scores_with_extremes)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 4;
-    s.layers[0] = ls_conv(4, 3, 1, 0);
-    s.layers[1] = ls_layer(NN_LAYER_RELU);
-    s.layers[2] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[3] = ls_dense(3);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(4, 3, 1, 0), ls_layer(NN_LAYER_RELU),
+            ls_layer(NN_LAYER_FLATTEN), ls_dense(3));
     for (int i = 0; i < 4; i++)
         s.layers[i].input = i - 1;
     nn_model m;

@@ -21,11 +21,7 @@
 static void two_dense(nn_model *m, const float *w0, const float *w1)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 2, s.in_w = 2, s.num_classes = 2, s.n_layers = 3;
-    s.layers[0] = ls_dense(4);
-    s.layers[1] = ls_layer(NN_LAYER_RELU);
-    s.layers[2] = ls_dense(2);
+    LS_SPEC(&s, 1, 2, 2, 2, ls_dense(4), ls_layer(NN_LAYER_RELU), ls_dense(2));
     pn_build(m, &s);
     memcpy(m->params + m->nodes[0].w.off, w0, 16 * sizeof(float));
     memcpy(m->params + m->nodes[2].w.off, w1, 8 * sizeof(float));
@@ -256,10 +252,8 @@ Test(prune_magnitude, global_threshold_matches_a_sort_of_all_weights)
 
 Test(prune_magnitude, global_with_overrides_and_skips)
 {
-    nn_model_spec s;
-    pn_plain_spec(&s);
     nn_model m;
-    pn_build(&m, &s);
+    pn_net(&m, pn_plain_spec);
     pn_randomize(&m, 8);
     pr_magnitude_config c = layer_scope(0.8);
     c.scope = PR_SCOPE_GLOBAL;

@@ -26,10 +26,8 @@ static void plan(pr_channel_plan *p, const nn_model *m)
 
 Test(prune_groups, residual_adds_tie_producers_and_the_logits_are_fixed)
 {
-    nn_model_spec s;
-    pn_residual_spec(&s);
     nn_model m;
-    pn_build(&m, &s);
+    pn_net(&m, pn_residual_spec);
     pr_channel_plan p;
     plan(&p, &m);
     const pr_groups *g = &p.groups;
@@ -61,10 +59,8 @@ Test(prune_groups, residual_adds_tie_producers_and_the_logits_are_fixed)
 
 Test(prune_groups, flatten_spreads_a_channel_over_h_times_w_features)
 {
-    nn_model_spec s;
-    pn_plain_spec(&s);
     nn_model m;
-    pn_build(&m, &s);
+    pn_net(&m, pn_plain_spec);
     pr_channel_plan p;
     plan(&p, &m);
     cr_assert_eq(p.groups.group[7], p.groups.group[3]);
@@ -87,16 +83,10 @@ Test(prune_groups, adds_with_the_input_or_mismatched_layouts_are_fixed)
     /* input 2x4x4 -> 0 conv 2 - 1 add(input) - 2 flatten (32) - 3 dense 32 -
      * 4 add(3, 2) - 5 dense 3 */
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_ADD);
+    LS_SPEC(&s, 2, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_ADD), ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(32), ls_layer(NN_LAYER_ADD), ls_dense(3));
     s.layers[1].input2 = NN_INPUT_NODE;
-    s.layers[2] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[3] = ls_dense(32);
-    s.layers[4] = ls_layer(NN_LAYER_ADD);
     s.layers[4].input2 = 2;
-    s.layers[5] = ls_dense(3);
     nn_model m;
     pn_build(&m, &s);
     pn_randomize(&m, 2);
@@ -203,10 +193,8 @@ Test(prune_channels, lowest_gamma_goes_first_with_index_ties)
 
 Test(prune_channels, tied_producers_are_scored_together_each_normalized)
 {
-    nn_model_spec s;
-    pn_residual_spec(&s);
     nn_model m;
-    pn_build(&m, &s);
+    pn_net(&m, pn_residual_spec);
     pn_randomize(&m, 6);
     /* Group {3, 10}: conv 3's gamma (bn 5) is on a 10x larger scale than
      * conv 10's (bn 11). Summed raw, conv 3's dip at channel 1 would decide;
@@ -297,22 +285,47 @@ static void random_plan(pr_channel_plan *p, uint64_t seed)
     }
 }
 
-Test(prune_shrink, smaller_model_equals_masked_model_plain_net)
+/* *m: the network spec_fn describes, parameters random from seed; *p:
+ * half of every free group's channels selected by the automatic
+ * criterion; *small: m shrunk by p. The masked and the shrunk model must
+ * agree in eval mode and, if training_too, on batch statistics. */
+static void shrink_half(nn_model *m, pr_channel_plan *p, nn_model *small,
+                        void (*spec_fn)(nn_model_spec *), uint64_t seed, int training_too)
 {
-    nn_model_spec s;
-    pn_plain_spec(&s);
-    nn_model m;
-    pn_build(&m, &s);
-    pn_randomize(&m, 31);
-    pr_channel_plan p;
-    plan(&p, &m);
+    pn_net(m, spec_fn);
+    pn_randomize(m, seed);
+    plan(p, m);
     pr_targets t;
     pr_targets_init(&t, 0.5);
     nn_error err;
-    cr_assert_eq(pr_channel_select(&p, &m, &t, PR_CRIT_AUTO, &err), NN_OK);
-    check_equivalent(&m, &p, 0);
-    nn_model small;
-    cr_assert_eq(pr_channels_shrink(&small, &m, &p, &err), NN_OK);
+    cr_assert_eq(pr_channel_select(p, m, &t, PR_CRIT_AUTO, &err), NN_OK);
+    check_equivalent(m, p, 0);
+    if (training_too)
+        check_equivalent(m, p, 1);
+    cr_assert_eq(pr_channels_shrink(small, m, p, &err), NN_OK);
+}
+
+/* Random plans from seeds first..first+3 (p is reset each time): the
+ * masked and the shrunk model agree each time. Frees p and m. */
+static void check_random_plans(nn_model *m, pr_channel_plan *p, uint64_t first, int training_too)
+{
+    for (uint64_t seed = first; seed < first + 4; seed++) {
+        pr_plan_free(p);
+        plan(p, m);
+        random_plan(p, seed);
+        check_equivalent(m, p, 0);
+        if (training_too)
+            check_equivalent(m, p, 1);
+    }
+    pr_plan_free(p);
+    nn_model_free(m);
+}
+
+Test(prune_shrink, smaller_model_equals_masked_model_plain_net)
+{
+    nn_model m, small;
+    pr_channel_plan p;
+    shrink_half(&m, &p, &small, pn_plain_spec, 31, 0);
     /* conv 6 -> 3, conv 8 -> 4 (dense 8 reads 4*16 = 64 columns), dense
      * 12 -> 6, 12 -> 6, logits 3. */
     cr_assert_eq(small.nodes[0].out_c, 3);
@@ -324,34 +337,15 @@ Test(prune_shrink, smaller_model_equals_masked_model_plain_net)
     cr_assert_eq(small.n_params, (size_t)(3 * 2 * 9 + 3) + 6 + (4 * 3 * 9) + 8 + (6 * 64 + 6) +
                                      (6 * 6 + 6) + (3 * 6 + 3));
     nn_model_free(&small);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
-        pr_plan_free(&p);
-        plan(&p, &m);
-        random_plan(&p, seed);
-        check_equivalent(&m, &p, 0);
-    }
-    pr_plan_free(&p);
-    nn_model_free(&m);
+    check_random_plans(&m, &p, 1, 0);
 }
 
 Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
 {
-    nn_model_spec s;
-    pn_residual_spec(&s);
-    nn_model m;
-    pn_build(&m, &s);
-    pn_randomize(&m, 32);
+    nn_model m, small;
     pr_channel_plan p;
-    plan(&p, &m);
-    pr_targets t;
-    pr_targets_init(&t, 0.5);
-    nn_error err;
-    cr_assert_eq(pr_channel_select(&p, &m, &t, PR_CRIT_AUTO, &err), NN_OK);
     /* Eval (running statistics) and training (batch statistics). */
-    check_equivalent(&m, &p, 0);
-    check_equivalent(&m, &p, 1);
-    nn_model small;
-    cr_assert_eq(pr_channels_shrink(&small, &m, &p, &err), NN_OK);
+    shrink_half(&m, &p, &small, pn_residual_spec, 32, 1);
     int want[][2] = {{0, 3}, {3, 4}, {7, 4}, {10, 4}, {14, 5}, {17, 5}, {22, 3}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert_eq(small.nodes[want[i][0]].out_c, want[i][1], "layer %d", want[i][0]);
@@ -361,6 +355,7 @@ Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
     char dir[64], path[128];
     fx_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/small.ckpt", dir);
+    nn_error err;
     cr_assert_eq(ckpt_save(path, &small, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
     ckpt_file ck;
     cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
@@ -371,15 +366,7 @@ Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
     ckpt_free(&ck);
     fx_rmtree(dir);
     nn_model_free(&small);
-    for (uint64_t seed = 5; seed <= 8; seed++) {
-        pr_plan_free(&p);
-        plan(&p, &m);
-        random_plan(&p, seed);
-        check_equivalent(&m, &p, 0);
-        check_equivalent(&m, &p, 1);
-    }
-    pr_plan_free(&p);
-    nn_model_free(&m);
+    check_random_plans(&m, &p, 5, 1);
 }
 
 /* ------------------------------------------------------------- report -- */
@@ -394,14 +381,9 @@ Test(prune_report, numbers_on_a_known_net)
      *   pool  MACs 2*2*2*4 = 32 -> 16
      *   dense params 24+3 -> 12+3  MACs 24 -> 12, sparsity 3/12, effective 9 */
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 4, s.in_w = 4, s.num_classes = 3, s.n_layers = 6;
-    s.layers[0] = ls_conv(2, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[2] = ls_layer(NN_LAYER_RELU);
-    s.layers[3] = ls_layer(NN_LAYER_MAXPOOL);
-    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = ls_dense(3);
+    LS_SPEC(&s, 1, 4, 4, 3, ls_conv(2, 3, 1, 1), ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU), ls_layer(NN_LAYER_MAXPOOL), ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(3));
     snprintf(s.layers[5].name, NN_NAME_MAX, "fc");
     nn_model m, small;
     pn_build(&m, &s);

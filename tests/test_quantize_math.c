@@ -33,6 +33,14 @@ static void one_conv_net(qz_net *net, int out_c, int in_c, int k)
     net->num_classes = out_c * op->out_h * op->out_w;
 }
 
+/* q: net's one op quantized for inputs in [-4, 4], with `bits`-bit weights. */
+static void build_in_pm4(qm_model *q, const qz_net *net, int bits)
+{
+    double lo = -4, hi = 4;
+    nn_error err;
+    cr_assert_eq(qz_build(q, net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+}
+
 Test(quantize_weights, per_channel_scales_zero_channels_and_tiny_multipliers)
 {
     qz_net net;
@@ -44,11 +52,8 @@ Test(quantize_weights, per_channel_scales_zero_channels_and_tiny_multipliers)
     w[4] = 1e-30f, w[5] = 0.0f; /* channel 2: a multiplier below 2^-32  */
     b[2] = -0.5f;
     w[6] = -2.0f, w[7] = 1.0f; /* channel 3: max 2                     */
-    double lo = -4, hi = 4;
-    int bits = 8;
     qm_model q;
-    nn_error err;
-    cr_assert_eq(qz_build(&q, &net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+    build_in_pm4(&q, &net, 8);
     const qm_op *op = &q.ops[0];
     /* The largest weight maps to +-127 (the scale rounded up by at most
      * 2^-8 relative, so it may land on 126 or 127). */
@@ -96,11 +101,8 @@ Test(quantize_weights, four_bit_scale_clips_an_outlier)
         w[288 + k] = (float)(k % 15 - 7) / 7.0f;   /* on the 4-bit grid  */
     }
     w[100] = 1.0f; /* channel 0: one outlier */
-    double lo = -4, hi = 4;
-    int bits = 4;
     qm_model q;
-    nn_error err;
-    cr_assert_eq(qz_build(&q, &net, &lo, &hi, &bits, &err), NN_OK, "%s", err.msg);
+    build_in_pm4(&q, &net, 4);
     const qm_op *op = &q.ops[0];
     cr_expect_lt(op->w_scale[0], 0.9f / 7.0f, "outlier channel not clipped: %g",
                  (double)op->w_scale[0]);
@@ -112,15 +114,22 @@ Test(quantize_weights, four_bit_scale_clips_an_outlier)
     qz_net_free(&net);
 }
 
-Test(quantize_weights, overrides_pick_bits_per_layer)
+/* m: qfixtures' plain network (parameters from seed 3), lowered into net. */
+static void lowered_plain(nn_model *m, qz_net *net)
 {
     nn_model_spec s;
     qf_spec_plain(&s);
-    nn_model m;
-    qf_build(&m, &s, 3, 0);
-    qz_net net;
+    qf_build(m, &s, 3, 0);
     nn_error err;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_OK);
+    cr_assert_eq(qz_lower(net, m, &err), NN_OK, "%s", err.msg);
+}
+
+Test(quantize_weights, overrides_pick_bits_per_layer)
+{
+    nn_model m;
+    qz_net net;
+    lowered_plain(&m, &net);
+    nn_error err;
     qz_config cfg;
     qz_config_defaults(&cfg);
     cfg.n_overrides = 1;
@@ -346,13 +355,10 @@ Test(quantize_calib, mse_clips_heavy_tails_but_not_uniform_data)
 
 Test(quantize_calib, minmax_is_exact_and_independent_of_threads)
 {
-    nn_model_spec s;
-    qf_spec_plain(&s);
     nn_model m;
-    qf_build(&m, &s, 3, 0);
     qz_net net;
+    lowered_plain(&m, &net);
     nn_error err;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_OK);
     uint8_t *px = qf_pixels(30, 1, 12, 12, 8);
     double lo1[8], hi1[8], lo3[8], hi3[8];
     for (int method = QZ_MINMAX; method <= QZ_MSE; method++) {
