@@ -211,8 +211,10 @@ def main():
         print(f"{'CPU time / wall time':34s} {fmt(iot_cpu if iot else None, '.2f'):>14s} "
               f"{fmt(tr_cpu, '.2f'):>14s}  (iotcnn: whole process incl. loading and test)")
         trf = formats.get(best, {})
-        print(f"  ISA, iotcnn: sgemm in OpenBLAS core {sg.get('openblas_core') if sg else '?'}, "
-              f"its own loops built for {sg.get('build_isa') if sg else '?'}")
+        print(f"  ISA, iotcnn: convolutions in its own kernels ({sg.get('conv_isa') if sg else '?'}, "
+              f"chosen at run time), dense layers in OpenBLAS core "
+              f"{sg.get('openblas_core') if sg else '?'}, its other loops built for "
+              f"{sg.get('build_isa') if sg else '?'}")
         print(f"  ISA, PyTorch: convolutions in oneDNN ({trf.get('onednn_isa', '?')}: "
               f"{', '.join(trf.get('onednn_convolutions', [])) or '?'}), element-wise ATen "
               f"{trf.get('aten_capability', '?')}, nn.Linear in OpenBLAS core {trf.get('openblas_core', '?')} "
@@ -261,6 +263,7 @@ def main():
         "iotcnn_share_of_fma_peak": fshare,
         "iotcnn_openblas_core": sg.get("openblas_core") if sg else None,
         "iotcnn_build_isa": sg.get("build_isa") if sg else None,
+        "iotcnn_conv_isa": sg.get("conv_isa") if sg else None,
         "iotcnn_gflops": iot_gf,
         "iotcnn_share_of_sgemm_peak_2t": share,
         "iotcnn_peak_rss_bytes": iot_rss,

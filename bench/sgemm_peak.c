@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "libnn/nn_isa.h"
 #include "libnn/nn_rng.h"
 
 #define MAX_THREADS 2
@@ -214,9 +215,10 @@ int main(int argc, char **argv)
 
     /* JSON: the last stdout line; 0 marks a thread count not measured */
     printf("{\"bench\":\"sgemm_peak\",\"openblas_core\":\"%s\",\"build_isa\":\"%s\","
+           "\"conv_isa\":\"%s\","
            "\"square_size\":%d,\"peak_gflops_1t\":%.2f,\"peak_gflops_2t\":%.2f,"
            "\"netmix_gflops_1t\":%.2f,\"netmix_gflops_2t\":%.2f,\"shapes\":[",
-           openblas_get_corename(), BUILD_ISA, size, shapes[0].gflops[1], shapes[0].gflops[2], mix[1],
+           openblas_get_corename(), BUILD_ISA, nn_isa_name(nn_isa_best()), size, shapes[0].gflops[1], shapes[0].gflops[2], mix[1],
            mix[2]);
     for (int i = 0; i < n_shapes; i++) {
         const gemm_shape *s = &shapes[i];
