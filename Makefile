@@ -7,13 +7,15 @@
 #                   or folders (scripts/check_cycles.sh), the cmd/ function lengths
 #                   (scripts/check_fn_length.sh), the Markdown's fences and links
 #                   (scripts/check_docs.sh), the portable build on an emulated CPU
-#                   without AVX (scripts/check_portable.sh), the Criterion suite
+#                   without AVX (scripts/check_portable.sh), a C++ program against the
+#                   installed library (scripts/check_install.sh), the Criterion suite
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
 #   make bench      training throughput against PyTorch, sgemm peak; deployment speed
 #                   (int8 vs float, pruned vs unpruned, iotcnn int8 vs PyTorch int8)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   bin/iotcnn, libiotcnn (static and shared), the headers
+#                   (include/iotcnn/FOLDER/*.h, extern "C"), iotcnn.pc for pkg-config
 #   make fuzz       libFuzzer targets for every parser (clang-14), build-fuzz/fuzz/*
 #   make fuzz-smoke each fuzz target for a bounded time on its seed corpus
 #   make fuzz-seeds regenerate the seed corpora fuzz/corpus/*/seed-*
@@ -29,13 +31,21 @@ PKGS     := openblas libpng libjpeg libcjson zlib
 # V=1 shows the full commands.
 Q        := $(if $(filter 1,$(V)),,@)
 
-CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
+# -fPIC: the same objects make the shared library (no measurable cost on x86-64).
+CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
 LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
+# The installed library: every folder but cmd/ (which exits and prints).
+PUB_OBJS  := $(filter-out $(BUILD)/cmd/%,$(LIB_OBJS))
+PUB_DIRS  := libnn datasets augment config format prune quantize runtime export pipeline
+# Headers: all of those folders' (nn_vec.h: kernel-internal C99, not C++-clean).
+PUB_HDRS  := $(filter-out libnn/nn_vec.h,$(wildcard $(PUB_DIRS:%=%/*.h)))
+VERSION   := $(shell sed -n 's/^\#define IOTCNN_VERSION "\(.*\)"/\1/p' cmd/cli.h)
+SONAME    := libiotcnn.so.$(firstword $(subst ., ,$(VERSION)))
 TESTS     ?= $(wildcard tests/*.c)
 TEST_SRCS := $(TESTS)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
@@ -44,7 +54,7 @@ TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-layers asan deps bench install clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
+.PHONY: all test check-layers asan deps bench install library clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
 # Keep intermediate objects (the tools' .o files) instead of deleting them.
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
@@ -104,6 +114,7 @@ test: check-layers all $(BUILD)/tests/iotcnn_tests
 	$(Q)scripts/check_cycles.sh --self-test
 	$(Q)scripts/check_cycles.sh $(BUILD) $(filter-out $(BUILD)/gen/%,$(LIB_OBJS))
 	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
+	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) scripts/check_install.sh)
 	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
@@ -168,9 +179,35 @@ fuzz-seeds: $(BUILD)/fuzz/make_seeds
 deps:
 	@./scripts/deps.sh $(DEPS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+# The library to link (static and shared, without cmd/) and its pkg-config file.
+$(BUILD)/pub/libiotcnn.a: $(PUB_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	@echo "  AR    $@"
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/pub/libiotcnn.so.$(VERSION): $(PUB_OBJS)
+	@mkdir -p $(@D)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+
+LIBRARY := $(BUILD)/pub/libiotcnn.a $(BUILD)/pub/libiotcnn.so.$(VERSION)
+library: $(LIBRARY)
+
+install: all $(LIBRARY)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BIN)/iotcnn $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/pub/libiotcnn.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/pub/libiotcnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libiotcnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libiotcnn.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: iotcnn' 'Description: train, compress and deploy small CNNs for IoT devices' \
+	    'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
+	    'Cflags: -I$${includedir}/iotcnn' 'Libs: -L$${libdir} -liotcnn' \
+	    'Libs.private: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iotcnn.pc
+	for d in $(PUB_DIRS); do install -d $(DESTDIR)$(PREFIX)/include/iotcnn/$$d; done
+	for h in $(PUB_HDRS); do install -m 644 $$h $(DESTDIR)$(PREFIX)/include/iotcnn/$$h; done
 
 clean:
 	rm -rf build build-asan build-fuzz bin

@@ -31,6 +31,10 @@
 
 #include "libnn/nn_rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     float rotate_deg; /* angle uniform in [-rotate_deg, rotate_deg]; 0 = off            */
     float shear_deg;  /* x-shear angle uniform in [-shear_deg, shear_deg]; 0 = off      */
@@ -89,5 +93,9 @@ void aug_image(uint8_t *out, const uint8_t *in, int c, int h, int w, const aug_c
  * out (c, h, w), in (c, h, w), out != in. */
 void aug_affine(uint8_t *out, const uint8_t *in, int c, int h, int w, float rotate_deg,
                 float shear_deg, float scale, float tx, float ty, uint8_t fill);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 #include "cfg_prune.h"
 #include "cfg_quantize.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CFG_PATH_MAX 512
 
 typedef struct {
@@ -85,5 +89,9 @@ nn_status cfg_load(cfg_config *c, char **text_out, const char *path, nn_error *e
 
 /* Sets the model's input shape and class count (from the dataset). */
 void cfg_set_input(cfg_config *c, int in_c, int in_h, int in_w, int num_classes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

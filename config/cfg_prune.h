@@ -19,6 +19,10 @@
 #include "libnn/nn_model.h"
 #include "libnn/nn_optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CFG_PRUNE_MAGNITUDE = 1, CFG_PRUNE_STRUCTURED = 2 } cfg_prune_method;
 
 typedef struct {
@@ -68,5 +72,9 @@ nn_status cfg_prune_targets(const cfg_prune *p, const nn_model *m, const pr_grou
  * the schedule ends after the fine-tuning does. */
 nn_status cfg_prune_schedule(const cfg_prune *p, int epochs, uint64_t steps_per_epoch,
                              const char *source, pr_schedule *s, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

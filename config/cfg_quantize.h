@@ -11,6 +11,10 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int present;  /* 1 when the config has the block          */
     qz_config qz; /* qz_config_defaults when absent            */
@@ -22,5 +26,9 @@ typedef struct {
  * dense layers. */
 nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_spec *model,
                              const char *source, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "libnn/nn_optim.h"
 #include "cfg_strict.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Parses parent.schedule (parent is the object at JSON path `parent_path`,
  * e.g. "train" or "prune.finetune"). The run it schedules has base rate
  * `lr` and `epochs` epochs, given as parent_path.lr and parent_path.epochs:
@@ -24,5 +28,9 @@
  * *sc may be partly written. */
 nn_status cfg_schedule_parse(const cs_ctx *x, const cJSON *parent, const char *parent_path,
                              float lr, int epochs, nn_schedule_config *sc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 
 #include "libnn/nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CS_PATH_MAX 160
 
 typedef struct {
@@ -88,5 +92,9 @@ nn_status cs_object(const cs_ctx *x, const cJSON *obj, const char *key, const ch
  * leaves *type untouched). */
 nn_status cs_typed(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
                    const char *const *names, int *type, const cJSON **o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 
 #include "libnn/nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n;              /* number of images                                 */
     int c, h, w;        /* image shape                                      */
@@ -89,5 +93,9 @@ int ds_limit_split(ds_dataset *train, ds_dataset *val, int limit, int n_val, uin
 void ds_channel_stats(const ds_dataset *d, float *mean, float *std);
 
 void ds_free(ds_dataset *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

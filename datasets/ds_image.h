@@ -25,6 +25,10 @@
 
 #include "libnn/nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int w, h;     /* pixels                                  */
     int ch;       /* 1 (gray) or 3 (RGB)                     */
@@ -40,5 +44,9 @@ int ds_image_read(ds_image *img, const char *path, int max_side, nn_error *err);
 int ds_image_fit(const ds_image *src, int c, int h, int w, uint8_t *dst, nn_error *err);
 
 void ds_image_free(ds_image *img);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

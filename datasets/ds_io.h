@@ -15,6 +15,10 @@
 
 #include "libnn/nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Largest file (decompressed) any loader accepts: 4 GiB. Far above every
  * supported data set (CIFAR-10 train is 150 MB); it stops a forged header or
  * a gzip bomb from asking for more memory than the machine has. */
@@ -63,5 +67,9 @@ static inline uint32_t ds_be32(const uint8_t *p)
 
 /* strdup that reports NN_ERR_NOMEM (returns NULL then). */
 char *ds_strdup(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 
 #include "ds_image.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Decodes path into img (free with ds_image_free). A file that does not
  * start with the PNG signature is NN_ERR_FORMAT "not a PNG file"; a side
  * longer than max_side pixels is refused before any pixel memory is
@@ -24,5 +28,9 @@ int ds_jpeg_read(ds_image *img, const char *path, int max_side, nn_error *err);
 /* 1 if the first bytes b[0..n) are a PNG signature / a JPEG start. */
 int ds_is_png(const unsigned char *b, size_t n);
 int ds_is_jpeg(const unsigned char *b, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

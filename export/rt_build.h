@@ -18,6 +18,10 @@
 #include "libnn/nn_error.h"
 #include "runtime/rt.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     RTB_SPARSE_AUTO = 0,   /* by density and target                        */
     RTB_SPARSE_NEVER = 1,  /* dense formats only                           */
@@ -70,5 +74,9 @@ int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse, rt_isa isa
  * out is zeroed first; free with rtb_free. opt NULL: generic, AUTO. */
 nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt, nn_error *err);
 void rtb_free(rtb_image *img);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

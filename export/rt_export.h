@@ -17,6 +17,10 @@
 #include "libnn/nn_error.h"
 #include "rt_build.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *name;
     const unsigned char *data;
@@ -54,5 +58,9 @@ const char *rtx_target_cflags(int target);
  * Returns -1 when no compiler is found (or it fails); `how` describes the
  * measurement or the failure. */
 long rtx_code_bytes(const char *dir, int target, char *how, size_t how_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

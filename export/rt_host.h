@@ -21,6 +21,10 @@
 #include "runtime/rt.h"
 #include "rt_build.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     rtb_image img;              /* the host image                              */
     rt_isa isa;                 /* what runs it, resolved (never RT_ISA_AUTO)  */
@@ -65,5 +69,9 @@ void rth_argmax(const int8_t *logits, int n, int num_classes, int *labels);
  * allocated: free it with nn_eval_result_free. */
 nn_status rth_evaluate(const rth_model *h, const nn_images *data, const nn_eval_config *cfg,
                        nn_eval_result *res, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

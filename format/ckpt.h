@@ -25,6 +25,10 @@
 #include "classes.h"
 #include "container.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CKPT_VERSION 1
 #define CKPT_MAGIC "IOTCNNCK"
 #define CKPT_MAX_SECTIONS 64
@@ -67,5 +71,9 @@ nn_status ckpt_load(ckpt_file *ck, const char *path, nn_error *err);
 nn_status ckpt_decode(ckpt_file *ck, const uint8_t *data, size_t len, const char *path,
                       nn_error *err);
 void ckpt_free(ckpt_file *ck);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,6 +19,10 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CLS_MAX_CLASSES 256
 #define CLS_NAME_MAX 64 /* bytes with the NUL */
 
@@ -39,5 +43,9 @@ const char *cls_name(const cls_names *c, int k, char *buf, size_t size);
  * then empty). */
 void cls_put(nn_wbuf *w, const cls_names *c);
 nn_status cls_get(nn_rbuf *r, int num_classes, cls_names *c, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

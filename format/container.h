@@ -29,6 +29,10 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CTR_HEADER_BYTES 16u
 #define CTR_SECTION_OVERHEAD 16u /* tag 4 + length 8 + CRC 4 */
 
@@ -102,5 +106,9 @@ static inline uint64_t ctr_payload_bytes(const ctr_section *s)
 {
     return s->bytes - CTR_SECTION_OVERHEAD;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

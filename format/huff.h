@@ -19,6 +19,10 @@
 #include "libnn/nn_io.h"
 #include "qio.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define HUFF_MAX_LEN 15
 #define HUFF_MAX_SYMS 256
 
@@ -61,5 +65,9 @@ nn_status huff_decoder_init(huff_decoder *d, const uint8_t *len, int nsym);
 /* Next symbol, or -1 when the stream ends inside a codeword or the bits
  * are not a codeword (possible only for the one-symbol code). */
 int huff_get(const huff_decoder *d, qio_bitr *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

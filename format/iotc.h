@@ -54,6 +54,10 @@
 #include "container.h"
 #include "qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define IOTC_VERSION 1
 #define IOTC_MAGIC "IOTCNNQ8"
 #define IOTC_MAX_META 16
@@ -118,5 +122,9 @@ nn_status iotc_load(iotc_model *f, const char *path, nn_error *err);
  * loader require it (qm_model_validate does not check it); models from the
  * quantizer satisfy it by construction (quantize.h). */
 nn_status iotc_check_accumulators(const qm_model *m, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 
 #include "qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Metadata keys: 1..31 of [a-z0-9_]; values: <= 255 bytes, none below
  * 0x20 or 0x7f; op names: 0..31 of [A-Za-z0-9_.-]. */
 int iotc_valid_meta_key(const char *k, size_t n);
@@ -33,5 +37,9 @@ static inline int iotc_is_pool(qm_op_type t)
 {
     return t == QM_MAXPOOL || t == QM_AVGPOOL || t == QM_GLOBAL_AVGPOOL;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

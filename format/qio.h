@@ -16,6 +16,10 @@
 
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void qio_put_uvar(nn_wbuf *w, uint64_t v);
 void qio_put_svar(nn_wbuf *w, int64_t v);
 
@@ -50,5 +54,9 @@ void qio_bitr_init(qio_bitr *b, const uint8_t *p, size_t len);
 int qio_get_bits(qio_bitr *b, int n, uint32_t *v);
 /* 1 when every byte was used and the padding bits of the last are zero. */
 int qio_bitr_done(const qio_bitr *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

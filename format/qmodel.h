@@ -58,6 +58,10 @@
 
 #include "libnn/nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Op type codes are stored in files: explicit values, never reorder. */
 typedef enum {
     QM_CONV2D = 1,
@@ -144,5 +148,9 @@ static inline int8_t qm_requantize(int32_t acc, int32_t mult, int shift, int32_t
     int64_t y = (int64_t)zero + (((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift);
     return (int8_t)(y < lo ? lo : y > hi ? hi : y);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The affine int8 quantization of the real interval [lo, hi], widened to
  * contain 0 so that a real 0 (padding, ReLU floor) is exact:
  *     scale = (hi - lo) / 255,  zero = round(-128 - lo / scale).
@@ -53,5 +57,9 @@ void qp_input_lut(int8_t *lut, int in_c, const float *mean, const float *std, qm
 /* The quantization of the normalized input: the exact real range of
  * (p / 255 - mean[c]) / std[c] over all pixels and channels. */
 qm_qparams qp_input_qparams(int in_c, const float *mean, const float *std);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

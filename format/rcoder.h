@@ -22,6 +22,10 @@
 
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     uint32_t n0, n1;
 } rc_model;
@@ -70,5 +74,9 @@ int rc_dec_init(rc_decoder *d, const uint8_t *p, size_t len);
 int rc_dec_bit(rc_decoder *d, rc_model *m);
 /* 1 when decoding used every byte and no more. */
 static inline int rc_dec_done(const rc_decoder *d) { return !d->overrun && d->pos == d->len; }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

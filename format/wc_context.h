@@ -8,6 +8,10 @@
 
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Appends uvar nnz, uvar stream bytes, stream. A failed allocation marks
  * out failed (nn_wbuf's sticky failure). */
 void wc_context_encode(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int bits);
@@ -16,5 +20,9 @@ void wc_context_encode(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int
  * value must be within the bit width, and the coder must consume exactly
  * the stream's bytes. */
 nn_status wc_context_decode(nn_rbuf *r, int8_t *w, size_t n, size_t rows, int bits, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

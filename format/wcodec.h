@@ -46,6 +46,10 @@
 
 #include "libnn/nn_io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     WC_DENSE_RAW = 0,
     WC_DENSE_HUFF = 1,
@@ -76,5 +80,9 @@ wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows,
  * coded), exact stream length and zero padding. Errors name the offset. */
 nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows, int bits,
                     nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

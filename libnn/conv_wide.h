@@ -33,6 +33,10 @@
 #include "nn_isa.h"
 #include "nn_layers.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void (*nn_cwk_fwd_fn)(float *y,            /* (round4(M), ldy) written        */
                               size_t ldy,
                               const float *x,      /* planes, read at off[r] + q      */
@@ -86,5 +90,9 @@ void nn_conv_wide_forward(float *out, float *scratch, const float *in, const flo
 int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
                           const float *in, const float *w, int n, const nn_conv_dims *d,
                           nn_isa isa);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -25,6 +25,10 @@
 
 #include "nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define NN_ARENA_DISJOINT INT64_MIN
 
 typedef struct {
@@ -52,5 +56,9 @@ uint64_t nn_arena_lower_bound(const nn_arena_buf *bufs, int n, const nn_arena_op
 /* 1 when the placement obeys every rule above (tests, and a last check of
  * the builder). */
 int nn_arena_valid(const nn_arena_buf *bufs, int n, const nn_arena_op *ops, int n_ops);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

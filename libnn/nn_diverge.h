@@ -28,6 +28,10 @@
 #include "nn_error.h"
 #include "nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The default factor of the config key train.divergence_factor. */
 #define NN_DIVERGE_DEFAULT_FACTOR 10.0
 
@@ -66,5 +70,9 @@ typedef struct {
  * all are finite. */
 int nn_find_nonfinite(const nn_model *m, const float *opt_m, const float *opt_v,
                       nn_nonfinite *at);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #ifndef NN_ERROR_H
 #define NN_ERROR_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Which status a failure gets decides the exit status (nn_status_exit_code):
  * a problem of the data (a file, a model, the numbers in them) is never
  * NN_ERR_ARG or NN_ERR_CONFIG, which mean the caller or the user asked for
@@ -44,5 +48,9 @@ void nn_error_prefix(nn_error *err, const char *fmt, ...)
 int nn_status_exit_code(nn_status s);
 
 const char *nn_status_name(nn_status s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

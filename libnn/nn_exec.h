@@ -24,6 +24,10 @@
 #include "nn_error.h"
 #include "nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct nn_exec nn_exec;
 
 /* training = 1 also allocates gradient buffers and caches for backward. */
@@ -67,5 +71,9 @@ float *nn_exec_grads(nn_exec *ex);
  * forward pass. A ReLU fused into its producer shares the producer's
  * buffer, so both return the values after the ReLU. */
 const float *nn_exec_output(const nn_exec *ex, int node);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 #include "nn_arena.h"
 #include "nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n;                      /* layers (m->n_nodes)                   */
     int readers[NN_MAX_LAYERS]; /* layers that read layer i's output     */
@@ -40,5 +44,9 @@ void nn_graph_analyze(nn_graph *g, const nn_model *m);
  * batch 1: bufs[0] the input, then one per layer that owns its buffer
  * (buffer[i] == i), with its lifetime. Returns how many (<= n + 1). */
 int nn_graph_buffers(const nn_graph *g, const nn_model *m, size_t value_bytes, nn_arena_buf *bufs);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- writer -------------------------------------------------------------- */
 
 /* Growable byte buffer. Allocation failure is sticky: later writes do
@@ -116,5 +120,9 @@ nn_status nn_check_writable(const char *path, nn_error *err);
 
 /* zlib CRC-32 of n bytes (any n: zlib takes 32-bit lengths, this chunks). */
 uint32_t nn_crc32(const void *data, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

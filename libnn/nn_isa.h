@@ -7,6 +7,10 @@
 #ifndef NN_ISA_H
 #define NN_ISA_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     NN_ISA_SCALAR = 0,
     NN_ISA_AVX2 = 1,   /* AVX2 + FMA                   */
@@ -20,5 +24,9 @@ const char *nn_isa_name(nn_isa isa);
 int nn_isa_supported(nn_isa isa);
 /* The fastest supported body. */
 nn_isa nn_isa_best(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

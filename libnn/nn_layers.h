@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- conv2d: square kernel k, stride, zero padding pad ---------------- */
 typedef struct {
     int in_c, in_h, in_w;
@@ -147,5 +151,9 @@ double nn_softmax_xent(float *dlogits,        /* (n, k) written, or NULL */
 
 /* Row-wise softmax (numerically stable). */
 void nn_softmax(float *probs, const float *logits, int n, int k);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

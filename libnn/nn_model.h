@@ -17,6 +17,10 @@
 #include "nn_error.h"
 #include "nn_spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     size_t off; /* first float in the buffer */
     size_t n;   /* number of floats; 0 when absent */
@@ -69,5 +73,9 @@ void nn_model_free(nn_model *m);
 
 /* Totals for reports. */
 uint64_t nn_model_macs(const nn_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 
 #include "nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Stored in checkpoints: explicit values. */
 typedef enum { NN_OPT_SGD = 1, NN_OPT_ADAMW = 2 } nn_optim_kind;
 
@@ -71,5 +75,9 @@ typedef struct {
  * evaluated per step (fractional epochs), so they are smooth. */
 float nn_schedule_lr(const nn_schedule_config *s, uint64_t step, uint64_t steps_per_epoch,
                      int total_epochs);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 
 #include "nn_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct nn_pool nn_pool;
 typedef void (*nn_pool_fn)(void *ctx, int t, int T);
 
@@ -23,5 +27,9 @@ static inline void nn_pool_slice(int n, int t, int T, int *begin, int *end)
     *begin = (int)((long long)n * t / T);
     *end = (int)((long long)n * (t + 1) / T);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     uint64_t s[4];
 } nn_rng;
@@ -38,5 +42,9 @@ float nn_rng_normal(nn_rng *r);
 uint32_t nn_rng_below(nn_rng *r, uint32_t n);
 /* Fisher-Yates shuffle of a[0..n). */
 void nn_rng_shuffle_u32(nn_rng *r, uint32_t *a, uint32_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Layer type codes are stored in files: explicit values, never reorder. */
 typedef enum {
     NN_LAYER_CONV2D = 1,
@@ -71,5 +75,9 @@ void nn_layer_spec_defaults(nn_layer_spec *l, nn_layer_type type);
 const char *nn_layer_type_name(nn_layer_type t);
 /* Inverse of nn_layer_type_name; returns 0 when unknown. */
 nn_layer_type nn_layer_type_from_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -37,6 +37,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define NN_TMP_FOREIGN_AGE 3600
 
 typedef struct {
@@ -61,5 +65,9 @@ int nn_tmp_name(char *buf, size_t cap, const char *path, const nn_tmp_owner *o);
  * process (nn_tmp_owner_self). Best effort: what cannot be listed, judged
  * or removed is left alone. Returns how many were removed. */
 int nn_tmp_sweep(const char *dir, const nn_tmp_owner *me);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

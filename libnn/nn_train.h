@@ -15,6 +15,10 @@
 #include "nn_model.h"
 #include "nn_optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Where a run stands: what a checkpoint stores to resume it exactly. */
 typedef struct {
     uint64_t seed;
@@ -126,5 +130,9 @@ typedef struct {
 nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
                       nn_eval_result *res, nn_error *err);
 void nn_eval_result_free(nn_eval_result *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

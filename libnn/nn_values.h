@@ -23,6 +23,10 @@
 #include "nn_model.h"
 #include "nn_optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* "layer 3 (conv2d 'c2')", or "layer 3 (relu)" for an unnamed layer. */
 void nn_layer_label(char *buf, size_t size, const nn_model *m, int node);
 
@@ -56,5 +60,9 @@ size_t nn_param_largest(const nn_model *m, int last);
  * 3e+38" for the layers 0..last, or "" when they have no parameters: the
  * hint that ends a message about values that overflow. */
 void nn_largest_hint(char *buf, size_t size, const nn_model *m, int last);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

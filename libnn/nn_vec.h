@@ -12,6 +12,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define NN_VEC_LANES 16
 
 /* d[t] += s[t], t < n. */
@@ -74,5 +78,9 @@ static inline float nn_vec_sum(const float *x, size_t n)
         r += acc[l];
     return r;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,11 +8,19 @@
 #include "format/ckpt.h"
 #include "format/iotc.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PL_CLASSES_NONE = 0, PL_CLASSES_STORED, PL_CLASSES_STANDARD } pl_classes_source;
 
 /* out = the names of a checkpoint's / an .iotc model's classes (out->n = 0
  * when there are none); returns where they came from. */
 pl_classes_source pl_ckpt_classes(const ckpt_file *ck, cls_names *out);
 pl_classes_source pl_iotc_classes(const iotc_model *f, cls_names *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 #include "config/cfg.h"
 #include "format/classes.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The train (train = 1) or test split of the config's dataset. A missing
  * file gets a hint naming the fetch command. */
 nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
@@ -39,7 +43,8 @@ nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char 
 
 static inline nn_images pl_data_images(const ds_dataset *d)
 {
-    return (nn_images){d->images, d->labels, d->n};
+    nn_images img = {d->images, d->labels, d->n}; /* no compound literal: C++ includes this */
+    return img;
 }
 
 /* Augmentation of training image `index` in `epoch` (an nn_image_fn):
@@ -53,5 +58,9 @@ typedef struct {
 
 void pl_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epoch,
                         uint64_t index, int worker);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

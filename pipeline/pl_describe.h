@@ -12,6 +12,10 @@
 #include "format/ckpt.h"
 #include "pl_classes.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Totals of an int8 model. */
 typedef struct {
     uint64_t parameters;      /* weights and biases of conv2d/dense ops      */
@@ -47,5 +51,9 @@ typedef struct {
 /* A file that is neither kind is NN_ERR_FORMAT, naming both magics. */
 nn_status pl_describe(const char *path, pl_description *d, nn_error *err);
 void pl_description_free(pl_description *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

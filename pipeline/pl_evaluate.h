@@ -11,6 +11,10 @@
 #include "format/classes.h"
 #include "libnn/nn_train.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *model;
     const char *config;              /* data block from here (may be NULL)   */
@@ -40,5 +44,9 @@ void pl_eval_outcome_free(pl_eval_outcome *out);
 
 /* 1 when path starts with the .iotc magic. */
 int pl_is_iotc_file(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include "export/rt_build.h"
 #include "pl_progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *model;  /* .iotc file                                         */
     const char *out;    /* folder to write (created if missing)               */
@@ -33,5 +37,9 @@ void pl_export_result_free(pl_export_result *r);
 
 /* The model's file name as a C identifier: "runs/mnist-4.iotc" -> "mnist_4". */
 void pl_export_default_name(char *dst, size_t n, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

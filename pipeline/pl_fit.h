@@ -11,6 +11,10 @@
 #include "config/cfg.h"
 #include "pl_progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const cfg_config *cfg;             /* batch, eval batch, seed, smoothing,
                                           divergence, augment, test flip     */
@@ -36,5 +40,9 @@ nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_sp
  * message of a validation that leaves no training image. */
 nn_status pl_fit_load(ds_dataset *train, ds_dataset *val, const cfg_config *cfg,
                       const char *source, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

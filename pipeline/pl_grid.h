@@ -9,6 +9,10 @@
 
 #include "config/cfg.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n;          /* images wanted (fewer if the split is smaller) */
     uint64_t seed;  /* augmentation seed (train.seed by default)     */
@@ -24,5 +28,9 @@ typedef struct {
 
 nn_status pl_grid(const cfg_config *cfg, const pl_grid_opts *o, pl_grid_result *r,
                   nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

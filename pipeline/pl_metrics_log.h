@@ -13,6 +13,10 @@
 #include "libnn/nn_io.h"
 #include "libnn/nn_train.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *path; /* borrowed */
     nn_wbuf text;     /* the whole log */
@@ -29,5 +33,9 @@ nn_status pl_metrics_log_open(pl_metrics_log *l, const char *path, const char *f
 nn_status pl_metrics_log_append(pl_metrics_log *l, const nn_epoch_report *r, nn_error *err);
 
 void pl_metrics_log_free(pl_metrics_log *l);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

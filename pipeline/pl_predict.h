@@ -14,6 +14,10 @@
 #include "libnn/nn_error.h"
 #include "pl_classes.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pl_predictor pl_predictor;
 
 typedef struct {
@@ -30,5 +34,9 @@ const pl_predict_info *pl_predict_info_of(const pl_predictor *p);
 /* probs[num_classes] for the image file at path (errors name it). */
 nn_status pl_predict_file(pl_predictor *p, const char *path, float *probs, nn_error *err);
 void pl_predict_close(pl_predictor *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "libnn/nn_train.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PL_EV_BATCH = 1, PL_EV_EPOCH = 2, PL_EV_NOTE = 3 } pl_event_kind;
 
 typedef struct {
@@ -37,5 +41,9 @@ void pl_emit(const pl_progress *p, const pl_event *ev);
 /* A PL_EV_NOTE formatted like printf (lines are cut at 511 bytes). */
 void pl_note(const pl_progress *p, const char *stage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 #include "config/cfg_prune.h"
 #include "pl_progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *config; /* the config the model was trained with + a prune block */
     const char *model;  /* checkpoint to prune                                   */
@@ -39,5 +43,9 @@ typedef struct {
 nn_status pl_prune(const pl_prune_opts *o, const pl_progress *p, pl_prune_result *r,
                    nn_error *err);
 void pl_prune_result_free(pl_prune_result *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

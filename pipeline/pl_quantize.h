@@ -12,6 +12,10 @@
 #include "pl_describe.h"
 #include "pl_progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *model;   /* float checkpoint                                  */
     const char *output;  /* .iotc file to write                               */
@@ -37,5 +41,9 @@ typedef struct {
 nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quantize_result *r,
                       nn_error *err);
 void pl_quantize_result_free(pl_quantize_result *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

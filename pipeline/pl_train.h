@@ -11,6 +11,10 @@
 #include "config/cfg.h"
 #include "pl_progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *config_path; /* JSON config; NULL: the resumed checkpoint's      */
     const char *output;      /* NULL: the --resume checkpoint, or
@@ -63,5 +67,9 @@ void pl_train_result_free(pl_train_result *r);
 void pl_metrics_path(char *out, size_t size, const char *model_path);
 /* MODEL.best.ckpt for MODEL.ckpt (NAME.best.ckpt for any other NAME). */
 void pl_best_path(char *out, size_t size, const char *model_path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 
 #include "libnn/nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Per-layer targets: a layer follows the run's default, is skipped, or has
  * its own target (a value in [0, 1]). */
 #define PR_DEFAULT (-1.0)
@@ -46,5 +50,9 @@ size_t pr_prunable_count(const nn_model *m);
 
 /* round(fraction * n), the count a target asks for; fraction in [0, 1]. */
 size_t pr_count_for(double fraction, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

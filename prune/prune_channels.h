@@ -34,6 +34,10 @@
 #include "prune.h"
 #include "prune_groups.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PR_CRIT_AUTO = 0, PR_CRIT_L1 = 1 } pr_criterion;
 
 typedef struct {
@@ -67,5 +71,9 @@ void pr_channel_scores(double *scores, const nn_model *m, const pr_channel_plan 
  * Fails on a target outside [0, 1) (NN_ERR_ARG). */
 nn_status pr_channel_select(pr_channel_plan *p, const nn_model *m, const pr_targets *t,
                             pr_criterion crit, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -25,6 +25,10 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     PR_GROUP_FREE = 0,   /* its channels may be removed                     */
     PR_GROUP_INPUT = 1,  /* the network input's channels                    */
@@ -57,5 +61,9 @@ void pr_groups_source(const pr_groups *g, int src, int *group, int *hw);
 
 /* "the network input", "the class scores", ... for messages. */
 const char *pr_group_fixed_reason(pr_group_fixed f);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -35,6 +35,10 @@
 #include "prune.h"
 #include "prune_mask.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Stored in reports: explicit values. */
 typedef enum { PR_SCOPE_LAYER = 1, PR_SCOPE_GLOBAL = 2 } pr_scope;
 typedef enum { PR_NORM_NONE = 0, PR_NORM_RMS = 1 } pr_norm;
@@ -61,5 +65,9 @@ nn_status pr_magnitude_prune(pr_mask *mk, nn_model *m, const pr_magnitude_config
 /* The k-th smallest (1-based, 1 <= k <= n) of n distinct keys. Reorders
  * keys. Exposed for tests. */
 uint64_t pr_select_kth(uint64_t *keys, size_t n, size_t k);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 #include "libnn/nn_model.h"
 #include "libnn/nn_optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     size_t n;      /* the model's n_params                              */
     uint8_t *keep; /* (n) 1 = kept, 0 = pruned                          */
@@ -43,5 +47,9 @@ size_t pr_mask_pruned(const pr_mask *mk, size_t off, size_t n);
 
 /* Pruned flags over all prunable spans of m. */
 size_t pr_mask_pruned_total(const pr_mask *mk, const nn_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int c, h, w; /* output shape                            */
     uint64_t params, nonzero;
@@ -52,5 +56,9 @@ void pr_layer_stats_of(pr_layer_stats *s, const nn_model *m, int i);
 
 /* zeros / weights (0 when the layer has no weights). */
 double pr_stats_sparsity(const pr_layer_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

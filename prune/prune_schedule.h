@@ -17,6 +17,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     uint64_t begin;     /* t0: step of the first update                  */
     uint64_t end;       /* t0 + n*dt: step of the last update, >= begin  */
@@ -35,5 +39,9 @@ int pr_schedule_updates_at(const pr_schedule *s, uint64_t step);
  * otherwise. When s_f < s_i (a layer with a lower own target), s_i is
  * taken as s_f, so the layer's sparsity never overshoots its target. */
 double pr_schedule_sparsity(const pr_schedule *s, double final, uint64_t step);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -31,6 +31,10 @@
 #include "prune_mask.h"
 #include "prune_schedule.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     pr_mask mask;
     int magnitude;             /* 1: prune on the schedule; 0: hold the mask  */
@@ -57,5 +61,9 @@ void pr_session_step(pr_session *s, nn_model *m, nn_optim *opt, uint64_t step);
 
 /* nn_train_hooks.after_step with user = the pr_session. */
 void pr_session_after_step(void *session, nn_model *m, nn_optim *opt, uint64_t step);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

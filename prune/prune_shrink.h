@@ -23,6 +23,10 @@
 #include "libnn/nn_model.h"
 #include "prune_channels.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The kept channel (or feature) indices of node i's output tensor (i =
  * NN_INPUT_NODE: the network input), in increasing order, into idx (room
  * for the tensor's channel count); returns how many. For a flattened or
@@ -38,5 +42,9 @@ void pr_channels_zero(nn_model *m, const pr_channel_plan *p);
  * Normalization and batch-norm running statistics are carried over. */
 nn_status pr_channels_shrink(nn_model *out, const nn_model *m, const pr_channel_plan *p,
                              nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include "libnn/nn_model.h"
 #include "format/qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Non-zero weights of a conv2d or dense op (0 for other ops). */
 uint64_t qm_op_nonzero(const qm_op *op);
 
@@ -23,5 +27,9 @@ size_t ms_float_activation_bytes(const nn_model *m);
 
 /* Values != 0 among p[0..n). */
 uint64_t ms_count_nonzero(const float *p, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 #include "libnn/nn_error.h"
 #include "format/qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Bytes of scratch for qm_ref_run: the input tensor and every op's output. */
 size_t qm_ref_scratch_bytes(const qm_model *m);
 
@@ -41,5 +45,9 @@ int qm_ref_argmax(const qm_model *m, const int8_t *scratch);
  * predictions equal to labels[i] (labels may be NULL) to *correct. */
 nn_status qm_ref_classify(const qm_model *m, const uint8_t *images, const uint8_t *labels, int n,
                           int threads, int *pred, int *correct, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

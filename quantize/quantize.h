@@ -57,6 +57,10 @@
 #include "libnn/nn_model.h"
 #include "format/qmodel.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { QZ_MINMAX = 0, QZ_PERCENTILE = 1, QZ_MSE = 2 } qz_method;
 
 /* "minmax", "percentile", "mse"; NULL when unknown. */
@@ -244,5 +248,9 @@ typedef struct {
  * res (may be NULL) receives what was chosen. On an error q is empty. */
 nn_status qz_quantize_model(qm_model *q, qz_result *res, const nn_model *m, const qz_config *cfg,
                             const qz_data *data, int threads, nn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

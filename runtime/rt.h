@@ -41,6 +41,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     RT_OK = 0,
     RT_E_ARG = 1,         /* NULL pointer, misaligned arena or too small    */
@@ -181,5 +185,9 @@ typedef struct {
 } rt_add_params;
 rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                  uint32_t count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

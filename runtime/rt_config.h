@@ -7,6 +7,10 @@
 #ifndef RT_CONFIG_H
 #define RT_CONFIG_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifdef RT_CONFIG_FILE
 #include RT_CONFIG_FILE
 #endif
@@ -69,6 +73,10 @@
 #endif
 #ifndef RT_WITH_ADD
 #define RT_WITH_ADD 1
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif

@@ -9,6 +9,10 @@
 
 #include "rt_internal.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if RT_DSP
 #include <arm_acle.h>
 
@@ -87,6 +91,10 @@ RT_INLINE int32_t rt_sxtb16_r8(uint32_t x) { return rt_sxtb16(rt_ror(x, 8)); }
 RT_INLINE uint32_t rt_pkhbt(uint32_t a, uint32_t b) { return (a & 0xffff) | b << 16; }
 RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b) { return (a & 0xffff0000u) | b >> 16; }
 #define rt_bfi8(d, v, lsb) ((d) = ((d) & ~(0xffu << (lsb))) | ((uint32_t)(v)&0xffu) << (lsb))
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif

@@ -140,6 +140,10 @@
 #ifndef RT_IMAGE_H
 #define RT_IMAGE_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RT_MAGIC 0x52544f49u /* "IOTR" read as a little-endian u32 */
 #define RT_VERSION 1
 #define RT_HDR_BYTES 80
@@ -249,5 +253,9 @@ enum {
 /* X8/X4: output channels per block, k values per group. */
 #define RT_X_OCB 16
 #define RT_X_KG 4
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

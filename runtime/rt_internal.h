@@ -12,6 +12,10 @@
 #include "rt_config.h"
 #include "rt_image.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* DSP bodies: compiled for cores with the DSP extension, or on a host with
  * portable emulations of the intrinsics (RT_DSP_EMULATE, tests only). */
 #if defined(__ARM_FEATURE_DSP) && !defined(RT_NO_DSP)
@@ -230,5 +234,9 @@ RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
         return 0xffffffffu;
     return general > small ? (uint32_t)general : small;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
