@@ -54,6 +54,10 @@ int ds_load_png_dir(ds_dataset *out, const char *dir, nn_error *err);
  *   png:            dir/train/CLASS/FILE.png, dir/test/CLASS/FILE.png
  * train = 1 loads the training split, 0 the test split. */
 int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train, nn_error *err);
+/* The same, a png folder set converted to c channels of h x w (c = 0: the
+ * images' own shape, ds_load_image_dir); other sets ignore the shape. */
+int ds_load_named_shaped(ds_dataset *out, const char *name, const char *dir, int train, int c,
+                         int h, int w, nn_error *err);
 
 /* The class names of a known data set ("mnist", "fashion", "cifar10"): n
  * of them; NULL (n = 0) for any other name. */

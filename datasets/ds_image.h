@@ -45,6 +45,10 @@ int ds_image_fit(const ds_image *src, int c, int h, int w, uint8_t *dst, nn_erro
 
 void ds_image_free(ds_image *img);
 
+/* Writes img to path as PNG (a name ending in .png) or JPEG (.jpg, .jpeg;
+ * quality 1..100), atomically (nn_write_file_atomic). Errors name the path. */
+int ds_image_write(const char *path, const ds_image *img, int quality, nn_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,12 @@ static int load_cifar10(ds_dataset *out, const char *dir, int train, nn_error *e
 
 int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train, nn_error *err)
 {
+    return ds_load_named_shaped(out, name, dir, train, 0, 0, 0, err);
+}
+
+int ds_load_named_shaped(ds_dataset *out, const char *name, const char *dir, int train, int c,
+                         int h, int w, nn_error *err)
+{
     if (!out)
         return nn_errorf(err, NN_ERR_ARG, "ds_load_named: out is NULL");
     memset(out, 0, sizeof *out);
@@ -126,7 +132,7 @@ int ds_load_named(ds_dataset *out, const char *name, const char *dir, int train,
         int k = snprintf(sub, sizeof sub, "%s/%s", dir, train ? "train" : "test");
         if (k < 0 || (size_t)k >= sizeof sub)
             return nn_errorf(err, NN_ERR_ARG, "%s: path too long", dir);
-        return ds_load_png_dir(out, sub, err);
+        return ds_load_image_dir(out, sub, c, h, w, err);
     } else {
         return nn_errorf(err, NN_ERR_ARG,
                          "unknown dataset '%s' (expected mnist, fashion, cifar10 or png)", name);

@@ -11,24 +11,26 @@ static int is_dataset_name(const char *s)
     return strcmp(s, "mnist") == 0 || strcmp(s, "fashion") == 0 || strcmp(s, "cifar10") == 0;
 }
 
-nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err)
+nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, const int *shape,
+                             nn_error *err)
 {
     /* The loader's message names the missing file and the fetch command. */
-    return ds_load_named(d, cd->dataset, cd->dir, train, err);
+    return ds_load_named_shaped(d, cd->dataset, cd->dir, train, shape ? shape[0] : 0,
+                                shape ? shape[1] : 0, shape ? shape[2] : 0, err);
 }
 
 nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, int c, int h,
                             int w, nn_error *err)
 {
     if (!spec)
-        return pl_data_load_split(d, cd, 0, err);
+        return pl_data_load_split(d, cd, 0, (int[3]){c, h, w}, err);
     if (is_dataset_name(spec)) {
         cfg_data named = *cd;
         if (strcmp(cd->dataset, spec) != 0) {
             snprintf(named.dataset, sizeof named.dataset, "%s", spec);
             snprintf(named.dir, sizeof named.dir, "data/%s", spec);
         }
-        return pl_data_load_split(d, &named, 0, err);
+        return pl_data_load_split(d, &named, 0, (int[3]){c, h, w}, err);
     }
     return ds_load_image_dir(d, spec, c, h, w, err);
 }

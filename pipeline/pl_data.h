@@ -16,8 +16,18 @@ extern "C" {
 #endif
 
 /* The train (train = 1) or test split of the config's dataset. A missing
- * file gets a hint naming the fetch command. */
-nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, nn_error *err);
+ * file gets a hint naming the fetch command. shape (c, h, w), or NULL: a
+ * png folder set is converted to it (a model's input, or the training
+ * split's shape for its test split); NULL: the images' own. */
+nn_status pl_data_load_split(ds_dataset *d, const cfg_data *cd, int train, const int *shape,
+                             nn_error *err);
+
+/* The input shape of m, for pl_data_load_split. */
+static inline const int *pl_model_shape(const nn_model *m, int shape[3])
+{
+    shape[0] = m->spec.in_c, shape[1] = m->spec.in_h, shape[2] = m->spec.in_w;
+    return shape;
+}
 
 /* Images of --data NAME|DIR for evaluation by a model of input (c, h, w):
  * a dataset name loads its test split from data/NAME (or the config's dir

@@ -52,9 +52,9 @@ nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_sp
 }
 
 nn_status pl_fit_load(ds_dataset *train, ds_dataset *val, const cfg_config *cfg,
-                      const char *source, nn_error *err)
+                      const int *shape, const char *source, nn_error *err)
 {
-    nn_status st = pl_data_load_split(train, &cfg->data, 1, err);
+    nn_status st = pl_data_load_split(train, &cfg->data, 1, shape, err);
     if (st != NN_OK)
         return st;
     st = ds_limit_split(train, val, cfg->data.limit, cfg->data.validation, cfg->train.seed, err);

@@ -35,11 +35,12 @@ typedef struct {
 nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_spec *spec,
                  const ds_dataset *train, const ds_dataset *val, nn_error *err);
 
-/* The training split of cfg's dataset, cut to data.limit, with the
- * data.validation tail moved into *val. source (may be NULL) prefixes the
- * message of a validation that leaves no training image. */
+/* The training split of cfg's dataset (a png folder set at shape, or as
+ * its images say for NULL: pl_data_load_split), cut to data.limit, with
+ * the data.validation images moved into *val. source (may be NULL)
+ * prefixes the message of a validation that leaves no training image. */
 nn_status pl_fit_load(ds_dataset *train, ds_dataset *val, const cfg_config *cfg,
-                      const char *source, nn_error *err);
+                      const int *shape, const char *source, nn_error *err);
 
 #ifdef __cplusplus
 }

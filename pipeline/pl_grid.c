@@ -99,7 +99,7 @@ nn_status pl_grid(const cfg_config *cfg, const pl_grid_opts *o, pl_grid_result *
     ds_dataset d = {0};
     nn_status st = nn_check_writable(o->output, err); /* before any work */
     if (st == NN_OK)
-        st = pl_data_load_split(&d, &cfg->data, 1, err);
+        st = pl_data_load_split(&d, &cfg->data, 1, NULL, err);
     if (st == NN_OK && d.c != 1 && d.c != 3)
         st = nn_errorf(err, NN_ERR_ARG,
                        "%s: a grid needs gray or RGB images; these have %d channels",

@@ -121,7 +121,8 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
 {
     memset(session, 0, sizeof *session);
     ds_dataset train = {0}, val = {0};
-    nn_status st = pl_fit_load(&train, &val, cfg, o->config, err);
+    int shape[3];
+    nn_status st = pl_fit_load(&train, &val, cfg, pl_model_shape(m, shape), o->config, err);
     if (st == NN_OK)
         st = pl_data_check_fits(&train, m, "the training set", err);
     uint64_t spe = (uint64_t)(train.n / cfg->train.batch_size);
@@ -232,7 +233,9 @@ static nn_status prepare(prune_job *j, const pl_prune_opts *o, int *epochs, nn_e
                                           "and needs at least one epoch");
     if (o->limit)
         j->cfg.data.limit = o->limit;
-    if ((st = pl_data_load_split(&j->test, &j->cfg.data, 0, err)) == NN_OK)
+    int shape[3];
+    if ((st = pl_data_load_split(&j->test, &j->cfg.data, 0, pl_model_shape(&j->ck.model, shape),
+                                 err)) == NN_OK)
         st = pl_data_check_fits(&j->test, &j->ck.model, "the test set", err);
     return st;
 }

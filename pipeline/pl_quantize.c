@@ -56,7 +56,9 @@ static nn_status load_calibration(quant_job *j, pl_quantize_result *r, const pl_
                                   nn_error *err)
 {
     ds_dataset *train = &j->train;
-    nn_status st = pl_data_load_split(train, &j->cfg.data, 1, err);
+    int shape[3];
+    nn_status st = pl_data_load_split(train, &j->cfg.data, 1, pl_model_shape(&j->ck.model, shape),
+                                      err);
     if (st != NN_OK)
         return st;
     if ((st = ds_limit_split(train, &j->val, j->cfg.data.limit, j->cfg.data.validation,
@@ -149,7 +151,9 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
                           nn_error *err)
 {
     ds_dataset test = {0};
-    nn_status st = pl_data_load_split(&test, &j->cfg.data, 0, err);
+    int shape[3];
+    nn_status st = pl_data_load_split(&test, &j->cfg.data, 0, pl_model_shape(&j->ck.model, shape),
+                                      err);
     if (st == NN_OK) {
         ds_keep_first(&test, o->limit);
         st = pl_data_check_fits(&test, &j->ck.model, "the test data", err);

@@ -352,15 +352,18 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         default_output(r->model, sizeof r->model, o->config_path);
     pl_metrics_path(r->metrics, sizeof r->metrics, r->model);
     nn_status st = nn_check_writable(r->model, err);
+    int shape[3];
     if (st == NN_OK)
         st = load_config(j, o, err);
     if (st == NN_OK)
-        st = pl_fit_load(&j->train, &j->val, &j->cfg, NULL, err);
+        st = pl_fit_load(&j->train, &j->val, &j->cfg,
+                         o->resume ? pl_model_shape(&j->ck.model, shape) : NULL, NULL, err);
     if (st == NN_OK && j->train.class_names)
         st = cls_set(&j->classes, (const char *const *)j->train.class_names,
                      j->train.num_classes, err);
     if (st == NN_OK)
-        st = pl_data_load_split(&j->test, &j->cfg.data, 0, err);
+        st = pl_data_load_split(&j->test, &j->cfg.data, 0,
+                                (int[3]){j->train.c, j->train.h, j->train.w}, err);
     if (st == NN_OK)
         st = build_model(j, o, err);
     if (st == NN_OK)
