@@ -43,6 +43,17 @@ void pl_data_store_dir(cJSON *data, const cfg_data *cd)
     cJSON_AddStringToObject(data, "dir", cd->dir);
 }
 
+nn_status pl_data_limit_test(ds_dataset *d, int n, const char *spec, const cfg_data *cd,
+                             nn_error *err)
+{
+    int folder = spec ? !is_dataset_name(spec) || strcmp(spec, "png") == 0
+                      : strcmp(cd->dataset, "png") == 0;
+    if (folder)
+        return ds_limit(d, n, err);
+    ds_keep_first(d, n);
+    return NN_OK;
+}
+
 nn_status pl_data_map_classes(ds_dataset *d, const cls_names *model, nn_error *err)
 {
     if (!d->class_names || !model || model->n == 0)

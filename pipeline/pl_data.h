@@ -36,6 +36,13 @@ static inline const int *pl_model_shape(const nn_model *m, int shape[3])
 nn_status pl_data_load_eval(ds_dataset *d, const char *spec, const cfg_data *cd, int c, int h,
                             int w, nn_error *err);
 
+/* --limit on a test set: the first n images of a published set (MNIST,
+ * Fashion-MNIST, CIFAR-10: "the first N test images" as everyone counts
+ * them), every class in proportion for a folder set (sorted by class, its
+ * first n would be one class). */
+nn_status pl_data_limit_test(ds_dataset *d, int n, const char *spec, const cfg_data *cd,
+                             nn_error *err);
+
 /* Relabels d by class name to the model's classes (when both have names):
  * the label of d's class "cat" becomes the model's index of "cat", so a
  * folder holding some of the classes, or in another order, is scored right.

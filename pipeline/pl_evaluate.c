@@ -93,7 +93,7 @@ static nn_status load_test_data(const pl_eval_request *q, ds_dataset *test, cons
 {
     nn_status st = pl_data_load_eval(test, q->data, cd, shape[0], shape[1], shape[2], err);
     if (st == NN_OK)
-        ds_keep_first(test, q->limit);
+        st = pl_data_limit_test(test, q->limit, q->data, cd, err);
     if (st == NN_OK && (st = pl_data_map_classes(test, classes, err)) != NN_OK)
         nn_error_prefix(err, "%s", q->data ? q->data : cd->dir);
     return st;

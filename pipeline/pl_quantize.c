@@ -155,8 +155,9 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
     nn_status st = pl_data_load_split(&test, &j->cfg.data, 0, pl_model_shape(&j->ck.model, shape),
                                       err);
     if (st == NN_OK) {
-        ds_keep_first(&test, o->limit);
-        st = pl_data_check_fits(&test, &j->ck.model, "the test data", err);
+        st = pl_data_limit_test(&test, o->limit, NULL, &j->cfg.data, err);
+        if (st == NN_OK)
+            st = pl_data_check_fits(&test, &j->ck.model, "the test data", err);
     }
     nn_images img = pl_data_images(&test);
     const nn_eval_config ec = {256, o->threads, 0};

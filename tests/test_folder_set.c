@@ -99,5 +99,19 @@ Test(folder_set, cifar_images_as_png_and_jpeg_of_mixed_sizes_train_predict_and_e
     cr_assert_eq(correct, train_correct, "train's test pass and eval disagree");
     cr_assert_gt(correct, 12, "the model learned nothing (%d of 60): a weak test", correct);
     cJSON_Delete(e);
+    /* --limit on a folder set takes every class in proportion: the first 20
+     * files of a class-sorted folder would be the first two classes */
+    e = ch_run_json(dir, "eval -m m.ckpt --data mine/test --limit 20 --json");
+    const cJSON *cm = ch_obj(e, "confusion_matrix");
+    int classes_seen = 0;
+    for (int k = 0; k < 10; k++) {
+        int row = 0;
+        for (int p = 0; p < 10; p++)
+            row += (int)cJSON_GetArrayItem(cJSON_GetArrayItem(cm, k), p)->valuedouble;
+        classes_seen += row > 0;
+    }
+    cr_assert_eq((int)ch_num(e, "n"), 20);
+    cr_assert_eq(classes_seen, 10, "--limit 20 held %d classes", classes_seen);
+    cJSON_Delete(e);
     fx_rmtree(dir);
 }
