@@ -9,8 +9,14 @@
 #include "conv_wide.h"
 
 #if defined(__x86_64__)
+/* Every function below is compiled for the target: GCC's pragma, or
+ * clang's (which has no #pragma GCC target; the fuzz build uses clang). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #include <immintrin.h>
 
 #define INL static inline __attribute__((always_inline))
@@ -160,7 +166,11 @@ void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int
     }
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
 void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,

@@ -13,8 +13,14 @@
 #include "conv_wide.h"
 
 #if defined(__x86_64__)
+/* Every function below is compiled for the target: GCC's pragma, or
+ * clang's (which has no #pragma GCC target; the fuzz build uses clang). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512dq,avx512vl")
+#endif
 #include <immintrin.h>
 
 #define INL static inline __attribute__((always_inline))
@@ -183,7 +189,11 @@ void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, i
     }
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
 void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,
