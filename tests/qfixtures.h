@@ -60,8 +60,7 @@ static inline uint8_t *qf_pixels(int n, int c, int h, int w, uint64_t seed)
     uint8_t *p = malloc(len);
     nn_rng r;
     nn_rng_seed(&r, seed);
-    for (size_t k = 0; k < len; k++)
-        p[k] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, p, len);
     return p;
 }
 

@@ -166,8 +166,7 @@ static inline uint8_t *rtm_pixels(const qm_model *m, int n, uint64_t seed)
     cr_assert_not_null(p);
     nn_rng r;
     nn_rng_seed(&r, seed);
-    for (size_t i = 0; i < sz; i++)
-        p[i] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, p, sz);
     return p;
 }
 
