@@ -34,6 +34,14 @@ int ds_reader_open(ds_reader *r, const char *path, nn_error *err);
 
 void ds_reader_close(ds_reader *r);
 
+/* fopen(path, "rb"); NULL with NN_ERR_IO "PATH: cannot open: REASON" in err. */
+FILE *ds_fopen(const char *path, nn_error *err);
+
+/* Reads the first (up to) n bytes of f into head, *got of them; a read
+ * error is NN_ERR_IO "PATH: read error at byte 0" and closes f. */
+int ds_read_head(FILE *f, const char *path, unsigned char *head, size_t n, size_t *got,
+                 nn_error *err);
+
 /* Reads up to n bytes into buf; *got < n only at end of file. NN_ERR_FORMAT
  * for corrupt gzip data, NN_ERR_IO for a read error. */
 int ds_reader_read(ds_reader *r, void *buf, size_t n, size_t *got, nn_error *err);
