@@ -92,6 +92,17 @@ static inline void fx_tmpdir(char *out, size_t size)
     cr_assert_not_null(mkdtemp(out));
 }
 
+/* "dir/name" in one of eight rotating buffers: up to eight such paths may
+ * be in use at once (one call's arguments, say). */
+static inline const char *fx_path(const char *dir, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
+}
+
 static inline void fx_rmtree(const char *dir)
 {
     char cmd[600];

@@ -35,8 +35,7 @@ static const char *config_text =
 /* A temp dir with data/, cfg.json and m.ckpt trained from it. */
 static void setup(char *dir, size_t size)
 {
-    ch_data_dir(dir, size);
-    ch_write_text(dir, "cfg.json", config_text);
+    ch_config_dir(dir, size, config_text);
     ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 2");
 }
 

@@ -34,8 +34,7 @@ static const char *config_text =
  * m.ckpt trained from it. Returns the test accuracy training reported. */
 static double setup_trained(char *dir, size_t size)
 {
-    ch_data_dir(dir, size);
-    ch_write_text(dir, "cfg.json", config_text);
+    ch_config_dir(dir, size, config_text);
     cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     double acc = ch_num(j, "test_accuracy");
     cJSON_Delete(j);

@@ -75,15 +75,13 @@ Test(quantize_fold, conv_bn_relu_through_maxpool_and_dense_bn)
 Test(quantize_fold, negative_scale_behind_maxpool_becomes_a_diagonal_conv)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 8, s.in_w = 8, s.num_classes = 4;
-    s.layers[0] = ls_conv(6, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_MAXPOOL);
-    s.layers[2] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[3] = ls_layer(NN_LAYER_RELU);
-    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = ls_dense(4);
-    s.n_layers = 6;
+    LS_SPEC(&s, 2, 8, 8, 4,
+            ls_conv(6, 3, 1, 1),
+            ls_layer(NN_LAYER_MAXPOOL),
+            ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU),
+            ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(4));
     nn_model m;
     qf_build(&m, &s, 5, 1);
     qz_net net;
@@ -183,11 +181,9 @@ Test(quantize_fold, avgpool_fold_dead_branch_and_flatten_orders)
     qz_net_free(&net);
 
     /* And a dense reading a conv output with no flatten in between. */
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 5, s.in_w = 4, s.num_classes = 3;
-    s.layers[0] = ls_conv(3, 3, 1, 1);
-    s.layers[1] = ls_dense(3);
-    s.n_layers = 2;
+    LS_SPEC(&s, 2, 5, 4, 3,
+            ls_conv(3, 3, 1, 1),
+            ls_dense(3));
     nn_model m2;
     qf_build(&m2, &s, 17, 0);
     expect_same_function(&m2, &net, 6, 5);
