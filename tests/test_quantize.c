@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "format/qparams.h"
+#include "libnn/nn_layers.h"
 #include "quantize/qref.h"
 #include "quantize/quantize.h"
 #include "qfixtures.h"
@@ -239,14 +240,6 @@ static void free_trained(trained *t)
     free(t->train_x), free(t->train_y), free(t->test_x), free(t->test_y);
 }
 
-static int argmax(const float *v, int k)
-{
-    int a = 0;
-    for (int i = 1; i < k; i++)
-        if (v[i] > v[a])
-            a = i;
-    return a;
-}
 
 typedef struct {
     double max_steps_fq; /* int8 vs float simulation, in output steps   */
@@ -290,7 +283,7 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
             c->mean_steps_fq += dq / (t->n_test * k);
             c->mean_steps_float += df / (t->n_test * k);
         }
-        int a = qm_ref_argmax(&q, scratch), b = argmax(fl, k);
+        int a = qm_ref_argmax(&q, scratch), b = nn_argmax(fl, k);
         agree += a == b;
         ok_q += a == t->test_y[i];
         ok_f += b == t->test_y[i];
