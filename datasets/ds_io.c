@@ -16,15 +16,28 @@ FILE *ds_fopen(const char *path, nn_error *err)
     return f;
 }
 
-int ds_read_head(FILE *f, const char *path, unsigned char *head, size_t n, size_t *got,
-                 nn_error *err)
+FILE *ds_fopen_head(const char *path, unsigned char *head, size_t n, size_t *got,
+                    nn_error *err)
 {
+    FILE *f = ds_fopen(path, err);
+    if (!f)
+        return NULL;
     *got = fread(head, 1, n, f);
     if (*got < n && ferror(f)) {
         int e = errno;
         fclose(f);
-        return nn_errorf(err, NN_ERR_IO, "%s: read error at byte 0: %s", path, strerror(e));
+        nn_errorf(err, NN_ERR_IO, "%s: read error at byte 0: %s", path, strerror(e));
+        return NULL;
     }
+    return f;
+}
+
+int ds_read_head(const char *path, unsigned char *head, size_t n, size_t *got, nn_error *err)
+{
+    FILE *f = ds_fopen_head(path, head, n, got, err);
+    if (!f)
+        return NN_ERR_IO;
+    fclose(f);
     return NN_OK;
 }
 

@@ -14,15 +14,10 @@
 int ds_image_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
-    FILE *f = ds_fopen(path, err);
-    if (!f)
-        return NN_ERR_IO;
     unsigned char head[8];
     size_t got;
-    int rc = ds_read_head(f, path, head, sizeof head, &got, err);
-    if (rc)
-        return rc; /* f is closed */
-    fclose(f);
+    if (ds_read_head(path, head, sizeof head, &got, err))
+        return NN_ERR_IO;
     if (ds_is_png(head, got))
         return ds_png_read(img, path, max_side, err);
     if (ds_is_jpeg(head, got))

@@ -95,13 +95,11 @@ static int decode(png_structp png, png_infop info, FILE *f, png_ctx *c)
 int ds_png_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
-    FILE *f = ds_fopen(path, err);
-    if (!f)
-        return NN_ERR_IO;
     unsigned char sig[8];
     size_t got;
-    if (ds_read_head(f, path, sig, sizeof sig, &got, err))
-        return NN_ERR_IO; /* f is closed */
+    FILE *f = ds_fopen_head(path, sig, sizeof sig, &got, err);
+    if (!f)
+        return NN_ERR_IO;
     if (got < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
         fclose(f);
         return nn_errorf(err, NN_ERR_FORMAT,
