@@ -289,6 +289,14 @@ static inline double ch_run_num(const char *dir, const char *args, const char *k
     return v;
 }
 
+/* ch_config_dir, then DIR/m.ckpt trained from cfg.json (2 threads): returns
+ * the test accuracy training reported. */
+static inline double ch_trained_dir(char *dir, size_t size, const char *config)
+{
+    ch_config_dir(dir, size, config);
+    return ch_run_num(dir, "train -c cfg.json -o m.ckpt --threads 2 --json", "test_accuracy");
+}
+
 /* The string at key of j (asserted present and a string). */
 static inline const char *ch_str(const cJSON *j, const char *key)
 {

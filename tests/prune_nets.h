@@ -9,6 +9,7 @@
 #include "libnn/nn_exec.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_rng.h"
+#include "fixtures.h"
 #include "layer_specs.h"
 
 static inline void pn_build(nn_model *m, const nn_model_spec *s)
@@ -58,11 +59,7 @@ static inline float *pn_forward(nn_model *m, const float *input, int n, int trai
     size_t in = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
     memcpy(nn_exec_input(ex), input, (size_t)n * in * sizeof(float));
     const float *logits = nn_exec_forward(ex, n, training, 1, 0);
-    size_t k = (size_t)m->spec.num_classes * n;
-    float *out = malloc(k * sizeof *out);
-    memcpy(out, logits, k * sizeof *out);
-    nn_exec_free(ex);
-    return out;
+    return fx_take_logits(ex, logits, n, m->spec.num_classes);
 }
 
 /* input 2x8x8 ->

@@ -601,17 +601,8 @@ ISA_TEST(accumulators_at_int32_limits)
  * conv3x3(64)-maxpool-dense(3136->256)-dense(10), the dense layers sparse. */
 static rtm *mnist_model(double sparsity, uint64_t seed)
 {
-    rtm *t = rtm_new(1, 28, 28);
-    int x = rtm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_dense(t, x, 256, 1, 8, sparsity);
-    rtm_dense(t, x, 10, 0, 8, sparsity);
-    rtm_finish(t, seed);
-    return t;
+    return rtm_mnist(32, 64, 256, (const int[6]){8, 8, 8, 8, 8, 8},
+                     (const double[6]){0, 0, 0, 0, sparsity, sparsity}, seed);
 }
 
 /* configs/cifar10.json's shapes, BN folded, ReLUs fused. */
@@ -847,12 +838,7 @@ ISA_TEST(arena_guard_bytes_and_poison)
 
 static size_t chain_arena(int depth)
 {
-    rtm *t = rtm_new(1, 16, 16);
-    int x = QM_INPUT;
-    for (int i = 0; i < depth; i++)
-        x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
-    rtm_dense(t, x, 4, 0, 8, 0.0);
-    rtm_finish(t, 95);
+    rtm *t = rtm_conv_chain(1, 16, depth, 32, 8, 0.0, 4, 95);
     rtb_image img = build_image(&t->m, image_variant(0, RT_ISA_AUTO));
     size_t bytes = img.arena_bytes;
     rtb_free(&img);

@@ -176,16 +176,8 @@ Test(runtime, pools_add_and_graphs)
 /* The MNIST recipe's shapes at reduced width, pruned like the recipe. */
 Test(runtime, mnist_shaped)
 {
-    rtm *t = rtm_new(1, 28, 28);
-    int x = rtm_conv(t, QM_INPUT, 8, 3, 1, 1, 1, 8, 0);
-    x = rtm_conv(t, x, 8, 3, 1, 1, 1, 4, 0.62);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.66);
-    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.77);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_dense(t, x, 64, 1, 4, 0.98);
-    rtm_dense(t, x, 10, 0, 4, 0.5);
-    rtm_finish(t, 7);
+    rtm *t = rtm_mnist(8, 16, 64, (const int[6]){8, 4, 4, 4, 4, 4},
+                       (const double[6]){0, 0.62, 0.66, 0.77, 0.98, 0.5}, 7);
     check_model(&t->m, 4, 9, "mnist-shaped", 0);
     /* the cortex-m4 image uses the sparse formats */
     const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
@@ -458,12 +450,7 @@ Test(runtime, arena_chain_and_bounds)
      * tensors plus the panel however long the chain, and a short chain
      * is within a row (256 bytes) per conv of the per-op lower bound */
     for (int len = 3; len <= 30; len = len == 3 ? 10 : len == 10 ? 30 : 31) {
-        rtm *t = rtm_new(3, 16, 16);
-        int x = QM_INPUT;
-        for (int i = 0; i < len; i++)
-            x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.5);
-        rtm_dense(t, x, 10, 0, 8, 0);
-        rtm_finish(t, 5);
+        rtm *t = rtm_conv_chain(3, 16, len, 16, 4, 0.5, 10, 5);
         uint64_t lb, a = arena_of(&t->m, &EVERY, &lb);
         cr_assert_geq(a, lb);
         cr_assert_leq(a, 2 * 4096 + 3 * 16 * 18 * 4, "chain of %d: arena %llu, lower bound %llu",
