@@ -43,6 +43,15 @@ static void check_model(const qm_model *m, int n, uint64_t seed, const char *wha
     free(want);
 }
 
+/* check_model on t's model, named "KIND K" ("conv case 3"); frees t. */
+static void check_named(rtm *t, int n, uint64_t seed, const char *kind, int k)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %d", kind, k);
+    check_model(&t->m, n, seed, what, 0);
+    rtm_free(t);
+}
+
 /* The formats the builder chose for each weighted op of m under opt. */
 static int formats_used(const qm_model *m, const rtb_options *opt)
 {
@@ -86,10 +95,7 @@ Test(runtime, conv2d_every_format)
             x = rtm_conv(t, x, cc->c, 1, 1, 0, 0, 8, 0);
         rtm_conv(t, x, cc->oc, cc->k, cc->stride, cc->pad, cc->relu, cc->bits, cc->sparsity);
         rtm_finish(t, 100 + i);
-        char what[64];
-        snprintf(what, sizeof what, "conv case %zu", i);
-        check_model(&t->m, 3, 7 + i, what, 0);
-        rtm_free(t);
+        check_named(t, 3, 7 + i, "conv case", (int)i);
     }
 }
 
@@ -129,10 +135,7 @@ Test(runtime, dense_every_format)
         int x = rtm_dense(t, QM_INPUT, cases[i].oc, cases[i].relu, cases[i].bits, cases[i].sp);
         rtm_dense(t, x, 7, 0, cases[i].bits, cases[i].sp / 2);
         rtm_finish(t, 500 + i);
-        char what[64];
-        snprintf(what, sizeof what, "dense case %zu", i);
-        check_model(&t->m, 3, 21 + i, what, 0);
-        rtm_free(t);
+        check_named(t, 3, 21 + i, "dense case", (int)i);
     }
 }
 
@@ -166,10 +169,7 @@ Test(runtime, pools_add_and_graphs)
         default: rtm_add(u, c, rtm_conv(u, c, 6, 1, 1, 0, 0, 4, 0.5), 0); break;
         }
         rtm_finish(u, 60 + last);
-        char what[32];
-        snprintf(what, sizeof what, "last op %d", last);
-        check_model(&u->m, 3, 70 + last, what, 0);
-        rtm_free(u);
+        check_named(u, 3, 70 + last, "last op", last);
     }
 }
 
@@ -281,6 +281,15 @@ static rtm *every_format_model(void)
 
 static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
 
+/* every_format_model's image (EVERY), n bytes, without the model. */
+static uint8_t *every_format_image(size_t *n)
+{
+    rtm *t = every_format_model();
+    uint8_t *im = rtm_image(&t->m, &EVERY, n, NULL);
+    rtm_free(t);
+    return im;
+}
+
 Test(runtime, every_format_model_uses_every_format)
 {
     rtm *t = every_format_model();
@@ -322,9 +331,8 @@ static void run_accepted(const uint8_t *im, size_t n, const uint8_t *pix)
 
 Test(runtime, validator_truncations)
 {
-    rtm *t = every_format_model();
     size_t n;
-    uint8_t *im = rtm_image(&t->m, &EVERY, &n, NULL);
+    uint8_t *im = every_format_image(&n);
     cr_assert_eq(rt_image_check(im, n, NULL), RT_OK);
     for (size_t len = 0; len < n; len++) {
         uint8_t *cut = aligned_alloc(8, len ? (len + 7) & ~(size_t)7 : 8);
@@ -341,7 +349,6 @@ Test(runtime, validator_truncations)
     cr_assert_eq(rt_image_check(big, n + 64, NULL), RT_OK);
     free(big);
     free(im);
-    rtm_free(t);
 }
 
 Test(runtime, validator_mutations, .timeout = 600)
@@ -389,9 +396,8 @@ Test(runtime, validator_mutations, .timeout = 600)
 
 Test(runtime, validator_header_errors)
 {
-    rtm *t = every_format_model();
     size_t n;
-    uint8_t *im = rtm_image(&t->m, &EVERY, &n, NULL);
+    uint8_t *im = every_format_image(&n);
     uint8_t *m = aligned_alloc(8, n + 8);
     cr_assert_eq(rt_image_check(NULL, n, NULL), RT_E_ARG);
     memcpy(m + 1, im, n - 1);
@@ -426,7 +432,6 @@ Test(runtime, validator_header_errors)
     free(arena);
     free(m);
     free(im);
-    rtm_free(t);
 }
 
 /* ---- the arena planner ------------------------------------------------------------------------- */
