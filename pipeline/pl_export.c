@@ -130,8 +130,6 @@ nn_status pl_export(const pl_export_opts *o, const pl_progress *p, pl_export_res
 void pl_export_result_free(pl_export_result *r)
 {
     rtb_free(&r->image);
-    if (r->file)
-        iotc_free(r->file);
-    free(r->file);
+    iotc_delete(r->file);
     memset(r, 0, sizeof *r);
 }
