@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "libnn/nn_exec.h"
 #include "libnn/nn_rng.h"
 
 static inline void fx_stripes(uint8_t *images, uint8_t *labels, int n, int c, int h, int w, int k,
@@ -106,6 +105,8 @@ static inline void fx_tmpdir(char *out, size_t size)
     snprintf(out, size, "/tmp/iotcnn-test-XXXXXX");
     cr_assert_not_null(mkdtemp(out));
 }
+
+#include "libnn/nn_exec.h"
 
 /* The logits lg (n, classes) of ex's last forward pass as a malloc'd copy;
  * frees ex. */

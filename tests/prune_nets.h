@@ -9,7 +9,6 @@
 #include "libnn/nn_exec.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_rng.h"
-#include "fixtures.h"
 #include "layer_specs.h"
 
 static inline void pn_build(nn_model *m, const nn_model_spec *s)
@@ -48,6 +47,8 @@ static inline void pn_randomize(nn_model *m, uint64_t seed)
         }
     }
 }
+
+#include "fixtures.h" /* fx_take_logits */
 
 /* Logits (n, classes) of m on `input` (n images), batch-norm in eval mode
  * (training = 0) or on batch statistics (training = 1). */
