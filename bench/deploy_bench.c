@@ -188,8 +188,7 @@ static void set_pixels(model *m, const ds_dataset *data, int batch, uint64_t see
     if (!data) {
         nn_rng r;
         nn_rng_seed(&r, seed);
-        for (size_t i = 0; i < (size_t)batch * img; i++)
-            m->pixels[i] = (uint8_t)nn_rng_below(&r, 256);
+        nn_rng_bytes(&r, m->pixels, (size_t)batch * img);
         return;
     }
     if (data->c != m->in_c || data->h != m->in_h || data->w != m->in_w) {

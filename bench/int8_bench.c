@@ -276,8 +276,7 @@ int main(int argc, char **argv)
     int8_t *logits = malloc((size_t)big * 10);
     if (!pixels || !logits)
         die("memory", "out of memory");
-    for (size_t i = 0; i < (size_t)big * in_size; i++)
-        pixels[i] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, pixels, (size_t)big * in_size);
 
     /* float */
     nn_model fm;

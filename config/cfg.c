@@ -356,12 +356,13 @@ static nn_status parse_optimizer(const cs_ctx *x, const cJSON *train, nn_optim_c
                                              NULL};
     static const char *const all_keys[] = {"type",  "momentum", "nesterov", "weight_decay",
                                            "beta1", "beta2",    "eps",      NULL};
-    const char *path = "train.optimizer";
+    static const char *const *const keys[] = {sgd_keys, adamw_keys};
     int type = 0;
     const cJSON *o;
-    nn_status s = cs_typed(x, train, "optimizer", "train", names, &type, &o);
+    nn_status s = cs_typed_keys(x, train, "optimizer", "train", names, keys, all_keys, &type, &o);
     if (s)
         return s;
+    const char *path = "train.optimizer";
     memset(opt, 0, sizeof *opt);
     if (type == 0) {
         opt->kind = NN_OPT_SGD;
@@ -377,9 +378,7 @@ static nn_status parse_optimizer(const cs_ctx *x, const cJSON *train, nn_optim_c
     }
     if (!o)
         return NN_OK;
-    if ((s = cs_check_keys(x, o, path, type == 0 ? sgd_keys : adamw_keys, all_keys,
-                           type == 0 ? "optimizer \"sgd\"" : "optimizer \"adamw\"")) ||
-        (s = cs_float(x, o, "weight_decay", path, R_UNIT, 0, NULL, &opt->weight_decay)))
+    if ((s = cs_float(x, o, "weight_decay", path, R_UNIT, 0, NULL, &opt->weight_decay)))
         return s;
     if (type == 0) {
         if ((s = cs_float(x, o, "momentum", path, R_UNIT, 0, NULL, &opt->momentum)) ||

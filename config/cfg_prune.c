@@ -62,17 +62,15 @@ static nn_status parse_schedule(const cs_ctx *x, const cJSON *o, cfg_prune *p)
     static const char *const gradual_keys[] = {"type",       "begin_epoch",      "end_epoch",
                                                "begin_step", "end_step",         "frequency",
                                                "exponent",   "initial_sparsity", NULL};
+    static const char *const *const keys[] = {oneshot_keys, gradual_keys};
     const char *path = "prune.schedule";
     int type = 0;
     const cJSON *so;
-    nn_status s = cs_typed(x, o, "schedule", "prune", names, &type, &so);
+    nn_status s = cs_typed_keys(x, o, "schedule", "prune", names, keys, gradual_keys, &type, &so);
     if (s)
         return s;
     p->gradual = type == 1;
     p->begin = 0, p->end = -1, p->frequency = 100, p->exponent = 3.0, p->initial = 0.0;
-    if (so && (s = cs_check_keys(x, so, path, p->gradual ? gradual_keys : oneshot_keys,
-                                 gradual_keys, "schedule \"oneshot\"")))
-        return s;
     if (!p->gradual)
         return NN_OK;
     if (p->method != CFG_PRUNE_MAGNITUDE)

@@ -342,3 +342,16 @@ nn_status cs_typed(const cs_ctx *x, const cJSON *obj, const char *key, const cha
     *o = v;
     return cs_enum(x, v, "type", p, names, 1, type);
 }
+
+nn_status cs_typed_keys(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
+                        const char *const *names, const char *const *const *keys,
+                        const char *const *all_keys, int *type, const cJSON **o)
+{
+    nn_status s = cs_typed(x, obj, key, path, names, type, o);
+    if (s || !*o)
+        return s;
+    char p[CS_PATH_MAX], what[100];
+    cs_path_key(p, path, key);
+    snprintf(what, sizeof what, "%s \"%s\"", key, names[*type]);
+    return cs_check_keys(x, *o, p, keys[*type], all_keys, what);
+}

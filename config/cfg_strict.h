@@ -83,6 +83,12 @@ nn_status cs_enum(const cs_ctx *x, const cJSON *obj, const char *key, const char
 nn_status cs_enum_value(const cs_ctx *x, const cJSON *v, const char *path, const char *const *names,
                         int *out);
 
+/* cs_typed, then the object form's keys checked: keys[*type] are valid,
+ * the others of all_keys are "not valid for KEY \"NAME\"". */
+nn_status cs_typed_keys(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
+                        const char *const *names, const char *const *const *keys,
+                        const char *const *all_keys, int *type, const cJSON **o);
+
 /* The object at obj.key (NULL when absent); anything else is an error. */
 nn_status cs_object(const cs_ctx *x, const cJSON *obj, const char *key, const char *path,
                     const cJSON **out);

@@ -8,13 +8,46 @@
 
 typedef unsigned long long ull;
 
+FILE *ds_fopen(const char *path, nn_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+FILE *ds_fopen_head(const char *path, unsigned char *head, size_t n, size_t *got,
+                    nn_error *err)
+{
+    FILE *f = ds_fopen(path, err);
+    if (!f)
+        return NULL;
+    *got = fread(head, 1, n, f);
+    if (*got < n && ferror(f)) {
+        int e = errno;
+        fclose(f);
+        nn_errorf(err, NN_ERR_IO, "%s: read error at byte 0: %s", path, strerror(e));
+        return NULL;
+    }
+    return f;
+}
+
+int ds_read_head(const char *path, unsigned char *head, size_t n, size_t *got, nn_error *err)
+{
+    FILE *f = ds_fopen_head(path, head, n, got, err);
+    if (!f)
+        return NN_ERR_IO;
+    fclose(f);
+    return NN_OK;
+}
+
 int ds_reader_open(ds_reader *r, const char *path, nn_error *err)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
-    FILE *f = fopen(path, "rb");
+    FILE *f = ds_fopen(path, err);
     if (!f)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NN_ERR_IO;
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
         int e = errno;

@@ -38,6 +38,18 @@ int ds_reader_open(ds_reader *r, const char *path, nn_error *err);
 
 void ds_reader_close(ds_reader *r);
 
+/* fopen(path, "rb"); NULL with NN_ERR_IO "PATH: cannot open: REASON" in err. */
+FILE *ds_fopen(const char *path, nn_error *err);
+
+/* ds_fopen, then reads the first (up to) n bytes into head, *got of them:
+ * the file positioned after them, or NULL with NN_ERR_IO in err (a read
+ * error is "PATH: read error at byte 0"). */
+FILE *ds_fopen_head(const char *path, unsigned char *head, size_t n, size_t *got,
+                    nn_error *err);
+
+/* ds_fopen_head and close: the first bytes of path only (to sniff a format). */
+int ds_read_head(const char *path, unsigned char *head, size_t n, size_t *got, nn_error *err);
+
 /* Reads up to n bytes into buf; *got < n only at end of file. NN_ERR_FORMAT
  * for corrupt gzip data, NN_ERR_IO for a read error. */
 int ds_reader_read(ds_reader *r, void *buf, size_t n, size_t *got, nn_error *err);

@@ -8,20 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds_io.h"
 #include "ds_png.h"
 
 int ds_image_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char head[8];
-    size_t got = fread(head, 1, sizeof head, f);
-    int bad = got < sizeof head && ferror(f), e = errno;
-    fclose(f);
-    if (bad)
-        return nn_errorf(err, NN_ERR_IO, "%s: read error at byte 0: %s", path, strerror(e));
+    size_t got;
+    if (ds_read_head(path, head, sizeof head, &got, err))
+        return NN_ERR_IO;
     if (ds_is_png(head, got))
         return ds_png_read(img, path, max_side, err);
     if (ds_is_jpeg(head, got))

@@ -6,6 +6,7 @@
  * into the context, never printed. A warning (libjpeg decodes a truncated or
  * damaged file with one, filling the rest with gray) counts as an error. */
 #include "ds_png.h"
+#include "ds_io.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -90,9 +91,9 @@ static int decode(struct jpeg_decompress_struct *d, jpeg_ctx *c, FILE *f, int ma
 int ds_jpeg_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
-    FILE *f = fopen(path, "rb");
+    FILE *f = ds_fopen(path, err);
     if (!f)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NN_ERR_IO;
     jpeg_ctx *c = calloc(1, sizeof *c);
     struct jpeg_decompress_struct *d = calloc(1, sizeof *d);
     int rc = NN_OK;

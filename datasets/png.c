@@ -6,6 +6,7 @@
  * default warning handler prints to stderr; a library must not, so warnings
  * are dropped and errors become the nn_error message. */
 #include "ds_png.h"
+#include "ds_io.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -94,16 +95,11 @@ static int decode(png_structp png, png_infop info, FILE *f, png_ctx *c)
 int ds_png_read(ds_image *img, const char *path, int max_side, nn_error *err)
 {
     memset(img, 0, sizeof *img);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nn_errorf(err, NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char sig[8];
-    size_t got = fread(sig, 1, sizeof sig, f);
-    if (got < sizeof sig && ferror(f)) {
-        int e = errno;
-        fclose(f);
-        return nn_errorf(err, NN_ERR_IO, "%s: read error at byte 0: %s", path, strerror(e));
-    }
+    size_t got;
+    FILE *f = ds_fopen_head(path, sig, sizeof sig, &got, err);
+    if (!f)
+        return NN_ERR_IO;
     if (got < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
         fclose(f);
         return nn_errorf(err, NN_ERR_FORMAT,

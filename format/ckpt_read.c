@@ -395,19 +395,18 @@ nn_status ckpt_decode(ckpt_file *ck, const uint8_t *data, size_t len, const char
     return NN_OK;
 }
 
+static nn_status decode_into(void *ck, const uint8_t *data, size_t len, const char *path,
+                             nn_error *err)
+{
+    return ckpt_decode(ck, data, len, path, err);
+}
+
 nn_status ckpt_load(ckpt_file *ck, const char *path, nn_error *err)
 {
     if (!ck || !path)
         return nn_errorf(err, NN_ERR_ARG, "checkpoint load: NULL argument");
     memset(ck, 0, sizeof *ck);
-    uint8_t *data;
-    size_t len;
-    nn_status st = nn_read_file(path, &data, &len, CK_MAX_FILE_BYTES, err);
-    if (st != NN_OK)
-        return st;
-    st = ckpt_decode(ck, data, len, path, err);
-    free(data);
-    return st;
+    return ctr_load(ck, decode_into, path, CK_MAX_FILE_BYTES, err);
 }
 
 void ckpt_free(ckpt_file *ck)

@@ -2,6 +2,7 @@
 #include "container.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- write --------------------------------------------------------------- */
@@ -196,4 +197,17 @@ nn_status ctr_end_of_payload(const nn_rbuf *r, nn_error *err)
         return NN_OK;
     return nn_rbuf_errorf(r, nn_rbuf_offset(r), err, NN_ERR_FORMAT,
                           "%zu unexpected bytes at the end of the section", nn_rbuf_left(r));
+}
+
+nn_status ctr_load(void *obj, ctr_decode_fn decode, const char *path, size_t max_bytes,
+                   nn_error *err)
+{
+    uint8_t *data;
+    size_t len;
+    nn_status st = nn_read_file(path, &data, &len, max_bytes, err);
+    if (st != NN_OK)
+        return st;
+    st = decode(obj, data, len, path, err);
+    free(data);
+    return st;
 }

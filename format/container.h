@@ -86,6 +86,13 @@ nn_status ctr_end_of_payload(const nn_rbuf *r, nn_error *err);
  * "PATH: section TAG: offset LEN (end of file): required section is missing". */
 nn_status ctr_missing(const char *path, size_t len, const char *tag, nn_error *err);
 
+/* Decodes a whole file image into obj (ckpt_decode, iotc_decode). */
+typedef nn_status (*ctr_decode_fn)(void *obj, const uint8_t *data, size_t len, const char *path,
+                                   nn_error *err);
+/* Reads path (at most max_bytes, nn_read_file's errors) and decodes it. */
+nn_status ctr_load(void *obj, ctr_decode_fn decode, const char *path, size_t max_bytes,
+                   nn_error *err);
+
 /* Shorthands for payload decoders: CTR_TRY returns a failed status;
  * CTR_CHECK fails with NN_ERR_FORMAT at file offset off, naming the
  * field, through the decoder's nn_rbuf *r and nn_error *err. */

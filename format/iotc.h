@@ -94,6 +94,8 @@ typedef struct {
 /* Zeroes f: no ops, mean 0, std 1, src_layer -1, no metadata. */
 void iotc_init(iotc_model *f);
 void iotc_free(iotc_model *f); /* frees f->m; f can be reused after iotc_init */
+/* iotc_free and free(f) of a malloc'd model; NULL does nothing. */
+void iotc_delete(iotc_model *f);
 
 /* Adds or replaces a metadata entry (NN_ERR_ARG on an invalid key or value,
  * or more than IOTC_MAX_META entries). */

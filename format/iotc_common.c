@@ -29,6 +29,13 @@ void iotc_free(iotc_model *f)
     f->m.n_ops = 0;
 }
 
+void iotc_delete(iotc_model *f)
+{
+    if (f)
+        iotc_free(f);
+    free(f);
+}
+
 int iotc_valid_meta_key(const char *k, size_t n)
 {
     if (n < 1 || n >= IOTC_NAME_MAX)

@@ -407,15 +407,14 @@ nn_status iotc_decode(iotc_model *f, const uint8_t *data, size_t len, const char
     return st;
 }
 
+static nn_status decode_into(void *f, const uint8_t *data, size_t len, const char *path,
+                             nn_error *err)
+{
+    return iotc_decode(f, data, len, path, err);
+}
+
 nn_status iotc_load(iotc_model *f, const char *path, nn_error *err)
 {
     iotc_init(f);
-    uint8_t *data;
-    size_t len;
-    nn_status st = nn_read_file(path, &data, &len, IOTC_MAX_FILE_BYTES, err);
-    if (st != NN_OK)
-        return st;
-    st = iotc_decode(f, data, len, path, err);
-    free(data);
-    return st;
+    return ctr_load(f, decode_into, path, IOTC_MAX_FILE_BYTES, err);
 }

@@ -20,14 +20,8 @@
 
 #define RUN_BUDGET 300000 /* fzq_cost per image */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check_file(const uint8_t *buf, size_t n, uint8_t ctrl)
 {
-    uint8_t ctrl;
-    size_t n;
-    uint8_t *buf = fz_framed_file(data, size, "model.iotc", &ctrl, &n);
-    if (!buf)
-        return 0;
-
     iotc_model *f = malloc(sizeof *f);
     nn_error err;
     memset(&err, 0, sizeof err);
@@ -48,6 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         iotc_free(f);
     }
     free(f);
-    free(buf);
-    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fz_framed_run(data, size, "model.iotc", check_file);
 }

@@ -34,7 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fz_chance(&d, 64)) /* a quarter of the inputs: it costs two thirds of a run */
         fzq_check_roundtrip(f);
     free(pix);
-    iotc_free(f);
-    free(f);
+    iotc_delete(f);
     return 0;
 }

@@ -98,24 +98,16 @@ static void quantize_path(const nn_model *m, const uint8_t *pix, const uint8_t *
         f->mean[c] = m->mean[c], f->std[c] = m->std[c];
     if (fz_chance(d, 64)) /* a quarter of the inputs, as in fuzz_qdiff.c */
         fzq_check_roundtrip(f);
-    iotc_free(f);
-    free(f);
+    iotc_delete(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_data d;
     fz_init(&d, data, size);
-    nn_model_spec *spec = malloc(sizeof *spec);
-    if (!spec)
-        return 0;
-    fzg_float_spec(spec, &d);
     nn_model m;
-    nn_error err;
-    if (nn_model_build(&m, spec, &err) != NN_OK)
-        fz_fail("generator: nn_model_build refused the spec: %s", err.msg);
-    free(spec);
-    fzg_float_params(&m, &d);
+    if (fzg_float_model(&m, &d) != 0)
+        return 0;
     const int n = (int)fz_range(&d, 1, 4);
     uint8_t *pix = fzg_pixels(&d, n, m.spec.in_c, m.spec.in_h, m.spec.in_w);
     uint8_t labels[4];

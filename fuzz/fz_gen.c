@@ -437,3 +437,17 @@ void fzg_float_params(nn_model *m, fz_data *d)
         }
     }
 }
+
+int fzg_float_model(nn_model *m, fz_data *d)
+{
+    nn_model_spec *spec = malloc(sizeof *spec); /* large: not on the stack */
+    if (!spec)
+        return -1;
+    fzg_float_spec(spec, d);
+    nn_error err;
+    if (nn_model_build(m, spec, &err) != NN_OK)
+        fz_fail("generator: nn_model_build refused the spec: %s", err.msg);
+    free(spec);
+    fzg_float_params(m, d);
+    return 0;
+}

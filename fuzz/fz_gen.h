@@ -49,6 +49,11 @@
 /* f is initialized here (iotc_init) and owns the model: iotc_free it. */
 void fzg_qmodel(iotc_model *f, fz_data *d);
 
+/* A float model in m: fzg_float_spec built (nn_model_build must accept it,
+ * else fz_fail) and fzg_float_params. 0, or -1 when out of memory (m
+ * untouched). nn_model_free it. */
+int fzg_float_model(nn_model *m, fz_data *d);
+
 /* n images (n, in_c, in_h, in_w) of raw pixels: input bytes, or all 0, all
  * 255, or alternating extremes. Caller frees. */
 uint8_t *fzg_pixels(fz_data *d, int n, int c, int h, int w);

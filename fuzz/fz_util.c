@@ -113,22 +113,24 @@ void fz_fix_png_crcs(uint8_t *buf, size_t n)
     }
 }
 
-uint8_t *fz_framed_file(const uint8_t *data, size_t size, const char *dump_name, uint8_t *ctrl,
-                        size_t *n)
+int fz_framed_run(const uint8_t *data, size_t size, const char *dump_name,
+                  void (*check)(const uint8_t *buf, size_t n, uint8_t ctrl))
 {
     if (size < 1)
-        return NULL;
-    *ctrl = data[0];
-    *n = size - 1;
-    uint8_t *buf = malloc(*n ? *n : 1);
+        return 0;
+    const uint8_t ctrl = data[0];
+    const size_t n = size - 1;
+    uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
         fz_fail("out of memory");
-    if (*n)
-        memcpy(buf, data + 1, *n);
-    if (*ctrl & 1)
-        fz_fix_frame_crcs(buf, *n);
-    fz_dump(dump_name, buf, *n);
-    return buf;
+    if (n)
+        memcpy(buf, data + 1, n);
+    if (ctrl & 1)
+        fz_fix_frame_crcs(buf, n);
+    fz_dump(dump_name, buf, n);
+    check(buf, n, ctrl);
+    free(buf);
+    return 0;
 }
 
 uint8_t *fz_gzip(const uint8_t *data, size_t n, size_t *out_len)

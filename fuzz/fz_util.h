@@ -50,12 +50,12 @@ void fz_fix_frame_crcs(uint8_t *buf, size_t n);
  * data, CRC over type and data). */
 void fz_fix_png_crcs(uint8_t *buf, size_t n);
 
-/* The file of a target for a framed format (input: a control byte, then
- * the file): *ctrl = the control byte, a copy of the file (*n bytes, caller
- * frees) with its section CRCs recomputed when control bit 0 is set,
- * dumped as dump_name (fz_dump). NULL for an empty input. */
-uint8_t *fz_framed_file(const uint8_t *data, size_t size, const char *dump_name, uint8_t *ctrl,
-                        size_t *n);
+/* The entry point of a target for a framed format (input: a control byte,
+ * then the file): check(buf, n, ctrl) on a copy of the file (n bytes) with
+ * its section CRCs recomputed when control bit 0 of ctrl is set, dumped as
+ * dump_name (fz_dump); nothing for an empty input. Returns 0. */
+int fz_framed_run(const uint8_t *data, size_t size, const char *dump_name,
+                  void (*check)(const uint8_t *buf, size_t n, uint8_t ctrl));
 
 /* gzip (RFC 1952) of data into a new allocation; NULL on failure. */
 uint8_t *fz_gzip(const uint8_t *data, size_t n, size_t *out_len);

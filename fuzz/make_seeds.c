@@ -86,8 +86,7 @@ static uint8_t *pseudo_bytes(size_t n, uint64_t seed)
     uint8_t *b = malloc(n);
     nn_rng r;
     nn_rng_seed(&r, seed);
-    for (size_t k = 0; k < n; k++)
-        b[k] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, b, n);
     return b;
 }
 

@@ -8,8 +8,7 @@
 
 #include <math.h>
 
-/* Index of the first maximum of z[0..k). */
-static int argmax_row(const float *z, int k)
+int nn_argmax(const float *z, int k)
 {
     int best = 0;
     for (int j = 1; j < k; j++)
@@ -27,7 +26,7 @@ double nn_softmax_xent(float *dlogits, const float *logits, const uint8_t *label
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
         const int y = labels[i];
-        const int best = argmax_row(z, k);
+        const int best = nn_argmax(z, k);
         const double zmax = z[best];
         double se = 0.0, zsum = 0.0;
         for (int j = 0; j < k; j++) {
@@ -56,7 +55,7 @@ void nn_softmax(float *probs, const float *logits, int n, int k)
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
         float *p = probs + (size_t)i * k;
-        const double zmax = z[argmax_row(z, k)];
+        const double zmax = z[nn_argmax(z, k)];
         double se = 0.0;
         for (int j = 0; j < k; j++)
             se += exp((double)z[j] - zmax);

@@ -280,87 +280,108 @@ static const float *node_input(const nn_exec *ex, int src)
     return src == NN_INPUT_NODE ? ex->input : ex->nb[src].out;
 }
 
+/* One thread's share of a layer job: images [b0, b0 + n) of the batch. */
+typedef struct {
+    const nn_node *nd; /* the layer */
+    node_buf *b;       /* its buffers */
+    int b0, n;
+    size_t is, os;   /* floats per image in and out */
+    const float *in; /* (n, is): the slice of its input (NULL when n <= 0) */
+    const float *w;  /* its weights in the model's parameters */
+    int hw;          /* output pixels per channel */
+} layer_slice;
+
+static layer_slice slice_of(const layer_job *j, int t, int T)
+{
+    nn_exec *ex = j->ex;
+    const nn_node *nd = &ex->m->nodes[j->node];
+    layer_slice s = {nd, &ex->nb[j->node], 0, 0, nd->in_size, nd->out_size, NULL, NULL,
+                     nd->out_h * nd->out_w};
+    int b1;
+    nn_pool_slice(j->n, t, T, &s.b0, &b1);
+    s.n = b1 - s.b0;
+    if (s.n > 0) {
+        s.in = node_input(ex, nd->spec.input) + s.b0 * s.is;
+        s.w = ex->m->params + nd->w.off;
+    }
+    return s;
+}
+
 static void forward_worker(void *ctx, int t, int T)
 {
-    layer_job *j = ctx;
+    const layer_job *j = ctx;
+    layer_slice s = slice_of(j, t, T);
+    if (s.n <= 0 || s.b->alias >= 0) /* a fused ReLU ran with its producer */
+        return;
     nn_exec *ex = j->ex;
     const nn_model *m = ex->m;
-    const nn_node *nd = &m->nodes[j->node];
-    node_buf *b = &ex->nb[j->node];
-    int b0, b1;
-    nn_pool_slice(j->n, t, T, &b0, &b1);
-    int n = b1 - b0;
-    if (n <= 0 || b->alias >= 0) /* a fused ReLU ran with its producer */
-        return;
-    size_t is = nd->in_size, os = nd->out_size;
-    const float *in = node_input(ex, nd->spec.input) + b0 * is;
-    float *out = b->out + b0 * os;
-    const float *w = m->params + nd->w.off;
-    const float *bias = nd->b.n ? m->params + nd->b.off : NULL;
-    int hw = nd->out_h * nd->out_w;
-    int relu = b->relu_fused;
+    float *out = s.b->out + s.b0 * s.os;
+    const float *bias = s.nd->b.n ? m->params + s.nd->b.off : NULL;
+    int relu = s.b->relu_fused;
 
-    switch (nd->spec.type) {
+    switch (s.nd->spec.type) {
     case NN_LAYER_CONV2D: {
-        nn_conv_dims d = conv_dims(nd);
-        for (int i = 0; i < n; i++) { /* per image: the ReLU finds it in cache */
-            float *o = out + i * os;
-            nn_conv2d_forward(o, ex->scratch[t], in + i * is, w, bias, 1, &d);
+        nn_conv_dims d = conv_dims(s.nd);
+        for (int i = 0; i < s.n; i++) { /* per image: the ReLU finds it in cache */
+            float *o = out + i * s.os;
+            nn_conv2d_forward(o, ex->scratch[t], s.in + i * s.is, s.w, bias, 1, &d);
             if (relu)
-                nn_relu_forward(o, o, os);
+                nn_relu_forward(o, o, s.os);
         }
         return;
     }
     case NN_LAYER_MAXPOOL: {
-        nn_pool_dims d = pool_dims(nd);
-        nn_maxpool_forward(out, b->argmax + b0 * os, in, n, &d);
+        nn_pool_dims d = pool_dims(s.nd);
+        nn_maxpool_forward(out, s.b->argmax + s.b0 * s.os, s.in, s.n, &d);
         break;
     }
     case NN_LAYER_AVGPOOL: {
-        nn_pool_dims d = pool_dims(nd);
-        nn_avgpool_forward(out, in, n, &d);
+        nn_pool_dims d = pool_dims(s.nd);
+        nn_avgpool_forward(out, s.in, s.n, &d);
         break;
     }
     case NN_LAYER_GLOBAL_AVGPOOL:
-        nn_global_avgpool_forward(out, in, n, nd->in_c, nd->in_h * nd->in_w);
+        nn_global_avgpool_forward(out, s.in, s.n, s.nd->in_c, s.nd->in_h * s.nd->in_w);
         break;
     case NN_LAYER_DENSE:
-        nn_dense_forward(out, in, w, bias, n, (int)is, nd->out_c);
+        nn_dense_forward(out, s.in, s.w, bias, s.n, (int)s.is, s.nd->out_c);
         break;
     case NN_LAYER_RELU:
-        nn_relu_forward(out, in, (size_t)n * os);
+        nn_relu_forward(out, s.in, (size_t)s.n * s.os);
         break;
     case NN_LAYER_DROPOUT:
-        if (j->training && nd->spec.rate > 0.0f)
-            nn_dropout_forward(out, b->mask + b0 * os, in, n, os, nd->spec.rate, j->seed, j->step,
-                               j->node, (uint64_t)b0);
+        if (j->training && s.nd->spec.rate > 0.0f)
+            nn_dropout_forward(out, s.b->mask + s.b0 * s.os, s.in, s.n, s.os, s.nd->spec.rate,
+                               j->seed, j->step, j->node, (uint64_t)s.b0);
         else
-            memcpy(out, in, (size_t)n * os * sizeof(float));
+            memcpy(out, s.in, (size_t)s.n * s.os * sizeof(float));
         break;
     case NN_LAYER_FLATTEN:
-        memcpy(out, in, (size_t)n * os * sizeof(float));
+        memcpy(out, s.in, (size_t)s.n * s.os * sizeof(float));
         break;
     case NN_LAYER_ADD:
-        nn_add_forward(out, in, node_input(ex, nd->spec.input2) + b0 * is, (size_t)n * os);
+        nn_add_forward(out, s.in, node_input(ex, s.nd->spec.input2) + s.b0 * s.is,
+                       (size_t)s.n * s.os);
         break;
     case NN_LAYER_BATCHNORM:
         if (j->phase == 0) { /* batch sums */
             double *sums = ex->tsums[t];
-            memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
-            nn_batchnorm_sums(sums, sums + nd->out_c, in, n, nd->out_c, hw);
+            memset(sums, 0, 2 * (size_t)s.nd->out_c * sizeof(double));
+            nn_batchnorm_sums(sums, sums + s.nd->out_c, s.in, s.n, s.nd->out_c, s.hw);
         } else {
-            for (int i = 0; i < n; i++) {
-                float *o = out + i * os;
-                nn_batchnorm_apply(o, j->training ? b->xhat + (b0 + i) * os : NULL, in + i * is,
-                                   b->mean, b->invstd, w, bias, 1, nd->out_c, hw);
+            for (int i = 0; i < s.n; i++) {
+                float *o = out + i * s.os;
+                nn_batchnorm_apply(o, j->training ? s.b->xhat + (s.b0 + i) * s.os : NULL,
+                                   s.in + i * s.is, s.b->mean, s.b->invstd, s.w, bias, 1,
+                                   s.nd->out_c, s.hw);
                 if (relu)
-                    nn_relu_forward(o, o, os);
+                    nn_relu_forward(o, o, s.os);
             }
         }
         return;
     }
     if (relu) /* dense, add */
-        nn_relu_forward(out, out, (size_t)n * os);
+        nn_relu_forward(out, out, (size_t)s.n * s.os);
 }
 
 /* Reduces the per-thread batch-norm partial sums in thread order into
@@ -426,102 +447,94 @@ static float *grad_slice(nn_exec *ex, int src, int consumer, int b0, int n)
 
 static void backward_worker(void *ctx, int t, int T)
 {
-    layer_job *j = ctx;
-    nn_exec *ex = j->ex;
-    const nn_model *m = ex->m;
-    const nn_node *nd = &m->nodes[j->node];
-    node_buf *b = &ex->nb[j->node];
-    int b0, b1;
-    nn_pool_slice(j->n, t, T, &b0, &b1);
-    int n = b1 - b0;
-    if (n <= 0)
+    const layer_job *j = ctx;
+    layer_slice s = slice_of(j, t, T);
+    if (s.n <= 0)
         return;
-    size_t is = nd->in_size, os = nd->out_size;
-    const float *in = node_input(ex, nd->spec.input) + b0 * is;
-    const float *dout = b->dout + b0 * os;
-    const float *w = m->params + nd->w.off;
-    float *dw = ex->tgrads[t] + nd->w.off;
-    float *db = nd->b.n ? ex->tgrads[t] + nd->b.off : NULL;
-    int hw = nd->out_h * nd->out_w;
+    nn_exec *ex = j->ex;
+    const float *dout = s.b->dout + s.b0 * s.os;
+    float *dw = ex->tgrads[t] + s.nd->w.off;
+    float *db = s.nd->b.n ? ex->tgrads[t] + s.nd->b.off : NULL;
 
-    if (nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
-        nn_conv_dims d = conv_dims(nd);
-        for (int i = 0; i < n; i++) {
-            if (b->relu_fused)
-                nn_relu_mask(b->dout + (b0 + i) * os, b->out + (b0 + i) * os, os);
-            float *din = grad_slice(ex, nd->spec.input, j->node, b0 + i, 1);
-            nn_conv2d_backward(din, dw, db, ex->scratch[t], dout + i * os, in + i * is, w, 1, &d);
+    if (s.nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
+        nn_conv_dims d = conv_dims(s.nd);
+        for (int i = 0; i < s.n; i++) {
+            if (s.b->relu_fused)
+                nn_relu_mask(s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
+            float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0 + i, 1);
+            nn_conv2d_backward(din, dw, db, ex->scratch[t], dout + i * s.os, s.in + i * s.is, s.w,
+                               1, &d);
         }
         return;
     }
     /* The fused ReLU's backward: mask the shared gradient once (batch norm
      * does it in its first phase). */
-    if (b->relu_fused && (nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0))
-        nn_relu_mask(b->dout + b0 * os, b->out + b0 * os, (size_t)n * os);
+    if (s.b->relu_fused && (s.nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0))
+        nn_relu_mask(s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
 
-    if (nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
+    if (s.nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
         double *sums = ex->tsums[t];
-        memset(sums, 0, 2 * (size_t)nd->out_c * sizeof(double));
-        nn_batchnorm_backward_sums(sums, sums + nd->out_c, dout, b->xhat + b0 * os, n,
-                                   nd->out_c, hw);
+        memset(sums, 0, 2 * (size_t)s.nd->out_c * sizeof(double));
+        nn_batchnorm_backward_sums(sums, sums + s.nd->out_c, dout, s.b->xhat + s.b0 * s.os, s.n,
+                                   s.nd->out_c, s.hw);
         return;
     }
     /* Add is the one node with two inputs; it and every other layer below
      * zero their input's gradient slice first when they are its first
      * consumer. */
-    float *din = grad_slice(ex, nd->spec.input, j->node, b0, n);
+    float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0, s.n);
 
-    switch (nd->spec.type) {
+    switch (s.nd->spec.type) {
     case NN_LAYER_CONV2D: /* handled above */
         break;
     case NN_LAYER_MAXPOOL: {
-        nn_pool_dims d = pool_dims(nd);
+        nn_pool_dims d = pool_dims(s.nd);
         if (din)
-            nn_maxpool_backward(din, dout, b->argmax + b0 * os, n, &d);
+            nn_maxpool_backward(din, dout, s.b->argmax + s.b0 * s.os, s.n, &d);
         break;
     }
     case NN_LAYER_AVGPOOL: {
-        nn_pool_dims d = pool_dims(nd);
+        nn_pool_dims d = pool_dims(s.nd);
         if (din)
-            nn_avgpool_backward(din, dout, n, &d);
+            nn_avgpool_backward(din, dout, s.n, &d);
         break;
     }
     case NN_LAYER_GLOBAL_AVGPOOL:
         if (din)
-            nn_global_avgpool_backward(din, dout, n, nd->in_c, nd->in_h * nd->in_w);
+            nn_global_avgpool_backward(din, dout, s.n, s.nd->in_c, s.nd->in_h * s.nd->in_w);
         break;
     case NN_LAYER_DENSE:
-        nn_dense_backward(din, dw, db, dout, in, w, n, (int)is, nd->out_c);
+        nn_dense_backward(din, dw, db, dout, s.in, s.w, s.n, (int)s.is, s.nd->out_c);
         break;
     case NN_LAYER_RELU:
         if (din)
-            nn_relu_backward(din, dout, b->out + b0 * os, (size_t)n * os);
+            nn_relu_backward(din, dout, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
         break;
     case NN_LAYER_DROPOUT:
-        if (din && nd->spec.rate > 0.0f)
-            nn_dropout_backward(din, dout, b->mask + b0 * os, n, os, nd->spec.rate);
+        if (din && s.nd->spec.rate > 0.0f)
+            nn_dropout_backward(din, dout, s.b->mask + s.b0 * s.os, s.n, s.os, s.nd->spec.rate);
         else if (din)
-            nn_accumulate(din, dout, (size_t)n * os);
+            nn_accumulate(din, dout, (size_t)s.n * s.os);
         break;
     case NN_LAYER_FLATTEN:
         if (din)
-            nn_accumulate(din, dout, (size_t)n * os);
+            nn_accumulate(din, dout, (size_t)s.n * s.os);
         break;
     case NN_LAYER_ADD: {
         if (din)
-            nn_accumulate(din, dout, (size_t)n * os);
-        int src2 = nd->spec.input2;
-        float *din2 = src2 == nd->spec.input ? din : grad_slice(ex, src2, j->node, b0, n);
+            nn_accumulate(din, dout, (size_t)s.n * s.os);
+        int src2 = s.nd->spec.input2;
+        float *din2 = src2 == s.nd->spec.input ? din : grad_slice(ex, src2, j->node, s.b0, s.n);
         if (din2)
-            nn_accumulate(din2, dout, (size_t)n * os);
+            nn_accumulate(din2, dout, (size_t)s.n * s.os);
         break;
     }
     case NN_LAYER_BATCHNORM: {
         const double *sums = ex->tsums[0];
-        double count = (double)j->n * hw;
+        double count = (double)j->n * s.hw;
         if (din)
-            nn_batchnorm_backward_apply(din, dout, b->xhat + b0 * os, w, b->invstd, sums,
-                                        sums + nd->out_c, count, n, nd->out_c, hw);
+            nn_batchnorm_backward_apply(din, dout, s.b->xhat + s.b0 * s.os, s.w, s.b->invstd, sums,
+                                        sums + s.nd->out_c, count, s.n, s.nd->out_c, s.hw);
         break;
     }
     }

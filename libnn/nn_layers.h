@@ -139,6 +139,10 @@ void nn_batchnorm_backward_apply(float *din, const float *dout, const float *xha
                                  const double *dgamma, const double *dbeta, double count,
                                  int n, int c, int hw);
 
+/* Index of the first maximum of z[0..k): the predicted class of a row of
+ * logits. */
+int nn_argmax(const float *z, int k);
+
 /* ---- loss: softmax cross-entropy with label smoothing -------------------
  * Target distribution: (1 - s) * onehot(label) + s / k. Writes
  * dlogits = scale * (softmax - target) (scale is typically 1/batch) and

@@ -74,6 +74,12 @@ uint32_t nn_rng_below(nn_rng *r, uint32_t n)
     return (uint32_t)(m >> 32);
 }
 
+void nn_rng_bytes(nn_rng *r, uint8_t *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        b[k] = (uint8_t)nn_rng_below(r, 256);
+}
+
 void nn_rng_shuffle_u32(nn_rng *r, uint32_t *a, uint32_t n)
 {
     for (uint32_t i = n; i > 1; i--) {

@@ -33,6 +33,9 @@ void nn_rng_seed(nn_rng *r, uint64_t seed);
 void nn_rng_seed_key(nn_rng *r, uint64_t seed, uint64_t stream, uint64_t a, uint64_t b);
 
 uint64_t nn_rng_u64(nn_rng *r);
+#include <stddef.h> /* size_t, for nn_rng_bytes */
+/* Fills b[0..n) with uniform bytes: nn_rng_below(r, 256) each, in order. */
+void nn_rng_bytes(nn_rng *r, uint8_t *b, size_t n);
 uint32_t nn_rng_u32(nn_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
 float nn_rng_uniform(nn_rng *r);

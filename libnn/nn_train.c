@@ -100,14 +100,8 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
             }
         total += nn_softmax_xent(NULL, logits, d->labels + b0, n, k, 0.0f, 1.0f, correct);
         if (confusion) {
-            for (int i = 0; i < n; i++) {
-                const float *row = logits + (size_t)i * k;
-                int best = 0;
-                for (int c = 1; c < k; c++)
-                    if (row[c] > row[best])
-                        best = c;
-                confusion[d->labels[b0 + i] * k + best]++;
-            }
+            for (int i = 0; i < n; i++)
+                confusion[d->labels[b0 + i] * k + nn_argmax(logits + (size_t)i * k, k)]++;
         }
     }
     *loss = d->n ? total / d->n : 0.0;

@@ -97,9 +97,7 @@ nn_status pl_describe(const char *path, pl_description *d, nn_error *err)
 
 void pl_description_free(pl_description *d)
 {
-    if (d->iotc)
-        iotc_free(d->iotc);
-    free(d->iotc);
+    iotc_delete(d->iotc);
     ckpt_free(&d->ckpt);
     free(d->layer_nonzero);
     memset(d, 0, sizeof *d);

@@ -199,8 +199,7 @@ nn_status pl_evaluate(const pl_eval_request *req, pl_eval_outcome *out, nn_error
             return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
         iotc_init(f);
         st = evaluate_iotc(req, out, f, err);
-        iotc_free(f);
-        free(f);
+        iotc_delete(f);
     } else {
         ckpt_file ck;
         memset(&ck, 0, sizeof ck);

@@ -59,8 +59,7 @@ static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err,
     nn_rng r;
     nn_rng_seed(&r, 12345);
     for (int i = 0; i < n && *st == NN_OK; i++) {
-        for (size_t k = 0; k < in_size; k++)
-            px[k] = (uint8_t)nn_rng_below(&r, 256);
+        nn_rng_bytes(&r, px, in_size);
         qm_ref_run(m, px, ref);
         const int8_t *want = qm_ref_tensor(m, ref, m->n_ops - 1);
         if (rt_run(img->data, arena, img->arena_bytes, px, a) != RT_OK ||
@@ -131,8 +130,6 @@ nn_status pl_export(const pl_export_opts *o, const pl_progress *p, pl_export_res
 void pl_export_result_free(pl_export_result *r)
 {
     rtb_free(&r->image);
-    if (r->file)
-        iotc_free(r->file);
-    free(r->file);
+    iotc_delete(r->file);
     memset(r, 0, sizeof *r);
 }

@@ -178,9 +178,7 @@ void pl_predict_close(pl_predictor *p)
     free(p->ck);
     if (p->have_host)
         rth_close(&p->host);
-    if (p->iotc)
-        iotc_free(p->iotc);
-    free(p->iotc);
+    iotc_delete(p->iotc);
     free(p->arena);
     free(p->pixels);
     free(p->logits);

@@ -252,9 +252,7 @@ nn_status pl_quantize(const pl_quantize_opts *o, const pl_progress *p, pl_quanti
 
 void pl_quantize_result_free(pl_quantize_result *r)
 {
-    if (r->file)
-        iotc_free(r->file);
-    free(r->file);
+    iotc_delete(r->file);
     free(r->qz);
     r->file = NULL;
     r->qz = NULL;

@@ -125,6 +125,17 @@ void qz_net_free(qz_net *net);
 void qz_net_forward(const qz_net *net, const qm_model *fq, const uint8_t *pixels, float *tensors,
                     float *col);
 
+/* Scratch for T threads running qz_net_forward over one net: tens[t]
+ * (tensor_floats) and col[t] (col_floats, at least one float). */
+typedef struct {
+    float **tens, **col;
+    int T;
+} qz_scratch;
+
+/* 0, or -1 when out of memory; either way qz_scratch_free frees it. */
+int qz_scratch_alloc(qz_scratch *s, const qz_net *net, int T);
+void qz_scratch_free(qz_scratch *s);
+
 /* A copy of src (dst is overwritten) whose weights and biases are those of
  * q, built from src, dequantized: w_scale[o] * w and bias[o] * in_scale *
  * w_scale[o]. Forward it with fq = q to simulate q in float. Free with

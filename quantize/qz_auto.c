@@ -59,16 +59,11 @@ nn_status qz_simulated_accuracy(double *acc, const qz_net *net, const qm_model *
     }
     const int T = nn_pool_threads(pool);
     fq_job j = {deq, q, images, labels, index, n, NULL, NULL, NULL};
-    j.tens = calloc((size_t)T, sizeof *j.tens);
-    j.col = calloc((size_t)T, sizeof *j.col);
+    qz_scratch sc;
+    int oom = qz_scratch_alloc(&sc, net, T) != 0;
+    j.tens = sc.tens, j.col = sc.col;
     j.correct = calloc((size_t)T, sizeof *j.correct);
-    int oom = !j.tens || !j.col || !j.correct;
-    for (int t = 0; t < T && !oom; t++) {
-        j.tens[t] = malloc(net->tensor_floats * sizeof(float));
-        j.col[t] = malloc((net->col_floats ? net->col_floats : 1) * sizeof(float));
-        oom = !j.tens[t] || !j.col[t];
-    }
-    if (oom) {
+    if (oom || !j.correct) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory simulating the int8 model");
     } else {
         nn_pool_run(pool, fq_worker, &j);
@@ -77,11 +72,8 @@ nn_status qz_simulated_accuracy(double *acc, const qz_net *net, const qm_model *
             ok += j.correct[t];
         *acc = (double)ok / n;
     }
-    for (int t = 0; t < T && j.tens; t++)
-        free(j.tens[t]);
-    for (int t = 0; t < T && j.col; t++)
-        free(j.col[t]);
-    free(j.tens), free(j.col), free(j.correct);
+    qz_scratch_free(&sc);
+    free(j.correct);
     nn_pool_free(pool);
     qz_net_free(deq);
     free(deq);

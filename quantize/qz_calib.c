@@ -309,21 +309,16 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
     const int T = nn_pool_threads(pool), nops = net->n_ops;
     calib_job j = {net,  images, index, n,    0,    NULL, NULL, NULL,
                    NULL, NULL,   NULL,  NULL, NULL, NULL, NULL};
-    j.tens = calloc((size_t)T, sizeof *j.tens);
-    j.col = calloc((size_t)T, sizeof *j.col);
+    qz_scratch sc;
+    int oom = qz_scratch_alloc(&sc, net, T) != 0;
+    j.tens = sc.tens, j.col = sc.col;
     j.mn = malloc((size_t)T * nops * sizeof *j.mn);
     j.mx = malloc((size_t)T * nops * sizeof *j.mx);
     j.zeros = calloc((size_t)T * nops, sizeof *j.zeros);
     double *hlo = calloc((size_t)nops, sizeof *hlo), *hhi = calloc((size_t)nops, sizeof *hhi);
     int *need = calloc((size_t)nops, sizeof *need);
     j.bad = malloc((size_t)T * sizeof *j.bad);
-    int oom = !j.tens || !j.col || !j.mn || !j.mx || !j.zeros || !hlo || !hhi || !need || !j.bad;
-    for (int t = 0; t < T && !oom; t++) {
-        j.tens[t] = malloc(net->tensor_floats * sizeof(float));
-        j.col[t] = malloc((net->col_floats ? net->col_floats : 1) * sizeof(float));
-        oom = !j.tens[t] || !j.col[t];
-    }
-    if (oom) {
+    if (oom || !j.mn || !j.mx || !j.zeros || !hlo || !hhi || !need || !j.bad) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for calibration");
         goto done;
     }
@@ -381,11 +376,8 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
         }
     }
 done:
-    for (int t = 0; t < T && j.tens; t++)
-        free(j.tens[t]);
-    for (int t = 0; t < T && j.col; t++)
-        free(j.col[t]);
-    free(j.tens), free(j.col), free(j.mn), free(j.mx), free(j.hist), free(j.zeros), free(j.bad);
+    qz_scratch_free(&sc);
+    free(j.mn), free(j.mx), free(j.hist), free(j.zeros), free(j.bad);
     free(hlo), free(hhi), free(need);
     nn_pool_free(pool);
     return st;

@@ -140,3 +140,29 @@ void qz_net_forward(const qz_net *net, const qm_model *fq, const uint8_t *pixels
             fake_quant(y, n, fq->ops[i].out, fq->ops[i].relu);
     }
 }
+
+int qz_scratch_alloc(qz_scratch *s, const qz_net *net, int T)
+{
+    s->T = T;
+    s->tens = calloc((size_t)T, sizeof *s->tens);
+    s->col = calloc((size_t)T, sizeof *s->col);
+    if (!s->tens || !s->col)
+        return -1;
+    for (int t = 0; t < T; t++) {
+        s->tens[t] = malloc(net->tensor_floats * sizeof(float));
+        s->col[t] = malloc((net->col_floats ? net->col_floats : 1) * sizeof(float));
+        if (!s->tens[t] || !s->col[t])
+            return -1;
+    }
+    return 0;
+}
+
+void qz_scratch_free(qz_scratch *s)
+{
+    for (int t = 0; t < s->T && s->tens; t++)
+        free(s->tens[t]);
+    for (int t = 0; t < s->T && s->col; t++)
+        free(s->col[t]);
+    free(s->tens), free(s->col);
+    s->tens = s->col = NULL;
+}

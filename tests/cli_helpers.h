@@ -182,6 +182,13 @@ static inline void ch_data_dir(char *dir, size_t size)
     fx_write_idx_pair(data, "t10k", 200, 12, 12, 2);
 }
 
+/* ch_data_dir, and the config text as DIR/cfg.json. */
+static inline void ch_config_dir(char *dir, size_t size, const char *config)
+{
+    ch_data_dir(dir, size);
+    ch_write_text(dir, "cfg.json", config);
+}
+
 /* Writes DIR/CKPT holding the network of the config DIR/CONFIG for
  * 1x12x12 images and 10 classes (ch_data_dir's), its text stored as the
  * run's config and its mean/std: He weights from seed 1, biases and BN
@@ -280,6 +287,14 @@ static inline double ch_run_num(const char *dir, const char *args, const char *k
     double v = ch_num(j, key);
     cJSON_Delete(j);
     return v;
+}
+
+/* ch_config_dir, then DIR/m.ckpt trained from cfg.json (2 threads): returns
+ * the test accuracy training reported. */
+static inline double ch_trained_dir(char *dir, size_t size, const char *config)
+{
+    ch_config_dir(dir, size, config);
+    return ch_run_num(dir, "train -c cfg.json -o m.ckpt --threads 2 --json", "test_accuracy");
 }
 
 /* The string at key of j (asserted present and a string). */

@@ -38,6 +38,20 @@ static inline void fx_stripes(uint8_t *images, uint8_t *labels, int n, int c, in
     }
 }
 
+/* A labelled image set: images (n, c, h, w) and labels (n), both malloc'd. */
+typedef struct {
+    uint8_t *images, *labels;
+    int n;
+} fx_set;
+
+/* n images of fx_stripes in a new fx_set. */
+static inline fx_set fx_stripe_set(int n, int c, int h, int w, int k, uint64_t seed)
+{
+    fx_set s = {malloc((size_t)n * c * h * w), malloc((size_t)n), n};
+    fx_stripes(s.images, s.labels, n, c, h, w, k, seed);
+    return s;
+}
+
 static inline void fx_put_u32be(FILE *f, uint32_t v)
 {
     uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
@@ -90,6 +104,45 @@ static inline void fx_tmpdir(char *out, size_t size)
 {
     snprintf(out, size, "/tmp/iotcnn-test-XXXXXX");
     cr_assert_not_null(mkdtemp(out));
+}
+
+#include "libnn/nn_exec.h"
+
+/* The logits lg (n, classes) of ex's last forward pass as a malloc'd copy;
+ * frees ex. */
+static inline float *fx_take_logits(nn_exec *ex, const float *lg, int n, int classes)
+{
+    size_t k = (size_t)n * classes;
+    float *out = malloc(k * sizeof *out);
+    cr_assert_not_null(out);
+    memcpy(out, lg, k * sizeof *out);
+    nn_exec_free(ex);
+    return out;
+}
+
+/* For runs that must agree to the bit: the first call keeps a copy of
+ * v[0..n) in *first (the caller frees it), each later one expects the same
+ * bytes. */
+static inline void fx_expect_same_run(float **first, const float *v, size_t n, const char *what)
+{
+    if (!*first) {
+        *first = malloc(n * sizeof(float));
+        cr_assert_not_null(*first);
+        memcpy(*first, v, n * sizeof(float));
+    } else {
+        cr_assert_eq(memcmp(*first, v, n * sizeof(float)), 0, "%s", what);
+    }
+}
+
+/* "dir/name" in one of eight rotating buffers: up to eight such paths may
+ * be in use at once (one call's arguments, say). */
+static inline const char *fx_path(const char *dir, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
 }
 
 static inline void fx_rmtree(const char *dir)

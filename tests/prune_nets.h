@@ -48,6 +48,8 @@ static inline void pn_randomize(nn_model *m, uint64_t seed)
     }
 }
 
+#include "fixtures.h" /* fx_take_logits */
+
 /* Logits (n, classes) of m on `input` (n images), batch-norm in eval mode
  * (training = 0) or on batch statistics (training = 1). */
 static inline float *pn_forward(nn_model *m, const float *input, int n, int training)
@@ -58,11 +60,7 @@ static inline float *pn_forward(nn_model *m, const float *input, int n, int trai
     size_t in = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
     memcpy(nn_exec_input(ex), input, (size_t)n * in * sizeof(float));
     const float *logits = nn_exec_forward(ex, n, training, 1, 0);
-    size_t k = (size_t)m->spec.num_classes * n;
-    float *out = malloc(k * sizeof *out);
-    memcpy(out, logits, k * sizeof *out);
-    nn_exec_free(ex);
-    return out;
+    return fx_take_logits(ex, logits, n, m->spec.num_classes);
 }
 
 /* input 2x8x8 ->

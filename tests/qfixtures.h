@@ -60,8 +60,7 @@ static inline uint8_t *qf_pixels(int n, int c, int h, int w, uint64_t seed)
     uint8_t *p = malloc(len);
     nn_rng r;
     nn_rng_seed(&r, seed);
-    for (size_t k = 0; k < len; k++)
-        p[k] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, p, len);
     return p;
 }
 
@@ -74,11 +73,7 @@ static inline float *qf_float_logits(nn_model *m, const uint8_t *pixels, int n)
     cr_assert_eq(nn_exec_create(&ex, m, n, 1, 0, &err), NN_OK, "%s", err.msg);
     nn_exec_load_images(ex, pixels, NULL, n, NULL, NULL, 0);
     const float *lg = nn_exec_forward(ex, n, 0, 0, 0);
-    int k = m->spec.num_classes;
-    float *out = malloc((size_t)n * k * sizeof *out);
-    memcpy(out, lg, (size_t)n * k * sizeof *out);
-    nn_exec_free(ex);
-    return out;
+    return fx_take_logits(ex, lg, n, m->spec.num_classes);
 }
 
 /* A model like configs/mnist.json in miniature, for 1x12x12 images and
@@ -86,26 +81,14 @@ static inline float *qf_float_logits(nn_model *m, const uint8_t *pixels, int n)
  * dropout, dense. Every batch norm folds. */
 static inline void qf_spec_plain(nn_model_spec *s)
 {
-    memset(s, 0, sizeof *s);
-    s->in_c = 1, s->in_h = 12, s->in_w = 12, s->num_classes = 10;
-    int n = 0;
-    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 0 */
-    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 1 */
-    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 2 */
-    s->layers[n++] = ls_conv(8, 3, 1, 0);          /* 3 */
-    s->layers[n++] = ls_layer(NN_LAYER_MAXPOOL);   /* 4 -> 8x6x6 */
-    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 5 */
-    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 6 */
-    s->layers[n++] = ls_layer(NN_LAYER_FLATTEN);   /* 7 */
-    s->layers[n++] = ls_dense(16);                 /* 8 */
-    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM); /* 9 */
-    s->layers[n++] = ls_layer(NN_LAYER_RELU);      /* 10 */
-    nn_layer_spec d = ls_layer(NN_LAYER_DROPOUT);
-    d.rate = 0.2f;
-    s->layers[n++] = d;            /* 11 */
-    s->layers[n++] = ls_dense(10); /* 12 */
-    s->n_layers = n;
-    for (int i = 0; i < n; i++)
+    nn_layer_spec drop = ls_layer(NN_LAYER_DROPOUT);
+    drop.rate = 0.2f;
+    const nn_layer_spec bn = ls_layer(NN_LAYER_BATCHNORM), relu = ls_layer(NN_LAYER_RELU);
+    LS_SPEC(s, 1, 12, 12, 10, ls_conv(8, 3, 1, 0), bn, relu,           /* 0-2 */
+            ls_conv(8, 3, 1, 0), ls_layer(NN_LAYER_MAXPOOL), bn, relu, /* 3-6: 8x6x6 */
+            ls_layer(NN_LAYER_FLATTEN), ls_dense(16), bn, relu,        /* 7-10 */
+            drop, ls_dense(10));                                       /* 11-12 */
+    for (int i = 0; i < s->n_layers; i++)
         s->layers[i].input = i - 1;
 }
 

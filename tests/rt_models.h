@@ -153,6 +153,41 @@ static inline void rtm_finish(rtm *t, uint64_t seed)
     cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
 }
 
+/* The MNIST recipe's shapes on 1x28x28: conv3x3(c1)-conv3x3(c1)-maxpool-
+ * conv3x3(c2)-conv3x3(c2)-maxpool-dense(hidden)-dense(10), a ReLU after
+ * every weighted layer but the last; bits[k] and sparsity[k] of weighted
+ * layer k. Finished with seed. */
+static inline rtm *rtm_mnist(int c1, int c2, int hidden, const int bits[6],
+                             const double sparsity[6], uint64_t seed)
+{
+    rtm *t = rtm_new(1, 28, 28);
+    int x = QM_INPUT;
+    for (int k = 0; k < 4; k++) {
+        x = rtm_conv(t, x, k < 2 ? c1 : c2, 3, 1, 1, 1, bits[k], sparsity[k]);
+        if (k & 1)
+            x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
+    }
+    x = rtm_dense(t, x, hidden, 1, bits[4], sparsity[4]);
+    rtm_dense(t, x, 10, 0, bits[5], sparsity[5]);
+    rtm_finish(t, seed);
+    return t;
+}
+
+/* A c x side x side input, a chain of `depth` same-shape 3x3 convs (pad 1,
+ * ReLU; filters, bits, sparsity) and an 8-bit dense layer of `classes`.
+ * Finished with seed. */
+static inline rtm *rtm_conv_chain(int c, int side, int depth, int filters, int bits,
+                                  double sparsity, int classes, uint64_t seed)
+{
+    rtm *t = rtm_new(c, side, side);
+    int x = QM_INPUT;
+    for (int i = 0; i < depth; i++)
+        x = rtm_conv(t, x, filters, 3, 1, 1, 1, bits, sparsity);
+    rtm_dense(t, x, classes, 0, 8, 0.0);
+    rtm_finish(t, seed);
+    return t;
+}
+
 static inline void rtm_free(rtm *t)
 {
     qm_model_free(&t->m);
@@ -166,8 +201,7 @@ static inline uint8_t *rtm_pixels(const qm_model *m, int n, uint64_t seed)
     cr_assert_not_null(p);
     nn_rng r;
     nn_rng_seed(&r, seed);
-    for (size_t i = 0; i < sz; i++)
-        p[i] = (uint8_t)nn_rng_below(&r, 256);
+    nn_rng_bytes(&r, p, sz);
     return p;
 }
 

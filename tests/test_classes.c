@@ -150,20 +150,14 @@ Test(classes, folder_names_travel_from_the_data_to_the_firmware, .timeout = 120)
                   " \"pad\": 1}, {\"type\": \"relu\"}, {\"type\": \"flatten\"},"
                   " {\"type\": \"dense\", \"units\": 3}]},"
                   " \"train\": {\"epochs\": 1, \"batch_size\": 8, \"lr\": 0.05}}");
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 1");
     expect_names(dir, "m.ckpt", "stored");
-    r = ch_run(dir, "info -m m.ckpt");
+    ch_result r = ch_run(dir, "info -m m.ckpt");
     cr_assert_not_null(strstr(r.out, "classes: cat, dog \"big\", \xc3\xa9meu\n"), "%s", r.out);
     ch_free(&r);
-    r = ch_run(dir, "quantize -c cfg.json -m m.ckpt -o m.iotc");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "quantize -c cfg.json -m m.ckpt -o m.iotc");
     expect_names(dir, "m.iotc", "stored");
-    r = ch_run(dir, "export -m m.iotc -o fw --name net");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "export -m m.iotc -o fw --name net");
     char path[700];
     snprintf(path, sizeof path, "%s/fw/net.h", dir);
     char *h = ch_slurp(path, NULL);
@@ -199,9 +193,7 @@ Test(classes, eval_maps_a_folder_by_class_name_and_refuses_unknown_ones, .timeou
                   " \"model\": {\"layers\": [{\"type\": \"flatten\"},"
                   " {\"type\": \"dense\", \"units\": 3}]},"
                   " \"train\": {\"epochs\": 3, \"batch_size\": 8, \"lr\": 0.05}}");
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 1");
     int correct, n;
     class_row(dir, "m.ckpt", 2, &correct, &n); /* class 2: the third folder */
     cr_assert_eq(n, 8);
@@ -219,7 +211,7 @@ Test(classes, eval_maps_a_folder_by_class_name_and_refuses_unknown_ones, .timeou
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/one/bird' && cp '%s/set/test/cat/0.png' '%s/one/bird/'",
              dir, dir, dir);
     cr_assert_eq(system(cmd), 0);
-    r = ch_run(dir, "eval -m m.ckpt --data one");
+    ch_result r = ch_run(dir, "eval -m m.ckpt --data one");
     cr_assert_neq(r.status, 0);
     cr_assert_not_null(strstr(r.err, "class 'bird' of the data is not one of the model's 3 "
                                      "classes ('cat', 'dog \"big\"', '\xc3\xa9meu')"),

@@ -29,13 +29,6 @@ static const char *config_text =
     "    \"schedule\": {\"type\": \"cosine\"}}\n"
     "}\n";
 
-/* A temp dir holding data/ (600 train, 200 test 12x12 images) and cfg.json. */
-static void setup_dir(char *dir, size_t size)
-{
-    ch_data_dir(dir, size);
-    ch_write_text(dir, "cfg.json", config_text);
-}
-
 Test(cli, help_and_version)
 {
     char dir[64];
@@ -55,7 +48,7 @@ Test(cli, help_and_version)
 Test(cli, train_then_eval_end_to_end, .timeout = 120)
 {
     char dir[64];
-    setup_dir(dir, sizeof dir);
+    ch_config_dir(dir, sizeof dir, config_text);
     ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
     cr_assert_eq(r.status, 0, "train failed: %s", r.err);
     cJSON *j = ch_json(&r);
@@ -138,7 +131,7 @@ Test(cli, train_then_eval_end_to_end, .timeout = 120)
 Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
 {
     char dir[64];
-    setup_dir(dir, sizeof dir);
+    ch_config_dir(dir, sizeof dir, config_text);
     ch_run_ok(dir, "train -c cfg.json -o full.ckpt --threads 2 --limit 320");
     ch_expect_exit(dir, "train -c cfg.json -o part.ckpt --threads 2 --limit 320 --stop-after 1", 0,
                    "--resume");
@@ -152,7 +145,7 @@ Test(cli, resumed_run_writes_the_same_checkpoint_bytes, .timeout = 120)
 Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
 {
     char dir[64];
-    setup_dir(dir, sizeof dir);
+    ch_config_dir(dir, sizeof dir, config_text);
     ch_write_text(dir, "bad.json",
                   CH_CONFIG("{\"type\": \"dense\", \"units\": 10}",
                             "\"train\": {\"epochs\": 1, \"lr\": 0.01, \"bogus\": 3}"));
@@ -203,7 +196,7 @@ Test(cli, errors_name_the_key_file_or_problem, .timeout = 60)
 Test(cli, augment_preview_grid_and_training_with_augmentation, .timeout = 120)
 {
     char dir[64];
-    setup_dir(dir, sizeof dir);
+    ch_config_dir(dir, sizeof dir, config_text);
     ch_write_text(dir, "aug.json",
                   CH_CONFIG("{\"type\": \"conv2d\", \"filters\": 4, \"pad\": 1},"
                             " {\"type\": \"relu\"}, {\"type\": \"flatten\"},"

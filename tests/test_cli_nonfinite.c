@@ -32,14 +32,6 @@ static const char *config_text =
     "  \"quantize\": {\"method\": \"mse\", \"calibration_images\": 100}\n"
     "}\n";
 
-/* A temp dir with data/, cfg.json and m.ckpt trained from it. */
-static void setup(char *dir, size_t size)
-{
-    ch_data_dir(dir, size);
-    ch_write_text(dir, "cfg.json", config_text);
-    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 2");
-}
-
 static uint8_t *read_file(const char *dir, const char *name, size_t *len)
 {
     char path[600];
@@ -113,7 +105,7 @@ static void expect_all_commands(const char *dir, const char *model, int info_sta
 Test(cli_nonfinite, checkpoint_inf_nan_and_negative_variance_exit_1_everywhere, .timeout = 240)
 {
     char dir[64];
-    setup(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     size_t len;
     uint8_t *good = read_file(dir, "m.ckpt", &len);
     /* weight[0] of layer 0 is PARM float 0; layer 1's running_var[0] is
@@ -152,7 +144,7 @@ Test(cli_nonfinite, checkpoint_inf_nan_and_negative_variance_exit_1_everywhere, 
 Test(cli_nonfinite, checkpoint_with_a_3e38_weight_cannot_be_computed, .timeout = 240)
 {
     char dir[64];
-    setup(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     size_t len;
     uint8_t *d = read_file(dir, "m.ckpt", &len);
     const float big = 3e38f;
@@ -178,7 +170,7 @@ Test(cli_nonfinite, checkpoint_with_a_3e38_weight_cannot_be_computed, .timeout =
 Test(cli_nonfinite, iotc_bad_scales_and_multipliers_exit_1, .timeout = 240)
 {
     char dir[64];
-    setup(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     size_t len;
     uint8_t *good = read_file(dir, "m.iotc", &len);

@@ -105,8 +105,7 @@ Test(cli_options, every_command_speaks_json_and_limit_takes_effect, .timeout = 1
         {"augment -c cfg.json -o grid.png --n 9 --json", "images", 9},
     };
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", config_text);
+    ch_config_dir(dir, sizeof dir, config_text);
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         cJSON *j = ch_run_json(dir, runs[i].args);
         const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");

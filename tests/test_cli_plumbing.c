@@ -264,8 +264,7 @@ Test(cli_plumbing, test_time_flip_changes_a_crafted_models_accuracy, .timeout = 
 Test(cli_plumbing, train_reports_the_test_accuracy_with_the_configs_flip, .timeout = 120)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", DATA("data") LAYERS ", \"augment\": {\"test_flip\": true}}");
+    ch_config_dir(dir, sizeof dir, DATA("data") LAYERS ", \"augment\": {\"test_flip\": true}}");
     cJSON *t = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 2 --epochs 1 --limit 160 "
                                 "--json");
     cr_assert(cJSON_IsTrue(ch_obj(t, "test_flip")));
@@ -305,8 +304,7 @@ static void expect_metrics(const char *dir, const char *name, int epochs, int st
 Test(cli_plumbing, threads_limit_epochs_and_seed_change_what_is_trained, .timeout = 180)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", DATA("data") LAYERS "}");
+    ch_config_dir(dir, sizeof dir, DATA("data") LAYERS "}");
     /* The 96 training images ds_limit keeps (tests/test_datasets.c: the
      * first ones of each class, in proportion) as a dataset of their own. */
     enum { N = 96, S = 12 };

@@ -30,18 +30,6 @@ static const char *config_text =
     "    \"layers\": [{\"layer\": \"fc\", \"weight_bits\": 4}]}\n"
     "}\n";
 
-/* A temp dir with data/ (600 train, 200 test 12x12 images), cfg.json, and
- * m.ckpt trained from it. Returns the test accuracy training reported. */
-static double setup_trained(char *dir, size_t size)
-{
-    ch_data_dir(dir, size);
-    ch_write_text(dir, "cfg.json", config_text);
-    cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 2 --json");
-    double acc = ch_num(j, "test_accuracy");
-    cJSON_Delete(j);
-    return acc;
-}
-
 static void expect_info_keys(const cJSON *j, size_t bytes)
 {
     cr_expect_eq(ch_num(j, "file_bytes"), (double)bytes);
@@ -57,7 +45,7 @@ static void expect_info_keys(const cJSON *j, size_t bytes)
 Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
 {
     char dir[64];
-    double acc = setup_trained(dir, sizeof dir);
+    double acc = ch_trained_dir(dir, sizeof dir, config_text);
     cJSON *j = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
     size_t bytes = ch_file_size(dir, "m.iotc");
     ch_expect_nums(j, {"file_bytes", (double)bytes}, {"calibration_images", 200},
@@ -104,7 +92,7 @@ Test(cli_quantize, train_quantize_info_end_to_end, .timeout = 180)
 Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
 {
     char dir[64];
-    setup_trained(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     ch_write_text(dir, "auto.json",
                   "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"validation\": 100,"
                   " \"mean\": [0.2], \"std\": [0.3]},"
@@ -138,7 +126,7 @@ Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
 Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
 {
     char dir[64];
-    setup_trained(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     char path[600];
     snprintf(path, sizeof path, "%s/m.iotc", dir);
@@ -205,7 +193,7 @@ static char *confusion_text(const cJSON *j)
 Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
 {
     char dir[64];
-    setup_trained(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
 
     cJSON *fl = ch_run_json(dir, "eval -m m.ckpt --json --threads 2");
@@ -252,7 +240,7 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
 Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
 {
     char dir[64];
-    setup_trained(dir, sizeof dir);
+    ch_trained_dir(dir, sizeof dir, config_text);
     ch_run_ok(dir, "quantize -m m.ckpt -o m.iotc --threads 2");
     cJSON *ev = ch_run_json(dir, "eval -m m.iotc --json");
     cJSON *info = ch_run_json(dir, "info -m m.ckpt --json");

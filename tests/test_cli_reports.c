@@ -40,16 +40,23 @@
 static const double LAYER_MACS[8] = {10368, 0, 41472, 576, 0, 576, 0, 1440};
 static const double LAYER_PARAMS[8] = {80, 0, 1168, 32, 0, 0, 0, 1450};
 
-/* data/, net.json (+ a magnitude and a structured prune block) and m.ckpt. */
-static void setup(char *dir, size_t size)
+/* Each test's folder: data/, net.json (+ a magnitude and a structured
+ * prune block) and m.ckpt; removed after the test, passed or not. */
+static char dir[64];
+
+static void setup(void)
 {
-    ch_data_dir(dir, size);
+    ch_data_dir(dir, sizeof dir);
     ch_write_text(dir, "net.json", NET "}");
     ch_write_text(dir, "mag.json", NET ", \"prune\": {\"sparsity\": 0.5}}");
     ch_write_text(dir, "struct.json",
                   NET ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5}}");
     ch_write_model(dir, "net.json", "m.ckpt", NULL);
 }
+
+static void teardown(void) { fx_rmtree(dir); }
+
+TestSuite(cli_reports, .init = setup, .fini = teardown);
 
 static double num_at(const cJSON *arr, int i, const char *key)
 {
@@ -60,8 +67,6 @@ static double num_at(const cJSON *arr, int i, const char *key)
 
 Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout = 60)
 {
-    char dir[64];
-    setup(dir, sizeof dir);
     cJSON *j = ch_run_json(dir, "info -m m.ckpt --json");
     ch_expect_nums(j, {"macs", 54432}, {"parameters", 2730}, {"nonzero_parameters", 2680});
     /* Float activations of one image, each tensor alive from its producer
@@ -101,7 +106,6 @@ Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout
     j = ch_run_json(dir, "info -m lin.ckpt --json");
     ch_expect_nums(j, {"arena_bytes", 616}, {"macs", 1440}, {"parameters", 1450});
     cJSON_Delete(j);
-    fx_rmtree(dir);
 }
 
 /* The int8 model: batch norm folded into conv 2, ReLUs fused, so 4 ops
@@ -110,8 +114,6 @@ Test(cli_reports, info_of_a_checkpoint_exact_macs_parameters_and_arena, .timeout
  * bias per output channel, 80 + 1168 + 1450 = 2698 (BN is gone). */
 Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
 {
-    char dir[64];
-    setup(dir, sizeof dir);
     cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --json --threads 2");
     ch_expect_nums(q, {"macs", 53280}, {"parameters", 2698}, {"float_weight_bytes", 10920});
     size_t bytes = ch_file_size(dir, "m.iotc");
@@ -151,7 +153,6 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
         cr_expect_eq(num_at(layers, i, "macs"), op_macs[i], "op %d", i);
     cJSON_Delete(j);
     cJSON_Delete(q);
-    fx_rmtree(dir);
 }
 
 /* Magnitude pruning to 0.5 per layer (no fine-tuning): each conv and
@@ -165,8 +166,6 @@ Test(cli_reports, quantize_and_info_of_an_iotc_exact_figures, .timeout = 60)
  *   parameters 36+4 + 288+8 + 8+8 + 720+10 = 1082 (4328 bytes). */
 Test(cli_reports, prune_and_compare_exact_macs, .timeout = 120)
 {
-    char dir[64];
-    setup(dir, sizeof dir);
     cJSON *j = ch_run_json(dir, "prune -c mag.json -m m.ckpt -o p.ckpt --json --threads 2");
     const cJSON *t = ch_obj(j, "totals");
     ch_expect_nums(t, {"macs_before", 54432}, {"macs_after", 54432},
@@ -209,5 +208,4 @@ Test(cli_reports, prune_and_compare_exact_macs, .timeout = 120)
     }
     cr_expect_eq(ch_num(j, "latency_images"), 3);
     cJSON_Delete(j);
-    fx_rmtree(dir);
 }

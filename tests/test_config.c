@@ -65,6 +65,19 @@ static void assert_conv(int i, int filters, int kernel, int stride, int pad, int
     cr_assert_eq(l->bias, bias, "layers[%d].bias", i);
 }
 
+/* Layers first..first+4 are the reference network's block: conv 3x3 (pad 1,
+ * bias), ReLU, conv 3x3, ReLU, 2x2 max-pool with stride 2. */
+static void assert_conv_block(int first, int filters)
+{
+    for (int k = 0; k < 2; k++) {
+        assert_conv(first + 2 * k, filters, 3, 1, 1, 1);
+        assert_layer(first + 2 * k + 1, NN_LAYER_RELU, first + 2 * k);
+    }
+    assert_layer(first + 4, NN_LAYER_MAXPOOL, first + 3);
+    cr_assert_eq(cfg.model.layers[first + 4].kernel, 2);
+    cr_assert_eq(cfg.model.layers[first + 4].stride, 2);
+}
+
 /* Index of the layer named `name`, or -100. */
 static int index_of(const char *name)
 {
@@ -88,20 +101,8 @@ Test(config_shipped, mnist_ref_is_exactly_the_reference_network)
     const nn_model_spec *m = &cfg.model;
     cr_assert_eq(m->n_layers, 15);
     cr_assert_eq(m->in_c, 0, "the input shape comes from the dataset");
-    assert_conv(0, 32, 3, 1, 1, 1);
-    assert_layer(1, NN_LAYER_RELU, 0);
-    assert_conv(2, 32, 3, 1, 1, 1);
-    assert_layer(3, NN_LAYER_RELU, 2);
-    assert_layer(4, NN_LAYER_MAXPOOL, 3);
-    cr_assert_eq(m->layers[4].kernel, 2);
-    cr_assert_eq(m->layers[4].stride, 2);
-    assert_conv(5, 64, 3, 1, 1, 1);
-    assert_layer(6, NN_LAYER_RELU, 5);
-    assert_conv(7, 64, 3, 1, 1, 1);
-    assert_layer(8, NN_LAYER_RELU, 7);
-    assert_layer(9, NN_LAYER_MAXPOOL, 8);
-    cr_assert_eq(m->layers[9].kernel, 2);
-    cr_assert_eq(m->layers[9].stride, 2);
+    assert_conv_block(0, 32);
+    assert_conv_block(5, 64);
     assert_layer(10, NN_LAYER_FLATTEN, 9);
     assert_layer(11, NN_LAYER_DENSE, 10);
     cr_assert_eq(m->layers[11].units, 256);

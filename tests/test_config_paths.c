@@ -55,9 +55,7 @@ Test(config_paths, a_config_in_another_folder_finds_its_data_and_the_checkpoint_
     ch_write_text(sub, "c.json", "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"../data\"}," BODY);
     /* run from DIR: "../data" is relative to cfgs/, not to DIR (DIR/../data
      * does not exist) */
-    ch_result r = ch_run(dir, "train -c cfgs/c.json -o m.ckpt --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfgs/c.json -o m.ckpt --threads 1");
     cJSON *j = ch_run_json(dir, "eval -m m.ckpt --json"); /* the stored config alone */
     cr_assert_eq((int)ch_num(j, "n"), 200);
     cJSON_Delete(j);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fixtures.h"
 #include "isa_env.h"
 #include "layer_check.h"
 #include "layer_specs.h"
@@ -332,13 +333,7 @@ Test(conv_kernels, two_thread_training_steps_are_bitwise_repeatable)
         nn_train_state ts = {3, 0, 1, 0};
         cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, NULL, &err), NN_OK, "%s", err.msg);
         cr_assert_eq(ts.step, 2);
-        if (!first) {
-            first = malloc(m.n_params * sizeof(float));
-            memcpy(first, m.params, m.n_params * sizeof(float));
-        } else {
-            cr_assert_eq(memcmp(first, m.params, m.n_params * sizeof(float)), 0,
-                         "two identical 2-thread runs differ");
-        }
+        fx_expect_same_run(&first, m.params, m.n_params, "two identical 2-thread runs differ");
         nn_optim_free(&o);
         nn_model_free(&m);
     }

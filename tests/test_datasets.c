@@ -47,15 +47,8 @@ static void teardown(void)
 
 TestSuite(datasets, .init = setup, .fini = teardown);
 
-/* Path of name inside the fixture folder (a few rotating buffers). */
-static const char *P(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ & 7];
-    snprintf(b, sizeof buf[0], "%s/%s", g_dir, name);
-    return b;
-}
+/* Path of name inside the fixture folder. */
+static const char *P(const char *name) { return fx_path(g_dir, name); }
 
 static void mkdirs(const char *name)
 {

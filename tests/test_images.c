@@ -19,14 +19,8 @@ static void setup(void) { fx_tmpdir(g_dir, sizeof g_dir); }
 static void teardown(void) { fx_rmtree(g_dir); }
 TestSuite(images, .init = setup, .fini = teardown);
 
-static const char *P(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, sizeof buf[0], "%s/%s", g_dir, name);
-    return b;
-}
+/* Path of name inside the fixture folder. */
+static const char *P(const char *name) { return fx_path(g_dir, name); }
 
 /* A JPEG of (h, w, ch) interleaved pixels at quality q. */
 static void write_jpeg(const char *path, int w, int h, int ch, const uint8_t *pix, int q)

@@ -216,13 +216,11 @@ Test(iotc_format, unwritable_models_and_paths_are_errors)
 static uint8_t *small_file(size_t *len)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 1, s.in_h = 6, s.in_w = 6, s.num_classes = 3;
-    s.layers[0] = ls_conv(4, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_RELU);
-    s.layers[2] = ls_layer(NN_LAYER_MAXPOOL);
-    s.layers[3] = ls_dense(3);
-    s.n_layers = 4;
+    LS_SPEC(&s, 1, 6, 6, 3,
+            ls_conv(4, 3, 1, 1),
+            ls_layer(NN_LAYER_RELU),
+            ls_layer(NN_LAYER_MAXPOOL),
+            ls_dense(3));
     nn_model m;
     qf_build(&m, &s, 77, 0);
     m.params[m.nodes[3].w.off + 5] = 0.0f;

@@ -54,8 +54,7 @@ static int epochs_of(const char *dir, const char *name)
 Test(keep_best, the_best_epoch_is_kept_beside_the_last, .timeout = 120)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG("0.05", ""));
+    ch_config_dir(dir, sizeof dir, CONFIG("0.05", ""));
     cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 1 --json");
     double best;
     int epoch = best_of_log(dir, "m.metrics.jsonl", &best);
@@ -102,14 +101,9 @@ Test(keep_best, early_stop_ends_a_run_that_stopped_improving, .timeout = 120)
 Test(keep_best, a_resumed_run_keeps_and_stops_as_an_uninterrupted_one, .timeout = 180)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG("1e-12", ", \"early_stop\": 2"));
-    ch_result r = ch_run(dir, "train -c cfg.json -o a.ckpt --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "train -c cfg.json -o b.ckpt --threads 1 --stop-after 2");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_config_dir(dir, sizeof dir, CONFIG("1e-12", ", \"early_stop\": 2"));
+    ch_run_ok(dir, "train -c cfg.json -o a.ckpt --threads 1");
+    ch_run_ok(dir, "train -c cfg.json -o b.ckpt --threads 1 --stop-after 2");
     cJSON *j = ch_run_json(dir, "train --resume b.ckpt --threads 1 --json");
     cr_assert(cJSON_IsTrue(ch_obj(j, "early_stopped")), "the resumed run forgot the best epoch");
     cr_assert_eq((int)ch_num(j, "best_epoch"), 1);

@@ -46,6 +46,7 @@ typedef struct {
     int n;
     size_t in_n, w_n, out_n;
     float *in, *w, *b, *out, *scratch, *R;
+    float *din, *dw, *db; /* gradients, zeroed */
 } conv_ctx;
 
 static void conv_ctx_init(conv_ctx *c, const conv_case *cc, uint64_t seed)
@@ -63,6 +64,9 @@ static void conv_ctx_init(conv_ctx *c, const conv_case *cc, uint64_t seed)
     c->out = lc_falloc(c->out_n);
     c->scratch = lc_falloc(nn_conv2d_scratch_floats(&c->d));
     c->R = lc_falloc(c->out_n);
+    c->din = lc_falloc(c->in_n);
+    c->dw = lc_falloc(c->w_n);
+    c->db = lc_falloc((size_t)cc->out_c);
     lc_fill(c->in, c->in_n, &r, -1.0f, 1.0f);
     lc_fill(c->w, c->w_n, &r, -1.0f, 1.0f);
     lc_fill(c->b, (size_t)cc->out_c, &r, -1.0f, 1.0f);
@@ -71,12 +75,9 @@ static void conv_ctx_init(conv_ctx *c, const conv_case *cc, uint64_t seed)
 
 static void conv_ctx_free(conv_ctx *c)
 {
-    free(c->in);
-    free(c->w);
-    free(c->b);
-    free(c->out);
-    free(c->scratch);
-    free(c->R);
+    float *const bufs[] = {c->in, c->w, c->b, c->out, c->scratch, c->R, c->din, c->dw, c->db};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
 }
 
 static double conv_objective(void *p)
@@ -109,109 +110,114 @@ static void conv_naive(double *out, const float *in, const float *w, const float
                 }
 }
 
-Test(conv2d, forward_matches_naive)
+/* Runs check on every conv case, its context seeded with seed0 + case. */
+static void each_conv_case(uint64_t seed0, void (*check)(conv_ctx *c, size_t t))
 {
     for (size_t t = 0; t < N_CONV_CASES; t++) {
         conv_ctx c;
-        conv_ctx_init(&c, &CONV_CASES[t], 100 + t);
-        double *ref = lc_dalloc(c.out_n);
-        for (int with_bias = 0; with_bias < 2; with_bias++) {
-            const float *b = with_bias ? c.b : NULL;
-            /* Poison the output and scratch: the kernel must overwrite both. */
-            for (size_t j = 0; j < c.out_n; j++)
-                c.out[j] = NAN;
-            for (size_t j = 0; j < nn_conv2d_scratch_floats(&c.d); j++)
-                c.scratch[j] = NAN;
-            nn_conv2d_forward(c.out, c.scratch, c.in, c.w, b, c.n, &c.d);
-            conv_naive(ref, c.in, c.w, b, c.n, &c.d);
-            for (size_t j = 0; j < c.out_n; j++)
-                cr_assert(fabs(c.out[j] - ref[j]) <= 1e-5 * (1.0 + fabs(ref[j])),
-                          "case %zu bias %d: out[%zu] = %g, naive %g", t, with_bias, j,
-                          (double)c.out[j], ref[j]);
-        }
-        free(ref);
+        conv_ctx_init(&c, &CONV_CASES[t], seed0 + t);
+        check(&c, t);
         conv_ctx_free(&c);
     }
+}
+
+static void forward_vs_naive(conv_ctx *c, size_t t)
+{
+    double *ref = lc_dalloc(c->out_n);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        const float *b = with_bias ? c->b : NULL;
+        /* Poison the output and scratch: the kernel must overwrite both. */
+        for (size_t j = 0; j < c->out_n; j++)
+            c->out[j] = NAN;
+        for (size_t j = 0; j < nn_conv2d_scratch_floats(&c->d); j++)
+            c->scratch[j] = NAN;
+        nn_conv2d_forward(c->out, c->scratch, c->in, c->w, b, c->n, &c->d);
+        conv_naive(ref, c->in, c->w, b, c->n, &c->d);
+        for (size_t j = 0; j < c->out_n; j++)
+            cr_assert(fabs(c->out[j] - ref[j]) <= 1e-5 * (1.0 + fabs(ref[j])),
+                      "case %zu bias %d: out[%zu] = %g, naive %g", t, with_bias, j,
+                      (double)c->out[j], ref[j]);
+    }
+    free(ref);
+}
+
+Test(conv2d, forward_matches_naive)
+{
+    each_conv_case(100, forward_vs_naive);
+}
+
+static void gradients_vs_finite_differences(conv_ctx *c, size_t t)
+{
+    const int oc = c->d.out_c;
+    float *din = c->din, *dw = c->dw, *db = c->db;
+    /* The scratch is poisoned: backward must not depend on forward's. */
+    for (size_t j = 0; j < nn_conv2d_scratch_floats(&c->d); j++)
+        c->scratch[j] = NAN;
+    nn_conv2d_backward(din, dw, db, c->scratch, c->R, c->in, c->w, c->n, &c->d);
+
+    double *num = lc_dalloc(c->in_n > c->w_n ? c->in_n : c->w_n);
+    char what[64];
+    /* L is linear in each of in, w, b: a large step has no truncation
+     * error and keeps float rounding of L small relative to it. */
+    const float eps = 0.25f;
+    lc_numeric_grad(num, c->in, c->in_n, eps, conv_objective, c);
+    snprintf(what, sizeof what, "conv case %zu din", t);
+    LC_CHECK_GRAD(what, din, num, c->in_n, 5e-4);
+    lc_numeric_grad(num, c->w, c->w_n, eps, conv_objective, c);
+    snprintf(what, sizeof what, "conv case %zu dw", t);
+    LC_CHECK_GRAD(what, dw, num, c->w_n, 5e-4);
+    lc_numeric_grad(num, c->b, (size_t)oc, eps, conv_objective, c);
+    snprintf(what, sizeof what, "conv case %zu db", t);
+    LC_CHECK_GRAD(what, db, num, (size_t)oc, 5e-4);
+
+    free(num);
 }
 
 Test(conv2d, gradients_match_finite_differences)
 {
-    for (size_t t = 0; t < N_CONV_CASES; t++) {
-        conv_ctx c;
-        conv_ctx_init(&c, &CONV_CASES[t], 200 + t);
-        const int oc = c.d.out_c;
-        float *din = lc_falloc(c.in_n), *dw = lc_falloc(c.w_n), *db = lc_falloc((size_t)oc);
-        /* The scratch is poisoned: backward must not depend on forward's. */
-        for (size_t j = 0; j < nn_conv2d_scratch_floats(&c.d); j++)
-            c.scratch[j] = NAN;
-        nn_conv2d_backward(din, dw, db, c.scratch, c.R, c.in, c.w, c.n, &c.d);
+    each_conv_case(200, gradients_vs_finite_differences);
+}
 
-        double *num = lc_dalloc(c.in_n > c.w_n ? c.in_n : c.w_n);
-        char what[64];
-        /* L is linear in each of in, w, b: a large step has no truncation
-         * error and keeps float rounding of L small relative to it. */
-        const float eps = 0.25f;
-        lc_numeric_grad(num, c.in, c.in_n, eps, conv_objective, &c);
-        snprintf(what, sizeof what, "conv case %zu din", t);
-        LC_CHECK_GRAD(what, din, num, c.in_n, 5e-4);
-        lc_numeric_grad(num, c.w, c.w_n, eps, conv_objective, &c);
-        snprintf(what, sizeof what, "conv case %zu dw", t);
-        LC_CHECK_GRAD(what, dw, num, c.w_n, 5e-4);
-        lc_numeric_grad(num, c.b, (size_t)oc, eps, conv_objective, &c);
-        snprintf(what, sizeof what, "conv case %zu db", t);
-        LC_CHECK_GRAD(what, db, num, (size_t)oc, 5e-4);
+static void accumulation_and_null_grads(conv_ctx *c, size_t t)
+{
+    const size_t oc = (size_t)c->d.out_c;
+    float *din = c->din, *dw = c->dw, *db = c->db;
+    float *din1 = lc_falloc(c->in_n), *dw1 = lc_falloc(c->w_n), *db1 = lc_falloc(oc);
+    float *dw2 = lc_falloc(c->w_n), *db2 = lc_falloc(oc);
+    nn_conv2d_backward(din1, dw1, db1, c->scratch, c->R, c->in, c->w, c->n, &c->d);
 
-        free(num);
-        free(din);
-        free(dw);
-        free(db);
-        conv_ctx_free(&c);
-    }
+    /* Twice into the same buffers: exactly the sum of two single calls
+     * up to sgemm's summation order. */
+    nn_conv2d_backward(din, dw, db, c->scratch, c->R, c->in, c->w, c->n, &c->d);
+    nn_conv2d_backward(din, dw, db, c->scratch, c->R, c->in, c->w, c->n, &c->d);
+    for (size_t j = 0; j < c->in_n; j++)
+        din1[j] *= 2.0f;
+    for (size_t j = 0; j < c->w_n; j++)
+        dw1[j] *= 2.0f;
+    for (size_t j = 0; j < oc; j++)
+        db1[j] *= 2.0f;
+    cr_assert_lt(lc_max_diff(din, din1, c->in_n), 1e-5, "case %zu: din not accumulated", t);
+    cr_assert_lt(lc_max_diff(dw, dw1, c->w_n), 1e-5, "case %zu: dw not accumulated", t);
+    cr_assert_lt(lc_max_diff(db, db1, oc), 1e-5, "case %zu: db not accumulated", t);
+
+    /* din = NULL and db = NULL: dw is the same as with din given. */
+    nn_conv2d_backward(NULL, dw2, NULL, c->scratch, c->R, c->in, c->w, c->n, &c->d);
+    nn_conv2d_backward(NULL, dw2, db2, c->scratch, c->R, c->in, c->w, c->n, &c->d);
+    cr_assert_lt(lc_max_diff(dw2, dw, c->w_n), 1e-5, "case %zu: dw differs with din NULL", t);
+    for (size_t j = 0; j < oc; j++)
+        db2[j] *= 2.0f;
+    cr_assert_lt(lc_max_diff(db2, db, oc), 1e-5, "case %zu: db differs with din NULL", t);
+
+    free(din1);
+    free(dw1);
+    free(db1);
+    free(dw2);
+    free(db2);
 }
 
 Test(conv2d, backward_accumulates_and_din_null)
 {
-    for (size_t t = 0; t < N_CONV_CASES; t++) {
-        conv_ctx c;
-        conv_ctx_init(&c, &CONV_CASES[t], 300 + t);
-        const size_t oc = (size_t)c.d.out_c;
-        float *din = lc_falloc(c.in_n), *dw = lc_falloc(c.w_n), *db = lc_falloc(oc);
-        float *din1 = lc_falloc(c.in_n), *dw1 = lc_falloc(c.w_n), *db1 = lc_falloc(oc);
-        float *dw2 = lc_falloc(c.w_n), *db2 = lc_falloc(oc);
-        nn_conv2d_backward(din1, dw1, db1, c.scratch, c.R, c.in, c.w, c.n, &c.d);
-
-        /* Twice into the same buffers: exactly the sum of two single calls
-         * up to sgemm's summation order. */
-        nn_conv2d_backward(din, dw, db, c.scratch, c.R, c.in, c.w, c.n, &c.d);
-        nn_conv2d_backward(din, dw, db, c.scratch, c.R, c.in, c.w, c.n, &c.d);
-        for (size_t j = 0; j < c.in_n; j++)
-            din1[j] *= 2.0f;
-        for (size_t j = 0; j < c.w_n; j++)
-            dw1[j] *= 2.0f;
-        for (size_t j = 0; j < oc; j++)
-            db1[j] *= 2.0f;
-        cr_assert_lt(lc_max_diff(din, din1, c.in_n), 1e-5, "case %zu: din not accumulated", t);
-        cr_assert_lt(lc_max_diff(dw, dw1, c.w_n), 1e-5, "case %zu: dw not accumulated", t);
-        cr_assert_lt(lc_max_diff(db, db1, oc), 1e-5, "case %zu: db not accumulated", t);
-
-        /* din = NULL and db = NULL: dw is the same as with din given. */
-        nn_conv2d_backward(NULL, dw2, NULL, c.scratch, c.R, c.in, c.w, c.n, &c.d);
-        nn_conv2d_backward(NULL, dw2, db2, c.scratch, c.R, c.in, c.w, c.n, &c.d);
-        cr_assert_lt(lc_max_diff(dw2, dw, c.w_n), 1e-5, "case %zu: dw differs with din NULL", t);
-        for (size_t j = 0; j < oc; j++)
-            db2[j] *= 2.0f;
-        cr_assert_lt(lc_max_diff(db2, db, oc), 1e-5, "case %zu: db differs with din NULL", t);
-
-        free(din);
-        free(dw);
-        free(db);
-        free(din1);
-        free(dw1);
-        free(db1);
-        free(dw2);
-        free(db2);
-        conv_ctx_free(&c);
-    }
+    each_conv_case(300, accumulation_and_null_grads);
 }
 
 /* The 1x1 / stride 1 / pad 0 fast path (no im2col) against the general

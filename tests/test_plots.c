@@ -44,18 +44,15 @@ Test(plots, train_draws_curves_and_eval_the_confusion_matrix, .timeout = 120)
 {
     need_gnuplot();
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG);
+    ch_config_dir(dir, sizeof dir, CONFIG);
     cJSON *j = ch_run_json(dir, "train -c cfg.json -o m.ckpt --threads 1 --json");
     cr_assert_str_eq(ch_obj(j, "curves")->valuestring, "m.curves.png");
     cJSON_Delete(j);
     cr_assert_gt(drawn_pixels(dir, "m.curves.png", 900, 1000), 20000);
-    ch_result r = ch_run(dir, "eval -m m.ckpt --confusion conf.png");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "eval -m m.ckpt --confusion conf.png");
     cr_assert_gt(drawn_pixels(dir, "conf.png", 720, 600), 20000); /* 10 classes */
     /* the picture's path is checked before the evaluation */
-    r = ch_run(dir, "eval -m m.ckpt --confusion nodir/c.png");
+    ch_result r = ch_run(dir, "eval -m m.ckpt --confusion nodir/c.png");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "nodir/c.png: cannot write"), "%s", r.err);
     cr_assert_null(strstr(r.out, "accuracy"), "evaluated first: %s", r.out);
@@ -66,8 +63,7 @@ Test(plots, train_draws_curves_and_eval_the_confusion_matrix, .timeout = 120)
 Test(plots, without_gnuplot_train_succeeds_and_eval_confusion_fails, .timeout = 120)
 {
     char dir[64], args[700];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG);
+    ch_config_dir(dir, sizeof dir, CONFIG);
     snprintf(args, sizeof args, "PATH=/nonexistent '%s' train -c cfg.json -o m.ckpt --json",
              ch_iotcnn_bin());
     ch_result r = ch_run_bin(dir, "/usr/bin/env", args);

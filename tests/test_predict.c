@@ -80,22 +80,17 @@ static int eval_correct(const char *dir, const char *model, const char *flip)
 Test(predict, every_test_image_as_a_file_gives_evals_count, .timeout = 180)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG);
+    ch_config_dir(dir, sizeof dir, CONFIG);
     uint8_t labels[N_TEST];
     write_test_pngs(dir, labels);
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
-    r = ch_run(dir, "quantize -c cfg.json -m m.ckpt -o m.iotc");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 1");
+    ch_run_ok(dir, "quantize -c cfg.json -m m.ckpt -o m.iotc");
     const char *models[2] = {"m.ckpt", "m.iotc"}, *flips[2] = {"--no-test-flip", "--test-flip"};
     for (int m = 0; m < 2; m++)
         for (int f = 0; f < 2; f++) {
             char args[200];
             snprintf(args, sizeof args, "predict -m %s %s --json --top 3 png", models[m], flips[f]);
-            r = ch_run(dir, args);
+            ch_result r = ch_run(dir, args);
             cr_assert_eq(r.status, 0, "%s", r.err);
             int lines, correct = count_correct(r.out, 3, &lines);
             cr_assert_eq(lines, N_TEST);
@@ -111,11 +106,8 @@ Test(predict, every_test_image_as_a_file_gives_evals_count, .timeout = 180)
 Test(predict, text_output_resizing_bad_files_and_usage, .timeout = 120)
 {
     char dir[64];
-    ch_data_dir(dir, sizeof dir);
-    ch_write_text(dir, "cfg.json", CONFIG);
-    ch_result r = ch_run(dir, "train -c cfg.json -o m.ckpt --threads 1 --epochs 1");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    ch_free(&r);
+    ch_config_dir(dir, sizeof dir, CONFIG);
+    ch_run_ok(dir, "train -c cfg.json -o m.ckpt --threads 1 --epochs 1");
     /* a 36x36 RGB image: resized and converted to the 12x12 gray input */
     uint8_t rgb[36 * 36 * 3];
     for (int i = 0; i < 36 * 36 * 3; i++)
@@ -123,7 +115,7 @@ Test(predict, text_output_resizing_bad_files_and_usage, .timeout = 120)
     char path[700];
     snprintf(path, sizeof path, "%s/big.png", dir);
     fx_write_png(path, 36, 36, PNG_COLOR_TYPE_RGB, 8, rgb, 36 * 3, NULL, 0, 0);
-    r = ch_run(dir, "predict -m m.ckpt --top 2 big.png");
+    ch_result r = ch_run(dir, "predict -m m.ckpt --top 2 big.png");
     cr_assert_eq(r.status, 0, "%s", r.err);
     /* "big.png  D p%  D p%" */
     int d1, d2;

@@ -369,17 +369,10 @@ Test(prune_schedule, update_steps)
 
 /* ------------------------------------------------- hook and fine-tuning -- */
 
-typedef struct {
-    uint8_t *images, *labels;
-    int n;
-} data;
+typedef fx_set data;
 
-static data stripes(int n, uint64_t seed)
-{
-    data d = {malloc((size_t)n * 128), malloc((size_t)n), n};
-    fx_stripes(d.images, d.labels, n, 2, 8, 8, 3, seed); /* pn_plain_spec's 2x8x8, 3 classes */
-    return d;
-}
+/* pn_plain_spec's 2x8x8 images, 3 classes */
+static data stripes(int n, uint64_t seed) { return fx_stripe_set(n, 2, 8, 8, 3, seed); }
 
 static nn_train_config tune_config(int epochs)
 {

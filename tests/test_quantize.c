@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "format/qparams.h"
+#include "libnn/nn_layers.h"
 #include "quantize/qref.h"
 #include "quantize/quantize.h"
 #include "qfixtures.h"
@@ -75,15 +76,13 @@ Test(quantize_fold, conv_bn_relu_through_maxpool_and_dense_bn)
 Test(quantize_fold, negative_scale_behind_maxpool_becomes_a_diagonal_conv)
 {
     nn_model_spec s;
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 8, s.in_w = 8, s.num_classes = 4;
-    s.layers[0] = ls_conv(6, 3, 1, 1);
-    s.layers[1] = ls_layer(NN_LAYER_MAXPOOL);
-    s.layers[2] = ls_layer(NN_LAYER_BATCHNORM);
-    s.layers[3] = ls_layer(NN_LAYER_RELU);
-    s.layers[4] = ls_layer(NN_LAYER_FLATTEN);
-    s.layers[5] = ls_dense(4);
-    s.n_layers = 6;
+    LS_SPEC(&s, 2, 8, 8, 4,
+            ls_conv(6, 3, 1, 1),
+            ls_layer(NN_LAYER_MAXPOOL),
+            ls_layer(NN_LAYER_BATCHNORM),
+            ls_layer(NN_LAYER_RELU),
+            ls_layer(NN_LAYER_FLATTEN),
+            ls_dense(4));
     nn_model m;
     qf_build(&m, &s, 5, 1);
     qz_net net;
@@ -183,11 +182,9 @@ Test(quantize_fold, avgpool_fold_dead_branch_and_flatten_orders)
     qz_net_free(&net);
 
     /* And a dense reading a conv output with no flatten in between. */
-    memset(&s, 0, sizeof s);
-    s.in_c = 2, s.in_h = 5, s.in_w = 4, s.num_classes = 3;
-    s.layers[0] = ls_conv(3, 3, 1, 1);
-    s.layers[1] = ls_dense(3);
-    s.n_layers = 2;
+    LS_SPEC(&s, 2, 5, 4, 3,
+            ls_conv(3, 3, 1, 1),
+            ls_dense(3));
     nn_model m2;
     qf_build(&m2, &s, 17, 0);
     expect_same_function(&m2, &net, 6, 5);
@@ -243,14 +240,6 @@ static void free_trained(trained *t)
     free(t->train_x), free(t->train_y), free(t->test_x), free(t->test_y);
 }
 
-static int argmax(const float *v, int k)
-{
-    int a = 0;
-    for (int i = 1; i < k; i++)
-        if (v[i] > v[a])
-            a = i;
-    return a;
-}
 
 typedef struct {
     double max_steps_fq; /* int8 vs float simulation, in output steps   */
@@ -294,7 +283,7 @@ static void compare(trained *t, const qz_config *cfg, comparison *c)
             c->mean_steps_fq += dq / (t->n_test * k);
             c->mean_steps_float += df / (t->n_test * k);
         }
-        int a = qm_ref_argmax(&q, scratch), b = argmax(fl, k);
+        int a = qm_ref_argmax(&q, scratch), b = nn_argmax(fl, k);
         agree += a == b;
         ok_q += a == t->test_y[i];
         ok_f += b == t->test_y[i];

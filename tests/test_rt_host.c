@@ -194,18 +194,6 @@ static rt_isa require_isa(rt_isa isa)
     }                                                                                        \
     static void name##_body(rt_isa isa)
 
-static uint8_t *random_pixels(const qm_model *m, int n, uint64_t seed)
-{
-    size_t sz = (size_t)n * m->in_c * m->in_h * m->in_w;
-    uint8_t *p = malloc(sz);
-    cr_assert_not_null(p);
-    nn_rng r;
-    nn_rng_seed(&r, seed);
-    for (size_t i = 0; i < sz; i++)
-        p[i] = (uint8_t)nn_rng_below(&r, 256);
-    return p;
-}
-
 static int8_t *ref_batch(const qm_model *m, const uint8_t *pix, int n)
 {
     int8_t *l = malloc((size_t)n * m->num_classes);
@@ -269,7 +257,7 @@ static rtb_options image_variant(int v, rt_isa isa)
  * images. */
 static void check_isa(rt_isa isa, const qm_model *m, int n, uint64_t seed, const char *what)
 {
-    uint8_t *pix = random_pixels(m, n, seed);
+    uint8_t *pix = rtm_pixels(m, n, seed);
     int8_t *want = ref_batch(m, pix, n);
     for (int v = 0; v < 4; v++) {
         const rtb_options opt = image_variant(v, isa);
@@ -287,7 +275,7 @@ static void check_isa(rt_isa isa, const qm_model *m, int n, uint64_t seed, const
  * would prove little). */
 static void assert_varied(const qm_model *m, int n, uint64_t seed)
 {
-    uint8_t *pix = random_pixels(m, n, seed);
+    uint8_t *pix = rtm_pixels(m, n, seed);
     int8_t *l = ref_batch(m, pix, n);
     int distinct = 0, seen[256] = {0};
     for (size_t j = 0; j < (size_t)n * m->num_classes; j++)
@@ -531,7 +519,7 @@ static void ties_at_shifts(rt_isa isa, int base)
         op->shift[o] = (int8_t)(base + o % 3);
         op->bias[o] = o - 22;
     }
-    uint8_t *pix = random_pixels(m, 8, 13);
+    uint8_t *pix = rtm_pixels(m, 8, 13);
     /* count the ties the reference meets: acc * 2^30 = (2k + 1) 2^(s-1) */
     for (int i = 0; i < 8; i++)
         for (int o = 0; o < op->out_c; o++) {
@@ -591,7 +579,7 @@ ISA_TEST(accumulators_at_int32_limits)
         m->ops[0].out.zero = 3;
         nn_error err;
         cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
-        uint8_t *pix = random_pixels(m, 2, 5);
+        uint8_t *pix = rtm_pixels(m, 2, 5);
         int8_t want[6];
         ref_image(m, pix, want);
         ref_image(m, pix + K, want + 3);
@@ -613,17 +601,8 @@ ISA_TEST(accumulators_at_int32_limits)
  * conv3x3(64)-maxpool-dense(3136->256)-dense(10), the dense layers sparse. */
 static rtm *mnist_model(double sparsity, uint64_t seed)
 {
-    rtm *t = rtm_new(1, 28, 28);
-    int x = rtm_conv(t, QM_INPUT, 32, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_conv(t, x, 64, 3, 1, 1, 1, 8, 0.0);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_dense(t, x, 256, 1, 8, sparsity);
-    rtm_dense(t, x, 10, 0, 8, sparsity);
-    rtm_finish(t, seed);
-    return t;
+    return rtm_mnist(32, 64, 256, (const int[6]){8, 8, 8, 8, 8, 8},
+                     (const double[6]){0, 0, 0, 0, sparsity, sparsity}, seed);
 }
 
 /* configs/cifar10.json's shapes, BN folded, ReLUs fused. */
@@ -711,7 +690,7 @@ ISA_TEST(random_shapes_against_the_c_body)
         }
         nn_error err;
         cr_assert_eq(qm_model_validate(m, &err), NN_OK, "%s", err.msg);
-        uint8_t *pix = random_pixels(m, 2, 600 + i);
+        uint8_t *pix = rtm_pixels(m, 2, 600 + i);
         for (int v = 0; v < 3; v++) {
             rtb_options oc_ = image_variant(v, RT_ISA_C), ox = image_variant(v, isa);
             int8_t *want = runtime_batch(m, &oc_, pix, 2), *got = runtime_batch(m, &ox, pix, 2);
@@ -805,7 +784,7 @@ static void check_arena(const qm_model *m, rt_isa isa, int n)
     uint8_t *buf = aligned_alloc(8, bytes + 2 * GUARD + 64);
     int8_t *lbuf = malloc(nl + 2 * GUARD), *first = malloc(nl);
     cr_assert(buf && lbuf && first);
-    uint8_t *pix = random_pixels(m, n, 99);
+    uint8_t *pix = rtm_pixels(m, n, 99);
     const uint8_t poison[] = {0x00, 0xFF, 0x80, 0x7F, 0x5A};
     int runs = 0;
     for (int off = 0; off < 64; off += 24)
@@ -859,12 +838,7 @@ ISA_TEST(arena_guard_bytes_and_poison)
 
 static size_t chain_arena(int depth)
 {
-    rtm *t = rtm_new(1, 16, 16);
-    int x = QM_INPUT;
-    for (int i = 0; i < depth; i++)
-        x = rtm_conv(t, x, 32, 3, 1, 1, 1, 8, 0.0);
-    rtm_dense(t, x, 4, 0, 8, 0.0);
-    rtm_finish(t, 95);
+    rtm *t = rtm_conv_chain(1, 16, depth, 32, 8, 0.0, 4, 95);
     rtb_image img = build_image(&t->m, image_variant(0, RT_ISA_AUTO));
     size_t bytes = img.arena_bytes;
     rtb_free(&img);
@@ -889,7 +863,7 @@ ISA_TEST(images_are_independent)
 {
     rtm *t = mnist_model(0.5, 96);
     const int n = 7;
-    uint8_t *pix = random_pixels(&t->m, n, 17);
+    uint8_t *pix = rtm_pixels(&t->m, n, 17);
     const size_t in_size = 28 * 28;
     const rtb_options opt = image_variant(0, isa);
     int8_t *all = runtime_batch(&t->m, &opt, pix, n);
@@ -934,7 +908,7 @@ ISA_TEST(sparse_formats_chosen_and_bit_exact)
 Test(rt_host, image_does_not_keep_the_model)
 {
     rtm *t = cifar_model(8, 77);
-    uint8_t *pix = random_pixels(&t->m, 2, 8);
+    uint8_t *pix = rtm_pixels(&t->m, 2, 8);
     int8_t *want = ref_batch(&t->m, pix, 2);
     rth_model h;
     nn_error err;
@@ -970,7 +944,7 @@ Test(rt_host, threads_share_one_image)
 {
     rtm *t = mnist_model(0.9, 44);
     const int n = 3;
-    uint8_t *pix = random_pixels(&t->m, 2 * n, 45);
+    uint8_t *pix = rtm_pixels(&t->m, 2 * n, 45);
     int8_t *want = ref_batch(&t->m, pix, 2 * n);
     rth_model h;
     nn_error err;
@@ -1135,7 +1109,7 @@ Test(rt_host, evaluate_matches_the_reference)
     qm_model *m = &t->m;
     m->ops[m->n_ops - 1].out.scale = 0.125f;
     const int n = 37, k = 5;
-    uint8_t *pix = random_pixels(m, n, 5), labels[37];
+    uint8_t *pix = rtm_pixels(m, n, 5), labels[37];
     for (int i = 0; i < n; i++)
         labels[i] = (uint8_t)((i * 7) % k);
     const nn_images data = {pix, labels, n};

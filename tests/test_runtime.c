@@ -43,6 +43,15 @@ static void check_model(const qm_model *m, int n, uint64_t seed, const char *wha
     free(want);
 }
 
+/* check_model on t's model, named "KIND K" ("conv case 3"); frees t. */
+static void check_named(rtm *t, int n, uint64_t seed, const char *kind, int k)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %d", kind, k);
+    check_model(&t->m, n, seed, what, 0);
+    rtm_free(t);
+}
+
 /* The formats the builder chose for each weighted op of m under opt. */
 static int formats_used(const qm_model *m, const rtb_options *opt)
 {
@@ -86,10 +95,7 @@ Test(runtime, conv2d_every_format)
             x = rtm_conv(t, x, cc->c, 1, 1, 0, 0, 8, 0);
         rtm_conv(t, x, cc->oc, cc->k, cc->stride, cc->pad, cc->relu, cc->bits, cc->sparsity);
         rtm_finish(t, 100 + i);
-        char what[64];
-        snprintf(what, sizeof what, "conv case %zu", i);
-        check_model(&t->m, 3, 7 + i, what, 0);
-        rtm_free(t);
+        check_named(t, 3, 7 + i, "conv case", (int)i);
     }
 }
 
@@ -129,10 +135,7 @@ Test(runtime, dense_every_format)
         int x = rtm_dense(t, QM_INPUT, cases[i].oc, cases[i].relu, cases[i].bits, cases[i].sp);
         rtm_dense(t, x, 7, 0, cases[i].bits, cases[i].sp / 2);
         rtm_finish(t, 500 + i);
-        char what[64];
-        snprintf(what, sizeof what, "dense case %zu", i);
-        check_model(&t->m, 3, 21 + i, what, 0);
-        rtm_free(t);
+        check_named(t, 3, 21 + i, "dense case", (int)i);
     }
 }
 
@@ -166,26 +169,15 @@ Test(runtime, pools_add_and_graphs)
         default: rtm_add(u, c, rtm_conv(u, c, 6, 1, 1, 0, 0, 4, 0.5), 0); break;
         }
         rtm_finish(u, 60 + last);
-        char what[32];
-        snprintf(what, sizeof what, "last op %d", last);
-        check_model(&u->m, 3, 70 + last, what, 0);
-        rtm_free(u);
+        check_named(u, 3, 70 + last, "last op", last);
     }
 }
 
 /* The MNIST recipe's shapes at reduced width, pruned like the recipe. */
 Test(runtime, mnist_shaped)
 {
-    rtm *t = rtm_new(1, 28, 28);
-    int x = rtm_conv(t, QM_INPUT, 8, 3, 1, 1, 1, 8, 0);
-    x = rtm_conv(t, x, 8, 3, 1, 1, 1, 4, 0.62);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.66);
-    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.77);
-    x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
-    x = rtm_dense(t, x, 64, 1, 4, 0.98);
-    rtm_dense(t, x, 10, 0, 4, 0.5);
-    rtm_finish(t, 7);
+    rtm *t = rtm_mnist(8, 16, 64, (const int[6]){8, 4, 4, 4, 4, 4},
+                       (const double[6]){0, 0.62, 0.66, 0.77, 0.98, 0.5}, 7);
     check_model(&t->m, 4, 9, "mnist-shaped", 0);
     /* the cortex-m4 image uses the sparse formats */
     const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
@@ -289,6 +281,15 @@ static rtm *every_format_model(void)
 
 static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
 
+/* every_format_model's image (EVERY), n bytes, without the model. */
+static uint8_t *every_format_image(size_t *n)
+{
+    rtm *t = every_format_model();
+    uint8_t *im = rtm_image(&t->m, &EVERY, n, NULL);
+    rtm_free(t);
+    return im;
+}
+
 Test(runtime, every_format_model_uses_every_format)
 {
     rtm *t = every_format_model();
@@ -330,9 +331,8 @@ static void run_accepted(const uint8_t *im, size_t n, const uint8_t *pix)
 
 Test(runtime, validator_truncations)
 {
-    rtm *t = every_format_model();
     size_t n;
-    uint8_t *im = rtm_image(&t->m, &EVERY, &n, NULL);
+    uint8_t *im = every_format_image(&n);
     cr_assert_eq(rt_image_check(im, n, NULL), RT_OK);
     for (size_t len = 0; len < n; len++) {
         uint8_t *cut = aligned_alloc(8, len ? (len + 7) & ~(size_t)7 : 8);
@@ -349,7 +349,6 @@ Test(runtime, validator_truncations)
     cr_assert_eq(rt_image_check(big, n + 64, NULL), RT_OK);
     free(big);
     free(im);
-    rtm_free(t);
 }
 
 Test(runtime, validator_mutations, .timeout = 600)
@@ -397,9 +396,8 @@ Test(runtime, validator_mutations, .timeout = 600)
 
 Test(runtime, validator_header_errors)
 {
-    rtm *t = every_format_model();
     size_t n;
-    uint8_t *im = rtm_image(&t->m, &EVERY, &n, NULL);
+    uint8_t *im = every_format_image(&n);
     uint8_t *m = aligned_alloc(8, n + 8);
     cr_assert_eq(rt_image_check(NULL, n, NULL), RT_E_ARG);
     memcpy(m + 1, im, n - 1);
@@ -434,7 +432,6 @@ Test(runtime, validator_header_errors)
     free(arena);
     free(m);
     free(im);
-    rtm_free(t);
 }
 
 /* ---- the arena planner ------------------------------------------------------------------------- */
@@ -458,12 +455,7 @@ Test(runtime, arena_chain_and_bounds)
      * tensors plus the panel however long the chain, and a short chain
      * is within a row (256 bytes) per conv of the per-op lower bound */
     for (int len = 3; len <= 30; len = len == 3 ? 10 : len == 10 ? 30 : 31) {
-        rtm *t = rtm_new(3, 16, 16);
-        int x = QM_INPUT;
-        for (int i = 0; i < len; i++)
-            x = rtm_conv(t, x, 16, 3, 1, 1, 1, 4, 0.5);
-        rtm_dense(t, x, 10, 0, 8, 0);
-        rtm_finish(t, 5);
+        rtm *t = rtm_conv_chain(3, 16, len, 16, 4, 0.5, 10, 5);
         uint64_t lb, a = arena_of(&t->m, &EVERY, &lb);
         cr_assert_geq(a, lb);
         cr_assert_leq(a, 2 * 4096 + 3 * 16 * 18 * 4, "chain of %d: arena %llu, lower bound %llu",

@@ -306,17 +306,9 @@ Test(exec, one_and_three_threads_agree)
 
 /* ------------------------------------------------------- training loop -- */
 
-typedef struct {
-    uint8_t *images, *labels;
-    int n;
-} stripes;
+typedef fx_set stripes;
 
-static stripes make_stripes(int n, uint64_t seed)
-{
-    stripes s = {malloc((size_t)n * 72), malloc((size_t)n), n};
-    fx_stripes(s.images, s.labels, n, 2, 6, 6, 3, seed);
-    return s;
-}
+static stripes make_stripes(int n, uint64_t seed) { return fx_stripe_set(n, 2, 6, 6, 3, seed); }
 
 static void train_config(nn_train_config *tc, int epochs, int threads)
 {
@@ -399,13 +391,7 @@ Test(train, same_seed_and_threads_give_bitwise_identical_models)
         nn_error err;
         cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, NULL, &err), NN_OK, "%s", err.msg);
         cr_assert_eq(ts.step, 2 * (160 / 16));
-        if (!first) {
-            first = malloc(m.n_params * sizeof(float));
-            memcpy(first, m.params, m.n_params * sizeof(float));
-        } else {
-            cr_assert_eq(memcmp(first, m.params, m.n_params * sizeof(float)), 0,
-                         "two identical runs differ");
-        }
+        fx_expect_same_run(&first, m.params, m.n_params, "two identical runs differ");
         nn_optim_free(&o);
         nn_model_free(&m);
     }
