@@ -3,6 +3,11 @@
 #   BOARD   qemu -machine          DEF    board.h's macro
 #   FO/FS   code memory origin/size, RO/RS data memory origin/size
 #   TFLAGS  the target's compiler flags (same as iotcnn export's)
+# Sourcing it runs the script from the repository's root, with BUILD (the
+# build folder) defaulting to build.
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+
 board_for() {
     case "$1" in
     cortex-m4)  BOARD=mps2-an386 DEF=BOARD_MPS2_AN386 FO=0x00000000 FS=0x400000 RO=0x20000000 RS=0x400000
@@ -15,6 +20,18 @@ board_for() {
                 TFLAGS="-mcpu=cortex-m55 -mthumb -mfloat-abi=soft" ;;
     *) echo "unknown target '$1' (cortex-m4, cortex-m7, cortex-m33, cortex-m55)" >&2; return 1 ;;
     esac
+}
+# each_board FUNC [TARGET...]: FUNC TARGET for each target (default: the
+# four DSP boards) after board_for; the exit status is 1 when any FUNC
+# failed, after all of them ran.
+DEVICE_BOARDS="cortex-m4 cortex-m7 cortex-m33 cortex-m55"
+each_board() {
+    fn=$1 rc=0
+    shift
+    for t in ${*:-$DEVICE_BOARDS}; do
+        board_for "$t" && "$fn" "$t" || rc=1
+    done
+    return $rc
 }
 ARM_PREFIX=${ARM_PREFIX:-arm-none-eabi-}
 QEMU_ARM=${QEMU_ARM:-qemu-system-arm}

@@ -4,13 +4,10 @@
 # on every board, to within one tick, for n from 1,000 to 50,000,000 (so
 # across SysTick's 24-bit wraps too).
 set -eu
-cd "$(dirname "$0")/.."
-. device/boards.sh
-BUILD=${BUILD:-build}
-status=0
-for t in ${*:-cortex-m4 cortex-m7 cortex-m33 cortex-m55}; do
-    board_for "$t"
-    out=$BUILD/device/calib-$t
+. "$(dirname "$0")/boards.sh"
+
+calibrate() {
+    t=$1 out=$BUILD/device/calib-$1
     build_fw "$out" calib_main
     run_fw "$out/fw.elf" "$out" > "$out/calib.jsonl"
     # per line: ticks x num / den vs 2n; allowed error: the call and return of
@@ -25,7 +22,9 @@ for t in ${*:-cortex-m4 cortex-m7 cortex-m33 cortex-m55}; do
             if (!ok) bad = 1
             lines++
         }
-        END { if (lines != 5) { print t " missing output"; bad = 1 } exit bad }' "$out/calib.jsonl") || status=1
+        END { if (lines != 5) { print t " missing output"; bad = 1 } exit bad }' "$out/calib.jsonl") ||
+        { echo "$res"; return 1; }
     echo "$res"
-done
-exit $status
+}
+
+each_board calibrate "$@"

@@ -14,8 +14,7 @@
 # reserve inside the RAM budget. EXPORT_FLAGS go to iotcnn export (e.g.
 # "--sparse never" to compare the dense kernels).
 set -eu
-cd "$(dirname "$0")/.."
-. device/boards.sh
+. "$(dirname "$0")/boards.sh" # from the repository's root
 MODEL=${1:?usage: device/eval.sh MODEL.iotc TARGET [DATA] [LIMIT]}
 TARGET=${2:?target}
 DATA=${3:-mnist}

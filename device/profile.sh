@@ -2,8 +2,7 @@
 # device/profile.sh MODEL.iotc TARGET: instructions per op (mean of the
 # first 5 test images; needs a device-eval run's data folder or writes one).
 set -eu
-cd "$(dirname "$0")/.."
-. device/boards.sh
+. "$(dirname "$0")/boards.sh" # from the repository's root
 MODEL=$1 TARGET=$2 BUILD=${BUILD:-build}
 board_for "$TARGET"
 W=$BUILD/device/prof-$TARGET-$(basename "$MODEL" .iotc)
