@@ -50,14 +50,15 @@ const cli_command cmd_predict_def = {
 typedef struct {
     const predict_opts *o;
     pl_predictor *p;
-    float *probs;
+    float *probs; /* (num_classes) */
+    int *order;   /* (num_classes): classes by probability */
     int failed, done;
 } predict_run;
 
 static void print_one(const predict_run *r, const char *path)
 {
     const pl_predict_info *in = pl_predict_info_of(r->p);
-    int order[CLS_MAX_CLASSES], k = in->num_classes, top = r->o->top < k ? r->o->top : k;
+    int *order = r->order, k = in->num_classes, top = r->o->top < k ? r->o->top : k;
     for (int c = 0; c < k; c++)
         order[c] = c;
     for (int i = 0; i < top; i++) /* the top ones by probability, ties to the lower class */
@@ -157,11 +158,15 @@ int cmd_predict(int argc, char **argv)
     if (n_inputs == 0)
         cli_usage_error("predict", "no image given (IMAGE or DIR...)");
     nn_error err = {{0}};
-    predict_run r = {&o, NULL, NULL, 0, 0};
+    predict_run r = {&o, NULL, NULL, NULL, 0, 0};
     nn_status st = pl_predict_open(&r.p, o.model, o.test_flip, &err);
     if (st != NN_OK)
         cli_fail("predict", st, &err);
-    r.probs = malloc(sizeof *r.probs * (size_t)pl_predict_info_of(r.p)->num_classes);
+    const size_t k = (size_t)pl_predict_info_of(r.p)->num_classes;
+    r.probs = malloc(sizeof *r.probs * k);
+    r.order = malloc(sizeof *r.order * k);
+    if (!r.order)
+        free(r.probs), r.probs = NULL;
     for (int i = 0; r.probs && i < n_inputs; i++)
         predict_path(&r, inputs[i]);
     if (!r.probs)
@@ -169,6 +174,7 @@ int cmd_predict(int argc, char **argv)
     if (r.failed)
         fprintf(stderr, "iotcnn predict: %d of %d files failed\n", r.failed, r.failed + r.done);
     free(r.probs);
+    free(r.order);
     free(inputs);
     pl_predict_close(r.p);
     return r.failed ? 1 : 0;

@@ -27,7 +27,8 @@ struct pl_predictor {
     int have_host;
     void *arena;
     uint8_t *pixels;  /* (2, c, h, w): the image, then its mirror */
-    float *logits;    /* (2, num_classes)                         */
+    float *logits;    /* (num_classes)                            */
+    int8_t *q;        /* (2, num_classes): the int8 engine's logits */
 };
 
 /* The recorded test-time flip of a checkpoint: its stored config's. */
@@ -89,7 +90,8 @@ nn_status pl_predict_open(pl_predictor **out, const char *model, int test_flip, 
     if (st == NN_OK) {
         p->pixels = malloc((size_t)2 * in->c * in->h * in->w);
         p->logits = malloc(sizeof *p->logits * 2 * (size_t)in->num_classes);
-        if (!p->pixels || !p->logits)
+        p->q = malloc(2 * (size_t)in->num_classes);
+        if (!p->pixels || !p->logits || !p->q)
             st = nn_errorf(err, NN_ERR_NOMEM, "out of memory");
     }
     if (st != NN_OK) {
@@ -125,7 +127,7 @@ static nn_status run(pl_predictor *p, nn_error *err)
             p->logits[c] = n == 2 ? 0.5f * (l[c] + l[k + c]) : l[c];
         return NN_OK;
     }
-    int8_t q[2 * CLS_MAX_CLASSES];
+    int8_t *q = p->q;
     for (int i = 0; i < n; i++) {
         nn_status st = rth_run(&p->host, p->arena, p->pixels + (size_t)i * p->info.c *
                                                                    p->info.h * p->info.w,
@@ -182,5 +184,6 @@ void pl_predict_close(pl_predictor *p)
     free(p->arena);
     free(p->pixels);
     free(p->logits);
+    free(p->q);
     free(p);
 }

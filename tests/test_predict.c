@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format/ckpt.h"
 #include "cli_helpers.h"
 #include "fixtures.h"
+#include "layer_specs.h"
 
 #define CONFIG                                                                                     \
     "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3]},"    \
@@ -138,6 +140,33 @@ Test(predict, text_output_resizing_bad_files_and_usage, .timeout = 120)
     r = ch_run(dir, "predict -m missing.ckpt big.png");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "missing.ckpt"), "%s", r.err);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* A model of 300 classes (more than names hold, CLS_MAX_CLASSES): predict
+ * sizes its buffers by the model, names the classes "class K", and ranks
+ * all of them (ASan would see an overflow). */
+Test(predict, a_model_of_more_classes_than_names_hold, .timeout = 60)
+{
+    char dir[64], path[300];
+    fx_tmpdir(dir, sizeof dir);
+    nn_model_spec s;
+    LS_SPEC(&s, 1, 4, 4, 300, ls_layer(NN_LAYER_FLATTEN), ls_dense(300));
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &s, &err), NN_OK, "%s", err.msg);
+    nn_model_init_params(&m, NN_INIT_HE, 1);
+    m.params[m.nodes[1].b.off + 299] = 50.0f; /* class 299 wins */
+    snprintf(path, sizeof path, "%s/m.ckpt", dir);
+    cr_assert_eq(ckpt_save(path, &m, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    nn_model_free(&m);
+    uint8_t px[16] = {0};
+    snprintf(path, sizeof path, "%s/x.png", dir);
+    fx_write_png(path, 4, 4, PNG_COLOR_TYPE_GRAY, 8, px, 4, NULL, 0, 0);
+    ch_result r = ch_run(dir, "predict -m m.ckpt --top 2 x.png");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "x.png  class 299 100.0%"), "%s", r.out);
     ch_free(&r);
     fx_rmtree(dir);
 }
