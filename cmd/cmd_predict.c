@@ -107,19 +107,29 @@ static void predict_dir(predict_run *r, const char *dir)
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
-    for (struct dirent *e; (e = readdir(d));) {
+    int oom = 0;
+    for (struct dirent *e; !oom && (e = readdir(d));) {
         if (e->d_name[0] == '.')
             continue;
-        if (n == cap && !(names = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names)))
-            break;
-        names[n++] = strdup(e->d_name);
+        char **grown = n < cap ? names : realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
+        char *name = grown ? strdup(e->d_name) : NULL;
+        if (grown)
+            names = grown;
+        if (!name)
+            oom = 1;
+        else
+            names[n++] = name;
     }
     closedir(d);
-    if (names)
+    if (oom) {
+        fprintf(stderr, "iotcnn predict: %s: out of memory listing the folder\n", dir);
+        r->failed++;
+    }
+    if (n)
         qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n; i++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         predict_path(r, path);
         free(names[i]);
     }
