@@ -494,6 +494,10 @@ nn_status nn_check_writable(const char *path, nn_error *err)
     } else {
         nn_tmp_owner me;
         nn_tmp_owner_self(&me);
+        /* Sweep first, as a write does: the probe below has the name of a
+         * temporary, and a run killed right here must not be the first run
+         * that made one without removing the leftovers of killed ones. */
+        nn_tmp_sweep(dir, &me);
         nn_tmp_name(tmp, cap, path, &me);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0) {

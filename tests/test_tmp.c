@@ -186,6 +186,28 @@ Test(tmp, atomic_write_sweeps_its_directory, .init = make_dir, .fini = remove_di
     cr_expect(present(path), "a write swept another directory");
 }
 
+/* The probe that `train -o` makes before any work has a temporary's name,
+ * so it sweeps first too: a run killed during the probe must not leave the
+ * leftovers of the runs killed before it (scripts/kill9_check.sh found it). */
+Test(tmp, writable_probe_sweeps_its_directory, .init = make_dir, .fini = remove_dir)
+{
+    nn_tmp_owner me, dead;
+    nn_tmp_owner_self(&me);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    dead = me, dead.pid = pid;
+    const char *stale = tmp_of("m.ckpt", &dead);
+    touch(stale, 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/m.ckpt", g_dir);
+    nn_error err;
+    cr_assert_eq(nn_check_writable(path, &err), NN_OK, "%s", err.msg);
+    cr_expect(!present(stale), "the probe left a stale temporary in place");
+    cr_expect(!present("m.ckpt"), "the probe left a file behind");
+}
+
 /* A name this very process would use already exists (planted, or another
  * thread writing the same path): the write fails naming the step and the
  * reason, and neither the planted file nor the target is touched. */
