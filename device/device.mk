@@ -3,9 +3,11 @@
 #   make device-test     freestanding builds for every target, the nm check,
 #                        the counting calibration, the DSP kernels under QEMU,
 #                        CI's model on M4, M7, M33 and M55 (identical or fail)
+#   make bench-device    the ResNet-8 models on every board beside the TFLM
+#                        anchor (bench/device.sh; LIMIT=1000 by default)
 # Needs `scripts/deps.sh device` (gcc-arm-none-eabi, libnewlib-arm-none-eabi,
 # qemu-system-arm).
-.PHONY: device-eval device-test device-runtime
+.PHONY: device-eval device-test device-runtime bench-device
 MODEL  ?= runs/mnist.iotc
 TARGET ?= cortex-m4
 DATA   ?= mnist
@@ -31,3 +33,6 @@ $(BUILD)/device/ktestgen: device/ktestgen.c $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-device: all $(BUILD)/device/devprep
+	BUILD=$(BUILD) LIMIT=$(if $(filter command line,$(origin LIMIT)),$(LIMIT),1000) bench/device.sh
