@@ -232,7 +232,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "ktestgen: case %d: invalid model\n", ci);
             return 1;
         }
-        const rtb_options opt = {target, policy, 1, RT_ISA_AUTO};
+        const rtb_options opt = {target, policy, 1, RT_ISA_AUTO, 0};
         rtb_image img;
         nn_error err;
         if (rtb_build(&img, m, &opt, &err) != NN_OK) {
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
         int8_t *lg = malloc((size_t)m->num_classes * n_inputs);
         for (size_t i = 0; i < in_bytes * n_inputs; i++)
             px[i] = (uint8_t)rnd(256);
-        const rtb_options hopt = {rtb_host_target(), policy, 1, RT_ISA_AUTO};
+        const rtb_options hopt = {rtb_host_target(), policy, 1, RT_ISA_AUTO, 0};
         rtb_image host;
         if (rtb_build(&host, m, &hopt, &err) != NN_OK) {
             fprintf(stderr, "ktestgen: case %d: %s\n", ci, err.msg);

@@ -74,7 +74,8 @@ Test(arena, lower_bound_plan_and_validity)
     nn_arena_buf b[3] = {{100, -1, 0, -1, 0}, {200, 0, 1, 0, 0}, {50, 1, 1, 1, 0}};
     cr_expect_eq(nn_arena_lower_bound(b, 3, NULL, 2), 300);
     /* op 1 may write its output over the input dying there (delta 0) */
-    nn_arena_op ops[2] = {{1, {0, -1}, NN_ARENA_DISJOINT}, {2, {1, -1}, 0}};
+    nn_arena_op ops[2] = {{1, {0, -1}, NN_ARENA_DISJOINT, NN_ARENA_DISJOINT},
+                          {2, {1, -1}, 0, NN_ARENA_DISJOINT}};
     cr_expect_eq(nn_arena_lower_bound(b, 3, ops, 2), 300);
     uint64_t arena;
     nn_error err;

@@ -16,7 +16,7 @@
  * both bodies on the tensor qref computed for op 0. */
 static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
 {
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
     rtb_image img;
     nn_error err;
     cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
@@ -44,7 +44,7 @@ static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const cha
     void *scratch = aligned_alloc(8, (sc + 8) & ~7u);
     cr_assert(y0 && y1 && scratch);
     rt_conv_job j = {&win, (int8_t)r[RT_O_IN_ZERO], &q, &in, &out, x,
-                     img.data + rt_rd32(r + RT_O_W_OFF), y0, scratch};
+                     img.data + rt_rd32(r + RT_O_W_OFF), y0, scratch, NULL, NULL};
     memset(scratch, 0x5a, sc);
     switch (fmt) {
     case RT_WF_S8: rt_conv_s8_c(&j); break;
