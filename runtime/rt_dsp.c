@@ -978,19 +978,27 @@ I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
 I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
 #endif
 
+/* What the passes of a layer share. */
+typedef struct {
+    const rt_conv_job *j;
+    const uint32_t *buf; /* the pass buffer                     */
+    const int32_t *tab;  /* the fast requantization's table     */
+    uint32_t row, nq;    /* weight row bytes, groups of four    */
+    int32_t O, lo;
+    int fast;
+} s8_layer;
+
 /* The channels of one pass (its buffer built) into y: SG columns, or G at
  * the row's end, O apart. */
-static void s8_channels(const rt_conv_job *j, const uint32_t *buf, const int32_t *tab, int fast,
-                        int G, int8_t *y)
+static void s8_channels(const s8_layer *L, int G, int8_t *y)
 {
-    const int O = j->out->c;
-    const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
-    const uint32_t row = rt_s8_row_bytes(K), nq = row / 4;
-    const int32_t lo = j->q->lo;
-    const uint8_t *w = j->w;
+    const int O = L->O;
+    const uint32_t row = L->row, nq = L->nq;
+    const int32_t lo = L->lo;
+    const uint8_t *w = L->j->w;
 #if RT_DSP
-    if (fast && G == SG && (nq % 4 == 0 || lo == -128)) {
-        i2c_run_args ra = {buf, 16 * (nq / 4), tab, y, O, tab + 4 * O, w, lo, nq % 4};
+    if (L->fast && G == SG && (nq % 4 == 0 || lo == -128)) {
+        i2c_run_args ra = {L->buf, 16 * (nq / 4), L->tab, y, O, L->tab + 4 * O, w, lo, nq % 4};
         if (nq % 4) /* ra.t and ra.y move */
             i2c_run_rem(&ra);
         else if (lo == -128)
@@ -1000,19 +1008,19 @@ static void s8_channels(const rt_conv_job *j, const uint32_t *buf, const int32_t
         return;
     }
 #endif
-    if (fast && G == SG) {
-        const i2c_pass ps = {buf, nq, O, lo};
-        const int32_t *t = tab;
+    if (L->fast && G == SG) {
+        const i2c_pass ps = {L->buf, nq, O, lo};
+        const int32_t *t = L->tab;
         for (int o = 0; o < O; o++, w += row, t += 4)
             i2c_fast(&ps, w, t, y + o);
         return;
     }
     for (int o = 0; o < O; o++, w += row) {
         rq r;
-        rq_init(&r, j->q, o);
+        rq_init(&r, L->j->q, o);
         int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
         const uint8_t *pw = w;
-        const uint32_t *px = buf;
+        const uint32_t *px = L->buf;
         I2C_CHANNEL(pw, px, nq);
         const int32_t acc[SG] = {a0, a1, a2, a3};
         int8_t *yo = y + o;
@@ -1034,7 +1042,7 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
     uint32_t *ring = (uint32_t *)(tab + 4 * O);
     const uint32_t fb = rt_s8_flat_bytes(j->win, in);
     const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
-    const int fast = rq_table(j, tab);
+    const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rq_table(j, tab)};
     /* fused add: an output row's conv outputs go to the stage (same
      * layout), then the add with the residual into y, in element order */
     int8_t *stage = j->add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))
@@ -1062,7 +1070,7 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
             else
                 flat_pass(j, oy, ox0, (const int8_t *)ring, fb, buf, nq);
             const size_t at = ((size_t)oy * out->w + ox0) * O;
-            s8_channels(j, buf, tab, fast, G, stage ? stage + (size_t)ox0 * O : j->y + at);
+            s8_channels(&L, G, stage ? stage + (size_t)ox0 * O : j->y + at);
         }
 #if RT_WITH_ADD
         const size_t at = (size_t)oy * out->w * O;
