@@ -58,6 +58,7 @@ static void conv_direct(const rt_conv_job *j, int four)
     const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
     const uint32_t row = four ? ((K + 7) / 8) * 4 : rt_s8_row_bytes(K);
     const rt_quant *q = j->q;
+    const rt_add_params *add = rt_job_add(j);
     for (int oy = 0; oy < out->h; oy++)
         for (int ox = 0; ox < out->w; ox++) {
             const size_t at = ((size_t)oy * out->w + ox) * out->c;
@@ -67,7 +68,7 @@ static void conv_direct(const rt_conv_job *j, int four)
                                conv_direct_acc(j, oy, ox, j->w + (size_t)o * row, four);
                 int8_t v = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
                 /* fused add (S8): residual element at + o is read, then y's */
-                y[o] = j->add ? rt_add_one(j->add, v, j->res[at + o]) : v;
+                y[o] = add ? rt_add_one(add, v, j->res[at + o]) : v;
             }
         }
 }
@@ -293,6 +294,8 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
                           const rt_weights *w, const rt_dims *out, const rt_add_params *add,
                           const int8_t *res, int8_t *y)
 {
+    if (!RT_WITH_ADD) /* the fused paths compile out */
+        add = NULL;
     if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data || (add && !res))
         return RT_E_ARG;
     uint32_t need = add ? rt_conv2d_add_scratch_bytes(win, in, out, w->fmt)

@@ -1031,7 +1031,8 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
 
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
-    if (!j->add && conv_s8_small(j))
+    const rt_add_params *add = rt_job_add(j);
+    if (!add && conv_s8_small(j))
         return;
     const rt_dims *out = j->out, *in = j->in;
     const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
@@ -1045,11 +1046,11 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
     const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rq_table(j, tab)};
     /* fused add: an output row's conv outputs go to the stage (same
      * layout), then the add with the residual into y, in element order */
-    int8_t *stage = j->add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))
+    int8_t *stage = add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))
                            : NULL;
 #if RT_WITH_ADD
     rt_add_k ak;
-    const int ak_ok = stage && rt_add_prep_dsp(j->add, &ak);
+    const int ak_ok = stage && rt_add_prep_dsp(add, &ak);
 #endif
     int have = -0x7fffffff; /* the ring holds rows [have, have + k) */
     for (int oy = 0; oy < out->h; oy++) {
@@ -1077,7 +1078,7 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
         if (ak_ok)
             rt_add_run_dsp(&ak, stage, j->res + at, j->y + at, (uint32_t)out->w * (uint32_t)O);
         else if (stage)
-            rt_add(j->add, stage, j->res + at, j->y + at, (uint32_t)out->w * (uint32_t)O);
+            rt_add(add, stage, j->res + at, j->y + at, (uint32_t)out->w * (uint32_t)O);
 #endif
     }
 }

@@ -164,6 +164,13 @@ typedef struct {
     const int8_t *res;        /* its residual (out's shape), element i with y[i]  */
 } rt_conv_job;
 
+/* A job's fused add: always NULL in a build without RT_WITH_ADD, so that
+ * the fused paths compile out of it. */
+RT_INLINE const rt_add_params *rt_job_add(const rt_conv_job *j)
+{
+    return RT_WITH_ADD ? j->add : NULL;
+}
+
 /* rt_add's rule for one value: a the conv's (or first) input, b the
  * second. The portable loop and the fused epilogues share it. */
 RT_INLINE int8_t rt_add_one(const rt_add_params *p, int32_t a, int32_t b)
