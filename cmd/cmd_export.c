@@ -88,12 +88,16 @@ static void print_table(const export_opts *o, const pl_export_result *r)
         char si[32], so[32];
         shape(si, sizeof si, op->in_h, op->in_w, op->in_c);
         shape(so, sizeof so, op->out_h, op->out_w, op->out_c);
+        /* an add fused into the conv before it has no image op of its own */
+        char fmt[16];
+        snprintf(fmt, sizeof fmt, "%s%s", oi->fused && oi->type == QM_ADD ? "fused" : FMT[oi->fmt],
+                 oi->fused && oi->type != QM_ADD ? "+add" : "");
         printf("%3d  %-14s  %-10s -> %-10s  %-6s  %7u  %7u  %7u  %10llu  %12llu  %7u\n", i, OPN[oi->type],
-               si, so, FMT[oi->fmt], oi->n_weights, oi->nnz, oi->w_bytes + oi->q_bytes,
+               si, so, fmt, oi->n_weights, oi->nnz, oi->w_bytes + oi->q_bytes,
                (unsigned long long)oi->macs, (unsigned long long)oi->nonzero_macs, oi->scratch_bytes);
     }
-    printf("image %zu bytes (weights %llu), arena %llu bytes (lower bound %llu), code ", img->bytes,
-           (unsigned long long)img->weight_bytes, (unsigned long long)img->arena_bytes,
+    printf("image %zu bytes (%d ops; weights %llu), arena %llu bytes (lower bound %llu), code ", img->bytes,
+           img->image_ops, (unsigned long long)img->weight_bytes, (unsigned long long)img->arena_bytes,
            (unsigned long long)img->arena_lower_bound);
     if (r->code_bytes >= 0)
         printf("%ld bytes (%s)\n", r->code_bytes, r->code_how);
@@ -117,6 +121,7 @@ static cJSON *layer_json(const rtb_op_info *oi, int i)
     cJSON_AddNumberToObject(l, "macs", (double)oi->macs);
     cJSON_AddNumberToObject(l, "nonzero_macs", (double)oi->nonzero_macs);
     cJSON_AddNumberToObject(l, "scratch_bytes", oi->scratch_bytes);
+    cJSON_AddBoolToObject(l, "fused_add", oi->fused);
     return l;
 }
 
@@ -132,6 +137,7 @@ static void print_json(const export_opts *o, const pl_export_result *r)
     cJSON_AddNumberToObject(j, "weight_bytes", (double)img->weight_bytes);
     cJSON_AddNumberToObject(j, "arena_bytes", (double)img->arena_bytes);
     cJSON_AddNumberToObject(j, "arena_lower_bound", (double)img->arena_lower_bound);
+    cJSON_AddNumberToObject(j, "image_ops", img->image_ops);
     if (r->code_bytes >= 0)
         cJSON_AddNumberToObject(j, "code_bytes", (double)r->code_bytes);
     else

@@ -200,11 +200,16 @@ int main(int argc, char **argv)
             x = conv(&t, x, 2 + rnd(30), 1, 1, 0, 1, 8, 0);
             x = conv(&t, x, 1 + rnd(20), 1 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 4, 0.05);
             break;
-        case 5: /* pools and add */
+        case 5: /* pools, and an add fused into the conv before it: 8-bit (S8's
+                   epilogue, by rows on DSP cores) or 4-bit (the staged
+                   output), either operand, the conv's own input as the
+                   residual */
             x = conv(&t, x, 1 + rnd(17), 3, 1, 1, 1, 8, 0);
             {
-                int y = conv(&t, x, m->ops[x].out_c, 3, 1, 1, 0, 4, 0.5);
-                x = add2(&t, x, y, rnd(2));
+                const int b8 = rnd(3) > 0, k = 1 + 2 * rnd(2);
+                int y = conv(&t, x, m->ops[x].out_c, k, 1, k / 2, rnd(2), b8 ? 8 : 4,
+                             b8 ? 0.2 * rnd(2) : 0.5);
+                x = rnd(2) ? add2(&t, x, y, rnd(2)) : add2(&t, y, x, rnd(2));
             }
             if (m->ops[x].out_h >= 2 && m->ops[x].out_w >= 2)
                 x = pool(&t, QM_MAXPOOL, x, 2, 1 + rnd(2), rnd(2));
@@ -232,7 +237,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "ktestgen: case %d: invalid model\n", ci);
             return 1;
         }
-        const rtb_options opt = {target, policy, 1, RT_ISA_AUTO};
+        const rtb_options opt = {target, policy, 1, RT_ISA_AUTO, 0};
         rtb_image img;
         nn_error err;
         if (rtb_build(&img, m, &opt, &err) != NN_OK) {
@@ -254,7 +259,9 @@ int main(int argc, char **argv)
         int8_t *lg = malloc((size_t)m->num_classes * n_inputs);
         for (size_t i = 0; i < in_bytes * n_inputs; i++)
             px[i] = (uint8_t)rnd(256);
-        const rtb_options hopt = {rtb_host_target(), policy, 1, RT_ISA_AUTO};
+        /* the host's image keeps every add a separate op: a fused add on
+         * the device must give the unfused bytes */
+        const rtb_options hopt = {rtb_host_target(), policy, 1, RT_ISA_AUTO, 1};
         rtb_image host;
         if (rtb_build(&host, m, &hopt, &err) != NN_OK) {
             fprintf(stderr, "ktestgen: case %d: %s\n", ci, err.msg);

@@ -406,10 +406,50 @@ static int64_t op_delta(const qm_op *op, int fmt)
     }
 }
 
+/* Marks the adds fused into the conv right before them (rtb_op_info.fused):
+ * the conv's output is one of the add's inputs and nothing else reads it.
+ * The conv then writes the add's output, possibly over the other input
+ * (the residual), which it reads element by element in the output's order. */
+static void mark_fused(const qm_model *m, const rtb_options *opt, rtb_image *out)
+{
+    for (int j = 1; j < m->n_ops && !opt->no_fuse; j++) {
+        const qm_op *a = &m->ops[j], *c = &m->ops[j - 1];
+        if (a->type != QM_ADD || c->type != QM_CONV2D || (a->input == j - 1) == (a->input2 == j - 1))
+            continue;
+        int readers = 0;
+        for (int i = 0; i < m->n_ops; i++)
+            readers += (m->ops[i].input == j - 1) + (m->ops[i].type == QM_ADD && m->ops[i].input2 == j - 1);
+        if (readers == 1 && !out->ops[j - 1].fused)
+            out->ops[j].fused = out->ops[j - 1].fused = 1;
+    }
+}
+
+/* The residual of the add fused into conv i (the add's other input). */
+static int fused_residual(const qm_model *m, int i)
+{
+    const qm_op *a = &m->ops[i + 1];
+    return a->input == i ? a->input2 : a->input;
+}
+
+/* The add block of the add fused into conv i (rt_image.h): the conv's
+ * output is the add's first operand, whichever it was in the model. */
+static void add_block(nn_wbuf *q, const qm_model *m, int i)
+{
+    const qm_op *a = &m->ops[i + 1];
+    const int first = a->input == i;
+    nn_wbuf_u32(q, (uint32_t)a->add_mult[first ? 0 : 1]);
+    nn_wbuf_u32(q, (uint32_t)a->add_mult[first ? 1 : 0]);
+    nn_wbuf_u8(q, (uint8_t)a->add_shift);
+    nn_wbuf_u8(q, (uint8_t)a->out.zero);
+    nn_wbuf_u8(q, (uint8_t)(a->relu ? a->out.zero : -128));
+    nn_wbuf_u8(q, 127);
+    nn_wbuf_u32(q, 0);
+}
+
 nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in, nn_error *err)
 {
     memset(out, 0, sizeof *out);
-    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
+    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
     const rtb_options *opt = opt_in ? opt_in : &defaults;
     if (!rtb_target_name(opt->target))
         return nn_errorf(err, NN_ERR_ARG, "unknown target %d", opt->target);
@@ -418,6 +458,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         return st;
     const int n = m->n_ops;
     out->n_ops = n;
+    mark_fused(m, opt, out);
+    uint32_t ablk[QM_MAX_OPS] = {0}; /* a fused conv's add block, from its q_off */
 
     /* weights and quantization of each op, in their own buffers */
     nn_wbuf *wb = calloc((size_t)n, sizeof *wb), *qb = calloc((size_t)n, sizeof *qb);
@@ -454,6 +496,10 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         for (int o = 0; o < op->out_c; o++)
             nn_wbuf_u8(&qb[i], (uint8_t)op->shift[o]);
         pad4(&qb[i]);
+        if (oi->fused) {
+            ablk[i] = (uint32_t)qb[i].len;
+            add_block(&qb[i], m, i);
+        }
         if ((st = nn_wbuf_status(&wb[i], "weights", err)) != NN_OK ||
             (st = nn_wbuf_status(&qb[i], "quantization", err)) != NN_OK)
             goto done;
@@ -471,18 +517,31 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     bufs[n].last = n - 1;
     for (int i = 0; i < n; i++) {
         const qm_op *op = &m->ops[i];
-        int a = 1 + op->input, b = op->type == QM_ADD ? 1 + op->input2 : -1;
+        const int fused = out->ops[i].fused;
+        if (fused && op->type == QM_ADD) { /* done by conv i - 1 */
+            pops[i] = (nn_arena_op){-1, {-1, -1}, NN_ARENA_DISJOINT, NN_ARENA_DISJOINT};
+            continue;
+        }
+        int a = 1 + op->input, b = op->type == QM_ADD ? 1 + op->input2 : -1, o = 1 + i;
+        if (fused) { /* writes the add's output, reads the residual */
+            b = 1 + fused_residual(m, i), o = 2 + i;
+            bufs[1 + i].bytes = 0;
+            bufs[o].first = bufs[o].producer = i;
+        }
         if (bufs[a].last < i)
             bufs[a].last = i;
         if (b >= 0 && bufs[b].last < i)
             bufs[b].last = i;
-        pops[i] = (nn_arena_op){1 + i, {a, b}, op_delta(op, out->ops[i].fmt)};
+        /* in[1] (an add's second input, a fused conv's residual) is read
+         * element by element in the output's order: in place is safe */
+        pops[i] = (nn_arena_op){o, {a, b}, op_delta(op, out->ops[i].fmt), b >= 0 ? 0 : NN_ARENA_DISJOINT};
         uint32_t sc = 0;
         const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
         const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
         const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
         if (op->type == QM_CONV2D)
-            sc = rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt);
+            sc = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt)
+                       : rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt);
         else if (op->type == QM_DENSE)
             sc = rt_dense_scratch_bytes(&din, &dout, (uint8_t)out->ops[i].fmt);
         if (sc == UINT32_MAX) {
@@ -509,7 +568,11 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     out->arena_lower_bound = nn_arena_lower_bound(bufs, nb, pops, n);
 
     /* layout: header, op table, input table, then per op q and w */
-    size_t ops_off = RT_HDR_BYTES, lut_off = ops_off + (size_t)RT_OP_BYTES * n;
+    int n_img = 0;
+    for (int i = 0; i < n; i++)
+        n_img += !(out->ops[i].fused && m->ops[i].type == QM_ADD);
+    out->image_ops = n_img;
+    size_t ops_off = RT_HDR_BYTES, lut_off = ops_off + (size_t)RT_OP_BYTES * n_img;
     size_t pos = lut_off + (size_t)m->in_c * 256;
     pos = (pos + 3) & ~(size_t)3;
     size_t q_off[QM_MAX_OPS], w_off[QM_MAX_OPS];
@@ -530,21 +593,33 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     }
     memset(img, 0, total);
     uint64_t macs = 0, nzm = 0;
-    int scratch_i = n + 1;
+    int scratch_i = n + 1, ri = 0;
     for (int i = 0; i < n; i++) {
         const qm_op *op = &m->ops[i];
-        uint8_t *r = img + ops_off + (size_t)RT_OP_BYTES * i;
+        const int fused = out->ops[i].fused;
+        macs += out->ops[i].macs;
+        if (fused && op->type == QM_ADD) {
+            out->ops[i].in_off = out->ops[i].out_off = (uint32_t)bufs[1 + i].off;
+            out->ops[i].out_bytes = bufs[1 + i].bytes;
+            continue;
+        }
+        const int o = fused ? 2 + i : 1 + i; /* a fused conv writes the add's output */
+        uint8_t *r = img + ops_off + (size_t)RT_OP_BYTES * ri++;
         const int weighted = op->type == QM_CONV2D || op->type == QM_DENSE;
         const int windowed = op->type == QM_CONV2D || op->type == QM_MAXPOOL || op->type == QM_AVGPOOL;
         r[RT_O_TYPE] = (uint8_t)op->type;
         r[RT_O_WFMT] = (uint8_t)(weighted ? out->ops[i].fmt : RT_WF_NONE);
-        r[RT_O_FLAGS] = (uint8_t)op->relu;
+        r[RT_O_FLAGS] = (uint8_t)((op->relu ? RT_OPF_RELU : 0) | (fused ? RT_OPF_ADD : 0));
         if (windowed)
             r[RT_O_KERNEL] = (uint8_t)op->kernel, r[RT_O_STRIDE] = (uint8_t)op->stride,
             r[RT_O_PAD] = (uint8_t)op->pad;
         r[RT_O_IN_ZERO] = (uint8_t)zero_of(m, op->input);
         if (op->type == QM_ADD)
             r[RT_O_IN2_ZERO] = (uint8_t)zero_of(m, op->input2);
+        if (fused) {
+            r[RT_O_IN2_ZERO] = (uint8_t)zero_of(m, fused_residual(m, i));
+            set32(r + RT_O_IN2_OFF, (uint32_t)bufs[1 + fused_residual(m, i)].off);
+        }
         r[RT_O_OUT_ZERO] = (uint8_t)op->out.zero;
         r[RT_O_LO] = (uint8_t)(op->relu ? op->out.zero : -128);
         r[RT_O_HI] = 127;
@@ -554,20 +629,22 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         set32(r + RT_O_IN_OFF, (uint32_t)bufs[1 + op->input].off);
         if (op->type == QM_ADD)
             set32(r + RT_O_IN2_OFF, (uint32_t)bufs[1 + op->input2].off);
-        set32(r + RT_O_OUT_OFF, (uint32_t)bufs[1 + i].off);
+        set32(r + RT_O_OUT_OFF, (uint32_t)bufs[o].off);
         if (out->ops[i].scratch_bytes) {
             set32(r + RT_O_SCRATCH_OFF, (uint32_t)bufs[scratch_i].off);
             set32(r + RT_O_SCRATCH_BYTES, out->ops[i].scratch_bytes);
             out->ops[i].scratch_off = (uint32_t)bufs[scratch_i++].off;
         }
         out->ops[i].in_off = (uint32_t)bufs[1 + op->input].off;
-        out->ops[i].out_off = (uint32_t)bufs[1 + i].off;
-        out->ops[i].out_bytes = bufs[1 + i].bytes;
+        out->ops[i].out_off = (uint32_t)bufs[o].off;
+        out->ops[i].out_bytes = bufs[o].bytes;
         if (weighted) {
             set32(r + RT_O_W_OFF, (uint32_t)w_off[i]), set32(r + RT_O_W_BYTES, (uint32_t)wb[i].len);
             set32(r + RT_O_Q_OFF, (uint32_t)q_off[i]);
             if (out->ops[i].fmt == RT_WF_SP4 || out->ops[i].fmt == RT_WF_SP8)
                 set32(r + RT_O_AUX0, out->ops[i].nnz);
+            if (fused)
+                set32(r + RT_O_AUX1, (uint32_t)(q_off[i] + ablk[i]));
             memcpy(img + q_off[i], qb[i].data, qb[i].len);
             memcpy(img + w_off[i], wb[i].data, wb[i].len);
         } else if (op->type == QM_ADD) {
@@ -575,7 +652,6 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
             set32(r + RT_O_AUX0, (uint32_t)op->add_mult[0]);
             set32(r + RT_O_AUX1, (uint32_t)op->add_mult[1]);
         }
-        macs += out->ops[i].macs;
         nzm += weighted ? out->ops[i].nonzero_macs : 0;
     }
     memcpy(img + lut_off, m->input_lut, (size_t)m->in_c * 256);
@@ -586,7 +662,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     set32(img + RT_H_IMAGE_BYTES, (uint32_t)total);
     set32(img + RT_H_ARENA_BYTES, (uint32_t)arena);
     img[RT_H_TARGET] = (uint8_t)opt->target;
-    set16(img + RT_H_N_OPS, (uint32_t)n);
+    set16(img + RT_H_N_OPS, (uint32_t)n_img);
     set16(img + RT_H_IN_C, (uint32_t)m->in_c), set16(img + RT_H_IN_H, (uint32_t)m->in_h);
     set16(img + RT_H_IN_W, (uint32_t)m->in_w), set16(img + RT_H_NUM_CLASSES, (uint32_t)m->num_classes);
     set32(img + RT_H_LUT_OFF, (uint32_t)lut_off), set32(img + RT_H_OPS_OFF, (uint32_t)ops_off);

@@ -36,10 +36,17 @@ typedef struct {
                               best this CPU runs); it moves the density at
                               which dense layers go sparse. Every ISA runs
                               every image.                                 */
+    int no_fuse;           /* 1: every add stays a separate op (tests and
+                              comparisons); 0: an add right after the conv
+                              that alone reads one of its inputs is fused
+                              into that conv's epilogue                    */
 } rtb_options;
 
 typedef struct {
     int type, fmt;         /* RT_OP_*, RT_WF_*                             */
+    int fused;             /* conv2d: the next op (an add) is fused into it;
+                              add: fused into the previous op (no image op
+                              of its own)                                  */
     uint32_t w_bytes, q_bytes, scratch_bytes, nnz, n_weights;
     uint64_t macs, nonzero_macs;
     uint32_t in_off, out_off, scratch_off, out_bytes;
@@ -50,7 +57,8 @@ typedef struct {
     size_t bytes;
     uint64_t arena_bytes, arena_lower_bound;
     uint64_t macs, nonzero_macs, weight_bytes;
-    int n_ops;
+    int n_ops;             /* the model's ops (ops[] is per model op)      */
+    int image_ops;         /* the image's: n_ops less the fused adds       */
     rtb_op_info ops[QM_MAX_OPS];
 } rtb_image;
 

@@ -14,6 +14,25 @@ static uint64_t align_up(int64_t v)
 /* The rule between buffers a and b (both live at some op): NN_ARENA_DISJOINT,
  * or *delta with a the output and b the dying input (*a_is_out = 1) or the
  * other way round. */
+/* The delta op allows its output against input buffer i (both inputs
+ * when they are one buffer: the stricter), or NN_ARENA_DISJOINT. */
+static int64_t op_delta_for(const nn_arena_op *op, int i)
+{
+    int64_t d = NN_ARENA_DISJOINT;
+    if (op->in[0] == i)
+        d = op->delta;
+    if (op->in[1] == i) {
+        const int64_t d2 = op->delta2;
+        if (op->in[0] != i)
+            d = d2;
+        else if (d == NN_ARENA_DISJOINT || d2 == NN_ARENA_DISJOINT)
+            d = NN_ARENA_DISJOINT;
+        else
+            d = d < d2 ? d : d2;
+    }
+    return d;
+}
+
 static int rule(const nn_arena_buf *bufs, const nn_arena_op *ops, int a, int b, int64_t *delta,
                 int *a_is_out)
 {
@@ -23,10 +42,11 @@ static int rule(const nn_arena_buf *bufs, const nn_arena_op *ops, int a, int b, 
         if (p < 0)
             continue;
         const nn_arena_op *op = &ops[p];
-        if (op->out != o || op->delta == NN_ARENA_DISJOINT)
+        if (op->out != o || bufs[i].last != p)
             continue;
-        if ((op->in[0] == i || op->in[1] == i) && bufs[i].last == p) {
-            *delta = op->delta;
+        const int64_t d = op_delta_for(op, i);
+        if (d != NN_ARENA_DISJOINT) {
+            *delta = d;
             *a_is_out = !pass;
             return 1;
         }
@@ -246,14 +266,16 @@ uint64_t nn_arena_lower_bound(const nn_arena_buf *bufs, int n, const nn_arena_op
             if (bufs[b].first <= i && i <= bufs[b].last)
                 live += bufs[b].bytes;
         const nn_arena_op *op = ops ? &ops[i] : NULL;
-        if (op && op->out >= 0 && op->delta != NN_ARENA_DISJOINT) {
+        if (op && op->out >= 0) {
             uint64_t credit = 0;
             for (int k = 0; k < 2; k++) {
                 int in = op->in[k];
                 if (in < 0 || bufs[in].last != i || (k == 1 && in == op->in[0]))
                     continue;
-                int64_t o = op->delta >= 0 ? (int64_t)bufs[in].bytes - op->delta
-                                           : (int64_t)bufs[op->out].bytes + op->delta;
+                const int64_t d = op_delta_for(op, in);
+                if (d == NN_ARENA_DISJOINT)
+                    continue;
+                int64_t o = d >= 0 ? (int64_t)bufs[in].bytes - d : (int64_t)bufs[op->out].bytes + d;
                 int64_t cap =
                     bufs[in].bytes < bufs[op->out].bytes ? bufs[in].bytes : bufs[op->out].bytes;
                 if (o > cap)

@@ -12,7 +12,10 @@
  * scratch area lives during its op only. Two buffers whose lifetimes meet
  * must not overlap, except an op's output `out` and an input `in` that dies
  * at that op, which may when out.off <= in.off + delta: the kernel then
- * never writes a byte of the input it has still to read.
+ * never writes a byte of the input it has still to read. Each input has
+ * its own delta (a conv with a fused residual add: the conv's row rule for
+ * its input, 0 for the residual it reads element by element in the
+ * output's order, i.e. in place).
  *
  * Placement is greedy: buffers in some order, each at the lowest feasible
  * 8-aligned offset. Several orders are tried and the smallest arena kept.
@@ -41,8 +44,9 @@ typedef struct {
 typedef struct {
     int out;       /* buffer index the op writes (-1: none)              */
     int in[2];     /* buffer indices it reads (-1: none)                 */
-    int64_t delta; /* allowed out.off - in.off for dying inputs, or
-                      NN_ARENA_DISJOINT                                  */
+    int64_t delta; /* allowed out.off - in[0].off when in[0] dies here,
+                      or NN_ARENA_DISJOINT                               */
+    int64_t delta2; /* the same for in[1] (set it: 0 allows in place)   */
 } nn_arena_op;
 
 /* Places bufs[0..n) (off filled); returns the arena size, 8-aligned.

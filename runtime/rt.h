@@ -186,6 +186,25 @@ typedef struct {
 rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                  uint32_t count);
 
+/* conv2d with a residual add fused into its epilogue: each output value v
+ * of the conv (exactly rt_conv2d's, with q's clamp) meets the residual
+ * element r at the same index (res has out's shape) and
+ *     y = clamp(add->out_zero + rshift_round((v - a_zero) * a_mult +
+ *               (r - b_zero) * b_mult, shift), add->lo, add->hi)
+ * is stored: rt_add's bytes, with a the conv's output (a_zero = q's
+ * out_zero) and b the residual. y may equal res (element i of res is read
+ * before element i of y is written, in element order or later), or start
+ * below it; y overlaps x only as rt_conv2d's y may. The scratch is
+ * rt_conv2d_add_scratch_bytes: an S8 layer stages an output row, the
+ * other formats the whole conv output (no arena saving there).
+ * RT_E_UNSUPPORTED in a build without RT_WITH_ADD. */
+rt_status rt_conv2d_add(const rt_context *ctx, const rt_window *win, int8_t in_zero,
+                        const rt_quant *q, const rt_dims *in, const int8_t *x,
+                        const rt_weights *w, const rt_dims *out, const rt_add_params *add,
+                        const int8_t *res, int8_t *y);
+uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                     uint8_t fmt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,13 +58,17 @@ static void conv_direct(const rt_conv_job *j, int four)
     const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
     const uint32_t row = four ? ((K + 7) / 8) * 4 : rt_s8_row_bytes(K);
     const rt_quant *q = j->q;
+    const rt_add_params *add = rt_job_add(j);
     for (int oy = 0; oy < out->h; oy++)
         for (int ox = 0; ox < out->w; ox++) {
-            int8_t *y = j->y + ((size_t)oy * out->w + ox) * out->c;
+            const size_t at = ((size_t)oy * out->w + ox) * out->c;
+            int8_t *y = j->y + at;
             for (int o = 0; o < out->c; o++) {
                 uint32_t acc = (uint32_t)q->bias[o] +
                                conv_direct_acc(j, oy, ox, j->w + (size_t)o * row, four);
-                y[o] = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+                int8_t v = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+                /* fused add (S8): residual element at + o is read, then y's */
+                y[o] = add ? rt_add_one(add, v, j->res[at + o]) : v;
             }
         }
 }
@@ -220,47 +224,51 @@ uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const 
     }
 }
 
-rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero, const rt_quant *q,
-                    const rt_dims *in, const int8_t *x, const rt_weights *w, const rt_dims *out,
-                    int8_t *y)
+/* Fused conv2d: S8 stages an output row (its DSP body; the C body adds
+ * value by value), the other formats the whole output. */
+uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                     uint8_t fmt)
 {
-    if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data)
-        return RT_E_ARG;
-    uint32_t need = rt_conv2d_scratch_bytes(win, in, out, w->fmt);
-    if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
-        return RT_E_ARG;
-    const rt_conv_job j = {win, in_zero, q, in, out, x, (const uint8_t *)w->data, y, ctx->buf};
-    (void)j; /* unused when rt_config.h leaves every conv out */
-    switch (w->fmt) {
+    const uint32_t base = rt_conv2d_scratch_bytes(win, in, out, fmt);
+    const uint64_t stage = fmt == RT_WF_S8 ? (uint64_t)out->w * out->c
+                                           : (uint64_t)out->h * out->w * out->c;
+    const uint64_t n = (uint64_t)rt_stage_off(base) + ((stage + 7u) & ~7ull);
+    return base == 0xffffffffu || n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)n;
+}
+
+/* The body of j's format (j->y may be a staging area). */
+static rt_status conv_body(const rt_context *ctx, const rt_conv_job *j, uint8_t fmt)
+{
+    switch (fmt) {
 #if RT_WITH_CONV_S8
     case RT_WF_S8:
 #if RT_DSP
-        rt_conv_s8_dsp(&j);
+        rt_conv_s8_dsp(j);
 #else
-        rt_conv_s8_c(&j);
+        rt_conv_s8_c(j);
 #endif
         return RT_OK;
 #endif
 #if RT_WITH_CONV_S4
     case RT_WF_S4:
 #if RT_DSP
-        rt_conv_s4_dsp(&j);
+        rt_conv_s4_dsp(j);
 #else
-        rt_conv_s4_c(&j);
+        rt_conv_s4_c(j);
 #endif
         return RT_OK;
 #endif
 #if RT_WITH_CONV_SP4
     case RT_WF_SP4:
 #if RT_DSP
-        rt_conv_sp4_dsp(&j);
+        rt_conv_sp4_dsp(j);
 #else
-        rt_conv_sp4_c(&j);
+        rt_conv_sp4_c(j);
 #endif
         return RT_OK;
 #endif
 #if RT_WITH_CONV_SP8
-    case RT_WF_SP8: rt_conv_sp8_c(&j); return RT_OK;
+    case RT_WF_SP8: rt_conv_sp8_c(j); return RT_OK;
 #endif
 #if RT_WITH_CONV_X8
     case RT_WF_X8:
@@ -270,12 +278,63 @@ rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero,
 #endif
 #if RT_WITH_CONV_X8 || RT_WITH_CONV_X4
     {
-        const rt_x_job xj = {in->h,  in->w,   in->c,  win->kernel, win->stride, win->pad,
-                             out->h, out->w,  out->c, in_zero,     w->fmt,      q,
-                             x,      (const uint8_t *)w->data, y, ctx->buf};
+        const rt_window *win = j->win;
+        const rt_x_job xj = {j->in->h,  j->in->w,  j->in->c,  win->kernel, win->stride, win->pad,
+                             j->out->h, j->out->w, j->out->c, j->in_zero,  fmt,         j->q,
+                             j->x,      j->w,      j->y,      j->scratch};
         return rt_x_run(&xj, ctx->isa);
     }
 #endif
-    default: return RT_E_UNSUPPORTED;
+    default: (void)ctx, (void)j; return RT_E_UNSUPPORTED;
     }
+}
+
+static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in_zero,
+                          const rt_quant *q, const rt_dims *in, const int8_t *x,
+                          const rt_weights *w, const rt_dims *out, const rt_add_params *add,
+                          const int8_t *res, int8_t *y)
+{
+    if (!RT_WITH_ADD) /* the fused paths compile out */
+        add = NULL;
+    if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data || (add && !res))
+        return RT_E_ARG;
+    uint32_t need = add ? rt_conv2d_add_scratch_bytes(win, in, out, w->fmt)
+                        : rt_conv2d_scratch_bytes(win, in, out, w->fmt);
+    if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
+        return RT_E_ARG;
+    rt_conv_job j = {win, in_zero, q, in, out, x, (const uint8_t *)w->data, y, ctx->buf, add, res};
+    if (!add || w->fmt == RT_WF_S8) /* S8 adds in its epilogue */
+        return conv_body(ctx, &j, w->fmt);
+#if RT_WITH_ADD
+    /* the other formats: the conv's output staged whole, then rt_add */
+    j.y = (int8_t *)ctx->buf + rt_stage_off(rt_conv2d_scratch_bytes(win, in, out, w->fmt));
+    j.add = NULL, j.res = NULL;
+    rt_status st = conv_body(ctx, &j, w->fmt);
+    return st != RT_OK ? st : rt_add(add, j.y, res, y, (uint32_t)out->h * out->w * out->c);
+#else
+    return RT_E_UNSUPPORTED;
+#endif
+}
+
+rt_status rt_conv2d(const rt_context *ctx, const rt_window *win, int8_t in_zero, const rt_quant *q,
+                    const rt_dims *in, const int8_t *x, const rt_weights *w, const rt_dims *out,
+                    int8_t *y)
+{
+    return conv_run(ctx, win, in_zero, q, in, x, w, out, NULL, NULL, y);
+}
+
+rt_status rt_conv2d_add(const rt_context *ctx, const rt_window *win, int8_t in_zero,
+                        const rt_quant *q, const rt_dims *in, const int8_t *x,
+                        const rt_weights *w, const rt_dims *out, const rt_add_params *add,
+                        const int8_t *res, int8_t *y)
+{
+#if RT_WITH_ADD
+    if (!add)
+        return RT_E_ARG;
+    return conv_run(ctx, win, in_zero, q, in, x, w, out, add, res, y);
+#else
+    (void)ctx, (void)win, (void)in_zero, (void)q, (void)in, (void)x, (void)w, (void)out, (void)add;
+    (void)res, (void)y;
+    return RT_E_UNSUPPORTED;
+#endif
 }

@@ -978,9 +978,61 @@ I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
 I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
 #endif
 
+/* What the passes of a layer share. */
+typedef struct {
+    const rt_conv_job *j;
+    const uint32_t *buf; /* the pass buffer                     */
+    const int32_t *tab;  /* the fast requantization's table     */
+    uint32_t row, nq;    /* weight row bytes, groups of four    */
+    int32_t O, lo;
+    int fast;
+} s8_layer;
+
+/* The channels of one pass (its buffer built) into y: SG columns, or G at
+ * the row's end, O apart. */
+static void s8_channels(const s8_layer *L, int G, int8_t *y)
+{
+    const int O = L->O;
+    const uint32_t row = L->row, nq = L->nq;
+    const int32_t lo = L->lo;
+    const uint8_t *w = L->j->w;
+#if RT_DSP
+    if (L->fast && G == SG && (nq % 4 == 0 || lo == -128)) {
+        i2c_run_args ra = {L->buf, 16 * (nq / 4), L->tab, y, O, L->tab + 4 * O, w, lo, nq % 4};
+        if (nq % 4) /* ra.t and ra.y move */
+            i2c_run_rem(&ra);
+        else if (lo == -128)
+            i2c_run(&ra);
+        else
+            i2c_run_lo(&ra);
+        return;
+    }
+#endif
+    if (L->fast && G == SG) {
+        const i2c_pass ps = {L->buf, nq, O, lo};
+        const int32_t *t = L->tab;
+        for (int o = 0; o < O; o++, w += row, t += 4)
+            i2c_fast(&ps, w, t, y + o);
+        return;
+    }
+    for (int o = 0; o < O; o++, w += row) {
+        rq r;
+        rq_init(&r, L->j->q, o);
+        int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
+        const uint8_t *pw = w;
+        const uint32_t *px = L->buf;
+        I2C_CHANNEL(pw, px, nq);
+        const int32_t acc[SG] = {a0, a1, a2, a3};
+        int8_t *yo = y + o;
+        for (int q = 0; q < G; q++, yo += O)
+            *yo = rq_apply(&r, acc[q]);
+    }
+}
+
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
-    if (conv_s8_small(j))
+    const rt_add_params *add = rt_job_add(j);
+    if (!add && conv_s8_small(j))
         return;
     const rt_dims *out = j->out, *in = j->in;
     const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
@@ -991,8 +1043,15 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
     uint32_t *ring = (uint32_t *)(tab + 4 * O);
     const uint32_t fb = rt_s8_flat_bytes(j->win, in);
     const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
-    const int fast = rq_table(j, tab);
-    const int32_t lo = j->q->lo;
+    const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rq_table(j, tab)};
+    /* fused add: an output row's conv outputs go to the stage (same
+     * layout), then the add with the residual into y, in element order */
+    int8_t *stage = add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))
+                           : NULL;
+#if RT_WITH_ADD
+    rt_add_k ak;
+    const int ak_ok = stage && rt_add_prep_dsp(add, &ak);
+#endif
     int have = -0x7fffffff; /* the ring holds rows [have, have + k) */
     for (int oy = 0; oy < out->h; oy++) {
         const int r0 = oy * s - pad;
@@ -1011,40 +1070,16 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
                 ring_pass(j, oy, ox0, ring, &rg, buf);
             else
                 flat_pass(j, oy, ox0, (const int8_t *)ring, fb, buf, nq);
-            int8_t *y = j->y + ((size_t)oy * out->w + ox0) * O;
-            const uint8_t *w = j->w;
-#if RT_DSP
-            if (fast && G == SG && (nq % 4 == 0 || lo == -128)) {
-                i2c_run_args ra = {buf, 16 * (nq / 4), tab, y, O, tab + 4 * O, w, lo, nq % 4};
-                if (nq % 4) /* ra.t and ra.y move */
-                    i2c_run_rem(&ra);
-                else if (lo == -128)
-                    i2c_run(&ra);
-                else
-                    i2c_run_lo(&ra);
-                continue;
-            }
-#endif
-            if (fast && G == SG) {
-                const i2c_pass ps = {buf, nq, O, lo};
-                const int32_t *t = tab;
-                for (int o = 0; o < O; o++, w += row, t += 4)
-                    i2c_fast(&ps, w, t, y + o);
-                continue;
-            }
-            for (int o = 0; o < O; o++, w += row) {
-                rq r;
-                rq_init(&r, j->q, o);
-                int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
-                const uint8_t *pw = w;
-                const uint32_t *px = buf;
-                I2C_CHANNEL(pw, px, nq);
-                const int32_t acc[SG] = {a0, a1, a2, a3};
-                int8_t *yo = y + o;
-                for (int q = 0; q < G; q++, yo += O)
-                    *yo = rq_apply(&r, acc[q]);
-            }
+            const size_t at = ((size_t)oy * out->w + ox0) * O;
+            s8_channels(&L, G, stage ? stage + (size_t)ox0 * O : j->y + at);
         }
+#if RT_WITH_ADD
+        const size_t at = (size_t)oy * out->w * O;
+        if (ak_ok)
+            rt_add_run_dsp(&ak, stage, j->res + at, j->y + at, (uint32_t)out->w * (uint32_t)O);
+        else if (stage)
+            rt_add(add, stage, j->res + at, j->y + at, (uint32_t)out->w * (uint32_t)O);
+#endif
     }
 }
 #endif
@@ -1134,39 +1169,49 @@ RT_INLINE int32_t add_one(uint32_t x, uint32_t mh, uint32_t ml, int32_t ch, int3
                      (rt_smlad((int32_t)x, (int32_t)ml, cl) >> 16)) >> t);
 }
 
-static int add_smlad(const rt_add_params *p, int64_t c, const int8_t *a, const int8_t *b,
-                     int8_t *y, uint32_t count)
+int rt_add_prep_dsp(const rt_add_params *p, rt_add_k *k)
 {
+    const int sh = p->shift;
+    if (sh < 16 || sh > 31 || p->hi != 127)
+        return 0;
+    const int64_t c = ((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
+                      (int64_t)p->a_zero * p->a_mult - (int64_t)p->b_zero * p->b_mult;
     const int32_t mal = (int16_t)(p->a_mult & 0xffff), mbl = (int16_t)(p->b_mult & 0xffff);
     const int32_t mah = (int32_t)(((int64_t)p->a_mult - mal) >> 16);
     const int32_t mbh = (int32_t)(((int64_t)p->b_mult - mbl) >> 16);
     if (mah > 32767 || mbh > 32767)
         return 0;
-    const uint32_t mh = PK16(mah, mbh), ml = PK16(mal, mbl);
-    const int32_t ch = (int32_t)(c >> 16), cl = (int32_t)(c & 0xffff);
-    const int t = p->shift - 16;
-    const uint32_t lo4 = (uint8_t)p->lo * 0x01010101u;
-    uint32_t i = 0;
-    for (; i + 4 <= count; i += 4) {
+    k->mh = PK16(mah, mbh), k->ml = PK16(mal, mbl);
+    k->ch = (int32_t)(c >> 16), k->cl = (int32_t)(c & 0xffff);
+    k->t = sh - 16, k->lo = p->lo;
+    return 1;
+}
+
+void rt_add_run_dsp(const rt_add_k *k, const int8_t *a, const int8_t *b, int8_t *y,
+                    uint32_t count)
+{
+    const uint32_t mh = k->mh, ml = k->ml;
+    const int32_t ch = k->ch, cl = k->cl, t = k->t;
+    const uint32_t lo4 = (uint8_t)k->lo * 0x01010101u;
+    for (const int8_t *end = a + (count & ~3u); a < end; a += 4, b += 4, y += 4) {
         uint32_t A, B;
-        rt_memcpy(&A, a + i, 4);
-        rt_memcpy(&B, b + i, 4);
-        const uint32_t a02 = (uint32_t)rt_sxtb16(A), a13 = (uint32_t)rt_sxtb16_r8(A);
-        const uint32_t b02 = (uint32_t)rt_sxtb16(B), b13 = (uint32_t)rt_sxtb16_r8(B);
+        rt_memcpy(&A, a, 4);
+        rt_memcpy(&B, b, 4);
+        const uint32_t a02 = (uint32_t)rt_sxtb16(A), b02 = (uint32_t)rt_sxtb16(B);
         const uint32_t x0 = rt_pkhbt(a02, b02), x2 = rt_pkhtb(b02, a02);
-        const uint32_t x1 = rt_pkhbt(a13, b13), x3 = rt_pkhtb(b13, a13);
         uint32_t r = (uint32_t)add_one(x0, mh, ml, ch, cl, t);
-        rt_bfi8(r, add_one(x1, mh, ml, ch, cl, t), 8);
         rt_bfi8(r, add_one(x2, mh, ml, ch, cl, t), 16);
+        const uint32_t a13 = (uint32_t)rt_sxtb16_r8(A), b13 = (uint32_t)rt_sxtb16_r8(B);
+        const uint32_t x1 = rt_pkhbt(a13, b13), x3 = rt_pkhtb(b13, a13);
+        rt_bfi8(r, add_one(x1, mh, ml, ch, cl, t), 8);
         rt_bfi8(r, add_one(x3, mh, ml, ch, cl, t), 24);
         r = rt_max_s8x4(r, lo4);
-        rt_memcpy(y + i, &r, 4);
+        rt_memcpy(y, &r, 4);
     }
-    for (; i < count; i++) {
+    for (uint32_t i = 0; i < (count & 3u); i++) {
         const int32_t r = add_one(PK16(a[i], b[i]), mh, ml, ch, cl, t);
-        y[i] = (int8_t)(r < p->lo ? p->lo : r);
+        y[i] = (int8_t)(r < k->lo ? k->lo : r);
     }
-    return 1;
 }
 
 int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
@@ -1175,11 +1220,10 @@ int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
     const int sh = p->shift;
     if (sh < 9 || sh > 54 || p->hi != 127)
         return 0;
-    if (sh >= 16 && sh <= 31) {
-        const int64_t c = ((int64_t)1 << (sh - 1)) + (int64_t)p->out_zero * ((int64_t)1 << sh) -
-                          (int64_t)p->a_zero * p->a_mult - (int64_t)p->b_zero * p->b_mult;
-        if (add_smlad(p, c, a, b, y, count))
-            return 1;
+    rt_add_k k;
+    if (rt_add_prep_dsp(p, &k)) {
+        rt_add_run_dsp(&k, a, b, y, count);
+        return 1;
     }
     const int u = sh < 32 ? 32 - sh : 0, t = sh < 32 ? 0 : sh - 32;
     const int32_t ma = p->a_mult, mb = p->b_mult, lo = p->lo, m = (int32_t)1 << u;

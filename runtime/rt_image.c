@@ -61,6 +61,7 @@ typedef struct {
     rt_info *info;
     uint32_t base;  /* offset of the op record        */
     int op;
+    uint32_t version;
 } checker;
 
 static rt_status fail(checker *k, rt_status st, uint32_t field)
@@ -74,6 +75,27 @@ static rt_status fail(checker *k, rt_status st, uint32_t field)
 
 /* [off, off + len) inside [0, limit). */
 static int inside(uint64_t off, uint64_t len, uint64_t limit) { return off <= limit && len <= limit - off; }
+
+/* The add block of a fused conv2d at image offset a (rt_image.h). */
+static rt_status check_add_block(checker *k, uint32_t a)
+{
+    if ((a & 3) || a < RT_HDR_BYTES || !inside(a, RT_ADD_BLOCK_BYTES, k->n))
+        return fail(k, RT_E_FORMAT, RT_O_AUX1);
+    const uint8_t *b = k->im + a;
+    k->base = a; /* the failing field's offset is in the block */
+    if (rt_rd32(b + RT_A_MULT) > 0x7fffffffu)
+        return fail(k, RT_E_FORMAT, RT_A_MULT);
+    if (rt_rd32(b + RT_A_MULT2) > 0x7fffffffu)
+        return fail(k, RT_E_FORMAT, RT_A_MULT2);
+    if (b[RT_A_SHIFT] < 1 || b[RT_A_SHIFT] > 62)
+        return fail(k, RT_E_FORMAT, RT_A_SHIFT);
+    if ((int8_t)b[RT_A_LO] > (int8_t)b[RT_A_HI])
+        return fail(k, RT_E_FORMAT, RT_A_LO);
+    if (rt_rd32(b + RT_A_RESERVED))
+        return fail(k, RT_E_FORMAT, RT_A_RESERVED);
+    return RT_OK;
+}
+
 
 /* ---- weight streams ----------------------------------------------------------------- */
 
@@ -224,12 +246,14 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     const uint32_t oh = rt_rd16(r + RT_O_OUT_H), ow = rt_rd16(r + RT_O_OUT_W), oc = rt_rd16(r + RT_O_OUT_C);
     const int weighted = type == RT_OP_CONV2D || type == RT_OP_DENSE;
     const int windowed = type == RT_OP_CONV2D || type == RT_OP_MAXPOOL || type == RT_OP_AVGPOOL;
+    const int fused = (r[RT_O_FLAGS] & RT_OPF_ADD) != 0;
 
     if (type < RT_OP_CONV2D || type > RT_OP_ADD)
         return fail(k, RT_E_FORMAT, RT_O_TYPE);
     if (weighted ? (fmt < RT_WF_S8 || fmt > RT_WF_X4) : fmt != RT_WF_NONE)
         return fail(k, RT_E_FORMAT, RT_O_WFMT);
-    if (r[RT_O_FLAGS] > 1)
+    if (r[RT_O_FLAGS] > (k->version >= 2 ? RT_OPF_RELU | RT_OPF_ADD : RT_OPF_RELU) ||
+        (fused && type != RT_OP_CONV2D))
         return fail(k, RT_E_FORMAT, RT_O_FLAGS);
     if (r[RT_O_RESERVED] != 0)
         return fail(k, RT_E_FORMAT, RT_O_RESERVED);
@@ -237,7 +261,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
         return fail(k, RT_E_FORMAT, RT_O_LO);
     if (!ih || !iw || !ic || !oh || !ow || !oc)
         return fail(k, RT_E_FORMAT, RT_O_IN_H);
-    if (type != RT_OP_ADD && (rt_rd32(r + RT_O_IN2_OFF) || r[RT_O_IN2_ZERO]))
+    if (type != RT_OP_ADD && !fused && (rt_rd32(r + RT_O_IN2_OFF) || r[RT_O_IN2_ZERO]))
         return fail(k, RT_E_FORMAT, RT_O_IN2_OFF);
 
     /* shapes */
@@ -258,6 +282,8 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     }
     if (!fmt_built(type, fmt))
         return fail(k, RT_E_UNSUPPORTED, weighted ? RT_O_WFMT : RT_O_TYPE);
+    if (fused && !RT_WITH_ADD)
+        return fail(k, RT_E_UNSUPPORTED, RT_O_FLAGS);
 
     /* arena regions */
     const uint64_t in_sz = (uint64_t)ih * iw * ic, out_sz = (uint64_t)oh * ow * oc;
@@ -267,7 +293,10 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
         return fail(k, RT_E_FORMAT, RT_O_IN_OFF);
     if (!inside(out_off, out_sz, k->arena))
         return fail(k, RT_E_FORMAT, RT_O_OUT_OFF);
-    if (type == RT_OP_ADD && !inside(rt_rd32(r + RT_O_IN2_OFF), in_sz, k->arena))
+    const uint32_t in2_off = rt_rd32(r + RT_O_IN2_OFF);
+    if (type == RT_OP_ADD && !inside(in2_off, in_sz, k->arena))
+        return fail(k, RT_E_FORMAT, RT_O_IN2_OFF);
+    if (fused && !inside(in2_off, out_sz, k->arena)) /* the residual has out's shape */
         return fail(k, RT_E_FORMAT, RT_O_IN2_OFF);
     if (last && (out_off != output_off || out_sz != num_classes))
         return fail(k, RT_E_FORMAT, RT_O_OUT_OFF);
@@ -280,7 +309,8 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
         /* panel and tap counts stay far below 2^32: u16 dims, u8 window */
         if ((uint64_t)kern * kern * ic > 0xffffffu)
             return fail(k, RT_E_FORMAT, RT_O_IN_C);
-        need = rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
+        need = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)fmt)
+                     : rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
     }
 #if RT_WITH_X
     if (fmt == RT_WF_X8 || fmt == RT_WF_X4) {
@@ -295,7 +325,8 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     if (!sc_bytes && sc_off)
         return fail(k, RT_E_FORMAT, RT_O_SCRATCH_OFF);
     if (sc_bytes && ((sc_off < in_off + in_sz && in_off < sc_off + sc_bytes) ||
-                     (sc_off < out_off + out_sz && out_off < sc_off + sc_bytes)))
+                     (sc_off < out_off + out_sz && out_off < sc_off + sc_bytes) ||
+                     (fused && sc_off < in2_off + out_sz && in2_off < sc_off + sc_bytes)))
         return fail(k, RT_E_FORMAT, RT_O_SCRATCH_OFF);
 
     if (type == RT_OP_ADD) {
@@ -330,8 +361,15 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     for (uint32_t o = oc; o < ((oc + 3) & ~3u); o++)
         if (k->im[q_off + 8 * oc + o])
             return fail(k, RT_E_FORMAT, RT_O_Q_OFF);
-    if (rt_rd32(r + RT_O_AUX1))
+    if (fused) {
+        const uint32_t base = k->base;
+        rt_status st = check_add_block(k, rt_rd32(r + RT_O_AUX1));
+        if (st != RT_OK)
+            return st;
+        k->base = base;
+    } else if (rt_rd32(r + RT_O_AUX1)) {
         return fail(k, RT_E_FORMAT, RT_O_AUX1);
+    }
 
     /* weights */
     const uint32_t w_off = rt_rd32(r + RT_O_W_OFF), w_bytes = rt_rd32(r + RT_O_W_BYTES);
@@ -396,7 +434,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
 
 rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
 {
-    checker k = {(const uint8_t *)image, 0, 0, info, 0, -1};
+    checker k = {(const uint8_t *)image, 0, 0, info, 0, -1, 0};
     if (info) {
         memset(info, 0, sizeof *info);
         info->bad_op = -1;
@@ -408,7 +446,8 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
         return fail(&k, RT_E_TRUNCATED, 0);
     if (rt_rd32(im + RT_H_MAGIC) != RT_MAGIC)
         return fail(&k, RT_E_MAGIC, RT_H_MAGIC);
-    if (rt_rd16(im + RT_H_VERSION) != RT_VERSION)
+    k.version = rt_rd16(im + RT_H_VERSION);
+    if (k.version < RT_VERSION_MIN || k.version > RT_VERSION)
         return fail(&k, RT_E_VERSION, RT_H_VERSION);
     if (image_bytes < RT_HDR_BYTES)
         return fail(&k, RT_E_TRUNCATED, 0);

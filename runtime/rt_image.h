@@ -15,7 +15,8 @@
  *
  * Header (offset, type, field):
  *    0 u32 magic        "IOTR" (0x52544f49)
- *    4 u16 version      RT_VERSION (1): a reader refuses any other
+ *    4 u16 version      RT_VERSION (2); a reader also takes 1 (version 1
+ *                       images have no fused add) and refuses any other
  *    6 u16 header_bytes RT_HDR_BYTES
  *    8 u32 image_bytes  the whole image, header included
  *   12 u32 crc          CRC-32 (IEEE 802.3, as zlib's crc32) of bytes
@@ -45,16 +46,20 @@
  * Op record (RT_OP_BYTES = 64; `u` = unused for that type, must be 0):
  *    0 u8  type         RT_OP_* (the qmodel.h codes)
  *    1 u8  wfmt         RT_WF_* (conv2d, dense), RT_WF_NONE otherwise
- *    2 u8  flags        bit 0: fused ReLU (informational: lo says it)
+ *    2 u8  flags        bit 0: fused ReLU (informational: lo says it);
+ *                       bit 1 (RT_OPF_ADD, conv2d only, version >= 2): a
+ *                       residual add fused into the epilogue, below
  *    3 u8  kernel       conv2d, maxpool, avgpool (u for others)
  *    4 u8  stride, 5 u8 pad
  *    6 i8  in_zero      zero point of the (first) input
- *    7 i8  in2_zero     add: zero point of the second input
+ *    7 i8  in2_zero     add: zero point of the second input; fused
+ *                       conv2d: the residual's
  *    8 i8  out_zero, 9 i8 lo, 10 i8 hi   output zero point and clamp
  *   11 u8  reserved (0)
  *   12 u16 in_h, in_w, in_c, out_h, out_w, out_c    (12..23)
  *   24 u32 in_off       arena offset of the input tensor
- *   28 u32 in2_off      add: arena offset of the second input
+ *   28 u32 in2_off      add: arena offset of the second input; fused
+ *                       conv2d: of the residual (out's shape)
  *   32 u32 out_off      arena offset of the output tensor
  *   36 u32 scratch_off  arena offset of the kernel's scratch (8-aligned)
  *   40 u32 scratch_bytes what the kernel needs (rt_*_scratch_bytes)
@@ -62,7 +67,21 @@
  *   52 u32 q_off        conv2d/dense: per-channel quantization (below);
  *                       add: the shift in [1, 62]
  *   56 i32 aux0         conv2d/dense: non-zero weights; add: multiplier a
- *   60 i32 aux1         add: multiplier b (both in [0, 2^31))
+ *   60 i32 aux1         add: multiplier b (both in [0, 2^31)); fused
+ *                       conv2d: image offset of its add block (below)
+ *
+ * A fused conv2d (flags bit 1) computes each output value v exactly as the
+ * conv2d alone (out_zero, lo, hi above are the conv's), then stores the
+ * add's result for v and the residual element r at the same index:
+ *   y = clamp(a_out_zero + ((v - out_zero) * mult + (r - in2_zero) * mult2
+ *             + 2^(shift-1)) >> shift, a_lo, a_hi)
+ * i.e. the separate add op's bytes, with its first input the conv's. The
+ * add block (RT_ADD_BLOCK_BYTES, 4-aligned, at aux1):
+ *    0 i32 mult, 4 i32 mult2   in [0, 2^31)
+ *    8 u8  shift in [1, 62], 9 i8 a_out_zero, 10 i8 a_lo, 11 i8 a_hi
+ *   12 u32 reserved (0)
+ * The output may be the residual's bytes (in place: element i of the
+ * residual is read before element i of the output is written).
  *
  * Per-channel quantization at q_off (conv2d, dense; O = out_c):
  *   i32 bias[O]   the qmodel bias with the input zero point folded in:
@@ -145,7 +164,8 @@ extern "C" {
 #endif
 
 #define RT_MAGIC 0x52544f49u /* "IOTR" read as a little-endian u32 */
-#define RT_VERSION 1
+#define RT_VERSION 2     /* 2: the fused add (RT_OPF_ADD); 1 still read */
+#define RT_VERSION_MIN 1
 #define RT_HDR_BYTES 80
 #define RT_OP_BYTES 64
 #define RT_MAX_OPS 256
@@ -243,6 +263,22 @@ enum {
     RT_O_Q_OFF = 52,
     RT_O_AUX0 = 56,
     RT_O_AUX1 = 60
+};
+
+/* Op flags (byte 2). */
+#define RT_OPF_RELU 1
+#define RT_OPF_ADD 2
+
+/* The add block of a fused conv2d. */
+#define RT_ADD_BLOCK_BYTES 16
+enum {
+    RT_A_MULT = 0,
+    RT_A_MULT2 = 4,
+    RT_A_SHIFT = 8,
+    RT_A_OUT_ZERO = 9,
+    RT_A_LO = 10,
+    RT_A_HI = 11,
+    RT_A_RESERVED = 12
 };
 
 /* SP4 limits (see above). */

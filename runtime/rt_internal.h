@@ -160,7 +160,30 @@ typedef struct {
     const uint8_t *w; /* the payload */
     int8_t *y;
     void *scratch;
+    const rt_add_params *add; /* a residual add fused into the epilogue, or NULL  */
+    const int8_t *res;        /* its residual (out's shape), element i with y[i]  */
 } rt_conv_job;
+
+/* A job's fused add: always NULL in a build without RT_WITH_ADD, so that
+ * the fused paths compile out of it. */
+RT_INLINE const rt_add_params *rt_job_add(const rt_conv_job *j)
+{
+    return RT_WITH_ADD ? j->add : NULL;
+}
+
+/* rt_add's rule for one value: a the conv's (or first) input, b the
+ * second. The portable loop and the fused epilogues share it. */
+RT_INLINE int8_t rt_add_one(const rt_add_params *p, int32_t a, int32_t b)
+{
+    const int64_t v = (int64_t)(a - p->a_zero) * p->a_mult + (int64_t)(b - p->b_zero) * p->b_mult +
+                      ((int64_t)1 << (p->shift - 1));
+    const int64_t r = p->out_zero + (v >> p->shift);
+    return (int8_t)(r < p->lo ? p->lo : r > p->hi ? p->hi : r);
+}
+
+/* A fused conv2d's staging area starts here in its scratch: after what the
+ * format's body needs (base), 8-aligned. */
+RT_INLINE uint32_t rt_stage_off(uint32_t base) { return (base + 7u) & ~7u; }
 
 void rt_conv_s8_c(const rt_conv_job *j);
 void rt_conv_s4_c(const rt_conv_job *j);
@@ -182,6 +205,21 @@ void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int 
  * 0 and does nothing otherwise */
 int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                uint32_t count);
+#if RT_WITH_ADD
+/* The add's SMLAD path with its constants prepared once (a fused conv
+ * runs it per pass): rt_add_prep_dsp returns 0 when p is outside its
+ * range (16 <= shift <= 31, hi = 127, the multipliers' high halves below
+ * 2^15), and then rt_add_dsp or the portable loop must run instead. */
+typedef struct {
+    uint32_t mh, ml; /* (a, b) multipliers' high and low halves, int16 pairs */
+    int32_t ch, cl;  /* the constant's high and low parts                     */
+    int32_t t;       /* shift - 16                                            */
+    int8_t lo;
+} rt_add_k;
+int rt_add_prep_dsp(const rt_add_params *p, rt_add_k *k);
+void rt_add_run_dsp(const rt_add_k *k, const int8_t *a, const int8_t *b, int8_t *y,
+                    uint32_t count);
+#endif
 #endif
 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */

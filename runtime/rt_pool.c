@@ -125,13 +125,8 @@ rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_
     if (rt_add_dsp(p, a, b, y, count))
         return RT_OK;
 #endif
-    const int64_t ma = p->a_mult, mb = p->b_mult;
-    const int64_t rnd = (int64_t)1 << (p->shift - 1);
-    for (uint32_t i = 0; i < count; i++) {
-        int64_t v = (int64_t)(a[i] - p->a_zero) * ma + (int64_t)(b[i] - p->b_zero) * mb + rnd;
-        int64_t r = p->out_zero + (v >> p->shift);
-        y[i] = (int8_t)(r < p->lo ? p->lo : r > p->hi ? p->hi : r);
-    }
+    for (uint32_t i = 0; i < count; i++)
+        y[i] = rt_add_one(p, a[i], b[i]);
     return RT_OK;
 }
 #endif

@@ -48,6 +48,17 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar, rt_isa
 #else
         (void)isa;
 #endif
+#if RT_WITH_ADD
+        if (r[RT_O_FLAGS] & RT_OPF_ADD) { /* the add block (rt_image.h) */
+            const uint8_t *ab = im + rt_rd32(r + RT_O_AUX1);
+            const rt_add_params p = {q.out_zero, (int8_t)r[RT_O_IN2_ZERO], (int8_t)ab[RT_A_OUT_ZERO],
+                                     (int8_t)ab[RT_A_LO], (int8_t)ab[RT_A_HI],
+                                     rt_s32(rt_rd32(ab + RT_A_MULT)),
+                                     rt_s32(rt_rd32(ab + RT_A_MULT2)), ab[RT_A_SHIFT]};
+            return rt_conv2d_add(&ctx, &win, in_zero, &q, &in, x, &w, &out, &p,
+                                 (const int8_t *)(ar + rt_rd32(r + RT_O_IN2_OFF)), y);
+        }
+#endif
         if (type == RT_OP_CONV2D)
             return rt_conv2d(&ctx, &win, in_zero, &q, &in, x, &w, &out, y);
         return rt_dense(&ctx, &q, &in, x, &w, &out, y);

@@ -74,7 +74,8 @@ Test(arena, lower_bound_plan_and_validity)
     nn_arena_buf b[3] = {{100, -1, 0, -1, 0}, {200, 0, 1, 0, 0}, {50, 1, 1, 1, 0}};
     cr_expect_eq(nn_arena_lower_bound(b, 3, NULL, 2), 300);
     /* op 1 may write its output over the input dying there (delta 0) */
-    nn_arena_op ops[2] = {{1, {0, -1}, NN_ARENA_DISJOINT}, {2, {1, -1}, 0}};
+    nn_arena_op ops[2] = {{1, {0, -1}, NN_ARENA_DISJOINT, NN_ARENA_DISJOINT},
+                          {2, {1, -1}, 0, NN_ARENA_DISJOINT}};
     cr_expect_eq(nn_arena_lower_bound(b, 3, ops, 2), 300);
     uint64_t arena;
     nn_error err;
@@ -82,4 +83,48 @@ Test(arena, lower_bound_plan_and_validity)
     cr_expect(nn_arena_valid(b, 3, ops, 2));
     cr_expect_eq(arena, 304); /* 100 -> 104 (8-aligned), then 200 */
     cr_expect_eq(arena % 8, 0);
+}
+
+/* A conv with a fused residual add: op 0 reads x (buffer 0, its own row
+ * rule: the output may start 24 bytes below x at most) and the residual r
+ * (buffer 1, element order: in place or below) and writes y (buffer 2);
+ * both inputs die there. Each input's own delta decides. */
+Test(arena, per_input_delta_in_place_over_the_residual)
+{
+    nn_arena_buf b[3] = {{96, -1, 0, -1, 0}, {96, -1, 0, -1, 0}, {96, 0, 0, 0, 0}};
+    nn_arena_op op = {2, {0, 1}, -24, 0};
+    b[0].off = 304, b[1].off = 96, b[2].off = 96; /* y in place over r */
+    cr_expect(nn_arena_valid(b, 3, &op, 1));
+    b[2].off = 88; /* starts below r, overlapping it: still element order */
+    cr_expect(nn_arena_valid(b, 3, &op, 1));
+    b[2].off = 104; /* above r: would write r's elements before reading them */
+    cr_expect_not(nn_arena_valid(b, 3, &op, 1));
+    /* over x: only 24 bytes below it, not in place */
+    b[0].off = 120, b[1].off = 0, b[2].off = 120;
+    cr_expect_not(nn_arena_valid(b, 3, &op, 1));
+    b[2].off = 88; /* 32 below x, but then over r's end: above r */
+    cr_expect_not(nn_arena_valid(b, 3, &op, 1));
+    b[0].off = 200, b[2].off = 104; /* 96 below x and disjoint from r */
+    cr_expect(nn_arena_valid(b, 3, &op, 1));
+    /* the residual disjoint (delta2 NN_ARENA_DISJOINT): in place is illegal */
+    nn_arena_op strict = {2, {0, 1}, -24, NN_ARENA_DISJOINT};
+    b[0].off = 200, b[1].off = 0, b[2].off = 0;
+    cr_expect_not(nn_arena_valid(b, 3, &strict, 1));
+    cr_expect(nn_arena_valid(b, 3, &op, 1));
+    /* one buffer as both inputs: the stricter delta (x's) */
+    nn_arena_op both = {2, {0, 0}, -24, 0};
+    b[0].off = 120, b[2].off = 120;
+    cr_expect_not(nn_arena_valid(b, 3, &both, 1));
+    b[2].off = 96;
+    cr_expect(nn_arena_valid(b, 3, &both, 1));
+
+    /* the bound credits the larger overlap (y over r, 96 bytes), and the
+     * planner reaches it: two buffers */
+    cr_expect_eq(nn_arena_lower_bound(b, 3, &op, 1), 192);
+    cr_expect_eq(nn_arena_lower_bound(b, 3, &strict, 1), 288 - 96 + 24);
+    uint64_t arena;
+    nn_error err;
+    cr_assert_eq(nn_arena_plan(b, 3, &op, 1, &arena, &err), NN_OK);
+    cr_expect(nn_arena_valid(b, 3, &op, 1));
+    cr_expect_eq(arena, 192);
 }

@@ -12,11 +12,13 @@
 
 #include "rt_models.h"
 
-/* Runs op 1 of m (a conv after a 1x1 conv that spreads the input) through
- * both bodies on the tensor qref computed for op 0. */
-static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
+/* Runs op op_i of m (a conv after a 1x1 conv that spreads the input)
+ * through both bodies on the tensor qref computed for its input; when the
+ * image fused the next op (an add) into it, with that add's residual, and
+ * both must give the add's tensor (and again in place over the residual). */
+static int compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
 {
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
     rtb_image img;
     nn_error err;
     cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
@@ -40,11 +42,24 @@ static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const cha
     const int8_t *x = qm_ref_tensor(m, s, m->ops[op_i].input);
     const size_t ysz = (size_t)out.h * out.w * out.c;
     int8_t *y0 = malloc(ysz), *y1 = malloc(ysz);
-    uint32_t sc = rt_conv2d_scratch_bytes(&win, &in, &out, (uint8_t)fmt);
+    const int fused = (r[RT_O_FLAGS] & RT_OPF_ADD) != 0;
+    uint32_t sc = fused ? rt_conv2d_add_scratch_bytes(&win, &in, &out, (uint8_t)fmt)
+                        : rt_conv2d_scratch_bytes(&win, &in, &out, (uint8_t)fmt);
     void *scratch = aligned_alloc(8, (sc + 8) & ~7u);
     cr_assert(y0 && y1 && scratch);
     rt_conv_job j = {&win, (int8_t)r[RT_O_IN_ZERO], &q, &in, &out, x,
-                     img.data + rt_rd32(r + RT_O_W_OFF), y0, scratch};
+                     img.data + rt_rd32(r + RT_O_W_OFF), y0, scratch, NULL, NULL};
+    rt_add_params ap;
+    if (fused) {
+        const uint8_t *ab = img.data + rt_rd32(r + RT_O_AUX1);
+        const qm_op *add = &m->ops[op_i + 1];
+        ap = (rt_add_params){q.out_zero, (int8_t)r[RT_O_IN2_ZERO], (int8_t)ab[RT_A_OUT_ZERO],
+                             (int8_t)ab[RT_A_LO], (int8_t)ab[RT_A_HI],
+                             rt_s32(rt_rd32(ab + RT_A_MULT)), rt_s32(rt_rd32(ab + RT_A_MULT2)),
+                             ab[RT_A_SHIFT]};
+        j.add = &ap;
+        j.res = qm_ref_tensor(m, s, add->input == op_i ? add->input2 : add->input);
+    }
     memset(scratch, 0x5a, sc);
     switch (fmt) {
     case RT_WF_S8: rt_conv_s8_c(&j); break;
@@ -60,10 +75,17 @@ static void compare_bodies(const qm_model *m, int op_i, uint64_t seed, const cha
     case RT_WF_SP4: rt_conv_sp4_dsp(&j); break;
     }
     /* and both equal the reference interpreter */
-    rtm_same(y0, qm_ref_tensor(m, s, op_i), ysz, what);
+    rtm_same(y0, qm_ref_tensor(m, s, op_i + fused), ysz, what);
     rtm_same(y1, y0, ysz, what);
+    if (fused && fmt == RT_WF_S8) { /* in place: y is the residual */
+        memcpy(y1, j.res, ysz);
+        j.res = j.y = y1;
+        rt_conv_s8_dsp(&j);
+        rtm_same(y1, y0, ysz, what);
+    }
     free(y0), free(y1), free(scratch), free(s), free(pix);
     rtb_free(&img);
+    return fused;
 }
 
 typedef struct {
@@ -72,19 +94,32 @@ typedef struct {
     int small;
 } dcase;
 
-static void run_cases(const dcase *cases, size_t n, uint64_t seed0)
+/* The add shifts of the fused cases: the prepared SMLAD add (16-31) and
+ * rt_add (the rest). */
+static const int ADD_SHIFTS[] = {16, 17, 24, 31, 32, 9, 40, 62};
+
+/* Each case as op 1 after a 1x1 conv spreading the input; fused: op 2,
+ * with a conv of the input of the same window as op 1 and an add of the
+ * two (either order) after it, which the image fuses into op 2. */
+static void run_cases(const dcase *cases, size_t n, uint64_t seed0, int fused)
 {
     for (size_t i = 0; i < n; i++) {
         const dcase *d = &cases[i];
         rtm *t = rtm_new(1, d->h, d->w);
         int x = rtm_conv(t, QM_INPUT, d->c, 1, 1, 0, 0, 8, 0);
-        rtm_conv(t, x, d->oc, d->k, d->stride, d->pad, d->relu, d->bits, d->sparsity);
-        t->small_w[1] = d->small;
+        int res = fused ? rtm_conv(t, QM_INPUT, d->oc, d->k, d->stride, d->pad, 0, 8, 0) : -1;
+        int y = rtm_conv(t, x, d->oc, d->k, d->stride, d->pad, d->relu, d->bits, d->sparsity);
+        t->small_w[y] = d->small;
+        if (fused)
+            rtm_add(t, i % 2 ? res : y, i % 2 ? y : res, (int)(i % 3 == 0));
         rtm_finish(t, seed0 + i);
+        if (fused)
+            t->m.ops[3].add_shift = ADD_SHIFTS[i % (sizeof ADD_SHIFTS / sizeof *ADD_SHIFTS)];
         char what[80];
-        snprintf(what, sizeof what, "case %zu (%dx%dx%d -> %d, k%d s%d p%d, %d-bit, %.2f)", i, d->h,
-                 d->w, d->c, d->oc, d->k, d->stride, d->pad, d->bits, d->sparsity);
-        compare_bodies(&t->m, 1, seed0 + 100 + i, what);
+        snprintf(what, sizeof what, "case %zu (%dx%dx%d -> %d, k%d s%d p%d, %d-bit, %.2f)%s", i, d->h,
+                 d->w, d->c, d->oc, d->k, d->stride, d->pad, d->bits, d->sparsity,
+                 fused ? " + add" : "");
+        cr_assert_eq(compare_bodies(&t->m, y, seed0 + 100 + i, what), fused, "%s", what);
         rtm_free(t);
     }
 }
@@ -99,12 +134,12 @@ Test(runtime_dsp, sp4_and_s4_bodies)
         {2, 1, 9, 4, 1, 1, 0, 0, 4, 0.5, 0},     {6, 11, 1, 4, 3, 1, 1, 0, 4, 0.5, 0},
         {40, 7, 16, 4, 3, 1, 1, 1, 4, 0.9, 0},   {12, 5, 21, 3, 2, 1, 0, 0, 4, 0.6, 1},
     };
-    run_cases(cases, sizeof cases / sizeof *cases, 10);
+    run_cases(cases, sizeof cases / sizeof *cases, 10, 0);
     /* dense 4-bit (S4) on the same shapes: density above the threshold */
     dcase dense[sizeof cases / sizeof *cases];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         dense[i] = cases[i], dense[i].sparsity = 0.1;
-    run_cases(dense, sizeof dense / sizeof *dense, 40);
+    run_cases(dense, sizeof dense / sizeof *dense, 40, 0);
 }
 
 Test(runtime_dsp, s8_body)
@@ -122,7 +157,10 @@ Test(runtime_dsp, s8_body)
         /* any C beyond K = 10: the first layer of a colour network */
         {3, 9, 11, 16, 3, 1, 1, 1, 8, 0, 0},  {3, 6, 5, 7, 5, 2, 2, 0, 8, 0, 0},
     };
-    run_cases(cases, sizeof cases / sizeof *cases, 70);
+    run_cases(cases, sizeof cases / sizeof *cases, 70, 0);
+    /* the same with a residual add in the epilogue (by output rows, the
+     * prepared SMLAD add for shifts 16-31, rt_add otherwise) */
+    run_cases(cases, sizeof cases / sizeof *cases, 900, 1);
 }
 
 Test(runtime_dsp, extreme_requantization)
