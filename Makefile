@@ -1,6 +1,8 @@
 # iotcnn - build, test, benchmark, install.
 #   make            bin/iotcnn (and the dataset tools): portable x86-64, the SIMD
 #                   kernels chosen at run time from what the CPU has
+#   make MPI=1      bin/iotcnn with MPI (mpicc, in build-mpi/): mpirun -np P bin/iotcnn train
+#                   (docs/distributed.md); the default build needs no MPI
 #   make NATIVE=1   the same for this machine only (-march=native); outputs are
 #                   bit-identical to the portable build (ISO C: no FMA contraction)
 #   make test       the layering check (scripts/check_layers.sh), no call loops between files
@@ -24,6 +26,16 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
+# MPI=1: training over several processes (mpirun; pipeline/pl_dist_mpi.c,
+# docs/distributed.md), built with mpicc in build-mpi/. The default build
+# needs no MPI: pipeline/pl_dist_none.c is one process alone.
+ifeq ($(MPI),1)
+CC       := mpicc
+BUILD    ?= build-mpi
+DIST_OFF := pipeline/pl_dist_none.c
+else
+DIST_OFF := pipeline/pl_dist_mpi.c
+endif
 # NATIVE=1: -march=native. The default runs on any x86-64 (test: scripts/check_portable.sh).
 ARCH     := $(if $(filter 1,$(NATIVE)),-march=native -DIOTCNN_NATIVE)
 OPT      ?= -O2 $(ARCH)
@@ -38,7 +50,7 @@ CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wstrict-pro
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c) \
+LIB_SRCS  := $(filter-out $(DIST_OFF),$(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c)) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 # The installed library: every folder but cmd/ (which exits and prints).
@@ -61,10 +73,16 @@ BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
 
-$(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
+# bin/ is shared by the builds (build/, build-mpi/): a binary from the
+# other one is relinked (BIN_STAMP names the build it came from).
+BIN_STAMP := $(BIN)/.build
+$(shell mkdir -p $(BIN) && printf '%s\n' '$(BUILD)' | cmp -s - $(BIN_STAMP) || \
+        printf '%s\n' '$(BUILD)' > $(BIN_STAMP))
+
+$(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a $(BIN_STAMP)
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out $(BIN_STAMP),$^) $(LDLIBS)
 
 $(BIN)/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)

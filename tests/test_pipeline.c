@@ -84,7 +84,7 @@ Test(pipeline, train_from_c_reports_what_the_checkpoint_holds, .timeout = 120)
     snprintf(out, sizeof out, "%s/m.ckpt", dir);
     counter c = {0};
     pl_progress p = {count, &c};
-    pl_train_opts o = {cfg, out, NULL, 0, 0, 2, 0, -1};
+    pl_train_opts o = {cfg, out, NULL, 0, 0, 2, 0, -1, NULL};
     pl_train_result r;
     nn_error err = {{0}};
     cr_assert_eq(pl_train(&o, &p, &r, &err), NN_OK, "%s", err.msg);
