@@ -11,6 +11,9 @@
 #                   (scripts/check_docs.sh), the portable build on an emulated CPU
 #                   without AVX (scripts/check_portable.sh), a C++ program against the
 #                   installed library (scripts/check_install.sh), the Criterion suite
+#   make test-mpi   bin/iotcnn with MPI (make MPI=1), then training over 2 and 3 processes
+#                   against one (the same bytes), resume, a killed rank, refusals
+#                   (scripts/check_mpi.sh; scripts/deps.sh mpi installs Open MPI)
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
@@ -33,6 +36,8 @@ ifeq ($(MPI),1)
 CC       := mpicc
 BUILD    ?= build-mpi
 DIST_OFF := pipeline/pl_dist_none.c
+# What a program linking the static libiotcnn.a also needs (iotcnn.pc).
+DIST_LIBS := $(shell mpicc --showme:link 2>/dev/null)
 else
 DIST_OFF := pipeline/pl_dist_mpi.c
 endif
@@ -68,7 +73,7 @@ TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-layers asan deps bench install library clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
+.PHONY: all test test-mpi check-layers asan deps bench install library clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
 # Keep intermediate objects (the tools' .o files) instead of deleting them.
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
@@ -117,6 +122,11 @@ $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
+# Training over MPI processes, on loopback (docs/distributed.md).
+test-mpi:
+	$(Q)$(MAKE) --no-print-directory MPI=1 all
+	$(Q)IOTCNN_BIN=$(BIN)/iotcnn scripts/check_mpi.sh
+
 # Which folder may include from which (ARCHITECTURE.md), no "../", no exit
 # in the libraries; no function of cmd/ over 80 lines: each script's
 # self-test first (it must catch planted violations), then the tree.
@@ -134,7 +144,7 @@ test: check-layers all $(BUILD)/tests/iotcnn_tests
 	$(Q)scripts/check_cycles.sh --self-test
 	$(Q)scripts/check_cycles.sh $(BUILD) $(filter-out $(BUILD)/gen/%,$(LIB_OBJS))
 	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
-	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) scripts/check_install.sh)
+	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) MPI=$(MPI) scripts/check_install.sh)
 	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
@@ -225,7 +235,7 @@ install: all $(LIBRARY)
 	    'Name: iotcnn' 'Description: train, compress and deploy small CNNs for IoT devices' \
 	    'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
 	    'Cflags: -I$${includedir}/iotcnn' 'Libs: -L$${libdir} -liotcnn' \
-	    'Libs.private: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iotcnn.pc
+	    'Libs.private: -lm -pthread $(DIST_LIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iotcnn.pc
 	for d in $(PUB_DIRS); do install -d $(DESTDIR)$(PREFIX)/include/iotcnn/$$d; done
 	for h in $(PUB_HDRS); do install -m 644 $$h $(DESTDIR)$(PREFIX)/include/iotcnn/$$h; done
 

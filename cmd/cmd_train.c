@@ -107,6 +107,17 @@ static void draw_curves(pl_train_result *r)
     r->curves[0] = '\0';
 }
 
+/* Ends a failed run: the process that reports the failure prints it
+ * before any process leaves MPI (the first to exit makes mpirun end the
+ * others), then all exit with its status. */
+static _Noreturn void leave(pl_dist *dist, nn_status st, const nn_error *err)
+{
+    if (pl_dist_reports(dist) && err->msg[0])
+        cli_report("train", st, err);
+    pl_dist_close(dist);
+    exit(cli_exit_code(st));
+}
+
 /* With MPI (mpirun -np P): the threads per process when --threads is not
  * given, this machine's CPUs shared by its processes. */
 static int default_threads(const pl_dist *d)
@@ -125,11 +136,8 @@ int cmd_train(int argc, char **argv)
     nn_error err = {{0}};
     pl_dist *dist = NULL;
     nn_status st = pl_dist_open(&dist, &err);
-    if (st != NN_OK) { /* MPI was left already; one process has the message */
-        if (err.msg[0])
-            cli_fail("train", st, &err);
-        exit(nn_status_exit_code(st) ? nn_status_exit_code(st) : EXIT_RUNTIME);
-    }
+    if (st != NN_OK) /* one process has the message */
+        leave(dist, st, &err);
     if (o.threads == 0)
         o.threads = default_threads(dist);
     /* Process 0 alone reports progress, results and files. */
@@ -140,13 +148,10 @@ int cmd_train(int argc, char **argv)
                         o.seed, dist};
     pl_train_result r;
     st = pl_train(&po, lead ? &rep : NULL, &r, &err);
-    int say = pl_dist_reports(dist);
+    progress_clear(&prog);
+    if (st != NN_OK)
+        leave(dist, st, &err);
     pl_dist_close(dist);
-    if (st != NN_OK && !say) { /* another process tells why */
-        progress_clear(&prog);
-        exit(nn_status_exit_code(st) ? nn_status_exit_code(st) : EXIT_RUNTIME);
-    }
-    progress_done(&prog, st, &err);
     if (!lead) {
         pl_train_result_free(&r);
         return 0;

@@ -31,11 +31,11 @@ typedef struct pl_dist pl_dist;
 
 /* Joins the processes mpirun started: *out is NULL when this process runs
  * alone (not started by mpirun). Processes running different binaries are
- * refused (a hash of the executable). Errors (*out NULL, MPI left): NN_ERR_ARG
- * for a build without MPI started as one of several processes, or for
- * different binaries; NN_ERR_IO when MPI fails to start. Then one process
- * (process 0, or the one that failed first) has the message; the others'
- * err->msg is empty. */
+ * refused (a hash of the executable). Errors: NN_ERR_ARG for a build
+ * without MPI started as one of several processes, or for different
+ * binaries; NN_ERR_IO when MPI fails to start. Then one process (process 0,
+ * or the one that failed first) has the message, the others' err->msg is
+ * empty; *out may be set even so: report, then pl_dist_close. */
 nn_status pl_dist_open(pl_dist **out, nn_error *err);
 /* Leaves MPI (every process, after its last collective call). */
 void pl_dist_close(pl_dist *d);

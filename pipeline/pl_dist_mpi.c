@@ -111,13 +111,10 @@ nn_status pl_dist_open(pl_dist **out, nn_error *err)
                            "executables' hashes differ): run the same build everywhere",
                            at);
     }
-    if (st != NN_OK) {
-        if (!d->reports)
-            err->msg[0] = '\0';
-        pl_dist_close(d);
-        return st;
-    }
     *out = d;
+    if (st != NN_OK && !d->reports)
+        err->msg[0] = '\0';
+    return st;
     return NN_OK;
 }
 
@@ -125,6 +122,9 @@ void pl_dist_close(pl_dist *d)
 {
     if (!d)
         return;
+    /* Together: a process that reports a failure has printed it before any
+     * process exits (mpirun ends the others when the first one fails). */
+    MPI_Barrier(d->comm);
     MPI_Comm_free(&d->comm);
     free(d->counts), free(d->displs), free(d->chunk);
     free(d);
