@@ -15,12 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libnn/nn_pool.h"
 
-/* Floats per message of the gradient chain: the next process adds one
- * chunk while this one sends the next. */
+/* Floats per message of the gradient chain, at most: the next process adds
+ * one chunk while this one sends the next. */
 #define DIST_CHUNK (1 << 16)
+#define DIST_CHUNK_MIN (1 << 12)
+/* dist_wait: polls for 200 us, then sleeps 50 us between polls. */
+#define DIST_POLL_NS 200000L
+#define DIST_SLEEP_NS 50000L
 #define DIST_TAG_GRADS 17
 
 struct pl_dist {
@@ -31,6 +36,28 @@ struct pl_dist {
     int *counts, *displs; /* (size) scratch for MPI_Allgatherv            */
     float *chunk;        /* (DIST_CHUNK) the gradient sum received        */
 };
+
+/* Waits for req without holding a core. MPI's own waits poll without a
+ * pause, which on a machine shared with other work (or with more processes
+ * than cores) takes the time the process being waited for needs: measured
+ * here, 74% of one process's throughput. So: poll for a while (a message
+ * in flight completes within microseconds, and a large one progresses only
+ * while polled), then sleep between polls, as nn_pool's threads do. */
+static void dist_wait(MPI_Request *req)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int done = 0;
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited_ns = (now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec);
+        if (waited_ns > DIST_POLL_NS)
+            nanosleep(&(struct timespec){0, DIST_SLEEP_NS}, NULL);
+    }
+}
 
 /* FNV-1a, 64 bits: equal bytes give equal hashes on every process. */
 static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
@@ -139,8 +166,10 @@ int pl_dist_local_size(const pl_dist *d) { return d ? d->local_size : 1; }
 static void gather_sums(void *user, double *sums, size_t len)
 {
     pl_dist *d = user;
-    MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sums, (int)(len * (size_t)d->threads),
-                  MPI_DOUBLE, d->comm);
+    MPI_Request req;
+    MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sums, (int)(len * (size_t)d->threads),
+                   MPI_DOUBLE, d->comm, &req);
+    dist_wait(&req);
 }
 
 /* nn_exec_group.gather_rows: process r holds the rows of its workers'
@@ -156,8 +185,10 @@ static void gather_rows(void *user, float *rows, int n, size_t len)
         d->displs[r] = (int)((size_t)b0 * len);
         d->counts[r] = (int)((size_t)(b1 - b0) * len);
     }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rows, d->counts, d->displs, MPI_FLOAT,
-                   d->comm);
+    MPI_Request req;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rows, d->counts, d->displs, MPI_FLOAT,
+                    d->comm, &req);
+    dist_wait(&req);
 }
 
 /* nn_exec_group.sum_grads: the chain. Process 0's sum so far is its own
@@ -167,13 +198,18 @@ static void gather_rows(void *user, float *rows, int n, size_t len)
 static void sum_grads(void *user, float *grads, float *const *tgrads, int threads, size_t n)
 {
     pl_dist *d = user;
-    for (size_t c0 = 0; c0 < n; c0 += DIST_CHUNK) {
-        size_t len = n - c0 < DIST_CHUNK ? n - c0 : DIST_CHUNK;
+    /* A chunk passes P - 1 links: with at least 8 P chunks the chain takes
+     * about (1 + 1/8) times one message of all n floats. */
+    size_t chunk = n / (8 * (size_t)d->size);
+    chunk = chunk < DIST_CHUNK_MIN ? DIST_CHUNK_MIN : chunk > DIST_CHUNK ? DIST_CHUNK : chunk;
+    for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        size_t len = n - c0 < chunk ? n - c0 : chunk;
         float *acc = grads + c0; /* tgrads[0] == grads */
         int from = 1;
+        MPI_Request req;
         if (d->rank > 0) {
-            MPI_Recv(d->chunk, (int)len, MPI_FLOAT, d->rank - 1, DIST_TAG_GRADS, d->comm,
-                     MPI_STATUS_IGNORE);
+            MPI_Irecv(d->chunk, (int)len, MPI_FLOAT, d->rank - 1, DIST_TAG_GRADS, d->comm, &req);
+            dist_wait(&req);
             acc = d->chunk;
             from = 0;
         }
@@ -182,10 +218,14 @@ static void sum_grads(void *user, float *grads, float *const *tgrads, int thread
                 acc[i] += tgrads[t][c0 + i];
         if (acc != grads + c0)
             memcpy(grads + c0, acc, len * sizeof *acc);
-        if (d->rank < d->size - 1)
-            MPI_Send(grads + c0, (int)len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm);
+        if (d->rank < d->size - 1) {
+            MPI_Isend(grads + c0, (int)len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm, &req);
+            dist_wait(&req);
+        }
     }
-    MPI_Bcast(grads, (int)n, MPI_FLOAT, d->size - 1, d->comm);
+    MPI_Request req;
+    MPI_Ibcast(grads, (int)n, MPI_FLOAT, d->size - 1, d->comm, &req);
+    dist_wait(&req);
 }
 
 nn_exec_group pl_dist_group(pl_dist *d, int threads)

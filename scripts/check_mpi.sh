@@ -36,12 +36,8 @@ MPIRUN=(mpirun --oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/iotcnn-mpi-XXXXXX")
-job=
-cleanup() {
-    [ -n "$job" ] && kill -9 "$job" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+job= # a background mpirun, killed if this script ends first
+trap 'if [ -n "$job" ]; then kill -9 "$job" 2>/dev/null; fi; rm -rf "$work"' EXIT
 fails=0
 ok() { echo "check_mpi: ok: $*"; }
 fail() { echo "check_mpi: FAIL: $*"; fails=$((fails + 1)); }
