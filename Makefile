@@ -33,6 +33,9 @@ CC       ?= cc
 # docs/distributed.md), built with mpicc in build-mpi/. The default build
 # needs no MPI: pipeline/pl_dist_none.c is one process alone.
 ifeq ($(MPI),1)
+ifeq ($(shell command -v mpicc),)
+$(error make MPI=1 needs mpicc (Open MPI): scripts/deps.sh mpi installs it)
+endif
 CC       := mpicc
 BUILD    ?= build-mpi
 DIST_OFF := pipeline/pl_dist_none.c

@@ -38,11 +38,11 @@ struct pl_dist {
 };
 
 /* Waits for req without holding a core. MPI's own waits poll without a
- * pause, which on a machine shared with other work (or with more processes
- * than cores) takes the time the process being waited for needs: measured
- * here, 74% of one process's throughput. So: poll for a while (a message
- * in flight completes within microseconds, and a large one progresses only
- * while polled), then sleep between polls, as nn_pool's threads do. */
+ * pause: a waiting process keeps its core, which the process it waits for
+ * may need on a machine shared with other work (or with more processes
+ * than cores). So: poll for a while (a message in flight completes within
+ * microseconds, and a large one progresses only while polled), then sleep
+ * between polls, as nn_pool's threads do. */
 static void dist_wait(MPI_Request *req)
 {
     struct timespec t0, now;
