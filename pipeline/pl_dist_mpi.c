@@ -23,6 +23,8 @@
  * one chunk while this one sends the next. */
 #define DIST_CHUNK (1 << 16)
 #define DIST_CHUNK_MIN (1 << 12)
+/* Chunks a process sends before it waits for the first of them to leave. */
+#define DIST_SENDS 8
 /* dist_wait: polls for 200 us, then sleeps 50 us between polls. */
 #define DIST_POLL_NS 200000L
 #define DIST_SLEEP_NS 50000L
@@ -34,7 +36,8 @@ struct pl_dist {
     int threads;         /* per process, set by pl_dist_group             */
     int reports;         /* this process prints the run's failure         */
     int *counts, *displs; /* (size) scratch for MPI_Allgatherv            */
-    float *chunk;        /* (DIST_CHUNK) the gradient sum received        */
+    float *chunk;        /* (2, DIST_CHUNK) the gradient sum received: one
+                            chunk added while the next one arrives         */
 };
 
 /* Waits for req without holding a core. MPI's own waits poll without a
@@ -123,7 +126,7 @@ nn_status pl_dist_open(pl_dist **out, nn_error *err)
     d->reports = d->rank == 0;
     d->counts = malloc((size_t)d->size * sizeof *d->counts);
     d->displs = malloc((size_t)d->size * sizeof *d->displs);
-    d->chunk = malloc(DIST_CHUNK * sizeof *d->chunk);
+    d->chunk = malloc(2 * DIST_CHUNK * sizeof *d->chunk);
     nn_status st = d->counts && d->displs && d->chunk
                        ? NN_OK
                        : nn_errorf(err, NN_ERR_NOMEM, "out of memory");
@@ -202,15 +205,23 @@ static void sum_grads(void *user, float *grads, float *const *tgrads, int thread
      * about (1 + 1/8) times one message of all n floats. */
     size_t chunk = n / (8 * (size_t)d->size);
     chunk = chunk < DIST_CHUNK_MIN ? DIST_CHUNK_MIN : chunk > DIST_CHUNK ? DIST_CHUNK : chunk;
-    for (size_t c0 = 0; c0 < n; c0 += chunk) {
-        size_t len = n - c0 < chunk ? n - c0 : chunk;
+    int first = d->rank == 0, last = d->rank == d->size - 1;
+    MPI_Request recv[2], send[DIST_SENDS];
+    size_t k = 0; /* chunk number */
+    if (!first) /* chunk 0 on its way while the loop waits for it */
+        MPI_Irecv(d->chunk, (int)(n < chunk ? n : chunk), MPI_FLOAT, d->rank - 1,
+                  DIST_TAG_GRADS, d->comm, &recv[0]);
+    for (size_t c0 = 0; c0 < n; c0 += chunk, k++) {
+        size_t len = n - c0 < chunk ? n - c0 : chunk, next = c0 + chunk;
         float *acc = grads + c0; /* tgrads[0] == grads */
         int from = 1;
-        MPI_Request req;
-        if (d->rank > 0) {
-            MPI_Irecv(d->chunk, (int)len, MPI_FLOAT, d->rank - 1, DIST_TAG_GRADS, d->comm, &req);
-            dist_wait(&req);
-            acc = d->chunk;
+        if (!first) { /* post the next chunk's receive, then take this one */
+            if (next < n)
+                MPI_Irecv(d->chunk + ((k + 1) % 2) * DIST_CHUNK,
+                          (int)(n - next < chunk ? n - next : chunk), MPI_FLOAT, d->rank - 1,
+                          DIST_TAG_GRADS, d->comm, &recv[(k + 1) % 2]);
+            dist_wait(&recv[k % 2]);
+            acc = d->chunk + (k % 2) * DIST_CHUNK;
             from = 0;
         }
         for (int t = from; t < threads; t++)
@@ -218,11 +229,15 @@ static void sum_grads(void *user, float *grads, float *const *tgrads, int thread
                 acc[i] += tgrads[t][c0 + i];
         if (acc != grads + c0)
             memcpy(grads + c0, acc, len * sizeof *acc);
-        if (d->rank < d->size - 1) {
-            MPI_Isend(grads + c0, (int)len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm, &req);
-            dist_wait(&req);
+        if (!last) { /* at most DIST_SENDS chunks in flight */
+            if (k >= DIST_SENDS)
+                dist_wait(&send[k % DIST_SENDS]);
+            MPI_Isend(grads + c0, (int)len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm,
+                      &send[k % DIST_SENDS]);
         }
     }
+    for (size_t j = k > DIST_SENDS ? k - DIST_SENDS : 0; !last && j < k; j++)
+        dist_wait(&send[j % DIST_SENDS]);
     MPI_Request req;
     MPI_Ibcast(grads, (int)n, MPI_FLOAT, d->size - 1, d->comm, &req);
     dist_wait(&req);
