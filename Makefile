@@ -1,6 +1,8 @@
 # iotcnn - build, test, benchmark, install.
 #   make            bin/iotcnn (and the dataset tools): portable x86-64, the SIMD
 #                   kernels chosen at run time from what the CPU has
+#   make MPI=1      bin/iotcnn with MPI (mpicc, in build-mpi/): mpirun -np P bin/iotcnn train
+#                   (docs/distributed.md); the default build needs no MPI
 #   make NATIVE=1   the same for this machine only (-march=native); outputs are
 #                   bit-identical to the portable build (ISO C: no FMA contraction)
 #   make test       the layering check (scripts/check_layers.sh), no call loops between files
@@ -9,6 +11,9 @@
 #                   (scripts/check_docs.sh), the portable build on an emulated CPU
 #                   without AVX (scripts/check_portable.sh), a C++ program against the
 #                   installed library (scripts/check_install.sh), the Criterion suite
+#   make test-mpi   bin/iotcnn with MPI (make MPI=1), then training over 2 and 3 processes
+#                   against one (the same bytes), resume, a killed rank, refusals
+#                   (scripts/check_mpi.sh; scripts/deps.sh mpi installs Open MPI)
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #                   (with float-cast-overflow: a float->int or double->float cast out of range)
 #   make deps       install the Debian packages needed (when missing)
@@ -24,6 +29,21 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
+# MPI=1: training over several processes (mpirun; pipeline/pl_dist_mpi.c,
+# docs/distributed.md), built with mpicc in build-mpi/. The default build
+# needs no MPI: pipeline/pl_dist_none.c is one process alone.
+ifeq ($(MPI),1)
+ifeq ($(shell command -v mpicc),)
+$(error make MPI=1 needs mpicc (Open MPI): scripts/deps.sh mpi installs it)
+endif
+CC       := mpicc
+BUILD    ?= build-mpi
+DIST_OFF := pipeline/pl_dist_none.c
+# What a program linking the static libiotcnn.a also needs (iotcnn.pc).
+DIST_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+else
+DIST_OFF := pipeline/pl_dist_mpi.c
+endif
 # NATIVE=1: -march=native. The default runs on any x86-64 (test: scripts/check_portable.sh).
 ARCH     := $(if $(filter 1,$(NATIVE)),-march=native -DIOTCNN_NATIVE)
 OPT      ?= -O2 $(ARCH)
@@ -38,7 +58,7 @@ CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wstrict-pro
 CPPFLAGS += -D_GNU_SOURCE -iquote $(CURDIR) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
-LIB_SRCS  := $(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c) \
+LIB_SRCS  := $(filter-out $(DIST_OFF),$(wildcard libnn/*.c datasets/*.c augment/*.c config/*.c format/*.c prune/*.c quantize/*.c runtime/*.c export/*.c pipeline/*.c)) \
              $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/rt_sources.o
 # The installed library: every folder but cmd/ (which exits and prints).
@@ -56,15 +76,21 @@ TOOLS     := $(TOOL_SRCS:datasets/tools/%.c=$(BIN)/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-layers asan deps bench install library clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
+.PHONY: all test test-mpi check-layers asan deps bench install library clean fuzz fuzz-bins fuzz-smoke fuzz-seeds
 # Keep intermediate objects (the tools' .o files) instead of deleting them.
 .SECONDARY:
 all: $(BIN)/iotcnn $(TOOLS)
 
-$(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a
+# bin/ is shared by the builds (build/, build-mpi/): a binary from the
+# other one is relinked (BIN_STAMP names the build it came from).
+BIN_STAMP := $(BIN)/.build
+$(shell mkdir -p $(BIN) && printf '%s\n' '$(BUILD)' | cmp -s - $(BIN_STAMP) || \
+        printf '%s\n' '$(BUILD)' > $(BIN_STAMP))
+
+$(BIN)/iotcnn: $(BUILD)/cmd/main.o $(BUILD)/libiotcnn.a $(BIN_STAMP)
 	@mkdir -p $(@D)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out $(BIN_STAMP),$^) $(LDLIBS)
 
 $(BIN)/%: $(BUILD)/datasets/tools/%.o $(BUILD)/libiotcnn.a
 	@mkdir -p $(@D)
@@ -99,6 +125,11 @@ $(BUILD)/tests/iotcnn_tests: $(TEST_OBJS) $(BUILD)/libiotcnn.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
+# Training over MPI processes, on loopback (docs/distributed.md).
+test-mpi:
+	$(Q)$(MAKE) --no-print-directory MPI=1 all
+	$(Q)IOTCNN_BIN=$(BIN)/iotcnn scripts/check_mpi.sh
+
 # Which folder may include from which (ARCHITECTURE.md), no "../", no exit
 # in the libraries; no function of cmd/ over 80 lines: each script's
 # self-test first (it must catch planted violations), then the tree.
@@ -116,7 +147,7 @@ test: check-layers all $(BUILD)/tests/iotcnn_tests
 	$(Q)scripts/check_cycles.sh --self-test
 	$(Q)scripts/check_cycles.sh $(BUILD) $(filter-out $(BUILD)/gen/%,$(LIB_OBJS))
 	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
-	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) scripts/check_install.sh)
+	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) MPI=$(MPI) scripts/check_install.sh)
 	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
@@ -207,7 +238,7 @@ install: all $(LIBRARY)
 	    'Name: iotcnn' 'Description: train, compress and deploy small CNNs for IoT devices' \
 	    'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
 	    'Cflags: -I$${includedir}/iotcnn' 'Libs: -L$${libdir} -liotcnn' \
-	    'Libs.private: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iotcnn.pc
+	    'Libs.private: -lm -pthread $(DIST_LIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/iotcnn.pc
 	for d in $(PUB_DIRS); do install -d $(DESTDIR)$(PREFIX)/include/iotcnn/$$d; done
 	for h in $(PUB_HDRS); do install -m 644 $$h $(DESTDIR)$(PREFIX)/include/iotcnn/$$h; done
 

@@ -9,11 +9,21 @@
 #include <time.h>
 #include <unistd.h>
 
-void cli_fail(const char *cmd, nn_status st, const nn_error *err)
+void cli_report(const char *cmd, nn_status st, const nn_error *err)
 {
     fflush(stdout);
     fprintf(stderr, "iotcnn %s: %s\n", cmd, err->msg[0] ? err->msg : nn_status_name(st));
-    exit(nn_status_exit_code(st) ? nn_status_exit_code(st) : EXIT_RUNTIME);
+}
+
+int cli_exit_code(nn_status st)
+{
+    return nn_status_exit_code(st) ? nn_status_exit_code(st) : EXIT_RUNTIME;
+}
+
+void cli_fail(const char *cmd, nn_status st, const nn_error *err)
+{
+    cli_report(cmd, st, err);
+    exit(cli_exit_code(st));
 }
 
 void cli_usage_error(const char *cmd, const char *fmt, ...)

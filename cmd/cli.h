@@ -101,6 +101,9 @@ int cli_edit_distance(const char *a, const char *b);
 
 /* Prints "iotcnn CMD: message" to stderr and exits with the status's code. */
 _Noreturn void cli_fail(const char *cmd, nn_status st, const nn_error *err);
+/* cli_fail's two halves: the message, and the exit code of st. */
+void cli_report(const char *cmd, nn_status st, const nn_error *err);
+int cli_exit_code(nn_status st);
 /* Prints "iotcnn CMD: <formatted>\nTry 'iotcnn CMD --help'." and exits 2. */
 _Noreturn void cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 /* iotcnn train: config -> trained float checkpoint (+ per-epoch metrics);
  * the work is pipeline/pl_train. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/pl_train.h"
@@ -24,8 +25,8 @@ static const cli_option options[] = {
     CLI_OPT_LIMIT(train_opts, "use only N training images, each class in proportion (its first images)"),
     CLI_OPT_SEED(train_opts),
     {"threads", 0, CLI_INT, offsetof(train_opts, threads), "T",
-     "worker threads (default: all CPUs); the same config,\nseed and thread count give a "
-     "bitwise-identical model",
+     "worker threads (default: all CPUs, shared by the MPI\nprocesses of a machine); the same "
+     "config, seed and\nthread count (times MPI processes) give a\nbitwise-identical model",
      NULL, 1, 256, 0, 0, 0, NULL},
     {"resume", 0, CLI_PATH, offsetof(train_opts, resume), "MODEL",
      "continue a checkpoint's run where it stopped; its\nstored config is used unless -c is given",
@@ -106,21 +107,55 @@ static void draw_curves(pl_train_result *r)
     r->curves[0] = '\0';
 }
 
+/* Ends a failed run: the process that reports the failure prints it
+ * before any process leaves MPI (the first to exit makes mpirun end the
+ * others), then all exit with its status. */
+static _Noreturn void leave(pl_dist *dist, nn_status st, const nn_error *err)
+{
+    if (pl_dist_reports(dist) && err->msg[0])
+        cli_report("train", st, err);
+    pl_dist_close(dist);
+    exit(cli_exit_code(st));
+}
+
+/* With MPI (mpirun -np P): the threads per process when --threads is not
+ * given, this machine's CPUs shared by its processes. */
+static int default_threads(const pl_dist *d)
+{
+    int n = cli_default_threads() / pl_dist_local_size(d);
+    return n < 1 ? 1 : n;
+}
+
 int cmd_train(int argc, char **argv)
 {
-    train_opts o = {.threads = cli_default_threads(), .seed = -1};
+    train_opts o = {.threads = 0, .seed = -1};
     cli_parse(&cmd_train_def, &o, argc, argv, NULL, 0, NULL);
     if (!o.config && !o.resume)
         cli_usage_error("train", "a config is required (-c CONFIG), or --resume MODEL");
     double t0 = cli_now();
+    nn_error err = {{0}};
+    pl_dist *dist = NULL;
+    nn_status st = pl_dist_open(&dist, &err);
+    if (st != NN_OK) /* one process has the message */
+        leave(dist, st, &err);
+    if (o.threads == 0)
+        o.threads = default_threads(dist);
+    /* Process 0 alone reports progress, results and files. */
+    int lead = pl_dist_rank(dist) == 0;
     progress prog;
     pl_progress rep = progress_start(&prog, "train");
     pl_train_opts po = {o.config, o.output, o.resume, o.epochs, o.limit, o.threads, o.stop_after,
-                        o.seed};
+                        o.seed, dist};
     pl_train_result r;
-    nn_error err = {{0}};
-    nn_status st = pl_train(&po, &rep, &r, &err);
-    progress_done(&prog, st, &err);
+    st = pl_train(&po, lead ? &rep : NULL, &r, &err);
+    progress_clear(&prog);
+    if (st != NN_OK)
+        leave(dist, st, &err);
+    pl_dist_close(dist);
+    if (!lead) {
+        pl_train_result_free(&r);
+        return 0;
+    }
     double seconds = cli_now() - t0;
     draw_curves(&r);
     const nn_eval_result *t = &r.test;

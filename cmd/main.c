@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "format/ckpt.h"
+#include "pipeline/pl_dist.h"
 #include "runtime/rt.h"
 #include "cli.h"
 #include "commands.h"
@@ -78,6 +79,9 @@ static int run(int argc, char **argv)
         const char *build = "portable (SIMD kernels chosen at run time)";
 #endif
         printf("build: %s; int8 kernels on this CPU: %s\n", build, rt_isa_name(rt_isa_best()));
+        char mpi[160];
+        pl_dist_describe(mpi, sizeof mpi); /* train over mpirun, or not built in */
+        printf("%s\n", mpi);
         return 0;
     }
     const command *c = find(cmd);

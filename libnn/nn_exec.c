@@ -35,9 +35,40 @@ struct nn_exec {
     size_t scratch_floats;
     float *grads;       /* (n_params)                                         */
     float **tgrads;     /* (threads) per-thread partial gradients; [0] may be grads */
-    double **tsums;     /* (threads) 2 * max_c partial sums for batch norm   */
+    double **tsums;     /* (workers) 2 * max_c partial sums for batch norm, in one block */
     int max_c;
+    size_t tsum_stride;  /* doubles per worker in tsums                   */
+    nn_exec_group group; /* first 0 and workers = threads unless set      */
+    int grouped;         /* nn_exec_set_group was given a group           */
 };
+
+/* [*b0, *b1) of a batch of n for thread t: the slice of worker first + t. */
+static void thread_slice(const nn_exec *ex, int n, int t, int *b0, int *b1)
+{
+    nn_pool_slice(n, ex->group.first + t, ex->group.workers, b0, b1);
+}
+
+/* The batch-norm partial sums of `workers` workers: one block, 2 * max_c
+ * doubles each (tsums[w] points at worker w's). */
+static nn_status alloc_tsums(nn_exec *ex, int workers, nn_error *err)
+{
+    size_t stride = 2 * (size_t)(ex->max_c ? ex->max_c : 1);
+    double *block = calloc((size_t)workers * stride, sizeof *block);
+    double **rows = calloc((size_t)workers, sizeof *rows);
+    if (!block || !rows) {
+        free(block), free(rows);
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for the batch-norm sums of %d workers",
+                         workers);
+    }
+    for (int w = 0; w < workers; w++)
+        rows[w] = block + (size_t)w * stride;
+    if (ex->tsums)
+        free(ex->tsums[0]);
+    free(ex->tsums);
+    ex->tsums = rows;
+    ex->tsum_stride = stride;
+    return NN_OK;
+}
 
 /* ---------------------------------------------------------------- plan -- */
 
@@ -93,6 +124,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         return st;
     }
     ex->threads = threads;
+    ex->group = (nn_exec_group){0, threads, NULL, NULL, NULL, NULL};
 
     int oom = 0;
     size_t B = (size_t)max_batch;
@@ -101,7 +133,6 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
     ex->nb = xcalloc((size_t)m->n_nodes, sizeof *ex->nb, &oom);
     ex->scratch = xcalloc((size_t)threads, sizeof *ex->scratch, &oom);
     ex->tgrads = xcalloc((size_t)threads, sizeof *ex->tgrads, &oom);
-    ex->tsums = xcalloc((size_t)threads, sizeof *ex->tsums, &oom);
     ex->pixels = xcalloc((size_t)threads, sizeof *ex->pixels, &oom);
     if (oom)
         goto fail;
@@ -171,8 +202,9 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
     for (int t = 0; t < threads; t++) {
         ex->pixels[t] = xcalloc((size_t)s->in_c * s->in_h * s->in_w, 1, &oom);
         ex->scratch[t] = xcalloc(ex->scratch_floats, sizeof(float), &oom);
-        ex->tsums[t] = xcalloc(2 * (size_t)(ex->max_c ? ex->max_c : 1), sizeof(double), &oom);
     }
+    if (!oom && alloc_tsums(ex, threads, err) != NN_OK)
+        oom = 1;
     if (training) {
         ex->grads = xcalloc(m->n_params, sizeof(float), &oom);
         ex->tgrads[0] = ex->grads;
@@ -204,17 +236,35 @@ void nn_exec_free(nn_exec *ex)
     for (int t = 0; t < ex->threads; t++) {
         if (ex->scratch)
             free(ex->scratch[t]);
-        if (ex->tsums)
-            free(ex->tsums[t]);
         if (ex->pixels)
             free(ex->pixels[t]);
         if (ex->tgrads && t > 0)
             free(ex->tgrads[t]);
     }
+    if (ex->tsums)
+        free(ex->tsums[0]);
     free(ex->scratch), free(ex->tsums), free(ex->tgrads), free(ex->grads), free(ex->pixels);
     free(ex->nb), free(ex->input);
     nn_pool_free(ex->pool);
     free(ex);
+}
+
+nn_status nn_exec_set_group(nn_exec *ex, const nn_exec_group *g, nn_error *err)
+{
+    nn_exec_group own = {0, ex->threads, NULL, NULL, NULL, NULL};
+    if (g && (g->first < 0 || g->workers < ex->threads || g->first > g->workers - ex->threads ||
+              !g->gather_sums || !g->gather_rows || !g->sum_grads))
+        return nn_errorf(err, NN_ERR_ARG, "a group of %d workers cannot hold %d threads from "
+                         "worker %d, or lacks a callback", g->workers, ex->threads, g->first);
+    const nn_exec_group *to = g ? g : &own;
+    if (to->workers != ex->group.workers) {
+        nn_status st = alloc_tsums(ex, to->workers, err);
+        if (st != NN_OK)
+            return st;
+    }
+    ex->group = *to;
+    ex->grouped = g != NULL;
+    return NN_OK;
 }
 
 float *nn_exec_input(nn_exec *ex) { return ex->input; }
@@ -240,7 +290,8 @@ static void load_worker(void *ctx, int t, int T)
     int c = m->spec.in_c;
     size_t hw = (size_t)m->spec.in_h * m->spec.in_w, size = c * hw;
     int b0, b1;
-    nn_pool_slice(j->n, t, T, &b0, &b1);
+    (void)T;
+    thread_slice(j->ex, j->n, t, &b0, &b1);
     float scale[NN_MAX_CHANNELS_NORM], shift[NN_MAX_CHANNELS_NORM];
     for (int ch = 0; ch < c; ch++) {
         scale[ch] = 1.0f / (255.0f * m->std[ch]);
@@ -298,7 +349,8 @@ static layer_slice slice_of(const layer_job *j, int t, int T)
     layer_slice s = {nd, &ex->nb[j->node], 0, 0, nd->in_size, nd->out_size, NULL, NULL,
                      nd->out_h * nd->out_w};
     int b1;
-    nn_pool_slice(j->n, t, T, &s.b0, &b1);
+    (void)T;
+    thread_slice(ex, j->n, t, &s.b0, &b1);
     s.n = b1 - s.b0;
     if (s.n > 0) {
         s.in = node_input(ex, nd->spec.input) + s.b0 * s.is;
@@ -365,7 +417,7 @@ static void forward_worker(void *ctx, int t, int T)
         break;
     case NN_LAYER_BATCHNORM:
         if (j->phase == 0) { /* batch sums */
-            double *sums = ex->tsums[t];
+            double *sums = ex->tsums[ex->group.first + t];
             memset(sums, 0, 2 * (size_t)s.nd->out_c * sizeof(double));
             nn_batchnorm_sums(sums, sums + s.nd->out_c, s.in, s.n, s.nd->out_c, s.hw);
         } else {
@@ -384,19 +436,22 @@ static void forward_worker(void *ctx, int t, int T)
         nn_relu_forward(out, out, (size_t)s.n * s.os);
 }
 
-/* Reduces the per-thread batch-norm partial sums in thread order into
- * tsums[0] (those of threads that had no images were zeroed). */
+/* Reduces the per-worker batch-norm partial sums in worker order into
+ * tsums[0] (those of workers that had no images are skipped); a group's
+ * other workers' sums are gathered first. */
 static void reduce_bn_sums(nn_exec *ex, int c, int n)
 {
-    int T = ex->threads;
+    int W = ex->group.workers;
+    if (ex->grouped)
+        ex->group.gather_sums(ex->group.user, ex->tsums[0], ex->tsum_stride);
     double *acc = ex->tsums[0];
-    for (int t = 1; t < T; t++) {
+    for (int w = 1; w < W; w++) {
         int b0, b1;
-        nn_pool_slice(n, t, T, &b0, &b1);
+        nn_pool_slice(n, w, W, &b0, &b1);
         if (b1 <= b0)
             continue;
         for (int k = 0; k < 2 * c; k++)
-            acc[k] += ex->tsums[t][k];
+            acc[k] += ex->tsums[w][k];
     }
 }
 
@@ -426,7 +481,10 @@ const float *nn_exec_forward(nn_exec *ex, int n, int training, uint64_t seed, ui
         }
         nn_pool_run(ex->pool, forward_worker, &j);
     }
-    return ex->nb[m->n_nodes - 1].out;
+    float *logits = ex->nb[m->n_nodes - 1].out;
+    if (ex->grouped)
+        ex->group.gather_rows(ex->group.user, logits, n, m->nodes[m->n_nodes - 1].out_size);
+    return logits;
 }
 
 /* ----------------------------------------------------------- backward -- */
@@ -473,7 +531,7 @@ static void backward_worker(void *ctx, int t, int T)
         nn_relu_mask(s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
 
     if (s.nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
-        double *sums = ex->tsums[t];
+        double *sums = ex->tsums[ex->group.first + t];
         memset(sums, 0, 2 * (size_t)s.nd->out_c * sizeof(double));
         nn_batchnorm_backward_sums(sums, sums + s.nd->out_c, dout, s.b->xhat + s.b0 * s.os, s.n,
                                    s.nd->out_c, s.hw);
@@ -589,9 +647,10 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
         if (nd->spec.type == NN_LAYER_BATCHNORM) {
             nn_pool_run(ex->pool, backward_worker, &j);
             reduce_bn_sums(ex, nd->out_c, n);
-            /* The reduced sums are the gamma and beta gradients. */
+            /* The reduced sums are the gamma and beta gradients, worker
+             * 0's part of them. */
             const double *sums = ex->tsums[0];
-            for (int c = 0; c < nd->out_c; c++) {
+            for (int c = 0; c < nd->out_c && ex->group.first == 0; c++) {
                 ex->grads[nd->w.off + c] += (float)sums[c];
                 ex->grads[nd->b.off + c] += (float)sums[nd->out_c + c];
             }
@@ -599,6 +658,8 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
         }
         nn_pool_run(ex->pool, backward_worker, &j);
     }
-    if (ex->threads > 1)
+    if (ex->grouped)
+        ex->group.sum_grads(ex->group.user, ex->grads, ex->tgrads, ex->threads, m->n_params);
+    else if (ex->threads > 1)
         nn_pool_run(ex->pool, reduce_grads_worker, &g);
 }

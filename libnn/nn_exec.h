@@ -30,10 +30,42 @@ extern "C" {
 
 typedef struct nn_exec nn_exec;
 
+/* Workers beyond this process (data-parallel training over MPI ranks,
+ * pipeline/pl_dist.h). Every batch is split over all `workers` workers
+ * with nn_pool_slice, worker by worker; this executor's threads are
+ * workers [first, first + threads), and it computes only their slices (its
+ * buffers keep the whole batch's layout). Batch-norm sums and parameter
+ * gradients are summed over all workers in worker order, as the threads of
+ * one executor sum them, so the result depends only on the number of
+ * workers, never on how they are split into processes and threads. The
+ * callbacks move the data; they are called by every process at the same
+ * points, in the same order. */
+typedef struct {
+    int first;   /* this executor's first worker                          */
+    int workers; /* all workers                                           */
+    /* sums holds (workers, len) doubles; this executor's workers' rows are
+     * filled: fill the others'. */
+    void (*gather_sums)(void *user, double *sums, size_t len);
+    /* rows holds (n, len) floats of a batch of n; this executor's workers'
+     * rows are filled: fill the others'. */
+    void (*gather_rows)(void *user, float *rows, int n, size_t len);
+    /* grads = the (n) parameter gradients of every worker, summed in worker
+     * order: acc = worker 0's, then acc += worker 1's, ... tgrads holds this
+     * executor's workers' `threads` partial gradients (tgrads[0] is grads). */
+    void (*sum_grads)(void *user, float *grads, float *const *tgrads, int threads, size_t n);
+    void *user;
+} nn_exec_group;
+
 /* training = 1 also allocates gradient buffers and caches for backward. */
 nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads, int training,
                          nn_error *err);
 void nn_exec_free(nn_exec *ex);
+
+/* Makes ex one part of a group of workers (NULL: back to the executor's
+ * own threads alone). With a group, load_images, forward and backward take
+ * the whole batch's n and compute this executor's slices of it;
+ * nn_exec_forward returns the logits of the whole batch (gathered). */
+nn_status nn_exec_set_group(nn_exec *ex, const nn_exec_group *g, nn_error *err);
 
 /* A per-image transform of raw pixels (augmentation): writes the image
  * `index` of epoch `epoch` into dst (same shape as src). It runs on worker

@@ -176,8 +176,12 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     nn_exec *ex = NULL;
     uint8_t *labels = NULL;
     st = nn_exec_create(&ex, m, max_batch, cfg->threads, 1, err);
-    if (st != NN_OK)
+    if (st == NN_OK && cfg->group)
+        st = nn_exec_set_group(ex, cfg->group, err);
+    if (st != NN_OK) {
+        nn_exec_free(ex);
         return st;
+    }
     nn_param_span *spans = malloc(2 * (size_t)m->n_nodes * sizeof *spans);
     uint32_t *order = malloc((size_t)train->n * sizeof *order);
     float *dlogits = malloc((size_t)B * k * sizeof *dlogits);
@@ -306,6 +310,7 @@ static nn_status nonfinite_error(nn_exec *ex, const nn_model *m, const nn_images
     const nn_model_spec *s = &m->spec;
     size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, elem = 0;
     float value = 0.0f;
+    nn_exec_set_group(ex, NULL, NULL); /* this process alone: the image is one slice */
     nn_exec_load_images(ex, d->images + (size_t)bad->image * in_size, NULL, 1, NULL, NULL, 0);
     nn_exec_forward(ex, 1, 0, 0, 0);
     int layer = first_nonfinite_layer(ex, m, &elem, &value);
@@ -335,6 +340,12 @@ static nn_status nonfinite_error(nn_exec *ex, const nn_model *m, const nn_images
 nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
                       nn_eval_result *res, nn_error *err)
 {
+    return nn_evaluate_group(m, data, cfg, NULL, res, err);
+}
+
+nn_status nn_evaluate_group(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
+                            const nn_exec_group *group, nn_eval_result *res, nn_error *err)
+{
     memset(res, 0, sizeof *res);
     int k = m->spec.num_classes, batch = cfg->batch;
     nn_status st = check_labels(data, k, "evaluation", err);
@@ -353,7 +364,10 @@ nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *
     }
     nn_exec *ex = NULL;
     st = nn_exec_create(&ex, m, batch, cfg->threads, 0, err);
+    if (st == NN_OK && group)
+        st = nn_exec_set_group(ex, group, err);
     if (st != NN_OK) {
+        nn_exec_free(ex);
         free(flip_sum);
         nn_eval_result_free(res);
         return st;

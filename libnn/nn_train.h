@@ -50,6 +50,9 @@ typedef struct {
     double divergence_factor;
     const char *lr_name;   /* names the learning rate in the hint ("train.lr");
                             * NULL: "the learning rate"                      */
+    const nn_exec_group *group; /* NULL, or the workers of other processes
+                            * this run shares every batch with (nn_exec.h):
+                            * every process then computes the same model     */
 } nn_train_config;
 
 typedef struct {
@@ -129,6 +132,11 @@ typedef struct {
  * with nn_eval_result_free. */
 nn_status nn_evaluate(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
                       nn_eval_result *res, nn_error *err);
+/* The same, with the workers of other processes (nn_exec.h; NULL: this
+ * process alone): each process computes its slices of every batch, and
+ * every one of them gets the whole result. */
+nn_status nn_evaluate_group(nn_model *m, const nn_images *data, const nn_eval_config *cfg,
+                            const nn_exec_group *group, nn_eval_result *res, nn_error *err);
 void nn_eval_result_free(nn_eval_result *res);
 
 #ifdef __cplusplus

@@ -28,6 +28,8 @@ typedef struct {
                           nn_error *err);
     void (*after_step)(void *user, nn_model *m, nn_optim *opt, uint64_t step);
     void *user;
+    const nn_exec_group *group;        /* NULL, or the processes that share
+                                          each batch (pl_dist.h)             */
 } pl_fit_spec;
 
 /* Trains m with opt from ts->epochs_done to spec->epochs on train (val may

@@ -29,7 +29,16 @@ typedef struct {
     pl_metrics_log metrics;
     const pl_progress *progress;
     int stop_after;
+    pl_dist *dist;          /* NULL: this process alone                   */
+    int writer;             /* writes the checkpoints and the log: process 0 */
+    nn_exec_group group;    /* with dist: this process's workers          */
 } train_job;
+
+/* The executor group of the job's processes, NULL for one process alone. */
+static const nn_exec_group *job_group(const train_job *j)
+{
+    return j->dist ? &j->group : NULL;
+}
 
 void pl_metrics_path(char *out, size_t size, const char *model_path)
 {
@@ -213,8 +222,8 @@ static void best_from_log(epoch_ctx *c, const pl_metrics_log *log)
     }
 }
 
-/* With a validation split: a new best epoch is saved as MODEL.best.ckpt;
- * NN_STOP when train.early_stop epochs passed without one. */
+/* With a validation split: a new best epoch is saved as MODEL.best.ckpt
+ * (by the writer; the others only follow the best). */
 static nn_status track_best(epoch_ctx *c, const nn_epoch_report *rep, const nn_train_state *ts,
                             nn_error *err)
 {
@@ -223,22 +232,20 @@ static nn_status track_best(epoch_ctx *c, const nn_epoch_report *rep, const nn_t
         return NN_OK;
     c->since_best++;
     if (c->r->best_epoch == 0 || rep->val_accuracy > c->r->best_val_accuracy) {
-        nn_status st = ckpt_save(c->r->best_model, j->model, &j->optim, ts, j->config_text,
-                                 &j->classes, err);
+        nn_status st = j->writer ? ckpt_save(c->r->best_model, j->model, &j->optim, ts,
+                                             j->config_text, &j->classes, err)
+                                 : NN_OK;
         if (st != NN_OK)
             return st;
         c->r->best_epoch = rep->epoch, c->r->best_val_accuracy = rep->val_accuracy;
         c->since_best = 0;
     }
-    if (j->cfg.train.early_stop > 0 && c->since_best >= j->cfg.train.early_stop &&
-        rep->epoch < rep->epochs) {
-        c->r->early_stopped = 1;
-        return NN_STOP;
-    }
     return NN_OK;
 }
 
-/* After every epoch: the checkpoint, the metrics line, --stop-after. */
+/* After every epoch: the checkpoint, the metrics line (the writer's), then
+ * every process agrees on how that went before train.early_stop and
+ * --stop-after end the run (NN_STOP). */
 static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train_state *ts,
                           nn_error *err)
 {
@@ -247,15 +254,23 @@ static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train
     c->r->epochs_run++;
     c->r->train_seconds += rep->seconds;
     c->images += rep->images_per_second * rep->seconds;
-    nn_status st = ckpt_save(c->r->model, j->model, &j->optim, ts, j->config_text,
-                             &j->classes, err);
-    if (st == NN_OK)
+    nn_status st = NN_OK;
+    if (j->writer)
+        st = ckpt_save(c->r->model, j->model, &j->optim, ts, j->config_text, &j->classes, err);
+    if (st == NN_OK && j->writer)
         st = pl_metrics_log_append(&j->metrics, rep, err);
     if (st == NN_OK)
         st = track_best(c, rep, ts, err);
-    if (st == NN_OK && rep->epoch == j->stop_after && rep->epoch < rep->epochs)
+    if ((st = pl_dist_agree(j->dist, st, err)) != NN_OK)
+        return st;
+    if (rep->has_val && j->cfg.train.early_stop > 0 && c->since_best >= j->cfg.train.early_stop &&
+        rep->epoch < rep->epochs) {
+        c->r->early_stopped = 1;
         return NN_STOP;
-    return st;
+    }
+    if (rep->epoch == j->stop_after && rep->epoch < rep->epochs)
+        return NN_STOP;
+    return NN_OK;
 }
 
 /* 4. Train, saving a checkpoint after every epoch. */
@@ -278,10 +293,13 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
     }
     pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
                         "train.lr", "train",         j->progress, on_epoch,
-                        NULL,     &ctx};
-    pl_note(j->progress, "train", "%s, %d training images%s%s, %zu parameters, %d threads -> %s",
+                        NULL,     &ctx,               job_group(j)};
+    char workers[64] = "";
+    if (j->dist)
+        snprintf(workers, sizeof workers, " x %d MPI processes", pl_dist_size(j->dist));
+    pl_note(j->progress, "train", "%s, %d training images%s%s, %zu parameters, %d threads%s -> %s",
             cfg->data.dataset, j->train.n, j->val.n ? ", validation " : "",
-            j->val.n ? "held out" : "", j->model->n_params, o->threads, r->model);
+            j->val.n ? "held out" : "", j->model->n_params, o->threads, workers, r->model);
     st = pl_fit(j->model, &j->optim, &j->ts, &spec, &j->train, &j->val, err);
     r->images_per_second = r->train_seconds > 0 ? ctx.images / r->train_seconds : 0.0;
     if (st == NN_ERR_NUMERIC)
@@ -307,7 +325,7 @@ static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, 
 {
     nn_images img = pl_data_images(&j->test);
     nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};
-    nn_status st = nn_evaluate(j->model, &img, &ec, &r->test, err);
+    nn_status st = nn_evaluate_group(j->model, &img, &ec, job_group(j), &r->test, err);
     if (st != NN_OK) {
         nn_error_prefix(err, "%s", r->model); /* the model is saved: name it */
         return st;
@@ -319,6 +337,31 @@ static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, 
     r->parameters = j->model->n_params;
     r->seed = j->cfg.train.seed;
     return NN_OK;
+}
+
+/* With several processes: the same run everywhere (config text, options,
+ * data, starting model), or NN_ERR_ARG before any step. */
+static nn_status same_run(train_job *j, const pl_train_opts *o, nn_error *err)
+{
+    if (!j->dist)
+        return NN_OK;
+    char opts[CFG_PATH_MAX * 3 + 160];
+    snprintf(opts, sizeof opts, "epochs %d limit %d seed %lld threads %d stop %d resume %s out %s",
+             o->epochs, o->limit, o->seed, o->threads, o->stop_after, o->resume ? o->resume : "-",
+             o->output ? o->output : "-");
+    size_t in_size = (size_t)j->train.c * j->train.h * j->train.w;
+    nn_status st = pl_dist_same(j->dist, j->text, strlen(j->text), "config", err);
+    if (st == NN_OK)
+        st = pl_dist_same(j->dist, opts, strlen(opts), "command line (options)", err);
+    if (st == NN_OK)
+        st = pl_dist_same(j->dist, j->train.images, (size_t)j->train.n * in_size,
+                          "training set", err);
+    if (st == NN_OK)
+        st = pl_dist_same(j->dist, j->train.labels, (size_t)j->train.n, "training labels", err);
+    if (st == NN_OK)
+        st = pl_dist_same(j->dist, j->model->params, j->model->n_params * sizeof(float),
+                          "starting model", err);
+    return st;
 }
 
 static void job_free(train_job *j)
@@ -345,13 +388,16 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory");
     j->progress = p;
     j->stop_after = o->stop_after;
+    j->dist = o->dist;
+    j->writer = pl_dist_rank(o->dist) == 0;
+    j->group = pl_dist_group(o->dist, o->threads);
     /* where it writes, checked before any work (runs/ is created for the default) */
     if (o->output || o->resume)
         snprintf(r->model, sizeof r->model, "%s", o->output ? o->output : o->resume);
     else
         default_output(r->model, sizeof r->model, o->config_path);
     pl_metrics_path(r->metrics, sizeof r->metrics, r->model);
-    nn_status st = nn_check_writable(r->model, err);
+    nn_status st = j->writer ? nn_check_writable(r->model, err) : NN_OK;
     int shape[3];
     if (st == NN_OK)
         st = load_config(j, o, err);
@@ -368,6 +414,8 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         st = build_model(j, o, err);
     if (st == NN_OK)
         st = pl_data_check_fits(&j->test, j->model, "the test set", err);
+    if ((st = pl_dist_agree(j->dist, st, err)) == NN_OK)
+        st = same_run(j, o, err);
     if (st == NN_OK)
         st = run(j, o, r, err);
     if (st == NN_OK)

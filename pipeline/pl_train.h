@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
+#include "pl_dist.h"
 #include "pl_progress.h"
 
 #ifdef __cplusplus
@@ -25,6 +26,10 @@ typedef struct {
     int threads;             /* >= 1                                             */
     int stop_after;          /* 0: none; else stop cleanly after this epoch      */
     long long seed;          /* -1: train.seed                                   */
+    pl_dist *dist;           /* NULL, or the processes training together
+                                (pl_dist.h): every one calls pl_train with the
+                                same options; process 0 alone writes files and
+                                reports progress (give the others NULL)         */
 } pl_train_opts;
 
 typedef struct {

@@ -4,7 +4,8 @@
 # with g++ and `pkg-config --cflags --libs iotcnn` (shared library) and
 # again against libiotcnn.a (`pkg-config --static`), and checks that both
 # report for the compatibility fixtures the numbers `iotcnn info --json`
-# reports. Exit status: 0 pass (or skip: no g++), 1 fail.
+# reports. BUILD and MPI name the build installed (make test passes its
+# own). Exit status: 0 pass (or skip: no g++), 1 fail.
 set -eu
 say() { printf 'check_install: %s\n' "$*"; }
 fail() { say "FAIL: $*"; [ -s "${tmp:-}/log" ] && sed 's/^/  | /' "$tmp/log"; exit 1; }
@@ -13,7 +14,7 @@ command -v g++ >/dev/null 2>&1 || { say "skip: no g++ (build-essential has it)";
 BUILD=${BUILD:-build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-make -s BUILD="$BUILD" PREFIX="$tmp/prefix" install >"$tmp/log" 2>&1 || fail "make install"
+make -s BUILD="$BUILD" MPI="${MPI:-}" PREFIX="$tmp/prefix" install >"$tmp/log" 2>&1 || fail "make install"
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 cflags=$(pkg-config --cflags iotcnn) && libs=$(pkg-config --libs iotcnn) ||
     fail "pkg-config does not know iotcnn"

@@ -3,9 +3,12 @@
  * every layer type: batch norm, residual adds with and without projection,
  * dropout, max, average and global average pooling, strided convs, named
  * branches from the input), thread-count consistency, bitwise determinism, resume ==
- * uninterrupted, learning on generated data, and divergence handling. */
+ * uninterrupted, learning on generated data, divergence handling, and a group
+ * of executors standing for MPI processes (nn_exec_group) giving the bits of
+ * one executor with all their threads. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 #include "format/ckpt.h"
 #include "libnn/nn_exec.h"
 #include "libnn/nn_layers.h"
+#include "libnn/nn_pool.h"
 #include "libnn/nn_train.h"
 #include "fixtures.h"
 
@@ -397,6 +401,156 @@ Test(train, same_seed_and_threads_give_bitwise_identical_models)
     }
     free(first);
     free(d.images), free(d.labels);
+}
+
+/* ------------------------------------- workers of other processes -- */
+
+/* P "processes" in one: threads, each running nn_train with its own model
+ * and an executor of T threads, exchanging through shared memory at the
+ * points and in the order pipeline/pl_dist_mpi.c does over MPI. */
+typedef struct {
+    pthread_barrier_t bar;
+    int procs, threads;
+    double sums[64 * 256]; /* (workers, len) batch-norm sums            */
+    float rows[64 * 16];   /* (batch, classes) logits                   */
+    float *acc;            /* (n_params) the gradient sum so far        */
+} fake_world;
+
+typedef struct {
+    fake_world *w;
+    int rank;
+    nn_model m;
+    nn_optim o;
+    const nn_images *train, *val;
+    double val_loss[3];
+    nn_status st;
+} fake_proc;
+
+static void fake_gather_sums(void *user, double *sums, size_t len)
+{
+    fake_proc *p = user;
+    fake_world *w = p->w;
+    size_t per = (size_t)w->threads * len, mine = (size_t)p->rank * per;
+    cr_assert_leq(w->procs * per, sizeof w->sums / sizeof *w->sums);
+    memcpy(w->sums + mine, sums + mine, per * sizeof *sums);
+    pthread_barrier_wait(&w->bar);
+    memcpy(sums, w->sums, w->procs * per * sizeof *sums);
+    pthread_barrier_wait(&w->bar);
+}
+
+static void fake_gather_rows(void *user, float *rows, int n, size_t len)
+{
+    fake_proc *p = user;
+    fake_world *w = p->w;
+    int T = w->threads, W = w->procs * T, b0, b1, e;
+    nn_pool_slice(n, p->rank * T, W, &b0, &e);
+    nn_pool_slice(n, p->rank * T + T - 1, W, &e, &b1);
+    cr_assert_leq(n * len, sizeof w->rows / sizeof *w->rows);
+    memcpy(w->rows + b0 * len, rows + b0 * len, (size_t)(b1 - b0) * len * sizeof *rows);
+    pthread_barrier_wait(&w->bar);
+    memcpy(rows, w->rows, n * len * sizeof *rows);
+    pthread_barrier_wait(&w->bar);
+}
+
+/* The chain: process 0 starts the sum with its threads' gradients, each
+ * next one adds its own in thread order; then every process takes it. */
+static void fake_sum_grads(void *user, float *grads, float *const *tgrads, int threads, size_t n)
+{
+    fake_proc *p = user;
+    fake_world *w = p->w;
+    for (int r = 0; r < w->procs; r++) {
+        if (r == p->rank) {
+            if (r == 0)
+                memcpy(w->acc, grads, n * sizeof *grads);
+            for (int t = r == 0 ? 1 : 0; t < threads; t++)
+                for (size_t i = 0; i < n; i++)
+                    w->acc[i] += tgrads[t][i];
+        }
+        pthread_barrier_wait(&w->bar);
+    }
+    memcpy(grads, w->acc, n * sizeof *grads);
+    pthread_barrier_wait(&w->bar);
+}
+
+static nn_status keep_val_loss(void *user, const nn_epoch_report *r, const nn_train_state *ts,
+                               nn_error *err)
+{
+    (void)ts, (void)err;
+    ((fake_proc *)user)->val_loss[r->epoch - 1] = r->val_loss;
+    return NN_OK;
+}
+
+static void *fake_process(void *arg)
+{
+    fake_proc *p = arg;
+    fake_world *w = p->w;
+    nn_exec_group g = {p->rank * w->threads, w->procs * w->threads, fake_gather_sums,
+                       fake_gather_rows, fake_sum_grads, p};
+    nn_train_config tc;
+    train_config(&tc, 3, w->threads);
+    tc.group = &g;
+    nn_train_state ts = {42, 0, 3, 0};
+    nn_train_hooks hooks = {NULL, keep_val_loss, p, NULL};
+    nn_error err;
+    p->st = nn_train(&p->m, &p->o, &ts, &tc, p->train, p->val, &hooks, &err);
+    return NULL;
+}
+
+/* P processes of T threads train the model one executor of P x T threads
+ * trains, bit for bit (parameters, batch-norm statistics, validation loss),
+ * with uneven slices (16 images over 3 workers) too. */
+Test(exec, a_group_of_processes_gives_the_bits_of_one_with_all_threads)
+{
+    stripes d = make_stripes(160, 5), v = make_stripes(40, 6);
+    nn_images img = {d.images, d.labels, d.n}, val = {v.images, v.labels, v.n};
+    const int layouts[][2] = {{2, 1}, {2, 2}, {4, 1}, {3, 1}};
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        int P = layouts[l][0], T = layouts[l][1];
+        fake_proc one = {.train = &img, .val = &val};
+        fake_world alone = {.procs = 1, .threads = P * T};
+        one.w = &alone;
+        fresh_model(&one.m, &one.o);
+        nn_train_config tc;
+        train_config(&tc, 3, P * T);
+        nn_train_state ts = {42, 0, 3, 0};
+        nn_train_hooks hooks = {NULL, keep_val_loss, &one, NULL};
+        nn_error err;
+        cr_assert_eq(nn_train(&one.m, &one.o, &ts, &tc, &img, &val, &hooks, &err), NN_OK, "%s",
+                     err.msg);
+
+        fake_world *w = calloc(1, sizeof *w);
+        fake_proc procs[4];
+        pthread_t tid[4];
+        w->procs = P, w->threads = T;
+        w->acc = malloc(one.m.n_params * sizeof *w->acc);
+        pthread_barrier_init(&w->bar, NULL, (unsigned)P);
+        for (int r = 0; r < P; r++) {
+            procs[r] = (fake_proc){.w = w, .rank = r, .train = &img, .val = &val};
+            fresh_model(&procs[r].m, &procs[r].o);
+        }
+        for (int r = 0; r < P; r++)
+            cr_assert_eq(pthread_create(&tid[r], NULL, fake_process, &procs[r]), 0);
+        for (int r = 0; r < P; r++)
+            pthread_join(tid[r], NULL);
+        for (int r = 0; r < P; r++) {
+            fake_proc *p = &procs[r];
+            cr_assert_eq(p->st, NN_OK, "%d x %d, process %d", P, T, r);
+            cr_expect_eq(memcmp(p->m.params, one.m.params, one.m.n_params * sizeof(float)), 0,
+                         "%d processes x %d threads, process %d: parameters differ from %d "
+                         "threads", P, T, r, P * T);
+            cr_expect_eq(memcmp(p->m.state, one.m.state, one.m.n_state * sizeof(float)), 0,
+                         "%d x %d, process %d: batch-norm statistics differ", P, T, r);
+            cr_expect_eq(memcmp(p->val_loss, one.val_loss, sizeof one.val_loss), 0,
+                         "%d x %d, process %d: validation losses differ", P, T, r);
+            nn_optim_free(&p->o);
+            nn_model_free(&p->m);
+        }
+        pthread_barrier_destroy(&w->bar);
+        free(w->acc), free(w);
+        nn_optim_free(&one.o);
+        nn_model_free(&one.m);
+    }
+    free(d.images), free(d.labels), free(v.images), free(v.labels);
 }
 
 Test(train, resume_continues_exactly_like_an_uninterrupted_run)

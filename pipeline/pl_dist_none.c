@@ -1,0 +1,67 @@
+/* pl_dist_none.c - pl_dist.h without MPI (the default build): one process
+ * alone. Started by mpirun as one of several processes it refuses to run,
+ * rather than train P independent copies into the same files. */
+#include "pl_dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The process count mpirun (Open MPI, MPICH / PMI) tells its processes. */
+static int launched_size(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1)
+            return atoi(v);
+    }
+    return 1;
+}
+
+nn_status pl_dist_open(pl_dist **out, nn_error *err)
+{
+    *out = NULL;
+    int size = launched_size();
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (size > 1 && rank && atoi(rank) != 0) {
+        err->msg[0] = '\0'; /* process 0 says why */
+        return NN_ERR_ARG;
+    }
+    if (size > 1)
+        return nn_errorf(err, NN_ERR_ARG,
+                         "started as one of %d MPI processes, but this iotcnn was built without "
+                         "MPI: build it with `make MPI=1` (scripts/deps.sh mpi installs Open MPI)",
+                         size);
+    return NN_OK;
+}
+
+void pl_dist_close(pl_dist *d) { (void)d; }
+int pl_dist_rank(const pl_dist *d) { return (void)d, 0; }
+int pl_dist_size(const pl_dist *d) { return (void)d, 1; }
+int pl_dist_local_size(const pl_dist *d) { return (void)d, 1; }
+
+nn_exec_group pl_dist_group(pl_dist *d, int threads)
+{
+    (void)d;
+    return (nn_exec_group){0, threads, NULL, NULL, NULL, NULL};
+}
+
+nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *what,
+                       nn_error *err)
+{
+    (void)d, (void)data, (void)len, (void)what, (void)err;
+    return NN_OK;
+}
+
+nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err)
+{
+    (void)d, (void)err;
+    return st;
+}
+
+int pl_dist_reports(const pl_dist *d) { return (void)d, 1; }
+
+void pl_dist_describe(char *out, size_t size)
+{
+    snprintf(out, size, "MPI: not built in (make MPI=1)");
+}
