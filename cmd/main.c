@@ -41,6 +41,22 @@ static const command *find(const char *name)
     return NULL;
 }
 
+/* A command other than train started by mpirun as one of several
+ * processes: each would be a copy of the same work into the same files.
+ * Process 0 says so and exits 2; the others end at once without a word and
+ * with status 0, so that mpirun reports process 0's status (and does not
+ * end it, on another process's non-zero status, before it has printed). */
+static int refuse_mpirun(const char *cmd)
+{
+    if (pl_dist_launched_rank() != 0)
+        return 0;
+    fprintf(stderr,
+            "iotcnn %s: started as one of %d MPI processes, but only `iotcnn train` runs over "
+            "several processes: run `iotcnn %s` alone, without mpirun\n",
+            cmd, pl_dist_launched_size(), cmd);
+    return EXIT_USAGE;
+}
+
 /* iotcnn help [COMMAND] */
 static int help(int argc, char **argv)
 {
@@ -85,6 +101,8 @@ static int run(int argc, char **argv)
         return 0;
     }
     const command *c = find(cmd);
+    if (c && c->run != cmd_train && pl_dist_launched_size() > 1)
+        return refuse_mpirun(cmd);
     if (c)
         return c->run(argc - 2, argv + 2);
     fprintf(stderr, "iotcnn: unknown command '%s'\n", cmd);

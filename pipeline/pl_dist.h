@@ -67,6 +67,14 @@ nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err);
  * one process of a run alone. */
 int pl_dist_reports(const pl_dist *d);
 
+/* What mpirun told this process (the environment: Open MPI's
+ * OMPI_COMM_WORLD_*, MPICH's and Slurm's PMI_*), in either build and
+ * without starting MPI: the job's process count (1 when not started by
+ * mpirun) and this process's place in it (0 alone). Only `train` runs over
+ * several processes; the other commands refuse to run as one of several. */
+int pl_dist_launched_size(void);
+int pl_dist_launched_rank(void);
+
 /* Writes "MPI: Open MPI v4.1.4" (the library's version string up to its
  * first comma), or "MPI: not built in (make MPI=1)". */
 void pl_dist_describe(char *out, size_t size);

@@ -4,26 +4,12 @@
 #include "pl_dist.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-
-/* The process count mpirun (Open MPI, MPICH / PMI) tells its processes. */
-static int launched_size(void)
-{
-    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && atoi(v) > 1)
-            return atoi(v);
-    }
-    return 1;
-}
 
 nn_status pl_dist_open(pl_dist **out, nn_error *err)
 {
     *out = NULL;
-    int size = launched_size();
-    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
-    if (size > 1 && rank && atoi(rank) != 0) {
+    int size = pl_dist_launched_size();
+    if (size > 1 && pl_dist_launched_rank() != 0) {
         err->msg[0] = '\0'; /* process 0 says why */
         return NN_ERR_ARG;
     }

@@ -21,6 +21,8 @@
 #               job is refused before training, with one message; a data
 #               error on one process (its data folder missing): one message,
 #               from that process
+#   other commands  info, prune, quantize, eval started by mpirun -np 2:
+#               refused (status 2, one message), nothing written
 # Exit 0 when all holds, 1 otherwise. About a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -189,6 +191,25 @@ refused "another binary on process 1" "process 1 runs another iotcnn binary" \
 config cfg-missing.json "$work/nodata"
 refused "process 1's data missing" "nodata/train-images-idx3-ubyte: not found" \
     -np 1 "$BIN" train -c cfg.json -o bad.ckpt : -np 1 "$BIN" train -c cfg-missing.json -o bad.ckpt
+
+# Only train runs over several processes: the other commands, started as 2
+# mpirun processes, refuse with one message and write nothing.
+for args in "info -m p2.ckpt" "prune -c cfg.json -m p2.ckpt --epochs 1 -o bad.ckpt" \
+    "quantize -c cfg.json -m p2.ckpt -o bad.iotc" "eval -m p2.ckpt"; do
+    status=0
+    # shellcheck disable=SC2086 # the command's words
+    "${MPIRUN[@]}" -np 2 "$BIN" $args >ref.out 2>ref.err || status=$?
+    cmd=${args%% *}
+    n=$(grep -c "^iotcnn $cmd: " ref.err || true)
+    if [ "$status" -eq 2 ] && [ "$n" -eq 1 ] &&
+        grep -q 'only `iotcnn train` runs over several processes' ref.err &&
+        [ ! -e bad.ckpt ] && [ ! -e bad.iotc ] && [ ! -s ref.out ]; then
+        ok "$cmd under mpirun -np 2: refused (status 2, one message)"
+    else
+        fail "$cmd under mpirun -np 2: status $status, $n messages, or output written"
+        cat ref.out ref.err
+    fi
+done
 
 if [ "$fails" -ne 0 ]; then
     echo "check_mpi: $fails check(s) failed; the runs' output:"

@@ -256,3 +256,47 @@ Test(cli_fail, standard_output_that_cannot_be_written, .timeout = 60)
     free(err);
     fx_rmtree(dir);
 }
+
+/* A command other than train started by mpirun as one of several processes
+ * (the environment mpirun sets, Open MPI's and PMI's): process 0 refuses
+ * with one message and exit 2, writing nothing; the others end silently
+ * with 0 (mpirun then reports process 0's status). Before any MPI call, so
+ * the same in the default and the MPI build; train, --version and help
+ * still run (train's own refusal is pl_dist_none.c's, scripts/check_mpi.sh). */
+Test(cli_fail, commands_other_than_train_refuse_to_run_under_mpirun, .timeout = 60)
+{
+    char dir[512];
+    ch_data_dir(dir, sizeof dir);
+    const char *bin = ch_iotcnn_bin();
+    const char *cmds[] = {"info -m m.ckpt", "prune -c cfg.json -m m.ckpt -o p.ckpt",
+                          "quantize -c cfg.json -m m.ckpt -o q.iotc", "eval -m q.iotc",
+                          "export -m q.iotc -o fw", "predict -m q.iotc x.png",
+                          "compare m.ckpt q.iotc", "augment -c cfg.json -o a.png"};
+    const char *envs[] = {"OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=%d", "PMI_SIZE=3 PMI_RANK=%d"};
+    for (size_t e = 0; e < sizeof envs / sizeof envs[0]; e++)
+        for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
+            for (int rank = 0; rank < 2; rank++) {
+                char env[128], args[1024];
+                snprintf(env, sizeof env, envs[e], rank);
+                snprintf(args, sizeof args, "%s '%s' %s", env, bin, cmds[c]);
+                ch_result r = ch_run_bin(dir, "env", args);
+                cr_expect_eq(r.status, rank == 0 ? 2 : 0, "%s: exit %d: %s", args, r.status,
+                             r.err);
+                int lines = 0;
+                for (const char *p = r.err; (p = strchr(p, '\n')); p++)
+                    lines++;
+                cr_expect_eq(lines, rank == 0 ? 1 : 0, "%s: stderr: %s", args, r.err);
+                if (rank == 0)
+                    cr_expect_not_null(strstr(r.err, "only `iotcnn train` runs over several "
+                                                     "processes"),
+                                       "%s: %s", args, r.err);
+                ch_free(&r);
+            }
+    const char *outputs[] = {"p.ckpt", "q.iotc", "fw", "a.png"};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        cr_expect(!ch_exists(dir, outputs[i]), "a command under mpirun wrote %s", outputs[i]);
+    ch_result v = ch_run_bin(dir, "env", "OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "
+                                         "$IOTCNN_BIN --version");
+    cr_expect_eq(v.status, 0, "--version under mpirun: %s", v.err);
+    ch_free(&v);
+}
