@@ -110,12 +110,31 @@ static void draw_curves(pl_train_result *r)
 /* Ends a failed run: the process that reports the failure prints it
  * before any process leaves MPI (the first to exit makes mpirun end the
  * others), then all exit with its status. */
-static _Noreturn void leave(pl_dist *dist, nn_status st, const nn_error *err)
+static _Noreturn void leave(pl_dist *dist, nn_status st, nn_error *err)
 {
+    if (pl_dist_failed_alone(dist, st)) {
+        /* Seen by this process alone, inside the run: the others wait in
+         * the step's exchanges. Its message, then every process ends. */
+        nn_error_prefix(err, "MPI process %d of %d", pl_dist_rank(dist), pl_dist_size(dist));
+        cli_report("train", st, err);
+        pl_dist_abort(dist, cli_exit_code(st));
+    }
     if (pl_dist_reports(dist) && err->msg[0])
         cli_report("train", st, err);
     pl_dist_close(dist);
     exit(cli_exit_code(st));
+}
+
+/* IOTCNN_TEST_FAIL=RANK:STEP (tests only, scripts/check_mpi.sh): process
+ * RANK fails before step STEP as a data error would; 0 for the others. */
+static unsigned long long test_fail_step(const pl_dist *d)
+{
+    const char *v = getenv("IOTCNN_TEST_FAIL");
+    int rank = -1;
+    unsigned long long step = 0;
+    if (!v || sscanf(v, "%d:%llu", &rank, &step) != 2 || rank != pl_dist_rank(d))
+        return 0;
+    return step;
 }
 
 /* With MPI (mpirun -np P): the threads per process when --threads is not
@@ -145,7 +164,7 @@ int cmd_train(int argc, char **argv)
     progress prog;
     pl_progress rep = progress_start(&prog, "train");
     pl_train_opts po = {o.config, o.output, o.resume, o.epochs, o.limit, o.threads, o.stop_after,
-                        o.seed, dist};
+                        o.seed, dist, test_fail_step(dist)};
     pl_train_result r;
     st = pl_train(&po, lead ? &rep : NULL, &r, &err);
     progress_clear(&prog);

@@ -210,6 +210,9 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         nn_progress p = {epoch, cfg->epochs, 0, (int)steps_per_epoch, 0, 0, 0, 0, 0};
         for (uint64_t s = 0; s < steps_per_epoch; s++) {
             const uint32_t *idx = order + s * B;
+            if (hooks && hooks->before_batch &&
+                (st = hooks->before_batch(hooks->user, epoch, s + 1, ts->step, err)) != NN_OK)
+                goto done;
             double tl = now_seconds();
             nn_exec_load_images(ex, train->images, idx, B, cfg->augment, cfg->augment_user,
                                 (uint64_t)epoch);

@@ -97,6 +97,15 @@ typedef struct {
      * and their momentum, at exactly zero. It must not allocate or fail
      * (set up what it needs beforehand). */
     void (*after_step)(void *user, nn_model *m, nn_optim *opt, uint64_t step);
+    /* Called before every training batch's images are loaded (may be
+     * NULL), with the 1-based epoch and batch and the steps taken so far:
+     * for a source that fetches each batch's data, which may fail (a read
+     * error, no memory). A non-OK status stops training with it at once,
+     * before the step: with the workers of other processes (cfg->group)
+     * on this process alone, while the others go on to the step's
+     * exchanges, so the caller must end them (pipeline/pl_dist.h). */
+    nn_status (*before_batch)(void *user, int epoch, uint64_t batch, uint64_t step,
+                              nn_error *err);
 } nn_train_hooks;
 
 /* Trains m from epoch ts->epochs_done + 1 to cfg->epochs with optimizer opt

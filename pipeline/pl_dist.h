@@ -62,6 +62,26 @@ nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *wha
  * get "process R failed" and stay silent. */
 nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err);
 
+/* Marks the failure every process returned at the same point without
+ * pl_dist_agree: one decided from numbers every process holds alike (the
+ * parameters, the gathered logits: divergence, NN_ERR_NUMERIC), so no
+ * process is left waiting for another. */
+void pl_dist_failed_together(pl_dist *d);
+
+/* Whether st is a failure this process may have seen alone: not NN_OK,
+ * and not one every process returned together (from pl_dist_open,
+ * pl_dist_same, pl_dist_agree or marked by pl_dist_failed_together). A
+ * data error, no memory or a test's fault inside an epoch is one: the
+ * other processes are in, or on their way to, the step's exchanges and
+ * cannot be told. The caller prints its message, then pl_dist_abort. 0
+ * for a NULL d (one process alone). */
+int pl_dist_failed_alone(const pl_dist *d, nn_status st);
+
+/* Ends every process of the job at once (MPI_Abort, exit status code),
+ * after a failure pl_dist_failed_alone. Returns only for a NULL d, or in
+ * the build without MPI. */
+void pl_dist_abort(pl_dist *d, int code);
+
 /* Whether this process prints the run's failure: the one whose error
  * pl_dist_agree kept, process 0 for a failure every process saw, and the
  * one process of a run alone. */

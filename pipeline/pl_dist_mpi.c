@@ -35,6 +35,7 @@ struct pl_dist {
     int rank, size, local_size;
     int threads;         /* per process, set by pl_dist_group             */
     int reports;         /* this process prints the run's failure         */
+    int together;        /* the failure returned is every process's       */
     int *counts, *displs; /* (size) scratch for MPI_Allgatherv            */
     float *chunk;        /* (2, DIST_CHUNK) the gradient sum received: one
                             chunk added while the next one arrives         */
@@ -142,10 +143,10 @@ nn_status pl_dist_open(pl_dist **out, nn_error *err)
                            at);
     }
     *out = d;
+    d->together = st != NN_OK; /* agreed, or compared by every process */
     if (st != NN_OK && !d->reports)
         err->msg[0] = '\0';
     return st;
-    return NN_OK;
 }
 
 void pl_dist_close(pl_dist *d)
@@ -261,6 +262,7 @@ nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *wha
     if (at < 0)
         return NN_OK;
     d->reports = d->rank == 0;
+    d->together = 1;
     return nn_errorf(err, NN_ERR_ARG,
                      "MPI process %d has another %s than process 0: every process must run the "
                      "same command on the same files",
@@ -278,9 +280,31 @@ nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err)
         return NN_OK;
     MPI_Bcast(&code, 1, MPI_INT, first, d->comm);
     d->reports = first == d->rank;
+    d->together = 1;
     if (d->reports)
         return st;
     return nn_errorf(err, (nn_status)code, "MPI process %d failed", first);
+}
+
+void pl_dist_failed_together(pl_dist *d)
+{
+    if (d)
+        d->together = 1;
+}
+
+int pl_dist_failed_alone(const pl_dist *d, nn_status st)
+{
+    return d && st != NN_OK && !d->together;
+}
+
+void pl_dist_abort(pl_dist *d, int code)
+{
+    if (!d)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    /* Open MPI's mpirun ends every process of the job, and exits with code. */
+    MPI_Abort(d->comm, code);
 }
 
 int pl_dist_reports(const pl_dist *d) { return d ? d->reports : 1; }

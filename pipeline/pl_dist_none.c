@@ -45,6 +45,10 @@ nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err)
     return st;
 }
 
+void pl_dist_failed_together(pl_dist *d) { (void)d; }
+int pl_dist_failed_alone(const pl_dist *d, nn_status st) { return (void)d, (void)st, 0; }
+void pl_dist_abort(pl_dist *d, int code) { (void)d, (void)code; }
+
 int pl_dist_reports(const pl_dist *d) { return (void)d, 1; }
 
 void pl_dist_describe(char *out, size_t size)

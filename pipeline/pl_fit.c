@@ -26,6 +26,12 @@ static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
     s->after_step(s->user, m, opt, step);
 }
 
+static nn_status before_batch(void *user, int epoch, uint64_t batch, uint64_t step, nn_error *err)
+{
+    const pl_fit_spec *s = ((fit_ctx *)user)->spec;
+    return s->before_batch(s->user, epoch, batch, step, err);
+}
+
 nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_spec *spec,
                  const ds_dataset *train, const ds_dataset *val, nn_error *err)
 {
@@ -47,7 +53,8 @@ nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_sp
         tc.augment_user = &aug;
     }
     fit_ctx ctx = {spec};
-    nn_train_hooks hooks = {on_batch, on_epoch, &ctx, spec->after_step ? after_step : NULL};
+    nn_train_hooks hooks = {on_batch, on_epoch, &ctx, spec->after_step ? after_step : NULL,
+                            spec->before_batch ? before_batch : NULL};
     nn_images ti = pl_data_images(train), vi = pl_data_images(val);
     return nn_train(m, opt, ts, &tc, &ti, val->n ? &vi : NULL, &hooks, err);
 }

@@ -30,6 +30,9 @@ typedef struct {
     void *user;
     const nn_exec_group *group;        /* NULL, or the processes that share
                                           each batch (pl_dist.h)             */
+    /* Optional, before every batch (nn_train_hooks.before_batch). */
+    nn_status (*before_batch)(void *user, int epoch, uint64_t batch, uint64_t step,
+                              nn_error *err);
 } pl_fit_spec;
 
 /* Trains m with opt from ts->epochs_done to spec->epochs on train (val may

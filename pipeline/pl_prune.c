@@ -137,7 +137,8 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
     if (st == NN_OK) {
         pl_fit_spec spec = {cfg,        epochs,     o->threads, &cfg->prune.finetune_schedule,
                             "prune.finetune.lr",    "finetune", p,
-                            NULL,       after_step, session,    NULL};
+                            NULL,       after_step, session,    NULL,
+                            NULL};
         nn_train_state ts = {cfg->train.seed, 0, epochs, 0};
         pl_note(p, "prune", "fine-tuning %d epoch%s on %d images (%llu steps each)", epochs,
                 epochs == 1 ? "" : "s", train.n, (unsigned long long)spe);

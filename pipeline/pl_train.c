@@ -30,6 +30,7 @@ typedef struct {
     const pl_progress *progress;
     int stop_after;
     pl_dist *dist;          /* NULL: this process alone                   */
+    unsigned long long fail_step; /* pl_train_opts.fail_step                */
     int writer;             /* writes the checkpoints and the log: process 0 */
     nn_exec_group group;    /* with dist: this process's workers          */
 } train_job;
@@ -273,6 +274,18 @@ static nn_status on_epoch(void *user, const nn_epoch_report *rep, const nn_train
     return NN_OK;
 }
 
+/* pl_train_opts.fail_step: a data error on this process before that step. */
+static nn_status injected_failure(void *user, int epoch, uint64_t batch, uint64_t step,
+                                  nn_error *err)
+{
+    const train_job *j = ((epoch_ctx *)user)->job;
+    if (step + 1 != j->fail_step)
+        return NN_OK;
+    return nn_errorf(err, NN_ERR_IO,
+                     "injected failure (IOTCNN_TEST_FAIL) before step %llu (epoch %d, batch %llu)",
+                     (unsigned long long)step + 1, epoch, (unsigned long long)batch);
+}
+
 /* 4. Train, saving a checkpoint after every epoch. */
 static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, nn_error *err)
 {
@@ -293,7 +306,8 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
     }
     pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
                         "train.lr", "train",         j->progress, on_epoch,
-                        NULL,     &ctx,               job_group(j)};
+                        NULL,     &ctx,               job_group(j),
+                        j->fail_step ? injected_failure : NULL};
     char workers[64] = "";
     if (j->dist)
         snprintf(workers, sizeof workers, " x %d MPI processes", pl_dist_size(j->dist));
@@ -301,6 +315,8 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
             cfg->data.dataset, j->train.n, j->val.n ? ", validation " : "",
             j->val.n ? "held out" : "", j->model->n_params, o->threads, workers, r->model);
     st = pl_fit(j->model, &j->optim, &j->ts, &spec, &j->train, &j->val, err);
+    if (st == NN_ERR_NUMERIC) /* from the same numbers on every process */
+        pl_dist_failed_together(j->dist);
     r->images_per_second = r->train_seconds > 0 ? ctx.images / r->train_seconds : 0.0;
     if (st == NN_ERR_NUMERIC)
         nn_error_prefix(err, "%s", j->ts.epochs_done ? "stopped; the checkpoint of the last "
@@ -326,6 +342,8 @@ static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, 
     nn_images img = pl_data_images(&j->test);
     nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};
     nn_status st = nn_evaluate_group(j->model, &img, &ec, job_group(j), &r->test, err);
+    if (st == NN_ERR_NUMERIC) /* non-finite logits: gathered, seen by every process */
+        pl_dist_failed_together(j->dist);
     if (st != NN_OK) {
         nn_error_prefix(err, "%s", r->model); /* the model is saved: name it */
         return st;
@@ -389,6 +407,7 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
     j->progress = p;
     j->stop_after = o->stop_after;
     j->dist = o->dist;
+    j->fail_step = o->fail_step;
     j->writer = pl_dist_rank(o->dist) == 0;
     j->group = pl_dist_group(o->dist, o->threads);
     /* where it writes, checked before any work (runs/ is created for the default) */

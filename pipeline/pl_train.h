@@ -30,6 +30,10 @@ typedef struct {
                                 (pl_dist.h): every one calls pl_train with the
                                 same options; process 0 alone writes files and
                                 reports progress (give the others NULL)         */
+    unsigned long long fail_step; /* tests only: 0, or this process fails with
+                                NN_ERR_IO before step N (1-based) as a data
+                                error would (how a failure on one process
+                                ends the job: scripts/check_mpi.sh)              */
 } pl_train_opts;
 
 typedef struct {

@@ -17,6 +17,10 @@
 #               ends the job with a non-zero status naming the rank, no
 #               process is left, and the checkpoint on disk is whole and
 #               byte-identical to the one an unbroken run writes at that epoch
+#   fail        rank 1 alone fails inside an epoch (IOTCNN_TEST_FAIL, as a
+#               data error would): the job ends (no hang) with one message
+#               naming the process, a non-zero status, no process left, and
+#               the last epoch's checkpoint intact
 #   refusals    a different config, a different binary on one process: the
 #               job is refused before training, with one message; a data
 #               error on one process (its data folder missing): one message,
@@ -165,6 +169,27 @@ else
             fail "kill: k.ckpt (epoch $epochs) differs from an unbroken run's"
         fi
     fi
+fi
+
+# --- a failure on one process inside an epoch ------------------------------------
+# Rank 1 alone fails before step 45 (epoch 3, batch 5 of 20), as a data
+# error would; rank 0 waits in the step's exchanges. The job must end (not
+# hang: timeout) with one message naming the process, mpirun's non-zero
+# status, no process left, and the checkpoint of epoch 2 intact.
+status=0
+timeout 120 "${MPIRUN[@]}" -x IOTCNN_TEST_FAIL=1:45 -np 2 "$BIN" train -c cfg.json --threads 1 \
+    -o f.ckpt >fail.out 2>fail.err || status=$?
+n=$(grep -c '^iotcnn train: MPI process' fail.err || true) # (the others: rank 0's progress)
+left=$(pgrep -f -- "-o f.ckpt" || true)
+epochs=$("$BIN" info -m f.ckpt --json 2>/dev/null | sed -n 's/.*"epochs_done":\([0-9]*\).*/\1/p')
+train --threads 2 --stop-after 2 -o f-ref.ckpt
+if [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && [ "$n" -eq 1 ] && [ -z "$left" ] &&
+    grep -q '^iotcnn train: MPI process 1 of 2: injected failure .* before step 45' fail.err &&
+    [ "$epochs" = 2 ] && cmp -s f.ckpt f-ref.ckpt; then
+    ok "a failure on rank 1 mid-epoch: status $status, one message, no process left, the checkpoint of epoch 2 intact"
+else
+    fail "a failure on rank 1 mid-epoch: status $status (124: hung), $n messages, left: ${left:-none}, checkpoint epochs ${epochs:-none}"
+    cat fail.err
 fi
 
 # --- refusals and data errors ----------------------------------------------------

@@ -241,7 +241,7 @@ static nn_status run_sabotaged(int epochs, sabotage *s, nn_train_state *ts, nn_e
 {
     trainee t;
     trainee_init(&t);
-    nn_train_hooks hooks = {NULL, count_epochs, s, sabotage_step};
+    nn_train_hooks hooks = {NULL, count_epochs, s, sabotage_step, NULL};
     nn_status st = trainee_run(&t, epochs, 0.01f, &hooks, err);
     *ts = t.ts;
     trainee_free(&t);
@@ -332,7 +332,7 @@ Test(diverge, last_good_checkpoint_is_kept)
     trainee t;
     trainee_init(&t);
     saver sv = {path, &t};
-    nn_train_hooks hooks = {NULL, save, &sv, NULL};
+    nn_train_hooks hooks = {NULL, save, &sv, NULL, NULL};
     nn_error err;
     cr_assert_eq(trainee_run(&t, 1, 0.01f, &hooks, &err), NN_OK, "%s", err.msg);
     size_t good_len;
@@ -387,4 +387,44 @@ Test(diverge, config_key_is_strict)
     cr_assert_eq(parse_with("", ", \"divergence_factor\": 5", &c, &e), NN_ERR_CONFIG);
     cr_assert_not_null(strstr(e.msg, "divergence_factor"), "%s", e.msg);
     cr_assert_not_null(strstr(e.msg, "\"train\""), "%s", e.msg);
+}
+
+typedef struct {
+    uint64_t fail_step;        /* fail before this step (1-based)            */
+    int calls, last_epoch;
+    uint64_t last_batch;
+} batch_source;
+
+static nn_status failing_source(void *user, int epoch, uint64_t batch, uint64_t step,
+                                nn_error *err)
+{
+    batch_source *b = user;
+    b->calls++, b->last_epoch = epoch, b->last_batch = batch;
+    if (step + 1 == b->fail_step)
+        return nn_errorf(err, NN_ERR_IO, "data.bin: short read at byte 4711");
+    return NN_OK;
+}
+
+/* nn_train_hooks.before_batch runs before every batch with its epoch,
+ * batch and the steps so far; its failure stops training at once, before
+ * that step, with its status and message (a per-batch data source's read
+ * error; over MPI it is one process's alone, pipeline/pl_dist.h). */
+Test(diverge, a_failing_batch_source_stops_before_its_step)
+{
+    trainee t;
+    trainee_init(&t);
+    int steps_per_epoch = t.img.n / 8;
+    batch_source src = {(uint64_t)steps_per_epoch + 3, 0, 0, 0};
+    nn_train_hooks hooks = {NULL, NULL, &src, NULL, failing_source};
+    nn_error err;
+    nn_status st = trainee_run(&t, 3, 0.01f, &hooks, &err);
+    cr_assert_eq(st, NN_ERR_IO, "status %d: %s", st, err.msg);
+    cr_expect_str_eq(err.msg, "data.bin: short read at byte 4711");
+    cr_expect_eq(t.ts.step, (uint64_t)steps_per_epoch + 2, "steps %llu",
+                 (unsigned long long)t.ts.step);
+    cr_expect_eq(t.ts.epochs_done, 1);
+    cr_expect_eq(src.calls, steps_per_epoch + 3);
+    cr_expect_eq(src.last_epoch, 2);
+    cr_expect_eq(src.last_batch, 3);
+    trainee_free(&t);
 }

@@ -84,7 +84,7 @@ Test(pipeline, train_from_c_reports_what_the_checkpoint_holds, .timeout = 120)
     snprintf(out, sizeof out, "%s/m.ckpt", dir);
     counter c = {0};
     pl_progress p = {count, &c};
-    pl_train_opts o = {cfg, out, NULL, 0, 0, 2, 0, -1, NULL};
+    pl_train_opts o = {cfg, out, NULL, 0, 0, 2, 0, -1, NULL, 0};
     pl_train_result r;
     nn_error err = {{0}};
     cr_assert_eq(pl_train(&o, &p, &r, &err), NN_OK, "%s", err.msg);
@@ -136,7 +136,7 @@ Test(pipeline, prune_quantize_export_from_c, .timeout = 120)
     snprintf(fw, sizeof fw, "%s/fw", dir);
     nn_error err = {{0}};
     pl_train_result tr;
-    cr_assert_eq(pl_train(&(pl_train_opts){cfg, m, NULL, 1, 0, 1, 0, -1, NULL}, NULL, &tr, &err),
+    cr_assert_eq(pl_train(&(pl_train_opts){cfg, m, NULL, 1, 0, 1, 0, -1, NULL, 0}, NULL, &tr, &err),
                  NN_OK, "%s", err.msg);
     pl_train_result_free(&tr);
 
@@ -197,10 +197,10 @@ Test(pipeline, errors_are_statuses)
     nn_error err = {{0}};
     pl_train_result tr;
     cr_assert_eq(
-        pl_train(&(pl_train_opts){NULL, NULL, NULL, 0, 0, 1, 0, -1, NULL}, NULL, &tr, &err),
+        pl_train(&(pl_train_opts){NULL, NULL, NULL, 0, 0, 1, 0, -1, NULL, 0}, NULL, &tr, &err),
         NN_ERR_ARG);
     cr_assert(strstr(err.msg, "config"), "%s", err.msg);
-    cr_assert_eq(pl_train(&(pl_train_opts){"/nonexistent/c.json", NULL, NULL, 0, 0, 1, 0, -1, NULL},
+    cr_assert_eq(pl_train(&(pl_train_opts){"/nonexistent/c.json", NULL, NULL, 0, 0, 1, 0, -1, NULL, 0},
                           NULL, &tr, &err),
                  NN_ERR_IO);
     cr_assert(strstr(err.msg, "/nonexistent/c.json"), "%s", err.msg);

@@ -435,7 +435,7 @@ Test(train_hook, after_step_runs_once_per_step_in_order_before_on_batch)
     plain_model(&m, &o, NN_OPT_SGD);
     nn_train_config tc = tune_config(2);
     hook_log h = {&m, &o, 0, 0, 1, 1, 1, 96 / 16};
-    nn_train_hooks hooks = {log_batch, NULL, &h, log_step};
+    nn_train_hooks hooks = {log_batch, NULL, &h, log_step, NULL};
     nn_train_state ts = {9, 0, 2, 0};
     nn_error err;
     cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
@@ -466,7 +466,7 @@ static void prune_and_train(nn_optim_kind kind, int hooked, nn_model *m, nn_opti
     *before = malloc(m->n_params * sizeof(float));
     memcpy(*before, m->params, m->n_params * sizeof(float));
     nn_train_config tc = tune_config(3);
-    nn_train_hooks hooks = {NULL, NULL, s, hooked ? pr_session_after_step : NULL};
+    nn_train_hooks hooks = {NULL, NULL, s, hooked ? pr_session_after_step : NULL, NULL};
     nn_train_state ts = {9, 0, 3, 0};
     cr_assert_eq(nn_train(m, o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
     free(d.images), free(d.labels);
@@ -574,7 +574,7 @@ static void gradual_run(nn_model *m, pr_session *s, gradual_log *g)
     pr_session_step(s, m, &o, 0);
     *g = (gradual_log){.s = s};
     nn_train_config tc = tune_config(3);
-    nn_train_hooks hooks = {NULL, NULL, g, gradual_step};
+    nn_train_hooks hooks = {NULL, NULL, g, gradual_step, NULL};
     nn_train_state ts = {9, 0, 3, 0};
     cr_assert_eq(nn_train(m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
     nn_optim_free(&o);

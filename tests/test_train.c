@@ -369,7 +369,7 @@ Test(train, hook_stop_ends_training_cleanly)
     fresh_model(&m, &o);
     nn_train_state ts = {42, 0, 3, 0};
     save_ctx sc = {path, 2, &m, &o, 1};
-    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL};
+    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL, NULL};
     nn_error err;
     cr_assert_eq(nn_train(&m, &o, &ts, &tc, &img, NULL, &hooks, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ts.epochs_done, 2);
@@ -490,7 +490,7 @@ static void *fake_process(void *arg)
     train_config(&tc, 3, w->threads);
     tc.group = &g;
     nn_train_state ts = {42, 0, 3, 0};
-    nn_train_hooks hooks = {NULL, keep_val_loss, p, NULL};
+    nn_train_hooks hooks = {NULL, keep_val_loss, p, NULL, NULL};
     nn_error err;
     p->st = nn_train(&p->m, &p->o, &ts, &tc, p->train, p->val, &hooks, &err);
     return NULL;
@@ -513,7 +513,7 @@ Test(exec, a_group_of_processes_gives_the_bits_of_one_with_all_threads)
         nn_train_config tc;
         train_config(&tc, 3, P * T);
         nn_train_state ts = {42, 0, 3, 0};
-        nn_train_hooks hooks = {NULL, keep_val_loss, &one, NULL};
+        nn_train_hooks hooks = {NULL, keep_val_loss, &one, NULL, NULL};
         nn_error err;
         cr_assert_eq(nn_train(&one.m, &one.o, &ts, &tc, &img, &val, &hooks, &err), NN_OK, "%s",
                      err.msg);
@@ -577,7 +577,7 @@ Test(train, resume_continues_exactly_like_an_uninterrupted_run)
     fresh_model(&b, &ob);
     nn_train_state tb = {42, 0, 3, 0};
     save_ctx sc = {path, 1, &b, &ob, 0};
-    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL};
+    nn_train_hooks hooks = {NULL, save_epoch, &sc, NULL, NULL};
     cr_assert_eq(nn_train(&b, &ob, &tb, &tc, &img, NULL, &hooks, &err), NN_ERR_IO);
     nn_optim_free(&ob);
     nn_model_free(&b);

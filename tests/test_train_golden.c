@@ -125,7 +125,7 @@ static void check_run(const golden_run *g)
                           .seed = 7, .schedule = g->sched, .label_smoothing = g->smoothing,
                           .augment = record_image, .test_flip = g->flip, .augment_user = &log};
     nn_images train = {TG_IMAGES, TG_LABELS, TG_N}, val = {TG_VAL_IMAGES, TG_VAL_LABELS, TG_NV};
-    nn_train_hooks hooks = {on_batch, on_epoch, &log, NULL};
+    nn_train_hooks hooks = {on_batch, on_epoch, &log, NULL, NULL};
     nn_train_state ts = {7, 0, 2, 0};
     cr_assert_eq(nn_train(&m, &o, &ts, &tc, &train, &val, &hooks, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(ts.step, 4);
