@@ -194,12 +194,23 @@ if [ -n "${MUTANTS_DIR:-}" ]; then
 else
     work=$(mktemp -d /tmp/iotcnn-mutants-XXXXXX)
     trap 'rm -rf "$work"' EXIT
+    # mktemp's 0700 would keep the suite's unprivileged runs (cli_fail
+    # drops to nobody) from reaching the binary: they would fail with
+    # every mutant and pass for catching it.
+    chmod 755 "$work"
 fi
 jobs=${JOBS:-2}
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$work"
 echo "mutants: scratch tree $work; building ..." >&2
 make -C "$work" -j"$jobs" all build/tests/iotcnn_tests >"$work/build.log" 2>&1 ||
     { tail -n 20 "$work/build.log" >&2; echo "mutants: the unmutated tree does not build" >&2; exit 1; }
+# The unmutated suite must pass here, or a failing test would count as
+# catching every mutant.
+if ! (cd "$work" && IOTCNN_BIN="$work/bin/iotcnn" build/tests/iotcnn_tests) >"$work/baseline.log" 2>&1; then
+    sed -n 's/^\[FAIL\] \([^:]*::[^:]*\):.*/  \1/p' "$work/baseline.log" | sort -u >&2
+    echo "mutants: the unmutated suite fails in $work (above; log: $work/baseline.log)" >&2
+    exit 1
+fi
 
 # replace FILE OLD NEW: exactly one occurrence, else exit 3.
 replace() {
