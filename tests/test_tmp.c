@@ -160,18 +160,26 @@ Test(tmp, sweep_removes_only_temporaries_of_dead_writers, .init = make_dir, .fin
     cr_expect(!present(kept[0]) && !present(legacy_live));
 }
 
-/* Every write sweeps the target's directory (and only that one). */
-Test(tmp, atomic_write_sweeps_its_directory, .init = make_dir, .fini = remove_dir)
+/* Plants the temporary of base that a writer killed before finishing
+ * would leave (a process of this boot that has exited); returns its name. */
+static const char *plant_dead_writers_tmp(const char *base)
 {
-    nn_tmp_owner me, dead;
-    nn_tmp_owner_self(&me);
+    nn_tmp_owner dead;
+    nn_tmp_owner_self(&dead);
     pid_t pid = fork();
     if (pid == 0)
         _exit(0);
     waitpid(pid, NULL, 0);
-    dead = me, dead.pid = pid;
-    const char *stale = tmp_of("m.ckpt", &dead);
-    touch(stale, 0);
+    dead.pid = pid;
+    const char *name = tmp_of(base, &dead);
+    touch(name, 0);
+    return name;
+}
+
+/* Every write sweeps the target's directory (and only that one). */
+Test(tmp, atomic_write_sweeps_its_directory, .init = make_dir, .fini = remove_dir)
+{
+    const char *stale = plant_dead_writers_tmp("m.ckpt");
     char sub[512], path[1024];
     snprintf(sub, sizeof sub, "%s/sub", g_dir);
     cr_assert_eq(mkdir(sub, 0755), 0);
@@ -191,15 +199,7 @@ Test(tmp, atomic_write_sweeps_its_directory, .init = make_dir, .fini = remove_di
  * leftovers of the runs killed before it (scripts/kill9_check.sh found it). */
 Test(tmp, writable_probe_sweeps_its_directory, .init = make_dir, .fini = remove_dir)
 {
-    nn_tmp_owner me, dead;
-    nn_tmp_owner_self(&me);
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(0);
-    waitpid(pid, NULL, 0);
-    dead = me, dead.pid = pid;
-    const char *stale = tmp_of("m.ckpt", &dead);
-    touch(stale, 0);
+    const char *stale = plant_dead_writers_tmp("m.ckpt");
     char path[1024];
     snprintf(path, sizeof path, "%s/m.ckpt", g_dir);
     nn_error err;
