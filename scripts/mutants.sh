@@ -140,22 +140,22 @@ m png2bin-label-range datasets/tools/cifar_png2bin.c \
 
 # --- the executor's backward (libnn/nn_exec.c) ---
 m exec-avgpool-backward-skipped libnn/nn_exec.c \
-  '            nn_avgpool_backward(din, dout, n, &d);' \
+  '            nn_avgpool_backward(din, dout, s.n, &d);' \
   '            (void)d;'
 m exec-global-avgpool-backward-scale libnn/nn_exec.c \
-  'nn_global_avgpool_backward(din, dout, n, nd->in_c, nd->in_h * nd->in_w);' \
-  'nn_global_avgpool_backward(din, dout, n, nd->in_c, nd->in_w);'
+  'nn_global_avgpool_backward(din, dout, s.n, s.nd->in_c, s.nd->in_h * s.nd->in_w);' \
+  'nn_global_avgpool_backward(din, dout, s.n, s.nd->in_c, s.nd->in_w);'
 m exec-add-second-operand-dropped libnn/nn_exec.c \
-  'float *din2 = src2 == nd->spec.input ? din : grad_slice(ex, src2, j->node, b0, n);' \
-  'float *din2 = src2 == nd->spec.input ? din : NULL;'
+  'float *din2 = src2 == s.nd->spec.input ? din : grad_slice(ex, src2, j->node, s.b0, s.n);' \
+  'float *din2 = src2 == s.nd->spec.input ? din : NULL;'
 m exec-dropout-backward-unmasked libnn/nn_exec.c \
-  '        if (din && nd->spec.rate > 0.0f)
+  '        if (din && s.nd->spec.rate > 0.0f)
             nn_dropout_backward(' \
-  '        if (din && nd->spec.rate > 2.0f)
+  '        if (din && s.nd->spec.rate > 2.0f)
             nn_dropout_backward('
 m exec-bn-backward-batch-count libnn/nn_exec.c \
-  'double count = (double)j->n * hw;' \
-  'double count = (double)n * hw;'
+  'double count = (double)j->n * s.hw;' \
+  'double count = (double)s.n * s.hw;'
 
 # Everything below runs from main, which bash reads whole before running
 # it: editing this file while it runs does not disturb the run.
