@@ -99,6 +99,13 @@ void prune_print_json(const prune_summary *s)
     cJSON_AddStringToObject(j, "schedule", s->cfg->gradual ? "gradual" : "oneshot");
     cJSON_AddNumberToObject(j, "target_sparsity", s->cfg->sparsity);
     cJSON_AddNumberToObject(j, "finetune_epochs", s->epochs);
+    if (s->cfg->distill && s->epochs > 0) {
+        cJSON *d = cJSON_AddObjectToObject(j, "distill");
+        cJSON_AddNumberToObject(d, "temperature", s->cfg->distill_loss.temperature);
+        cJSON_AddNumberToObject(d, "weight", s->cfg->distill_loss.weight);
+    } else {
+        cJSON_AddNullToObject(j, "distill");
+    }
     cJSON_AddNumberToObject(j, "mask_updates", s->mask_updates);
     cJSON_AddNumberToObject(j, "accuracy_before", accuracy(s->before));
     cJSON_AddNumberToObject(j, "accuracy_after", accuracy(s->after));

@@ -15,6 +15,7 @@
 #include "prune/prune_channels.h"
 #include "prune/prune_magnitude.h"
 #include "prune/prune_schedule.h"
+#include "libnn/nn_distill.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_optim.h"
@@ -49,7 +50,14 @@ typedef struct {
     int finetune_epochs; /* 0: no fine-tuning                            */
     float finetune_lr;
     nn_schedule_config finetune_schedule; /* base_lr = finetune_lr           */
+    int distill;                      /* prune.finetune.distill given: the
+                                         unpruned model teaches the pruned one */
+    nn_distill_config distill_loss;   /* its temperature and weight           */
 } cfg_prune;
+
+/* prune.finetune.distill's defaults (docs/config.md). */
+#define CFG_DISTILL_TEMPERATURE 4.0f
+#define CFG_DISTILL_WEIGHT 0.9f
 
 /* Parses the block `o` (the value of "prune"); train_lr and
  * train_schedule (the parsed train block) give the fine-tuning defaults.

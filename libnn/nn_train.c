@@ -157,6 +157,57 @@ static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64
     return check_finite(m, NULL, when, lr_name, err);
 }
 
+/* ---- the teacher of a distillation ------------------------------------- */
+
+typedef struct {
+    nn_exec *ex;           /* NULL: no distillation */
+    size_t in_floats;      /* floats of one batch's input */
+} teacher_run;
+
+static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_config *cfg,
+                              nn_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (!cfg->distill)
+        return NN_OK;
+    const nn_model *tm = cfg->distill->teacher;
+    const nn_model_spec *s = &m->spec, *ts = &tm->spec;
+    if (ts->in_c != s->in_c || ts->in_h != s->in_h || ts->in_w != s->in_w ||
+        ts->num_classes != s->num_classes)
+        return nn_errorf(err, NN_ERR_ARG,
+                         "the teacher takes %dx%dx%d inputs to %d classes, the student "
+                         "%dx%dx%d to %d: distillation needs the same",
+                         ts->in_c, ts->in_h, ts->in_w, ts->num_classes, s->in_c, s->in_h,
+                         s->in_w, s->num_classes);
+    t->in_floats = (size_t)cfg->batch_size * s->in_c * s->in_h * s->in_w;
+    nn_status st = nn_exec_create(&t->ex, cfg->distill->teacher, cfg->batch_size,
+                                  cfg->threads, 0, err);
+    if (st == NN_OK && cfg->group)
+        st = nn_exec_set_group(t->ex, cfg->group, err);
+    if (st != NN_OK)
+        nn_error_prefix(err, "the teacher");
+    return st;
+}
+
+/* The teacher's logits for the batch the student's executor holds. */
+static const float *teacher_logits(teacher_run *t, nn_exec *student, int n)
+{
+    memcpy(nn_exec_input(t->ex), nn_exec_input(student), t->in_floats * sizeof(float));
+    return nn_exec_forward(t->ex, n, 0, 0, 0);
+}
+
+/* The loss of a training batch (its sum over images) and dlogits. */
+static double batch_loss(teacher_run *t, nn_exec *ex, const nn_train_config *cfg, float *dlogits,
+                         const float *logits, const uint8_t *labels, int k, int *correct)
+{
+    const int B = cfg->batch_size;
+    if (!t->ex)
+        return nn_softmax_xent(dlogits, logits, labels, B, k, cfg->label_smoothing,
+                               1.0f / (float)B, correct);
+    return nn_distill_xent(dlogits, logits, teacher_logits(t, ex, B), labels, B, k,
+                           cfg->label_smoothing, &cfg->distill->loss, 1.0f / (float)B, correct);
+}
+
 nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_train_config *cfg,
                    const nn_images *train, const nn_images *val, const nn_train_hooks *hooks,
                    nn_error *err)
@@ -175,10 +226,14 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     int max_batch = B > eval_batch ? B : eval_batch;
     nn_exec *ex = NULL;
     uint8_t *labels = NULL;
+    teacher_run teacher = {NULL, 0};
     st = nn_exec_create(&ex, m, max_batch, cfg->threads, 1, err);
     if (st == NN_OK && cfg->group)
         st = nn_exec_set_group(ex, cfg->group, err);
+    if (st == NN_OK)
+        st = teacher_open(&teacher, m, cfg, err);
     if (st != NN_OK) {
+        nn_exec_free(teacher.ex);
         nn_exec_free(ex);
         return st;
     }
@@ -220,8 +275,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             const float *logits = nn_exec_forward(ex, B, 1, cfg->seed, ts->step);
             for (int i = 0; i < B; i++)
                 labels[i] = train->labels[idx[i]];
-            double loss = nn_softmax_xent(dlogits, logits, labels, B, k, cfg->label_smoothing,
-                                          1.0f / (float)B, &correct);
+            double loss = batch_loss(&teacher, ex, cfg, dlogits, logits, labels, k, &correct);
             if (nn_diverge_update(&dv, loss / B)) { /* the batch's mean loss */
                 st = loss_diverged(&dv, loss / B, epoch, s + 1, ts->step + 1, cfg->lr_name, err);
                 goto done;
@@ -283,6 +337,7 @@ done:
     free(dlogits);
     free(flip_sum);
     free(labels);
+    nn_exec_free(teacher.ex);
     nn_exec_free(ex);
     return st;
 }

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "nn_distill.h"
 #include "nn_error.h"
 #include "nn_exec.h"
 #include "nn_model.h"
@@ -33,6 +34,16 @@ typedef struct {
     int n;
 } nn_images;
 
+/* Distillation (nn_distill.h): the teacher's logits for every training
+ * batch come from a forward pass in evaluation mode (batch-norm running
+ * statistics, no dropout) over the same pixels the student sees, after
+ * augmentation. The teacher must take the student's input shape and give
+ * its number of classes; it is only read. */
+typedef struct {
+    nn_model *teacher;
+    nn_distill_config loss;
+} nn_distill_spec;
+
 typedef struct {
     int epochs;            /* total epochs of the run                        */
     int batch_size;        /* the last partial batch of an epoch is dropped  */
@@ -53,6 +64,7 @@ typedef struct {
     const nn_exec_group *group; /* NULL, or the workers of other processes
                             * this run shares every batch with (nn_exec.h):
                             * every process then computes the same model     */
+    const nn_distill_spec *distill; /* NULL: the labels alone              */
 } nn_train_config;
 
 typedef struct {

@@ -33,6 +33,7 @@ typedef struct {
     /* Optional, before every batch (nn_train_hooks.before_batch). */
     nn_status (*before_batch)(void *user, int epoch, uint64_t batch, uint64_t step,
                               nn_error *err);
+    const nn_distill_spec *distill;    /* NULL, or the teacher (nn_train.h)   */
 } pl_fit_spec;
 
 /* Trains m with opt from ts->epochs_done to spec->epochs on train (val may

@@ -114,10 +114,11 @@ static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
 }
 
 /* Fine-tunes m for `epochs` epochs on the config's training data; final
- * (NULL: hold m's zeros only) and the prune schedule drive the session. */
-static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude_config *final,
-                          int epochs, const pl_prune_opts *o, const pl_progress *p,
-                          pr_session *session, nn_error *err)
+ * (NULL: hold m's zeros only) and the prune schedule drive the session;
+ * with prune.finetune.distill, `teacher` (the unpruned model) teaches. */
+static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
+                          const pr_magnitude_config *final, int epochs, const pl_prune_opts *o,
+                          const pl_progress *p, pr_session *session, nn_error *err)
 {
     memset(session, 0, sizeof *session);
     ds_dataset train = {0}, val = {0};
@@ -135,13 +136,17 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
     if (st == NN_OK)
         st = nn_optim_init(&opt, &cfg->train.optim, m->n_params, err);
     if (st == NN_OK) {
+        nn_distill_spec distill = {teacher, cfg->prune.distill_loss};
         pl_fit_spec spec = {cfg,        epochs,     o->threads, &cfg->prune.finetune_schedule,
                             "prune.finetune.lr",    "finetune", p,
                             NULL,       after_step, session,    NULL,
-                            NULL};
+                            NULL,       cfg->prune.distill ? &distill : NULL};
         nn_train_state ts = {cfg->train.seed, 0, epochs, 0};
         pl_note(p, "prune", "fine-tuning %d epoch%s on %d images (%llu steps each)", epochs,
                 epochs == 1 ? "" : "s", train.n, (unsigned long long)spe);
+        if (cfg->prune.distill)
+            pl_note(p, "prune", "distilling from the unpruned model: temperature %g, weight %g",
+                    (double)distill.loss.temperature, (double)distill.loss.weight);
         pr_session_step(session, m, &opt, 0); /* pruning at step 0, before training */
         st = pl_fit(m, &opt, &ts, &spec, &train, &val, err);
     }
@@ -153,9 +158,9 @@ static nn_status finetune(nn_model *m, const cfg_config *cfg, const pr_magnitude
 /* ---- the two methods ----------------------------------------------------- */
 
 /* Prunes `work` (a copy of the loaded model) by magnitude. */
-static nn_status prune_magnitude(nn_model *work, const cfg_config *cfg, int epochs,
-                                 const pl_prune_opts *o, const pl_progress *p, int *updates,
-                                 nn_error *err)
+static nn_status prune_magnitude(nn_model *work, nn_model *dense, const cfg_config *cfg,
+                                 int epochs, const pl_prune_opts *o, const pl_progress *p,
+                                 int *updates, nn_error *err)
 {
     pr_magnitude_config final = {cfg->prune.scope, cfg->prune.norm, {0, {0}}};
     nn_status st = cfg_prune_targets(&cfg->prune, work, NULL, o->config, &final.targets, err);
@@ -163,7 +168,7 @@ static nn_status prune_magnitude(nn_model *work, const cfg_config *cfg, int epoc
         return st;
     pr_session session;
     if (epochs > 0) {
-        st = finetune(work, cfg, &final, epochs, o, p, &session, err);
+        st = finetune(work, dense, cfg, &final, epochs, o, p, &session, err);
     } else {
         pr_schedule once;
         pr_schedule_oneshot(&once);
@@ -177,7 +182,7 @@ static nn_status prune_magnitude(nn_model *work, const cfg_config *cfg, int epoc
 }
 
 /* Structured pruning: out = the smaller model, fine-tuned if asked. */
-static nn_status prune_structured(nn_model *out, const nn_model *m, const cfg_config *cfg,
+static nn_status prune_structured(nn_model *out, nn_model *m, const cfg_config *cfg,
                                   int epochs, const pl_prune_opts *o, const pl_progress *p,
                                   nn_error *err)
 {
@@ -194,7 +199,7 @@ static nn_status prune_structured(nn_model *out, const nn_model *m, const cfg_co
     if (st != NN_OK || epochs == 0)
         return st;
     pr_session session;
-    st = finetune(out, cfg, NULL, epochs, o, p, &session, err);
+    st = finetune(out, m, cfg, NULL, epochs, o, p, &session, err);
     pr_session_free(&session);
     if (st != NN_OK)
         nn_model_free(out);
@@ -250,8 +255,8 @@ static nn_status prune_model(prune_job *j, const pl_prune_opts *o, const pl_prog
         st = prune_structured(&j->work, &j->ck.model, &j->cfg, r->epochs, o, p, err);
     } else {
         st = model_copy(&j->work, &j->ck.model, err);
-        if (st == NN_OK && (st = prune_magnitude(&j->work, &j->cfg, r->epochs, o, p,
-                                                 &r->mask_updates, err)))
+        if (st == NN_OK && (st = prune_magnitude(&j->work, &j->ck.model, &j->cfg, r->epochs, o,
+                                                 p, &r->mask_updates, err)))
             nn_model_free(&j->work);
     }
     j->have_work = st == NN_OK;

@@ -307,7 +307,7 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
     pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
                         "train.lr", "train",         j->progress, on_epoch,
                         NULL,     &ctx,               job_group(j),
-                        j->fail_step ? injected_failure : NULL};
+                        j->fail_step ? injected_failure : NULL, NULL};
     char workers[64] = "";
     if (j->dist)
         snprintf(workers, sizeof workers, " x %d MPI processes", pl_dist_size(j->dist));

@@ -44,7 +44,31 @@ static void setup_dir(char *dir, size_t size)
     ch_write_text(dir, "struct.json",
                   HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                        " \"finetune\": {\"epochs\": 1, \"lr\": 0.01}}}");
+    ch_write_text(dir, "struct_d.json",
+                  HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
+                       " \"finetune\": {\"epochs\": 1, \"lr\": 0.01,"
+                       " \"distill\": {\"temperature\": 3, \"weight\": 0.8}}}}");
+    ch_write_text(dir, "struct_d0.json",
+                  HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
+                       " \"finetune\": {\"epochs\": 1, \"lr\": 0.01,"
+                       " \"distill\": {\"weight\": 0}}}}");
     ch_run_ok(dir, "train -c plain.json -o m.ckpt --threads 2");
+}
+
+/* The parameters of two checkpoints are bit for bit the same. */
+static int same_params(const char *dir, const char *a, const char *b)
+{
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    ckpt_file ca, cb;
+    nn_error err;
+    cr_assert_eq(ckpt_load(&ca, pa, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ckpt_load(&cb, pb, &err), NN_OK, "%s", err.msg);
+    int same = ca.model.n_params == cb.model.n_params &&
+               memcmp(ca.model.params, cb.model.params, ca.model.n_params * sizeof(float)) == 0;
+    ckpt_free(&ca), ckpt_free(&cb);
+    return same;
 }
 
 static double eval_accuracy(const char *dir, const char *model)
@@ -168,6 +192,32 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(first, "shape_after");
     cr_assert_eq(cJSON_GetArrayItem(shape, 0)->valueint, 1, "of 3 channels, round(1.5) = 2 go");
     cJSON_Delete(j);
+    fx_rmtree(dir);
+}
+
+/* prune.finetune.distill takes effect: the unpruned model teaches (the
+ * note and the report say so, and the fine-tuned weights differ from the
+ * labels-only run), and at weight 0 it is the labels-only run, bit for bit. */
+Test(cli_prune, distillation_from_the_unpruned_model, .timeout = 120)
+{
+    char dir[64];
+    setup_dir(dir, sizeof dir);
+    ch_result r = ch_run(dir, "prune -c struct_d.json -m m.ckpt -o d.ckpt --threads 2 --json");
+    cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "distilling from the unpruned model: temperature 3, "
+                                     "weight 0.8"), "%s", r.err);
+    cJSON *j = ch_json(&r);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "distill");
+    cr_assert_eq(ch_num(d, "temperature"), 3);
+    cr_assert_float_eq(ch_num(d, "weight"), 0.8, 1e-7);
+    cJSON_Delete(j);
+    ch_free(&r);
+    j = ch_run_json(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "distill")));
+    cJSON_Delete(j);
+    cr_assert(!same_params(dir, "d.ckpt", "s.ckpt"), "distillation changed nothing");
+    ch_run_ok(dir, "prune -c struct_d0.json -m m.ckpt -o d0.ckpt --threads 2");
+    cr_assert(same_params(dir, "d0.ckpt", "s.ckpt"), "weight 0 must be the labels alone");
     fx_rmtree(dir);
 }
 

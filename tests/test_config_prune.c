@@ -46,7 +46,8 @@ Test(config_prune, every_key_parses)
                         "   \"end_epoch\": 3, \"frequency\": 50, \"exponent\": 2,"
                         "   \"initial_sparsity\": 0.1},"
                         " \"finetune\": {\"epochs\": 4, \"lr\": 0.01, \"schedule\":"
-                        "   {\"type\": \"cosine\", \"min_lr\": 0.001, \"warmup_epochs\": 0.5}}"));
+                        "   {\"type\": \"cosine\", \"min_lr\": 0.001, \"warmup_epochs\": 0.5},"
+                        "   \"distill\": {\"temperature\": 3, \"weight\": 0.75}}"));
     const cfg_prune *p = &cfg.prune;
     cr_assert(p->present);
     cr_assert_eq(p->method, CFG_PRUNE_MAGNITUDE);
@@ -71,6 +72,9 @@ Test(config_prune, every_key_parses)
     cr_assert_float_eq(p->finetune_schedule.base_lr, 0.01f, 1e-9);
     cr_assert_float_eq(p->finetune_schedule.min_lr, 0.001f, 1e-9);
     cr_assert_float_eq(p->finetune_schedule.warmup_epochs, 0.5f, 1e-9);
+    cr_assert(p->distill);
+    cr_assert_float_eq(p->distill_loss.temperature, 3.0f, 0);
+    cr_assert_float_eq(p->distill_loss.weight, 0.75f, 0);
 
     parse_ok(WITH_PRUNE("\"method\": \"structured\", \"sparsity\": 0.25, \"criterion\": \"l1\","
                         " \"schedule\": \"oneshot\""));
@@ -102,6 +106,7 @@ Test(config_prune, defaults_and_what_finetuning_inherits_from_train)
                               " \"step_epochs\": 2, \"gamma\": 0.5}",
                               "\"sparsity\": 0.8, \"finetune\": {\"epochs\": 2, \"lr\": 0.02}"));
     cr_assert_eq(p->finetune_epochs, 2);
+    cr_assert(!p->distill, "no distill block: no distillation");
     cr_assert_eq(p->finetune_schedule.kind, NN_SCHED_STEP);
     cr_assert_float_eq(p->finetune_schedule.base_lr, 0.02f, 1e-9);
     cr_assert_float_eq(p->finetune_schedule.step_epochs, 2.0f, 1e-9);
@@ -114,6 +119,11 @@ Test(config_prune, defaults_and_what_finetuning_inherits_from_train)
     cr_assert_eq(p->frequency, 100);
     cr_assert_float_eq(p->exponent, 3.0, 0);
     cr_assert_float_eq(p->initial, 0.0, 0);
+    /* An empty distill block: distillation with the documented defaults. */
+    parse_ok(WITH_PRUNE("\"sparsity\": 0.8, \"finetune\": {\"epochs\": 1, \"distill\": {}}"));
+    cr_assert(p->distill);
+    cr_assert_float_eq(p->distill_loss.temperature, CFG_DISTILL_TEMPERATURE, 0);
+    cr_assert_float_eq(p->distill_loss.weight, CFG_DISTILL_WEIGHT, 0);
 }
 
 static const cfgt_error_case bad_prune[] = {
@@ -140,6 +150,15 @@ static const cfgt_error_case bad_prune[] = {
     {WITH_PRUNE(
      "\"sparsity\": 0.5, \"layers\": {\"a_name_that_is_far_too_long_to_be_one\": 0.1}"),
      "prune.layers.a_name_that_is_far_too_long_to_be_one", "1 to 31"},
+    /* finetune.distill */
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": true}"),
+     "prune.finetune.distill", "an object"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": "
+     "{\"temprature\": 2}}"), "prune.finetune.distill.temprature", "did you mean"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": "
+     "{\"weight\": 1.5}}"), "prune.finetune.distill.weight", "[0, 1]"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": "
+     "{\"temperature\": 0}}"), "prune.finetune.distill.temperature", "(0, 100]"},
     /* schedule */
     {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": \"gradual\""), "prune.schedule", "finetune"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"schedule\": "

@@ -105,6 +105,7 @@ typedef struct {
     const float *params, *state;
     const double *lr, *epoch_loss, *val_loss;
     const int *val_correct;
+    const nn_distill_spec *distill; /* run C */
 } golden_run;
 
 static void assert_close(double got, double want, double tol, const char *what, int i)
@@ -123,7 +124,8 @@ static void check_run(const golden_run *g)
     golden_log log = {{0}, 0, 0, {0}, {{0}}};
     nn_train_config tc = {.epochs = 2, .batch_size = TG_B, .eval_batch = 4, .threads = 2,
                           .seed = 7, .schedule = g->sched, .label_smoothing = g->smoothing,
-                          .augment = record_image, .test_flip = g->flip, .augment_user = &log};
+                          .augment = record_image, .test_flip = g->flip, .augment_user = &log,
+                          .distill = g->distill};
     nn_images train = {TG_IMAGES, TG_LABELS, TG_N}, val = {TG_VAL_IMAGES, TG_VAL_LABELS, TG_NV};
     nn_train_hooks hooks = {on_batch, on_epoch, &log, NULL, NULL};
     nn_train_state ts = {7, 0, 2, 0};
@@ -181,4 +183,32 @@ Test(train_golden, adamw_onecycle_with_test_flip)
         .epoch_loss = TG_B_EPOCH_LOSS, .val_loss = TG_B_VAL_LOSS,
         .val_correct = TG_B_VAL_CORRECT};
     check_run(&g);
+}
+
+/* Run A's optimizer and schedule, with distillation from a teacher of the
+ * same shape (its own parameters and running statistics): pins the soft
+ * term (temperature, weight, T^2 scale, KL direction), that the teacher
+ * runs in evaluation mode on the very pixels of the batch, and that it is
+ * never trained. */
+Test(train_golden, sgd_with_distillation_from_a_teacher)
+{
+    nn_model teacher;
+    golden_model(&teacher);
+    memcpy(teacher.params, TG_TEACHER, sizeof TG_TEACHER);
+    cr_assert_eq(teacher.n_state, sizeof TG_TEACHER_STATE / sizeof *TG_TEACHER_STATE);
+    memcpy(teacher.state, TG_TEACHER_STATE, sizeof TG_TEACHER_STATE);
+    nn_distill_spec d = {&teacher, {TG_DISTILL_T, TG_DISTILL_W}};
+    golden_run g = {
+        .opt = {.kind = NN_OPT_SGD, .momentum = 0.9f, .nesterov = 1, .weight_decay = 0.05f},
+        .sched = {.kind = NN_SCHED_COSINE, .base_lr = 0.1f, .min_lr = 0.001f,
+                  .warmup_epochs = 1.0f},
+        .smoothing = 0.1f, .flip = 0,
+        .params = TG_C_PARAMS, .state = TG_C_STATE, .lr = TG_C_LR,
+        .epoch_loss = TG_C_EPOCH_LOSS, .val_loss = TG_C_VAL_LOSS,
+        .val_correct = TG_C_VAL_CORRECT, .distill = &d};
+    check_run(&g);
+    cr_assert_arr_eq(teacher.params, TG_TEACHER, sizeof TG_TEACHER, "the teacher was changed");
+    cr_assert_arr_eq(teacher.state, TG_TEACHER_STATE, sizeof TG_TEACHER_STATE,
+                     "the teacher's running statistics were changed");
+    nn_model_free(&teacher);
 }

@@ -28,6 +28,11 @@ Two runs, which between them pin the training step:
   B  AdamW (0.9, 0.999, eps 1e-8, decoupled weight decay 0.1 on conv/dense
      weights only), no smoothing, one-cycle peaking at 0.02 (pct_start 0.5),
      test-time flip on the validation pass.
+  C  run A's optimizer and schedule with distillation (libnn/nn_distill.h):
+     a teacher of the same shape (its own parameters and batch-norm running
+     statistics, TEACHER below, evaluated in eval mode on the same batch)
+     and the loss (1 - w) * CE(z, y; smoothing 0.1) + w * T^2 *
+     KL(softmax(t / T) || softmax(z / T)), T = 2.5, w = 0.6.
 The learning rate of step s is the schedule's value at s (float32, as the
 library's nn_schedule_lr returns it); PyTorch gets it through
 param_group["lr"] before each step.
@@ -62,6 +67,42 @@ def make_data():
     }
     params = {k: v.astype(np.float32) for k, v in params.items()}
     return images, labels, vimages, vlabels, params
+
+
+DISTILL_T, DISTILL_W = 2.5, 0.6
+
+
+def make_teacher():
+    """The teacher of run C: parameters and running statistics of its own
+    (a separate random stream, so the data above stays as it was)."""
+    rs = np.random.RandomState(2025)
+    p = {
+        "conv.w": rs.normal(0, np.sqrt(2 / 18), (3, 2, 3, 3)),
+        "bn.gamma": rs.uniform(0.8, 1.2, 3),
+        "bn.beta": rs.uniform(-0.2, 0.2, 3),
+        "fc.w": rs.normal(0, np.sqrt(4 / 27), (4, 27)),
+        "fc.b": rs.uniform(-0.3, 0.3, 4),
+        "bn.mean": rs.uniform(-0.5, 0.5, 3),
+        "bn.var": rs.uniform(0.5, 2.0, 3),
+    }
+    return {k: v.astype(np.float32) for k, v in p.items()}
+
+
+def teacher_net(p):
+    net = Net(p)
+    with torch.no_grad():
+        net.bn.running_mean.copy_(torch.from_numpy(p["bn.mean"]))
+        net.bn.running_var.copy_(torch.from_numpy(p["bn.var"]))
+    net.eval()
+    return net
+
+
+def distill_loss(z, t, y, smoothing):
+    hard = F.cross_entropy(z, y, label_smoothing=smoothing)
+    T = DISTILL_T
+    soft = F.kl_div(F.log_softmax(z / T, 1), F.log_softmax(t / T, 1), reduction="batchmean",
+                    log_target=True) * (T * T)
+    return (1 - DISTILL_W) * hard + DISTILL_W * soft
 
 
 def normalize(pixels):
@@ -124,7 +165,7 @@ def lrs_run_b():
         4, base)]
 
 
-def train(data, make_opt, lrs, smoothing, flip):
+def train(data, make_opt, lrs, smoothing, flip, teacher=None):
     images, labels, vimages, vlabels, p = data
     net = Net(p)
     opt = make_opt(net)
@@ -136,7 +177,12 @@ def train(data, make_opt, lrs, smoothing, flip):
         for batch in epoch:
             net.train()
             logits = net(x[batch])
-            loss = F.cross_entropy(logits, y[batch], label_smoothing=smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(logits, y[batch], label_smoothing=smoothing)
+            else:
+                with torch.no_grad():
+                    t = teacher(x[batch])
+                loss = distill_loss(logits, t, y[batch], smoothing)
             opt.zero_grad()
             loss.backward()
             for g in opt.param_groups:
@@ -211,8 +257,20 @@ def main():
                                                       betas=(f32(0.9), f32(0.999)),
                                                       eps=f32(1e-8)),
                   lrs_run_b(), 0.0, True)
+    teacher = make_teacher()
+    run_c = train(data, lambda net: torch.optim.SGD(net.groups(f32(0.05)), lr=0.1,
+                                                    momentum=f32(0.9), dampening=0.0,
+                                                    nesterov=True),
+                  lrs_run_a(), f32(0.1), False, teacher_net(teacher))
     print_run("A", run_a)
     print_run("B", run_b)
+    c_floats("TG_TEACHER", np.concatenate([teacher[k].ravel() for k in
+                                           ("conv.w", "bn.gamma", "bn.beta", "fc.w",
+                                            "fc.b")]))
+    c_floats("TG_TEACHER_STATE", np.concatenate([teacher["bn.mean"], teacher["bn.var"]]))
+    print("static const float TG_DISTILL_T = %.9gf, TG_DISTILL_W = %.9gf;" %
+          (DISTILL_T, DISTILL_W))
+    print_run("C", run_c)
 
 
 if __name__ == "__main__":
