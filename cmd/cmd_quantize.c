@@ -11,6 +11,7 @@
 typedef struct {
     const char *model, *output, *config;
     int eval, limit, threads, json;
+    int qat_epochs; /* -1: quantize.qat.epochs of the config */
 } quantize_opts;
 
 static const cli_option options[] = {
@@ -21,6 +22,9 @@ static const cli_option options[] = {
      "also measure float and int8 (integer engine) accuracy\non the test set", NULL, 0, 0, 0, 0, 1,
      NULL},
     CLI_OPT_LIMIT(quantize_opts, "--eval uses only the first N test images"),
+    {"qat-epochs", 0, CLI_INT, offsetof(quantize_opts, qat_epochs), "N",
+     "quantization-aware fine-tuning epochs (overrides\nquantize.qat.epochs; 0: none)", NULL, 0,
+     100000, 0, 0, 0, NULL},
     CLI_OPT_THREADS(quantize_opts),
     CLI_OPT_JSON(quantize_opts),
 };
@@ -29,12 +33,14 @@ const cli_command cmd_quantize_def = {
     "quantize",
     "convert a float checkpoint into an int8 .iotc model",
     "-m MODEL.ckpt -o OUT.iotc [-c CONFIG] [--eval] [--limit N]\n"
-    "                       [--threads T] [--json]",
+    "                       [--qat-epochs N] [--threads T] [--json]",
     "Converts a float checkpoint into an int8 model file: batch norm folded,\n"
     "ReLU fused, weights 8 or 4 bits per output channel, activations calibrated\n"
     "on training images, each layer's weights stored in its most compact\n"
     "encoding. The config's `quantize` block (docs/config.md) sets the method,\n"
-    "calibration images and bits; CONFIG defaults to the config stored in MODEL.\n",
+    "calibration images and bits; CONFIG defaults to the config stored in MODEL.\n"
+    "With quantize.qat, the model first fine-tunes on the training data with its\n"
+    "weights on their int8 grid (quantization-aware training).\n",
     options,
     CLI_N_OPTS(options),
     NULL,
@@ -58,6 +64,7 @@ static void print_json(const quantize_opts *o, const pl_quantize_result *r,
     cJSON_AddNumberToObject(j, "calibration_images", r->n_cal);
     cJSON_AddNumberToObject(j, "weight_bits", qz->weight_bits);
     cJSON_AddBoolToObject(j, "auto_bits", qz->auto_bits);
+    cJSON_AddNumberToObject(j, "qat_epochs", r->qat_epochs);
     if (qz->auto_bits) {
         cJSON_AddNumberToObject(j, "auto_images", r->n_val > 0 ? r->n_val : r->n_cal);
         cJSON_AddNumberToObject(j, "auto_accuracy_8bit", r->qz->acc8);
@@ -98,20 +105,23 @@ static void print_table(const quantize_opts *o, const pl_quantize_result *r,
            (unsigned long long)tot->file_bytes, ratio_of(r, tot),
            (unsigned long long)r->float_bytes, secs);
     if (r->eval)
-        printf("test accuracy on %d images: float %.2f%%, int8 %.2f%%\n", n,
-               100.0 * r->float_correct / (n ? n : 1), 100.0 * r->int8_correct / (n ? n : 1));
+        printf("test accuracy on %d images: %s %.2f%%, int8 %.2f%%\n", n,
+               r->qat_epochs ? "float (after QAT)" : "float", 100.0 * r->float_correct / (n ? n : 1),
+               100.0 * r->int8_correct / (n ? n : 1));
 }
 
 int cmd_quantize(int argc, char **argv)
 {
-    quantize_opts o = {.threads = cli_default_threads()};
+    quantize_opts o = {.threads = cli_default_threads(), .qat_epochs = -1};
     cli_parse(&cmd_quantize_def, &o, argc, argv, NULL, 0, NULL);
     if (!o.model || !o.output)
         cli_usage_error("quantize", "a model (-m) and an output file (-o) are required");
     double t0 = cli_now();
     progress prog;
     pl_progress rep = progress_start(&prog, "quantize");
-    pl_quantize_opts po = {o.model, o.output, o.config, o.eval, o.limit, o.threads};
+    pl_quantize_opts po = {o.model, o.output,  o.config,
+                           o.eval,  o.limit,   o.threads,
+                           o.qat_epochs < 0 ? 0 : o.qat_epochs > 0 ? o.qat_epochs : -1};
     pl_quantize_result r;
     nn_error err = {{0}};
     nn_status st = pl_quantize(&po, &rep, &r, &err);

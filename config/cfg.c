@@ -601,7 +601,8 @@ static nn_status parse_root(const cs_ctx *x, const cJSON *root, cfg_config *c)
         return s;
     const cJSON *qz = NULL;
     if ((s = cs_object(x, root, "quantize", "", &qz)) ||
-        (s = cfg_quantize_parse(&c->quantize, qz, &c->model, x->source, x->err)))
+        (s = cfg_quantize_parse(&c->quantize, qz, &c->model, c->train.lr, &c->train.schedule,
+                                    x->source, x->err)))
         return s;
     return NN_OK;
 }

@@ -9,69 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_finetune.h"
 #include "cfg_schedule.h"
 #include "cfg_strict.h"
 
 static const cs_range R_FRACTION = {0, 1, 0, 1}; /* [0, 1) */
-static const cs_range R_POSITIVE = {0, INFINITY, 1, 1};
 
 /* ---- prune.finetune ----------------------------------------------------- */
-
-/* prune.finetune.distill: {"temperature": T, "weight": w}, both optional;
- * present (even as {}) turns distillation from the unpruned model on. */
-static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, cfg_prune *p)
-{
-    static const char *const keys[] = {"temperature", "weight", NULL};
-    static const cs_range r_temp = {0, 100, 1, 0}, r_weight = {0, 1, 0, 0};
-    const char *path = "prune.finetune.distill";
-    const cJSON *d;
-    nn_status s = cs_object(x, ft, "distill", "prune.finetune", &d);
-    p->distill = 0;
-    p->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
-    if (s || !d)
-        return s;
-    p->distill = 1;
-    if ((s = cs_check_keys(x, d, path, keys, NULL, NULL)) ||
-        (s = cs_float(x, d, "temperature", path, r_temp, 0, NULL,
-                      &p->distill_loss.temperature)))
-        return s;
-    return cs_float(x, d, "weight", path, r_weight, 0, NULL, &p->distill_loss.weight);
-}
 
 static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
                                 const nn_schedule_config *train_schedule, cfg_prune *p)
 {
-    static const char *const keys[] = {"epochs", "lr", "schedule", "distill", NULL};
-    const char *path = "prune.finetune";
-    const cJSON *ft;
-    nn_status s = cs_object(x, o, "finetune", "prune", &ft);
-    p->finetune_epochs = 0;
-    p->finetune_lr = train_lr;
-    p->finetune_schedule = *train_schedule;
-    if (s || !ft)
-        return s;
-    if ((s = cs_check_keys(x, ft, path, keys, NULL, NULL)) || (s = parse_distill(x, ft, p)))
-        return s;
-    if ((s = cs_int(x, ft, "epochs", path, 1, 100000, 1, &p->finetune_epochs)) ||
-        (s = cs_float(x, ft, "lr", path, R_POSITIVE, 0, NULL, &p->finetune_lr)))
-        return s;
-    if (cJSON_GetObjectItemCaseSensitive(ft, "schedule"))
-        return cfg_schedule_parse(x, ft, path, p->finetune_lr, p->finetune_epochs,
-                                  &p->finetune_schedule);
-    /* train.schedule at the fine-tuning's rate: its bounds must still hold. */
-    p->finetune_schedule.base_lr = p->finetune_lr;
-    nn_schedule_config *sc = &p->finetune_schedule;
-    if (sc->kind == NN_SCHED_COSINE && sc->min_lr > sc->base_lr)
-        return cs_fail(x, "prune.finetune.lr",
-                       "%g is below train.schedule.min_lr (%g), which fine-tuning inherits; give "
-                       "prune.finetune.schedule",
-                       (double)sc->base_lr, (double)sc->min_lr);
-    if (sc->kind != NN_SCHED_ONECYCLE && sc->warmup_epochs >= (float)p->finetune_epochs)
-        return cs_fail(x, "prune.finetune.epochs",
-                       "%d is not more than train.schedule.warmup_epochs (%g), which "
-                       "fine-tuning inherits; give prune.finetune.schedule",
-                       p->finetune_epochs, (double)sc->warmup_epochs);
-    return NN_OK;
+    cfg_finetune f;
+    nn_status s = cfg_finetune_parse(x, o, "prune", "finetune", train_lr, train_schedule, &f);
+    p->finetune_epochs = f.epochs;
+    p->finetune_lr = f.lr;
+    p->finetune_schedule = f.schedule;
+    p->distill = f.distill;
+    p->distill_loss = f.distill_loss;
+    return s;
 }
 
 /* ---- prune.schedule ----------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include "prune/prune_channels.h"
 #include "prune/prune_magnitude.h"
 #include "prune/prune_schedule.h"
+#include "cfg_finetune.h"
 #include "libnn/nn_distill.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_model.h"
@@ -54,10 +55,6 @@ typedef struct {
                                          unpruned model teaches the pruned one */
     nn_distill_config distill_loss;   /* its temperature and weight           */
 } cfg_prune;
-
-/* prune.finetune.distill's defaults (docs/config.md). */
-#define CFG_DISTILL_TEMPERATURE 4.0f
-#define CFG_DISTILL_WEIGHT 0.9f
 
 /* Parses the block `o` (the value of "prune"); train_lr and
  * train_schedule (the parsed train block) give the fine-tuning defaults.

@@ -100,15 +100,18 @@ static nn_status parse_layers(const cs_ctx *x, const cJSON *arr, const nn_model_
 }
 
 nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_spec *model,
+                             float train_lr, const nn_schedule_config *train_schedule,
                              const char *source, nn_error *err)
 {
     static const char *const keys[] = {"method", "percentile",  "calibration_images",
                                        "seed",   "weight_bits", "max_accuracy_drop",
-                                       "layers", NULL};
+                                       "layers", "qat",         NULL};
     static const char *const methods[] = {"minmax", "percentile", "mse", NULL};
     cs_ctx x = {source && source[0] ? source : "config", err};
     memset(q, 0, sizeof *q);
     qz_config_defaults(&q->qz);
+    q->qat.lr = train_lr;
+    q->qat.schedule = *train_schedule;
     if (!obj)
         return NN_OK;
     q->present = 1;
@@ -157,5 +160,11 @@ nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_s
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(obj, "layers");
     if (layers && (s = parse_layers(&x, layers, model, qz)))
         return s;
+    if ((s = cfg_finetune_parse(&x, obj, "quantize", "qat", train_lr, train_schedule, &q->qat)))
+        return s;
+    if (q->qat.epochs > 0 && qz->auto_bits)
+        return cs_fail(&x, "quantize.qat",
+                       "not with \"weight_bits\": \"auto\": fake quantization trains for "
+                       "fixed bit widths; give 8 or 4 (and quantize.layers)");
     return NN_OK;
 }

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cfg_finetune.h"
 #include "quantize/quantize.h"
 #include "libnn/nn_error.h"
 #include "libnn/nn_spec.h"
@@ -18,13 +19,17 @@ extern "C" {
 typedef struct {
     int present;  /* 1 when the config has the block          */
     qz_config qz; /* qz_config_defaults when absent            */
+    cfg_finetune qat; /* quantize.qat: quantization-aware fine-tuning
+                       * before quantizing (epochs 0: none)       */
 } cfg_quantize;
 
 /* Parses obj (the block, or NULL when absent: defaults) into q. Layer
  * references in quantize.layers[].layer (a name or an index) are resolved
  * against model, which must already be parsed, and must name conv2d or
- * dense layers. */
+ * dense layers. train_lr and train_schedule (the parsed train block) give
+ * quantize.qat's defaults. */
 nn_status cfg_quantize_parse(cfg_quantize *q, const cJSON *obj, const nn_model_spec *model,
+                             float train_lr, const nn_schedule_config *train_schedule,
                              const char *source, nn_error *err);
 
 #ifdef __cplusplus

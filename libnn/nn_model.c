@@ -284,3 +284,15 @@ uint64_t nn_model_macs(const nn_model *m)
         total += m->nodes[i].macs;
     return total;
 }
+
+nn_status nn_model_copy(nn_model *dst, const nn_model *m, nn_error *err)
+{
+    nn_status st = nn_model_build(dst, &m->spec, err);
+    if (st != NN_OK)
+        return st;
+    memcpy(dst->params, m->params, m->n_params * sizeof(float));
+    memcpy(dst->state, m->state, m->n_state * sizeof(float));
+    memcpy(dst->mean, m->mean, sizeof dst->mean);
+    memcpy(dst->std, m->std, sizeof dst->std);
+    return NN_OK;
+}

@@ -71,6 +71,9 @@ void nn_model_init_params(nn_model *m, nn_init_kind kind, uint64_t seed);
 
 void nn_model_free(nn_model *m);
 
+/* dst = a new model with m's spec, parameters, state and normalization. */
+nn_status nn_model_copy(nn_model *dst, const nn_model *m, nn_error *err);
+
 /* Totals for reports. */
 uint64_t nn_model_macs(const nn_model *m);
 

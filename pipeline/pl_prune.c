@@ -39,19 +39,6 @@ static nn_status check_same_layers(const cfg_config *c, const nn_model *m, const
     return NN_OK;
 }
 
-/* A copy of m with the same spec, parameters, state and normalization. */
-static nn_status model_copy(nn_model *dst, const nn_model *m, nn_error *err)
-{
-    nn_status st = nn_model_build(dst, &m->spec, err);
-    if (st != NN_OK)
-        return st;
-    memcpy(dst->params, m->params, m->n_params * sizeof(float));
-    memcpy(dst->state, m->state, m->n_state * sizeof(float));
-    memcpy(dst->mean, m->mean, sizeof dst->mean);
-    memcpy(dst->std, m->std, sizeof dst->std);
-    return NN_OK;
-}
-
 /* Writes the width of every conv2d and dense layer of m into layers. */
 static void set_widths(cJSON *layers, const nn_model *m)
 {
@@ -254,7 +241,7 @@ static nn_status prune_model(prune_job *j, const pl_prune_opts *o, const pl_prog
     if (j->cfg.prune.method == CFG_PRUNE_STRUCTURED) {
         st = prune_structured(&j->work, &j->ck.model, &j->cfg, r->epochs, o, p, err);
     } else {
-        st = model_copy(&j->work, &j->ck.model, err);
+        st = nn_model_copy(&j->work, &j->ck.model, err);
         if (st == NN_OK && (st = prune_magnitude(&j->work, &j->ck.model, &j->cfg, r->epochs, o,
                                                  p, &r->mask_updates, err)))
             nn_model_free(&j->work);

@@ -10,6 +10,7 @@
 #include "libnn/nn_io.h"
 #include "config/cfg.h"
 #include "pl_data.h"
+#include "pl_qat.h"
 
 typedef struct {
     ckpt_file ck;
@@ -143,6 +144,8 @@ static void record(const quant_job *j, const pl_quantize_opts *o, const pl_quant
     set_meta(f, p, "calibration_seed", num);
     snprintf(num, sizeof num, "%d", qz->weight_bits);
     set_meta(f, p, "weight_bits", qz->auto_bits ? "auto" : num);
+    snprintf(num, sizeof num, "%d", r->qat_epochs);
+    set_meta(f, p, "qat_epochs", num);
 }
 
 /* Float (the checkpoint, batch-norm statistics) and int8 (the integer
@@ -193,6 +196,15 @@ static nn_status run(quant_job *j, const pl_quantize_opts *o, const pl_progress 
         return st;
     r->cfg = j->cfg.quantize.qz;
     r->float_bytes = (uint64_t)j->ck.model.n_params * 4u;
+    if (o->qat_epochs != 0)
+        j->cfg.quantize.qat.epochs = o->qat_epochs > 0 ? o->qat_epochs : 0;
+    if ((r->qat_epochs = j->cfg.quantize.qat.epochs) > 0 &&
+        (st = pl_qat(&j->ck.model, &j->cfg, j->config_name, o->threads, p, err)) != NN_OK) {
+        if (st == NN_ERR_NUMERIC)
+            nn_error_prefix(err, "quantization-aware fine-tuning stopped; %s was not written",
+                            o->output);
+        return st;
+    }
     if ((st = load_calibration(j, r, p, err)) != NN_OK)
         return st;
     r->file = malloc(sizeof *r->file);

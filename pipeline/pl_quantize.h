@@ -23,6 +23,8 @@ typedef struct {
     int eval;            /* 1: also measure float and int8 test accuracy      */
     int limit;           /* eval: first N test images only (0: all)           */
     int threads;
+    int qat_epochs;      /* 0: quantize.qat.epochs of the config; N > 0: N
+                          * epochs of quantization-aware training; < 0: none */
 } pl_quantize_opts;
 
 typedef struct {
@@ -34,7 +36,9 @@ typedef struct {
                                (0: on the calibration images)                */
     uint64_t float_bytes;   /* 4 bytes per float parameter                   */
     int eval;               /* eval was asked: the three fields below hold    */
-    int test_images, float_correct, int8_correct;
+    int test_images, float_correct, int8_correct; /* float: the model quantized,
+                             * after quantization-aware training if any       */
+    int qat_epochs;         /* quantization-aware training epochs run         */
     pl_iotc_totals totals;  /* of the file written                           */
 } pl_quantize_result;
 

@@ -201,6 +201,12 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
 nn_status qz_build(qm_model *q, const qz_net *net, const double *lo, const double *hi,
                    const int *bits, nn_error *err);
 
+/* The weight scale, before rounding (qp_round_scale_up), of one output
+ * channel's n weights w whose largest magnitude is wmax > 0: wmax / 127
+ * at 8 bits; at 4 bits the clipping of wmax / 7 (1, 0.975, ..., 0.5 of
+ * it) with the least squared rounding error. */
+double qz_weight_scale(const float *w, size_t n, double wmax, int bits);
+
 /* Weight bits of every op of net under cfg (the global setting, then the
  * override of the op's source layer). An override naming a layer that is
  * not a conv2d or dense of the model is an NN_ERR_ARG. */

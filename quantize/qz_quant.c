@@ -23,8 +23,7 @@ static double grid_sse(const float *w, size_t n, double s, int qmax)
     return e;
 }
 
-/* Weight scale of one channel with largest magnitude wmax > 0. */
-static double channel_scale(const float *w, size_t n, double wmax, int bits)
+double qz_weight_scale(const float *w, size_t n, double wmax, int bits)
 {
     if (bits == 8)
         return wmax / 127.0;
@@ -72,7 +71,7 @@ static nn_status quantize_channels(qm_op *q, const qz_fop *f, float in_s, nn_err
         int32_t mult = 0, shift = 0;
         int zero_channel = !(wmax > 0);
         if (!zero_channel) {
-            s = qp_round_scale_up((float)channel_scale(w, per, wmax, q->weight_bits));
+            s = qp_round_scale_up((float)qz_weight_scale(w, per, wmax, q->weight_bits));
             if (!(s > 0) || !isfinite(s))
                 zero_channel = 1; /* a weight scale below the float range */
             else if (qp_requant(in_s, s, out_s, &mult, &shift) != NN_OK) {

@@ -66,6 +66,28 @@ Test(cfg_quantize, every_key)
     cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.5, 1e-12);
     parse_ok(WITH_QUANTIZE("{\"weight_bits\": \"auto\"}"));
     cr_expect_float_eq(cfg.quantize.qz.max_drop, 0.1, 1e-12);
+    cr_expect_eq(cfg.quantize.qat.epochs, 0, "no qat block: no quantization-aware training");
+}
+
+/* quantize.qat: the train block's rate and schedule unless given, and the
+ * distillation defaults. */
+Test(cfg_quantize, qat_block)
+{
+    parse_ok(WITH_QUANTIZE("{\"qat\": {\"epochs\": 3}}"));
+    const cfg_finetune *q = &cfg.quantize.qat;
+    cr_expect_eq(q->epochs, 3);
+    cr_expect_float_eq(q->lr, 0.1f, 1e-7, "train.lr by default");
+    cr_expect_eq(q->schedule.kind, cfg.train.schedule.kind);
+    cr_expect_eq(q->distill, 0);
+    parse_ok(WITH_QUANTIZE("{\"weight_bits\": 4, \"qat\": {\"epochs\": 2, \"lr\": 0.004,"
+                           " \"schedule\": \"cosine\", \"distill\": {\"temperature\": 2}}}"));
+    cr_expect_eq(q->epochs, 2);
+    cr_expect_float_eq(q->lr, 0.004f, 1e-9);
+    cr_expect_eq(q->schedule.kind, NN_SCHED_COSINE);
+    cr_expect_float_eq(q->schedule.base_lr, 0.004f, 1e-9);
+    cr_expect_eq(q->distill, 1);
+    cr_expect_float_eq(q->distill_loss.temperature, 2.0f, 1e-7);
+    cr_expect_float_eq(q->distill_loss.weight, CFG_DISTILL_WEIGHT, 1e-7);
 }
 
 static const cfgt_error_case bad_quantize[] = {
@@ -86,6 +108,17 @@ static const cfgt_error_case bad_quantize[] = {
     {WITH_QUANTIZE("{\"layers\": [{\"layer\": \"fc\", \"weight_bits\": \"auto\"}]}"),
      "quantize.layers[0].weight_bits", "8 or 4,"},
     {WITH_QUANTIZE("{\"method\": \"mse\", \"method\": \"mse\"}"), "quantize.method", "duplicate"},
+    {WITH_QUANTIZE("{\"qat\": {}}"), "quantize.qat.epochs", "missing"},
+    {WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"lrr\": 1}}"), "quantize.qat.lrr",
+     "did you mean \"lr\""},
+    {WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"lr\": 0}}"), "quantize.qat.lr", "> 0"},
+    {WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"distill\": {\"weight\": 2}}}"),
+     "quantize.qat.distill.weight", "[0, 1]"},
+    {WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"schedule\": \"cosin\"}}"),
+     "quantize.qat.schedule", "did you mean \"cosine\""},
+    {WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"qat\": {\"epochs\": 1}}"), "quantize.qat",
+     "not with \"weight_bits\": \"auto\""},
+    {WITH_QUANTIZE("{\"qat\": 3}"), "quantize.qat", "object"},
     {WITH_QUANTIZE("[]"), "quantize", "object"},
     {WITH_QUANTIZE("{\"layers\": {}}"), "quantize.layers", "array"},
     {WITH_QUANTIZE("{\"layers\": [3]}"), "quantize.layers[0]", "object"},

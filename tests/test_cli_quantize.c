@@ -123,6 +123,59 @@ Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
     fx_rmtree(dir);
 }
 
+/* Quantization-aware training takes effect: --qat-epochs fine-tunes first
+ * (the file changes; the report and the metadata say so), the same run
+ * gives the same bytes, and quantize.qat with distillation runs from the
+ * config alone. */
+Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
+{
+    char dir[64];
+    ch_trained_dir(dir, sizeof dir, config_text);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -o plain.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "quantize -m m.ckpt -o qat.iotc --qat-epochs 1 --eval --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "quantization-aware fine-tuning: 1 epoch on"), "%s", r.err);
+    cr_expect(strstr(r.err, "weights of 1 layer at 8 bits and 1 at 4"), "%s", r.err);
+    cJSON *j = ch_json(&r);
+    cr_expect_eq(ch_num(j, "qat_epochs"), 1);
+    double fa = ch_num(j, "float_accuracy"), qa = ch_num(j, "int8_accuracy");
+    cr_expect(fabs(fa - qa) <= 0.03, "after QAT: float %.3f, int8 %.3f", fa, qa);
+    cJSON_Delete(j);
+    ch_free(&r);
+    cr_expect(!ch_same_files(dir, "plain.iotc", "qat.iotc"), "--qat-epochs changed nothing");
+    r = ch_run(dir, "quantize -m m.ckpt -o qat2.iotc --qat-epochs 1 --eval --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ch_free(&r);
+    cr_expect(ch_same_files(dir, "qat.iotc", "qat2.iotc"), "QAT is not reproducible");
+    j = ch_run_json(dir, "info -m qat.iotc --json");
+    cr_expect_str_eq(ch_str(cJSON_GetObjectItemCaseSensitive(j, "metadata"), "qat_epochs"), "1");
+    cJSON_Delete(j);
+
+    ch_write_text(dir, "qat.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2],"
+                  " \"std\": [0.3]},"
+                  " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
+                  " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+                  " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
+                  " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
+                  " \"name\": \"fc\"}]},"
+                  " \"train\": {\"epochs\": 1, \"lr\": 0.05, \"batch_size\": 16},"
+                  " \"quantize\": {\"weight_bits\": 4, \"calibration_images\": 100,"
+                  " \"qat\": {\"epochs\": 1, \"lr\": 0.01, \"distill\": {}}}}");
+    r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o d.iotc --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "distilling from the float model"), "%s", r.err);
+    cr_expect(strstr(r.err, "weights of 0 layers at 8 bits and 2 at 4"), "%s", r.err);
+    ch_free(&r);
+    r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o none.iotc --qat-epochs 0 --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(!strstr(r.err, "quantization-aware"), "--qat-epochs 0 still ran it: %s", r.err);
+    ch_free(&r);
+    fx_rmtree(dir);
+}
+
 Test(cli_quantize, errors_exit_codes_and_messages, .timeout = 180)
 {
     char dir[64];

@@ -153,7 +153,7 @@ Test(pipeline, prune_quantize_export_from_c, .timeout = 120)
     pl_prune_result_free(&pr);
 
     pl_quantize_result qr;
-    cr_assert_eq(pl_quantize(&(pl_quantize_opts){pruned, q, NULL, 1, 100, 1}, NULL, &qr, &err),
+    cr_assert_eq(pl_quantize(&(pl_quantize_opts){pruned, q, NULL, 1, 100, 1, 0}, NULL, &qr, &err),
                  NN_OK, "%s", err.msg);
     cr_assert_eq(qr.eval, 1);
     cr_assert_eq(qr.test_images, 100);
@@ -212,7 +212,7 @@ Test(pipeline, errors_are_statuses)
     cr_assert(strstr(err.msg, "/nonexistent/m.ckpt"), "%s", err.msg);
     pl_quantize_result qr;
     cr_assert_neq(pl_quantize(&(pl_quantize_opts){"/nonexistent/m.ckpt", "/nonexistent/q.iotc",
-                                                   NULL, 0, 0, 1},
+                                                   NULL, 0, 0, 1, 0},
                               NULL, &qr, &err),
                   NN_OK);
     pl_export_result xr;

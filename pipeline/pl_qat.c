@@ -1,0 +1,91 @@
+/* pl_qat.c - quantization-aware fine-tuning (pl_qat.h). */
+#include "pl_qat.h"
+
+#include <string.h>
+
+#include "pl_data.h"
+#include "pl_fit.h"
+#include "quantize/qz_fake.h"
+
+typedef struct {
+    nn_model *m;
+    ds_dataset train, val;
+    nn_model teacher;
+    int have_teacher;
+    qz_fake fake;
+    nn_optim opt;
+} qat_job;
+
+static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
+{
+    (void)opt, (void)step;
+    qz_fake_step(&((qat_job *)user)->fake, m);
+}
+
+/* The folding factors follow the running statistics. */
+static nn_status before_batch(void *user, int epoch, uint64_t batch, uint64_t step, nn_error *err)
+{
+    (void)epoch, (void)batch, (void)step;
+    qat_job *j = user;
+    return qz_fake_refresh(&j->fake, j->m, err);
+}
+
+static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char *source,
+                     int threads, const pl_progress *p, nn_error *err)
+{
+    const cfg_finetune *q = &cfg->quantize.qat;
+    int shape[3], bits[NN_MAX_LAYERS];
+    nn_status st = qz_layer_bits(bits, m, &cfg->quantize.qz, err);
+    if (st == NN_OK)
+        st = pl_fit_load(&j->train, &j->val, cfg, pl_model_shape(m, shape), source, err);
+    if (st == NN_OK)
+        st = pl_data_check_fits(&j->train, m, "the training set", err);
+    if (st == NN_OK && q->distill && (st = nn_model_copy(&j->teacher, m, err)) == NN_OK)
+        j->have_teacher = 1;
+    if (st == NN_OK)
+        st = nn_optim_init(&j->opt, &cfg->train.optim, m->n_params, err);
+    if (st == NN_OK)
+        st = qz_fake_init(&j->fake, m, bits, err);
+    if (st != NN_OK)
+        return st;
+    int n8 = 0, n4 = 0;
+    for (int i = 0; i < j->fake.n_spans; i++)
+        j->fake.span[i].bits == 8 ? n8++ : n4++;
+    pl_note(p, "qat",
+            "quantization-aware fine-tuning: %d epoch%s on %d images, weights of %d layer%s at "
+            "8 bits and %d at 4",
+            q->epochs, q->epochs == 1 ? "" : "s", j->train.n, n8, n8 == 1 ? "" : "s", n4);
+    nn_distill_spec distill = {&j->teacher, q->distill_loss};
+    if (q->distill)
+        pl_note(p, "qat", "distilling from the float model: temperature %g, weight %g",
+                (double)distill.loss.temperature, (double)distill.loss.weight);
+    pl_fit_spec spec = {.cfg = cfg,
+                        .epochs = q->epochs,
+                        .threads = threads,
+                        .schedule = &q->schedule,
+                        .lr_name = "quantize.qat.lr",
+                        .stage = "qat",
+                        .progress = p,
+                        .after_step = after_step,
+                        .user = j,
+                        .before_batch = before_batch,
+                        .distill = q->distill ? &distill : NULL};
+    nn_train_state ts = {cfg->train.seed, 0, q->epochs, 0};
+    j->m = m;
+    st = pl_fit(m, &j->opt, &ts, &spec, &j->train, &j->val, err);
+    return st == NN_OK ? qz_fake_refresh(&j->fake, m, err) : st; /* the final statistics */
+}
+
+nn_status pl_qat(nn_model *m, const cfg_config *cfg, const char *source, int threads,
+                 const pl_progress *p, nn_error *err)
+{
+    qat_job j;
+    memset(&j, 0, sizeof j);
+    nn_status st = run(&j, m, cfg, source, threads, p, err);
+    nn_optim_free(&j.opt);
+    qz_fake_free(&j.fake);
+    if (j.have_teacher)
+        nn_model_free(&j.teacher);
+    ds_free(&j.train), ds_free(&j.val);
+    return st;
+}
