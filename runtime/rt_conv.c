@@ -28,7 +28,7 @@ RT_INLINE int32_t nibble(uint32_t word, uint32_t k)
 
 /* ---- S8 and S4: direct loops ------------------------------------------------------ */
 
-#if RT_WITH_CONV_S8 || RT_WITH_CONV_S4
+#if RT_WITH_CONV_S4
 /* acc of output (oy, ox, o); wrow is the channel's weight row. */
 static uint32_t conv_direct_acc(const rt_conv_job *j, int oy, int ox, const uint8_t *wrow, int four)
 {
@@ -75,7 +75,74 @@ static void conv_direct(const rt_conv_job *j, int four)
 #endif
 
 #if RT_WITH_CONV_S8
-void rt_conv_s8_c(const rt_conv_job *j) { conv_direct(j, 0); }
+/* The S8 C body (the one an ARMv6-M core runs): each output pixel's window
+ * is gathered once into scratch (K bytes in the weights' (ky, kx, c)
+ * order, in_zero at padding taps; rt_s8_scratch_bytes >= 8 * K), then each
+ * output channel is one dot product over contiguous bytes, four taps a
+ * step. A pixel's window is read before any of its outputs is written, in
+ * the order of work above. */
+static void gather_window(const rt_conv_job *j, int oy, int ox, int8_t *p)
+{
+    const rt_dims *in = j->in;
+    const int k = j->win->kernel, C = in->c;
+    const int iy0 = oy * j->win->stride - j->win->pad, ix0 = ox * j->win->stride - j->win->pad;
+    const size_t span = (size_t)k * C;
+    for (int ky = 0; ky < k; ky++, p += span) {
+        const int iy = iy0 + ky;
+        if (iy < 0 || iy >= in->h) {
+            memset(p, (uint8_t)j->in_zero, span);
+            continue;
+        }
+        const int8_t *row = j->x + (size_t)iy * in->w * C;
+        if (ix0 >= 0 && ix0 + k <= in->w) { /* the whole window row inside */
+            memcpy(p, row + (size_t)ix0 * C, span);
+            continue;
+        }
+        for (int kx = 0; kx < k; kx++) {
+            const int ix = ix0 + kx;
+            if (ix >= 0 && ix < in->w)
+                memcpy(p + (size_t)kx * C, row + (size_t)ix * C, (size_t)C);
+            else
+                memset(p + (size_t)kx * C, (uint8_t)j->in_zero, (size_t)C);
+        }
+    }
+}
+
+/* sum w[i] * x[i] over n taps, modulo 2^32 */
+static uint32_t dot_s8(const int8_t *w, const int8_t *x, uint32_t n)
+{
+    uint32_t acc = 0;
+    const int8_t *end4 = x + (n & ~3u), *end = x + n;
+    for (; x < end4; x += 4, w += 4)
+        acc += (uint32_t)(w[0] * x[0]) + (uint32_t)(w[1] * x[1]) + (uint32_t)(w[2] * x[2]) +
+               (uint32_t)(w[3] * x[3]);
+    for (; x < end; x++, w++)
+        ACC_ADD(acc, *w * *x);
+    return acc;
+}
+
+void rt_conv_s8_c(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out;
+    const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
+    const uint32_t row = rt_s8_row_bytes(K);
+    const rt_quant *q = j->q;
+    const rt_add_params *add = rt_job_add(j);
+    int8_t *win = (int8_t *)j->scratch; /* (K) */
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            gather_window(j, oy, ox, win);
+            const size_t at = ((size_t)oy * out->w + ox) * out->c;
+            int8_t *y = j->y + at;
+            const int8_t *w = (const int8_t *)j->w;
+            for (int o = 0; o < out->c; o++, w += row) {
+                uint32_t acc = (uint32_t)q->bias[o] + dot_s8(w, win, K);
+                int8_t v = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+                /* fused add: residual element at + o is read, then y's */
+                y[o] = add ? rt_add_one(add, v, j->res[at + o]) : v;
+            }
+        }
+}
 #endif
 #if RT_WITH_CONV_S4
 void rt_conv_s4_c(const rt_conv_job *j) { conv_direct(j, 1); }
