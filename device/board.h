@@ -17,12 +17,18 @@
 #define BOARD_CLOCK_HZ 20000000u /* 6.25 instructions per tick */
 #define BOARD_INSN_NUM 25u
 #define BOARD_INSN_DEN 4u
+#elif defined(BOARD_MICROBIT)
+/* nRF51 (Cortex-M0): SysTick at the 16 MHz HCLK, 7.8125 instructions per tick */
+#define BOARD_CLOCK_HZ 16000000u
+#define BOARD_INSN_NUM 125u
+#define BOARD_INSN_DEN 16u
+#define BOARD_SMALL_RAM 1 /* 16 KB: the harness keeps no per-image arrays */
 #elif defined(BOARD_MPS3_AN547)
 #define BOARD_CLOCK_HZ 32000000u /* 3.90625 instructions per tick */
 #define BOARD_INSN_NUM 125u
 #define BOARD_INSN_DEN 32u
 #else
-#error "define BOARD_MPS2_AN386, BOARD_MPS2_AN500, BOARD_MPS2_AN505 or BOARD_MPS3_AN547"
+#error "define BOARD_MPS2_AN386, BOARD_MPS2_AN500, BOARD_MPS2_AN505, BOARD_MPS3_AN547 or BOARD_MICROBIT"
 #endif
 
 #endif

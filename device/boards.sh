@@ -3,13 +3,23 @@
 #   BOARD   qemu -machine          DEF    board.h's macro
 #   FO/FS   code memory origin/size, RO/RS data memory origin/size
 #   TFLAGS  the target's compiler flags (same as iotcnn export's)
+#   FB/RB/SB the default flash and RAM budgets and stack reserve (bytes;
+#           empty: the board's memory, 4096), which FLASH_BUDGET, RAM_BUDGET
+#           and STACK_BYTES override
 # Sourcing it runs the script from the repository's root, with BUILD (the
 # build folder) defaulting to build.
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 
 board_for() {
+    FB= RB= SB=
     case "$1" in
+    # BBC micro:bit (nRF51, Cortex-M0: ARMv6-M like the M0+): 256 KB flash,
+    # 16 KB RAM; the budgets are issue 19's 32 KB / 8 KB part, the rest of
+    # the RAM is the harness's
+    cortex-m0plus) BOARD=microbit DEF=BOARD_MICROBIT FO=0x00000000 FS=0x40000 RO=0x20000000 RS=0x4000
+                FB=32768 RB=8192 SB=1024
+                TFLAGS="-mcpu=cortex-m0plus -mthumb -mfloat-abi=soft" ;;
     cortex-m4)  BOARD=mps2-an386 DEF=BOARD_MPS2_AN386 FO=0x00000000 FS=0x400000 RO=0x20000000 RS=0x400000
                 TFLAGS="-mcpu=cortex-m4 -mthumb -mfloat-abi=soft" ;;
     cortex-m7)  BOARD=mps2-an500 DEF=BOARD_MPS2_AN500 FO=0x00000000 FS=0x400000 RO=0x20000000 RS=0x400000
@@ -18,7 +28,7 @@ board_for() {
                 TFLAGS="-mcpu=cortex-m33 -mthumb -mfloat-abi=soft" ;;
     cortex-m55) BOARD=mps3-an547 DEF=BOARD_MPS3_AN547 FO=0x00000000 FS=0x80000 RO=0x20000000 RS=0x80000
                 TFLAGS="-mcpu=cortex-m55 -mthumb -mfloat-abi=soft" ;;
-    *) echo "unknown target '$1' (cortex-m4, cortex-m7, cortex-m33, cortex-m55)" >&2; return 1 ;;
+    *) echo "unknown target '$1' (cortex-m0plus, cortex-m4, cortex-m7, cortex-m33, cortex-m55)" >&2; return 1 ;;
     esac
 }
 # each_board FUNC [TARGET...]: FUNC TARGET for each target (default: the
@@ -64,8 +74,8 @@ build_fw() {
         ${ARM_PREFIX}gcc -std=c11 $TFLAGS $FW_CFLAGS -D$DEF $inc -c "device/$h.c" -o "$out/obj/$h.o"
     done
     ${ARM_PREFIX}cpp -P -undef -DFLASH_ORIGIN=$FO -DFLASH_SIZE=$FS -DRAM_ORIGIN=$RO -DRAM_SIZE=$RS \
-        -DRT_FLASH_BUDGET=${FLASH_BUDGET:-$FS} -DRT_RAM_BUDGET=${RAM_BUDGET:-$RS} \
-        -DSTACK_BYTES=${STACK_BYTES:-4096} device/link.ld.in > "$out/link.ld"
+        -DRT_FLASH_BUDGET=${FLASH_BUDGET:-${FB:-$FS}} -DRT_RAM_BUDGET=${RAM_BUDGET:-${RB:-$RS}} \
+        -DSTACK_BYTES=${STACK_BYTES:-${SB:-4096}} device/link.ld.in > "$out/link.ld"
     ${ARM_PREFIX}gcc $TFLAGS -nostartfiles --specs=nano.specs -Wl,--gc-sections -T "$out/link.ld" \
         -Wl,-Map="$out/fw.map" -o "$out/fw.elf" "$out"/obj/*.o
 }

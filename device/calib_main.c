@@ -11,7 +11,8 @@
 
 static __attribute__((noinline)) void spin(uint32_t n)
 {
-    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+    /* unified syntax: Thumb-1 (ARMv6-M) assembles subs only so */
+    __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
 }
 
 int main(void)
@@ -24,7 +25,8 @@ int main(void)
         t0 = timer_ticks();
         spin(lens[i]);
         t1 = timer_ticks();
-        fmt_buf b = {.n = 0};
+        static fmt_buf b; /* static: off the small stack reserve */
+        b.n = 0;
         fmt_str(&b, "{");
         fmt_kv_u(&b, "n", lens[i]);
         fmt_kv_u(&b, "loop_instructions", 2ull * lens[i]);

@@ -49,7 +49,8 @@ int main(void)
         }
         cases++;
     }
-    fmt_buf b = {.n = 0};
+    static fmt_buf b; /* static: off the small stack reserve */
+    b.n = 0;
     fmt_str(&b, "{");
     fmt_kv_u(&b, "cases", cases);
     fmt_kv_u(&b, "output_values", outputs);

@@ -45,7 +45,8 @@ int main(void)
     unsigned n_ops = im[22] | im[23] << 8;
     const uint8_t *ops = im + (im[36] | im[37] << 8 | im[38] << 16 | (uint32_t)im[39] << 24);
     for (unsigned i = 0; i < n_ops; i++) {
-        fmt_buf b = {.n = 0};
+        static fmt_buf b; /* static: off the small stack reserve */
+        b.n = 0;
         fmt_str(&b, "{");
         fmt_kv_u(&b, "op", i);
         fmt_kv_u(&b, "type", ops[64 * i]);

@@ -15,8 +15,10 @@ void SysTick_Handler(void);
 
 void Reset_Handler(void)
 {
+#if !defined(__ARM_ARCH_6M__) /* ARMv6-M has no CPACR (and no FPU) */
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10, CP11 full access */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     for (uint32_t *s = __data_load, *d = __data_start; d < __data_end;)
         *d++ = *s++;
     for (uint32_t *d = __bss_start; d < __bss_end;)

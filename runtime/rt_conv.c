@@ -28,7 +28,7 @@ RT_INLINE int32_t nibble(uint32_t word, uint32_t k)
 
 /* ---- S8 and S4: direct loops ------------------------------------------------------ */
 
-#if RT_WITH_CONV_S8 || RT_WITH_CONV_S4
+#if RT_WITH_CONV_S4
 /* acc of output (oy, ox, o); wrow is the channel's weight row. */
 static uint32_t conv_direct_acc(const rt_conv_job *j, int oy, int ox, const uint8_t *wrow, int four)
 {
@@ -75,7 +75,90 @@ static void conv_direct(const rt_conv_job *j, int four)
 #endif
 
 #if RT_WITH_CONV_S8
-void rt_conv_s8_c(const rt_conv_job *j) { conv_direct(j, 0); }
+/* The S8 C body (the one an ARMv6-M core runs): each output pixel's window
+ * is gathered once into scratch as offset bytes x + 128 (uint8, K of them in
+ * the weights' (ky, kx, c) order, in_zero + 128 at padding taps), then each
+ * output channel is one dot product over contiguous bytes, four taps a step
+ * with the four weights read as one word; the offset comes back out of the
+ * bias: sum w * x = sum w * (x + 128) - 128 * sum w, modulo 2^32 like every
+ * body. Scratch: the window (K rounded up to 4) and the adjusted biases
+ * (out.c words), within rt_s8_scratch_bytes (>= 8 * row + 16 * out.c). A
+ * pixel's window is read before any of its outputs is written, in the order
+ * of work above. */
+static void gather_window(const rt_conv_job *j, int oy, int ox, uint8_t *p)
+{
+    const rt_dims *in = j->in;
+    const int k = j->win->kernel, C = in->c;
+    const int iy0 = oy * j->win->stride - j->win->pad, ix0 = ox * j->win->stride - j->win->pad;
+    const uint8_t pad = (uint8_t)(j->in_zero ^ 0x80);
+    for (int ky = 0; ky < k; ky++) {
+        const int iy = iy0 + ky;
+        const int8_t *row = j->x + (size_t)(iy < 0 ? 0 : iy) * in->w * C;
+        if (iy >= 0 && iy < in->h && ix0 >= 0 && ix0 + k <= in->w) { /* all inside */
+            const int8_t *xs = row + (size_t)ix0 * C;
+            for (const uint8_t *e = p + (size_t)k * C; p < e; p++, xs++)
+                *p = (uint8_t)(*xs ^ 0x80);
+            continue;
+        }
+        for (int kx = 0, ix = ix0; kx < k; kx++, ix++, p += C) {
+            if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w) {
+                memset(p, pad, (size_t)C);
+                continue;
+            }
+            const int8_t *xs = row + (size_t)ix * C;
+            for (int c = 0; c < C; c++)
+                p[c] = (uint8_t)(xs[c] ^ 0x80);
+        }
+    }
+}
+
+/* sum w[i] * xu[i] over n taps, modulo 2^32; w 4-byte aligned */
+static uint32_t dot_s8u8(const int8_t *w, const uint8_t *xu, uint32_t n)
+{
+    uint32_t acc = 0;
+    const uint8_t *end4 = xu + (n & ~3u), *end = xu + n;
+    for (; xu < end4; xu += 4, w += 4) {
+        uint32_t ww; /* one aligned load: the row starts 4-aligned, 4 apart */
+        rt_memcpy(&ww, __builtin_assume_aligned(w, 4), 4);
+        const int32_t w0 = rt_s32(ww << 24) >> 24, w1 = rt_s32(ww << 16) >> 24;
+        const int32_t w2 = rt_s32(ww << 8) >> 24, w3 = rt_s32(ww) >> 24;
+        acc += (uint32_t)(w0 * xu[0] + w1 * xu[1] + w2 * xu[2] + w3 * xu[3]);
+    }
+    for (; xu < end; xu++, w++)
+        ACC_ADD(acc, *w * *xu);
+    return acc;
+}
+
+void rt_conv_s8_c(const rt_conv_job *j)
+{
+    const rt_dims *out = j->out;
+    const uint32_t K = (uint32_t)j->win->kernel * j->win->kernel * j->in->c;
+    const uint32_t row = rt_s8_row_bytes(K);
+    const rt_quant *q = j->q;
+    const rt_add_params *add = rt_job_add(j);
+    uint8_t *win = (uint8_t *)j->scratch;             /* (row)   */
+    uint32_t *bias = (uint32_t *)((uint8_t *)j->scratch + row); /* (out.c) */
+    for (int o = 0; o < out->c; o++) {
+        const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
+        uint32_t sw = 0;
+        for (uint32_t i = 0; i < K; i++)
+            ACC_ADD(sw, w[i]);
+        bias[o] = (uint32_t)q->bias[o] - (sw << 7);
+    }
+    for (int oy = 0; oy < out->h; oy++)
+        for (int ox = 0; ox < out->w; ox++) {
+            gather_window(j, oy, ox, win);
+            const size_t at = ((size_t)oy * out->w + ox) * out->c;
+            int8_t *y = j->y + at;
+            const int8_t *w = (const int8_t *)j->w;
+            for (int o = 0; o < out->c; o++, w += row) {
+                uint32_t acc = bias[o] + dot_s8u8(w, win, K);
+                int8_t v = rt_requant(rt_s32(acc), q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
+                /* fused add: residual element at + o is read, then y's */
+                y[o] = add ? rt_add_one(add, v, j->res[at + o]) : v;
+            }
+        }
+}
 #endif
 #if RT_WITH_CONV_S4
 void rt_conv_s4_c(const rt_conv_job *j) { conv_direct(j, 1); }

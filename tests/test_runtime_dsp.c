@@ -156,6 +156,9 @@ Test(runtime_dsp, s8_body)
         {12, 3, 13, 9, 5, 1, 2, 1, 8, 0, 0},  {4, 7, 6, 3, 3, 3, 0, 0, 8, 0, 0},
         /* any C beyond K = 10: the first layer of a colour network */
         {3, 9, 11, 16, 3, 1, 1, 1, 8, 0, 0},  {3, 6, 5, 7, 5, 2, 2, 0, 8, 0, 0},
+        /* configs/mnist_tiny.json's first two convs (the C body's window:
+         * K = 25 leaves a tail of one tap, K = 72 none) */
+        {1, 28, 28, 8, 5, 1, 0, 1, 8, 0, 0},  {8, 12, 12, 16, 3, 1, 1, 1, 8, 0, 0},
     };
     run_cases(cases, sizeof cases / sizeof *cases, 70, 0);
     /* the same with a residual add in the epilogue (by output rows, the
