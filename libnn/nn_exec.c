@@ -281,6 +281,7 @@ typedef struct {
     nn_image_fn fn;
     void *user;
     uint64_t epoch;
+    int in_order;   /* images in batch order: image b at b, index[b] its key */
 } load_job;
 
 static void load_worker(void *ctx, int t, int T)
@@ -299,7 +300,7 @@ static void load_worker(void *ctx, int t, int T)
     }
     for (int b = b0; b < b1; b++) {
         size_t src = j->index ? j->index[b] : (size_t)b;
-        const uint8_t *px = j->images + src * size;
+        const uint8_t *px = j->images + (j->in_order ? (size_t)b : src) * size;
         if (j->fn) {
             j->fn(j->user, j->ex->pixels[t], px, j->epoch, src, t);
             px = j->ex->pixels[t];
@@ -314,8 +315,22 @@ static void load_worker(void *ctx, int t, int T)
 void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n,
                          nn_image_fn fn, void *user, uint64_t epoch)
 {
-    load_job j = {ex, images, index, n, fn, user, epoch};
+    load_job j = {ex, images, index, n, fn, user, epoch, 0};
     nn_pool_run(ex->pool, load_worker, &j);
+}
+
+void nn_exec_load_batch(nn_exec *ex, const uint8_t *batch, const uint32_t *key, int n,
+                        nn_image_fn fn, void *user, uint64_t epoch)
+{
+    load_job j = {ex, batch, key, n, fn, user, epoch, 1};
+    nn_pool_run(ex->pool, load_worker, &j);
+}
+
+void nn_exec_own_range(const nn_exec *ex, int n, int *b0, int *b1)
+{
+    int skip; /* slices are contiguous, worker after worker */
+    nn_pool_slice(n, ex->group.first, ex->group.workers, b0, &skip);
+    nn_pool_slice(n, ex->group.first + ex->threads - 1, ex->group.workers, &skip, b1);
 }
 
 /* ------------------------------------------------------------ forward -- */

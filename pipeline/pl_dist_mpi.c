@@ -269,6 +269,14 @@ nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *wha
                      at, what);
 }
 
+unsigned long long pl_dist_max_u64(pl_dist *d, unsigned long long v)
+{
+    unsigned long long max = v;
+    if (d)
+        MPI_Allreduce(&v, &max, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, d->comm);
+    return max;
+}
+
 nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err)
 {
     if (!d)
