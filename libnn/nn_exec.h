@@ -54,6 +54,14 @@ typedef struct {
      * executor's workers' `threads` partial gradients (tgrads[0] is grads). */
     void (*sum_grads)(void *user, float *grads, float *const *tgrads, int threads, size_t n);
     void *user;
+    /* NULL, or called during the backward pass for every span [off, off +
+     * len) of parameters as soon as its gradients are final in this
+     * executor's tgrads (after the span's layer, in the order the backward
+     * pass reaches them: the last layer's first), so the sum of a span can
+     * start while earlier layers still compute; sum_grads follows at the
+     * end, once, and must leave in grads the same sums in worker order. */
+    void (*grads_ready)(void *user, float *const *tgrads, int threads, size_t off, size_t len,
+                        size_t n);
 } nn_exec_group;
 
 /* training = 1 also allocates gradient buffers and caches for backward. */

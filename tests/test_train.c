@@ -485,7 +485,7 @@ static void *fake_process(void *arg)
     fake_proc *p = arg;
     fake_world *w = p->w;
     nn_exec_group g = {p->rank * w->threads, w->procs * w->threads, fake_gather_sums,
-                       fake_gather_rows, fake_sum_grads, p};
+                       fake_gather_rows, fake_sum_grads, p, NULL};
     nn_train_config tc;
     train_config(&tc, 3, w->threads);
     tc.group = &g;
