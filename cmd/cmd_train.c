@@ -69,6 +69,9 @@ static void print_json(const pl_train_result *r, const train_opts *o, double sec
     cJSON_AddNumberToObject(j, "seconds", seconds);
     cJSON_AddNumberToObject(j, "train_seconds", r->train_seconds);
     cJSON_AddNumberToObject(j, "images_per_second", r->images_per_second);
+    cJSON_AddNumberToObject(j, "processes", r->processes);
+    cJSON_AddNumberToObject(j, "images_read", (double)r->images_read);
+    cJSON_AddNumberToObject(j, "images_read_max", (double)r->images_read_max);
     cJSON_AddNumberToObject(j, "parameters", (double)r->parameters);
     cJSON_AddNumberToObject(j, "threads", o->threads);
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);

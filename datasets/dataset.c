@@ -21,9 +21,12 @@ static void truncate_to(ds_dataset *d, int n)
     size_t img = image_bytes(d);
     if (n == 0)
         return;
-    uint8_t *im = realloc(d->images, (size_t)n * img);
+    uint8_t *im = d->images ? realloc(d->images, (size_t)n * img) : NULL;
     if (im)
         d->images = im;
+    uint32_t *ix = d->index ? realloc(d->index, (size_t)n * sizeof *ix) : NULL;
+    if (ix)
+        d->index = ix;
     uint8_t *lb = realloc(d->labels, (size_t)n);
     if (lb)
         d->labels = lb;
@@ -67,7 +70,10 @@ static int compact(ds_dataset *d, const uint8_t *keep)
     for (int i = 0; i < d->n; i++)
         if (keep[i]) {
             if (m != i) {
-                memmove(d->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                if (d->images)
+                    memmove(d->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                if (d->index)
+                    d->index[m] = d->index[i];
                 d->labels[m] = d->labels[i];
             }
             m++;
@@ -160,13 +166,17 @@ static int split_picked(ds_dataset *d, ds_dataset *val, int n_val, uint8_t *pick
     val->num_classes = d->num_classes;
     const size_t img = image_bytes(d);
     if (n_val > 0) {
-        val->images = malloc((size_t)n_val * img);
+        val->images = d->images ? malloc((size_t)n_val * img) : NULL;
+        val->index = d->index ? malloc((size_t)n_val * sizeof *val->index) : NULL;
         val->labels = malloc((size_t)n_val);
-        if (!val->images || !val->labels)
+        if ((d->images && !val->images) || (d->index && !val->index) || !val->labels)
             goto nomem;
         for (int i = 0, m = 0; i < d->n; i++)
             if (pick[i]) {
-                memcpy(val->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                if (d->images)
+                    memcpy(val->images + (size_t)m * img, d->images + (size_t)i * img, img);
+                if (d->index)
+                    val->index[m] = d->index[i];
                 val->labels[m++] = d->labels[i];
             }
     }
@@ -228,5 +238,6 @@ void ds_free(ds_dataset *d)
     }
     free(d->images);
     free(d->labels);
+    free(d->index);
     memset(d, 0, sizeof *d);
 }

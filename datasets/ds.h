@@ -22,6 +22,11 @@ typedef struct {
     uint8_t *images;    /* (n, c, h, w) pixels 0..255, planar (CHW)         */
     uint8_t *labels;    /* (n) values in [0, num_classes)                   */
     char **class_names; /* (num_classes) or NULL                            */
+    uint32_t *index;    /* NULL, or a set whose pixels stay in its files
+                         * (images == NULL, ds_open_named_shard): image i is
+                         * record index[i] of the files (ds_shard.h), read
+                         * only when asked for. limit, split and keep_first
+                         * move the index with the labels.                  */
 } ds_dataset;
 
 /* IDX files (MNIST, Fashion-MNIST); each path may be plain or gzip (.gz is
@@ -97,6 +102,16 @@ int ds_limit_split(ds_dataset *train, ds_dataset *val, int limit, int n_val, uin
 void ds_channel_stats(const ds_dataset *d, float *mean, float *std);
 
 void ds_free(ds_dataset *d);
+
+struct ds_shard_s;
+/* The labels of a named set (mnist, fashion, cifar10: plain files only)
+ * into out, with index[i] = i and images = NULL, and its image files opened
+ * by s (ds_shard.h), so that a process of a distributed run reads the
+ * pixels of its own images only (ds_shard_read of out->index[i]). A gzip
+ * image file is NN_ERR_FORMAT with the hint to gunzip it; png and other
+ * sets are NN_ERR_ARG (their images are decoded whole). */
+int ds_open_named_shard(ds_dataset *out, struct ds_shard_s *s, const char *name, const char *dir,
+                        int train, nn_error *err);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include "ds_io.h"
 
 #define SHARD_IDX_MAGIC 0x00000803u
+#define SHARD_IDX_LABELS_MAGIC 0x00000801u
 #define SHARD_CIFAR_SIDE 32
 #define SHARD_CIFAR_PIXELS (3 * SHARD_CIFAR_SIDE * SHARD_CIFAR_SIDE)
 
@@ -138,6 +139,68 @@ int ds_shard_read(ds_shard *s, const uint32_t *index, int n, uint8_t *out, nn_er
         s->bytes_read += bytes;
     }
     return NN_OK;
+}
+
+/* The label bytes of an IDX labels file (plain or gzip) of n labels. */
+static int idx_labels(const char *path, int n, uint8_t *labels, nn_error *err)
+{
+    ds_reader r;
+    uint8_t hdr[8];
+    int rc = ds_reader_open(&r, path, err);
+    if (rc != NN_OK)
+        return rc;
+    rc = ds_reader_expect(&r, hdr, sizeof hdr, "IDX labels header", err);
+    if (rc == NN_OK && ds_be32(hdr) != SHARD_IDX_LABELS_MAGIC)
+        rc = nn_errorf(err, NN_ERR_FORMAT,
+                       "%s: bad magic 0x%08x at byte 0: expected 0x%08x (IDX labels)", path,
+                       (unsigned)ds_be32(hdr), SHARD_IDX_LABELS_MAGIC);
+    if (rc == NN_OK && ds_be32(hdr + 4) != (uint32_t)n)
+        rc = nn_errorf(err, NN_ERR_FORMAT,
+                       "%s: header at byte 4 says %u labels, but the images file has %d images "
+                       "(count mismatch: files from different sets?)",
+                       path, (unsigned)ds_be32(hdr + 4), n);
+    if (rc == NN_OK)
+        rc = ds_reader_expect(&r, labels, (size_t)n, "label bytes", err);
+    if (rc == NN_OK)
+        rc = ds_reader_expect_eof(&r, "label data", err);
+    ds_reader_close(&r);
+    return rc;
+}
+
+/* The label byte (just before the pixels) of every record of every file. */
+static int record_labels(const ds_shard *s, uint8_t *labels, int classes, nn_error *err)
+{
+    int at = 0;
+    for (int f = 0; f < s->n_files; f++) {
+        const ds_shard_file *sf = &s->file[f];
+        for (int i = 0; i < sf->n; i++) {
+            char what[48];
+            snprintf(what, sizeof what, "the label of image %d", i);
+            uint64_t off = sf->first - 1 + (uint64_t)i * sf->stride;
+            int rc = read_at(sf, labels + at, 1, off, what, err);
+            if (rc != NN_OK)
+                return rc;
+            if (labels[at++] >= classes)
+                return nn_errorf(err, NN_ERR_FORMAT,
+                                 "%s: label %u at byte %llu (image %d) out of range: expected "
+                                 "0..%d",
+                                 sf->path, (unsigned)labels[at - 1], (ull)off, i, classes - 1);
+        }
+    }
+    return NN_OK;
+}
+
+int ds_shard_labels(const ds_shard *s, const char *labels_path, uint8_t *labels, int classes,
+                    nn_error *err)
+{
+    int rc = labels_path ? idx_labels(labels_path, s->n, labels, err)
+                         : record_labels(s, labels, classes, err);
+    for (int i = 0; rc == NN_OK && labels_path && i < s->n; i++)
+        if (labels[i] >= classes)
+            rc = nn_errorf(err, NN_ERR_FORMAT,
+                           "%s: label %u at byte %d (item %d) out of range: expected 0..%d",
+                           labels_path, (unsigned)labels[i], 8 + i, i, classes - 1);
+    return rc;
 }
 
 void ds_shard_close(ds_shard *s)

@@ -28,7 +28,7 @@ typedef struct {
     int n;              /* records                                          */
 } ds_shard_file;
 
-typedef struct {
+typedef struct ds_shard_s {
     ds_shard_file file[DS_SHARD_MAX_FILES];
     int n_files;
     int n;              /* images in all files, numbered in file order      */
@@ -50,6 +50,14 @@ int ds_shard_open_cifar10(ds_shard *s, const char *const *paths, int n_paths, nn
  * NN_ERR_ARG; a short read (the file changed since it was opened) is
  * NN_ERR_FORMAT naming the file, the image and its byte offset. */
 int ds_shard_read(ds_shard *s, const uint32_t *index, int n, uint8_t *out, nn_error *err);
+
+/* The labels of the s->n images into labels (s->n bytes), each checked to
+ * be < classes: for IDX from labels_path (an IDX labels file, plain or
+ * gzip, of s->n labels), for CIFAR-10 (labels_path NULL) from the label
+ * byte of every record. A bad count, magic or label is NN_ERR_FORMAT naming
+ * the file and byte. */
+int ds_shard_labels(const ds_shard *s, const char *labels_path, uint8_t *labels, int classes,
+                    nn_error *err);
 
 void ds_shard_close(ds_shard *s);
 

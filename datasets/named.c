@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "ds_io.h"
+#include "ds_shard.h"
 
 #define NAMED_PATH_MAX 4096
 
@@ -139,5 +140,69 @@ int ds_load_named_shaped(ds_dataset *out, const char *name, const char *dir, int
     }
     if (rc == NN_OK && (rc = set_names(out, names, out->num_classes, err)) != NN_OK)
         ds_free(out);
+    return rc;
+}
+
+/* The image files of a named set, opened by s; the labels path of an IDX
+ * pair in labels (an empty string for CIFAR-10). */
+static int open_named_files(ds_shard *s, char *labels, size_t cap, const char *name,
+                            const char *dir, int train, nn_error *err)
+{
+    char paths[5][NAMED_PATH_MAX];
+    const char *ptrs[5];
+    labels[0] = '\0';
+    if (!strcmp(name, "cifar10")) {
+        int n = train ? 5 : 1;
+        for (int i = 0; i < n; i++) {
+            char base[32];
+            snprintf(base, sizeof base, train ? "data_batch_%d.bin" : "test_batch.bin", i + 1);
+            int rc = find_file(paths[i], sizeof paths[i], dir, base, name, err);
+            if (rc != NN_OK)
+                return rc;
+            ptrs[i] = paths[i];
+        }
+        return ds_shard_open_cifar10(s, ptrs, n, err);
+    }
+    const char *split = train ? "train" : "t10k";
+    char base[64];
+    snprintf(base, sizeof base, "%s-images-idx3-ubyte", split);
+    int rc = find_file(paths[0], sizeof paths[0], dir, base, name, err);
+    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", split);
+    if (rc == NN_OK)
+        rc = find_file(labels, cap, dir, base, name, err);
+    return rc == NN_OK ? ds_shard_open_idx(s, paths[0], err) : rc;
+}
+
+int ds_open_named_shard(ds_dataset *out, struct ds_shard_s *s, const char *name, const char *dir,
+                        int train, nn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    s->n_files = 0;
+    const char *const *names = NULL;
+    int k = 0;
+    if (!name || !dir || !(names = ds_standard_class_names(name, &k)))
+        return nn_errorf(err, NN_ERR_ARG,
+                         "data set '%s': only mnist, fashion and cifar10 are read image by image "
+                         "(a folder set is decoded whole)",
+                         name ? name : "(none)");
+    char labels[NAMED_PATH_MAX];
+    int rc = open_named_files(s, labels, sizeof labels, name, dir, train, err);
+    if (rc != NN_OK)
+        return rc;
+    out->n = s->n, out->c = s->c, out->h = s->h, out->w = s->w, out->num_classes = k;
+    out->labels = malloc(s->n > 0 ? (size_t)s->n : 1);
+    out->index = malloc((s->n > 0 ? (size_t)s->n : 1) * sizeof *out->index);
+    if (!out->labels || !out->index)
+        rc = nn_errorf(err, NN_ERR_NOMEM, "out of memory for %d labels", s->n);
+    if (rc == NN_OK)
+        rc = ds_shard_labels(s, labels[0] ? labels : NULL, out->labels, k, err);
+    for (int i = 0; rc == NN_OK && i < s->n; i++)
+        out->index[i] = (uint32_t)i;
+    if (rc == NN_OK)
+        rc = set_names(out, names, k, err);
+    if (rc != NN_OK) {
+        ds_free(out);
+        ds_shard_close(s);
+    }
     return rc;
 }

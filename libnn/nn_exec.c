@@ -124,7 +124,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         return st;
     }
     ex->threads = threads;
-    ex->group = (nn_exec_group){0, threads, NULL, NULL, NULL, NULL};
+    ex->group = (nn_exec_group){0, threads, NULL, NULL, NULL, NULL, NULL};
 
     int oom = 0;
     size_t B = (size_t)max_batch;
@@ -251,7 +251,7 @@ void nn_exec_free(nn_exec *ex)
 
 nn_status nn_exec_set_group(nn_exec *ex, const nn_exec_group *g, nn_error *err)
 {
-    nn_exec_group own = {0, ex->threads, NULL, NULL, NULL, NULL};
+    nn_exec_group own = {0, ex->threads, NULL, NULL, NULL, NULL, NULL};
     if (g && (g->first < 0 || g->workers < ex->threads || g->first > g->workers - ex->threads ||
               !g->gather_sums || !g->gather_rows || !g->sum_grads))
         return nn_errorf(err, NN_ERR_ARG, "a group of %d workers cannot hold %d threads from "
@@ -281,6 +281,7 @@ typedef struct {
     nn_image_fn fn;
     void *user;
     uint64_t epoch;
+    int in_order;   /* images in batch order: image b at b, index[b] its key */
 } load_job;
 
 static void load_worker(void *ctx, int t, int T)
@@ -299,7 +300,7 @@ static void load_worker(void *ctx, int t, int T)
     }
     for (int b = b0; b < b1; b++) {
         size_t src = j->index ? j->index[b] : (size_t)b;
-        const uint8_t *px = j->images + src * size;
+        const uint8_t *px = j->images + (j->in_order ? (size_t)b : src) * size;
         if (j->fn) {
             j->fn(j->user, j->ex->pixels[t], px, j->epoch, src, t);
             px = j->ex->pixels[t];
@@ -314,8 +315,22 @@ static void load_worker(void *ctx, int t, int T)
 void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n,
                          nn_image_fn fn, void *user, uint64_t epoch)
 {
-    load_job j = {ex, images, index, n, fn, user, epoch};
+    load_job j = {ex, images, index, n, fn, user, epoch, 0};
     nn_pool_run(ex->pool, load_worker, &j);
+}
+
+void nn_exec_load_batch(nn_exec *ex, const uint8_t *batch, const uint32_t *key, int n,
+                        nn_image_fn fn, void *user, uint64_t epoch)
+{
+    load_job j = {ex, batch, key, n, fn, user, epoch, 1};
+    nn_pool_run(ex->pool, load_worker, &j);
+}
+
+void nn_exec_own_range(const nn_exec *ex, int n, int *b0, int *b1)
+{
+    int skip; /* slices are contiguous, worker after worker */
+    nn_pool_slice(n, ex->group.first, ex->group.workers, b0, &skip);
+    nn_pool_slice(n, ex->group.first + ex->threads - 1, ex->group.workers, &skip, b1);
 }
 
 /* ------------------------------------------------------------ forward -- */
@@ -626,6 +641,18 @@ static void reduce_grads_worker(void *ctx, int t, int T)
     }
 }
 
+/* A group's grads_ready for the parameters of nd, final in tgrads. */
+static void spans_ready(nn_exec *ex, const nn_node *nd)
+{
+    if (!ex->grouped || !ex->group.grads_ready)
+        return;
+    size_t n = ex->m->n_params;
+    if (nd->w.n)
+        ex->group.grads_ready(ex->group.user, ex->tgrads, ex->threads, nd->w.off, nd->w.n, n);
+    if (nd->b.n)
+        ex->group.grads_ready(ex->group.user, ex->tgrads, ex->threads, nd->b.off, nd->b.n, n);
+}
+
 void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
 {
     nn_model *m = ex->m;
@@ -640,8 +667,10 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
         const node_buf *b = &ex->nb[i];
         /* Skip: nothing upstream to train, a fused ReLU (its producer masks
          * the gradient), or a branch that does not reach the output. */
-        if (!b->need_grad || b->alias >= 0 || !b->live)
+        if (!b->need_grad || b->alias >= 0 || !b->live) {
+            spans_ready(ex, nd);
             continue;
+        }
         j.node = i;
         j.phase = 0;
         if (nd->spec.type == NN_LAYER_BATCHNORM) {
@@ -657,6 +686,7 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
             j.phase = 1;
         }
         nn_pool_run(ex->pool, backward_worker, &j);
+        spans_ready(ex, nd);
     }
     if (ex->grouped)
         ex->group.sum_grads(ex->group.user, ex->grads, ex->tgrads, ex->threads, m->n_params);

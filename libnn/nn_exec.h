@@ -54,6 +54,14 @@ typedef struct {
      * executor's workers' `threads` partial gradients (tgrads[0] is grads). */
     void (*sum_grads)(void *user, float *grads, float *const *tgrads, int threads, size_t n);
     void *user;
+    /* NULL, or called during the backward pass for every span [off, off +
+     * len) of parameters as soon as its gradients are final in this
+     * executor's tgrads (after the span's layer, in the order the backward
+     * pass reaches them: the last layer's first), so the sum of a span can
+     * start while earlier layers still compute; sum_grads follows at the
+     * end, once, and must leave in grads the same sums in worker order. */
+    void (*grads_ready)(void *user, float *const *tgrads, int threads, size_t off, size_t len,
+                        size_t n);
 } nn_exec_group;
 
 /* training = 1 also allocates gradient buffers and caches for backward. */
@@ -81,6 +89,18 @@ typedef void (*nn_image_fn)(void *user, uint8_t *dst, const uint8_t *src, uint64
  * goes through fn(user, ..., epoch, index[i], worker). */
 void nn_exec_load_images(nn_exec *ex, const uint8_t *images, const uint32_t *index, int n,
                          nn_image_fn fn, void *user, uint64_t epoch);
+
+/* nn_exec_load_images for a batch whose pixels are already in batch order:
+ * image b is read from batch + b * (c * h * w), and fn (may be NULL) gets
+ * key[b] as the image's index (the number of the image in its set, which
+ * seeds its augmentation). Only this executor's slices (nn_exec_own_range)
+ * of batch are read: a process of a group fills only those. */
+void nn_exec_load_batch(nn_exec *ex, const uint8_t *batch, const uint32_t *key, int n,
+                        nn_image_fn fn, void *user, uint64_t epoch);
+
+/* The images [*b0, *b1) of a batch of n that this executor computes: all
+ * of them alone, its workers' slices (contiguous) in a group. */
+void nn_exec_own_range(const nn_exec *ex, int n, int *b0, int *b1);
 
 /* The input buffer (max_batch, c, h, w): callers may fill it themselves. */
 float *nn_exec_input(nn_exec *ex);

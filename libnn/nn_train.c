@@ -67,9 +67,38 @@ typedef struct {
  * mirror's; sum (batch, k) is scratch for that. bad (may be NULL) counts
  * the images with a non-finite logit (their argmax is the first index not
  * below a NaN: deterministic, but meaningless). */
-static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int flip,
-                          float *sum, int *correct, double *loss, int *confusion,
-                          nonfinite_logits *bad)
+/* Where the pixels of a set without images come from (nn_fetch_fn), and
+ * the scratch they are read into: px (max_batch, c, h, w), pos (max_batch). */
+typedef struct {
+    nn_fetch_fn fetch;
+    void *user;
+    uint8_t *px;
+    uint32_t *pos;
+} fetch_src;
+
+/* Images [b0, b0 + n) of d into the executor's input: this executor's
+ * slices only, fetched when d has no images. */
+static nn_status load_range(nn_exec *ex, const nn_images *d, int b0, int n, const fetch_src *f,
+                            size_t in_size, nn_error *err)
+{
+    if (d->images) {
+        nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n, NULL, NULL, 0);
+        return NN_OK;
+    }
+    int lo, hi;
+    nn_exec_own_range(ex, n, &lo, &hi);
+    for (int i = lo; i < hi; i++)
+        f->pos[i - lo] = (uint32_t)(b0 + i);
+    nn_status st = hi > lo ? f->fetch(f->user, f->pos, hi - lo, f->px + (size_t)lo * in_size, err)
+                           : NN_OK;
+    if (st == NN_OK)
+        nn_exec_load_images(ex, f->px, NULL, n, NULL, NULL, 0);
+    return st;
+}
+
+static nn_status evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batch, int flip,
+                               float *sum, int *correct, double *loss, int *confusion,
+                               nonfinite_logits *bad, const fetch_src *f, nn_error *err)
 {
     int k = m->spec.num_classes;
     const nn_model_spec *s = &m->spec;
@@ -78,7 +107,9 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
     double total = 0.0;
     for (int b0 = 0; b0 < d->n; b0 += batch) {
         int n = d->n - b0 < batch ? d->n - b0 : batch;
-        nn_exec_load_images(ex, d->images + (size_t)b0 * in_size, NULL, n, NULL, NULL, 0);
+        nn_status st = load_range(ex, d, b0, n, f, in_size, err);
+        if (st != NN_OK)
+            return st;
         const float *logits = nn_exec_forward(ex, n, 0, 0, 0);
         if (flip) {
             size_t nk = (size_t)n * k;
@@ -105,6 +136,7 @@ static void evaluate_with(nn_exec *ex, nn_model *m, const nn_images *d, int batc
         }
     }
     *loss = d->n ? total / d->n : 0.0;
+    return NN_OK;
 }
 
 /* The NN_ERR_NUMERIC of a loss that the rule says diverged. */
@@ -237,12 +269,28 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
         nn_exec_free(ex);
         return st;
     }
+    const nn_model_spec *ms = &m->spec;
+    size_t in_size = (size_t)ms->in_c * ms->in_h * ms->in_w;
+    int fetching = !train->images || (val && !val->images);
+    fetch_src ftrain = {cfg->fetch, cfg->fetch_train, NULL, NULL};
+    fetch_src fval = {cfg->fetch, cfg->fetch_val, NULL, NULL};
+    if (fetching && !cfg->fetch) {
+        st = nn_errorf(err, NN_ERR_ARG, "a data set without images needs nn_train_config.fetch");
+        nn_exec_free(teacher.ex);
+        nn_exec_free(ex);
+        return st;
+    }
     nn_param_span *spans = malloc(2 * (size_t)m->n_nodes * sizeof *spans);
     uint32_t *order = malloc((size_t)train->n * sizeof *order);
     float *dlogits = malloc((size_t)B * k * sizeof *dlogits);
     float *flip_sum = malloc((size_t)eval_batch * k * sizeof *flip_sum);
     labels = malloc((size_t)B);
-    if (!spans || !order || !dlogits || !labels || !flip_sum) {
+    if (fetching) {
+        ftrain.px = fval.px = malloc((size_t)max_batch * in_size);
+        ftrain.pos = fval.pos = malloc((size_t)max_batch * sizeof *ftrain.pos);
+    }
+    if (!spans || !order || !dlogits || !labels || !flip_sum ||
+        (fetching && (!ftrain.px || !ftrain.pos))) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for training buffers");
         goto done;
     }
@@ -269,8 +317,18 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
                 (st = hooks->before_batch(hooks->user, epoch, s + 1, ts->step, err)) != NN_OK)
                 goto done;
             double tl = now_seconds();
-            nn_exec_load_images(ex, train->images, idx, B, cfg->augment, cfg->augment_user,
-                                (uint64_t)epoch);
+            if (train->images) {
+                nn_exec_load_images(ex, train->images, idx, B, cfg->augment, cfg->augment_user,
+                                    (uint64_t)epoch);
+            } else { /* this process's slices of the batch, read from the files */
+                int lo, hi;
+                nn_exec_own_range(ex, B, &lo, &hi);
+                if (hi > lo && (st = cfg->fetch(cfg->fetch_train, idx + lo, hi - lo,
+                                                ftrain.px + (size_t)lo * in_size, err)) != NN_OK)
+                    goto done;
+                nn_exec_load_batch(ex, ftrain.px, idx, B, cfg->augment, cfg->augment_user,
+                                   (uint64_t)epoch);
+            }
             load_seconds += now_seconds() - tl;
             const float *logits = nn_exec_forward(ex, B, 1, cfg->seed, ts->step);
             for (int i = 0; i < B; i++)
@@ -313,8 +371,9 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
             goto done;
         if (val && val->n > 0) {
             int vc;
-            evaluate_with(ex, m, val, eval_batch, cfg->test_flip, flip_sum, &vc, &r.val_loss,
-                          NULL, NULL);
+            if ((st = evaluate_with(ex, m, val, eval_batch, cfg->test_flip, flip_sum, &vc,
+                                    &r.val_loss, NULL, NULL, &fval, err)) != NN_OK)
+                goto done;
             r.has_val = 1;
             r.val_accuracy = (double)vc / val->n;
         }
@@ -337,6 +396,8 @@ done:
     free(dlogits);
     free(flip_sum);
     free(labels);
+    free(ftrain.px);
+    free(ftrain.pos);
     nn_exec_free(teacher.ex);
     nn_exec_free(ex);
     return st;
@@ -363,13 +424,15 @@ static int first_nonfinite_layer(const nn_exec *ex, const nn_model *m, size_t *e
  * up to that layer. Evaluation results would be meaningless (the argmax of
  * NaN logits is arbitrary), so there are none. */
 static nn_status nonfinite_error(nn_exec *ex, const nn_model *m, const nn_images *d, int flip,
-                                 const nonfinite_logits *bad, nn_error *err)
+                                 const nonfinite_logits *bad, const fetch_src *f, nn_error *err)
 {
     const nn_model_spec *s = &m->spec;
     size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, elem = 0;
     float value = 0.0f;
     nn_exec_set_group(ex, NULL, NULL); /* this process alone: the image is one slice */
-    nn_exec_load_images(ex, d->images + (size_t)bad->image * in_size, NULL, 1, NULL, NULL, 0);
+    nn_status st = load_range(ex, d, bad->image, 1, f, in_size, err);
+    if (st != NN_OK)
+        return st;
     nn_exec_forward(ex, 1, 0, 0, 0);
     int layer = first_nonfinite_layer(ex, m, &elem, &value);
     if (layer < 0 && flip) {
@@ -415,7 +478,20 @@ nn_status nn_evaluate_group(nn_model *m, const nn_images *data, const nn_eval_co
         batch = data->n;
     res->confusion = calloc((size_t)k * k, sizeof *res->confusion);
     float *flip_sum = cfg->test_flip ? malloc((size_t)batch * k * sizeof *flip_sum) : NULL;
-    if (!res->confusion || (cfg->test_flip && !flip_sum)) {
+    size_t in_size = (size_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
+    fetch_src f = {cfg->fetch, cfg->fetch_user, NULL, NULL};
+    if (!data->images && data->n > 0) {
+        if (!cfg->fetch) {
+            free(flip_sum);
+            nn_eval_result_free(res);
+            return nn_errorf(err, NN_ERR_ARG, "a data set without images needs nn_eval_config.fetch");
+        }
+        f.px = malloc((size_t)batch * in_size);
+        f.pos = malloc((size_t)batch * sizeof *f.pos);
+    }
+    if (!res->confusion || (cfg->test_flip && !flip_sum) ||
+        (!data->images && data->n > 0 && (!f.px || !f.pos))) {
+        free(f.px), free(f.pos);
         free(flip_sum);
         nn_eval_result_free(res);
         return nn_errorf(err, NN_ERR_NOMEM, "out of memory for evaluation buffers");
@@ -424,23 +500,19 @@ nn_status nn_evaluate_group(nn_model *m, const nn_images *data, const nn_eval_co
     st = nn_exec_create(&ex, m, batch, cfg->threads, 0, err);
     if (st == NN_OK && group)
         st = nn_exec_set_group(ex, group, err);
-    if (st != NN_OK) {
-        nn_exec_free(ex);
-        free(flip_sum);
-        nn_eval_result_free(res);
-        return st;
-    }
     double t0 = now_seconds();
     nonfinite_logits bad = {0, 0, 0, 0.0f};
-    evaluate_with(ex, m, data, batch, cfg->test_flip, flip_sum, &res->correct, &res->loss,
-                  res->confusion, &bad);
+    if (st == NN_OK)
+        st = evaluate_with(ex, m, data, batch, cfg->test_flip, flip_sum, &res->correct,
+                           &res->loss, res->confusion, &bad, &f, err);
     res->seconds = now_seconds() - t0;
     res->n = data->n;
     res->num_classes = k;
-    if (bad.count > 0) {
-        st = nonfinite_error(ex, m, data, cfg->test_flip, &bad, err);
+    if (st == NN_OK && bad.count > 0)
+        st = nonfinite_error(ex, m, data, cfg->test_flip, &bad, &f, err);
+    if (st != NN_OK)
         nn_eval_result_free(res);
-    }
+    free(f.px), free(f.pos);
     free(flip_sum);
     nn_exec_free(ex);
     return st;

@@ -28,8 +28,17 @@ typedef struct {
     uint64_t step;        /* optimizer steps taken                   */
 } nn_train_state;
 
+/* Reads the raw pixels (c, h, w) of images pos[0 .. n) of a set (their
+ * numbers in its nn_images) into dst (n, c, h, w), in that order: the
+ * source of a set whose pixels stay in their files (nn_images.images ==
+ * NULL), so that a process of a group reads only the images of its own
+ * slices. A read error is its status (it stops training or evaluation). */
+typedef nn_status (*nn_fetch_fn)(void *user, const uint32_t *pos, int n, uint8_t *dst,
+                                 nn_error *err);
+
 typedef struct {
-    const uint8_t *images; /* (n, c, h, w) raw pixels in the model's shape */
+    const uint8_t *images; /* (n, c, h, w) raw pixels in the model's shape;
+                            * NULL: fetched (nn_train_config.fetch)        */
     const uint8_t *labels; /* (n)                                          */
     int n;
 } nn_images;
@@ -65,6 +74,12 @@ typedef struct {
                             * this run shares every batch with (nn_exec.h):
                             * every process then computes the same model     */
     const nn_distill_spec *distill; /* NULL: the labels alone              */
+    /* For a training or validation set without images: fetch reads the
+     * images of this process's slices of every batch, with fetch_train or
+     * fetch_val as its user. A read error on this process alone stops it
+     * as before_batch's does (nn_train_hooks). */
+    nn_fetch_fn fetch;
+    void *fetch_train, *fetch_val;
 } nn_train_config;
 
 typedef struct {
@@ -146,6 +161,8 @@ typedef struct {
     int threads;
     int test_flip;          /* 1: average the logits of each image and of its
                              * left-right mirror (test-time augmentation)     */
+    nn_fetch_fn fetch;      /* for data without images (nn_fetch_fn)          */
+    void *fetch_user;
 } nn_eval_config;
 
 /* Evaluates m (batch-norm running statistics, no dropout) on data. Labels

@@ -116,3 +116,25 @@ void pl_augment_image(void *user, uint8_t *dst, const uint8_t *src, uint64_t epo
     nn_rng_seed_key(&rng, a->seed, NN_STREAM_AUGMENT, epoch, index);
     aug_image(dst, src, a->c, a->h, a->w, &a->cfg, &rng, NULL);
 }
+
+nn_status pl_data_fetch(void *user, const uint32_t *pos, int n, uint8_t *dst, nn_error *err)
+{
+    pl_fetch_src *f = user;
+    const ds_dataset *d = f->set;
+    size_t bytes = (size_t)d->c * d->h * d->w;
+    uint32_t rec[256];
+    for (int i0 = 0; i0 < n; i0 += 256) { /* records of up to 256 images at a time */
+        int m = n - i0 < 256 ? n - i0 : 256;
+        for (int i = 0; i < m; i++) {
+            if (pos[i0 + i] >= (uint32_t)d->n)
+                return nn_errorf(err, NN_ERR_ARG, "image %u of a set of %d", (unsigned)pos[i0 + i],
+                                 d->n);
+            rec[i] = d->index[pos[i0 + i]];
+        }
+        nn_status st = ds_shard_read(f->files, rec, m, dst + (size_t)i0 * bytes, err);
+        if (st != NN_OK)
+            return st;
+        f->images_read += (unsigned long long)m;
+    }
+    return NN_OK;
+}

@@ -6,6 +6,7 @@
 
 #include "augment/aug.h"
 #include "datasets/ds.h"
+#include "datasets/ds_shard.h"
 #include "libnn/nn_model.h"
 #include "libnn/nn_train.h"
 #include "config/cfg.h"
@@ -57,6 +58,17 @@ void pl_data_store_dir(cJSON *data, const cfg_data *cd);
 
 /* Checks that a dataset fits a model's input shape and class count. */
 nn_status pl_data_check_fits(const ds_dataset *d, const nn_model *m, const char *what, nn_error *err);
+
+/* The pixels of a set that stays in its files (ds_open_named_shard): an
+ * nn_fetch_fn user. pl_data_fetch reads images pos[i] of set (record
+ * set->index[pos[i]] of files) and counts them in images_read. */
+typedef struct {
+    ds_shard *files;
+    const ds_dataset *set;
+    unsigned long long images_read;
+} pl_fetch_src;
+
+nn_status pl_data_fetch(void *user, const uint32_t *pos, int n, uint8_t *dst, nn_error *err);
 
 static inline nn_images pl_data_images(const ds_dataset *d)
 {

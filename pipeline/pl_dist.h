@@ -56,6 +56,10 @@ nn_exec_group pl_dist_group(pl_dist *d, int threads);
 nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *what,
                        nn_error *err);
 
+/* The largest of every process's v (v itself for a NULL d): how many
+ * images the busiest process read (pl_train_result.images_read_max). */
+unsigned long long pl_dist_max_u64(pl_dist *d, unsigned long long v);
+
 /* Every process's st at one point of the run: returns on every process the
  * status of the lowest-numbered process that failed (NN_OK if none). That
  * process keeps its message and reports it (pl_dist_reports); the others

@@ -4,10 +4,13 @@
  * every worker, forward and backward (MPI_Allgather, 2 x channels doubles
  * per worker and layer), the logits of the batch (MPI_Allgatherv, batch x
  * classes floats), and the gradient sum: a chain in worker order, process
- * 0 -> 1 -> ... -> P-1 in chunks (each adds its workers' gradients to the
+ * 0 -> 1 -> ... -> P-1 in pieces (each adds its workers' gradients to the
  * sum so far, as the threads of one process add theirs), then a broadcast
- * of the sum from the last process. A sum whose order depends on the
- * layout (MPI_Allreduce's) would give other bits with other P and T. */
+ * of the sum from the last process. A layer's pieces start along the chain
+ * as soon as the backward pass has finished that layer, so the exchange
+ * overlaps the backward pass of the layers before it. A sum whose order
+ * depends on the layout (MPI_Allreduce's) would give other bits with other
+ * P and T. */
 #include "pl_dist.h"
 
 #include <mpi.h>
@@ -20,15 +23,16 @@
 #include "libnn/nn_pool.h"
 
 /* Floats per message of the gradient chain, at most: the next process adds
- * one chunk while this one sends the next. */
+ * one piece while this one sends the next. */
 #define DIST_CHUNK (1 << 16)
-#define DIST_CHUNK_MIN (1 << 12)
-/* Chunks a process sends before it waits for the first of them to leave. */
-#define DIST_SENDS 8
 /* dist_wait: polls for 200 us, then sleeps 50 us between polls. */
 #define DIST_POLL_NS 200000L
 #define DIST_SLEEP_NS 50000L
 #define DIST_TAG_GRADS 17
+
+typedef struct {
+    size_t off, len; /* floats of the parameters' gradients */
+} dist_piece;
 
 struct pl_dist {
     MPI_Comm comm;       /* a duplicate of MPI_COMM_WORLD: ours alone     */
@@ -37,8 +41,13 @@ struct pl_dist {
     int reports;         /* this process prints the run's failure         */
     int together;        /* the failure returned is every process's       */
     int *counts, *displs; /* (size) scratch for MPI_Allgatherv            */
-    float *chunk;        /* (2, DIST_CHUNK) the gradient sum received: one
-                            chunk added while the next one arrives         */
+    MPI_Comm gcomm;      /* another duplicate: the gradients' broadcasts  */
+    dist_piece *piece;   /* the gradient pieces of this step, in order    */
+    MPI_Request *req;    /* (3, cap_pieces): receive, send, broadcast     */
+    int n_pieces, cap_pieces;
+    int next;            /* the first piece not yet summed and passed on  */
+    float *sum;          /* (sum_n) the sums received and broadcast       */
+    size_t sum_n;
 };
 
 /* Waits for req without holding a core. MPI's own waits poll without a
@@ -127,8 +136,8 @@ nn_status pl_dist_open(pl_dist **out, nn_error *err)
     d->reports = d->rank == 0;
     d->counts = malloc((size_t)d->size * sizeof *d->counts);
     d->displs = malloc((size_t)d->size * sizeof *d->displs);
-    d->chunk = malloc(2 * DIST_CHUNK * sizeof *d->chunk);
-    nn_status st = d->counts && d->displs && d->chunk
+    MPI_Comm_dup(d->comm, &d->gcomm);
+    nn_status st = d->counts && d->displs
                        ? NN_OK
                        : nn_errorf(err, NN_ERR_NOMEM, "out of memory");
     uint64_t h = 0;
@@ -156,8 +165,10 @@ void pl_dist_close(pl_dist *d)
     /* Together: a process that reports a failure has printed it before any
      * process exits (mpirun ends the others when the first one fails). */
     MPI_Barrier(d->comm);
+    MPI_Comm_free(&d->gcomm);
     MPI_Comm_free(&d->comm);
-    free(d->counts), free(d->displs), free(d->chunk);
+    free(d->counts), free(d->displs);
+    free(d->piece), free(d->req), free(d->sum);
     free(d);
     MPI_Finalize();
 }
@@ -195,62 +206,130 @@ static void gather_rows(void *user, float *rows, int n, size_t len)
     dist_wait(&req);
 }
 
-/* nn_exec_group.sum_grads: the chain. Process 0's sum so far is its own
- * workers' (tgrads[0] + tgrads[1] + ...); each next process receives the
- * sum so far, adds its workers' in order and passes it on; the last one
- * holds the sum of all workers in worker order, and broadcasts it. */
+/* The gradient sum: a chain in worker order, piece by piece. Process 0's
+ * sum of a piece is its own workers' (tgrads[0] + tgrads[1] + ...); each
+ * next process receives the sum so far, adds its workers' in order and
+ * passes it on; the last one holds the sum of all workers in worker order
+ * and broadcasts it (on gcomm, where only these broadcasts run, in piece
+ * order on every process). A piece is posted as soon as the backward pass
+ * has finished its layer (nn_exec_group.grads_ready): process 0 sends it
+ * at once, the others post its receive, and every later layer boundary
+ * moves the chain on (dist_progress) while the earlier layers compute.
+ * Each float is still summed in worker order, whatever the pieces: the
+ * bits are those of one process. */
+static nn_status dist_pieces(pl_dist *d, size_t n)
+{
+    if (d->n_pieces == d->cap_pieces) {
+        int cap = d->cap_pieces ? 2 * d->cap_pieces : 64;
+        dist_piece *p = realloc(d->piece, (size_t)cap * sizeof *p);
+        if (p)
+            d->piece = p;
+        MPI_Request *r = p ? realloc(d->req, 3 * (size_t)cap * sizeof *r) : NULL;
+        if (!r)
+            return NN_ERR_NOMEM;
+        d->req = r;
+        d->cap_pieces = cap;
+    }
+    if (d->n_pieces == 0 && d->sum_n < n) { /* nothing in flight between steps */
+        float *s = realloc(d->sum, n * sizeof *s);
+        if (!s)
+            return NN_ERR_NOMEM;
+        d->sum = s, d->sum_n = n;
+    }
+    return NN_OK;
+}
+
+/* The requests of piece k: the chain's receive, its send, the broadcast. */
+#define RECV_REQ(d, k) (&(d)->req[3 * (size_t)(k)])
+#define SEND_REQ(d, k) (&(d)->req[3 * (size_t)(k) + 1])
+#define BCAST_REQ(d, k) (&(d)->req[3 * (size_t)(k) + 2])
+
+/* The piece's sum so far (in acc) plus this process's workers', in order,
+ * into grads; then on along the chain, and the broadcast posted. */
+static void dist_pass_on(pl_dist *d, int k, float *const *tgrads, int threads, int from,
+                         const float *acc)
+{
+    const dist_piece *pc = &d->piece[k];
+    float *g = tgrads[0] + pc->off;
+    for (int t = from; t < threads; t++) {
+        const float *src = tgrads[t] + pc->off;
+        float *dst = from ? g : (float *)acc;
+        for (size_t i = 0; i < pc->len; i++)
+            dst[i] += src[i];
+    }
+    if (!from)
+        memcpy(g, acc, pc->len * sizeof *g);
+    int last = d->rank == d->size - 1;
+    *SEND_REQ(d, k) = MPI_REQUEST_NULL;
+    if (!last)
+        MPI_Isend(g, (int)pc->len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm, SEND_REQ(d, k));
+    MPI_Ibcast(last ? g : d->sum + pc->off, (int)pc->len, MPI_FLOAT, d->size - 1, d->gcomm,
+               BCAST_REQ(d, k));
+    d->next = k + 1;
+}
+
+/* Moves the chain on: every piece received so far, in order (all of them
+ * with wait). */
+static void dist_progress(pl_dist *d, float *const *tgrads, int threads, int wait)
+{
+    while (d->next < d->n_pieces) {
+        int k = d->next, done = 1;
+        if (wait)
+            dist_wait(RECV_REQ(d, k));
+        else
+            MPI_Test(RECV_REQ(d, k), &done, MPI_STATUS_IGNORE);
+        if (!done)
+            return;
+        dist_pass_on(d, k, tgrads, threads, 0, d->sum + d->piece[k].off);
+    }
+}
+
+static void grads_ready(void *user, float *const *tgrads, int threads, size_t off, size_t len,
+                        size_t n)
+{
+    pl_dist *d = user;
+    for (size_t c0 = 0; c0 < len; c0 += DIST_CHUNK) {
+        if (dist_pieces(d, n) != NN_OK) { /* no memory mid-step: nothing to recover */
+            fprintf(stderr, "iotcnn train: MPI process %d of %d: out of memory for the gradient "
+                            "exchange\n", d->rank, d->size);
+            MPI_Abort(d->comm, 1);
+        }
+        int k = d->n_pieces++;
+        d->piece[k] = (dist_piece){off + c0, len - c0 < DIST_CHUNK ? len - c0 : DIST_CHUNK};
+        *RECV_REQ(d, k) = MPI_REQUEST_NULL;
+        if (d->rank == 0 && d->next == k) /* the chain starts here */
+            dist_pass_on(d, k, tgrads, threads, 1, NULL);
+        else if (d->rank > 0)
+            MPI_Irecv(d->sum + d->piece[k].off, (int)d->piece[k].len, MPI_FLOAT, d->rank - 1,
+                      DIST_TAG_GRADS, d->comm, RECV_REQ(d, k));
+    }
+    dist_progress(d, tgrads, threads, 0);
+}
+
+/* nn_exec_group.sum_grads: the pieces not posted yet (all of them when
+ * grads_ready was not called), the chain to its end, the broadcasts. */
 static void sum_grads(void *user, float *grads, float *const *tgrads, int threads, size_t n)
 {
     pl_dist *d = user;
-    /* A chunk passes P - 1 links: with at least 8 P chunks the chain takes
-     * about (1 + 1/8) times one message of all n floats. */
-    size_t chunk = n / (8 * (size_t)d->size);
-    chunk = chunk < DIST_CHUNK_MIN ? DIST_CHUNK_MIN : chunk > DIST_CHUNK ? DIST_CHUNK : chunk;
-    int first = d->rank == 0, last = d->rank == d->size - 1;
-    MPI_Request recv[2], send[DIST_SENDS];
-    size_t k = 0; /* chunk number */
-    if (!first) /* chunk 0 on its way while the loop waits for it */
-        MPI_Irecv(d->chunk, (int)(n < chunk ? n : chunk), MPI_FLOAT, d->rank - 1,
-                  DIST_TAG_GRADS, d->comm, &recv[0]);
-    for (size_t c0 = 0; c0 < n; c0 += chunk, k++) {
-        size_t len = n - c0 < chunk ? n - c0 : chunk, next = c0 + chunk;
-        float *acc = grads + c0; /* tgrads[0] == grads */
-        int from = 1;
-        if (!first) { /* post the next chunk's receive, then take this one */
-            if (next < n)
-                MPI_Irecv(d->chunk + ((k + 1) % 2) * DIST_CHUNK,
-                          (int)(n - next < chunk ? n - next : chunk), MPI_FLOAT, d->rank - 1,
-                          DIST_TAG_GRADS, d->comm, &recv[(k + 1) % 2]);
-            dist_wait(&recv[k % 2]);
-            acc = d->chunk + (k % 2) * DIST_CHUNK;
-            from = 0;
-        }
-        for (int t = from; t < threads; t++)
-            for (size_t i = 0; i < len; i++)
-                acc[i] += tgrads[t][c0 + i];
-        if (acc != grads + c0)
-            memcpy(grads + c0, acc, len * sizeof *acc);
-        if (!last) { /* at most DIST_SENDS chunks in flight */
-            if (k >= DIST_SENDS)
-                dist_wait(&send[k % DIST_SENDS]);
-            MPI_Isend(grads + c0, (int)len, MPI_FLOAT, d->rank + 1, DIST_TAG_GRADS, d->comm,
-                      &send[k % DIST_SENDS]);
-        }
+    if (d->n_pieces == 0)
+        grads_ready(d, tgrads, threads, 0, n, n);
+    dist_progress(d, tgrads, threads, 1);
+    for (int k = 0; k < d->n_pieces; k++) {
+        dist_wait(SEND_REQ(d, k));
+        dist_wait(BCAST_REQ(d, k));
     }
-    for (size_t j = k > DIST_SENDS ? k - DIST_SENDS : 0; !last && j < k; j++)
-        dist_wait(&send[j % DIST_SENDS]);
-    MPI_Request req;
-    MPI_Ibcast(grads, (int)n, MPI_FLOAT, d->size - 1, d->comm, &req);
-    dist_wait(&req);
+    for (int k = 0; k < d->n_pieces && d->rank != d->size - 1; k++)
+        memcpy(grads + d->piece[k].off, d->sum + d->piece[k].off, d->piece[k].len * sizeof *grads);
+    d->n_pieces = d->next = 0;
 }
 
 nn_exec_group pl_dist_group(pl_dist *d, int threads)
 {
     if (!d)
-        return (nn_exec_group){0, threads, NULL, NULL, NULL, NULL};
+        return (nn_exec_group){0, threads, NULL, NULL, NULL, NULL, NULL};
     d->threads = threads;
     return (nn_exec_group){d->rank * threads, d->size * threads, gather_sums, gather_rows,
-                           sum_grads, d};
+                           sum_grads, d, grads_ready};
 }
 
 nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *what,
@@ -267,6 +346,14 @@ nn_status pl_dist_same(pl_dist *d, const void *data, size_t len, const char *wha
                      "MPI process %d has another %s than process 0: every process must run the "
                      "same command on the same files",
                      at, what);
+}
+
+unsigned long long pl_dist_max_u64(pl_dist *d, unsigned long long v)
+{
+    unsigned long long max = v;
+    if (d)
+        MPI_Allreduce(&v, &max, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, d->comm);
+    return max;
 }
 
 nn_status pl_dist_agree(pl_dist *d, nn_status st, nn_error *err)

@@ -128,7 +128,7 @@ static nn_status evaluate_iotc(const pl_eval_request *q, pl_eval_outcome *out, i
         st = check_iotc_fits(&test, &f->m, q->model, err);
     nn_images img = pl_data_images(&test);
     if (st == NN_OK)
-        st = rth_evaluate(&host, &img, &(nn_eval_config){q->batch, q->threads, out->test_flip},
+        st = rth_evaluate(&host, &img, &(nn_eval_config){.batch = q->batch, .threads = q->threads, .test_flip = out->test_flip},
                           &out->r, err);
     out->file_bytes = out->deploy_bytes = f->file_bytes;
     out->macs = qm_model_macs(&f->m);
@@ -179,7 +179,7 @@ static nn_status evaluate_checkpoint(const pl_eval_request *q, pl_eval_outcome *
     nn_images img = pl_data_images(&test);
     if (st == NN_OK &&
         (st = nn_evaluate(&ck->model, &img,
-                          &(nn_eval_config){q->batch, q->threads, out->test_flip}, &out->r, err)))
+                          &(nn_eval_config){.batch = q->batch, .threads = q->threads, .test_flip = out->test_flip}, &out->r, err)))
         nn_error_prefix(err, "%s", q->model);
     out->file_bytes = ck->file_bytes;
     out->deploy_bytes = (uint64_t)ck->model.n_params * 4u;

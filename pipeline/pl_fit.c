@@ -47,7 +47,10 @@ nn_status pl_fit(nn_model *m, nn_optim *opt, nn_train_state *ts, const pl_fit_sp
                           .divergence_factor = cfg->train.divergence_factor,
                           .lr_name = spec->lr_name,
                           .group = spec->group,
-                          .distill = spec->distill};
+                          .distill = spec->distill,
+                          .fetch = spec->fetch,
+                          .fetch_train = spec->fetch_train,
+                          .fetch_val = spec->fetch_val};
     pl_augment aug = {cfg->augment, cfg->train.seed, train->c, train->h, train->w};
     if (aug_enabled(&cfg->augment)) {
         tc.augment = pl_augment_image;

@@ -34,6 +34,9 @@ typedef struct {
     nn_status (*before_batch)(void *user, int epoch, uint64_t batch, uint64_t step,
                               nn_error *err);
     const nn_distill_spec *distill;    /* NULL, or the teacher (nn_train.h)   */
+    /* For sets without images (ds_open_named_shard): nn_train_config's. */
+    nn_fetch_fn fetch;
+    void *fetch_train, *fetch_val;
 } pl_fit_spec;
 
 /* Trains m with opt from ts->epochs_done to spec->epochs on train (val may

@@ -127,7 +127,8 @@ static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
         pl_fit_spec spec = {cfg,        epochs,     o->threads, &cfg->prune.finetune_schedule,
                             "prune.finetune.lr",    "finetune", p,
                             NULL,       after_step, session,    NULL,
-                            NULL,       cfg->prune.distill ? &distill : NULL};
+                            NULL,       cfg->prune.distill ? &distill : NULL,
+                            NULL,       NULL,       NULL};
         nn_train_state ts = {cfg->train.seed, 0, epochs, 0};
         pl_note(p, "prune", "fine-tuning %d epoch%s on %d images (%llu steps each)", epochs,
                 epochs == 1 ? "" : "s", train.n, (unsigned long long)spe);
@@ -260,7 +261,7 @@ static nn_status run(prune_job *j, const pl_prune_opts *o, const pl_progress *p,
         return st;
     r->prune = j->cfg.prune;
     nn_images ti = pl_data_images(&j->test);
-    nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};
+    nn_eval_config ec = {.batch = j->cfg.train.eval_batch, .threads = o->threads, .test_flip = j->cfg.test_flip};
     if ((st = nn_evaluate(&j->ck.model, &ti, &ec, &r->before, err))) {
         nn_error_prefix(err, "%s", o->model);
         return st;

@@ -163,7 +163,7 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
             st = pl_data_check_fits(&test, &j->ck.model, "the test data", err);
     }
     nn_images img = pl_data_images(&test);
-    const nn_eval_config ec = {256, o->threads, 0};
+    const nn_eval_config ec = {.batch = 256, .threads = o->threads, .test_flip = 0};
     nn_eval_result fr = {0}, qr = {0};
     rth_model host;
     int opened = 0;

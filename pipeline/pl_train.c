@@ -33,6 +33,10 @@ typedef struct {
     unsigned long long fail_step; /* pl_train_opts.fail_step                */
     int writer;             /* writes the checkpoints and the log: process 0 */
     nn_exec_group group;    /* with dist: this process's workers          */
+    int sharded;            /* train, val and test stay in their files: each
+                               process reads its slices' images only      */
+    ds_shard train_files, test_files;
+    pl_fetch_src f_train, f_val, f_test;
 } train_job;
 
 /* The executor group of the job's processes, NULL for one process alone. */
@@ -307,7 +311,12 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
     pl_fit_spec spec = {cfg,      cfg->train.epochs, o->threads, &cfg->train.schedule,
                         "train.lr", "train",         j->progress, on_epoch,
                         NULL,     &ctx,               job_group(j),
-                        j->fail_step ? injected_failure : NULL, NULL};
+                        j->fail_step ? injected_failure : NULL, NULL, NULL, NULL, NULL};
+    if (j->sharded) {
+        spec.fetch = pl_data_fetch;
+        spec.fetch_train = &j->f_train;
+        spec.fetch_val = &j->f_val;
+    }
     char workers[64] = "";
     if (j->dist)
         snprintf(workers, sizeof workers, " x %d MPI processes", pl_dist_size(j->dist));
@@ -340,7 +349,11 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
 static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, nn_error *err)
 {
     nn_images img = pl_data_images(&j->test);
-    nn_eval_config ec = {j->cfg.train.eval_batch, o->threads, j->cfg.test_flip};
+    nn_eval_config ec = {.batch = j->cfg.train.eval_batch,
+                         .threads = o->threads,
+                         .test_flip = j->cfg.test_flip,
+                         .fetch = j->sharded ? pl_data_fetch : NULL,
+                         .fetch_user = &j->f_test};
     nn_status st = nn_evaluate_group(j->model, &img, &ec, job_group(j), &r->test, err);
     if (st == NN_ERR_NUMERIC) /* non-finite logits: gathered, seen by every process */
         pl_dist_failed_together(j->dist);
@@ -357,6 +370,51 @@ static nn_status test(train_job *j, const pl_train_opts *o, pl_train_result *r, 
     return NN_OK;
 }
 
+/* The data hash of sets that stay in their files (no process holds every
+ * image): the files' sizes and layout, which records train, validation and
+ * test are (the index), and the pixels of 16 records of each file, spread
+ * over it. A read error here is this process's alone: agreed on first. */
+static nn_status same_files(train_job *j, nn_error *err)
+{
+    const ds_shard *fs[2] = {&j->train_files, &j->test_files};
+    size_t bytes = (size_t)j->train.c * j->train.h * j->train.w;
+    uint64_t *sig = NULL;
+    size_t n_sig = 0;
+    uint8_t *px = malloc(bytes);
+    nn_status st = px ? NN_OK : nn_errorf(err, NN_ERR_NOMEM, "out of memory");
+    for (int f = 0; st == NN_OK && f < 2; f++) {
+        ds_shard *s = (ds_shard *)fs[f];
+        for (int i = 0; st == NN_OK && i < 16 && s->n > 0; i++) {
+            uint32_t rec = (uint32_t)((uint64_t)s->n * (uint64_t)i / 16);
+            uint64_t *g = realloc(sig, (n_sig + 2 + bytes / 8 + 1) * sizeof *sig);
+            if (!g) {
+                st = nn_errorf(err, NN_ERR_NOMEM, "out of memory");
+                break;
+            }
+            sig = g;
+            if ((st = ds_shard_read(s, &rec, 1, px, err)) != NN_OK)
+                break;
+            sig[n_sig++] = ((uint64_t)rec << 32) | (uint64_t)s->n;
+            sig[n_sig++] = s->file[0].stride;
+            memset(sig + n_sig, 0, (bytes / 8 + 1) * sizeof *sig);
+            memcpy(sig + n_sig, px, bytes);
+            n_sig += bytes / 8 + 1;
+        }
+    }
+    free(px);
+    if ((st = pl_dist_agree(j->dist, st, err)) != NN_OK) {
+        free(sig);
+        return st;
+    }
+    st = pl_dist_same(j->dist, sig, n_sig * sizeof *sig, "training or test set (its files)", err);
+    free(sig);
+    const ds_dataset *sets[3] = {&j->train, &j->val, &j->test};
+    for (int i = 0; st == NN_OK && i < 3; i++)
+        st = pl_dist_same(j->dist, sets[i]->index, (size_t)sets[i]->n * sizeof *sets[i]->index,
+                          i == 0 ? "training set" : i == 1 ? "validation set" : "test set", err);
+    return st;
+}
+
 /* With several processes: the same run everywhere (config text, options,
  * data, starting model), or NN_ERR_ARG before any step. */
 static nn_status same_run(train_job *j, const pl_train_opts *o, nn_error *err)
@@ -371,7 +429,9 @@ static nn_status same_run(train_job *j, const pl_train_opts *o, nn_error *err)
     nn_status st = pl_dist_same(j->dist, j->text, strlen(j->text), "config", err);
     if (st == NN_OK)
         st = pl_dist_same(j->dist, opts, strlen(opts), "command line (options)", err);
-    if (st == NN_OK)
+    if (st == NN_OK && j->sharded)
+        st = same_files(j, err);
+    else if (st == NN_OK)
         st = pl_dist_same(j->dist, j->train.images, (size_t)j->train.n * in_size,
                           "training set", err);
     if (st == NN_OK)
@@ -379,6 +439,42 @@ static nn_status same_run(train_job *j, const pl_train_opts *o, nn_error *err)
     if (st == NN_OK)
         st = pl_dist_same(j->dist, j->model->params, j->model->n_params * sizeof(float),
                           "starting model", err);
+    return st;
+}
+
+/* 2. The data: in memory, or with several processes and a set read by
+ * offset (mnist, fashion, cifar10 with the normalization in the config:
+ * measuring it would read every image), left in its files, each process
+ * reading the images of its own slices as it needs them. */
+static nn_status load_data(train_job *j, const int *shape, nn_error *err)
+{
+    const cfg_data *d = &j->cfg.data;
+    int n_names = 0;
+    j->sharded = j->dist && d->have_norm && ds_standard_class_names(d->dataset, &n_names);
+    if (j->dist && !j->sharded)
+        pl_note(j->progress, "train",
+                "every process loads the whole data set: only mnist, fashion and cifar10 with "
+                "data.mean and data.std in the config are read image by image");
+    nn_status st;
+    if (j->sharded) {
+        st = ds_open_named_shard(&j->train, &j->train_files, d->dataset, d->dir, 1, err);
+        if (st == NN_OK)
+            st = ds_limit_split(&j->train, &j->val, d->limit, d->validation, j->cfg.train.seed,
+                                err);
+    } else {
+        st = pl_fit_load(&j->train, &j->val, &j->cfg, shape, NULL, err);
+    }
+    if (st == NN_OK && j->train.class_names)
+        st = cls_set(&j->classes, (const char *const *)j->train.class_names,
+                     j->train.num_classes, err);
+    if (st == NN_OK && j->sharded)
+        st = ds_open_named_shard(&j->test, &j->test_files, d->dataset, d->dir, 0, err);
+    else if (st == NN_OK)
+        st = pl_data_load_split(&j->test, d, 0, (int[3]){j->train.c, j->train.h, j->train.w},
+                                err);
+    j->f_train = (pl_fetch_src){&j->train_files, &j->train, 0};
+    j->f_val = (pl_fetch_src){&j->train_files, &j->val, 0};
+    j->f_test = (pl_fetch_src){&j->test_files, &j->test, 0};
     return st;
 }
 
@@ -393,6 +489,7 @@ static void job_free(train_job *j)
         nn_model_free(&j->fresh);
     ckpt_free(&j->ck);
     ds_free(&j->train), ds_free(&j->val), ds_free(&j->test);
+    ds_shard_close(&j->train_files), ds_shard_close(&j->test_files);
 }
 
 nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result *r,
@@ -421,14 +518,7 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
     if (st == NN_OK)
         st = load_config(j, o, err);
     if (st == NN_OK)
-        st = pl_fit_load(&j->train, &j->val, &j->cfg,
-                         o->resume ? pl_model_shape(&j->ck.model, shape) : NULL, NULL, err);
-    if (st == NN_OK && j->train.class_names)
-        st = cls_set(&j->classes, (const char *const *)j->train.class_names,
-                     j->train.num_classes, err);
-    if (st == NN_OK)
-        st = pl_data_load_split(&j->test, &j->cfg.data, 0,
-                                (int[3]){j->train.c, j->train.h, j->train.w}, err);
+        st = load_data(j, o->resume ? pl_model_shape(&j->ck.model, shape) : NULL, err);
     if (st == NN_OK)
         st = build_model(j, o, err);
     if (st == NN_OK)
@@ -439,6 +529,13 @@ nn_status pl_train(const pl_train_opts *o, const pl_progress *p, pl_train_result
         st = run(j, o, r, err);
     if (st == NN_OK)
         st = test(j, o, r, err);
+    if (st == NN_OK) { /* every process got here: the counts are collective */
+        r->images_read = j->sharded ? j->f_train.images_read + j->f_val.images_read +
+                                          j->f_test.images_read
+                                    : (unsigned long long)j->train.n + j->val.n + j->test.n;
+        r->images_read_max = pl_dist_max_u64(j->dist, r->images_read);
+        r->processes = pl_dist_size(j->dist);
+    }
     job_free(j);
     free(j);
     if (st != NN_OK)

@@ -57,6 +57,15 @@ typedef struct {
     int early_stopped;               /* train.early_stop ended the run       */
     double train_seconds;            /* in nn_train's epochs                 */
     double images_per_second;        /* training images over train_seconds   */
+    int processes;                   /* MPI processes of the run (1 alone)   */
+    unsigned long long images_read;  /* images this process read: with
+                                        several processes and a set read by
+                                        offset, those of its own slices
+                                        (training, validation, test; every
+                                        epoch); otherwise the whole sets
+                                        loaded at start                      */
+    unsigned long long images_read_max; /* the largest images_read of any
+                                        process                              */
 } pl_train_result;
 
 /* Trains as o says. A run stopped by stop_after or by train.early_stop

@@ -9,8 +9,14 @@
 # augmentation, a validation split):
 #   same bits   mpirun -np 2 --threads 1 writes the checkpoint (and the best
 #               one, and the metrics apart from times) byte for byte as one
-#               process with --threads 2; -np 3 --threads 1 as --threads 3
-#               (uneven slices); -np 2 --threads 2 as --threads 4
+#               process with --threads 2, and reports the same test accuracy
+#               and loss; -np 3 --threads 1 as --threads 3 (uneven slices);
+#               -np 2 --threads 2 as --threads 4
+#   shards      each of P processes read about 1/P of the images the run
+#               uses (images_read_max of --json: training batches and
+#               validation every epoch, the test set once), not all of them;
+#               gzip image files are refused under mpirun with the hint to
+#               gunzip them
 #   resume      a run stopped by 2 processes and resumed by 1, and the
 #               other way round: the bytes of the run never stopped
 #   kill        rank 1 killed (SIGKILL) in the middle of an epoch: mpirun
@@ -99,19 +105,57 @@ same_run() { # label, reference model, model[, "resumed"]
 }
 
 train() { "$BIN" train -c cfg.json "$@" >>log.txt 2>&1; }
+json_of() { sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" "$1"; } # file, key
 mpi() { # processes, then train's arguments
     local n=$1
     shift
     "${MPIRUN[@]}" -np "$n" "$BIN" train -c cfg.json "$@" >>log.txt 2>&1
 }
+# The same with --json, its result into the file named first.
+train_json() { local out=$1; shift; "$BIN" train -c cfg.json --json "$@" >"$out" 2>>log.txt; }
+mpi_json() { # file, processes, then train's arguments
+    local out=$1 n=$2
+    shift 2
+    "${MPIRUN[@]}" -np "$n" "$BIN" train -c cfg.json --json "$@" >"$out" 2>>log.txt
+}
+
+# The images a run of this config uses: 3 epochs of 20 batches of 50 and
+# the 200 validation images, then the 200 test images.
+used=$((3 * (20 * 50 + 200) + 200))
+batches=$((3 * (20 + 4) + 4)) # evaluation batches of 64: 4 for 200 images
+shard_reads() { # label, processes, the P-process run's --json
+    local max
+    max=$(json_of "$3" images_read_max)
+    # Slices are whole images: at most one more image per batch than 1/P.
+    if [ -n "$max" ] && [ "$max" -le $((used / $2 + batches)) ] &&
+        [ "$max" -ge $((used / $2 - batches)) ]; then
+        ok "$1: the busiest process read $max images of the $used the run uses"
+    else
+        fail "$1: the busiest process read ${max:-?} images, not about $used / $2"
+    fi
+}
+same_test() { # label, two --json outputs
+    local k bad=
+    for k in test_accuracy test_loss test_images; do
+        [ "$(json_of "$2" $k)" = "$(json_of "$3" $k)" ] || bad="$bad $k"
+    done
+    if [ -z "$bad" ] && [ -n "$(json_of "$2" test_accuracy)" ]; then
+        ok "$1: the same test accuracy and loss ($(json_of "$2" test_accuracy))"
+    else
+        fail "$1: the test results differ:$bad"
+    fi
+}
 
 # --- same bits ---------------------------------------------------------------
-train --threads 2 -o t2.ckpt
-mpi 2 --threads 1 -o p2.ckpt
+train_json t2.json --threads 2 -o t2.ckpt
+mpi_json p2.json 2 --threads 1 -o p2.ckpt
 same_run "-np 2 --threads 1 against one process --threads 2" t2.ckpt p2.ckpt
+same_test "-np 2 --threads 1 against one process --threads 2" t2.json p2.json
+shard_reads "-np 2 shards" 2 p2.json
 train --threads 3 -o t3.ckpt
-mpi 3 --threads 1 -o p3.ckpt
+mpi_json p3.json 3 --threads 1 -o p3.ckpt
 same_run "-np 3 --threads 1 against one process --threads 3" t3.ckpt p3.ckpt
+shard_reads "-np 3 shards" 3 p3.json
 train --threads 4 -o t4.ckpt
 mpi 2 --threads 2 -o p2t2.ckpt
 same_run "-np 2 --threads 2 against one process --threads 4" t4.ckpt p2t2.ckpt
@@ -216,6 +260,13 @@ refused "another binary on process 1" "process 1 runs another iotcnn binary" \
 config cfg-missing.json "$work/nodata"
 refused "process 1's data missing" "nodata/train-images-idx3-ubyte: not found" \
     -np 1 "$BIN" train -c cfg.json -o bad.ckpt : -np 1 "$BIN" train -c cfg-missing.json -o bad.ckpt
+
+mkdir -p gzdata
+cp data/t10k-* data/train-labels-idx1-ubyte gzdata/
+gzip -c data/train-images-idx3-ubyte >gzdata/train-images-idx3-ubyte.gz
+config cfg-gz.json "$work/gzdata"
+refused "gzip images under mpirun" "gzip data.*gunzip -k" \
+    -np 2 "$BIN" train -c cfg-gz.json -o bad.ckpt
 
 # Only train runs over several processes: the other commands, started as 2
 # mpirun processes, refuse with one message and write nothing.

@@ -168,7 +168,7 @@ static nn_status evaluate(nn_model *m, int flip, nn_eval_result *r, nn_error *er
     static uint8_t px[4 * 16], labels[4] = {0, 1, 2, 0};
     memset(px, 255, sizeof px); /* x = 1 everywhere */
     nn_images img = {px, labels, 4};
-    return nn_evaluate(m, &img, &(nn_eval_config){2, 2, flip}, r, err);
+    return nn_evaluate(m, &img, &(nn_eval_config){.batch = 2, .threads = 2, .test_flip = flip}, r, err);
 }
 
 Test(nonfinite_eval, overflowing_logits_are_an_error_naming_the_layer)

@@ -304,7 +304,7 @@ Test(nonfinite_quant, int8_evaluation_of_a_huge_logit_scale_has_a_finite_loss)
     uint8_t *px = pixels(4), labels[4] = {0, 1, 2, 1};
     nn_images img = {px, labels, 4};
     nn_eval_result r;
-    cr_assert_eq(rth_evaluate(&h, &img, &(nn_eval_config){4, 1, 1}, &r, &err), NN_OK, "%s",
+    cr_assert_eq(rth_evaluate(&h, &img, &(nn_eval_config){.batch = 4, .threads = 1, .test_flip = 1}, &r, &err), NN_OK, "%s",
                  err.msg);
     cr_expect(isfinite(r.loss), "loss %g", r.loss);
     nn_eval_result_free(&r);

@@ -1125,7 +1125,7 @@ Test(rt_host, evaluate_matches_the_reference)
         cr_assert_eq(rth_open(&h, m, RT_ISA_AUTO, &err), NN_OK, "%s", err.msg);
         for (int b = 0; b < 3; b++) {
             nn_eval_result r;
-            cr_assert_eq(rth_evaluate(&h, &data, &(nn_eval_config){batches[b], threads[b], flip},
+            cr_assert_eq(rth_evaluate(&h, &data, &(nn_eval_config){.batch = batches[b], .threads = threads[b], .test_flip = flip},
                                       &r, &err),
                          NN_OK, "%s", err.msg);
             cr_expect_eq(r.n, n);
@@ -1137,10 +1137,10 @@ Test(rt_host, evaluate_matches_the_reference)
                                want_loss);
             nn_eval_result_free(&r);
             /* A batch below 1, or a label past the classes. */
-            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){0, 1, flip}, &r, &err),
+            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){.batch = 0, .threads = 1, .test_flip = flip}, &r, &err),
                          NN_ERR_ARG);
             labels[3] = k;
-            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){1, 1, flip}, &r, &err),
+            cr_expect_eq(rth_evaluate(&h, &data, &(nn_eval_config){.batch = 1, .threads = 1, .test_flip = flip}, &r, &err),
                          NN_ERR_ARG);
             cr_expect_not_null(strstr(err.msg, "label"), "%s", err.msg);
             labels[3] = 3 * 7 % k;

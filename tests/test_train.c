@@ -485,7 +485,7 @@ static void *fake_process(void *arg)
     fake_proc *p = arg;
     fake_world *w = p->w;
     nn_exec_group g = {p->rank * w->threads, w->procs * w->threads, fake_gather_sums,
-                       fake_gather_rows, fake_sum_grads, p};
+                       fake_gather_rows, fake_sum_grads, p, NULL};
     nn_train_config tc;
     train_config(&tc, 3, w->threads);
     tc.group = &g;
@@ -617,7 +617,7 @@ Test(train, learns_generated_stripes)
     nn_error err;
     cr_assert_eq(nn_train(&m, &o, &ts, &tc, &train, &test, NULL, &err), NN_OK, "%s", err.msg);
     nn_eval_result res;
-    cr_assert_eq(nn_evaluate(&m, &test, &(nn_eval_config){64, 2, 0}, &res, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(nn_evaluate(&m, &test, &(nn_eval_config){.batch = 64, .threads = 2, .test_flip = 0}, &res, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(res.n, 150);
     double acc = (double)res.correct / res.n;
     cr_assert_gt(acc, 0.9, "test accuracy %.3f", acc);
@@ -664,9 +664,9 @@ Test(train, test_time_flip_averages_image_and_mirror_logits)
     nn_images img = {d.images, d.labels, N}, mimg = {mirror, d.labels, N};
     nn_eval_result flip, mflip, plain;
     /* Batch 16 leaves a partial last batch of 8. */
-    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){16, 2, 1}, &flip, &err), NN_OK);
-    cr_assert_eq(nn_evaluate(&m, &mimg, &(nn_eval_config){16, 2, 1}, &mflip, &err), NN_OK);
-    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){16, 2, 0}, &plain, &err), NN_OK);
+    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){.batch = 16, .threads = 2, .test_flip = 1}, &flip, &err), NN_OK);
+    cr_assert_eq(nn_evaluate(&m, &mimg, &(nn_eval_config){.batch = 16, .threads = 2, .test_flip = 1}, &mflip, &err), NN_OK);
+    cr_assert_eq(nn_evaluate(&m, &img, &(nn_eval_config){.batch = 16, .threads = 2, .test_flip = 0}, &plain, &err), NN_OK);
     cr_assert_float_eq(flip.loss, want_loss, 1e-5 * want_loss, "%g vs %g", flip.loss, want_loss);
     cr_assert_eq(flip.correct, want_correct);
     cr_assert_float_eq(mflip.loss, flip.loss, 1e-5 * flip.loss, "flip is not mirror-symmetric");
