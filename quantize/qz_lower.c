@@ -415,6 +415,11 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
             x->flat[i] = fl;
             break;
         }
+        case NN_LAYER_DEPTHWISE_CONV2D:
+        case NN_LAYER_RELU6:
+            st = layer_fail(x, i, "int8 quantization does not support this layer type yet "
+                                  "(depthwise_conv2d and relu6 run in the float model only)");
+            break;
         default: st = layer_fail(x, i, "unknown layer type");
         }
         if (st == NN_OK && x->tens[i] >= 0 && consumers[i] != 1)
