@@ -1,6 +1,6 @@
 #!/bin/sh
 # device/ktest.sh [TARGET...]: the runtime's kernels on the emulated cores
-# against the host engine, on 48 random models (device/ktestgen.c), 3 inputs
+# against the host engine, on 54 random models (device/ktestgen.c), 3 inputs
 # each: every byte must match.
 set -eu
 . "$(dirname "$0")/boards.sh"

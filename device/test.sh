@@ -3,7 +3,7 @@
 #   1. the runtime built for every target, freestanding, -Werror; nm -u and
 #      size checks (device/check_runtime.sh)
 #   2. the instruction counting calibrated on every board (device/calibrate.sh)
-#   3. the DSP kernels against the host engine on 48 random models on every
+#   3. the DSP kernels against the host engine on 54 random models on every
 #      board (device/ktest.sh)
 #   4. the model CI trains and compresses (DEVICE_MODEL, default
 #      runs/ci-mnist.iotc) on DEVICE_LIMIT (200) MNIST test images on M4, M7,
