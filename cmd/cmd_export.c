@@ -48,7 +48,8 @@ const cli_command cmd_export_def = {
     NULL,
 };
 
-static const char *const OPN[] = {"", "conv2d", "dense", "maxpool", "avgpool", "global_avgpool", "add"};
+static const char *const OPN[] = {"",        "conv2d",         "dense", "maxpool",
+                                   "avgpool", "global_avgpool", "add",   "depthwise"};
 static const char *const FMT[] = {"-", "s8", "s4", "sp4", "sp8"};
 
 /* The options as pl_export takes them; exits 2 on a bad value. */

@@ -145,7 +145,7 @@ static void ckpt_layer_row(const nn_model *m, int i, uint64_t nz)
     size_t np = layer_params(m, i);
     char shape[48];
     snprintf(shape, sizeof shape, "%dx%dx%d", nd->out_c, nd->out_h, nd->out_w);
-    printf("%3d  %-14s %-10s %-16s %9zu %9llu", i, nn_layer_type_name(nd->spec.type),
+    printf("%3d  %-16s %-10s %-16s %9zu %9llu", i, nn_layer_type_name(nd->spec.type),
            nd->spec.name[0] ? nd->spec.name : "-", shape, np, (unsigned long long)nz);
     if (np)
         printf(" %7.2f%%", 100.0 * (1.0 - (double)nz / (double)np));
@@ -165,7 +165,7 @@ static void ckpt_table(const char *path, const pl_description *d)
         printf(", %d/%d epochs trained", ck->train.epochs_done, ck->train.total_epochs);
     printf("\n");
     classes_line(d);
-    printf("%3s  %-14s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name", "output (CHW)",
+    printf("%3s  %-16s %-10s %-16s %9s %9s %8s %11s\n", "#", "type", "name", "output (CHW)",
            "params", "nonzero", "sparsity", "MACs");
     for (int i = 0; i < m->n_nodes; i++)
         ckpt_layer_row(m, i, d->layer_nonzero[i]);

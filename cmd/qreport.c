@@ -4,7 +4,7 @@
 #include "quantize/mstats.h"
 #include "format/wcodec.h"
 
-static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
+static int weighted(const qm_op *op) { return qm_is_weighted(op->type); }
 
 static void source_text(char *buf, size_t cap, const iotc_model *f, int i)
 {
@@ -19,7 +19,7 @@ static void source_text(char *buf, size_t cap, const iotc_model *f, int i)
 void qreport_print(FILE *out, const iotc_model *f)
 {
     const qm_model *m = &f->m;
-    fprintf(out, "%3s  %-14s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", "op", "type", "source",
+    fprintf(out, "%3s  %-16s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", "op", "type", "source",
             "shape (HWC in -> out)", "bits", "weights", "nonzero", "sparsity", "MACs", "encoding",
             "bytes");
     for (int i = 0; i < m->n_ops; i++) {
@@ -31,13 +31,13 @@ void qreport_print(FILE *out, const iotc_model *f)
         if (weighted(op)) {
             uint64_t nz = qm_op_nonzero(op);
             const char *enc = wc_encoding_name(f->encoding[i]);
-            fprintf(out, "%3d  %-14s %-10s %-24s %4d %9zu %9llu %7.2f%% %11llu  %-14s %9llu\n", i,
+            fprintf(out, "%3d  %-16s %-10s %-24s %4d %9zu %9llu %7.2f%% %11llu  %-14s %9llu\n", i,
                     qm_op_type_name(op->type), src, shape, op->weight_bits, op->n_weights,
                     (unsigned long long)nz, 100.0 * (1.0 - (double)nz / (double)op->n_weights),
                     (unsigned long long)qm_op_macs(op), enc ? enc : "-",
                     (unsigned long long)f->op_bytes[i]);
         } else {
-            fprintf(out, "%3d  %-14s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", i,
+            fprintf(out, "%3d  %-16s %-10s %-24s %4s %9s %9s %8s %11s  %-14s %9s\n", i,
                     qm_op_type_name(op->type), src, shape, "-", "-", "-", "-", "-", "-", "-");
         }
     }
@@ -61,7 +61,10 @@ cJSON *qreport_layers_json(const iotc_model *f)
         int in[3] = {op->in_h, op->in_w, op->in_c}, outs[3] = {op->out_h, op->out_w, op->out_c};
         cJSON_AddItemToObject(o, "input_shape_hwc", cJSON_CreateIntArray(in, 3));
         cJSON_AddItemToObject(o, "output_shape_hwc", cJSON_CreateIntArray(outs, 3));
-        cJSON_AddBoolToObject(o, "relu", op->relu);
+        cJSON_AddBoolToObject(o, "relu", op->relu != QM_ACT_NONE);
+        cJSON_AddStringToObject(o, "activation", op->relu == QM_ACT_RELU6 ? "relu6"
+                                                 : op->relu              ? "relu"
+                                                                         : "none");
         cJSON_AddNumberToObject(o, "output_scale", op->out.scale);
         cJSON_AddNumberToObject(o, "output_zero", op->out.zero);
         cJSON_AddNumberToObject(o, "macs", (double)qm_op_macs(op));

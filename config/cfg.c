@@ -141,6 +141,8 @@ static const struct {
     {NN_LAYER_DROPOUT, {COMMON_KEYS, "rate", NULL}},
     {NN_LAYER_DENSE, {COMMON_KEYS, "units", "bias", NULL}},
     {NN_LAYER_ADD, {COMMON_KEYS, "from", NULL}},
+    {NN_LAYER_DEPTHWISE_CONV2D, {COMMON_KEYS, "kernel", "stride", "pad", "bias", NULL}},
+    {NN_LAYER_RELU6, {COMMON_KEYS, NULL}},
 };
 /* The union: keys that exist for some layer type. */
 static const char *const any_layer_keys[] = {COMMON_KEYS, "filters", "kernel", "stride",
@@ -150,7 +152,8 @@ static const char *const any_layer_keys[] = {COMMON_KEYS, "filters", "kernel", "
 static const char *const layer_type_names[] = {"conv2d",  "batchnorm", "relu",
                                                "maxpool", "avgpool",   "global_avgpool",
                                                "flatten", "dropout",   "dense",
-                                               "add",     NULL};
+                                               "add",     "depthwise_conv2d", "relu6",
+                                               NULL};
 
 /* Generous sanity bounds: real limits come from shapes (nn_model_build);
  * these only keep the arithmetic there far from overflow. */
@@ -251,6 +254,20 @@ static nn_status parse_layer(const cs_ctx *x, const cJSON *layers, nn_model_spec
             (s = cs_bool(x, o, "bias", lpath, &l->bias)))
             return s;
         if (l->pad >= l->kernel) {
+            cs_path_key(p, lpath, "pad");
+            return cs_fail(x, p, "expected an integer in [0, %d] (smaller than kernel %d), got %d",
+                           l->kernel - 1, l->kernel, l->pad);
+        }
+        break;
+    case NN_LAYER_DEPTHWISE_CONV2D:
+        /* Filters = the input's channels (depth multiplier 1): no key. */
+        l->pad = 0;
+        if ((s = cs_int(x, o, "kernel", lpath, 1, MAX_KERNEL, 0, &l->kernel)) ||
+            (s = cs_int(x, o, "stride", lpath, 1, MAX_KERNEL, 0, &l->stride)) ||
+            (s = cs_int(x, o, "pad", lpath, 0, MAX_KERNEL, 0, &l->pad)) ||
+            (s = cs_bool(x, o, "bias", lpath, &l->bias)))
+            return s;
+        if (l->pad > l->kernel - 1) {
             cs_path_key(p, lpath, "pad");
             return cs_fail(x, p, "expected an integer in [0, %d] (smaller than kernel %d), got %d",
                            l->kernel - 1, l->kernel, l->pad);

@@ -46,8 +46,10 @@ static nn_status resolve_layer(const cs_ctx *x, const cJSON *v, const char *p,
                        model->n_layers - 1, got);
     }
     nn_layer_type t = model->layers[idx].type;
-    if (t != NN_LAYER_CONV2D && t != NN_LAYER_DENSE)
-        return cs_fail(x, p, "model.layers[%d] is a %s; only conv2d and dense layers have weights",
+    if (t != NN_LAYER_CONV2D && t != NN_LAYER_DENSE && t != NN_LAYER_DEPTHWISE_CONV2D)
+        return cs_fail(x, p,
+                       "model.layers[%d] is a %s; only conv2d, dense and depthwise_conv2d "
+                       "layers have weights",
                        idx, nn_layer_type_name(t));
     *out = idx;
     return NN_OK;

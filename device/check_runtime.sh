@@ -37,7 +37,7 @@ for t in cortex-m0plus cortex-m4 cortex-m7 cortex-m33 cortex-m55; do
 done
 # every kernel alone (and none): rt_config.h's switches leave no unused code
 # or dangling reference behind (`iotcnn export` writes such configs)
-ALL="CONV_S8 CONV_S4 CONV_SP4 CONV_SP8 DENSE_S8 DENSE_S4 DENSE_SP4 DENSE_SP8 MAXPOOL AVGPOOL GLOBAL_AVGPOOL ADD"
+ALL="CONV_S8 CONV_S4 CONV_SP4 CONV_SP8 DENSE_S8 DENSE_S4 DENSE_SP4 DENSE_SP8 MAXPOOL AVGPOOL GLOBAL_AVGPOOL ADD DEPTHWISE"
 for t in cortex-m0plus cortex-m4; do
     for on in NONE $ALL; do
         defs=$(for k in $ALL; do [ "$k" = "$on" ] && echo "-DRT_WITH_$k=1" || echo "-DRT_WITH_$k=0"; done)

@@ -58,6 +58,25 @@ static int conv(tm *t, int in, int oc, int k, int s, int pad, int relu, int bits
     return t->m.n_ops - 1;
 }
 
+/* A depthwise conv (out_c = in_c); relu a QM_ACT_* (a ReLU6 with an output
+ * scale that puts its clamp inside the int8 range). */
+static int depthwise(tm *t, int in, int k, int s, int pad, int relu, int bits)
+{
+    int c, h, w;
+    shape_of(&t->m, in, &c, &h, &w);
+    if (pad >= k)
+        pad = k - 1;
+    while (k > 1 && (h + 2 * pad < k || w + 2 * pad < k))
+        k--, pad = pad >= k ? k - 1 : pad;
+    qm_op *op = add_op(t, QM_DEPTHWISE, in);
+    op->kernel = k, op->stride = s, op->pad = pad, op->relu = relu, op->weight_bits = bits;
+    op->out_c = c;
+    op->out_h = (h + 2 * pad - k) / s + 1, op->out_w = (w + 2 * pad - k) / s + 1;
+    if (relu == QM_ACT_RELU6)
+        op->out.scale = 0.08f;
+    return t->m.n_ops - 1;
+}
+
 static int dense(tm *t, int in, int oc, int relu, int bits, double sp)
 {
     qm_op *op = add_op(t, QM_DENSE, in);
@@ -120,7 +139,7 @@ static int finish(tm *t, int extreme)
             op->add_mult[1] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&R)) * 2147483648.0);
             continue;
         }
-        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        if (!qm_is_weighted(op->type))
             continue;
         const int wmax = op->weight_bits == 8 ? 127 : 7;
         const size_t K = op->n_weights / (size_t)op->out_c;
@@ -167,13 +186,13 @@ int main(int argc, char **argv)
     FILE *f = fopen(argv[2], "wb");
     if (!f)
         return 1;
-    const int n_cases = 48, n_inputs = 3;
+    const int n_cases = 54, n_inputs = 3;
     put_u32(f, (uint32_t)n_cases);
     int written = 0;
     for (int ci = 0, tries = 0; ci < n_cases; ci++) {
         static tm t;
         memset(&t, 0, sizeof t);
-        const int kind = ci % 8, extreme = ci % 5 == 4;
+        const int kind = ci % 9, extreme = ci % 5 == 4;
         const rtb_sparse policy = (rtb_sparse)(ci % 3);
         qm_model *m = &t.m;
         m->in_c = 1 + rnd(3), m->in_h = 3 + rnd(14), m->in_w = 3 + rnd(14);
@@ -220,6 +239,15 @@ int main(int argc, char **argv)
         case 6: /* dense layers of every format */
             x = dense(&t, x, 1 + rnd(60), 1, rnd(2) ? 8 : 4, 0.9 * nn_rng_uniform(&R));
             x = dense(&t, x, 1 + rnd(60), rnd(2), rnd(2) ? 8 : 4, 0.9 * nn_rng_uniform(&R));
+            break;
+        case 8: /* depthwise: 3x3 or 5x5, stride 1 or 2, padding, none / ReLU /
+                   ReLU6 (a clamp inside the range), 8- or 4-bit, channels
+                   around the host's 16-wide body, then a MobileNet-like
+                   1x1 conv with ReLU6 */
+            x = conv(&t, x, 1 + rnd(36), 1, 1, 0, 1, 8, 0);
+            x = depthwise(&t, x, 3 + 2 * rnd(2), 1 + rnd(2), rnd(3), rnd(3), rnd(3) ? 8 : 4);
+            x = conv(&t, x, 1 + rnd(20), 1, 1, 0, QM_ACT_RELU6, 8, 0);
+            m->ops[x].out.scale = 0.08f;
             break;
         default: /* a small MNIST-like chain */
             m->in_c = 1, m->in_h = m->in_w = 8 + 2 * rnd(6);

@@ -38,8 +38,11 @@ int rtb_target_has_dsp(int t)
 
 static int32_t zero_of(const qm_model *m, int t) { return t == QM_INPUT ? m->in.zero : m->ops[t].out.zero; }
 
+/* Weights per output channel. */
 static uint32_t op_k(const qm_op *op)
 {
+    if (op->type == QM_DEPTHWISE)
+        return (uint32_t)(op->kernel * op->kernel);
     return op->type == QM_CONV2D ? (uint32_t)(op->kernel * op->kernel * op->in_c)
                                  : (uint32_t)(op->in_c * op->in_h * op->in_w);
 }
@@ -75,6 +78,8 @@ static double x86_sparse_max(rt_isa isa, int four)
 
 int rtb_choose_format(const qm_op *op, int target, rtb_sparse sparse, rt_isa isa)
 {
+    if (op->type == QM_DEPTHWISE) /* one layout (4-bit weights a byte each too) */
+        return RT_WF_S8;
     if (op->type != QM_CONV2D && op->type != QM_DENSE)
         return RT_WF_NONE;
     const int four = op->weight_bits == 4;
@@ -311,10 +316,26 @@ static void enc_x(nn_wbuf *out, const qm_op *op, uint32_t K)
             }
 }
 
+/* Depthwise (rt_image.h): qmodel's (c, k, k) to tap-major (k, k, c), the
+ * channels of a tap contiguous, padded to a multiple of 4 bytes. */
+static void enc_depthwise(nn_wbuf *out, const qm_op *op)
+{
+    const uint32_t taps = (uint32_t)(op->kernel * op->kernel), C = (uint32_t)op->out_c;
+    for (uint32_t t = 0; t < taps; t++)
+        for (uint32_t c = 0; c < C; c++)
+            nn_wbuf_u8(out, (uint8_t)op->weights[(size_t)c * taps + t]);
+    pad4(out);
+}
+
 /* Encodes op's weights in fmt (falling back to the dense format when the
  * sparse one cannot express the layer); returns the format used. */
 static int encode(nn_wbuf *out, const qm_op *op, int fmt, nn_status *st, nn_error *err)
 {
+    if (op->type == QM_DEPTHWISE) {
+        *st = NN_OK;
+        enc_depthwise(out, op);
+        return RT_WF_S8;
+    }
     space sp;
     *st = space_init(&sp, op, err);
     if (*st != NN_OK)
@@ -441,8 +462,8 @@ static void add_block(nn_wbuf *q, const qm_model *m, int i)
     nn_wbuf_u32(q, (uint32_t)a->add_mult[first ? 1 : 0]);
     nn_wbuf_u8(q, (uint8_t)a->add_shift);
     nn_wbuf_u8(q, (uint8_t)a->out.zero);
-    nn_wbuf_u8(q, (uint8_t)(a->relu ? a->out.zero : -128));
-    nn_wbuf_u8(q, 127);
+    nn_wbuf_u8(q, (uint8_t)qm_op_lo(a));
+    nn_wbuf_u8(q, (uint8_t)qm_op_hi(a));
     nn_wbuf_u32(q, 0);
 }
 
@@ -475,7 +496,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         rtb_op_info *oi = &out->ops[i];
         oi->type = op->type;
         oi->macs = qm_op_macs(op);
-        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        if (!qm_is_weighted(op->type))
             continue;
         const uint32_t K = op_k(op);
         oi->nnz = count_nnz(op);
@@ -605,8 +626,9 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         }
         const int o = fused ? 2 + i : 1 + i; /* a fused conv writes the add's output */
         uint8_t *r = img + ops_off + (size_t)RT_OP_BYTES * ri++;
-        const int weighted = op->type == QM_CONV2D || op->type == QM_DENSE;
-        const int windowed = op->type == QM_CONV2D || op->type == QM_MAXPOOL || op->type == QM_AVGPOOL;
+        const int weighted = qm_is_weighted(op->type);
+        const int windowed = op->type == QM_CONV2D || op->type == QM_DEPTHWISE ||
+                             op->type == QM_MAXPOOL || op->type == QM_AVGPOOL;
         r[RT_O_TYPE] = (uint8_t)op->type;
         r[RT_O_WFMT] = (uint8_t)(weighted ? out->ops[i].fmt : RT_WF_NONE);
         r[RT_O_FLAGS] = (uint8_t)((op->relu ? RT_OPF_RELU : 0) | (fused ? RT_OPF_ADD : 0));
@@ -621,8 +643,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
             set32(r + RT_O_IN2_OFF, (uint32_t)bufs[1 + fused_residual(m, i)].off);
         }
         r[RT_O_OUT_ZERO] = (uint8_t)op->out.zero;
-        r[RT_O_LO] = (uint8_t)(op->relu ? op->out.zero : -128);
-        r[RT_O_HI] = 127;
+        r[RT_O_LO] = (uint8_t)qm_op_lo(op);
+        r[RT_O_HI] = (uint8_t)qm_op_hi(op);
         set16(r + RT_O_IN_H, (uint32_t)op->in_h), set16(r + RT_O_IN_W, (uint32_t)op->in_w);
         set16(r + RT_O_IN_C, (uint32_t)op->in_c), set16(r + RT_O_OUT_H, (uint32_t)op->out_h);
         set16(r + RT_O_OUT_W, (uint32_t)op->out_w), set16(r + RT_O_OUT_C, (uint32_t)op->out_c);

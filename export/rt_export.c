@@ -154,7 +154,7 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
     nn_status st = open_out(&f, dir, "rt_config.h", path, sizeof path, err);
     if (st != NN_OK)
         return st;
-    int conv[7] = {0}, dense[7] = {0}, ops[7] = {0};
+    int conv[7] = {0}, dense[7] = {0}, ops[RT_OP_DEPTHWISE + 1] = {0};
     for (int i = 0; i < img->n_ops; i++) {
         const rtb_op_info *o = &img->ops[i];
         ops[o->type] = 1;
@@ -172,8 +172,10 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
     for (int k = 1; k <= 6; k++)
         fprintf(f, "#define RT_WITH_DENSE_%s %d\n", F[k], dense[k]);
     fprintf(f, "#define RT_WITH_MAXPOOL %d\n#define RT_WITH_AVGPOOL %d\n"
-               "#define RT_WITH_GLOBAL_AVGPOOL %d\n#define RT_WITH_ADD %d\n\n#endif\n",
-            ops[RT_OP_MAXPOOL], ops[RT_OP_AVGPOOL], ops[RT_OP_GLOBAL_AVGPOOL], ops[RT_OP_ADD]);
+               "#define RT_WITH_GLOBAL_AVGPOOL %d\n#define RT_WITH_ADD %d\n"
+               "#define RT_WITH_DEPTHWISE %d\n\n#endif\n",
+            ops[RT_OP_MAXPOOL], ops[RT_OP_AVGPOOL], ops[RT_OP_GLOBAL_AVGPOOL], ops[RT_OP_ADD],
+            ops[RT_OP_DEPTHWISE]);
     return close_out(f, path, err);
 }
 

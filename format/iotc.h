@@ -16,12 +16,14 @@
  *   GRPH  uvar n_ops; per op:
  *           u8 type (qm_op_type code); uvar input + 1; [add: uvar input2 + 1];
  *           uvar in_c, in_h, in_w, out_c, out_h, out_w;
- *           [conv2d, maxpool, avgpool: uvar kernel, stride, pad];
- *           u8 relu; f32 out.scale; svar out.zero;
- *           [conv2d, dense: u8 weight_bits];
+ *           [conv2d, depthwise_conv2d, maxpool, avgpool: uvar kernel,
+ *            stride, pad];
+ *           u8 activation (0 none, 1 relu, 2 relu6); f32 out.scale;
+ *           svar out.zero;
+ *           [conv2d, dense, depthwise_conv2d: u8 weight_bits];
  *           [add: uvar add_mult[0], add_mult[1], add_shift];
  *           svar source float layer (-1: none); u8 name length (< 32), name.
- *   Lnnn  one per conv2d/dense op, nnn its index in decimal:
+ *   Lnnn  one per conv2d/dense/depthwise_conv2d op, nnn its index in decimal:
  *           u8 flags: bit 0 = weight scales stored as u16 (the high half
  *             of the f32; the quantizer rounds scales so), bit 1 =
  *             multipliers stored (else derived: qp_requant(in.scale,

@@ -28,10 +28,10 @@ int iotc_valid_name(const char *s, size_t n);
 #define IOTC_DIM_MAX (1 << 26)
 #define IOTC_CLASSES_MAX (1 << 24)
 
-static inline int iotc_is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }
+static inline int iotc_is_weighted(qm_op_type t) { return qm_is_weighted(t); }
 static inline int iotc_has_window(qm_op_type t)
 {
-    return t == QM_CONV2D || t == QM_MAXPOOL || t == QM_AVGPOOL;
+    return t == QM_CONV2D || t == QM_DEPTHWISE || t == QM_MAXPOOL || t == QM_AVGPOOL;
 }
 static inline int iotc_is_pool(qm_op_type t)
 {

@@ -139,7 +139,7 @@ static nn_status decode_op(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
         CTR_TRY(get_int(r, &op->stride, 1, 64, "stride", err));
         CTR_TRY(get_int(r, &op->pad, 0, 63, "pad", err));
     }
-    CTR_TRY(get_u8(r, &op->relu, 1, "relu flag", err));
+    CTR_TRY(get_u8(r, &op->relu, QM_ACT_RELU6, "activation (0 none, 1 relu, 2 relu6)", err));
     const uint64_t scale_off = nn_rbuf_offset(r); /* checked once the name is known */
     CTR_TRY(nn_rbuf_f32(r, &op->out.scale, "output scale", err));
     int64_t z;
@@ -192,6 +192,8 @@ static nn_status decode_graph(nn_rbuf *r, iotc_model *f, nn_error *err)
             n = (uint64_t)op->out_c * op->kernel * op->kernel * op->in_c;
         else if (op->type == QM_DENSE)
             n = (uint64_t)op->out_c * op->in_c * op->in_h * op->in_w;
+        else if (op->type == QM_DEPTHWISE)
+            n = (uint64_t)op->out_c * op->kernel * op->kernel;
         total += n;
         CTR_CHECK(n <= WC_MAX_WEIGHTS && total <= IOTC_MAX_TOTAL_WEIGHTS, off,
                   "op %d: %llu weights exceed what a .iotc file holds", i, (unsigned long long)n);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }
+#define is_weighted qm_is_weighted
 
 static const char *op_name(qm_op_type t)
 {
@@ -16,6 +16,7 @@ static const char *op_name(qm_op_type t)
     case QM_AVGPOOL: return "avgpool";
     case QM_GLOBAL_AVGPOOL: return "global_avgpool";
     case QM_ADD: return "add";
+    case QM_DEPTHWISE: return "depthwise_conv2d";
     }
     return NULL;
 }
@@ -62,17 +63,19 @@ static nn_status check_shapes(const qm_model *m, nn_error *err)
         if (!dims_ok(op->out_c, op->out_h, op->out_w))
             return nn_errorf(err, NN_ERR_FORMAT, "op %d (%s): output shape %dx%dx%d is out of range",
                              i, name, op->out_c, op->out_h, op->out_w);
-        if (op->relu != 0 && op->relu != 1)
-            return nn_errorf(err, NN_ERR_FORMAT, "op %d (%s): relu flag %d is not 0 or 1", i, name,
-                             op->relu);
+        if (op->relu < QM_ACT_NONE || op->relu > QM_ACT_RELU6)
+            return nn_errorf(err, NN_ERR_FORMAT,
+                             "op %d (%s): activation %d is not 0 (none), 1 (relu) or 2 (relu6)", i,
+                             name, op->relu);
         int oh = 0, ow = 0, oc = 0;
         switch (op->type) {
         case QM_CONV2D:
+        case QM_DEPTHWISE:
         case QM_MAXPOOL:
         case QM_AVGPOOL:
             if (op->kernel < 1 || op->kernel > 64 || op->stride < 1 || op->stride > 64 ||
                 op->pad < 0 || op->pad >= op->kernel ||
-                (op->type != QM_CONV2D && op->pad != 0))
+                (op->type != QM_CONV2D && op->type != QM_DEPTHWISE && op->pad != 0))
                 return nn_errorf(err, NN_ERR_FORMAT,
                                  "op %d (%s): kernel %d, stride %d, pad %d are out of range", i,
                                  name, op->kernel, op->stride, op->pad);
@@ -122,6 +125,8 @@ static size_t weight_count(const qm_op *op)
 {
     if (op->type == QM_CONV2D)
         return (size_t)op->out_c * op->kernel * op->kernel * op->in_c;
+    if (op->type == QM_DEPTHWISE)
+        return (size_t)op->out_c * op->kernel * op->kernel;
     return (size_t)op->out_c * op->in_c * op->in_h * op->in_w;
 }
 
@@ -234,6 +239,7 @@ uint64_t qm_op_macs(const qm_op *op)
     switch (op->type) {
     case QM_CONV2D: return out * op->kernel * op->kernel * op->in_c;
     case QM_DENSE: return out * op->in_c * op->in_h * op->in_w;
+    case QM_DEPTHWISE: return out * op->kernel * op->kernel;
     default: return 0;
     }
 }

@@ -30,8 +30,15 @@
  *     rshift_round(v, s) = (v + (1 << (s - 1))) >> s       (arithmetic shift)
  * with mult[o] in [2^30, 2^31) and shift[o] in [1, 62] (qm_quantize_multiplier
  * builds the pair from a real multiplier). lo = -128, or out_zero when the op
- * has a fused ReLU; hi = 127. Padding pixels of a conv read in_zero, i.e. a
+ * has a fused ReLU or ReLU6; hi = 127, or for a fused ReLU6
+ * min(127, out_zero + round_half_up(6 / out_scale)) (qm_op_hi), the int8
+ * grid point nearest a real 6. Padding pixels of a conv read in_zero, i.e. a
  * real 0, exactly as the float model's zero padding.
+ *
+ * Depthwise conv (QM_DEPTHWISE, depth multiplier 1): out_c = in_c, output
+ * channel c reads only input channel c; its accumulator is conv2d's with
+ * the sum over the k x k taps of channel c, and the same per-channel
+ * requantization.
  *
  * Add. y = clamp(out_zero + rshift_round((int64)(a - a_zero) * add_mult[0]
  *                  + (int64)(b - b_zero) * add_mult[1], add_shift), lo, hi)
@@ -42,7 +49,8 @@
  *     y = zero + round_half_away(sum(q - zero) / n).
  *
  * Weights. conv2d: (out_c, k, k, in_c), i.e. per output channel a HWC
- * kernel. dense: (out_c, in_size) with the inputs in HWC order of the tensor
+ * kernel. depthwise: (c, k, k), per channel its k x k filter (conv2d's
+ * layout with one input channel). dense: (out_c, in_size) with the inputs in HWC order of the tensor
  * read. Symmetric per output channel: real = w_scale[o] * w. weight_bits is
  * 8 (w in [-127, 127]) or 4 (w in [-7, 7]; still one int8 per weight in
  * memory; the file packs them). bias is int32 in units of in_scale*w_scale[o].
@@ -69,8 +77,12 @@ typedef enum {
     QM_MAXPOOL = 3,
     QM_AVGPOOL = 4,
     QM_GLOBAL_AVGPOOL = 5,
-    QM_ADD = 6
+    QM_ADD = 6,
+    QM_DEPTHWISE = 7 /* "depthwise_conv2d": one k x k filter per channel */
 } qm_op_type;
+
+/* relu field values: the activation fused into an op's output clamp. */
+enum { QM_ACT_NONE = 0, QM_ACT_RELU = 1, QM_ACT_RELU6 = 2 };
 
 #define QM_INPUT (-1)
 #define QM_MAX_OPS 256
@@ -87,13 +99,13 @@ typedef struct {
     int input2;             /* add: the second operand; otherwise unused    */
     int in_c, in_h, in_w;   /* shape of the input tensor (HWC in memory)    */
     int out_c, out_h, out_w;
-    int kernel, stride, pad;/* conv2d and pools                             */
-    int relu;               /* 1: output clamped below at out.zero          */
+    int kernel, stride, pad;/* conv2d, depthwise and pools                  */
+    int relu;               /* QM_ACT_*: the output clamp (qm_op_lo/hi)     */
     qm_qparams out;         /* quantization of this op's output             */
 
-    /* conv2d, dense */
+    /* conv2d, dense, depthwise */
     int weight_bits;        /* 8 or 4                                       */
-    size_t n_weights;       /* out_c * k * k * in_c, or out_c * in_size     */
+    size_t n_weights;       /* out_c * k * k * in_c, out_c * in_size, c*k*k */
     int8_t *weights;        /* (n_weights), layout above                     */
     int32_t *bias;          /* (out_c)                                       */
     float *w_scale;         /* (out_c) for reports and float reference      */
@@ -128,6 +140,24 @@ void qm_model_free(qm_model *m);
  * scales finite and positive, lo <= hi. The file loader calls it; the
  * engine may assume a model that passed it. */
 nn_status qm_model_validate(const qm_model *m, nn_error *err);
+
+/* The ops with weights and per-channel requantization. */
+static inline int qm_is_weighted(qm_op_type t)
+{
+    return t == QM_CONV2D || t == QM_DENSE || t == QM_DEPTHWISE;
+}
+
+/* The output clamp of an op (its relu field and output quantization). */
+static inline int32_t qm_op_lo(const qm_op *op) { return op->relu ? op->out.zero : -128; }
+static inline int32_t qm_act_hi(int relu, qm_qparams out)
+{
+    if (relu != QM_ACT_RELU6)
+        return 127;
+    /* 6 / scale in double, rounded half up; > 127 (a small scale) clamps */
+    double top = 6.0 / (double)out.scale + 0.5;
+    return top >= (double)(127 - out.zero) ? 127 : out.zero + (int32_t)top;
+}
+static inline int32_t qm_op_hi(const qm_op *op) { return qm_act_hi(op->relu, op->out); }
 
 /* "conv2d", "dense", ...; NULL for an unknown code. */
 const char *qm_op_type_name(qm_op_type t);

@@ -66,6 +66,36 @@ void nn_relu_backward(float *din, const float *dout, const float *out, size_t co
         relu_backward(din, dout, out, count);
 }
 
+#define RELU6(v) ((v) > 0.0f ? ((v) < 6.0f ? (v) : 6.0f) : 0.0f)
+#define IN_RELU6_SLOPE(o) ((o) > 0.0f && (o) < 6.0f)
+
+void nn_relu6_forward(float *out, const float *in, size_t count)
+{
+    /* Element by element, so out == in is fine without restrict. */
+    size_t t = 0;
+    for (; t + NN_VEC_LANES <= count; t += NN_VEC_LANES)
+        for (int l = 0; l < NN_VEC_LANES; l++) {
+            const float v = in[t + l];
+            out[t + l] = RELU6(v);
+        }
+    for (; t < count; t++)
+        out[t] = RELU6(in[t]);
+}
+
+void nn_relu6_backward(float *din, const float *dout, const float *out, size_t count)
+{
+    if (!din)
+        return;
+    for (size_t t = 0; t < count; t++)
+        din[t] += IN_RELU6_SLOPE(out[t]) ? dout[t] : 0.0f;
+}
+
+void nn_relu6_mask(float *grad, const float *out, size_t count)
+{
+    for (size_t t = 0; t < count; t++)
+        grad[t] = IN_RELU6_SLOPE(out[t]) ? grad[t] : 0.0f;
+}
+
 static void add3(float *restrict out, const float *restrict a, const float *restrict b,
                  size_t count)
 {

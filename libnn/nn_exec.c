@@ -19,10 +19,32 @@ typedef struct {
     int grad_first;  /* index of the consumer that back-propagates first    */
     int need_grad;   /* 1 when some parameter lies upstream of this node    */
     int live;        /* 1 when the output depends on this node             */
-    int relu_fused;  /* producer: a ReLU is applied in place on out         */
-    int alias;       /* ReLU fused into node `alias` (shares its buffers),
-                        or -1                                              */
+    int act;         /* producer: the activation applied in place on out
+                        (fused_act)                                        */
+    int alias;       /* activation fused into node `alias` (shares its
+                        buffers), or -1                                    */
 } node_buf;
+
+/* The activation a producer applies to its own output in place. */
+typedef enum { ACT_NONE = 0, ACT_RELU, ACT_RELU6 } fused_act;
+
+static void act_forward(int act, float *x, size_t count)
+{
+    if (act == ACT_RELU)
+        nn_relu_forward(x, x, count);
+    else if (act == ACT_RELU6)
+        nn_relu6_forward(x, x, count);
+}
+
+/* The fused activation's backward: the shared gradient masked where the
+ * activation's output (out) has zero slope. */
+static void act_mask(int act, float *grad, const float *out, size_t count)
+{
+    if (act == ACT_RELU)
+        nn_relu_mask(grad, out, count);
+    else if (act == ACT_RELU6)
+        nn_relu6_mask(grad, out, count);
+}
 
 struct nn_exec {
     nn_model *m;
@@ -84,17 +106,19 @@ static nn_pool_dims pool_dims(const nn_node *nd)
                           nd->spec.stride};
 }
 
-/* A ReLU that runs in place (nn_graph.h: its input is a conv, dense,
- * batch-norm or add layer read by nothing else) is fused into that layer's
- * pass (per image for conv and batch norm, while the image is in cache);
- * its backward becomes a mask on the shared gradient. Saves two passes
- * over memory and one activation buffer per ReLU. */
-static void plan_relu_fusion(nn_exec *ex, const nn_graph *g)
+/* A ReLU or ReLU6 that runs in place (nn_graph.h: its input is a conv,
+ * depthwise conv, dense, batch-norm or add layer read by nothing else) is
+ * fused into that layer's pass (per image for the convolutions and batch
+ * norm, while the image is in cache); its backward becomes a mask on the
+ * shared gradient. Saves two passes over memory and one activation buffer
+ * per activation. */
+static void plan_relu_fusion(nn_exec *ex, const nn_model *m, const nn_graph *g)
 {
     for (int i = 0; i < g->n; i++) {
         ex->nb[i].alias = g->relu_on[i];
         if (g->relu_on[i] >= 0)
-            ex->nb[g->relu_on[i]].relu_fused = 1;
+            ex->nb[g->relu_on[i]].act =
+                m->nodes[i].spec.type == NN_LAYER_RELU6 ? ACT_RELU6 : ACT_RELU;
     }
 }
 
@@ -139,7 +163,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
 
     nn_graph graph;
     nn_graph_analyze(&graph, m);
-    plan_relu_fusion(ex, &graph);
+    plan_relu_fusion(ex, m, &graph);
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *nd = &m->nodes[i];
         node_buf *b = &ex->nb[i];
@@ -384,16 +408,24 @@ static void forward_worker(void *ctx, int t, int T)
     const nn_model *m = ex->m;
     float *out = s.b->out + s.b0 * s.os;
     const float *bias = s.nd->b.n ? m->params + s.nd->b.off : NULL;
-    int relu = s.b->relu_fused;
+    int act = s.b->act;
 
     switch (s.nd->spec.type) {
     case NN_LAYER_CONV2D: {
         nn_conv_dims d = conv_dims(s.nd);
-        for (int i = 0; i < s.n; i++) { /* per image: the ReLU finds it in cache */
+        for (int i = 0; i < s.n; i++) { /* per image: the activation finds it in cache */
             float *o = out + i * s.os;
             nn_conv2d_forward(o, ex->scratch[t], s.in + i * s.is, s.w, bias, 1, &d);
-            if (relu)
-                nn_relu_forward(o, o, s.os);
+            act_forward(act, o, s.os);
+        }
+        return;
+    }
+    case NN_LAYER_DEPTHWISE_CONV2D: {
+        nn_conv_dims d = conv_dims(s.nd);
+        for (int i = 0; i < s.n; i++) {
+            float *o = out + i * s.os;
+            nn_depthwise_forward(o, s.in + i * s.is, s.w, bias, 1, &d);
+            act_forward(act, o, s.os);
         }
         return;
     }
@@ -415,6 +447,9 @@ static void forward_worker(void *ctx, int t, int T)
         break;
     case NN_LAYER_RELU:
         nn_relu_forward(out, s.in, (size_t)s.n * s.os);
+        break;
+    case NN_LAYER_RELU6:
+        nn_relu6_forward(out, s.in, (size_t)s.n * s.os);
         break;
     case NN_LAYER_DROPOUT:
         if (j->training && s.nd->spec.rate > 0.0f)
@@ -441,14 +476,12 @@ static void forward_worker(void *ctx, int t, int T)
                 nn_batchnorm_apply(o, j->training ? s.b->xhat + (s.b0 + i) * s.os : NULL,
                                    s.in + i * s.is, s.b->mean, s.b->invstd, s.w, bias, 1,
                                    s.nd->out_c, s.hw);
-                if (relu)
-                    nn_relu_forward(o, o, s.os);
+                act_forward(act, o, s.os);
             }
         }
         return;
     }
-    if (relu) /* dense, add */
-        nn_relu_forward(out, out, (size_t)s.n * s.os);
+    act_forward(act, out, (size_t)s.n * s.os); /* dense, add */
 }
 
 /* Reduces the per-worker batch-norm partial sums in worker order into
@@ -532,18 +565,26 @@ static void backward_worker(void *ctx, int t, int T)
     if (s.nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
         nn_conv_dims d = conv_dims(s.nd);
         for (int i = 0; i < s.n; i++) {
-            if (s.b->relu_fused)
-                nn_relu_mask(s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
+            act_mask(s.b->act, s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
             float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0 + i, 1);
             nn_conv2d_backward(din, dw, db, ex->scratch[t], dout + i * s.os, s.in + i * s.is, s.w,
                                1, &d);
         }
         return;
     }
-    /* The fused ReLU's backward: mask the shared gradient once (batch norm
-     * does it in its first phase). */
-    if (s.b->relu_fused && (s.nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0))
-        nn_relu_mask(s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
+    if (s.nd->spec.type == NN_LAYER_DEPTHWISE_CONV2D) {
+        nn_conv_dims d = conv_dims(s.nd);
+        for (int i = 0; i < s.n; i++) {
+            act_mask(s.b->act, s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
+            float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0 + i, 1);
+            nn_depthwise_backward(din, dw, db, dout + i * s.os, s.in + i * s.is, s.w, 1, &d);
+        }
+        return;
+    }
+    /* The fused activation's backward: mask the shared gradient once
+     * (batch norm does it in its first phase). */
+    if (s.nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0)
+        act_mask(s.b->act, s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
 
     if (s.nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0) {
         double *sums = ex->tsums[ex->group.first + t];
@@ -559,6 +600,7 @@ static void backward_worker(void *ctx, int t, int T)
 
     switch (s.nd->spec.type) {
     case NN_LAYER_CONV2D: /* handled above */
+    case NN_LAYER_DEPTHWISE_CONV2D:
         break;
     case NN_LAYER_MAXPOOL: {
         nn_pool_dims d = pool_dims(s.nd);
@@ -582,6 +624,9 @@ static void backward_worker(void *ctx, int t, int T)
     case NN_LAYER_RELU:
         if (din)
             nn_relu_backward(din, dout, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
+        break;
+    case NN_LAYER_RELU6:
+        nn_relu6_backward(din, dout, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
         break;
     case NN_LAYER_DROPOUT:
         if (din && s.nd->spec.rate > 0.0f)

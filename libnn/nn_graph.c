@@ -37,18 +37,19 @@ static void mark_live(nn_graph *g, const nn_model *m)
     }
 }
 
-/* A ReLU whose input is a conv, dense, batch-norm or add layer read by
- * nothing else runs in place on that layer's output. */
+/* A ReLU or ReLU6 whose input is a conv, depthwise conv, dense, batch-norm
+ * or add layer read by nothing else runs in place on that layer's output. */
 static void find_inplace_relus(nn_graph *g, const nn_model *m)
 {
     for (int i = 0; i < g->n; i++) {
         int src = m->nodes[i].spec.input;
+        nn_layer_type self = m->nodes[i].spec.type;
         g->relu_on[i] = -1;
-        if (m->nodes[i].spec.type != NN_LAYER_RELU || src < 0 || g->readers[src] != 1)
+        if ((self != NN_LAYER_RELU && self != NN_LAYER_RELU6) || src < 0 || g->readers[src] != 1)
             continue;
         nn_layer_type t = m->nodes[src].spec.type;
         if (t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE || t == NN_LAYER_BATCHNORM ||
-            t == NN_LAYER_ADD)
+            t == NN_LAYER_ADD || t == NN_LAYER_DEPTHWISE_CONV2D)
             g->relu_on[i] = src;
     }
 }

@@ -25,8 +25,9 @@ typedef struct {
     int n;                      /* layers (m->n_nodes)                   */
     int readers[NN_MAX_LAYERS]; /* layers that read layer i's output     */
     int live[NN_MAX_LAYERS];    /* 1: the network output depends on i    */
-    /* ReLU i runs in place on the output of layer relu_on[i] (a conv,
-     * dense, batch norm or add read by nothing else), or -1. */
+    /* ReLU or ReLU6 i runs in place on the output of layer relu_on[i] (a
+     * conv, depthwise conv, dense, batch norm or add read by nothing
+     * else), or -1. */
     int relu_on[NN_MAX_LAYERS];
     /* At inference, the layer whose buffer holds layer i's output (-1: the
      * network input): itself, or for an in-place ReLU, a flatten or a

@@ -46,6 +46,22 @@ void nn_conv2d_backward(float *din,        /* (n, in_c, in_h, in_w) += or NULL  
                         const float *w,    /* (out_c, in_c, k, k)               */
                         int n, const nn_conv_dims *d);
 
+/* ---- depthwise_conv2d: one k x k filter per channel (multiplier 1) -------
+ * Uses nn_conv_dims with out_c == in_c; needs no scratch. */
+void nn_depthwise_forward(float *out,        /* (n, c, out_h, out_w) written */
+                          const float *in,   /* (n, c, in_h, in_w)           */
+                          const float *w,    /* (c, k, k)                    */
+                          const float *b,    /* (c) or NULL                  */
+                          int n, const nn_conv_dims *d);
+
+void nn_depthwise_backward(float *din,        /* (n, c, in_h, in_w) += or NULL */
+                           float *dw,         /* (c, k, k) +=                  */
+                           float *db,         /* (c) += or NULL                */
+                           const float *dout, /* (n, c, out_h, out_w)          */
+                           const float *in,   /* (n, c, in_h, in_w)            */
+                           const float *w,    /* (c, k, k)                     */
+                           int n, const nn_conv_dims *d);
+
 /* ---- dense: out = in * w^T + b ----------------------------------------- */
 void nn_dense_forward(float *out,        /* (n, units) written   */
                       const float *in,   /* (n, in_size)         */
@@ -90,6 +106,13 @@ void nn_relu_backward(float *din, const float *dout, const float *out, size_t co
 /* grad = out > 0 ? grad : 0, in place: the backward of a ReLU applied in
  * place on its producer's output (the executor fuses them). */
 void nn_relu_mask(float *grad, const float *out, size_t count);
+
+/* ReLU6: out = min(max(in, 0), 6); out may equal in. */
+void nn_relu6_forward(float *out, const float *in, size_t count);
+/* din += dout where 0 < out < 6 (out: the forward's output) */
+void nn_relu6_backward(float *din, const float *dout, const float *out, size_t count);
+/* grad = 0 < out < 6 ? grad : 0, in place (a ReLU6 fused into its producer). */
+void nn_relu6_mask(float *grad, const float *out, size_t count);
 
 void nn_add_forward(float *out, const float *a, const float *b, size_t count);
 /* dst += src */

@@ -86,6 +86,29 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
         nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * nd->in_c * k2;
         break;
     }
+    case NN_LAYER_DEPTHWISE_CONV2D: {
+        /* Channel c of the output is channel c of the input convolved with
+         * its own k x k filter: w (c, k, k), b (c). */
+        if (l->kernel < 1 || l->kernel > 1024 || l->stride < 1 || l->stride > 1024 || l->pad < 0 ||
+            l->pad > l->kernel - 1)
+            return layer_error(err, i, l, "needs 1 <= kernel <= 1024, 1 <= stride <= 1024, 0 <= pad < kernel");
+        nd->out_h = window_out(nd->in_h, l->kernel, l->stride, l->pad);
+        nd->out_w = window_out(nd->in_w, l->kernel, l->stride, l->pad);
+        if (nd->out_h < 1 || nd->out_w < 1)
+            return layer_error(err, i, l, "kernel larger than the padded input");
+        size_t k2 = (size_t)l->kernel * l->kernel;
+        size_t n_w = checked_product((size_t)nd->in_c, k2, 1, 1);
+        if (n_w == SIZE_MAX)
+            return layer_error(err, i, l, "too many weights");
+        nd->w = (nn_span){*n_params, n_w};
+        *n_params += nd->w.n;
+        if (l->bias) {
+            nd->b = (nn_span){*n_params, (size_t)nd->out_c};
+            *n_params += nd->b.n;
+        }
+        nd->macs = (uint64_t)nd->out_c * nd->out_h * nd->out_w * k2;
+        break;
+    }
     case NN_LAYER_MAXPOOL:
     case NN_LAYER_AVGPOOL:
         if (l->kernel < 1 || l->kernel > 1024 || l->stride < 1 || l->stride > 1024)
@@ -115,6 +138,7 @@ static nn_status plan_layer(nn_model *m, int i, size_t *n_params, size_t *n_stat
         nd->macs = (uint64_t)l->units * nd->in_size;
         break;
     case NN_LAYER_RELU:
+    case NN_LAYER_RELU6:
         break;
     case NN_LAYER_DROPOUT:
         if (!(l->rate >= 0.0f && l->rate < 1.0f))
@@ -246,6 +270,9 @@ void nn_model_init_params(nn_model *m, nn_init_kind kind, uint64_t seed)
         if (nd->spec.type == NN_LAYER_CONV2D) {
             double k2 = (double)nd->spec.kernel * nd->spec.kernel;
             fan_in = nd->in_c * k2, fan_out = nd->out_c * k2;
+        } else if (nd->spec.type == NN_LAYER_DEPTHWISE_CONV2D) {
+            /* Each output reads k*k inputs of one channel. */
+            fan_in = fan_out = (double)nd->spec.kernel * nd->spec.kernel;
         } else if (nd->spec.type == NN_LAYER_DENSE) {
             fan_in = (double)nd->in_size, fan_out = nd->spec.units;
         } else if (nd->spec.type == NN_LAYER_BATCHNORM) {

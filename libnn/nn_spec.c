@@ -11,6 +11,8 @@ static const struct {
     {NN_LAYER_DENSE, "dense"},         {NN_LAYER_RELU, "relu"},
     {NN_LAYER_DROPOUT, "dropout"},     {NN_LAYER_BATCHNORM, "batchnorm"},
     {NN_LAYER_FLATTEN, "flatten"},     {NN_LAYER_ADD, "add"},
+    {NN_LAYER_DEPTHWISE_CONV2D, "depthwise_conv2d"},
+    {NN_LAYER_RELU6, "relu6"},
 };
 
 void nn_layer_spec_defaults(nn_layer_spec *l, nn_layer_type type)

@@ -27,7 +27,9 @@ typedef enum {
     NN_LAYER_DROPOUT = 7,
     NN_LAYER_BATCHNORM = 8,
     NN_LAYER_FLATTEN = 9,
-    NN_LAYER_ADD = 10
+    NN_LAYER_ADD = 10,
+    NN_LAYER_DEPTHWISE_CONV2D = 11, /* one k x k filter per channel (multiplier 1) */
+    NN_LAYER_RELU6 = 12             /* min(max(x, 0), 6)                           */
 } nn_layer_type;
 
 #define NN_NAME_MAX 32
@@ -43,7 +45,7 @@ typedef struct {
     int input;              /* index of the layer read, or NN_INPUT_NODE     */
     int input2;             /* add: index of the second operand              */
 
-    /* conv2d */
+    /* conv2d (depthwise_conv2d: kernel, stride, pad, bias; out = in channels) */
     int out_channels;
     int kernel;             /* square kernel; conv and pools                */
     int stride;             /* conv and pools                                */

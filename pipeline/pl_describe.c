@@ -9,7 +9,7 @@
 #include "export/rt_host.h"
 #include "libnn/nn_io.h"
 
-static int weighted(const qm_op *op) { return op->type == QM_CONV2D || op->type == QM_DENSE; }
+static int weighted(const qm_op *op) { return qm_is_weighted(op->type); }
 
 nn_status pl_iotc_totals_of(const iotc_model *f, pl_iotc_totals *t, nn_error *err)
 {

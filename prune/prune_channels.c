@@ -83,6 +83,7 @@ int pr_following_batchnorm(const nn_model *m, int i)
         case NN_LAYER_AVGPOOL:
         case NN_LAYER_GLOBAL_AVGPOOL:
         case NN_LAYER_RELU:
+        case NN_LAYER_RELU6:
         case NN_LAYER_DROPOUT:
             cur = j;
             break;

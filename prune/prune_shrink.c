@@ -53,6 +53,16 @@ void pr_channels_zero(nn_model *m, const pr_channel_plan *p)
             for (size_t c = 0; c < (size_t)nd->out_c; c++)
                 if (removed(p, nd->spec.input, c))
                     m->params[nd->w.off + c] = m->params[nd->b.off + c] = 0.0f;
+        } else if (nd->spec.type == NN_LAYER_DEPTHWISE_CONV2D) {
+            /* Channel c filters only input channel c: it goes with it. */
+            size_t k2 = (size_t)nd->spec.kernel * (size_t)nd->spec.kernel;
+            for (size_t c = 0; c < (size_t)nd->out_c; c++) {
+                if (!removed(p, nd->spec.input, c))
+                    continue;
+                memset(m->params + nd->w.off + c * k2, 0, k2 * sizeof(float));
+                if (nd->b.n)
+                    m->params[nd->b.off + c] = 0.0f;
+            }
         }
     }
 }
@@ -108,6 +118,20 @@ static nn_status copy_node(nn_model *out, const nn_model *m, const pr_channel_pl
         }
         for (size_t o = 0; o < no && b->b.n; o++)
             out->params[b->b.off + o] = m->params[a->b.off + (size_t)out_idx[o]];
+        return NN_OK;
+    }
+    case NN_LAYER_DEPTHWISE_CONV2D: {
+        /* w (c, k, k), b (c): the kept input channels' filters. */
+        size_t n = pr_tensor_kept(p, m, src, 1, in_idx);
+        if (n != (size_t)b->out_c)
+            return mismatch(err, i, "channels", n, (size_t)b->out_c);
+        size_t k2 = (size_t)a->spec.kernel * (size_t)a->spec.kernel;
+        for (size_t c = 0; c < n; c++) {
+            memcpy(out->params + b->w.off + c * k2, m->params + a->w.off + (size_t)in_idx[c] * k2,
+                   k2 * sizeof(float));
+            if (b->b.n)
+                out->params[b->b.off + c] = m->params[a->b.off + (size_t)in_idx[c]];
+        }
         return NN_OK;
     }
     case NN_LAYER_BATCHNORM: {

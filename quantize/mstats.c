@@ -5,7 +5,7 @@
 
 uint64_t qm_op_nonzero(const qm_op *op)
 {
-    if ((op->type != QM_CONV2D && op->type != QM_DENSE) || !op->weights)
+    if (!qm_is_weighted(op->type) || !op->weights)
         return 0;
     uint64_t nz = 0;
     for (size_t k = 0; k < op->n_weights; k++)

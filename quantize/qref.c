@@ -38,7 +38,7 @@ static int32_t saturate32(int64_t v)
     return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
 }
 
-static int8_t clamp8(int64_t v, int32_t lo) { return (int8_t)(v < lo ? lo : v > 127 ? 127 : v); }
+static int8_t clamp8(int64_t v, int32_t lo, int32_t hi) { return (int8_t)(v < lo ? lo : v > hi ? hi : v); }
 
 /* sum of w[k] * (x[k] - zero) over k < n: int32 partial sums over blocks
  * of 4096 terms (each term is at most 127 * 255 in magnitude, so a block
@@ -60,7 +60,7 @@ static int64_t dot(const int8_t *w, const int8_t *x, size_t n, int32_t zero)
 static void run_conv(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *y)
 {
     const int k = op->kernel, C = op->in_c;
-    const int32_t lo = op->relu ? op->out.zero : -128;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
     for (int oy = 0; oy < op->out_h; oy++)
         for (int ox = 0; ox < op->out_w; ox++)
             for (int o = 0; o < op->out_c; o++) {
@@ -79,8 +79,34 @@ static void run_conv(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *
                     }
                 }
                 int8_t v = qm_requantize(saturate32(acc), op->mult[o], op->shift[o], op->out.zero,
-                                         lo, 127);
+                                         lo, hi);
                 y[((size_t)oy * op->out_w + ox) * op->out_c + o] = v;
+            }
+}
+
+/* depthwise: x (in_h, in_w, c), w (c, k, k), y (out_h, out_w, c). */
+static void run_depthwise(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *y)
+{
+    const int k = op->kernel, C = op->in_c;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
+    for (int oy = 0; oy < op->out_h; oy++)
+        for (int ox = 0; ox < op->out_w; ox++)
+            for (int c = 0; c < C; c++) {
+                int64_t acc = op->bias[c];
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * op->stride - op->pad + ky;
+                    if (iy < 0 || iy >= op->in_h)
+                        continue; /* padding reads in_zero: contributes 0 */
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * op->stride - op->pad + kx;
+                        if (ix < 0 || ix >= op->in_w)
+                            continue;
+                        acc += (int64_t)op->weights[((size_t)c * k + ky) * k + kx] *
+                               (x[((size_t)iy * op->in_w + ix) * C + c] - in_zero);
+                    }
+                }
+                y[((size_t)oy * op->out_w + ox) * C + c] = qm_requantize(
+                    saturate32(acc), op->mult[c], op->shift[c], op->out.zero, lo, hi);
             }
 }
 
@@ -88,11 +114,11 @@ static void run_conv(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *
 static void run_dense(const qm_op *op, int32_t in_zero, const int8_t *x, int8_t *y)
 {
     const size_t K = (size_t)op->in_c * op->in_h * op->in_w;
-    const int32_t lo = op->relu ? op->out.zero : -128;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
     for (int o = 0; o < op->out_c; o++) {
         int64_t acc = op->bias[o];
         acc += dot(op->weights + (size_t)o * K, x, K, in_zero);
-        y[o] = qm_requantize(saturate32(acc), op->mult[o], op->shift[o], op->out.zero, lo, 127);
+        y[o] = qm_requantize(saturate32(acc), op->mult[o], op->shift[o], op->out.zero, lo, hi);
     }
 }
 
@@ -106,7 +132,7 @@ static int64_t div_round_away(int64_t s, int64_t n)
 static void run_pool(const qm_op *op, int32_t zero, const int8_t *x, int8_t *y)
 {
     const int k = op->kernel, C = op->in_c;
-    const int32_t lo = op->relu ? op->out.zero : -128;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
     for (int oy = 0; oy < op->out_h; oy++)
         for (int ox = 0; ox < op->out_w; ox++)
             for (int c = 0; c < C; c++) {
@@ -121,19 +147,19 @@ static void run_pool(const qm_op *op, int32_t zero, const int8_t *x, int8_t *y)
                     }
                 int64_t r =
                     op->type == QM_MAXPOOL ? best : zero + div_round_away(sum, (int64_t)k * k);
-                y[((size_t)oy * op->out_w + ox) * C + c] = clamp8(r, lo);
+                y[((size_t)oy * op->out_w + ox) * C + c] = clamp8(r, lo, hi);
             }
 }
 
 static void run_global_avgpool(const qm_op *op, int32_t zero, const int8_t *x, int8_t *y)
 {
     const size_t hw = (size_t)op->in_h * op->in_w;
-    const int32_t lo = op->relu ? op->out.zero : -128;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
     for (int c = 0; c < op->in_c; c++) {
         int64_t sum = 0;
         for (size_t p = 0; p < hw; p++)
             sum += x[p * op->in_c + c] - zero;
-        y[c] = clamp8(zero + div_round_away(sum, (int64_t)hw), lo);
+        y[c] = clamp8(zero + div_round_away(sum, (int64_t)hw), lo, hi);
     }
 }
 
@@ -141,12 +167,12 @@ static void run_add(const qm_op *op, int32_t za, int32_t zb, const int8_t *a, co
                     int8_t *y)
 {
     const size_t n = (size_t)op->out_c * op->out_h * op->out_w;
-    const int32_t lo = op->relu ? op->out.zero : -128;
+    const int32_t lo = qm_op_lo(op), hi = qm_op_hi(op);
     const int s = op->add_shift;
     for (size_t i = 0; i < n; i++) {
         int64_t v = (int64_t)(a[i] - za) * op->add_mult[0] + (int64_t)(b[i] - zb) * op->add_mult[1];
         v = (v + ((int64_t)1 << (s - 1))) >> s;
-        y[i] = clamp8(op->out.zero + v, lo);
+        y[i] = clamp8(op->out.zero + v, lo, hi);
     }
 }
 
@@ -168,6 +194,7 @@ void qm_ref_run(const qm_model *m, const uint8_t *pixels, int8_t *scratch)
         switch (op->type) {
         case QM_CONV2D: run_conv(op, zx, x, y); break;
         case QM_DENSE: run_dense(op, zx, x, y); break;
+        case QM_DEPTHWISE: run_depthwise(op, zx, x, y); break;
         case QM_MAXPOOL:
         case QM_AVGPOOL: run_pool(op, zx, x, y); break;
         case QM_GLOBAL_AVGPOOL: run_global_avgpool(op, zx, x, y); break;

@@ -89,12 +89,13 @@ typedef struct {
     qm_op_type type;
     int input, input2; /* tensor ids as in qmodel.h                       */
     int in_c, in_h, in_w, out_c, out_h, out_w;
-    int kernel, stride, pad, relu;
+    int kernel, stride, pad, relu; /* relu: QM_ACT_* */
     int src_layer; /* float layer this op implements                  */
     int from_bn;   /* 1: a batch norm as a 1x1 conv; 2: a lone ReLU   */
     char label[80]; /* its name in messages: "layer 3 (conv2d 'c2')"   */
     size_t n_weights;
-    float *w; /* conv (out_c, k, k, in_c); dense (out_c, in_size HWC) */
+    float *w; /* conv (out_c, k, k, in_c); dense (out_c, in_size HWC);
+                 depthwise (c, k, k) */
     float *b; /* (out_c)                                          */
 } qz_fop;
 

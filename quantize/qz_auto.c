@@ -107,7 +107,7 @@ nn_status qz_auto_bits(int *bits, const int *fixed, const qz_net *net, const dou
      * the earlier op), since the big layers are where 4 bits save most. */
     int order[QM_MAX_OPS], m = 0;
     for (int i = 0; i < net->n_ops; i++)
-        if ((net->ops[i].type == QM_CONV2D || net->ops[i].type == QM_DENSE) && !fixed[i] &&
+        if (qm_is_weighted(net->ops[i].type) && !fixed[i] &&
             bits[i] == 8)
             order[m++] = i;
     for (int a = 1; a < m; a++) /* insertion sort: stable */

@@ -325,7 +325,7 @@ nn_status qz_calibrate(double *lo, double *hi, const qz_net *net, const uint8_t 
     j.hlo = hlo, j.hhi = hhi, j.need = need;
     for (int o = 0; o < nops; o++) {
         qm_op_type ty = net->ops[o].type;
-        need[o] = ty == QM_CONV2D || ty == QM_DENSE || ty == QM_ADD;
+        need[o] = qm_is_weighted(ty) || ty == QM_ADD;
     }
     for (size_t k = 0; k < (size_t)T * nops; k++)
         j.mn[k] = 0, j.mx[k] = 0; /* ranges always contain 0 */

@@ -10,15 +10,47 @@
 
 #include "quantize.h"
 
+/* The fused activation (QM_ACT_*) of one value. */
+static float act(int relu, float v)
+{
+    if (relu && v < 0.0f)
+        return 0.0f;
+    return relu == QM_ACT_RELU6 && v > 6.0f ? 6.0f : v;
+}
+
 static void bias_relu(float *y, const float *b, int relu, size_t pixels, int C)
 {
     for (size_t p = 0; p < pixels; p++) {
         float *row = y + p * C;
-        for (int c = 0; c < C; c++) {
-            float v = row[c] + b[c];
-            row[c] = relu && v < 0.0f ? 0.0f : v;
-        }
+        for (int c = 0; c < C; c++)
+            row[c] = act(relu, row[c] + b[c]);
     }
+}
+
+/* depthwise: w (c, k, k); x, y HWC; padding reads 0. */
+static void depthwise_forward(const qz_fop *op, const float *x, float *y)
+{
+    const int k = op->kernel, C = op->in_c;
+    for (int oy = 0; oy < op->out_h; oy++)
+        for (int ox = 0; ox < op->out_w; ox++) {
+            float *row = y + ((size_t)oy * op->out_w + ox) * C;
+            for (int c = 0; c < C; c++)
+                row[c] = 0.0f;
+            for (int ky = 0; ky < k; ky++) {
+                int iy = oy * op->stride - op->pad + ky;
+                if (iy < 0 || iy >= op->in_h)
+                    continue;
+                for (int kx = 0; kx < k; kx++) {
+                    int ix = ox * op->stride - op->pad + kx;
+                    if (ix < 0 || ix >= op->in_w)
+                        continue;
+                    const float *xp = x + ((size_t)iy * op->in_w + ix) * C;
+                    for (int c = 0; c < C; c++)
+                        row[c] += op->w[((size_t)c * k + ky) * k + kx] * xp[c];
+                }
+            }
+        }
+    bias_relu(y, op->b, op->relu, (size_t)op->out_h * op->out_w, C);
 }
 
 static void conv_forward(const qz_fop *op, const float *x, float *y, float *col)
@@ -94,10 +126,10 @@ static void global_avgpool_forward(const qz_fop *op, const float *x, float *y)
  * relu), as the int8 model stores them. */
 static void fake_quant(float *v, size_t n, qm_qparams q, int relu)
 {
-    const float lo = relu ? (float)q.zero : -128.0f;
+    const float lo = relu ? (float)q.zero : -128.0f, hi = (float)qm_act_hi(relu, q);
     for (size_t i = 0; i < n; i++) {
         float t = roundf(v[i] / q.scale) + (float)q.zero;
-        t = t < lo ? lo : t > 127.0f ? 127.0f : t;
+        t = t < lo ? lo : t > hi ? hi : t;
         v[i] = q.scale * (t - (float)q.zero);
     }
 }
@@ -124,14 +156,14 @@ void qz_net_forward(const qz_net *net, const qm_model *fq, const uint8_t *pixels
         switch (op->type) {
         case QM_CONV2D: conv_forward(op, x, y, col); break;
         case QM_DENSE: dense_forward(op, x, y); break;
+        case QM_DEPTHWISE: depthwise_forward(op, x, y); break;
         case QM_MAXPOOL:
         case QM_AVGPOOL: pool_forward(op, x, y); break;
         case QM_GLOBAL_AVGPOOL: global_avgpool_forward(op, x, y); break;
         case QM_ADD: {
             const float *x2 = tensors + net->tensor_off[op->input2 + 1];
             for (size_t k = 0; k < n; k++) {
-                float v = x[k] + x2[k];
-                y[k] = op->relu && v < 0.0f ? 0.0f : v;
+                y[k] = act(op->relu, x[k] + x2[k]);
             }
             break;
         }

@@ -11,7 +11,8 @@
  *   sealed   some float layer mapped to the op's tensor has a reader other
  *            than the next layer of its chain: the value is shared, so
  *            nothing may fold into it any more;
- *   nonneg   its values are >= 0 (ReLU fused, or pools/adds of such). */
+ *   nonneg   its values are >= 0 (ReLU fused, or pools/adds of such);
+ *   capped   its values are in [0, 6] (ReLU6 fused, or pools of such). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct {
     int flat[NN_MAX_LAYERS];
     int sealed[QM_MAX_OPS];
     int nonneg[QM_MAX_OPS];
+    int capped[QM_MAX_OPS];
     nn_graph graph; /* readers and liveness of the float layers */
     nn_error *err;
 } lower_ctx;
@@ -68,6 +70,7 @@ static qz_fop *new_op(lower_ctx *x, int layer, qm_op_type type, int in, int *id)
     op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
     x->sealed[*id] = 0;
     x->nonneg[*id] = 0;
+    x->capped[*id] = 0;
     return op;
 }
 
@@ -95,7 +98,8 @@ static nn_status diag_conv(lower_ctx *x, int layer, int in, const double *d, con
         op->w[(size_t)c * C + c] = d ? (float)d[c] : 1.0f;
         op->b[c] = b ? (float)b[c] : 0.0f;
     }
-    x->nonneg[*id] = relu;
+    x->nonneg[*id] = relu != QM_ACT_NONE;
+    x->capped[*id] = relu == QM_ACT_RELU6;
     return NN_OK;
 }
 
@@ -125,6 +129,33 @@ static nn_status lower_conv(lower_ctx *x, int i, int in)
                         w[(((size_t)o * C + c) * k + ky) * k + kx];
         op->b[o] = b ? b[o] : 0.0f;
     }
+    x->tens[i] = id;
+    return NN_OK;
+}
+
+/* A depthwise conv: w (c, k, k) in both models, no permutation. */
+static nn_status lower_depthwise(lower_ctx *x, int i, int in)
+{
+    const nn_node *nd = &x->m->nodes[i];
+    const nn_layer_spec *l = &nd->spec;
+    const float *w = x->m->params + nd->w.off;
+    const float *b = nd->b.n ? x->m->params + nd->b.off : NULL;
+    if (l->kernel > 64 || l->stride > 64)
+        return layer_fail(x, i, "kernel and stride must be at most 64");
+    int id;
+    qz_fop *op = new_op(x, i, QM_DEPTHWISE, in, &id);
+    if (!op)
+        return layer_fail(x, i, "more than 256 integer ops");
+    op->kernel = l->kernel, op->stride = l->stride, op->pad = l->pad;
+    op->out_c = nd->out_c, op->out_h = nd->out_h, op->out_w = nd->out_w;
+    if (op->out_c != op->in_c)
+        return layer_fail(x, i, "channels do not match its input tensor");
+    const size_t k2 = (size_t)l->kernel * l->kernel;
+    if (!alloc_params(op, (size_t)op->out_c * k2))
+        return nn_errorf(x->err, NN_ERR_NOMEM, "out of memory lowering layer %d", i);
+    memcpy(op->w, w, op->n_weights * sizeof(float));
+    for (int c = 0; c < op->out_c; c++)
+        op->b[c] = b ? b[c] : 0.0f;
     x->tens[i] = id;
     return NN_OK;
 }
@@ -162,7 +193,7 @@ static nn_status lower_dense(lower_ctx *x, int i, int in)
     return NN_OK;
 }
 
-static int is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }
+#define is_weighted qm_is_weighted
 
 static int fits_float(double v) { return fabs(v) <= FLT_MAX; } /* false for NaN */
 
@@ -292,6 +323,39 @@ static nn_status lower_relu(lower_ctx *x, int i, int in)
     return st;
 }
 
+/* ReLU6: the identity on values already in [0, 6], else fused into the
+ * producer's clamp as ReLU is (a ReLU there becomes a ReLU6), else a 1x1
+ * identity conv with the clamp. */
+static nn_status lower_relu6(lower_ctx *x, int i, int in)
+{
+    if (in >= 0 && x->capped[in]) {
+        x->tens[i] = in;
+        return NN_OK;
+    }
+    if (in >= 0 && !x->sealed[in]) {
+        qz_fop *p = &x->net->ops[in];
+        if (is_weighted(p->type) || p->type == QM_ADD) {
+            p->relu = QM_ACT_RELU6;
+            x->nonneg[in] = x->capped[in] = 1;
+            x->tens[i] = in;
+            return NN_OK;
+        }
+        int src = p->input;
+        if (p->type == QM_MAXPOOL && src >= 0 && !x->sealed[src] &&
+            (is_weighted(x->net->ops[src].type) || x->net->ops[src].type == QM_ADD)) {
+            x->net->ops[src].relu = QM_ACT_RELU6; /* min(max(v), 6) = max(min(v, 6)) */
+            x->nonneg[src] = x->capped[src] = 1;
+            x->nonneg[in] = x->capped[in] = 1;
+            x->tens[i] = in;
+            return NN_OK;
+        }
+    }
+    int id;
+    nn_status st = diag_conv(x, i, in, NULL, NULL, QM_ACT_RELU6, &id);
+    x->tens[i] = id;
+    return st;
+}
+
 static nn_status lower_pool(lower_ctx *x, int i, int in)
 {
     const nn_node *nd = &x->m->nodes[i];
@@ -309,6 +373,7 @@ static nn_status lower_pool(lower_ctx *x, int i, int in)
         op->kernel = l->kernel, op->stride = l->stride;
     op->out_c = nd->out_c, op->out_h = nd->out_h, op->out_w = nd->out_w;
     x->nonneg[id] = in >= 0 && x->nonneg[in];
+    x->capped[id] = in >= 0 && x->capped[in];
     x->tens[i] = id;
     return NN_OK;
 }
@@ -415,6 +480,16 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
             x->flat[i] = fl;
             break;
         }
+        case NN_LAYER_DEPTHWISE_CONV2D:
+            if (fl)
+                st = layer_fail(x, i, "a depthwise conv after flatten is not supported");
+            else
+                st = lower_depthwise(x, i, in);
+            break;
+        case NN_LAYER_RELU6:
+            st = lower_relu6(x, i, in);
+            x->flat[i] = fl; /* element-wise: commutes with flatten */
+            break;
         default: st = layer_fail(x, i, "unknown layer type");
         }
         if (st == NN_OK && x->tens[i] >= 0 && consumers[i] != 1)

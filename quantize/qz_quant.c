@@ -8,7 +8,7 @@
 #include "format/qparams.h"
 #include "quantize.h"
 
-static int is_weighted(qm_op_type t) { return t == QM_CONV2D || t == QM_DENSE; }
+#define is_weighted qm_is_weighted
 
 /* Squared rounding error of w[0..n) on the grid s, clamped to +-qmax. */
 static double grid_sse(const float *w, size_t n, double s, int qmax)
@@ -186,10 +186,10 @@ nn_status qz_op_bits_fixed(int *bits, int *fixed, const qz_net *net, const nn_mo
         if (L < 0 || L >= m->n_nodes)
             return nn_errorf(err, NN_ERR_ARG, "weight bits override: the model has no layer %d", L);
         nn_layer_type t = m->nodes[L].spec.type;
-        if (t != NN_LAYER_CONV2D && t != NN_LAYER_DENSE)
+        if (t != NN_LAYER_CONV2D && t != NN_LAYER_DENSE && t != NN_LAYER_DEPTHWISE_CONV2D)
             return nn_errorf(err, NN_ERR_ARG,
-                             "weight bits override: layer %d is a %s; only conv2d and dense "
-                             "layers have weights",
+                             "weight bits override: layer %d is a %s; only conv2d, dense and "
+                             "depthwise_conv2d layers have weights",
                              L, nn_layer_type_name(t));
         if (b != 8 && b != 4)
             return nn_errorf(err, NN_ERR_ARG, "weight bits override of layer %d: %d is not 8 or 4",

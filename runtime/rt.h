@@ -186,6 +186,15 @@ typedef struct {
 rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                  uint32_t count);
 
+/* depthwise conv (depth multiplier 1): x (in) -> y (out, out.c = in.c),
+ * weights (k, k, c) tap-major as rt_image.h lays them out (RT_WF_S8), the
+ * requantization per channel as conv2d's. Needs no scratch; y must not
+ * overlap x. The AVX2 body (16 channels at once, ctx->isa) gives the same
+ * bytes as the C one, which the Cortex-M builds run. */
+rt_status rt_depthwise(const rt_context *ctx, const rt_window *win, int8_t in_zero,
+                       const rt_quant *q, const rt_dims *in, const int8_t *x,
+                       const rt_weights *w, const rt_dims *out, int8_t *y);
+
 /* conv2d with a residual add fused into its epilogue: each output value v
  * of the conv (exactly rt_conv2d's, with q's clamp) meets the residual
  * element r at the same index (res has out's shape) and

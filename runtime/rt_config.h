@@ -74,6 +74,9 @@ extern "C" {
 #ifndef RT_WITH_ADD
 #define RT_WITH_ADD 1
 #endif
+#ifndef RT_WITH_DEPTHWISE
+#define RT_WITH_DEPTHWISE 1
+#endif
 
 #ifdef __cplusplus
 }

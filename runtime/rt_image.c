@@ -233,6 +233,8 @@ static int fmt_built(uint32_t type, uint32_t fmt)
         return (fmt == RT_WF_S8 && RT_WITH_DENSE_S8) || (fmt == RT_WF_S4 && RT_WITH_DENSE_S4) ||
                (fmt == RT_WF_SP4 && RT_WITH_DENSE_SP4) || (fmt == RT_WF_SP8 && RT_WITH_DENSE_SP8) ||
                (fmt == RT_WF_X8 && RT_WITH_DENSE_X8) || (fmt == RT_WF_X4 && RT_WITH_DENSE_X4);
+    if (type == RT_OP_DEPTHWISE)
+        return fmt == RT_WF_S8 && RT_WITH_DEPTHWISE;
     return (type == RT_OP_MAXPOOL && RT_WITH_MAXPOOL) || (type == RT_OP_AVGPOOL && RT_WITH_AVGPOOL) ||
            (type == RT_OP_GLOBAL_AVGPOOL && RT_WITH_GLOBAL_AVGPOOL) || (type == RT_OP_ADD && RT_WITH_ADD);
 }
@@ -244,13 +246,15 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     const uint32_t kern = r[RT_O_KERNEL], s = r[RT_O_STRIDE], pad = r[RT_O_PAD];
     const uint32_t ih = rt_rd16(r + RT_O_IN_H), iw = rt_rd16(r + RT_O_IN_W), ic = rt_rd16(r + RT_O_IN_C);
     const uint32_t oh = rt_rd16(r + RT_O_OUT_H), ow = rt_rd16(r + RT_O_OUT_W), oc = rt_rd16(r + RT_O_OUT_C);
-    const int weighted = type == RT_OP_CONV2D || type == RT_OP_DENSE;
-    const int windowed = type == RT_OP_CONV2D || type == RT_OP_MAXPOOL || type == RT_OP_AVGPOOL;
+    const int dw = type == RT_OP_DEPTHWISE;
+    const int weighted = type == RT_OP_CONV2D || type == RT_OP_DENSE || dw;
+    const int windowed = type == RT_OP_CONV2D || type == RT_OP_MAXPOOL || type == RT_OP_AVGPOOL || dw;
+    const int padded = type == RT_OP_CONV2D || dw;
     const int fused = (r[RT_O_FLAGS] & RT_OPF_ADD) != 0;
 
-    if (type < RT_OP_CONV2D || type > RT_OP_ADD)
+    if (type < RT_OP_CONV2D || type > RT_OP_DEPTHWISE)
         return fail(k, RT_E_FORMAT, RT_O_TYPE);
-    if (weighted ? (fmt < RT_WF_S8 || fmt > RT_WF_X4) : fmt != RT_WF_NONE)
+    if (weighted ? (fmt < RT_WF_S8 || fmt > RT_WF_X4 || (dw && fmt != RT_WF_S8)) : fmt != RT_WF_NONE)
         return fail(k, RT_E_FORMAT, RT_O_WFMT);
     if (r[RT_O_FLAGS] > (k->version >= 2 ? RT_OPF_RELU | RT_OPF_ADD : RT_OPF_RELU) ||
         (fused && type != RT_OP_CONV2D))
@@ -266,7 +270,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
 
     /* shapes */
     if (windowed) {
-        if (kern < 1 || s < 1 || pad >= kern || (type != RT_OP_CONV2D && pad))
+        if (kern < 1 || s < 1 || pad >= kern || (!padded && pad))
             return fail(k, RT_E_FORMAT, RT_O_KERNEL);
         if (ih + 2 * pad < kern || iw + 2 * pad < kern)
             return fail(k, RT_E_FORMAT, RT_O_KERNEL);
@@ -375,7 +379,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
     const uint32_t w_off = rt_rd32(r + RT_O_W_OFF), w_bytes = rt_rd32(r + RT_O_W_BYTES);
     if ((w_off & 3) || (w_bytes & 3) || w_off < RT_HDR_BYTES || !inside(w_off, w_bytes, k->n))
         return fail(k, RT_E_FORMAT, RT_O_W_OFF);
-    const uint64_t K = type == RT_OP_CONV2D ? (uint64_t)kern * kern * ic : in_sz;
+    const uint64_t K = type == RT_OP_CONV2D ? (uint64_t)kern * kern * ic : dw ? (uint64_t)kern * kern : in_sz;
     const uint8_t *w = k->im + w_off;
     uint32_t nnz = 0;
     addr_space as = {0, 1, 0, 0, 0, (uint32_t)K};
@@ -383,6 +387,8 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
         rt_panel_geom g = rt_panel(&win, &din);
         as.k = kern, as.s = s, as.wq = g.wq, as.chan_b = g.chan_b, as.slot_b = g.slot_b;
     }
+    if (dw) /* tap-major, the channels contiguous, one padded block */
+        return w_bytes == ((K * oc + 3) & ~3ull) ? RT_OK : fail(k, RT_E_FORMAT, RT_O_W_BYTES);
     switch (fmt) {
     case RT_WF_S8:
         if (w_bytes != (uint64_t)oc * ((K + 3) & ~3ull))

@@ -45,16 +45,18 @@
  *
  * Op record (RT_OP_BYTES = 64; `u` = unused for that type, must be 0):
  *    0 u8  type         RT_OP_* (the qmodel.h codes)
- *    1 u8  wfmt         RT_WF_* (conv2d, dense), RT_WF_NONE otherwise
+ *    1 u8  wfmt         RT_WF_* (conv2d, dense; depthwise: RT_WF_S8),
+ *                       RT_WF_NONE otherwise
  *    2 u8  flags        bit 0: fused ReLU (informational: lo says it);
  *                       bit 1 (RT_OPF_ADD, conv2d only, version >= 2): a
  *                       residual add fused into the epilogue, below
- *    3 u8  kernel       conv2d, maxpool, avgpool (u for others)
+ *    3 u8  kernel       conv2d, depthwise, maxpool, avgpool (u for others)
  *    4 u8  stride, 5 u8 pad
  *    6 i8  in_zero      zero point of the (first) input
  *    7 i8  in2_zero     add: zero point of the second input; fused
  *                       conv2d: the residual's
- *    8 i8  out_zero, 9 i8 lo, 10 i8 hi   output zero point and clamp
+ *    8 i8  out_zero, 9 i8 lo, 10 i8 hi   output zero point and clamp (a
+ *                       fused ReLU6 is hi below 127: qmodel.h's qm_op_hi)
  *   11 u8  reserved (0)
  *   12 u16 in_h, in_w, in_c, out_h, out_w, out_c    (12..23)
  *   24 u32 in_off       arena offset of the input tensor
@@ -83,7 +85,7 @@
  * The output may be the residual's bytes (in place: element i of the
  * residual is read before element i of the output is written).
  *
- * Per-channel quantization at q_off (conv2d, dense; O = out_c):
+ * Per-channel quantization at q_off (conv2d, dense, depthwise; O = out_c):
  *   i32 bias[O]   the qmodel bias with the input zero point folded in:
  *                 bias[o] - in_zero * sum_k w[o][k], modulo 2^32
  *   i32 mult[O]   in [2^30, 2^31)
@@ -91,6 +93,14 @@
  * so that acc = bias[o] + sum_k w[o][k] * x[k] (modulo 2^32, raw int8 x)
  * and y = clamp(out_zero + ((acc * mult + 2^(shift-1)) >> shift), lo, hi),
  * exactly qmodel.h's rule.
+ *
+ * Depthwise (RT_OP_DEPTHWISE, depth multiplier 1: out_c = in_c, padding
+ * allowed): output channel c reads input channel c only, with
+ *   acc = bias[c] + sum over taps (ky, kx) of w[ky][kx][c] * x(iy, ix, c)
+ * (in_zero outside the image) and conv2d's requantization. Its payload is
+ * RT_WF_S8 laid out tap-major, the channels contiguous: weight (ky, kx, c)
+ * at (ky * kernel + kx) * in_c + c, kernel * kernel * in_c bytes padded with
+ * zeros to a multiple of 4 (the channels of one tap are one vector load).
  *
  * Weight payloads (K = kernel * kernel * in_c for conv2d, in_h * in_w * in_c
  * for dense; weights w[o][k] in qmodel.h order: conv2d (ky, kx, c), dense
@@ -178,7 +188,8 @@ enum {
     RT_OP_MAXPOOL = 3,
     RT_OP_AVGPOOL = 4,
     RT_OP_GLOBAL_AVGPOOL = 5,
-    RT_OP_ADD = 6
+    RT_OP_ADD = 6,
+    RT_OP_DEPTHWISE = 7
 };
 
 /* Weight formats, stored in images. Never renumber. */

@@ -34,6 +34,7 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar, rt_isa
     const int8_t in_zero = (int8_t)r[RT_O_IN_ZERO], lo = (int8_t)r[RT_O_LO];
     switch (type) {
     case RT_OP_CONV2D:
+    case RT_OP_DEPTHWISE:
     case RT_OP_DENSE: {
         const uint32_t O = out.c, q_off = rt_rd32(r + RT_O_Q_OFF);
         const rt_quant q = {(const int32_t *)(const void *)(im + q_off),
@@ -61,6 +62,10 @@ static rt_status run_op(const uint8_t *im, const uint8_t *r, uint8_t *ar, rt_isa
 #endif
         if (type == RT_OP_CONV2D)
             return rt_conv2d(&ctx, &win, in_zero, &q, &in, x, &w, &out, y);
+#if RT_WITH_DEPTHWISE
+        if (type == RT_OP_DEPTHWISE)
+            return rt_depthwise(&ctx, &win, in_zero, &q, &in, x, &w, &out, y);
+#endif
         return rt_dense(&ctx, &q, &in, x, &w, &out, y);
     }
 #if RT_WITH_MAXPOOL

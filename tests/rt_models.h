@@ -64,6 +64,20 @@ static inline int rtm_conv(rtm *t, int in, int oc, int k, int s, int pad, int re
     return t->m.n_ops - 1;
 }
 
+/* A depthwise conv (out_c = in_c); relu a QM_ACT_* (a ReLU6 gets an
+ * output scale that puts its clamp inside the int8 range). */
+static inline int rtm_depthwise(rtm *t, int in, int k, int s, int pad, int relu, int bits)
+{
+    qm_op *op = rtm_op(t, QM_DEPTHWISE, in);
+    op->kernel = k, op->stride = s, op->pad = pad, op->relu = relu, op->weight_bits = bits;
+    op->out_c = op->in_c;
+    op->out_h = (op->in_h + 2 * pad - k) / s + 1;
+    op->out_w = (op->in_w + 2 * pad - k) / s + 1;
+    if (relu == QM_ACT_RELU6)
+        op->out.scale = 0.08f;
+    return t->m.n_ops - 1;
+}
+
 static inline int rtm_dense(rtm *t, int in, int oc, int relu, int bits, double sparsity)
 {
     qm_op *op = rtm_op(t, QM_DENSE, in);
@@ -128,7 +142,7 @@ static inline void rtm_finish(rtm *t, uint64_t seed)
             op->add_mult[1] = (int32_t)((0.3 + 0.4 * nn_rng_uniform(&r)) * 2147483648.0);
             continue;
         }
-        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        if (!qm_is_weighted(op->type))
             continue;
         int wmax = op->weight_bits == 8 ? 127 : 7;
         if (t->small_w[i])

@@ -548,6 +548,36 @@ Test(config_errors, key_not_valid_for_layer_type)
                         "model.layers[0].from", "not valid");
     expect_config_error(WITH_LAYERS("{\"type\": \"dense\", \"units\": 3, \"pad\": 1}"),
                         "model.layers[0].pad", "not valid");
+    /* Depthwise: the filter count is the input's channel count. */
+    expect_config_error(WITH_LAYERS("{\"type\": \"depthwise_conv2d\", \"filters\": 8}"),
+                        "model.layers[0].filters", "not valid for layer type \"depthwise_conv2d\"");
+    expect_config_error(WITH_LAYERS("{\"type\": \"relu6\", \"kernel\": 3}"),
+                        "model.layers[0].kernel", "not valid for layer type \"relu6\"");
+}
+
+/* depthwise_conv2d and relu6: their keys and defaults (pad 0, stride 1,
+ * bias true, kernel 3), and the range checks of the convolution's keys. */
+Test(config_golden, depthwise_and_relu6)
+{
+    parse_ok(WITH_LAYERS("{\"type\": \"depthwise_conv2d\"}, {\"type\": \"relu6\"},"
+                         "{\"type\": \"depthwise_conv2d\", \"kernel\": 5, \"stride\": 2,"
+                         " \"pad\": 2, \"bias\": false}"));
+    const nn_layer_spec *l = cfg.model.layers;
+    cr_assert_eq(cfg.model.n_layers, 3);
+    assert_layer(0, NN_LAYER_DEPTHWISE_CONV2D, NN_INPUT_NODE);
+    cr_assert(l[0].kernel == 3 && l[0].stride == 1 && l[0].pad == 0 && l[0].bias == 1);
+    assert_layer(1, NN_LAYER_RELU6, 0);
+    assert_layer(2, NN_LAYER_DEPTHWISE_CONV2D, 1);
+    cr_assert(l[2].kernel == 5 && l[2].stride == 2 && l[2].pad == 2 && l[2].bias == 0);
+    expect_config_error(WITH_LAYERS("{\"type\": \"depthwise_conv2d\", \"kernel\": 3,"
+                                    " \"pad\": 3}"),
+                        "model.layers[0].pad", "[0, 2]");
+    expect_config_error(WITH_LAYERS("{\"type\": \"depthwise_conv2d\", \"kernel\": 0}"),
+                        "model.layers[0].kernel", NULL);
+    expect_config_error(WITH_LAYERS("{\"type\": \"depthwise_conv2d\", \"stride\": 0}"),
+                        "model.layers[0].stride", NULL);
+    expect_config_error(WITH_LAYERS("{\"type\": \"depthwise_conv2d\", \"bias\": 1}"),
+                        "model.layers[0].bias", "expected true or false");
 }
 
 Test(config_errors, wrong_types)

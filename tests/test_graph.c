@@ -47,6 +47,32 @@ Test(graph, residual_readers_inplace_relus_buffers_and_lifetimes)
     nn_model_free(&m);
 }
 
+/* ReLU6 runs in place like ReLU, on a depthwise convolution too; a ReLU6
+ * on a pool (or one whose producer has two readers) gets its own buffer. */
+Test(graph, relu6_in_place_on_depthwise_and_batchnorm)
+{
+    nn_model_spec s = {.in_c = 2, .in_h = 6, .in_w = 6, .num_classes = 2, .n_layers = 8};
+    s.layers[0] = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+    s.layers[0].pad = 1;
+    s.layers[1] = ls_layer(NN_LAYER_RELU6);        /* on 0: in place */
+    s.layers[2] = ls_layer(NN_LAYER_BATCHNORM);
+    s.layers[3] = ls_layer(NN_LAYER_RELU6);        /* on 2: in place */
+    s.layers[4] = ls_layer(NN_LAYER_MAXPOOL);
+    s.layers[5] = ls_layer(NN_LAYER_RELU6);        /* on a pool: a copy */
+    s.layers[6] = ls_layer(NN_LAYER_FLATTEN);
+    s.layers[7] = ls_dense(2);
+    nn_model m;
+    nn_graph g;
+    analyze(&m, &g, &s);
+    cr_expect_eq(g.relu_on[1], 0);
+    cr_expect_eq(g.relu_on[3], 2);
+    cr_expect_eq(g.relu_on[5], -1);
+    cr_expect_eq(g.buffer[1], 0);
+    cr_expect_eq(g.buffer[3], 2);
+    cr_expect_eq(g.buffer[5], 5);
+    nn_model_free(&m);
+}
+
 /* A layer the output does not depend on is not live, but its buffer still
  * counts while it is computed (the executor runs every layer). */
 Test(graph, dangling_branch_is_not_live)

@@ -159,6 +159,50 @@ Test(model_spec, conv_errors)
     expect_error(&s, "layer 0 (conv2d): too large");
 }
 
+/* Depthwise: the window checks of conv2d, out channels = in channels,
+ * c*k*k weights + c biases, c*out_h*out_w*k*k MACs. */
+Test(model_spec, depthwise_shapes_params_macs_and_errors)
+{
+    const char *bad_window = "needs 1 <= kernel <= 1024, 1 <= stride <= 1024, 0 <= pad < kernel";
+    const int bad[][3] = {{0, 1, 0}, {1025, 1, 0}, {3, 0, 1}, {3, 1025, 1}, {3, 1, -1}, {3, 1, 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nn_model_spec s;
+        spec_begin(&s, 3, 8, 8, 0);
+        nn_layer_spec d = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+        d.kernel = bad[i][0], d.stride = bad[i][1], d.pad = bad[i][2];
+        spec_push(&s, named(d, "dw"));
+        char want[200];
+        snprintf(want, sizeof want, "layer 0 (depthwise_conv2d \"dw\"): %s", bad_window);
+        expect_error(&s, want);
+    }
+    nn_model_spec s;
+    spec_begin(&s, 3, 8, 8, 0);
+    nn_layer_spec d = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+    d.kernel = 11, d.pad = 1;
+    spec_push(&s, d);
+    expect_error(&s, "layer 0 (depthwise_conv2d): kernel larger than the padded input");
+
+    spec_begin(&s, 3, 9, 8, 0);
+    d.kernel = 5, d.stride = 2, d.pad = 2;
+    spec_push(&s, d);
+    spec_push(&s, ls_layer(NN_LAYER_RELU6));
+    d.kernel = 3, d.stride = 1, d.pad = 0, d.bias = 0;
+    spec_push(&s, d);
+    nn_model m;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&m, &s, &err), NN_OK, "%s", err.msg);
+    /* 9x8 -> 5x4 (k5 s2 p2) -> relu6 -> 3x2 (k3 s1 p0) */
+    cr_assert(m.nodes[0].out_c == 3 && m.nodes[0].out_h == 5 && m.nodes[0].out_w == 4);
+    cr_assert_eq(m.nodes[0].w.n, 3 * 25);
+    cr_assert_eq(m.nodes[0].b.n, 3);
+    cr_assert_eq(m.nodes[0].macs, 3 * 5 * 4 * 25);
+    cr_assert(m.nodes[1].out_c == 3 && m.nodes[1].out_h == 5 && m.nodes[1].w.n == 0);
+    cr_assert(m.nodes[2].out_c == 3 && m.nodes[2].out_h == 3 && m.nodes[2].out_w == 2);
+    cr_assert(m.nodes[2].w.n == 27 && m.nodes[2].b.n == 0 && m.nodes[2].macs == 3 * 6 * 9);
+    cr_assert_eq(m.n_params, 75 + 3 + 27);
+    nn_model_free(&m);
+}
+
 Test(model_spec, pool_errors_and_windows_larger_than_the_input)
 {
     const nn_layer_type types[] = {NN_LAYER_MAXPOOL, NN_LAYER_AVGPOOL};

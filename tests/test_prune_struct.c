@@ -369,6 +369,94 @@ Test(prune_shrink, smaller_model_equals_masked_model_residual_net)
     check_random_plans(&m, &p, 5, 1);
 }
 
+/* A MobileNet-style net, input 2x8x8:
+ *  0 conv 8 (3x3 pad 1) - 1 bn - 2 relu6 - 3 depthwise 3x3 pad 1 - 4 bn -
+ *  5 relu6 - 6 conv 12 (1x1) - 7 bn - 8 relu6 - 9 depthwise 5x5 stride 2
+ *  pad 2 - 10 relu6 - 11 global_avgpool - 12 flatten - 13 dense 3.
+ * A depthwise layer has one filter per channel: removing channel c of
+ * conv 0 removes filter c of depthwise 3, channel c of batch norms 1 and 4
+ * and input channel c of conv 6. */
+static void mobile_spec(nn_model_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->in_c = 2, s->in_h = 8, s->in_w = 8, s->num_classes = 3;
+    int n = 0;
+    nn_layer_spec l = ls_layer(NN_LAYER_CONV2D);
+    l.out_channels = 8, l.kernel = 3, l.pad = 1;
+    s->layers[n++] = l;
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU6);
+    l = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+    l.kernel = 3, l.pad = 1;
+    s->layers[n++] = l;
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU6);
+    l = ls_layer(NN_LAYER_CONV2D);
+    l.out_channels = 12, l.kernel = 1;
+    s->layers[n++] = l;
+    s->layers[n++] = ls_layer(NN_LAYER_BATCHNORM);
+    s->layers[n++] = ls_layer(NN_LAYER_RELU6);
+    l = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+    l.kernel = 5, l.stride = 2, l.pad = 2;
+    s->layers[n++] = l;
+    s->layers[n++] = ls_layer(NN_LAYER_RELU6);
+    s->layers[n++] = ls_layer(NN_LAYER_GLOBAL_AVGPOOL);
+    s->layers[n++] = ls_layer(NN_LAYER_FLATTEN);
+    l = ls_layer(NN_LAYER_DENSE);
+    l.units = 3;
+    s->layers[n++] = l;
+    s->n_layers = n;
+}
+
+Test(prune_shrink, depthwise_layers_follow_the_channels_of_their_input)
+{
+    nn_model m, small;
+    pr_channel_plan p;
+    /* Two groups: conv 0 with depthwise 3, conv 6 with depthwise 9. */
+    shrink_half(&m, &p, &small, mobile_spec, 33, 1);
+    cr_assert_eq(p.groups.n_groups, 4); /* the input, conv 0, conv 6, dense 13 (the logits) */
+    cr_assert_eq(p.groups.group[3], p.groups.group[0]);
+    cr_assert_eq(p.groups.group[9], p.groups.group[6]);
+    int want[][2] = {{0, 4}, {1, 4}, {3, 4}, {4, 4}, {6, 6}, {9, 6}, {13, 3}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_eq(small.nodes[want[i][0]].out_c, want[i][1], "layer %d", want[i][0]);
+    cr_assert_eq(small.nodes[6].in_c, 4);
+    cr_assert_eq(small.n_params,
+                 (size_t)(4 * 2 * 9 + 4) + 8 + (4 * 9 + 4) + 8 + (6 * 4 + 6) + 12 + (6 * 25 + 6) +
+                     (3 * 6 + 3));
+    /* The kept filters of depthwise 3 are the kept channels of conv 0. */
+    int kept[8], k = 0;
+    for (int c = 0; c < 8; c++)
+        if (p.keep[p.off[p.groups.group[0]] + c])
+            kept[k++] = c;
+    for (int c = 0; c < k; c++)
+        cr_assert_eq(memcmp(small.params + small.nodes[3].w.off + c * 9,
+                            m.params + m.nodes[3].w.off + kept[c] * 9, 9 * sizeof(float)),
+                     0, "filter %d", c);
+
+    /* A checkpoint of the smaller model loads back the same. */
+    char dir[64], path[128];
+    fx_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/small.ckpt", dir);
+    nn_error err;
+    cr_assert_eq(ckpt_save(path, &small, NULL, NULL, NULL, NULL, &err), NN_OK, "%s", err.msg);
+    ckpt_file ck;
+    cr_assert_eq(ckpt_load(&ck, path, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(ck.model.n_params, small.n_params);
+    cr_assert_eq(memcmp(ck.model.params, small.params, small.n_params * sizeof(float)), 0);
+    for (int i = 0; i < small.n_nodes; i++) {
+        const nn_layer_spec *a = &ck.model.nodes[i].spec, *b = &small.nodes[i].spec;
+        cr_assert_eq(a->type, b->type, "layer %d", i);
+        cr_assert(a->kernel == b->kernel && a->stride == b->stride && a->pad == b->pad &&
+                      a->bias == b->bias,
+                  "layer %d", i);
+    }
+    ckpt_free(&ck);
+    fx_rmtree(dir);
+    nn_model_free(&small);
+    check_random_plans(&m, &p, 9, 1);
+}
+
 /* ------------------------------------------------------------- report -- */
 
 Test(prune_report, numbers_on_a_known_net)

@@ -48,21 +48,32 @@ static int8_t ref_clamp(int64_t y, int64_t lo, int64_t hi)
 }
 
 /* rshift_round(acc * mult, shift), then zero and clamp (qmodel.h). */
-static int8_t ref_requant(int64_t acc, int32_t mult, int shift, int32_t zero, int32_t lo)
+static int8_t ref_requant(int64_t acc, int32_t mult, int shift, int32_t zero, int32_t lo,
+                          int32_t hi)
 {
     cr_assert(acc >= INT32_MIN && acc <= INT32_MAX, "reference accumulator %lld leaves int32",
               (long long)acc);
     int64_t v = floor_shift(acc * mult + ((int64_t)1 << (shift - 1)), shift);
-    return ref_clamp(zero + v, lo, 127);
+    return ref_clamp(zero + v, lo, hi);
 }
 
 /* zero + round_half_away(sum / n). */
-static int8_t ref_mean(int64_t sum, int64_t n, int32_t zero, int32_t lo)
+static int8_t ref_mean(int64_t sum, int64_t n, int32_t zero, int32_t lo, int32_t hi)
 {
     int64_t q = sum / n, rem = sum % n; /* truncating */
     if (2 * (rem < 0 ? -rem : rem) >= n)
         q += sum < 0 ? -1 : 1;
-    return ref_clamp(zero + q, lo, 127);
+    return ref_clamp(zero + q, lo, hi);
+}
+
+/* The top of the clamp: 127, or for a fused ReLU6 the grid point of a
+ * real 6, round(6 / scale) steps above the zero point (qmodel.h). */
+static int32_t ref_hi(const qm_op *op)
+{
+    if (op->relu != QM_ACT_RELU6)
+        return 127;
+    int64_t top = op->out.zero + (int64_t)floor(6.0 / op->out.scale + 0.5);
+    return top > 127 ? 127 : (int32_t)top;
 }
 
 /* One image: pixels (C, H, W) -> logits (num_classes). */
@@ -81,7 +92,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
         const qm_op *op = &m->ops[i];
         const int8_t *in = t[op->input + 1];
         const int32_t zin = rtm_zero(m, op->input), zout = op->out.zero;
-        const int32_t lo = op->relu ? zout : -128;
+        const int32_t lo = op->relu ? zout : -128, hi = ref_hi(op);
         const int C = op->in_c, H = op->in_h, W = op->in_w;
         int8_t *out = malloc((size_t)op->out_c * op->out_h * op->out_w);
         cr_assert_not_null(out);
@@ -105,7 +116,28 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                                     acc += (int64_t)op->weights[wi] * (v - zin);
                                 }
                         out[((size_t)oy * op->out_w + ox) * op->out_c + o] =
-                            ref_requant(acc, op->mult[o], op->shift[o], zout, lo);
+                            ref_requant(acc, op->mult[o], op->shift[o], zout, lo, hi);
+                    }
+            break;
+        }
+        case QM_DEPTHWISE: {
+            const int k = op->kernel; /* w (c, k, k) */
+            for (int oy = 0; oy < op->out_h; oy++)
+                for (int ox = 0; ox < op->out_w; ox++)
+                    for (int c = 0; c < C; c++) {
+                        int64_t acc = op->bias[c];
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * op->stride - op->pad + ky;
+                                int ix = ox * op->stride - op->pad + kx;
+                                int32_t v = (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                                ? zin
+                                                : in[((size_t)iy * W + ix) * C + c];
+                                acc += (int64_t)op->weights[((size_t)c * k + ky) * k + kx] *
+                                       (v - zin);
+                            }
+                        out[((size_t)oy * op->out_w + ox) * C + c] =
+                            ref_requant(acc, op->mult[c], op->shift[c], zout, lo, hi);
                     }
             break;
         }
@@ -115,7 +147,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                 int64_t acc = op->bias[o];
                 for (size_t k = 0; k < K; k++)
                     acc += (int64_t)op->weights[o * K + k] * (in[k] - zin);
-                out[o] = ref_requant(acc, op->mult[o], op->shift[o], zout, lo);
+                out[o] = ref_requant(acc, op->mult[o], op->shift[o], zout, lo, hi);
             }
             break;
         }
@@ -135,8 +167,8 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                             }
                         int64_t n = (int64_t)op->kernel * op->kernel;
                         out[((size_t)oy * op->out_w + ox) * C + c] =
-                            op->type == QM_MAXPOOL ? ref_clamp(best, lo, 127)
-                                                   : ref_mean(sum, n, zin, lo);
+                            op->type == QM_MAXPOOL ? ref_clamp(best, lo, hi)
+                                                   : ref_mean(sum, n, zin, lo, hi);
                     }
             break;
         case QM_GLOBAL_AVGPOOL:
@@ -144,7 +176,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                 int64_t sum = 0;
                 for (size_t p = 0; p < (size_t)H * W; p++)
                     sum += in[p * C + c] - zin;
-                out[c] = ref_mean(sum, (int64_t)H * W, zin, lo);
+                out[c] = ref_mean(sum, (int64_t)H * W, zin, lo, hi);
             }
             break;
         case QM_ADD: {
@@ -154,7 +186,7 @@ static void ref_image(const qm_model *m, const uint8_t *pix, int8_t *logits)
                 int64_t v = (int64_t)(in[j] - zin) * op->add_mult[0] +
                             (int64_t)(b[j] - zb) * op->add_mult[1];
                 v = floor_shift(v + ((int64_t)1 << (op->add_shift - 1)), op->add_shift);
-                out[j] = ref_clamp(zout + v, lo, 127);
+                out[j] = ref_clamp(zout + v, lo, hi);
             }
             break;
         }
@@ -319,6 +351,56 @@ ISA_TEST(conv2d_awkward_shapes)
         check_isa(isa, &t->m, 3, 7 + i, what);
         rtm_free(t);
     }
+}
+
+/* Depthwise: channel counts around the AVX2 body's 16 (1, 3, 16, 17, 33,
+ * 48), kernels 3 and 5, strides 1 and 2, padding 0 to 2, no activation,
+ * ReLU and ReLU6 (hi inside the range), 8- and 4-bit weights; a 1x1 conv
+ * first makes the channels. Every image variant against the reference. */
+ISA_TEST(depthwise_awkward_shapes)
+{
+    const struct {
+        int c, h, w, k, s, pad, act, bits;
+    } cases[] = {
+        {1, 5, 7, 3, 1, 1, 0, 8},   {3, 9, 8, 3, 2, 0, 1, 8},   {16, 6, 6, 5, 1, 2, 2, 8},
+        {17, 7, 5, 3, 2, 1, 2, 8},  {33, 5, 4, 3, 1, 1, 0, 4},  {48, 8, 8, 5, 2, 2, 1, 8},
+        {16, 3, 3, 3, 1, 2, 0, 8},  {20, 9, 7, 5, 2, 1, 2, 4},  {32, 4, 4, 1, 1, 0, 2, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rtm *t = rtm_new(cases[i].c > 4 ? 4 : cases[i].c, cases[i].h, cases[i].w);
+        int x = QM_INPUT;
+        if (cases[i].c > 4)
+            x = rtm_conv(t, x, cases[i].c, 1, 1, 0, 0, 8, 0.0);
+        rtm_depthwise(t, x, cases[i].k, cases[i].s, cases[i].pad, cases[i].act, cases[i].bits);
+        rtm_finish(t, 300 + i);
+        char what[64];
+        snprintf(what, sizeof what, "depthwise case %zu", i);
+        assert_varied(&t->m, 2, 30 + i);
+        check_isa(isa, &t->m, 3, 30 + i, what);
+        rtm_free(t);
+    }
+}
+
+/* A MobileNet block: conv 1x1 (ReLU6) - depthwise 3x3 (ReLU6) - conv 1x1 -
+ * add, then a ReLU6 on a dense head, through every layout. */
+ISA_TEST(mobilenet_block_with_relu6)
+{
+    rtm *t = rtm_new(3, 8, 8);
+    int a = rtm_conv(t, QM_INPUT, 24, 3, 1, 1, QM_ACT_RELU6, 8, 0.0);
+    t->m.ops[a].out.scale = 0.08f;
+    int b = rtm_conv(t, a, 48, 1, 1, 0, QM_ACT_RELU6, 8, 0.0);
+    t->m.ops[b].out.scale = 0.08f;
+    int c = rtm_depthwise(t, b, 3, 1, 1, QM_ACT_RELU6, 8);
+    int d = rtm_conv(t, c, 24, 1, 1, 0, 0, 8, 0.0);
+    int e = rtm_add(t, d, a, QM_ACT_RELU6);
+    t->m.ops[e].out.scale = 0.08f;
+    int f = rtm_depthwise(t, e, 5, 2, 2, QM_ACT_RELU, 4);
+    int g = rtm_pool(t, QM_GLOBAL_AVGPOOL, f, 0, 0, 0);
+    rtm_dense(t, g, 7, 0, 8, 0.0);
+    rtm_finish(t, 77);
+    assert_varied(&t->m, 3, 5);
+    check_isa(isa, &t->m, 4, 5, "mobilenet block");
+    rtm_free(t);
 }
 
 ISA_TEST(dense_after_conv_and_dense_chain)

@@ -83,8 +83,10 @@ static void residual_spec(nn_model_spec *s)
  *  6 conv 6 (1x1 stride 2) reading "a": the projection "proj" -
  *  7 add(proj, main) - 8 relu - 9 avgpool 3 stride 1 (6x2x2, overlapping
  *  windows) - 10 global_avgpool - 11 flatten - 12 dropout - 13 dense 4 "ha" -
- *  14 conv 3 (3x3 stride 2) reading the input - 15 maxpool 2 stride 1
- *  (3x2x2) - 16 flatten - 17 dense 4 "hb" - 18 add(hb, ha) */
+ *  14 conv 3 (3x3 stride 2) reading the input (3x3x3) - 15 depthwise 3x3
+ *  pad 1 - 16 relu6 (fused into it) - 17 maxpool 2 stride 1 (3x2x2) -
+ *  18 relu6 (on its own) - 19 depthwise 5x5 stride 2 pad 2, no bias
+ *  (3x1x1) - 20 flatten - 21 dense 4 "hb" - 22 add(hb, ha) */
 static void every_layer_spec(nn_model_spec *s)
 {
     memset(s, 0, sizeof *s);
@@ -120,15 +122,23 @@ static void every_layer_spec(nn_model_spec *s)
     l = layer(NN_LAYER_CONV2D);
     l.out_channels = 3, l.kernel = 3, l.stride = 2, l.input = NN_INPUT_NODE;
     s->layers[n++] = l;                             /* 14 */
+    l = layer(NN_LAYER_DEPTHWISE_CONV2D);
+    l.kernel = 3, l.pad = 1;
+    s->layers[n++] = l;                             /* 15 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 16 fused into 15 */
     l = layer(NN_LAYER_MAXPOOL);
     l.kernel = 2, l.stride = 1;
-    s->layers[n++] = l;                             /* 15 */
-    s->layers[n++] = layer(NN_LAYER_FLATTEN);       /* 16 */
+    s->layers[n++] = l;                             /* 17 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 18 on its own */
+    l = layer(NN_LAYER_DEPTHWISE_CONV2D);
+    l.kernel = 5, l.stride = 2, l.pad = 2, l.bias = 0;
+    s->layers[n++] = l;                             /* 19 */
+    s->layers[n++] = layer(NN_LAYER_FLATTEN);       /* 20 */
     l = layer(NN_LAYER_DENSE);
     l.units = 4;
-    s->layers[n++] = l;                             /* 17 "hb" */
+    s->layers[n++] = l;                             /* 21 "hb" */
     add.input2 = 13;
-    s->layers[n++] = add;                           /* 18 */
+    s->layers[n++] = add;                           /* 22 */
     s->n_layers = n;
 }
 
@@ -271,10 +281,10 @@ Test(exec, every_layer_type_gradient_matches_finite_differences)
 {
     nn_model_spec spec;
     every_layer_spec(&spec);
-    int seen[NN_LAYER_ADD + 1] = {0};
+    int seen[NN_LAYER_RELU6 + 1] = {0};
     for (int i = 0; i < spec.n_layers; i++)
         seen[spec.layers[i].type] = 1;
-    for (int t = NN_LAYER_CONV2D; t <= NN_LAYER_ADD; t++)
+    for (int t = NN_LAYER_CONV2D; t <= NN_LAYER_RELU6; t++)
         cr_assert(seen[t], "layer type %s missing", nn_layer_type_name((nn_layer_type)t));
     nn_model m;
     float *g = check_whole_network_gradient(&m, &spec);
