@@ -246,5 +246,5 @@ clean:
 	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cmd/main.d \
-         $(patsubst %.c,$(BUILD)/%.d,$(wildcard fuzz/*.c))
+         $(TOOL_SRCS:%.c=$(BUILD)/%.d) $(patsubst %.c,$(BUILD)/%.d,$(wildcard fuzz/*.c))
 include device/device.mk
