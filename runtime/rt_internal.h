@@ -68,9 +68,45 @@ RT_INLINE int32_t rt_s32(uint32_t u)
 
 /* qmodel.h's requantization: clamp(zero + ((acc * mult + 2^(shift-1)) >>
  * shift), lo, hi), >> arithmetic (GCC and Clang on every target). */
+/* The high word of the 64-bit product a * b, b >= 0, in 32-bit arithmetic
+ * (16-bit halves, Hacker's Delight's mulhs): exactly (a * b) >> 32. */
+RT_INLINE int32_t rt_mulhi(int32_t a, int32_t b)
+{
+    const int32_t ah = a >> 16, bh = b >> 16;
+    const uint32_t al = (uint32_t)a & 0xffffu, bl = (uint32_t)b & 0xffffu;
+    const int32_t t = ah * (int32_t)bl + (int32_t)((al * bl) >> 16);
+    const int32_t u = (int32_t)(al * (uint32_t)bh) + (t & 0xffff);
+    return ah * bh + (t >> 16) + (u >> 16);
+}
+
+/* rt_requant for 33 <= shift <= 62 and mult >= 0 without a 64-bit
+ * multiply: with t = shift - 32 and H = (acc * mult) >> 32,
+ * (acc * mult + 2^(shift-1)) >> shift = (H + 2^(t-1)) >> t, since the low
+ * word adds less than one to an integer before the floor. */
+RT_INLINE int8_t rt_requant_hi(int32_t acc, int32_t mult, int shift, int32_t zero, int32_t lo,
+                               int32_t hi)
+{
+    const int t = shift - 32;
+    const int32_t y = zero + ((rt_mulhi(acc, mult) + ((int32_t)1 << (t - 1))) >> t);
+    return (int8_t)(y < lo ? lo : y > hi ? hi : y);
+}
+
+/* ARMv6-M (Cortex-M0/M0+) has no 32 x 32 -> 64 multiply: there the 64-bit
+ * product is a call of libgcc's __aeabi_lmul, and rt_requant takes
+ * rt_requant_hi where it applies (every shift of the MNIST models). */
+#ifndef RT_REQUANT_HALVES
+#if defined(__ARM_ARCH_6M__)
+#define RT_REQUANT_HALVES 1
+#else
+#define RT_REQUANT_HALVES 0
+#endif
+#endif
+
 RT_INLINE int8_t rt_requant(int32_t acc, int32_t mult, int shift, int32_t zero, int32_t lo,
                             int32_t hi)
 {
+    if (RT_REQUANT_HALVES && shift >= 33 && mult >= 0)
+        return rt_requant_hi(acc, mult, shift, zero, lo, hi);
     int64_t v = ((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift;
     int64_t y = zero + v;
     return (int8_t)(y < lo ? lo : y > hi ? hi : y);

@@ -188,6 +188,32 @@ Test(runtime_dsp, extreme_requantization)
     }
 }
 
+/* ARMv6-M's requantization without a 64-bit multiply (rt_requant_hi, and
+ * its high word rt_mulhi) against the 64-bit rule, which rt_requant is on
+ * this host: the extremes of acc and mult, every shift it serves (33..62),
+ * clamps at both ends, then random values. */
+Test(runtime_dsp, requant_halves)
+{
+    const int32_t accs[] = {0, 1, -1, 2, -2, 0x7fffffff, -0x7fffffff - 1, 0x40000000, -0x40000000,
+                            0xffff, -0xffff, 0x10000, -0x10000, 0x12345678, -0x12345678};
+    const int32_t mults[] = {0, 1, 0xffff, 0x10000, 1 << 30, 0x7fffffff, 1610612736, 0x5a5a5a5a};
+    nn_rng r;
+    nn_rng_seed(&r, 19);
+    for (int n = 0; n < 200000; n++) {
+        const int32_t acc = n < 15 * 8 ? accs[n / 8] : (int32_t)(uint32_t)nn_rng_u64(&r);
+        const int32_t mult = n < 15 * 8 ? mults[n % 8] : (int32_t)(nn_rng_u64(&r) & 0x7fffffffu);
+        cr_assert_eq(rt_mulhi(acc, mult), (int32_t)(((int64_t)acc * mult) >> 32), "mulhi %d %d",
+                     acc, mult);
+        for (int shift = 33; shift <= 62; shift += n < 15 * 8 ? 1 : 7) {
+            const int32_t zero = (int32_t)nn_rng_below(&r, 256) - 128;
+            const int32_t lo = n % 3 ? -128 : zero, hi = 127;
+            cr_assert_eq(rt_requant_hi(acc, mult, shift, zero, lo, hi),
+                         rt_requant(acc, mult, shift, zero, lo, hi), "acc %d mult %d shift %d", acc,
+                         mult, shift);
+        }
+    }
+}
+
 Test(runtime_dsp, dot_and_maxpool)
 {
     nn_rng r;
