@@ -531,7 +531,10 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 /* ---- S8 ------------------------------------------------------------------------------------------- */
 
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+/* An MVE build (Cortex-M55 with arm_mve.h) runs rt_mve.c's S8 body instead:
+ * this one is left out there (its register-hungry asm does not fit the
+ * registers GCC keeps for itself on such a build). */
+#if ((RT_DSP && !RT_MVE) || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 
 /* The general S8 body (K > 10): channel pairs, not kernel-row pairs.
  *
