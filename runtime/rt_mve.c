@@ -36,21 +36,28 @@
 /* ---- the add ------------------------------------------------------------------------------- */
 
 #if RT_WITH_ADD
+/* Four values of (a, b) in 32-bit lanes (the constants of rt_add_k). */
+RT_INLINE int32x4_t add4(int32x4_t va, int32x4_t vb, int32_t mah, int32_t mbh, int32_t mal,
+                         int32_t mbl, int32x4_t ch, int32x4_t cl, int32x4_t nt, int32x4_t lo)
+{
+    const int32x4_t S = vmlaq_n_s32(vmlaq_n_s32(ch, va, mah), vb, mbh);
+    const int32x4_t L = vmlaq_n_s32(vmlaq_n_s32(cl, va, mal), vb, mbl);
+    const int32x4_t r = vshlq_s32(vaddq_s32(S, vshrq_n_s32(L, 16)), nt); /* >> t */
+    return vmaxq_s32(vminq_s32(r, vdupq_n_s32(127)), lo);
+}
+
 void rt_add_run_mve(const rt_add_k *k, const int8_t *a, const int8_t *b, int8_t *y,
                     uint32_t count)
 {
     const int32_t mah = (int16_t)(k->mh & 0xffff), mbh = (int16_t)(k->mh >> 16);
     const int32_t mal = (int16_t)(k->ml & 0xffff), mbl = (int16_t)(k->ml >> 16);
     const int32x4_t ch = vdupq_n_s32(k->ch), cl = vdupq_n_s32(k->cl);
-    const int32x4_t nt = vdupq_n_s32(-k->t), hi = vdupq_n_s32(127), lo = vdupq_n_s32(k->lo);
-    for (int32_t n = (int32_t)count; n > 0; n -= 4, a += 4, b += 4, y += 4) {
-        const mve_pred16_t p = vctp32q((uint32_t)n);
-        const int32x4_t va = vldrbq_z_s32(a, p), vb = vldrbq_z_s32(b, p);
-        const int32x4_t S = vmlaq_n_s32(vmlaq_n_s32(ch, va, mah), vb, mbh);
-        const int32x4_t L = vmlaq_n_s32(vmlaq_n_s32(cl, va, mal), vb, mbl);
-        int32x4_t r = vshlq_s32(vaddq_s32(S, vshrq_n_s32(L, 16)), nt); /* >> t */
-        r = vmaxq_s32(vminq_s32(r, hi), lo);
-        vstrbq_p_s32(y, r, p);
+    const int32x4_t nt = vdupq_n_s32(-k->t), lo = vdupq_n_s32(k->lo);
+    for (uint32_t n = count / 4; n > 0; n--, a += 4, b += 4, y += 4)
+        vstrbq_s32(y, add4(vldrbq_s32(a), vldrbq_s32(b), mah, mbh, mal, mbl, ch, cl, nt, lo));
+    if (count % 4) { /* the rest, predicated */
+        const mve_pred16_t p = vctp32q(count % 4);
+        vstrbq_p_s32(y, add4(vldrbq_z_s32(a, p), vldrbq_z_s32(b, p), mah, mbh, mal, mbl, ch, cl, nt, lo), p);
     }
 }
 
@@ -72,8 +79,10 @@ int rt_add_mve(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
 /* n bytes from s to d, 16 at a time (the last part predicated). */
 RT_INLINE void vcopy(int8_t *d, const int8_t *s, int32_t n)
 {
-    for (; n > 0; n -= 16, d += 16, s += 16) {
-        const mve_pred16_t p = vctp8q((uint32_t)n);
+    for (int32_t i = n / 16; i > 0; i--, d += 16, s += 16)
+        vstrbq_s8(d, vldrbq_s8(s));
+    if (n % 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)(n % 16));
         vstrbq_p_s8(d, vldrbq_z_s8(s, p), p);
     }
 }
@@ -85,28 +94,20 @@ RT_INLINE void vfill(int8_t *d, int8x16_t v, int32_t n)
         vstrbq_p_s8(d, v, vctp8q((uint32_t)n));
 }
 
-/* The window of output pixel (oy, ox) into d: K bytes in (ky, kx, c) order,
- * then zeros up to row. */
-static void im2col(const rt_conv_job *j, int oy, int ox, int8_t *d, uint32_t row)
+/* Input row r as a padded row at d: pad columns of in_zero on each side
+ * (a row outside the input: all in_zero). */
+static void pad_row(const rt_conv_job *j, int r, int8_t *d)
 {
     const rt_dims *in = j->in;
-    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, C = in->c;
-    const int32_t kc = k * C;
+    const int32_t C = in->c, p = j->win->pad * C, wc = in->w * C;
     const int8x16_t z = vdupq_n_s8((int8_t)j->in_zero);
-    const int c0 = ox * s - pad;
-    const int a = c0 < 0 ? 0 : c0, e = c0 + k > in->w ? in->w : c0 + k; /* valid columns [a, e) */
-    for (int ky = 0; ky < k; ky++, d += kc) {
-        const int r = oy * s - pad + ky;
-        if (r < 0 || r >= in->h || a >= e) {
-            vfill(d, z, kc);
-            continue;
-        }
-        const int8_t *src = j->x + ((size_t)r * in->w + (size_t)a) * C;
-        vfill(d, z, (a - c0) * C);
-        vcopy(d + (a - c0) * C, src, (e - a) * C);
-        vfill(d + (e - c0) * C, z, (c0 + k - e) * C);
+    if (r < 0 || r >= in->h) {
+        vfill(d, z, wc + 2 * p);
+        return;
     }
-    vfill(d, vdupq_n_s8(0), (int32_t)(row - (uint32_t)k * kc));
+    vfill(d, z, p);
+    vcopy(d + p, j->x + (size_t)r * wc, wc);
+    vfill(d + p + wc, z, p);
 }
 
 /* {bias, mult, rounding constant, shift - 32} per channel when every
@@ -130,12 +131,34 @@ static int rq_table_mve(const rt_conv_job *j, int32_t *tab)
 /* What the passes of a layer share. */
 typedef struct {
     const rt_conv_job *j;
-    const int8_t *buf;  /* the four columns, row bytes apart */
-    const int32_t *tab; /* the fast requantization's table   */
-    uint32_t row;       /* weight row bytes                  */
+    int8_t *buf;        /* the four columns, row bytes apart    */
+    const int8_t *ring; /* k padded input rows, fb bytes each   */
+    const int32_t *tab; /* the fast requantization's table      */
+    uint32_t fb, row;   /* ring row bytes, weight row bytes      */
+    int32_t k, kc;      /* kernel, bytes of a kernel row (k * C) */
     int32_t O, lo;
     int fast;
 } mve_layer;
+
+/* The pass's four windows into the column buffer: column g's kernel row ky
+ * is kc bytes from byte off[g] of the padded row in ring slot
+ * (s0 + ky) % k; the row's padding past K is zeros. */
+static void columns(const mve_layer *L, const uint32_t *off, int s0)
+{
+    const int8_t *const rend = L->ring + (size_t)L->k * L->fb;
+    const int32_t kc = L->kc, skip = (int32_t)L->row - L->k * kc;
+    for (int g = 0; g < RT_S8_PASS; g++) {
+        int8_t *d = L->buf + (size_t)g * L->row;
+        const int8_t *rp = L->ring + (size_t)s0 * L->fb;
+        for (int ky = 0; ky < L->k; ky++, d += kc) {
+            vcopy(d, rp + off[g], kc);
+            rp += L->fb;
+            if (rp == rend)
+                rp = L->ring;
+        }
+        vfill(d, vdupq_n_s8(0), skip);
+    }
+}
 
 /* All output channels of one pass (its columns built) into y: G columns,
  * O apart. */
@@ -185,11 +208,16 @@ static void s8_channels_mve(const mve_layer *L, int G, int8_t *y)
 void rt_conv_s8_mve(const rt_conv_job *j)
 {
     const rt_dims *out = j->out, *in = j->in;
-    const int k = j->win->kernel, O = out->c;
+    const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
     const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K);
+    /* where the DSP body has its table and ring: the padded rows fit the
+     * ring's bytes (rt_s8_scratch_bytes) in either of its layouts */
     int8_t *buf = (int8_t *)j->scratch;
-    int32_t *tab = (int32_t *)(void *)(buf + 8 * row); /* where the DSP body has it */
-    const mve_layer L = {j, buf, tab, row, O, j->q->lo, rq_table_mve(j, tab)};
+    int32_t *tab = (int32_t *)(void *)(buf + 8 * row);
+    int8_t *ring = (int8_t *)(tab + 4 * O);
+    const uint32_t fb = rt_s8_flat_bytes(j->win, in);
+    const mve_layer L = {j,         buf, ring, tab, fb, row, k, k * in->c, O, j->q->lo,
+                         rq_table_mve(j, tab)};
     const rt_add_params *add = rt_job_add(j);
     /* fused add: an output row's conv outputs go to the stage (same
      * layout), then the add with the residual into y, in element order */
@@ -199,14 +227,19 @@ void rt_conv_s8_mve(const rt_conv_job *j)
     rt_add_k ak;
     const int ak_ok = stage && rt_add_prep_dsp(add, &ak);
 #endif
+    int have = -0x7fffffff; /* the ring holds padded rows [have, have + k) */
     for (int oy = 0; oy < out->h; oy++) {
+        const int r0 = oy * s - pad;
+        for (int r = r0; r < r0 + k; r++)
+            if (r >= have + k || r < have)
+                pad_row(j, r, ring + (size_t)(((r % k) + k) % k) * fb);
+        have = r0;
         for (int ox0 = 0; ox0 < out->w; ox0 += RT_S8_PASS) {
             const int G = out->w - ox0 < RT_S8_PASS ? out->w - ox0 : RT_S8_PASS;
-            for (int g = 0; g < RT_S8_PASS; g++) /* a short pass: defined bytes in the rest */
-                if (g < G)
-                    im2col(j, oy, ox0 + g, buf + (size_t)g * row, row);
-                else
-                    vfill(buf + (size_t)g * row, vdupq_n_s8(0), (int32_t)row);
+            uint32_t off[RT_S8_PASS];
+            for (int g = 0; g < RT_S8_PASS; g++) /* a short pass repeats its last column */
+                off[g] = (uint32_t)((ox0 + (g < G ? g : G - 1)) * s * in->c);
+            columns(&L, off, ((r0 % k) + k) % k);
             const size_t at = ((size_t)oy * out->w + ox0) * O;
             s8_channels_mve(&L, G, stage ? stage + (size_t)ox0 * O : j->y + at);
         }
