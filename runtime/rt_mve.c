@@ -5,22 +5,28 @@
  * needs -mfloat-abi=softfp or hard for arm_mve.h; the runtime itself uses
  * no floating point) unless RT_NO_MVE; elsewhere this file is empty.
  *
- * S8 conv: im2col. A pass is four output columns of one output row; each
- * column's window is copied into scratch in the weights' (ky, kx, c) order
- * (in_zero at padding taps, 0 past K up to the row's multiple of 4), one
- * weight row of `row` bytes apart. Per output channel the weight row is
- * read once, 16 bytes at a time, and VMLADAVA (a 16-lane int8 dot product
- * added to a 32-bit scalar) runs it against the four columns:
+ * S8 conv: im2col. The k input rows an output row reads are kept as padded
+ * rows (in_zero in the padding columns) in a ring, each copied in once. A
+ * pass is four output columns of one output row; each column's window is
+ * copied from the ring into scratch in the weights' (ky, kx, c) order (one
+ * copy of k * C bytes per kernel row; 0 past K up to the row's multiple of
+ * 4), one weight row of `row` bytes apart. Per output channel the weight
+ * row is read once, 16 bytes at a time, and VMLADAVA (a 16-lane int8 dot
+ * product added to a 32-bit scalar) runs it against the four columns:
  *     vldrb w ; 4 x (vldrb x ; vmladava acc, w, x)   per 64 MACs
  * the last part of a row (row % 16 bytes) with predicated loads (the
  * inactive lanes read as 0 and read nothing). The sum is modulo 2^32 like
- * the C body's: VMLADAVA adds 32-bit products and wraps. Then the fast
- * requantization of rt_dsp.c (SMMLA, shift, SSAT) or rt_requant.
+ * the C body's: VMLADAVA adds 32-bit products and wraps. Then rt_dsp.c's
+ * fast requantization on the four columns as one vector (VMULH, the high
+ * word of the product like SMMLA; add, shift, clamp; a scatter store of
+ * the four bytes, O apart), or rt_requant per value.
  *
  * Scratch (rt_s8_scratch_bytes, what the DSP body is given): the four
  * columns take 4 * row bytes of its 8 * row for the pass buffer, the
- * requantization table 16 bytes per channel after them; the ring is not
- * used. A fused add stages an output row there too, then adds it.
+ * requantization table 16 bytes per channel after them, and the padded
+ * rows (k rows of rt_s8_flat_bytes) the ring's place, which holds them in
+ * either of its layouts. A fused add stages an output row after that, then
+ * adds it.
  *
  * add: four values per step in 32-bit lanes (VLDRB.S32 widens four int8),
  * on the DSP body's exact decomposition (rt_add_prep_dsp): with the pair
@@ -161,15 +167,18 @@ static void columns(const mve_layer *L, const uint32_t *off, int s0)
 }
 
 /* All output channels of one pass (its columns built) into y: G columns,
- * O apart. */
-static void s8_channels_mve(const mve_layer *L, int G, int8_t *y)
+ * O apart. The fast requantization runs on the four columns at once:
+ * VMULH is SMMLA's high word (floor), then the constant, the shift, the
+ * clamp, and a scatter store of the four bytes (the first G). */
+static RT_NOINLINE void s8_channels_mve(const mve_layer *L, int G, int8_t *y)
 {
     const uint32_t row = L->row, nfull = row / 16, tail = row % 16;
     const int O = L->O;
-    const int32_t lo = L->lo;
     const int8_t *w = (const int8_t *)L->j->w;
     const int32_t *t = L->tab;
-    const mve_pred16_t pt = vctp8q(tail);
+    const mve_pred16_t pt = vctp8q(tail), pg = vctp32q((uint32_t)G);
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)O);
+    const int32x4_t hi = vdupq_n_s32(127), lo = vdupq_n_s32(L->lo);
     for (int o = 0; o < O; o++, t += 4) {
         int32_t a0 = L->fast ? t[0] : L->j->q->bias[o], a1 = a0, a2 = a0, a3 = a0;
         const int8_t *x0 = L->buf, *x1 = x0 + row, *x2 = x1 + row, *x3 = x2 + row;
@@ -189,16 +198,18 @@ static void s8_channels_mve(const mve_layer *L, int G, int8_t *y)
             a3 = vmladavaq_s8(a3, wv, vldrbq_z_s8(x3, pt));
             w += tail;
         }
-        const int32_t acc[RT_S8_PASS] = {a0, a1, a2, a3};
-        int8_t *yo = y + o;
         if (L->fast) {
-            const int32_t m = t[1], kk = t[2], sh = t[3];
-            for (int g = 0; g < G; g++, yo += O) {
-                const int32_t v = rt_ssat8(rt_smmla(acc[g], m, kk) >> sh);
-                *yo = (int8_t)(v < lo ? lo : v);
-            }
+            int32x4_t v = vdupq_n_s32(a0);
+            v = vsetq_lane_s32(a1, v, 1);
+            v = vsetq_lane_s32(a2, v, 2);
+            v = vsetq_lane_s32(a3, v, 3);
+            v = vaddq_n_s32(vmulhq_s32(v, vdupq_n_s32(t[1])), t[2]);
+            v = vmaxq_s32(vminq_s32(vshlq_r_s32(v, -t[3]), hi), lo);
+            vstrbq_scatter_offset_p_s32(y + o, offs, v, pg);
         } else {
             const rt_quant *q = L->j->q;
+            const int32_t acc[RT_S8_PASS] = {a0, a1, a2, a3};
+            int8_t *yo = y + o;
             for (int g = 0; g < G; g++, yo += O)
                 *yo = rt_requant(acc[g], q->mult[o], q->shift[o], q->out_zero, q->lo, q->hi);
         }
