@@ -2,7 +2,8 @@
 # flags per target (device-notes: measured on QEMU 7.2).
 #   BOARD   qemu -machine          DEF    board.h's macro
 #   FO/FS   code memory origin/size, RO/RS data memory origin/size
-#   TFLAGS  the target's compiler flags (same as iotcnn export's)
+#   TFLAGS  the target's compiler flags (same as iotcnn export's; the M55's
+#           -mfloat-abi=softfp lets GCC offer arm_mve.h, the Helium bodies)
 #   FB/RB/SB the default flash and RAM budgets and stack reserve (bytes;
 #           empty: the board's memory, 4096), which FLASH_BUDGET, RAM_BUDGET
 #           and STACK_BYTES override
@@ -27,7 +28,7 @@ board_for() {
     cortex-m33) BOARD=mps2-an505 DEF=BOARD_MPS2_AN505 FO=0x10000000 FS=0x400000 RO=0x38000000 RS=0x200000
                 TFLAGS="-mcpu=cortex-m33 -mthumb -mfloat-abi=soft" ;;
     cortex-m55) BOARD=mps3-an547 DEF=BOARD_MPS3_AN547 FO=0x00000000 FS=0x80000 RO=0x20000000 RS=0x80000
-                TFLAGS="-mcpu=cortex-m55 -mthumb -mfloat-abi=soft" ;;
+                TFLAGS="-mcpu=cortex-m55 -mthumb -mfloat-abi=softfp" ;;
     *) echo "unknown target '$1' (cortex-m0plus, cortex-m4, cortex-m7, cortex-m33, cortex-m55)" >&2; return 1 ;;
     esac
 }
@@ -45,8 +46,9 @@ each_board() {
 }
 ARM_PREFIX=${ARM_PREFIX:-arm-none-eabi-}
 QEMU_ARM=${QEMU_ARM:-qemu-system-arm}
-# The firmware's flags: -O2, freestanding, warnings as errors.
-FW_CFLAGS="-O2 -g -ffreestanding -ffunction-sections -fdata-sections -Wall -Wextra -Werror"
+# The firmware's flags: -O2, freestanding, warnings as errors; DEVICE_CFLAGS
+# adds to them (e.g. -DRT_NO_MVE: the M55 on the DSP bodies, to compare).
+FW_CFLAGS="-O2 -g -ffreestanding -ffunction-sections -fdata-sections -Wall -Wextra -Werror ${DEVICE_CFLAGS:-}"
 
 # build_fw OUT_DIR MAIN_C [MODEL_DIR]: compiles the harness (+ the exported
 # model folder, or with MODEL_DIR "runtime" the whole runtime of runtime/)

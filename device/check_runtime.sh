@@ -12,8 +12,10 @@ status=0
 for t in cortex-m0plus cortex-m4 cortex-m7 cortex-m33 cortex-m55; do
     out=$BUILD/device/runtime-$t
     rm -rf "$out"; mkdir -p "$out"
+    fa=soft
+    [ $t = cortex-m55 ] && fa=softfp # arm_mve.h: the Helium bodies
     for s in runtime/*.c; do
-        ${ARM_PREFIX}gcc -mcpu=$t -mthumb -mfloat-abi=soft -std=c99 -O2 -ffreestanding \
+        ${ARM_PREFIX}gcc -mcpu=$t -mthumb -mfloat-abi=$fa -std=c99 -O2 -ffreestanding \
             -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -c "$s" -o "$out/$(basename "$s" .c).o"
     done
@@ -38,14 +40,16 @@ done
 # every kernel alone (and none): rt_config.h's switches leave no unused code
 # or dangling reference behind (`iotcnn export` writes such configs)
 ALL="CONV_S8 CONV_S4 CONV_SP4 CONV_SP8 DENSE_S8 DENSE_S4 DENSE_SP4 DENSE_SP8 MAXPOOL AVGPOOL GLOBAL_AVGPOOL ADD DEPTHWISE"
-for t in cortex-m0plus cortex-m4; do
+for t in cortex-m0plus cortex-m4 cortex-m55; do
+    fa=
+    [ $t = cortex-m55 ] && fa=-mfloat-abi=softfp
     for on in NONE $ALL; do
         defs=$(for k in $ALL; do [ "$k" = "$on" ] && echo "-DRT_WITH_$k=1" || echo "-DRT_WITH_$k=0"; done)
         for s in runtime/*.c; do
-            ${ARM_PREFIX}gcc -mcpu=$t -mthumb -std=c99 -O2 -ffreestanding -Wall -Wextra -Werror \
+            ${ARM_PREFIX}gcc -mcpu=$t -mthumb $fa -std=c99 -O2 -ffreestanding -Wall -Wextra -Werror \
                 $defs -c "$s" -o /dev/null || { echo "$t: FAIL with only $on"; status=1; }
         done
     done
 done
-[ $status = 0 ] && echo "configs: ok (each kernel alone, and none, on cortex-m0plus and cortex-m4)"
+[ $status = 0 ] && echo "configs: ok (each kernel alone, and none, on cortex-m0plus, cortex-m4 and cortex-m55)"
 exit $status

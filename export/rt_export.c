@@ -30,7 +30,7 @@ const char *rtx_target_cflags(int target)
     case RT_TARGET_CORTEX_M4: return "-mcpu=cortex-m4 -mthumb -mfloat-abi=soft";
     case RT_TARGET_CORTEX_M7: return "-mcpu=cortex-m7 -mthumb -mfloat-abi=soft";
     case RT_TARGET_CORTEX_M33: return "-mcpu=cortex-m33 -mthumb -mfloat-abi=soft";
-    case RT_TARGET_CORTEX_M55: return "-mcpu=cortex-m55 -mthumb -mfloat-abi=soft";
+    case RT_TARGET_CORTEX_M55: return "-mcpu=cortex-m55 -mthumb -mfloat-abi=softfp";
     default: return "";
     }
 }

@@ -325,7 +325,9 @@ static rt_status conv_body(const rt_context *ctx, const rt_conv_job *j, uint8_t 
     switch (fmt) {
 #if RT_WITH_CONV_S8
     case RT_WF_S8:
-#if RT_DSP
+#if RT_MVE
+        rt_conv_s8_mve(j);
+#elif RT_DSP
         rt_conv_s8_dsp(j);
 #else
         rt_conv_s8_c(j);

@@ -37,6 +37,13 @@
  * Other shifts take rt_requant. */
 #include "rt_dsp.h"
 
+/* GCC 12 vectorizes cheap loops at -O2; on a core with MVE (the M55 built
+ * with -mfloat-abi=softfp) that took the registers conv_s8_small's asm
+ * needs ("impossible constraints"). These bodies stay scalar. */
+#if defined(__ARM_FEATURE_MVE) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-vectorize")
+#endif
+
 /* two int16 lanes: a low, b high */
 #define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
 
@@ -531,7 +538,9 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 /* ---- S8 ------------------------------------------------------------------------------------------- */
 
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+/* An MVE build (Cortex-M55 with arm_mve.h) runs rt_mve.c's S8 body instead:
+ * this one is left out there (RT_NO_MVE keeps it). */
+#if ((RT_DSP && !RT_MVE) || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 
 /* The general S8 body (K > 10): channel pairs, not kernel-row pairs.
  *

@@ -24,6 +24,15 @@ extern "C" {
 #define RT_DSP 0
 #endif
 
+/* Helium (MVE) bodies (rt_mve.c): on cores with MVE and the DSP extension
+ * (Cortex-M55) when the compiler offers arm_mve.h (GCC: -mfloat-abi=softfp
+ * or hard), unless RT_NO_MVE (then such a core runs the DSP bodies). */
+#if RT_DSP && defined(__ARM_FEATURE_MVE) && !defined(RT_NO_MVE)
+#define RT_MVE 1
+#else
+#define RT_MVE 0
+#endif
+
 /* x86 bodies (AVX2, AVX-512 VNNI) of the x86 layouts: on x86-64 with GCC
  * or Clang (their target attributes and intrinsics) when rt_config.h keeps
  * an x86 layout. Elsewhere they compile to nothing and the x86 ISAs report
@@ -255,6 +264,19 @@ typedef struct {
 int rt_add_prep_dsp(const rt_add_params *p, rt_add_k *k);
 void rt_add_run_dsp(const rt_add_k *k, const int8_t *a, const int8_t *b, int8_t *y,
                     uint32_t count);
+#endif
+#endif
+
+#if RT_MVE
+/* The Helium bodies (rt_mve.c): the S8 conv (every shape, fused add too),
+ * and the add where rt_add_prep_dsp accepts it (rt_add_mve returns 0 and
+ * does nothing otherwise). */
+void rt_conv_s8_mve(const rt_conv_job *j);
+#if RT_WITH_ADD
+void rt_add_run_mve(const rt_add_k *k, const int8_t *a, const int8_t *b, int8_t *y,
+                    uint32_t count);
+int rt_add_mve(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+               uint32_t count);
 #endif
 #endif
 

@@ -121,6 +121,10 @@ rt_status rt_add(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_
 {
     if (!p || !a || !b || !y)
         return RT_E_ARG;
+#if RT_MVE
+    if (rt_add_mve(p, a, b, y, count))
+        return RT_OK;
+#endif
 #if RT_DSP
     if (rt_add_dsp(p, a, b, y, count))
         return RT_OK;

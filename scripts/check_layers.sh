@@ -79,7 +79,7 @@ check_tree() {
             }
             top == "runtime" && /^[ \t]*#[ \t]*include[ \t]*</ {
                 h = $0; sub(/^[^<]*</, "", h); sub(/>.*$/, "", h)
-                if (h !~ /^(stddef|stdint|stdbool|string|limits|float|immintrin|arm_acle)\.h$/)
+                if (h !~ /^(stddef|stdint|stdbool|string|limits|float|immintrin|arm_acle|arm_mve)\.h$/)
                     fail("runtime/ includes <" h ">: only freestanding headers (the device has no libc)")
             }
             END { exit n > 255 ? 255 : n }' "$f") || true
