@@ -1238,3 +1238,66 @@ int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
     return 1;
 }
 #endif
+
+/* ---- depthwise ------------------------------------------------------------------------ */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_DEPTHWISE
+
+/* a word of four int8 from any address */
+RT_INLINE uint32_t load4(const int8_t *p)
+{
+    uint32_t v;
+    rt_memcpy(&v, p, 4);
+    return v;
+}
+
+/* Per output pixel: channels in groups of four (input and weights one word
+ * each per tap, in_zero four times where the tap is padding; SXTB16 splits
+ * channels 0/2 and, rotated, 1/3 into int16 halves; SMLABB and SMLATT add
+ * one product each to its channel's accumulator, modulo 2^32 as the C
+ * body), then rt_requant; the last in_c % 4 channels one by one. */
+void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
+                      const rt_dims *in, const int8_t *x, const int8_t *w, const rt_dims *out,
+                      int8_t *y)
+{
+    const uint32_t k = win->kernel, C = in->c, C4 = C & ~3u;
+    const uint32_t zz = (uint32_t)(uint8_t)in_zero * 0x01010101u;
+    for (uint32_t oy = 0; oy < out->h; oy++)
+        for (uint32_t ox = 0; ox < out->w; ox++) {
+            const int32_t iy0 = (int32_t)(oy * win->stride) - win->pad;
+            const int32_t ix0 = (int32_t)(ox * win->stride) - win->pad;
+            int8_t *yp = y + ((size_t)oy * out->w + ox) * C;
+            for (uint32_t c = 0; c < C; c += c < C4 ? 4 : 1) {
+                const int quad = c < C4;
+                int32_t a0 = q->bias[c], a1 = quad ? q->bias[c + 1] : 0;
+                int32_t a2 = quad ? q->bias[c + 2] : 0, a3 = quad ? q->bias[c + 3] : 0;
+                for (uint32_t ky = 0; ky < k; ky++) {
+                    const int32_t iy = iy0 + (int32_t)ky;
+                    const int rin = iy >= 0 && iy < (int32_t)in->h;
+                    for (uint32_t kx = 0; kx < k; kx++) {
+                        const int32_t ix = ix0 + (int32_t)kx;
+                        const int inside = rin && ix >= 0 && ix < (int32_t)in->w;
+                        const int8_t *xp =
+                            inside ? x + ((uint32_t)iy * in->w + (uint32_t)ix) * C + c : NULL;
+                        const int8_t *wp = w + (ky * k + kx) * C + c;
+                        if (!quad) {
+                            const int32_t v = inside ? *xp : in_zero;
+                            a0 = rt_s32((uint32_t)a0 + (uint32_t)(v * *wp));
+                            continue;
+                        }
+                        const uint32_t xv = inside ? load4(xp) : zz, wv = load4(wp);
+                        const int32_t x02 = rt_sxtb16(xv), x13 = rt_sxtb16_r8(xv);
+                        const int32_t w02 = rt_sxtb16(wv), w13 = rt_sxtb16_r8(wv);
+                        a0 = rt_smlabb(x02, w02, a0), a2 = rt_smlatt(x02, w02, a2);
+                        a1 = rt_smlabb(x13, w13, a1), a3 = rt_smlatt(x13, w13, a3);
+                    }
+                }
+                const int32_t acc[4] = {a0, a1, a2, a3};
+                for (uint32_t j = 0; j < (quad ? 4u : 1u); j++)
+                    yp[c + j] = rt_requant(acc[j], q->mult[c + j], q->shift[c + j], q->out_zero,
+                                           q->lo, q->hi);
+            }
+        }
+}
+
+#endif
