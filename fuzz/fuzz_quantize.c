@@ -58,7 +58,8 @@ static void pick_config(qz_config *c, const nn_model *m, fz_data *d)
     c->weight_bits = fz_u8(d) & 1 ? 4 : 8;
     for (int i = 0; i < m->n_nodes && c->n_overrides < NN_MAX_LAYERS; i++) {
         nn_layer_type t = m->nodes[i].spec.type;
-        if ((t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE) && fz_chance(d, 48)) {
+        if ((t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE || t == NN_LAYER_DEPTHWISE_CONV2D) &&
+            fz_chance(d, 48)) {
             c->override_layer[c->n_overrides] = i;
             c->override_bits[c->n_overrides++] = fz_u8(d) & 1 ? 4 : 8;
         }

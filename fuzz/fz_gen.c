@@ -149,6 +149,16 @@ static int plan_op(qm_model *m, qm_op *op, int kind, int in, fz_data *d, int i, 
         op->out_c = c, op->out_h = h, op->out_w = w;
         break;
     }
+    case 7: { /* depthwise: any window, padding and stride */
+        int k = (int)fz_range(d, 1, 5), pad = (int)fz_range(d, 0, k - 1);
+        int stride = fz_chance(d, 170) ? 1 : 2;
+        if (h + 2 * pad < k || w + 2 * pad < k || (int64_t)k * k * c > wleft)
+            return 0;
+        op->type = QM_DEPTHWISE, op->kernel = k, op->pad = pad, op->stride = stride;
+        op->out_c = c;
+        op->out_h = (h + 2 * pad - k) / stride + 1, op->out_w = (w + 2 * pad - k) / stride + 1;
+        break;
+    }
     default:
         op->type = QM_GLOBAL_AVGPOOL, op->out_c = c, op->out_h = op->out_w = 1;
         break;
@@ -226,7 +236,7 @@ void fzg_qmodel(iotc_model *f, fz_data *d)
     for (int i = 0; i < n_ops; i++) {
         qm_op *op = &m->ops[i];
         int in = i == 0 || fz_chance(d, 200) ? i - 1 : (int)fz_range(d, QM_INPUT, i - 1);
-        int kind = fz_u8(d) % 7;
+        int kind = fz_u8(d) % 8;
         m->n_ops = i + 1;
         if (!plan_op(m, op, kind, in, d, i, wleft) || fzq_cost(m) > FZG_COST_BUDGET)
             plan_op(m, op, 6, in, d, i, wleft); /* global average pool: fits, cheap */
@@ -234,7 +244,10 @@ void fzg_qmodel(iotc_model *f, fz_data *d)
             wleft -= (int64_t)op->out_c * op->kernel * op->kernel * op->in_c;
         else if (op->type == QM_DENSE)
             wleft -= (int64_t)op->out_c * op->in_c * op->in_h * op->in_w;
-        op->relu = fz_u8(d) & 1;
+        else if (op->type == QM_DEPTHWISE)
+            wleft -= (int64_t)op->out_c * op->kernel * op->kernel;
+        const int act = fz_u8(d); /* none, relu, relu6 */
+        op->relu = act & 1 ? (act & 2 ? QM_ACT_RELU6 : QM_ACT_RELU) : QM_ACT_NONE;
         op->weight_bits = fz_chance(d, 96) ? 4 : 8;
         if (op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL)
             op->out = tensor_q(m, in);
@@ -263,7 +276,7 @@ void fzg_qmodel(iotc_model *f, fz_data *d)
         qm_op *op = &m->ops[i];
         if (op->type == QM_ADD)
             fill_add(op, d);
-        if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        if (!qm_is_weighted(op->type))
             continue;
         fill_weights(op, d);
         fill_channels(m, op, d);
@@ -328,7 +341,14 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
             l.stride = fz_chance(d, 200) ? 1 : 2;
             l.out_channels = cap_channels((int)fz_range(d, 1, 12),
                                           (int64_t)l.kernel * l.kernel * x.c, wleft);
-            l.bias = fz_u8(d) & 1;
+            const int b = fz_u8(d);
+            l.bias = b & 1;
+            if (b & 2) { /* depthwise: as many filters as channels */
+                l.type = NN_LAYER_DEPTHWISE_CONV2D;
+                l.out_channels = x.c;
+                if ((int64_t)l.kernel * l.kernel * x.c > wleft)
+                    continue;
+            }
             if (x.h + 2 * l.pad < l.kernel || x.w + 2 * l.pad < l.kernel)
                 continue;
             y = (shape3){l.out_channels, (x.h + 2 * l.pad - l.kernel) / l.stride + 1,
@@ -342,7 +362,7 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
             break;
         }
         case 3:
-            l = layer(NN_LAYER_RELU, in);
+            l = layer(fz_u8(d) & 1 ? NN_LAYER_RELU6 : NN_LAYER_RELU, in);
             break;
         case 4:
         case 5:
@@ -380,6 +400,8 @@ void fzg_float_spec(nn_model_spec *s, fz_data *d)
         }
         if (l.type == NN_LAYER_CONV2D)
             wleft -= (int64_t)l.out_channels * l.kernel * l.kernel * x.c;
+        else if (l.type == NN_LAYER_DEPTHWISE_CONV2D)
+            wleft -= (int64_t)l.kernel * l.kernel * x.c;
         else if (l.type == NN_LAYER_DENSE)
             wleft -= (int64_t)l.units * x.c * x.h * x.w;
         s->layers[n++] = l;

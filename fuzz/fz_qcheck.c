@@ -21,6 +21,7 @@ uint64_t fzq_cost(const qm_model *m)
         uint64_t in = (uint64_t)op->in_c * op->in_h * op->in_w;
         switch (op->type) {
         case QM_CONV2D: s += out * op->kernel * op->kernel * op->in_c; break;
+        case QM_DEPTHWISE: s += out * op->kernel * op->kernel; break;
         case QM_DENSE: s += out * in; break;
         case QM_MAXPOOL:
         case QM_AVGPOOL: s += out * op->kernel * op->kernel; break;

@@ -169,7 +169,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         node_buf *b = &ex->nb[i];
         size_t count = B * nd->out_size;
         b->grad_first = -1;
-        if (b->alias >= 0) { /* an in-place ReLU: its producer's buffers */
+        if (b->alias >= 0) { /* an in-place activation: its producer's buffers */
             b->out = ex->nb[b->alias].out;
             b->dout = ex->nb[b->alias].dout;
             continue;
@@ -402,7 +402,7 @@ static void forward_worker(void *ctx, int t, int T)
 {
     const layer_job *j = ctx;
     layer_slice s = slice_of(j, t, T);
-    if (s.n <= 0 || s.b->alias >= 0) /* a fused ReLU ran with its producer */
+    if (s.n <= 0 || s.b->alias >= 0) /* a fused activation ran with its producer */
         return;
     nn_exec *ex = j->ex;
     const nn_model *m = ex->m;
@@ -710,7 +710,7 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n)
     for (int i = last; i >= 0; i--) {
         const nn_node *nd = &m->nodes[i];
         const node_buf *b = &ex->nb[i];
-        /* Skip: nothing upstream to train, a fused ReLU (its producer masks
+        /* Skip: nothing upstream to train, a fused activation (its producer masks
          * the gradient), or a branch that does not reach the output. */
         if (!b->need_grad || b->alias >= 0 || !b->live) {
             spans_ready(ex, nd);

@@ -7,8 +7,9 @@
  * gradients are reduced in thread order, so results are bitwise identical
  * run after run for the same thread count.
  *
- * A ReLU that is the only reader of a conv, dense, batch-norm or add layer
- * runs in place inside that layer's pass (per image, while it is in cache).
+ * A ReLU or ReLU6 that is the only reader of a conv, depthwise conv, dense,
+ * batch-norm or add layer runs in place inside that layer's pass (per image,
+ * while it is in cache).
  *
  * The executor's threads call OpenBLAS's sgemm, so OpenBLAS's own thread
  * pool should run one thread: two pools on the same cores fight (measured
@@ -120,8 +121,8 @@ void nn_exec_backward(nn_exec *ex, const float *dlogits, int n);
 float *nn_exec_grads(nn_exec *ex);
 
 /* The activations (max_batch, out_size) of layer `node` after the last
- * forward pass. A ReLU fused into its producer shares the producer's
- * buffer, so both return the values after the ReLU. */
+ * forward pass. A ReLU or ReLU6 fused into its producer shares the
+ * producer's buffer, so both return the values after the activation. */
 const float *nn_exec_output(const nn_exec *ex, int node);
 
 #ifdef __cplusplus

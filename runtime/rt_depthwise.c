@@ -1,14 +1,17 @@
 /* rt_depthwise.c - the depthwise convolution (rt.h, rt_image.h): a C body,
- * the reference that every build carries (the Cortex-M builds run it, with
- * or without the DSP extension), and an AVX2 body for x86-64 hosts.
+ * the reference (the hosts' RT_ISA_C and the Cortex-M cores without the DSP
+ * extension run it), and an AVX2 body for x86-64 hosts.
  *
- * Both compute, per output pixel and channel c,
+ * All compute, per output pixel and channel c,
  *   acc = bias[c] + sum over the k x k taps of w[tap][c] * x(tap, c)
  * with x = in_zero where the tap falls into the padding (the bias has
  * -in_zero * sum w folded in, so padding then adds exactly 0), modulo 2^32
  * as every runtime accumulator, then rt_requant. The sum is exact in both
  * (int8 products, int32 sums the builder checked cannot overflow), so the
  * bytes are equal whatever order the terms are added in.
+ *
+ * The Cortex-M builds with the DSP extension run rt_depthwise_dsp
+ * (rt_dsp.c: four channels per step) instead of the C body.
  *
  * The AVX2 body takes 16 channels per step: 16 input bytes and the 16
  * weights of the tap (contiguous in the tap-major layout) widened to int16,
@@ -29,6 +32,8 @@ RT_INLINE void tap_range(int32_t o, uint32_t s, uint32_t pad, uint32_t k, uint32
     const int32_t end = (int32_t)n - first; /* taps below end are inside */
     *t1 = end < (int32_t)k ? (uint32_t)(end < 0 ? 0 : end) : k;
 }
+
+#if !RT_DSP /* a DSP build runs rt_depthwise_dsp (rt_dsp.c) */
 
 /* Channels [c0, C) of output pixel (oy, ox) in C. */
 static void pixel_c(const rt_window *win, int32_t in_zero, const rt_quant *q, const rt_dims *in,
@@ -63,6 +68,8 @@ static void depthwise_c(const rt_window *win, int32_t in_zero, const rt_quant *q
         for (uint32_t ox = 0; ox < out->w; ox++)
             pixel_c(win, in_zero, q, in, x, w, oy, ox, 0, y + ((size_t)oy * out->w + ox) * out->c);
 }
+
+#endif
 
 #if RT_X86
 #include <immintrin.h>
@@ -143,7 +150,11 @@ rt_status rt_depthwise(const rt_context *ctx, const rt_window *win, int8_t in_ze
         return RT_OK;
     }
 #endif
+#if RT_DSP
+    rt_depthwise_dsp(win, in_zero, q, in, x, wd, out, y);
+#else
     depthwise_c(win, in_zero, q, in, x, wd, out, y);
+#endif
     return RT_OK;
 }
 

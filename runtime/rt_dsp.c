@@ -1247,3 +1247,110 @@ int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
     return 1;
 }
 #endif
+
+/* ---- depthwise ------------------------------------------------------------------------ */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_DEPTHWISE
+
+/* a word of four int8 from any address */
+RT_INLINE uint32_t load4(const int8_t *p)
+{
+    uint32_t v;
+    rt_memcpy(&v, p, 4);
+    return v;
+}
+
+/* The requantization of channel c: SMMLA when 33 <= shift <= 54 (the rule
+ * at the top of this file, clamped to [lo, hi] after SSAT, so a ReLU6's hi
+ * takes it too), else rt_requant. */
+RT_INLINE int8_t dw_requant(const rt_quant *q, uint32_t c, int32_t acc)
+{
+    const int sh = q->shift[c];
+    if (sh >= 33 && sh <= 54) {
+        const int t = sh - 32;
+        const int32_t k = (int32_t)((1u << (t - 1)) + ((uint32_t)(int32_t)q->out_zero << t));
+        const int32_t v = rt_ssat8(rt_smmla(acc, q->mult[c], k) >> t);
+        return (int8_t)(v < q->lo ? q->lo : v > q->hi ? q->hi : v);
+    }
+    return rt_requant(acc, q->mult[c], sh, q->out_zero, q->lo, q->hi);
+}
+
+/* One tap of four channels: SXTB16 splits channels 0/2 and (rotated) 1/3
+ * of the input word xv and the weight word wv into int16 halves; SMLABB and
+ * SMLATT add each product to its channel's accumulator (modulo 2^32). */
+#define DW_TAP4(xv, wv)                                                                        \
+    do {                                                                                       \
+        const int32_t x02 = rt_sxtb16(xv), x13 = rt_sxtb16_r8(xv);                             \
+        const int32_t w02 = rt_sxtb16(wv), w13 = rt_sxtb16_r8(wv);                             \
+        a0 = rt_smlabb(x02, w02, a0), a2 = rt_smlatt(x02, w02, a2);                            \
+        a1 = rt_smlabb(x13, w13, a1), a3 = rt_smlatt(x13, w13, a3);                            \
+    } while (0)
+
+/* Per output pixel, channels in groups of four: one word of input and one
+ * of weights per tap (the tap-major payload), DW_TAP4; a pixel whose window
+ * lies inside the image walks the taps by pointer, one at the border checks
+ * each tap (in_zero four times in the padding). The last in_c % 4 channels
+ * one by one, as the C body. */
+void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
+                      const rt_dims *in, const int8_t *x, const int8_t *w, const rt_dims *out,
+                      int8_t *y)
+{
+    const uint32_t k = win->kernel, C = in->c, C4 = C & ~3u, row = (uint32_t)in->w * C;
+    const uint32_t zz = (uint32_t)(uint8_t)in_zero * 0x01010101u;
+    for (uint32_t oy = 0; oy < out->h; oy++)
+        for (uint32_t ox = 0; ox < out->w; ox++) {
+            const int32_t iy0 = (int32_t)(oy * win->stride) - win->pad;
+            const int32_t ix0 = (int32_t)(ox * win->stride) - win->pad;
+            const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (int32_t)k <= (int32_t)in->h &&
+                                 ix0 + (int32_t)k <= (int32_t)in->w;
+            int8_t *yp = y + ((size_t)oy * out->w + ox) * C;
+            for (uint32_t c = 0; c < C4; c += 4) {
+                int32_t a0 = q->bias[c], a1 = q->bias[c + 1], a2 = q->bias[c + 2];
+                int32_t a3 = q->bias[c + 3];
+                const int8_t *wp = w + c;
+                if (interior) {
+                    const int8_t *xr = x + ((uint32_t)iy0 * in->w + (uint32_t)ix0) * C + c;
+                    for (uint32_t ky = 0; ky < k; ky++, xr += row) {
+                        const int8_t *xp = xr;
+                        for (uint32_t kx = 0; kx < k; kx++, xp += C, wp += C) {
+                            const uint32_t xv = load4(xp), wv = load4(wp);
+                            DW_TAP4(xv, wv);
+                        }
+                    }
+                } else {
+                    for (uint32_t ky = 0; ky < k; ky++) {
+                        const int32_t iy = iy0 + (int32_t)ky;
+                        const int rin = iy >= 0 && iy < (int32_t)in->h;
+                        for (uint32_t kx = 0; kx < k; kx++, wp += C) {
+                            const int32_t ix = ix0 + (int32_t)kx;
+                            const uint32_t xv =
+                                rin && ix >= 0 && ix < (int32_t)in->w
+                                    ? load4(x + ((uint32_t)iy * in->w + (uint32_t)ix) * C + c)
+                                    : zz;
+                            const uint32_t wv = load4(wp);
+                            DW_TAP4(xv, wv);
+                        }
+                    }
+                }
+                yp[c] = dw_requant(q, c, a0), yp[c + 1] = dw_requant(q, c + 1, a1);
+                yp[c + 2] = dw_requant(q, c + 2, a2), yp[c + 3] = dw_requant(q, c + 3, a3);
+            }
+            for (uint32_t c = C4; c < C; c++) {
+                uint32_t acc = (uint32_t)q->bias[c];
+                for (uint32_t ky = 0; ky < k; ky++) {
+                    const int32_t iy = iy0 + (int32_t)ky;
+                    const int rin = iy >= 0 && iy < (int32_t)in->h;
+                    for (uint32_t kx = 0; kx < k; kx++) {
+                        const int32_t ix = ix0 + (int32_t)kx;
+                        const int32_t v = rin && ix >= 0 && ix < (int32_t)in->w
+                                              ? x[((uint32_t)iy * in->w + (uint32_t)ix) * C + c]
+                                              : in_zero;
+                        acc += (uint32_t)(v * w[(ky * k + kx) * C + c]);
+                    }
+                }
+                yp[c] = dw_requant(q, c, rt_s32(acc));
+            }
+        }
+}
+
+#endif

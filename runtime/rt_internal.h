@@ -250,6 +250,12 @@ void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int 
  * 0 and does nothing otherwise */
 int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                uint32_t count);
+/* depthwise (rt_depthwise's arguments, w the tap-major payload): four
+ * channels per step, one word load of input and of weights per tap,
+ * SXTB16 and SMLABB/SMLATT into four accumulators */
+void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
+                      const rt_dims *in, const int8_t *x, const int8_t *w, const rt_dims *out,
+                      int8_t *y);
 #if RT_WITH_ADD
 /* The add's SMLAD path with its constants prepared once (a fused conv
  * runs it per pass): rt_add_prep_dsp returns 0 when p is outside its

@@ -296,3 +296,65 @@ Test(runtime_dsp, add_body)
         }
     cr_assert_eq(ran, 46 * 5, "the fast path ran %d times", ran);
 }
+
+/* The depthwise DSP body (four channels a step, SMLABB/SMLATT) against the
+ * C body (rt_depthwise on RT_ISA_C) and the reference interpreter: channel
+ * counts with and without a partial group of four, kernels 1/3/5, strides
+ * 1/2, padding, the ReLU6 clamp, 4-bit weights, extreme zero points. */
+Test(runtime_dsp, depthwise_body)
+{
+    const struct {
+        int c, h, w, k, s, pad, act, bits;
+    } cases[] = {
+        {4, 6, 6, 3, 1, 1, 0, 8},  {7, 5, 9, 3, 2, 1, 2, 8},  {16, 8, 8, 5, 1, 2, 1, 8},
+        {3, 7, 4, 5, 2, 2, 2, 4},  {33, 4, 4, 3, 1, 0, 0, 8}, {1, 9, 9, 3, 1, 2, 1, 8},
+        {12, 3, 3, 1, 1, 0, 2, 4}, {20, 11, 6, 3, 2, 0, 0, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rtm *t = rtm_new(1, cases[i].h, cases[i].w);
+        int x = rtm_conv(t, QM_INPUT, cases[i].c, 1, 1, 0, 0, 8, 0);
+        int d = rtm_depthwise(t, x, cases[i].k, cases[i].s, cases[i].pad, cases[i].act,
+                              cases[i].bits);
+        rtm_finish(t, 500 + i);
+        if (i % 3 == 2) /* zero points at the ends: padding and clamps at the edges */
+            t->m.ops[x].out.zero = i % 2 ? 127 : -128;
+        const qm_model *m = &t->m;
+        const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+        rtb_image img;
+        nn_error err;
+        cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
+        const uint8_t *r = img.data + rt_rd32(img.data + RT_H_OPS_OFF) + RT_OP_BYTES * d;
+        cr_assert_eq(r[RT_O_TYPE], RT_OP_DEPTHWISE);
+        const rt_window win = {r[RT_O_KERNEL], r[RT_O_STRIDE], r[RT_O_PAD]};
+        const rt_dims in = {(uint16_t)rt_rd16(r + RT_O_IN_H), (uint16_t)rt_rd16(r + RT_O_IN_W),
+                            (uint16_t)rt_rd16(r + RT_O_IN_C)};
+        const rt_dims out = {(uint16_t)rt_rd16(r + RT_O_OUT_H), (uint16_t)rt_rd16(r + RT_O_OUT_W),
+                             (uint16_t)rt_rd16(r + RT_O_OUT_C)};
+        const uint32_t O = out.c, q_off = rt_rd32(r + RT_O_Q_OFF);
+        const rt_quant q = {(const int32_t *)(const void *)(img.data + q_off),
+                            (const int32_t *)(const void *)(img.data + q_off + 4 * O),
+                            img.data + q_off + 8 * O, (int8_t)r[RT_O_OUT_ZERO],
+                            (int8_t)r[RT_O_LO], (int8_t)r[RT_O_HI]};
+        const rt_weights w = {img.data + rt_rd32(r + RT_O_W_OFF), rt_rd32(r + RT_O_W_BYTES),
+                              r[RT_O_WFMT]};
+        uint8_t *pix = rtm_pixels(m, 1, 60 + i);
+        int8_t *s = malloc(qm_ref_scratch_bytes(m));
+        const size_t ysz = (size_t)out.h * out.w * out.c;
+        int8_t *y0 = malloc(ysz), *y1 = malloc(ysz);
+        cr_assert(s && y0 && y1);
+        qm_ref_run(m, pix, s);
+        const int8_t *xin = qm_ref_tensor(m, s, x);
+        const rt_context ctx = {NULL, 0, RT_ISA_C};
+        cr_assert_eq(rt_depthwise(&ctx, &win, (int8_t)r[RT_O_IN_ZERO], &q, &in, xin, &w, &out, y0),
+                     RT_OK);
+        rt_depthwise_dsp(&win, (int8_t)r[RT_O_IN_ZERO], &q, &in, xin, (const int8_t *)w.data, &out,
+                         y1);
+        char what[48];
+        snprintf(what, sizeof what, "depthwise case %zu", i);
+        rtm_same(y0, qm_ref_tensor(m, s, d), ysz, what);
+        rtm_same(y1, y0, ysz, what);
+        free(pix), free(s), free(y0), free(y1);
+        rtb_free(&img);
+        rtm_free(t);
+    }
+}
