@@ -30,7 +30,8 @@ nn_status qz_layer_bits(int *bits, const nn_model *m, const qz_config *cfg, nn_e
         const qz_fop *op = &net.ops[i];
         int L = op->src_layer;
         nn_layer_type t = m->nodes[L].spec.type;
-        if (!op->from_bn && (t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE))
+        if (!op->from_bn &&
+            (t == NN_LAYER_CONV2D || t == NN_LAYER_DENSE || t == NN_LAYER_DEPTHWISE_CONV2D))
             bits[L] = op_bits[i];
     }
     qz_net_free(&net);
@@ -144,7 +145,7 @@ nn_status qz_fake_init(qz_fake *f, nn_model *m, const int *bits, nn_error *err)
         const nn_node *nd = &m->nodes[i];
         if (!bits[i])
             continue;
-        int out_c = nd->spec.type == NN_LAYER_CONV2D ? nd->spec.out_channels : nd->spec.units;
+        int out_c = nd->out_c; /* conv2d filters, dense units, depthwise channels */
         f->span[f->n_spans++] = (qz_fake_span){i, nd->w.off, nd->w.n, out_c, bits[i], NULL};
         channels += (size_t)out_c;
         widest = nd->w.n / (size_t)out_c > widest ? nd->w.n / (size_t)out_c : widest;

@@ -1,10 +1,10 @@
 /* qz_fake.h - fake-quantized weights for quantization-aware training
  * (quantize.qat, docs/config.md).
  *
- * The forward and backward passes see every conv2d and dense weight on the
- * grid the int8 model will use: per output channel, symmetric, at the
- * layer's bits, with the scale and clipping of qz_weight_scale and the
- * rounding of the quantizer. The optimizer moves float "master" weights
+ * The forward and backward passes see every conv2d, depthwise and dense
+ * weight on the grid the int8 model will use: per output channel,
+ * symmetric, at the layer's bits, with the scale and clipping of
+ * qz_weight_scale and the rounding of the quantizer. The optimizer moves float "master" weights
  * with the gradient taken at the grid weights (the straight-through
  * estimator): after each step the change the optimizer made to the shown
  * weights is added to the masters, and the masters are shown on the grid

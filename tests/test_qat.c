@@ -53,6 +53,52 @@ Test(qat_fake, channel_values_lie_on_the_per_channel_grid)
         cr_expect_eq(z[k], 0.0f);
 }
 
+/* Quantizes m with its weights shown on the QAT grid (first layer at 8
+ * bits, the others at `bits`) and checks that every weighted op's folded
+ * weights are exactly the int8 integers times their scales. */
+static void expect_grid_is_the_quantizers(nn_model *m, int bits, int spans, int in_c, int hw)
+{
+    qz_config cfg;
+    qz_config_defaults(&cfg);
+    cfg.weight_bits = bits;
+    cfg.override_layer[0] = 0, cfg.override_bits[0] = 8, cfg.n_overrides = 1;
+    nn_error err;
+    int lb[NN_MAX_LAYERS];
+    cr_assert_eq(qz_layer_bits(lb, m, &cfg, &err), NN_OK, "%s", err.msg);
+    qz_fake fk;
+    cr_assert_eq(qz_fake_init(&fk, m, lb, &err), NN_OK, "%s", err.msg);
+    cr_expect_eq(fk.n_spans, spans);
+    uint8_t *px = qf_pixels(64, in_c, hw, hw, 3);
+    qz_data data = {px, NULL, NULL, 64, NULL, NULL, NULL, 0};
+    qm_model q;
+    qz_result res;
+    cr_assert_eq(qz_quantize_model(&q, &res, m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
+    qz_net net;
+    cr_assert_eq(qz_lower(&net, m, &err), NN_OK, "%s", err.msg);
+    int checked = 0;
+    for (int i = 0; i < net.n_ops; i++) {
+        const qz_fop *f = &net.ops[i];
+        const qm_op *op = &q.ops[i];
+        if (f->from_bn || !qm_is_weighted(f->type))
+            continue;
+        cr_expect_eq(op->weight_bits, i == 0 ? 8 : bits);
+        const size_t per = f->n_weights / (size_t)f->out_c;
+        for (size_t k = 0; k < f->n_weights; k++) {
+            /* in steps of the grid: the shown weights sit 2^-18 below it */
+            double steps = (double)f->w[k] / op->w_scale[k / per];
+            cr_assert(fabs(steps - op->weights[k]) <= 1e-3,
+                      "bits %d, op %d, weight %zu: folded %.9g, int8 %d * %.9g", bits, i, k,
+                      (double)f->w[k], op->weights[k], (double)op->w_scale[k / per]);
+        }
+        checked++;
+    }
+    cr_expect_eq(checked, spans);
+    qz_net_free(&net);
+    qm_model_free(&q);
+    free(px);
+    qz_fake_free(&fk);
+}
+
 /* The weights QAT shows (folded with batch norm, negative gammas too) are
  * exactly the integers times the scales of the int8 model quantized from
  * them, at 8 bits and with 4-bit layers: QAT trains the deployed grid. */
@@ -72,38 +118,26 @@ Test(qat_fake, shown_weights_are_the_quantizers_grid_through_folding)
         cr_assert_eq(qz_layer_bits(lb, &m, &cfg, &err), NN_OK, "%s", err.msg);
         cr_expect(lb[0] == 8 && lb[3] == bits && lb[8] == bits && lb[12] == bits);
         cr_expect(lb[1] == 0 && lb[2] == 0 && lb[4] == 0, "layers without weights get 0 bits");
-        qz_fake fk;
-        cr_assert_eq(qz_fake_init(&fk, &m, lb, &err), NN_OK, "%s", err.msg);
-        cr_expect_eq(fk.n_spans, 4);
-        uint8_t *px = qf_pixels(64, 1, 12, 12, 3);
-        qz_data data = {px, NULL, NULL, 64, NULL, NULL, NULL, 0};
-        qm_model q;
-        qz_result res;
-        cr_assert_eq(qz_quantize_model(&q, &res, &m, &cfg, &data, 1, &err), NN_OK, "%s",
-                     err.msg);
-        qz_net net;
-        cr_assert_eq(qz_lower(&net, &m, &err), NN_OK, "%s", err.msg);
-        int checked = 0;
-        for (int i = 0; i < net.n_ops; i++) {
-            const qz_fop *f = &net.ops[i];
-            const qm_op *op = &q.ops[i];
-            if (f->from_bn || !(f->type == QM_CONV2D || f->type == QM_DENSE))
-                continue;
-            const size_t per = f->n_weights / (size_t)f->out_c;
-            for (size_t k = 0; k < f->n_weights; k++) {
-                /* in steps of the grid: the shown weights sit 2^-18 below it */
-                double steps = (double)f->w[k] / op->w_scale[k / per];
-                cr_assert(fabs(steps - op->weights[k]) <= 1e-3,
-                          "bits %d, op %d, weight %zu: folded %.9g, int8 %d * %.9g", bits, i, k,
-                          (double)f->w[k], op->weights[k], (double)op->w_scale[k / per]);
-            }
-            checked++;
-        }
-        cr_expect_eq(checked, 4);
-        qz_net_free(&net);
-        qm_model_free(&q);
-        free(px);
-        qz_fake_free(&fk);
+        expect_grid_is_the_quantizers(&m, bits, 4, 1, 12);
+        nn_model_free(&m);
+    }
+}
+
+/* The same through a depthwise conv with batch norm and ReLU6. */
+Test(qat_fake, depthwise_weights_too)
+{
+    nn_model_spec s;
+    const nn_layer_spec bn = ls_layer(NN_LAYER_BATCHNORM), r6 = ls_layer(NN_LAYER_RELU6);
+    nn_layer_spec dw = ls_layer(NN_LAYER_DEPTHWISE_CONV2D);
+    dw.kernel = 3, dw.pad = 1, dw.bias = 0;
+    LS_SPEC(&s, 2, 8, 8, 4, ls_conv(8, 3, 1, 0), bn, r6, dw, bn, r6, ls_conv(6, 1, 0, 0), bn,
+            r6, ls_layer(NN_LAYER_FLATTEN), ls_dense(4));
+    for (int i = 0; i < s.n_layers; i++)
+        s.layers[i].input = i - 1;
+    for (int bits = 4; bits <= 8; bits += 4) {
+        nn_model m;
+        qf_build(&m, &s, 11, 1);
+        expect_grid_is_the_quantizers(&m, bits, 4, 2, 8);
         nn_model_free(&m);
     }
 }
