@@ -2,7 +2,8 @@
 #   make device-eval MODEL=F.iotc TARGET=cortex-m4 DATA=mnist LIMIT=N
 #   make device-test     freestanding builds for every target, the nm check,
 #                        the counting calibration, the DSP kernels under QEMU,
-#                        CI's model on M4, M7, M33 and M55 (identical or fail)
+#                        CI's model on M4, M7, M33 and M55 and CI's mnist_tiny
+#                        on the micro:bit (cortex-m0plus) (identical or fail)
 #   make bench-device    the ResNet-8 models on every board beside the TFLM
 #                        anchor (bench/device.sh; LIMIT=1000 by default)
 # Needs `scripts/deps.sh device` (gcc-arm-none-eabi, libnewlib-arm-none-eabi,

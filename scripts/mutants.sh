@@ -157,6 +157,17 @@ m exec-bn-backward-batch-count libnn/nn_exec.c \
   'double count = (double)j->n * s.hw;' \
   'double count = (double)s.n * s.hw;'
 
+# --- the runtime's portable S8 conv and 32-bit requantization (runtime/) ---
+m rt-s8c-offset-half runtime/rt_conv.c \
+  'bias[o] = (uint32_t)q->bias[o] - (sw << 7);' \
+  'bias[o] = (uint32_t)q->bias[o] - (sw << 6);'
+m rt-s8c-pad-unshifted runtime/rt_conv.c \
+  'const uint8_t pad = (uint8_t)(j->in_zero ^ 0x80);' \
+  'const uint8_t pad = (uint8_t)j->in_zero;'
+m rt-mulhi-carry-dropped runtime/rt_internal.h \
+  'const int32_t u = (int32_t)(al * (uint32_t)bh) + (t & 0xffff);' \
+  'const int32_t u = (int32_t)(al * (uint32_t)bh);'
+
 # Everything below runs from main, which bash reads whole before running
 # it: editing this file while it runs does not disturb the run.
 main() {
