@@ -434,6 +434,11 @@ typedef struct {
     const nn_images *train, *val;
     double val_loss[3];
     nn_status st;
+    /* grads_ready: how often each parameter's span was reported this step,
+     * and its gradient (the threads' sum) when it was */
+    int *seen;
+    float *early;
+    int bad, steps;
 } fake_proc;
 
 static void fake_gather_sums(void *user, double *sums, size_t len)
@@ -462,12 +467,51 @@ static void fake_gather_rows(void *user, float *rows, int n, size_t len)
     pthread_barrier_wait(&w->bar);
 }
 
+/* The threads' gradient of parameter i, summed in order. */
+static float threads_sum(float *const *tgrads, int threads, size_t i)
+{
+    float g = tgrads[0][i];
+    for (int t = 1; t < threads; t++)
+        g += tgrads[t][i];
+    return g;
+}
+
+/* nn_exec_group.grads_ready: notes the span and its gradient as reported. */
+static void fake_grads_ready(void *user, float *const *tgrads, int threads, size_t off,
+                             size_t len, size_t n)
+{
+    fake_proc *p = user;
+    if (!p->seen) {
+        p->seen = calloc(n, sizeof *p->seen);
+        p->early = calloc(n, sizeof *p->early);
+        cr_assert(p->seen && p->early);
+    }
+    for (size_t i = off; i < off + len; i++) {
+        p->seen[i]++;
+        p->early[i] = threads_sum(tgrads, threads, i);
+    }
+}
+
+/* Every parameter reported once a step by grads_ready, with its final
+ * gradient: what pl_dist_mpi.c relies on to start the exchange early. */
+static void check_reported(fake_proc *p, float *const *tgrads, int threads, size_t n)
+{
+    for (size_t i = 0; p->seen && i < n; i++) {
+        float g = threads_sum(tgrads, threads, i);
+        if (p->seen[i] != 1 || memcmp(&g, &p->early[i], sizeof g) != 0)
+            p->bad++;
+        p->seen[i] = 0;
+    }
+    p->steps++;
+}
+
 /* The chain: process 0 starts the sum with its threads' gradients, each
  * next one adds its own in thread order; then every process takes it. */
 static void fake_sum_grads(void *user, float *grads, float *const *tgrads, int threads, size_t n)
 {
     fake_proc *p = user;
     fake_world *w = p->w;
+    check_reported(p, tgrads, threads, n);
     for (int r = 0; r < w->procs; r++) {
         if (r == p->rank) {
             if (r == 0)
@@ -495,7 +539,7 @@ static void *fake_process(void *arg)
     fake_proc *p = arg;
     fake_world *w = p->w;
     nn_exec_group g = {p->rank * w->threads, w->procs * w->threads, fake_gather_sums,
-                       fake_gather_rows, fake_sum_grads, p, NULL};
+                       fake_gather_rows, fake_sum_grads, p, fake_grads_ready};
     nn_train_config tc;
     train_config(&tc, 3, w->threads);
     tc.group = &g;
@@ -552,6 +596,11 @@ Test(exec, a_group_of_processes_gives_the_bits_of_one_with_all_threads)
                          "%d x %d, process %d: batch-norm statistics differ", P, T, r);
             cr_expect_eq(memcmp(p->val_loss, one.val_loss, sizeof one.val_loss), 0,
                          "%d x %d, process %d: validation losses differ", P, T, r);
+            cr_expect_eq(p->bad, 0, "%d x %d, process %d: %d parameters reported by "
+                         "grads_ready not once or before their gradient was final", P, T, r,
+                         p->bad);
+            cr_expect_eq(p->steps, 3 * (160 / 16), "steps checked: %d", p->steps);
+            free(p->seen), free(p->early);
             nn_optim_free(&p->o);
             nn_model_free(&p->m);
         }
