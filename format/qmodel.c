@@ -67,6 +67,12 @@ static nn_status check_shapes(const qm_model *m, nn_error *err)
             return nn_errorf(err, NN_ERR_FORMAT,
                              "op %d (%s): activation %d is not 0 (none), 1 (relu) or 2 (relu6)", i,
                              name, op->relu);
+        /* the pool kernels clamp below only (they keep the input's grid) */
+        if (op->relu == QM_ACT_RELU6 && !is_weighted(op->type) && op->type != QM_ADD)
+            return nn_errorf(err, NN_ERR_FORMAT,
+                             "op %d (%s): relu6 is fused only into conv2d, depthwise_conv2d, "
+                             "dense and add",
+                             i, name);
         int oh = 0, ow = 0, oc = 0;
         switch (op->type) {
         case QM_CONV2D:

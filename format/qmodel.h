@@ -32,7 +32,7 @@
  * builds the pair from a real multiplier). lo = -128, or out_zero when the op
  * has a fused ReLU or ReLU6; hi = 127, or for a fused ReLU6
  * min(127, out_zero + round_half_up(6 / out_scale)) (qm_op_hi), the int8
- * grid point nearest a real 6. Padding pixels of a conv read in_zero, i.e. a
+ * grid point nearest a real 6 (conv2d, depthwise, dense and add only). Padding pixels of a conv read in_zero, i.e. a
  * real 0, exactly as the float model's zero padding.
  *
  * Depthwise conv (QM_DEPTHWISE, depth multiplier 1): out_c = in_c, output

@@ -246,8 +246,10 @@ void fzg_qmodel(iotc_model *f, fz_data *d)
             wleft -= (int64_t)op->out_c * op->in_c * op->in_h * op->in_w;
         else if (op->type == QM_DEPTHWISE)
             wleft -= (int64_t)op->out_c * op->kernel * op->kernel;
-        const int act = fz_u8(d); /* none, relu, relu6 */
-        op->relu = act & 1 ? (act & 2 ? QM_ACT_RELU6 : QM_ACT_RELU) : QM_ACT_NONE;
+        const int act = fz_u8(d); /* none, relu, relu6 (not on pools) */
+        const int pool = op->type == QM_MAXPOOL || op->type == QM_AVGPOOL ||
+                         op->type == QM_GLOBAL_AVGPOOL;
+        op->relu = act & 1 ? (act & 2 && !pool ? QM_ACT_RELU6 : QM_ACT_RELU) : QM_ACT_NONE;
         op->weight_bits = fz_chance(d, 96) ? 4 : 8;
         if (op->type == QM_MAXPOOL || op->type == QM_AVGPOOL || op->type == QM_GLOBAL_AVGPOOL)
             op->out = tensor_q(m, in);

@@ -349,6 +349,8 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             return fail(k, RT_E_FORMAT, RT_O_W_OFF);
         if ((int8_t)r[RT_O_OUT_ZERO] != (int8_t)r[RT_O_IN_ZERO]) /* pools keep it */
             return fail(k, RT_E_FORMAT, RT_O_OUT_ZERO);
+        if ((int8_t)r[RT_O_HI] != 127) /* pools clamp below only */
+            return fail(k, RT_E_FORMAT, RT_O_HI);
         return RT_OK;
     }
 

@@ -236,10 +236,16 @@ Test(quantize_depthwise, iotc_round_trip)
     nn_model_free(&m);
 }
 
+static uint32_t rt_rd32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* Corrupt files: every truncation and every single-byte change of a file
  * with depthwise ops and ReLU6 clamps is a format error naming an offset;
- * and the model checks refuse an activation code 3 and a depthwise op
- * whose output channels differ from its input's. */
+ * and the model checks refuse an activation code 3, a depthwise op whose
+ * output channels differ from its input's and a ReLU6 on a pool (whose
+ * kernels clamp below only), the image check a pool whose hi is not 127. */
 Test(quantize_depthwise, corrupt_files_and_models_are_rejected)
 {
     iotc_model *f = malloc(sizeof *f);
@@ -283,6 +289,27 @@ Test(quantize_depthwise, corrupt_files_and_models_are_rejected)
     cr_expect_eq(qm_model_validate(&f->m, &err), NN_ERR_FORMAT);
     cr_expect(strstr(err.msg, "op 2 (depthwise_conv2d): output shape"), "%s", err.msg);
     dw->out_c -= 1;
+    qm_op *pool = &f->m.ops[5];
+    cr_assert_eq(pool->type, QM_MAXPOOL);
+    pool->relu = QM_ACT_RELU6; /* the pool kernels have no upper clamp */
+    cr_expect_eq(qm_model_validate(&f->m, &err), NN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "op 5 (maxpool): relu6 is fused only into"), "%s", err.msg);
+    pool->relu = QM_ACT_NONE;
+    cr_expect_eq(qm_model_validate(&f->m, &err), NN_OK, "%s", err.msg);
+    /* and in a deploy image a pool's hi byte must be 127 */
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+    size_t bytes;
+    uint8_t *im = rtm_image(&f->m, &opt, &bytes, NULL);
+    uint8_t *r = im + rt_rd32le(im + RT_H_OPS_OFF) + RT_OP_BYTES * 5;
+    cr_assert_eq(r[RT_O_TYPE], RT_OP_MAXPOOL);
+    r[RT_O_HI] = 100;
+    const uint32_t crc = nn_crc32(im + 16, bytes - 16);
+    im[RT_H_CRC] = (uint8_t)crc, im[RT_H_CRC + 1] = (uint8_t)(crc >> 8);
+    im[RT_H_CRC + 2] = (uint8_t)(crc >> 16), im[RT_H_CRC + 3] = (uint8_t)(crc >> 24);
+    rt_info info;
+    cr_expect_eq(rt_image_check(im, bytes, &info), RT_E_FORMAT);
+    cr_expect_eq(info.bad_op, 5);
+    free(im);
     free(w.data);
     iotc_free(f);
     free(f), free(g);
