@@ -257,6 +257,26 @@ Test(config_shipped, cifar10_resnet8_is_the_mlperf_network)
 
 /* The shapes are nn_model_build's business, but a shipped config whose
  * network does not fit its dataset should fail here, not an hour into a run. */
+/* Issue 18's small MNIST network: 38,714 parameters, 4-bit weights but the
+ * first conv's, quantization-aware fine-tuning with distillation. */
+Test(config_shipped, mnist_small_quantizes_after_qat)
+{
+    load_ok("configs/mnist_small.json");
+    cfg_set_input(&cfg, 1, 28, 28, 10);
+    nn_model m;
+    nn_error e = {{0}};
+    cr_assert_eq(nn_model_build(&m, &cfg.model, &e), NN_OK, "%s", e.msg);
+    cr_expect_eq(m.n_params, 38714u);
+    nn_model_free(&m);
+    const cfg_quantize *q = &cfg.quantize;
+    cr_expect_eq(q->qz.weight_bits, 4);
+    cr_expect(q->qz.n_overrides == 1 && q->qz.override_layer[0] == 0 && q->qz.override_bits[0] == 8);
+    cr_expect_eq(q->qat.epochs, 2);
+    cr_expect_float_eq(q->qat.lr, 0.002f, 1e-9);
+    cr_expect_eq(q->qat.schedule.kind, NN_SCHED_COSINE);
+    cr_expect_eq(q->qat.distill, 1);
+}
+
 Test(config_shipped, all_build_for_their_dataset)
 {
     static const struct {
@@ -267,7 +287,11 @@ Test(config_shipped, all_build_for_their_dataset)
                    {"configs/fashion.json", 1, 28},
                    {"configs/cifar10.json", 3, 32},
                    {"configs/cifar10_resnet8.json", 3, 32},
-                   {"configs/cifar10_resnet8_open.json", 3, 32}};
+                   {"configs/cifar10_resnet8_open.json", 3, 32},
+                   {"configs/mnist_tiny.json", 1, 28},
+                   {"configs/mnist_small.json", 1, 28},
+                   {"configs/mnist_dwsep.json", 1, 28},
+                   {"configs/mnist_structured.json", 1, 28}};
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         load_ok(shipped[i].path);
         cfg_set_input(&cfg, shipped[i].c, shipped[i].hw, shipped[i].hw, 10);
