@@ -6,15 +6,16 @@
 # found, then prints a table: target, executions in this run, executions
 # with this code in all runs, seconds, exec/s, corpus size, crashes.
 #
-# Executions add up across runs, as long as the code is the same: a ledger
-# in WORK_DIR counts each target's executions under a fingerprint of the
-# code (fuzz_code_id in fuzz/common.sh: every C source and header outside
-# tests/, bench/ and device/, the Makefile and the compiler's version). A
+# Executions add up across runs, as long as the target's code is the same: a
+# ledger in WORK_DIR counts each target's executions under the fingerprint
+# of the target's executable (fuzz_bin_id in fuzz/common.sh: the build is
+# reproducible, so the same sources, flags and compiler give the same bytes,
+# and a change in code the target does not link leaves its count alone). A
 # target runs in chunks of $FUZZ_CHUNK executions (default 1,000,000), and
 # the ledger grows after each chunk that ends cleanly, so a campaign that is
 # killed (or a machine that goes away) loses at most one chunk, and the next
-# `fuzz/campaign.sh N_RUNS` runs only what is missing. Any change to the
-# code starts every count again from zero.
+# `fuzz/campaign.sh N_RUNS` runs only what is missing. Any change to what a
+# target links starts its count again from zero.
 #
 #   WORK_DIR (default $HOME/iotcnn-fuzz, outside the repository) keeps
 #     corpus/TARGET     every input that found new coverage, merged (-merge=1)
@@ -43,14 +44,13 @@ work=$(cd "$work" && pwd)
 make fuzz -j2 >/dev/null
 max_restarts=${FUZZ_MAX_RESTARTS:-10}
 chunk=${FUZZ_CHUNK:-1000000}
-code_id=$(fuzz_code_id)
 mkdir -p "$work/ledger"
 
 table=$work/logs/table.txt
 {
-    echo "code $code_id"
-    printf '%-9s %12s %12s %9s %8s %8s %8s\n' target executions "this code" seconds exec/s corpus \
-        crashes
+    echo "sources $(fuzz_code_id) (the ledger counts per executable: column 'binary')"
+    printf '%-9s %16s %12s %12s %9s %8s %8s %8s\n' target binary executions "this code" seconds \
+        exec/s corpus crashes
 } >"$table"
 cat "$table"
 failed=0
@@ -58,7 +58,8 @@ for t in $FUZZ_TARGETS; do
     bin=$FUZZ_BUILD/fuzz/$t
     corpus=$work/corpus/$t
     log=$work/logs/$t.log
-    ledger=$work/ledger/$t.$code_id
+    bin_id=$(fuzz_bin_id "$bin")
+    ledger=$work/ledger/$t.$bin_id
     mkdir -p "$corpus"
     : >"$log"
     [ -f "$ledger" ] || echo 0 >"$ledger"
@@ -97,8 +98,8 @@ for t in $FUZZ_TARGETS; do
     secs=$((t1 - t0))
     rate=$([ "$secs" -gt 0 ] && echo $((done_runs / secs)) || echo "$done_runs")
     size=$(ls "$corpus" | wc -l)
-    printf '%-9s %12s %12s %9s %8s %8s %8s\n' "$t" "$done_runs" "$(cat "$ledger")" "$secs" "$rate" \
-        "$size" "$crashes" >>"$table"
+    printf '%-9s %16s %12s %12s %9s %8s %8s %8s\n' "$t" "$bin_id" "$done_runs" "$(cat "$ledger")" \
+        "$secs" "$rate" "$size" "$crashes" >>"$table"
     [ "$crashes" -eq 0 ] || failed=1
     tail -n 1 "$table"
 done

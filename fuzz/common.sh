@@ -47,10 +47,10 @@ fuzz_stat() {
     sed -n "s/^stat::$1: *\([0-9.]*\).*/\1/p" "$2" | tail -n 1
 }
 
-# The fingerprint of the code the targets are built from: every tracked C
+# The fingerprint of the sources the targets are built from: every tracked C
 # source and header outside tests/, bench/ and device/, the Makefile, and the
-# fuzzing compiler's version (campaign.sh's ledger counts executions per
-# fingerprint). Files are hashed as they are in the working tree.
+# fuzzing compiler's version (campaign.sh prints it to name the sources).
+# Files are hashed as they are in the working tree.
 fuzz_code_id() {
     {
         ${FUZZ_CC:-clang-14} --version 2>/dev/null | head -n 1
@@ -60,4 +60,12 @@ fuzz_code_id() {
                 cat "$f"
             done
     } | sha256sum | cut -c1-16
+}
+
+# The fingerprint of a target's executable $1 (campaign.sh's ledger counts
+# executions per fingerprint). The fuzz build is reproducible (no dates or
+# random build IDs; the same paths), so equal bytes mean the same machine
+# code, sanitizer checks and coverage points: exactly the code that ran.
+fuzz_bin_id() {
+    sha256sum "$1" | cut -c1-16
 }
