@@ -1,19 +1,24 @@
 /* conv_layers.c - time per conv layer: forward and backward of
  * nn_conv2d_* on the conv shapes of configs/mnist_ref.json and
- * configs/cifar10_resnet8.json, one thread, one image per call (as the
- * executor calls them), best of 5 repetitions of >= 0.2 s, in CPU time of
- * the process (the machine may be shared: CPU time is what other
- * processes disturb least).
+ * configs/cifar10_resnet8.json, one thread, a batch of IMGS images per
+ * call (as the executor calls them with its slice of the batch), best of 5
+ * repetitions of >= 0.2 s, in CPU time of the process (the machine may be
+ * shared: CPU time is what other processes disturb least). The 3x3
+ * stride-1 layers run Winograd F(4x4, 3x3) forward and backward-data
+ * (libnn/conv_wino.c); column "direct" times the same forward pass through
+ * the direct wide kernels, for comparison.
  *
  *   build/bench/conv_layers          all layers
  * dw: backward without the input gradient (the weight gradient alone).
- * Prints ms per image and GFLOP/s (2 flops per MAC; backward counts the
+ * Prints ms per image and GFLOP/s (2 flops per MAC of the direct
+ * convolution, so Winograd's are effective rates; backward counts the
  * weight gradient and, when the layer has one, the input gradient). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bench/bench_util.h"
+#include "libnn/conv_wide.h"
 #include "libnn/nn_layers.h"
 #include "libnn/nn_rng.h"
 
@@ -41,7 +46,7 @@ static const shape SHAPES[] = {
     SH("rn8 s3p   32->64 16 1x1/2", 32, 16, 64, 1, 2, 0, 1),
 };
 
-enum { IMGS = 16 };
+enum { IMGS = 32 };
 
 typedef struct {
     const shape *s;
@@ -52,24 +57,26 @@ typedef struct {
 static void run_fwd(void *p, int n)
 {
     ctx *c = p;
-    for (int i = 0; i < n; i++)
-        nn_conv2d_forward(c->out + i * c->os, c->scratch, c->in + i * c->is, c->w, c->b, 1, &c->s->d);
+    nn_conv2d_forward(c->out, c->scratch, c->in, c->w, c->b, n, &c->s->d);
+}
+
+static void run_direct(void *p, int n)
+{
+    ctx *c = p;
+    nn_conv_wide_forward(c->out, c->scratch, c->in, c->w, c->b, n, &c->s->d, nn_isa_best());
 }
 
 static void run_bwd(void *p, int n)
 {
     ctx *c = p;
-    for (int i = 0; i < n; i++)
-        nn_conv2d_backward(c->s->din ? c->din + i * c->is : NULL, c->dw, c->db, c->scratch,
-                           c->out + i * c->os, c->in + i * c->is, c->w, 1, &c->s->d);
+    nn_conv2d_backward(c->s->din ? c->din : NULL, c->dw, c->db, c->scratch, c->out, c->in, c->w, n,
+                       &c->s->d);
 }
 
 static void run_bwdw(void *p, int n)
 {
     ctx *c = p;
-    for (int i = 0; i < n; i++)
-        nn_conv2d_backward(NULL, c->dw, c->db, c->scratch, c->out + i * c->os, c->in + i * c->is,
-                           c->w, 1, &c->s->d);
+    nn_conv2d_backward(NULL, c->dw, c->db, c->scratch, c->out, c->in, c->w, n, &c->s->d);
 }
 
 static float *alloc_rand(size_t n, nn_rng *r)
@@ -104,8 +111,8 @@ int main(void)
     nn_rng r;
     nn_rng_seed(&r, 1);
     double tf = 0, tb = 0;
-    printf("%-28s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s",
-           "dw ms", "GFLOP/s");
+    printf("%-28s %8s %7s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s", "direct",
+           "GFLOP/s", "bwd ms", "GFLOP/s", "dw ms", "GFLOP/s");
     for (size_t l = 0; l < sizeof SHAPES / sizeof SHAPES[0]; l++) {
         const shape *s = &SHAPES[l];
         const nn_conv_dims *d = &s->d;
@@ -119,10 +126,12 @@ int main(void)
         c.b = alloc_rand((size_t)d->out_c, &r), c.db = alloc_rand((size_t)d->out_c, &r);
         c.scratch = alloc_rand(nn_conv2d_scratch_floats(d), &r);
         double macs = (double)wn * d->out_h * d->out_w;
-        double f = best(run_fwd, &c), b = best(run_bwd, &c), bw = best(run_bwdw, &c);
+        double f = best(run_fwd, &c), fd = best(run_direct, &c);
+        double b = best(run_bwd, &c), bw = best(run_bwdw, &c);
         double bflops = 2 * macs * (s->din ? 2 : 1);
-        printf("%-28s %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f\n", s->name, f * 1e3,
-               2 * macs / f * 1e-9, b * 1e3, bflops / b * 1e-9, bw * 1e3, 2 * macs / bw * 1e-9);
+        printf("%-28s %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f\n", s->name, f * 1e3,
+               2 * macs / f * 1e-9, fd * 1e3, 2 * macs / fd * 1e-9, b * 1e3, bflops / b * 1e-9,
+               bw * 1e3, 2 * macs / bw * 1e-9);
         if (l < 4)
             tf += f, tb += b;
         free(c.in), free(c.din), free(c.out), free(c.w), free(c.dw), free(c.b), free(c.db);

@@ -1,6 +1,9 @@
-/* conv2d.c - 2-D convolution: the wide-plane kernels of conv_wide.c on the
- * fastest instruction set this CPU runs (nn_isa_best), and, for the one
- * case they do not take - the input gradient of a strided convolution (or
+/* conv2d.c - 2-D convolution: Winograd F(4x4, 3x3) (conv_wino.c) for the
+ * forward pass and input gradient of 3x3 stride-1 layers with 8 or more
+ * channels on both sides, the wide-plane kernels of conv_wide.c for
+ * everything else and every weight gradient, each on the fastest
+ * instruction set this CPU runs (nn_isa_best), and, for the one case
+ * neither takes - the input gradient of a strided convolution (or
  * of one padded by k or more) - sgemm + col2im, one image at a time:
  *
  *   dcol (K, HW) = W^T (K, out_c) x dout (out_c, HW)   K = in_c*k*k,
@@ -13,6 +16,7 @@
  * range in each direction is computed once per (ki, kj), so the inner loops
  * over ox are branch-free adds over contiguous memory. */
 #include "conv_wide.h"
+#include "conv_wino.h"
 #include "nn_layers.h"
 #include "nn_vec.h"
 
@@ -26,14 +30,14 @@ static size_t gemm_scratch_floats(const nn_conv_dims *d)
     return K * (size_t)d->out_h * (size_t)d->out_w;
 }
 
-/* The larger of the two paths' needs (they run one after the other). */
+/* The largest of the paths' needs (they run one after the other). */
 size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
 {
     size_t wide = nn_conv_wide_scratch_floats(d);
-    if (nn_conv_wide_din_ok(d))
-        return wide;
-    size_t gemm = gemm_scratch_floats(d);
-    return gemm > wide ? gemm : wide;
+    size_t wino = nn_wino_fwd_ok(d) || nn_wino_din_ok(d) ? nn_wino_scratch_floats(d) : 0;
+    size_t gemm = nn_conv_wide_din_ok(d) ? 0 : gemm_scratch_floats(d);
+    size_t most = wide > wino ? wide : wino;
+    return gemm > most ? gemm : most;
 }
 
 /* Output positions o in [*lo, *hi) whose input coordinate
@@ -111,15 +115,46 @@ static void gemm_input_grad(float *din, float *scratch, const float *dout, const
     }
 }
 
+void nn_conv2d_forward_act(float *out, float *scratch, const float *in, const float *w,
+                           const float *b, int n, const nn_conv_dims *d, nn_act act)
+{
+    const nn_isa isa = nn_isa_best();
+    if (nn_wino_fwd_ok(d)) {
+        nn_wino_forward(out, scratch, in, w, b, n, d, act, isa);
+        return;
+    }
+    const size_t os = (size_t)d->out_c * d->out_h * d->out_w;
+    const size_t is = (size_t)d->in_c * d->in_h * d->in_w;
+    for (int i = 0; i < n; i++) { /* per image: the activation finds it in cache */
+        float *o = out + (size_t)i * os;
+        nn_conv_wide_forward(o, scratch, in + (size_t)i * is, w, b, 1, d, isa);
+        if (act == NN_ACT_RELU)
+            nn_relu_forward(o, o, os);
+        else if (act == NN_ACT_RELU6)
+            nn_relu6_forward(o, o, os);
+    }
+}
+
 void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w,
                        const float *b, int n, const nn_conv_dims *d)
 {
-    nn_conv_wide_forward(out, scratch, in, w, b, n, d, nn_isa_best());
+    nn_conv2d_forward_act(out, scratch, in, w, b, n, d, NN_ACT_NONE);
+}
+
+int nn_conv2d_batched(const nn_conv_dims *d)
+{
+    return nn_wino_din_ok(d);
 }
 
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
                         const float *in, const float *w, int n, const nn_conv_dims *d)
 {
-    if (!nn_conv_wide_backward(din, dw, db, scratch, dout, in, w, n, d, nn_isa_best()))
+    const nn_isa isa = nn_isa_best();
+    if (din && nn_wino_din_ok(d)) {
+        nn_conv_wide_backward(NULL, dw, db, scratch, dout, in, w, n, d, isa);
+        nn_wino_input_grad(din, scratch, dout, w, n, d, isa);
+        return;
+    }
+    if (!nn_conv_wide_backward(din, dw, db, scratch, dout, in, w, n, d, isa))
         gemm_input_grad(din, scratch, dout, w, n, d);
 }

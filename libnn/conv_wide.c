@@ -165,7 +165,7 @@ static void tap_offsets(ptrdiff_t *off, const wide_geom *g)
         off[r] = off[K - 1];
 }
 
-static nn_cwk_fwd_fn fwd_kernel(nn_isa isa)
+nn_cwk_fwd_fn nn_cwk_fwd_for(nn_isa isa)
 {
     switch (isa) {
     case NN_ISA_AVX512: return nn_cwk_fwd_avx512;
@@ -195,7 +195,7 @@ void nn_conv_wide_forward(float *out, float *scratch, const float *in, const flo
     float *planes = scratch;
     float *y = planes + planes_floats(&g);
     ptrdiff_t *off = (ptrdiff_t *)(y + round16((size_t)M) * g.qp);
-    const nn_cwk_fwd_fn fwd = fwd_kernel(isa);
+    const nn_cwk_fwd_fn fwd = nn_cwk_fwd_for(isa);
     tap_offsets(off, &g);
     for (int i = 0; i < n; i++) {
         fill_planes(planes, in + (size_t)i * in_size, &g);
@@ -252,7 +252,7 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
                     wt[(size_t)ch * Kt + (size_t)m * kk + r] =
                         w[(size_t)m * K + (size_t)ch * kk + (kk - 1 - r)];
     }
-    const nn_cwk_fwd_fn fwd = fwd_kernel(isa);
+    const nn_cwk_fwd_fn fwd = nn_cwk_fwd_for(isa);
     for (int i = 0; i < n; i++) {
         const float *gi = dout + (size_t)i * out_size; /* (M, oh, ow) */
         fill_planes(planes, in + (size_t)i * in_size, &g);

@@ -83,6 +83,9 @@ void nn_cwk_bwdw_avx512(float *dw, const float *g, size_t ldg, const float *x,
  * flipped, transposed kernel) and returns 0 if it left din untouched
  * because the shape needs another method (then the caller does it). */
 
+/* The forward body of one ISA (the Winograd products use it too). */
+nn_cwk_fwd_fn nn_cwk_fwd_for(nn_isa isa);
+
 size_t nn_conv_wide_scratch_floats(const nn_conv_dims *d);
 int nn_conv_wide_din_ok(const nn_conv_dims *d);
 void nn_conv_wide_forward(float *out, float *scratch, const float *in, const float *w,

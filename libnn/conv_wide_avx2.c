@@ -7,16 +7,10 @@
  * Weight gradient: a tile of 16 output channels (2 vectors of 8) x 6
  *   taps; per wide position 2 loads, 6 broadcasts, 12 FMAs. */
 #include "conv_wide.h"
+#include "nn_target.h"
 
 #if defined(__x86_64__)
-/* Every function below is compiled for the target: GCC's pragma, or
- * clang's (which has no #pragma GCC target; the fuzz build uses clang). */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+NN_TARGET_AVX2_BEGIN
 #include <immintrin.h>
 
 #define INL static inline __attribute__((always_inline))
@@ -166,11 +160,7 @@ void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+NN_TARGET_END
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
 void nn_cwk_widen_avx2(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,

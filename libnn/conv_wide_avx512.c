@@ -11,16 +11,10 @@
  *   the transposed gradient's channel vectors are loaded once, each tap's
  *   input value broadcast, 24 FMAs. No horizontal sums. */
 #include "conv_wide.h"
+#include "nn_target.h"
 
 #if defined(__x86_64__)
-/* Every function below is compiled for the target: GCC's pragma, or
- * clang's (which has no #pragma GCC target; the fuzz build uses clang). */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512dq,avx512vl"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avx512f,avx512dq,avx512vl")
-#endif
+NN_TARGET_AVX512_BEGIN
 #include <immintrin.h>
 
 #define INL static inline __attribute__((always_inline))
@@ -189,11 +183,7 @@ void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, i
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+NN_TARGET_END
 #else
 /* Not x86: never selected (nn_isa_supported says 0); the reference. */
 void nn_cwk_widen_avx512(float *gt, size_t ldg, const float *g, int M, int oh, int ow, int wq,

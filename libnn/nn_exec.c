@@ -20,19 +20,18 @@ typedef struct {
     int need_grad;   /* 1 when some parameter lies upstream of this node    */
     int live;        /* 1 when the output depends on this node             */
     int act;         /* producer: the activation applied in place on out
-                        (fused_act)                                        */
+                        (nn_act)                                        */
     int alias;       /* activation fused into node `alias` (shares its
                         buffers), or -1                                    */
 } node_buf;
 
 /* The activation a producer applies to its own output in place. */
-typedef enum { ACT_NONE = 0, ACT_RELU, ACT_RELU6 } fused_act;
 
 static void act_forward(int act, float *x, size_t count)
 {
-    if (act == ACT_RELU)
+    if (act == NN_ACT_RELU)
         nn_relu_forward(x, x, count);
-    else if (act == ACT_RELU6)
+    else if (act == NN_ACT_RELU6)
         nn_relu6_forward(x, x, count);
 }
 
@@ -40,9 +39,9 @@ static void act_forward(int act, float *x, size_t count)
  * activation's output (out) has zero slope. */
 static void act_mask(int act, float *grad, const float *out, size_t count)
 {
-    if (act == ACT_RELU)
+    if (act == NN_ACT_RELU)
         nn_relu_mask(grad, out, count);
-    else if (act == ACT_RELU6)
+    else if (act == NN_ACT_RELU6)
         nn_relu6_mask(grad, out, count);
 }
 
@@ -118,7 +117,7 @@ static void plan_relu_fusion(nn_exec *ex, const nn_model *m, const nn_graph *g)
         ex->nb[i].alias = g->relu_on[i];
         if (g->relu_on[i] >= 0)
             ex->nb[g->relu_on[i]].act =
-                m->nodes[i].spec.type == NN_LAYER_RELU6 ? ACT_RELU6 : ACT_RELU;
+                m->nodes[i].spec.type == NN_LAYER_RELU6 ? NN_ACT_RELU6 : NN_ACT_RELU;
     }
 }
 
@@ -413,11 +412,7 @@ static void forward_worker(void *ctx, int t, int T)
     switch (s.nd->spec.type) {
     case NN_LAYER_CONV2D: {
         nn_conv_dims d = conv_dims(s.nd);
-        for (int i = 0; i < s.n; i++) { /* per image: the activation finds it in cache */
-            float *o = out + i * s.os;
-            nn_conv2d_forward(o, ex->scratch[t], s.in + i * s.is, s.w, bias, 1, &d);
-            act_forward(act, o, s.os);
-        }
+        nn_conv2d_forward_act(out, ex->scratch[t], s.in, s.w, bias, s.n, &d, act);
         return;
     }
     case NN_LAYER_DEPTHWISE_CONV2D: {
@@ -564,6 +559,13 @@ static void backward_worker(void *ctx, int t, int T)
 
     if (s.nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
         nn_conv_dims d = conv_dims(s.nd);
+        if (nn_conv2d_batched(&d)) { /* the slice at once: weights transformed once */
+            act_mask(s.b->act, s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os,
+                     (size_t)s.n * s.os);
+            float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0, s.n);
+            nn_conv2d_backward(din, dw, db, ex->scratch[t], dout, s.in, s.w, s.n, &d);
+            return;
+        }
         for (int i = 0; i < s.n; i++) {
             act_mask(s.b->act, s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
             float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0 + i, 1);

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* An activation fused into the layer that produces its input. */
+typedef enum { NN_ACT_NONE = 0, NN_ACT_RELU, NN_ACT_RELU6 } nn_act;
+
 /* ---- conv2d: square kernel k, stride, zero padding pad ---------------- */
 typedef struct {
     int in_c, in_h, in_w;
@@ -36,6 +39,15 @@ void nn_conv2d_forward(float *out,         /* (n, out_c, out_h, out_w) written  
                        const float *w,     /* (out_c, in_c, k, k)               */
                        const float *b,     /* (out_c) or NULL                   */
                        int n, const nn_conv_dims *d);
+
+/* The same, followed by the activation act (the executor's fusion; the
+ * Winograd path applies it as it stores each output). */
+void nn_conv2d_forward_act(float *out, float *scratch, const float *in, const float *w,
+                           const float *b, int n, const nn_conv_dims *d, nn_act act);
+
+/* Whether nn_conv2d_backward is faster called once for a batch than once
+ * per image (the Winograd input gradient transforms the weights per call). */
+int nn_conv2d_batched(const nn_conv_dims *d);
 
 void nn_conv2d_backward(float *din,        /* (n, in_c, in_h, in_w) += or NULL  */
                         float *dw,         /* (out_c, in_c, k, k) +=            */

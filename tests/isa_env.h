@@ -21,4 +21,15 @@ static inline int test_isa_disabled(const char *name)
     return 0;
 }
 
+/* Skips the running Criterion test (cr_skip_test) when this CPU lacks
+ * the libnn instruction set isa or the environment disables it; needs
+ * <criterion/criterion.h> and libnn/nn_isa.h included before. */
+#define TEST_REQUIRE_NN_ISA(isa)                                                                   \
+    do {                                                                                           \
+        if (!nn_isa_supported(isa))                                                                \
+            cr_skip_test("this CPU lacks %s: its kernels are not tested here", nn_isa_name(isa));  \
+        if (test_isa_disabled(nn_isa_name(isa)))                                                   \
+            cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", nn_isa_name(isa));     \
+    } while (0)
+
 #endif

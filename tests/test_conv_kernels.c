@@ -157,18 +157,9 @@ static void expect_close(const char *what, int t, const float *a, const double *
     }
 }
 
-/* Skips the test when this CPU lacks isa or the environment disables it. */
-static void require_isa(nn_isa isa)
-{
-    if (!nn_isa_supported(isa))
-        cr_skip_test("this CPU lacks %s: its kernels are not tested here", nn_isa_name(isa));
-    if (test_isa_disabled(nn_isa_name(isa)))
-        cr_skip_test("%s treated as missing (IOTCNN_TEST_DISABLE_ISA)", nn_isa_name(isa));
-}
-
 static void check_isa(nn_isa isa)
 {
-    require_isa(isa);
+    TEST_REQUIRE_NN_ISA(isa);
     for (int t = 0; t < n_shapes(); t++) {
         const nn_conv_dims d = shape(t);
         kcase c;
@@ -246,7 +237,7 @@ static double fd_objective(void *p)
 
 static void check_fd(nn_isa isa)
 {
-    require_isa(isa);
+    TEST_REQUIRE_NN_ISA(isa);
     const nn_conv_dims ds[] = {dims(3, 7, 5, 18, 3, 1, 1), dims(5, 9, 8, 17, 3, 2, 1),
                                dims(4, 6, 7, 20, 1, 2, 0), dims(2, 5, 5, 33, 3, 1, 2)};
     for (int t = 0; t < (int)(sizeof ds / sizeof ds[0]); t++) {

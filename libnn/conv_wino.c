@@ -1,0 +1,343 @@
+/* conv_wino.c - F(4x4, 3x3) Winograd convolution (conv_wino.h).
+ *
+ * Per image, the zero-padded input of each channel is split into 4 x 4
+ * phase planes of hq x wq (hq = th + 1, wq = tw + 1 for th x tw tiles):
+ * plane (py, px) holds padded pixel (4y + py, 4x + px) at (y, x). Tile
+ * (ty, tx) becomes wide position q = ty*wq + tx, and element (r, s) of its
+ * 6x6 input tile is plane (r%4, s%4) at q + (r/4)*wq + s/4, so the input
+ * transform runs over contiguous q for all tiles at once (column tx = tw is
+ * computed and dropped). A chunk of nb images lays its tiles side by side:
+ * V[xi][c][b*qi + q], qi = th*wq. Per chunk:
+ *   1. split each image into phase planes, transform: V = B^T d B
+ *   2. Yt[xi] = U[xi] x V[xi] for the 36 xi (the wide forward kernel)
+ *   3. transform back, Y = A^T Yt A, add the bias, activate, store or add.
+ * The filter transform U = G g G^T is made once per call. The transforms
+ * run at the widest vector the CPU has (conv_wino_body.h, the same bits at
+ * every width); splitting into phases and interleaving the 4x4 output
+ * tiles back are plain copies. */
+#include "conv_wino.h"
+
+#include <string.h>
+
+#include "conv_wide.h"
+
+#define WINO_LANES 4
+#define WINO_NAME(f) f##_w4
+#include "conv_wino_body.h"
+
+#define XI 36    /* transformed positions per tile               */
+#define SLACK 16 /* the widest body's lanes: room to run past qi */
+
+static size_t round16(size_t v)
+{
+    return (v + 15) & ~(size_t)15;
+}
+
+/* Tiles wanted per chunk: enough columns for the forward kernel's
+ * 6-vector register tile, few enough for V and Yt to stay near L2. */
+#define CHUNK_COLUMNS 96
+
+typedef struct {
+    int C, M;           /* channels in and out                               */
+    int ih, iw, oh, ow; /* input and output sizes                            */
+    int pad;
+    int th, tw;         /* 4x4 tiles per column and row                      */
+    int hq, wq;         /* phase plane rows and columns                      */
+    int qi;             /* wide positions per image: th*wq                   */
+    int nb;             /* images per chunk                                  */
+    int qp;             /* columns of V and Yt: nb*qi + SLACK, rounded to 16 */
+    size_t sx;          /* floats per phase plane: hq*wq + wq + 2 + SLACK    */
+    size_t ldt;         /* floats per plane of the output tiles: qi + SLACK  */
+    /* Distances between the planes a loop walks across (phases, xi): the
+     * size of the plane plus one cache line, so that the 16 or 36 streams
+     * do not fall into one set of the L1 cache when the size is a multiple
+     * of 4 KB (that made the transforms several times slower). */
+    size_t pps;         /* phase planes: C*sx + 16                           */
+    size_t ups;         /* U: round4(M)*C + 16                               */
+    size_t vps;         /* V: C*qp + 16                                      */
+    size_t yps;         /* Yt: round4(M)*qp + 16                             */
+} wgeom;
+
+static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad)
+{
+    wgeom g = {C, M, ih, iw, oh, ow, pad, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    g.th = (oh + 3) / 4;
+    g.tw = (ow + 3) / 4;
+    g.hq = g.th + 1;
+    g.wq = g.tw + 1;
+    g.qi = g.th * g.wq;
+    g.nb = CHUNK_COLUMNS / g.qi > 1 ? CHUNK_COLUMNS / g.qi : 1;
+    g.qp = (int)round16((size_t)g.nb * g.qi + SLACK);
+    g.sx = (size_t)g.hq * g.wq + (size_t)g.wq + 2 + SLACK;
+    g.ldt = round16((size_t)g.qi + SLACK);
+    const size_t mp = (size_t)((M + 3) & ~3);
+    g.pps = (size_t)C * g.sx + 16;
+    g.ups = mp * (size_t)C + 16;
+    g.vps = (size_t)C * g.qp + 16;
+    g.yps = mp * (size_t)g.qp + 16;
+    return g;
+}
+
+static wgeom wgeom_fwd(const nn_conv_dims *d)
+{
+    return wgeom_of(d->in_c, d->out_c, d->in_h, d->in_w, d->out_h, d->out_w, d->pad);
+}
+
+static wgeom wgeom_din(const nn_conv_dims *d)
+{
+    return wgeom_of(d->out_c, d->in_c, d->out_h, d->out_w, d->in_h, d->in_w, 2 - d->pad);
+}
+
+static int shape_ok(const nn_conv_dims *d)
+{
+    return d->k == 3 && d->stride == 1 && d->pad >= 0 && d->pad <= 2 && d->out_h > 0 &&
+           d->out_w > 0;
+}
+
+/* A pass from C channels of (ih, iw) to M of (oh, ow) gains when both
+ * sides have channels enough for the products to outweigh the transforms
+ * and the rows are wide enough that the dropped column of each tile row
+ * (1 in tw + 1) stays small: measured on the configs' shapes, 14x14 maps
+ * gain 1.2-1.3x, 8x8 maps (2 tiles and 1 dropped per row) nothing. */
+static int pass_ok(int C, int M, int ow)
+{
+    return C >= NN_WINO_MIN_C && M >= NN_WINO_MIN_C && ow >= NN_WINO_MIN_W;
+}
+
+int nn_wino_fwd_ok(const nn_conv_dims *d)
+{
+    return shape_ok(d) && pass_ok(d->in_c, d->out_c, d->out_w);
+}
+
+int nn_wino_din_ok(const nn_conv_dims *d)
+{
+    return shape_ok(d) && pass_ok(d->out_c, d->in_c, d->in_w);
+}
+
+/* Scratch, each part a multiple of 16 floats:
+ *   U (36 planes of ups) | wt (9, M, C) + 16 | planes (16 of pps) |
+ *   V (36 of vps) | Yt (36 of yps) | T (16, ldt) | off (C rounded to 16,
+ *   + 16) */
+static size_t off_floats(int C)
+{
+    return (round16((size_t)C) + 16) * ((sizeof(ptrdiff_t) + sizeof(float) - 1) / sizeof(float));
+}
+
+static size_t scratch_of(const wgeom *g)
+{
+    return round16(XI * g->ups) + round16(9 * (size_t)g->M * g->C + 16) + round16(16 * g->pps) +
+           round16(XI * g->vps) + round16(XI * g->yps) + 16 * g->ldt + off_floats(g->C);
+}
+
+size_t nn_wino_scratch_floats(const nn_conv_dims *d)
+{
+    if (!shape_ok(d))
+        return 0;
+    const wgeom f = wgeom_fwd(d), t = wgeom_din(d);
+    const size_t a = scratch_of(&f), b = scratch_of(&t);
+    return a > b ? a : b;
+}
+
+/* ---- filter transform: U = G g G^T ------------------------------------ */
+
+/* wt[t*M*C + m*C + c] = tap t of the filter of output m, input c: w's own
+ * (w[m][c][t], sm = C*9, sc = 9) or, for the input gradient, the flipped
+ * kernel of the transposed convolution (tap 8 - t, sm = 9, sc = C_w*9);
+ * then the 16 floats past the end zeroed (the bodies read them). */
+static void gather_taps(float *wt, const float *w, size_t sm, size_t sc, int M, int C, int flip)
+{
+    const size_t wps = (size_t)M * C;
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++) {
+            const float *g = w + (size_t)m * sm + (size_t)c * sc;
+            for (int t = 0; t < 9; t++)
+                wt[(size_t)t * wps + (size_t)m * C + c] = g[flip ? 8 - t : t];
+        }
+    memset(wt + 9 * wps, 0, 16 * sizeof(float));
+}
+
+/* ---- phases in, tiles out ----------------------------------------------- */
+
+void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq)
+{
+    for (int px = 0; px < 4; px++)
+        for (int x = 0; x < wq; x++) {
+            const int X = 4 * x + px - pad;
+            dst[px][x] = X >= 0 && X < iw ? src[X] : 0.0f;
+        }
+}
+
+static inline float activate(float v, nn_act act)
+{
+    if (act == NN_ACT_RELU)
+        return v > 0.0f ? v : 0.0f;
+    if (act == NN_ACT_RELU6)
+        return v > 0.0f ? (v < 6.0f ? v : 6.0f) : 0.0f;
+    return v;
+}
+
+void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
+                         int accumulate)
+{
+    if (accumulate)
+        for (int X = 0; X < ow; X++)
+            row[X] += t[X % 4][X / 4];
+    else
+        for (int X = 0; X < ow; X++)
+            row[X] = activate(bias + t[X % 4][X / 4], act);
+}
+
+typedef void (*split_row_fn)(float *const dst[4], const float *src, int iw, int pad, int wq);
+typedef void (*merge_row_fn)(float *row, int ow, const float *const t[4], float bias, nn_act act,
+                             int accumulate);
+
+/* planes[(py*4 + px)*C + c] (sx floats): padded pixel (4y+py, 4x+px) of
+ * channel c of img (C, ih, iw) at y*wq + x; zero outside the image and in
+ * the slack. */
+static void split_phases(float *planes, const float *img, const wgeom *g, split_row_fn split)
+{
+    const size_t rows = (size_t)g->hq * g->wq;
+    for (int c = 0; c < g->C; c++) {
+        const float *src = img + (size_t)c * g->ih * g->iw;
+        float *pl[16];
+        for (int p = 0; p < 16; p++) {
+            pl[p] = planes + (size_t)p * g->pps + (size_t)c * g->sx;
+            memset(pl[p] + rows, 0, (g->sx - rows) * sizeof(float));
+        }
+        for (int py = 0; py < 4; py++)
+            for (int y = 0; y < g->hq; y++) {
+                float *const dst[4] = {pl[py * 4] + (size_t)y * g->wq,
+                                       pl[py * 4 + 1] + (size_t)y * g->wq,
+                                       pl[py * 4 + 2] + (size_t)y * g->wq,
+                                       pl[py * 4 + 3] + (size_t)y * g->wq};
+                const int iy = 4 * y + py - g->pad;
+                if (iy >= 0 && iy < g->ih)
+                    split(dst, src + (size_t)iy * g->iw, g->iw, g->pad, g->wq);
+                else
+                    for (int px = 0; px < 4; px++)
+                        memset(dst[px], 0, (size_t)g->wq * sizeof(float));
+            }
+    }
+}
+
+/* out (oh, ow) of one channel from its 4x4 tiles T[(a*4 + b)*ldt + q]:
+ * = act(bias + tile), or += tile when accumulating. */
+static void interleave_tiles(float *out, const float *T, const wgeom *g, float bias, nn_act act,
+                             int accumulate, merge_row_fn merge)
+{
+    for (int y = 0; y < g->oh; y++) {
+        const float *t = T + (size_t)(y % 4) * 4 * g->ldt + (size_t)(y / 4) * g->wq;
+        const float *const tb[4] = {t, t + g->ldt, t + 2 * g->ldt, t + 3 * g->ldt};
+        merge(out + (size_t)y * g->ow, g->ow, tb, bias, act, accumulate);
+    }
+}
+
+/* ---- the whole convolution ---------------------------------------------- */
+
+typedef struct {
+    void (*filter)(float *U, size_t ups, size_t ldu, const float *wt, size_t wps, int M, int C);
+    void (*in)(float *V, size_t vplane, size_t ldv, const float *const tap[36], size_t cstride,
+               int C, int qi);
+    void (*out)(float *T, size_t ldt, const float *Yt, size_t yplane, int qi);
+    split_row_fn split;
+    merge_row_fn merge;
+} wino_bodies;
+
+static wino_bodies bodies_for(nn_isa isa)
+{
+    switch (isa) {
+#if defined(__x86_64__) /* elsewhere nn_isa_best() is scalar: the portable body */
+    case NN_ISA_AVX512:
+        return (wino_bodies){nn_wino_filter_avx512, nn_wino_in_avx512, nn_wino_out_avx512,
+                             nn_wino_split_row_avx512, nn_wino_merge_row_avx512};
+    case NN_ISA_AVX2:
+        return (wino_bodies){nn_wino_filter_avx2, nn_wino_in_avx2, nn_wino_out_avx2,
+                             nn_wino_split_row_c, nn_wino_merge_row_c};
+#endif
+    default:
+        return (wino_bodies){nn_wino_filter_w4, nn_wino_in_w4, nn_wino_out_w4, nn_wino_split_row_c,
+                             nn_wino_merge_row_c};
+    }
+}
+
+/* out (n, M, oh, ow) = act(bias + conv) or += conv, from in (n, C, ih, iw)
+ * and U (scratch's first part, already made). */
+static void wino_run(float *out, int accumulate, float *scratch, const float *in,
+                     const float *bias, int n, const wgeom *g, nn_act act, nn_isa isa)
+{
+    const size_t in_size = (size_t)g->C * g->ih * g->iw;
+    const size_t out_size = (size_t)g->M * g->oh * g->ow;
+    float *U = scratch; /* made by the caller (make_filters) */
+    float *planes = U + round16(XI * g->ups) + round16(9 * (size_t)g->M * g->C + 16);
+    float *V = planes + round16(16 * g->pps);
+    float *Yt = V + round16(XI * g->vps);
+    float *T = Yt + round16(XI * g->yps);
+    ptrdiff_t *off = (ptrdiff_t *)(T + 16 * g->ldt);
+    const nn_cwk_fwd_fn gemm = nn_cwk_fwd_for(isa);
+    const wino_bodies body = bodies_for(isa);
+    for (int c = 0; c < g->C; c++)
+        off[c] = (ptrdiff_t)c * g->qp;
+    for (size_t r = (size_t)g->C; r < round16((size_t)g->C) + 16; r++)
+        off[r] = off[g->C - 1];
+    /* element (r, s) of tile 0 of channel 0 */
+    const float *tap[36];
+    for (int r = 0; r < 6; r++)
+        for (int s = 0; s < 6; s++)
+            tap[r * 6 + s] = planes + (size_t)((r % 4) * 4 + s % 4) * g->pps +
+                             (size_t)(r / 4) * g->wq + (size_t)(s / 4);
+    /* Columns no image of a chunk writes stay finite (the kernels' whole
+     * vectors meet them; their results are dropped). */
+    memset(V, 0, XI * g->vps * sizeof(float));
+    memset(Yt, 0, XI * g->yps * sizeof(float));
+    for (int i0 = 0; i0 < n; i0 += g->nb) {
+        const int nb = n - i0 < g->nb ? n - i0 : g->nb;
+        for (int b = 0; b < nb; b++) {
+            split_phases(planes, in + (size_t)(i0 + b) * in_size, g, body.split);
+            body.in(V + (size_t)b * g->qi, g->vps, (size_t)g->qp, tap, g->sx, g->C, g->qi);
+        }
+        const int cols = (int)round16((size_t)nb * g->qi);
+        for (int xi = 0; xi < XI; xi++)
+            gemm(Yt + xi * g->yps, (size_t)g->qp, V + xi * g->vps, off, U + xi * g->ups,
+                 (size_t)g->C, NULL, g->M, g->C, cols);
+        for (int b = 0; b < nb; b++) {
+            float *o = out + (size_t)(i0 + b) * out_size;
+            for (int m = 0; m < g->M; m++) {
+                body.out(T, g->ldt, Yt + (size_t)m * g->qp + (size_t)b * g->qi, g->yps, g->qi);
+                interleave_tiles(o + (size_t)m * g->oh * g->ow, T, g, bias ? bias[m] : 0.0f, act,
+                                 accumulate, body.merge);
+            }
+        }
+    }
+}
+
+/* U (scratch's first part) from the taps of filter (m, c) at
+ * w + m*sm + c*sc, flipped if asked. */
+static void make_filters(float *scratch, const float *w, size_t sm, size_t sc, int flip,
+                         const wgeom *g, nn_isa isa)
+{
+    float *wt = scratch + round16(XI * g->ups);
+    gather_taps(wt, w, sm, sc, g->M, g->C, flip);
+    bodies_for(isa).filter(scratch, g->ups, (size_t)g->C, wt, (size_t)g->M * g->C, g->M, g->C);
+}
+
+void nn_wino_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
+                     int n, const nn_conv_dims *d, nn_act act, nn_isa isa)
+{
+    if (n <= 0)
+        return;
+    const wgeom g = wgeom_fwd(d);
+    /* filter of (m, c) at w + (m*C + c)*9 */
+    make_filters(scratch, w, (size_t)d->in_c * 9, 9, 0, &g, isa);
+    wino_run(out, 0, scratch, in, b, n, &g, act, isa);
+}
+
+void nn_wino_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
+                        const nn_conv_dims *d, nn_isa isa)
+{
+    if (n <= 0 || !din)
+        return;
+    const wgeom g = wgeom_din(d);
+    /* output channel c of this pass, input m: w[m][c] flipped */
+    make_filters(scratch, w, 9, (size_t)d->in_c * 9, 1, &g, isa);
+    wino_run(din, 1, scratch, dout, NULL, n, &g, NN_ACT_NONE, isa);
+}

@@ -1,0 +1,113 @@
+/* conv_wino_avx512.c - the Winograd transforms (conv_wino_body.h) at
+ * AVX-512 (16 lanes), compiled for the target whatever the build's -march and
+ * called only when nn_isa_supported says so. The same bits as every
+ * other width. */
+#include "conv_wino.h"
+#include "nn_target.h"
+
+#if defined(__x86_64__)
+NN_TARGET_AVX512_BEGIN
+
+#define WINO_LANES 16
+#define WINO_NAME(f) f##_avx512
+#include "conv_wino_body.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes [lo, hi) of 16 set (lo, hi clipped to [0, 16]). */
+static __mmask16 lane_range(int lo, int hi)
+{
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+}
+
+/* The four phase rows of one padded row: dst[px][x] = P[4x + px] for
+ * x < wq, P[X] = src[X - pad] where 0 <= X - pad < iw, else 0. 64 padded
+ * pixels per step: four masked loads (the padding loads as zeros), two
+ * rounds of two-source permutes, four masked stores. */
+void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq)
+{
+    const __m512i even =
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i odd =
+        _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i lo8 =
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i hi8 =
+        _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int x0 = 0; x0 < wq; x0 += 16) {
+        __m512 a[4];
+        for (int k = 0; k < 4; k++) {
+            const int first = 4 * x0 + 16 * k - pad; /* source index of lane 0 */
+            const __mmask16 m = lane_range(-first, iw - first);
+            /* the address as an integer: lanes before src are masked off,
+             * and a pointer there would not be valid C */
+            const float *p = (const float *)((uintptr_t)src + (intptr_t)first * 4);
+            a[k] = m ? _mm512_maskz_loadu_ps(m, p) : _mm512_setzero_ps();
+        }
+        const __m512 t0 = _mm512_permutex2var_ps(a[0], even, a[1]); /* ph0 x0-7 | ph1 x0-7 */
+        const __m512 t1 = _mm512_permutex2var_ps(a[0], odd, a[1]);  /* ph2      | ph3      */
+        const __m512 t2 = _mm512_permutex2var_ps(a[2], even, a[3]); /* x8-15              */
+        const __m512 t3 = _mm512_permutex2var_ps(a[2], odd, a[3]);
+        const __mmask16 st = lane_range(0, wq - x0);
+        _mm512_mask_storeu_ps(dst[0] + x0, st, _mm512_permutex2var_ps(t0, lo8, t2));
+        _mm512_mask_storeu_ps(dst[1] + x0, st, _mm512_permutex2var_ps(t0, hi8, t2));
+        _mm512_mask_storeu_ps(dst[2] + x0, st, _mm512_permutex2var_ps(t1, lo8, t3));
+        _mm512_mask_storeu_ps(dst[3] + x0, st, _mm512_permutex2var_ps(t1, hi8, t3));
+    }
+}
+
+/* One output row from the tiles' four phase rows t[b][x] (out[4x + b]),
+ * X < ow: row = act(bias + tile), or row += tile. */
+void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
+                              int accumulate)
+{
+    /* (t0, t1) and (t2, t3) interleaved by lane, then the pairs by twos */
+    const __m512i zip_lo =
+        _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i zip_hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i pair_lo =
+        _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i pair_hi =
+        _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    const __m512 bv = _mm512_set1_ps(bias), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (int x0 = 0; 4 * x0 < ow; x0 += 16) {
+        const __m512 v0 = _mm512_loadu_ps(t[0] + x0), v1 = _mm512_loadu_ps(t[1] + x0);
+        const __m512 v2 = _mm512_loadu_ps(t[2] + x0), v3 = _mm512_loadu_ps(t[3] + x0);
+        const __m512 e01l = _mm512_permutex2var_ps(v0, zip_lo, v1); /* x 0-7  */
+        const __m512 e01h = _mm512_permutex2var_ps(v0, zip_hi, v1); /* x 8-15 */
+        const __m512 e23l = _mm512_permutex2var_ps(v2, zip_lo, v3);
+        const __m512 e23h = _mm512_permutex2var_ps(v2, zip_hi, v3);
+        __m512 o[4] = {
+            _mm512_permutex2var_ps(e01l, pair_lo, e23l), /* X = 4x0 + 0..15  */
+            _mm512_permutex2var_ps(e01l, pair_hi, e23l), /* X = 4x0 + 16..31 */
+            _mm512_permutex2var_ps(e01h, pair_lo, e23h),
+            _mm512_permutex2var_ps(e01h, pair_hi, e23h),
+        };
+        for (int k = 0; k < 4; k++) {
+            const int X = 4 * x0 + 16 * k;
+            if (X >= ow)
+                break;
+            const __mmask16 m = lane_range(0, ow - X);
+            __m512 v;
+            if (accumulate) {
+                v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + X), o[k]);
+            } else {
+                v = _mm512_add_ps(bv, o[k]);
+                /* max(v, 0) returns 0 for NaN and +0 for -0, as the scalar
+                 * v > 0 ? v : 0 does */
+                if (act != NN_ACT_NONE)
+                    v = _mm512_max_ps(v, zero);
+                if (act == NN_ACT_RELU6)
+                    v = _mm512_min_ps(v, six);
+            }
+            _mm512_mask_storeu_ps(row + X, m, v);
+        }
+    }
+}
+
+NN_TARGET_END
+#endif
