@@ -96,9 +96,12 @@ static int shape_ok(const nn_conv_dims *d)
 
 /* A pass from C channels of (ih, iw) to M of (oh, ow) gains when both
  * sides have channels enough for the products to outweigh the transforms
- * and the rows are wide enough that the dropped column of each tile row
- * (1 in tw + 1) stays small: measured on the configs' shapes, 14x14 maps
- * gain 1.2-1.3x, 8x8 maps (2 tiles and 1 dropped per row) nothing. */
+ * (they cost per channel what 36 products per output channel do: with 16
+ * channels the gain was nothing on AVX-512, a loss on AVX2) and the rows
+ * are wide enough that the dropped column of each tile row (1 in tw + 1)
+ * stays small (8x8 maps, 2 tiles and 1 dropped per row: nothing). The
+ * choice depends on the shape only, never on the CPU: a model trained on
+ * an AVX2 machine keeps the same bits as on an AVX-512 one. */
 static int pass_ok(int C, int M, int ow)
 {
     return C >= NN_WINO_MIN_C && M >= NN_WINO_MIN_C && ow >= NN_WINO_MIN_W;
@@ -158,13 +161,13 @@ static void gather_taps(float *wt, const float *w, size_t sm, size_t sc, int M, 
 
 /* ---- phases in, tiles out ----------------------------------------------- */
 
-void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq)
+/* Element x of the four phase rows, one padded pixel at a time. */
+static inline void split_one(float *const dst[4], const float *src, int iw, int pad, int x)
 {
-    for (int px = 0; px < 4; px++)
-        for (int x = 0; x < wq; x++) {
-            const int X = 4 * x + px - pad;
-            dst[px][x] = X >= 0 && X < iw ? src[X] : 0.0f;
-        }
+    for (int px = 0; px < 4; px++) {
+        const int X = 4 * x + px - pad;
+        dst[px][x] = X >= 0 && X < iw ? src[X] : 0.0f;
+    }
 }
 
 static inline float activate(float v, nn_act act)
@@ -176,15 +179,81 @@ static inline float activate(float v, nn_act act)
     return v;
 }
 
+/* Output pixel X of a row from the tiles' phase rows. */
+static inline void merge_one(float *row, const float *const t[4], float bias, nn_act act,
+                             int accumulate, int X)
+{
+    if (accumulate)
+        row[X] += t[X % 4][X / 4];
+    else
+        row[X] = activate(bias + t[X % 4][X / 4], act);
+}
+
+/* The interior of a row, where whole groups of 4 pixels lie inside the
+ * image, goes 4 x 4 at a time through SSE transposes (x86-64 always has
+ * SSE2); the edges, and every pixel elsewhere, one at a time. Data
+ * movement, one addition and max/min: the same bits either way (MAXPS
+ * returns its second operand, 0, for NaN and for -0, as v > 0 ? v : 0). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq)
+{
+    /* x whose four pixels 4x - pad .. 4x + 3 - pad are all inside */
+    int xa = (pad + 3) / 4, xb = iw - 4 + pad >= 0 ? (iw - 4 + pad) / 4 + 1 : 0;
+    if (xb > wq)
+        xb = wq;
+    if (xa > xb)
+        xa = xb;
+    int x = 0;
+    for (; x < xa; x++)
+        split_one(dst, src, iw, pad, x);
+#if defined(__SSE2__)
+    for (; x + 4 <= xb; x += 4) {
+        const float *p = src + 4 * x - pad;
+        __m128 r0 = _mm_loadu_ps(p), r1 = _mm_loadu_ps(p + 4);
+        __m128 r2 = _mm_loadu_ps(p + 8), r3 = _mm_loadu_ps(p + 12);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst[0] + x, r0);
+        _mm_storeu_ps(dst[1] + x, r1);
+        _mm_storeu_ps(dst[2] + x, r2);
+        _mm_storeu_ps(dst[3] + x, r3);
+    }
+#endif
+    for (; x < wq; x++)
+        split_one(dst, src, iw, pad, x);
+}
+
 void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
                          int accumulate)
 {
-    if (accumulate)
-        for (int X = 0; X < ow; X++)
-            row[X] += t[X % 4][X / 4];
-    else
-        for (int X = 0; X < ow; X++)
-            row[X] = activate(bias + t[X % 4][X / 4], act);
+    int X = 0;
+#if defined(__SSE2__)
+    const __m128 bv = _mm_set1_ps(bias), zero = _mm_setzero_ps(), six = _mm_set1_ps(6.0f);
+    for (; X + 16 <= ow; X += 16) {
+        const int x = X / 4;
+        __m128 v[4] = {_mm_loadu_ps(t[0] + x), _mm_loadu_ps(t[1] + x), _mm_loadu_ps(t[2] + x),
+                       _mm_loadu_ps(t[3] + x)};
+        _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]); /* v[k]: pixels 4(x+k) .. 4(x+k)+3 */
+        for (int k = 0; k < 4; k++) {
+            float *o = row + X + 4 * k;
+            __m128 r;
+            if (accumulate) {
+                r = _mm_add_ps(_mm_loadu_ps(o), v[k]);
+            } else {
+                r = _mm_add_ps(bv, v[k]);
+                if (act != NN_ACT_NONE)
+                    r = _mm_max_ps(r, zero);
+                if (act == NN_ACT_RELU6)
+                    r = _mm_min_ps(r, six);
+            }
+            _mm_storeu_ps(o, r);
+        }
+    }
+#endif
+    for (; X < ow; X++)
+        merge_one(row, t, bias, act, accumulate, X);
 }
 
 typedef void (*split_row_fn)(float *const dst[4], const float *src, int iw, int pad, int wq);

@@ -33,7 +33,7 @@ extern "C" {
  * narrower rows the transforms cost what the products save).
  * nn_wino_din_ok: the same for the input gradient (out_c -> in_c, rows of
  * in_w). */
-#define NN_WINO_MIN_C 8
+#define NN_WINO_MIN_C 32
 #define NN_WINO_MIN_W 13
 int nn_wino_fwd_ok(const nn_conv_dims *d);
 int nn_wino_din_ok(const nn_conv_dims *d);
