@@ -17,6 +17,12 @@
 # `fuzz/campaign.sh N_RUNS` runs only what is missing. Any change to what a
 # target links starts its count again from zero.
 #
+# fuzz/ledger.txt, in the repository, is the record that outlives WORK_DIR
+# (a new machine, a wiped home): one line "TARGET ID EXECUTIONS" per
+# executable. A target whose ID it lists starts from that count; after each
+# clean chunk the campaign writes the new count there too. Commit it with
+# the campaign's results (docs/reliability.md cites it).
+#
 #   WORK_DIR (default $HOME/iotcnn-fuzz, outside the repository) keeps
 #     corpus/TARGET     every input that found new coverage, merged (-merge=1)
 #                       with the seeds at the end of each target's run
@@ -45,6 +51,21 @@ make fuzz -j2 >/dev/null
 max_restarts=${FUZZ_MAX_RESTARTS:-10}
 chunk=${FUZZ_CHUNK:-1000000}
 mkdir -p "$work/ledger"
+record=fuzz/ledger.txt
+[ -f "$record" ] || : >"$record"
+
+# record_get TARGET ID: the executions fuzz/ledger.txt holds for them (0).
+record_get() {
+    awk -v t="$1" -v id="$2" '$1 == t && $2 == id { n = $3 } END { print n + 0 }' "$record"
+}
+
+# record_set TARGET ID N: that line becomes "TARGET ID N" (added if new).
+record_set() {
+    awk -v t="$1" -v id="$2" -v n="$3" '
+        $1 == t && $2 == id { if (!seen) print t, id, n; seen = 1; next }
+        { print }
+        END { if (!seen) print t, id, n }' "$record" >"$record.tmp" && mv "$record.tmp" "$record"
+}
 
 table=$work/logs/table.txt
 {
@@ -63,6 +84,8 @@ for t in $FUZZ_TARGETS; do
     mkdir -p "$corpus"
     : >"$log"
     [ -f "$ledger" ] || echo 0 >"$ledger"
+    recorded=$(record_get "$t" "$bin_id")
+    [ "$recorded" -le "$(cat "$ledger")" ] || echo "$recorded" >"$ledger"
     done_runs=0 crashes=0 restarts=0
     t0=$(date +%s)
     while [ "$(cat "$ledger")" -lt "$n_runs" ]; do
@@ -75,6 +98,7 @@ for t in $FUZZ_TARGETS; do
             ran=$(fuzz_stat number_of_executed_units "$log")
             done_runs=$((done_runs + ${ran:-$left}))
             echo $(($(cat "$ledger") + ${ran:-$left})) >"$ledger.tmp" && mv "$ledger.tmp" "$ledger"
+            record_set "$t" "$bin_id" "$(cat "$ledger")"
             continue
         fi
         after=$(ls "$work/artifacts" | grep -c "^$t-" || true)
