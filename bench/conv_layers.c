@@ -4,9 +4,9 @@
  * call (as the executor calls them with its slice of the batch), best of 5
  * repetitions of >= 0.2 s, in CPU time of the process (the machine may be
  * shared: CPU time is what other processes disturb least). The 3x3
- * stride-1 layers run Winograd F(4x4, 3x3) forward and backward-data
- * (libnn/conv_wino.c); column "direct" times the same forward pass through
- * the direct wide kernels, for comparison.
+ * stride-1 layers with 32+ channels run Winograd F(4x4, 3x3) in all three
+ * passes (libnn/conv_wino.c); columns "direct" time the same forward pass
+ * and weight gradient through the direct wide kernels, for comparison.
  *
  *   build/bench/conv_layers          all layers
  * dw: backward without the input gradient (the weight gradient alone).
@@ -79,6 +79,13 @@ static void run_bwdw(void *p, int n)
     nn_conv2d_backward(NULL, c->dw, c->db, c->scratch, c->out, c->in, c->w, n, &c->s->d);
 }
 
+static void run_direct_dw(void *p, int n)
+{
+    ctx *c = p;
+    nn_conv_wide_backward(NULL, c->dw, c->db, c->scratch, c->out, c->in, c->w, n, &c->s->d,
+                          nn_isa_best());
+}
+
 static float *alloc_rand(size_t n, nn_rng *r)
 {
     float *p = malloc(n * sizeof(float));
@@ -111,8 +118,8 @@ int main(void)
     nn_rng r;
     nn_rng_seed(&r, 1);
     double tf = 0, tb = 0;
-    printf("%-28s %8s %7s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s", "direct",
-           "GFLOP/s", "bwd ms", "GFLOP/s", "dw ms", "GFLOP/s");
+    printf("%-28s %8s %7s %8s %7s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s",
+           "direct", "GFLOP/s", "bwd ms", "GFLOP/s", "dw ms", "GFLOP/s", "direct", "GFLOP/s");
     for (size_t l = 0; l < sizeof SHAPES / sizeof SHAPES[0]; l++) {
         const shape *s = &SHAPES[l];
         const nn_conv_dims *d = &s->d;
@@ -127,11 +134,12 @@ int main(void)
         c.scratch = alloc_rand(nn_conv2d_scratch_floats(d), &r);
         double macs = (double)wn * d->out_h * d->out_w;
         double f = best(run_fwd, &c), fd = best(run_direct, &c);
-        double b = best(run_bwd, &c), bw = best(run_bwdw, &c);
+        double b = best(run_bwd, &c), bw = best(run_bwdw, &c), bwd = best(run_direct_dw, &c);
         double bflops = 2 * macs * (s->din ? 2 : 1);
-        printf("%-28s %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f\n", s->name, f * 1e3,
-               2 * macs / f * 1e-9, fd * 1e3, 2 * macs / fd * 1e-9, b * 1e3, bflops / b * 1e-9,
-               bw * 1e3, 2 * macs / bw * 1e-9);
+        printf("%-28s %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f %8.4f %7.1f\n", s->name,
+               f * 1e3, 2 * macs / f * 1e-9, fd * 1e3, 2 * macs / fd * 1e-9, b * 1e3,
+               bflops / b * 1e-9, bw * 1e3, 2 * macs / bw * 1e-9, bwd * 1e3,
+               2 * macs / bwd * 1e-9);
         if (l < 4)
             tf += f, tb += b;
         free(c.in), free(c.din), free(c.out), free(c.w), free(c.dw), free(c.b), free(c.db);

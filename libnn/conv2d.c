@@ -1,7 +1,7 @@
 /* conv2d.c - 2-D convolution: Winograd F(4x4, 3x3) (conv_wino.c) for the
- * forward pass and input gradient of 3x3 stride-1 layers with 8 or more
- * channels on both sides, the wide-plane kernels of conv_wide.c for
- * everything else and every weight gradient, each on the fastest
+ * forward pass, input gradient and weight gradient of 3x3 stride-1 layers
+ * with 32 or more channels on both sides and rows of 13 or more, the
+ * wide-plane kernels of conv_wide.c for everything else, each on the fastest
  * instruction set this CPU runs (nn_isa_best), and, for the one case
  * neither takes - the input gradient of a strided convolution (or
  * of one padded by k or more) - sgemm + col2im, one image at a time:
@@ -34,7 +34,9 @@ static size_t gemm_scratch_floats(const nn_conv_dims *d)
 size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
 {
     size_t wide = nn_conv_wide_scratch_floats(d);
-    size_t wino = nn_wino_fwd_ok(d) || nn_wino_din_ok(d) ? nn_wino_scratch_floats(d) : 0;
+    size_t wino = nn_wino_fwd_ok(d) || nn_wino_din_ok(d) || nn_wino_dw_ok(d)
+                      ? nn_wino_scratch_floats(d)
+                      : 0;
     size_t gemm = nn_conv_wide_din_ok(d) ? 0 : gemm_scratch_floats(d);
     size_t most = wide > wino ? wide : wino;
     return gemm > most ? gemm : most;
@@ -143,18 +145,20 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
 
 int nn_conv2d_batched(const nn_conv_dims *d)
 {
-    return nn_wino_din_ok(d);
+    return nn_wino_din_ok(d) || nn_wino_dw_ok(d);
 }
 
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
                         const float *in, const float *w, int n, const nn_conv_dims *d)
 {
     const nn_isa isa = nn_isa_best();
-    if (din && nn_wino_din_ok(d)) {
-        nn_conv_wide_backward(NULL, dw, db, scratch, dout, in, w, n, d, isa);
-        nn_wino_input_grad(din, scratch, dout, w, n, d, isa);
-        return;
-    }
-    if (!nn_conv_wide_backward(din, dw, db, scratch, dout, in, w, n, d, isa))
+    const int wino_din = din && nn_wino_din_ok(d), wino_dw = dw && nn_wino_dw_ok(d);
+    /* what Winograd leaves (the bias gradient at least) the wide way */
+    if (!nn_conv_wide_backward(wino_din ? NULL : din, wino_dw ? NULL : dw, db, scratch, dout, in,
+                               w, n, d, isa))
         gemm_input_grad(din, scratch, dout, w, n, d);
+    if (wino_dw)
+        nn_wino_weight_grad(dw, scratch, dout, in, n, d, isa);
+    if (wino_din)
+        nn_wino_input_grad(din, scratch, dout, w, n, d, isa);
 }

@@ -174,7 +174,7 @@ nn_cwk_fwd_fn nn_cwk_fwd_for(nn_isa isa)
     }
 }
 
-static nn_cwk_bwdw_fn bwdw_kernel(nn_isa isa)
+nn_cwk_bwdw_fn nn_cwk_bwdw_for(nn_isa isa)
 {
     switch (isa) {
     case NN_ISA_AVX512: return nn_cwk_bwdw_avx512;
@@ -208,7 +208,7 @@ void nn_conv_wide_forward(float *out, float *scratch, const float *in, const flo
     }
 }
 
-static nn_cwk_widen_fn widen_kernel(nn_isa isa)
+nn_cwk_widen_fn nn_cwk_widen_for(nn_isa isa)
 {
     switch (isa) {
     case NN_ISA_AVX512: return nn_cwk_widen_avx512;
@@ -233,8 +233,8 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     const size_t ldg = round16((size_t)M);
     float *gt = planes + planes_floats(&g);
     ptrdiff_t *off = (ptrdiff_t *)(gt + ldg * g.qp);
-    const nn_cwk_bwdw_fn bwdw = bwdw_kernel(isa);
-    const nn_cwk_widen_fn widen = widen_kernel(isa);
+    const nn_cwk_bwdw_fn bwdw = nn_cwk_bwdw_for(isa);
+    const nn_cwk_widen_fn widen = nn_cwk_widen_for(isa);
     tap_offsets(off, &g);
 
     /* The input gradient: planes of the gradient, the kernel flipped and
@@ -255,9 +255,11 @@ int nn_conv_wide_backward(float *din, float *dw, float *db, float *scratch, cons
     const nn_cwk_fwd_fn fwd = nn_cwk_fwd_for(isa);
     for (int i = 0; i < n; i++) {
         const float *gi = dout + (size_t)i * out_size; /* (M, oh, ow) */
-        fill_planes(planes, in + (size_t)i * in_size, &g);
-        widen(gt, ldg, gi, M, g.oh, g.ow, g.wq, g.qp);
-        bwdw(dw, gt, ldg, planes, off, M, K, g.qp);
+        if (dw) {
+            fill_planes(planes, in + (size_t)i * in_size, &g);
+            widen(gt, ldg, gi, M, g.oh, g.ow, g.wq, g.qp);
+            bwdw(dw, gt, ldg, planes, off, M, K, g.qp);
+        }
         if (db)
             for (int m = 0; m < M; m++)
                 db[m] += nn_vec_sum(gi + (size_t)m * hw, hw);

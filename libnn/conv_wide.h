@@ -81,10 +81,13 @@ void nn_cwk_bwdw_avx512(float *dw, const float *g, size_t ldg, const float *x,
  * Backward takes the input gradient the wide way for stride 1 and
  * pad <= k-1 (a stride-1 convolution of the padded gradient with the
  * flipped, transposed kernel) and returns 0 if it left din untouched
- * because the shape needs another method (then the caller does it). */
+ * because the shape needs another method (then the caller does it).
+ * din, dw and db may each be NULL: that part is not computed. */
 
-/* The forward body of one ISA (the Winograd products use it too). */
+/* The bodies of one ISA (the Winograd passes use them too). */
 nn_cwk_fwd_fn nn_cwk_fwd_for(nn_isa isa);
+nn_cwk_bwdw_fn nn_cwk_bwdw_for(nn_isa isa);
+nn_cwk_widen_fn nn_cwk_widen_for(nn_isa isa);
 
 size_t nn_conv_wide_scratch_floats(const nn_conv_dims *d);
 int nn_conv_wide_din_ok(const nn_conv_dims *d);

@@ -36,6 +36,9 @@ static size_t round16(size_t v)
 /* Tiles wanted per chunk: enough columns for the forward kernel's
  * 6-vector register tile, few enough for V and Yt to stay near L2. */
 #define CHUNK_COLUMNS 96
+/* The weight gradient sums over the columns: longer chains per call of
+ * its kernel (each call ends with a store and an addition per weight). */
+#define DW_CHUNK_COLUMNS 192
 
 typedef struct {
     int C, M;           /* channels in and out                               */
@@ -58,7 +61,7 @@ typedef struct {
     size_t yps;         /* Yt: round4(M)*qp + 16                             */
 } wgeom;
 
-static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad)
+static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad, int chunk_columns)
 {
     wgeom g = {C, M, ih, iw, oh, ow, pad, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     g.th = (oh + 3) / 4;
@@ -66,7 +69,7 @@ static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad)
     g.hq = g.th + 1;
     g.wq = g.tw + 1;
     g.qi = g.th * g.wq;
-    g.nb = CHUNK_COLUMNS / g.qi > 1 ? CHUNK_COLUMNS / g.qi : 1;
+    g.nb = chunk_columns / g.qi > 1 ? chunk_columns / g.qi : 1;
     g.qp = (int)round16((size_t)g.nb * g.qi + SLACK);
     g.sx = (size_t)g.hq * g.wq + (size_t)g.wq + 2 + SLACK;
     g.ldt = round16((size_t)g.qi + SLACK);
@@ -80,12 +83,20 @@ static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad)
 
 static wgeom wgeom_fwd(const nn_conv_dims *d)
 {
-    return wgeom_of(d->in_c, d->out_c, d->in_h, d->in_w, d->out_h, d->out_w, d->pad);
+    return wgeom_of(d->in_c, d->out_c, d->in_h, d->in_w, d->out_h, d->out_w, d->pad,
+                    CHUNK_COLUMNS);
 }
 
 static wgeom wgeom_din(const nn_conv_dims *d)
 {
-    return wgeom_of(d->out_c, d->in_c, d->out_h, d->out_w, d->in_h, d->in_w, 2 - d->pad);
+    return wgeom_of(d->out_c, d->in_c, d->out_h, d->out_w, d->in_h, d->in_w, 2 - d->pad,
+                    CHUNK_COLUMNS);
+}
+
+static wgeom wgeom_dw(const nn_conv_dims *d)
+{
+    return wgeom_of(d->in_c, d->out_c, d->in_h, d->in_w, d->out_h, d->out_w, d->pad,
+                    DW_CHUNK_COLUMNS);
 }
 
 static int shape_ok(const nn_conv_dims *d)
@@ -117,6 +128,11 @@ int nn_wino_din_ok(const nn_conv_dims *d)
     return shape_ok(d) && pass_ok(d->out_c, d->in_c, d->in_w);
 }
 
+int nn_wino_dw_ok(const nn_conv_dims *d)
+{
+    return nn_wino_fwd_ok(d);
+}
+
 /* Scratch, each part a multiple of 16 floats:
  *   U (36 planes of ups) | wt (9, M, C) + 16 | planes (16 of pps) |
  *   V (36 of vps) | Yt (36 of yps) | T (16, ldt) | off (C rounded to 16,
@@ -132,13 +148,44 @@ static size_t scratch_of(const wgeom *g)
            round16(XI * g->vps) + round16(XI * g->yps) + 16 * g->ldt + off_floats(g->C);
 }
 
+/* The weight gradient's scratch, each part a multiple of 16 floats:
+ *   dU (36 planes of dus) | planes (16 of pps) | V (36 of vps) |
+ *   Z (36 of zps) | the gradient widened (erows, ldz) | off */
+typedef struct {
+    size_t ldz;   /* channels of Z and of the widened gradient: round16(M) */
+    size_t dus;   /* dU: M*C + 16                                         */
+    size_t zps;   /* Z: nb*qi rows of ldz, + 16                           */
+    int ew;       /* widened gradient row: 4*wq pixels                    */
+    size_t erows; /* its pixels: 4*th rows of ew, rounded to 16           */
+} dwgeom;
+
+static dwgeom dwgeom_of(const wgeom *g)
+{
+    dwgeom e;
+    e.ldz = round16((size_t)g->M);
+    e.dus = (size_t)g->M * g->C + 16;
+    e.zps = (size_t)g->nb * g->qi * e.ldz + 16;
+    e.ew = 4 * g->wq;
+    e.erows = round16((size_t)4 * g->th * e.ew);
+    return e;
+}
+
+static size_t scratch_dw(const wgeom *g)
+{
+    const dwgeom e = dwgeom_of(g);
+    return round16(XI * e.dus) + round16(16 * g->pps) + round16(XI * g->vps) +
+           round16(XI * e.zps) + e.erows * e.ldz + off_floats(g->C);
+}
+
 size_t nn_wino_scratch_floats(const nn_conv_dims *d)
 {
     if (!shape_ok(d))
         return 0;
-    const wgeom f = wgeom_fwd(d), t = wgeom_din(d);
-    const size_t a = scratch_of(&f), b = scratch_of(&t);
-    return a > b ? a : b;
+    const wgeom f = wgeom_fwd(d), t = wgeom_din(d), w = wgeom_dw(d);
+    size_t most = scratch_of(&f);
+    const size_t b = scratch_of(&t), c = scratch_dw(&w);
+    most = b > most ? b : most;
+    return c > most ? c : most;
 }
 
 /* ---- filter transform: U = G g G^T ------------------------------------ */
@@ -308,6 +355,7 @@ typedef struct {
     void (*in)(float *V, size_t vplane, size_t ldv, const float *const tap[36], size_t cstride,
                int C, int qi);
     void (*out)(float *T, size_t ldt, const float *Yt, size_t yplane, int qi);
+    void (*gz)(float *Z, size_t zplane, size_t ldz, const float *ge, size_t rs, int nt);
     split_row_fn split;
     merge_row_fn merge;
 } wino_bodies;
@@ -318,15 +366,35 @@ static wino_bodies bodies_for(nn_isa isa)
 #if defined(__x86_64__) /* elsewhere nn_isa_best() is scalar: the portable body */
     case NN_ISA_AVX512:
         return (wino_bodies){nn_wino_filter_avx512, nn_wino_in_avx512, nn_wino_out_avx512,
-                             nn_wino_split_row_avx512, nn_wino_merge_row_avx512};
+                             nn_wino_gz_avx512, nn_wino_split_row_avx512,
+                             nn_wino_merge_row_avx512};
     case NN_ISA_AVX2:
         return (wino_bodies){nn_wino_filter_avx2, nn_wino_in_avx2, nn_wino_out_avx2,
-                             nn_wino_split_row_c, nn_wino_merge_row_c};
+                             nn_wino_gz_avx2, nn_wino_split_row_c, nn_wino_merge_row_c};
 #endif
     default:
-        return (wino_bodies){nn_wino_filter_w4, nn_wino_in_w4, nn_wino_out_w4, nn_wino_split_row_c,
-                             nn_wino_merge_row_c};
+        return (wino_bodies){nn_wino_filter_w4, nn_wino_in_w4,      nn_wino_out_w4,
+                             nn_wino_gz_w4,      nn_wino_split_row_c, nn_wino_merge_row_c};
     }
+}
+
+/* tap[r*6 + s]: element (r, s) of tile 0 of channel 0 in the phase
+ * planes. */
+static void tile_taps(const float *tap[36], const float *planes, const wgeom *g)
+{
+    for (int r = 0; r < 6; r++)
+        for (int s = 0; s < 6; s++)
+            tap[r * 6 + s] = planes + (size_t)((r % 4) * 4 + s % 4) * g->pps +
+                             (size_t)(r / 4) * g->wq + (size_t)(s / 4);
+}
+
+/* off[c] = c*qp, then copies of the last up to what the kernels read. */
+static void channel_offsets(ptrdiff_t *off, const wgeom *g)
+{
+    for (int c = 0; c < g->C; c++)
+        off[c] = (ptrdiff_t)c * g->qp;
+    for (size_t r = (size_t)g->C; r < round16((size_t)g->C) + 16; r++)
+        off[r] = off[g->C - 1];
 }
 
 /* out (n, M, oh, ow) = act(bias + conv) or += conv, from in (n, C, ih, iw)
@@ -344,16 +412,9 @@ static void wino_run(float *out, int accumulate, float *scratch, const float *in
     ptrdiff_t *off = (ptrdiff_t *)(T + 16 * g->ldt);
     const nn_cwk_fwd_fn gemm = nn_cwk_fwd_for(isa);
     const wino_bodies body = bodies_for(isa);
-    for (int c = 0; c < g->C; c++)
-        off[c] = (ptrdiff_t)c * g->qp;
-    for (size_t r = (size_t)g->C; r < round16((size_t)g->C) + 16; r++)
-        off[r] = off[g->C - 1];
-    /* element (r, s) of tile 0 of channel 0 */
+    channel_offsets(off, g);
     const float *tap[36];
-    for (int r = 0; r < 6; r++)
-        for (int s = 0; s < 6; s++)
-            tap[r * 6 + s] = planes + (size_t)((r % 4) * 4 + s % 4) * g->pps +
-                             (size_t)(r / 4) * g->wq + (size_t)(s / 4);
+    tile_taps(tap, planes, g);
     /* Columns no image of a chunk writes stay finite (the kernels' whole
      * vectors meet them; their results are dropped). */
     memset(V, 0, XI * g->vps * sizeof(float));
@@ -409,4 +470,84 @@ void nn_wino_input_grad(float *din, float *scratch, const float *dout, const flo
     /* output channel c of this pass, input m: w[m][c] flipped */
     make_filters(scratch, w, 9, (size_t)d->in_c * 9, 1, &g, isa);
     wino_run(din, 1, scratch, dout, NULL, n, &g, NN_ACT_NONE, isa);
+}
+
+/* ---- the weight gradient ------------------------------------------------- */
+
+/* r = G^T x for one 6-vector (G of the filter transform, 6 x 3). */
+static void gt6(float r[3], const float x[6])
+{
+    const float q = 0.25f, s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f;
+    r[0] = ((x[0] * q - x[1] * s6) - x[2] * s6) + (x[3] + x[4]) * s24;
+    r[1] = (x[2] - x[1]) * s6 + (x[3] - x[4]) * s12;
+    r[2] = ((x[3] + x[4]) - (x[1] + x[2])) * s6 + x[5];
+}
+
+/* dw[m][c] += G^T dU[m][c] G for every filter (one portable body: it runs
+ * once per call, M*C times). */
+static void add_filter_grads(float *dw, const float *dU, size_t dus, int M, int C)
+{
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++) {
+            const size_t mc = (size_t)m * C + c;
+            float h[6][3];
+            for (int i = 0; i < 6; i++) { /* h = dU G */
+                float row[6];
+                for (int j = 0; j < 6; j++)
+                    row[j] = dU[(size_t)(i * 6 + j) * dus + mc];
+                gt6(h[i], row);
+            }
+            float *g = dw + mc * 9;
+            for (int l = 0; l < 3; l++) { /* G^T h */
+                float col[6], r[3];
+                for (int i = 0; i < 6; i++)
+                    col[i] = h[i][l];
+                gt6(r, col);
+                for (int k = 0; k < 3; k++)
+                    g[k * 3 + l] += r[k];
+            }
+        }
+}
+
+void nn_wino_weight_grad(float *dw, float *scratch, const float *dout, const float *in, int n,
+                         const nn_conv_dims *d, nn_isa isa)
+{
+    if (n <= 0 || !dw)
+        return;
+    const wgeom g = wgeom_dw(d);
+    const dwgeom e = dwgeom_of(&g);
+    const size_t in_size = (size_t)g.C * g.ih * g.iw;
+    const size_t out_size = (size_t)g.M * g.oh * g.ow;
+    float *dU = scratch;
+    float *planes = dU + round16(XI * e.dus);
+    float *V = planes + round16(16 * g.pps);
+    float *Z = V + round16(XI * g.vps);
+    float *ge = Z + round16(XI * e.zps);
+    ptrdiff_t *off = (ptrdiff_t *)(ge + e.erows * e.ldz);
+    const nn_cwk_bwdw_fn bwdw = nn_cwk_bwdw_for(isa);
+    const nn_cwk_widen_fn widen = nn_cwk_widen_for(isa);
+    const wino_bodies body = bodies_for(isa);
+    channel_offsets(off, &g);
+    const float *tap[36];
+    tile_taps(tap, planes, &g);
+    memset(dU, 0, XI * e.dus * sizeof(float));
+    /* The dropped column of tiles (tx = tw) keeps Z = 0: it adds nothing. */
+    memset(Z, 0, XI * e.zps * sizeof(float));
+    for (int i0 = 0; i0 < n; i0 += g.nb) {
+        const int nb = n - i0 < g.nb ? n - i0 : g.nb;
+        for (int b = 0; b < nb; b++) {
+            split_phases(planes, in + (size_t)(i0 + b) * in_size, &g, body.split);
+            body.in(V + (size_t)b * g.qi, g.vps, (size_t)g.qp, tap, g.sx, g.C, g.qi);
+            /* the gradient channels-last, zero past its edges, then Z */
+            widen(ge, e.ldz, dout + (size_t)(i0 + b) * out_size, g.M, g.oh, g.ow, e.ew,
+                  (int)e.erows);
+            for (int ty = 0; ty < g.th; ty++)
+                body.gz(Z + ((size_t)b * g.qi + (size_t)ty * g.wq) * e.ldz, e.zps, e.ldz,
+                        ge + (size_t)4 * ty * e.ew * e.ldz, (size_t)e.ew * e.ldz, g.tw);
+        }
+        for (int xi = 0; xi < XI; xi++)
+            bwdw(dU + xi * e.dus, Z + xi * e.zps, e.ldz, V + xi * g.vps, off, g.M, g.C,
+                 nb * g.qi);
+    }
+    add_filter_grads(dw, dU, e.dus, g.M, g.C);
 }

@@ -38,7 +38,12 @@ extern "C" {
 int nn_wino_fwd_ok(const nn_conv_dims *d);
 int nn_wino_din_ok(const nn_conv_dims *d);
 
-/* Floats of scratch either call needs (the larger of the two). */
+/* Whether the weight gradient takes the Winograd path: as the forward
+ * pass (the products are (out_c, in_c) per transformed position, summed
+ * over the tiles). */
+int nn_wino_dw_ok(const nn_conv_dims *d);
+
+/* Floats of scratch any of the calls needs (the largest). */
 size_t nn_wino_scratch_floats(const nn_conv_dims *d);
 
 /* out (n, out_c, out_h, out_w) = act(bias + conv(in, w)); nn_wino_fwd_ok. */
@@ -50,6 +55,16 @@ void nn_wino_forward(float *out, float *scratch, const float *in, const float *w
 void nn_wino_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
                         const nn_conv_dims *d, nn_isa isa);
 
+/* dw (out_c, in_c, 3, 3) += the weight gradient of the convolution for the
+ * input in (n, in_c, in_h, in_w) and the output gradient dout (n, out_c,
+ * out_h, out_w); nn_wino_dw_ok. Per transformed position xi,
+ *     dU[xi] (M, C) = sum over tiles of Z[xi] (M, tile) x V[xi] (C, tile)
+ * with Z = A e A^T of each 4x4 tile e of the gradient and V = B^T d B of
+ * the input tile (as the forward pass makes it), by the wide weight-
+ * gradient kernel; then dw += G^T dU G. */
+void nn_wino_weight_grad(float *dw, float *scratch, const float *dout, const float *in, int n,
+                         const nn_conv_dims *d, nn_isa isa);
+
 /* The transform bodies (conv_wino_body.h) per vector width: w4 is the
  * portable one; avx2 and avx512 are called only where the CPU has them. */
 #define NN_WINO_BODY(suffix)                                                                       \
@@ -57,7 +72,9 @@ void nn_wino_input_grad(float *din, float *scratch, const float *dout, const flo
                                  int M, int C);                                                    \
     void nn_wino_in_##suffix(float *V, size_t vplane, size_t ldv, const float *const tap[36],      \
                              size_t cstride, int C, int qi);                                       \
-    void nn_wino_out_##suffix(float *T, size_t ldt, const float *Yt, size_t yplane, int qi);
+    void nn_wino_out_##suffix(float *T, size_t ldt, const float *Yt, size_t yplane, int qi);      \
+    void nn_wino_gz_##suffix(float *Z, size_t zplane, size_t ldz, const float *ge, size_t rs,      \
+                             int nt);
 NN_WINO_BODY(w4)
 NN_WINO_BODY(avx2)
 NN_WINO_BODY(avx512)

@@ -48,6 +48,19 @@ typedef float WINO_NAME(vec) __attribute__((vector_size(4 * WINO_LANES)));
         (o)[3] = (d12 + d34 * 8.0f) + (y)[5];                                                      \
     } while (0)
 
+/* z = A x for one 4-vector (A = (A^T)^T, 6 x 4): the transpose of AT6,
+ * taking an output gradient tile back to the 6x6 products. */
+#define A4(z, x)                                                                                   \
+    do {                                                                                           \
+        const VEC x0 = (x)[0], x1 = (x)[1], x2 = (x)[2], x3 = (x)[3];                              \
+        (z)[0] = x0;                                                                               \
+        (z)[1] = (x0 + x1) + (x2 + x3);                                                            \
+        (z)[2] = (x0 - x1) + (x2 - x3);                                                            \
+        (z)[3] = (x0 + x1 * 2.0f) + (x2 * 4.0f + x3 * 8.0f);                                       \
+        (z)[4] = (x0 - x1 * 2.0f) + (x2 * 4.0f - x3 * 8.0f);                                       \
+        (z)[5] = x3;                                                                               \
+    } while (0)
+
 /* U[xi*ups + m*ldu + c] = (G g G^T)[xi] of the filter g of output m and
  * input c, g[t] = wt[t*wps + m*C + c] (t = 3i + j), for c < C rounded up to
  * WINO_LANES (the writes past C land where a later m or the padding
@@ -138,8 +151,38 @@ void WINO_NAME(nn_wino_out)(float *T, size_t ldt, const float *Yt, size_t yplane
     }
 }
 
+/* Z[xi*zplane + x*ldz + m] = (A e A^T)[xi] for the nt 4x4 tiles x of one
+ * tile row of an output gradient laid out channels-last: element (a, b) of
+ * tile x, channel m, at ge[a*rs + (4x + b)*ldz + m], for m in [0, ldz)
+ * (ldz a multiple of WINO_LANES; the lanes are channels). */
+void WINO_NAME(nn_wino_gz)(float *Z, size_t zplane, size_t ldz, const float *ge, size_t rs,
+                           int nt)
+{
+    for (int x = 0; x < nt; x++)
+        for (size_t m = 0; m < ldz; m += WINO_LANES) {
+            const float *p = ge + (size_t)4 * x * ldz + m;
+            VEC t[6][4]; /* A e */
+            for (int b = 0; b < 4; b++) {
+                VEC col[4], z[6];
+                for (int a = 0; a < 4; a++)
+                    VLD(col[a], p + (size_t)a * rs + (size_t)b * ldz);
+                A4(z, col);
+                for (int i = 0; i < 6; i++)
+                    t[i][b] = z[i];
+            }
+            float *zo = Z + (size_t)x * ldz + m;
+            for (int i = 0; i < 6; i++) { /* (A e) A^T */
+                VEC z[6];
+                A4(z, t[i]);
+                for (int j = 0; j < 6; j++)
+                    VST(zo + (size_t)(i * 6 + j) * zplane, z[j]);
+            }
+        }
+}
+
 #undef VEC
 #undef VLD
 #undef VST
 #undef BT6
 #undef AT6
+#undef A4

@@ -2,7 +2,8 @@
  * (libnn/conv_wino.h) on every instruction set: the forward pass and the
  * input gradient against a naive double-precision convolution on the
  * configs' 3x3 shapes and random ones (odd sizes, padding 0-2, channel
- * counts off the vector width, batches that end inside a chunk), bit for
+ * counts off the vector width, batches that end inside a chunk), the
+ * weight gradient likewise (added to what dw held), bit for
  * bit against the scalar body, the fused activations against separate
  * ones, accumulation, the shapes it takes, and finite-difference gradients
  * through nn_conv2d_forward / nn_conv2d_backward (which route here).
@@ -191,9 +192,92 @@ static void check_isa(nn_isa isa)
                 nn_isa_name(isa), worst_out, worst_din);
 }
 
+/* dw = dw0 + the weight gradient (all of it on the Winograd path). */
+static void run_dw(wcase *c, nn_isa isa, float *dw, const float *dw0)
+{
+    memcpy(dw, dw0, c->w_n * sizeof(float));
+    poison(c);
+    nn_wino_weight_grad(dw, c->scratch, c->g, c->in, c->n, &c->d, isa);
+}
+
+/* The weight gradient in double, and the sums of |terms|. */
+static void naive_dw(const wcase *c, double *dw, double *dw_abs)
+{
+    const nn_conv_dims *d = &c->d;
+    for (int n = 0; n < c->n; n++)
+        for (int m = 0; m < d->out_c; m++)
+            for (int ch = 0; ch < d->in_c; ch++)
+                for (int ki = 0; ki < 3; ki++)
+                    for (int kj = 0; kj < 3; kj++) {
+                        const size_t wi = (((size_t)m * d->in_c + ch) * 3 + ki) * 3 + kj;
+                        for (int oy = 0; oy < d->out_h; oy++)
+                            for (int ox = 0; ox < d->out_w; ox++) {
+                                const int iy = oy - d->pad + ki, ix = ox - d->pad + kj;
+                                if (iy < 0 || iy >= d->in_h || ix < 0 || ix >= d->in_w)
+                                    continue;
+                                const size_t i =
+                                    (((size_t)n * d->in_c + ch) * d->in_h + iy) * d->in_w + ix;
+                                const size_t o =
+                                    (((size_t)n * d->out_c + m) * d->out_h + oy) * d->out_w + ox;
+                                const double t = (double)c->g[o] * c->in[i];
+                                dw[wi] += t, dw_abs[wi] += fabs(t);
+                            }
+                    }
+}
+
+/* The weight gradient against the naive one (added to random values
+ * already in dw) and, on a vector ISA, bit for bit against scalar. Its
+ * sums run over every tile of the batch, so the bound is the same
+ * multiple of the sum of |terms| as for the other passes. */
+static void check_dw_isa(nn_isa isa)
+{
+    TEST_REQUIRE_NN_ISA(isa);
+    double worst = 0;
+    for (int t = 0; t < N_FIXED + N_RANDOM; t++) {
+        wcase c;
+        wcase_init(&c, t);
+        float *dw = lc_falloc(c.w_n), *dw0 = lc_falloc(c.w_n);
+        nn_rng r;
+        nn_rng_seed(&r, 6000 + (uint64_t)t);
+        lc_fill(dw0, c.w_n, &r, -1, 1);
+        run_dw(&c, isa, dw, dw0);
+        double *ref = lc_dalloc(c.w_n), *ref_abs = lc_dalloc(c.w_n);
+        naive_dw(&c, ref, ref_abs);
+        for (size_t j = 0; j < c.w_n; j++)
+            ref[j] += dw0[j], ref_abs[j] += fabs(dw0[j]);
+        const double w = expect_close("dw", t, dw, ref, ref_abs, c.w_n);
+        worst = w > worst ? w : worst;
+        if (isa != NN_ISA_SCALAR) {
+            float *dw_s = lc_falloc(c.w_n);
+            run_dw(&c, NN_ISA_SCALAR, dw_s, dw0);
+            cr_assert_eq(memcmp(dw, dw_s, c.w_n * sizeof(float)), 0,
+                         "shape %d: %s weight gradient differs from scalar", t, nn_isa_name(isa));
+            free(dw_s);
+        }
+        free(dw), free(dw0), free(ref), free(ref_abs);
+        wcase_free(&c);
+    }
+    cr_log_info("%s: worst weight-gradient error / sum|terms|: %.2g", nn_isa_name(isa), worst);
+}
+
 Test(conv_wino, scalar_matches_naive_convolution)
 {
     check_isa(NN_ISA_SCALAR);
+}
+
+Test(conv_wino, weight_grad_scalar_matches_naive)
+{
+    check_dw_isa(NN_ISA_SCALAR);
+}
+
+Test(conv_wino, weight_grad_avx2_matches_naive_and_scalar_bit_for_bit)
+{
+    check_dw_isa(NN_ISA_AVX2);
+}
+
+Test(conv_wino, weight_grad_avx512_matches_naive_and_scalar_bit_for_bit)
+{
+    check_dw_isa(NN_ISA_AVX512);
 }
 
 Test(conv_wino, avx2_matches_naive_and_scalar_bit_for_bit)
@@ -251,7 +335,9 @@ Test(conv_wino, fused_activation_and_accumulation)
 Test(conv_wino, takes_only_its_shapes)
 {
     const nn_conv_dims yes = dims(32, 13, 13, 32, 1);
-    cr_assert(nn_wino_fwd_ok(&yes) && nn_wino_din_ok(&yes));
+    cr_assert(nn_wino_fwd_ok(&yes) && nn_wino_din_ok(&yes) && nn_wino_dw_ok(&yes));
+    nn_conv_dims no = dims(16, 32, 32, 16, 1); /* ResNet-8's first stack */
+    cr_assert(!nn_wino_dw_ok(&no));
     nn_conv_dims d = dims(31, 13, 13, 64, 1); /* too few input channels */
     cr_assert(!nn_wino_fwd_ok(&d) && !nn_wino_din_ok(&d));
     d = dims(64, 13, 13, 31, 1); /* too few output channels */
