@@ -11,7 +11,9 @@
 # of the target's executable (fuzz_bin_id in fuzz/common.sh: the build is
 # reproducible, so the same sources, flags and compiler give the same bytes,
 # and a change in code the target does not link leaves its count alone). A
-# target runs in chunks of $FUZZ_CHUNK executions (default 1,000,000), and
+# target runs in chunks of $FUZZ_CHUNK executions (default 1,000,000), split
+# over $FUZZ_JOBS libFuzzer processes side by side (default 1; one per idle
+# core: they share the corpus folder and the ledger adds up their counts), and
 # the ledger grows after each chunk that ends cleanly, so a campaign that is
 # killed (or a machine that goes away) loses at most one chunk, and the next
 # `fuzz/campaign.sh N_RUNS` runs only what is missing. Any change to what a
@@ -50,6 +52,8 @@ work=$(cd "$work" && pwd)
 make fuzz -j2 >/dev/null
 max_restarts=${FUZZ_MAX_RESTARTS:-10}
 chunk=${FUZZ_CHUNK:-1000000}
+jobs=${FUZZ_JOBS:-1}
+case $jobs in '' | *[!0-9]* | 0) echo "campaign: FUZZ_JOBS must be a whole number >= 1" >&2; exit 2 ;; esac
 mkdir -p "$work/ledger"
 record=fuzz/ledger.txt
 [ -f "$record" ] || : >"$record"
@@ -92,19 +96,35 @@ for t in $FUZZ_TARGETS; do
         left=$((n_runs - $(cat "$ledger")))
         [ "$left" -le "$chunk" ] || left=$chunk
         before=$(ls "$work/artifacts" | grep -c "^$t-" || true)
-        # shellcheck disable=SC2046
-        if "$bin" $(fuzz_flags "$t" "$work/artifacts/$t-") -runs="$left" -print_final_stats=1 \
-            "$corpus" "fuzz/corpus/$t" >>"$log" 2>&1; then
-            ran=$(fuzz_stat number_of_executed_units "$log")
-            done_runs=$((done_runs + ${ran:-$left}))
-            echo $(($(cat "$ledger") + ${ran:-$left})) >"$ledger.tmp" && mv "$ledger.tmp" "$ledger"
+        # $jobs processes of about left / jobs runs each, on the same corpus
+        per=$(((left + jobs - 1) / jobs))
+        j=0 ok=1
+        while [ "$j" -lt "$jobs" ]; do
+            # shellcheck disable=SC2046
+            "$bin" $(fuzz_flags "$t" "$work/artifacts/$t-") -runs="$per" -print_final_stats=1 \
+                "$corpus" "fuzz/corpus/$t" >"$log.$j" 2>&1 &
+            eval "pid_$j=\$!"
+            j=$((j + 1))
+        done
+        j=0 ran_all=0
+        while [ "$j" -lt "$jobs" ]; do
+            clean=1
+            eval "wait \$pid_$j" || { clean=0; ok=0; }
+            ran=$(fuzz_stat number_of_executed_units "$log.$j")
+            # a clean run that printed no count ran all it was asked to
+            [ -n "$ran" ] || { [ "$clean" -eq 1 ] && ran=$per || ran=0; }
+            ran_all=$((ran_all + ran))
+            cat "$log.$j" >>"$log" && rm -f "$log.$j"
+            j=$((j + 1))
+        done
+        done_runs=$((done_runs + ran_all))
+        if [ "$ok" -eq 1 ]; then
+            echo $(($(cat "$ledger") + ran_all)) >"$ledger.tmp" && mv "$ledger.tmp" "$ledger"
             record_set "$t" "$bin_id" "$(cat "$ledger")"
             continue
         fi
         after=$(ls "$work/artifacts" | grep -c "^$t-" || true)
         crashes=$((crashes + (after > before ? after - before : 1)))
-        ran=$(fuzz_stat number_of_executed_units "$log")
-        done_runs=$((done_runs + ${ran:-0}))
         restarts=$((restarts + 1))
         if [ "$restarts" -ge "$max_restarts" ]; then
             echo "campaign: $t crashed $restarts times; stopping it (see $log)" >&2
