@@ -50,14 +50,25 @@ static void relu_backward(float *restrict din, const float *restrict dout,
         din[t] += out[t] > 0.0f ? dout[t] : 0.0f;
 }
 
-void nn_relu_mask(float *grad, const float *out, size_t count)
+/* grad and out are separate buffers (the gradient and the activation's
+ * output). The loads are unconditional so that the select vectorizes (a
+ * branch per element, mispredicted on a ReLU's random pattern, took 8% of
+ * a training step). */
+static void relu_mask(float *restrict grad, const float *restrict out, size_t count)
 {
     size_t t = 0;
     for (; t + NN_VEC_LANES <= count; t += NN_VEC_LANES)
-        for (int l = 0; l < NN_VEC_LANES; l++)
-            grad[t + l] = out[t + l] > 0.0f ? grad[t + l] : 0.0f;
+        for (int l = 0; l < NN_VEC_LANES; l++) {
+            const float g = grad[t + l];
+            grad[t + l] = out[t + l] > 0.0f ? g : 0.0f;
+        }
     for (; t < count; t++)
         grad[t] = out[t] > 0.0f ? grad[t] : 0.0f;
+}
+
+void nn_relu_mask(float *grad, const float *out, size_t count)
+{
+    relu_mask(grad, out, count);
 }
 
 void nn_relu_backward(float *din, const float *dout, const float *out, size_t count)
@@ -82,18 +93,40 @@ void nn_relu6_forward(float *out, const float *in, size_t count)
         out[t] = RELU6(in[t]);
 }
 
+static void relu6_backward(float *restrict din, const float *restrict dout,
+                           const float *restrict out, size_t count)
+{
+    size_t t = 0;
+    for (; t + NN_VEC_LANES <= count; t += NN_VEC_LANES)
+        for (int l = 0; l < NN_VEC_LANES; l++) {
+            const float g = dout[t + l];
+            din[t + l] += IN_RELU6_SLOPE(out[t + l]) ? g : 0.0f;
+        }
+    for (; t < count; t++)
+        din[t] += IN_RELU6_SLOPE(out[t]) ? dout[t] : 0.0f;
+}
+
 void nn_relu6_backward(float *din, const float *dout, const float *out, size_t count)
 {
-    if (!din)
-        return;
-    for (size_t t = 0; t < count; t++)
-        din[t] += IN_RELU6_SLOPE(out[t]) ? dout[t] : 0.0f;
+    if (din)
+        relu6_backward(din, dout, out, count);
+}
+
+static void relu6_mask(float *restrict grad, const float *restrict out, size_t count)
+{
+    size_t t = 0;
+    for (; t + NN_VEC_LANES <= count; t += NN_VEC_LANES)
+        for (int l = 0; l < NN_VEC_LANES; l++) {
+            const float g = grad[t + l];
+            grad[t + l] = IN_RELU6_SLOPE(out[t + l]) ? g : 0.0f;
+        }
+    for (; t < count; t++)
+        grad[t] = IN_RELU6_SLOPE(out[t]) ? grad[t] : 0.0f;
 }
 
 void nn_relu6_mask(float *grad, const float *out, size_t count)
 {
-    for (size_t t = 0; t < count; t++)
-        grad[t] = IN_RELU6_SLOPE(out[t]) ? grad[t] : 0.0f;
+    relu6_mask(grad, out, count);
 }
 
 static void add3(float *restrict out, const float *restrict a, const float *restrict b,
