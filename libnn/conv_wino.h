@@ -84,13 +84,17 @@ NN_WINO_BODY(avx512)
  * for x < wq (P[X] = src[X - pad] inside the row, else 0), and one output
  * row out of them, row[X] = act(bias + t[X % 4][X / 4]) or
  * row[X] += t[X % 4][X / 4] for X < ow: the portable bodies and AVX-512's
- * (permutes; the same bits, these only move data and add once). */
-void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq);
+ * (permutes; the same bits, these only move data and add once).
+ * [lo, hi) is memory around the row that may be read (its image): a body
+ * may load whole vectors there and drop the lanes outside the row. */
+void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq,
+                         const float *lo, const float *hi);
 void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                         int accumulate);
-void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq);
+                         int accumulate, const float *lo, const float *hi);
+void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq,
+                              const float *lo, const float *hi);
 void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                              int accumulate);
+                              int accumulate, const float *lo, const float *hi);
 
 #ifdef __cplusplus
 }

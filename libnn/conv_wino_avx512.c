@@ -23,11 +23,29 @@ static __mmask16 lane_range(int lo, int hi)
     return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
 }
 
+/* The 16 floats at address p with the lanes outside m zeroed. Inside
+ * [lo, hi) a plain load and a masking move: a masked load (which never
+ * touches the lanes outside m) is several times slower on AMD's Zen 5,
+ * and it was most of the time of the whole split. The empty asm keeps the
+ * compiler from folding the two back into a masked load. */
+static inline __m512 load_lanes(uintptr_t p, __mmask16 m, const float *lo, const float *hi)
+{
+    if (!m)
+        return _mm512_setzero_ps();
+    if (p >= (uintptr_t)lo && p + 16 * sizeof(float) <= (uintptr_t)hi) {
+        __m512 v = _mm512_loadu_ps((const float *)p);
+        __asm__("" : "+v"(v));
+        return _mm512_maskz_mov_ps(m, v);
+    }
+    return _mm512_maskz_loadu_ps(m, (const float *)p);
+}
+
 /* The four phase rows of one padded row: dst[px][x] = P[4x + px] for
  * x < wq, P[X] = src[X - pad] where 0 <= X - pad < iw, else 0. 64 padded
- * pixels per step: four masked loads (the padding loads as zeros), two
- * rounds of two-source permutes, four masked stores. */
-void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq)
+ * pixels per step: four loads (the padding zeroed), two rounds of
+ * two-source permutes, four masked stores. */
+void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq,
+                              const float *lo, const float *hi)
 {
     const __m512i even =
         _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
@@ -41,11 +59,10 @@ void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int
         __m512 a[4];
         for (int k = 0; k < 4; k++) {
             const int first = 4 * x0 + 16 * k - pad; /* source index of lane 0 */
-            const __mmask16 m = lane_range(-first, iw - first);
-            /* the address as an integer: lanes before src are masked off,
-             * and a pointer there would not be valid C */
-            const float *p = (const float *)((uintptr_t)src + (intptr_t)first * 4);
-            a[k] = m ? _mm512_maskz_loadu_ps(m, p) : _mm512_setzero_ps();
+            /* the address as an integer: it may lie before src, where a
+             * pointer would not be valid C */
+            const uintptr_t p = (uintptr_t)src + (uintptr_t)((intptr_t)first * 4);
+            a[k] = load_lanes(p, lane_range(-first, iw - first), lo, hi);
         }
         const __m512 t0 = _mm512_permutex2var_ps(a[0], even, a[1]); /* ph0 x0-7 | ph1 x0-7 */
         const __m512 t1 = _mm512_permutex2var_ps(a[0], odd, a[1]);  /* ph2      | ph3      */
@@ -62,7 +79,7 @@ void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int
 /* One output row from the tiles' four phase rows t[b][x] (out[4x + b]),
  * X < ow: row = act(bias + tile), or row += tile. */
 void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                              int accumulate)
+                              int accumulate, const float *lo, const float *hi)
 {
     /* (t0, t1) and (t2, t3) interleaved by lane, then the pairs by twos */
     const __m512i zip_lo =
@@ -94,7 +111,7 @@ void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float
             const __mmask16 m = lane_range(0, ow - X);
             __m512 v;
             if (accumulate) {
-                v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + X), o[k]);
+                v = _mm512_add_ps(load_lanes((uintptr_t)(row + X), m, lo, hi), o[k]);
             } else {
                 v = _mm512_add_ps(bv, o[k]);
                 /* max(v, 0) returns 0 for NaN and +0 for -0, as the scalar
