@@ -55,7 +55,7 @@ typedef struct {
      * size of the plane plus one cache line, so that the 16 or 36 streams
      * do not fall into one set of the L1 cache when the size is a multiple
      * of 4 KB (that made the transforms several times slower). */
-    size_t pps;         /* phase planes: C*sx + 16                           */
+    size_t pps;         /* phase planes (one channel's): sx + 16             */
     size_t ups;         /* U: round4(M)*C + 16                               */
     size_t vps;         /* V: C*qp + 16                                      */
     size_t yps;         /* Yt: round4(M)*qp + 16                             */
@@ -74,7 +74,7 @@ static wgeom wgeom_of(int C, int M, int ih, int iw, int oh, int ow, int pad, int
     g.sx = (size_t)g.hq * g.wq + (size_t)g.wq + 2 + SLACK;
     g.ldt = round16((size_t)g.qi + SLACK);
     const size_t mp = (size_t)((M + 3) & ~3);
-    g.pps = (size_t)C * g.sx + 16;
+    g.pps = g.sx + 16;
     g.ups = mp * (size_t)C + 16;
     g.vps = (size_t)C * g.qp + 16;
     g.yps = mp * (size_t)g.qp + 16;
@@ -311,35 +311,55 @@ typedef void (*split_row_fn)(float *const dst[4], const float *src, int iw, int 
 typedef void (*merge_row_fn)(float *row, int ow, const float *const t[4], float bias, nn_act act,
                              int accumulate, const float *lo, const float *hi);
 
-/* planes[(py*4 + px)*C + c] (sx floats): padded pixel (4y+py, 4x+px) of
- * channel c of img (C, ih, iw) at y*wq + x; zero outside the image and in
- * the slack. */
-static void split_phases(float *planes, const float *img, const wgeom *g, split_row_fn split)
+/* planes[(py*4 + px)*pps] (sx floats): padded pixel (4y+py, 4x+px) of
+ * the channel src (ih, iw) at y*wq + x; zero outside the image. [lo, hi)
+ * is the whole image, where the split may load whole vectors. One channel
+ * at a time, so that the input transform finds its planes in L1 (all the
+ * channels' planes, written first, came back from L2: 2026-12-05). The
+ * slack past hq*wq is zeroed once per call (zero_slack). */
+static void split_channel(float *planes, const float *src, const wgeom *g, split_row_fn split,
+                          const float *lo, const float *hi)
+{
+    float *pl[16];
+    for (int p = 0; p < 16; p++)
+        pl[p] = planes + (size_t)p * g->pps;
+    /* padded rows in order (py = Y % 4, y = Y / 4): the image is read
+     * front to back, as the hardware prefetcher expects (every fourth
+     * row first cost a miss per row) */
+    for (int Y = 0; Y < 4 * g->hq; Y++) {
+        const int py = Y % 4;
+        const size_t at = (size_t)(Y / 4) * g->wq;
+        float *const dst[4] = {pl[py * 4] + at, pl[py * 4 + 1] + at, pl[py * 4 + 2] + at,
+                               pl[py * 4 + 3] + at};
+        const int iy = Y - g->pad;
+        if (iy >= 0 && iy < g->ih)
+            split(dst, src + (size_t)iy * g->iw, g->iw, g->pad, g->wq, lo, hi);
+        else
+            for (int px = 0; px < 4; px++)
+                memset(dst[px], 0, (size_t)g->wq * sizeof(float));
+    }
+}
+
+/* The slack of the 16 phase planes past hq*wq, which no split writes. */
+static void zero_slack(float *planes, const wgeom *g)
 {
     const size_t rows = (size_t)g->hq * g->wq;
-    const float *end = img + (size_t)g->C * g->ih * g->iw;
+    for (int p = 0; p < 16; p++)
+        memset(planes + (size_t)p * g->pps + rows, 0, (g->sx - rows) * sizeof(float));
+}
+
+/* V's columns b*qi + [0, qi) (V[xi*vps + c*qp + ...]) for image img of
+ * every channel: split, then transform, a channel at a time. */
+static void transform_image(float *V, float *planes, const float *const tap[36], const float *img,
+                            const wgeom *g, split_row_fn split,
+                            void (*in)(float *, size_t, size_t, const float *const[36], size_t,
+                                       int, int))
+{
+    const size_t cs = (size_t)g->ih * g->iw;
+    const float *end = img + (size_t)g->C * cs;
     for (int c = 0; c < g->C; c++) {
-        const float *src = img + (size_t)c * g->ih * g->iw;
-        float *pl[16];
-        for (int p = 0; p < 16; p++) {
-            pl[p] = planes + (size_t)p * g->pps + (size_t)c * g->sx;
-            memset(pl[p] + rows, 0, (g->sx - rows) * sizeof(float));
-        }
-        /* padded rows in order (py = Y % 4, y = Y / 4): the image is read
-         * front to back, as the hardware prefetcher expects (every fourth
-         * row first cost a miss per row) */
-        for (int Y = 0; Y < 4 * g->hq; Y++) {
-            const int py = Y % 4;
-            const size_t at = (size_t)(Y / 4) * g->wq;
-            float *const dst[4] = {pl[py * 4] + at, pl[py * 4 + 1] + at, pl[py * 4 + 2] + at,
-                                   pl[py * 4 + 3] + at};
-            const int iy = Y - g->pad;
-            if (iy >= 0 && iy < g->ih)
-                split(dst, src + (size_t)iy * g->iw, g->iw, g->pad, g->wq, img, end);
-            else
-                for (int px = 0; px < 4; px++)
-                    memset(dst[px], 0, (size_t)g->wq * sizeof(float));
-        }
+        split_channel(planes, img + (size_t)c * cs, g, split, img, end);
+        in(V + (size_t)c * g->qp, g->vps, (size_t)g->qp, tap, 0, 1, g->qi);
     }
 }
 
@@ -423,16 +443,16 @@ static void wino_run(float *out, int accumulate, float *scratch, const float *in
     channel_offsets(off, g);
     const float *tap[36];
     tile_taps(tap, planes, g);
+    zero_slack(planes, g);
     /* Columns no image of a chunk writes stay finite (the kernels' whole
      * vectors meet them; their results are dropped). */
     memset(V, 0, XI * g->vps * sizeof(float));
     memset(Yt, 0, XI * g->yps * sizeof(float));
     for (int i0 = 0; i0 < n; i0 += g->nb) {
         const int nb = n - i0 < g->nb ? n - i0 : g->nb;
-        for (int b = 0; b < nb; b++) {
-            split_phases(planes, in + (size_t)(i0 + b) * in_size, g, body.split);
-            body.in(V + (size_t)b * g->qi, g->vps, (size_t)g->qp, tap, g->sx, g->C, g->qi);
-        }
+        for (int b = 0; b < nb; b++)
+            transform_image(V + (size_t)b * g->qi, planes, tap, in + (size_t)(i0 + b) * in_size, g,
+                            body.split, body.in);
         const int cols = (int)round16((size_t)nb * g->qi);
         for (int xi = 0; xi < XI; xi++)
             gemm(Yt + xi * g->yps, (size_t)g->qp, V + xi * g->vps, off, U + xi * g->ups,
@@ -538,14 +558,15 @@ void nn_wino_weight_grad(float *dw, float *scratch, const float *dout, const flo
     channel_offsets(off, &g);
     const float *tap[36];
     tile_taps(tap, planes, &g);
+    zero_slack(planes, &g);
     memset(dU, 0, XI * e.dus * sizeof(float));
     /* The dropped column of tiles (tx = tw) keeps Z = 0: it adds nothing. */
     memset(Z, 0, XI * e.zps * sizeof(float));
     for (int i0 = 0; i0 < n; i0 += g.nb) {
         const int nb = n - i0 < g.nb ? n - i0 : g.nb;
         for (int b = 0; b < nb; b++) {
-            split_phases(planes, in + (size_t)(i0 + b) * in_size, &g, body.split);
-            body.in(V + (size_t)b * g.qi, g.vps, (size_t)g.qp, tap, g.sx, g.C, g.qi);
+            transform_image(V + (size_t)b * g.qi, planes, tap, in + (size_t)(i0 + b) * in_size,
+                            &g, body.split, body.in);
             /* the gradient channels-last, zero past its edges, then Z */
             widen(ge, e.ldz, dout + (size_t)(i0 + b) * out_size, g.M, g.oh, g.ow, e.ew,
                   (int)e.erows);
