@@ -4,8 +4,10 @@
  * the image's channel plane (iy*in_w + ix); backward scatters dout there.
  * Ties go to the first element in row-major window order, in both the
  * general loop and the k=2, s=2 fast path, so both give identical argmax. */
+#include "nn_isa.h"
 #include "nn_layers.h"
 #include "nn_vec.h"
+#include "pool_isa.h"
 
 /* One output of a 2x2 window at (x, row r0/r1): branch-free selects in
  * row-major window order (strict > keeps the first of equal values). */
@@ -73,6 +75,12 @@ void nn_maxpool_forward(float *out, int32_t *argmax, const float *in, int n,
     const size_t out_plane = (size_t)d->out_h * d->out_w;
     const size_t planes = (size_t)n * d->c;
     const int fast = d->k == 2 && d->stride == 2;
+#if defined(__x86_64__)
+    if (fast && nn_isa_best() == NN_ISA_AVX512) {
+        nn_maxpool2x2_avx512(out, argmax, in, planes, d);
+        return;
+    }
+#endif
     for (size_t p = 0; p < planes; p++) {
         if (fast)
             maxpool_plane_2x2(out + p * out_plane, argmax + p * out_plane, in + p * in_plane, d);
