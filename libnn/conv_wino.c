@@ -245,10 +245,10 @@ static inline void merge_one(float *row, const float *const t[4], float bias, nn
 #include <emmintrin.h>
 #endif
 
-void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq,
-                         const float *lo, const float *hi)
+/* One padded input row into its four phase rows, dst[px][x] = P[4x + px]
+ * for x < wq (P[X] = src[X - pad] inside the row, else 0). */
+static void split_row(float *const dst[4], const float *src, int iw, int pad, int wq)
 {
-    (void)lo, (void)hi; /* every load stays inside the row */
     /* x whose four pixels 4x - pad .. 4x + 3 - pad are all inside */
     int xa = (pad + 3) / 4, xb = iw - 4 + pad >= 0 ? (iw - 4 + pad) / 4 + 1 : 0;
     if (xb > wq)
@@ -306,41 +306,37 @@ void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias
         merge_one(row, t, bias, act, accumulate, X);
 }
 
-typedef void (*split_row_fn)(float *const dst[4], const float *src, int iw, int pad, int wq,
-                             const float *lo, const float *hi);
 typedef void (*merge_row_fn)(float *row, int ow, const float *const t[4], float bias, nn_act act,
                              int accumulate, const float *lo, const float *hi);
+typedef void (*split_channel_fn)(float *planes, const float *src, const nn_wino_split_geom *s,
+                                 const float *lo, const float *hi);
 
-/* planes[(py*4 + px)*pps] (sx floats): padded pixel (4y+py, 4x+px) of
- * the channel src (ih, iw) at y*wq + x; zero outside the image. [lo, hi)
- * is the whole image, where the split may load whole vectors. One channel
- * at a time, so that the input transform finds its planes in L1 (all the
- * channels' planes, written first, came back from L2: 2026-12-05). The
- * slack past hq*wq is zeroed once per call (zero_slack). */
-static void split_channel(float *planes, const float *src, const wgeom *g, split_row_fn split,
-                          const float *lo, const float *hi)
+void nn_wino_split_channel_c(float *planes, const float *src, const nn_wino_split_geom *s,
+                             const float *lo, const float *hi)
 {
+    (void)lo, (void)hi; /* every load stays inside the row */
     float *pl[16];
     for (int p = 0; p < 16; p++)
-        pl[p] = planes + (size_t)p * g->pps;
+        pl[p] = planes + (size_t)p * s->pps;
     /* padded rows in order (py = Y % 4, y = Y / 4): the image is read
      * front to back, as the hardware prefetcher expects (every fourth
      * row first cost a miss per row) */
-    for (int Y = 0; Y < 4 * g->hq; Y++) {
+    for (int Y = 0; Y < 4 * s->hq; Y++) {
         const int py = Y % 4;
-        const size_t at = (size_t)(Y / 4) * g->wq;
+        const size_t at = (size_t)(Y / 4) * s->wq;
         float *const dst[4] = {pl[py * 4] + at, pl[py * 4 + 1] + at, pl[py * 4 + 2] + at,
                                pl[py * 4 + 3] + at};
-        const int iy = Y - g->pad;
-        if (iy >= 0 && iy < g->ih)
-            split(dst, src + (size_t)iy * g->iw, g->iw, g->pad, g->wq, lo, hi);
+        const int iy = Y - s->pad;
+        if (iy >= 0 && iy < s->ih)
+            split_row(dst, src + (size_t)iy * s->iw, s->iw, s->pad, s->wq);
         else
             for (int px = 0; px < 4; px++)
-                memset(dst[px], 0, (size_t)g->wq * sizeof(float));
+                memset(dst[px], 0, (size_t)s->wq * sizeof(float));
     }
 }
 
-/* The slack of the 16 phase planes past hq*wq, which no split writes. */
+/* The slack of the 16 phase planes past hq*wq (a split writes only zeros
+ * there). */
 static void zero_slack(float *planes, const wgeom *g)
 {
     const size_t rows = (size_t)g->hq * g->wq;
@@ -349,16 +345,20 @@ static void zero_slack(float *planes, const wgeom *g)
 }
 
 /* V's columns b*qi + [0, qi) (V[xi*vps + c*qp + ...]) for image img of
- * every channel: split, then transform, a channel at a time. */
+ * every channel: split into phase planes, then transform, a channel at a
+ * time, so that the input transform finds the planes in L1 (all the
+ * channels' planes, written first, came back from L2; 2026-12-05). The
+ * planes' slack past hq*wq is zeroed once per call (zero_slack). */
 static void transform_image(float *V, float *planes, const float *const tap[36], const float *img,
-                            const wgeom *g, split_row_fn split,
+                            const wgeom *g, split_channel_fn split,
                             void (*in)(float *, size_t, size_t, const float *const[36], size_t,
                                        int, int))
 {
     const size_t cs = (size_t)g->ih * g->iw;
     const float *end = img + (size_t)g->C * cs;
+    const nn_wino_split_geom sg = {g->ih, g->iw, g->pad, g->hq, g->wq, g->pps};
     for (int c = 0; c < g->C; c++) {
-        split_channel(planes, img + (size_t)c * cs, g, split, img, end);
+        split(planes, img + (size_t)c * cs, &sg, img, end);
         in(V + (size_t)c * g->qp, g->vps, (size_t)g->qp, tap, 0, 1, g->qi);
     }
 }
@@ -384,7 +384,7 @@ typedef struct {
                int C, int qi);
     void (*out)(float *T, size_t ldt, const float *Yt, size_t yplane, int qi);
     void (*gz)(float *Z, size_t zplane, size_t ldz, const float *ge, size_t rs, int nt);
-    split_row_fn split;
+    split_channel_fn split;
     merge_row_fn merge;
 } wino_bodies;
 
@@ -394,15 +394,15 @@ static wino_bodies bodies_for(nn_isa isa)
 #if defined(__x86_64__) /* elsewhere nn_isa_best() is scalar: the portable body */
     case NN_ISA_AVX512:
         return (wino_bodies){nn_wino_filter_avx512, nn_wino_in_avx512, nn_wino_out_avx512,
-                             nn_wino_gz_avx512, nn_wino_split_row_avx512,
+                             nn_wino_gz_avx512, nn_wino_split_channel_avx512,
                              nn_wino_merge_row_avx512};
     case NN_ISA_AVX2:
         return (wino_bodies){nn_wino_filter_avx2, nn_wino_in_avx2, nn_wino_out_avx2,
-                             nn_wino_gz_avx2, nn_wino_split_row_c, nn_wino_merge_row_c};
+                             nn_wino_gz_avx2, nn_wino_split_channel_c, nn_wino_merge_row_c};
 #endif
     default:
         return (wino_bodies){nn_wino_filter_w4, nn_wino_in_w4,      nn_wino_out_w4,
-                             nn_wino_gz_w4,      nn_wino_split_row_c, nn_wino_merge_row_c};
+                             nn_wino_gz_w4,      nn_wino_split_channel_c, nn_wino_merge_row_c};
     }
 }
 

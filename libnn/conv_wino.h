@@ -80,19 +80,29 @@ NN_WINO_BODY(avx2)
 NN_WINO_BODY(avx512)
 #undef NN_WINO_BODY
 
-/* One padded input row into its four phase rows, dst[px][x] = P[4x + px]
- * for x < wq (P[X] = src[X - pad] inside the row, else 0), and one output
- * row out of them, row[X] = act(bias + t[X % 4][X / 4]) or
- * row[X] += t[X % 4][X / 4] for X < ow: the portable bodies and AVX-512's
- * (permutes; the same bits, these only move data and add once).
- * [lo, hi) is memory around the row that may be read (its image): a body
- * may load whole vectors there and drop the lanes outside the row. */
-void nn_wino_split_row_c(float *const dst[4], const float *src, int iw, int pad, int wq,
-                         const float *lo, const float *hi);
+/* One channel (ih, iw) of an image into its 16 zero-padded phase planes:
+ * planes[(py*4 + px)*pps + y*wq + x] = padded pixel (4y + py, 4x + px) for
+ * y < hq, x < wq (src[(Y - pad)*iw + X - pad] inside the image, else 0).
+ * A body may also write zeros into the first 16 floats past hq*wq of a
+ * plane (its slack, which must be zero anyway). [lo, hi) is memory around
+ * the channel that may be read (its image): a body may load whole vectors
+ * there and drop the lanes outside the image. The portable body and
+ * AVX-512's (permutes) give the same planes: they only move data. */
+typedef struct {
+    int ih, iw, pad, hq, wq;
+    size_t pps; /* floats from one phase plane to the next */
+} nn_wino_split_geom;
+void nn_wino_split_channel_c(float *planes, const float *src, const nn_wino_split_geom *s,
+                             const float *lo, const float *hi);
+void nn_wino_split_channel_avx512(float *planes, const float *src, const nn_wino_split_geom *s,
+                                  const float *lo, const float *hi);
+
+/* One output row out of the tiles' phase rows, row[X] = act(bias +
+ * t[X % 4][X / 4]) or row[X] += t[X % 4][X / 4] for X < ow: the portable
+ * body and AVX-512's (permutes; the same bits: data movement and one
+ * addition). [lo, hi) is memory around the row that may be read. */
 void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
                          int accumulate, const float *lo, const float *hi);
-void nn_wino_split_row_avx512(float *const dst[4], const float *src, int iw, int pad, int wq,
-                              const float *lo, const float *hi);
 void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
                               int accumulate, const float *lo, const float *hi);
 
