@@ -83,6 +83,10 @@ void nn_wino_split_channel_avx512(float *planes, const float *src, const nn_wino
             /* the addresses as integers: they may lie before the row,
              * where a pointer would not be valid C */
             const uintptr_t row = (uintptr_t)(src + (size_t)iy * iw);
+            /* the rows four ahead (in the next channel at the end: the
+             * planes are contiguous), a cache line at a time */
+            for (int b = 0; b < iw; b += 16)
+                _mm_prefetch((const char *)(row + (uintptr_t)(4 * iw + b) * 4), _MM_HINT_T0);
             const __m512 a0 = load_lanes(row + (uintptr_t)((intptr_t)first[0] * 4), m[0], lo, hi);
             const __m512 a1 = load_lanes(row + (uintptr_t)((intptr_t)first[1] * 4), m[1], lo, hi);
             const __m512 a2 = load_lanes(row + (uintptr_t)((intptr_t)first[2] * 4), m[2], lo, hi);
