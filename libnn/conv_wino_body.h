@@ -20,6 +20,11 @@
 typedef float WINO_NAME(vec) __attribute__((vector_size(4 * WINO_LANES)));
 #define VEC WINO_NAME(vec)
 
+/* Whole unrolling of the small loops over a tile's rows and columns: left
+ * as loops, GCC moved every vector through the stack (a copy per load
+ * and per store; 2026-12-05). The same operations either way. */
+#define WINO_UNROLL _Pragma("GCC unroll 6")
+
 /* Unaligned load and store (macros: a function returning a wide vector
  * would depend on the calling convention of the ISA). */
 #define VLD(v, p) memcpy(&(v), (p), sizeof(VEC))
@@ -110,17 +115,22 @@ void WINO_NAME(nn_wino_in)(float *V, size_t vplane, size_t ldv, const float *con
         float *vc = V + (size_t)c * ldv;
         for (int q = 0; q < qi; q += WINO_LANES) {
             VEC t[6][6];
+            WINO_UNROLL
             for (int r = 0; r < 6; r++) {
                 VEC d[6];
+                WINO_UNROLL
                 for (int s = 0; s < 6; s++)
                     VLD(d[s], tap[r * 6 + s] + co + q);
                 BT6(t[r], d);
             }
+            WINO_UNROLL
             for (int j = 0; j < 6; j++) {
                 VEC col[6], o[6];
+                WINO_UNROLL
                 for (int r = 0; r < 6; r++)
                     col[r] = t[r][j];
                 BT6(o, col);
+                WINO_UNROLL
                 for (int i = 0; i < 6; i++)
                     VST(vc + (size_t)(i * 6 + j) * vplane + q, o[i]);
             }
@@ -134,17 +144,22 @@ void WINO_NAME(nn_wino_out)(float *T, size_t ldt, const float *Yt, size_t yplane
 {
     for (int q = 0; q < qi; q += WINO_LANES) {
         VEC p[6][4];
+        WINO_UNROLL
         for (int i = 0; i < 6; i++) {
             VEC y[6];
+            WINO_UNROLL
             for (int j = 0; j < 6; j++)
                 VLD(y[j], Yt + (size_t)(i * 6 + j) * yplane + q);
             AT6(p[i], y);
         }
+        WINO_UNROLL
         for (int b = 0; b < 4; b++) {
             VEC col[6], o[4];
+            WINO_UNROLL
             for (int i = 0; i < 6; i++)
                 col[i] = p[i][b];
             AT6(o, col);
+            WINO_UNROLL
             for (int a = 0; a < 4; a++)
                 VST(T + (size_t)(a * 4 + b) * ldt + q, o[a]);
         }
@@ -162,18 +177,23 @@ void WINO_NAME(nn_wino_gz)(float *Z, size_t zplane, size_t ldz, const float *ge,
         for (size_t m = 0; m < ldz; m += WINO_LANES) {
             const float *p = ge + (size_t)4 * x * ldz + m;
             VEC t[6][4]; /* A e */
+            WINO_UNROLL
             for (int b = 0; b < 4; b++) {
                 VEC col[4], z[6];
+                WINO_UNROLL
                 for (int a = 0; a < 4; a++)
                     VLD(col[a], p + (size_t)a * rs + (size_t)b * ldz);
                 A4(z, col);
+                WINO_UNROLL
                 for (int i = 0; i < 6; i++)
                     t[i][b] = z[i];
             }
             float *zo = Z + (size_t)x * ldz + m;
+            WINO_UNROLL
             for (int i = 0; i < 6; i++) { /* (A e) A^T */
                 VEC z[6];
                 A4(z, t[i]);
+                WINO_UNROLL
                 for (int j = 0; j < 6; j++)
                     VST(zo + (size_t)(i * 6 + j) * zplane, z[j]);
             }
@@ -181,6 +201,7 @@ void WINO_NAME(nn_wino_gz)(float *Z, size_t zplane, size_t ldz, const float *ge,
 }
 
 #undef VEC
+#undef WINO_UNROLL
 #undef VLD
 #undef VST
 #undef BT6
