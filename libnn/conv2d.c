@@ -22,6 +22,7 @@
 
 #include <cblas.h>
 #include <stddef.h>
+#include <string.h>
 
 /* The col2im path's scratch: dcol (K, HW). */
 static size_t gemm_scratch_floats(const nn_conv_dims *d)
@@ -148,17 +149,34 @@ int nn_conv2d_batched(const nn_conv_dims *d)
     return nn_wino_din_ok(d) || nn_wino_dw_ok(d);
 }
 
-void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
-                        const float *in, const float *w, int n, const nn_conv_dims *d)
+static void backward(float *din, int din_set, float *dw, float *db, float *scratch,
+                     const float *dout, const float *in, const float *w, int n,
+                     const nn_conv_dims *d)
 {
     const nn_isa isa = nn_isa_best();
     const int wino_din = din && nn_wino_din_ok(d), wino_dw = dw && nn_wino_dw_ok(d);
+    if (din && din_set && !wino_din)
+        memset(din, 0, (size_t)n * d->in_c * d->in_h * d->in_w * sizeof(float));
     /* what Winograd leaves (the bias gradient at least) the wide way */
     if (!nn_conv_wide_backward(wino_din ? NULL : din, wino_dw ? NULL : dw, db, scratch, dout, in,
                                w, n, d, isa))
         gemm_input_grad(din, scratch, dout, w, n, d);
     if (wino_dw)
         nn_wino_weight_grad(dw, scratch, dout, in, n, d, isa);
-    if (wino_din)
+    if (wino_din && din_set)
+        nn_wino_input_grad_set(din, scratch, dout, w, n, d, isa);
+    else if (wino_din)
         nn_wino_input_grad(din, scratch, dout, w, n, d, isa);
+}
+
+void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
+                        const float *in, const float *w, int n, const nn_conv_dims *d)
+{
+    backward(din, 0, dw, db, scratch, dout, in, w, n, d);
+}
+
+void nn_conv2d_backward_set(float *din, float *dw, float *db, float *scratch, const float *dout,
+                            const float *in, const float *w, int n, const nn_conv_dims *d)
+{
+    backward(din, 1, dw, db, scratch, dout, in, w, n, d);
 }

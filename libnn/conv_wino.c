@@ -489,15 +489,28 @@ void nn_wino_forward(float *out, float *scratch, const float *in, const float *w
     wino_run(out, 0, scratch, in, b, n, &g, act, isa);
 }
 
-void nn_wino_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
-                        const nn_conv_dims *d, nn_isa isa)
+static void input_grad(float *din, int accumulate, float *scratch, const float *dout,
+                       const float *w, int n, const nn_conv_dims *d, nn_isa isa)
 {
     if (n <= 0 || !din)
         return;
     const wgeom g = wgeom_din(d);
     /* output channel c of this pass, input m: w[m][c] flipped */
     make_filters(scratch, w, 9, (size_t)d->in_c * 9, 1, &g, isa);
-    wino_run(din, 1, scratch, dout, NULL, n, &g, NN_ACT_NONE, isa);
+    /* not accumulating: 0 (the bias) + the result */
+    wino_run(din, accumulate, scratch, dout, NULL, n, &g, NN_ACT_NONE, isa);
+}
+
+void nn_wino_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
+                        const nn_conv_dims *d, nn_isa isa)
+{
+    input_grad(din, 1, scratch, dout, w, n, d, isa);
+}
+
+void nn_wino_input_grad_set(float *din, float *scratch, const float *dout, const float *w, int n,
+                            const nn_conv_dims *d, nn_isa isa)
+{
+    input_grad(din, 0, scratch, dout, w, n, d, isa);
 }
 
 /* ---- the weight gradient ------------------------------------------------- */

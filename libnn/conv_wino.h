@@ -54,6 +54,10 @@ void nn_wino_forward(float *out, float *scratch, const float *in, const float *w
  * the output gradient dout (n, out_c, out_h, out_w); nn_wino_din_ok. */
 void nn_wino_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
                         const nn_conv_dims *d, nn_isa isa);
+/* The same, but din = the input gradient, + 0.0f (the bits of adding it
+ * to a zeroed din): for a din that nothing has written yet. */
+void nn_wino_input_grad_set(float *din, float *scratch, const float *dout, const float *w, int n,
+                            const nn_conv_dims *d, nn_isa isa);
 
 /* dw (out_c, in_c, 3, 3) += the weight gradient of the convolution for the
  * input in (n, in_c, in_h, in_w) and the output gradient dout (n, out_c,

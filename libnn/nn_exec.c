@@ -546,6 +546,17 @@ static float *grad_slice(nn_exec *ex, int src, int consumer, int b0, int n)
     return g;
 }
 
+/* The same slice without zeroing it; *fresh = 1 when `consumer` is the
+ * first to write it (and must set it rather than add to it). */
+static float *grad_slice_unzeroed(nn_exec *ex, int src, int consumer, int b0, int *fresh)
+{
+    *fresh = 0;
+    if (src == NN_INPUT_NODE || !ex->nb[src].need_grad)
+        return NULL;
+    *fresh = ex->nb[src].grad_first == consumer;
+    return ex->nb[src].dout + b0 * ex->m->nodes[src].out_size;
+}
+
 static void backward_worker(void *ctx, int t, int T)
 {
     const layer_job *j = ctx;
@@ -562,8 +573,10 @@ static void backward_worker(void *ctx, int t, int T)
         if (nn_conv2d_batched(&d)) { /* the slice at once: weights transformed once */
             act_mask(s.b->act, s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os,
                      (size_t)s.n * s.os);
-            float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0, s.n);
-            nn_conv2d_backward(din, dw, db, ex->scratch[t], dout, s.in, s.w, s.n, &d);
+            int fresh;
+            float *din = grad_slice_unzeroed(ex, s.nd->spec.input, j->node, s.b0, &fresh);
+            (fresh ? nn_conv2d_backward_set : nn_conv2d_backward)(din, dw, db, ex->scratch[t],
+                                                                  dout, s.in, s.w, s.n, &d);
             return;
         }
         for (int i = 0; i < s.n; i++) {

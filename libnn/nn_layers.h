@@ -57,6 +57,12 @@ void nn_conv2d_backward(float *din,        /* (n, in_c, in_h, in_w) += or NULL  
                         const float *in,   /* (n, in_c, in_h, in_w)             */
                         const float *w,    /* (out_c, in_c, k, k)               */
                         int n, const nn_conv_dims *d);
+/* The same with din = the input gradient instead of +=: for a din that
+ * nothing has written yet (the executor's first consumer), the same bits
+ * as nn_conv2d_backward into a zeroed din; the Winograd input gradient
+ * then skips zeroing din and reading it back. */
+void nn_conv2d_backward_set(float *din, float *dw, float *db, float *scratch, const float *dout,
+                            const float *in, const float *w, int n, const nn_conv_dims *d);
 
 /* ---- depthwise_conv2d: one k x k filter per channel (multiplier 1) -------
  * Uses nn_conv_dims with out_c == in_c; needs no scratch. */
