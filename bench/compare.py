@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--torch-quant", default="", help="torch_quant.py's stdout")
     ap.add_argument("--deploy-config", default="configs/mnist.json")
     ap.add_argument("--deploy-loadavg", default="?")
+    ap.add_argument("--max-isa", default="", help="BENCH_MAX_ISA: both trainers held to it")
     a = ap.parse_args()
     errors = list(a.failed)
     failed = {e.split(":")[0] for e in errors}
@@ -254,6 +255,7 @@ def main():
         "train_flops_per_image": fpi,
         "fma_peak_gflops": fma_peak,
         "fma_peak_isa": fma.get("peak_isa") if fma else None,
+        "max_isa": a.max_isa or None,
         "sgemm_peak_gflops_1t": peak1,
         "sgemm_peak_gflops_2t": peak2,
         "sgemm_netmix_gflops_2t": mix2,

@@ -17,12 +17,13 @@
  * chains, started together), a repetition runs the loop for about --ms
  * milliseconds; the best of --reps repetitions counts, after one untimed
  * repetition that lets the cores reach their clock. The printed peak is
- * the best ISA's rate at T threads.
+ * the best ISA's rate at T threads; with --max-isa avx2 only AVX2's counts
+ * (make bench's BENCH_MAX_ISA: the peak of the ISA the trainer is held to).
  *
  * Output: a table, then one JSON line (the last line): for each ISA
  * measured "gflops_1" and "gflops_T", and "peak_gflops", "peak_isa",
  * "threads".
- * Usage: fma_peak [--threads T] [--reps R] [--ms M] */
+ * Usage: fma_peak [--threads T] [--reps R] [--ms M] [--max-isa avx2|avx512] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
 {
     int threads = 2, reps = 5;
     double ms = 200;
+    const char *max_isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -161,10 +163,17 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--ms") && i + 1 < argc)
             ms = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--max-isa") && i + 1 < argc)
+            max_isa = argv[++i];
         else {
-            fprintf(stderr, "usage: fma_peak [--threads T] [--reps R] [--ms M]\n");
+            fprintf(stderr, "usage: fma_peak [--threads T] [--reps R] [--ms M] "
+                            "[--max-isa avx2|avx512]\n");
             return 2;
         }
+    }
+    if (max_isa && strcmp(max_isa, "avx2") && strcmp(max_isa, "avx512")) {
+        fprintf(stderr, "fma_peak: --max-isa is avx2 or avx512, not '%s'\n", max_isa);
+        return 2;
     }
     if (threads < 1 || threads > 64 || reps < 1 || !(ms >= 1 && ms <= 1e5)) {
         fprintf(stderr, "fma_peak: --threads in [1, 64], --reps >= 1, --ms in [1, 1e5]\n");
@@ -185,15 +194,23 @@ int main(int argc, char **argv)
     printf("FMA peak, %d FMA chains per thread, best of %d x %.0f ms\n", ACC, reps, ms);
     printf("  %-8s %16s %16s\n", "isa", "1 thread", "all threads");
     const isa_kernel *peak = NULL;
+    int peak_allowed = !max_isa;
     for (isa_kernel *k = ks; k->name; k++) {
+        if (max_isa && !strcmp(k->name, max_isa))
+            peak_allowed = 1;
         if (!k->supported) {
             printf("  %-8s not supported by this CPU\n", k->name);
             continue;
         }
         k->gflops[0] = measure(k, 1, reps, ms);
         k->gflops[1] = threads == 1 ? k->gflops[0] : measure(k, threads, reps, ms);
-        printf("  %-8s %8.1f GFLOP/s %8.1f GFLOP/s (%d threads)\n", k->name, k->gflops[0],
-               k->gflops[1], threads);
+        /* the kernels go from the widest down: those before --max-isa's
+         * are above the cap */
+        const int capped = max_isa && !peak_allowed;
+        printf("  %-8s %8.1f GFLOP/s %8.1f GFLOP/s (%d threads)%s\n", k->name, k->gflops[0],
+               k->gflops[1], threads, capped ? "  above --max-isa: not the peak" : "");
+        if (capped)
+            continue;
         if (!peak || k->gflops[1] > peak->gflops[1])
             peak = k;
     }

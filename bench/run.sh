@@ -114,6 +114,13 @@
 #                   (iotcnn reads the folder its config names, data/mnist by
 #                   default)
 #   TORCH_PYTHON [/usr/bin/python3]
+#   BENCH_MAX_ISA []  avx2: hold the training part to AVX2 on both sides, to
+#                   measure on an AVX-512 CPU what an AVX2-only one would run:
+#                   IOTCNN_MAX_ISA=avx2 for iotcnn (libnn/nn_isa.h),
+#                   ONEDNN_MAX_CPU_ISA=AVX2 and ATEN_CPU_CAPABILITY=avx2 for
+#                   PyTorch (OpenBLAS is on its Haswell kernels already), and
+#                   the AVX2 FMA peak as the peak. Not the same as a CPU
+#                   without AVX-512 (its clock, caches and ports differ).
 #
 # Exit status: 0 when every part that ran produced numbers, 1 otherwise
 # (the table and the JSON line are printed either way, with nulls and
@@ -137,6 +144,14 @@ DEP_LIMIT=${BENCH_DEPLOY_LIMIT:-2000}
 DEP_BATCH=${BENCH_DEPLOY_BATCH:-128}
 DEP_REPS=${BENCH_DEPLOY_REPS:-5}
 DEP_MIN_MS=${BENCH_DEPLOY_MIN_MS:-100}
+MAX_ISA=${BENCH_MAX_ISA:-}
+case "$MAX_ISA" in
+    "") fma_cap=() ;;
+    avx2)
+        fma_cap=(--max-isa avx2)
+        export IOTCNN_MAX_ISA=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 ;;
+    *) printf 'bench: BENCH_MAX_ISA is avx2 or empty, not %s\n' "$MAX_ISA" >&2; exit 2 ;;
+esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/iotcnn-bench.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -168,6 +183,7 @@ CMP_PY=$PY
 
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 say "== make bench: $(nproc) CPUs, load average $loadavg =="
+[ -n "$MAX_ISA" ] && say "== both sides held to $MAX_ISA: IOTCNN_MAX_ISA=$IOTCNN_MAX_ISA ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY =="
 
 have_mnist() {  # $1 = folder; plain or .gz IDX files
     local f
@@ -203,9 +219,9 @@ fi
 
 if part train; then
     # ---- 1. FMA and sgemm peaks ------------------------------------------
-    say "-- 1. FMA peak ($BUILD/bench/fma_peak --threads $THREADS)"
+    say "-- 1. FMA peak ($BUILD/bench/fma_peak --threads $THREADS ${fma_cap[*]})"
     if [ -x "$BUILD/bench/fma_peak" ]; then
-        if "$BUILD/bench/fma_peak" --threads "$THREADS" >"$tmp/fma.out"; then
+        if "$BUILD/bench/fma_peak" --threads "$THREADS" "${fma_cap[@]}" >"$tmp/fma.out"; then
             sed '$d' "$tmp/fma.out" | sed 's/^/   /'
         else
             fail fma_peak "exited with status $? (output above)"
@@ -325,6 +341,6 @@ args=(--fma "$tmp/fma.out" --sgemm "$tmp/sgemm.out" --iotcnn "$tmp/iotcnn.out"
       --iotcnn-metrics "$tmp/iotcnn.metrics.jsonl" --torch "$tmp/torch.out"
       --time-rss "$tmp/iotcnn.time" --loadavg "$loadavg" --config "$CONFIG" --parts "$PARTS"
       --deploy "$tmp/deploy.out" --torch-quant "$tmp/torchq.out" --deploy-config "$DEP_CONFIG"
-      --deploy-loadavg "${dep_loadavg:-?}")
+      --deploy-loadavg "${dep_loadavg:-?}" --max-isa "$MAX_ISA")
 for f in "${failed[@]}"; do args+=(--failed "$f"); done
 "$CMP_PY" bench/compare.py "${args[@]}"

@@ -1,9 +1,11 @@
 /* iotcnn - train, compress and evaluate small CNNs for IoT devices. */
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/ckpt.h"
+#include "libnn/nn_isa.h"
 #include "pipeline/pl_dist.h"
 #include "runtime/rt.h"
 #include "cli.h"
@@ -117,5 +119,11 @@ int main(int argc, char **argv)
      * one process-wide setting, made here by the application, never by the
      * library (libnn/nn_exec.h). */
     openblas_set_num_threads(1);
+    const char *cap = getenv(NN_ISA_ENV);
+    nn_isa isa;
+    if (cap && *cap && !nn_isa_parse(cap, &isa)) {
+        fprintf(stderr, "iotcnn: %s='%s' is not one of scalar, avx2, avx512\n", NN_ISA_ENV, cap);
+        return EXIT_USAGE;
+    }
     return cli_close_stdout(run(argc, argv));
 }

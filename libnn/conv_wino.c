@@ -275,9 +275,9 @@ static void split_row(float *const dst[4], const float *src, int iw, int pad, in
 }
 
 void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                         int accumulate, const float *lo, const float *hi)
+                         int accumulate, const float *hi)
 {
-    (void)lo, (void)hi;
+    (void)hi; /* stores stay inside the row */
     int X = 0;
 #if defined(__SSE2__)
     const __m128 bv = _mm_set1_ps(bias), zero = _mm_setzero_ps(), six = _mm_set1_ps(6.0f);
@@ -307,7 +307,7 @@ void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias
 }
 
 typedef void (*merge_row_fn)(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                             int accumulate, const float *lo, const float *hi);
+                             int accumulate, const float *hi);
 typedef void (*split_channel_fn)(float *planes, const float *src, const nn_wino_split_geom *s,
                                  const float *lo, const float *hi);
 
@@ -364,15 +364,15 @@ static void transform_image(float *V, float *planes, const float *const tap[36],
 }
 
 /* out (oh, ow) of one channel from its 4x4 tiles T[(a*4 + b)*ldt + q]:
- * = act(bias + tile), or += tile when accumulating; [lo, hi) is its
- * image. */
+ * = act(bias + tile), or += tile when accumulating; hi is the end of its
+ * image (the channels after this one are merged later). */
 static void interleave_tiles(float *out, const float *T, const wgeom *g, float bias, nn_act act,
-                             int accumulate, merge_row_fn merge, const float *lo, const float *hi)
+                             int accumulate, merge_row_fn merge, const float *hi)
 {
     for (int y = 0; y < g->oh; y++) {
         const float *t = T + (size_t)(y % 4) * 4 * g->ldt + (size_t)(y / 4) * g->wq;
         const float *const tb[4] = {t, t + g->ldt, t + 2 * g->ldt, t + 3 * g->ldt};
-        merge(out + (size_t)y * g->ow, g->ow, tb, bias, act, accumulate, lo, hi);
+        merge(out + (size_t)y * g->ow, g->ow, tb, bias, act, accumulate, hi);
     }
 }
 
@@ -462,7 +462,7 @@ static void wino_run(float *out, int accumulate, float *scratch, const float *in
             for (int m = 0; m < g->M; m++) {
                 body.out(T, g->ldt, Yt + (size_t)m * g->qp + (size_t)b * g->qi, g->yps, g->qi);
                 interleave_tiles(o + (size_t)m * g->oh * g->ow, T, g, bias ? bias[m] : 0.0f, act,
-                                 accumulate, body.merge, o, o + out_size);
+                                 accumulate, body.merge, o + out_size);
             }
         }
     }

@@ -104,11 +104,12 @@ void nn_wino_split_channel_avx512(float *planes, const float *src, const nn_wino
 /* One output row out of the tiles' phase rows, row[X] = act(bias +
  * t[X % 4][X / 4]) or row[X] += t[X % 4][X / 4] for X < ow: the portable
  * body and AVX-512's (permutes; the same bits: data movement and one
- * addition). [lo, hi) is memory around the row that may be read. */
+ * addition). Memory up to hi (the end of the rows written in order in
+ * this call) may be written past ow with values that later rows overwrite. */
 void nn_wino_merge_row_c(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                         int accumulate, const float *lo, const float *hi);
+                         int accumulate, const float *hi);
 void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                              int accumulate, const float *lo, const float *hi);
+                              int accumulate, const float *hi);
 
 #ifdef __cplusplus
 }

@@ -15,13 +15,8 @@ NN_TARGET_AVX512_BEGIN
 #include <immintrin.h>
 #include <stdint.h>
 
-/* Lanes [lo, hi) of 16 set (lo, hi clipped to [0, 16]). */
-static __mmask16 lane_range(int lo, int hi)
-{
-    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
-    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
-    return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
-}
+#include "nn_avx512_lanes.h"
+
 
 /* The 16 floats at address p with the lanes outside m zeroed. Inside
  * [lo, hi) a plain load and a masking move: a masked load (which never
@@ -70,7 +65,7 @@ void nn_wino_split_channel_avx512(float *planes, const float *src, const nn_wino
         __mmask16 m[4];
         for (int k = 0; k < 4; k++) {
             first[k] = 4 * x0 + 16 * k - pad; /* source index of lane 0 */
-            m[k] = lane_range(-first[k], iw - first[k]);
+            m[k] = nn_lanes_between(-first[k], iw - first[k]);
         }
         for (int Y = 0; Y < 4 * s->hq; Y++) {
             float *d = planes + (size_t)(Y % 4) * 4 * pps + (size_t)(Y / 4) * wq + x0;
@@ -112,7 +107,7 @@ void nn_wino_split_channel_avx512(float *planes, const float *src, const nn_wino
 static inline void merge_vector(float *p, int n, __m512 o, __m512 bv, nn_act act, int accumulate,
                                 const float *hi)
 {
-    const __mmask16 m = lane_range(0, n);
+    const __mmask16 m = nn_lanes_first(n);
     const int whole = p + 16 <= hi;
     __m512 v;
     if (accumulate) {
@@ -136,7 +131,7 @@ static inline void merge_vector(float *p, int n, __m512 o, __m512 bv, nn_act act
 /* One output row from the tiles' four phase rows t[b][x] (out[4x + b]),
  * X < ow: row = act(bias + tile), or row += tile. */
 void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float bias, nn_act act,
-                              int accumulate, const float *lo, const float *hi)
+                              int accumulate, const float *hi)
 {
     /* (t0, t1) and (t2, t3) interleaved by lane, then the pairs by twos */
     const __m512i zip_lo =
@@ -148,7 +143,6 @@ void nn_wino_merge_row_avx512(float *row, int ow, const float *const t[4], float
     const __m512i pair_hi =
         _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
     const __m512 bv = _mm512_set1_ps(bias);
-    (void)lo; /* rows before this one are written already: no vector reaches back */
     for (int x0 = 0; 4 * x0 < ow; x0 += 16) {
         const __m512 v0 = _mm512_loadu_ps(t[0] + x0), v1 = _mm512_loadu_ps(t[1] + x0);
         const __m512 v2 = _mm512_loadu_ps(t[2] + x0), v3 = _mm512_loadu_ps(t[3] + x0);

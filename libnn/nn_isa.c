@@ -2,6 +2,9 @@
  * same test as runtime/rt_isa.c, which libnn must not include). */
 #include "nn_isa.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 const char *nn_isa_name(nn_isa isa)
 {
     switch (isa) {
@@ -30,11 +33,30 @@ int nn_isa_supported(nn_isa isa)
     }
 }
 
+int nn_isa_parse(const char *name, nn_isa *isa)
+{
+    for (int i = 0; i < NN_ISA_COUNT; i++)
+        if (name && !strcmp(name, nn_isa_name((nn_isa)i))) {
+            *isa = (nn_isa)i;
+            return 1;
+        }
+    return 0;
+}
+
+nn_isa nn_isa_cap(void)
+{
+    nn_isa cap = NN_ISA_COUNT - 1;
+    const char *v = getenv(NN_ISA_ENV);
+    if (v && *v && !nn_isa_parse(v, &cap))
+        return NN_ISA_COUNT - 1; /* the command line reports the bad value */
+    return cap;
+}
+
 nn_isa nn_isa_best(void)
 {
-    if (nn_isa_supported(NN_ISA_AVX512))
-        return NN_ISA_AVX512;
-    if (nn_isa_supported(NN_ISA_AVX2))
-        return NN_ISA_AVX2;
+    const nn_isa cap = nn_isa_cap();
+    for (int i = (int)cap; i > NN_ISA_SCALAR; i--)
+        if (nn_isa_supported((nn_isa)i))
+            return (nn_isa)i;
     return NN_ISA_SCALAR;
 }

@@ -22,7 +22,19 @@ typedef enum {
 const char *nn_isa_name(nn_isa isa);
 /* 1 if this CPU (and build) runs isa. */
 int nn_isa_supported(nn_isa isa);
-/* The fastest supported body. */
+/* The environment variable that caps the bodies libnn chooses:
+ * IOTCNN_MAX_ISA=scalar|avx2|avx512 (unset or empty: no cap), as
+ * ONEDNN_MAX_CPU_ISA caps oneDNN's. To measure, on a CPU that has
+ * AVX-512, what a CPU with only AVX2 would run. The same bits whatever it
+ * says (every body gives the reference's). */
+#define NN_ISA_ENV "IOTCNN_MAX_ISA"
+
+/* 1 and *isa set if name is one of nn_isa_name's; 0 otherwise. */
+int nn_isa_parse(const char *name, nn_isa *isa);
+/* The cap NN_ISA_ENV sets (the last ISA if unset, empty or unknown; the
+ * command line rejects an unknown value before any kernel runs). */
+nn_isa nn_isa_cap(void);
+/* The fastest supported body at or below the cap. */
 nn_isa nn_isa_best(void);
 
 #ifdef __cplusplus

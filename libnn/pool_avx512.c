@@ -15,11 +15,7 @@
 
 NN_TARGET_AVX512_BEGIN
 
-/* Lanes [0, n) of 16 set (n clipped to [0, 16]). */
-static __mmask16 first_lanes(int n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
-}
+#include "nn_avx512_lanes.h"
 
 /* The 32 floats at p (p[0..count) needed); plain loads where the whole
  * vector lies before end, masked ones past it. */
@@ -30,8 +26,8 @@ static void load32(__m512 *a, __m512 *b, const float *p, int count, const float 
         *b = _mm512_loadu_ps(p + 16);
         return;
     }
-    *a = _mm512_maskz_loadu_ps(first_lanes(count), p);
-    *b = _mm512_maskz_loadu_ps(first_lanes(count - 16), p + 16);
+    *a = _mm512_maskz_loadu_ps(nn_lanes_first(count), p);
+    *b = _mm512_maskz_loadu_ps(nn_lanes_first(count - 16), p + 16);
 }
 
 void nn_maxpool2x2_avx512(float *out, int32_t *argmax, const float *in, size_t planes,
@@ -76,7 +72,7 @@ void nn_maxpool2x2_avx512(float *out, int32_t *argmax, const float *in, size_t p
                 i = _mm512_mask_mov_epi32(i, k,
                                           _mm512_add_epi32(_mm512_add_epi32(i0, down), one));
                 m = _mm512_mask_mov_ps(m, k, v3);
-                const __mmask16 st = first_lanes(n);
+                const __mmask16 st = nn_lanes_first(n);
                 _mm512_mask_storeu_ps(o + (size_t)oy * ow + ox, st, m);
                 _mm512_mask_storeu_epi32(am + (size_t)oy * ow + ox, st, i);
             }

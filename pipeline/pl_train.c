@@ -9,6 +9,7 @@
 
 #include "format/ckpt.h"
 #include "libnn/nn_io.h"
+#include "libnn/nn_isa.h"
 #include "pl_data.h"
 #include "pl_fit.h"
 #include "pl_metrics_log.h"
@@ -320,9 +321,11 @@ static nn_status run(train_job *j, const pl_train_opts *o, pl_train_result *r, n
     char workers[64] = "";
     if (j->dist)
         snprintf(workers, sizeof workers, " x %d MPI processes", pl_dist_size(j->dist));
-    pl_note(j->progress, "train", "%s, %d training images%s%s, %zu parameters, %d threads%s -> %s",
+    pl_note(j->progress, "train",
+            "%s, %d training images%s%s, %zu parameters, %d threads%s, %s kernels -> %s",
             cfg->data.dataset, j->train.n, j->val.n ? ", validation " : "",
-            j->val.n ? "held out" : "", j->model->n_params, o->threads, workers, r->model);
+            j->val.n ? "held out" : "", j->model->n_params, o->threads, workers,
+            nn_isa_name(nn_isa_best()), r->model);
     st = pl_fit(j->model, &j->optim, &j->ts, &spec, &j->train, &j->val, err);
     if (st == NN_ERR_NUMERIC) /* from the same numbers on every process */
         pl_dist_failed_together(j->dist);
