@@ -3,7 +3,9 @@
  * filter. No scratch: for each tap (ki, kj) the output positions whose
  * input pixel lies inside the image are computed once (dw_range), so the
  * inner loops over a row are branch-free multiply-adds (contiguous at
- * stride 1, where they vectorize). */
+ * stride 1, where they vectorize). This is the portable body; the AVX-512
+ * one (depthwise_avx512.c, depthwise_isa.h) gives the same bits. */
+#include "depthwise_isa.h"
 #include "nn_layers.h"
 
 #include <string.h>
@@ -56,8 +58,8 @@ static inline void axpy_strided(float *restrict dst, const float *restrict src, 
             dst[t] += w * src[(size_t)t * s];
 }
 
-void nn_depthwise_forward(float *out, const float *in, const float *w, const float *b, int n,
-                          const nn_conv_dims *d)
+static void forward_portable(float *out, const float *in, const float *w, const float *b, int n,
+                             const nn_conv_dims *d)
 {
     const int k = d->k, s = d->stride, C = d->in_c;
     const size_t ohw = (size_t)d->out_h * d->out_w, ihw = (size_t)d->in_h * d->in_w;
@@ -81,8 +83,24 @@ void nn_depthwise_forward(float *out, const float *in, const float *w, const flo
         }
 }
 
-void nn_depthwise_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                           const float *w, int n, const nn_conv_dims *d)
+/* db[c] += the sum of channel c's gradient over each image, in double. */
+static void bias_grad(float *db, const float *dout, int n, const nn_conv_dims *d)
+{
+    const int C = d->in_c;
+    const size_t ohw = (size_t)d->out_h * d->out_w;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            const float *g = dout + ((size_t)i * C + c) * ohw;
+            double sum = 0.0;
+            for (size_t p = 0; p < ohw; p++)
+                sum += g[p];
+            db[c] += (float)sum;
+        }
+}
+
+/* The input and weight gradients (the bias's is bias_grad's). */
+static void backward_portable(float *din, float *dw, const float *dout, const float *in,
+                              const float *w, int n, const nn_conv_dims *d)
 {
     const int k = d->k, s = d->stride, C = d->in_c;
     const size_t ohw = (size_t)d->out_h * d->out_w, ihw = (size_t)d->in_h * d->in_w;
@@ -93,12 +111,6 @@ void nn_depthwise_backward(float *din, float *dw, float *db, const float *dout, 
             float *dx = din ? din + ((size_t)i * C + c) * ihw : NULL;
             const float *f = w + (size_t)c * k * k;
             float *df = dw + (size_t)c * k * k;
-            if (db) {
-                double sum = 0.0;
-                for (size_t p = 0; p < ohw; p++)
-                    sum += g[p];
-                db[c] += (float)sum;
-            }
             for (int ki = 0; ki < k; ki++)
                 for (int kj = 0; kj < k; kj++) {
                     dw_tap t = tap_of(d, ki, kj);
@@ -120,4 +132,35 @@ void nn_depthwise_backward(float *din, float *dw, float *db, const float *dout, 
                     df[ki * k + kj] += (float)acc;
                 }
         }
+}
+
+void nn_depthwise_forward_isa(float *out, const float *in, const float *w, const float *b, int n,
+                              const nn_conv_dims *d, nn_isa isa)
+{
+    if (isa == NN_ISA_AVX512 && nn_depthwise_forward_avx512(out, in, w, b, n, d))
+        return;
+    forward_portable(out, in, w, b, n, d);
+}
+
+void nn_depthwise_backward_isa(float *din, float *dw, float *db, const float *dout,
+                               const float *in, const float *w, int n, const nn_conv_dims *d,
+                               nn_isa isa)
+{
+    if (db)
+        bias_grad(db, dout, n, d);
+    if (isa == NN_ISA_AVX512 && nn_depthwise_backward_avx512(din, dw, dout, in, w, n, d))
+        return;
+    backward_portable(din, dw, dout, in, w, n, d);
+}
+
+void nn_depthwise_forward(float *out, const float *in, const float *w, const float *b, int n,
+                          const nn_conv_dims *d)
+{
+    nn_depthwise_forward_isa(out, in, w, b, n, d, nn_isa_best());
+}
+
+void nn_depthwise_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, int n, const nn_conv_dims *d)
+{
+    nn_depthwise_backward_isa(din, dw, db, dout, in, w, n, d, nn_isa_best());
 }

@@ -416,12 +416,9 @@ static void forward_worker(void *ctx, int t, int T)
         return;
     }
     case NN_LAYER_DEPTHWISE_CONV2D: {
-        nn_conv_dims d = conv_dims(s.nd);
-        for (int i = 0; i < s.n; i++) {
-            float *o = out + i * s.os;
-            nn_depthwise_forward(o, s.in + i * s.is, s.w, bias, 1, &d);
-            act_forward(act, o, s.os);
-        }
+        nn_conv_dims d = conv_dims(s.nd); /* the slice at once: one plan for its images */
+        nn_depthwise_forward(out, s.in, s.w, bias, s.n, &d);
+        act_forward(act, out, (size_t)s.n * s.os);
         return;
     }
     case NN_LAYER_MAXPOOL: {
@@ -588,12 +585,10 @@ static void backward_worker(void *ctx, int t, int T)
         return;
     }
     if (s.nd->spec.type == NN_LAYER_DEPTHWISE_CONV2D) {
-        nn_conv_dims d = conv_dims(s.nd);
-        for (int i = 0; i < s.n; i++) {
-            act_mask(s.b->act, s.b->dout + (s.b0 + i) * s.os, s.b->out + (s.b0 + i) * s.os, s.os);
-            float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0 + i, 1);
-            nn_depthwise_backward(din, dw, db, dout + i * s.os, s.in + i * s.is, s.w, 1, &d);
-        }
+        nn_conv_dims d = conv_dims(s.nd); /* the slice at once, as forward */
+        act_mask(s.b->act, s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
+        float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0, s.n);
+        nn_depthwise_backward(din, dw, db, dout, s.in, s.w, s.n, &d);
         return;
     }
     /* The fused activation's backward: mask the shared gradient once

@@ -68,7 +68,9 @@ Test(isa_cap, command_line_refuses_an_unknown_value, .timeout = 30)
 
 /* 12x12 images: conv1 (1 -> 32, pad 1) takes the wide kernels; conv2 (32
  * -> 32, pad 2, 14x14 out) the Winograd forward and weight gradient (its
- * input gradient the wide kernels: 12 columns in is too narrow). */
+ * input gradient the wide kernels: 12 columns in is too narrow); after
+ * the pooling, a depthwise conv at stride 1 (flat planes) and one at
+ * stride 2 (channel lanes) with ReLU6. */
 static const char *config_text =
     "{\n"
     "  \"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2], \"std\": [0.3]},\n"
@@ -78,6 +80,10 @@ static const char *config_text =
     "    {\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 3, \"pad\": 2},\n"
     "    {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},\n"
     "    {\"type\": \"maxpool\", \"size\": 2},\n"
+    "    {\"type\": \"depthwise_conv2d\", \"kernel\": 3, \"pad\": 1},\n"
+    "    {\"type\": \"batchnorm\"}, {\"type\": \"relu6\"},\n"
+    "    {\"type\": \"depthwise_conv2d\", \"kernel\": 3, \"stride\": 2, \"pad\": 1},\n"
+    "    {\"type\": \"relu6\"},\n"
     "    {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},\n"
     "  \"train\": {\"epochs\": 2, \"batch_size\": 16, \"seed\": 3, \"lr\": 0.05,\n"
     "    \"optimizer\": {\"type\": \"sgd\", \"momentum\": 0.9}}\n"
