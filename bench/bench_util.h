@@ -1,5 +1,5 @@
 /* bench_util.h - the timing rule shared by the C benchmarks in bench/
- * (int8_bench.c, deploy_bench.c).
+ * (int8_bench.c, deploy_bench.c, conv_layers.c, depthwise_layers.c).
  *
  * A repetition calls fn(ctx, n) back to back until at least min_s seconds
  * have passed (CLOCK_MONOTONIC) and counts the mean seconds per call over
@@ -11,6 +11,9 @@
 #define BENCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static inline double bench_now(void)
@@ -60,6 +63,38 @@ static inline double bench_best(bench_fn fn, void *ctx, int n, int reps, double 
             best = s;
     }
     return best;
+}
+
+/* One warm-up call, then the best of reps repetitions in process CPU
+ * seconds per call (what other processes on a shared machine disturb
+ * least). */
+static inline double bench_best_cpu(bench_fn fn, void *ctx, int n, int reps, double min_s)
+{
+    fn(ctx, n);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double cpu;
+        bench_rep(fn, ctx, n, min_s, &cpu);
+        if (cpu < best)
+            best = cpu;
+    }
+    return best;
+}
+
+/* n floats uniform in [-0.5, 0.5) from *state (xorshift64, any nonzero
+ * seed); exits the benchmark when memory runs out. */
+static inline float *bench_rand_floats(size_t n, uint64_t *state)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+        p[i] = (float)(*state >> 40) / (float)(1u << 24) - 0.5f;
+    }
+    return p;
 }
 
 #endif

@@ -20,7 +20,6 @@
 #include "bench/bench_util.h"
 #include "libnn/conv_wide.h"
 #include "libnn/nn_layers.h"
-#include "libnn/nn_rng.h"
 
 typedef struct {
     const char *name;
@@ -86,37 +85,16 @@ static void run_direct_dw(void *p, int n)
                           nn_isa_best());
 }
 
-static float *alloc_rand(size_t n, nn_rng *r)
-{
-    float *p = malloc(n * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = nn_rng_uniform(r) - 0.5f;
-    return p;
-}
-
+/* Best CPU seconds per image of 5 repetitions of >= 0.2 s. */
 static double best(bench_fn fn, void *c)
 {
-    double b = 1e30;
-    fn(c, IMGS);
-    for (int r = 0; r < 5; r++) {
-        double cpu;
-        bench_rep(fn, c, IMGS, 0.2, &cpu);
-        double t = cpu / IMGS;
-        if (t < b)
-            b = t;
-    }
-    return b;
+    return bench_best_cpu(fn, c, IMGS, 5, 0.2) / IMGS;
 }
 
 int main(void)
 {
     openblas_set_num_threads(1);
-    nn_rng r;
-    nn_rng_seed(&r, 1);
+    uint64_t rng = 1;
     double tf = 0, tb = 0;
     printf("%-28s %8s %7s %8s %7s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s",
            "direct", "GFLOP/s", "bwd ms", "GFLOP/s", "dw ms", "GFLOP/s", "direct", "GFLOP/s");
@@ -127,11 +105,13 @@ int main(void)
         c.is = (size_t)d->in_c * d->in_h * d->in_w;
         c.os = (size_t)d->out_c * d->out_h * d->out_w;
         size_t wn = (size_t)d->out_c * d->in_c * d->k * d->k;
-        c.in = alloc_rand(c.is * IMGS, &r), c.din = alloc_rand(c.is * IMGS, &r);
-        c.out = alloc_rand(c.os * IMGS, &r);
-        c.w = alloc_rand(wn, &r), c.dw = alloc_rand(wn, &r);
-        c.b = alloc_rand((size_t)d->out_c, &r), c.db = alloc_rand((size_t)d->out_c, &r);
-        c.scratch = alloc_rand(nn_conv2d_scratch_floats(d), &r);
+        c.in = bench_rand_floats(c.is * IMGS, &rng);
+        c.din = bench_rand_floats(c.is * IMGS, &rng);
+        c.out = bench_rand_floats(c.os * IMGS, &rng);
+        c.w = bench_rand_floats(wn, &rng), c.dw = bench_rand_floats(wn, &rng);
+        c.b = bench_rand_floats((size_t)d->out_c, &rng);
+        c.db = bench_rand_floats((size_t)d->out_c, &rng);
+        c.scratch = bench_rand_floats(nn_conv2d_scratch_floats(d), &rng);
         double macs = (double)wn * d->out_h * d->out_w;
         double f = best(run_fwd, &c), fd = best(run_direct, &c);
         double b = best(run_bwd, &c), bw = best(run_bwdw, &c), bwd = best(run_direct_dw, &c);

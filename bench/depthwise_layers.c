@@ -14,14 +14,14 @@
 
 #include "bench/bench_util.h"
 #include "libnn/depthwise_isa.h"
-#include "libnn/nn_rng.h"
 
 typedef struct {
     const char *name;
     nn_conv_dims d;
 } shape;
 
-#define DW(nm, c, h, k, s, p) {nm, {c, h, h, c, (h + 2 * p - k) / s + 1, (h + 2 * p - k) / s + 1, k, s, p}}
+#define DW(nm, c, h, k, s, p)                                                                      \
+    {nm, {c, h, h, c, (h + 2 * p - k) / s + 1, (h + 2 * p - k) / s + 1, k, s, p}}
 
 static const shape SHAPES[] = {
     DW("24ch 32x32 3x3/2", 24, 32, 3, 2, 1),  DW("48ch 16x16 3x3", 48, 16, 3, 1, 1),
@@ -50,36 +50,15 @@ static void run_bwd(void *p, int n)
     nn_depthwise_backward_isa(c->din, c->dw, NULL, c->out, c->in, c->w, n, c->d, c->isa);
 }
 
-static float *alloc_rand(size_t n, nn_rng *r)
-{
-    float *p = malloc(n * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = nn_rng_uniform(r) - 0.5f;
-    return p;
-}
-
-/* Best CPU seconds per image of 5 repetitions. */
+/* Best CPU seconds per image of 5 repetitions of >= 0.2 s. */
 static double best(bench_fn fn, void *c)
 {
-    double b = 1e30;
-    fn(c, IMGS);
-    for (int r = 0; r < 5; r++) {
-        double cpu;
-        bench_rep(fn, c, IMGS, 0.2, &cpu);
-        if (cpu / IMGS < b)
-            b = cpu / IMGS;
-    }
-    return b;
+    return bench_best_cpu(fn, c, IMGS, 5, 0.2) / IMGS;
 }
 
 int main(void)
 {
-    nn_rng r;
-    nn_rng_seed(&r, 1);
+    uint64_t rng = 1;
     const nn_isa isa = nn_isa_best();
     printf("depthwise layers, one thread, %d images per call; portable body vs %s\n", IMGS,
            nn_isa_name(isa));
@@ -90,9 +69,9 @@ int main(void)
         size_t is = (size_t)d->in_c * d->in_h * d->in_w, os = (size_t)d->in_c * d->out_h * d->out_w;
         size_t wn = (size_t)d->in_c * d->k * d->k;
         ctx c = {.d = d};
-        c.in = alloc_rand(is * IMGS, &r), c.din = alloc_rand(is * IMGS, &r);
-        c.out = alloc_rand(os * IMGS, &r);
-        c.w = alloc_rand(wn, &r), c.dw = alloc_rand(wn, &r);
+        c.in = bench_rand_floats(is * IMGS, &rng), c.din = bench_rand_floats(is * IMGS, &rng);
+        c.out = bench_rand_floats(os * IMGS, &rng);
+        c.w = bench_rand_floats(wn, &rng), c.dw = bench_rand_floats(wn, &rng);
         double macs = (double)wn * d->out_h * d->out_w, t[4];
         for (int b = 0; b < 2; b++) {
             c.isa = b ? isa : NN_ISA_SCALAR;

@@ -317,9 +317,11 @@ static void weight_grad_block(float *dw, const float *gt, const float *xt, int n
             }
             for (int ox = xlo; ox < xhi; ox++)
 #pragma GCC unroll 4
-                for (int r = 0; r < ROWS; r++)
-                    row[r] = _mm512_add_ps(row[r], _mm512_mul_ps(_mm512_load_ps(gr[r] + ox * 16),
-                                                                 _mm512_load_ps(xr[r] + ox * s * 16)));
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512 gv = _mm512_load_ps(gr[r] + ox * 16);
+                    const __m512 xv = _mm512_load_ps(xr[r] + ox * s * 16);
+                    row[r] = _mm512_add_ps(row[r], _mm512_mul_ps(gv, xv));
+                }
             for (int r = 0; r < rows; r++) {
                 lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(row[r])));
                 hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
