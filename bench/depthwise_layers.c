@@ -35,19 +35,19 @@ enum { IMGS = 32 };
 typedef struct {
     const nn_conv_dims *d;
     nn_isa isa;
-    float *in, *out, *w, *din, *dw;
+    float *in, *out, *w, *din, *dw, *scratch;
 } ctx;
 
 static void run_fwd(void *p, int n)
 {
     ctx *c = p;
-    nn_depthwise_forward_isa(c->out, c->in, c->w, NULL, n, c->d, c->isa);
+    nn_depthwise_forward_isa(c->out, c->scratch, c->in, c->w, NULL, n, c->d, c->isa);
 }
 
 static void run_bwd(void *p, int n)
 {
     ctx *c = p;
-    nn_depthwise_backward_isa(c->din, c->dw, NULL, c->out, c->in, c->w, n, c->d, c->isa);
+    nn_depthwise_backward_isa(c->din, c->dw, NULL, c->scratch, c->out, c->in, c->w, n, c->d, c->isa);
 }
 
 /* Best CPU seconds per image of 5 repetitions of >= 0.2 s. */
@@ -72,6 +72,7 @@ int main(void)
         c.in = bench_rand_floats(is * IMGS, &rng), c.din = bench_rand_floats(is * IMGS, &rng);
         c.out = bench_rand_floats(os * IMGS, &rng);
         c.w = bench_rand_floats(wn, &rng), c.dw = bench_rand_floats(wn, &rng);
+        c.scratch = bench_rand_floats(nn_depthwise_scratch_floats(d), &rng);
         double macs = (double)wn * d->out_h * d->out_w, t[4];
         for (int b = 0; b < 2; b++) {
             c.isa = b ? isa : NN_ISA_SCALAR;
@@ -82,7 +83,7 @@ int main(void)
                SHAPES[l].name, t[0] * 1e3, macs / t[0] * 1e-6, t[1] * 1e3, macs / t[1] * 1e-6,
                t[0] / t[1], t[2] * 1e3, 2 * macs / t[2] * 1e-6, t[3] * 1e3, 2 * macs / t[3] * 1e-6,
                t[2] / t[3]);
-        free(c.in), free(c.din), free(c.out), free(c.w), free(c.dw);
+        free(c.in), free(c.din), free(c.out), free(c.w), free(c.dw), free(c.scratch);
     }
     return 0;
 }

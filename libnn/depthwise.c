@@ -1,10 +1,11 @@
 /* depthwise.c - depthwise 2-D convolution (depth multiplier 1): channel c
  * of the output is channel c of the input convolved with its own k x k
- * filter. No scratch: for each tap (ki, kj) the output positions whose
- * input pixel lies inside the image are computed once (dw_range), so the
- * inner loops over a row are branch-free multiply-adds (contiguous at
- * stride 1, where they vectorize). This is the portable body; the AVX-512
- * one (depthwise_avx512.c, depthwise_isa.h) gives the same bits. */
+ * filter. The portable body, which needs no scratch: for each tap (ki, kj)
+ * the output positions whose input pixel lies inside the image are
+ * computed once (dw_range), so the inner loops over a row are branch-free
+ * multiply-adds (contiguous at stride 1, where they vectorize). The
+ * AVX-512 body (depthwise_avx512.c, depthwise_isa.h) gives the same bits
+ * and uses the scratch. */
 #include "depthwise_isa.h"
 #include "nn_layers.h"
 
@@ -134,33 +135,38 @@ static void backward_portable(float *din, float *dw, const float *dout, const fl
         }
 }
 
-void nn_depthwise_forward_isa(float *out, const float *in, const float *w, const float *b, int n,
-                              const nn_conv_dims *d, nn_isa isa)
+size_t nn_depthwise_scratch_floats(const nn_conv_dims *d)
 {
-    if (isa == NN_ISA_AVX512 && nn_depthwise_forward_avx512(out, in, w, b, n, d))
+    return nn_depthwise_avx512_scratch_floats(d);
+}
+
+void nn_depthwise_forward_isa(float *out, float *scratch, const float *in, const float *w,
+                              const float *b, int n, const nn_conv_dims *d, nn_isa isa)
+{
+    if (isa == NN_ISA_AVX512 && nn_depthwise_forward_avx512(out, scratch, in, w, b, n, d))
         return;
     forward_portable(out, in, w, b, n, d);
 }
 
-void nn_depthwise_backward_isa(float *din, float *dw, float *db, const float *dout,
-                               const float *in, const float *w, int n, const nn_conv_dims *d,
-                               nn_isa isa)
+void nn_depthwise_backward_isa(float *din, float *dw, float *db, float *scratch,
+                               const float *dout, const float *in, const float *w, int n,
+                               const nn_conv_dims *d, nn_isa isa)
 {
     if (db)
         bias_grad(db, dout, n, d);
-    if (isa == NN_ISA_AVX512 && nn_depthwise_backward_avx512(din, dw, dout, in, w, n, d))
+    if (isa == NN_ISA_AVX512 && nn_depthwise_backward_avx512(din, dw, scratch, dout, in, w, n, d))
         return;
     backward_portable(din, dw, dout, in, w, n, d);
 }
 
-void nn_depthwise_forward(float *out, const float *in, const float *w, const float *b, int n,
-                          const nn_conv_dims *d)
+void nn_depthwise_forward(float *out, float *scratch, const float *in, const float *w,
+                          const float *b, int n, const nn_conv_dims *d)
 {
-    nn_depthwise_forward_isa(out, in, w, b, n, d, nn_isa_best());
+    nn_depthwise_forward_isa(out, scratch, in, w, b, n, d, nn_isa_best());
 }
 
-void nn_depthwise_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                           const float *w, int n, const nn_conv_dims *d)
+void nn_depthwise_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
+                           const float *in, const float *w, int n, const nn_conv_dims *d)
 {
-    nn_depthwise_backward_isa(din, dw, db, dout, in, w, n, d, nn_isa_best());
+    nn_depthwise_backward_isa(din, dw, db, scratch, dout, in, w, n, d, nn_isa_best());
 }

@@ -22,7 +22,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
+
+/* Kernels up to 7x7 (larger ones take the portable body). */
+#define MAX_TAPS 49
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+size_t nn_depthwise_avx512_scratch_floats(const nn_conv_dims *d)
+{
+    size_t ihw = (size_t)d->in_h * d->in_w, ohw = (size_t)d->out_h * d->out_w;
+    size_t nv = (ihw > ohw ? ihw : ohw) / 16 + 1;
+    size_t masks = round16((nv * (size_t)d->k * d->k * 2 + 3) / 4);
+    return 16 + MAX_TAPS * 16 + (round16(ihw) + round16(ohw)) * 16 + masks;
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -31,27 +46,38 @@ NN_TARGET_AVX512_BEGIN
 
 #include "nn_avx512_lanes.h"
 
-/* Kernels up to 7x7 (larger ones take the portable body). */
-#define MAX_TAPS 49
 /* Planes whose positions fit an int with room. */
 #define MAX_PLANE ((size_t)1 << 26)
-
-static size_t round16(size_t n)
-{
-    return (n + 15) & ~(size_t)15;
-}
 
 static int shape_ok(const nn_conv_dims *d)
 {
     size_t ihw = (size_t)d->in_h * d->in_w, ohw = (size_t)d->out_h * d->out_w;
-    return d->k >= 1 && d->stride >= 1 && ihw > 0 && ohw > 0 && ihw <= MAX_PLANE &&
-           ohw <= MAX_PLANE;
+    return d->k >= 1 && d->k * d->k <= MAX_TAPS && d->stride >= 1 && ihw > 0 && ohw > 0 &&
+           ihw <= MAX_PLANE && ohw <= MAX_PLANE;
 }
 
 /* Forward and input gradient on flat planes? */
 static int flat_ok(const nn_conv_dims *d)
 {
     return d->stride == 1 && d->out_w == d->in_w;
+}
+
+/* The scratch, 64-byte aligned parts: wl (taps*16), the input's and the
+ * output's channels side by side (round16 of a plane's positions, 16
+ * floats each), the flat plan's masks. */
+typedef struct {
+    float *wl, *xt, *yt;
+    __mmask16 *mask;
+} dw_scratch;
+
+static dw_scratch carve(float *scratch, const nn_conv_dims *d)
+{
+    dw_scratch s;
+    s.wl = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    s.xt = s.wl + MAX_TAPS * 16;
+    s.yt = s.xt + round16((size_t)d->in_h * d->in_w) * 16;
+    s.mask = (__mmask16 *)(s.yt + round16((size_t)d->out_h * d->out_w) * 16);
+    return s;
 }
 
 /* ---- flat planes ------------------------------------------------------- */
@@ -81,17 +107,16 @@ static int input_grad_takes(const nn_conv_dims *d, int q, int ki, int kj)
     return q < d->in_h * d->in_w && oy >= 0 && oy < d->out_h && ox >= 0 && ox < d->out_w;
 }
 
-/* The plan over `positions` positions; sign -1 for the forward offsets
- * ((ki - pad) rows and columns on), +1 for the input gradient's. */
-static int flat_plan_make(flat_plan *p, const nn_conv_dims *d, int positions, takes_tap_fn takes,
-                          int sign)
+/* The plan over `positions` positions, its masks in mask (nv*taps); sign
+ * -1 for the forward offsets ((ki - pad) rows and columns on), +1 for the
+ * input gradient's. */
+static void flat_plan_make(flat_plan *p, __mmask16 *mask, const nn_conv_dims *d, int positions,
+                           takes_tap_fn takes, int sign)
 {
     const int k = d->k, w = d->out_w; /* == in_w */
     p->nv = (positions + 15) / 16;
     p->taps = k * k;
-    p->mask = malloc((size_t)p->nv * (size_t)p->taps * sizeof *p->mask);
-    if (!p->mask)
-        return 0;
+    p->mask = mask;
     for (int t = 0; t < k * k; t++)
         p->off[t] = -sign * ((ptrdiff_t)(t / k - d->pad) * w + (t % k - d->pad));
     for (int v = 0; v < p->nv; v++)
@@ -101,7 +126,6 @@ static int flat_plan_make(flat_plan *p, const nn_conv_dims *d, int positions, ta
                 m |= (unsigned)(takes(d, v * 16 + l, t / k, t % k) != 0) << l;
             p->mask[(size_t)v * k * k + t] = (__mmask16)m;
         }
-    return 1;
 }
 
 /* The 16 floats at src + at: a plain load where they all lie inside
@@ -336,32 +360,24 @@ static void weight_grad_block(float *dw, const float *gt, const float *xt, int n
     }
 }
 
-int nn_depthwise_forward_avx512(float *out, const float *in, const float *w, const float *b, int n,
-                                const nn_conv_dims *d)
+int nn_depthwise_forward_avx512(float *out, float *scratch, const float *in, const float *w,
+                                const float *b, int n, const nn_conv_dims *d)
 {
-    if (!shape_ok(d) || d->k * d->k > MAX_TAPS)
+    if (!shape_ok(d))
         return 0;
     const int C = d->in_c, T = d->k * d->k;
     const size_t ohw = (size_t)d->out_h * d->out_w, ihw = (size_t)d->in_h * d->in_w;
+    const dw_scratch sc = carve(scratch, d);
     if (flat_ok(d)) {
         flat_plan p;
-        if (!flat_plan_make(&p, d, (int)ohw, forward_takes, -1))
-            return 0;
+        flat_plan_make(&p, sc.mask, d, (int)ohw, forward_takes, -1);
         for (int i = 0; i < n; i++)
             for (int c = 0; c < C; c++) {
                 size_t plane = (size_t)i * C + c;
                 flat_plane(out + plane * ohw, in + plane * ihw, (ptrdiff_t)ihw, w + (size_t)c * T,
                            b ? b[c] : 0.0f, 0, &p, (int)ohw);
             }
-        free(p.mask);
         return 1;
-    }
-    float *xt = aligned_alloc(64, round16(ihw) * 16 * sizeof(float));
-    float *ot = aligned_alloc(64, round16(ohw) * 16 * sizeof(float));
-    float *wl = aligned_alloc(64, (size_t)T * 16 * sizeof(float));
-    if (!xt || !ot || !wl) {
-        free(xt), free(ot), free(wl);
-        return 0;
     }
     for (int i = 0; i < n; i++)
         for (int c0 = 0; c0 < C; c0 += 16) {
@@ -369,44 +385,38 @@ int nn_depthwise_forward_avx512(float *out, const float *in, const float *w, con
             float bl[16] = {0};
             for (int l = 0; l < nch && b; l++)
                 bl[l] = b[c0 + l];
-            weights_to_lanes(wl, w + (size_t)c0 * T, T, nch);
-            to_lanes(xt, in + ((size_t)i * C + c0) * ihw, ihw, (int)ihw, nch);
-            forward_lanes(ot, xt, wl, _mm512_loadu_ps(bl), d);
-            from_lanes(out + ((size_t)i * C + c0) * ohw, ot, ohw, (int)ohw, nch);
+            weights_to_lanes(sc.wl, w + (size_t)c0 * T, T, nch);
+            to_lanes(sc.xt, in + ((size_t)i * C + c0) * ihw, ihw, (int)ihw, nch);
+            forward_lanes(sc.yt, sc.xt, sc.wl, _mm512_loadu_ps(bl), d);
+            from_lanes(out + ((size_t)i * C + c0) * ohw, sc.yt, ohw, (int)ohw, nch);
         }
-    free(xt), free(ot), free(wl);
     return 1;
 }
 
-int nn_depthwise_backward_avx512(float *din, float *dw, const float *dout, const float *in,
-                                 const float *w, int n, const nn_conv_dims *d)
+int nn_depthwise_backward_avx512(float *din, float *dw, float *scratch, const float *dout,
+                                 const float *in, const float *w, int n, const nn_conv_dims *d)
 {
-    if (!shape_ok(d) || d->k * d->k > MAX_TAPS)
+    if (!shape_ok(d))
         return 0;
     const int C = d->in_c, T = d->k * d->k, flat = flat_ok(d);
     const size_t ohw = (size_t)d->out_h * d->out_w, ihw = (size_t)d->in_h * d->in_w;
-    flat_plan p = {0};
-    float *gt = aligned_alloc(64, round16(ohw) * 16 * sizeof(float));
-    float *xt = aligned_alloc(64, round16(ihw) * 16 * sizeof(float));
-    float *wl = aligned_alloc(64, (size_t)T * 16 * sizeof(float));
-    if (!gt || !xt || !wl ||
-        (din && flat && !flat_plan_make(&p, d, (int)ihw, input_grad_takes, 1))) {
-        free(gt), free(xt), free(wl);
-        return 0;
-    }
+    const dw_scratch sc = carve(scratch, d);
+    flat_plan p;
+    if (din && flat)
+        flat_plan_make(&p, sc.mask, d, (int)ihw, input_grad_takes, 1);
     for (int i = 0; i < n; i++) {
         const float *g = dout + (size_t)i * C * ohw, *x = in + (size_t)i * C * ihw;
         for (int c0 = 0; c0 < C; c0 += 16) {
             const int nch = C - c0 < 16 ? C - c0 : 16;
-            to_lanes(gt, g + c0 * ohw, ohw, (int)ohw, nch);
-            to_lanes(xt, x + c0 * ihw, ihw, (int)ihw, nch);
-            weight_grad_block(dw + (size_t)c0 * T, gt, xt, nch, d);
-            if (din && !flat) { /* xt's input is used: it takes din's slice */
+            to_lanes(sc.yt, g + c0 * ohw, ohw, (int)ohw, nch);
+            to_lanes(sc.xt, x + c0 * ihw, ihw, (int)ihw, nch);
+            weight_grad_block(dw + (size_t)c0 * T, sc.yt, sc.xt, nch, d);
+            if (din && !flat) { /* the input's lanes are used: they take din's slice */
                 float *dx = din + ((size_t)i * C + c0) * ihw;
-                weights_to_lanes(wl, w + (size_t)c0 * T, T, nch);
-                to_lanes(xt, dx, ihw, (int)ihw, nch);
-                input_grad_lanes(xt, gt, wl, d);
-                from_lanes(dx, xt, ihw, (int)ihw, nch);
+                weights_to_lanes(sc.wl, w + (size_t)c0 * T, T, nch);
+                to_lanes(sc.xt, dx, ihw, (int)ihw, nch);
+                input_grad_lanes(sc.xt, sc.yt, sc.wl, d);
+                from_lanes(dx, sc.xt, ihw, (int)ihw, nch);
             }
         }
         if (din && flat)
@@ -414,7 +424,6 @@ int nn_depthwise_backward_avx512(float *din, float *dw, const float *dout, const
                 flat_plane(din + ((size_t)i * C + c) * ihw, g + c * ohw, (ptrdiff_t)ohw,
                            w + (size_t)c * T, 0.0f, 1, &p, (int)ihw);
     }
-    free(p.mask), free(gt), free(xt), free(wl);
     return 1;
 }
 
@@ -422,17 +431,17 @@ NN_TARGET_END
 
 #else
 
-int nn_depthwise_forward_avx512(float *out, const float *in, const float *w, const float *b, int n,
-                                const nn_conv_dims *d)
+int nn_depthwise_forward_avx512(float *out, float *scratch, const float *in, const float *w,
+                                const float *b, int n, const nn_conv_dims *d)
 {
-    (void)out, (void)in, (void)w, (void)b, (void)n, (void)d;
+    (void)out, (void)scratch, (void)in, (void)w, (void)b, (void)n, (void)d;
     return 0;
 }
 
-int nn_depthwise_backward_avx512(float *din, float *dw, const float *dout, const float *in,
-                                 const float *w, int n, const nn_conv_dims *d)
+int nn_depthwise_backward_avx512(float *din, float *dw, float *scratch, const float *dout,
+                                 const float *in, const float *w, int n, const nn_conv_dims *d)
 {
-    (void)din, (void)dw, (void)dout, (void)in, (void)w, (void)n, (void)d;
+    (void)din, (void)dw, (void)scratch, (void)dout, (void)in, (void)w, (void)n, (void)d;
     return 0;
 }
 

@@ -21,16 +21,17 @@
 
 /* nn_depthwise_forward / nn_depthwise_backward through the body of one ISA
  * (those entry points use nn_isa_best(); tests every supported ISA). */
-void nn_depthwise_forward_isa(float *out, const float *in, const float *w, const float *b, int n,
-                              const nn_conv_dims *d, nn_isa isa);
-void nn_depthwise_backward_isa(float *din, float *dw, float *db, const float *dout,
-                               const float *in, const float *w, int n, const nn_conv_dims *d,
-                               nn_isa isa);
+void nn_depthwise_forward_isa(float *out, float *scratch, const float *in, const float *w,
+                              const float *b, int n, const nn_conv_dims *d, nn_isa isa);
+void nn_depthwise_backward_isa(float *din, float *dw, float *db, float *scratch,
+                               const float *dout, const float *in, const float *w, int n,
+                               const nn_conv_dims *d, nn_isa isa);
 
 /* AVX-512 (F, DQ, VL); call only where nn_isa says so. */
-int nn_depthwise_forward_avx512(float *out, const float *in, const float *w, const float *b, int n,
-                                const nn_conv_dims *d);
-int nn_depthwise_backward_avx512(float *din, float *dw, const float *dout, const float *in,
-                                 const float *w, int n, const nn_conv_dims *d);
+size_t nn_depthwise_avx512_scratch_floats(const nn_conv_dims *d);
+int nn_depthwise_forward_avx512(float *out, float *scratch, const float *in, const float *w,
+                                const float *b, int n, const nn_conv_dims *d);
+int nn_depthwise_backward_avx512(float *din, float *dw, float *scratch, const float *dout,
+                                 const float *in, const float *w, int n, const nn_conv_dims *d);
 
 #endif

@@ -177,9 +177,11 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         if (training)
             b->dout = xcalloc(count, sizeof(float), &oom);
         switch (nd->spec.type) {
-        case NN_LAYER_CONV2D: {
+        case NN_LAYER_CONV2D:
+        case NN_LAYER_DEPTHWISE_CONV2D: {
             nn_conv_dims d = conv_dims(nd);
-            size_t sf = nn_conv2d_scratch_floats(&d);
+            size_t sf = nd->spec.type == NN_LAYER_CONV2D ? nn_conv2d_scratch_floats(&d)
+                                                         : nn_depthwise_scratch_floats(&d);
             if (sf > ex->scratch_floats)
                 ex->scratch_floats = sf;
             break;
@@ -417,7 +419,7 @@ static void forward_worker(void *ctx, int t, int T)
     }
     case NN_LAYER_DEPTHWISE_CONV2D: {
         nn_conv_dims d = conv_dims(s.nd); /* the slice at once: one plan for its images */
-        nn_depthwise_forward(out, s.in, s.w, bias, s.n, &d);
+        nn_depthwise_forward(out, ex->scratch[t], s.in, s.w, bias, s.n, &d);
         act_forward(act, out, (size_t)s.n * s.os);
         return;
     }
@@ -588,7 +590,7 @@ static void backward_worker(void *ctx, int t, int T)
         nn_conv_dims d = conv_dims(s.nd); /* the slice at once, as forward */
         act_mask(s.b->act, s.b->dout + s.b0 * s.os, s.b->out + s.b0 * s.os, (size_t)s.n * s.os);
         float *din = grad_slice(ex, s.nd->spec.input, j->node, s.b0, s.n);
-        nn_depthwise_backward(din, dw, db, dout, s.in, s.w, s.n, &d);
+        nn_depthwise_backward(din, dw, db, ex->scratch[t], dout, s.in, s.w, s.n, &d);
         return;
     }
     /* The fused activation's backward: mask the shared gradient once

@@ -65,8 +65,14 @@ void nn_conv2d_backward_set(float *din, float *dw, float *db, float *scratch, co
                             const float *in, const float *w, int n, const nn_conv_dims *d);
 
 /* ---- depthwise_conv2d: one k x k filter per channel (multiplier 1) -------
- * Uses nn_conv_dims with out_c == in_c; needs no scratch. */
+ * Uses nn_conv_dims with out_c == in_c. */
+
+/* Floats of scratch one depthwise call needs (the AVX-512 body's plans and
+ * its channels side by side; docs/training-kernels.md). */
+size_t nn_depthwise_scratch_floats(const nn_conv_dims *d);
+
 void nn_depthwise_forward(float *out,        /* (n, c, out_h, out_w) written */
+                          float *scratch,    /* nn_depthwise_scratch_floats  */
                           const float *in,   /* (n, c, in_h, in_w)           */
                           const float *w,    /* (c, k, k)                    */
                           const float *b,    /* (c) or NULL                  */
@@ -75,6 +81,7 @@ void nn_depthwise_forward(float *out,        /* (n, c, out_h, out_w) written */
 void nn_depthwise_backward(float *din,        /* (n, c, in_h, in_w) += or NULL */
                            float *dw,         /* (c, k, k) +=                  */
                            float *db,         /* (c) += or NULL                */
+                           float *scratch,    /* nn_depthwise_scratch_floats   */
                            const float *dout, /* (n, c, out_h, out_w)          */
                            const float *in,   /* (n, c, in_h, in_w)            */
                            const float *w,    /* (c, k, k)                     */

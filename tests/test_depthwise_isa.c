@@ -107,10 +107,11 @@ Test(depthwise_isa, avx512_same_bits_as_portable)
         dcase c;
         dcase_init(&c, &d, &r);
         float *ref = lc_falloc(c.out_n), *got = lc_falloc(c.out_n);
+        float *scratch = lc_falloc(nn_depthwise_scratch_floats(&d));
         for (int with_bias = 0; with_bias < 2; with_bias++) {
             const float *b = with_bias ? c.b : NULL;
-            nn_depthwise_forward_isa(ref, c.in, c.w, b, BATCH, &d, NN_ISA_SCALAR);
-            nn_depthwise_forward_isa(got, c.in, c.w, b, BATCH, &d, NN_ISA_AVX512);
+            nn_depthwise_forward_isa(ref, scratch, c.in, c.w, b, BATCH, &d, NN_ISA_SCALAR);
+            nn_depthwise_forward_isa(got, scratch, c.in, c.w, b, BATCH, &d, NN_ISA_AVX512);
             expect_same(with_bias ? "forward (bias)" : "forward", t, got, ref, c.out_n, &d);
         }
         /* Gradients that already hold values: the bodies add to them. */
@@ -122,17 +123,17 @@ Test(depthwise_isa, avx512_same_bits_as_portable)
         float *db_r = copy_of(db0, (size_t)d.in_c);
         float *din_a = copy_of(din0, c.in_n), *dw_a = copy_of(dw0, c.w_n);
         float *db_a = copy_of(db0, (size_t)d.in_c);
-        nn_depthwise_backward_isa(din_r, dw_r, db_r, c.g, c.in, c.w, BATCH, &d, NN_ISA_SCALAR);
-        nn_depthwise_backward_isa(din_a, dw_a, db_a, c.g, c.in, c.w, BATCH, &d, NN_ISA_AVX512);
+        nn_depthwise_backward_isa(din_r, dw_r, db_r, scratch, c.g, c.in, c.w, BATCH, &d, NN_ISA_SCALAR);
+        nn_depthwise_backward_isa(din_a, dw_a, db_a, scratch, c.g, c.in, c.w, BATCH, &d, NN_ISA_AVX512);
         expect_same("din", t, din_a, din_r, c.in_n, &d);
         expect_same("dw", t, dw_a, dw_r, c.w_n, &d);
         expect_same("db", t, db_a, db_r, (size_t)d.in_c, &d);
         /* No input gradient: the weight gradient alone, the same bits. */
         memcpy(dw_a, dw0, c.w_n * sizeof(float));
-        nn_depthwise_backward_isa(NULL, dw_a, NULL, c.g, c.in, c.w, BATCH, &d, NN_ISA_AVX512);
+        nn_depthwise_backward_isa(NULL, dw_a, NULL, scratch, c.g, c.in, c.w, BATCH, &d, NN_ISA_AVX512);
         expect_same("dw without din", t, dw_a, dw_r, c.w_n, &d);
         free(din0), free(dw0), free(db0), free(din_r), free(dw_r), free(db_r);
-        free(din_a), free(dw_a), free(db_a), free(ref), free(got);
+        free(din_a), free(dw_a), free(db_a), free(ref), free(got), free(scratch);
         dcase_free(&c);
     }
 }
@@ -146,14 +147,16 @@ Test(depthwise_isa, avx512_skips_taps_outside_the_image)
     TEST_REQUIRE_NN_ISA(NN_ISA_AVX512);
     const nn_conv_dims d = {1, 3, 3, 1, 3, 3, 3, 1, 1};
     float in[9], w[9], b[1] = {-0.0f}, ref[9], got[9];
+    float *scratch = lc_falloc(nn_depthwise_scratch_floats(&d));
     for (int t = 0; t < 9; t++)
         in[t] = -0.0f, w[t] = 1.0f;
-    nn_depthwise_forward_isa(ref, in, w, b, 1, &d, NN_ISA_SCALAR);
-    nn_depthwise_forward_isa(got, in, w, b, 1, &d, NN_ISA_AVX512);
+    nn_depthwise_forward_isa(ref, scratch, in, w, b, 1, &d, NN_ISA_SCALAR);
+    nn_depthwise_forward_isa(got, scratch, in, w, b, 1, &d, NN_ISA_AVX512);
     for (int t = 0; t < 9; t++) {
         cr_assert(signbit(ref[t]) && ref[t] == 0.0f, "portable out[%d] = %g, want -0", t,
                   (double)ref[t]);
         cr_assert(signbit(got[t]) && got[t] == 0.0f, "avx512 out[%d] = %g, want -0", t,
                   (double)got[t]);
     }
+    free(scratch);
 }

@@ -18,7 +18,7 @@ typedef struct {
     nn_conv_dims d;
     int n;
     size_t in_n, out_n, w_n;
-    float *in, *w, *b, *out, *R;
+    float *in, *w, *b, *out, *R, *scratch;
 } dw_ctx;
 
 static void dw_init(dw_ctx *c, const int *cs, uint64_t seed)
@@ -32,6 +32,7 @@ static void dw_init(dw_ctx *c, const int *cs, uint64_t seed)
     c->w_n = (size_t)C * k * k;
     c->in = lc_falloc(c->in_n), c->w = lc_falloc(c->w_n), c->b = lc_falloc((size_t)C);
     c->out = lc_falloc(c->out_n), c->R = lc_falloc(c->out_n);
+    c->scratch = lc_falloc(nn_depthwise_scratch_floats(&c->d));
     nn_rng r;
     nn_rng_seed(&r, seed);
     lc_fill(c->in, c->in_n, &r, -1.0f, 1.0f);
@@ -42,7 +43,7 @@ static void dw_init(dw_ctx *c, const int *cs, uint64_t seed)
 
 static void dw_free(dw_ctx *c)
 {
-    free(c->in), free(c->w), free(c->b), free(c->out), free(c->R);
+    free(c->in), free(c->w), free(c->b), free(c->out), free(c->R), free(c->scratch);
 }
 
 static void dw_naive(double *out, const dw_ctx *c, const float *b)
@@ -68,7 +69,7 @@ static void dw_naive(double *out, const dw_ctx *c, const float *b)
 static double dw_objective(void *ctx)
 {
     dw_ctx *c = ctx;
-    nn_depthwise_forward(c->out, c->in, c->w, c->b, c->n, &c->d);
+    nn_depthwise_forward(c->out, c->scratch, c->in, c->w, c->b, c->n, &c->d);
     return lc_dot(c->out, c->R, c->out_n);
 }
 
@@ -82,7 +83,7 @@ Test(depthwise, forward_matches_naive)
             const float *b = with_bias ? c.b : NULL;
             for (size_t j = 0; j < c.out_n; j++)
                 c.out[j] = NAN; /* the kernel must write every output */
-            nn_depthwise_forward(c.out, c.in, c.w, b, c.n, &c.d);
+            nn_depthwise_forward(c.out, c.scratch, c.in, c.w, b, c.n, &c.d);
             dw_naive(ref, &c, b);
             for (size_t j = 0; j < c.out_n; j++)
                 cr_assert(fabs(c.out[j] - ref[j]) <= 1e-5 * (1.0 + fabs(ref[j])),
@@ -101,7 +102,7 @@ Test(depthwise, gradients_match_finite_differences)
         dw_init(&c, DW_CASES[t], 20 + t);
         const size_t C = (size_t)c.d.in_c;
         float *din = lc_falloc(c.in_n), *dw = lc_falloc(c.w_n), *db = lc_falloc(C);
-        nn_depthwise_backward(din, dw, db, c.R, c.in, c.w, c.n, &c.d);
+        nn_depthwise_backward(din, dw, db, c.scratch, c.R, c.in, c.w, c.n, &c.d);
         double *num = lc_dalloc(c.in_n > c.w_n ? c.in_n : c.w_n);
         char what[64];
         const float eps = 0.25f; /* L is linear in in, w and b */
@@ -127,9 +128,9 @@ Test(depthwise, backward_accumulates_and_din_null)
     float *din1 = lc_falloc(c.in_n), *dw1 = lc_falloc(c.w_n), *db1 = lc_falloc(C);
     float *din2 = lc_falloc(c.in_n), *dw2 = lc_falloc(c.w_n), *db2 = lc_falloc(C);
     float *dw3 = lc_falloc(c.w_n);
-    nn_depthwise_backward(din1, dw1, db1, c.R, c.in, c.w, c.n, &c.d);
-    nn_depthwise_backward(din2, dw2, db2, c.R, c.in, c.w, c.n, &c.d);
-    nn_depthwise_backward(din2, dw2, db2, c.R, c.in, c.w, c.n, &c.d);
+    nn_depthwise_backward(din1, dw1, db1, c.scratch, c.R, c.in, c.w, c.n, &c.d);
+    nn_depthwise_backward(din2, dw2, db2, c.scratch, c.R, c.in, c.w, c.n, &c.d);
+    nn_depthwise_backward(din2, dw2, db2, c.scratch, c.R, c.in, c.w, c.n, &c.d);
     /* Twice is 2x up to rounding (each call adds per image and tap). */
     for (size_t j = 0; j < c.in_n; j++)
         din1[j] *= 2.0f;
@@ -140,7 +141,7 @@ Test(depthwise, backward_accumulates_and_din_null)
     cr_assert_lt(lc_max_diff(din2, din1, c.in_n), 1e-6, "din not accumulated");
     cr_assert_lt(lc_max_diff(dw2, dw1, c.w_n), 1e-6, "dw not accumulated");
     cr_assert_lt(lc_max_diff(db2, db1, C), 1e-6, "db not accumulated");
-    nn_depthwise_backward(NULL, dw3, NULL, c.R, c.in, c.w, c.n, &c.d);
+    nn_depthwise_backward(NULL, dw3, NULL, c.scratch, c.R, c.in, c.w, c.n, &c.d);
     for (size_t j = 0; j < c.w_n; j++)
         cr_assert_eq(2.0f * dw3[j], dw1[j], "dw[%zu] differs with din NULL", j);
     free(din1), free(dw1), free(db1), free(din2), free(dw2), free(db2), free(dw3);
