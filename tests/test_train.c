@@ -142,6 +142,47 @@ static void every_layer_spec(nn_model_spec *s)
     s->n_layers = n;
 }
 
+/* input 3x8x8 -> 3 classes, a MobileNet block with an identity shortcut:
+ *  0 conv 12 (3x3 pad 1) - 1 bn - 2 relu6 "b0" (read by the depthwise and
+ *  the add) - 3 depthwise 3x3 pad 1 - 4 bn - 5 relu6 (fused) - 6 conv 12
+ *  (1x1) - 7 bn - 8 add(b0) - 9 relu6 (fused into the add) "b1" - 10
+ *  depthwise 3x3 stride 2 pad 1 reading b1 - 11 bn - 12 relu6 - 13 conv 12
+ *  (1x1) - 14 bn - 15 global_avgpool - 16 flatten - 17 dense 3 */
+static void mobilenet_block_spec(nn_model_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->in_c = 3, s->in_h = 8, s->in_w = 8, s->num_classes = 3;
+    int n = 0;
+    nn_layer_spec conv = layer(NN_LAYER_CONV2D), dw = layer(NN_LAYER_DEPTHWISE_CONV2D);
+    conv.out_channels = 12, conv.kernel = 3, conv.pad = 1, conv.bias = 0;
+    dw.kernel = 3, dw.pad = 1, dw.bias = 0;
+    s->layers[n++] = conv;                          /* 0 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 1 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 2 "b0" */
+    s->layers[n++] = dw;                            /* 3 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 4 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 5 */
+    conv.kernel = 1, conv.pad = 0;
+    s->layers[n++] = conv;                          /* 6 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 7 */
+    nn_layer_spec add = layer(NN_LAYER_ADD);
+    add.input2 = 2;
+    s->layers[n++] = add;                           /* 8 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 9 "b1" */
+    dw.stride = 2;
+    s->layers[n++] = dw;                            /* 10 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 11 */
+    s->layers[n++] = layer(NN_LAYER_RELU6);         /* 12 */
+    s->layers[n++] = conv;                          /* 13 */
+    s->layers[n++] = layer(NN_LAYER_BATCHNORM);     /* 14 */
+    s->layers[n++] = layer(NN_LAYER_GLOBAL_AVGPOOL);/* 15 */
+    s->layers[n++] = layer(NN_LAYER_FLATTEN);       /* 16 */
+    nn_layer_spec d = layer(NN_LAYER_DENSE);
+    d.units = 3;
+    s->layers[n++] = d;                             /* 17 */
+    s->n_layers = n;
+}
+
 typedef struct {
     nn_exec *ex;
     const nn_model *m;
@@ -286,6 +327,17 @@ Test(exec, every_layer_type_gradient_matches_finite_differences)
         seen[spec.layers[i].type] = 1;
     for (int t = NN_LAYER_CONV2D; t <= NN_LAYER_RELU6; t++)
         cr_assert(seen[t], "layer type %s missing", nn_layer_type_name((nn_layer_type)t));
+    nn_model m;
+    float *g = check_whole_network_gradient(&m, &spec);
+    assert_live_layers_get_gradient(&m, g, -1);
+    free(g);
+    nn_model_free(&m);
+}
+
+Test(exec, mobilenet_residual_block_gradient_matches_finite_differences)
+{
+    nn_model_spec spec;
+    mobilenet_block_spec(&spec);
     nn_model m;
     float *g = check_whole_network_gradient(&m, &spec);
     assert_live_layers_get_gradient(&m, g, -1);
