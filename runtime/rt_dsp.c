@@ -1260,19 +1260,19 @@ RT_INLINE uint32_t load4(const int8_t *p)
     return v;
 }
 
-/* The requantization of channel c: SMMLA when 33 <= shift <= 54 (the rule
- * at the top of this file, clamped to [lo, hi] after SSAT, so a ReLU6's hi
- * takes it too), else rt_requant. */
-RT_INLINE int8_t dw_requant(const rt_quant *q, uint32_t c, int32_t acc)
+/* The requantization of one accumulator: SMMLA when 33 <= shift <= 54 (the
+ * rule at the top of this file, clamped to [lo, hi] after SSAT, so a
+ * ReLU6's hi takes it too), else rt_requant. */
+RT_INLINE int8_t dw_requant(int32_t acc, int32_t mult, int sh, int32_t zero, int32_t lo,
+                            int32_t hi)
 {
-    const int sh = q->shift[c];
     if (sh >= 33 && sh <= 54) {
         const int t = sh - 32;
-        const int32_t k = (int32_t)((1u << (t - 1)) + ((uint32_t)(int32_t)q->out_zero << t));
-        const int32_t v = rt_ssat8(rt_smmla(acc, q->mult[c], k) >> t);
-        return (int8_t)(v < q->lo ? q->lo : v > q->hi ? q->hi : v);
+        const int32_t k = (int32_t)((1u << (t - 1)) + ((uint32_t)zero << t));
+        const int32_t v = rt_ssat8(rt_smmla(acc, mult, k) >> t);
+        return (int8_t)(v < lo ? lo : v > hi ? hi : v);
     }
-    return rt_requant(acc, q->mult[c], sh, q->out_zero, q->lo, q->hi);
+    return rt_requant(acc, mult, sh, zero, lo, hi);
 }
 
 /* One tap of four channels: SXTB16 splits channels 0/2 and (rotated) 1/3
@@ -1286,71 +1286,143 @@ RT_INLINE int8_t dw_requant(const rt_quant *q, uint32_t c, int32_t acc)
         a1 = rt_smlabb(x13, w13, a1), a3 = rt_smlatt(x13, w13, a3);                            \
     } while (0)
 
-/* Per output pixel, channels in groups of four: one word of input and one
- * of weights per tap (the tap-major payload), DW_TAP4; a pixel whose window
- * lies inside the image walks the taps by pointer, one at the border checks
- * each tap (in_zero four times in the padding). The last in_c % 4 channels
- * one by one, as the C body. */
+/* The taps of kernel k at output coordinate o that fall inside an input of
+ * n pixels: [*t0, *t1) (input o * s - pad + t in [0, n)), empty as t0 = t1. */
+RT_INLINE void dw_taps_inside(int32_t o, uint32_t s, uint32_t pad, uint32_t k, uint32_t n,
+                              uint32_t *t0, uint32_t *t1)
+{
+    const int32_t first = o * (int32_t)s - (int32_t)pad;
+    *t0 = first < 0 ? (uint32_t)-first : 0;
+    const int32_t end = (int32_t)n - first;
+    *t1 = end < (int32_t)k ? (uint32_t)(end < 0 ? 0 : end) : k;
+    if (*t1 < *t0)
+        *t1 = *t0;
+}
+
+/* The int16 lane sums of weight words wp, wp + C, ... (n of them) into
+ * *s02 (channels 0 and 2) and *s13 (1 and 3): at most 25 int8 each, exact. */
+RT_INLINE void dw_wsum(const int8_t *wp, uint32_t n, uint32_t C, uint32_t *s02, uint32_t *s13)
+{
+    for (uint32_t t = 0; t < n; t++, wp += C) {
+        const uint32_t wv = load4(wp);
+        *s02 = rt_sadd16(*s02, (uint32_t)rt_sxtb16(wv));
+        *s13 = rt_sadd16(*s13, (uint32_t)rt_sxtb16_r8(wv));
+    }
+}
+
+/* Kernels up to DW_TAB_K x DW_TAB_K walk their inside taps by a table. */
+#define DW_TAB_K 7
+
+/* The (input, weight) byte offsets of an nx x ny rectangle of taps from its
+ * first tap, input rows `row` bytes apart and weight rows kC, taps C: the
+ * count of taps. */
+static uint32_t dw_table(int32_t *tab, uint32_t nx, uint32_t ny, uint32_t C, uint32_t row,
+                         uint32_t kC)
+{
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < ny; r++)
+        for (uint32_t t = 0; t < nx; t++, n++) {
+            tab[2 * n] = (int32_t)(r * row + t * C);
+            tab[2 * n + 1] = (int32_t)(r * kC + t * C);
+        }
+    return n;
+}
+
+/* Per output pixel, channels in groups of four. The taps inside the image
+ * form a rectangle [ky0, ky1) x [kx0, kx1): a pointer walk over it, one
+ * word of input and one of weights per tap (the tap-major payload),
+ * DW_TAP4, with no test per tap. The taps in the padding (border pixels
+ * only) add in_zero times the sum of their weights, summed per row segment
+ * (SADD16) and multiplied once. Four outputs are stored as one word. The
+ * last in_c % 4 channels one by one, as the C body. */
 void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
                       const rt_dims *in, const int8_t *x, const int8_t *w, const rt_dims *out,
                       int8_t *y)
 {
     const uint32_t k = win->kernel, C = in->c, C4 = C & ~3u, row = (uint32_t)in->w * C;
-    const uint32_t zz = (uint32_t)(uint8_t)in_zero * 0x01010101u;
-    for (uint32_t oy = 0; oy < out->h; oy++)
-        for (uint32_t ox = 0; ox < out->w; ox++) {
-            const int32_t iy0 = (int32_t)(oy * win->stride) - win->pad;
-            const int32_t ix0 = (int32_t)(ox * win->stride) - win->pad;
-            const int interior = iy0 >= 0 && ix0 >= 0 && iy0 + (int32_t)k <= (int32_t)in->h &&
-                                 ix0 + (int32_t)k <= (int32_t)in->w;
-            int8_t *yp = y + ((size_t)oy * out->w + ox) * C;
+    const uint32_t kC = k * C, stride = win->stride, pad = win->pad;
+    const uint32_t ih = in->h, iw = in->w, oh = out->h, ow = out->w;
+    const int32_t *bias = q->bias, *mult = q->mult;
+    const uint8_t *shift = q->shift;
+    const int32_t zero = q->out_zero, lo = q->lo, hi = q->hi;
+    const int32_t z2 = rt_sxtb16((uint32_t)(uint8_t)in_zero * 0x01010101u); /* both halves */
+    int32_t tab[2 * DW_TAB_K * DW_TAB_K]; /* (input, weight) byte offsets of the inside taps */
+    uint32_t nt = 0, tab_nx = ~0u, tab_ny = ~0u;
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        uint32_t ky0, ky1;
+        dw_taps_inside((int32_t)oy, stride, pad, k, ih, &ky0, &ky1);
+        const int32_t iy0 = (int32_t)(oy * stride) - (int32_t)pad;
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            uint32_t kx0, kx1;
+            dw_taps_inside((int32_t)ox, stride, pad, k, iw, &kx0, &kx1);
+            const int32_t ix0 = (int32_t)(ox * stride) - (int32_t)pad;
+            const uint32_t nx = kx1 - kx0, ny = nx ? ky1 - ky0 : 0;
+            const int padded = ny < k || nx < k;
+            /* the first inside tap's input (x itself when there is none) */
+            const int8_t *x0 = ny ? x + ((uint32_t)(iy0 + (int32_t)ky0) * iw +
+                                         (uint32_t)(ix0 + (int32_t)kx0)) * C
+                                  : x;
+            const int8_t *w0 = w + ky0 * kC + kx0 * C;
+            int8_t *yp = y + ((size_t)oy * ow + ox) * C;
+            if (k <= DW_TAB_K && (nx != tab_nx || ny != tab_ny)) /* a new rectangle's offsets */
+                nt = dw_table(tab, nx, ny, C, row, kC), tab_nx = nx, tab_ny = ny;
             for (uint32_t c = 0; c < C4; c += 4) {
-                int32_t a0 = q->bias[c], a1 = q->bias[c + 1], a2 = q->bias[c + 2];
-                int32_t a3 = q->bias[c + 3];
-                const int8_t *wp = w + c;
-                if (interior) {
-                    const int8_t *xr = x + ((uint32_t)iy0 * in->w + (uint32_t)ix0) * C + c;
-                    for (uint32_t ky = 0; ky < k; ky++, xr += row) {
-                        const int8_t *xp = xr;
-                        for (uint32_t kx = 0; kx < k; kx++, xp += C, wp += C) {
+                int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+                if (padded) {
+                    uint32_t s02 = 0, s13 = 0;
+                    for (uint32_t ky = 0; ky < k; ky++) {
+                        const int8_t *wr = w + ky * kC + c;
+                        if (ky < ky0 || ky >= ky1 || !ny) {
+                            dw_wsum(wr, k, C, &s02, &s13);
+                        } else {
+                            dw_wsum(wr, kx0, C, &s02, &s13);
+                            dw_wsum(wr + kx1 * C, k - kx1, C, &s02, &s13);
+                        }
+                    }
+                    a0 = rt_smlabb(z2, (int32_t)s02, a0), a2 = rt_smlatt(z2, (int32_t)s02, a2);
+                    a1 = rt_smlabb(z2, (int32_t)s13, a1), a3 = rt_smlatt(z2, (int32_t)s13, a3);
+                }
+                if (nt) { /* the inside taps by table: one flat loop */
+                    const int8_t *xb = x0 + c, *wb = w0 + c;
+                    const int32_t *tp = tab;
+                    for (uint32_t n = nt; n; n--, tp += 2) {
+                        const uint32_t xv = load4(xb + tp[0]), wv = load4(wb + tp[1]);
+                        DW_TAP4(xv, wv);
+                    }
+                } else { /* a kernel beyond the table: row by row */
+                    const int8_t *xr = x0 + c, *wr = w0 + c;
+                    for (uint32_t r = 0; r < ny; r++, xr += row, wr += kC) {
+                        const int8_t *xp = xr, *wp = wr;
+                        for (uint32_t t = 0; t < nx; t++, xp += C, wp += C) {
                             const uint32_t xv = load4(xp), wv = load4(wp);
                             DW_TAP4(xv, wv);
                         }
                     }
-                } else {
-                    for (uint32_t ky = 0; ky < k; ky++) {
-                        const int32_t iy = iy0 + (int32_t)ky;
-                        const int rin = iy >= 0 && iy < (int32_t)in->h;
-                        for (uint32_t kx = 0; kx < k; kx++, wp += C) {
-                            const int32_t ix = ix0 + (int32_t)kx;
-                            const uint32_t xv =
-                                rin && ix >= 0 && ix < (int32_t)in->w
-                                    ? load4(x + ((uint32_t)iy * in->w + (uint32_t)ix) * C + c)
-                                    : zz;
-                            const uint32_t wv = load4(wp);
-                            DW_TAP4(xv, wv);
-                        }
-                    }
                 }
-                yp[c] = dw_requant(q, c, a0), yp[c + 1] = dw_requant(q, c + 1, a1);
-                yp[c + 2] = dw_requant(q, c + 2, a2), yp[c + 3] = dw_requant(q, c + 3, a3);
+                const uint32_t o =
+                    (uint32_t)(uint8_t)dw_requant(a0, mult[c], shift[c], zero, lo, hi) |
+                    (uint32_t)(uint8_t)dw_requant(a1, mult[c + 1], shift[c + 1], zero, lo, hi) << 8 |
+                    (uint32_t)(uint8_t)dw_requant(a2, mult[c + 2], shift[c + 2], zero, lo, hi) << 16 |
+                    (uint32_t)(uint8_t)dw_requant(a3, mult[c + 3], shift[c + 3], zero, lo, hi) << 24;
+                rt_memcpy(yp + c, &o, 4);
             }
             for (uint32_t c = C4; c < C; c++) {
-                uint32_t acc = (uint32_t)q->bias[c];
+                uint32_t acc = (uint32_t)bias[c];
                 for (uint32_t ky = 0; ky < k; ky++) {
                     const int32_t iy = iy0 + (int32_t)ky;
-                    const int rin = iy >= 0 && iy < (int32_t)in->h;
+                    const int rin = iy >= 0 && iy < (int32_t)ih;
                     for (uint32_t kx = 0; kx < k; kx++) {
                         const int32_t ix = ix0 + (int32_t)kx;
-                        const int32_t v = rin && ix >= 0 && ix < (int32_t)in->w
-                                              ? x[((uint32_t)iy * in->w + (uint32_t)ix) * C + c]
+                        const int32_t v = rin && ix >= 0 && ix < (int32_t)iw
+                                              ? x[((uint32_t)iy * iw + (uint32_t)ix) * C + c]
                                               : in_zero;
-                        acc += (uint32_t)(v * w[(ky * k + kx) * C + c]);
+                        acc += (uint32_t)(v * w[ky * kC + kx * C + c]);
                     }
                 }
-                yp[c] = dw_requant(q, c, rt_s32(acc));
+                yp[c] = dw_requant(rt_s32(acc), mult[c], shift[c], zero, lo, hi);
             }
         }
+    }
 }
 
 #endif

@@ -19,6 +19,11 @@ extern "C" {
 RT_INLINE uint32_t rt_ror(uint32_t x, unsigned r) { return (x >> r) | (x << ((32 - r) & 31)); }
 RT_INLINE int32_t rt_sxtb16(uint32_t x) { return __sxtb16((int32_t)x); }
 RT_INLINE int32_t rt_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+/* SADD16: the two int16 halves added lane by lane (modulo 2^16 each) */
+RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
+}
 /* acc + the low (SMLABB) or high (SMLATT) int16 halves' product */
 RT_INLINE int32_t rt_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 RT_INLINE int32_t rt_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
@@ -75,6 +80,10 @@ RT_INLINE int32_t rt_smlad(int32_t a, int32_t b, int32_t acc)
     int32_t p = (int32_t)(int16_t)(a & 0xffff) * (int16_t)(b & 0xffff);
     int32_t q = (int32_t)(int16_t)((uint32_t)a >> 16) * (int16_t)((uint32_t)b >> 16);
     return rt_s32((uint32_t)acc + (uint32_t)p + (uint32_t)q);
+}
+RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
+{
+    return ((a + b) & 0xffffu) | ((a >> 16) + (b >> 16)) << 16;
 }
 RT_INLINE int32_t rt_smlabb(int32_t a, int32_t b, int32_t acc)
 {

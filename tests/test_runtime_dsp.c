@@ -299,8 +299,10 @@ Test(runtime_dsp, add_body)
 
 /* The depthwise DSP body (four channels a step, SMLABB/SMLATT) against the
  * C body (rt_depthwise on RT_ISA_C) and the reference interpreter: channel
- * counts with and without a partial group of four, kernels 1/3/5, strides
- * 1/2, padding, the ReLU6 clamp, 4-bit weights, extreme zero points. */
+ * counts with and without a partial group of four, kernels 1/3/5 (the tap
+ * table) and 9 (beyond it: row by row), strides 1/2, padding up to k - 1
+ * (windows with a single inside tap), the ReLU6 clamp, 4-bit weights,
+ * extreme zero points. */
 Test(runtime_dsp, depthwise_body)
 {
     const struct {
@@ -308,7 +310,8 @@ Test(runtime_dsp, depthwise_body)
     } cases[] = {
         {4, 6, 6, 3, 1, 1, 0, 8},  {7, 5, 9, 3, 2, 1, 2, 8},  {16, 8, 8, 5, 1, 2, 1, 8},
         {3, 7, 4, 5, 2, 2, 2, 4},  {33, 4, 4, 3, 1, 0, 0, 8}, {1, 9, 9, 3, 1, 2, 1, 8},
-        {12, 3, 3, 1, 1, 0, 2, 4}, {20, 11, 6, 3, 2, 0, 0, 8},
+        {12, 3, 3, 1, 1, 0, 2, 4}, {20, 11, 6, 3, 2, 0, 0, 8}, {8, 12, 10, 9, 1, 4, 1, 8},
+        {6, 3, 3, 5, 2, 4, 0, 8},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         rtm *t = rtm_new(1, cases[i].h, cases[i].w);
