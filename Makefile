@@ -19,8 +19,9 @@
 #   make deps       install the Debian packages needed (when missing)
 #   make bench      training throughput against PyTorch, sgemm peak; deployment speed
 #                   (int8 vs float, pruned vs unpruned, iotcnn int8 vs PyTorch int8)
-#   make bench-device   the ResNet-8 models on the emulated Cortex-M boards beside the
-#                   TFLite Micro + CMSIS-NN anchor (bench/device.sh; device/device.mk)
+#   make bench-device   the CIFAR-10 models (ResNet-8, MobileNet) on the emulated Cortex-M
+#                   boards beside the TFLite Micro + CMSIS-NN anchor (bench/device.sh;
+#                   device/device.mk)
 #   make install PREFIX=/usr/local   bin/iotcnn, libiotcnn (static and shared), the headers
 #                   (include/iotcnn/FOLDER/*.h, extern "C"), iotcnn.pc for pkg-config
 #   make fuzz       libFuzzer targets for every parser (clang-14), build-fuzz/fuzz/*

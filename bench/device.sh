@@ -5,13 +5,14 @@
 # TensorFlow Lite Micro + CMSIS-NN anchor of the MLPerf Tiny ResNet-8 task.
 #
 #   make bench-device [LIMIT=1000] [BOARDS="cortex-m4 ..."] [JOBS=2]
-#                     [BENCH_DEVICE_MODELS="runs/r8.iotc runs/r8-open.iotc"]
+#                     [BENCH_DEVICE_MODELS="runs/r8.iotc runs/r8-open.iotc ..."]
 #
 # Each model runs through `make device-eval` (device/eval.sh: export, build
 # the firmware, QEMU -icount, compare every image's logits with the host's),
 # JOBS of them at a time (QEMU is single-threaded). Models are CIFAR-10
-# .iotc files (the ResNet-8 recipes of docs/mlperf-tiny.md); a missing one is
-# reported with the commands that make it, and skipped. LIMIT=1000 matches
+# .iotc files (the ResNet-8 recipes of docs/mlperf-tiny.md and the
+# MobileNet-style configs/cifar10_mobilenet.json of docs/deploy.md); a
+# missing one is reported, with where its commands are, and skipped. LIMIT=1000 matches
 # the anchor's 88.0% (test images 0-999); LIMIT=10000 is the full test.
 #
 # The anchor is not measured in this run: it is the figure of issue 14,
@@ -21,7 +22,7 @@
 # Exit status 1 when any run was not identical to the host or failed.
 set -eu
 . "$(dirname "$0")/../device/boards.sh" # runs from the repository's root
-MODELS=${BENCH_DEVICE_MODELS:-runs/r8.iotc runs/r8-open.iotc}
+MODELS=${BENCH_DEVICE_MODELS:-runs/r8.iotc runs/r8-open.iotc runs/cifar10_mobilenet.iotc}
 LIMIT=${LIMIT:-1000}
 BOARDS=${BOARDS:-$DEVICE_BOARDS}
 JOBS=${JOBS:-2}
@@ -35,7 +36,7 @@ for m in $MODELS; do
     if [ -f "$m" ]; then
         found="$found $m"
     else
-        echo "bench-device: $m missing, skipped (make it with the commands of docs/mlperf-tiny.md)"
+        echo "bench-device: $m missing, skipped (make it with the commands of docs/mlperf-tiny.md or docs/deploy.md)"
     fi
 done
 [ -n "$found" ] || { echo "bench-device: no model to run"; exit 1; }

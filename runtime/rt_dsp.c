@@ -1385,7 +1385,14 @@ void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
                 if (nt) { /* the inside taps by table: one flat loop */
                     const int8_t *xb = x0 + c, *wb = w0 + c;
                     const int32_t *tp = tab;
-                    for (uint32_t n = nt; n; n--, tp += 2) {
+                    uint32_t n = nt;
+                    for (; n >= 2; n -= 2, tp += 4) { /* two taps a step */
+                        const uint32_t xv = load4(xb + tp[0]), wv = load4(wb + tp[1]);
+                        DW_TAP4(xv, wv);
+                        const uint32_t xu = load4(xb + tp[2]), wu = load4(wb + tp[3]);
+                        DW_TAP4(xu, wu);
+                    }
+                    if (n) {
                         const uint32_t xv = load4(xb + tp[0]), wv = load4(wb + tp[1]);
                         DW_TAP4(xv, wv);
                     }
