@@ -19,6 +19,7 @@
 #include "conv_wino.h"
 #include "nn_layers.h"
 #include "nn_vec.h"
+#include "nn_window.h"
 
 #include <cblas.h>
 #include <stddef.h>
@@ -41,22 +42,6 @@ size_t nn_conv2d_scratch_floats(const nn_conv_dims *d)
     size_t gemm = nn_conv_wide_din_ok(d) ? 0 : gemm_scratch_floats(d);
     size_t most = wide > wino ? wide : wino;
     return gemm > most ? gemm : most;
-}
-
-/* Output positions o in [*lo, *hi) whose input coordinate
- * o*stride - pad + kk lies inside [0, in). */
-static void valid_range(int *lo, int *hi, int kk, int pad, int stride, int in, int out)
-{
-    int off = pad - kk; /* input coordinate = o*stride - off */
-    int l = off > 0 ? (off + stride - 1) / stride : 0;
-    int top = in - 1 + off; /* need o*stride <= top */
-    int h = top >= 0 ? top / stride + 1 : 0;
-    if (h > out)
-        h = out;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
 }
 
 /* Strided scatter-add dst[t*s] += src[t] (s > 1); s == 1 is nn_vec_add. */
@@ -83,10 +68,10 @@ static void col2im_add(float *restrict img,       /* (in_c, in_h, in_w) +=   */
         float *plane = img + (size_t)c * ih * iw;
         for (int ki = 0; ki < k; ki++) {
             int ylo, yhi;
-            valid_range(&ylo, &yhi, ki, p, s, ih, oh);
+            nn_tap_range(&ylo, &yhi, ki, p, s, ih, oh);
             for (int kj = 0; kj < k; kj++) {
                 int xlo, xhi;
-                valid_range(&xlo, &xhi, kj, p, s, iw, ow);
+                nn_tap_range(&xlo, &xhi, kj, p, s, iw, ow);
                 const float *row = col + ((size_t)(c * k + ki) * k + kj) * hw;
                 if (ylo >= yhi || xlo >= xhi)
                     continue;

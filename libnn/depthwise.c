@@ -2,7 +2,7 @@
  * of the output is channel c of the input convolved with its own k x k
  * filter. The portable body, which needs no scratch: for each tap (ki, kj)
  * the output positions whose input pixel lies inside the image are
- * computed once (dw_range), so the inner loops over a row are branch-free
+ * computed once (nn_tap_range), so the inner loops over a row are branch-free
  * multiply-adds (contiguous at stride 1, where they vectorize). The
  * AVX-512 body (depthwise_avx512.c, depthwise_isa.h) gives the same bits
  * and uses the scratch. */
@@ -10,22 +10,6 @@
 #include "nn_layers.h"
 
 #include <string.h>
-
-/* Output positions o in [*lo, *hi) whose input coordinate
- * o*stride - pad + kk lies inside [0, in). */
-static void dw_range(int *lo, int *hi, int kk, int pad, int stride, int in, int out)
-{
-    int off = pad - kk; /* input coordinate = o*stride - off */
-    int l = off > 0 ? (off + stride - 1) / stride : 0;
-    int top = in - 1 + off; /* need o*stride <= top */
-    int h = top >= 0 ? top / stride + 1 : 0;
-    if (h > out)
-        h = out;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
-}
 
 /* The valid output rectangle of tap (ki, kj) and the input offset of its
  * first element. */
@@ -36,8 +20,8 @@ typedef struct {
 static dw_tap tap_of(const nn_conv_dims *d, int ki, int kj)
 {
     dw_tap t;
-    dw_range(&t.ylo, &t.yhi, ki, d->pad, d->stride, d->in_h, d->out_h);
-    dw_range(&t.xlo, &t.xhi, kj, d->pad, d->stride, d->in_w, d->out_w);
+    nn_tap_range(&t.ylo, &t.yhi, ki, d->pad, d->stride, d->in_h, d->out_h);
+    nn_tap_range(&t.xlo, &t.xhi, kj, d->pad, d->stride, d->in_w, d->out_w);
     return t;
 }
 

@@ -218,21 +218,6 @@ static void to_lanes(float *dst, const float *src, size_t plane, int P, int nch)
     }
 }
 
-/* The output-row range [*lo, *hi) of tap offset kk along an axis (as
- * depthwise.c's dw_range). */
-static void tap_range(int *lo, int *hi, int kk, int pad, int stride, int in, int out)
-{
-    int off = pad - kk;
-    int l = off > 0 ? (off + stride - 1) / stride : 0;
-    int top = in - 1 + off;
-    int h = top >= 0 ? top / stride + 1 : 0;
-    if (h > out)
-        h = out;
-    if (l > h)
-        l = h;
-    *lo = l, *hi = h;
-}
-
 /* The inverse of to_lanes: dst[l*plane + q] = src[q*16 + l] for l < nch,
  * q < P (src holds round16(P) positions). */
 static void from_lanes(float *dst, const float *src, size_t plane, int P, int nch)
@@ -323,8 +308,8 @@ static void weight_grad_block(float *dw, const float *gt, const float *xt, int n
     for (int t = 0; t < T; t++) {
         const int ki = t / k, kj = t % k;
         int ylo, yhi, xlo, xhi;
-        tap_range(&ylo, &yhi, ki, d->pad, s, d->in_h, d->out_h);
-        tap_range(&xlo, &xhi, kj, d->pad, s, iw, ow);
+        nn_tap_range(&ylo, &yhi, ki, d->pad, s, d->in_h, d->out_h);
+        nn_tap_range(&xlo, &xhi, kj, d->pad, s, iw, ow);
         if (xlo >= xhi)
             continue;
         __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();

@@ -18,6 +18,7 @@
 
 #include "nn_isa.h"
 #include "nn_layers.h"
+#include "nn_window.h"
 
 /* nn_depthwise_forward / nn_depthwise_backward through the body of one ISA
  * (those entry points use nn_isa_best(); tests every supported ISA). */

@@ -22,17 +22,6 @@
 
 #if RT_WITH_DEPTHWISE
 
-/* The first valid tap index and one past the last of output coordinate o
- * (input o * s - pad + t must lie in [0, n)). */
-RT_INLINE void tap_range(int32_t o, uint32_t s, uint32_t pad, uint32_t k, uint32_t n, uint32_t *t0,
-                         uint32_t *t1)
-{
-    const int32_t first = o * (int32_t)s - (int32_t)pad; /* input coordinate of tap 0 */
-    *t0 = first < 0 ? (uint32_t)-first : 0;
-    const int32_t end = (int32_t)n - first; /* taps below end are inside */
-    *t1 = end < (int32_t)k ? (uint32_t)(end < 0 ? 0 : end) : k;
-}
-
 #if !RT_DSP /* a DSP build runs rt_depthwise_dsp (rt_dsp.c) */
 
 /* Channels [c0, C) of output pixel (oy, ox) in C. */
@@ -85,8 +74,8 @@ TGT static void pixel_avx2(const rt_window *win, int32_t in_zero, const rt_quant
     const int32_t iy0 = (int32_t)(oy * win->stride) - win->pad;
     const int32_t ix0 = (int32_t)(ox * win->stride) - win->pad;
     uint32_t ky0, ky1, kx0, kx1;
-    tap_range((int32_t)oy, win->stride, win->pad, k, in->h, &ky0, &ky1);
-    tap_range((int32_t)ox, win->stride, win->pad, k, in->w, &kx0, &kx1);
+    rt_taps_inside((int32_t)oy, win->stride, win->pad, k, in->h, &ky0, &ky1);
+    rt_taps_inside((int32_t)ox, win->stride, win->pad, k, in->w, &kx0, &kx1);
     const __m256i zero16 = _mm256_set1_epi16((int16_t)in_zero);
     uint32_t c0 = 0;
     for (; c0 + 16 <= C; c0 += 16) {

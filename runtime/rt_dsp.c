@@ -1286,19 +1286,6 @@ RT_INLINE int8_t dw_requant(int32_t acc, int32_t mult, int sh, int32_t zero, int
         a1 = rt_smlabb(x13, w13, a1), a3 = rt_smlatt(x13, w13, a3);                            \
     } while (0)
 
-/* The taps of kernel k at output coordinate o that fall inside an input of
- * n pixels: [*t0, *t1) (input o * s - pad + t in [0, n)), empty as t0 = t1. */
-RT_INLINE void dw_taps_inside(int32_t o, uint32_t s, uint32_t pad, uint32_t k, uint32_t n,
-                              uint32_t *t0, uint32_t *t1)
-{
-    const int32_t first = o * (int32_t)s - (int32_t)pad;
-    *t0 = first < 0 ? (uint32_t)-first : 0;
-    const int32_t end = (int32_t)n - first;
-    *t1 = end < (int32_t)k ? (uint32_t)(end < 0 ? 0 : end) : k;
-    if (*t1 < *t0)
-        *t1 = *t0;
-}
-
 /* The int16 lane sums of weight words wp, wp + C, ... (n of them) into
  * *s02 (channels 0 and 2) and *s13 (1 and 3): at most 25 int8 each, exact. */
 RT_INLINE void dw_wsum(const int8_t *wp, uint32_t n, uint32_t C, uint32_t *s02, uint32_t *s13)
@@ -1350,11 +1337,11 @@ void rt_depthwise_dsp(const rt_window *win, int32_t in_zero, const rt_quant *q,
     uint32_t nt = 0, tab_nx = ~0u, tab_ny = ~0u;
     for (uint32_t oy = 0; oy < oh; oy++) {
         uint32_t ky0, ky1;
-        dw_taps_inside((int32_t)oy, stride, pad, k, ih, &ky0, &ky1);
+        rt_taps_inside((int32_t)oy, stride, pad, k, ih, &ky0, &ky1);
         const int32_t iy0 = (int32_t)(oy * stride) - (int32_t)pad;
         for (uint32_t ox = 0; ox < ow; ox++) {
             uint32_t kx0, kx1;
-            dw_taps_inside((int32_t)ox, stride, pad, k, iw, &kx0, &kx1);
+            rt_taps_inside((int32_t)ox, stride, pad, k, iw, &kx0, &kx1);
             const int32_t ix0 = (int32_t)(ox * stride) - (int32_t)pad;
             const uint32_t nx = kx1 - kx0, ny = nx ? ky1 - ky0 : 0;
             const int padded = ny < k || nx < k;

@@ -121,6 +121,20 @@ RT_INLINE int8_t rt_requant(int32_t acc, int32_t mult, int shift, int32_t zero, 
     return (int8_t)(y < lo ? lo : y > hi ? hi : y);
 }
 
+/* The taps of a window of k at output coordinate o (stride s, padding pad)
+ * that fall inside an input of n pixels: [*t0, *t1), the input coordinate
+ * o * s - pad + t in [0, n); empty as *t0 == *t1. */
+RT_INLINE void rt_taps_inside(int32_t o, uint32_t s, uint32_t pad, uint32_t k, uint32_t n,
+                              uint32_t *t0, uint32_t *t1)
+{
+    const int32_t first = o * (int32_t)s - (int32_t)pad; /* input coordinate of tap 0 */
+    *t0 = first < 0 ? (uint32_t)-first : 0;
+    const int32_t end = (int32_t)n - first; /* taps below end are inside */
+    *t1 = end < (int32_t)k ? (uint32_t)(end < 0 ? 0 : end) : k;
+    if (*t1 < *t0)
+        *t1 = *t0;
+}
+
 /* ---- panel geometry (rt_image.h) -------------------------------------------------- */
 
 typedef struct {
