@@ -3,16 +3,18 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cfg_schedule.h"
 
 static const cs_range R_POSITIVE = {0, INFINITY, 1, 1};
 
-/* PATH.distill: {"temperature": T, "weight": w}, both optional. */
+/* PATH.distill: {"temperature": T, "weight": w, "teacher": "CHECKPOINT"}, all
+ * optional. */
 static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, const char *ft_path,
                                cfg_finetune *f)
 {
-    static const char *const keys[] = {"temperature", "weight", NULL};
+    static const char *const keys[] = {"temperature", "weight", "teacher", NULL};
     static const cs_range r_temp = {0, 100, 1, 0}, r_weight = {0, 1, 0, 0};
     char path[CS_PATH_MAX];
     cs_path_key(path, ft_path, "distill");
@@ -20,13 +22,25 @@ static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, const char *ft_
     nn_status s = cs_object(x, ft, "distill", ft_path, &d);
     f->distill = 0;
     f->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
+    f->teacher[0] = '\0';
     if (s || !d)
         return s;
     f->distill = 1;
+    const char *teacher = NULL;
     if ((s = cs_check_keys(x, d, path, keys, NULL, NULL)) ||
-        (s = cs_float(x, d, "temperature", path, r_temp, 0, NULL, &f->distill_loss.temperature)))
+        (s = cs_float(x, d, "temperature", path, r_temp, 0, NULL, &f->distill_loss.temperature)) ||
+        (s = cs_float(x, d, "weight", path, r_weight, 0, NULL, &f->distill_loss.weight)) ||
+        (s = cs_string(x, d, "teacher", path, 0, "a checkpoint path", &teacher)))
         return s;
-    return cs_float(x, d, "weight", path, r_weight, 0, NULL, &f->distill_loss.weight);
+    if (teacher && (teacher[0] == '\0' || strlen(teacher) >= sizeof f->teacher)) {
+        char p_teacher[CS_PATH_MAX];
+        cs_path_key(p_teacher, path, "teacher");
+        return cs_fail(x, p_teacher, "expected a non-empty checkpoint path of at most %d bytes",
+                       (int)sizeof f->teacher - 1);
+    }
+    if (teacher)
+        snprintf(f->teacher, sizeof f->teacher, "%s", teacher);
+    return NN_OK;
 }
 
 nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *parent_path,
@@ -46,6 +60,7 @@ nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *p
     f->schedule = *train_schedule;
     f->distill = 0;
     f->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
+    f->teacher[0] = '\0';
     if (s || !ft)
         return s;
     if ((s = cs_check_keys(x, ft, path, keys, NULL, NULL)) ||

@@ -1,9 +1,11 @@
 /* cfg_finetune.h - a fine-tuning block of the config: prune.finetune and
  * quantize.qat share its keys (docs/config.md):
- *     {"epochs": N, "lr": X, "schedule": {...}, "distill": {"temperature": T, "weight": W}}
+ *     {"epochs": N, "lr": X, "schedule": {...},
+ *      "distill": {"temperature": T, "weight": W, "teacher": "CHECKPOINT"}}
  * An absent lr is train.lr; an absent schedule is train.schedule at that
  * rate (its bounds must still hold); "distill" (even {}) turns on
- * distillation from the model the fine-tuning starts from. */
+ * distillation from the model the fine-tuning starts from, or from the
+ * float checkpoint "teacher" names (pl_teacher.h). */
 #ifndef CFG_FINETUNE_H
 #define CFG_FINETUNE_H
 
@@ -17,12 +19,16 @@
 extern "C" {
 #endif
 
+/* distill.teacher: a checkpoint path, relative to the current directory. */
+#define CFG_TEACHER_PATH_MAX 512
+
 typedef struct {
     int epochs;                    /* 0: the block is absent             */
     float lr;
     nn_schedule_config schedule;   /* base_lr = lr                       */
     int distill;                   /* 1: "distill" given                 */
     nn_distill_config distill_loss;
+    char teacher[CFG_TEACHER_PATH_MAX]; /* "": the starting model teaches  */
 } cfg_finetune;
 
 /* The distillation defaults (docs/config.md). */

@@ -54,6 +54,7 @@ typedef struct {
     int distill;                      /* prune.finetune.distill given: the
                                          unpruned model teaches the pruned one */
     nn_distill_config distill_loss;   /* its temperature and weight           */
+    char distill_teacher[CFG_TEACHER_PATH_MAX]; /* "": the unpruned model teaches */
 } cfg_prune;
 
 /* Parses the block `o` (the value of "prune"); train_lr and

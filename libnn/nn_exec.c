@@ -298,6 +298,31 @@ const float *nn_exec_output(const nn_exec *ex, int node) { return ex->nb[node].o
 
 /* --------------------------------------------------------- input load -- */
 
+void nn_exec_input_from(nn_exec *dst, const nn_exec *src, int n)
+{
+    const nn_model *ms = src->m, *md = dst->m;
+    int c = ms->spec.in_c;
+    size_t hw = (size_t)ms->spec.in_h * ms->spec.in_w;
+    float scale[NN_MAX_CHANNELS_NORM], shift[NN_MAX_CHANNELS_NORM];
+    int same = 1;
+    for (int ch = 0; ch < c; ch++) {
+        same &= ms->mean[ch] == md->mean[ch] && ms->std[ch] == md->std[ch];
+        scale[ch] = ms->std[ch] / md->std[ch];
+        shift[ch] = (ms->mean[ch] - md->mean[ch]) / md->std[ch];
+    }
+    if (same) {
+        memcpy(dst->input, src->input, (size_t)n * c * hw * sizeof(float));
+        return;
+    }
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++) {
+            const float *x = src->input + ((size_t)b * c + ch) * hw;
+            float *y = dst->input + ((size_t)b * c + ch) * hw;
+            for (size_t p = 0; p < hw; p++)
+                y[p] = x[p] * scale[ch] + shift[ch];
+        }
+}
+
 typedef struct {
     nn_exec *ex;
     const uint8_t *images;

@@ -106,6 +106,14 @@ void nn_exec_own_range(const nn_exec *ex, int n, int *b0, int *b1);
 /* The input buffer (max_batch, c, h, w): callers may fill it themselves. */
 float *nn_exec_input(nn_exec *ex);
 
+/* dst's input = the first n images of src's input (n <= both max_batch),
+ * normalized as dst's model normalizes pixels instead of as src's: per
+ * channel x * std_src / std_dst + (mean_src - mean_dst) / std_dst, an exact
+ * copy when the two normalizations are the same. For a teacher that sees
+ * the student's (augmented) batch. The two models take the same input
+ * shape. */
+void nn_exec_input_from(nn_exec *dst, const nn_exec *src, int n);
+
 /* Forward pass over n <= max_batch images of the input buffer. training = 1:
  * batch-norm uses (and updates the running values of) batch statistics and
  * dropout draws masks keyed by (seed, step, layer, image). Returns the

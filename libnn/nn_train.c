@@ -193,7 +193,6 @@ static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64
 
 typedef struct {
     nn_exec *ex;           /* NULL: no distillation */
-    size_t in_floats;      /* floats of one batch's input */
 } teacher_run;
 
 static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_config *cfg,
@@ -211,7 +210,6 @@ static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_
                          "%dx%dx%d to %d: distillation needs the same",
                          ts->in_c, ts->in_h, ts->in_w, ts->num_classes, s->in_c, s->in_h,
                          s->in_w, s->num_classes);
-    t->in_floats = (size_t)cfg->batch_size * s->in_c * s->in_h * s->in_w;
     nn_status st = nn_exec_create(&t->ex, cfg->distill->teacher, cfg->batch_size,
                                   cfg->threads, 0, err);
     if (st == NN_OK && cfg->group)
@@ -224,7 +222,7 @@ static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_
 /* The teacher's logits for the batch the student's executor holds. */
 static const float *teacher_logits(teacher_run *t, nn_exec *student, int n)
 {
-    memcpy(nn_exec_input(t->ex), nn_exec_input(student), t->in_floats * sizeof(float));
+    nn_exec_input_from(t->ex, student, n);
     return nn_exec_forward(t->ex, n, 0, 0, 0);
 }
 
@@ -258,7 +256,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     int max_batch = B > eval_batch ? B : eval_batch;
     nn_exec *ex = NULL;
     uint8_t *labels = NULL;
-    teacher_run teacher = {NULL, 0};
+    teacher_run teacher = {NULL};
     st = nn_exec_create(&ex, m, max_batch, cfg->threads, 1, err);
     if (st == NN_OK && cfg->group)
         st = nn_exec_set_group(ex, cfg->group, err);

@@ -46,8 +46,9 @@ typedef struct {
 /* Distillation (nn_distill.h): the teacher's logits for every training
  * batch come from a forward pass in evaluation mode (batch-norm running
  * statistics, no dropout) over the same pixels the student sees, after
- * augmentation. The teacher must take the student's input shape and give
- * its number of classes; it is only read. */
+ * augmentation, normalized as the teacher's own mean and std say
+ * (nn_exec_input_from). The teacher must take the student's input shape and
+ * give its number of classes; it is only read. */
 typedef struct {
     nn_model *teacher;
     nn_distill_config loss;

@@ -14,6 +14,7 @@
 #include "libnn/nn_io.h"
 #include "pl_data.h"
 #include "pl_fit.h"
+#include "pl_teacher.h"
 
 /* The config must describe the checkpoint's layers (widths may differ: a
  * pruned model can be pruned again with its original config). */
@@ -102,7 +103,8 @@ static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
 
 /* Fine-tunes m for `epochs` epochs on the config's training data; final
  * (NULL: hold m's zeros only) and the prune schedule drive the session;
- * with prune.finetune.distill, `teacher` (the unpruned model) teaches. */
+ * with prune.finetune.distill, `teacher` (the unpruned model) teaches, or the
+ * checkpoint prune.finetune.distill.teacher names. */
 static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
                           const pr_magnitude_config *final, int epochs, const pl_prune_opts *o,
                           const pl_progress *p, pr_session *session, nn_error *err)
@@ -119,6 +121,11 @@ static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
         st = cfg_prune_schedule(&cfg->prune, epochs, spe, o->config, &sched, err);
     if (st == NN_OK)
         st = pr_session_init(session, m, final, &sched, err);
+    pl_teacher named = {0};
+    if (st == NN_OK && cfg->prune.distill && cfg->prune.distill_teacher[0] &&
+        (st = pl_teacher_load(&named, cfg->prune.distill_teacher, "prune.finetune.distill.teacher",
+                              m, p, err)) == NN_OK)
+        teacher = &named.ck.model;
     nn_optim opt = {0};
     if (st == NN_OK)
         st = nn_optim_init(&opt, &cfg->train.optim, m->n_params, err);
@@ -133,12 +140,14 @@ static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
         pl_note(p, "prune", "fine-tuning %d epoch%s on %d images (%llu steps each)", epochs,
                 epochs == 1 ? "" : "s", train.n, (unsigned long long)spe);
         if (cfg->prune.distill)
-            pl_note(p, "prune", "distilling from the unpruned model: temperature %g, weight %g",
+            pl_note(p, "prune", "distilling from %s: temperature %g, weight %g",
+                    named.loaded ? cfg->prune.distill_teacher : "the unpruned model",
                     (double)distill.loss.temperature, (double)distill.loss.weight);
         pr_session_step(session, m, &opt, 0); /* pruning at step 0, before training */
         st = pl_fit(m, &opt, &ts, &spec, &train, &val, err);
     }
     nn_optim_free(&opt);
+    pl_teacher_free(&named);
     ds_free(&train), ds_free(&val);
     return st;
 }

@@ -5,13 +5,15 @@
 
 #include "pl_data.h"
 #include "pl_fit.h"
+#include "pl_teacher.h"
 #include "quantize/qz_fake.h"
 
 typedef struct {
     nn_model *m;
     ds_dataset train, val;
-    nn_model teacher;
+    nn_model teacher; /* a copy of the model as it came */
     int have_teacher;
+    pl_teacher named; /* or quantize.qat.distill.teacher */
     qz_fake fake;
     nn_optim opt;
 } qat_job;
@@ -40,8 +42,13 @@ static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char 
         st = pl_fit_load(&j->train, &j->val, cfg, pl_model_shape(m, shape), source, err);
     if (st == NN_OK)
         st = pl_data_check_fits(&j->train, m, "the training set", err);
-    if (st == NN_OK && q->distill && (st = nn_model_copy(&j->teacher, m, err)) == NN_OK)
+    nn_model *teacher = &j->teacher;
+    if (st == NN_OK && q->distill && q->teacher[0]) {
+        st = pl_teacher_load(&j->named, q->teacher, "quantize.qat.distill.teacher", m, p, err);
+        teacher = &j->named.ck.model;
+    } else if (st == NN_OK && q->distill && (st = nn_model_copy(&j->teacher, m, err)) == NN_OK) {
         j->have_teacher = 1;
+    }
     if (st == NN_OK)
         st = nn_optim_init(&j->opt, &cfg->train.optim, m->n_params, err);
     if (st == NN_OK)
@@ -55,9 +62,10 @@ static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char 
             "quantization-aware fine-tuning: %d epoch%s on %d images, weights of %d layer%s at "
             "8 bits and %d at 4",
             q->epochs, q->epochs == 1 ? "" : "s", j->train.n, n8, n8 == 1 ? "" : "s", n4);
-    nn_distill_spec distill = {&j->teacher, q->distill_loss};
+    nn_distill_spec distill = {teacher, q->distill_loss};
     if (q->distill)
-        pl_note(p, "qat", "distilling from the float model: temperature %g, weight %g",
+        pl_note(p, "qat", "distilling from %s: temperature %g, weight %g",
+                q->teacher[0] ? q->teacher : "the float model",
                 (double)distill.loss.temperature, (double)distill.loss.weight);
     pl_fit_spec spec = {.cfg = cfg,
                         .epochs = q->epochs,
@@ -86,6 +94,7 @@ nn_status pl_qat(nn_model *m, const cfg_config *cfg, const char *source, int thr
     qz_fake_free(&j.fake);
     if (j.have_teacher)
         nn_model_free(&j.teacher);
+    pl_teacher_free(&j.named);
     ds_free(&j.train), ds_free(&j.val);
     return st;
 }

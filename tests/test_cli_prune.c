@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "format/ckpt.h"
 #include "cli_helpers.h"
@@ -218,6 +219,58 @@ Test(cli_prune, distillation_from_the_unpruned_model, .timeout = 120)
     cr_assert(!same_params(dir, "d.ckpt", "s.ckpt"), "distillation changed nothing");
     ch_run_ok(dir, "prune -c struct_d0.json -m m.ckpt -o d0.ckpt --threads 2");
     cr_assert(same_params(dir, "d0.ckpt", "s.ckpt"), "weight 0 must be the labels alone");
+    fx_rmtree(dir);
+}
+
+/* prune.finetune.distill.teacher: the checkpoint named teaches. Naming the
+ * unpruned model itself is the default teacher, bit for bit; another
+ * network (other layers, its own normalization) teaches something else; a
+ * missing or unfit teacher is an error naming the key and writes nothing. */
+Test(cli_prune, distillation_from_a_named_teacher, .timeout = 180)
+{
+    char dir[64], path[600];
+    setup_dir(dir, sizeof dir);
+    ch_write_text(dir, "other.json",
+                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.5],"
+                  " \"std\": [0.25], \"validation\": 100},"
+                  " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3},"
+                  "   {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+                  " \"train\": {\"epochs\": 1, \"batch_size\": 16, \"seed\": 3, \"lr\": 0.05}}");
+    ch_run_ok(dir, "train -c other.json -o other.ckpt --threads 2");
+    const char *finetune = HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
+                                " \"finetune\": {\"epochs\": 1, \"lr\": 0.01, \"distill\":"
+                                " {\"temperature\": 3, \"weight\": 0.8, \"teacher\": \"%s\"}}}}";
+    char text[4096];
+    snprintf(text, sizeof text, finetune, "m.ckpt");
+    ch_write_text(dir, "self.json", text);
+    snprintf(text, sizeof text, finetune, "other.ckpt");
+    ch_write_text(dir, "other_t.json", text);
+    snprintf(text, sizeof text, finetune, "gone.ckpt");
+    ch_write_text(dir, "gone_t.json", text);
+
+    ch_run_ok(dir, "prune -c struct_d.json -m m.ckpt -o d.ckpt --threads 2");
+    ch_run_ok(dir, "prune -c self.json -m m.ckpt -o self.ckpt --threads 2");
+    cr_assert(same_params(dir, "self.ckpt", "d.ckpt"), "the unpruned model named as teacher");
+    ch_result r = ch_run(dir, "prune -c other_t.json -m m.ckpt -o o.ckpt --threads 2 --json");
+    cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "distilling from other.ckpt: temperature 3"), "%s", r.err);
+    cJSON *j = ch_json(&r);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "distill");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "teacher")),
+                     "other.ckpt");
+    cJSON_Delete(j);
+    ch_free(&r);
+    cr_assert(!same_params(dir, "o.ckpt", "d.ckpt"), "the named teacher changed nothing");
+
+    ch_expect_exit(dir, "prune -c gone_t.json -m m.ckpt -o g.ckpt", 1,
+                   "prune.finetune.distill.teacher: gone.ckpt");
+    snprintf(path, sizeof path, "%s/g.ckpt", dir);
+    cr_assert(access(path, F_OK) != 0, "a failed prune wrote %s", path);
+    snprintf(text, sizeof text, HEAD ", \"prune\": {\"sparsity\": 0.5, \"finetune\":"
+                                     " {\"epochs\": 1, \"distill\": {\"teacher\": 7}}}}");
+    ch_write_text(dir, "num_t.json", text);
+    ch_expect_exit(dir, "prune -c num_t.json -m m.ckpt -o g.ckpt", 2,
+                   "num_t.json: prune.finetune.distill.teacher: expected a checkpoint path");
     fx_rmtree(dir);
 }
 

@@ -153,22 +153,34 @@ Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
     cr_expect_str_eq(ch_str(cJSON_GetObjectItemCaseSensitive(j, "metadata"), "qat_epochs"), "1");
     cJSON_Delete(j);
 
-    ch_write_text(dir, "qat.json",
-                  "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2],"
-                  " \"std\": [0.3]},"
-                  " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
-                  " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
-                  " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
-                  " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
-                  " \"name\": \"fc\"}]},"
-                  " \"train\": {\"epochs\": 1, \"lr\": 0.05, \"batch_size\": 16},"
-                  " \"quantize\": {\"weight_bits\": 4, \"calibration_images\": 100,"
-                  " \"qat\": {\"epochs\": 1, \"lr\": 0.01, \"distill\": {}}}}");
+    const char *qat_text =
+        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2],"
+        " \"std\": [0.3]},"
+        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
+        " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+        " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
+        " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
+        " \"name\": \"fc\"}]},"
+        " \"train\": {\"epochs\": 1, \"lr\": 0.05, \"batch_size\": 16},"
+        " \"quantize\": {\"weight_bits\": 4, \"calibration_images\": 100,"
+        " \"qat\": {\"epochs\": 1, \"lr\": 0.01, \"distill\": %s}}}";
+    char text[2048];
+    snprintf(text, sizeof text, qat_text, "{}");
+    ch_write_text(dir, "qat.json", text);
     r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o d.iotc --json --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.err, "distilling from the float model"), "%s", r.err);
     cr_expect(strstr(r.err, "weights of 0 layers at 8 bits and 2 at 4"), "%s", r.err);
     ch_free(&r);
+    /* quantize.qat.distill.teacher naming the float model itself: the same
+     * file as the default teacher. */
+    snprintf(text, sizeof text, qat_text, "{\"teacher\": \"m.ckpt\"}");
+    ch_write_text(dir, "qat_t.json", text);
+    r = ch_run(dir, "quantize -m m.ckpt -c qat_t.json -o dt.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "distilling from m.ckpt"), "%s", r.err);
+    ch_free(&r);
+    cr_expect(ch_same_files(dir, "d.iotc", "dt.iotc"), "the float model named as teacher");
     r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o none.iotc --qat-epochs 0 --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(!strstr(r.err, "quantization-aware"), "--qat-epochs 0 still ran it: %s", r.err);

@@ -876,6 +876,43 @@ Test(exec, image_transform_is_keyed_by_epoch_and_dataset_index)
     nn_model_free(&m);
 }
 
+/* A teacher's input from the student's: the same pixels normalized as the
+ * teacher's model says (each channel its own mean and std), and an exact
+ * copy when the two agree. */
+Test(exec, input_from_renormalizes_per_channel)
+{
+    nn_model_spec spec;
+    residual_spec(&spec);
+    nn_model s, t;
+    nn_error err;
+    cr_assert_eq(nn_model_build(&s, &spec, &err), NN_OK, "%s", err.msg);
+    cr_assert_eq(nn_model_build(&t, &spec, &err), NN_OK, "%s", err.msg);
+    s.mean[0] = 0.2f, s.std[0] = 0.3f, s.mean[1] = 0.6f, s.std[1] = 0.1f;
+    t.mean[0] = 0.5f, t.std[0] = 0.25f, t.mean[1] = 0.1f, t.std[1] = 0.7f;
+    enum { N = 3 };
+    uint8_t images[N * 72];
+    for (int i = 0; i < N * 72; i++)
+        images[i] = (uint8_t)(i * 37 + 11);
+    nn_exec *es, *et, *copy;
+    cr_assert_eq(nn_exec_create(&es, &s, N, 1, 0, &err), NN_OK);
+    cr_assert_eq(nn_exec_create(&et, &t, N, 1, 0, &err), NN_OK);
+    cr_assert_eq(nn_exec_create(&copy, &t, N, 2, 0, &err), NN_OK);
+    nn_exec_load_images(es, images, NULL, N, NULL, NULL, 0);
+    nn_exec_load_images(et, images, NULL, N, NULL, NULL, 0);
+    nn_exec_input_from(copy, es, N);
+    const float *want = nn_exec_input(et), *got = nn_exec_input(copy);
+    for (int i = 0; i < N * 72; i++)
+        cr_assert_float_eq(got[i], want[i], 2e-5f * (1 + fabsf(want[i])), "value %d: %g, not %g",
+                           i, got[i], want[i]);
+    nn_exec_free(copy);
+    /* The same normalization: the student's floats exactly. */
+    cr_assert_eq(nn_exec_create(&copy, &s, N, 1, 0, &err), NN_OK);
+    nn_exec_input_from(copy, es, N);
+    cr_assert_eq(memcmp(nn_exec_input(copy), nn_exec_input(es), sizeof(float) * N * 72), 0);
+    nn_exec_free(copy), nn_exec_free(es), nn_exec_free(et);
+    nn_model_free(&s), nn_model_free(&t);
+}
+
 Test(error, prefix_adds_context_and_truncates_cleanly)
 {
     nn_error e;
