@@ -214,6 +214,16 @@ rt_status rt_conv2d_add(const rt_context *ctx, const rt_window *win, int8_t in_z
 uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
                                      uint8_t fmt);
 
+/* The scratch of a conv2d (fused: with its add) that lets a core with the
+ * DSP extension (Cortex-M4, M7, M33; the M55's MVE build keeps the panel
+ * body for S4) take its fastest body: at least
+ * the bytes above, more for S4 layers whose in_c is a multiple of 8 (their
+ * pass path, about 1.8x fewer instructions than the panel body). Given
+ * less, but at least the minimum, the runtime takes the slower body: the
+ * same bytes either way. UINT32_MAX: too large for an image. */
+uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                uint8_t fmt, int fused);
+
 #ifdef __cplusplus
 }
 #endif

@@ -307,16 +307,36 @@ uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const 
     }
 }
 
-/* Fused conv2d: S8 stages an output row (its DSP body; the C body adds
- * value by value), the other formats the whole output. */
-uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
-                                     uint8_t fmt)
+/* A fused conv2d's scratch for a body that needs `base` bytes: S8 stages an
+ * output row (its DSP body; the C body adds value by value), the other
+ * formats the whole output, after the body's own. */
+static uint32_t add_scratch(uint32_t base, const rt_dims *out, uint8_t fmt)
 {
-    const uint32_t base = rt_conv2d_scratch_bytes(win, in, out, fmt);
     const uint64_t stage = fmt == RT_WF_S8 ? (uint64_t)out->w * out->c
                                            : (uint64_t)out->h * out->w * out->c;
     const uint64_t n = (uint64_t)rt_stage_off(base) + ((stage + 7u) & ~7ull);
     return base == 0xffffffffu || n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)n;
+}
+
+uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                     uint8_t fmt)
+{
+    return add_scratch(rt_conv2d_scratch_bytes(win, in, out, fmt), out, fmt);
+}
+
+/* What the fastest body needs before a fused add's stage. */
+static uint32_t best_base(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt)
+{
+    const uint32_t base = rt_conv2d_scratch_bytes(win, in, out, fmt);
+    const uint32_t pass = fmt == RT_WF_S4 ? rt_s4_pass_scratch_bytes(win, in, out) : 0;
+    return base != 0xffffffffu && pass > base ? pass : base;
+}
+
+uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                uint8_t fmt, int fused)
+{
+    const uint32_t base = best_base(win, in, out, fmt);
+    return fused ? add_scratch(base, out, fmt) : base;
 }
 
 /* The body of j's format (j->y may be a staging area). */
@@ -383,16 +403,21 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
         add = NULL;
     if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data || (add && !res))
         return RT_E_ARG;
-    uint32_t need = add ? rt_conv2d_add_scratch_bytes(win, in, out, w->fmt)
-                        : rt_conv2d_scratch_bytes(win, in, out, w->fmt);
+    uint32_t base = rt_conv2d_scratch_bytes(win, in, out, w->fmt);
+    uint32_t need = add ? add_scratch(base, out, w->fmt) : base;
     if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
         return RT_E_ARG;
-    rt_conv_job j = {win, in_zero, q, in, out, x, (const uint8_t *)w->data, y, ctx->buf, add, res};
+    /* room for the fastest body (rt_conv2d_scratch_best)? */
+    const uint32_t best = best_base(win, in, out, w->fmt);
+    if (best > base && ctx->size >= (add ? add_scratch(best, out, w->fmt) : best))
+        base = best;
+    rt_conv_job j = {win, in_zero, q,   in,  out,  x, (const uint8_t *)w->data,
+                     y,   ctx->buf, add, res, base};
     if (!add || w->fmt == RT_WF_S8) /* S8 adds in its epilogue */
         return conv_body(ctx, &j, w->fmt);
 #if RT_WITH_ADD
     /* the other formats: the conv's output staged whole, then rt_add */
-    j.y = (int8_t *)ctx->buf + rt_stage_off(rt_conv2d_scratch_bytes(win, in, out, w->fmt));
+    j.y = (int8_t *)ctx->buf + rt_stage_off(base);
     j.add = NULL, j.res = NULL;
     rt_status st = conv_body(ctx, &j, w->fmt);
     return st != RT_OK ? st : rt_add(add, j.y, res, y, (uint32_t)out->h * out->w * out->c);

@@ -470,8 +470,23 @@ static void conv_s4_c8(const rt_conv_job *j)
     }
 }
 
+/* The S8 body's passes with 4-bit weights (below, with the S8 body): 1 when
+ * it ran, 0 when the layer or its scratch does not suit it. */
+#if ((RT_DSP && !RT_MVE) || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+#define RT_S4_PASSES 1
+#else
+#define RT_S4_PASSES 0
+#endif
+#if RT_S4_PASSES
+static int s4_passes(const rt_conv_job *j);
+#endif
+
 void rt_conv_s4_dsp(const rt_conv_job *j)
 {
+#if RT_S4_PASSES
+    if (s4_passes(j))
+        return;
+#endif
     if (j->in->c % 8 == 0) {
         conv_s4_c8(j);
         return;
@@ -623,8 +638,12 @@ static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int3
  * i < wr the pair of column i * s + f - pad (in_zero outside the image):
  * a pass's four columns of a tap are then four consecutive words, and its
  * buffer is copied from the ring with LDM/STM, 4 words at a time. */
-/* Converts input row r into slot d. */
-static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg)
+/* The planes of S4's passes (below): per group of eight channels, plane h
+ * pairs channels c + S4_PLANE[h] and c + S4_PLANE[h] + 4. */
+static const uint8_t S4_PLANE[4] = {0, 2, 1, 3};
+
+/* Converts input row r into slot d: S8's planes, or S4's (s4 = 1). */
+static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg, int s4)
 {
     const rt_dims *in = j->in;
     const int s = j->win->stride, pad = j->win->pad, C = in->c, W = in->w, ncg = C / 4;
@@ -640,6 +659,13 @@ static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring 
                 continue;
             }
             const int8_t *src = row + (size_t)col * C;
+            if (s4) {
+                for (int p = 0; p < 2 * ncg; p++, dp += cw) {
+                    const int c = p / 4 * 8 + S4_PLANE[p % 4];
+                    *dp = PK16(src[c], src[c + 4]);
+                }
+                continue;
+            }
             for (int cg = 0; cg < ncg; cg++, dp += 2 * cw, src += 4) {
                 uint32_t v;
                 rt_memcpy(&v, src, 4);
@@ -936,51 +962,58 @@ typedef struct {
     "bcc 3f\n\t" RUN_PAIR "3:\n\t"                                                                \
     "bpl 4f\n\t"                                                                                  \
     "ldr r3, [r0], #4\n\t" RUN_HALF("r3", "") RUN_HALF("r3", ", ror #8") "4:\n\t"
+/* What the naked channel loops share: the head of a channel (r0 weights,
+ * r1 the pass buffer, r2 the end of the whole groups), the table of its
+ * requantization (r4 bias, r5 mult, r6 rounding, r8 shift), and the tail
+ * (requantize, clamp, store four bytes O apart, next channel). */
+#define RUN_HEAD                                                                                   \
+    "push {r4-r11, lr}\n\t"                                                                         \
+    "push {r0}\n\t"                                                                                 \
+    "ldr r0, [r0, #24]\n\t"                                                                         \
+    "1:\n\t"                                                                                        \
+    "ldr r3, [sp]\n\t"                                                                              \
+    "ldr r1, [r3]\n\t"                                                                              \
+    "ldr r2, [r3, #4]\n\t"                                                                          \
+    "add r2, r0, r2\n\t"
+#define RUN_TABLE                                                                                  \
+    "ldr r3, [sp]\n\t"                                                                              \
+    "ldr r12, [r3, #8]\n\t"                                                                         \
+    "ldm r12!, {r4, r5, r6, r8}\n\t"                                                                \
+    "str r12, [r3, #8]\n\t"
+#define RUN_TAIL(CLAMP)                                                                            \
+    "smmla r7, r7, r5, r6\n\t"                                                                      \
+    "smmla r9, r9, r5, r6\n\t"                                                                      \
+    "smmla r10, r10, r5, r6\n\t"                                                                    \
+    "smmla r11, r11, r5, r6\n\t"                                                                    \
+    "asr r7, r7, r8\n\t"                                                                            \
+    "asr r9, r9, r8\n\t"                                                                            \
+    "asr r10, r10, r8\n\t"                                                                          \
+    "asr r11, r11, r8\n\t"                                                                          \
+    "ssat r7, #8, r7\n\t"                                                                           \
+    "ssat r9, #8, r9\n\t"                                                                           \
+    "ssat r10, #8, r10\n\t"                                                                         \
+    "ssat r11, #8, r11\n\t" CLAMP "ldr r1, [r3, #12]\n\t"                                           \
+    "ldr r2, [r3, #16]\n\t"                                                                         \
+    "strb r7, [r1]\n\t"                                                                             \
+    "strb r9, [r1, r2]\n\t"                                                                         \
+    "add r4, r1, r2, lsl #1\n\t"                                                                    \
+    "strb r10, [r4]\n\t"                                                                            \
+    "strb r11, [r4, r2]\n\t"                                                                        \
+    "add r1, r1, #1\n\t"                                                                            \
+    "str r1, [r3, #12]\n\t"                                                                         \
+    "ldr r2, [r3, #20]\n\t"                                                                         \
+    "cmp r12, r2\n\t"                                                                               \
+    "bne 1b\n\t"                                                                                    \
+    "add sp, sp, #4\n\t"                                                                            \
+    "pop {r4-r11, pc}\n\t"
 #define I2C_RUN(NAME, CLAMP, SKIP, REM)                                                            \
     __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
     {                                                                                              \
-        __asm__ volatile("push {r4-r11, lr}\n\t"                                                   \
-                         "push {r0}\n\t"                                                           \
-                         "ldr r0, [r0, #24]\n\t"                                                   \
-                         "1:\n\t"                                                                  \
-                         "ldr r3, [sp]\n\t"                                                        \
-                         "ldr r1, [r3]\n\t"                                                        \
-                         "ldr r2, [r3, #4]\n\t"                                                    \
-                         "add r2, r0, r2\n\t"                                                      \
-                         "ldr r12, [r3, #8]\n\t"                                                   \
-                         "ldr r7, [r12]\n\t"                                                       \
-                         "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t" SKIP                       \
-                         "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                               \
-                         "bne 2b\n\t" REM                                                          \
-                         "ldr r3, [sp]\n\t"                                                        \
-                         "ldr r12, [r3, #8]\n\t"                                                   \
-                         "ldm r12!, {r4, r5, r6, r8}\n\t"                                          \
-                         "str r12, [r3, #8]\n\t"                                                   \
-                         "smmla r7, r7, r5, r6\n\t"                                                \
-                         "smmla r9, r9, r5, r6\n\t"                                                \
-                         "smmla r10, r10, r5, r6\n\t"                                              \
-                         "smmla r11, r11, r5, r6\n\t"                                              \
-                         "asr r7, r7, r8\n\t"                                                      \
-                         "asr r9, r9, r8\n\t"                                                      \
-                         "asr r10, r10, r8\n\t"                                                    \
-                         "asr r11, r11, r8\n\t"                                                    \
-                         "ssat r7, #8, r7\n\t"                                                     \
-                         "ssat r9, #8, r9\n\t"                                                     \
-                         "ssat r10, #8, r10\n\t"                                                   \
-                         "ssat r11, #8, r11\n\t" CLAMP "ldr r1, [r3, #12]\n\t"                     \
-                         "ldr r2, [r3, #16]\n\t"                                                   \
-                         "strb r7, [r1]\n\t"                                                       \
-                         "strb r9, [r1, r2]\n\t"                                                   \
-                         "add r4, r1, r2, lsl #1\n\t"                                              \
-                         "strb r10, [r4]\n\t"                                                      \
-                         "strb r11, [r4, r2]\n\t"                                                  \
-                         "add r1, r1, #1\n\t"                                                      \
-                         "str r1, [r3, #12]\n\t"                                                   \
-                         "ldr r2, [r3, #20]\n\t"                                                   \
-                         "cmp r12, r2\n\t"                                                         \
-                         "bne 1b\n\t"                                                              \
-                         "add sp, sp, #4\n\t"                                                      \
-                         "pop {r4-r11, pc}\n\t");                                                  \
+        __asm__ volatile(RUN_HEAD "ldr r12, [r3, #8]\n\t"                                          \
+                                  "ldr r7, [r12]\n\t"                                              \
+                                  "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t" SKIP               \
+                                  "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                      \
+                                  "bne 2b\n\t" REM RUN_TABLE RUN_TAIL(CLAMP));                      \
     }
 I2C_RUN(i2c_run, "", "", "")
 I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
@@ -1038,25 +1071,119 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
     }
 }
 
-void rt_conv_s8_dsp(const rt_conv_job *j)
+/* ---- S4 through the S8 passes (in_c % 8 == 0) ---------------------------------------------------- */
+
+#if RT_WITH_CONV_S4
+/* An S4 weight word holds eight weights w0..w7 of eight consecutive
+ * channels, weight i in bits 4i..4i+3: byte b is w(2b) low, w(2b+1) high.
+ * With the high nibbles masked (AND 0xF0F0F0F0), SXTB16 gives the pair
+ * (16 w1, 16 w5) and SXTB16 ROR #8 (16 w3, 16 w7); the word shifted left by
+ * 4 first gives (16 w0, 16 w4) and (16 w2, 16 w6). So the ring's planes
+ * pair the channels of each group of eight as (c, c+4), (c+2, c+6),
+ * (c+1, c+5), (c+3, c+7), the pass buffer follows, and SMLAD adds sixteen
+ * times the products: per weight word
+ *     ldr ; lsl ; and ; 2 x (ldm ; sxtb16 ; 4 x smlad) ; and ; 2 x (the same)
+ * = 28 instructions for 32 MACs. The accumulators start at 0 and end as
+ * bias + (sum >> 4), exact: 16 |sum| <= 16 * 7 * 128 * K < 2^31 for the
+ * K <= 65536 that rt_s4_pass_scratch_bytes admits. */
+
+#if RT_DSP
+/* The four pairs of the weight word in r3 (r12 the masked word, lr the
+ * pair): per pair ldm of the pass's four columns, four SMLAD. */
+#define S4_WORD                                                                                    \
+    "ldr r3, [r0], #4\n\t"                                                                         \
+    "lsl r12, r3, #4\n\t"                                                                          \
+    "and r12, r12, #0xf0f0f0f0\n\t" RUN_HALF("r12", "") RUN_HALF("r12", ", ror #8")                \
+    "and r12, r3, #0xf0f0f0f0\n\t" RUN_HALF("r12", "") RUN_HALF("r12", ", ror #8")
+/* Every output channel of a full pass (the fast requantization), as
+ * I2C_RUN: a's qbytes are the bytes of the whole pairs of words, rem 1
+ * when one word is left over. */
+#define S4_RUN(NAME, CLAMP)                                                                        \
+    __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
+    {                                                                                              \
+        __asm__ volatile(RUN_HEAD "mov r7, #0\n\tmov r9, #0\n\tmov r10, #0\n\tmov r11, #0\n\t"     \
+                                  "cmp r0, r2\n\t"                                                 \
+                                  "beq 5f\n\t"                                                     \
+                                  "2:\n\t" S4_WORD S4_WORD "cmp r0, r2\n\t"                        \
+                                  "bne 2b\n\t"                                                     \
+                                  "5:\n\t"                                                         \
+                                  "ldr r3, [sp]\n\t"                                               \
+                                  "ldr r12, [r3, #32]\n\t"                                         \
+                                  "cmp r12, #0\n\t"                                                \
+                                  "beq 4f\n\t" S4_WORD "4:\n\t" RUN_TABLE                          \
+                                  "add r7, r4, r7, asr #4\n\t"                                     \
+                                  "add r9, r4, r9, asr #4\n\t"                                     \
+                                  "add r10, r4, r10, asr #4\n\t"                                   \
+                                  "add r11, r4, r11, asr #4\n\t" RUN_TAIL(CLAMP));                  \
+    }
+S4_RUN(s4_run, "")
+S4_RUN(s4_run_lo, RUN_CLAMP)
+#endif
+
+/* acc[0..SG) += 16 times the products of nw weight words (pw) and the pass
+ * buffer (px), as S4_WORD does (modulo 2^32). */
+static void s4_channel(const uint8_t *pw, const uint32_t *px, uint32_t nw, int32_t *acc)
+{
+    for (uint32_t q = 0; q < nw; q++, pw += 4) {
+        uint32_t t;
+        rt_memcpy(&t, pw, 4);
+        const uint32_t m[2] = {(t << 4) & 0xf0f0f0f0u, t & 0xf0f0f0f0u};
+        for (int h = 0; h < 4; h++, px += SG) {
+            const int32_t w = rt_sxtb16(h & 1 ? rt_ror(m[h >> 1], 8) : m[h >> 1]);
+            for (int g = 0; g < SG; g++)
+                acc[g] = rt_smlad(w, (int32_t)px[g], acc[g]);
+        }
+    }
+}
+
+/* The channels of one pass into y: SG columns, or G at the row's end. */
+static void s4_channels(const s8_layer *L, int G, int8_t *y)
+{
+    const int O = L->O;
+    const uint32_t row = L->row, nw = row / 4;
+    const uint8_t *w = L->j->w;
+#if RT_DSP
+    if (L->fast && G == SG) {
+        i2c_run_args ra = {L->buf, 8 * (nw / 2), L->tab, y, O, L->tab + 4 * O, w, L->lo, nw % 2};
+        if (L->lo == -128)
+            s4_run(&ra);
+        else
+            s4_run_lo(&ra);
+        return;
+    }
+#endif
+    for (int o = 0; o < O; o++, w += row) {
+        rq r;
+        rq_init(&r, L->j->q, o);
+        int32_t acc[SG] = {0, 0, 0, 0};
+        s4_channel(w, L->buf, nw, acc);
+        int8_t *yo = y + o;
+        for (int q = 0; q < G; q++, yo += O)
+            *yo = rq_apply(&r, rt_s32((uint32_t)r.bias + (uint32_t)(acc[q] >> 4)));
+    }
+}
+#endif
+
+/* The passes of a layer: S8 (s4 = 0; in_c % 4 == 0 through the ring, else
+ * the flat rows) or S4 (in_c % 8 == 0, the ring in S4's plane order). */
+static void conv_passes(const rt_conv_job *j, int s4)
 {
     const rt_add_params *add = rt_job_add(j);
-    if (!add && conv_s8_small(j))
-        return;
     const rt_dims *out = j->out, *in = j->in;
     const int k = j->win->kernel, s = j->win->stride, pad = j->win->pad, O = out->c;
-    const uint32_t K = (uint32_t)k * k * in->c, row = rt_s8_row_bytes(K), nq = row / 4;
+    const uint32_t K = (uint32_t)k * k * in->c, row = s4 ? K / 2 : rt_s8_row_bytes(K);
+    const uint32_t nq = rt_s8_row_bytes(K) / 4; /* the pass buffer's groups of four */
     const int four = in->c % 4 == 0;
     uint32_t *buf = (uint32_t *)j->scratch;
-    int32_t *tab = (int32_t *)(buf + 2 * row);
+    int32_t *tab = (int32_t *)(buf + 2 * rt_s8_row_bytes(K));
     uint32_t *ring = (uint32_t *)(tab + 4 * O);
     const uint32_t fb = rt_s8_flat_bytes(j->win, in);
     const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
     const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rq_table(j, tab)};
-    /* fused add: an output row's conv outputs go to the stage (same
+    /* fused add (S8): an output row's conv outputs go to the stage (same
      * layout), then the add with the residual into y, in element order */
     int8_t *stage = add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))
-                           : NULL;
+                        : NULL;
 #if RT_WITH_ADD
     rt_add_k ak;
     const int ak_ok = stage && rt_add_prep_dsp(add, &ak);
@@ -1068,7 +1195,7 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
             if (r >= have + k || r < have) {
                 const uint32_t slot = (uint32_t)(((r % k) + k) % k);
                 if (four)
-                    ring_row(j, r, ring + slot * rg.slot, &rg);
+                    ring_row(j, r, ring + slot * rg.slot, &rg, s4);
                 else
                     flat_row(j, r, (int8_t *)ring + slot * fb);
             }
@@ -1080,7 +1207,13 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
             else
                 flat_pass(j, oy, ox0, (const int8_t *)ring, fb, buf, nq);
             const size_t at = ((size_t)oy * out->w + ox0) * O;
-            s8_channels(&L, G, stage ? stage + (size_t)ox0 * O : j->y + at);
+            int8_t *y = stage ? stage + (size_t)ox0 * O : j->y + at;
+#if RT_WITH_CONV_S4
+            if (s4)
+                s4_channels(&L, G, y);
+            else
+#endif
+                s8_channels(&L, G, y);
         }
 #if RT_WITH_ADD
         const size_t at = (size_t)oy * out->w * O;
@@ -1091,6 +1224,24 @@ void rt_conv_s8_dsp(const rt_conv_job *j)
 #endif
     }
 }
+
+void rt_conv_s8_dsp(const rt_conv_job *j)
+{
+    if (!rt_job_add(j) && conv_s8_small(j))
+        return;
+    conv_passes(j, 0);
+}
+
+#if RT_WITH_CONV_S4
+static int s4_passes(const rt_conv_job *j)
+{
+    const uint32_t need = rt_s4_pass_scratch_bytes(j->win, j->in, j->out);
+    if (!need || j->scratch_bytes < need || rt_job_add(j))
+        return 0;
+    conv_passes(j, 1);
+    return 1;
+}
+#endif
 #endif
 
 /* ---- dense rows and max pooling ------------------------------------------------------------------- */

@@ -221,6 +221,8 @@ typedef struct {
     void *scratch;
     const rt_add_params *add; /* a residual add fused into the epilogue, or NULL  */
     const int8_t *res;        /* its residual (out's shape), element i with y[i]  */
+    uint32_t scratch_bytes;   /* of scratch: a body may take a faster path that
+                                 needs more than rt_conv2d_scratch_bytes      */
 } rt_conv_job;
 
 /* A job's fused add: always NULL in a build without RT_WITH_ADD, so that
@@ -349,6 +351,23 @@ RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
     if (general > 0x7ffffff8u) /* no arena holds it */
         return 0xffffffffu;
     return general > small ? (uint32_t)general : small;
+}
+
+/* The S4 DSP body's pass path (rt_dsp.c; in_c % 8 == 0): the S8 body's
+ * passes with 4-bit weights, so the same scratch as the S8 body's general
+ * path; 0 for layers it does not take (in_c % 8 != 0, or K so large that
+ * sixteen times a sum could leave int32). It runs when the op's scratch
+ * holds this much; rt_conv2d_scratch_best gives DSP targets that. */
+RT_INLINE uint32_t rt_s4_pass_scratch_bytes(const rt_window *win, const rt_dims *in,
+                                            const rt_dims *out)
+{
+    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c;
+    if (in->c % 8 || K > 65536u)
+        return 0;
+    const uint64_t ring = (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
+                          rt_s8_ring_of(win, in, out).wr;
+    const uint64_t n = 8ull * K + 16u * out->c + ring;
+    return n > 0x7ffffff8u ? 0 : (uint32_t)n;
 }
 
 #ifdef __cplusplus
