@@ -1121,7 +1121,33 @@ S4_RUN(s4_run_lo, RUN_CLAMP)
 #endif
 
 /* acc[0..SG) += 16 times the products of nw weight words (pw) and the pass
- * buffer (px), as S4_WORD does (modulo 2^32). */
+ * buffer (px), as S4_WORD does (modulo 2^32): for partial passes and the
+ * channels the naked loops do not take. */
+#if RT_DSP
+#define S4_HALF(ROR)                                                                               \
+    "ldm %[px]!, {r4, r5, r6, r8}\n\t"                                                             \
+    "sxtb16 %[w], %[m]" ROR "\n\t"                                                                 \
+    "smlad %[a0], %[w], r4, %[a0]\n\t"                                                             \
+    "smlad %[a1], %[w], r5, %[a1]\n\t"                                                             \
+    "smlad %[a2], %[w], r6, %[a2]\n\t"                                                             \
+    "smlad %[a3], %[w], r8, %[a3]\n\t"
+static void s4_channel(const uint8_t *pw, const uint32_t *px, uint32_t nw, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (uint32_t q = 0; q < nw; q++) {
+        uint32_t t, m, w;
+        __asm__ volatile("ldr %[t], [%[pw]], #4\n\t"
+                         "lsl %[m], %[t], #4\n\t"
+                         "and %[m], %[m], #0xf0f0f0f0\n\t" S4_HALF("") S4_HALF(", ror #8")
+                         "and %[m], %[t], #0xf0f0f0f0\n\t" S4_HALF("") S4_HALF(", ror #8")
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                           [px] "+r"(px), [pw] "+r"(pw), [t] "=&r"(t), [m] "=&r"(m), [w] "=&r"(w)
+                         :
+                         : "r4", "r5", "r6", "r8", "memory");
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+#else
 static void s4_channel(const uint8_t *pw, const uint32_t *px, uint32_t nw, int32_t *acc)
 {
     for (uint32_t q = 0; q < nw; q++, pw += 4) {
@@ -1135,6 +1161,7 @@ static void s4_channel(const uint8_t *pw, const uint32_t *px, uint32_t nw, int32
         }
     }
 }
+#endif
 
 /* The channels of one pass into y: SG columns, or G at the row's end. */
 static void s4_channels(const s8_layer *L, int G, int8_t *y)
