@@ -203,10 +203,11 @@ Test(runtime_dsp, extreme_requantization)
      * the ends, ties, a ReLU floor above -128 */
     const int shifts[] = {1, 31, 32, 33, 34, 40, 53, 54, 55, 62};
     const int32_t mults[] = {1 << 30, 0x7fffffff, 1610612736};
-    for (int v = 0; v < 6; v++) {
+    for (int v = 0; v < 8; v++) { /* 6, 7: 16 channels, S4 through the passes */
         rtm *t = rtm_new(1, 6, 7);
-        int x = rtm_conv(t, QM_INPUT, 9, 1, 1, 0, 0, 8, 0);
+        int x = rtm_conv(t, QM_INPUT, v < 6 ? 9 : 16, 1, 1, 0, 0, 8, 0);
         rtm_conv(t, x, 10, 3, 1, 1, v & 1, v < 2 ? 8 : 4, v < 4 ? 0.6 : 0.1);
+        /* (v 6 and 7 are dense 4-bit: S4) */
         rtm_finish(t, 600 + v);
         qm_op *op = &t->m.ops[1];
         op->out.zero = v % 3 == 0 ? -128 : v % 3 == 1 ? 127 : 5;
