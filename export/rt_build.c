@@ -560,10 +560,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
         const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
         const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
-        /* the cores whose S4 layers can take the S8 passes (not the M55's
-         * MVE build) get the scratch of the fastest bodies */
-        if (op->type == QM_CONV2D && rtb_target_has_dsp(opt->target) &&
-            opt->target != RT_TARGET_CORTEX_M55)
+        /* cores with the DSP extension get the scratch of the fastest bodies */
+        if (op->type == QM_CONV2D && rtb_target_has_dsp(opt->target))
             sc = rt_conv2d_scratch_best(&win, &din, &dout, (uint8_t)out->ops[i].fmt, fused);
         else if (op->type == QM_CONV2D)
             sc = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)out->ops[i].fmt)

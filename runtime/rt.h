@@ -215,8 +215,7 @@ uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, co
                                      uint8_t fmt);
 
 /* The scratch of a conv2d (fused: with its add) that lets a core with the
- * DSP extension (Cortex-M4, M7, M33; the M55's MVE build keeps the panel
- * body for S4) take its fastest body: at least
+ * DSP extension (Cortex-M4, M7, M33, M55) take its fastest body: at least
  * the bytes above, more for S4 layers whose in_c is a multiple of 8 (their
  * pass path, about 1.8x fewer instructions than the panel body). Given
  * less, but at least the minimum, the runtime takes the slower body: the

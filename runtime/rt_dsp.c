@@ -472,7 +472,7 @@ static void conv_s4_c8(const rt_conv_job *j)
 
 /* The S8 body's passes with 4-bit weights (below, with the S8 body): 1 when
  * it ran, 0 when the layer or its scratch does not suit it. */
-#if ((RT_DSP && !RT_MVE) || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
 #define RT_S4_PASSES 1
 #else
 #define RT_S4_PASSES 0
@@ -553,9 +553,10 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 /* ---- S8 ------------------------------------------------------------------------------------------- */
 
-/* An MVE build (Cortex-M55 with arm_mve.h) runs rt_mve.c's S8 body instead:
- * this one is left out there (RT_NO_MVE keeps it). */
-#if ((RT_DSP && !RT_MVE) || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+/* An MVE build (Cortex-M55 with arm_mve.h) runs rt_mve.c's S8 body instead;
+ * there only the passes of S4 layers use this code (the linker drops the
+ * rest). */
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8 && (!RT_MVE || RT_WITH_CONV_S4)
 
 /* The general S8 body (K > 10): channel pairs, not kernel-row pairs.
  *
@@ -771,6 +772,7 @@ static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring,
 }
 
 
+#if !RT_MVE /* the M55 runs rt_mve.c's S8 body: this asm has no registers there */
 /* K <= 10 (a first layer: 3x3x1, 2x2x2, 1x1x3...): pixel by pixel, the
  * window as five int16-pair words, and per output channel nine words
  * {bias, five weight pairs, mult, rounding + zero constant, t}: 13
@@ -871,6 +873,7 @@ static int conv_s8_small(const rt_conv_job *j)
         }
     return 1;
 }
+#endif
 
 /* Per output channel {bias, mult, rounding + zero constant, t} of the fast
  * requantization, in scratch after the pass buffer; 0 when a channel
@@ -897,6 +900,7 @@ typedef struct {
     int32_t lo;          /* the clamp's floor             */
 } i2c_pass;
 
+#if !RT_MVE
 /* One output channel of a full pass (SG columns) with the fast
  * requantization (t: its {bias, mult, k, shift - 32}); outputs O apart
  * from y. (The naked functions below do most layers' channels.) */
@@ -914,6 +918,7 @@ static RT_NOINLINE void i2c_fast(const i2c_pass *ps, const uint8_t *pw, const in
     }
     y[0] = (int8_t)v0, y[O] = (int8_t)v1, y[2 * O] = (int8_t)v2, y[3 * O] = (int8_t)v3;
 }
+#endif
 
 #if RT_DSP
 #ifndef RT_UNUSED
@@ -1015,9 +1020,11 @@ typedef struct {
                                   "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                      \
                                   "bne 2b\n\t" REM RUN_TABLE RUN_TAIL(CLAMP));                      \
     }
+#if !RT_MVE
 I2C_RUN(i2c_run, "", "", "")
 I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
 I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
+#endif
 #endif
 
 /* What the passes of a layer share. */
@@ -1030,6 +1037,7 @@ typedef struct {
     int fast;
 } s8_layer;
 
+#if !RT_MVE
 /* The channels of one pass (its buffer built) into y: SG columns, or G at
  * the row's end, O apart. */
 static void s8_channels(const s8_layer *L, int G, int8_t *y)
@@ -1070,6 +1078,7 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
             *yo = rq_apply(&r, acc[q]);
     }
 }
+#endif
 
 /* ---- S4 through the S8 passes (in_c % 8 == 0) ---------------------------------------------------- */
 
@@ -1238,9 +1247,11 @@ static void conv_passes(const rt_conv_job *j, int s4)
 #if RT_WITH_CONV_S4
             if (s4)
                 s4_channels(&L, G, y);
-            else
 #endif
+#if !RT_MVE
+            if (!s4)
                 s8_channels(&L, G, y);
+#endif
         }
 #if RT_WITH_ADD
         const size_t at = (size_t)oy * out->w * O;
@@ -1252,12 +1263,14 @@ static void conv_passes(const rt_conv_job *j, int s4)
     }
 }
 
+#if !RT_MVE
 void rt_conv_s8_dsp(const rt_conv_job *j)
 {
     if (!rt_job_add(j) && conv_s8_small(j))
         return;
     conv_passes(j, 0);
 }
+#endif
 
 #if RT_WITH_CONV_S4
 static int s4_passes(const rt_conv_job *j)
