@@ -335,17 +335,24 @@ RT_INLINE uint32_t rt_s8_flat_bytes(const rt_window *win, const rt_dims *in)
     return (((uint32_t)in->w + 2u * win->pad) * in->c + 3u) & ~3u;
 }
 
-/* Scratch of the S8 conv (its DSP body; the C body needs none): the pass
- * buffer, 16 bytes per output channel (its requantization constants), then
- * the ring (k rows, of pairs or int8). */
-RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
-                                       const rt_dims *out)
+/* The passes' scratch: the pass buffer, 16 bytes per output channel (its
+ * requantization constants), then the ring (k rows, of pairs or int8). */
+RT_INLINE uint64_t rt_s8_pass_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out)
 {
     const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c, row = rt_s8_row_bytes(K);
     const uint64_t ring = in->c % 4 ? (uint64_t)win->kernel * rt_s8_flat_bytes(win, in)
                                     : (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
                                           rt_s8_ring_of(win, in, out).wr;
-    const uint64_t general = 8ull * row + 16u * out->c + ring;
+    return 8ull * row + 16u * out->c + ring;
+}
+
+/* Scratch of the S8 conv (its DSP body; the C body needs none): the
+ * passes', or the first layers' table. */
+RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
+                                       const rt_dims *out)
+{
+    const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c;
+    const uint64_t general = rt_s8_pass_bytes(win, in, out);
     /* K <= 10 (first layers): a table of 9 words per output channel */
     const uint32_t small = K <= 10 ? 36u * out->c : 0;
     if (general > 0x7ffffff8u) /* no arena holds it */
@@ -354,8 +361,8 @@ RT_INLINE uint32_t rt_s8_scratch_bytes(const rt_window *win, const rt_dims *in,
 }
 
 /* The S4 DSP body's pass path (rt_dsp.c; in_c % 8 == 0): the S8 body's
- * passes with 4-bit weights, so the same scratch as the S8 body's general
- * path; 0 for layers it does not take (in_c % 8 != 0, or K so large that
+ * passes with 4-bit weights, so their scratch (rt_s8_pass_bytes); 0 for
+ * layers it does not take (in_c % 8 != 0, or K so large that
  * sixteen times a sum could leave int32). It runs when the op's scratch
  * holds this much; rt_conv2d_scratch_best gives DSP targets that. */
 RT_INLINE uint32_t rt_s4_pass_scratch_bytes(const rt_window *win, const rt_dims *in,
@@ -364,9 +371,7 @@ RT_INLINE uint32_t rt_s4_pass_scratch_bytes(const rt_window *win, const rt_dims 
     const uint32_t K = (uint32_t)win->kernel * win->kernel * in->c;
     if (in->c % 8 || K > 65536u)
         return 0;
-    const uint64_t ring = (uint64_t)4u * win->kernel * (in->c / 2u) * win->stride *
-                          rt_s8_ring_of(win, in, out).wr;
-    const uint64_t n = 8ull * K + 16u * out->c + ring;
+    const uint64_t n = rt_s8_pass_bytes(win, in, out);
     return n > 0x7ffffff8u ? 0 : (uint32_t)n;
 }
 

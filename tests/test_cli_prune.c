@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,13 +241,21 @@ Test(cli_prune, distillation_from_a_named_teacher, .timeout = 180)
     const char *finetune = HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                                 " \"finetune\": {\"epochs\": 1, \"lr\": 0.01, \"distill\":"
                                 " {\"temperature\": 3, \"weight\": 0.8, \"teacher\": \"%s\"}}}}";
-    char text[4096];
+    char text[8192];
     snprintf(text, sizeof text, finetune, "m.ckpt");
     ch_write_text(dir, "self.json", text);
     snprintf(text, sizeof text, finetune, "other.ckpt");
     ch_write_text(dir, "other_t.json", text);
     snprintf(text, sizeof text, finetune, "gone.ckpt");
     ch_write_text(dir, "gone_t.json", text);
+    /* tests/compat/tiny.ckpt takes 28x28 inputs, these models 12x12 */
+    char tiny[PATH_MAX], rel[512];
+    const char *here = __FILE__, *slash = strrchr(here, '/');
+    snprintf(rel, sizeof rel, "%.*s/compat/tiny.ckpt", slash ? (int)(slash - here) : 1,
+             slash ? here : ".");
+    cr_assert_not_null(realpath(rel, tiny), "%s", rel);
+    snprintf(text, sizeof text, finetune, tiny);
+    ch_write_text(dir, "tiny_t.json", text);
 
     ch_run_ok(dir, "prune -c struct_d.json -m m.ckpt -o d.ckpt --threads 2");
     ch_run_ok(dir, "prune -c self.json -m m.ckpt -o self.ckpt --threads 2");
@@ -265,6 +274,11 @@ Test(cli_prune, distillation_from_a_named_teacher, .timeout = 180)
     ch_expect_exit(dir, "prune -c gone_t.json -m m.ckpt -o g.ckpt", 1,
                    "prune.finetune.distill.teacher: gone.ckpt");
     snprintf(path, sizeof path, "%s/g.ckpt", dir);
+    cr_assert(access(path, F_OK) != 0, "a failed prune wrote %s", path);
+    ch_expect_exit(dir, "prune -c tiny_t.json -m m.ckpt -o g.ckpt", 2,
+                   "prune.finetune.distill.teacher: ");
+    ch_expect_exit(dir, "prune -c tiny_t.json -m m.ckpt -o g.ckpt", 2,
+                   "takes 1x28x28 inputs to 10 classes, the model being fine-tuned 1x12x12");
     cr_assert(access(path, F_OK) != 0, "a failed prune wrote %s", path);
     snprintf(text, sizeof text, HEAD ", \"prune\": {\"sparsity\": 0.5, \"finetune\":"
                                      " {\"epochs\": 1, \"distill\": {\"teacher\": 7}}}}");
