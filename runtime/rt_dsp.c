@@ -639,9 +639,8 @@ static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int3
  * i < wr the pair of column i * s + f - pad (in_zero outside the image):
  * a pass's four columns of a tap are then four consecutive words, and its
  * buffer is copied from the ring with LDM/STM, 4 words at a time. */
-/* The planes of S4's passes (below): per group of eight channels, plane h
- * pairs channels c + S4_PLANE[h] and c + S4_PLANE[h] + 4. */
-static const uint8_t S4_PLANE[4] = {0, 2, 1, 3};
+/* The planes of S4's passes (below): per group of eight channels c..c+7,
+ * planes (c, c + 4), (c + 2, c + 6), (c + 1, c + 5), (c + 3, c + 7). */
 
 /* Converts input row r into slot d: S8's planes, or S4's (s4 = 1). */
 static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg, int s4)
@@ -660,10 +659,15 @@ static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring 
                 continue;
             }
             const int8_t *src = row + (size_t)col * C;
-            if (s4) {
-                for (int p = 0; p < 2 * ncg; p++, dp += cw) {
-                    const int c = p / 4 * 8 + S4_PLANE[p % 4];
-                    *dp = PK16(src[c], src[c + 4]);
+            if (s4) { /* per group of eight: planes (c0, c4), (c2, c6), (c1, c5), (c3, c7) */
+                for (int g8 = 0; g8 < ncg / 2; g8++, dp += 4 * cw, src += 8) {
+                    uint32_t a, b;
+                    rt_memcpy(&a, src, 4);
+                    rt_memcpy(&b, src + 4, 4);
+                    const uint32_t a02 = (uint32_t)rt_sxtb16(a), b02 = (uint32_t)rt_sxtb16(b);
+                    const uint32_t a13 = (uint32_t)rt_sxtb16_r8(a), b13 = (uint32_t)rt_sxtb16_r8(b);
+                    dp[0] = rt_pkhbt(a02, b02), dp[cw] = rt_pkhtb(b02, a02);
+                    dp[2 * cw] = rt_pkhbt(a13, b13), dp[3 * cw] = rt_pkhtb(b13, a13);
                 }
                 continue;
             }
@@ -732,13 +736,43 @@ static void flat_row(const rt_conv_job *j, int r, int8_t *d)
     memset(d + pc + wc, j->in_zero, pc);
 }
 
+/* A window of at most FLAT_WIN bytes (the weight row: a colour first
+ * layer's 3x3x3 is 28) is first copied contiguous, its k kernel rows a word
+ * at a time, so that each group of four is one aligned word; a longer one
+ * is gathered group by group from the rows. */
+#define FLAT_WIN 64
+
+/* Column ox's window (kernel rows from ring slot sl0 on) into win, zeros
+ * from K to the row's end. */
+static void flat_window(const rt_conv_job *j, int ox, const int8_t *ring, uint32_t fb, int sl0,
+                        uint32_t row, uint32_t *win)
+{
+    const int k = j->win->kernel, kc = k * j->in->c;
+    const size_t base = (size_t)ox * j->win->stride * j->in->c;
+    int8_t *d = (int8_t *)win;
+    for (int ky = 0, sl = sl0; ky < k; ky++, sl = sl + 1 == k ? 0 : sl + 1) {
+        const int8_t *src = ring + (size_t)sl * fb + base;
+        int n = kc;
+        for (; n >= 4; n -= 4, src += 4, d += 4) {
+            uint32_t v;
+            rt_memcpy(&v, src, 4);
+            rt_memcpy(d, &v, 4);
+        }
+        while (n-- > 0)
+            *d++ = *src++;
+    }
+    while (d < (int8_t *)win + row)
+        *d++ = 0;
+}
+
 /* The pass buffer of output row oy (whose input rows are in the flat
  * ring), columns ox0..ox0+SG; columns past the row's end get zeros. */
 static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring, uint32_t fb,
                       uint32_t *buf, uint32_t nq)
 {
     const int k = j->win->kernel, s = j->win->stride, C = j->in->c, kc = k * C;
-    const int r0 = oy * s - j->win->pad;
+    const int r0 = oy * s - j->win->pad, sl0 = ((r0 % k) + k) % k;
+    uint32_t win[FLAT_WIN / 4];
 #define FLAT_ROW(ky) (ring + (size_t)((((r0 + (ky)) % k) + k) % k) * fb + base)
     for (int g = 0; g < SG; g++) {
         uint32_t *dg = buf + g;
@@ -746,6 +780,12 @@ static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring,
         if (ox >= j->out->w) {
             for (uint32_t q = 0; q < nq; q++, dg += 2 * SG)
                 dg[0] = 0, dg[SG] = 0;
+            continue;
+        }
+        if (4 * nq <= FLAT_WIN) {
+            flat_window(j, ox, ring, fb, sl0, 4 * nq, win);
+            for (uint32_t q = 0; q < nq; q++, dg += 2 * SG)
+                dg[0] = (uint32_t)rt_sxtb16(win[q]), dg[SG] = (uint32_t)rt_sxtb16_r8(win[q]);
             continue;
         }
         const size_t base = (size_t)ox * s * C;
