@@ -720,9 +720,7 @@ static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *rin
  * int8 with their padding columns (in_zero), a ring of k rows of
  * rt_s8_flat_bytes each (row r in slot r mod k). Column ox's window starts
  * at byte ox * s * in_c of a row, and its kernel row ky is the k * in_c
- * bytes from there in the weights' (kx, c) order: a group of four weights
- * within one kernel row is one (unaligned) word; a group across two rows,
- * or past K, is gathered byte by byte. */
+ * bytes from there in the weights' (kx, c) order (flat_pass below). */
 static void flat_row(const rt_conv_job *j, int r, int8_t *d)
 {
     const rt_dims *in = j->in;
