@@ -639,10 +639,9 @@ static void i2c_channel(const uint8_t *pw, const uint32_t *px, uint32_t nq, int3
  * i < wr the pair of column i * s + f - pad (in_zero outside the image):
  * a pass's four columns of a tap are then four consecutive words, and its
  * buffer is copied from the ring with LDM/STM, 4 words at a time. */
-/* The planes of S4's passes (below): per group of eight channels c..c+7,
- * planes (c, c + 4), (c + 2, c + 6), (c + 1, c + 5), (c + 3, c + 7). */
-
-/* Converts input row r into slot d: S8's planes, or S4's (s4 = 1). */
+/* Converts input row r into slot d: S8's planes, or S4's (s4 = 1: per
+ * group of eight channels c..c+7 the planes (c, c + 4), (c + 2, c + 6),
+ * (c + 1, c + 5), (c + 3, c + 7), the pairs of the S4 passes below). */
 static void ring_row(const rt_conv_job *j, int r, uint32_t *d, const rt_s8_ring *rg, int s4)
 {
     const rt_dims *in = j->in;
