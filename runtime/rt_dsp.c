@@ -964,7 +964,7 @@ static RT_NOINLINE void i2c_fast(const i2c_pass *ps, const uint8_t *pw, const in
 /* Every output channel of a full pass in one naked function (the fast
  * requantization, nq % 4 == 0): the channel loop keeps the weight pointer
  * in a register (the rows follow each other), the rest in r's struct on its
- * own stack, so a channel costs the inner loop plus ~35 instructions.
+ * own stack, so a channel costs the inner loop plus ~33 instructions.
  * Registers: r0 weights, r1 pass buffer, r2 end, r3 r12 weight words, lr
  * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators. */
 typedef struct {
@@ -1008,14 +1008,15 @@ typedef struct {
  * r1 the pass buffer, r2 the end of the whole groups), the table of its
  * requantization (r4 bias, r5 mult, r6 rounding, r8 shift), and the tail
  * (requantize, clamp, store four bytes O apart, next channel). */
-#define RUN_HEAD                                                                                   \
-    "push {r4-r11, lr}\n\t"                                                                         \
-    "push {r0}\n\t"                                                                                 \
-    "ldr r0, [r0, #24]\n\t"                                                                         \
-    "1:\n\t"                                                                                        \
-    "ldr r3, [sp]\n\t"                                                                              \
-    "ldr r1, [r3]\n\t"                                                                              \
-    "ldr r2, [r3, #4]\n\t"                                                                          \
+/* r3 holds the args from the entry on, and again after each tail; FIRST
+ * runs once, before the first channel. */
+#define RUN_HEAD(FIRST)                                                                            \
+    "push {r4-r11, lr}\n\t"                                                                        \
+    "push {r0}\n\t"                                                                                \
+    "mov r3, r0\n\t"                                                                               \
+    "ldr r0, [r0, #24]\n\t" FIRST "1:\n\t"                                                         \
+    "ldr r1, [r3]\n\t"                                                                             \
+    "ldr r2, [r3, #4]\n\t"                                                                         \
     "add r2, r0, r2\n\t"
 #define RUN_TABLE                                                                                  \
     "ldr r3, [sp]\n\t"                                                                              \
@@ -1036,13 +1037,12 @@ typedef struct {
     "ssat r10, #8, r10\n\t"                                                                         \
     "ssat r11, #8, r11\n\t" CLAMP "ldr r1, [r3, #12]\n\t"                                           \
     "ldr r2, [r3, #16]\n\t"                                                                         \
-    "strb r7, [r1]\n\t"                                                                             \
-    "strb r9, [r1, r2]\n\t"                                                                         \
-    "add r4, r1, r2, lsl #1\n\t"                                                                    \
-    "strb r10, [r4]\n\t"                                                                            \
-    "strb r11, [r4, r2]\n\t"                                                                        \
-    "add r1, r1, #1\n\t"                                                                            \
-    "str r1, [r3, #12]\n\t"                                                                         \
+    "strb r9, [r1, r2]\n\t"                                                                        \
+    "add r4, r1, r2, lsl #1\n\t"                                                                   \
+    "strb r10, [r4]\n\t"                                                                           \
+    "strb r11, [r4, r2]\n\t"                                                                       \
+    "strb r7, [r1], #1\n\t"                                                                        \
+    "str r1, [r3, #12]\n\t"                                                                        \
     "ldr r2, [r3, #20]\n\t"                                                                         \
     "cmp r12, r2\n\t"                                                                               \
     "bne 1b\n\t"                                                                                    \
@@ -1051,7 +1051,7 @@ typedef struct {
 #define I2C_RUN(NAME, CLAMP, SKIP, REM)                                                            \
     __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
     {                                                                                              \
-        __asm__ volatile(RUN_HEAD "ldr r12, [r3, #8]\n\t"                                          \
+        __asm__ volatile(RUN_HEAD("ldr r12, [r3, #8]\n\t")                                          \
                                   "ldr r7, [r12]\n\t"                                              \
                                   "mov r9, r7\n\tmov r10, r7\n\tmov r11, r7\n\t" SKIP               \
                                   "2:\n\t" RUN_PAIR RUN_PAIR "cmp r0, r2\n\t"                      \
@@ -1147,7 +1147,7 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
 #define S4_RUN(NAME, CLAMP)                                                                        \
     __attribute__((naked, noinline)) static void NAME(i2c_run_args *a RT_UNUSED)             \
     {                                                                                              \
-        __asm__ volatile(RUN_HEAD "mov r7, #0\n\tmov r9, #0\n\tmov r10, #0\n\tmov r11, #0\n\t"     \
+        __asm__ volatile(RUN_HEAD("") "mov r7, #0\n\tmov r9, #0\n\tmov r10, #0\n\tmov r11, #0\n\t"     \
                                   "cmp r0, r2\n\t"                                                 \
                                   "beq 5f\n\t"                                                     \
                                   "2:\n\t" S4_WORD S4_WORD "cmp r0, r2\n\t"                        \
