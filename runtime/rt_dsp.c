@@ -966,7 +966,9 @@ static RT_NOINLINE void i2c_fast(const i2c_pass *ps, const uint8_t *pw, const in
  * in a register (the rows follow each other), the rest in r's struct on its
  * own stack, so a channel costs the inner loop plus ~33 instructions.
  * Registers: r0 weights, r1 pass buffer, r2 end, r3 r12 weight words, lr
- * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators. */
+ * the weight pair, r4-r6 r8 inputs, r7 r9-r11 the four accumulators;
+ * between channels r3 is the args and (I2C_RUN) r12 the next channel's
+ * table entry, left there by RUN_TABLE's LDM. */
 typedef struct {
     const uint32_t *buf; /*  0 the pass buffer                       */
     uint32_t qbytes;     /*  4 bytes of the whole groups of four: 16 (nq / 4) */
