@@ -26,6 +26,21 @@ RT_INLINE int32_t nibble(uint32_t word, uint32_t k)
     return (n ^ 8) - 8;
 }
 
+/* rt_fast_entry's constant channel (out of line: the bodies inline
+ * rt_fast_entry at every channel loop, and this part is rare). */
+int rt_fast_entry_constant(const rt_quant *q, int o, int64_t reach, int32_t e[4])
+{
+    const int64_t a = (int64_t)q->bias[o] - reach, b = (int64_t)q->bias[o] + reach;
+    const int sh = q->shift[o];
+    if (q->mult[o] < 0 || a < INT32_MIN || b > INT32_MAX)
+        return 0;
+    const int8_t ya = rt_requant((int32_t)a, q->mult[o], sh, q->out_zero, q->lo, q->hi);
+    if (ya != rt_requant((int32_t)b, q->mult[o], sh, q->out_zero, q->lo, q->hi))
+        return 0;
+    e[0] = q->bias[o], e[1] = 0, e[2] = 2 * (int32_t)ya, e[3] = 1;
+    return 1;
+}
+
 /* ---- S8 and S4: direct loops ------------------------------------------------------ */
 
 #if RT_WITH_CONV_S4

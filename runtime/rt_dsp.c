@@ -63,14 +63,19 @@ typedef struct {
     int o;
 } rq;
 
-RT_INLINE void rq_init(rq *r, const rt_quant *q, int o)
+/* reach: RT_REACH of the job (rt_fast_entry). Out of line: one copy for
+ * every body (inlined, the constant channel's test cost 0.9 KB of code;
+ * unused where rt_mve.c takes every S8 layer). */
+static RT_NOINLINE __attribute__((unused)) void rq_init(rq *r, const rt_quant *q, int o,
+                                                       int64_t reach)
 {
-    const int sh = q->shift[o];
-    r->bias = q->bias[o], r->mult = q->mult[o], r->lo = q->lo;
+    int32_t e[4];
+    r->fast = rt_fast_entry(q, o, reach, e);
+    r->bias = q->bias[o], r->lo = q->lo;
     r->q = q, r->o = o;
-    r->fast = sh >= 33 && sh <= 54 && q->hi == 127;
-    r->t = sh - 32;
-    r->k = r->fast ? (int32_t)((1u << (r->t - 1)) + ((uint32_t)(int32_t)q->out_zero << r->t)) : 0;
+    r->mult = r->fast ? e[1] : q->mult[o];
+    r->k = r->fast ? e[2] : 0;
+    r->t = r->fast ? e[3] : 0;
 }
 
 RT_INLINE int8_t rq_apply(const rq *r, int32_t acc)
@@ -323,7 +328,7 @@ void rt_conv_sp4_dsp(const rt_conv_job *j)
         const int two = oy + 1 < out->h;
         for (int o = 0; o < out->c; o++) {
             rq r;
-            rq_init(&r, j->q, o);
+            rq_init(&r, j->q, o, RT_REACH(j));
             const uint16_t *p = sp;
             const uint32_t nb = *sp;
             for (int pi = 0, ox0 = 0; pi < np; pi++) {
@@ -442,7 +447,7 @@ static void conv_s4_c8(const rt_conv_job *j)
         const int two = oy + 1 < out->h;
         for (int o = 0; o < out->c; o++) {
             rq r;
-            rq_init(&r, j->q, o);
+            rq_init(&r, j->q, o, RT_REACH(j));
             const uint8_t *wrow = j->w + (size_t)o * row;
             for (int pi = 0, ox0 = 0; pi < np; pi++) {
                 const int G = base + (pi < rem);
@@ -502,7 +507,7 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
         panel_next(j, oy, pn, &g);
         for (int o = 0; o < out->c; o++) {
             rq r;
-            rq_init(&r, j->q, o);
+            rq_init(&r, j->q, o, RT_REACH(j));
             const uint8_t *wrow = j->w + (size_t)o * row;
             for (int pi = 0, ox0 = 0; pi < np; ox0 += pass_width(out->w, np, pi), pi++) {
                 const int G = pass_width(out->w, np, pi);
@@ -827,7 +832,7 @@ static int conv_s8_small(const rt_conv_job *j)
     const uint32_t row = rt_s8_row_bytes(K);
     for (int o = 0; o < out->c; o++) {
         rq r;
-        rq_init(&r, j->q, o);
+        rq_init(&r, j->q, o, RT_REACH(j));
         if (!r.fast)
             return 0;
         const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
@@ -921,7 +926,7 @@ static int rq_table(const rt_conv_job *j, int32_t *tab)
         return 0;
     for (int o = 0; o < j->out->c; o++, tab += 4) {
         rq r;
-        rq_init(&r, j->q, o);
+        rq_init(&r, j->q, o, RT_REACH(j));
         if (!r.fast)
             return 0;
         tab[0] = r.bias, tab[1] = r.mult, tab[2] = r.k, tab[3] = r.t;
@@ -1106,7 +1111,7 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
     }
     for (int o = 0; o < O; o++, w += row) {
         rq r;
-        rq_init(&r, L->j->q, o);
+        rq_init(&r, L->j->q, o, RT_REACH(L->j));
         int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
         const uint8_t *pw = w;
         const uint32_t *px = L->buf;
@@ -1229,7 +1234,7 @@ static void s4_channels(const s8_layer *L, int G, int8_t *y)
 #endif
     for (int o = 0; o < O; o++, w += row) {
         rq r;
-        rq_init(&r, L->j->q, o);
+        rq_init(&r, L->j->q, o, RT_REACH(L->j));
         int32_t acc[SG] = {0, 0, 0, 0};
         s4_channel(w, L->buf, nw, acc);
         int8_t *yo = y + o;

@@ -121,6 +121,36 @@ RT_INLINE int8_t rt_requant(int32_t acc, int32_t mult, int shift, int32_t zero, 
     return (int8_t)(y < lo ? lo : y > hi ? hi : y);
 }
 
+/* The fast requantization's entry {bias, mult, k, t} for output channel o
+ * (the DSP and MVE bodies: y = max(lo, ssat8((hi32(acc * mult) + k) >> t))),
+ * or 0 when the channel needs the 64-bit rule. Taken when 33 <= shift <= 54
+ * and hi = 127 (rt_dsp.c's header). A channel whose shift is beyond 54 (its
+ * multiplier below 2^-24: a channel that training left nearly dead) takes it
+ * too when its output cannot change over the accumulators it can see:
+ * bias' + s with |s| <= reach (the layer's taps times 2^14: int8 weights
+ * times int8 inputs); rt_requant is nondecreasing in acc for mult >= 0, so
+ * equal outputs at both ends mean the constant y for every acc, and the
+ * entry {bias, 0, 2y, 1} gives exactly y. */
+int rt_fast_entry_constant(const rt_quant *q, int o, int64_t reach, int32_t e[4]);
+RT_INLINE int rt_fast_entry(const rt_quant *q, int o, int64_t reach, int32_t e[4])
+{
+    const int sh = q->shift[o];
+    if (q->hi != 127)
+        return 0;
+    e[0] = q->bias[o];
+    if (sh >= 33 && sh <= 54) {
+        const int t = sh - 32;
+        e[1] = q->mult[o], e[3] = t;
+        e[2] = (int32_t)((1u << (t - 1)) + ((uint32_t)(int32_t)q->out_zero << t));
+        return 1;
+    }
+    return sh > 54 && rt_fast_entry_constant(q, o, reach, e);
+}
+
+/* rt_fast_entry's reach for a conv job: every tap's int8 weight times its
+ * int8 input, at most 2^14 each. */
+#define RT_REACH(job) ((int64_t)(job)->win->kernel * (job)->win->kernel * (job)->in->c << 14)
+
 /* The taps of a window of k at output coordinate o (stride s, padding pad)
  * that fall inside an input of n pixels: [*t0, *t1), the input coordinate
  * o * s - pad + t in [0, n); empty as *t0 == *t1. */

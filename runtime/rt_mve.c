@@ -126,17 +126,9 @@ static void pad_row(const rt_conv_job *j, int r, int8_t *d)
  * channel takes the fast requantization (rt_dsp.c), else 0. */
 static int rq_table_mve(const rt_conv_job *j, int32_t *tab)
 {
-    const rt_quant *q = j->q;
-    if (q->hi != 127)
-        return 0;
-    for (int o = 0; o < j->out->c; o++, tab += 4) {
-        const int sh = q->shift[o];
-        if (sh < 33 || sh > 54)
+    for (int o = 0; o < j->out->c; o++, tab += 4)
+        if (!rt_fast_entry(j->q, o, RT_REACH(j), tab))
             return 0;
-        const int t = sh - 32;
-        tab[0] = q->bias[o], tab[1] = q->mult[o], tab[3] = t;
-        tab[2] = (int32_t)((1u << (t - 1)) + ((uint32_t)(int32_t)q->out_zero << t));
-    }
     return 1;
 }
 

@@ -220,6 +220,64 @@ Test(runtime_dsp, extreme_requantization)
     }
 }
 
+/* The fast entry of a channel with shift > 54 (a channel training left
+ * nearly dead): taken exactly when its output is one value over every
+ * accumulator the layer can produce, and then that value. */
+Test(runtime_dsp, fast_entry_of_a_dead_channel)
+{
+    const int32_t bias[3] = {-3000000, (1 << 24) + 500, 2147483000};
+    const int32_t mult[3] = {1 << 30, 1 << 30, 1 << 30};
+    const uint8_t shift[3] = {57, 55, 57};
+    const rt_quant q = {bias, mult, shift, 5, -128, 127};
+    const int64_t reach = 27 << 14; /* a 3x3x3 conv's */
+    int32_t e[4];
+    /* channel 0: M = 2^-27, every acc in [bias - reach, bias + reach] gives
+     * out_zero + round(bias * M) = 5 + 0 */
+    cr_assert(rt_fast_entry(&q, 0, reach, e));
+    cr_assert_eq(e[1], 0);
+    for (int64_t a = bias[0] - reach; a <= bias[0] + reach; a += 997) {
+        const int32_t y = rt_ssat8(rt_smmla((int32_t)a, e[1], e[2]) >> e[3]);
+        cr_assert_eq(y, rt_requant((int32_t)a, mult[0], shift[0], q.out_zero, q.lo, q.hi),
+                     "acc %lld", (long long)a);
+    }
+    cr_assert_eq(rt_ssat8(e[2] >> e[3]), 5);
+    /* channel 1: M = 2^-25, a rounding step (acc = 2^24) inside the range */
+    cr_assert_not(rt_fast_entry(&q, 1, reach, e));
+    cr_assert(rt_fast_entry(&q, 1, 400, e), "the step is 500 away");
+    cr_assert_eq(rt_ssat8(e[2] >> e[3]), 6);
+    /* channel 2: bias + reach beyond int32 (the sum would wrap) */
+    cr_assert_not(rt_fast_entry(&q, 2, reach, e));
+    /* the usual shift keeps the multiplier; hi != 127 never takes it */
+    const uint8_t usual[3] = {40, 40, 40};
+    const rt_quant u = {bias, mult, usual, 5, -128, 127}, h = {bias, mult, shift, 5, -128, 100};
+    cr_assert(rt_fast_entry(&u, 0, reach, e));
+    cr_assert(e[1] == 1 << 30 && e[3] == 8 && e[2] == (1 << 7) + (5 << 8));
+    cr_assert_not(rt_fast_entry(&h, 0, reach, e));
+}
+
+/* A first layer of 3 -> 16 channels with one dead channel (shift 57):
+ * the whole layer keeps the fast table (one slow channel used to send
+ * every channel to the 64-bit rule), and the bodies equal the reference. */
+Test(runtime_dsp, dead_channel_keeps_the_fast_table)
+{
+    rtm *t = rtm_new(3, 9, 11);
+    int x = rtm_conv(t, QM_INPUT, 3, 1, 1, 0, 0, 8, 0);
+    rtm_conv(t, x, 16, 3, 1, 1, 1, 8, 0);
+    rtm_finish(t, 31);
+    qm_op *op = &t->m.ops[1];
+    op->shift[12] = 57;
+    compare_bodies(&t->m, 1, 77, "dead channel");
+    const rt_window win = {3, 1, 1};
+    const rt_dims in = {9, 11, 3}, out = {9, 11, 16};
+    const rt_quant q = {op->bias, op->mult, (const uint8_t *)op->shift, (int8_t)op->out.zero,
+                        -128, 127};
+    rt_conv_job j = {&win, 0, &q, &in, &out, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    int32_t tab[4 * 16];
+    cr_assert(rq_table(&j, tab), "a dead channel left the fast table");
+    cr_assert_eq(tab[4 * 12 + 1], 0, "the dead channel's entry is a constant");
+    rtm_free(t);
+}
+
 /* ARMv6-M's requantization without a 64-bit multiply (rt_requant_hi, and
  * its high word rt_mulhi) against the 64-bit rule, which rt_requant is on
  * this host: the extremes of acc and mult, every shift it serves (33..62),
