@@ -77,6 +77,9 @@ static void print_json(const quantize_opts *o, const pl_quantize_result *r,
         cJSON_AddNumberToObject(j, "test_images", n);
         cJSON_AddNumberToObject(j, "float_accuracy", n ? (double)r->float_correct / n : 0);
         cJSON_AddNumberToObject(j, "int8_accuracy", n ? (double)r->int8_correct / n : 0);
+        if (r->has_fake)
+            cJSON_AddNumberToObject(j, "fake_quant_accuracy",
+                                    n ? (double)r->fake_correct / n : 0);
     }
     cJSON_AddNumberToObject(j, "seconds", secs);
     cJSON_AddItemToObject(j, "layers", qreport_layers_json(r->file));
@@ -104,7 +107,12 @@ static void print_table(const quantize_opts *o, const pl_quantize_result *r,
     printf("file %llu bytes, %.1fx smaller than the %llu bytes of float parameters  (%.1f s)\n",
            (unsigned long long)tot->file_bytes, ratio_of(r, tot),
            (unsigned long long)r->float_bytes, secs);
-    if (r->eval)
+    if (r->eval && r->has_fake)
+        printf("test accuracy on %d images: float (after QAT) %.2f%%, fake-quantized %.2f%%, "
+               "int8 %.2f%%\n",
+               n, 100.0 * r->float_correct / (n ? n : 1), 100.0 * r->fake_correct / (n ? n : 1),
+               100.0 * r->int8_correct / (n ? n : 1));
+    else if (r->eval)
         printf("test accuracy on %d images: %s %.2f%%, int8 %.2f%%\n", n,
                r->qat_epochs ? "float (after QAT)" : "float", 100.0 * r->float_correct / (n ? n : 1),
                100.0 * r->int8_correct / (n ? n : 1));

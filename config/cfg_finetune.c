@@ -48,6 +48,10 @@ nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *p
                              const nn_schedule_config *train_schedule, cfg_finetune *f)
 {
     static const char *const keys[] = {"epochs", "lr", "schedule", "distill", NULL};
+    static const char *const qat_keys[] = {"epochs",  "lr",          "schedule",
+                                           "distill", "activations", NULL};
+    static const char *const qat_only[] = {"activations", NULL};
+    const int qat = strcmp(key, "qat") == 0;
     char path[CS_PATH_MAX], p_lr[CS_PATH_MAX], p_epochs[CS_PATH_MAX], p_sched[CS_PATH_MAX];
     cs_path_key(path, parent_path, key);
     cs_path_key(p_lr, path, "lr");
@@ -61,10 +65,13 @@ nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *p
     f->distill = 0;
     f->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
     f->teacher[0] = '\0';
+    f->activations = 0;
     if (s || !ft)
         return s;
-    if ((s = cs_check_keys(x, ft, path, keys, NULL, NULL)) ||
-        (s = parse_distill(x, ft, path, f)))
+    if ((s = cs_check_keys(x, ft, path, qat ? qat_keys : keys, qat ? NULL : qat_only,
+                           "fine-tuning after pruning (a key of quantize.qat)")) ||
+        (s = parse_distill(x, ft, path, f)) ||
+        (qat && (s = cs_bool(x, ft, "activations", path, &f->activations))))
         return s;
     if ((s = cs_int(x, ft, "epochs", path, 1, 100000, 1, &f->epochs)) ||
         (s = cs_float(x, ft, "lr", path, R_POSITIVE, 0, NULL, &f->lr)))

@@ -29,6 +29,8 @@ typedef struct {
     int distill;                   /* 1: "distill" given                 */
     nn_distill_config distill_loss;
     char teacher[CFG_TEACHER_PATH_MAX]; /* "": the starting model teaches  */
+    int activations;               /* quantize.qat only: 1 rounds activations
+                                      to the int8 model's grids too       */
 } cfg_finetune;
 
 /* The distillation defaults (docs/config.md). */
@@ -37,7 +39,7 @@ typedef struct {
 
 /* Parses parent[key] (absent: epochs 0 and the train defaults; present:
  * "epochs" is required) at the JSON path parent_path.key. Errors name
- * that path. */
+ * that path. "activations" is a key of the block "qat" alone. */
 nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *parent_path,
                              const char *key, float train_lr,
                              const nn_schedule_config *train_schedule, cfg_finetune *out);

@@ -23,6 +23,10 @@ typedef struct {
                         (nn_act)                                        */
     int alias;       /* activation fused into node `alias` (shares its
                         buffers), or -1                                    */
+    int grid_node;   /* out is rounded to m->act_grid[grid_node] (this node
+                        or its fused activation), or -1                    */
+    uint8_t *qmask;  /* grid: (max_batch, out_size) 1 where the clamp did
+                        not cut (the straight-through estimator); training */
 } node_buf;
 
 /* The activation a producer applies to its own output in place. */
@@ -168,6 +172,7 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         node_buf *b = &ex->nb[i];
         size_t count = B * nd->out_size;
         b->grad_first = -1;
+        b->grid_node = -1;
         if (b->alias >= 0) { /* an in-place activation: its producer's buffers */
             b->out = ex->nb[b->alias].out;
             b->dout = ex->nb[b->alias].dout;
@@ -207,6 +212,18 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
         if (oom)
             goto fail;
     }
+    /* Activation grids sit on the node that owns the buffer: a fused
+     * activation's producer. */
+    for (int i = 0; i < m->n_nodes && m->act_grid && !oom; i++) {
+        if (!(m->act_grid[i].scale > 0.0f))
+            continue;
+        node_buf *b = &ex->nb[ex->nb[i].alias >= 0 ? ex->nb[i].alias : i];
+        b->grid_node = i;
+        if (training && !b->qmask)
+            b->qmask = xcalloc(B * m->nodes[i].out_size, 1, &oom);
+    }
+    if (oom)
+        goto fail;
     /* Which nodes need a gradient: those with parameters upstream. The
      * consumer with the highest index back-propagates first and zeroes. */
     for (int i = 0; i < m->n_nodes; i++) {
@@ -255,7 +272,7 @@ void nn_exec_free(nn_exec *ex)
             if (b->alias >= 0)
                 continue; /* buffers belong to the producer */
             free(b->out), free(b->dout), free(b->argmax), free(b->mask);
-            free(b->xhat), free(b->mean), free(b->invstd);
+            free(b->xhat), free(b->mean), free(b->invstd), free(b->qmask);
         }
     }
     for (int t = 0; t < ex->threads; t++) {
@@ -356,6 +373,12 @@ static void load_worker(void *ctx, int t, int T)
             px = j->ex->pixels[t];
         }
         float *dst = j->ex->input + (size_t)b * size;
+        if (m->input_values) { /* the pixel values' table (nn_model.h) */
+            for (int ch = 0; ch < c; ch++)
+                for (size_t p = 0; p < hw; p++)
+                    dst[ch * hw + p] = m->input_values[ch * 256 + px[ch * hw + p]];
+            continue;
+        }
         for (int ch = 0; ch < c; ch++)
             for (size_t p = 0; p < hw; p++)
                 dst[ch * hw + p] = (float)px[ch * hw + p] * scale[ch] + shift[ch];
@@ -424,12 +447,8 @@ static layer_slice slice_of(const layer_job *j, int t, int T)
     return s;
 }
 
-static void forward_worker(void *ctx, int t, int T)
+static void forward_layer(const layer_job *j, layer_slice s, int t)
 {
-    const layer_job *j = ctx;
-    layer_slice s = slice_of(j, t, T);
-    if (s.n <= 0 || s.b->alias >= 0) /* a fused activation ran with its producer */
-        return;
     nn_exec *ex = j->ex;
     const nn_model *m = ex->m;
     float *out = s.b->out + s.b0 * s.os;
@@ -501,6 +520,21 @@ static void forward_worker(void *ctx, int t, int T)
         return;
     }
     act_forward(act, out, (size_t)s.n * s.os); /* dense, add */
+}
+
+static void forward_worker(void *ctx, int t, int T)
+{
+    const layer_job *j = ctx;
+    layer_slice s = slice_of(j, t, T);
+    if (s.n <= 0 || s.b->alias >= 0) /* a fused activation ran with its producer */
+        return;
+    forward_layer(j, s, t);
+    if (s.b->grid_node < 0 || (s.nd->spec.type == NN_LAYER_BATCHNORM && j->phase == 0))
+        return;
+    const nn_act_grid *g = &j->ex->m->act_grid[s.b->grid_node];
+    size_t off = (size_t)s.b0 * s.os;
+    nn_act_grid_forward(s.b->out + off, j->training ? s.b->qmask + off : NULL,
+                        (size_t)s.n * s.os, g);
 }
 
 /* Reduces the per-worker batch-norm partial sums in worker order into
@@ -591,6 +625,11 @@ static void backward_worker(void *ctx, int t, int T)
     const float *dout = s.b->dout + s.b0 * s.os;
     float *dw = ex->tgrads[t] + s.nd->w.off;
     float *db = s.nd->b.n ? ex->tgrads[t] + s.nd->b.off : NULL;
+    /* An activation grid's backward comes first (it was applied last),
+     * once (batch norm: in its first phase). */
+    if (s.b->grid_node >= 0 && (s.nd->spec.type != NN_LAYER_BATCHNORM || j->phase == 0))
+        nn_act_grid_backward(s.b->dout + s.b0 * s.os, s.b->qmask + s.b0 * s.os,
+                             (size_t)s.n * s.os);
 
     if (s.nd->spec.type == NN_LAYER_CONV2D) { /* per image, all in cache */
         nn_conv_dims d = conv_dims(s.nd);

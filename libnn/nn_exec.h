@@ -11,6 +11,12 @@
  * batch-norm or add layer runs in place inside that layer's pass (per image,
  * while it is in cache).
  *
+ * A model with activation grids (nn_model.act_grid, nn_act_grid.h) has the
+ * output of each such node rounded to its grid, after any fused
+ * activation, in every forward pass; backward passes the gradient through
+ * where the grid's clamp did not cut (the straight-through estimator).
+ * With nn_model.input_values, loading maps raw pixels through that table. 
+ *
  * The executor's threads call OpenBLAS's sgemm, so OpenBLAS's own thread
  * pool should run one thread: two pools on the same cores fight (measured
  * on 2 cores: several times slower). The library does not change that

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn_act_grid.h"
 #include "nn_error.h"
 #include "nn_spec.h"
 
@@ -51,6 +52,18 @@ typedef struct {
      *   x = (p / 255 - mean[c]) / std[c]                                   */
     float mean[NN_MAX_CHANNELS_NORM];
     float std[NN_MAX_CHANNELS_NORM];
+    /* NULL, or (n_nodes) grids, borrowed: every executor created while it is
+     * set rounds node i's output (after an activation fused into it) to
+     * act_grid[i] when its scale is > 0, in training and evaluation
+     * (nn_exec.h). The values may change between forward passes; which
+     * nodes have a grid is read when an executor is created. Builds and
+     * copies start without. */
+    const nn_act_grid *act_grid;
+    /* NULL, or (in_c, 256) values, borrowed: executors load raw pixel value
+     * p of channel c as input_values[c * 256 + p] instead of normalizing it
+     * (an int8 model's input rounding, with act_grid). Builds and copies
+     * start without. */
+    const float *input_values;
 } nn_model;
 
 /* Validates the spec (inputs refer to earlier layers, shapes fit, the last

@@ -1,6 +1,7 @@
 /* pl_qat.c - quantization-aware fine-tuning (pl_qat.h). */
 #include "pl_qat.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "pl_data.h"
@@ -16,6 +17,14 @@ typedef struct {
     pl_teacher named; /* or quantize.qat.distill.teacher */
     qz_fake fake;
     nn_optim opt;
+    /* quantize.qat.activations: the int8 model's activation grids, taken
+     * again at the start of every epoch from the current model */
+    const cfg_config *cfg;
+    int threads;
+    nn_act_grid *grid;  /* (n_nodes), or NULL                     */
+    float *input_values; /* (in_c * 256) the int8 input's values   */
+    uint32_t *calib;    /* (n_calib) the quantizer's calibration images */
+    int n_calib;
 } qat_job;
 
 static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
@@ -24,12 +33,78 @@ static void after_step(void *user, nn_model *m, nn_optim *opt, uint64_t step)
     qz_fake_step(&((qat_job *)user)->fake, m);
 }
 
-/* The folding factors follow the running statistics. */
+/* The activation grids the quantizer would give the model as it stands:
+ * lowered, calibrated on the quantizer's images by its method, built with
+ * the weights' bits (the grids of the ops' outputs: qz_act_grids). */
+static nn_status take_grids(qat_job *j, nn_error *err)
+{
+    const qz_config *qc = &j->cfg->quantize.qz;
+    qz_net net;
+    qm_model q;
+    memset(&q, 0, sizeof q);
+    nn_status st = qz_lower(&net, j->m, err);
+    if (st != NN_OK)
+        return st;
+    double *lo = malloc((size_t)net.n_ops * sizeof *lo), *hi = malloc((size_t)net.n_ops * sizeof *hi);
+    int bits[QM_MAX_OPS];
+    if (!lo || !hi)
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation ranges");
+    if (st == NN_OK)
+        st = qz_calibrate(lo, hi, &net, j->train.images, j->calib, j->n_calib, qc->method,
+                          qc->percentile, j->threads, err);
+    if (st == NN_OK)
+        st = qz_op_bits(bits, &net, j->m, qc, err);
+    if (st == NN_OK && (st = qz_build(&q, &net, lo, hi, bits, err)) == NN_OK) {
+        qz_act_grids(j->grid, j->input_values, j->m, &net, &q);
+        qm_model_free(&q);
+    }
+    free(lo), free(hi);
+    qz_net_free(&net);
+    return st;
+}
+
+/* The folding factors follow the running statistics; the activation grids
+ * follow the model once per epoch. */
 static nn_status before_batch(void *user, int epoch, uint64_t batch, uint64_t step, nn_error *err)
 {
-    (void)epoch, (void)batch, (void)step;
+    (void)epoch, (void)step;
     qat_job *j = user;
-    return qz_fake_refresh(&j->fake, j->m, err);
+    nn_status st = qz_fake_refresh(&j->fake, j->m, err);
+    if (st == NN_OK && j->grid && batch == 1)
+        st = take_grids(j, err);
+    return st;
+}
+
+/* quantize.qat.activations: the calibration images and the first grids. */
+static nn_status start_grids(qat_job *j, nn_model *m, const pl_progress *p, nn_error *err)
+{
+    if (!j->train.images)
+        return nn_errorf(err, NN_ERR_ARG,
+                         "quantize.qat.activations needs the training images in memory (this "
+                         "data set reads them from its files batch by batch)");
+    j->n_calib = j->cfg->quantize.qz.calibration_images;
+    if (j->n_calib > j->train.n)
+        j->n_calib = j->train.n;
+    j->calib = malloc((size_t)j->n_calib * sizeof *j->calib);
+    j->grid = calloc((size_t)m->n_nodes, sizeof *j->grid);
+    j->input_values = calloc((size_t)m->spec.in_c * 256, sizeof *j->input_values);
+    if (!j->calib || !j->grid || !j->input_values)
+        return nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation grids");
+    qz_pick_calibration(j->calib, j->n_calib, j->train.n, j->cfg->quantize.qz.seed);
+    j->m = m;
+    nn_status st = take_grids(j, err);
+    if (st != NN_OK)
+        return st;
+    int n = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        n += j->grid[i].scale > 0.0f;
+    pl_note(p, "qat",
+            "activations on the int8 grids of the input and %d layer output%s, calibrated on %d "
+            "images at the start of every epoch",
+            n, n == 1 ? "" : "s", j->n_calib);
+    m->act_grid = j->grid;
+    m->input_values = j->input_values;
+    return NN_OK;
 }
 
 static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char *source,
@@ -53,6 +128,9 @@ static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char 
         st = nn_optim_init(&j->opt, &cfg->train.optim, m->n_params, err);
     if (st == NN_OK)
         st = qz_fake_init(&j->fake, m, bits, err);
+    j->cfg = cfg, j->threads = threads;
+    if (st == NN_OK && q->activations)
+        st = start_grids(j, m, p, err);
     if (st != NN_OK)
         return st;
     int n8 = 0, n4 = 0;
@@ -90,6 +168,9 @@ nn_status pl_qat(nn_model *m, const cfg_config *cfg, const char *source, int thr
     qat_job j;
     memset(&j, 0, sizeof j);
     nn_status st = run(&j, m, cfg, source, threads, p, err);
+    m->act_grid = NULL;
+    m->input_values = NULL;
+    free(j.grid), free(j.calib), free(j.input_values);
     nn_optim_free(&j.opt);
     qz_fake_free(&j.fake);
     if (j.have_teacher)

@@ -148,8 +148,40 @@ static void record(const quant_job *j, const pl_quantize_opts *o, const pl_quant
     set_meta(f, p, "qat_epochs", num);
 }
 
+/* The float model with the activation grids of the int8 model built from
+ * it (after QAT of activations: what that training saw). */
+static nn_status evaluate_fake(quant_job *j, const nn_images *img, const nn_eval_config *ec,
+                               pl_quantize_result *r, nn_error *err)
+{
+    nn_model *m = &j->ck.model;
+    qz_net net;
+    nn_status st = qz_lower(&net, m, err);
+    if (st != NN_OK)
+        return st;
+    nn_act_grid *grid = calloc((size_t)m->n_nodes, sizeof *grid);
+    float *values = calloc((size_t)m->spec.in_c * 256, sizeof *values);
+    nn_eval_result res = {0};
+    if (!grid || !values)
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation grids");
+    if (st == NN_OK) {
+        qz_act_grids(grid, values, m, &net, &r->file->m);
+        m->act_grid = grid;
+        m->input_values = values;
+        st = nn_evaluate(m, img, ec, &res, err);
+        m->act_grid = NULL;
+        m->input_values = NULL;
+    }
+    r->has_fake = st == NN_OK;
+    r->fake_correct = res.correct;
+    nn_eval_result_free(&res);
+    free(grid), free(values);
+    qz_net_free(&net);
+    return st;
+}
+
 /* Float (the checkpoint, batch-norm statistics) and int8 (the integer
- * engine) accuracy on the test set, without test-time flip. */
+ * engine) accuracy on the test set, without test-time flip; after QAT of
+ * activations, the float model on the int8 grids too. */
 static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_result *r,
                           nn_error *err)
 {
@@ -169,6 +201,8 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
     int opened = 0;
     if (st == NN_OK && (st = nn_evaluate(&j->ck.model, &img, &ec, &fr, err)) != NN_OK)
         nn_error_prefix(err, "%s", o->model);
+    if (st == NN_OK && r->qat_epochs > 0 && j->cfg.quantize.qat.activations)
+        st = evaluate_fake(j, &img, &ec, r, err);
     if (st == NN_OK && (st = rth_open(&host, &r->file->m, RT_ISA_AUTO, err)) == NN_OK)
         opened = 1;
     if (st == NN_OK)

@@ -38,6 +38,9 @@ typedef struct {
     int eval;               /* eval was asked: the three fields below hold    */
     int test_images, float_correct, int8_correct; /* float: the model quantized,
                              * after quantization-aware training if any       */
+    int has_fake;           /* eval after QAT of activations: fake_correct holds */
+    int fake_correct;       /* the float model with the int8 model's activation
+                             * grids (qz_act_grids): what QAT trained        */
     int qat_epochs;         /* quantization-aware training epochs run         */
     pl_iotc_totals totals;  /* of the file written                           */
 } pl_quantize_result;

@@ -91,6 +91,10 @@ typedef struct {
     int in_c, in_h, in_w, out_c, out_h, out_w;
     int kernel, stride, pad, relu; /* relu: QM_ACT_* */
     int src_layer; /* float layer this op implements                  */
+    int value_layer; /* the float layer whose output (in training too)
+                      * this op's output is, or -1: the last of its
+                      * chain, not a dropout or flatten; -1 when a batch
+                      * norm or ReLU folded into it through a pool      */
     int from_bn;   /* 1: a batch norm as a 1x1 conv; 2: a lone ReLU   */
     char label[80]; /* its name in messages: "layer 3 (conv2d 'c2')"   */
     size_t n_weights;
@@ -147,6 +151,17 @@ static inline const float *qz_net_logits(const qz_net *net, const float *tensors
 {
     return tensors + net->tensor_off[net->n_ops];
 }
+
+/* The activation grid of every float layer of m (grid: m->n_nodes) whose
+ * output is the output of an op of q, the int8 model built from net (the
+ * lowering of m): that op's output quantization and clamp; scale 0 for the
+ * others, and for the logits (the last op). input_values (in_c * 256
+ * floats) receives the value of each raw pixel value on q's input grid (its
+ * table: nn_model.input_values). With both, an executor of m computes in
+ * float what the int8 model computes, up to the rounding of accumulators
+ * and biases (quantization-aware training of activations: nn_act_grid.h). */
+void qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m, const qz_net *net,
+                  const qm_model *q);
 
 /* ---- 2. calibration -------------------------------------------------------- */
 

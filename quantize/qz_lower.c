@@ -30,6 +30,8 @@ typedef struct {
     int sealed[QM_MAX_OPS];
     int nonneg[QM_MAX_OPS];
     int capped[QM_MAX_OPS];
+    int detached[QM_MAX_OPS]; /* a batch norm or ReLU folded into it through a
+                                 pool: no float layer outputs its value */
     nn_graph graph; /* readers and liveness of the float layers */
     nn_error *err;
 } lower_ctx;
@@ -65,6 +67,7 @@ static qz_fop *new_op(lower_ctx *x, int layer, qm_op_type type, int in, int *id)
     op->input = in;
     op->input2 = QM_INPUT;
     op->src_layer = layer;
+    op->value_layer = -1;
     nn_layer_label(op->label, sizeof op->label, x->m, layer);
     tensor_shape(net, in, &op->in_c, &op->in_h, &op->in_w);
     op->out_c = op->in_c, op->out_h = op->in_h, op->out_w = op->in_w;
@@ -283,6 +286,8 @@ static nn_status lower_batchnorm(lower_ctx *x, int i, int in)
     nn_status st = NN_OK;
     if (target) {
         st = fold_affine(x, i, target, s, t);
+        if (target != &x->net->ops[in])
+            x->detached[target - x->net->ops] = 1;
         x->tens[i] = in;
     } else {
         int id;
@@ -312,6 +317,7 @@ static nn_status lower_relu(lower_ctx *x, int i, int in)
             (is_weighted(x->net->ops[src].type) || x->net->ops[src].type == QM_ADD)) {
             x->net->ops[src].relu = 1; /* relu(max(v)) = max(relu(v)) */
             x->nonneg[src] = 1;
+            x->detached[src] = 1;
             x->nonneg[in] = 1;
             x->tens[i] = in;
             return NN_OK;
@@ -345,6 +351,7 @@ static nn_status lower_relu6(lower_ctx *x, int i, int in)
             (is_weighted(x->net->ops[src].type) || x->net->ops[src].type == QM_ADD)) {
             x->net->ops[src].relu = QM_ACT_RELU6; /* min(max(v), 6) = max(min(v, 6)) */
             x->nonneg[src] = x->capped[src] = 1;
+            x->detached[src] = 1;
             x->nonneg[in] = x->capped[in] = 1;
             x->tens[i] = in;
             return NN_OK;
@@ -388,6 +395,21 @@ static nn_status lower_add(lower_ctx *x, int i, int in, int in2)
     x->nonneg[id] = in >= 0 && in2 >= 0 && x->nonneg[in] && x->nonneg[in2];
     x->tens[i] = id;
     return NN_OK;
+}
+
+void qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m, const qz_net *net,
+                  const qm_model *q)
+{
+    for (int k = 0; k < q->in_c * 256; k++)
+        input_values[k] = q->in.scale * (float)(q->input_lut[k] - q->in.zero);
+    memset(grid, 0, (size_t)m->n_nodes * sizeof *grid);
+    for (int k = 0; k + 1 < net->n_ops; k++) {
+        int L = net->ops[k].value_layer;
+        if (L < 0)
+            continue;
+        const qm_op *op = &q->ops[k];
+        grid[L] = (nn_act_grid){op->out.scale, op->out.zero, qm_op_lo(op), qm_op_hi(op)};
+    }
 }
 
 /* Float offsets of every tensor and the im2col scratch size. */
@@ -494,7 +516,13 @@ nn_status qz_lower(qz_net *net, const nn_model *m, nn_error *err)
         }
         if (st == NN_OK && x->tens[i] >= 0 && consumers[i] != 1)
             x->sealed[x->tens[i]] = 1;
+        if (st == NN_OK && x->tens[i] >= 0 && l->type != NN_LAYER_DROPOUT &&
+            l->type != NN_LAYER_FLATTEN)
+            net->ops[x->tens[i]].value_layer = i;
     }
+    for (int k = 0; k < net->n_ops && st == NN_OK; k++)
+        if (x->detached[k])
+            net->ops[k].value_layer = -1;
     if (st == NN_OK) {
         int last = x->tens[n - 1];
         if (last == QM_INPUT || last != net->n_ops - 1 || x->flat[n - 1])

@@ -79,6 +79,9 @@ Test(cfg_quantize, qat_block)
     cr_expect_float_eq(q->lr, 0.1f, 1e-7, "train.lr by default");
     cr_expect_eq(q->schedule.kind, cfg.train.schedule.kind);
     cr_expect_eq(q->distill, 0);
+    cr_expect_eq(q->activations, 0, "weights alone by default");
+    parse_ok(WITH_QUANTIZE("{\"qat\": {\"epochs\": 3, \"activations\": true}}"));
+    cr_expect_eq(q->activations, 1);
     parse_ok(WITH_QUANTIZE("{\"weight_bits\": 4, \"qat\": {\"epochs\": 2, \"lr\": 0.004,"
                            " \"schedule\": \"cosine\", \"distill\": {\"temperature\": 2}}}"));
     cr_expect_eq(q->epochs, 2);
@@ -119,6 +122,8 @@ static const cfgt_error_case bad_quantize[] = {
     {WITH_QUANTIZE("{\"weight_bits\": \"auto\", \"qat\": {\"epochs\": 1}}"), "quantize.qat",
      "not with \"weight_bits\": \"auto\""},
     {WITH_QUANTIZE("{\"qat\": 3}"), "quantize.qat", "object"},
+    {WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"activations\": 1}}"), "quantize.qat.activations",
+     "true or false"},
     {WITH_QUANTIZE("[]"), "quantize", "object"},
     {WITH_QUANTIZE("{\"layers\": {}}"), "quantize.layers", "array"},
     {WITH_QUANTIZE("{\"layers\": [3]}"), "quantize.layers[0]", "object"},

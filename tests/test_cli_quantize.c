@@ -123,6 +123,20 @@ Test(cli_quantize, auto_bits_on_the_validation_split, .timeout = 180)
     fx_rmtree(dir);
 }
 
+/* config_text's network with a one-epoch qat block: the first %s goes into
+ * the quantize block, the second into the qat block. */
+static const char *qat_config_fmt =
+    "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2],"
+    " \"std\": [0.3]},"
+    " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
+    " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+    " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
+    " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
+    " \"name\": \"fc\"}]},"
+    " \"train\": {\"epochs\": 1, \"lr\": 0.05, \"batch_size\": 16},"
+    " \"quantize\": {%s\"calibration_images\": 100,"
+    " \"qat\": {\"epochs\": 1, \"lr\": 0.01%s}}}";
+
 /* Quantization-aware training takes effect: --qat-epochs fine-tunes first
  * (the file changes; the report and the metadata say so), the same run
  * gives the same bytes, and quantize.qat with distillation runs from the
@@ -153,19 +167,8 @@ Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
     cr_expect_str_eq(ch_str(cJSON_GetObjectItemCaseSensitive(j, "metadata"), "qat_epochs"), "1");
     cJSON_Delete(j);
 
-    const char *qat_text =
-        "{\"data\": {\"dataset\": \"mnist\", \"dir\": \"data\", \"mean\": [0.2],"
-        " \"std\": [0.3]},"
-        " \"model\": {\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3,"
-        " \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
-        " {\"type\": \"maxpool\", \"size\": 2}, {\"type\": \"flatten\"},"
-        " {\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10,"
-        " \"name\": \"fc\"}]},"
-        " \"train\": {\"epochs\": 1, \"lr\": 0.05, \"batch_size\": 16},"
-        " \"quantize\": {\"weight_bits\": 4, \"calibration_images\": 100,"
-        " \"qat\": {\"epochs\": 1, \"lr\": 0.01, \"distill\": %s}}}";
     char text[2048];
-    snprintf(text, sizeof text, qat_text, "{}");
+    snprintf(text, sizeof text, qat_config_fmt, "\"weight_bits\": 4, ", ", \"distill\": {}");
     ch_write_text(dir, "qat.json", text);
     r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o d.iotc --json --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -174,7 +177,8 @@ Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
     ch_free(&r);
     /* quantize.qat.distill.teacher naming the float model itself: the same
      * file as the default teacher. */
-    snprintf(text, sizeof text, qat_text, "{\"teacher\": \"m.ckpt\"}");
+    snprintf(text, sizeof text, qat_config_fmt, "\"weight_bits\": 4, ",
+             ", \"distill\": {\"teacher\": \"m.ckpt\"}");
     ch_write_text(dir, "qat_t.json", text);
     r = ch_run(dir, "quantize -m m.ckpt -c qat_t.json -o dt.iotc --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -185,6 +189,46 @@ Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(!strstr(r.err, "quantization-aware"), "--qat-epochs 0 still ran it: %s", r.err);
     ch_free(&r);
+    fx_rmtree(dir);
+}
+
+/* quantize.qat.activations: the report names the grids, the float model
+ * on the int8 model's grids predicts its accuracy (the JSON's
+ * fake_quant_accuracy), the run is reproducible, and it changes the file
+ * that weights-only QAT writes. */
+Test(cli_quantize, qat_of_activations_predicts_the_int8_accuracy, .timeout = 240)
+{
+    char dir[64];
+    ch_trained_dir(dir, sizeof dir, config_text);
+    char text[2048];
+    snprintf(text, sizeof text, qat_config_fmt, "", ", \"activations\": true");
+    ch_write_text(dir, "act.json", text);
+    snprintf(text, sizeof text, qat_config_fmt, "", "");
+    ch_write_text(dir, "w.json", text);
+    ch_result r = ch_run(dir, "quantize -m m.ckpt -c act.json -o a.iotc --eval --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    /* conv-bn-relu and the max-pool carry grids; the logits do not */
+    cr_expect(strstr(r.err, "activations on the int8 grids of the input and 2 layer outputs, "
+                            "calibrated on 100 images"),
+              "%s", r.err);
+    cJSON *j = ch_json(&r);
+    double fq = ch_num(j, "fake_quant_accuracy"), qa = ch_num(j, "int8_accuracy");
+    cr_expect(fabs(fq - qa) <= 0.01, "fake-quantized %.4f, int8 %.4f", fq, qa);
+    cJSON_Delete(j);
+    ch_free(&r);
+    r = ch_run(dir, "quantize -m m.ckpt -c act.json -o a2.iotc --eval --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "fake-quantized"), "%s", r.out);
+    ch_free(&r);
+    cr_expect(ch_same_files(dir, "a.iotc", "a2.iotc"), "QAT of activations is not reproducible");
+    r = ch_run(dir, "quantize -m m.ckpt -c w.json -o w.iotc --eval --json --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(!strstr(r.err, "int8 grids"), "%s", r.err);
+    j = ch_json(&r);
+    cr_expect_null(cJSON_GetObjectItemCaseSensitive(j, "fake_quant_accuracy"));
+    cJSON_Delete(j);
+    ch_free(&r);
+    cr_expect(!ch_same_files(dir, "a.iotc", "w.iotc"), "activations changed nothing");
     fx_rmtree(dir);
 }
 

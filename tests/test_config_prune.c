@@ -186,6 +186,8 @@ static const cfgt_error_case bad_prune[] = {
      "prune.finetune.epochs", "missing"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": -1}"),
      "prune.finetune.lr", "> 0"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"activations\": true}"),
+     "prune.finetune.activations", "a key of quantize.qat"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"lr\": 0.1, \"lrr\": 1}"),
      "prune.finetune.lrr", "did you mean \"lr\""},
     {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 2, \"schedule\": \"cosin\"}"),
