@@ -45,7 +45,8 @@ static nn_status take_grids(qat_job *j, nn_error *err)
     nn_status st = qz_lower(&net, j->m, err);
     if (st != NN_OK)
         return st;
-    double *lo = malloc((size_t)net.n_ops * sizeof *lo), *hi = malloc((size_t)net.n_ops * sizeof *hi);
+    double *lo = malloc((size_t)net.n_ops * sizeof *lo);
+    double *hi = malloc((size_t)net.n_ops * sizeof *hi);
     int bits[QM_MAX_OPS];
     if (!lo || !hi)
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation ranges");
