@@ -154,17 +154,13 @@ static nn_status evaluate_fake(quant_job *j, const nn_images *img, const nn_eval
                                pl_quantize_result *r, nn_error *err)
 {
     nn_model *m = &j->ck.model;
-    qz_net net;
-    nn_status st = qz_lower(&net, m, err);
-    if (st != NN_OK)
-        return st;
     nn_act_grid *grid = calloc((size_t)m->n_nodes, sizeof *grid);
     float *values = calloc((size_t)m->spec.in_c * 256, sizeof *values);
     nn_eval_result res = {0};
-    if (!grid || !values)
-        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation grids");
+    nn_status st = grid && values
+                       ? qz_act_grids(grid, values, m, &r->file->m, err)
+                       : nn_errorf(err, NN_ERR_NOMEM, "out of memory for the activation grids");
     if (st == NN_OK) {
-        qz_act_grids(grid, values, m, &net, &r->file->m);
         m->act_grid = grid;
         m->input_values = values;
         st = nn_evaluate(m, img, ec, &res, err);
@@ -175,7 +171,6 @@ static nn_status evaluate_fake(quant_job *j, const nn_images *img, const nn_eval
     r->fake_correct = res.correct;
     nn_eval_result_free(&res);
     free(grid), free(values);
-    qz_net_free(&net);
     return st;
 }
 

@@ -153,15 +153,16 @@ static inline const float *qz_net_logits(const qz_net *net, const float *tensors
 }
 
 /* The activation grid of every float layer of m (grid: m->n_nodes) whose
- * output is the output of an op of q, the int8 model built from net (the
- * lowering of m): that op's output quantization and clamp; scale 0 for the
+ * output is the output of an op of q, the int8 model built from m (it
+ * lowers m again: qz_fop.value_layer): that op's output quantization and
+ * clamp; scale 0 for the
  * others, and for the logits (the last op). input_values (in_c * 256
  * floats) receives the value of each raw pixel value on q's input grid (its
  * table: nn_model.input_values). With both, an executor of m computes in
  * float what the int8 model computes, up to the rounding of accumulators
  * and biases (quantization-aware training of activations: nn_act_grid.h). */
-void qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m, const qz_net *net,
-                  const qm_model *q);
+nn_status qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m,
+                       const qm_model *q, nn_error *err);
 
 /* ---- 2. calibration -------------------------------------------------------- */
 

@@ -397,19 +397,25 @@ static nn_status lower_add(lower_ctx *x, int i, int in, int in2)
     return NN_OK;
 }
 
-void qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m, const qz_net *net,
-                  const qm_model *q)
+nn_status qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m,
+                       const qm_model *q, nn_error *err)
 {
+    qz_net net;
+    nn_status st = qz_lower(&net, m, err);
+    if (st != NN_OK)
+        return st;
     for (int k = 0; k < q->in_c * 256; k++)
         input_values[k] = q->in.scale * (float)(q->input_lut[k] - q->in.zero);
     memset(grid, 0, (size_t)m->n_nodes * sizeof *grid);
-    for (int k = 0; k + 1 < net->n_ops; k++) {
-        int L = net->ops[k].value_layer;
+    for (int k = 0; k + 1 < net.n_ops; k++) {
+        int L = net.ops[k].value_layer;
         if (L < 0)
             continue;
         const qm_op *op = &q->ops[k];
         grid[L] = (nn_act_grid){op->out.scale, op->out.zero, qm_op_lo(op), qm_op_hi(op)};
     }
+    qz_net_free(&net);
+    return NN_OK;
 }
 
 /* Float offsets of every tensor and the im2col scratch size. */

@@ -141,7 +141,7 @@ Test(act_grid, each_op_is_gridded_at_the_layer_that_outputs_its_value)
     cr_assert_eq(qz_quantize_model(&q, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
     nn_act_grid grid[NN_MAX_LAYERS];
     float values[256];
-    qz_act_grids(grid, values, &m, &net, &q);
+    cr_assert_eq(qz_act_grids(grid, values, &m, &q, &err), NN_OK, "%s", err.msg);
     for (int p = 0; p < 256; p++) /* the input's table: the int8 input's values */
         cr_expect_eq(values[p], q.in.scale * (float)(q.input_lut[p] - q.in.zero), "pixel %d", p);
     for (int i = 0; i < m.n_nodes; i++) {
@@ -187,11 +187,9 @@ Test(act_grid, float_model_on_the_grids_computes_the_int8_model, .timeout = 60)
     qz_data data = {set.images, NULL, NULL, 200, NULL, NULL, NULL, 0};
     qm_model q;
     cr_assert_eq(qz_quantize_model(&q, NULL, &m, &cfg, &data, 1, &err), NN_OK, "%s", err.msg);
-    qz_net net;
-    cr_assert_eq(qz_lower(&net, &m, &err), NN_OK, "%s", err.msg);
     nn_act_grid grid[NN_MAX_LAYERS];
     float values[256];
-    qz_act_grids(grid, values, &m, &net, &q);
+    cr_assert_eq(qz_act_grids(grid, values, &m, &q, &err), NN_OK, "%s", err.msg);
     const uint8_t *test = set.images + (size_t)200 * 144;
     int8_t *scratch = malloc(qm_ref_scratch_bytes(&q));
     for (int with = 1; with >= 0; with--) {
@@ -246,7 +244,6 @@ Test(act_grid, float_model_on_the_grids_computes_the_int8_model, .timeout = 60)
     m.input_values = NULL;
     qz_fake_free(&fk);
     free(scratch);
-    qz_net_free(&net);
     qm_model_free(&q);
     nn_model_free(&m);
     free(set.images), free(set.labels);
