@@ -1,6 +1,6 @@
 #!/bin/sh
 # device/ktest.sh [TARGET...]: the runtime's kernels on the emulated cores
-# against the host engine, on 54 random models (device/ktestgen.c), 3 inputs
+# against the host engine, on 60 random models (device/ktestgen.c), 3 inputs
 # each: every byte must match.
 # cortex-m0plus: the microbit's 16 KB of RAM cannot hold the test's models,
 # so its build (-mcpu=cortex-m0plus: ARMv6-M code) runs on mps2-an385, a

@@ -186,13 +186,13 @@ int main(int argc, char **argv)
     FILE *f = fopen(argv[2], "wb");
     if (!f)
         return 1;
-    const int n_cases = 54, n_inputs = 3;
+    const int n_cases = 60, n_inputs = 3;
     put_u32(f, (uint32_t)n_cases);
     int written = 0;
     for (int ci = 0, tries = 0; ci < n_cases; ci++) {
         static tm t;
         memset(&t, 0, sizeof t);
-        const int kind = ci % 9, extreme = ci % 5 == 4;
+        const int kind = ci % 10, extreme = ci / 10 % 3 == 2; /* each kind twice */
         const rtb_sparse policy = (rtb_sparse)(ci % 3);
         qm_model *m = &t.m;
         m->in_c = 1 + rnd(3), m->in_h = 3 + rnd(14), m->in_w = 3 + rnd(14);
@@ -249,6 +249,32 @@ int main(int argc, char **argv)
             x = conv(&t, x, 1 + rnd(20), 1, 1, 0, QM_ACT_RELU6, 8, 0);
             m->ops[x].out.scale = 0.08f;
             break;
+        case 9: /* a colour ResNet stage: the 3x3x3 first layer (its window
+                   read as unaligned words), a 3x3 conv of whole groups of
+                   four or eight channels, stride 1 or 2 (8- or 4-bit: the
+                   passes' three-tap copies), added to its input or to a
+                   1x1 stride-2 projection of it. The first three end
+                   there (every value of the add compared); the last three
+                   in a global average pooling over mostly more than 256
+                   pixels (its 16-bit lanes flushed: sums that overflow an
+                   unflushed lane are the host test's, test_runtime_dsp.c),
+                   whose averages hide small errors before it. Stride 1 and
+                   2 three times each, 4-bit in two of them. */
+            {
+                const int gap = ci / 30 == 1, s2 = 1 + ci / 10 % 2;
+                const int c = 4 * (1 + rnd(4)), c2 = s2 == 1 ? c : 8 * (1 + rnd(3));
+                const int b8 = c2 % 8 || ci / 20 % 2 == 0;
+                m->in_c = 3;
+                m->in_h = gap ? 14 + rnd(27) : 5 + rnd(5);
+                m->in_w = gap ? 14 + rnd(27) : 5 + rnd(5);
+                x = conv(&t, x, c, 3, gap ? 1 + rnd(2) : 1, 1, 1, 8, 0);
+                const int y = conv(&t, x, c2, 3, s2, 1, rnd(2), b8 ? 8 : 4, 0);
+                const int res = s2 == 1 ? x : conv(&t, x, c2, 1, 2, 0, 0, 8, 0);
+                x = rnd(2) ? add2(&t, res, y, rnd(2)) : add2(&t, y, res, rnd(2));
+                if (gap)
+                    x = pool(&t, QM_GLOBAL_AVGPOOL, x, 0, 0, rnd(2));
+            }
+            break;
         default: /* a small MNIST-like chain */
             m->in_c = 1, m->in_h = m->in_w = 8 + 2 * rnd(6);
             x = conv(&t, x, 8, 3, 1, 1, 1, 8, 0);
@@ -259,7 +285,7 @@ int main(int argc, char **argv)
             x = dense(&t, x, 10, 0, 4, 0.5);
             break;
         }
-        if (kind != 6 && kind != 5 && rnd(2))
+        if (kind != 6 && kind != 5 && kind != 9 && rnd(2))
             x = dense(&t, x, 1 + rnd(12), 0, 8, 0);
         if (finish(&t, extreme)) {
             fprintf(stderr, "ktestgen: case %d: invalid model\n", ci);

@@ -4,7 +4,7 @@
 #      size checks (device/check_runtime.sh)
 #   2. the instruction counting calibrated on every board, the microbit
 #      (Cortex-M0) too (device/calibrate.sh)
-#   3. the kernels against the host engine on 54 random models on every
+#   3. the kernels against the host engine on 60 random models on every
 #      board: the DSP bodies on M4, M7, M33, M55, the ARMv6-M build's C
 #      bodies (device/ktest.sh)
 #   4. the model CI trains and compresses (DEVICE_MODEL, default

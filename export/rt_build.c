@@ -573,6 +573,9 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
             goto done;
         }
         out->ops[i].scratch_bytes = sc;
+        if (op->type == QM_CONV2D && out->ops[i].fmt == RT_WF_S4 &&
+            !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc))
+            out->s4_panel = 1;
         if (sc)
             bufs[nb++] = (nn_arena_buf){sc, i, i, -1, 0};
     }

@@ -59,6 +59,9 @@ typedef struct {
     uint64_t macs, nonzero_macs, weight_bytes;
     int n_ops;             /* the model's ops (ops[] is per model op)      */
     int image_ops;         /* the image's: n_ops less the fused adds       */
+    int s4_panel;          /* an S4 conv that a DSP core cannot run through
+                              the S8 passes (rt_conv_s4_passes_fit): the
+                              export's RT_WITH_CONV_S4_PANEL               */
     rtb_op_info ops[QM_MAX_OPS];
 } rtb_image;
 

@@ -169,6 +169,8 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
     static const char *const F[7] = {"", "S8", "S4", "SP4", "SP8", "X8", "X4"};
     for (int k = 1; k <= 6; k++)
         fprintf(f, "#define RT_WITH_CONV_%s %d\n", F[k], conv[k]);
+    fprintf(f, "#define RT_WITH_CONV_S4_PANEL %d /* S4 convs the S8 passes do not take */\n",
+            img->s4_panel);
     for (int k = 1; k <= 6; k++)
         fprintf(f, "#define RT_WITH_DENSE_%s %d\n", F[k], dense[k]);
     fprintf(f, "#define RT_WITH_MAXPOOL %d\n#define RT_WITH_AVGPOOL %d\n"

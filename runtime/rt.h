@@ -223,6 +223,16 @@ uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, co
 uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const rt_dims *out,
                                 uint8_t fmt, int fused);
 
+/* 1 when a core with the DSP extension runs an S4 conv2d (fused: with its
+ * add) through those passes given scratch_bytes of scratch: in_c a
+ * multiple of 8 and at least the passes' scratch. A build whose
+ * rt_config.h sets RT_WITH_CONV_S4_PANEL to 0 (`iotcnn export` does when
+ * every S4 conv of the model fits) runs only such layers: rt_image_check
+ * refuses an image with others (RT_E_UNSUPPORTED), and so do rt_conv2d
+ * and rt_conv2d_add. */
+int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
+                          uint32_t scratch_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,12 @@ extern "C" {
 #ifndef RT_WITH_CONV_S4
 #define RT_WITH_CONV_S4 1
 #endif
+/* the S4 bodies other than the S8 passes on DSP cores: needed for an S4
+ * conv whose in_c is not a multiple of 8, or whose scratch is smaller than
+ * the passes' (rt_conv_s4_passes_fit) */
+#ifndef RT_WITH_CONV_S4_PANEL
+#define RT_WITH_CONV_S4_PANEL 1
+#endif
 #ifndef RT_WITH_CONV_SP4
 #define RT_WITH_CONV_SP4 1
 #endif

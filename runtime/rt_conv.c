@@ -339,6 +339,13 @@ uint32_t rt_conv2d_add_scratch_bytes(const rt_window *win, const rt_dims *in, co
     return add_scratch(rt_conv2d_scratch_bytes(win, in, out, fmt), out, fmt);
 }
 
+int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
+                          uint32_t scratch_bytes)
+{
+    const uint32_t need = rt_s4_pass_scratch_bytes(win, in, out);
+    return need && scratch_bytes >= (fused ? add_scratch(need, out, RT_WF_S4) : need);
+}
+
 /* What the fastest body needs before a fused add's stage. */
 static uint32_t best_base(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt)
 {
@@ -426,6 +433,10 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
     const uint32_t best = best_base(win, in, out, w->fmt);
     if (best > base && ctx->size >= (add ? add_scratch(best, out, w->fmt) : best))
         base = best;
+#if RT_DSP && !RT_WITH_CONV_S4_PANEL /* only the passes' S4 layers compiled in */
+    if (w->fmt == RT_WF_S4 && !rt_conv_s4_passes_fit(win, in, out, add != NULL, ctx->size))
+        return RT_E_UNSUPPORTED;
+#endif
     rt_conv_job j = {win, in_zero, q,   in,  out,  x, (const uint8_t *)w->data,
                      y,   ctx->buf, add, res, base};
     if (!add || w->fmt == RT_WF_S8) /* S8 adds in its epilogue */

@@ -44,6 +44,18 @@
 #pragma GCC optimize("no-tree-vectorize")
 #endif
 
+/* S4 layers with in_c % 8 == 0 run through the S8 body's passes (below,
+ * with the S8 body) when their scratch holds the passes'; the S4 bodies
+ * for the others (the panel, conv_s4_c8) compile out when the exported
+ * model has none (rt_config.h's RT_WITH_CONV_S4_PANEL 0; rt_image_check
+ * then refuses images that need them). */
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
+#define RT_S4_PASSES 1
+#else
+#define RT_S4_PASSES 0
+#endif
+#define RT_S4_PANEL (RT_WITH_CONV_S4 && (RT_WITH_CONV_S4_PANEL || !RT_S4_PASSES))
+
 /* two int16 lanes: a low, b high */
 #define PK16(a, b) ((uint32_t)(uint16_t)(int16_t)(a) | (uint32_t)(uint16_t)(int16_t)(b) << 16)
 
@@ -90,7 +102,7 @@ RT_INLINE int8_t rq_apply(const rq *r, int32_t acc)
 
 #endif
 
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_WITH_CONV_S4 || RT_WITH_CONV_SP4)
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && (RT_S4_PANEL || RT_WITH_CONV_SP4)
 
 /* ---- the panel ------------------------------------------------------------------------------ */
 
@@ -353,6 +365,7 @@ void rt_conv_sp4_dsp(const rt_conv_job *j)
 /* ---- S4 ------------------------------------------------------------------------------------------ */
 
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S4
+#if RT_S4_PANEL
 
 /* Five panel words at ad. */
 #if RT_DSP
@@ -476,13 +489,10 @@ static void conv_s4_c8(const rt_conv_job *j)
     }
 }
 
+#endif /* RT_S4_PANEL */
+
 /* The S8 body's passes with 4-bit weights (below, with the S8 body): 1 when
  * it ran, 0 when the layer or its scratch does not suit it. */
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_CONV_S8
-#define RT_S4_PASSES 1
-#else
-#define RT_S4_PASSES 0
-#endif
 #if RT_S4_PASSES
 static int s4_passes(const rt_conv_job *j);
 #endif
@@ -493,6 +503,9 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
     if (s4_passes(j))
         return;
 #endif
+#if !RT_S4_PANEL
+    (void)j; /* conv_run refused the layer (rt_conv_s4_passes_fit) */
+#else
     if (j->in->c % 8 == 0) {
         conv_s4_c8(j);
         return;
@@ -554,6 +567,7 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
             }
         }
     }
+#endif
 }
 #endif
 
@@ -701,6 +715,64 @@ RT_INLINE uint32_t *copy4(uint32_t *d, const uint32_t *s)
 #endif
 }
 
+/* A 3x3 stride-1 kernel row's three taps for np planes: the six words
+ * s[0..6) of each plane (planes cw words apart) hold what the taps read,
+ * s[0..4) for kx = 0 to s[2..6) for kx = 2; one LDM, three STM into the
+ * taps' buffers a, b, c (4 words per plane each). np is even. */
+static RT_NOINLINE void copy_taps3(const uint32_t *s, uint32_t cw, uint32_t np, uint32_t *a,
+                                   uint32_t *b, uint32_t *c)
+{
+#if RT_DSP
+    const uint32_t cwb = 4 * cw;
+    uint32_t n = np / 2;
+#define TAPS3_PLANE                                                                                \
+    "ldm %[s], {r4, r5, r6, r8, r9, r10}\n\t"                                                    \
+    "add %[s], %[s], %[cwb]\n\t"                                                                  \
+    "stm %[a]!, {r4, r5, r6, r8}\n\t"                                                              \
+    "stm %[b]!, {r5, r6, r8, r9}\n\t"                                                              \
+    "stm %[c]!, {r6, r8, r9, r10}\n\t"
+    __asm__ volatile("1:\n\t" TAPS3_PLANE TAPS3_PLANE "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [s] "+r"(s), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [n] "+r"(n)
+                     : [cwb] "r"(cwb)
+                     : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#undef TAPS3_PLANE
+#else
+    for (uint32_t p = 0; p < np; p++, s += cw, a += 4, b += 4, c += 4)
+        for (int i = 0; i < 4; i++)
+            a[i] = s[i], b[i] = s[i + 1], c[i] = s[i + 2];
+#endif
+}
+
+/* The same for stride 2: a plane's even columns (phase 0) s[0..5) hold
+ * what kx = 0 (s[0..4)) and kx = 2 (s[1..5)) read, its odd columns
+ * s[wr..wr+4) what kx = 1 reads. */
+static RT_NOINLINE void copy_taps3_s2(const uint32_t *s, uint32_t cw, uint32_t wr, uint32_t np,
+                                      uint32_t *a, uint32_t *b, uint32_t *c)
+{
+#if RT_DSP
+    const uint32_t cwb = 4 * cw, wrb = 4 * wr;
+    uint32_t n = np;
+    __asm__ volatile("1:\n\t"
+                     "ldm %[s], {r4, r5, r6, r8, r9}\n\t"
+                     "stm %[a]!, {r4, r5, r6, r8}\n\t"
+                     "stm %[c]!, {r5, r6, r8, r9}\n\t"
+                     "add r10, %[s], %[wrb]\n\t"
+                     "ldm r10, {r4, r5, r6, r8}\n\t"
+                     "stm %[b]!, {r4, r5, r6, r8}\n\t"
+                     "add %[s], %[s], %[cwb]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [s] "+r"(s), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [n] "+r"(n)
+                     : [cwb] "r"(cwb), [wrb] "r"(wrb)
+                     : "r4", "r5", "r6", "r8", "r9", "r10", "cc", "memory");
+#else
+    for (uint32_t p = 0; p < np; p++, s += cw, a += 4, b += 4, c += 4)
+        for (int i = 0; i < 4; i++)
+            a[i] = s[i], b[i] = s[wr + i], c[i] = s[i + 1];
+#endif
+}
+
 /* The pass buffer of output row oy (whose input rows are in the ring),
  * columns ox0..ox0+SG. */
 static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *ring,
@@ -708,6 +780,19 @@ static void ring_pass(const rt_conv_job *j, int oy, int ox0, const uint32_t *rin
 {
     const int k = j->win->kernel, s = j->win->stride, np = j->in->c / 2;
     const uint32_t cw = rg->cw;
+    if (k == 3 && s <= 2) { /* each kernel row's planes read once for its three taps */
+        const uint32_t tap = 4u * (uint32_t)np, *sp = ring + (uint32_t)ox0;
+        const int r0 = oy * s - j->win->pad; /* row r in slot r mod 3 */
+        for (uint32_t ky = 0, sl = (uint32_t)(r0 % 3 + 3) % 3; ky < 3;
+             ky++, d += 3 * tap, sl = sl == 2 ? 0 : sl + 1) {
+            const uint32_t *row = sp + sl * rg->slot;
+            if (s == 1)
+                copy_taps3(row, cw, (uint32_t)np, d, d + tap, d + 2 * tap);
+            else
+                copy_taps3_s2(row, cw, rg->wr, (uint32_t)np, d, d + tap, d + 2 * tap);
+        }
+        return;
+    }
     for (int ky = 0; ky < k; ky++) {
         const int r = oy * s - j->win->pad + ky;
         const uint32_t *slot = ring + (uint32_t)(((r % k) + k) % k) * rg->slot;
@@ -768,15 +853,59 @@ static void flat_window(const rt_conv_job *j, int ox, const int8_t *ring, uint32
         *d++ = 0;
 }
 
+/* A word of four int8 from any address (LDR: the DSP cores allow it). */
+RT_INLINE uint32_t ld4(const int8_t *p)
+{
+    uint32_t v;
+    rt_memcpy(&v, p, 4);
+    return v;
+}
+
+/* The colour first layer's window (3x3x3: nine bytes from each of the
+ * kernel rows p0, p1, p2, then one zero) as its seven groups of four for n
+ * columns, step bytes apart. Groups 2 and 4 straddle two kernel rows and
+ * group 6 holds the pad: each is read as unaligned words and merged, never
+ * reading outside the window; then its two int16-pair words go to the pass
+ * buffer (dg) as flat_pass's general path puts them. */
+static void flat_pass_333(const int8_t *p0, const int8_t *p1, const int8_t *p2, uint32_t step,
+                          int n, uint32_t *dg)
+{
+#define PUT(q, v)                                                                                  \
+    do {                                                                                           \
+        const uint32_t v_ = (v);                                                                   \
+        dg[2 * SG * (q)] = (uint32_t)rt_sxtb16(v_);                                                \
+        dg[2 * SG * (q) + SG] = (uint32_t)rt_sxtb16_r8(v_);                                        \
+    } while (0)
+    for (int g = 0; g < n; g++, p0 += step, p1 += step, p2 += step, dg++) {
+        PUT(0, ld4(p0));
+        PUT(1, ld4(p0 + 4));
+        PUT(2, (uint32_t)(uint8_t)p0[8] | ld4(p1) << 8); /* r0[8] r1[0..2]      */
+        PUT(3, ld4(p1 + 3));                             /* r1[3..6]            */
+        PUT(4, ld4(p1 + 5) >> 16 | ld4(p2) << 16);       /* r1[7..8] r2[0..1]   */
+        PUT(5, ld4(p2 + 2));                             /* r2[2..5]            */
+        PUT(6, ld4(p2 + 5) >> 8);                        /* r2[6..8], the pad 0 */
+    }
+#undef PUT
+}
+
 /* The pass buffer of output row oy (whose input rows are in the flat
  * ring), columns ox0..ox0+SG; columns past the row's end get zeros. */
-static void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring, uint32_t fb,
-                      uint32_t *buf, uint32_t nq)
+static RT_NOINLINE void flat_pass(const rt_conv_job *j, int oy, int ox0, const int8_t *ring,
+                                  uint32_t fb, uint32_t *buf, uint32_t nq)
 {
     const int k = j->win->kernel, s = j->win->stride, C = j->in->c, kc = k * C;
     const int r0 = oy * s - j->win->pad, sl0 = ((r0 % k) + k) % k;
     uint32_t win[FLAT_WIN / 4];
 #define FLAT_ROW(ky) (ring + (size_t)((((r0 + (ky)) % k) + k) % k) * fb + base)
+    if (kc == 9 && k == 3) {
+        const int n = j->out->w - ox0 < SG ? j->out->w - ox0 : SG;
+        const size_t base = (size_t)ox0 * s * C;
+        flat_pass_333(FLAT_ROW(0), FLAT_ROW(1), FLAT_ROW(2), (uint32_t)(s * C), n, buf);
+        for (int g = n; g < SG; g++)
+            for (uint32_t q = 0; q < nq; q++)
+                buf[2 * SG * q + g] = 0, buf[2 * SG * q + SG + g] = 0;
+        return;
+    }
     for (int g = 0; g < SG; g++) {
         uint32_t *dg = buf + g;
         const int ox = ox0 + g;
@@ -1247,7 +1376,7 @@ static void s4_channels(const s8_layer *L, int G, int8_t *y)
 
 /* The passes of a layer: S8 (s4 = 0; in_c % 4 == 0 through the ring, else
  * the flat rows) or S4 (in_c % 8 == 0, the ring in S4's plane order). */
-static void conv_passes(const rt_conv_job *j, int s4)
+static RT_NOINLINE void conv_passes(const rt_conv_job *j, int s4)
 {
     const rt_add_params *add = rt_job_add(j);
     const rt_dims *out = j->out, *in = j->in;
@@ -1384,6 +1513,41 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo)
         rt_memcpy(o + c, &m, 4);
     }
     return c;
+}
+#endif
+
+/* ---- global average pooling ----------------------------------------------------------------- */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_GLOBAL_AVGPOOL
+/* Blocks of at most 256 pixels keep each int16 lane's sum of int8 within
+ * [-32768, 32512]. */
+#define GAP_BLOCK 256u
+
+int rt_global_avgpool_dsp(int8_t zero, int8_t lo, const rt_dims *in, const int8_t *x, int8_t *y)
+{
+    const uint32_t hw = (uint32_t)in->h * in->w, C = (uint32_t)in->c;
+    if (C % 4 || hw > (1u << 24)) /* |sum of x| < 2^31 */
+        return 0;
+    const int64_t z = (int64_t)hw * zero;
+    for (uint32_t c = 0; c < C; c += 4) { /* y[c..c+3] after their reads: y may be x */
+        int32_t sum[4] = {0, 0, 0, 0}; /* channels c..c+3 */
+        const int8_t *p = x + c;
+        for (uint32_t left = hw; left > 0;) {
+            const uint32_t n = left < GAP_BLOCK ? left : GAP_BLOCK;
+            uint32_t e = 0, o = 0; /* int16 lanes: (c, c + 2) and (c + 1, c + 3) */
+            for (const int8_t *end = p + (size_t)n * C; p < end; p += C) {
+                uint32_t v;
+                rt_memcpy(&v, p, 4);
+                e = rt_sxtab16(e, v), o = rt_sxtab16_r8(o, v);
+            }
+            sum[0] += (int16_t)(e & 0xffff), sum[2] += (int16_t)(e >> 16);
+            sum[1] += (int16_t)(o & 0xffff), sum[3] += (int16_t)(o >> 16);
+            left -= n;
+        }
+        for (int i = 0; i < 4; i++)
+            y[c + (uint32_t)i] = rt_gap_mean(sum[i] - z, hw, zero, lo);
+    }
+    return 1;
 }
 #endif
 

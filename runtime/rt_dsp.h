@@ -24,6 +24,18 @@ RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
 {
     return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
 }
+/* SXTAB16: acc + SXTB16(x) lane by lane (modulo 2^16 each); _r8 of x
+ * rotated right by 8 (bytes 1 and 3) */
+RT_INLINE uint32_t rt_sxtab16(uint32_t acc, uint32_t x)
+{
+    return (uint32_t)__sxtab16((int32_t)acc, (int32_t)x);
+}
+RT_INLINE uint32_t rt_sxtab16_r8(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 /* acc + the low (SMLABB) or high (SMLATT) int16 halves' product */
 RT_INLINE int32_t rt_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 RT_INLINE int32_t rt_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
@@ -84,6 +96,14 @@ RT_INLINE int32_t rt_smlad(int32_t a, int32_t b, int32_t acc)
 RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
 {
     return ((a + b) & 0xffffu) | ((a >> 16) + (b >> 16)) << 16;
+}
+RT_INLINE uint32_t rt_sxtab16(uint32_t acc, uint32_t x)
+{
+    return rt_sadd16(acc, (uint32_t)rt_sxtb16(x));
+}
+RT_INLINE uint32_t rt_sxtab16_r8(uint32_t acc, uint32_t x)
+{
+    return rt_sadd16(acc, (uint32_t)rt_sxtb16(rt_ror(x, 8)));
 }
 RT_INLINE int32_t rt_smlabb(int32_t a, int32_t b, int32_t acc)
 {

@@ -315,6 +315,11 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             return fail(k, RT_E_FORMAT, RT_O_IN_C);
         need = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)fmt)
                      : rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
+#if RT_WITH_CONV_S4 && !RT_WITH_CONV_S4_PANEL
+        /* a build with only the passes' S4 bodies (rt_config.h) */
+        if (fmt == RT_WF_S4 && !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc_bytes))
+            return fail(k, RT_E_UNSUPPORTED, RT_O_WFMT);
+#endif
     }
 #if RT_WITH_X
     if (fmt == RT_WF_X8 || fmt == RT_WF_X4) {

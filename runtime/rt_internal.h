@@ -292,6 +292,11 @@ int rt_max4_dsp(const int8_t *x0, int8_t *o, int C, int W, int k, int8_t lo);
 /* a whole 2x2 maxpool (stride s, C % 4 == 0, no ReLU floor): four channels
  * per step, rows in order (the planner's row rule holds) */
 void rt_max2x2_dsp(const int8_t *x, int8_t *y, int C, int W, int s, int oh, int ow);
+/* global average pooling when C % 4 == 0 and h * w <= 2^24: four
+ * channels per pass over the pixels, two SXTAB16 per word into int16 lanes
+ * (flushed to int32 every 256 pixels), then rt_gap_mean; returns 0 and
+ * does nothing otherwise. y may be x. */
+int rt_global_avgpool_dsp(int8_t zero, int8_t lo, const rt_dims *in, const int8_t *x, int8_t *y);
 /* add with 9 <= shift <= 54 and hi = 127 (two SMLAL per value); returns
  * 0 and does nothing otherwise */
 int rt_add_dsp(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t *y,
@@ -331,6 +336,11 @@ int rt_add_mve(const rt_add_params *p, const int8_t *a, const int8_t *b, int8_t 
                uint32_t count);
 #endif
 #endif
+
+/* Global average pooling's output from the sum of (x - zero) over hw
+ * pixels: the mean rounded half away from zero, plus zero, clamped to
+ * [lo, 127] (every body's rule; rt_pool.c). */
+int8_t rt_gap_mean(int64_t sum, uint32_t hw, int8_t zero, int8_t lo);
 
 /* Bytes of an S8 weight row (K padded to a multiple of 4). */
 RT_INLINE uint32_t rt_s8_row_bytes(uint32_t k) { return (k + 3) & ~3u; }

@@ -95,10 +95,23 @@ rt_status rt_avgpool(const rt_window *win, int8_t zero, int8_t lo, const rt_dims
 #endif
 
 #if RT_WITH_GLOBAL_AVGPOOL
+int8_t rt_gap_mean(int64_t sum, uint32_t hw, int8_t zero, int8_t lo)
+{
+    const uint64_t a = (uint64_t)(sum < 0 ? -sum : sum) + hw / 2;
+    /* a 32-bit division when a fits (no library call on a 32-bit core) */
+    const int64_t q = (int64_t)(a >> 32 ? a / hw : (uint32_t)a / hw);
+    const int64_t v = zero + (sum < 0 ? -q : q);
+    return (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
+}
+
 rt_status rt_global_avgpool(int8_t zero, int8_t lo, const rt_dims *in, const int8_t *x, int8_t *y)
 {
     if (!in || !x || !y)
         return RT_E_ARG;
+#if RT_DSP
+    if (rt_global_avgpool_dsp(zero, lo, in, x, y))
+        return RT_OK;
+#endif
     const uint32_t hw = (uint32_t)in->h * in->w;
     const int C = in->c;
     /* channel by channel, y[c] after every read of channel c: y may be x */
@@ -106,10 +119,7 @@ rt_status rt_global_avgpool(int8_t zero, int8_t lo, const rt_dims *in, const int
         int64_t sum = 0; /* up to 2^32 pixels of +-255 */
         for (uint32_t p = 0; p < hw; p++)
             sum += x[(size_t)p * C + c] - zero;
-        int64_t a = sum < 0 ? -sum : sum;
-        int64_t q = (a + (int64_t)(hw / 2)) / (int64_t)hw;
-        int64_t v = zero + (sum < 0 ? -q : q);
-        y[c] = (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
+        y[c] = rt_gap_mean(sum, hw, zero, lo);
     }
     return RT_OK;
 }

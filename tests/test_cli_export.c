@@ -31,6 +31,21 @@ static rtm *save_model(const char *dir)
     return t;
 }
 
+/* dir/main.c and the exported sources built by the host's cc and run: its
+ * output (the caller frees). */
+static char *cc_run(const char *dir, const char *includes, const char *sources)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cc -std=c99 -O1 -Wall -Wextra -Werror %s -o example main.c %s "
+             "> cc.log 2>&1 && ./example > example.out",
+             dir, includes, sources);
+    cr_assert_eq(system(cmd), 0, "the exported folder does not build or run (see %s/cc.log)", dir);
+    char epath[700];
+    snprintf(epath, sizeof epath, "%s/example.out", dir);
+    return ch_slurp(epath, NULL);
+}
+
 Test(cli_export, folder_json_and_a_host_build_of_the_example)
 {
     char dir[512];
@@ -64,7 +79,6 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
     cJSON_Delete(j);
 
     /* the README's example, built from the folder alone by the host's cc */
-    char cmd[4096];
     ch_write_text(dir, "main.c",
                   "#include <stdio.h>\n#include \"net.h\"\n"
                   "static uint8_t arena[NET_ARENA_BYTES] __attribute__((aligned(8)));\n"
@@ -75,14 +89,7 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
                   "    if (rt_run(net_image, arena, sizeof arena, px, lg) != RT_OK) return 4;\n"
                   "    for (int k = 0; k < NET_NUM_CLASSES; k++) printf(\"%d \", lg[k]);\n"
                   "    return 0;\n}\n");
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && cc -std=c99 -O1 -Wall -Wextra -Werror -Iout -o example main.c out/*.c "
-             "> cc.log 2>&1 && ./example > example.out",
-             dir);
-    cr_assert_eq(system(cmd), 0, "the exported folder does not build or run (see %s/cc.log)", dir);
-    char epath[700];
-    snprintf(epath, sizeof epath, "%s/example.out", dir);
-    char *got = ch_slurp(epath, NULL);
+    char *got = cc_run(dir, "-Iout", "out/*.c");
     uint8_t px[144];
     for (int i = 0; i < 144; i++)
         px[i] = (uint8_t)(i * 37 + 11);
@@ -93,6 +100,71 @@ Test(cli_export, folder_json_and_a_host_build_of_the_example)
     cr_assert_str_eq(got, expect);
     free(got), free(want_l);
     rtm_free(t);
+}
+
+/* A dense 4-bit conv of in_c channels between an 8-bit conv and a dense
+ * layer, saved as dir/NAME.iotc. */
+static void save_s4_model(const char *dir, const char *name, int in_c)
+{
+    rtm *t = rtm_new(1, 10, 10);
+    int x = rtm_conv(t, QM_INPUT, in_c, 3, 1, 1, 1, 8, 0);
+    x = rtm_conv(t, x, 8, 3, 1, 1, 1, 4, 0);
+    rtm_dense(t, x, 10, 0, 8, 0);
+    rtm_finish(t, 5);
+    iotc_model *f = malloc(sizeof *f);
+    cr_assert_not_null(f);
+    iotc_init(f);
+    f->m = t->m; /* borrowed */
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.iotc", dir, name);
+    nn_error err;
+    cr_assert_eq(iotc_save(path, f, &err), NN_OK, "%s", err.msg);
+    free(f);
+    rtm_free(t);
+}
+
+/* A DSP target's export compiles the S4 bodies other than the S8 passes
+ * only when a 4-bit conv needs them (in_c not a multiple of 8), and a
+ * runtime built without them refuses an image that needs them. */
+Test(cli_export, s4_bodies_only_when_a_layer_needs_them)
+{
+    char dir[512];
+    fx_tmpdir(dir, sizeof dir);
+    save_s4_model(dir, "a", 8); /* its S4 conv: in_c 8, the passes */
+    save_s4_model(dir, "b", 6); /* in_c 6: the panel body */
+    const char *names[2] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "export -m %s.iotc -o out_%s --name %s --target cortex-m4 --json",
+                 names[i], names[i], names[i]);
+        cJSON *j = ch_run_json(dir, cmd);
+        const cJSON *l1 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "layers"), 1);
+        cr_assert_str_eq(cJSON_GetObjectItem(l1, "format")->valuestring, "s4", "%s", names[i]);
+        cJSON_Delete(j);
+        char path[700];
+        snprintf(path, sizeof path, "%s/out_%s/rt_config.h", dir, names[i]);
+        char *cfg = ch_slurp(path, NULL);
+        const char *want = i == 0 ? "#define RT_WITH_CONV_S4_PANEL 0"
+                                  : "#define RT_WITH_CONV_S4_PANEL 1";
+        cr_assert(strstr(cfg, want), "%s: no '%s' in\n%s", names[i], want, cfg);
+        free(cfg);
+    }
+    /* a's runtime (the host's cc: its C bodies, a's rt_config.h) with both
+     * images: a's checks and runs, b's is refused for its S4 layer */
+    ch_write_text(dir, "main.c",
+                  "#include <stdio.h>\n#include \"a.h\"\n#include \"b.h\"\n"
+                  "static uint8_t arena[A_ARENA_BYTES] __attribute__((aligned(8)));\n"
+                  "int main(void)\n{\n"
+                  "    uint8_t px[A_INPUT_BYTES] = {0};\n    int8_t lg[A_NUM_CLASSES];\n"
+                  "    rt_info info;\n"
+                  "    printf(\"%d %d \", (int)rt_image_check(a_image, A_IMAGE_BYTES, NULL),\n"
+                  "           (int)rt_run(a_image, arena, sizeof arena, px, lg));\n"
+                  "    printf(\"%d\", (int)rt_image_check(b_image, B_IMAGE_BYTES, &info));\n"
+                  "    return 0;\n}\n");
+    char *got = cc_run(dir, "-Iout_a -Iout_b", "out_a/*.c out_b/b.c"), want[64];
+    snprintf(want, sizeof want, "%d %d %d", RT_OK, RT_OK, RT_E_UNSUPPORTED);
+    cr_assert_str_eq(got, want);
+    free(got);
 }
 
 Test(cli_export, usage_and_input_errors)

@@ -63,6 +63,8 @@ static int compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char
         j.add = &ap;
         j.res = qm_ref_tensor(m, s, add->input == op_i ? add->input2 : add->input);
     }
+    if (fmt == RT_WF_S4 && in.c % 8)
+        cr_assert(!rt_conv_s4_passes_fit(&win, &in, &out, fused, best), "%s", what);
     memset(scratch, 0x5a, best);
     switch (fmt) {
     case RT_WF_S8: rt_conv_s8_c(&j); break;
@@ -83,6 +85,9 @@ static int compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char
     if (best > sc && !fused) {
         cr_assert_eq(fmt, RT_WF_S4, "%s: only S4 asks for more", what);
         cr_assert_eq(in.c % 8, 0, "%s", what);
+        /* the export's rule for the S4 bodies it keeps (rt_config.h) */
+        cr_assert(rt_conv_s4_passes_fit(&win, &in, &out, 0, best), "%s", what);
+        cr_assert(!rt_conv_s4_passes_fit(&win, &in, &out, 0, sc), "%s", what);
         memset(y1, 0x11, ysz);
         memset(scratch, 0xa5, best);
         j.scratch_bytes = best;
@@ -187,6 +192,8 @@ Test(runtime_dsp, s8_body)
         {12, 3, 13, 9, 5, 1, 2, 1, 8, 0, 0},  {4, 7, 6, 3, 3, 3, 0, 0, 8, 0, 0},
         /* any C beyond K = 10: the first layer of a colour network */
         {3, 9, 11, 16, 3, 1, 1, 1, 8, 0, 0},  {3, 6, 5, 7, 5, 2, 2, 0, 8, 0, 0},
+        /* the 3x3x3 window read as words: stride 2, no padding */
+        {3, 10, 13, 8, 3, 2, 1, 0, 8, 0, 0},  {3, 7, 9, 6, 3, 1, 0, 1, 8, 0, 0},
         /* configs/mnist_tiny.json's first two convs (the C body's window:
          * K = 25 leaves a tail of one tap, K = 72 none) */
         {1, 28, 28, 8, 5, 1, 0, 1, 8, 0, 0},  {8, 12, 12, 16, 3, 1, 1, 1, 8, 0, 0},
@@ -346,6 +353,49 @@ Test(runtime_dsp, dot_and_maxpool)
             cr_assert_eq(o[c], m, "channel %d lo %d", c, lo);
         }
     }
+}
+
+/* Global average pooling four channels at a time (int16 lanes flushed
+ * every 256 pixels) against the rule written out here: every pixel count
+ * around the flush (1, 255-257, 600), inputs at both ends (600 pixels of
+ * 127 overflow an unflushed lane), zero points at the ends, a ReLU floor,
+ * in place; C % 4 != 0 is left to the portable loop. */
+Test(runtime_dsp, global_avgpool_body)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 11);
+    enum { MAXP = 600, C = 12 };
+    static int8_t x[MAXP * C], y[MAXP * C];
+    const int pixels[] = {1, 7, 255, 256, 257, 600};
+    int ran = 0;
+    for (size_t pi = 0; pi < sizeof pixels / sizeof *pixels; pi++)
+        for (int v = 0; v < 5; v++) {
+            const int hw = pixels[pi];
+            for (int i = 0; i < hw * C; i++)
+                x[i] = v == 0 ? 127 : v == 1 ? -128 : (int8_t)((int)nn_rng_below(&r, 256) - 128);
+            const int8_t zero =
+                v == 0 ? -128 : v == 1 ? 127 : (int8_t)((int)nn_rng_below(&r, 256) - 128);
+            const int8_t lo = v == 3 ? zero : -128;
+            const rt_dims in = {1, (uint16_t)hw, C};
+            int8_t *out = v == 4 ? x : y; /* in place */
+            int8_t want[C];
+            for (int c = 0; c < C; c++) {
+                int64_t sum = 0;
+                for (int p = 0; p < hw; p++)
+                    sum += x[p * C + c] - zero;
+                const int64_t a = sum < 0 ? -sum : sum, q = (a + hw / 2) / hw;
+                const int64_t m = zero + (sum < 0 ? -q : q);
+                want[c] = (int8_t)(m < lo ? lo : m > 127 ? 127 : m);
+            }
+            cr_assert_eq(rt_global_avgpool_dsp(zero, lo, &in, x, out), 1);
+            for (int c = 0; c < C; c++)
+                cr_assert_eq(out[c], want[c], "%d pixels, case %d, channel %d: %d, want %d", hw,
+                             v, c, out[c], want[c]);
+            ran++;
+        }
+    cr_assert_eq(ran, 30);
+    const rt_dims odd = {2, 3, 6};
+    cr_assert_eq(rt_global_avgpool_dsp(0, -128, &odd, x, y), 0, "C = 6 is the portable loop's");
 }
 
 Test(runtime_dsp, add_body)
