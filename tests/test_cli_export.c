@@ -8,6 +8,21 @@
 #include "cli_helpers.h"
 #include "rt_models.h"
 
+/* t's model saved as dir/NAME.iotc (data set mnist). */
+static void save_iotc(const rtm *t, const char *dir, const char *name)
+{
+    iotc_model *f = malloc(sizeof *f);
+    cr_assert_not_null(f);
+    iotc_init(f);
+    f->m = t->m; /* borrowed: not freed through f */
+    nn_error err;
+    iotc_set_meta(f, "dataset", "mnist", &err);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.iotc", dir, name);
+    cr_assert_eq(iotc_save(path, f, &err), NN_OK, "%s", err.msg);
+    free(f);
+}
+
 /* A small sparse 4-bit model saved as dir/m.iotc; returns it (the caller
  * frees). */
 static rtm *save_model(const char *dir)
@@ -18,16 +33,7 @@ static rtm *save_model(const char *dir)
     x = rtm_pool(t, QM_MAXPOOL, x, 2, 2, 0);
     rtm_dense(t, x, 10, 0, 4, 0.8);
     rtm_finish(t, 21);
-    iotc_model *f = malloc(sizeof *f);
-    cr_assert_not_null(f);
-    iotc_init(f);
-    f->m = t->m; /* borrowed: not freed through f */
-    nn_error err;
-    iotc_set_meta(f, "dataset", "mnist", &err);
-    char path[600];
-    snprintf(path, sizeof path, "%s/m.iotc", dir);
-    cr_assert_eq(iotc_save(path, f, &err), NN_OK, "%s", err.msg);
-    free(f);
+    save_iotc(t, dir, "m");
     return t;
 }
 
@@ -111,15 +117,7 @@ static void save_s4_model(const char *dir, const char *name, int in_c)
     x = rtm_conv(t, x, 8, 3, 1, 1, 1, 4, 0);
     rtm_dense(t, x, 10, 0, 8, 0);
     rtm_finish(t, 5);
-    iotc_model *f = malloc(sizeof *f);
-    cr_assert_not_null(f);
-    iotc_init(f);
-    f->m = t->m; /* borrowed */
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s.iotc", dir, name);
-    nn_error err;
-    cr_assert_eq(iotc_save(path, f, &err), NN_OK, "%s", err.msg);
-    free(f);
+    save_iotc(t, dir, name);
     rtm_free(t);
 }
 
