@@ -11,6 +11,7 @@
 typedef struct {
     const char *model, *output, *name, *target, *sparse;
     int verify, json;
+    long long arena_limit;
 } export_opts;
 
 static const cli_option options[] = {
@@ -25,6 +26,10 @@ static const cli_option options[] = {
      "generic", 0, 0, 0, 0, 0, NULL},
     {"sparse", 0, CLI_STRING, offsetof(export_opts, sparse), "P",
      "auto (by each layer's density), never, always", "auto", 0, 0, 0, 0, 0, NULL},
+    {"arena-limit", 0, CLI_INT64, offsetof(export_opts, arena_limit), "BYTES",
+     "the arena that faster kernels (Winograd's on\nCortex-M4/M7/M33/M55) may grow it to; 0: no\n"
+     "more than the direct kernels need",
+     "0", 0, 0x7ffffff8, 0, 0, 0, NULL},
     {"verify", 0, CLI_INT, offsetof(export_opts, verify), "N",
      "random inputs for the check (0: none)", "16", 0, 100000, 0, 0, 0, NULL},
     CLI_OPT_JSON(export_opts),
@@ -34,7 +39,8 @@ const cli_command cmd_export_def = {
     "export",
     "a .iotc model as C sources for a microcontroller firmware",
     "-m MODEL.iotc -o DIR [--name NAME] [--target T]\n"
-    "                     [--sparse auto|never|always] [--verify N] [--json]",
+    "                     [--sparse auto|never|always] [--arena-limit BYTES]\n"
+    "                     [--verify N] [--json]",
     "Writes DIR/NAME.c (the deploy image as an aligned const array), DIR/NAME.h\n"
     "(input shape and quantization, arena size, output meaning), the runtime\n"
     "sources the target needs with an rt_config.h that keeps only the kernels\n"
@@ -72,7 +78,7 @@ static pl_export_opts check_opts(const export_opts *o)
         sparse = RTB_SPARSE_ALWAYS;
     else if (strcmp(o->sparse, "auto") != 0)
         cli_usage_error("export", "--sparse: expected auto, never or always, got '%s'", o->sparse);
-    return (pl_export_opts){o->model, o->output, o->name, target, sparse, o->verify};
+    return (pl_export_opts){o->model, o->output, o->name, target, sparse, o->verify, o->arena_limit};
 }
 
 static void shape(char *dst, size_t n, int h, int w, int c) { snprintf(dst, n, "%dx%dx%d", h, w, c); }
@@ -91,8 +97,8 @@ static void print_table(const export_opts *o, const pl_export_result *r)
         shape(so, sizeof so, op->out_h, op->out_w, op->out_c);
         /* an add fused into the conv before it has no image op of its own */
         char fmt[16];
-        snprintf(fmt, sizeof fmt, "%s%s", oi->fused && oi->type == QM_ADD ? "fused" : FMT[oi->fmt],
-                 oi->fused && oi->type != QM_ADD ? "+add" : "");
+        snprintf(fmt, sizeof fmt, "%s%s%s", oi->fused && oi->type == QM_ADD ? "fused" : FMT[oi->fmt],
+                 oi->fused && oi->type != QM_ADD ? "+add" : "", oi->wino ? "*" : "");
         printf("%3d  %-14s  %-10s -> %-10s  %-6s  %7u  %7u  %7u  %10llu  %12llu  %7u\n", i, OPN[oi->type],
                si, so, fmt, oi->n_weights, oi->nnz, oi->w_bytes + oi->q_bytes,
                (unsigned long long)oi->macs, (unsigned long long)oi->nonzero_macs, oi->scratch_bytes);
@@ -106,6 +112,8 @@ static void print_table(const export_opts *o, const pl_export_result *r)
         printf("%s\n", r->code_how);
     printf("MACs %llu, nonzero MACs %llu\n", (unsigned long long)img->macs,
            (unsigned long long)img->nonzero_macs);
+    if (img->wino)
+        printf("*: Winograd F(2x2, 3x3) (its scratch fits the arena limit, --arena-limit)\n");
     if (o->verify)
         printf("checked: %d random inputs, runtime bit-identical with the host int8 engine\n", o->verify);
 }
@@ -123,6 +131,7 @@ static cJSON *layer_json(const rtb_op_info *oi, int i)
     cJSON_AddNumberToObject(l, "nonzero_macs", (double)oi->nonzero_macs);
     cJSON_AddNumberToObject(l, "scratch_bytes", oi->scratch_bytes);
     cJSON_AddBoolToObject(l, "fused_add", oi->fused);
+    cJSON_AddBoolToObject(l, "winograd", oi->wino);
     return l;
 }
 

@@ -427,6 +427,49 @@ static int64_t op_delta(const qm_op *op, int fmt)
     }
 }
 
+/* The Winograd body's scratch (DSP cores) for the convs it takes, each in
+ * turn, with as many bands per block as keep the arena within the limit
+ * (opt->arena_limit, or the arena of the direct bodies); the others keep
+ * the direct bodies' scratch. On the M55 the S8 layers keep the Helium
+ * body. Sets out->wino when a conv got it; *arena is the final plan's. */
+static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image *out,
+                           nn_arena_buf *bufs, int nb, const nn_arena_op *pops, const int *scb,
+                           uint64_t *arena, nn_error *err)
+{
+    if (!rtb_target_has_dsp(opt->target))
+        return NN_OK;
+    const uint64_t limit = opt->arena_limit > *arena ? opt->arena_limit : *arena;
+    for (int i = 0; i < m->n_ops; i++) {
+        const qm_op *op = &m->ops[i];
+        const uint8_t fmt = (uint8_t)out->ops[i].fmt;
+        if (op->type != QM_CONV2D || scb[i] < 0 ||
+            (opt->target == RT_TARGET_CORTEX_M55 && fmt == RT_WF_S8))
+            continue;
+        const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
+        const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
+        const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
+        const int fused = out->ops[i].fused;
+        const uint32_t direct = bufs[scb[i]].bytes;
+        for (uint32_t b = ((uint32_t)op->out_h + 1) / 2; b >= 1; b--) {
+            const uint32_t need = rt_conv2d_wino_bytes(&win, &din, &dout, fmt, fused, b);
+            if (!need || need == UINT32_MAX)
+                break;
+            uint64_t a;
+            bufs[scb[i]].bytes = need > direct ? need : direct;
+            nn_status st = nn_arena_plan(bufs, nb, pops, m->n_ops, &a, err);
+            if (st != NN_OK)
+                return st;
+            if (a <= limit) {
+                out->wino = out->ops[i].wino = 1;
+                break;
+            }
+            bufs[scb[i]].bytes = direct;
+        }
+        out->ops[i].scratch_bytes = bufs[scb[i]].bytes;
+    }
+    return nn_arena_plan(bufs, nb, pops, m->n_ops, arena, err);
+}
+
 /* Marks the adds fused into the conv right before them (rtb_op_info.fused):
  * the conv's output is one of the add's inputs and nothing else reads it.
  * The conv then writes the add's output, possibly over the other input
@@ -470,7 +513,7 @@ static void add_block(nn_wbuf *q, const qm_model *m, int i)
 nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in, nn_error *err)
 {
     memset(out, 0, sizeof *out);
-    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+    const rtb_options defaults = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
     const rtb_options *opt = opt_in ? opt_in : &defaults;
     if (!rtb_target_name(opt->target))
         return nn_errorf(err, NN_ERR_ARG, "unknown target %d", opt->target);
@@ -528,6 +571,7 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         out->weight_bytes += wb[i].len;
     }
 
+    int scb[QM_MAX_OPS]; /* op i's scratch buffer, or -1 */
     /* the arena: buffer 0 the input, 1 + i op i's output, then scratch */
     int nb = n + 1;
     bufs[0] = (nn_arena_buf){(uint32_t)(m->in_c * m->in_h * m->in_w), -1, -1, -1, 0};
@@ -576,11 +620,14 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         if (op->type == QM_CONV2D && out->ops[i].fmt == RT_WF_S4 &&
             !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc))
             out->s4_panel = 1;
+        scb[i] = sc ? nb : -1;
         if (sc)
             bufs[nb++] = (nn_arena_buf){sc, i, i, -1, 0};
     }
     uint64_t arena;
     if ((st = nn_arena_plan(bufs, nb, pops, n, &arena, err)) != NN_OK)
+        goto done;
+    if ((st = plan_wino(m, opt, out, bufs, nb, pops, scb, &arena, err)) != NN_OK)
         goto done;
     if (!nn_arena_valid(bufs, nb, pops, n)) { /* a planner bug, never a model's fault */
         st = nn_errorf(err, NN_ERR_ARG, "internal error: invalid arena plan");

@@ -40,6 +40,9 @@ typedef struct {
                               comparisons); 0: an add right after the conv
                               that alone reads one of its inputs is fused
                               into that conv's epilogue                    */
+    uint64_t arena_limit;  /* the arena the Winograd body's scratch may grow
+                              it to on DSP cores (rt_conv2d_wino_bytes); 0:
+                              the arena of the direct bodies               */
 } rtb_options;
 
 typedef struct {
@@ -47,6 +50,8 @@ typedef struct {
     int fused;             /* conv2d: the next op (an add) is fused into it;
                               add: fused into the previous op (no image op
                               of its own)                                  */
+    int wino;              /* conv2d: a DSP core runs it by Winograd's
+                              F(2x2, 3x3) (its scratch holds the blocks)   */
     uint32_t w_bytes, q_bytes, scratch_bytes, nnz, n_weights;
     uint64_t macs, nonzero_macs;
     uint32_t in_off, out_off, scratch_off, out_bytes;
@@ -62,6 +67,8 @@ typedef struct {
     int s4_panel;          /* an S4 conv that a DSP core cannot run through
                               the S8 passes (rt_conv_s4_passes_fit): the
                               export's RT_WITH_CONV_S4_PANEL               */
+    int wino;              /* a conv that a DSP core runs by Winograd's
+                              F(2x2, 3x3) (rt_conv_wino_fits): RT_WITH_WINO */
     rtb_op_info ops[QM_MAX_OPS];
 } rtb_image;
 

@@ -171,6 +171,8 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
         fprintf(f, "#define RT_WITH_CONV_%s %d\n", F[k], conv[k]);
     fprintf(f, "#define RT_WITH_CONV_S4_PANEL %d /* S4 convs the S8 passes do not take */\n",
             img->s4_panel);
+    fprintf(f, "#define RT_WITH_WINO %d /* stride-1 3x3 convs by Winograd's F(2x2, 3x3) */\n",
+            img->wino);
     for (int k = 1; k <= 6; k++)
         fprintf(f, "#define RT_WITH_DENSE_%s %d\n", F[k], dense[k]);
     fprintf(f, "#define RT_WITH_MAXPOOL %d\n#define RT_WITH_AVGPOOL %d\n"

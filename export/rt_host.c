@@ -26,7 +26,7 @@ nn_status rth_open(rth_model *h, const qm_model *m, rt_isa isa, nn_error *err)
         return nn_errorf(err, NN_ERR_ARG,
                          "instruction set %s is not supported by this CPU or build (best: %s)",
                          name, rt_isa_name(rt_isa_best()));
-    const rtb_options opt = {rtb_host_target(), RTB_SPARSE_AUTO, 0, isa, 0};
+    const rtb_options opt = {rtb_host_target(), RTB_SPARSE_AUTO, 0, isa, 0, 0};
     nn_status st = rtb_build(&h->img, m, &opt, err);
     if (st != NN_OK)
         return st;

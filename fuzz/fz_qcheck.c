@@ -39,7 +39,7 @@ static const rt_isa ISAS[] = {RT_ISA_C, RT_ISA_AVX2, RT_ISA_AVX512_VNNI};
 static rtb_options variant(int v, rt_isa isa)
 {
     const rtb_options o = {v == 3 ? RT_TARGET_GENERIC : rtb_host_target(),
-                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa, 0};
+                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa, 0, 0};
     return o;
 }
 

@@ -74,7 +74,7 @@ static int verify(const rtb_image *img, const qm_model *m, int n, nn_error *err,
 
 static nn_status build(const pl_export_opts *o, pl_export_result *r, nn_error *err)
 {
-    const rtb_options bo = {o->target, o->sparse, 0, RT_ISA_AUTO, 0};
+    const rtb_options bo = {o->target, o->sparse, 0, RT_ISA_AUTO, 0, (uint64_t)o->arena_limit};
     nn_status st = rtb_build(&r->image, &r->file->m, &bo, err);
     if (st != NN_OK) {
         nn_error_prefix(err, "%s", o->model);

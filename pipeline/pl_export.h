@@ -21,6 +21,7 @@ typedef struct {
     int target;         /* RT_TARGET_* (rtb_target_parse)                     */
     rtb_sparse sparse;
     int verify;         /* random inputs for the check (0: none)              */
+    long long arena_limit; /* rtb_options.arena_limit (0: the direct bodies') */
 } pl_export_opts;
 
 typedef struct {

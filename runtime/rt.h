@@ -233,6 +233,23 @@ uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const r
 int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
                           uint32_t scratch_bytes);
 
+/* 1 when a core with the DSP extension runs a conv2d of weight format fmt
+ * (fused: with its add) by Winograd's F(2x2, 3x3), given scratch_bytes of
+ * scratch: stride 1, 3x3, padding 1, S8 weights with in_c a multiple of 4
+ * or S4 with a multiple of 8, and the scratch of a block of two output
+ * rows. (On the Cortex-M55, S8 layers take the Helium body instead.) */
+int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt,
+                      int fused, uint32_t scratch_bytes);
+
+/* The scratch with which that body computes `bands` tile rows (two output
+ * rows each; clamped to 1..(out.h + 1) / 2) per pass over the weights: more
+ * bands, fewer transforms of the weights (the whole layer in one block does
+ * each once). 0 when the body does not take the layer, UINT32_MAX when too
+ * large for an image. rt_conv_wino_fits(..., rt_conv2d_wino_bytes(..., 1))
+ * holds for every layer it takes. */
+uint32_t rt_conv2d_wino_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                              uint8_t fmt, int fused, uint32_t bands);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,11 @@ extern "C" {
 #ifndef RT_WITH_CONV_S4_PANEL
 #define RT_WITH_CONV_S4_PANEL 1
 #endif
+/* the Winograd body of stride-1 3x3 convs on DSP cores (rt_wino.c):
+ * taken when the op's scratch holds rt_wino_bytes */
+#ifndef RT_WITH_WINO
+#define RT_WITH_WINO 1
+#endif
 #ifndef RT_WITH_CONV_SP4
 #define RT_WITH_CONV_SP4 1
 #endif

@@ -346,6 +346,12 @@ int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims
     return need && scratch_bytes >= (fused ? add_scratch(need, out, RT_WF_S4) : need);
 }
 
+int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt,
+                      int fused, uint32_t scratch_bytes)
+{
+    return rt_wino_takes(win, in, out, fmt) && scratch_bytes >= rt_wino_bytes(in, out, fused, 1);
+}
+
 /* What the fastest body needs before a fused add's stage. */
 static uint32_t best_base(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt)
 {
@@ -359,6 +365,16 @@ uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const r
 {
     const uint32_t base = best_base(win, in, out, fmt);
     return fused ? add_scratch(base, out, fmt) : base;
+}
+
+uint32_t rt_conv2d_wino_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                              uint8_t fmt, int fused, uint32_t bands)
+{
+    if (!rt_wino_takes(win, in, out, fmt))
+        return 0;
+    const uint32_t nty = (out->h + 1u) / 2u;
+    const uint64_t n = rt_wino_bytes(in, out, fused, bands < 1 ? 1 : bands > nty ? nty : bands);
+    return n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)n;
 }
 
 /* The body of j's format (j->y may be a staging area). */
@@ -439,6 +455,16 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
 #endif
     rt_conv_job j = {win, in_zero, q,   in,  out,  x, (const uint8_t *)w->data,
                      y,   ctx->buf, add, res, base};
+#if (RT_DSP && RT_WITH_WINO)
+    /* Winograd when the scratch holds a block of one band (S8 on an MVE
+     * core: rt_mve.c's body is faster) */
+    if ((w->fmt == RT_WF_S4 || !RT_MVE) &&
+        rt_conv_wino_fits(win, in, out, w->fmt, add != NULL, ctx->size)) {
+        j.scratch_bytes = ctx->size;
+        rt_conv_wino_dsp(&j, w->fmt == RT_WF_S4);
+        return RT_OK;
+    }
+#endif
     if (!add || w->fmt == RT_WF_S8) /* S8 adds in its epilogue */
         return conv_body(ctx, &j, w->fmt);
 #if RT_WITH_ADD

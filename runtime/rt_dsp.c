@@ -68,19 +68,10 @@ RT_INLINE int pass_width(int ow, int np, int p) { return ow / np + (p < ow % np)
 
 /* ---- requantization ---------------------------------------------------------------------- */
 
-typedef struct {
-    int32_t bias, mult, k, t, lo;
-    int fast;
-    const rt_quant *q;
-    int o;
-} rq;
-
-/* reach: RT_REACH of the job (rt_fast_entry). Out of line: one copy for
- * every body (inlined at its call sites, the dead-channel test cost 920
- * bytes of M4 code, out of line 424; unused where rt_mve.c takes every S8
- * layer). */
-static RT_NOINLINE __attribute__((unused)) void rq_init(rq *r, const rt_quant *q, int o,
-                                                       int64_t reach)
+/* rt_rq (rt_dsp.h). Out of line: one copy for every body (inlined at its
+ * call sites, the dead-channel test cost 920 bytes of M4 code, out of line
+ * 424; unused where rt_mve.c takes every S8 layer). */
+RT_NOINLINE void rt_rq_init(rt_rq *r, const rt_quant *q, int o, int64_t reach)
 {
     int32_t e[4];
     r->fast = rt_fast_entry(q, o, reach, e);
@@ -91,13 +82,18 @@ static RT_NOINLINE __attribute__((unused)) void rq_init(rq *r, const rt_quant *q
     r->t = r->fast ? e[3] : 0;
 }
 
-RT_INLINE int8_t rq_apply(const rq *r, int32_t acc)
+int rt_rq_table(const rt_conv_job *j, int32_t *tab)
 {
-    if (r->fast) {
-        int32_t v = rt_ssat8(rt_smmla(acc, r->mult, r->k) >> r->t);
-        return (int8_t)(v < r->lo ? r->lo : v);
+    if (j->q->hi != 127)
+        return 0;
+    for (int o = 0; o < j->out->c; o++, tab += 4) {
+        rt_rq r;
+        rt_rq_init(&r, j->q, o, RT_REACH(j));
+        if (!r.fast)
+            return 0;
+        tab[0] = r.bias, tab[1] = r.mult, tab[2] = r.k, tab[3] = r.t;
     }
-    return rt_requant(acc, r->mult, r->q->shift[r->o], r->q->out_zero, r->q->lo, r->q->hi);
+    return 1;
 }
 
 #endif
@@ -183,7 +179,7 @@ RT_INLINE void flush(int32_t *lo, int32_t *hi, const uint32_t *A, int G)
 }
 
 /* The common pass: five columns of two rows, the plain requantization. */
-RT_INLINE void store5(int8_t *y, size_t step, size_t row, const rq *r, const int32_t *acc)
+RT_INLINE void store5(int8_t *y, size_t step, size_t row, const rt_rq *r, const int32_t *acc)
 {
     const int32_t m = r->mult, k = r->k, t = r->t;
     int8_t *z = y + row;
@@ -199,7 +195,7 @@ RT_INLINE void store5(int8_t *y, size_t step, size_t row, const rq *r, const int
 }
 
 /* Requantizes and stores a pass: rows oy (lo) and oy + 1 (hi, if two). */
-RT_INLINE void store_pass(const rt_conv_job *j, const rq *r, int oy, int ox0, int G, int o,
+RT_INLINE void store_pass(const rt_conv_job *j, const rt_rq *r, int oy, int ox0, int G, int o,
                           const int32_t *lo, const int32_t *hi, int two)
 {
     const rt_dims *out = j->out;
@@ -214,9 +210,9 @@ RT_INLINE void store_pass(const rt_conv_job *j, const rq *r, int oy, int ox0, in
         return;
     }
     for (int g = 0; g < G; g++, y += out->c) {
-        y[0] = rq_apply(r, lo[g]);
+        y[0] = rt_rq_apply(r, lo[g]);
         if (two)
-            y[row] = rq_apply(r, hi[g]);
+            y[row] = rt_rq_apply(r, hi[g]);
     }
 }
 
@@ -340,8 +336,8 @@ void rt_conv_sp4_dsp(const rt_conv_job *j)
         const uint16_t *sp = (const uint16_t *)(const void *)j->w;
         const int two = oy + 1 < out->h;
         for (int o = 0; o < out->c; o++) {
-            rq r;
-            rq_init(&r, j->q, o, RT_REACH(j));
+            rt_rq r;
+            rt_rq_init(&r, j->q, o, RT_REACH(j));
             const uint16_t *p = sp;
             const uint32_t nb = *sp;
             for (int pi = 0, ox0 = 0; pi < np; pi++) {
@@ -460,8 +456,8 @@ static void conv_s4_c8(const rt_conv_job *j)
         panel_next(j, oy, pn, &g);
         const int two = oy + 1 < out->h;
         for (int o = 0; o < out->c; o++) {
-            rq r;
-            rq_init(&r, j->q, o, RT_REACH(j));
+            rt_rq r;
+            rt_rq_init(&r, j->q, o, RT_REACH(j));
             const uint8_t *wrow = j->w + (size_t)o * row;
             for (int pi = 0, ox0 = 0; pi < np; pi++) {
                 const int G = base + (pi < rem);
@@ -520,8 +516,8 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
     for (int oy = 0; oy < out->h; oy += 2) {
         panel_next(j, oy, pn, &g);
         for (int o = 0; o < out->c; o++) {
-            rq r;
-            rq_init(&r, j->q, o, RT_REACH(j));
+            rt_rq r;
+            rt_rq_init(&r, j->q, o, RT_REACH(j));
             const uint8_t *wrow = j->w + (size_t)o * row;
             for (int pi = 0, ox0 = 0; pi < np; ox0 += pass_width(out->w, np, pi), pi++) {
                 const int G = pass_width(out->w, np, pi);
@@ -961,8 +957,8 @@ static int conv_s8_small(const rt_conv_job *j)
     uint32_t *tab = (uint32_t *)j->scratch;
     const uint32_t row = rt_s8_row_bytes(K);
     for (int o = 0; o < out->c; o++) {
-        rq r;
-        rq_init(&r, j->q, o, RT_REACH(j));
+        rt_rq r;
+        rt_rq_init(&r, j->q, o, RT_REACH(j));
         if (!r.fast)
             return 0;
         const int8_t *w = (const int8_t *)j->w + (size_t)o * row;
@@ -1046,23 +1042,6 @@ static int conv_s8_small(const rt_conv_job *j)
     return 1;
 }
 #endif
-
-/* Per output channel {bias, mult, rounding + zero constant, t} of the fast
- * requantization, in scratch after the pass buffer; 0 when a channel
- * needs the 64-bit rule (then every channel takes rq_apply). */
-static int rq_table(const rt_conv_job *j, int32_t *tab)
-{
-    if (j->q->hi != 127)
-        return 0;
-    for (int o = 0; o < j->out->c; o++, tab += 4) {
-        rq r;
-        rq_init(&r, j->q, o, RT_REACH(j));
-        if (!r.fast)
-            return 0;
-        tab[0] = r.bias, tab[1] = r.mult, tab[2] = r.k, tab[3] = r.t;
-    }
-    return 1;
-}
 
 /* What every channel of a pass shares. */
 typedef struct {
@@ -1240,8 +1219,8 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
         return;
     }
     for (int o = 0; o < O; o++, w += row) {
-        rq r;
-        rq_init(&r, L->j->q, o, RT_REACH(L->j));
+        rt_rq r;
+        rt_rq_init(&r, L->j->q, o, RT_REACH(L->j));
         int32_t a0 = r.bias, a1 = a0, a2 = a0, a3 = a0;
         const uint8_t *pw = w;
         const uint32_t *px = L->buf;
@@ -1249,7 +1228,7 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
         const int32_t acc[SG] = {a0, a1, a2, a3};
         int8_t *yo = y + o;
         for (int q = 0; q < G; q++, yo += O)
-            *yo = rq_apply(&r, acc[q]);
+            *yo = rt_rq_apply(&r, acc[q]);
     }
 }
 #endif
@@ -1363,13 +1342,13 @@ static void s4_channels(const s8_layer *L, int G, int8_t *y)
     }
 #endif
     for (int o = 0; o < O; o++, w += row) {
-        rq r;
-        rq_init(&r, L->j->q, o, RT_REACH(L->j));
+        rt_rq r;
+        rt_rq_init(&r, L->j->q, o, RT_REACH(L->j));
         int32_t acc[SG] = {0, 0, 0, 0};
         s4_channel(w, L->buf, nw, acc);
         int8_t *yo = y + o;
         for (int q = 0; q < G; q++, yo += O)
-            *yo = rq_apply(&r, rt_s32((uint32_t)r.bias + (uint32_t)(acc[q] >> 4)));
+            *yo = rt_rq_apply(&r, rt_s32((uint32_t)r.bias + (uint32_t)(acc[q] >> 4)));
     }
 }
 #endif
@@ -1389,7 +1368,7 @@ static RT_NOINLINE void conv_passes(const rt_conv_job *j, int s4)
     uint32_t *ring = (uint32_t *)(tab + 4 * O);
     const uint32_t fb = rt_s8_flat_bytes(j->win, in);
     const rt_s8_ring rg = rt_s8_ring_of(j->win, in, out);
-    const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rq_table(j, tab)};
+    const s8_layer L = {j, buf, tab, row, nq, O, j->q->lo, rt_rq_table(j, tab)};
     /* fused add (S8): an output row's conv outputs go to the stage (same
      * layout), then the add with the residual into y, in element order */
     int8_t *stage = add ? (int8_t *)j->scratch + rt_stage_off(rt_s8_scratch_bytes(j->win, in, out))

@@ -24,6 +24,11 @@ RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
 {
     return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
 }
+/* SSUB16: a - b lane by lane (modulo 2^16 each) */
+RT_INLINE uint32_t rt_ssub16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__ssub16((int32_t)a, (int32_t)b);
+}
 /* SXTAB16: acc + SXTB16(x) lane by lane (modulo 2^16 each); _r8 of x
  * rotated right by 8 (bytes 1 and 3) */
 RT_INLINE uint32_t rt_sxtab16(uint32_t acc, uint32_t x)
@@ -97,6 +102,10 @@ RT_INLINE uint32_t rt_sadd16(uint32_t a, uint32_t b)
 {
     return ((a + b) & 0xffffu) | ((a >> 16) + (b >> 16)) << 16;
 }
+RT_INLINE uint32_t rt_ssub16(uint32_t a, uint32_t b)
+{
+    return ((a - b) & 0xffffu) | ((a >> 16) - (b >> 16)) << 16;
+}
 RT_INLINE uint32_t rt_sxtab16(uint32_t acc, uint32_t x)
 {
     return rt_sadd16(acc, (uint32_t)rt_sxtb16(x));
@@ -133,6 +142,34 @@ RT_INLINE int32_t rt_sxtb16_r8(uint32_t x) { return rt_sxtb16(rt_ror(x, 8)); }
 RT_INLINE uint32_t rt_pkhbt(uint32_t a, uint32_t b) { return (a & 0xffff) | b << 16; }
 RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b) { return (a & 0xffff0000u) | b >> 16; }
 #define rt_bfi8(d, v, lsb) ((d) = ((d) & ~(0xffu << (lsb))) | ((uint32_t)(v)&0xffu) << (lsb))
+#endif
+
+#if RT_DSP || defined(RT_DSP_EMULATE)
+/* One output channel's requantization as the DSP bodies apply it: the fast
+ * rule (SMMLA, see rt_dsp.c) when rt_fast_entry allows, else rt_requant. */
+typedef struct {
+    int32_t bias, mult, k, t, lo;
+    int fast;
+    const rt_quant *q;
+    int o;
+} rt_rq;
+
+/* reach: RT_REACH of the job (rt_fast_entry) */
+void rt_rq_init(rt_rq *r, const rt_quant *q, int o, int64_t reach);
+
+RT_INLINE int8_t rt_rq_apply(const rt_rq *r, int32_t acc)
+{
+    if (r->fast) {
+        int32_t v = rt_ssat8(rt_smmla(acc, r->mult, r->k) >> r->t);
+        return (int8_t)(v < r->lo ? r->lo : v);
+    }
+    return rt_requant(acc, r->mult, r->q->shift[r->o], r->q->out_zero, r->q->lo, r->q->hi);
+}
+
+/* Per output channel {bias, mult, rounding + zero constant, t} of the fast
+ * requantization into tab (4 words each); 0 when a channel needs the
+ * 64-bit rule (then every channel takes rt_rq_apply). */
+int rt_rq_table(const rt_conv_job *j, int32_t *tab);
 #endif
 
 #ifdef __cplusplus

@@ -283,6 +283,9 @@ void rt_conv_sp8_c(const rt_conv_job *j);
 #if RT_DSP || defined(RT_DSP_EMULATE)
 void rt_conv_s8_dsp(const rt_conv_job *j);
 void rt_conv_s4_dsp(const rt_conv_job *j);
+/* rt_wino.c: S8 (s4 = 0) or S4 weights; needs rt_wino_takes and a scratch
+ * of at least rt_wino_bytes(in, out, fused, 1) */
+void rt_conv_wino_dsp(const rt_conv_job *j, int s4);
 void rt_conv_sp4_dsp(const rt_conv_job *j);
 /* sum_k w[k] * x[k] modulo 2^32, two products per SMLAD */
 uint32_t rt_dot_s8_dsp(const int8_t *w, const int8_t *x, uint32_t K);
@@ -413,6 +416,34 @@ RT_INLINE uint32_t rt_s4_pass_scratch_bytes(const rt_window *win, const rt_dims 
         return 0;
     const uint64_t n = rt_s8_pass_bytes(win, in, out);
     return n > 0x7ffffff8u ? 0 : (uint32_t)n;
+}
+
+/* The Winograd F(2x2, 3x3) body (rt_wino.c): stride-1 3x3 convs with
+ * padding 1 of S8 weights (in_c % 4 == 0) or S4 (in_c % 8 == 0). Its
+ * scratch for blocks of `bands` tile rows (two output rows each): the
+ * requantization table, U, M, V and a row of in_c zero points
+ * (rt_wino_stage_at), then with a fused
+ * add a stage of the block's output rows at rt_stage_off of that. */
+#define RT_WINO_MAX_C 2048 /* 4 x the sum stays in int32 */
+RT_INLINE int rt_wino_takes(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                            uint8_t fmt)
+{
+    if (win->kernel != 3 || win->stride != 1 || win->pad != 1 || in->h != out->h ||
+        in->w != out->w || in->c > RT_WINO_MAX_C)
+        return 0;
+    return fmt == RT_WF_S8 ? in->c % 4 == 0 : fmt == RT_WF_S4 && in->c % 8 == 0;
+}
+
+RT_INLINE uint64_t rt_wino_stage_at(const rt_dims *in, const rt_dims *out, uint32_t bands)
+{
+    const uint64_t P = in->c / 2u, groups = ((uint64_t)bands * ((out->w + 1u) / 2u) + 3u) / 4u;
+    return 16ull * out->c + 64u * P + 256u + groups * 256u * P + ((in->c + 3u) & ~3u);
+}
+
+RT_INLINE uint64_t rt_wino_bytes(const rt_dims *in, const rt_dims *out, int fused, uint32_t bands)
+{
+    const uint64_t at = rt_wino_stage_at(in, out, bands);
+    return fused ? ((at + 7u) & ~7ull) + 2ull * bands * out->w * out->c : at;
 }
 
 #ifdef __cplusplus

@@ -281,7 +281,7 @@ static inline int8_t *rtm_run(const uint8_t *image, size_t bytes, const uint8_t 
  * runtime wraps. */
 static inline int8_t *rtm_host(const qm_model *m, const uint8_t *pix, int n)
 {
-    const rtb_options opt = {rtb_host_target(), RTB_SPARSE_NEVER, 1, RT_ISA_C, 0};
+    const rtb_options opt = {rtb_host_target(), RTB_SPARSE_NEVER, 1, RT_ISA_C, 0, 0};
     size_t bytes;
     uint8_t *im = rtm_image(m, &opt, &bytes, NULL);
     cr_assert_eq(rt_image_check(im, bytes, NULL), RT_OK);

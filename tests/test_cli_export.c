@@ -165,6 +165,61 @@ Test(cli_export, s4_bodies_only_when_a_layer_needs_them)
     free(got);
 }
 
+/* The json of `export -m w.iotc` with ARGS (into out_TAG), and TAG's
+ * rt_config.h. */
+static cJSON *export_json(const char *dir, const char *tag, const char *args, char **cfg)
+{
+    char cmd[300], path[700];
+    snprintf(cmd, sizeof cmd, "export -m w.iotc -o out_%s --name w --json %s", tag, args);
+    cJSON *j = ch_run_json(dir, cmd);
+    snprintf(path, sizeof path, "%s/out_%s/rt_config.h", dir, tag);
+    *cfg = ch_slurp(path, NULL);
+    return j;
+}
+
+static int layer_wino(const cJSON *j, int i)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "layers"), i),
+                                            "winograd"));
+}
+
+/* --arena-limit: by default the Winograd body takes a stride-1 3x3 conv
+ * only where its scratch leaves the arena of the direct bodies (the M55's,
+ * whose S8 layers never take it); a larger limit lets it grow the arena,
+ * and the export says which layers took it (the table's '*', the json's
+ * "winograd", RT_WITH_WINO). */
+Test(cli_export, arena_limit_and_the_winograd_body)
+{
+    char dir[512];
+    fx_tmpdir(dir, sizeof dir);
+    rtm *t = rtm_new(1, 12, 12);
+    int x = rtm_conv(t, QM_INPUT, 16, 3, 1, 1, 1, 8, 0);
+    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 8, 0); /* op 1: Winograd's */
+    rtm_dense(t, x, 10, 0, 8, 0);
+    rtm_finish(t, 9);
+    save_iotc(t, dir, "w");
+    rtm_free(t);
+    char *c55, *c4, *cbig, *cgen;
+    cJSON *m55 = export_json(dir, "m55", "--target cortex-m55", &c55);
+    cJSON *m4 = export_json(dir, "m4", "--target cortex-m4", &c4);
+    cJSON *big = export_json(dir, "big", "--target cortex-m4 --arena-limit 1000000", &cbig);
+    cJSON *gen = export_json(dir, "gen", "--target generic --arena-limit 1000000", &cgen);
+    const double direct = ch_num(m55, "arena_bytes");
+    cr_assert_eq(ch_num(m4, "arena_bytes"), direct);
+    cr_assert_gt(ch_num(big, "arena_bytes"), direct);
+    cr_assert_leq(ch_num(big, "arena_bytes"), 1000000);
+    cr_assert(layer_wino(big, 1));
+    cr_assert_not(layer_wino(big, 0)); /* in_c 1 */
+    cr_assert_not(layer_wino(m55, 1));
+    cr_assert_not(layer_wino(gen, 1));
+    cr_assert(strstr(cbig, "#define RT_WITH_WINO 1"), "%s", cbig);
+    cr_assert(strstr(cgen, "#define RT_WITH_WINO 0"), "%s", cgen);
+    cr_assert(strstr(c55, "#define RT_WITH_WINO 0"), "%s", c55);
+    cr_assert(strstr(c4, layer_wino(m4, 1) ? "#define RT_WITH_WINO 1" : "#define RT_WITH_WINO 0"));
+    cJSON_Delete(m55), cJSON_Delete(m4), cJSON_Delete(big), cJSON_Delete(gen);
+    free(c55), free(c4), free(cbig), free(cgen);
+}
+
 Test(cli_export, usage_and_input_errors)
 {
     char dir[512];
@@ -180,6 +235,7 @@ Test(cli_export, usage_and_input_errors)
         {"export -m m.iotc -o out --target cortex-a53", 2, "--target"},
         {"export -m m.iotc -o out --name 9lives", 2, "not a C identifier"},
         {"export -m m.iotc -o out --sparse sometimes", 2, "--sparse"},
+        {"export -m m.iotc -o out --arena-limit -1", 2, "--arena-limit"},
         {"export -m missing.iotc -o out", 1, "missing.iotc"},
         {"export -m m.iotc -o out --bogus", 2, "unknown option '--bogus' for 'export'"},
     };

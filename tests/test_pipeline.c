@@ -182,7 +182,7 @@ Test(pipeline, prune_quantize_export_from_c, .timeout = 120)
     free(d);
 
     pl_export_result xr;
-    pl_export_opts xo = {q, fw, "tiny", RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 4};
+    pl_export_opts xo = {q, fw, "tiny", RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 4, 0};
     cr_assert_eq(pl_export(&xo, NULL, &xr, &err), NN_OK, "%s", err.msg);
     cr_assert_gt(xr.image.bytes, 0);
     cr_assert_str_eq(xr.name, "tiny");
@@ -216,7 +216,7 @@ Test(pipeline, errors_are_statuses)
                               NULL, &qr, &err),
                   NN_OK);
     pl_export_result xr;
-    cr_assert_eq(pl_export(&(pl_export_opts){"x.iotc", "out", "9lives", 0, RTB_SPARSE_AUTO, 0},
+    cr_assert_eq(pl_export(&(pl_export_opts){"x.iotc", "out", "9lives", 0, RTB_SPARSE_AUTO, 0, 0},
                            NULL, &xr, &err),
                  NN_ERR_ARG);
 }

@@ -177,7 +177,7 @@ Test(quantize_depthwise, int8_follows_float_and_runtime_equals_reference)
         if (!rt_isa_supported(isas[a]))
             continue;
         for (int t = 0; t < 3; t++) {
-            const rtb_options opt = {targets[t], RTB_SPARSE_AUTO, 0, isas[a], 0};
+            const rtb_options opt = {targets[t], RTB_SPARSE_AUTO, 0, isas[a], 0, 0};
             size_t bytes;
             uint8_t *im = rtm_image(q, &opt, &bytes, NULL);
             cr_assert_eq(rt_image_check(im, bytes, NULL), RT_OK);
@@ -297,7 +297,7 @@ Test(quantize_depthwise, corrupt_files_and_models_are_rejected)
     pool->relu = QM_ACT_NONE;
     cr_expect_eq(qm_model_validate(&f->m, &err), NN_OK, "%s", err.msg);
     /* and in a deploy image a pool's hi byte must be 127 */
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
     size_t bytes;
     uint8_t *im = rtm_image(&f->m, &opt, &bytes, NULL);
     uint8_t *r = im + rt_rd32le(im + RT_H_OPS_OFF) + RT_OP_BYTES * 5;

@@ -59,7 +59,7 @@ static void check_fused(const qm_model *m, int expect, uint64_t seed, const char
         for (size_t p = 0; p < sizeof POLICIES / sizeof *POLICIES; p++)
             for (int no_fuse = 0; no_fuse < 2; no_fuse++) {
                 const int target = TARGETS[t] < 0 ? rtb_host_target() : TARGETS[t];
-                const rtb_options opt = {target, POLICIES[p], 0, RT_ISA_AUTO, no_fuse};
+                const rtb_options opt = {target, POLICIES[p], 0, RT_ISA_AUTO, no_fuse, 0};
                 size_t bytes;
                 rtb_image info;
                 uint8_t *im = rtm_image(m, &opt, &bytes, &info);
@@ -158,8 +158,8 @@ Test(rt_fuse, in_place_over_the_residual)
     const uint32_t tensor = 16 * 16 * 16;
     rtb_image f, u;
     nn_error err;
-    const rtb_options of = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0};
-    const rtb_options ou = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 1};
+    const rtb_options of = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0, 0};
+    const rtb_options ou = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 1, 0};
     cr_assert_eq(rtb_build(&f, &t->m, &of, &err), NN_OK, "%s", err.msg);
     cr_assert_eq(rtb_build(&u, &t->m, &ou, &err), NN_OK, "%s", err.msg);
     cr_log_info("stack-1 shaped: arena fused %llu (bound %llu), unfused %llu (bound %llu)",
@@ -213,7 +213,7 @@ Test(rt_fuse, validator_fused_record)
     int d = rtm_add(t, b, s, 1);
     rtm_pool(t, QM_GLOBAL_AVGPOOL, d, 0, 0, 0);
     rtm_finish(t, 77);
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0, 0};
     size_t n;
     uint8_t *im = rtm_image(&t->m, &opt, &n, NULL);
     cr_assert_eq(rt_image_check(im, n, NULL), RT_OK);
@@ -263,7 +263,7 @@ Test(rt_fuse, kernel_entry)
     rtm *t = rtm_new(4, 7, 6);
     rtm_conv(t, QM_INPUT, 9, 3, 2, 1, 0, 8, 0);
     rtm_finish(t, 3);
-    const rtb_options opt = {RT_TARGET_GENERIC, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_GENERIC, RTB_SPARSE_NEVER, 0, RT_ISA_AUTO, 0, 0};
     rtb_image img;
     nn_error err;
     cr_assert_eq(rtb_build(&img, &t->m, &opt, &err), NN_OK, "%s", err.msg);

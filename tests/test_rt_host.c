@@ -281,7 +281,7 @@ static void assert_same(const int8_t *got, const int8_t *want, size_t count, con
 static rtb_options image_variant(int v, rt_isa isa)
 {
     const rtb_options o = {v == 3 ? RT_TARGET_GENERIC : rtb_host_target(),
-                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa, 0};
+                           v == 3 ? RTB_SPARSE_AUTO : (rtb_sparse)v, 0, isa, 0, 0};
     return o;
 }
 
@@ -486,7 +486,7 @@ Test(rt_host, avgpool_rounds_half_away_from_zero)
     for (int x = 0; x < 8; x++)
         pix[x] = (uint8_t)(top[x] + 128), pix[8 + x] = (uint8_t)(bottom[x] + 128);
     const int8_t want[4] = {1, -1, 2, -2};
-    const rtb_options opt = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_C, 0};
+    const rtb_options opt = {RT_TARGET_GENERIC, RTB_SPARSE_AUTO, 0, RT_ISA_C, 0, 0};
     int8_t *got = runtime_batch(m, &opt, pix, 1);
     for (int j = 0; j < 4; j++)
         cr_assert_eq(got[j], want[j], "mean %d: got %d, want %d", j, got[j], want[j]);
@@ -711,7 +711,7 @@ static rtm *cifar_model(int bits, uint64_t seed)
 /* The format of op i in m's host image for isa. */
 static int host_format(const qm_model *m, rt_isa isa, rtb_sparse sparse, int i)
 {
-    rtb_image img = build_image(m, (rtb_options){rtb_host_target(), sparse, 0, isa, 0});
+    rtb_image img = build_image(m, (rtb_options){rtb_host_target(), sparse, 0, isa, 0, 0});
     const int f = img.ops[i].fmt;
     rtb_free(&img);
     return f;
@@ -804,7 +804,7 @@ Test(rt_host, kernel_context_picks_the_isa)
     int x = rtm_conv(t, QM_INPUT, 21, 3, 1, 1, 0, 4, 0.0);
     rtm_dense(t, x, 9, 0, 8, 0.0);
     rtm_finish(t, 7);
-    rtb_image img = build_image(&t->m, (rtb_options){RT_TARGET_X86_64, RTB_SPARSE_NEVER, 0, 0, 0});
+    rtb_image img = build_image(&t->m, (rtb_options){RT_TARGET_X86_64, RTB_SPARSE_NEVER, 0, 0, 0, 0});
     nn_rng g;
     nn_rng_seed(&g, 3);
     int8_t xin[6 * 6 * 21], want[6 * 6 * 21], got[6 * 6 * 21];

@@ -28,7 +28,7 @@ static void check_model(const qm_model *m, int n, uint64_t seed, const char *wha
     const int targets[4] = {TARGETS[0], TARGETS[1], TARGETS[2], rtb_host_target()};
     for (size_t p = 0; p < sizeof POLICIES / sizeof *POLICIES; p++)
         for (size_t t = 0; t < 4; t++) {
-            const rtb_options opt = {targets[t], POLICIES[p], overflow, RT_ISA_AUTO, 0};
+            const rtb_options opt = {targets[t], POLICIES[p], overflow, RT_ISA_AUTO, 0, 0};
             size_t bytes;
             uint8_t *im = rtm_image(m, &opt, &bytes, NULL);
             int8_t *got = rtm_run(im, bytes, pix, n, (int)(p * 3 + t) * 37);
@@ -112,7 +112,7 @@ Test(runtime, conv2d_sp4_blocks_and_skips)
             rtm_conv(t, x, shapes[i][3], shapes[i][4], shapes[i][5], 1, 0, 4, 0.3);
             t->small_w[1] = small;
             rtm_finish(t, 300 + i * 2 + small);
-            const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO, 0};
+            const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO, 0, 0};
             cr_assert(formats_used(&t->m, &opt) & (1 << RT_WF_SP4), "shape %d: SP4 not used", i);
             char what[64];
             snprintf(what, sizeof what, "sp4 shape %d small %d", i, small);
@@ -180,7 +180,7 @@ Test(runtime, mnist_shaped)
                        (const double[6]){0, 0.62, 0.66, 0.77, 0.98, 0.5}, 7);
     check_model(&t->m, 4, 9, "mnist-shaped", 0);
     /* the cortex-m4 image uses the sparse formats */
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
     int f = formats_used(&t->m, &opt);
     cr_assert(f & (1 << RT_WF_SP4) && f & (1 << RT_WF_S8), "formats 0x%x", f);
     rtm_free(t);
@@ -246,7 +246,7 @@ Test(runtime, golden_model)
     uint8_t px[32];
     golden_pixels(px);
     for (size_t p = 0; p < 3; p++) {
-        const rtb_options opt = {RT_TARGET_CORTEX_M4, POLICIES[p], 0, RT_ISA_AUTO, 0};
+        const rtb_options opt = {RT_TARGET_CORTEX_M4, POLICIES[p], 0, RT_ISA_AUTO, 0, 0};
         size_t bytes;
         uint8_t *im = rtm_image(&m, &opt, &bytes, NULL);
         int8_t *got = rtm_run(im, bytes, px, 1, 0x5a);
@@ -279,7 +279,7 @@ static rtm *every_format_model(void)
     return t;
 }
 
-static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+static const rtb_options EVERY = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
 
 /* every_format_model's image (EVERY), n bytes, without the model. */
 static uint8_t *every_format_image(size_t *n)
@@ -295,7 +295,7 @@ Test(runtime, every_format_model_uses_every_format)
     rtm *t = every_format_model();
     /* AUTO on this model picks S8 for the 8-bit 90% conv (DSP target): force
      * the sparse 8-bit conv with ALWAYS on a copy of the check below */
-    int f = formats_used(&t->m, &EVERY) | formats_used(&t->m, &(rtb_options){0, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO, 0});
+    int f = formats_used(&t->m, &EVERY) | formats_used(&t->m, &(rtb_options){0, RTB_SPARSE_ALWAYS, 0, RT_ISA_AUTO, 0, 0});
     cr_assert_eq(f & 0x1e, 0x1e, "formats 0x%x", f);
     check_model(&t->m, 3, 99, "every format", 0);
     rtm_free(t);

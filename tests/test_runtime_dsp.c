@@ -7,10 +7,48 @@
  * real instructions under QEMU. */
 #define RT_DSP_EMULATE 1
 #include "runtime/rt_dsp.c"
+#include "runtime/rt_wino.c"
 
 #include <criterion/criterion.h>
 
 #include "rt_models.h"
+
+/* The Winograd body on job j (y0 its direct result): blocks of one band,
+ * two and all of them, each with exactly the scratch rt_conv2d_wino_bytes
+ * gives (poisoned), which rt_conv_wino_fits accepts and one byte less does
+ * not; with a fused add also in place over the residual. */
+static void wino_check(const rt_conv_job *j, const rt_window *win, int fmt, int fused,
+                       const int8_t *y0, size_t ysz, const char *what)
+{
+    const uint32_t nty = (j->out->h + 1u) / 2u, bands[3] = {1, 2, nty};
+    int8_t *y = malloc(ysz);
+    cr_assert_not_null(y);
+    for (int b = 0; b < 3; b++) {
+        const uint32_t need = rt_conv2d_wino_bytes(win, j->in, j->out, (uint8_t)fmt, fused, bands[b]);
+        if (b == 0) {
+            cr_assert(rt_conv_wino_fits(win, j->in, j->out, (uint8_t)fmt, fused, need), "%s", what);
+            cr_assert_not(rt_conv_wino_fits(win, j->in, j->out, (uint8_t)fmt, fused, need - 1),
+                          "%s", what);
+        }
+        uint8_t *sc = aligned_alloc(8, (need + 8) & ~7u);
+        cr_assert_not_null(sc);
+        for (int place = 0; place <= fused; place++) {
+            rt_conv_job w = *j;
+            w.scratch = sc, w.scratch_bytes = need, w.y = y;
+            memset(sc, 0xa5, need);
+            memset(y, 0x11, ysz);
+            if (place) /* y is the residual */
+                memcpy(y, j->res, ysz), w.res = y;
+            rt_conv_wino_dsp(&w, fmt == RT_WF_S4);
+            char tag[160];
+            snprintf(tag, sizeof tag, "%s, Winograd, %u band(s)%s", what, bands[b],
+                     place ? ", in place" : "");
+            rtm_same(y, y0, ysz, tag);
+        }
+        free(sc);
+    }
+    free(y);
+}
 
 /* Runs op op_i of m (a conv after a 1x1 conv that spreads the input)
  * through both bodies on the tensor qref computed for its input; when the
@@ -18,7 +56,7 @@
  * both must give the add's tensor (and again in place over the residual). */
 static int compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char *what)
 {
-    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
     rtb_image img;
     nn_error err;
     cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
@@ -98,6 +136,8 @@ static int compare_bodies(const qm_model *m, int op_i, uint64_t seed, const char
             used = scratch[i] != 0xa5;
         cr_assert(used, "%s: the S8 passes did not run", what);
     }
+    if (rt_conv2d_wino_bytes(&win, &in, &out, (uint8_t)fmt, fused, 1))
+        wino_check(&j, &win, fmt, fused, y0, ysz, what);
     if (fused && fmt == RT_WF_S8) { /* in place: y is the residual */
         memcpy(y1, j.res, ysz);
         j.res = j.y = y1;
@@ -280,7 +320,7 @@ Test(runtime_dsp, dead_channel_keeps_the_fast_table)
                         -128, 127};
     rt_conv_job j = {&win, 0, &q, &in, &out, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     int32_t tab[4 * 16];
-    cr_assert(rq_table(&j, tab), "a dead channel left the fast table");
+    cr_assert(rt_rq_table(&j, tab), "a dead channel left the fast table");
     cr_assert_eq(tab[4 * 12 + 1], 0, "the dead channel's entry is a constant");
     rtm_free(t);
 }
@@ -462,7 +502,7 @@ Test(runtime_dsp, depthwise_body)
         if (i % 3 == 2) /* zero points at the ends: padding and clamps at the edges */
             t->m.ops[x].out.zero = i % 2 ? 127 : -128;
         const qm_model *m = &t->m;
-        const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0};
+        const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
         rtb_image img;
         nn_error err;
         cr_assert_eq(rtb_build(&img, m, &opt, &err), NN_OK, "%s", err.msg);
