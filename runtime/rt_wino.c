@@ -132,7 +132,7 @@ __attribute__((naked, noinline)) static void tile_v_s8(const int8_t *const *px R
  * group): channel pair p at v + 4 p, its 16 words 4 P apart. zrow: in_c
  * bytes of the input's zero point, read for the pixels outside the image. */
 static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_t *v, uint32_t P,
-                                   int s4, const int8_t *zrow)
+                                   const int8_t *zrow)
 {
     const rt_dims *in = j->in;
     const int H = in->h, W = in->w, C = in->c, iy0 = 2 * ty - 1, ix0 = 2 * tx - 1;
@@ -144,44 +144,21 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
             px[4 * r + c] =
                 iy >= 0 && iy < H && ix >= 0 && ix < W ? j->x + ((size_t)iy * W + ix) * C : zrow;
         }
-    uint32_t d[16];
-    if (!s4) { /* groups of four channels: pairs (c, c + 2), (c + 1, c + 3) */
+    /* groups of four channels: pairs (c, c + 2), (c + 1, c + 3), S4 too */
 #if RT_DSP && !RT_MVE
-        tile_v_s8(px, v, 16 * P, (uint32_t)C / 4);
-        return;
-#endif
-        for (int cg = 0; cg < C / 4; cg++, v += 8) {
-            for (int i = 0; i < 16; i++)
-                rt_memcpy(&d[i], px[i] + 4 * cg, 4);
+    tile_v_s8(px, v, 16 * P, (uint32_t)C / 4);
+    (void)step;
+#else
+    uint32_t d[16];
+    for (int cg = 0; cg < C / 4; cg++, v += 8) {
+        for (int i = 0; i < 16; i++)
+            rt_memcpy(&d[i], px[i] + 4 * cg, 4);
 #define E_LO(i) (uint32_t)rt_sxtb16(d[i])
 #define E_HI(i) (uint32_t)rt_sxtb16_r8(d[i])
-            V_PLANE(E_LO);
-            v += 4;
-            V_PLANE(E_HI);
-            v -= 4;
-        }
-        return;
-    }
-#if RT_WITH_CONV_S4
-    uint32_t b[16];
-    for (int g8 = 0; g8 < C / 8; g8++, v += 16) { /* S4: groups of eight */
-        for (int i = 0; i < 16; i++) {
-            rt_memcpy(&d[i], px[i] + 8 * g8, 4);
-            rt_memcpy(&b[i], px[i] + 8 * g8 + 4, 4);
-        }
-        /* (c, c + 4), (c + 2, c + 6), (c + 1, c + 5), (c + 3, c + 7) */
-#define E_S4_0(i) rt_pkhbt((uint32_t)rt_sxtb16(d[i]), (uint32_t)rt_sxtb16(b[i]))
-#define E_S4_1(i) rt_pkhtb((uint32_t)rt_sxtb16(b[i]), (uint32_t)rt_sxtb16(d[i]))
-#define E_S4_2(i) rt_pkhbt((uint32_t)rt_sxtb16_r8(d[i]), (uint32_t)rt_sxtb16_r8(b[i]))
-#define E_S4_3(i) rt_pkhtb((uint32_t)rt_sxtb16_r8(b[i]), (uint32_t)rt_sxtb16_r8(d[i]))
-        V_PLANE(E_S4_0);
+        V_PLANE(E_LO);
         v += 4;
-        V_PLANE(E_S4_1);
-        v += 4;
-        V_PLANE(E_S4_2);
-        v += 4;
-        V_PLANE(E_S4_3);
-        v -= 12;
+        V_PLANE(E_HI);
+        v -= 4;
     }
 #endif
 }
@@ -206,6 +183,13 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
     (r0 = (A), r1 = (B), r2 = (C), us = rt_sadd16(r0, r2), *q = r0, q += P,                         \
      *q = rt_sadd16(us, r1), q += P, *q = rt_ssub16(us, r1), q += P, *q = r2, q += P)
 
+/* U_PLANE of the taps g[0..8], out of line (the S4 layers'). */
+static RT_NOINLINE __attribute__((unused)) void u_plane(const uint32_t *g, uint32_t *u, uint32_t P)
+{
+#define G_ARR(k) g[k]
+    U_PLANE(G_ARR);
+}
+
 /* U of one output channel from its weight row w. */
 static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_t *u, uint32_t P)
 {
@@ -225,22 +209,21 @@ static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_
     }
 #if RT_WITH_CONV_S4
     /* S4: byte b of a word holds w(2b) low and w(2b+1) high; the nibbles
-     * moved to the high half of each byte are 16 w */
+     * moved to the high half of each byte are 16 w: A = (16 w0, 16 w2,
+     * 16 w4, 16 w6) and B = (16 w1, 16 w3, ...) as bytes, and the pairs in
+     * S8's order (planes (c, c + 2), (c + 1, c + 3) of each four) */
+    uint32_t g[9];
     for (int grp = 0; grp < C / 8; grp++, u += 4) {
         for (int k = 0; k < 9; k++)
             rt_memcpy(&tw[k], w + (k * C + 8 * grp) / 2, 4);
-#define G_S4_0(k) (uint32_t)rt_sxtb16((tw[k] << 4) & 0xf0f0f0f0u)
-#define G_S4_1(k) (uint32_t)rt_sxtb16_r8((tw[k] << 4) & 0xf0f0f0f0u)
-#define G_S4_2(k) (uint32_t)rt_sxtb16(tw[k] & 0xf0f0f0f0u)
-#define G_S4_3(k) (uint32_t)rt_sxtb16_r8(tw[k] & 0xf0f0f0f0u)
-        U_PLANE(G_S4_0);
-        u++;
-        U_PLANE(G_S4_1);
-        u++;
-        U_PLANE(G_S4_2);
-        u++;
-        U_PLANE(G_S4_3);
-        u -= 3;
+        for (int h = 0; h < 4; h++) { /* (w0, w2), (w1, w3), (w4, w6), (w5, w7) */
+            for (int k = 0; k < 9; k++) {
+                const uint32_t m = (h % 2 ? tw[k] : tw[k] << 4) & 0xf0f0f0f0u;
+                const uint32_t e = (uint32_t)rt_sxtb16(m), o = (uint32_t)rt_sxtb16_r8(m);
+                g[k] = h < 2 ? rt_pkhbt(e, o) : rt_pkhtb(o, e);
+            }
+            u_plane(g, u + h, P);
+        }
     }
 #endif
 }
@@ -524,7 +507,7 @@ void rt_conv_wino_dsp(const rt_conv_job *j, int s4)
         for (uint32_t t = 0; t < (nt + 3) / 4 * 4; t++) {
             uint32_t *vt = v + (t / 4) * 64 * P + t % 4;
             if (t < nt) {
-                tile_input(j, (int)(ty0 + t / ntx), (int)(t % ntx), vt, P, s4, zrow);
+                tile_input(j, (int)(ty0 + t / ntx), (int)(t % ntx), vt, P, zrow);
                 continue;
             }
             for (uint32_t i = 0; i < 16 * P; i++) /* the group's missing tiles */
