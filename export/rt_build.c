@@ -1,6 +1,7 @@
 /* rt_build.c - qm_model -> deploy image (rt_build.h, runtime/rt_image.h). */
 #include "rt_build.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -427,10 +428,36 @@ static int64_t op_delta(const qm_op *op, int fmt)
     }
 }
 
+/* Instructions per image on the M4, estimated from device/profile.sh of
+ * ResNet-8's layers (within about 10%): the direct S8/S4 passes, and the
+ * Winograd body with blocks of `bands` tile rows. Its parts: U per block,
+ * output channel and channel pair (110 instructions; S4's nibbles 180), the
+ * products per channel, group of four tiles and xi (5.5 per channel pair
+ * plus 8), V per tile and pair (50), A^T and the stores per tile and
+ * channel (69). */
+static double direct_cost(const qm_op *op, int s4)
+{
+    const double outs = (double)op->out_h * op->out_w * op->out_c;
+    return outs * (9.0 * op->in_c * (s4 ? 0.9 : 0.84) + 9.0);
+}
+
+static double wino_cost(const qm_op *op, int s4, uint32_t bands)
+{
+    const double P = op->in_c / 2, O = op->out_c, ntx = (op->out_w + 1) / 2;
+    const uint32_t nty = ((uint32_t)op->out_h + 1) / 2;
+    double groups = 0, blocks = 0;
+    for (uint32_t t0 = 0; t0 < nty; t0 += bands, blocks++)
+        groups += ceil((nty - t0 < bands ? nty - t0 : bands) * ntx / 4);
+    const double tiles = nty * ntx;
+    return blocks * O * P * (s4 ? 180 : 110) + O * groups * 16 * (5.5 * P + 8) + tiles * P * 50 +
+           O * tiles * 69;
+}
+
 /* The Winograd body's scratch (DSP cores) for the convs it takes, each in
  * turn, with as many bands per block as keep the arena within the limit
- * (opt->arena_limit, or the arena of the direct bodies); the others keep
- * the direct bodies' scratch. On the M55 the S8 layers keep the Helium
+ * (opt->arena_limit, or the arena of the direct bodies), when that is
+ * estimated to save a tenth of the direct body's instructions; the others
+ * keep the direct bodies' scratch. On the M55 the S8 layers keep the Helium
  * body. Sets out->wino when a conv got it; *arena is the final plan's. */
 static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image *out,
                            nn_arena_buf *bufs, int nb, const nn_arena_op *pops, const int *scb,
@@ -460,7 +487,10 @@ static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image 
             if (st != NN_OK)
                 return st;
             if (a <= limit) {
-                out->wino = out->ops[i].wino = 1;
+                if (wino_cost(op, fmt == RT_WF_S4, b) > 0.9 * direct_cost(op, fmt == RT_WF_S4))
+                    bufs[scb[i]].bytes = direct; /* fewer bands only cost more */
+                else
+                    out->wino = out->ops[i].wino = 1;
                 break;
             }
             bufs[scb[i]].bytes = direct;

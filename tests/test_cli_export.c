@@ -187,7 +187,7 @@ static int layer_wino(const cJSON *j, int i)
  * only where its scratch leaves the arena of the direct bodies (the M55's,
  * whose S8 layers never take it); a larger limit lets it grow the arena,
  * and the export says which layers took it (the table's '*', the json's
- * "winograd", RT_WITH_WINO). */
+ * "winograd", RT_WITH_WINO); a layer it would not speed up stays direct. */
 Test(cli_export, arena_limit_and_the_winograd_body)
 {
     char dir[512];
@@ -218,6 +218,20 @@ Test(cli_export, arena_limit_and_the_winograd_body)
     cr_assert(strstr(c4, layer_wino(m4, 1) ? "#define RT_WITH_WINO 1" : "#define RT_WITH_WINO 0"));
     cJSON_Delete(m55), cJSON_Delete(m4), cJSON_Delete(big), cJSON_Delete(gen);
     free(c55), free(c4), free(cbig), free(cgen);
+    /* a 2x2 output: one tile per output channel cannot pay for the
+     * transform of its weights, so the exporter leaves it direct */
+    t = rtm_new(1, 2, 2);
+    x = rtm_conv(t, QM_INPUT, 64, 1, 1, 0, 1, 8, 0);
+    x = rtm_conv(t, x, 16, 3, 1, 1, 1, 8, 0);
+    rtm_dense(t, x, 10, 0, 8, 0);
+    rtm_finish(t, 10);
+    save_iotc(t, dir, "w");
+    rtm_free(t);
+    cJSON *small = export_json(dir, "small", "--target cortex-m4 --arena-limit 1000000", &cbig);
+    cr_assert_not(layer_wino(small, 1));
+    cr_assert(strstr(cbig, "#define RT_WITH_WINO 0"), "%s", cbig);
+    cJSON_Delete(small);
+    free(cbig);
 }
 
 Test(cli_export, usage_and_input_errors)
