@@ -457,20 +457,21 @@ static double wino_cost(const qm_op *op, int s4, uint32_t bands)
  * turn, with as many bands per block as keep the arena within the limit
  * (opt->arena_limit, or the arena of the direct bodies), when that is
  * estimated to save a tenth of the direct body's instructions; the others
- * keep the direct bodies' scratch. On the M55 the S8 layers keep the Helium
- * body. Sets out->wino when a conv got it; *arena is the final plan's. */
+ * keep the direct bodies' scratch. Not on the M55: its S8 convs take the
+ * Helium body, and its build has only the portable C of Winograd's loops
+ * (slower than the S4 passes). Sets out->wino when a conv got it; *arena is
+ * the final plan's. */
 static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image *out,
                            nn_arena_buf *bufs, int nb, const nn_arena_op *pops, const int *scb,
                            uint64_t *arena, nn_error *err)
 {
-    if (!rtb_target_has_dsp(opt->target))
+    if (!rtb_target_has_dsp(opt->target) || opt->target == RT_TARGET_CORTEX_M55)
         return NN_OK;
     const uint64_t limit = opt->arena_limit > *arena ? opt->arena_limit : *arena;
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
         const uint8_t fmt = (uint8_t)out->ops[i].fmt;
-        if (op->type != QM_CONV2D || scb[i] < 0 ||
-            (opt->target == RT_TARGET_CORTEX_M55 && fmt == RT_WF_S8))
+        if (op->type != QM_CONV2D || scb[i] < 0)
             continue;
         const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
         const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};

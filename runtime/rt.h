@@ -237,7 +237,7 @@ int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims
  * (fused: with its add) by Winograd's F(2x2, 3x3), given scratch_bytes of
  * scratch: stride 1, 3x3, padding 1, S8 weights with in_c a multiple of 4
  * or S4 with a multiple of 8, and the scratch of a block of two output
- * rows. (On the Cortex-M55, S8 layers take the Helium body instead.) */
+ * rows. (Not on the Cortex-M55: its Helium and S4 bodies are faster.) */
 int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt,
                       int fused, uint32_t scratch_bytes);
 

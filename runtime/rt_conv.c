@@ -456,10 +456,10 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
     rt_conv_job j = {win, in_zero, q,   in,  out,  x, (const uint8_t *)w->data,
                      y,   ctx->buf, add, res, base};
 #if (RT_DSP && RT_WITH_WINO)
-    /* Winograd when the scratch holds a block of one band (S8 on an MVE
-     * core: rt_mve.c's body is faster) */
-    if ((w->fmt == RT_WF_S4 || !RT_MVE) &&
-        rt_conv_wino_fits(win, in, out, w->fmt, add != NULL, ctx->size)) {
+    /* Winograd when the scratch holds a block of one band (not on an MVE
+     * core: rt_mve.c's S8 body and the S4 passes are faster than the
+     * portable C of its loops there) */
+    if (!RT_MVE && rt_conv_wino_fits(win, in, out, w->fmt, add != NULL, ctx->size)) {
         j.scratch_bytes = ctx->size;
         rt_conv_wino_dsp(&j, w->fmt == RT_WF_S4);
         return RT_OK;

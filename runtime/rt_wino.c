@@ -28,7 +28,9 @@
  * = 11 instructions for 16 products (36 MACs of the direct body). */
 #include "rt_dsp.h"
 
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && RT_WITH_WINO &&                                           \
+/* Not on an MVE core (the M55): its Helium S8 body and the S4 passes are
+ * faster than this file's portable C there (rt_conv.c never calls it). */
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && !RT_MVE && RT_WITH_WINO &&                              \
     (RT_WITH_CONV_S8 || RT_WITH_CONV_S4)
 
 /* ---- V: the input transform ------------------------------------------------------------------- */
