@@ -19,10 +19,12 @@
  * output channel), U of one output channel (16 x P words, P = in_c / 2
  * channel pairs: word xi * P + p), M (16 x 4 words: xi, tile), V of a block
  * of bands (tile rows) in groups of four tiles (word ((g * 16 + xi) * P + p)
- * * 4 + tile), and with a fused add a stage of the block's output rows. The
- * channel pairs are SXTB16's: (c, c + 2) and (c + 1, c + 3) of each group of
- * four channels for S8; for S4 (c, c + 4), (c + 2, c + 6), (c + 1, c + 5),
- * (c + 3, c + 7) of each group of eight, the pairs its weight words give.
+ * * 4 + tile), a row of in_c zero points (the patch outside the image), and
+ * with a fused add a stage of the block's output rows. The channel pairs
+ * are SXTB16's, (c, c + 2) and (c + 1, c + 3) of each group of four
+ * channels, for S4 too (its weight nibbles paired to match by PKHBT/PKHTB).
+ * `iotcnn export` gives a conv this scratch only where the arena allows it
+ * and an estimate of the instructions says it pays (export/rt_build.c).
  * Per output channel and group the inner loop is, per pair of channel pairs,
  *     ldrd u0, u1 ; ldm v, {4 tiles} ; 4 x smlad ; ldm v, {4 tiles} ; 4 x smlad
  * = 11 instructions for 16 products (36 MACs of the direct body). */
@@ -241,9 +243,6 @@ static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_
  *     ldrd u0, u1 ; ldm v, {4 tiles} ; 4 x smlad ; ldm ; 4 x smlad
  * Registers: r0 U, r1 V, r2 the end of xi's U, r3 M, r4-r7 the sums, r8 r9
  * two U words, r10-r12 lr four V words; on the stack P * 4 and M's end. */
-#ifndef RT_UNUSED
-#define RT_UNUSED __attribute__((unused)) /* naked: the asm reads them in r0-r3 */
-#endif
 #define WG_HALF(U, OP, A)                                                                          \
     "ldm r1!, {r10, r11, r12, lr}\n\t" OP " r4, " U ", r10" A("r4") "\n\t" OP " r5, " U           \
     ", r11" A("r5") "\n\t" OP " r6, " U ", r12" A("r6") "\n\t" OP " r7, " U ", lr" A("r7") "\n\t"
