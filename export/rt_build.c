@@ -496,6 +496,11 @@ static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image 
             }
             bufs[scb[i]].bytes = direct;
         }
+        /* the runtime takes Winograd whenever the scratch holds a band: say
+         * so should the direct scratch ever hold one (it is smaller for
+         * every shape measured) */
+        if (rt_conv_wino_fits(&win, &din, &dout, fmt, fused, bufs[scb[i]].bytes))
+            out->wino = out->ops[i].wino = 1;
         out->ops[i].scratch_bytes = bufs[scb[i]].bytes;
     }
     return nn_arena_plan(bufs, nb, pops, m->n_ops, arena, err);
