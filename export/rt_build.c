@@ -431,7 +431,7 @@ static int64_t op_delta(const qm_op *op, int fmt)
 /* Instructions per image on the M4, estimated from device/profile.sh of
  * ResNet-8's layers (within about 10%): the direct S8/S4 passes, and the
  * Winograd body with blocks of `bands` tile rows. Its parts: U per block,
- * output channel and channel pair (110 instructions; S4's nibbles 180), the
+ * output channel and channel pair (70 instructions; S4's nibbles 180), the
  * products per channel, group of four tiles and xi (5.5 per channel pair
  * plus 8), V per tile and pair (50), A^T and the stores per tile and
  * channel (69). */
@@ -449,7 +449,7 @@ static double wino_cost(const qm_op *op, int s4, uint32_t bands)
     for (uint32_t t0 = 0; t0 < nty; t0 += bands, blocks++)
         groups += ceil((nty - t0 < bands ? nty - t0 : bands) * ntx / 4);
     const double tiles = nty * ntx;
-    return blocks * O * P * (s4 ? 180 : 110) + O * groups * 16 * (5.5 * P + 8) + tiles * P * 50 +
+    return blocks * O * P * (s4 ? 180 : 70) + O * groups * 16 * (5.5 * P + 8) + tiles * P * 50 +
            O * tiles * 69;
 }
 

@@ -187,6 +187,54 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
     (r0 = (A), r1 = (B), r2 = (C), us = rt_sadd16(r0, r2), *q = r0, q += P,                         \
      *q = rt_sadd16(us, r1), q += P, *q = rt_ssub16(us, r1), q += P, *q = r2, q += P)
 
+#if RT_DSP
+/* U of both channel pairs of a group of four channels, S8 (naked): r0 the
+ * group's first weight (taps C bytes apart), r1 U's word of the pair
+ * (c, c + 2), r2 P * 4, r3 C. Per pair the nine taps in r4-r12 (SXTB16 or
+ * SXTB16 ROR #8 of the loaded words), U_PLANE's 21 additions with r0, r3,
+ * lr free, and the 16 stores two at a time (`str; str [r1, r2]; add r1, r1,
+ * r2, lsl #1`): about 70 instructions a pair. */
+#define U_ST2(A, B) "str " A ", [r1]\n\tstr " B ", [r1, r2]\n\tadd r1, r1, r2, lsl #1\n\t"
+/* a row of U from (A, B, C) in r0, r3, lr: A, A + C + B, A + C - B, C */
+#define U_MID                                                                                      \
+    "str r0, [r1]\n\t"                                                                             \
+    "sadd16 r0, r0, lr\n\t"                                                                        \
+    "sadd16 r3, r0, r3\n\t"                                                                        \
+    "str r3, [r1, r2]\n\t"                                                                         \
+    "add r1, r1, r2, lsl #1\n\t"                                                                   \
+    "ssub16 r3, r0, r3\n\t"                                                                        \
+    "sadd16 r3, r0, r3\n\t" U_ST2("r3", "lr")
+#define U_PAIR(ROR)                                                                                \
+    "add r12, r0, r3, lsl #1\n\t"                                                                  \
+    "ldr r4, [r0]\n\tldr r5, [r0, r3]\n\tldr r6, [r12]\n\tldr r7, [r12, r3]\n\t"                 \
+    "add r12, r12, r3, lsl #1\n\t"                                                                 \
+    "ldr r8, [r12]\n\tldr r9, [r12, r3]\n\t"                                                       \
+    "add r12, r12, r3, lsl #1\n\t"                                                                 \
+    "ldr r10, [r12]\n\tldr r11, [r12, r3]\n\t"                                                     \
+    "add r12, r12, r3, lsl #1\n\t"                                                                 \
+    "ldr r12, [r12]\n\t"                                                                           \
+    "sxtb16 r4, r4" ROR "\n\tsxtb16 r5, r5" ROR "\n\tsxtb16 r6, r6" ROR "\n\t"                     \
+    "sxtb16 r7, r7" ROR "\n\tsxtb16 r8, r8" ROR "\n\tsxtb16 r9, r9" ROR "\n\t"                     \
+    "sxtb16 r10, r10" ROR "\n\tsxtb16 r11, r11" ROR "\n\tsxtb16 r12, r12" ROR "\n\t"               \
+    "sadd16 r0, r4, r6\n\tsadd16 r3, r0, r5\n\tssub16 lr, r0, r5\n\t" U_ST2("r4", "r3")           \
+    U_ST2("lr", "r6")                                                                              \
+    "sadd16 r4, r4, r10\n\tsadd16 r5, r5, r11\n\tsadd16 r6, r6, r12\n\t"                          \
+    "sadd16 r0, r4, r7\n\tsadd16 r3, r5, r8\n\tsadd16 lr, r6, r9\n\t" U_MID                       \
+    "ssub16 r0, r4, r7\n\tssub16 r3, r5, r8\n\tssub16 lr, r6, r9\n\t" U_MID                       \
+    "sadd16 r0, r10, r12\n\tsadd16 r3, r0, r11\n\tssub16 lr, r0, r11\n\t" U_ST2("r10", "r3")      \
+    U_ST2("lr", "r12")
+__attribute__((naked, noinline)) static void u_group_s8(const uint8_t *w RT_UNUSED,
+                                                        uint32_t *u RT_UNUSED,
+                                                        uint32_t pbytes RT_UNUSED,
+                                                        uint32_t C RT_UNUSED)
+{
+    __asm__ volatile("push {r4-r11, lr}\n\t"
+                     "push {r0-r3}\n\t" U_PAIR("") "ldm sp, {r0-r3}\n\t"
+                     "add r1, r1, #4\n\t" U_PAIR(", ror #8") "add sp, sp, #16\n\t"
+                     "pop {r4-r11, pc}\n\t");
+}
+#endif
+
 /* U_PLANE of the taps g[0..8], out of line (the S4 layers'). */
 static RT_NOINLINE __attribute__((unused)) void u_plane(const uint32_t *g, uint32_t *u, uint32_t P)
 {
@@ -200,6 +248,10 @@ static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_
     uint32_t tw[9];
     if (!s4) {
         for (int cg = 0; cg < C / 4; cg++, u += 2) {
+#if RT_DSP
+            u_group_s8(w + 4 * cg, u, 4 * P, (uint32_t)C);
+            continue;
+#endif
             for (int k = 0; k < 9; k++)
                 rt_memcpy(&tw[k], w + k * C + 4 * cg, 4);
 #define G_LO(k) (uint32_t)rt_sxtb16(tw[k])
