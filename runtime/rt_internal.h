@@ -421,9 +421,9 @@ RT_INLINE uint32_t rt_s4_pass_scratch_bytes(const rt_window *win, const rt_dims 
 /* The Winograd F(2x2, 3x3) body (rt_wino.c): stride-1 3x3 convs with
  * padding 1 of S8 weights (in_c % 4 == 0) or S4 (in_c % 8 == 0). Its
  * scratch for blocks of `bands` tile rows (two output rows each): the
- * requantization table, U, M, V and a row of in_c zero points
- * (rt_wino_stage_at), then with a fused
- * add a stage of the block's output rows at rt_stage_off of that. */
+ * requantization table, U, M, V and a row of in_c zero points (their bytes:
+ * rt_wino_stage_at), then with a fused add a stage of the block's output
+ * rows at rt_stage_off of that. */
 #define RT_WINO_MAX_C 2048 /* 4 x the sum stays in int32 */
 RT_INLINE int rt_wino_takes(const rt_window *win, const rt_dims *in, const rt_dims *out,
                             uint8_t fmt)

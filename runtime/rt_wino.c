@@ -61,7 +61,7 @@
         *q = rt_ssub16(a2, c2), q += step, *q = rt_ssub16(a3, c3);                                 \
     } while (0)
 
-#if RT_DSP && !RT_MVE
+#if RT_DSP
 #ifndef RT_UNUSED
 #define RT_UNUSED __attribute__((unused)) /* naked: the asm reads them in r0-r3 */
 #endif
@@ -140,7 +140,6 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
 {
     const rt_dims *in = j->in;
     const int H = in->h, W = in->w, C = in->c, iy0 = 2 * ty - 1, ix0 = 2 * tx - 1;
-    const uint32_t step = 4 * P;
     const int8_t *px[16];
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < 4; c++) {
@@ -149,10 +148,10 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
                 iy >= 0 && iy < H && ix >= 0 && ix < W ? j->x + ((size_t)iy * W + ix) * C : zrow;
         }
     /* groups of four channels: pairs (c, c + 2), (c + 1, c + 3), S4 too */
-#if RT_DSP && !RT_MVE
+#if RT_DSP
     tile_v_s8(px, v, 16 * P, (uint32_t)C / 4);
-    (void)step;
 #else
+    const uint32_t step = 4 * P;
     uint32_t d[16];
     for (int cg = 0; cg < C / 4; cg++, v += 8) {
         for (int i = 0; i < 16; i++)
@@ -169,29 +168,11 @@ static RT_NOINLINE void tile_input(const rt_conv_job *j, int ty, int tx, uint32_
 
 /* ---- U: the weight transform ------------------------------------------------------------------ */
 
-/* U of one channel pair whose nine taps (ky, kx) G(0)..G(8) give: the 16
- * words in xi order from u on, P apart. G's rows 1 and 2 over ky first (s:
- * the sums g0k + g2k), then over kx per row of U. */
-#define U_PLANE(G)                                                                                 \
-    do {                                                                                           \
-        const uint32_t k0 = G(0), k1 = G(1), k2 = G(2), k3 = G(3), k4 = G(4), k5 = G(5);           \
-        const uint32_t k6 = G(6), k7 = G(7), k8 = G(8);                                            \
-        const uint32_t s0 = rt_sadd16(k0, k6), s1 = rt_sadd16(k1, k7), s2 = rt_sadd16(k2, k8);     \
-        uint32_t r0, r1, r2, us, *q = u;                                                            \
-        U_ROW(k0, k1, k2);                                                                         \
-        U_ROW(rt_sadd16(s0, k3), rt_sadd16(s1, k4), rt_sadd16(s2, k5));                            \
-        U_ROW(rt_ssub16(s0, k3), rt_ssub16(s1, k4), rt_ssub16(s2, k5));                            \
-        U_ROW(k6, k7, k8);                                                                         \
-    } while (0)
-#define U_ROW(A, B, C)                                                                             \
-    (r0 = (A), r1 = (B), r2 = (C), us = rt_sadd16(r0, r2), *q = r0, q += P,                         \
-     *q = rt_sadd16(us, r1), q += P, *q = rt_ssub16(us, r1), q += P, *q = r2, q += P)
-
 #if RT_DSP
 /* U of both channel pairs of a group of four channels, S8 (naked): r0 the
  * group's first weight (taps C bytes apart), r1 U's word of the pair
  * (c, c + 2), r2 P * 4, r3 C. Per pair the nine taps in r4-r12 (SXTB16 or
- * SXTB16 ROR #8 of the loaded words), U_PLANE's 21 additions with r0, r3,
+ * SXTB16 ROR #8 of the loaded words), u_plane's 21 additions with r0, r3,
  * lr free, and the 16 stores two at a time (`str; str [r1, r2]; add r1, r1,
  * r2, lsl #1`): about 70 instructions a pair. */
 #define U_ST2(A, B) "str " A ", [r1]\n\tstr " B ", [r1, r2]\n\tadd r1, r1, r2, lsl #1\n\t"
@@ -235,31 +216,43 @@ __attribute__((naked, noinline)) static void u_group_s8(const uint8_t *w RT_UNUS
 }
 #endif
 
-/* U_PLANE of the taps g[0..8], out of line (the S4 layers'). */
+/* A row of U from G over kx: a, a + b + c, a - b + c, c, P apart. */
+RT_INLINE void u_row(uint32_t a, uint32_t b, uint32_t c, uint32_t *u, uint32_t P)
+{
+    const uint32_t s = rt_sadd16(a, c);
+    u[0] = a, u[P] = rt_sadd16(s, b), u[2 * P] = rt_ssub16(s, b), u[3 * P] = c;
+}
+
+/* U of one channel pair from its nine taps g (ky, kx): the 16 words in xi
+ * order from u on, P apart. G's rows 1 and 2 over ky first (s: the sums
+ * g0k + g2k), then over kx per row of U (S4 layers, and S8 without the
+ * assembly). */
 static RT_NOINLINE __attribute__((unused)) void u_plane(const uint32_t *g, uint32_t *u, uint32_t P)
 {
-#define G_ARR(k) g[k]
-    U_PLANE(G_ARR);
+    const uint32_t s0 = rt_sadd16(g[0], g[6]), s1 = rt_sadd16(g[1], g[7]), s2 = rt_sadd16(g[2], g[8]);
+    u_row(g[0], g[1], g[2], u, P);
+    u_row(rt_sadd16(s0, g[3]), rt_sadd16(s1, g[4]), rt_sadd16(s2, g[5]), u + 4 * P, P);
+    u_row(rt_ssub16(s0, g[3]), rt_ssub16(s1, g[4]), rt_ssub16(s2, g[5]), u + 8 * P, P);
+    u_row(g[6], g[7], g[8], u + 12 * P, P);
 }
 
 /* U of one output channel from its weight row w. */
 static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_t *u, uint32_t P)
 {
-    uint32_t tw[9];
     if (!s4) {
         for (int cg = 0; cg < C / 4; cg++, u += 2) {
 #if RT_DSP
             u_group_s8(w + 4 * cg, u, 4 * P, (uint32_t)C);
-            continue;
-#endif
+#else
+            uint32_t tw[9], g[9];
             for (int k = 0; k < 9; k++)
                 rt_memcpy(&tw[k], w + k * C + 4 * cg, 4);
-#define G_LO(k) (uint32_t)rt_sxtb16(tw[k])
-#define G_HI(k) (uint32_t)rt_sxtb16_r8(tw[k])
-            U_PLANE(G_LO);
-            u++;
-            U_PLANE(G_HI);
-            u--;
+            for (int h = 0; h < 2; h++) {
+                for (int k = 0; k < 9; k++)
+                    g[k] = (uint32_t)(h ? rt_sxtb16_r8(tw[k]) : rt_sxtb16(tw[k]));
+                u_plane(g, u + h, P);
+            }
+#endif
         }
         return;
     }
@@ -268,7 +261,7 @@ static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_
      * moved to the high half of each byte are 16 w: A = (16 w0, 16 w2,
      * 16 w4, 16 w6) and B = (16 w1, 16 w3, ...) as bytes, and the pairs in
      * S8's order (planes (c, c + 2), (c + 1, c + 3) of each four) */
-    uint32_t g[9];
+    uint32_t tw[9], g[9];
     for (int grp = 0; grp < C / 8; grp++, u += 4) {
         for (int k = 0; k < 9; k++)
             rt_memcpy(&tw[k], w + (k * C + 8 * grp) / 2, 4);
@@ -289,7 +282,7 @@ static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_
 /* m[4 xi + t] = sum over p of u[xi * P + p] * v[(xi * P + p) * 4 + t]
  * (int16 pairs); P is even. U and V are read in order: xi's pairs follow
  * xi - 1's. */
-#if RT_DSP && !RT_MVE
+#if RT_DSP
 /* P % 4 == 0: a naked loop over xi, per xi four channel pairs first (SMUAD
  * starts the sums), then four a step:
  *     ldrd u0, u1 ; ldm v, {4 tiles} ; 4 x smlad ; ldm ; 4 x smlad
@@ -332,7 +325,7 @@ __attribute__((naked, noinline)) static void group_products4(const uint32_t *u R
 static RT_NOINLINE void group_products(const uint32_t *u, const uint32_t *v, uint32_t P,
                                        uint32_t *m)
 {
-#if RT_DSP && !RT_MVE
+#if RT_DSP
     if (P % 4 == 0) {
         group_products4(u, v, m, 4 * P);
         return;
@@ -376,7 +369,7 @@ typedef struct {
     int8_t *dst[4];           /* 28 each tile's first output, or NULL       */
 } wino_store;
 
-#if RT_DSP && !RT_MVE
+#if RT_DSP
 /* A naked loop over the four tiles of a group (r0 M, r1 the args): per tile
  * A^T over the rows of M (16 loads, 16 instructions), then over the columns
  * (8), the requantization of four outputs (16, with CLAMP 28) and four
@@ -432,36 +425,6 @@ TILES_STORE(tiles_s4_lo, 6, CLAMP_LO)
 #endif
 #endif
 
-/* Requantizes and stores the four outputs of each tile of the group (M at
- * m) whose a->dst is not NULL; sh makes 4 Y the direct sum. */
-static void tiles_store(const uint32_t *m, const wino_store *a, int sh)
-{
-#if RT_DSP && !RT_MVE
-#if RT_WITH_CONV_S4
-    if (sh == 6) {
-        (a->lo > -128 ? tiles_s4_lo : tiles_s4)(m, a);
-        return;
-    }
-#endif
-    (a->lo > -128 ? tiles_s8_lo : tiles_s8)(m, a);
-    return;
-#endif
-    const int32_t bias = a->bias, mult = a->mult, k = a->k, t = a->t, lo = a->lo;
-    const int32_t O = a->O, rs = a->rs;
-    for (int i = 0; i < 4; i++) {
-        int8_t *p = a->dst[i];
-        if (!p)
-            continue;
-        uint32_t y[4];
-        tile_output(m + i, y);
-        for (int q = 0; q < 4; q++) {
-            const int32_t acc = rt_s32((uint32_t)bias + (uint32_t)(rt_s32(y[q]) >> sh));
-            const int32_t v = rt_ssat8(rt_smmla(acc, mult, k) >> t);
-            p[(q / 2) * rs + (q % 2) * O] = (int8_t)(v < lo ? lo : v);
-        }
-    }
-}
-
 /* What the blocks of a layer share. */
 typedef struct {
     const rt_conv_job *j;
@@ -471,11 +434,11 @@ typedef struct {
     const int32_t *tab; /* NULL: no fast table */
 } wino_layer;
 
-/* The outputs of tile t of a group (M built) that are inside: p its first
- * output, n_r and n_c how many rows and columns are inside; the general
- * requantization (rt_rq_apply) when fast is 0. */
-static RT_NOINLINE void tile_store_edge(const wino_layer *L, const uint32_t *mt, int8_t *p, int n_r, int n_c,
-                            const wino_store *a, const rt_rq *r)
+/* The outputs of a tile (mt: its group's M plus its index) that are inside:
+ * p its first output, n_r and n_c how many rows and columns are inside; the
+ * fast rule (a's entry) when the layer has a table, else rt_rq_apply(r). */
+static RT_NOINLINE void tile_store(const wino_layer *L, const uint32_t *mt, int8_t *p, int n_r,
+                                   int n_c, const wino_store *a, const rt_rq *r)
 {
     uint32_t y[4];
     tile_output(mt, y);
@@ -493,6 +456,26 @@ static RT_NOINLINE void tile_store_edge(const wino_layer *L, const uint32_t *mt,
         }
         p[(i / 2) * a->rs + (i % 2) * a->O] = (int8_t)v;
     }
+}
+
+/* Requantizes and stores the four outputs of each tile of the group (M at
+ * m) whose a->dst is not NULL (the fast rule). */
+static void tiles_store(const wino_layer *L, const uint32_t *m, const wino_store *a)
+{
+#if RT_DSP
+#if RT_WITH_CONV_S4
+    if (L->s4) {
+        (a->lo > -128 ? tiles_s4_lo : tiles_s4)(m, a);
+        return;
+    }
+#endif
+    (void)L;
+    (a->lo > -128 ? tiles_s8_lo : tiles_s8)(m, a);
+#else
+    for (int i = 0; i < 4; i++)
+        if (a->dst[i])
+            tile_store(L, m + i, a->dst[i], 2, 2, a, NULL);
+#endif
 }
 
 /* Output channel o of the block's nt tiles (V built): y is the block's
@@ -522,11 +505,11 @@ static RT_NOINLINE void block_channel(const wino_layer *L, int o, uint32_t nt, i
             if (n_r == 2 && n_c == 2 && L->tab)
                 a.dst[t] = p;
             else
-                tile_store_edge(L, L->m + t, p, n_r, n_c, &a, &r);
+                tile_store(L, L->m + t, p, n_r, n_c, &a, &r);
             if (++tx == L->ntx)
                 tx = 0, yr += 2 * rs, rows_left -= 2;
         }
-        tiles_store(L->m, &a, L->s4 ? 6 : 2);
+        tiles_store(L, L->m, &a);
         a.dst[0] = a.dst[1] = a.dst[2] = a.dst[3] = NULL;
     }
 }
