@@ -97,8 +97,9 @@ static void print_table(const export_opts *o, const pl_export_result *r)
         shape(so, sizeof so, op->out_h, op->out_w, op->out_c);
         /* an add fused into the conv before it has no image op of its own */
         char fmt[16];
-        snprintf(fmt, sizeof fmt, "%s%s%s", oi->fused && oi->type == QM_ADD ? "fused" : FMT[oi->fmt],
-                 oi->fused && oi->type != QM_ADD ? "+add" : "", oi->wino ? "*" : "");
+        snprintf(fmt, sizeof fmt, "%s%s%s%s", oi->fused && oi->type == QM_ADD ? "fused" : FMT[oi->fmt],
+                 oi->widen ? ">8" : "", oi->fused && oi->type != QM_ADD ? "+add" : "",
+                 oi->wino ? "*" : "");
         printf("%3d  %-14s  %-10s -> %-10s  %-6s  %7u  %7u  %7u  %10llu  %12llu  %7u\n", i, OPN[oi->type],
                si, so, fmt, oi->n_weights, oi->nnz, oi->w_bytes + oi->q_bytes,
                (unsigned long long)oi->macs, (unsigned long long)oi->nonzero_macs, oi->scratch_bytes);
@@ -112,6 +113,9 @@ static void print_table(const export_opts *o, const pl_export_result *r)
         printf("%s\n", r->code_how);
     printf("MACs %llu, nonzero MACs %llu\n", (unsigned long long)img->macs,
            (unsigned long long)img->nonzero_macs);
+    if (img->widen)
+        printf("S4>8: S4 weights widened to S8 in the op's scratch (it fits the arena limit, "
+               "--arena-limit)\n");
     if (img->wino)
         printf("*: Winograd F(2x2, 3x3) (its scratch fits the arena limit, --arena-limit)\n");
     if (o->verify)
@@ -132,6 +136,7 @@ static cJSON *layer_json(const rtb_op_info *oi, int i)
     cJSON_AddNumberToObject(l, "scratch_bytes", oi->scratch_bytes);
     cJSON_AddBoolToObject(l, "fused_add", oi->fused);
     cJSON_AddBoolToObject(l, "winograd", oi->wino);
+    cJSON_AddBoolToObject(l, "widened", oi->widen);
     return l;
 }
 

@@ -188,7 +188,7 @@ int main(int argc, char **argv)
         return 1;
     const int n_cases = 60, n_inputs = 3;
     put_u32(f, (uint32_t)n_cases);
-    int written = 0;
+    int written = 0, wino = 0, widened = 0; /* the convs the DSP cores run so */
     for (int ci = 0, tries = 0; ci < n_cases; ci++) {
         static tm t;
         memset(&t, 0, sizeof t);
@@ -331,6 +331,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ktestgen: case %d: the host image fails\n", ci);
                 return 1;
             }
+        for (int i = 0; i < img.n_ops; i++)
+            wino += img.ops[i].wino, widened += img.ops[i].widen;
         put_u32(f, (uint32_t)img.bytes), put_u32(f, (uint32_t)in_bytes);
         put_u32(f, (uint32_t)m->num_classes), put_u32(f, (uint32_t)n_inputs);
         fwrite(img.data, 1, img.bytes, f);
@@ -345,6 +347,7 @@ int main(int argc, char **argv)
         qm_model_free(m);
     }
     fclose(f);
-    printf("{\"cases\":%d,\"inputs_per_case\":%d}\n", written, n_inputs);
+    printf("{\"cases\":%d,\"inputs_per_case\":%d,\"winograd_convs\":%d,\"widened_convs\":%d}\n",
+           written, n_inputs, wino, widened);
     return 0;
 }

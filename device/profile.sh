@@ -7,7 +7,7 @@ MODEL=$1 TARGET=$2 BUILD=${BUILD:-build}
 board_for "$TARGET"
 W=$BUILD/device/prof-$TARGET-$(basename "$MODEL" .iotc)
 rm -rf "$W"; mkdir -p "$W/data"
-bin/iotcnn export -m "$MODEL" -o "$W/model" --name model --target "$TARGET" --verify 0 > /dev/null
+bin/iotcnn export -m "$MODEL" -o "$W/model" --name model --target "$TARGET" --verify 0 ${EXPORT_FLAGS:-} > /dev/null
 FW_CFLAGS="$FW_CFLAGS -DRT_OP_HOOK(i)=prof_hook(i) -Dprof_hook=prof_hook" 
 # the hook's prototype for the runtime's translation unit
 FW_CFLAGS="$FW_CFLAGS -include device/prof_hook.h"

@@ -453,6 +453,56 @@ static double wino_cost(const qm_op *op, int s4, uint32_t bands)
            O * tiles * 69;
 }
 
+/* The M4's instructions per weight that rt_widen_s4 takes. */
+#define WIDEN_COST 2.0
+
+/* S4 convs that a DSP core (not the M55, whose Helium S4 passes are fast)
+ * widens to S8 in its scratch (rt_conv_s4_widen_fits), each in turn, when
+ * the arena stays within the limit (as plan_wino's) and the estimate says
+ * the S8 body and the widening take fewer instructions than the S4 body.
+ * The S4 bodies then compile out if every S4 conv is widened. */
+static nn_status plan_widen(const qm_model *m, const rtb_options *opt, rtb_image *out,
+                            nn_arena_buf *bufs, int nb, const nn_arena_op *pops, const int *scb,
+                            uint64_t *arena, nn_error *err)
+{
+    if (!rtb_target_has_dsp(opt->target) || opt->target == RT_TARGET_CORTEX_M55)
+        return NN_OK;
+    const uint64_t limit = opt->arena_limit > *arena ? opt->arena_limit : *arena;
+    out->s4_panel = 0;
+    for (int i = 0; i < m->n_ops; i++) {
+        const qm_op *op = &m->ops[i];
+        rtb_op_info *oi = &out->ops[i];
+        if (op->type != QM_CONV2D || oi->fmt != RT_WF_S4 || scb[i] < 0)
+            continue;
+        const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
+        const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
+        const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
+        const uint32_t wb = rt_conv2d_widen_bytes(&win, &din, &dout);
+        const uint32_t s8 = rt_conv2d_scratch_best(&win, &din, &dout, RT_WF_S8, oi->fused);
+        const uint32_t had = bufs[scb[i]].bytes;
+        /* at least what every runtime's S4 body needs: the image stays valid
+         * for all (the host checks and runs it) */
+        const uint32_t s4 = oi->fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, RT_WF_S4)
+                                      : rt_conv2d_scratch_bytes(&win, &din, &dout, RT_WF_S4);
+        const double n_w = (double)op->out_c * op->kernel * op->kernel * op->in_c;
+        if (wb != UINT32_MAX && s8 != UINT32_MAX && (uint64_t)wb + s8 <= 0x7ffffff8u &&
+            direct_cost(op, 0) + WIDEN_COST * n_w < direct_cost(op, 1)) {
+            uint64_t a;
+            bufs[scb[i]].bytes = wb + s8 > s4 ? wb + s8 : s4;
+            nn_status st = nn_arena_plan(bufs, nb, pops, m->n_ops, &a, err);
+            if (st != NN_OK)
+                return st;
+            if (a <= limit)
+                oi->widen = out->widen = 1, oi->scratch_bytes = bufs[scb[i]].bytes;
+            else
+                bufs[scb[i]].bytes = had;
+        }
+        if (!oi->widen && !rt_conv_s4_passes_fit(&win, &din, &dout, oi->fused, had))
+            out->s4_panel = 1;
+    }
+    return nn_arena_plan(bufs, nb, pops, m->n_ops, arena, err);
+}
+
 /* The Winograd body's scratch (DSP cores) for the convs it takes, each in
  * turn, with as many bands per block as keep the arena within the limit
  * (opt->arena_limit, or the arena of the direct bodies), when that is
@@ -470,18 +520,21 @@ static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image 
     const uint64_t limit = opt->arena_limit > *arena ? opt->arena_limit : *arena;
     for (int i = 0; i < m->n_ops; i++) {
         const qm_op *op = &m->ops[i];
-        const uint8_t fmt = (uint8_t)out->ops[i].fmt;
+        const int widen = out->ops[i].widen;
+        const uint8_t fmt = widen ? RT_WF_S8 : (uint8_t)out->ops[i].fmt;
         if (op->type != QM_CONV2D || scb[i] < 0)
             continue;
         const rt_window win = {(uint8_t)op->kernel, (uint8_t)op->stride, (uint8_t)op->pad};
         const rt_dims din = {(uint16_t)op->in_h, (uint16_t)op->in_w, (uint16_t)op->in_c};
         const rt_dims dout = {(uint16_t)op->out_h, (uint16_t)op->out_w, (uint16_t)op->out_c};
         const int fused = out->ops[i].fused;
-        const uint32_t direct = bufs[scb[i]].bytes;
+        const uint32_t direct = bufs[scb[i]].bytes; /* widened: its weights first */
+        const uint32_t wb = widen ? rt_conv2d_widen_bytes(&win, &din, &dout) : 0;
         for (uint32_t b = ((uint32_t)op->out_h + 1) / 2; b >= 1; b--) {
-            const uint32_t need = rt_conv2d_wino_bytes(&win, &din, &dout, fmt, fused, b);
-            if (!need || need == UINT32_MAX)
+            const uint32_t w = rt_conv2d_wino_bytes(&win, &din, &dout, fmt, fused, b);
+            if (!w || w == UINT32_MAX || (uint64_t)wb + w > 0x7ffffff8u)
                 break;
+            const uint32_t need = wb + w;
             uint64_t a;
             bufs[scb[i]].bytes = need > direct ? need : direct;
             nn_status st = nn_arena_plan(bufs, nb, pops, m->n_ops, &a, err);
@@ -499,7 +552,7 @@ static nn_status plan_wino(const qm_model *m, const rtb_options *opt, rtb_image 
         /* the runtime takes Winograd whenever the scratch holds a band: say
          * so should the direct scratch ever hold one (it is smaller for
          * every shape measured) */
-        if (rt_conv_wino_fits(&win, &din, &dout, fmt, fused, bufs[scb[i]].bytes))
+        if (rt_conv_wino_fits(&win, &din, &dout, fmt, fused, bufs[scb[i]].bytes - wb))
             out->wino = out->ops[i].wino = 1;
         out->ops[i].scratch_bytes = bufs[scb[i]].bytes;
     }
@@ -663,7 +716,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     uint64_t arena;
     if ((st = nn_arena_plan(bufs, nb, pops, n, &arena, err)) != NN_OK)
         goto done;
-    if ((st = plan_wino(m, opt, out, bufs, nb, pops, scb, &arena, err)) != NN_OK)
+    if ((st = plan_widen(m, opt, out, bufs, nb, pops, scb, &arena, err)) != NN_OK ||
+        (st = plan_wino(m, opt, out, bufs, nb, pops, scb, &arena, err)) != NN_OK)
         goto done;
     if (!nn_arena_valid(bufs, nb, pops, n)) { /* a planner bug, never a model's fault */
         st = nn_errorf(err, NN_ERR_ARG, "internal error: invalid arena plan");

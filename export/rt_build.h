@@ -40,9 +40,11 @@ typedef struct {
                               comparisons); 0: an add right after the conv
                               that alone reads one of its inputs is fused
                               into that conv's epilogue                    */
-    uint64_t arena_limit;  /* the arena the Winograd body's scratch may grow
-                              it to on DSP cores (rt_conv2d_wino_bytes); 0:
-                              the arena of the direct bodies               */
+    uint64_t arena_limit;  /* the arena that the scratch of the Winograd
+                              body (rt_conv2d_wino_bytes) and of S4 convs
+                              widened to S8 (rt_conv2d_widen_bytes) may
+                              grow it to on DSP cores; 0: the arena of the
+                              direct bodies                                */
 } rtb_options;
 
 typedef struct {
@@ -52,6 +54,9 @@ typedef struct {
                               of its own)                                  */
     int wino;              /* conv2d: a DSP core runs it by Winograd's
                               F(2x2, 3x3) (its scratch holds the blocks)   */
+    int widen;             /* S4 conv2d: a DSP core widens its weights to
+                              S8 in its scratch and runs the S8 bodies
+                              (rt_conv_s4_widen_fits)                       */
     uint32_t w_bytes, q_bytes, scratch_bytes, nnz, n_weights;
     uint64_t macs, nonzero_macs;
     uint32_t in_off, out_off, scratch_off, out_bytes;
@@ -69,6 +74,7 @@ typedef struct {
                               export's RT_WITH_CONV_S4_PANEL               */
     int wino;              /* a conv that a DSP core runs by Winograd's
                               F(2x2, 3x3) (rt_conv_wino_fits): RT_WITH_WINO */
+    int widen;             /* an S4 conv widened: RT_WITH_CONV_S4_WIDEN    */
     rtb_op_info ops[QM_MAX_OPS];
 } rtb_image;
 

@@ -158,8 +158,8 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
     for (int i = 0; i < img->n_ops; i++) {
         const rtb_op_info *o = &img->ops[i];
         ops[o->type] = 1;
-        if (o->type == RT_OP_CONV2D)
-            conv[o->fmt] = 1;
+        if (o->type == RT_OP_CONV2D) /* a widened S4 conv runs the S8 bodies */
+            conv[o->widen ? RT_WF_S8 : o->fmt] = 1;
         if (o->type == RT_OP_DENSE)
             dense[o->fmt] = 1;
     }
@@ -171,6 +171,8 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
         fprintf(f, "#define RT_WITH_CONV_%s %d\n", F[k], conv[k]);
     fprintf(f, "#define RT_WITH_CONV_S4_PANEL %d /* S4 convs the S8 passes do not take */\n",
             img->s4_panel);
+    fprintf(f, "#define RT_WITH_CONV_S4_WIDEN %d /* S4 convs widened to S8 in their scratch */\n",
+            img->widen);
     fprintf(f, "#define RT_WITH_WINO %d /* stride-1 3x3 convs by Winograd's F(2x2, 3x3) */\n",
             img->wino);
     for (int k = 1; k <= 6; k++)

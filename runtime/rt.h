@@ -233,6 +233,21 @@ uint32_t rt_conv2d_scratch_best(const rt_window *win, const rt_dims *in, const r
 int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
                           uint32_t scratch_bytes);
 
+/* The bytes of an S4 conv2d's weights widened to S8 (rt_image.h's S8 rows,
+ * a multiple of 8): a core with the DSP extension (not the Cortex-M55)
+ * widens them at the start of its scratch and runs the layer by the S8
+ * bodies, Winograd's included, in the rest (the same bytes, fewer
+ * instructions) when rt_conv_s4_widen_fits; UINT32_MAX when too large for
+ * an image. A build whose rt_config.h sets RT_WITH_CONV_S4 to 0 (`iotcnn
+ * export` does when it widens every S4 conv) runs only such S4 layers:
+ * rt_image_check refuses an image with others (RT_E_UNSUPPORTED). */
+uint32_t rt_conv2d_widen_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out);
+
+/* 1 when scratch_bytes hold the widened weights and the S8 body's
+ * scratch (fused: with its add's stage). */
+int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
+                          uint32_t scratch_bytes);
+
 /* 1 when a core with the DSP extension runs a conv2d of weight format fmt
  * (fused: with its add) by Winograd's F(2x2, 3x3), given scratch_bytes of
  * scratch: stride 1, 3x3, padding 1, S8 weights with in_c a multiple of 4

@@ -36,6 +36,12 @@ extern "C" {
 #ifndef RT_WITH_CONV_S4_PANEL
 #define RT_WITH_CONV_S4_PANEL 1
 #endif
+/* S4 convs widened to S8 in their scratch on DSP cores (not the M55)
+ * when it holds the widened weights and the S8 body's scratch
+ * (rt_conv_s4_widen_fits); the S8 bodies then run them */
+#ifndef RT_WITH_CONV_S4_WIDEN
+#define RT_WITH_CONV_S4_WIDEN 1
+#endif
 /* the Winograd body of stride-1 3x3 convs on DSP cores (rt_wino.c):
  * taken when the op's scratch holds rt_wino_bytes */
 #ifndef RT_WITH_WINO

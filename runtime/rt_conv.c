@@ -179,6 +179,15 @@ void rt_conv_s8_c(const rt_conv_job *j)
 void rt_conv_s4_c(const rt_conv_job *j) { conv_direct(j, 1); }
 #endif
 
+/* ---- S4 widened to S8 ------------------------------------------------------------- */
+
+uint32_t rt_conv2d_widen_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out)
+{
+    const uint64_t K = (uint64_t)win->kernel * win->kernel * in->c;
+    const uint64_t n = ((uint64_t)out->c * ((K + 3) & ~3ull) + 7) & ~7ull;
+    return n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)n;
+}
+
 /* ---- SP4 and SP8: the panel ------------------------------------------------------- */
 
 #if RT_WITH_CONV_SP4 || RT_WITH_CONV_SP8
@@ -346,6 +355,15 @@ int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims
     return need && scratch_bytes >= (fused ? add_scratch(need, out, RT_WF_S4) : need);
 }
 
+int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
+                          uint32_t scratch_bytes)
+{
+    const uint32_t wb = rt_conv2d_widen_bytes(win, in, out);
+    const uint32_t s8 = fused ? rt_conv2d_add_scratch_bytes(win, in, out, RT_WF_S8)
+                              : rt_conv2d_scratch_bytes(win, in, out, RT_WF_S8);
+    return wb != 0xffffffffu && s8 != 0xffffffffu && (uint64_t)wb + s8 <= scratch_bytes;
+}
+
 int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt,
                       int fused, uint32_t scratch_bytes)
 {
@@ -441,6 +459,19 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
         add = NULL;
     if (!ctx || !win || !q || !in || !x || !w || !out || !y || !w->data || (add && !res))
         return RT_E_ARG;
+#if RT_WIDEN
+    /* S4 weights widened at the start of the scratch, the S8 bodies in the
+     * rest (conv_run again, with the S8 format) */
+    if (w->fmt == RT_WF_S4 && ctx->buf && !((uintptr_t)ctx->buf & 7) &&
+        rt_conv_s4_widen_fits(win, in, out, add != NULL, ctx->size)) {
+        const uint32_t wb = rt_conv2d_widen_bytes(win, in, out);
+        rt_widen_s4((const uint8_t *)w->data, (uint32_t)win->kernel * win->kernel * in->c, out->c,
+                    (int8_t *)ctx->buf);
+        const rt_context rest = {(uint8_t *)ctx->buf + wb, ctx->size - wb, ctx->isa};
+        const rt_weights w8 = {ctx->buf, wb, RT_WF_S8};
+        return conv_run(&rest, win, in_zero, q, in, x, &w8, out, add, res, y);
+    }
+#endif
     uint32_t base = rt_conv2d_scratch_bytes(win, in, out, w->fmt);
     uint32_t need = add ? add_scratch(base, out, w->fmt) : base;
     if (need && (!ctx->buf || ctx->size < need || ((uintptr_t)ctx->buf & 7)))
@@ -449,7 +480,7 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
     const uint32_t best = best_base(win, in, out, w->fmt);
     if (best > base && ctx->size >= (add ? add_scratch(best, out, w->fmt) : best))
         base = best;
-#if RT_DSP && !RT_WITH_CONV_S4_PANEL /* only the passes' S4 layers compiled in */
+#if RT_DSP && RT_WITH_CONV_S4 && !RT_WITH_CONV_S4_PANEL /* only the passes' S4 layers */
     if (w->fmt == RT_WF_S4 && !rt_conv_s4_passes_fit(win, in, out, add != NULL, ctx->size))
         return RT_E_UNSUPPORTED;
 #endif

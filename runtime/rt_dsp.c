@@ -567,6 +567,53 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 }
 #endif
 
+/* ---- S4 widened to S8 (rt_conv2d_widen_bytes) ----------------------------------------------------- */
+
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && !RT_MVE && RT_WITH_CONV_S4_WIDEN && RT_WITH_CONV_S8
+/* Per word of eight nibbles n0..n7 (n0 the lowest): each offset by 8 (n ^ 8
+ * is 0..15), UXTB16's halves spread to bytes (n0 n1 n4 n5) and (n2 n3 n6
+ * n7), PKHBT / PKHTB to (n0 n1 n2 n3) and (n4 n5 n6 n7), the offset taken
+ * back byte by byte (USUB8): 14 instructions for eight weights. */
+RT_INLINE void widen8(uint32_t v, uint32_t *lo, uint32_t *hi)
+{
+    v ^= 0x88888888u;
+    uint32_t p = rt_uxtb16(v), q = rt_uxtb16_r8(v);
+    p = (p | p << 4) & 0x0f0f0f0fu;
+    q = (q | q << 4) & 0x0f0f0f0fu;
+    *lo = rt_usub8(rt_pkhbt(p, q), 0x08080808u);
+    *hi = rt_usub8(rt_pkhtb(q, p), 0x08080808u);
+}
+
+/* n words to 2 n (w4 4-aligned, d 8-aligned), two a step */
+static void widen_run(const uint8_t *w4, uint32_t n, uint32_t *d)
+{
+    uint32_t a, b, c, e;
+    for (const uint8_t *end = w4 + 4 * (n & ~1u); w4 < end; w4 += 8, d += 4) {
+        widen8(rt_rd32(w4), &a, &b);
+        widen8(rt_rd32(w4 + 4), &c, &e);
+        d[0] = a, d[1] = b, d[2] = c, d[3] = e;
+    }
+    if (n & 1)
+        widen8(rt_rd32(w4), &d[0], &d[1]);
+}
+
+void rt_widen_s4(const uint8_t *w4, uint32_t K, uint32_t O, int8_t *w8)
+{
+    const uint32_t words = (K + 7) / 8, row = rt_s8_row_bytes(K);
+    uint32_t *d = (uint32_t *)(void *)w8; /* rows 4-aligned */
+    if (row % 8 == 0) { /* K % 8 == 0: one stream, nothing padded */
+        widen_run(w4, O * words, d);
+        return;
+    }
+    for (uint32_t o = 0; o < O; o++, w4 += 4 * words, d += row / 4) {
+        uint32_t lo, hi;
+        widen_run(w4, words - 1, d);
+        widen8(rt_rd32(w4 + 4 * (words - 1)), &lo, &hi);
+        d[row / 4 - 1] = lo; /* the last word's high half is padding */
+    }
+}
+#endif
+
 /* ---- S8 ------------------------------------------------------------------------------------------- */
 
 /* An MVE build (Cortex-M55 with arm_mve.h) runs rt_mve.c's S8 body instead;

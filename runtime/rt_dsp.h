@@ -80,6 +80,16 @@ RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b)
     __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+/* UXTB16: bytes 0 and 2 as two uint16; _r8 of x rotated right by 8 */
+RT_INLINE uint32_t rt_uxtb16(uint32_t x) { return __uxtb16(x); }
+RT_INLINE uint32_t rt_uxtb16_r8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* USUB8: a - b byte by byte (modulo 2^8 each) */
+RT_INLINE uint32_t rt_usub8(uint32_t a, uint32_t b) { return __usub8(a, b); }
 /* BFI: byte lsb/8 of d replaced by the low byte of v (lsb a constant) */
 #define rt_bfi8(d, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(d) : "r"(v))
 
@@ -142,6 +152,15 @@ RT_INLINE int32_t rt_sxtb16_r8(uint32_t x) { return rt_sxtb16(rt_ror(x, 8)); }
 RT_INLINE uint32_t rt_pkhbt(uint32_t a, uint32_t b) { return (a & 0xffff) | b << 16; }
 RT_INLINE uint32_t rt_pkhtb(uint32_t a, uint32_t b) { return (a & 0xffff0000u) | b >> 16; }
 #define rt_bfi8(d, v, lsb) ((d) = ((d) & ~(0xffu << (lsb))) | ((uint32_t)(v)&0xffu) << (lsb))
+RT_INLINE uint32_t rt_uxtb16(uint32_t x) { return x & 0x00ff00ffu; }
+RT_INLINE uint32_t rt_uxtb16_r8(uint32_t x) { return rt_ror(x, 8) & 0x00ff00ffu; }
+RT_INLINE uint32_t rt_usub8(uint32_t a, uint32_t b)
+{
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8)
+        r |= (uint32_t)(uint8_t)((a >> i) - (b >> i)) << i;
+    return r;
+}
 #endif
 
 #if RT_DSP || defined(RT_DSP_EMULATE)

@@ -276,6 +276,13 @@ RT_INLINE int8_t rt_add_one(const rt_add_params *p, int32_t a, int32_t b)
  * format's body needs (base), 8-aligned. */
 RT_INLINE uint32_t rt_stage_off(uint32_t base) { return (base + 7u) & ~7u; }
 
+/* S4 rows (K nibbles, (K + 7) / 8 words each) of O channels to S8 rows
+ * (rt_s8_row_bytes(K) each, zero padded): rt_conv2d_widen_bytes */
+void rt_widen_s4(const uint8_t *w4, uint32_t K, uint32_t O, int8_t *w8);
+
+/* S4 convs widened where the scratch allows (rt_conv_s4_widen_fits) */
+#define RT_WIDEN (RT_DSP && !RT_MVE && RT_WITH_CONV_S4_WIDEN && RT_WITH_CONV_S8)
+
 void rt_conv_s8_c(const rt_conv_job *j);
 void rt_conv_s4_c(const rt_conv_job *j);
 void rt_conv_sp4_c(const rt_conv_job *j);

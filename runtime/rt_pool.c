@@ -95,11 +95,23 @@ rt_status rt_avgpool(const rt_window *win, int8_t zero, int8_t lo, const rt_dims
 #endif
 
 #if RT_WITH_GLOBAL_AVGPOOL
+/* a / d by shifts and subtractions: a 32-bit core's 64-bit divide would
+ * bring libgcc's (700 bytes of flash) for a case that needs 2^24 pixels */
+static uint64_t div64(uint64_t a, uint32_t d)
+{
+    uint64_t q = 0, r = 0;
+    for (int i = 63; i >= 0; i--) {
+        r = r << 1 | ((a >> i) & 1);
+        if (r >= d)
+            r -= d, q |= (uint64_t)1 << i;
+    }
+    return q;
+}
+
 int8_t rt_gap_mean(int64_t sum, uint32_t hw, int8_t zero, int8_t lo)
 {
     const uint64_t a = (uint64_t)(sum < 0 ? -sum : sum) + hw / 2;
-    /* a 32-bit division when a fits (no library call on a 32-bit core) */
-    const int64_t q = (int64_t)(a >> 32 ? a / hw : (uint32_t)a / hw);
+    const int64_t q = (int64_t)(a >> 32 ? div64(a, hw) : (uint32_t)a / hw);
     const int64_t v = zero + (sum < 0 ? -q : q);
     return (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
 }

@@ -320,12 +320,34 @@ __attribute__((naked, noinline)) static void group_products4(const uint32_t *u R
                      "add sp, sp, #8\n\t"
                      "pop {r4-r11, pc}\n\t");
 }
+
+/* P == 8 (16 input channels): each xi's eight pairs straight through, the
+ * loop over xi on M's end in r2: 47 instructions per xi against 54. */
+__attribute__((naked, noinline)) static void group_products8(const uint32_t *u RT_UNUSED,
+                                                             const uint32_t *v RT_UNUSED,
+                                                             uint32_t *m RT_UNUSED)
+{
+    __asm__ volatile("push {r4-r11, lr}\n\t"
+                     "mov r3, r2\n\t"
+                     "add r2, r2, #256\n\t"
+                     "1:\n\t"
+                     "ldrd r8, r9, [r0], #8\n\t" WG_HALF("r8", "smuad", WG_NONE)
+                         WG_HALF("r9", "smlad", WG_ACC) WG_PAIR WG_PAIR WG_PAIR
+                     "stm r3!, {r4, r5, r6, r7}\n\t"
+                     "cmp r3, r2\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4-r11, pc}\n\t");
+}
 #endif
 
 static RT_NOINLINE void group_products(const uint32_t *u, const uint32_t *v, uint32_t P,
                                        uint32_t *m)
 {
 #if RT_DSP
+    if (P == 8) {
+        group_products8(u, v, m);
+        return;
+    }
     if (P % 4 == 0) {
         group_products4(u, v, m, 4 * P);
         return;
@@ -497,8 +519,19 @@ static RT_NOINLINE void block_channel(const wino_layer *L, int o, uint32_t nt, i
     channel_weights(j->w + (size_t)o * L->row, j->in->c, L->s4, L->u, L->P);
     uint32_t tx = 0;
     int8_t *yr = y + o; /* the tile row's first output */
+    /* groups of four whole tiles in one tile row: W a multiple of 8 */
+    const int rows4 = L->tab && W % 8 == 0;
     for (uint32_t g = 0; g < nt; g += 4) {
         group_products(L->u, L->v + g * 16 * L->P, L->P, L->m);
+        if (rows4 && rows_left >= 2) {
+            int8_t *p = yr + (size_t)2 * tx * O;
+            a.dst[0] = p, a.dst[1] = p + 2 * O, a.dst[2] = p + 4 * O, a.dst[3] = p + 6 * O;
+            if ((tx += 4) == L->ntx)
+                tx = 0, yr += 2 * rs, rows_left -= 2;
+            tiles_store(L, L->m, &a);
+            continue;
+        }
+        a.dst[0] = a.dst[1] = a.dst[2] = a.dst[3] = NULL;
         for (uint32_t t = 0; t < 4 && g + t < nt; t++) {
             int8_t *p = yr + (size_t)2 * tx * O;
             const int n_c = W - 2 * (int)tx < 2 ? 1 : 2, n_r = rows_left < 2 ? 1 : 2;
@@ -510,7 +543,6 @@ static RT_NOINLINE void block_channel(const wino_layer *L, int o, uint32_t nt, i
                 tx = 0, yr += 2 * rs, rows_left -= 2;
         }
         tiles_store(L, L->m, &a);
-        a.dst[0] = a.dst[1] = a.dst[2] = a.dst[3] = NULL;
     }
 }
 

@@ -234,6 +234,64 @@ Test(cli_export, arena_limit_and_the_winograd_body)
     free(cbig);
 }
 
+static int layer_widened(const cJSON *j, int i)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "layers"), i),
+                                            "widened"));
+}
+
+/* S4 convs widened to S8 in their scratch: on the DSP cores (not the M55)
+ * where the arena limit allows it, a stride-1 3x3 one then by Winograd
+ * too; with every S4 conv widened the S4 bodies compile out
+ * (RT_WITH_CONV_S4 0) and the S8 ones stay in; the table marks them. */
+Test(cli_export, widened_s4_convs)
+{
+    char dir[512];
+    fx_tmpdir(dir, sizeof dir);
+    rtm *t = rtm_new(1, 24, 24);
+    int x = rtm_conv(t, QM_INPUT, 16, 3, 1, 1, 1, 8, 0);
+    x = rtm_conv(t, x, 32, 3, 2, 1, 1, 4, 0); /* op 1 */
+    x = rtm_conv(t, x, 32, 3, 1, 1, 1, 4, 0); /* op 2: Winograd's too */
+    rtm_dense(t, x, 10, 0, 8, 0);
+    rtm_finish(t, 9);
+    save_iotc(t, dir, "w");
+    rtm_free(t);
+    char *c55, *cbig;
+    cJSON *m55 = export_json(dir, "m55", "--target cortex-m55 --arena-limit 1000000", &c55);
+    cJSON *big = export_json(dir, "big", "--target cortex-m4 --arena-limit 1000000", &cbig);
+    for (int i = 1; i <= 2; i++) {
+        cr_assert(layer_widened(big, i), "op %d", i);
+        cr_assert_not(layer_widened(m55, i), "op %d", i);
+    }
+    cr_assert_not(layer_widened(big, 0)); /* S8 */
+    cr_assert(layer_wino(big, 2));
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4 0"), "%s", cbig);
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_S8 1"), "%s", cbig);
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4_WIDEN 1"), "%s", cbig);
+    cr_assert(strstr(c55, "#define RT_WITH_CONV_S4 1"), "%s", c55);
+    cr_assert(strstr(c55, "#define RT_WITH_CONV_S4_WIDEN 0"), "%s", c55);
+    cJSON_Delete(m55), cJSON_Delete(big);
+    free(c55), free(cbig);
+    ch_result r = ch_run(dir, "export -m w.iotc -o out_t --target cortex-m7 --arena-limit 1000000");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "s4>8*"), "%s", r.out);
+    cr_assert(strstr(r.out, "S4>8: S4 weights widened"), "%s", r.out);
+    ch_free(&r);
+    /* a 1x1 output: too few outputs per weight to pay for widening */
+    t = rtm_new(1, 2, 2);
+    x = rtm_conv(t, QM_INPUT, 16, 1, 1, 0, 1, 8, 0);
+    x = rtm_conv(t, x, 32, 3, 2, 1, 1, 4, 0);
+    rtm_dense(t, x, 10, 0, 8, 0);
+    rtm_finish(t, 10);
+    save_iotc(t, dir, "w");
+    rtm_free(t);
+    cJSON *small = export_json(dir, "small", "--target cortex-m4 --arena-limit 1000000", &cbig);
+    cr_assert_not(layer_widened(small, 1));
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4 1"), "%s", cbig);
+    cJSON_Delete(small);
+    free(cbig);
+}
+
 Test(cli_export, usage_and_input_errors)
 {
     char dir[512];

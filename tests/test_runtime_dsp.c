@@ -541,3 +541,68 @@ Test(runtime_dsp, depthwise_body)
         rtm_free(t);
     }
 }
+
+/* rt_widen_s4: S4 rows of every K shape (a multiple of 8, an odd word
+ * count, a last word half padding) to S8 rows equal to the nibbles, the
+ * padding zero; the scratch rule counts those rows. */
+Test(runtime_dsp, widen_s4)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 5);
+    const uint32_t ks[] = {8, 12, 27, 36, 72, 117, 144, 9 * 64};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (uint32_t O = 1; O <= 3; O += 2) {
+            const uint32_t K = ks[ki], words = (K + 7) / 8, row = rt_s8_row_bytes(K);
+            uint8_t w4[4 * 72 * 3];
+            int8_t w8[4 * 144 * 3 + 8];
+            memset(w4, 0, sizeof w4);
+            int8_t want[4 * 144 * 3];
+            memset(want, 0, sizeof want);
+            for (uint32_t o = 0; o < O; o++)
+                for (uint32_t t = 0; t < K; t++) { /* -8 and 7 among them */
+                    const int v = t % 5 == 0 ? -8 : t % 7 == 0 ? 7 : (int)nn_rng_below(&r, 16) - 8;
+                    w4[o * 4 * words + t / 2] |= (uint8_t)((v & 15) << (4 * (t & 1)));
+                    want[o * row + t] = (int8_t)v;
+                }
+            memset(w8, 0x5a, sizeof w8);
+            rt_widen_s4(w4, K, O, w8);
+            for (uint32_t i = 0; i < O * row; i++)
+                cr_assert_eq(w8[i], want[i], "K %u, O %u, byte %u: %d, want %d", K, O, i, w8[i],
+                             want[i]);
+            cr_assert_eq(w8[O * row], 0x5a, "K %u: wrote past the rows", K);
+            const rt_window win = {1, 1, 0};
+            const rt_dims in = {4, 4, (uint16_t)K}, out = {4, 4, (uint16_t)O};
+            cr_assert_eq(rt_conv2d_widen_bytes(&win, &in, &out), (O * row + 7) / 8 * 8);
+        }
+}
+
+/* rt_conv_s4_widen_fits: the widened rows plus the S8 body's minimum
+ * (fused: with its stage), not a byte less. */
+Test(runtime_dsp, widen_fits)
+{
+    const rt_window win = {3, 2, 1};
+    const rt_dims in = {16, 16, 16}, out = {8, 8, 32};
+    for (int fused = 0; fused <= 1; fused++) {
+        const uint32_t need =
+            rt_conv2d_widen_bytes(&win, &in, &out) +
+            (fused ? rt_conv2d_add_scratch_bytes(&win, &in, &out, RT_WF_S8)
+                   : rt_conv2d_scratch_bytes(&win, &in, &out, RT_WF_S8));
+        cr_assert_eq(rt_conv2d_widen_bytes(&win, &in, &out), 32 * 144);
+        cr_assert(rt_conv_s4_widen_fits(&win, &in, &out, fused, need));
+        cr_assert_not(rt_conv_s4_widen_fits(&win, &in, &out, fused, need - 1));
+    }
+}
+
+/* rt_gap_mean beyond 32 bits (more than 2^24 pixels): the shift-and-subtract
+ * division rounds half away from zero like the 32-bit one. */
+Test(runtime_dsp, gap_mean_of_a_64_bit_sum)
+{
+    const uint32_t hw = 50000000u; /* sums up to 255 hw > 2^32 */
+    const int64_t s = (int64_t)100 * hw;
+    cr_assert_eq(rt_gap_mean(s, hw, 0, -128), 100);
+    cr_assert_eq(rt_gap_mean(s + hw / 2 - 1, hw, 0, -128), 100);
+    cr_assert_eq(rt_gap_mean(s + hw / 2, hw, 0, -128), 101);
+    cr_assert_eq(rt_gap_mean(-s - hw / 2, hw, 3, -128), -98);
+    cr_assert_eq(rt_gap_mean((int64_t)255 * hw, hw, 0, -128), 127);
+    cr_assert_eq(rt_gap_mean(-(int64_t)255 * hw, hw, 0, -100), -100);
+}
