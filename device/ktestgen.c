@@ -202,9 +202,14 @@ int main(int argc, char **argv)
             x = conv(&t, x, 1 + rnd(40), 1 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0);
             break;
         case 1: /* 8-bit, larger K (the pass-buffer path; channels in whole
-                   groups of four or not) */
+                   groups of four or not); the first two: a dense 4x4 with
+                   ReLU (K % 16 == 0, the clamped pass, rt_config.h's
+                   RT_WITH_CONV_LO) */
             x = conv(&t, x, rnd(2) ? 4 * (1 + rnd(6)) : 3 + rnd(12), 1, 1, 0, 1, 8, 0);
-            x = conv(&t, x, 1 + rnd(20), 2 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0.3 * rnd(2));
+            if (ci < 20)
+                x = conv(&t, x, 1 + rnd(20), 4, 1, rnd(2), 1, 8, 0);
+            else
+                x = conv(&t, x, 1 + rnd(20), 2 + rnd(3), 1 + rnd(2), rnd(2), rnd(2), 8, 0.3 * rnd(2));
             break;
         case 2: /* sparse 4-bit, the MNIST shape family */
             x = conv(&t, x, 4 + rnd(40), 1, 1, 0, 1, 8, 0);

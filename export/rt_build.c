@@ -410,6 +410,45 @@ static nn_status check_model(const qm_model *m, const rtb_options *opt, nn_error
     return NN_OK;
 }
 
+/* Rules {a, b} (rt_image.h, RT_HF_INPUT_RULE) that give every entry of
+ * the (in_c, 256) input table lut: 1 when every channel has one. Per
+ * channel, slopes a near the table's (in 2^-16 steps) until the bounds that
+ * its 256 entries put on b leave room. */
+static int input_rules(const int8_t *lut, int in_c, int32_t *rules)
+{
+    const int64_t one = 1 << RT_INPUT_RULE_SHIFT;
+    for (int c = 0; c < in_c; c++, lut += 256) {
+        int up = 1, down = 1; /* an affine rule's table is monotone */
+        for (int p = 1; p < 256; p++)
+            up &= lut[p] >= lut[p - 1], down &= lut[p] <= lut[p - 1];
+        if (!up && !down)
+            return 0;
+        int first = -1, last = -1;
+        for (int p = 0; p < 256; p++)
+            if (lut[p] > -128 && lut[p] < 127)
+                first = first < 0 ? p : first, last = p;
+        const int64_t a0 = last > first ? (lut[last] - lut[first]) * one / (last - first) : 0;
+        int found = 0;
+        for (int64_t d = 0; d < 8192 && !found; d++)
+            for (int sg = 0; sg < 2 && !found; sg++) {
+                const int64_t a = sg ? a0 - d : a0 + d;
+                int64_t lo = INT64_MIN / 4, hi = INT64_MAX / 4; /* lo <= b < hi */
+                for (int p = 0; p < 256; p++) {
+                    const int64_t t = lut[p], ap = a * p;
+                    if (t > -128 && lo < t * one - ap)
+                        lo = t * one - ap;
+                    if (t < 127 && hi > (t + 1) * one - ap)
+                        hi = (t + 1) * one - ap;
+                }
+                if (lo < hi && a > -(1 << 22) && a < 1 << 22 && lo > -(1 << 30) && lo < 1 << 30)
+                    rules[2 * c] = (int32_t)a, rules[2 * c + 1] = (int32_t)lo, found = 1;
+            }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
 static int64_t op_delta(const qm_op *op, int fmt)
 {
     uint64_t ri = (uint64_t)op->in_w * op->in_c, ro = (uint64_t)op->out_w * op->out_c;
@@ -619,7 +658,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
     nn_arena_buf *bufs = calloc((size_t)(2 * n + 1), sizeof *bufs);
     nn_arena_op *pops = calloc((size_t)n, sizeof *pops);
     uint8_t *img = NULL;
-    if (!wb || !qb || !bufs || !pops) {
+    int32_t *rules = malloc(8 * (size_t)m->in_c); /* the input table as rules, if exact */
+    if (!wb || !qb || !bufs || !pops || !rules) {
         st = nn_errorf(err, NN_ERR_NOMEM, "out of memory building the image");
         goto done;
     }
@@ -737,7 +777,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         n_img += !(out->ops[i].fused && m->ops[i].type == QM_ADD);
     out->image_ops = n_img;
     size_t ops_off = RT_HDR_BYTES, lut_off = ops_off + (size_t)RT_OP_BYTES * n_img;
-    size_t pos = lut_off + (size_t)m->in_c * 256;
+    const int rule = input_rules(m->input_lut, m->in_c, rules);
+    size_t pos = lut_off + (size_t)m->in_c * (rule ? 8 : 256);
     pos = (pos + 3) & ~(size_t)3;
     size_t q_off[QM_MAX_OPS], w_off[QM_MAX_OPS];
     for (int i = 0; i < n; i++) {
@@ -787,6 +828,8 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         }
         r[RT_O_OUT_ZERO] = (uint8_t)op->out.zero;
         r[RT_O_LO] = (uint8_t)qm_op_lo(op);
+        if (op->type == QM_CONV2D && qm_op_lo(op) > -128)
+            out->conv_lo = 1;
         r[RT_O_HI] = (uint8_t)qm_op_hi(op);
         set16(r + RT_O_IN_H, (uint32_t)op->in_h), set16(r + RT_O_IN_W, (uint32_t)op->in_w);
         set16(r + RT_O_IN_C, (uint32_t)op->in_c), set16(r + RT_O_OUT_H, (uint32_t)op->out_h);
@@ -819,7 +862,12 @@ nn_status rtb_build(rtb_image *out, const qm_model *m, const rtb_options *opt_in
         }
         nzm += weighted ? out->ops[i].nonzero_macs : 0;
     }
-    memcpy(img + lut_off, m->input_lut, (size_t)m->in_c * 256);
+    if (rule)
+        for (int c = 0; c < 2 * m->in_c; c++)
+            set32(img + lut_off + 4 * c, (uint32_t)rules[c]);
+    else
+        memcpy(img + lut_off, m->input_lut, (size_t)m->in_c * 256);
+    img[RT_H_FLAGS] = rule ? RT_HF_INPUT_RULE : 0;
     const qm_op *last = &m->ops[n - 1];
     set32(img + RT_H_MAGIC, RT_MAGIC);
     set16(img + RT_H_VERSION, RT_VERSION);
@@ -847,7 +895,7 @@ done:
         nn_wbuf_free(&wb[i]);
     for (int i = 0; qb && i < n; i++)
         nn_wbuf_free(&qb[i]);
-    free(wb), free(qb), free(bufs), free(pops), free(img);
+    free(wb), free(qb), free(bufs), free(pops), free(img), free(rules);
     if (st != NN_OK)
         memset(out, 0, sizeof *out);
     return st;

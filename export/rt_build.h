@@ -75,6 +75,8 @@ typedef struct {
     int wino;              /* a conv that a DSP core runs by Winograd's
                               F(2x2, 3x3) (rt_conv_wino_fits): RT_WITH_WINO */
     int widen;             /* an S4 conv widened: RT_WITH_CONV_S4_WIDEN    */
+    int conv_lo;           /* a conv whose clamp is above -128 (a ReLU with
+                              its zero point above): RT_WITH_CONV_LO       */
     rtb_op_info ops[QM_MAX_OPS];
 } rtb_image;
 

@@ -171,6 +171,8 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
         fprintf(f, "#define RT_WITH_CONV_%s %d\n", F[k], conv[k]);
     fprintf(f, "#define RT_WITH_CONV_S4_PANEL %d /* S4 convs the S8 passes do not take */\n",
             img->s4_panel);
+    fprintf(f, "#define RT_WITH_CONV_LO %d /* the DSP bodies' clamps above -128 */\n",
+            img->conv_lo);
     fprintf(f, "#define RT_WITH_CONV_S4_WIDEN %d /* S4 convs widened to S8 in their scratch */\n",
             img->widen);
     fprintf(f, "#define RT_WITH_WINO %d /* stride-1 3x3 convs by Winograd's F(2x2, 3x3) */\n",

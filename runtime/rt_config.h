@@ -42,6 +42,12 @@ extern "C" {
 #ifndef RT_WITH_CONV_S4_WIDEN
 #define RT_WITH_CONV_S4_WIDEN 1
 #endif
+/* the DSP bodies' variants for convs whose output clamp is above -128
+ * (lo > -128: a ReLU whose zero point is not -128); without them such
+ * convs take the portable loops (the same bytes, more instructions) */
+#ifndef RT_WITH_CONV_LO
+#define RT_WITH_CONV_LO 1
+#endif
 /* the Winograd body of stride-1 3x3 convs on DSP cores (rt_wino.c):
  * taken when the op's scratch holds rt_wino_bytes */
 #ifndef RT_WITH_WINO

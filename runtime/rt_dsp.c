@@ -1098,7 +1098,7 @@ typedef struct {
     int32_t lo;          /* the clamp's floor             */
 } i2c_pass;
 
-#if !RT_MVE
+#if !RT_MVE && (!RT_DSP || RT_WITH_CONV_LO)
 /* One output channel of a full pass (SG columns) with the fast
  * requantization (t: its {bias, mult, k, shift - 32}); outputs O apart
  * from y. (The naked functions below do most layers' channels.) */
@@ -1222,7 +1222,9 @@ typedef struct {
     }
 #if !RT_MVE
 I2C_RUN(i2c_run, "", "", "")
+#if RT_WITH_CONV_LO
 I2C_RUN(i2c_run_lo, RUN_CLAMP, "", "")
+#endif
 I2C_RUN(i2c_run_rem, "", RUN_SKIP, RUN_REM)
 #endif
 #endif
@@ -1247,17 +1249,20 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
     const int32_t lo = L->lo;
     const uint8_t *w = L->j->w;
 #if RT_DSP
-    if (L->fast && G == SG && (nq % 4 == 0 || lo == -128)) {
+    if (L->fast && G == SG && (nq % 4 == 0 || lo == -128) && (RT_WITH_CONV_LO || lo == -128)) {
         i2c_run_args ra = {L->buf, 16 * (nq / 4), L->tab, y, O, L->tab + 4 * O, w, lo, nq % 4};
         if (nq % 4) /* ra.t and ra.y move */
             i2c_run_rem(&ra);
         else if (lo == -128)
             i2c_run(&ra);
+#if RT_WITH_CONV_LO
         else
             i2c_run_lo(&ra);
+#endif
         return;
     }
 #endif
+#if !RT_DSP || RT_WITH_CONV_LO /* (else the loop below takes them) */
     if (L->fast && G == SG) {
         const i2c_pass ps = {L->buf, nq, O, lo};
         const int32_t *t = L->tab;
@@ -1265,6 +1270,7 @@ static void s8_channels(const s8_layer *L, int G, int8_t *y)
             i2c_fast(&ps, w, t, y + o);
         return;
     }
+#endif
     for (int o = 0; o < O; o++, w += row) {
         rt_rq r;
         rt_rq_init(&r, L->j->q, o, RT_REACH(L->j));

@@ -500,7 +500,7 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
 
     if (I->target > RT_TARGET_X86_64)
         return fail(&k, RT_E_FORMAT, RT_H_TARGET);
-    if (im[RT_H_FLAGS] || rt_rd16(im + RT_H_RESERVED0) || rt_rd32(im + RT_H_RESERVED1) ||
+    if ((im[RT_H_FLAGS] & ~RT_HF_INPUT_RULE) || rt_rd16(im + RT_H_RESERVED0) || rt_rd32(im + RT_H_RESERVED1) ||
         rt_rd32(im + RT_H_RESERVED1 + 4))
         return fail(&k, RT_E_FORMAT, RT_H_FLAGS);
     if (I->n_ops < 1 || I->n_ops > RT_MAX_OPS)
@@ -508,8 +508,16 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
     if (!I->in_c || !I->in_h || !I->in_w || !I->num_classes)
         return fail(&k, RT_E_FORMAT, RT_H_IN_C);
     const uint32_t lut_off = rt_rd32(im + RT_H_LUT_OFF), ops_off = rt_rd32(im + RT_H_OPS_OFF);
-    if ((lut_off & 3) || lut_off < RT_HDR_BYTES || !inside(lut_off, 256ull * I->in_c, n))
+    const int rule = im[RT_H_FLAGS] & RT_HF_INPUT_RULE;
+    if ((lut_off & 3) || lut_off < RT_HDR_BYTES ||
+        !inside(lut_off, (rule ? 8ull : 256ull) * I->in_c, n))
         return fail(&k, RT_E_FORMAT, RT_H_LUT_OFF);
+    for (uint32_t c = 0; rule && c < I->in_c; c++) { /* a * 255 + b fits int32 */
+        const int32_t a = (int32_t)rt_rd32(im + lut_off + 8 * c);
+        const int32_t b = (int32_t)rt_rd32(im + lut_off + 8 * c + 4);
+        if (a <= -(1 << 22) || a >= 1 << 22 || b <= -(1 << 30) || b >= 1 << 30)
+            return fail(&k, RT_E_FORMAT, lut_off + 8 * c);
+    }
     if ((ops_off & 3) || ops_off < RT_HDR_BYTES || !inside(ops_off, (uint64_t)RT_OP_BYTES * I->n_ops, n))
         return fail(&k, RT_E_FORMAT, RT_H_OPS_OFF);
     const uint64_t in_sz = (uint64_t)I->in_c * I->in_h * I->in_w;

@@ -10,7 +10,11 @@
  *
  *   header      RT_HDR_BYTES (80) bytes, at 0
  *   op table    n_ops records of RT_OP_BYTES (64) bytes, at ops_off
- *   input table (in_c, 256) int8 at lut_off: q = lut[c * 256 + pixel]
+ *   input table (in_c, 256) int8 at lut_off: q = lut[c * 256 + pixel];
+ *               with flags bit 0 (RT_HF_INPUT_RULE) instead in_c rules of
+ *               two i32 {a, b}: q = clamp((a * pixel + b) >> 16, -128, 127)
+ *               (an arithmetic shift; |a| < 2^22, |b| < 2^30), which the
+ *               builder writes when they give every entry of the table
  *   per op      per-channel quantization and weights, at q_off / w_off
  *
  * Header (offset, type, field):
@@ -27,11 +31,12 @@
  *                       only changes which layouts and arena plan were picked;
  *                       only x86-64 images use X8/X4, which builds for
  *                       other cores leave out: RT_E_UNSUPPORTED there)
- *   21 u8  flags        0
+ *   21 u8  flags        bit 0 RT_HF_INPUT_RULE (the input rules above);
+ *                       the other bits 0
  *   22 u16 n_ops        1..RT_MAX_OPS
  *   24 u16 in_c, 26 u16 in_h, 28 u16 in_w   input image (pixels CHW uint8)
  *   30 u16 num_classes  int8 values of the output
- *   32 u32 lut_off      the (in_c, 256) int8 input table
+ *   32 u32 lut_off      the (in_c, 256) int8 input table, or its rules
  *   36 u32 ops_off      the op table
  *   40 u32 input_off    arena offset of the input tensor (in_h, in_w, in_c)
  *   44 u32 output_off   arena offset of the last op's output (the logits)
@@ -291,6 +296,10 @@ enum {
     RT_A_HI = 11,
     RT_A_RESERVED = 12
 };
+
+/* Header flags. */
+#define RT_HF_INPUT_RULE 1
+#define RT_INPUT_RULE_SHIFT 16
 
 /* SP4 limits (see above). */
 #define RT_SP4_MAX_DELTA_DENSE 4095

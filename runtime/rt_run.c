@@ -8,16 +8,27 @@
 #define RT_OP_HOOK(i)
 #endif
 
+/* The pixels (CHW) to the input tensor (HWC): by the table, or by its
+ * rules (rt_image.h, RT_HF_INPUT_RULE). */
 static void input_table(const uint8_t *im, int8_t *x, const uint8_t *pixels)
 {
     const uint32_t C = rt_rd16(im + RT_H_IN_C);
     const uint32_t hw = rt_rd16(im + RT_H_IN_H) * rt_rd16(im + RT_H_IN_W);
-    const int8_t *lut = (const int8_t *)(im + rt_rd32(im + RT_H_LUT_OFF));
-    for (uint32_t c = 0; c < C; c++, lut += 256) {
+    const uint8_t *lut = im + rt_rd32(im + RT_H_LUT_OFF);
+    const int rule = im[RT_H_FLAGS] & RT_HF_INPUT_RULE;
+    for (uint32_t c = 0; c < C; c++, lut += rule ? 8 : 256) {
         const uint8_t *src = pixels + c * hw;
         int8_t *dst = x + c;
-        for (uint32_t i = 0; i < hw; i++, dst += C)
-            *dst = lut[src[i]];
+        if (!rule) {
+            for (uint32_t i = 0; i < hw; i++, dst += C)
+                *dst = (int8_t)lut[src[i]];
+            continue;
+        }
+        const int32_t a = (int32_t)rt_rd32(lut), b = (int32_t)rt_rd32(lut + 4);
+        for (uint32_t i = 0; i < hw; i++, dst += C) {
+            const int32_t q = (a * src[i] + b) >> RT_INPUT_RULE_SHIFT;
+            *dst = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+        }
     }
 }
 

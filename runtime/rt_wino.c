@@ -440,10 +440,14 @@ typedef struct {
                          "pop {r4-r11, pc}\n\t");                                                  \
     }
 TILES_STORE(tiles_s8, 2, "")
+#if RT_WITH_CONV_LO
 TILES_STORE(tiles_s8_lo, 2, CLAMP_LO)
+#endif
 #if RT_WITH_CONV_S4
 TILES_STORE(tiles_s4, 6, "")
+#if RT_WITH_CONV_LO
 TILES_STORE(tiles_s4_lo, 6, CLAMP_LO)
+#endif
 #endif
 #endif
 
@@ -484,7 +488,7 @@ static RT_NOINLINE void tile_store(const wino_layer *L, const uint32_t *mt, int8
  * m) whose a->dst is not NULL (the fast rule). */
 static void tiles_store(const wino_layer *L, const uint32_t *m, const wino_store *a)
 {
-#if RT_DSP
+#if RT_DSP && RT_WITH_CONV_LO
 #if RT_WITH_CONV_S4
     if (L->s4) {
         (a->lo > -128 ? tiles_s4_lo : tiles_s4)(m, a);
@@ -493,6 +497,18 @@ static void tiles_store(const wino_layer *L, const uint32_t *m, const wino_store
 #endif
     (void)L;
     (a->lo > -128 ? tiles_s8_lo : tiles_s8)(m, a);
+#elif RT_DSP /* without the clamp's asm (RT_WITH_CONV_LO 0): lo = -128 only */
+    if (a->lo == -128) {
+#if RT_WITH_CONV_S4
+        (L->s4 ? tiles_s4 : tiles_s8)(m, a);
+#else
+        tiles_s8(m, a);
+#endif
+        return;
+    }
+    for (int i = 0; i < 4; i++)
+        if (a->dst[i])
+            tile_store(L, m + i, a->dst[i], 2, 2, a, NULL);
 #else
     for (int i = 0; i < 4; i++)
         if (a->dst[i])

@@ -270,6 +270,8 @@ Test(cli_export, widened_s4_convs)
     cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4_WIDEN 1"), "%s", cbig);
     cr_assert(strstr(c55, "#define RT_WITH_CONV_S4 1"), "%s", c55);
     cr_assert(strstr(c55, "#define RT_WITH_CONV_S4_WIDEN 0"), "%s", c55);
+    /* ReLU convs whose zero points are above -128: the clamped bodies */
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_LO 1"), "%s", cbig);
     cJSON_Delete(m55), cJSON_Delete(big);
     free(c55), free(cbig);
     ch_result r = ch_run(dir, "export -m w.iotc -o out_t --target cortex-m7 --arena-limit 1000000");
@@ -277,10 +279,11 @@ Test(cli_export, widened_s4_convs)
     cr_assert(strstr(r.out, "s4>8*"), "%s", r.out);
     cr_assert(strstr(r.out, "S4>8: S4 weights widened"), "%s", r.out);
     ch_free(&r);
-    /* a 1x1 output: too few outputs per weight to pay for widening */
+    /* a 1x1 output: too few outputs per weight to pay for widening; no
+     * ReLU, so no clamp above -128 */
     t = rtm_new(1, 2, 2);
-    x = rtm_conv(t, QM_INPUT, 16, 1, 1, 0, 1, 8, 0);
-    x = rtm_conv(t, x, 32, 3, 2, 1, 1, 4, 0);
+    x = rtm_conv(t, QM_INPUT, 16, 1, 1, 0, 0, 8, 0);
+    x = rtm_conv(t, x, 32, 3, 2, 1, 0, 4, 0);
     rtm_dense(t, x, 10, 0, 8, 0);
     rtm_finish(t, 10);
     save_iotc(t, dir, "w");
@@ -288,6 +291,7 @@ Test(cli_export, widened_s4_convs)
     cJSON *small = export_json(dir, "small", "--target cortex-m4 --arena-limit 1000000", &cbig);
     cr_assert_not(layer_widened(small, 1));
     cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4 1"), "%s", cbig);
+    cr_assert(strstr(cbig, "#define RT_WITH_CONV_LO 0"), "%s", cbig);
     cJSON_Delete(small);
     free(cbig);
 }

@@ -8,6 +8,7 @@
  * without a repaired CRC: a clear status, never an access outside the
  * image or the arena); the arena planner; argument errors. */
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include "export/rt_plan.h"
 #include "libnn/nn_io.h"
@@ -434,6 +435,57 @@ Test(runtime, validator_header_errors)
     free(arena);
     free(m);
     free(im);
+}
+
+/* The input table as rules (RT_HF_INPUT_RULE): an affine table (three
+ * channels, slopes below, at and above one, clamped at both ends) becomes
+ * in_c rules, 248 bytes a channel smaller, and runs exactly as the table on
+ * every target; a table that is not affine stays a table; the validator
+ * refuses a rule out of its range and an unknown header flag. */
+Test(runtime, input_rules)
+{
+    rtm *t = rtm_new(3, 5, 5);
+    int x = rtm_conv(t, QM_INPUT, 8, 3, 1, 1, 1, 8, 0);
+    rtm_dense(t, x, 6, 0, 8, 0);
+    rtm_finish(t, 21);
+    qm_model *m = &t->m;
+    const rtb_options opt = {RT_TARGET_CORTEX_M4, RTB_SPARSE_AUTO, 0, RT_ISA_AUTO, 0, 0};
+    size_t table_bytes, rule_bytes;
+    uint8_t *im = rtm_image(m, &opt, &table_bytes, NULL); /* random: a table */
+    cr_assert_eq(im[RT_H_FLAGS], 0);
+    free(im);
+    const double slope[3] = {0.93, 1.0, 1.37}, off[3] = {-131.2, -128, -170.5};
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < 256; p++) {
+            const long v = lround(slope[c] * p + off[c]);
+            m->input_lut[c * 256 + p] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        }
+    im = rtm_image(m, &opt, &rule_bytes, NULL);
+    cr_assert_eq(im[RT_H_FLAGS], RT_HF_INPUT_RULE);
+    cr_assert_eq(table_bytes - rule_bytes, 3 * 248, "%zu -> %zu bytes", table_bytes, rule_bytes);
+    check_model(m, 6, 5, "input rules", 0);
+    /* the validator: |a| < 2^22, |b| < 2^30, flags other than bit 0 */
+    const uint32_t lut = (uint32_t)im[RT_H_LUT_OFF] | (uint32_t)im[RT_H_LUT_OFF + 1] << 8;
+    uint8_t *mut = aligned_alloc(8, rule_bytes);
+    const struct {
+        uint32_t at, v, bad;
+    } cases[] = {{lut + 8, 1u << 22, lut + 8}, {lut + 8, (uint32_t)-(1 << 22), lut + 8},
+                 {lut + 20, 1u << 30, lut + 16}, {RT_H_FLAGS, 3, RT_H_FLAGS}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        memcpy(mut, im, rule_bytes);
+        if (cases[i].at == RT_H_FLAGS)
+            mut[RT_H_FLAGS] = (uint8_t)cases[i].v;
+        else
+            for (int b = 0; b < 4; b++)
+                mut[cases[i].at + b] = (uint8_t)(cases[i].v >> (8 * b));
+        set_crc(mut, rule_bytes);
+        rt_info info;
+        cr_assert_eq(rt_image_check(mut, rule_bytes, &info), RT_E_FORMAT, "case %zu", i);
+        cr_assert_eq(info.bad_offset, cases[i].bad, "case %zu: offset %u", i, info.bad_offset);
+    }
+    free(mut);
+    free(im);
+    rtm_free(t);
 }
 
 /* ---- the arena planner ------------------------------------------------------------------------- */
