@@ -27,8 +27,8 @@ static const cli_option options[] = {
     {"sparse", 0, CLI_STRING, offsetof(export_opts, sparse), "P",
      "auto (by each layer's density), never, always", "auto", 0, 0, 0, 0, 0, NULL},
     {"arena-limit", 0, CLI_INT64, offsetof(export_opts, arena_limit), "BYTES",
-     "the arena that faster kernels (Winograd's on\nCortex-M4/M7/M33) may grow it to; 0: no\n"
-     "more than the direct kernels need",
+     "the arena that faster kernels (on Cortex-M4/M7/M33:\nWinograd's, S4 convs widened to S8) may grow it\n"
+     "to; 0: no more than the direct kernels need",
      "0", 0, 0x7ffffff8, 0, 0, 0, NULL},
     {"verify", 0, CLI_INT, offsetof(export_opts, verify), "N",
      "random inputs for the check (0: none)", "16", 0, 100000, 0, 0, 0, NULL},

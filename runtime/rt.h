@@ -13,7 +13,9 @@
  *      inside the caller's arena of info.arena_bytes bytes (8-byte
  *      aligned). The image is read in place and never written: weights are
  *      executed from where they lie (flash), sparse layers stay sparse and
- *      4-bit weights stay packed. rt_run writes only the arena and the
+ *      4-bit weights stay packed (on DSP cores, an S4 conv whose scratch the
+ *      builder made room for is widened to S8 there, per inference:
+ *      rt_conv2d_widen_bytes). rt_run writes only the arena and the
  *      logits, and its result does not depend on the arena's previous
  *      contents.
  *

@@ -2,6 +2,10 @@
  * in order, each op on the arena offsets the builder planned. */
 #include "rt_internal.h"
 
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 /* A build may define RT_OP_HOOK(i) to observe the op boundaries (the
  * device harness's per-op profile); the default is nothing. */
 #ifndef RT_OP_HOOK
@@ -27,7 +31,11 @@ static void input_table(const uint8_t *im, int8_t *x, const uint8_t *pixels)
         const int32_t a = (int32_t)rt_rd32(lut), b = (int32_t)rt_rd32(lut + 4);
         for (uint32_t i = 0; i < hw; i++, dst += C) {
             const int32_t q = (a * src[i] + b) >> RT_INPUT_RULE_SHIFT;
+#if defined(__ARM_FEATURE_SAT) /* one SSAT, with the shift */
+            *dst = (int8_t)__ssat(q, 8);
+#else
             *dst = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+#endif
         }
     }
 }

@@ -207,14 +207,15 @@ Test(config_shipped, cifar10_residual_blocks_resolve)
 }
 
 /* The MLPerf Tiny ResNet-8 (issue 14, docs/mlperf-tiny.md), and its open-division
- * variant, which must describe the same network so prune and quantize accept
+ * variants (4-bit; pruned), which must describe the same network so prune and quantize accept
  * the closed-division checkpoint. The counts are the reference's: 77,360
  * weights + 10 dense biases + 480 BN gamma/beta (no conv biases), 12,501,632
  * conv and dense MACs. */
 Test(config_shipped, cifar10_resnet8_is_the_mlperf_network)
 {
     static const char *const paths[] = {"configs/cifar10_resnet8.json",
-                                        "configs/cifar10_resnet8_open.json"};
+                                        "configs/cifar10_resnet8_open.json",
+                                        "configs/cifar10_resnet8_pruned.json"};
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         load_ok(paths[p]);
         cfg_set_input(&cfg, 3, 32, 32, 10);
@@ -288,6 +289,7 @@ Test(config_shipped, all_build_for_their_dataset)
                    {"configs/cifar10.json", 3, 32},
                    {"configs/cifar10_resnet8.json", 3, 32},
                    {"configs/cifar10_resnet8_open.json", 3, 32},
+                   {"configs/cifar10_resnet8_pruned.json", 3, 32},
                    {"configs/mnist_tiny.json", 1, 28},
                    {"configs/mnist_small.json", 1, 28},
                    {"configs/mnist_dwsep.json", 1, 28},
