@@ -18,6 +18,10 @@ ktest() {
     fi
     build_fw "$out" ktest_main runtime
     gen=$("$BUILD/device/ktestgen" "$t" "$out/kt.bin" 7)
+    echo "$gen" | grep -q '"input_rules":[1-9]' || {
+        echo "$t: no image with input rules among the cases: $gen" >&2
+        return 1
+    }
     case $t in # the DSP cores' Winograd and widened S4 convs are among them
     cortex-m4 | cortex-m7 | cortex-m33)
         echo "$gen" | grep -q '"winograd_convs":[1-9].*"widened_convs":[1-9]' || {

@@ -14,6 +14,7 @@
 
 #include "export/rt_build.h"
 #include "runtime/rt.h"
+#include "runtime/rt_image.h"
 #include "libnn/nn_rng.h"
 
 static nn_rng R;
@@ -129,8 +130,17 @@ static int finish(tm *t, int extreme)
         fprintf(stderr, "ktestgen: %s\n", err.msg);
         return 1;
     }
-    for (int i = 0; i < m->in_c * 256; i++)
-        m->input_lut[i] = (int8_t)(rnd(256) - 128);
+    /* a random table, or (every other model) a normalization's: an
+     * affine, clamped one, which the image holds as rules (RT_HF_INPUT_RULE) */
+    const int affine = rnd(2);
+    for (int c = 0; c < m->in_c; c++) {
+        const double slope = 0.5 + 1.5 * nn_rng_uniform(&R), off = -200.0 + 150.0 * nn_rng_uniform(&R);
+        for (int p = 0; p < 256; p++) {
+            const double v = floor(slope * p + off + 0.5);
+            m->input_lut[c * 256 + p] = (int8_t)(affine ? (v < -128 ? -128 : v > 127 ? 127 : v)
+                                                        : rnd(256) - 128);
+        }
+    }
     for (int i = 0; i < m->n_ops; i++) {
         qm_op *op = &m->ops[i];
         if (op->type == QM_ADD) {
@@ -188,7 +198,7 @@ int main(int argc, char **argv)
         return 1;
     const int n_cases = 60, n_inputs = 3;
     put_u32(f, (uint32_t)n_cases);
-    int written = 0, wino = 0, widened = 0; /* the convs the DSP cores run so */
+    int written = 0, wino = 0, widened = 0, rules = 0; /* the convs the DSP cores run so */
     for (int ci = 0, tries = 0; ci < n_cases; ci++) {
         static tm t;
         memset(&t, 0, sizeof t);
@@ -205,6 +215,8 @@ int main(int argc, char **argv)
                    groups of four or not); the first two: a dense 4x4 with
                    ReLU (K % 16 == 0, the clamped pass, rt_config.h's
                    RT_WITH_CONV_LO) */
+            if (ci < 20) /* rows of whole passes */
+                m->in_h = m->in_w = 8 + rnd(6);
             x = conv(&t, x, rnd(2) ? 4 * (1 + rnd(6)) : 3 + rnd(12), 1, 1, 0, 1, 8, 0);
             if (ci < 20)
                 x = conv(&t, x, 1 + rnd(20), 4, 1, rnd(2), 1, 8, 0);
@@ -338,6 +350,7 @@ int main(int argc, char **argv)
             }
         for (int i = 0; i < img.n_ops; i++)
             wino += img.ops[i].wino, widened += img.ops[i].widen;
+        rules += (img.data[RT_H_FLAGS] & RT_HF_INPUT_RULE) != 0;
         put_u32(f, (uint32_t)img.bytes), put_u32(f, (uint32_t)in_bytes);
         put_u32(f, (uint32_t)m->num_classes), put_u32(f, (uint32_t)n_inputs);
         fwrite(img.data, 1, img.bytes, f);
@@ -352,7 +365,8 @@ int main(int argc, char **argv)
         qm_model_free(m);
     }
     fclose(f);
-    printf("{\"cases\":%d,\"inputs_per_case\":%d,\"winograd_convs\":%d,\"widened_convs\":%d}\n",
-           written, n_inputs, wino, widened);
+    printf("{\"cases\":%d,\"inputs_per_case\":%d,\"winograd_convs\":%d,\"widened_convs\":%d,"
+           "\"input_rules\":%d}\n",
+           written, n_inputs, wino, widened, rules);
     return 0;
 }
