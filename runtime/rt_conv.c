@@ -181,7 +181,8 @@ void rt_conv_s4_c(const rt_conv_job *j) { conv_direct(j, 1); }
 
 /* ---- S4 widened to S8 ------------------------------------------------------------- */
 
-RT_NOINLINE uint32_t rt_conv2d_widen_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out)
+RT_NOINLINE uint32_t rt_conv2d_widen_bytes(const rt_window *win, const rt_dims *in,
+                                           const rt_dims *out)
 {
     const uint64_t K = (uint64_t)win->kernel * win->kernel * in->c;
     const uint64_t n = ((uint64_t)out->c * ((K + 3) & ~3ull) + 7) & ~7ull;
@@ -314,8 +315,8 @@ void rt_conv_sp8_c(const rt_conv_job *j)
 
 /* ---- public entry ------------------------------------------------------------------ */
 
-RT_NOINLINE uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in, const rt_dims *out,
-                                 uint8_t fmt)
+RT_NOINLINE uint32_t rt_conv2d_scratch_bytes(const rt_window *win, const rt_dims *in,
+                                             const rt_dims *out, uint8_t fmt)
 {
     switch (fmt) {
     case RT_WF_S8: /* DSP: the pass buffer, the ring of input rows */
@@ -355,8 +356,8 @@ int rt_conv_s4_passes_fit(const rt_window *win, const rt_dims *in, const rt_dims
     return need && scratch_bytes >= (fused ? add_scratch(need, out, RT_WF_S4) : need);
 }
 
-RT_NOINLINE int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, int fused,
-                          uint32_t scratch_bytes)
+RT_NOINLINE int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in,
+                                      const rt_dims *out, int fused, uint32_t scratch_bytes)
 {
     const uint32_t wb = rt_conv2d_widen_bytes(win, in, out);
     const uint32_t s8 = fused ? rt_conv2d_add_scratch_bytes(win, in, out, RT_WF_S8)
@@ -364,14 +365,15 @@ RT_NOINLINE int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in, c
     return wb != 0xffffffffu && s8 != 0xffffffffu && (uint64_t)wb + s8 <= scratch_bytes;
 }
 
-RT_NOINLINE int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt,
-                      int fused, uint32_t scratch_bytes)
+RT_NOINLINE int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                  uint8_t fmt, int fused, uint32_t scratch_bytes)
 {
     return rt_wino_takes(win, in, out, fmt) && scratch_bytes >= rt_wino_bytes(in, out, fused, 1);
 }
 
 /* What the fastest body needs before a fused add's stage. */
-static RT_NOINLINE uint32_t best_base(const rt_window *win, const rt_dims *in, const rt_dims *out, uint8_t fmt)
+static RT_NOINLINE uint32_t best_base(const rt_window *win, const rt_dims *in, const rt_dims *out,
+                                      uint8_t fmt)
 {
     const uint32_t base = rt_conv2d_scratch_bytes(win, in, out, fmt);
     const uint32_t pass = fmt == RT_WF_S4 ? rt_s4_pass_scratch_bytes(win, in, out) : 0;

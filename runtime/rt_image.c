@@ -226,7 +226,8 @@ static rt_status check_x(checker *k, const uint8_t *w, uint32_t op, uint32_t oc,
 static int fmt_built(uint32_t type, uint32_t fmt)
 {
     if (type == RT_OP_CONV2D)
-        return (fmt == RT_WF_S8 && RT_WITH_CONV_S8) || (fmt == RT_WF_S4 && (RT_WITH_CONV_S4 || RT_WIDEN)) ||
+        return (fmt == RT_WF_S8 && RT_WITH_CONV_S8) ||
+               (fmt == RT_WF_S4 && (RT_WITH_CONV_S4 || RT_WIDEN)) ||
                (fmt == RT_WF_SP4 && RT_WITH_CONV_SP4) || (fmt == RT_WF_SP8 && RT_WITH_CONV_SP8) ||
                (fmt == RT_WF_X8 && RT_WITH_CONV_X8) || (fmt == RT_WF_X4 && RT_WITH_CONV_X4);
     if (type == RT_OP_DENSE)
@@ -316,14 +317,16 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
         need = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)fmt)
                      : rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
 #if RT_WIDEN
-        const int widened = fmt == RT_WF_S4 && rt_conv_s4_widen_fits(&win, &din, &dout, fused, sc_bytes);
+        const int widened =
+            fmt == RT_WF_S4 && rt_conv_s4_widen_fits(&win, &din, &dout, fused, sc_bytes);
 #else
         const int widened = 0;
 #endif
         (void)widened; /* read only by the builds below */
 #if RT_WITH_CONV_S4 && !RT_WITH_CONV_S4_PANEL
         /* a build with only the passes' S4 bodies (rt_config.h) */
-        if (fmt == RT_WF_S4 && !widened && !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc_bytes))
+        if (fmt == RT_WF_S4 && !widened &&
+            !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc_bytes))
             return fail(k, RT_E_UNSUPPORTED, RT_O_WFMT);
 #endif
 #if !RT_WITH_CONV_S4 /* a build whose S4 convs are all widened (rt_config.h) */
@@ -500,8 +503,8 @@ rt_status rt_image_check(const void *image, size_t image_bytes, rt_info *info)
 
     if (I->target > RT_TARGET_X86_64)
         return fail(&k, RT_E_FORMAT, RT_H_TARGET);
-    if ((im[RT_H_FLAGS] & ~RT_HF_INPUT_RULE) || rt_rd16(im + RT_H_RESERVED0) || rt_rd32(im + RT_H_RESERVED1) ||
-        rt_rd32(im + RT_H_RESERVED1 + 4))
+    if ((im[RT_H_FLAGS] & ~RT_HF_INPUT_RULE) || rt_rd16(im + RT_H_RESERVED0) ||
+        rt_rd32(im + RT_H_RESERVED1) || rt_rd32(im + RT_H_RESERVED1 + 4))
         return fail(&k, RT_E_FORMAT, RT_H_FLAGS);
     if (I->n_ops < 1 || I->n_ops > RT_MAX_OPS)
         return fail(&k, RT_E_FORMAT, RT_H_N_OPS);
