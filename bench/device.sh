@@ -5,10 +5,10 @@
 # TensorFlow Lite Micro + CMSIS-NN anchor of the MLPerf Tiny ResNet-8 task.
 #
 #   make bench-device [LIMIT=1000] [BOARDS="cortex-m4 ..."] [JOBS=2]
-#                     [BENCH_DEVICE_MODELS="runs/r8.iotc runs/r8-open.iotc@100000 ..."]
+#                     [BENCH_DEVICE_MODELS="runs/r8.iotc runs/r8-open.iotc@72000 ..."]
 #
 # MODEL@BYTES exports MODEL with --arena-limit BYTES (the open-division
-# model's faster kernels need about 100 KB of RAM).
+# model's faster kernels need about 72 KB of RAM).
 # Each model runs through `make device-eval` (device/eval.sh: export, build
 # the firmware, QEMU -icount, compare every image's logits with the host's),
 # JOBS of them at a time (QEMU is single-threaded). Models are CIFAR-10
@@ -24,7 +24,7 @@
 # Exit status 1 when any run was not identical to the host or failed.
 set -eu
 . "$(dirname "$0")/../device/boards.sh" # runs from the repository's root
-MODELS=${BENCH_DEVICE_MODELS:-runs/r8.iotc runs/r8-open.iotc@100000 runs/cifar10_mobilenet.iotc}
+MODELS=${BENCH_DEVICE_MODELS:-runs/r8.iotc runs/r8-open.iotc@72000 runs/cifar10_mobilenet.iotc}
 LIMIT=${LIMIT:-1000}
 BOARDS=${BOARDS:-$DEVICE_BOARDS}
 JOBS=${JOBS:-2}

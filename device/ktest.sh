@@ -24,7 +24,7 @@ ktest() {
     }
     case $t in # the DSP cores' Winograd and widened S4 convs are among them
     cortex-m4 | cortex-m7 | cortex-m33)
-        echo "$gen" | grep -q '"winograd_convs":[1-9].*"widened_convs":[1-9]' || {
+        echo "$gen" | grep -q '"winograd_convs":[1-9].*"winograd_s4_convs":[1-9].*"widened_convs":[1-9]' || {
             echo "$t: no Winograd or widened conv among the cases: $gen" >&2
             return 1
         } ;;

@@ -198,7 +198,7 @@ int main(int argc, char **argv)
         return 1;
     const int n_cases = 60, n_inputs = 3;
     put_u32(f, (uint32_t)n_cases);
-    int written = 0, wino = 0, widened = 0, rules = 0; /* the convs the DSP cores run so */
+    int written = 0, wino = 0, wino_s4 = 0, widened = 0, rules = 0; /* the convs the DSP cores run so */
     for (int ci = 0, tries = 0; ci < n_cases; ci++) {
         static tm t;
         memset(&t, 0, sizeof t);
@@ -279,7 +279,8 @@ int main(int argc, char **argv)
                    2 three times each, 4-bit in two of them. */
             {
                 const int gap = ci / 30 == 1, s2 = 1 + ci / 10 % 2;
-                const int c = 4 * (1 + rnd(4)), c2 = s2 == 1 ? c : 8 * (1 + rnd(3));
+                const int c = 4 * (1 + rnd(4));
+                const int c2 = s2 == 1 ? c : 8 * (1 + rnd(3));
                 const int b8 = c2 % 8 || ci / 20 % 2 == 0;
                 m->in_c = 3;
                 m->in_h = gap ? 14 + rnd(27) : 5 + rnd(5);
@@ -349,7 +350,8 @@ int main(int argc, char **argv)
                 return 1;
             }
         for (int i = 0; i < img.n_ops; i++)
-            wino += img.ops[i].wino, widened += img.ops[i].widen;
+            wino += img.ops[i].wino, widened += img.ops[i].widen,
+                wino_s4 += img.ops[i].wino && img.ops[i].fmt == RT_WF_S4 && !img.ops[i].widen;
         rules += (img.data[RT_H_FLAGS] & RT_HF_INPUT_RULE) != 0;
         put_u32(f, (uint32_t)img.bytes), put_u32(f, (uint32_t)in_bytes);
         put_u32(f, (uint32_t)m->num_classes), put_u32(f, (uint32_t)n_inputs);
@@ -365,8 +367,8 @@ int main(int argc, char **argv)
         qm_model_free(m);
     }
     fclose(f);
-    printf("{\"cases\":%d,\"inputs_per_case\":%d,\"winograd_convs\":%d,\"widened_convs\":%d,"
-           "\"input_rules\":%d}\n",
-           written, n_inputs, wino, widened, rules);
+    printf("{\"cases\":%d,\"inputs_per_case\":%d,\"winograd_convs\":%d,\"winograd_s4_convs\":%d,"
+           "\"widened_convs\":%d,\"input_rules\":%d}\n",
+           written, n_inputs, wino, wino_s4, widened, rules);
     return 0;
 }

@@ -470,7 +470,7 @@ static int64_t op_delta(const qm_op *op, int fmt)
 /* Instructions per image on the M4, estimated from device/profile.sh of
  * ResNet-8's layers (within about 10%): the direct S8/S4 passes, and the
  * Winograd body with blocks of `bands` tile rows. Its parts: U per block,
- * output channel and channel pair (70 instructions; S4's nibbles 180), the
+ * output channel and channel pair (70 instructions; S4 rows widened first: 110), the
  * products per channel, group of four tiles and xi (5.5 per channel pair
  * plus 8), V per tile and pair (50), A^T and the stores per tile and
  * channel (69). */
@@ -488,7 +488,7 @@ static double wino_cost(const qm_op *op, int s4, uint32_t bands)
     for (uint32_t t0 = 0; t0 < nty; t0 += bands, blocks++)
         groups += ceil((nty - t0 < bands ? nty - t0 : bands) * ntx / 4);
     const double tiles = nty * ntx;
-    return blocks * O * P * (s4 ? 180 : 70) + O * groups * 16 * (5.5 * P + 8) + tiles * P * 50 +
+    return blocks * O * P * (s4 ? 110 : 70) + O * groups * 16 * (5.5 * P + 8) + tiles * P * 50 +
            O * tiles * 69;
 }
 
@@ -519,12 +519,14 @@ static nn_status plan_widen(const qm_model *m, const rtb_options *opt, rtb_image
         const uint32_t wb = rt_conv2d_widen_bytes(&win, &din, &dout);
         const uint32_t s8 = rt_conv2d_scratch_best(&win, &din, &dout, RT_WF_S8, oi->fused);
         const uint32_t had = bufs[scb[i]].bytes;
+        /* Winograd's convs widen a row at a time (plan_wino), not the layer */
+        const int wino = rt_conv2d_wino_bytes(&win, &din, &dout, RT_WF_S4, oi->fused, 1) != 0;
         /* at least what every runtime's S4 body needs: the image stays valid
          * for all (the host checks and runs it) */
         const uint32_t s4 = oi->fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, RT_WF_S4)
                                       : rt_conv2d_scratch_bytes(&win, &din, &dout, RT_WF_S4);
         const double n_w = (double)op->out_c * op->kernel * op->kernel * op->in_c;
-        if (wb != UINT32_MAX && s8 != UINT32_MAX && (uint64_t)wb + s8 <= 0x7ffffff8u &&
+        if (!wino && wb != UINT32_MAX && s8 != UINT32_MAX && (uint64_t)wb + s8 <= 0x7ffffff8u &&
             direct_cost(op, 0) + WIDEN_COST * n_w < direct_cost(op, 1)) {
             uint64_t a;
             bufs[scb[i]].bytes = wb + s8 > s4 ? wb + s8 : s4;

@@ -158,8 +158,10 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
     for (int i = 0; i < img->n_ops; i++) {
         const rtb_op_info *o = &img->ops[i];
         ops[o->type] = 1;
-        if (o->type == RT_OP_CONV2D) /* a widened S4 conv runs the S8 bodies */
-            conv[o->widen ? RT_WF_S8 : o->fmt] = 1;
+        /* a widened S4 conv runs the S8 bodies, a Winograd one widens a row
+         * at a time (the S8 code's helpers): neither needs the S4 bodies */
+        if (o->type == RT_OP_CONV2D)
+            conv[o->widen || (o->fmt == RT_WF_S4 && o->wino) ? RT_WF_S8 : o->fmt] = 1;
         if (o->type == RT_OP_DENSE)
             dense[o->fmt] = 1;
     }
@@ -177,6 +179,11 @@ static nn_status write_config(const char *dir, const rtb_image *img, nn_error *e
             img->widen);
     fprintf(f, "#define RT_WITH_WINO %d /* stride-1 3x3 convs by Winograd's F(2x2, 3x3) */\n",
             img->wino);
+    int wino_s4 = 0;
+    for (int i = 0; i < img->n_ops; i++)
+        wino_s4 |= img->ops[i].type == RT_OP_CONV2D && img->ops[i].fmt == RT_WF_S4 &&
+                   img->ops[i].wino && !img->ops[i].widen;
+    fprintf(f, "#define RT_WITH_WINO_S4 %d /* ... of S4 weights, a row at a time */\n", wino_s4);
     for (int k = 1; k <= 6; k++)
         fprintf(f, "#define RT_WITH_DENSE_%s %d\n", F[k], dense[k]);
     fprintf(f, "#define RT_WITH_MAXPOOL %d\n#define RT_WITH_AVGPOOL %d\n"

@@ -53,6 +53,10 @@ extern "C" {
 #ifndef RT_WITH_WINO
 #define RT_WITH_WINO 1
 #endif
+/* ... for S4 weights too (each output channel's row widened to S8 first) */
+#ifndef RT_WITH_WINO_S4
+#define RT_WITH_WINO_S4 1
+#endif
 #ifndef RT_WITH_CONV_SP4
 #define RT_WITH_CONV_SP4 1
 #endif

@@ -368,7 +368,8 @@ RT_NOINLINE int rt_conv_s4_widen_fits(const rt_window *win, const rt_dims *in,
 RT_NOINLINE int rt_conv_wino_fits(const rt_window *win, const rt_dims *in, const rt_dims *out,
                                   uint8_t fmt, int fused, uint32_t scratch_bytes)
 {
-    return rt_wino_takes(win, in, out, fmt) && scratch_bytes >= rt_wino_bytes(in, out, fused, 1);
+    return rt_wino_takes(win, in, out, fmt) &&
+           scratch_bytes >= rt_wino_bytes(in, out, fused, 1, fmt == RT_WF_S4);
 }
 
 /* What the fastest body needs before a fused add's stage. */
@@ -393,7 +394,8 @@ uint32_t rt_conv2d_wino_bytes(const rt_window *win, const rt_dims *in, const rt_
     if (!rt_wino_takes(win, in, out, fmt))
         return 0;
     const uint32_t nty = (out->h + 1u) / 2u;
-    const uint64_t n = rt_wino_bytes(in, out, fused, bands < 1 ? 1 : bands > nty ? nty : bands);
+    const uint64_t n =
+        rt_wino_bytes(in, out, fused, bands < 1 ? 1 : bands > nty ? nty : bands, fmt == RT_WF_S4);
     return n > 0x7ffffff8u ? 0xffffffffu : (uint32_t)n;
 }
 
@@ -463,9 +465,11 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
         return RT_E_ARG;
 #if RT_WIDEN
     /* S4 weights widened at the start of the scratch, the S8 bodies in the
-     * rest (conv_run again, with the S8 format) */
+     * rest (conv_run again, with the S8 format); not where Winograd takes
+     * the layer (it widens a row at a time, in less scratch) */
     if (w->fmt == RT_WF_S4 && ctx->buf && !((uintptr_t)ctx->buf & 7) &&
-        rt_conv_s4_widen_fits(win, in, out, add != NULL, ctx->size)) {
+        rt_conv_s4_widen_fits(win, in, out, add != NULL, ctx->size) &&
+        !(RT_WINO_S4 && rt_conv_wino_fits(win, in, out, RT_WF_S4, add != NULL, ctx->size))) {
         const uint32_t wb = rt_conv2d_widen_bytes(win, in, out);
         rt_widen_s4((const uint8_t *)w->data, (uint32_t)win->kernel * win->kernel * in->c, out->c,
                     (int8_t *)ctx->buf);
@@ -492,7 +496,8 @@ static rt_status conv_run(const rt_context *ctx, const rt_window *win, int8_t in
     /* Winograd when the scratch holds a block of one band (not on an MVE
      * core: rt_mve.c's S8 body and the S4 passes are faster than the
      * portable C of its loops there) */
-    if (!RT_MVE && rt_conv_wino_fits(win, in, out, w->fmt, add != NULL, ctx->size)) {
+    if (!RT_MVE && (w->fmt != RT_WF_S4 || RT_WITH_WINO_S4) &&
+        rt_conv_wino_fits(win, in, out, w->fmt, add != NULL, ctx->size)) {
         j.scratch_bytes = ctx->size;
         rt_conv_wino_dsp(&j, w->fmt == RT_WF_S4);
         return RT_OK;

@@ -569,8 +569,9 @@ void rt_conv_s4_dsp(const rt_conv_job *j)
 
 /* ---- S4 widened to S8 (rt_conv2d_widen_bytes) ----------------------------------------------------- */
 
-#if (RT_DSP || defined(RT_DSP_EMULATE)) && !RT_MVE && RT_WITH_CONV_S4_WIDEN && RT_WITH_CONV_S8
-/* Per word of eight nibbles n0..n7 (n0 the lowest): each offset by 8 (n ^ 8
+#if (RT_DSP || defined(RT_DSP_EMULATE)) && !RT_MVE &&                                              \
+    ((RT_WITH_CONV_S4_WIDEN && RT_WITH_CONV_S8) || (RT_WITH_WINO && RT_WITH_WINO_S4))
+/* (also Winograd's S4 rows, rt_wino.c) Per word of eight nibbles n0..n7 (n0 the lowest): each offset by 8 (n ^ 8
  * is 0..15), UXTB16's halves spread to bytes (n0 n1 n4 n5) and (n2 n3 n6
  * n7), PKHBT / PKHTB to (n0 n1 n2 n3) and (n4 n5 n6 n7), the offset taken
  * back byte by byte (USUB8): 14 instructions for eight weights. */

@@ -227,7 +227,7 @@ static int fmt_built(uint32_t type, uint32_t fmt)
 {
     if (type == RT_OP_CONV2D)
         return (fmt == RT_WF_S8 && RT_WITH_CONV_S8) ||
-               (fmt == RT_WF_S4 && (RT_WITH_CONV_S4 || RT_WIDEN)) ||
+               (fmt == RT_WF_S4 && (RT_WITH_CONV_S4 || RT_WIDEN || RT_WINO_S4)) ||
                (fmt == RT_WF_SP4 && RT_WITH_CONV_SP4) || (fmt == RT_WF_SP8 && RT_WITH_CONV_SP8) ||
                (fmt == RT_WF_X8 && RT_WITH_CONV_X8) || (fmt == RT_WF_X4 && RT_WITH_CONV_X4);
     if (type == RT_OP_DENSE)
@@ -316,11 +316,13 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             return fail(k, RT_E_FORMAT, RT_O_IN_C);
         need = fused ? rt_conv2d_add_scratch_bytes(&win, &din, &dout, (uint8_t)fmt)
                      : rt_conv2d_scratch_bytes(&win, &din, &dout, (uint8_t)fmt);
+        /* an S4 conv that the DSP cores widen, or run by Winograd */
+        int widened = 0;
 #if RT_WIDEN
-        const int widened =
-            fmt == RT_WF_S4 && rt_conv_s4_widen_fits(&win, &din, &dout, fused, sc_bytes);
-#else
-        const int widened = 0;
+        widened = fmt == RT_WF_S4 && rt_conv_s4_widen_fits(&win, &din, &dout, fused, sc_bytes);
+#endif
+#if RT_WINO_S4
+        widened |= fmt == RT_WF_S4 && rt_conv_wino_fits(&win, &din, &dout, RT_WF_S4, fused, sc_bytes);
 #endif
         (void)widened; /* read only by the builds below */
 #if RT_WITH_CONV_S4 && !RT_WITH_CONV_S4_PANEL
@@ -329,7 +331,7 @@ static rt_status check_op(checker *k, const uint8_t *r, int last, uint32_t outpu
             !rt_conv_s4_passes_fit(&win, &din, &dout, fused, sc_bytes))
             return fail(k, RT_E_UNSUPPORTED, RT_O_WFMT);
 #endif
-#if !RT_WITH_CONV_S4 /* a build whose S4 convs are all widened (rt_config.h) */
+#if !RT_WITH_CONV_S4 /* a build whose S4 convs are all widened or Winograd's (rt_config.h) */
         if (fmt == RT_WF_S4 && !widened)
             return fail(k, RT_E_UNSUPPORTED, RT_O_WFMT);
 #endif

@@ -282,6 +282,8 @@ void rt_widen_s4(const uint8_t *w4, uint32_t K, uint32_t O, int8_t *w8);
 
 /* S4 convs widened where the scratch allows (rt_conv_s4_widen_fits) */
 #define RT_WIDEN (RT_DSP && !RT_MVE && RT_WITH_CONV_S4_WIDEN && RT_WITH_CONV_S8)
+/* S4 convs by Winograd where the scratch allows (rt_conv_wino_fits) */
+#define RT_WINO_S4 (RT_DSP && !RT_MVE && RT_WITH_WINO && RT_WITH_WINO_S4)
 
 void rt_conv_s8_c(const rt_conv_job *j);
 void rt_conv_s4_c(const rt_conv_job *j);
@@ -441,15 +443,17 @@ RT_INLINE int rt_wino_takes(const rt_window *win, const rt_dims *in, const rt_di
     return fmt == RT_WF_S8 ? in->c % 4 == 0 : fmt == RT_WF_S4 && in->c % 8 == 0;
 }
 
-RT_INLINE uint64_t rt_wino_stage_at(const rt_dims *in, const rt_dims *out, uint32_t bands)
+RT_INLINE uint64_t rt_wino_stage_at(const rt_dims *in, const rt_dims *out, uint32_t bands, int s4)
 {
     const uint64_t P = in->c / 2u, groups = ((uint64_t)bands * ((out->w + 1u) / 2u) + 3u) / 4u;
-    return 16ull * out->c + 64u * P + 256u + groups * 256u * P + ((in->c + 3u) & ~3u);
+    return 16ull * out->c + 64u * P + 256u + groups * 256u * P + ((in->c + 3u) & ~3u) +
+           (s4 ? 9ull * in->c : 0u); /* S4: an output channel's row widened */
 }
 
-RT_INLINE uint64_t rt_wino_bytes(const rt_dims *in, const rt_dims *out, int fused, uint32_t bands)
+RT_INLINE uint64_t rt_wino_bytes(const rt_dims *in, const rt_dims *out, int fused, uint32_t bands,
+                                 int s4)
 {
-    const uint64_t at = rt_wino_stage_at(in, out, bands);
+    const uint64_t at = rt_wino_stage_at(in, out, bands, s4);
     return fused ? ((at + 7u) & ~7ull) + 2ull * bands * out->w * out->c : at;
 }
 

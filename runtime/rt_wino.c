@@ -11,18 +11,18 @@
  * 16 products per channel and tile instead of 36. All of it is exact integer
  * arithmetic: |V| <= 510 and |U| <= 9 * 128 fit int16 lanes, so one SMLAD
  * adds the products of two channels, and 4 Y is four times the direct
- * body's sum (S4: its weights w taken as 16 w, so 64 times) while that fits
- * int32, which in_c <= RT_WINO_MAX_C guarantees; the sums in between may
- * wrap (modulo 2^32, as every body computes).
+ * body's sum while that fits int32, which in_c <= RT_WINO_MAX_C guarantees;
+ * the sums in between may wrap (modulo 2^32, as every body computes).
  *
  * Layout in scratch (rt_wino_bytes): the requantization table (4 words per
  * output channel), U of one output channel (16 x P words, P = in_c / 2
  * channel pairs: word xi * P + p), M (16 x 4 words: xi, tile), V of a block
  * of bands (tile rows) in groups of four tiles (word ((g * 16 + xi) * P + p)
- * * 4 + tile), a row of in_c zero points (the patch outside the image), and
- * with a fused add a stage of the block's output rows. The channel pairs
- * are SXTB16's, (c, c + 2) and (c + 1, c + 3) of each group of four
- * channels, for S4 too (its weight nibbles paired to match by PKHBT/PKHTB).
+ * * 4 + tile), a row of in_c zero points (the patch outside the image), for
+ * S4 weights one output channel's row widened to S8 (9 in_c bytes:
+ * rt_widen_s4, so S4 takes S8's transform and scale), and with a fused add
+ * a stage of the block's output rows. The channel pairs are SXTB16's,
+ * (c, c + 2) and (c + 1, c + 3) of each group of four channels.
  * `iotcnn export` gives a conv this scratch only where the arena allows it
  * and an estimate of the instructions says it pays (export/rt_build.c).
  * Per output channel and group the inner loop is, per pair of channel pairs,
@@ -33,7 +33,7 @@
 /* Not on an MVE core (the M55): its Helium S8 body and the S4 passes are
  * faster than this file's portable C there (rt_conv.c never calls it). */
 #if (RT_DSP || defined(RT_DSP_EMULATE)) && !RT_MVE && RT_WITH_WINO &&                              \
-    (RT_WITH_CONV_S8 || RT_WITH_CONV_S4)
+    (RT_WITH_CONV_S8 || RT_WITH_CONV_S4 || RT_WITH_WINO_S4)
 
 /* ---- V: the input transform ------------------------------------------------------------------- */
 
@@ -225,8 +225,8 @@ RT_INLINE void u_row(uint32_t a, uint32_t b, uint32_t c, uint32_t *u, uint32_t P
 
 /* U of one channel pair from its nine taps g (ky, kx): the 16 words in xi
  * order from u on, P apart. G's rows 1 and 2 over ky first (s: the sums
- * g0k + g2k), then over kx per row of U (S4 layers, and S8 without the
- * assembly). */
+ * g0k + g2k), then over kx per row of U (the host's emulation: the DSP
+ * cores take u_group_s8). */
 static RT_NOINLINE __attribute__((unused)) void u_plane(const uint32_t *g, uint32_t *u, uint32_t P)
 {
     const uint32_t s0 = rt_sadd16(g[0], g[6]), s1 = rt_sadd16(g[1], g[7]), s2 = rt_sadd16(g[2], g[8]);
@@ -236,45 +236,34 @@ static RT_NOINLINE __attribute__((unused)) void u_plane(const uint32_t *g, uint3
     u_row(g[6], g[7], g[8], u + 12 * P, P);
 }
 
-/* U of one output channel from its weight row w. */
-static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int s4, uint32_t *u, uint32_t P)
+/* U of one output channel from its S8 weight row w; an S4 row is widened
+ * into wrow first (rt_widen_s4, 2 instructions a weight), so S4 layers take
+ * the same transform, and their products the same scale, as S8. */
+static RT_NOINLINE void channel_weights(const uint8_t *w, int C, int8_t *wrow, uint32_t *u,
+                                        uint32_t P)
 {
-    if (!s4) {
-        for (int cg = 0; cg < C / 4; cg++, u += 2) {
-#if RT_DSP
-            u_group_s8(w + 4 * cg, u, 4 * P, (uint32_t)C);
-#else
-            uint32_t tw[9], g[9];
-            for (int k = 0; k < 9; k++)
-                rt_memcpy(&tw[k], w + k * C + 4 * cg, 4);
-            for (int h = 0; h < 2; h++) {
-                for (int k = 0; k < 9; k++)
-                    g[k] = (uint32_t)(h ? rt_sxtb16_r8(tw[k]) : rt_sxtb16(tw[k]));
-                u_plane(g, u + h, P);
-            }
-#endif
-        }
-        return;
+#if RT_WITH_WINO_S4
+    if (wrow) {
+        rt_widen_s4(w, 9u * (uint32_t)C, 1, wrow);
+        w = (const uint8_t *)wrow;
     }
-#if RT_WITH_CONV_S4
-    /* S4: byte b of a word holds w(2b) low and w(2b+1) high; the nibbles
-     * moved to the high half of each byte are 16 w: A = (16 w0, 16 w2,
-     * 16 w4, 16 w6) and B = (16 w1, 16 w3, ...) as bytes, and the pairs in
-     * S8's order (planes (c, c + 2), (c + 1, c + 3) of each four) */
-    uint32_t tw[9], g[9];
-    for (int grp = 0; grp < C / 8; grp++, u += 4) {
+#else
+    (void)wrow;
+#endif
+    for (int cg = 0; cg < C / 4; cg++, u += 2) {
+#if RT_DSP
+        u_group_s8(w + 4 * cg, u, 4 * P, (uint32_t)C);
+#else
+        uint32_t tw[9], g[9];
         for (int k = 0; k < 9; k++)
-            rt_memcpy(&tw[k], w + (k * C + 8 * grp) / 2, 4);
-        for (int h = 0; h < 4; h++) { /* (w0, w2), (w1, w3), (w4, w6), (w5, w7) */
-            for (int k = 0; k < 9; k++) {
-                const uint32_t m = (h % 2 ? tw[k] : tw[k] << 4) & 0xf0f0f0f0u;
-                const uint32_t e = (uint32_t)rt_sxtb16(m), o = (uint32_t)rt_sxtb16_r8(m);
-                g[k] = h < 2 ? rt_pkhbt(e, o) : rt_pkhtb(o, e);
-            }
+            rt_memcpy(&tw[k], w + k * C + 4 * cg, 4);
+        for (int h = 0; h < 2; h++) {
+            for (int k = 0; k < 9; k++)
+                g[k] = (uint32_t)(h ? rt_sxtb16_r8(tw[k]) : rt_sxtb16(tw[k]));
             u_plane(g, u + h, P);
         }
-    }
 #endif
+    }
 }
 
 /* ---- M: the products, one output channel and one group of four tiles ---------------------------- */
@@ -443,19 +432,13 @@ TILES_STORE(tiles_s8, 2, "")
 #if RT_WITH_CONV_LO
 TILES_STORE(tiles_s8_lo, 2, CLAMP_LO)
 #endif
-#if RT_WITH_CONV_S4
-TILES_STORE(tiles_s4, 6, "")
-#if RT_WITH_CONV_LO
-TILES_STORE(tiles_s4_lo, 6, CLAMP_LO)
-#endif
-#endif
 #endif
 
 /* What the blocks of a layer share. */
 typedef struct {
     const rt_conv_job *j;
     uint32_t P, ntx, row;
-    int s4;
+    int8_t *wrow; /* S4: the widened row of one output channel, else NULL */
     uint32_t *u, *m, *v;
     const int32_t *tab; /* NULL: no fast table */
 } wino_layer;
@@ -472,7 +455,7 @@ static RT_NOINLINE void tile_store(const wino_layer *L, const uint32_t *mt, int8
         if (i / 2 >= n_r || i % 2 >= n_c)
             continue;
         const int32_t acc =
-            rt_s32((uint32_t)a->bias + (uint32_t)(rt_s32(y[i]) >> (L->s4 ? 6 : 2)));
+            rt_s32((uint32_t)a->bias + (uint32_t)(rt_s32(y[i]) >> 2));
         int32_t v;
         if (L->tab) {
             v = rt_ssat8(rt_smmla(acc, a->mult, a->k) >> a->t);
@@ -489,21 +472,11 @@ static RT_NOINLINE void tile_store(const wino_layer *L, const uint32_t *mt, int8
 static void tiles_store(const wino_layer *L, const uint32_t *m, const wino_store *a)
 {
 #if RT_DSP && RT_WITH_CONV_LO
-#if RT_WITH_CONV_S4
-    if (L->s4) {
-        (a->lo > -128 ? tiles_s4_lo : tiles_s4)(m, a);
-        return;
-    }
-#endif
     (void)L;
     (a->lo > -128 ? tiles_s8_lo : tiles_s8)(m, a);
 #elif RT_DSP /* without the clamp's asm (RT_WITH_CONV_LO 0): lo = -128 only */
     if (a->lo == -128) {
-#if RT_WITH_CONV_S4
-        (L->s4 ? tiles_s4 : tiles_s8)(m, a);
-#else
         tiles_s8(m, a);
-#endif
         return;
     }
     for (int i = 0; i < 4; i++)
@@ -532,7 +505,7 @@ static RT_NOINLINE void block_channel(const wino_layer *L, int o, uint32_t nt, i
         rt_rq_init(&r, j->q, o, RT_REACH(j));
         a.bias = r.bias;
     }
-    channel_weights(j->w + (size_t)o * L->row, j->in->c, L->s4, L->u, L->P);
+    channel_weights(j->w + (size_t)o * L->row, j->in->c, L->wrow, L->u, L->P);
     uint32_t tx = 0;
     int8_t *yr = y + o; /* the tile row's first output */
     /* groups of four whole tiles in one tile row: W a multiple of 8 */
@@ -569,18 +542,19 @@ void rt_conv_wino_dsp(const rt_conv_job *j, int s4)
     const uint32_t P = (uint32_t)in->c / 2, ntx = ((uint32_t)W + 1) / 2, nty = ((uint32_t)H + 1) / 2;
     const rt_add_params *add = rt_job_add(j);
     uint32_t bands = nty; /* per block: as many as the scratch holds */
-    while (bands > 1 && rt_wino_bytes(in, out, add != NULL, bands) > j->scratch_bytes)
+    while (bands > 1 && rt_wino_bytes(in, out, add != NULL, bands, s4) > j->scratch_bytes)
         bands--;
     uint8_t *sc = (uint8_t *)j->scratch;
     int32_t *tab = (int32_t *)(void *)sc;
     uint32_t *u = (uint32_t *)(void *)(sc + 16u * (uint32_t)O), *m = u + 16 * P, *v = m + 64;
-    int8_t *stage = add ? (int8_t *)sc + rt_stage_off((uint32_t)rt_wino_stage_at(in, out, bands))
-                        : NULL;
+    int8_t *stage =
+        add ? (int8_t *)sc + rt_stage_off((uint32_t)rt_wino_stage_at(in, out, bands, s4)) : NULL;
     int8_t *zrow = (int8_t *)(v + (bands * ntx + 3) / 4 * 64 * P);
     for (int c = 0; c < in->c; c++)
         zrow[c] = j->in_zero;
     const uint32_t K = 9u * in->c;
-    const wino_layer L = {j, P, ntx, s4 ? (K + 7) / 8 * 4 : rt_s8_row_bytes(K), s4, u, m, v,
+    int8_t *wrow = s4 ? zrow + ((in->c + 3) & ~3) : NULL; /* K bytes (in_c % 8 == 0) */
+    const wino_layer L = {j, P, ntx, s4 ? K / 2 : rt_s8_row_bytes(K), wrow, u, m, v,
                           rt_rq_table(j, tab) ? tab : NULL};
 #if RT_WITH_ADD
     rt_add_k ak;
