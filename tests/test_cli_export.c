@@ -177,10 +177,11 @@ static cJSON *export_json(const char *dir, const char *tag, const char *args, ch
     return j;
 }
 
-static int layer_wino(const cJSON *j, int i)
+/* the json's layer i has `key` true ("winograd", "widened") */
+static int layer_is(const cJSON *j, int i, const char *key)
 {
     return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "layers"), i),
-                                            "winograd"));
+                                            key));
 }
 
 /* --arena-limit: by default the Winograd body takes a stride-1 3x3 conv
@@ -208,14 +209,14 @@ Test(cli_export, arena_limit_and_the_winograd_body)
     cr_assert_eq(ch_num(m4, "arena_bytes"), direct);
     cr_assert_gt(ch_num(big, "arena_bytes"), direct);
     cr_assert_leq(ch_num(big, "arena_bytes"), 1000000);
-    cr_assert(layer_wino(big, 1));
-    cr_assert_not(layer_wino(big, 0)); /* in_c 1 */
-    cr_assert_not(layer_wino(m55, 1));
-    cr_assert_not(layer_wino(gen, 1));
+    cr_assert(layer_is(big, 1, "winograd"));
+    cr_assert_not(layer_is(big, 0, "winograd")); /* in_c 1 */
+    cr_assert_not(layer_is(m55, 1, "winograd"));
+    cr_assert_not(layer_is(gen, 1, "winograd"));
     cr_assert(strstr(cbig, "#define RT_WITH_WINO 1"), "%s", cbig);
     cr_assert(strstr(cgen, "#define RT_WITH_WINO 0"), "%s", cgen);
     cr_assert(strstr(c55, "#define RT_WITH_WINO 0"), "%s", c55);
-    cr_assert(strstr(c4, layer_wino(m4, 1) ? "#define RT_WITH_WINO 1" : "#define RT_WITH_WINO 0"));
+    cr_assert(strstr(c4, layer_is(m4, 1, "winograd") ? "#define RT_WITH_WINO 1" : "#define RT_WITH_WINO 0"));
     cJSON_Delete(m55), cJSON_Delete(m4), cJSON_Delete(big), cJSON_Delete(gen);
     free(c55), free(c4), free(cbig), free(cgen);
     /* a 2x2 output: one tile per output channel cannot pay for the
@@ -228,16 +229,10 @@ Test(cli_export, arena_limit_and_the_winograd_body)
     save_iotc(t, dir, "w");
     rtm_free(t);
     cJSON *small = export_json(dir, "small", "--target cortex-m4 --arena-limit 1000000", &cbig);
-    cr_assert_not(layer_wino(small, 1));
+    cr_assert_not(layer_is(small, 1, "winograd"));
     cr_assert(strstr(cbig, "#define RT_WITH_WINO 0"), "%s", cbig);
     cJSON_Delete(small);
     free(cbig);
-}
-
-static int layer_widened(const cJSON *j, int i)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "layers"), i),
-                                            "widened"));
 }
 
 /* S4 convs widened to S8 in their scratch: on the DSP cores (not the M55)
@@ -260,13 +255,13 @@ Test(cli_export, widened_s4_convs)
     char *c55, *cbig;
     cJSON *m55 = export_json(dir, "m55", "--target cortex-m55 --arena-limit 1000000", &c55);
     cJSON *big = export_json(dir, "big", "--target cortex-m4 --arena-limit 1000000", &cbig);
-    cr_assert(layer_widened(big, 1));
-    cr_assert_not(layer_widened(big, 2)); /* Winograd's, a row at a time */
+    cr_assert(layer_is(big, 1, "widened"));
+    cr_assert_not(layer_is(big, 2, "widened")); /* Winograd's, a row at a time */
     for (int i = 1; i <= 2; i++)
-        cr_assert_not(layer_widened(m55, i), "op %d", i);
-    cr_assert_not(layer_widened(big, 0)); /* S8 */
-    cr_assert(layer_wino(big, 2));
-    cr_assert_not(layer_wino(big, 1)); /* stride 2 */
+        cr_assert_not(layer_is(m55, i, "widened"), "op %d", i);
+    cr_assert_not(layer_is(big, 0, "widened")); /* S8 */
+    cr_assert(layer_is(big, 2, "winograd"));
+    cr_assert_not(layer_is(big, 1, "winograd")); /* stride 2 */
     cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4 0"), "%s", cbig);
     cr_assert(strstr(cbig, "#define RT_WITH_WINO_S4 1"), "%s", cbig);
     cr_assert(strstr(c55, "#define RT_WITH_WINO_S4 0"), "%s", c55);
@@ -294,7 +289,7 @@ Test(cli_export, widened_s4_convs)
     save_iotc(t, dir, "w");
     rtm_free(t);
     cJSON *small = export_json(dir, "small", "--target cortex-m4 --arena-limit 1000000", &cbig);
-    cr_assert_not(layer_widened(small, 1));
+    cr_assert_not(layer_is(small, 1, "widened"));
     cr_assert(strstr(cbig, "#define RT_WITH_CONV_S4 1"), "%s", cbig);
     cr_assert(strstr(cbig, "#define RT_WITH_CONV_LO 0"), "%s", cbig);
     cJSON_Delete(small);
