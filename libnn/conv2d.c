@@ -4,7 +4,8 @@
  * wide-plane kernels of conv_wide.c for everything else, each on the fastest
  * instruction set this CPU runs (nn_isa_best), and, for the one case
  * neither takes - the input gradient of a strided convolution (or
- * of one padded by k or more) - sgemm + col2im, one image at a time:
+ * of one padded by k or more) - libnn's fixed-order product (nn_gemm.h)
+ * + col2im, one image at a time:
  *
  *   dcol (K, HW) = W^T (K, out_c) x dout (out_c, HW)   K = in_c*k*k,
  *                                                      HW = out_h*out_w
@@ -17,11 +18,11 @@
  * over ox are branch-free adds over contiguous memory. */
 #include "conv_wide.h"
 #include "conv_wino.h"
+#include "nn_gemm.h"
 #include "nn_layers.h"
 #include "nn_vec.h"
 #include "nn_window.h"
 
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -84,9 +85,9 @@ static void col2im_add(float *restrict img,       /* (in_c, in_h, in_w) +=   */
     }
 }
 
-/* din += the input gradient, through sgemm + col2im. */
+/* din += the input gradient, through the product + col2im. */
 static void gemm_input_grad(float *din, float *scratch, const float *dout, const float *w, int n,
-                            const nn_conv_dims *d)
+                            const nn_conv_dims *d, nn_isa isa)
 {
     const int M = d->out_c, K = d->in_c * d->k * d->k, HW = d->out_h * d->out_w;
     const size_t in_size = (size_t)d->in_c * d->in_h * d->in_w;
@@ -97,8 +98,8 @@ static void gemm_input_grad(float *din, float *scratch, const float *dout, const
     for (int i = 0; i < n; i++) {
         const float *g = dout + (size_t)i * out_size; /* (out_c, HW) */
         /* dcol (K, HW) = W^T x g, then added into din. */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, HW, M, 1.0f, w, K, g, HW, 0.0f,
-                    col, HW);
+        nn_gemm_args p = {col, (size_t)HW, w, 1, (size_t)K, g, (size_t)HW, K, HW, M, 0};
+        nn_gemm(&p, isa);
         col2im_add(din + (size_t)i * in_size, col, d);
     }
 }
@@ -145,7 +146,7 @@ static void backward(float *din, int din_set, float *dw, float *db, float *scrat
     /* what Winograd leaves (the bias gradient at least) the wide way */
     if (!nn_conv_wide_backward(wino_din ? NULL : din, wino_dw ? NULL : dw, db, scratch, dout, in,
                                w, n, d, isa))
-        gemm_input_grad(din, scratch, dout, w, n, d);
+        gemm_input_grad(din, scratch, dout, w, n, d, isa);
     if (wino_dw)
         nn_wino_weight_grad(dw, scratch, dout, in, n, d, isa);
     if (wino_din && din_set)

@@ -191,6 +191,12 @@ nn_status nn_exec_create(nn_exec **out, nn_model *m, int max_batch, int threads,
                 ex->scratch_floats = sf;
             break;
         }
+        case NN_LAYER_DENSE: {
+            size_t sf = nn_dense_scratch_floats((int)nd->in_size, nd->out_c);
+            if (sf > ex->scratch_floats)
+                ex->scratch_floats = sf;
+            break;
+        }
         case NN_LAYER_MAXPOOL:
             b->argmax = xcalloc(count, sizeof(int32_t), &oom);
             break;
@@ -481,7 +487,7 @@ static void forward_layer(const layer_job *j, layer_slice s, int t)
         nn_global_avgpool_forward(out, s.in, s.n, s.nd->in_c, s.nd->in_h * s.nd->in_w);
         break;
     case NN_LAYER_DENSE:
-        nn_dense_forward(out, s.in, s.w, bias, s.n, (int)s.is, s.nd->out_c);
+        nn_dense_forward(out, ex->scratch[t], s.in, s.w, bias, s.n, (int)s.is, s.nd->out_c);
         break;
     case NN_LAYER_RELU:
         nn_relu_forward(out, s.in, (size_t)s.n * s.os);

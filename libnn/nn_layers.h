@@ -88,7 +88,9 @@ void nn_depthwise_backward(float *din,        /* (n, c, in_h, in_w) += or NULL *
                            int n, const nn_conv_dims *d);
 
 /* ---- dense: out = in * w^T + b ----------------------------------------- */
+size_t nn_dense_scratch_floats(int in_size, int units);
 void nn_dense_forward(float *out,        /* (n, units) written   */
+                      float *scratch,    /* nn_dense_scratch_floats */
                       const float *in,   /* (n, in_size)         */
                       const float *w,    /* (units, in_size)     */
                       const float *b,    /* (units) or NULL      */

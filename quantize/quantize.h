@@ -110,8 +110,12 @@ typedef struct {
     qz_fop ops[QM_MAX_OPS];
     size_t tensor_off[QM_MAX_OPS + 1]; /* [0] the input, [i + 1] op i (floats) */
     size_t tensor_floats;              /* all tensors of one image            */
-    size_t col_floats;                 /* im2col scratch of the largest conv  */
+    size_t col_floats;                 /* the largest qz_col_floats           */
 } qz_net;
+
+/* Scratch of one op in qz_net_forward: a conv's im2col rows, then (conv and
+ * dense) its weight matrix transposed for the product (nn_gemm.h). */
+size_t qz_col_floats(const qz_fop *op);
 
 /* Builds the folded net of m (batch-norm running statistics). Errors name
  * the float layer: NN_ERR_FORMAT for a layout the int8 format cannot

@@ -1,13 +1,14 @@
 /* qz_forward.c - the folded net in float, HWC (see quantize.h).
  *
  * Convolutions are im2col (one row of k*k*C values per output pixel, in the
- * weights' (ky, kx, c) order) times the weight matrix transposed, with one
- * single-threaded sgemm per image; callers parallelize over images. */
-#include <cblas.h>
+ * weights' (ky, kx, c) order) times the weight matrix transposed, one
+ * single-threaded product per image (libnn's fixed-order nn_gemm: the same
+ * calibration on every CPU); callers parallelize over images. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "libnn/nn_gemm.h"
 #include "quantize.h"
 
 /* The fused activation (QM_ACT_*) of one value. */
@@ -53,6 +54,31 @@ static void depthwise_forward(const qz_fop *op, const float *x, float *y)
     bias_relu(y, op->b, op->relu, (size_t)op->out_h * op->out_w, C);
 }
 
+static size_t im2col_floats(const qz_fop *op)
+{
+    return op->type == QM_CONV2D
+               ? (size_t)op->out_h * op->out_w * op->kernel * op->kernel * op->in_c
+               : 0;
+}
+
+size_t qz_col_floats(const qz_fop *op)
+{
+    if (op->type != QM_CONV2D && op->type != QM_DENSE)
+        return 0;
+    const size_t K = op->type == QM_CONV2D ? (size_t)op->kernel * op->kernel * op->in_c
+                                           : (size_t)op->in_c * op->in_h * op->in_w;
+    return im2col_floats(op) + K * (size_t)op->out_c;
+}
+
+/* y (M, out_c) = a (M, K) x w^T, w (out_c, K) transposed into wt first. */
+static void product(float *y, const float *a, int M, int K, const qz_fop *op, float *wt)
+{
+    nn_transpose(wt, op->w, op->out_c, K);
+    nn_gemm_args g = {y, (size_t)op->out_c, a, (size_t)K, 1, wt, (size_t)op->out_c,
+                      M, op->out_c, K, 0};
+    nn_gemm(&g, nn_isa_best());
+}
+
 static void conv_forward(const qz_fop *op, const float *x, float *y, float *col)
 {
     const int k = op->kernel, C = op->in_c, OW = op->out_w;
@@ -77,15 +103,13 @@ static void conv_forward(const qz_fop *op, const float *x, float *y, float *col)
             }
         a = col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, op->out_c, K, 1.0f, a, K, op->w, K,
-                0.0f, y, op->out_c);
+    product(y, a, M, K, op, col + im2col_floats(op));
     bias_relu(y, op->b, op->relu, (size_t)M, op->out_c);
 }
 
-static void dense_forward(const qz_fop *op, const float *x, float *y)
+static void dense_forward(const qz_fop *op, const float *x, float *y, float *col)
 {
-    const int K = op->in_c * op->in_h * op->in_w;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, op->out_c, K, 1.0f, op->w, K, x, 1, 0.0f, y, 1);
+    product(y, x, 1, op->in_c * op->in_h * op->in_w, op, col);
     bias_relu(y, op->b, op->relu, 1, op->out_c);
 }
 
@@ -155,7 +179,7 @@ void qz_net_forward(const qz_net *net, const qm_model *fq, const uint8_t *pixels
         size_t n = (size_t)op->out_c * op->out_h * op->out_w;
         switch (op->type) {
         case QM_CONV2D: conv_forward(op, x, y, col); break;
-        case QM_DENSE: dense_forward(op, x, y); break;
+        case QM_DENSE: dense_forward(op, x, y, col); break;
         case QM_DEPTHWISE: depthwise_forward(op, x, y); break;
         case QM_MAXPOOL:
         case QM_AVGPOOL: pool_forward(op, x, y); break;

@@ -418,7 +418,7 @@ nn_status qz_act_grids(nn_act_grid *grid, float *input_values, const nn_model *m
     return NN_OK;
 }
 
-/* Float offsets of every tensor and the im2col scratch size. */
+/* Float offsets of every tensor and the scratch size. */
 static void plan_buffers(qz_net *net)
 {
     size_t off = (size_t)net->in_c * net->in_h * net->in_w;
@@ -428,11 +428,9 @@ static void plan_buffers(qz_net *net)
         const qz_fop *op = &net->ops[i];
         net->tensor_off[i + 1] = off;
         off += (size_t)op->out_c * op->out_h * op->out_w;
-        if (op->type == QM_CONV2D) {
-            size_t col = (size_t)op->out_h * op->out_w * op->kernel * op->kernel * op->in_c;
-            if (col > net->col_floats)
-                net->col_floats = col;
-        }
+        size_t col = qz_col_floats(op);
+        if (col > net->col_floats)
+            net->col_floats = col;
     }
     net->tensor_floats = off;
 }

@@ -292,29 +292,31 @@ Test(dense, forward_golden)
     const float want[] = {4.75f, 1.25f, 3.25f, -2.0f};
     const float want_nob[] = {4.5f, 2.25f, 3.0f, -1.0f};
     float out[4] = {NAN, NAN, NAN, NAN};
-    nn_dense_forward(out, in, w, b, 2, 3, 2);
+    float scratch[6];
+    cr_assert_eq(nn_dense_scratch_floats(3, 2), 6);
+    nn_dense_forward(out, scratch, in, w, b, 2, 3, 2);
     for (int j = 0; j < 4; j++)
         cr_assert_float_eq(out[j], want[j], 1e-6, "out[%d] = %g", j, (double)out[j]);
-    nn_dense_forward(out, in, w, NULL, 2, 3, 2);
+    nn_dense_forward(out, scratch, in, w, NULL, 2, 3, 2);
     for (int j = 0; j < 4; j++)
         cr_assert_float_eq(out[j], want_nob[j], 1e-6, "no bias out[%d] = %g", j, (double)out[j]);
 }
 
 typedef struct {
     int n, in_size, units;
-    float *in, *w, *b, *out, *R;
+    float *in, *w, *b, *out, *R, *scratch;
 } dense_ctx;
 
 static double dense_objective(void *p)
 {
     dense_ctx *c = p;
-    nn_dense_forward(c->out, c->in, c->w, c->b, c->n, c->in_size, c->units);
+    nn_dense_forward(c->out, c->scratch, c->in, c->w, c->b, c->n, c->in_size, c->units);
     return lc_dot(c->out, c->R, (size_t)c->n * c->units);
 }
 
 Test(dense, gradients_accumulate_and_din_null)
 {
-    dense_ctx c = {3, 19, 17, NULL, NULL, NULL, NULL, NULL}; /* units > 16-float lane block */
+    dense_ctx c = {3, 19, 17, NULL, NULL, NULL, NULL, NULL, NULL}; /* units > 16-float lane block */
     const size_t in_n = (size_t)c.n * c.in_size, w_n = (size_t)c.units * c.in_size;
     const size_t out_n = (size_t)c.n * c.units, un = (size_t)c.units;
     nn_rng r;
@@ -324,6 +326,7 @@ Test(dense, gradients_accumulate_and_din_null)
     c.b = lc_falloc(un);
     c.out = lc_falloc(out_n);
     c.R = lc_falloc(out_n);
+    c.scratch = lc_falloc(nn_dense_scratch_floats(c.in_size, c.units));
     lc_fill(c.in, in_n, &r, -1, 1);
     lc_fill(c.w, w_n, &r, -1, 1);
     lc_fill(c.b, un, &r, -1, 1);
@@ -369,6 +372,33 @@ Test(dense, gradients_accumulate_and_din_null)
     free(c.b);
     free(c.out);
     free(c.R);
+    free(c.scratch);
+}
+
+/* The forward pass takes one of two routes (W transposed for a big slice,
+ * the slice transposed for a small one): both give the same bits, so a
+ * model's outputs do not depend on how the batch was sliced. */
+Test(dense, both_routes_give_the_same_bits)
+{
+    enum { N = 40, IN = 19, UNITS = 17 }; /* 40 rows: W's route; 1 row: the slice's */
+    nn_rng r;
+    nn_rng_seed(&r, 5);
+    float *in = lc_falloc((size_t)N * IN), *w = lc_falloc((size_t)UNITS * IN);
+    float *b = lc_falloc(UNITS), *scratch = lc_falloc(nn_dense_scratch_floats(IN, UNITS));
+    float *all = lc_falloc((size_t)N * UNITS), *one = lc_falloc(UNITS);
+    lc_fill(in, (size_t)N * IN, &r, -1, 1);
+    lc_fill(w, (size_t)UNITS * IN, &r, -1, 1);
+    lc_fill(b, UNITS, &r, -1, 1);
+    cr_assert_gt((size_t)N * (IN + UNITS), (size_t)IN * UNITS, "the batch must take W's route");
+    for (int bias = 0; bias < 2; bias++) {
+        nn_dense_forward(all, scratch, in, w, bias ? b : NULL, N, IN, UNITS);
+        for (int i = 0; i < N; i++) {
+            nn_dense_forward(one, scratch, in + (size_t)i * IN, w, bias ? b : NULL, 1, IN, UNITS);
+            cr_assert_eq(memcmp(one, all + (size_t)i * UNITS, sizeof(float) * UNITS), 0,
+                         "row %d (bias %d): one row alone differs from the batch", i, bias);
+        }
+    }
+    free(in), free(w), free(b), free(scratch), free(all), free(one);
 }
 
 /* The in-place ReLU backward: zero where the (post-ReLU) output is not
