@@ -50,7 +50,9 @@ ARCH     := $(if $(filter 1,$(NATIVE)),-march=native -DIOTCNN_NATIVE)
 OPT      ?= -O2 $(ARCH)
 BUILD    ?= build
 BIN      ?= bin
-PKGS     := openblas libpng libjpeg libcjson zlib
+PKGS     := libpng libjpeg libcjson zlib
+# The benchmarks' peers only: libnn does its own arithmetic (libnn/nn_gemm.h).
+BENCH_PKGS := openblas
 # V=1 shows the full commands.
 Q        := $(if $(filter 1,$(V)),,@)
 
@@ -149,7 +151,7 @@ test: check-layers all $(BUILD)/tests/iotcnn_tests
 	$(Q)scripts/check_cycles.sh $(BUILD) $(filter-out $(BUILD)/gen/%,$(LIB_OBJS))
 	$(Q)$(if $(filter 1,$(NATIVE) $(NO_PORTABLE_CHECK)),echo "check_portable: skip (NATIVE=1 or sanitizer build)",scripts/check_portable.sh $(BIN)/iotcnn)
 	$(Q)$(if $(filter 1,$(NO_PORTABLE_CHECK)),echo "check_install: skip (sanitizer build)",BUILD=$(BUILD) MPI=$(MPI) scripts/check_install.sh)
-	OPENBLAS_NUM_THREADS=1 IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
+	IOTCNN_BIN=$(abspath $(BIN)/iotcnn) $(TEST_WRAPPER) $(BUILD)/tests/iotcnn_tests $(TEST_ARGS)
 
 # Same suite, own build tree, sanitizers fatal on the first report; leaks in
 # the tests' worker processes fail it too (tests/leak_gate.sh says why).
@@ -162,7 +164,8 @@ asan:
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libiotcnn.a $(wildcard bench/*.h)
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) $(CFLAGS) -o $@ \
+	    $(filter-out %.h,$^) $(LDLIBS) $(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null)
 
 bench: all $(BENCHES)
 	BUILD=$(BUILD) bench/run.sh

@@ -1,5 +1,4 @@
 /* iotcnn - train, compress and evaluate small CNNs for IoT devices. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,11 +113,6 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* iotcnn runs its own threads (--threads), each calling sgemm: OpenBLAS's
-     * pool stays at one thread, or the two pools fight for the cores. The
-     * one process-wide setting, made here by the application, never by the
-     * library (libnn/nn_exec.h). */
-    openblas_set_num_threads(1);
     const char *cap = getenv(NN_ISA_ENV);
     nn_isa isa;
     if (cap && *cap && !nn_isa_parse(cap, &isa)) {

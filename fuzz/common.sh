@@ -18,8 +18,6 @@ FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
 FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-320}
 
-# the targets run sgemm (libnn/nn_exec.h): OpenBLAS on one thread
-export OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:${UBSAN_OPTIONS:-}"
 

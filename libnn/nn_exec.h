@@ -17,12 +17,9 @@
  * where the grid's clamp did not cut (the straight-through estimator).
  * With nn_model.input_values, loading maps raw pixels through that table. 
  *
- * The executor's threads call OpenBLAS's sgemm, so OpenBLAS's own thread
- * pool should run one thread: two pools on the same cores fight (measured
- * on 2 cores: several times slower). The library does not change that
- * process-wide setting itself; the application does, once, at start:
- * openblas_set_num_threads(1) (iotcnn's main, the benches) or
- * OPENBLAS_NUM_THREADS=1 in the environment (the tests and fuzz targets). */
+ * The executor's arithmetic is libnn's own (no BLAS): the convolution
+ * kernels and the fixed-order product (nn_gemm.h) give the same bits on
+ * every CPU, and the executor's threads are the only thread pool. */
 #ifndef NN_EXEC_H
 #define NN_EXEC_H
 
