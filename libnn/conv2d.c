@@ -98,7 +98,8 @@ static void gemm_input_grad(float *din, float *scratch, const float *dout, const
     for (int i = 0; i < n; i++) {
         const float *g = dout + (size_t)i * out_size; /* (out_c, HW) */
         /* dcol (K, HW) = W^T x g, then added into din. */
-        nn_gemm_args p = {col, (size_t)HW, w, 1, (size_t)K, g, (size_t)HW, K, HW, M, 0};
+        nn_gemm_args p = {.c = col, .ldc = (size_t)HW, .a = w, .rsa = 1, .csa = (size_t)K, .b = g,
+                          .ldb = (size_t)HW, .M = K, .N = HW, .K = M, .accumulate = 0};
         nn_gemm(&p, isa);
         col2im_add(din + (size_t)i * in_size, col, d);
     }

@@ -34,7 +34,9 @@ void nn_dense_forward(float *out, float *scratch, const float *in, const float *
         for (int j = 0; j < units && b; j++)
             for (int i = 0; i < n; i++)
                 out_t[(size_t)j * n + i] = b[j];
-        nn_gemm_args g = {out_t, (size_t)n, w, k, 1, in_t, (size_t)n, units, n, in_size, b != NULL};
+        nn_gemm_args g = {.c = out_t, .ldc = (size_t)n, .a = w, .rsa = k, .csa = 1, .b = in_t,
+                          .ldb = (size_t)n, .M = units, .N = n, .K = in_size,
+                          .accumulate = b != NULL};
         nn_gemm(&g, isa);
         nn_transpose(out, out_t, units, n);
         return;
@@ -43,7 +45,8 @@ void nn_dense_forward(float *out, float *scratch, const float *in, const float *
         for (int i = 0; i < n; i++)
             nn_vec_copy(out + (size_t)i * u, b, u);
     nn_transpose(scratch, w, units, in_size); /* (in_size, units) */
-    nn_gemm_args g = {out, u, in, k, 1, scratch, u, n, units, in_size, b != NULL};
+    nn_gemm_args g = {.c = out, .ldc = u, .a = in, .rsa = k, .csa = 1, .b = scratch, .ldb = u,
+                      .M = n, .N = units, .K = in_size, .accumulate = b != NULL};
     nn_gemm(&g, isa);
 }
 
@@ -53,15 +56,17 @@ void nn_dense_backward(float *din, float *dw, float *db, const float *dout, cons
     if (n <= 0 || units <= 0 || in_size <= 0)
         return;
     const nn_isa isa = nn_isa_best();
-    nn_gemm_args gw = {dw, (size_t)in_size, dout, 1, (size_t)units, in, (size_t)in_size,
-                       units, in_size, n, 1};
+    nn_gemm_args gw = {.c = dw, .ldc = (size_t)in_size, .a = dout, .rsa = 1, .csa = (size_t)units,
+                       .b = in, .ldb = (size_t)in_size, .M = units, .N = in_size, .K = n,
+                       .accumulate = 1};
     nn_gemm(&gw, isa);
     if (db)
         for (int i = 0; i < n; i++)
             nn_vec_add(db, dout + (size_t)i * units, (size_t)units);
     if (din) {
-        nn_gemm_args gd = {din, (size_t)in_size, dout, (size_t)units, 1, w, (size_t)in_size,
-                           n, in_size, units, 1};
+        nn_gemm_args gd = {.c = din, .ldc = (size_t)in_size, .a = dout, .rsa = (size_t)units,
+                           .csa = 1, .b = w, .ldb = (size_t)in_size, .M = n, .N = in_size,
+                           .K = units, .accumulate = 1};
         nn_gemm(&gd, isa);
     }
 }

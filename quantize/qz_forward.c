@@ -74,8 +74,9 @@ size_t qz_col_floats(const qz_fop *op)
 static void product(float *y, const float *a, int M, int K, const qz_fop *op, float *wt)
 {
     nn_transpose(wt, op->w, op->out_c, K);
-    nn_gemm_args g = {y, (size_t)op->out_c, a, (size_t)K, 1, wt, (size_t)op->out_c,
-                      M, op->out_c, K, 0};
+    nn_gemm_args g = {.c = y, .ldc = (size_t)op->out_c, .a = a, .rsa = (size_t)K, .csa = 1,
+                      .b = wt, .ldb = (size_t)op->out_c, .M = M, .N = op->out_c, .K = K,
+                      .accumulate = 0};
     nn_gemm(&g, nn_isa_best());
 }
 
