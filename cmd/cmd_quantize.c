@@ -19,7 +19,7 @@ static const cli_option options[] = {
     CLI_OPT_OUTPUT(quantize_opts, "FILE", ".iotc file to write (atomically)"),
     CLI_OPT_CONFIG(quantize_opts, "take the data and quantize blocks from this config"),
     {"eval", 0, CLI_FLAG, offsetof(quantize_opts, eval), NULL,
-     "also measure float and int8 (integer engine) accuracy\non the test set", NULL, 0, 0, 0, 0, 1,
+     "also measure float and int8 (integer engine) accuracy\non the test set, with the config's test-time flip", NULL, 0, 0, 0, 0, 1,
      NULL},
     CLI_OPT_LIMIT(quantize_opts, "--eval uses only the first N test images"),
     {"qat-epochs", 0, CLI_INT, offsetof(quantize_opts, qat_epochs), "N",
@@ -75,6 +75,7 @@ static void print_json(const quantize_opts *o, const pl_quantize_result *r,
     cJSON_AddNumberToObject(j, "compression", ratio_of(r, tot));
     if (r->eval) {
         cJSON_AddNumberToObject(j, "test_images", n);
+        cJSON_AddBoolToObject(j, "test_flip", r->test_flip);
         cJSON_AddNumberToObject(j, "float_accuracy", n ? (double)r->float_correct / n : 0);
         cJSON_AddNumberToObject(j, "int8_accuracy", n ? (double)r->int8_correct / n : 0);
         if (r->has_fake)
@@ -86,6 +87,11 @@ static void print_json(const quantize_opts *o, const pl_quantize_result *r,
     cJSON_AddItemToObject(j, "sections",
                           qreport_sections_json(r->file->sections, r->file->n_sections));
     cli_print_json(j);
+}
+
+static const char *flip_note(const pl_quantize_result *r)
+{
+    return r->test_flip ? " (with test-time flip)" : "";
 }
 
 static void print_table(const quantize_opts *o, const pl_quantize_result *r,
@@ -109,13 +115,13 @@ static void print_table(const quantize_opts *o, const pl_quantize_result *r,
            (unsigned long long)r->float_bytes, secs);
     if (r->eval && r->has_fake)
         printf("test accuracy on %d images: float (after QAT) %.2f%%, fake-quantized %.2f%%, "
-               "int8 %.2f%%\n",
+               "int8 %.2f%%%s\n",
                n, 100.0 * r->float_correct / (n ? n : 1), 100.0 * r->fake_correct / (n ? n : 1),
-               100.0 * r->int8_correct / (n ? n : 1));
+               100.0 * r->int8_correct / (n ? n : 1), flip_note(r));
     else if (r->eval)
-        printf("test accuracy on %d images: %s %.2f%%, int8 %.2f%%\n", n,
+        printf("test accuracy on %d images: %s %.2f%%, int8 %.2f%%%s\n", n,
                r->qat_epochs ? "float (after QAT)" : "float", 100.0 * r->float_correct / (n ? n : 1),
-               100.0 * r->int8_correct / (n ? n : 1));
+               100.0 * r->int8_correct / (n ? n : 1), flip_note(r));
 }
 
 int cmd_quantize(int argc, char **argv)

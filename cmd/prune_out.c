@@ -103,6 +103,7 @@ void prune_print_json(const prune_summary *s)
         cJSON *d = cJSON_AddObjectToObject(j, "distill");
         cJSON_AddNumberToObject(d, "temperature", s->cfg->distill_loss.temperature);
         cJSON_AddNumberToObject(d, "weight", s->cfg->distill_loss.weight);
+        cJSON_AddBoolToObject(d, "flip", s->cfg->distill_flip);
         cJSON_AddStringToObject(d, "teacher",
                                 s->cfg->distill_teacher[0] ? s->cfg->distill_teacher : s->in_path);
     } else {

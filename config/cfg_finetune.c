@@ -9,12 +9,12 @@
 
 static const cs_range R_POSITIVE = {0, INFINITY, 1, 1};
 
-/* PATH.distill: {"temperature": T, "weight": w, "teacher": "CHECKPOINT"}, all
- * optional. */
+/* PATH.distill: {"temperature": T, "weight": w, "teacher": "CHECKPOINT",
+ * "flip": bool}, all optional. */
 static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, const char *ft_path,
                                cfg_finetune *f)
 {
-    static const char *const keys[] = {"temperature", "weight", "teacher", NULL};
+    static const char *const keys[] = {"temperature", "weight", "teacher", "flip", NULL};
     static const cs_range r_temp = {0, 100, 1, 0}, r_weight = {0, 1, 0, 0};
     char path[CS_PATH_MAX];
     cs_path_key(path, ft_path, "distill");
@@ -23,6 +23,7 @@ static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, const char *ft_
     f->distill = 0;
     f->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
     f->teacher[0] = '\0';
+    f->distill_flip = 0;
     if (s || !d)
         return s;
     f->distill = 1;
@@ -30,7 +31,8 @@ static nn_status parse_distill(const cs_ctx *x, const cJSON *ft, const char *ft_
     if ((s = cs_check_keys(x, d, path, keys, NULL, NULL)) ||
         (s = cs_float(x, d, "temperature", path, r_temp, 0, NULL, &f->distill_loss.temperature)) ||
         (s = cs_float(x, d, "weight", path, r_weight, 0, NULL, &f->distill_loss.weight)) ||
-        (s = cs_string(x, d, "teacher", path, 0, "a checkpoint path", &teacher)))
+        (s = cs_string(x, d, "teacher", path, 0, "a checkpoint path", &teacher)) ||
+        (s = cs_bool(x, d, "flip", path, &f->distill_flip)))
         return s;
     if (teacher && (teacher[0] == '\0' || strlen(teacher) >= sizeof f->teacher)) {
         char p_teacher[CS_PATH_MAX];
@@ -65,6 +67,7 @@ nn_status cfg_finetune_parse(const cs_ctx *x, const cJSON *parent, const char *p
     f->distill = 0;
     f->distill_loss = (nn_distill_config){CFG_DISTILL_TEMPERATURE, CFG_DISTILL_WEIGHT};
     f->teacher[0] = '\0';
+    f->distill_flip = 0;
     f->activations = 0;
     if (s || !ft)
         return s;

@@ -1,7 +1,8 @@
 /* cfg_finetune.h - a fine-tuning block of the config: prune.finetune and
  * quantize.qat share its keys (docs/config.md):
  *     {"epochs": N, "lr": X, "schedule": {...},
- *      "distill": {"temperature": T, "weight": W, "teacher": "CHECKPOINT"}}
+ *      "distill": {"temperature": T, "weight": W, "teacher": "CHECKPOINT",
+ *                  "flip": false}}
  * An absent lr is train.lr; an absent schedule is train.schedule at that
  * rate (its bounds must still hold); "distill" (even {}) turns on
  * distillation from the model the fine-tuning starts from, or from the
@@ -29,6 +30,8 @@ typedef struct {
     int distill;                   /* 1: "distill" given                 */
     nn_distill_config distill_loss;
     char teacher[CFG_TEACHER_PATH_MAX]; /* "": the starting model teaches  */
+    int distill_flip;              /* 1: the teacher averages each image
+                                      with its mirror (nn_distill_spec)   */
     int activations;               /* quantize.qat only: 1 rounds activations
                                       to the int8 model's grids too       */
 } cfg_finetune;

@@ -27,6 +27,7 @@ static nn_status parse_finetune(const cs_ctx *x, const cJSON *o, float train_lr,
     p->finetune_schedule = f.schedule;
     p->distill = f.distill;
     p->distill_loss = f.distill_loss;
+    p->distill_flip = f.distill_flip;
     memcpy(p->distill_teacher, f.teacher, sizeof p->distill_teacher);
     return s;
 }

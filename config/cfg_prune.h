@@ -55,6 +55,7 @@ typedef struct {
                                          unpruned model teaches the pruned one */
     nn_distill_config distill_loss;   /* its temperature and weight           */
     char distill_teacher[CFG_TEACHER_PATH_MAX]; /* "": the unpruned model teaches */
+    int distill_flip;                 /* the teacher averages image and mirror */
 } cfg_prune;
 
 /* Parses the block `o` (the value of "prune"); train_lr and

@@ -193,7 +193,16 @@ static nn_status check_step(const nn_model *m, int epoch, uint64_t batch, uint64
 
 typedef struct {
     nn_exec *ex;           /* NULL: no distillation */
+    float *mean;           /* (batch, k) with teacher_flip: the two passes' mean */
+    const nn_model_spec *spec; /* the teacher's */
 } teacher_run;
+
+static void teacher_close(teacher_run *t)
+{
+    nn_exec_free(t->ex);
+    free(t->mean);
+    t->ex = NULL, t->mean = NULL;
+}
 
 static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_config *cfg,
                               nn_error *err)
@@ -210,20 +219,38 @@ static nn_status teacher_open(teacher_run *t, const nn_model *m, const nn_train_
                          "%dx%dx%d to %d: distillation needs the same",
                          ts->in_c, ts->in_h, ts->in_w, ts->num_classes, s->in_c, s->in_h,
                          s->in_w, s->num_classes);
+    t->spec = ts;
     nn_status st = nn_exec_create(&t->ex, cfg->distill->teacher, cfg->batch_size,
                                   cfg->threads, 0, err);
     if (st == NN_OK && cfg->group)
         st = nn_exec_set_group(t->ex, cfg->group, err);
-    if (st != NN_OK)
+    if (st == NN_OK && cfg->distill->teacher_flip &&
+        !(t->mean = malloc((size_t)cfg->batch_size * ts->num_classes * sizeof *t->mean)))
+        st = nn_errorf(err, NN_ERR_NOMEM, "out of memory for the teacher's logits");
+    if (st != NN_OK) {
         nn_error_prefix(err, "the teacher");
+        teacher_close(t);
+    }
     return st;
 }
 
-/* The teacher's logits for the batch the student's executor holds. */
-static const float *teacher_logits(teacher_run *t, nn_exec *student, int n)
+/* The teacher's logits for the batch the student's executor holds; with
+ * teacher_flip, the mean of each image's and its mirror's, as test-time
+ * flip scores them. */
+static const float *teacher_logits(teacher_run *t, nn_exec *student, int n, int k)
 {
     nn_exec_input_from(t->ex, student, n);
-    return nn_exec_forward(t->ex, n, 0, 0, 0);
+    const float *logits = nn_exec_forward(t->ex, n, 0, 0, 0);
+    if (!t->mean)
+        return logits;
+    const nn_model_spec *s = t->spec;
+    size_t nk = (size_t)n * k;
+    memcpy(t->mean, logits, nk * sizeof *t->mean);
+    flip_rows(nn_exec_input(t->ex), n, s->in_c, s->in_h, s->in_w);
+    logits = nn_exec_forward(t->ex, n, 0, 0, 0);
+    for (size_t i = 0; i < nk; i++)
+        t->mean[i] = 0.5f * (t->mean[i] + logits[i]);
+    return t->mean;
 }
 
 /* The loss of a training batch (its sum over images) and dlogits. */
@@ -234,7 +261,7 @@ static double batch_loss(teacher_run *t, nn_exec *ex, const nn_train_config *cfg
     if (!t->ex)
         return nn_softmax_xent(dlogits, logits, labels, B, k, cfg->label_smoothing,
                                1.0f / (float)B, correct);
-    return nn_distill_xent(dlogits, logits, teacher_logits(t, ex, B), labels, B, k,
+    return nn_distill_xent(dlogits, logits, teacher_logits(t, ex, B, k), labels, B, k,
                            cfg->label_smoothing, &cfg->distill->loss, 1.0f / (float)B, correct);
 }
 
@@ -256,14 +283,14 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     int max_batch = B > eval_batch ? B : eval_batch;
     nn_exec *ex = NULL;
     uint8_t *labels = NULL;
-    teacher_run teacher = {NULL};
+    teacher_run teacher = {NULL, NULL, NULL};
     st = nn_exec_create(&ex, m, max_batch, cfg->threads, 1, err);
     if (st == NN_OK && cfg->group)
         st = nn_exec_set_group(ex, cfg->group, err);
     if (st == NN_OK)
         st = teacher_open(&teacher, m, cfg, err);
     if (st != NN_OK) {
-        nn_exec_free(teacher.ex);
+        teacher_close(&teacher);
         nn_exec_free(ex);
         return st;
     }
@@ -274,7 +301,7 @@ nn_status nn_train(nn_model *m, nn_optim *opt, nn_train_state *ts, const nn_trai
     fetch_src fval = {cfg->fetch, cfg->fetch_val, NULL, NULL};
     if (fetching && !cfg->fetch) {
         st = nn_errorf(err, NN_ERR_ARG, "a data set without images needs nn_train_config.fetch");
-        nn_exec_free(teacher.ex);
+        teacher_close(&teacher);
         nn_exec_free(ex);
         return st;
     }
@@ -396,7 +423,7 @@ done:
     free(labels);
     free(ftrain.px);
     free(ftrain.pos);
-    nn_exec_free(teacher.ex);
+    teacher_close(&teacher);
     nn_exec_free(ex);
     return st;
 }

@@ -52,6 +52,8 @@ typedef struct {
 typedef struct {
     nn_model *teacher;
     nn_distill_config loss;
+    int teacher_flip; /* 1: the teacher's logits are the mean of the image's
+                       * and its mirror's (what test-time flip scores) */
 } nn_distill_spec;
 
 typedef struct {

@@ -130,7 +130,7 @@ static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
     if (st == NN_OK)
         st = nn_optim_init(&opt, &cfg->train.optim, m->n_params, err);
     if (st == NN_OK) {
-        nn_distill_spec distill = {teacher, cfg->prune.distill_loss};
+        nn_distill_spec distill = {teacher, cfg->prune.distill_loss, cfg->prune.distill_flip};
         pl_fit_spec spec = {cfg,        epochs,     o->threads, &cfg->prune.finetune_schedule,
                             "prune.finetune.lr",    "finetune", p,
                             NULL,       after_step, session,    NULL,
@@ -140,9 +140,10 @@ static nn_status finetune(nn_model *m, nn_model *teacher, const cfg_config *cfg,
         pl_note(p, "prune", "fine-tuning %d epoch%s on %d images (%llu steps each)", epochs,
                 epochs == 1 ? "" : "s", train.n, (unsigned long long)spe);
         if (cfg->prune.distill)
-            pl_note(p, "prune", "distilling from %s: temperature %g, weight %g",
+            pl_note(p, "prune", "distilling from %s: temperature %g, weight %g%s",
                     named.loaded ? cfg->prune.distill_teacher : "the unpruned model",
-                    (double)distill.loss.temperature, (double)distill.loss.weight);
+                    (double)distill.loss.temperature, (double)distill.loss.weight,
+                    distill.teacher_flip ? ", each image averaged with its mirror" : "");
         pr_session_step(session, m, &opt, 0); /* pruning at step 0, before training */
         st = pl_fit(m, &opt, &ts, &spec, &train, &val, err);
     }

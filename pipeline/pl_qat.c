@@ -127,11 +127,12 @@ static nn_status run(qat_job *j, nn_model *m, const cfg_config *cfg, const char 
             "quantization-aware fine-tuning: %d epoch%s on %d images, weights of %d layer%s at "
             "8 bits and %d at 4",
             q->epochs, q->epochs == 1 ? "" : "s", j->train.n, n8, n8 == 1 ? "" : "s", n4);
-    nn_distill_spec distill = {teacher, q->distill_loss};
+    nn_distill_spec distill = {teacher, q->distill_loss, q->distill_flip};
     if (q->distill)
-        pl_note(p, "qat", "distilling from %s: temperature %g, weight %g",
+        pl_note(p, "qat", "distilling from %s: temperature %g, weight %g%s",
                 q->teacher[0] ? q->teacher : "the float model",
-                (double)distill.loss.temperature, (double)distill.loss.weight);
+                (double)distill.loss.temperature, (double)distill.loss.weight,
+                distill.teacher_flip ? ", each image averaged with its mirror" : "");
     pl_fit_spec spec = {.cfg = cfg,
                         .epochs = q->epochs,
                         .threads = threads,

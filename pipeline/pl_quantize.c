@@ -175,8 +175,9 @@ static nn_status evaluate_fake(quant_job *j, const nn_images *img, const nn_eval
 }
 
 /* Float (the checkpoint, batch-norm statistics) and int8 (the integer
- * engine) accuracy on the test set, without test-time flip; after QAT of
- * activations, the float model on the int8 grids too. */
+ * engine) accuracy on the test set, with the config's test-time flip as
+ * train, prune and eval measure it; after QAT of activations, the float
+ * model on the int8 grids too. */
 static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_result *r,
                           nn_error *err)
 {
@@ -190,7 +191,8 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
             st = pl_data_check_fits(&test, &j->ck.model, "the test data", err);
     }
     nn_images img = pl_data_images(&test);
-    const nn_eval_config ec = {.batch = 256, .threads = o->threads, .test_flip = 0};
+    const nn_eval_config ec = {.batch = 256, .threads = o->threads,
+                                .test_flip = j->cfg.test_flip};
     nn_eval_result fr = {0}, qr = {0};
     rth_model host;
     int opened = 0;
@@ -203,6 +205,7 @@ static nn_status evaluate(quant_job *j, const pl_quantize_opts *o, pl_quantize_r
     if (st == NN_OK)
         st = rth_evaluate(&host, &img, &ec, &qr, err);
     r->test_images = test.n;
+    r->test_flip = j->cfg.test_flip;
     r->float_correct = fr.correct;
     r->int8_correct = qr.correct;
     nn_eval_result_free(&fr);

@@ -35,9 +35,11 @@ typedef struct {
     int n_val;              /* auto_bits judged on this many validation images
                                (0: on the calibration images)                */
     uint64_t float_bytes;   /* 4 bytes per float parameter                   */
-    int eval;               /* eval was asked: the three fields below hold    */
+    int eval;               /* eval was asked: the four fields below hold     */
     int test_images, float_correct, int8_correct; /* float: the model quantized,
                              * after quantization-aware training if any       */
+    int test_flip;          /* each image's logits averaged with its mirror's
+                             * (the config's augment.test_flip)               */
     int has_fake;           /* eval after QAT of activations: fake_correct holds */
     int fake_correct;       /* the float model with the int8 model's activation
                              * grids (qz_act_grids): what QAT trained        */

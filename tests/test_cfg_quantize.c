@@ -91,6 +91,9 @@ Test(cfg_quantize, qat_block)
     cr_expect_eq(q->distill, 1);
     cr_expect_float_eq(q->distill_loss.temperature, 2.0f, 1e-7);
     cr_expect_float_eq(q->distill_loss.weight, CFG_DISTILL_WEIGHT, 1e-7);
+    cr_expect_eq(q->distill_flip, 0);
+    parse_ok(WITH_QUANTIZE("{\"qat\": {\"epochs\": 1, \"distill\": {\"flip\": true}}}"));
+    cr_expect_eq(q->distill_flip, 1);
 }
 
 static const cfgt_error_case bad_quantize[] = {

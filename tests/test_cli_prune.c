@@ -50,6 +50,10 @@ static void setup_dir(char *dir, size_t size)
                   HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                        " \"finetune\": {\"epochs\": 1, \"lr\": 0.01,"
                        " \"distill\": {\"temperature\": 3, \"weight\": 0.8}}}}");
+    ch_write_text(dir, "struct_df.json",
+                  HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
+                       " \"finetune\": {\"epochs\": 1, \"lr\": 0.01,"
+                       " \"distill\": {\"temperature\": 3, \"weight\": 0.8, \"flip\": true}}}}");
     ch_write_text(dir, "struct_d0.json",
                   HEAD ", \"prune\": {\"method\": \"structured\", \"sparsity\": 0.5,"
                        " \"finetune\": {\"epochs\": 1, \"lr\": 0.01,"
@@ -199,7 +203,8 @@ Test(cli_prune, structured_pruning_gives_a_smaller_model, .timeout = 120)
 
 /* prune.finetune.distill takes effect: the unpruned model teaches (the
  * note and the report say so, and the fine-tuned weights differ from the
- * labels-only run), and at weight 0 it is the labels-only run, bit for bit. */
+ * labels-only run), and at weight 0 it is the labels-only run, bit for bit;
+ * distill.flip reaches the training (other weights, the note, the report). */
 Test(cli_prune, distillation_from_the_unpruned_model, .timeout = 120)
 {
     char dir[64];
@@ -212,8 +217,19 @@ Test(cli_prune, distillation_from_the_unpruned_model, .timeout = 120)
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "distill");
     cr_assert_eq(ch_num(d, "temperature"), 3);
     cr_assert_float_eq(ch_num(d, "weight"), 0.8, 1e-7);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(d, "flip")));
     cJSON_Delete(j);
     ch_free(&r);
+    r = ch_run(dir, "prune -c struct_df.json -m m.ckpt -o df.ckpt --threads 2 --json");
+    cr_assert_eq(r.status, 0, "prune failed: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "weight 0.8, each image averaged with its mirror"), "%s",
+                       r.err);
+    j = ch_json(&r);
+    d = cJSON_GetObjectItemCaseSensitive(j, "distill");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "flip")));
+    cJSON_Delete(j);
+    ch_free(&r);
+    cr_assert(!same_params(dir, "df.ckpt", "d.ckpt"), "distill.flip changed nothing");
     j = ch_run_json(dir, "prune -c struct.json -m m.ckpt -o s.ckpt --threads 2 --json");
     cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "distill")));
     cJSON_Delete(j);

@@ -185,6 +185,15 @@ Test(cli_quantize, qat_fine_tunes_before_quantizing, .timeout = 240)
     cr_expect(strstr(r.err, "distilling from m.ckpt"), "%s", r.err);
     ch_free(&r);
     cr_expect(ch_same_files(dir, "d.iotc", "dt.iotc"), "the float model named as teacher");
+    /* quantize.qat.distill.flip: the teacher averages image and mirror. */
+    snprintf(text, sizeof text, qat_config_fmt, "\"weight_bits\": 4, ",
+             ", \"distill\": {\"flip\": true}");
+    ch_write_text(dir, "qat_f.json", text);
+    r = ch_run(dir, "quantize -m m.ckpt -c qat_f.json -o df.iotc --threads 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "each image averaged with its mirror"), "%s", r.err);
+    ch_free(&r);
+    cr_expect(!ch_same_files(dir, "d.iotc", "df.iotc"), "distill.flip changed nothing");
     r = ch_run(dir, "quantize -m m.ckpt -c qat.json -o none.iotc --qat-epochs 0 --threads 2");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(!strstr(r.err, "quantization-aware"), "--qat-epochs 0 still ran it: %s", r.err);
@@ -344,6 +353,37 @@ Test(cli_quantize, eval_runs_iotc_models_like_checkpoints, .timeout = 180)
     ch_expect_exit(dir, "eval -m m.iotc --isa sse9", 2, "sse9");
     cJSON_Delete(q), cJSON_Delete(fl), cJSON_Delete(iq), cJSON_Delete(ic), cJSON_Delete(ff);
     fx_rmtree(dir);
+}
+
+/* A config with test-time flip: quantize --eval measures as eval does, each
+ * image averaged with its mirror, for the float and the int8 model alike. */
+Test(cli_quantize, eval_uses_the_configs_test_flip, .timeout = 180)
+{
+    char dir[64], flip_config[4096];
+    snprintf(flip_config, sizeof flip_config, "{\n  \"augment\": {\"test_flip\": true},%s",
+             strchr(config_text, '{') + 1);
+    /* One short epoch: a model that errs, so the flip changes the count. */
+    char *epochs = strstr(flip_config, "\"epochs\": 3"), *lr = strstr(flip_config, "0.05");
+    cr_assert(epochs && lr);
+    epochs[10] = '1', memcpy(lr, "1e-4", 4);
+    double trained = ch_trained_dir(dir, sizeof dir, flip_config);
+    cJSON *q = ch_run_json(dir, "quantize -m m.ckpt -o m.iotc --eval --threads 2 --json");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "test_flip")));
+    double flip_f = ch_run_num(dir, "eval -m m.ckpt --json", "accuracy");
+    double plain_f = ch_run_num(dir, "eval -m m.ckpt --no-test-flip --json", "accuracy");
+    double flip_q = ch_run_num(dir, "eval -m m.iotc --json", "accuracy");
+    double plain_q = ch_run_num(dir, "eval -m m.iotc --no-test-flip --json", "accuracy");
+    cr_assert(flip_f != plain_f || flip_q != plain_q,
+              "the fixture's model must tell flip from no flip (%g %g, %g %g)", flip_f, plain_f,
+              flip_q, plain_q);
+    cr_expect_float_eq(trained, flip_f, 1e-9, "train reports with the flip");
+    cr_expect_float_eq(ch_num(q, "float_accuracy"), flip_f, 1e-9, "float, without flip %g",
+                       plain_f);
+    cr_expect_float_eq(ch_num(q, "int8_accuracy"), flip_q, 1e-9, "int8, without flip %g",
+                       plain_q);
+    ch_expect_out(dir, "quantize -m m.ckpt -o m2.iotc --eval --threads 2",
+                  "(with test-time flip)");
+    cJSON_Delete(q);
 }
 
 Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)

@@ -47,7 +47,7 @@ Test(config_prune, every_key_parses)
                         "   \"initial_sparsity\": 0.1},"
                         " \"finetune\": {\"epochs\": 4, \"lr\": 0.01, \"schedule\":"
                         "   {\"type\": \"cosine\", \"min_lr\": 0.001, \"warmup_epochs\": 0.5},"
-                        "   \"distill\": {\"temperature\": 3, \"weight\": 0.75}}"));
+                        "   \"distill\": {\"temperature\": 3, \"weight\": 0.75, \"flip\": true}}"));
     const cfg_prune *p = &cfg.prune;
     cr_assert(p->present);
     cr_assert_eq(p->method, CFG_PRUNE_MAGNITUDE);
@@ -75,6 +75,7 @@ Test(config_prune, every_key_parses)
     cr_assert(p->distill);
     cr_assert_float_eq(p->distill_loss.temperature, 3.0f, 0);
     cr_assert_float_eq(p->distill_loss.weight, 0.75f, 0);
+    cr_assert_eq(p->distill_flip, 1);
 
     parse_ok(WITH_PRUNE("\"method\": \"structured\", \"sparsity\": 0.25, \"criterion\": \"l1\","
                         " \"schedule\": \"oneshot\""));
@@ -124,6 +125,7 @@ Test(config_prune, defaults_and_what_finetuning_inherits_from_train)
     cr_assert(p->distill);
     cr_assert_float_eq(p->distill_loss.temperature, CFG_DISTILL_TEMPERATURE, 0);
     cr_assert_float_eq(p->distill_loss.weight, CFG_DISTILL_WEIGHT, 0);
+    cr_assert_eq(p->distill_flip, 0, "the teacher sees the image alone by default");
 }
 
 static const cfgt_error_case bad_prune[] = {
@@ -159,6 +161,8 @@ static const cfgt_error_case bad_prune[] = {
      "{\"weight\": 1.5}}"), "prune.finetune.distill.weight", "[0, 1]"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": "
      "{\"temperature\": 0}}"), "prune.finetune.distill.temperature", "(0, 100]"},
+    {WITH_PRUNE("\"sparsity\": 0.5, \"finetune\": {\"epochs\": 1, \"distill\": "
+     "{\"flip\": 1}}"), "prune.finetune.distill.flip", "true or false"},
     /* schedule */
     {WITH_PRUNE("\"sparsity\": 0.5, \"schedule\": \"gradual\""), "prune.schedule", "finetune"},
     {WITH_PRUNE("\"sparsity\": 0.5, \"method\": \"structured\", \"schedule\": "

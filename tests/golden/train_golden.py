@@ -33,6 +33,8 @@ Two runs, which between them pin the training step:
      statistics, TEACHER below, evaluated in eval mode on the same batch)
      and the loss (1 - w) * CE(z, y; smoothing 0.1) + w * T^2 *
      KL(softmax(t / T) || softmax(z / T)), T = 2.5, w = 0.6.
+  D  run C with the teacher's logits the mean of each image's and its
+     mirror's (nn_distill_spec.teacher_flip).
 The learning rate of step s is the schedule's value at s (float32, as the
 library's nn_schedule_lr returns it); PyTorch gets it through
 param_group["lr"] before each step.
@@ -165,7 +167,7 @@ def lrs_run_b():
         4, base)]
 
 
-def train(data, make_opt, lrs, smoothing, flip, teacher=None):
+def train(data, make_opt, lrs, smoothing, flip, teacher=None, teacher_flip=False):
     images, labels, vimages, vlabels, p = data
     net = Net(p)
     opt = make_opt(net)
@@ -182,6 +184,8 @@ def train(data, make_opt, lrs, smoothing, flip, teacher=None):
             else:
                 with torch.no_grad():
                     t = teacher(x[batch])
+                    if teacher_flip:
+                        t = 0.5 * (t + teacher(torch.flip(x[batch], [3])))
                 loss = distill_loss(logits, t, y[batch], smoothing)
             opt.zero_grad()
             loss.backward()
@@ -271,6 +275,11 @@ def main():
     print("static const float TG_DISTILL_T = %.9gf, TG_DISTILL_W = %.9gf;" %
           (DISTILL_T, DISTILL_W))
     print_run("C", run_c)
+    run_d = train(data, lambda net: torch.optim.SGD(net.groups(f32(0.05)), lr=0.1,
+                                                    momentum=f32(0.9), dampening=0.0,
+                                                    nesterov=True),
+                  lrs_run_a(), f32(0.1), False, teacher_net(teacher), teacher_flip=True)
+    print_run("D", run_d)
 
 
 if __name__ == "__main__":
