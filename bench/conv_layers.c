@@ -13,7 +13,6 @@
  * Prints ms per image and GFLOP/s (2 flops per MAC of the direct
  * convolution, so Winograd's are effective rates; backward counts the
  * weight gradient and, when the layer has one, the input gradient). */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -93,7 +92,6 @@ static double best(bench_fn fn, void *c)
 
 int main(void)
 {
-    openblas_set_num_threads(1);
     uint64_t rng = 1;
     double tf = 0, tb = 0;
     printf("%-28s %8s %7s %8s %7s %8s %7s %8s %7s %8s %7s\n", "layer", "fwd ms", "GFLOP/s",

@@ -1,5 +1,5 @@
 /* deploy_bench.c - inference speed of real model files, one thread: the
- * float engine (libnn nn_exec: im2col + OpenBLAS sgemm, training off) on
+ * float engine (libnn nn_exec: its own conv kernels and nn_gemm, training off) on
  * checkpoints and the int8 runtime (runtime/rt.h on the host's image,
  * export/rt_host.h) on .iotc
  * files, at batch 1 and batch B (default 128). `make bench` (bench/run.sh)
@@ -15,7 +15,7 @@
  *     thread, training 0); a call is nn_exec_load_images (raw uint8 pixels
  *     normalized into the input buffer) + nn_exec_forward(training 0). Batch
  *     norm runs as its own layer (the checkpoint is the trained model as it
- *     is; only quantization folds it). OpenBLAS is set to 1 thread.
+ *     is; only quantization folds it).
  *   .iotc: iotc_load, rth_open(ISA): the host's image built in memory and
  *     checked, one arena of rth_arena_bytes allocated before timing; a call
  *     is rth_run (raw uint8 pixels in, int8 logits out, one rt_run_isa per
@@ -46,7 +46,6 @@
  *                     [--data DIR] [--dataset NAME] [--random] [--seed S]
  *                     LABEL=MODEL...
  * Exit status 0, 1 on a load or run error (named on stderr), 2 on usage. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +55,7 @@
 #include "format/ckpt.h"
 #include "format/iotc.h"
 #include "libnn/nn_exec.h"
+#include "libnn/nn_isa.h"
 #include "libnn/nn_rng.h"
 #include "bench_util.h"
 
@@ -96,7 +96,7 @@ typedef struct {
 typedef struct {
     model *m;
     const char *engine; /* "float" or "int8"                                */
-    char isa[48];       /* "openblas CORE" or the int8 engine's ISA         */
+    char isa[48];       /* "libnn ISA" or the int8 engine's ISA             */
     int is_auto;        /* the ISA RT_ISA_AUTO picks (float: always 1)      */
     int batch;
     nn_exec *ex;          /* float                                            */
@@ -311,10 +311,6 @@ int main(int argc, char **argv)
             die("--isa", "this CPU does not support it");
     }
 
-    /* The float engine's sgemm: one thread (nn_exec_create does it too;
-     * Debian's OpenBLAS is the pthread build and would use every CPU). */
-    openblas_set_num_threads(1);
-
     ds_dataset data = {0};
     nn_error err = {{0}};
     if (!random) {
@@ -338,7 +334,7 @@ int main(int argc, char **argv)
             if (!m->is_iotc) {
                 bench_case *c = &cases[n_cases++];
                 c->m = m, c->engine = "float", c->batch = batches[b], c->is_auto = 1;
-                snprintf(c->isa, sizeof c->isa, "openblas %s", openblas_get_corename());
+                snprintf(c->isa, sizeof c->isa, "libnn %s", nn_isa_name(nn_isa_best()));
                 if (nn_exec_create(&c->ex, &m->ck.model, c->batch, 1, 0, &err) != NN_OK)
                     die(m->path, err.msg);
                 continue;

@@ -1,6 +1,6 @@
 /* int8_bench.c - the int8 runtime (runtime/rt.h on the host's image,
  * export/rt_host.h) against the float
- * forward pass (libnn nn_exec: im2col + OpenBLAS sgemm) on the MNIST
+ * forward pass (libnn nn_exec: its own conv kernels and nn_gemm) on the MNIST
  * recipe's network (or, with --net cifar, configs/cifar10.json's), one
  * thread, batch 1 and batch 128.
  *
@@ -26,7 +26,6 @@
  *                   [--batch B] [--isa NAME] [--bits 8|4]
  * (--bits 4: the convs' weights are 4-bit, as a 4-bit recipe makes them) *
  * (--isa: only that int8 ISA, e.g. for a profiler; the float run still happens) */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +232,6 @@ static void int8_fwd(void *ctx, int n)
 
 int main(int argc, char **argv)
 {
-    openblas_set_num_threads(1); /* one thread, like the engines it compares */
     timing t = {3, 0.3};
     double sparsity = 0.95;
     int big = 128;
@@ -299,7 +297,7 @@ int main(int argc, char **argv)
            t.min_s * 1e3);
     printf("%-34s %14s %14s %9s %9s\n", "engine", "batch 1 img/s", "batch N img/s", "x float",
            "x float");
-    printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec (sgemm)", float_ips[0], float_ips[1],
+    printf("%-34s %14.0f %14.0f %9s %9s\n", "float nn_exec", float_ips[0], float_ips[1],
            "1.00", "1.00");
 
     char json[4096];
