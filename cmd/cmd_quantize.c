@@ -19,8 +19,9 @@ static const cli_option options[] = {
     CLI_OPT_OUTPUT(quantize_opts, "FILE", ".iotc file to write (atomically)"),
     CLI_OPT_CONFIG(quantize_opts, "take the data and quantize blocks from this config"),
     {"eval", 0, CLI_FLAG, offsetof(quantize_opts, eval), NULL,
-     "also measure float and int8 (integer engine) accuracy\non the test set, with the config's test-time flip", NULL, 0, 0, 0, 0, 1,
-     NULL},
+     "also measure float and int8 (integer engine) accuracy\non the test set, with the config's "
+     "test-time flip",
+     NULL, 0, 0, 0, 0, 1, NULL},
     CLI_OPT_LIMIT(quantize_opts, "--eval uses only the first N test images"),
     {"qat-epochs", 0, CLI_INT, offsetof(quantize_opts, qat_epochs), "N",
      "quantization-aware fine-tuning epochs (overrides\nquantize.qat.epochs; 0: none)", NULL, 0,
