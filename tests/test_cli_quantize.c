@@ -384,6 +384,7 @@ Test(cli_quantize, eval_uses_the_configs_test_flip, .timeout = 180)
     ch_expect_out(dir, "quantize -m m.ckpt -o m2.iotc --eval --threads 2",
                   "(with test-time flip)");
     cJSON_Delete(q);
+    fx_rmtree(dir);
 }
 
 Test(cli_quantize, compare_float_and_int8_side_by_side, .timeout = 180)
