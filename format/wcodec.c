@@ -11,9 +11,18 @@
 #define GAP_SYMS (GAP_LITERALS + 26)
 
 static const char *const names[WC_COUNT] = {"dense", "dense+huffman", "bitmap", "bitmap+huffman",
-                                            "gaps",  "gaps+huffman",  "context"};
+                                            "gaps",  "gaps+huffman",  "context", "context+taps"};
 
 const char *wc_encoding_name(int e) { return e >= 0 && e < WC_COUNT ? names[e] : NULL; }
+
+/* The kernel taps a row holds: kernel^2 groups when they divide it, else
+ * one (dense layers, or a kernel that does not fit the row). */
+static size_t row_taps(size_t n, size_t rows, size_t kernel)
+{
+    if (kernel < 2 || kernel > 64 || (n / rows) % (kernel * kernel) != 0)
+        return 1;
+    return kernel * kernel;
+}
 
 static int enc_positions(wc_encoding e) { return (int)e / 2; } /* 0 dense, 1 bitmap, 2 gaps */
 static int enc_huff_values(wc_encoding e) { return (int)e & 1; }
@@ -71,10 +80,12 @@ static void put_value(qio_bitw *b, const huff_code *vc, int8_t v, int q, int bit
         qio_put_bits(b, (uint32_t)(uint8_t)v, bits);
 }
 
-void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, size_t rows, int bits)
+void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, size_t rows, size_t kernel,
+               int bits)
 {
-    if (e == WC_CONTEXT) {
-        wc_context_encode(out, w, n, rows, bits);
+    if (e == WC_CONTEXT || e == WC_CONTEXT_TAPS) {
+        size_t taps = e == WC_CONTEXT ? 1 : row_taps(n, rows, kernel);
+        wc_context_encode(out, w, n, rows, taps, taps > 1 ? kernel : 1, bits);
         return;
     }
     wc_stats s;
@@ -130,14 +141,15 @@ void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, size_t ro
     nn_wbuf_free(&stream);
 }
 
-wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, int bits)
+wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows, size_t kernel,
+                           int bits)
 {
     wc_encoding best = WC_DENSE_RAW;
     size_t best_len = SIZE_MAX;
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf t;
         nn_wbuf_init(&t);
-        wc_encode(&t, (wc_encoding)e, w, n, rows, bits);
+        wc_encode(&t, (wc_encoding)e, w, n, rows, kernel, bits);
         if (!t.failed && t.len < best_len) {
             best_len = t.len;
             best = (wc_encoding)e;
@@ -145,7 +157,7 @@ wc_encoding wc_encode_best(nn_wbuf *out, const int8_t *w, size_t n, size_t rows,
         nn_wbuf_free(&t);
     }
     nn_wbuf_u8(out, (uint8_t)best);
-    wc_encode(out, best, w, n, rows, bits);
+    wc_encode(out, best, w, n, rows, kernel, bits);
     return best;
 }
 
@@ -185,8 +197,8 @@ static int get_value(qio_bitr *b, const huff_decoder *vd, int q, int bits, int n
     return 0;
 }
 
-nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows, int bits,
-                    nn_error *err)
+nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows, size_t kernel,
+                    int bits, nn_error *err)
 {
     if ((int)e < 0 || e >= WC_COUNT || (bits != 8 && bits != 4) || n == 0 || n > WC_MAX_WEIGHTS ||
         rows == 0 || n % rows != 0)
@@ -194,8 +206,10 @@ nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows,
                     "weights: encoding %d of %zu %d-bit weights in %zu rows is "
                     "invalid",
                     (int)e, n, bits, rows);
-    if (e == WC_CONTEXT)
-        return wc_context_decode(r, w, n, rows, bits, err);
+    if (e == WC_CONTEXT || e == WC_CONTEXT_TAPS) {
+        size_t taps = e == WC_CONTEXT ? 1 : row_taps(n, rows, kernel);
+        return wc_context_decode(r, w, n, rows, taps, taps > 1 ? kernel : 1, bits, err);
+    }
     int q = bits == 8 ? 127 : 7;
     int pos = enc_positions(e), huffv = enc_huff_values(e);
     uint64_t nnz = n;

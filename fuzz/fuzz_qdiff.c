@@ -6,7 +6,7 @@
  * images;
  * every logit must be bit-for-bit identical. The same model must also
  * survive a weight encoding the input picks (wcodec.c) and, for a quarter
- * of the inputs (the input's choice: iotc_encode tries all seven weight
+ * of the inputs (the input's choice: iotc_encode tries all eight weight
  * encodings, which costs more than everything else together), an .iotc
  * write -> read with every field equal (iotc_write.c / iotc_read.c).
  *

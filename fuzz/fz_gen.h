@@ -40,7 +40,7 @@
 
 #define FZG_MAX_OPS 10
 /* Size caps that keep a run well under a millisecond with the sanitizers
- * and coverage tracing (encoding every weight seven times is what costs):
+ * and coverage tracing (encoding every weight eight times is what costs):
  * the cost (fzq_cost) and the conv2d / dense weights of the whole model (a
  * dense layer keeps at least one output channel whatever is left). */
 #define FZG_COST_BUDGET 12000

@@ -40,9 +40,9 @@ static inline unsigned fzq_one_variant_per_isa(unsigned choice)
  * smallest), decode it and compare every field with f. */
 void fzq_check_roundtrip(iotc_model *f);
 
-/* Weight encoding (pick + i) % WC_COUNT of each conv2d / dense op i
+/* Weight encoding (pick + i) % WC_COUNT of each weighted op i
  * (iotc_encode decodes only the smallest one; over many inputs pick covers
- * all seven) decodes back to the same weights. */
+ * all eight) decodes back to the same weights. */
 void fzq_check_codecs(const qm_model *m, unsigned pick);
 
 /* 1 when the two models hold the same ops, shapes, quantization, weights,

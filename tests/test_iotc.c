@@ -149,6 +149,29 @@ Test(iotc_format, round_trip_field_by_field)
     free(f);
 }
 
+/* The writer and the reader give the weight codec the op's kernel: a conv
+ * whose filters are kept or dropped whole, each of one sign and size, is
+ * stored as "context+taps" (the 3x3 taps of a filter predict each other)
+ * and reads back as it was. */
+Test(iotc_format, conv_filters_take_the_tap_contexts)
+{
+    iotc_model *f = malloc(sizeof *f);
+    quantized_plain(f, 1.0, 4, 7);
+    qm_op *op = &f->m.ops[1];
+    cr_assert(op->type == QM_CONV2D && op->kernel == 3 && op->in_c == 8, "op 1 is the 3x3 conv");
+    for (int o = 0; o < op->out_c; o++)
+        for (int c = 0; c < op->in_c; c++)
+            for (int t = 0; t < 9; t++)
+                op->weights[(o * 9 + t) * op->in_c + c] =
+                    (int8_t)((o + c) % 3 ? 0 : (o * 7 + c) % 2 ? 5 : -5);
+    size_t len;
+    free(round_trip(f, &len));
+    cr_expect_eq(f->encoding[1], WC_CONTEXT_TAPS, "the 3x3 conv encoded %s",
+                 wc_encoding_name(f->encoding[1]));
+    iotc_free(f);
+    free(f);
+}
+
 Test(iotc_format, unwritable_models_and_paths_are_errors)
 {
     iotc_model *f = malloc(sizeof *f);

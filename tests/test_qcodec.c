@@ -1,5 +1,5 @@
 /* Tests of the .iotc building blocks: varints, canonical Huffman codes,
- * the range coder and the seven weight encodings (round trips, size, every
+ * the range coder and the eight weight encodings (round trips, size, every
  * truncation and byte value of a stream handled cleanly). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -160,22 +160,40 @@ static int8_t *random_weights(size_t n, double density, int bits, uint64_t seed)
     return w;
 }
 
-static void expect_round_trip(const int8_t *w, size_t n, size_t rows, int bits, wc_encoding e)
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static void expect_round_trip_k(const int8_t *w, size_t n, size_t rows, size_t kernel, int bits,
+                               wc_encoding e)
 {
     nn_wbuf out;
     nn_wbuf_init(&out);
-    wc_encode(&out, e, w, n, rows, bits);
+    wc_encode(&out, e, w, n, rows, kernel, bits);
     cr_assert(!out.failed);
     int8_t *got = malloc(n);
     memset(got, 0x55, n);
     nn_rbuf r = rbuf_of(&out);
     nn_error err;
-    cr_assert_eq(wc_decode(&r, e, got, n, rows, bits, &err), NN_OK, "%s n %zu bits %d: %s",
+    cr_assert_eq(wc_decode(&r, e, got, n, rows, kernel, bits, &err), NN_OK, "%s n %zu bits %d: %s",
                  wc_encoding_name(e), n, bits, err.msg);
     cr_expect_eq(nn_rbuf_left(&r), 0u);
     cr_expect_eq(memcmp(got, w, n), 0, "%s n %zu bits %d differs", wc_encoding_name(e), n, bits);
     free(got);
     nn_wbuf_free(&out);
+}
+
+/* Every round trip is tried with the rows read as kernels of width 1, 2
+ * and 3 (tap groups where they divide the row: "context+taps" then uses
+ * its tap contexts, the other encodings ignore the kernel). */
+static void expect_round_trip(const int8_t *w, size_t n, size_t rows, int bits, wc_encoding e)
+{
+    for (size_t kernel = 1; kernel <= 3; kernel++)
+        expect_round_trip_k(w, n, rows, kernel, bits, e);
 }
 
 Test(iotc_wcodec, every_encoding_round_trips)
@@ -212,14 +230,14 @@ Test(iotc_wcodec, best_is_the_smallest_and_sparse_is_compact)
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf out;
         nn_wbuf_init(&out);
-        wc_encode(&out, (wc_encoding)e, w, 100000, 100, 4);
+        wc_encode(&out, (wc_encoding)e, w, 100000, 100, 1, 4);
         len[e] = out.len;
         best = out.len < best ? out.len : best;
         nn_wbuf_free(&out);
     }
     nn_wbuf out;
     nn_wbuf_init(&out);
-    wc_encoding e = wc_encode_best(&out, w, 100000, 100, 4);
+    wc_encoding e = wc_encode_best(&out, w, 100000, 100, 1, 4);
     cr_expect_eq(out.len, best + 1); /* + the encoding byte */
     cr_expect_eq(len[e], best);
     cr_expect_eq(out.data[0], (uint8_t)e);
@@ -238,7 +256,7 @@ Test(iotc_wcodec, best_is_the_smallest_and_sparse_is_compact)
     /* Dense 8-bit data never grows beyond raw bytes plus a few. */
     w = random_weights(4096, 1.0, 8, 4);
     nn_wbuf_init(&out);
-    wc_encode_best(&out, w, 4096, 16, 8);
+    wc_encode_best(&out, w, 4096, 16, 1, 8);
     cr_expect_leq(out.len, 4096u + 4);
     nn_wbuf_free(&out);
     free(w);
@@ -266,8 +284,8 @@ Test(iotc_wcodec, context_coding_learns_dead_rows_and_columns)
                     (int8_t)((nn_rng_below(&r, 2) ? 1 : -1) * (3 + 2 * (int)nn_rng_below(&r, 2)));
     nn_wbuf gaps, ctx;
     nn_wbuf_init(&gaps), nn_wbuf_init(&ctx);
-    wc_encode(&gaps, WC_GAPS_HUFF, w, n, rows, 4);
-    wc_encode(&ctx, WC_CONTEXT, w, n, rows, 4);
+    wc_encode(&gaps, WC_GAPS_HUFF, w, n, rows, 1, 4);
+    wc_encode(&ctx, WC_CONTEXT, w, n, rows, 1, 4);
     cr_log_info("structured: gaps+huffman %zu bytes, context %zu bytes", gaps.len, ctx.len);
     cr_expect_lt(ctx.len * 10, gaps.len * 8, "context %zu vs gaps %zu", ctx.len, gaps.len);
     expect_round_trip(w, n, rows, 4, WC_CONTEXT);
@@ -277,6 +295,87 @@ Test(iotc_wcodec, context_coding_learns_dead_rows_and_columns)
     free(w);
 }
 
+/* A pruned 3x3 conv as training leaves one: most (o, c) filters dropped
+ * whole, the kept ones smooth: a blob of one sign, or an edge (left column
+ * against right, or top row against bottom), mostly of one size.
+ * "context+taps" sees the filters and must beat "context" by far; read as
+ * a dense layer (kernel 1) it is "context", byte for byte. */
+Test(iotc_wcodec, context_taps_learns_the_filters)
+{
+    const size_t rows = 64, in_c = 32, kk = 9, n = rows * kk * in_c;
+    int8_t *w = calloc(n, 1);
+    nn_rng r;
+    nn_rng_seed(&r, 21);
+    for (size_t o = 0; o < rows; o++)
+        for (size_t c = 0; c < in_c; c++) {
+            if (nn_rng_uniform(&r) < 0.7f)
+                continue;
+            int sign = nn_rng_below(&r, 2) ? 1 : -1, size = 1 + (int)nn_rng_below(&r, 7);
+            int kind = (int)nn_rng_below(&r, 3); /* blob, vertical edge, horizontal edge */
+            for (int t = 0; t < 9; t++) {
+                int pos = kind == 0 ? 1 : kind == 1 ? 1 - t % 3 : 1 - t / 3; /* +1, 0, -1 */
+                if (pos == 0 || nn_rng_uniform(&r) < 0.1f)
+                    continue;
+                int v = size + (int)nn_rng_below(&r, 3) - 1;
+                v = v < 1 ? 1 : v > 7 ? 7 : v;
+                w[o * kk * in_c + (size_t)t * in_c + c] = (int8_t)(sign * pos * v);
+            }
+        }
+    nn_wbuf ctx, taps, flat;
+    nn_wbuf_init(&ctx), nn_wbuf_init(&taps), nn_wbuf_init(&flat);
+    wc_encode(&ctx, WC_CONTEXT, w, n, rows, 3, 4);
+    wc_encode(&taps, WC_CONTEXT_TAPS, w, n, rows, 3, 4);
+    wc_encode(&flat, WC_CONTEXT_TAPS, w, n, rows, 1, 4);
+    cr_log_info("3x3 filters: context %zu bytes, context+taps %zu", ctx.len, taps.len);
+    /* Each context part earns its place here: without the tap counts the
+     * stream is 3,046 bytes, without the sign contexts 2,632, the
+     * magnitudes' 2,462, the left neighbour's 2,394, the upper's 2,410. */
+    cr_expect_lt(taps.len * 100, ctx.len * 65, "context+taps %zu vs context %zu", taps.len,
+                 ctx.len);
+    /* And the stream is a file format: these bytes, exactly. */
+    cr_expect_eq(taps.len, 2273u);
+    cr_expect_eq(fnv1a(taps.data, taps.len), 0xce526d85u, "FNV-1a 0x%08x", fnv1a(taps.data, taps.len));
+    cr_expect(flat.len == ctx.len && memcmp(flat.data, ctx.data, ctx.len) == 0);
+    nn_wbuf best;
+    nn_wbuf_init(&best);
+    cr_expect_eq(wc_encode_best(&best, w, n, rows, 3, 4), WC_CONTEXT_TAPS);
+    expect_round_trip_k(w, n, rows, 3, 4, WC_CONTEXT_TAPS);
+    /* 8-bit values go through the same model; the wrong kernel still
+     * decodes what it encoded. */
+    expect_round_trip_k(w, n, rows, 3, 8, WC_CONTEXT_TAPS);
+    expect_round_trip_k(w, n, rows, 2, 4, WC_CONTEXT_TAPS);
+    nn_wbuf_free(&ctx), nn_wbuf_free(&taps), nn_wbuf_free(&flat), nn_wbuf_free(&best);
+    free(w);
+}
+
+/* The "context" stream is a file format: these bytes are what the encoder
+ * wrote before "context+taps" existed (2026-12-07), so files written then
+ * still decode. */
+Test(iotc_wcodec, context_stream_is_unchanged)
+{
+    static int8_t w[9216];
+    uint32_t x = 12345;
+    for (int k = 0; k < 9216; k++) {
+        x = x * 1664525u + 1013904223u;
+        int v = (int)(x >> 24);
+        w[k] = v < 180 ? 0 : (int8_t)(v % 15 - 7);
+    }
+    const struct {
+        int bits;
+        size_t len;
+        uint32_t fnv;
+    } golden[2] = {{4, 2234, 0xc28bd6d7u}, {8, 2238, 0x77a6f8d8u}};
+    for (int i = 0; i < 2; i++) {
+        nn_wbuf o;
+        nn_wbuf_init(&o);
+        wc_encode(&o, WC_CONTEXT, w, 9216, 64, 3, golden[i].bits);
+        uint32_t h = fnv1a(o.data, o.len);
+        cr_expect_eq(o.len, golden[i].len, "%d-bit: %zu bytes", golden[i].bits, o.len);
+        cr_expect_eq(h, golden[i].fnv, "%d-bit: FNV-1a 0x%08x", golden[i].bits, h);
+        nn_wbuf_free(&o);
+    }
+}
+
 Test(iotc_wcodec, corrupt_streams_are_errors_never_crashes)
 {
     int8_t *w = random_weights(600, 0.1, 4, 9);
@@ -284,13 +383,13 @@ Test(iotc_wcodec, corrupt_streams_are_errors_never_crashes)
     for (int e = 0; e < WC_COUNT; e++) {
         nn_wbuf out;
         nn_wbuf_init(&out);
-        wc_encode(&out, (wc_encoding)e, w, 600, 20, 4);
+        wc_encode(&out, (wc_encoding)e, w, 600, 25, 2, 4); /* rows of 4 taps of 6 */
         nn_error err;
         /* Every truncation fails. */
         for (size_t n = 0; n < out.len; n++) {
             nn_rbuf r;
             nn_rbuf_init(&r, out.data, n, 0, "t.bin", "w");
-            cr_expect_eq(wc_decode(&r, (wc_encoding)e, got, 600, 20, 4, &err), NN_ERR_FORMAT,
+            cr_expect_eq(wc_decode(&r, (wc_encoding)e, got, 600, 25, 2, 4, &err), NN_ERR_FORMAT,
                          "%s truncated to %zu", wc_encoding_name((int)e), n);
         }
         /* Every byte value at every position: an error or weights in range. */
@@ -300,7 +399,7 @@ Test(iotc_wcodec, corrupt_streams_are_errors_never_crashes)
                 out.data[i] = (uint8_t)v;
                 nn_rbuf r;
                 nn_rbuf_init(&r, out.data, out.len, 0, "t.bin", "w");
-                nn_status st = wc_decode(&r, (wc_encoding)e, got, 600, 20, 4, &err);
+                nn_status st = wc_decode(&r, (wc_encoding)e, got, 600, 25, 2, 4, &err);
                 cr_expect(st == NN_OK || st == NN_ERR_FORMAT);
                 if (st == NN_OK)
                     for (int k = 0; k < 600; k++)
