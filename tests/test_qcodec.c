@@ -179,10 +179,12 @@ static void expect_round_trip_k(const int8_t *w, size_t n, size_t rows, size_t k
     memset(got, 0x55, n);
     nn_rbuf r = rbuf_of(&out);
     nn_error err;
-    cr_assert_eq(wc_decode(&r, e, got, n, rows, kernel, bits, &err), NN_OK, "%s n %zu bits %d: %s",
-                 wc_encoding_name(e), n, bits, err.msg);
+    cr_assert_eq(wc_decode(&r, e, got, n, rows, kernel, bits, &err), NN_OK,
+                 "%s n %zu rows %zu kernel %zu bits %d: %s", wc_encoding_name(e), n, rows, kernel,
+                 bits, err.msg);
     cr_expect_eq(nn_rbuf_left(&r), 0u);
-    cr_expect_eq(memcmp(got, w, n), 0, "%s n %zu bits %d differs", wc_encoding_name(e), n, bits);
+    cr_expect_eq(memcmp(got, w, n), 0, "%s n %zu rows %zu kernel %zu bits %d differs",
+                 wc_encoding_name(e), n, rows, kernel, bits);
     free(got);
     nn_wbuf_free(&out);
 }
