@@ -125,6 +125,13 @@ nn_status iotc_load(iotc_model *f, const char *path, nn_error *err);
  * an engine may accumulate in int32 for every input. The writer and the
  * loader require it (qm_model_validate does not check it); models from the
  * quantizer satisfy it by construction (quantize.h). */
+/* The kernel width the weight codec reads an op's rows with (wcodec.h):
+ * 1 for a dense layer, the op's kernel for a conv or depthwise one. */
+static inline size_t iotc_codec_kernel(const qm_op *op)
+{
+    return op->type == QM_DENSE ? 1 : (size_t)op->kernel;
+}
+
 nn_status iotc_check_accumulators(const qm_model *m, nn_error *err);
 
 #ifdef __cplusplus

@@ -266,9 +266,8 @@ static nn_status decode_layer(nn_rbuf *r, iotc_model *f, int i, nn_error *err)
     int e;
     CTR_TRY(get_u8(r, &e, WC_COUNT - 1, "weight encoding", err));
     f->encoding[i] = e;
-    const size_t kernel = op->type == QM_DENSE ? 1 : (size_t)op->kernel;
-    CTR_TRY(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c, kernel,
-                      op->weight_bits, err));
+    CTR_TRY(wc_decode(r, (wc_encoding)e, op->weights, op->n_weights, (size_t)op->out_c,
+                      iotc_codec_kernel(op), op->weight_bits, err));
     return ctr_end_of_payload(r, err);
 }
 

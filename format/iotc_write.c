@@ -176,9 +176,8 @@ static int put_layer(nn_wbuf *w, const qm_model *m, int i)
         for (int o = 0; o < op->out_c; o++)
             nn_wbuf_u8(w, (uint8_t)op->shift[o]);
     }
-    const size_t kernel = op->type == QM_DENSE ? 1 : (size_t)op->kernel;
-    return (int)wc_encode_best(w, op->weights, op->n_weights, (size_t)op->out_c, kernel,
-                               op->weight_bits);
+    return (int)wc_encode_best(w, op->weights, op->n_weights, (size_t)op->out_c,
+                               iotc_codec_kernel(op), op->weight_bits);
 }
 
 nn_status iotc_encode(iotc_model *f, nn_wbuf *out, nn_error *err)

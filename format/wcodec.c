@@ -15,12 +15,15 @@ static const char *const names[WC_COUNT] = {"dense", "dense+huffman", "bitmap", 
 
 const char *wc_encoding_name(int e) { return e >= 0 && e < WC_COUNT ? names[e] : NULL; }
 
-/* The kernel taps a row holds: kernel^2 groups when they divide it, else
- * one (dense layers, or a kernel that does not fit the row). */
-static size_t row_taps(size_t n, size_t rows, size_t kernel)
+/* The kernel taps encoding e reads a row as, and their width: kernel^2
+ * groups for "context+taps" when they divide the row, else one (the
+ * "context" encoding, dense layers, a kernel that does not fit the row). */
+static size_t row_taps(wc_encoding e, size_t n, size_t rows, size_t kernel, size_t *kw)
 {
-    if (kernel < 2 || kernel > 64 || (n / rows) % (kernel * kernel) != 0)
+    *kw = 1;
+    if (e != WC_CONTEXT_TAPS || kernel < 2 || kernel > 64 || (n / rows) % (kernel * kernel) != 0)
         return 1;
+    *kw = kernel;
     return kernel * kernel;
 }
 
@@ -84,8 +87,8 @@ void wc_encode(nn_wbuf *out, wc_encoding e, const int8_t *w, size_t n, size_t ro
                int bits)
 {
     if (e == WC_CONTEXT || e == WC_CONTEXT_TAPS) {
-        size_t taps = e == WC_CONTEXT ? 1 : row_taps(n, rows, kernel);
-        wc_context_encode(out, w, n, rows, taps, taps > 1 ? kernel : 1, bits);
+        size_t kw, taps = row_taps(e, n, rows, kernel, &kw);
+        wc_context_encode(out, w, n, rows, taps, kw, bits);
         return;
     }
     wc_stats s;
@@ -207,8 +210,8 @@ nn_status wc_decode(nn_rbuf *r, wc_encoding e, int8_t *w, size_t n, size_t rows,
                     "invalid",
                     (int)e, n, bits, rows);
     if (e == WC_CONTEXT || e == WC_CONTEXT_TAPS) {
-        size_t taps = e == WC_CONTEXT ? 1 : row_taps(n, rows, kernel);
-        return wc_context_decode(r, w, n, rows, taps, taps > 1 ? kernel : 1, bits, err);
+        size_t kw, taps = row_taps(e, n, rows, kernel, &kw);
+        return wc_context_decode(r, w, n, rows, taps, kw, bits, err);
     }
     int q = bits == 8 ? 127 : 7;
     int pos = enc_positions(e), huffv = enc_huff_values(e);

@@ -193,9 +193,6 @@ void fzq_check_roundtrip(iotc_model *f)
     nn_wbuf_free(&w);
 }
 
-/* The kernel width the .iotc writer gives the codec (iotc_write.c). */
-static size_t fz_kernel(const qm_op *op) { return op->type == QM_DENSE ? 1 : (size_t)op->kernel; }
-
 void fzq_check_codecs(const qm_model *m, unsigned pick)
 {
     for (int i = 0; i < m->n_ops; i++) {
@@ -205,7 +202,7 @@ void fzq_check_codecs(const qm_model *m, unsigned pick)
         const wc_encoding e = (wc_encoding)((pick + (unsigned)i) % WC_COUNT);
         nn_wbuf w;
         nn_wbuf_init(&w);
-        wc_encode(&w, e, op->weights, op->n_weights, (size_t)op->out_c, fz_kernel(op),
+        wc_encode(&w, e, op->weights, op->n_weights, (size_t)op->out_c, iotc_codec_kernel(op),
                   op->weight_bits);
         int8_t *back = malloc(op->n_weights);
         if (w.failed || !back)
@@ -214,7 +211,7 @@ void fzq_check_codecs(const qm_model *m, unsigned pick)
         nn_rbuf_init(&r, w.data, w.len, 0, "codec", "weights");
         nn_error err;
         memset(back, 0x55, op->n_weights);
-        if (wc_decode(&r, e, back, op->n_weights, (size_t)op->out_c, fz_kernel(op),
+        if (wc_decode(&r, e, back, op->n_weights, (size_t)op->out_c, iotc_codec_kernel(op),
                       op->weight_bits, &err) != NN_OK)
             fz_fail("op %d: encoding %s does not decode: %s", i, wc_encoding_name(e), err.msg);
         if (nn_rbuf_left(&r) != 0 || memcmp(back, op->weights, op->n_weights))
